@@ -1,0 +1,21 @@
+/** Shape and identity of a loaded model, as every layer above the runtime sees it. */
+export interface ModelInfo {
+  /** Model id reported by the API (directory basename unless configured). */
+  id: string;
+  /** Checkpoint directory it was loaded from. */
+  dir: string;
+  /** e.g. LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM. */
+  architecture: string;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  vocabSize: number;
+  /** Longest sequence (prompt + completion) the runtime accepts. */
+  maxPositions: number;
+  /** Generation stops on any of these ids. */
+  eosTokenIds: number[];
+  bosTokenId?: number;
+}

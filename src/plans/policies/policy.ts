@@ -1,0 +1,47 @@
+/**
+ * The policy interface: a policy turns one request into N skip plans, one per candidate.
+ * The engine only calls `choose`; new policies plug in by registering, without touching it.
+ */
+import type { ModelInfo } from '../../model/model-info.ts';
+import type { SkipPlan } from '../plan.ts';
+
+/** Policy-specific options from the request's `skip` object (already validated at the edge). */
+export interface PolicyOptions {
+  /** explicit: one plan for all candidates, or one per candidate. */
+  plan?: SkipPlan;
+  plans?: SkipPlan[];
+  /** random-heads / head-importance: heads to mask per candidate. */
+  k?: number;
+  /** latency-budget / learned: the speedup the shared skip core should reach. */
+  targetSpeedup?: number;
+  /** expert-profile: the domain whose profile to use. */
+  domain?: string;
+}
+
+export interface PolicyContext {
+  info: ModelInfo;
+  /** Number of candidates. */
+  n: number;
+  /** Request seed; candidate i uses seed + i. */
+  seed: number;
+  promptTokens: number[];
+  promptText: string;
+  options: PolicyOptions;
+  /** Mean-pooled hidden state of the prompt from the model's own prefill (for the learned router). */
+  embedPrompt: () => Promise<Float32Array>;
+}
+
+export interface PolicyResult {
+  /** Exactly `n` plans. */
+  plans: SkipPlan[];
+  /** Free-form facts for the response / logs (e.g. the inferred domain). */
+  detail?: Record<string, unknown>;
+}
+
+export interface SkipPolicy {
+  readonly name: string;
+  readonly description: string;
+  /** null when usable, else why not (e.g. "selector.onnx not found"). */
+  unavailableReason(): string | null;
+  choose(ctx: PolicyContext): Promise<PolicyResult>;
+}
