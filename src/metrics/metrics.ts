@@ -1,0 +1,50 @@
+/**
+ * Every Prometheus metric the server exports, declared in one place. Each server instance gets its
+ * own registry (so tests can run several servers in one process). Labels are bounded: `policy`
+ * (a registered policy name) and `outcome` (a fixed set), never a request id.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Request outcomes used as the `outcome` label. */
+export const OUTCOMES = ['ok', 'cancelled', 'deadline', 'rejected', 'invalid', 'error'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const TOKEN_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56];
+const RATIO_BUCKETS = [0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
+const SPEEDUP_BUCKETS = [0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4];
+const ENTROPY_BUCKETS = [0, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/** Creates the registry and every metric of one server. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges `_total`, which `promtool check metrics` rejects; drop them.
+  for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
+  const r = [registry];
+  const byPolicy = ['policy'] as const;
+  return {
+    registry,
+    requests: new Counter({ name: 'skipserve_requests_total', help: 'Requests by policy and outcome.', labelNames: ['policy', 'outcome'] as const, registers: r }),
+    timeToFirstToken: new Histogram({ name: 'skipserve_time_to_first_token_seconds', help: 'Time from arrival to the first generated token.', labelNames: byPolicy, buckets: LATENCY_BUCKETS, registers: r }),
+    interTokenLatency: new Histogram({ name: 'skipserve_inter_token_latency_seconds', help: 'Time between consecutive tokens of one candidate.', labelNames: byPolicy, buckets: TOKEN_LATENCY_BUCKETS, registers: r }),
+    requestDuration: new Histogram({ name: 'skipserve_request_duration_seconds', help: 'End-to-end request latency.', labelNames: byPolicy, buckets: LATENCY_BUCKETS, registers: r }),
+    queueTime: new Histogram({ name: 'skipserve_queue_time_seconds', help: 'Time a request waited before admission.', labelNames: byPolicy, buckets: LATENCY_BUCKETS, registers: r }),
+    runningRows: new Gauge({ name: 'skipserve_running_rows', help: 'Candidate rows currently decoding (KV held).', registers: r }),
+    waitingRequests: new Gauge({ name: 'skipserve_waiting_requests', help: 'Requests waiting for admission.', registers: r }),
+    promptTokens: new Counter({ name: 'skipserve_prompt_tokens_total', help: 'Prompt tokens prefilled.', labelNames: byPolicy, registers: r }),
+    generationTokens: new Counter({ name: 'skipserve_generation_tokens_total', help: 'Tokens generated over all candidates.', labelNames: byPolicy, registers: r }),
+    batchSize: new Histogram({ name: 'skipserve_batch_size', help: 'Rows per decode step.', buckets: BATCH_BUCKETS, registers: r }),
+    speedup: new Histogram({ name: 'skipserve_speedup_ratio', help: 'Measured speedup per request: dense step time (startup profile, same batch size) / measured step time.', labelNames: byPolicy, buckets: SPEEDUP_BUCKETS, registers: r }),
+    skippedCompute: new Histogram({ name: 'skipserve_skipped_compute_ratio', help: 'Fraction of per-token matmul FLOPs removed by the shared skip core, per request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+    uniqueAnswers: new Histogram({ name: 'skipserve_unique_answers_ratio', help: 'Distinct extracted answers / n, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+    answerEntropy: new Histogram({ name: 'skipserve_answer_entropy_bits', help: 'Entropy of the extracted answers, per best-of-N request.', labelNames: byPolicy, buckets: ENTROPY_BUCKETS, registers: r }),
+    distinct2: new Histogram({ name: 'skipserve_distinct_2_ratio', help: 'Distinct token bigrams / all bigrams over the candidates, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+    pairwiseDistance: new Histogram({ name: 'skipserve_pairwise_distance_ratio', help: 'Mean Jaccard distance between candidates\' token sets, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+    majorityShare: new Histogram({ name: 'skipserve_majority_share_ratio', help: 'Share of candidates agreeing with the most common answer, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
