@@ -1,0 +1,144 @@
+/**
+ * The selector: a small MLP maps a question embedding (mean-pooled hidden state from the model's
+ * own prefill) into the plan space; each catalog plan has a learned embedding; the score of a
+ * plan is the cosine similarity. Plain Float32Array math, so training needs no framework and the
+ * ONNX export can be checked against it number for number.
+ */
+import { Rng } from '../rng.ts';
+
+/** Added under the square root of every norm (the ONNX graph uses the same constant). */
+export const NORM_EPS = 1e-8;
+
+export interface SelectorShape {
+  /** Question embedding width (the model's hidden size). */
+  inputDim: number;
+  hiddenDim: number;
+  /** Width of the shared question/plan space. */
+  embedDim: number;
+  /** Number of catalog plans. */
+  numPlans: number;
+}
+
+/** All selector parameters; matrices are row-major. */
+export interface SelectorParams extends SelectorShape {
+  /** Input standardisation (fixed from the training data, not trained). */
+  inputMean: Float32Array;
+  inputStd: Float32Array;
+  w1: Float32Array; // [hiddenDim, inputDim]
+  b1: Float32Array; // [hiddenDim]
+  w2: Float32Array; // [embedDim, hiddenDim]
+  b2: Float32Array; // [embedDim]
+  plans: Float32Array; // [numPlans, embedDim]
+  /** Softmax temperature of the InfoNCE loss (scores themselves are plain cosines). */
+  temperature: number;
+}
+
+/** Intermediate values of one forward pass, kept for the backward pass. */
+export interface SelectorTrace {
+  xn: Float32Array;
+  h: Float32Array;
+  q: Float32Array;
+  qNorm: number;
+  u: Float32Array;
+  planNorms: Float32Array;
+  v: Float32Array; // normalised plan embeddings [numPlans, embedDim]
+  scores: Float32Array;
+}
+
+/** New parameters with seeded Glorot-style initialisation and identity standardisation. */
+export function initSelector(shape: SelectorShape, seed: number, temperature = 0.1): SelectorParams {
+  const rng = new Rng(seed);
+  const mat = (rows: number, cols: number): Float32Array => {
+    const m = new Float32Array(rows * cols);
+    const s = Math.sqrt(2 / (rows + cols));
+    for (let i = 0; i < m.length; i++) m[i] = rng.normal() * s;
+    return m;
+  };
+  const plans = new Float32Array(shape.numPlans * shape.embedDim);
+  for (let i = 0; i < plans.length; i++) plans[i] = rng.normal();
+  return {
+    ...shape,
+    inputMean: new Float32Array(shape.inputDim),
+    inputStd: new Float32Array(shape.inputDim).fill(1),
+    w1: mat(shape.hiddenDim, shape.inputDim),
+    b1: new Float32Array(shape.hiddenDim),
+    w2: mat(shape.embedDim, shape.hiddenDim),
+    b2: new Float32Array(shape.embedDim),
+    plans,
+    temperature,
+  };
+}
+
+/** Normalised plan embeddings and their norms (shared by every question of a batch). */
+export function normalisePlans(p: SelectorParams): { v: Float32Array; norms: Float32Array } {
+  const { numPlans: m, embedDim: e } = p;
+  const v = new Float32Array(m * e);
+  const norms = new Float32Array(m);
+  for (let j = 0; j < m; j++) {
+    let ss = 0;
+    for (let k = 0; k < e; k++) ss += p.plans[j * e + k]! ** 2;
+    const n = Math.sqrt(ss + NORM_EPS);
+    norms[j] = n;
+    for (let k = 0; k < e; k++) v[j * e + k] = p.plans[j * e + k]! / n;
+  }
+  return { v, norms };
+}
+
+/** Forward pass for one question embedding; `planCache` avoids re-normalising plans per question. */
+export function forward(p: SelectorParams, x: Float32Array, planCache = normalisePlans(p)): SelectorTrace {
+  if (x.length !== p.inputDim) throw new Error(`embedding has ${x.length} values, selector expects ${p.inputDim}`);
+  const { inputDim: d, hiddenDim: hd, embedDim: e, numPlans: m } = p;
+  const xn = new Float32Array(d);
+  for (let i = 0; i < d; i++) xn[i] = (x[i]! - p.inputMean[i]!) / p.inputStd[i]!;
+  const h = new Float32Array(hd);
+  for (let r = 0; r < hd; r++) {
+    let a = p.b1[r]!;
+    for (let i = 0; i < d; i++) a += p.w1[r * d + i]! * xn[i]!;
+    h[r] = Math.tanh(a);
+  }
+  const q = new Float32Array(e);
+  let ss = 0;
+  for (let k = 0; k < e; k++) {
+    let a = p.b2[k]!;
+    for (let r = 0; r < hd; r++) a += p.w2[k * hd + r]! * h[r]!;
+    q[k] = a;
+    ss += a * a;
+  }
+  const qNorm = Math.sqrt(ss + NORM_EPS);
+  const u = new Float32Array(e);
+  for (let k = 0; k < e; k++) u[k] = q[k]! / qNorm;
+  const scores = new Float32Array(m);
+  for (let j = 0; j < m; j++) {
+    let s = 0;
+    for (let k = 0; k < e; k++) s += u[k]! * planCache.v[j * e + k]!;
+    scores[j] = s;
+  }
+  return { xn, h, q, qNorm, u, planNorms: planCache.norms, v: planCache.v, scores };
+}
+
+/** Cosine scores of every catalog plan for one question embedding. */
+export function scorePlans(p: SelectorParams, x: Float32Array): Float32Array {
+  return forward(p, x).scores;
+}
+
+/** Indices of the `n` highest scores (ties: lower index first), excluding `exclude`. */
+export function topN(scores: ArrayLike<number>, n: number, exclude: ReadonlySet<number> = new Set()): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < scores.length; i++) if (!exclude.has(i)) idx.push(i);
+  idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  return idx.slice(0, n);
+}
+
+/** Deep copy of the parameters. */
+export function cloneSelector(p: SelectorParams): SelectorParams {
+  return {
+    ...p,
+    inputMean: p.inputMean.slice(),
+    inputStd: p.inputStd.slice(),
+    w1: p.w1.slice(),
+    b1: p.b1.slice(),
+    w2: p.w2.slice(),
+    b2: p.b2.slice(),
+    plans: p.plans.slice(),
+  };
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildCatalog } from '../router/catalog.ts';
+import { Rng } from '../router/rng.ts';
+import { selectorToOnnx } from '../router/selector/export-onnx.ts';
+import { forward, initSelector, scorePlans, topN } from '../router/selector/model.ts';
+import { SelectorSession } from '../router/selector/runtime.ts';
+import { exampleLoss, trainSelector, zeroGrads, type SelectorExample } from '../router/selector/train.ts';
+
+function randomVec(rng: Rng, n: number, scale = 1): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal() * scale;
+  return v;
+}
+
+test('InfoNCE gradients match finite differences', () => {
+  const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5);
+  const rng = new Rng(9);
+  p.inputMean = randomVec(rng, 6, 0.1);
+  const ex: SelectorExample = { embedding: randomVec(rng, 6), positives: [1, 4] };
+  const g = zeroGrads(p);
+  exampleLoss(p, ex, g);
+  for (const key of ['w1', 'b1', 'w2', 'b2', 'plans'] as const) {
+    for (const i of [0, 3, p[key].length - 1]) {
+      const old = p[key][i]!;
+      const h = 1e-3;
+      p[key][i] = old + h;
+      const up = exampleLoss(p, ex);
+      p[key][i] = old - h;
+      const down = exampleLoss(p, ex);
+      p[key][i] = old;
+      const numeric = (up - down) / (2 * h);
+      assert.ok(Math.abs(numeric - g[key][i]!) < 2e-3 * Math.max(1, Math.abs(numeric)), `${key}[${i}]: ${numeric} vs ${g[key][i]}`);
+    }
+  }
+});
+
+test('training is seeded and learns a question-dependent choice', () => {
+  // Two clusters of questions; cluster A is answered by plans 0-2, cluster B by plans 5-7.
+  const rng = new Rng(1);
+  const centreA = randomVec(rng, 16);
+  const centreB = randomVec(rng, 16);
+  const examples: SelectorExample[] = [];
+  for (let i = 0; i < 80; i++) {
+    const a = i % 2 === 0;
+    const x = randomVec(rng, 16, 0.3);
+    const c = a ? centreA : centreB;
+    for (let k = 0; k < 16; k++) x[k] += c[k]!;
+    examples.push({ embedding: x, positives: a ? [0, 1, 2] : [5, 6, 7] });
+  }
+  const opts = { seed: 4, epochs: 30, hiddenDim: 16, embedDim: 8, learningRate: 1e-2 };
+  const p1 = trainSelector(examples, 10, opts);
+  const p2 = trainSelector(examples, 10, opts);
+  assert.deepEqual(p1.plans, p2.plans);
+  assert.deepEqual(p1.w1, p2.w1);
+  const top = (x: Float32Array): number[] => topN(scorePlans(p1, x), 3).sort();
+  assert.deepEqual(top(centreA), [0, 1, 2]);
+  assert.deepEqual(top(centreB), [5, 6, 7]);
+  const p3 = trainSelector(examples, 10, { ...opts, seed: 5 });
+  assert.notDeepEqual(p3.w1, p1.w1);
+});
+
+test('topN returns distinct indices in score order and honours exclusions', () => {
+  const s = new Float32Array([0.1, 0.9, 0.5, 0.9, -1]);
+  assert.deepEqual(topN(s, 3), [1, 3, 2]);
+  assert.deepEqual(topN(s, 2, new Set([1])), [3, 2]);
+  assert.deepEqual(topN(s, 10).length, 5);
+});
+
+test('ONNX selector scores equal the TypeScript scores', async () => {
+  const cat = buildCatalog(3, 4, { seed: 2 });
+  const p = initSelector({ inputDim: 24, hiddenDim: 12, embedDim: 8, numPlans: cat.entries.length }, 11);
+  const rng = new Rng(5);
+  p.inputMean = randomVec(rng, 24, 0.5);
+  p.inputStd = Float32Array.from(randomVec(rng, 24), (v) => 0.5 + Math.abs(v));
+  const dir = mkdtempSync(join(tmpdir(), 'selector-'));
+  const path = join(dir, 'selector.onnx');
+  writeFileSync(path, selectorToOnnx(p, { catalog_size: String(cat.entries.length) }));
+  const session = await SelectorSession.load(path, cat, 24);
+  const xs = Array.from({ length: 5 }, () => randomVec(rng, 24, 2));
+  const got = await session.score(xs);
+  for (let i = 0; i < xs.length; i++) {
+    const want = forward(p, xs[i]!).scores;
+    assert.equal(got[i]!.length, cat.entries.length);
+    for (let j = 0; j < want.length; j++) assert.ok(Math.abs(got[i]![j]! - want[j]!) < 1e-5, `row ${i} plan ${j}: ${got[i]![j]} vs ${want[j]}`);
+    assert.deepEqual(topN(got[i]!, 4), topN(want, 4));
+  }
+  await assert.rejects(SelectorSession.load(path, cat, 23), /24|23/);
+  await assert.rejects(SelectorSession.load(join(dir, 'missing.onnx'), cat, 24), /not found/);
+  await session.close();
+});
