@@ -78,7 +78,7 @@ test('ONNX selector scores equal the TypeScript scores', async () => {
   p.inputStd = Float32Array.from(randomVec(rng, 24), (v) => 0.5 + Math.abs(v));
   const dir = mkdtempSync(join(tmpdir(), 'selector-'));
   const path = join(dir, 'selector.onnx');
-  writeFileSync(path, selectorToOnnx(p, { catalog_size: String(cat.entries.length) }));
+  writeFileSync(path, selectorToOnnx(p));
   const session = await SelectorSession.load(path, cat, 24);
   const xs = Array.from({ length: 5 }, () => randomVec(rng, 24, 2));
   const got = await session.score(xs);

@@ -1,0 +1,231 @@
+/**
+ * Latency profile: the measured decode-step latency of every attention and MLP sublayer on this
+ * machine, at batch 1 and 8 and a few context lengths, taken through the real runner. A
+ * sublayer's latency is the dense step time minus the step time with only that sublayer skipped.
+ * Cached per model shape and machine; the engine's speedup figures and the latency-budget policy
+ * read it.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { ModelInfo } from '../model/model-info.ts';
+import type { ModelRunner } from '../model/runner-types.ts';
+import { FULL_PLAN, type SkipPlan } from './plan.ts';
+
+/** Measured step times of one batch shape, in milliseconds. */
+export interface ProfileShape {
+  batch: number;
+  context: number;
+  denseMs: number;
+  /** Step time with every sublayer skipped (embedding, lm_head and fixed costs). */
+  baseMs: number;
+  attentionMs: number[];
+  mlpMs: number[];
+}
+
+export interface LatencyProfile {
+  version: 1;
+  modelKey: string;
+  machineKey: string;
+  machine: string;
+  measuredAt: string;
+  numLayers: number;
+  /** Seconds the measurement took. */
+  measureSeconds: number;
+  shapes: ProfileShape[];
+}
+
+export interface MeasureOptions {
+  batches?: number[];
+  contexts?: number[];
+  /** Timed decode steps per configuration (after 2 warm-up steps). */
+  steps?: number;
+  /** Interleaved passes over all configurations; the median is kept. */
+  repeats?: number;
+  /** Intra-op threads of the runner (part of the machine key). */
+  threads?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Key of a model's shape: latency depends on the shape, not on the weight values. */
+export function modelKey(info: ModelInfo): string {
+  const shape = [info.architecture, info.numLayers, info.numHeads, info.numKvHeads, info.headDim, info.hiddenSize, info.intermediateSize, info.vocabSize];
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
+}
+
+/** Human description and key of this machine (CPU model, cores, memory, threads, onnxruntime). */
+export function machineKey(threads?: number): { key: string; description: string } {
+  const cpu = cpus();
+  const description = `${cpu[0]?.model ?? 'cpu'} x${cpu.length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}-${process.arch}, threads=${threads ?? 'default'}, onnxruntime-node ${ortVersion()}`;
+  return { key: createHash('sha256').update(description).digest('hex').slice(0, 16), description };
+}
+
+function ortVersion(): string {
+  try {
+    const pkg = join(process.cwd(), 'node_modules/onnxruntime-node/package.json');
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Median decode-step time of `plan` at one batch shape (fresh sequences, prefilled under the plan). */
+async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, context: number, steps: number, seed: number): Promise<number> {
+  const vocab = runner.info.vocabSize;
+  const prompt = Array.from({ length: context }, (_, i) => (seed * 131 + i * 7919) % vocab);
+  const root = await runner.createSeq();
+  const seqs: number[] = [];
+  try {
+    await runner.step([{ seq: root, tokens: prompt, plan, logits: 'last' }]);
+    seqs.push(...(await runner.forkSeq(root, batch)));
+    const times: number[] = [];
+    for (let s = 0; s < steps + 2; s++) {
+      const out = await runner.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 31 + i * 17 + 5) % vocab], plan, logits: 'last' as const })));
+      if (s >= 2) times.push(out.runMs);
+    }
+    return median(times);
+  } finally {
+    await runner.freeSeq(root);
+    for (const s of seqs) await runner.freeSeq(s);
+  }
+}
+
+/** Measures the profile through the runner (a few seconds for a small model). */
+export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOptions = {}): Promise<LatencyProfile> {
+  const info = runner.info;
+  const L = info.numLayers;
+  const steps = opts.steps ?? 8;
+  const repeats = opts.repeats ?? 3;
+  const batches = opts.batches ?? [1, 8];
+  const room = info.maxPositions - steps - 3;
+  const contexts = [...new Set((opts.contexts ?? [32, 128, 256]).map((c) => Math.min(c, room)).filter((c) => c >= 1))];
+  const all = Array.from({ length: L }, (_, i) => i);
+  const plans: SkipPlan[] = [FULL_PLAN, { skipAttention: all, skipMlp: all, maskHeads: {} }];
+  for (let l = 0; l < L; l++) plans.push({ skipAttention: [l], skipMlp: [], maskHeads: {} }, { skipAttention: [], skipMlp: [l], maskHeads: {} });
+  const started = Date.now();
+  const total = repeats * batches.length * contexts.length * plans.length;
+  let done = 0;
+  const samples = new Map<string, number[]>();
+  for (let r = 0; r < repeats; r++) {
+    for (const batch of batches) {
+      for (const context of contexts) {
+        for (let k = 0; k < plans.length; k++) {
+          const i = (k + r) % plans.length; // rotate the order so drift does not favour one plan
+          const ms = await timeDecode(runner, plans[i]!, batch, context, steps, r * 1000 + i);
+          const key = `${batch}/${context}/${i}`;
+          samples.set(key, [...(samples.get(key) ?? []), ms]);
+          opts.onProgress?.(++done, total);
+        }
+      }
+    }
+  }
+  const shapes: ProfileShape[] = [];
+  for (const batch of batches) {
+    for (const context of contexts) {
+      const t = (i: number): number => median(samples.get(`${batch}/${context}/${i}`)!);
+      const dense = t(0);
+      const floor = dense * 0.005;
+      const att: number[] = [];
+      const mlp: number[] = [];
+      for (let l = 0; l < L; l++) {
+        att.push(Math.max(dense - t(2 + 2 * l), floor));
+        mlp.push(Math.max(dense - t(3 + 2 * l), floor));
+      }
+      shapes.push({ batch, context, denseMs: dense, baseMs: t(1), attentionMs: att, mlpMs: mlp });
+    }
+  }
+  const m = machineKey(opts.threads);
+  return {
+    version: 1,
+    modelKey: modelKey(info),
+    machineKey: m.key,
+    machine: m.description,
+    measuredAt: new Date().toISOString(),
+    numLayers: L,
+    measureSeconds: (Date.now() - started) / 1000,
+    shapes,
+  };
+}
+
+/** The shape closest to (batch, context): nearest batch first, then nearest context. */
+export function profileShape(profile: LatencyProfile, batch: number, context = 128): ProfileShape {
+  if (profile.shapes.length === 0) throw new Error('latency profile has no measured shapes');
+  const cost = (s: ProfileShape): number => Math.abs(Math.log(s.batch / batch)) * 1000 + Math.abs(Math.log(Math.max(s.context, 1) / Math.max(context, 1)));
+  return profile.shapes.reduce((best, s) => (cost(s) < cost(best) ? s : best));
+}
+
+/**
+ * Speedup the profile predicts for a batch whose rows carry `plans`: only sublayers skipped by
+ * every row (the skip core) save time; head masks save none.
+ */
+export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan[], context = 128): number {
+  if (plans.length === 0) return 1;
+  const s = profileShape(profile, plans.length, context);
+  const common = (key: 'skipAttention' | 'skipMlp'): number[] => plans[0]![key].filter((l) => plans.every((p) => p[key].includes(l)));
+  let saved = 0;
+  for (const l of common('skipAttention')) saved += s.attentionMs[l] ?? 0;
+  for (const l of common('skipMlp')) saved += s.mlpMs[l] ?? 0;
+  const rest = Math.max(s.denseMs - saved, s.baseMs, 1e-9);
+  return s.denseMs / rest;
+}
+
+/** Where the profiles of a model live: `<modelDir>/router/profiles.json`, else a user cache dir. */
+export function profileCachePath(modelDir: string, cacheDir?: string): string {
+  if (cacheDir) return join(cacheDir, 'profiles.json');
+  return join(modelDir, 'router', 'profiles.json');
+}
+
+interface ProfileFile {
+  profiles: Record<string, LatencyProfile>;
+}
+
+/** Reads the cached profile for this model shape and machine, or null. */
+export function readCachedProfile(path: string, info: ModelInfo, threads?: number): LatencyProfile | null {
+  if (!existsSync(path)) return null;
+  const file = JSON.parse(readFileSync(path, 'utf8')) as ProfileFile;
+  return file.profiles?.[`${modelKey(info)}/${machineKey(threads).key}`] ?? null;
+}
+
+/** Adds a profile to the cache file (other machines' profiles are kept). */
+export function writeCachedProfile(path: string, profile: LatencyProfile): void {
+  let file: ProfileFile = { profiles: {} };
+  if (existsSync(path)) file = JSON.parse(readFileSync(path, 'utf8')) as ProfileFile;
+  file.profiles = { ...(file.profiles ?? {}), [`${profile.modelKey}/${profile.machineKey}`]: profile };
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(file, null, 1) + '\n');
+  renameSync(tmp, path);
+}
+
+/**
+ * The profile of this model on this machine: from the cache when present, else measured now
+ * and cached (in the model directory, or under ~/.cache/skipserve when that is not writable).
+ */
+export async function loadOrMeasureProfile(
+  runner: ModelRunner,
+  opts: MeasureOptions & { cacheDir?: string; remeasure?: boolean } = {},
+): Promise<{ profile: LatencyProfile; path: string; cached: boolean }> {
+  let path = profileCachePath(runner.info.dir, opts.cacheDir);
+  if (!opts.remeasure) {
+    const hit = readCachedProfile(path, runner.info, opts.threads);
+    if (hit) return { profile: hit, path, cached: true };
+    const fallback = join(homedir(), '.cache', 'skipserve', modelKey(runner.info), 'profiles.json');
+    const hit2 = readCachedProfile(fallback, runner.info, opts.threads);
+    if (hit2) return { profile: hit2, path: fallback, cached: true };
+  }
+  const profile = await measureLatencyProfile(runner, opts);
+  try {
+    writeCachedProfile(path, profile);
+  } catch {
+    path = join(homedir(), '.cache', 'skipserve', modelKey(runner.info), 'profiles.json');
+    writeCachedProfile(path, profile);
+  }
+  return { profile, path, cached: false };
+}
