@@ -1,0 +1,90 @@
+/**
+ * One candidate row of a best-of-N request: its sequence, plan and sampler, and what it has
+ * produced. `accept` takes the logits of its newest position, samples, detokenizes, applies stop
+ * rules and says whether the row is done. No I/O: the engine streams the returned delta.
+ */
+import type { SeqId } from '../model/runner-types.ts';
+import type { SkipPlan } from '../plans/plan.ts';
+import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
+import { StopChecker } from '../sampling/stop.ts';
+import { IncrementalDetokenizer } from '../text/detokenizer.ts';
+import type { CandidateDelta, FinishReason, TextTokenizer, TokenLogprob, TokenSampler } from './types.ts';
+
+export interface RowLimits {
+  maxTokens: number;
+  eosTokenIds: readonly number[];
+  stop: readonly string[];
+  /** Alternatives to report per token; -1 = no logprobs at all. */
+  topLogprobs: number;
+}
+
+export class CandidateRow {
+  finished = false;
+  finishReason: FinishReason | null = null;
+  /** The token to feed at the next decode step. */
+  lastToken = -1;
+  readonly tokenIds: number[] = [];
+  readonly logprobs: TokenLogprob[] = [];
+  private logprobSum = 0;
+  private readonly detok: IncrementalDetokenizer;
+  private readonly stopper: StopChecker;
+  /** Time the previous token was produced (ms, performance.now()). */
+  lastTokenAt = 0;
+
+  constructor(
+    readonly index: number,
+    readonly seq: SeqId,
+    readonly plan: SkipPlan,
+    private readonly sampler: TokenSampler,
+    tokenizer: TextTokenizer,
+    promptTokens: readonly number[],
+    private readonly limits: RowLimits,
+  ) {
+    this.detok = new IncrementalDetokenizer(tokenizer, [...promptTokens]);
+    this.stopper = new StopChecker(limits.stop);
+  }
+
+  /** Samples the next token from this row's logits; returns the delta to stream (finishReason set when done). */
+  accept(logits: Float32Array): CandidateDelta {
+    const token = this.sampler(logits);
+    const lse = logSumExp(logits);
+    const logprob = logits[token]! - lse;
+    if (this.limits.eosTokenIds.includes(token)) return this.finish('stop');
+    this.tokenIds.push(token);
+    this.logprobSum += logprob;
+    const lp: TokenLogprob[] = [];
+    if (this.limits.topLogprobs >= 0) {
+      const entry = { token, logprob, top: topLogprobs(logits, this.limits.topLogprobs, lse) };
+      this.logprobs.push(entry);
+      lp.push(entry);
+    }
+    const pushed = this.stopper.push(this.detok.push(token));
+    const delta: CandidateDelta = { index: this.index, text: pushed.emit, tokenIds: [token], logprobs: lp };
+    if (pushed.stopped) return this.merge(delta, this.finish('stop'));
+    if (this.tokenIds.length >= this.limits.maxTokens) return this.merge(delta, this.finish('length'));
+    this.lastToken = token;
+    return delta;
+  }
+
+  /** Ends the row (stop, length or cancelled) and returns the held-back text as the last delta. */
+  finish(reason: FinishReason): CandidateDelta {
+    this.finished = true;
+    this.finishReason = reason;
+    const tail = this.stopper.stopped ? '' : this.stopper.push(this.detok.flush()).emit + this.stopper.flush();
+    return { index: this.index, text: tail, tokenIds: [], logprobs: [], finishReason: reason };
+  }
+
+  /** The completion text (cut before a stop string). */
+  get text(): string {
+    return this.stopper.fullText;
+  }
+
+  /** Mean log-probability of the generated tokens (the selection score). */
+  get meanLogprob(): number {
+    return this.tokenIds.length ? this.logprobSum / this.tokenIds.length : -Infinity;
+  }
+
+  private merge(a: CandidateDelta, b: CandidateDelta): CandidateDelta {
+    return { index: a.index, text: a.text + b.text, tokenIds: [...a.tokenIds, ...b.tokenIds], logprobs: [...a.logprobs, ...b.logprobs], finishReason: b.finishReason };
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * A parent request inside the engine: its plans and skip core, its child rows once admitted, its
+ * stream of deltas, its timings (for the metrics and the speedup) and the promise of its result.
+ */
+import type { SkipPlan } from '../plans/plan.ts';
+import type { SkipserveError } from '../errors.ts';
+import { coreKey, skipCore, summarize } from './best-of-n.ts';
+import type { CandidateRow } from './candidate-row.ts';
+import { Cancellation } from './cancellation.ts';
+import { EventQueue } from './event-queue.ts';
+import type { CandidateDelta, GenerationRequest, GenerationResult } from './types.ts';
+
+let nextId = 1;
+
+export class ParentRequest {
+  readonly id = nextId++;
+  readonly core: SkipPlan;
+  readonly coreKey: string;
+  readonly n: number;
+  rows: CandidateRow[] = [];
+  readonly events = new EventQueue<CandidateDelta>();
+  readonly result: Promise<GenerationResult>;
+  readonly cancellation: Cancellation;
+  /** performance.now() at arrival, admission and first token. */
+  readonly arrivedAt = performance.now();
+  admittedAt: number | null = null;
+  firstTokenAt: number | null = null;
+  /** Sums over this request's decode steps: profiled dense time and measured time (ms). */
+  denseMs = 0;
+  runMs = 0;
+  done = false;
+  private resolveResult!: (r: GenerationResult) => void;
+  private rejectResult!: (e: unknown) => void;
+
+  constructor(
+    readonly req: GenerationRequest,
+    readonly plans: SkipPlan[],
+    readonly policyDetail: Record<string, unknown> | undefined,
+    onCancel: () => void,
+  ) {
+    this.n = req.n;
+    this.core = skipCore(plans);
+    this.coreKey = coreKey(this.core);
+    this.result = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    // The API may only read the events; never let an unread rejection crash the process.
+    this.result.catch(() => {});
+    this.cancellation = new Cancellation(req.signal, req.deadline, onCancel);
+  }
+
+  /** True when every row has finished. */
+  allFinished(): boolean {
+    return this.rows.length > 0 && this.rows.every((r) => r.finished);
+  }
+
+  /** Builds the result (answers, selection, diversity, speedup) and ends the stream. */
+  complete(shape: { numLayers: number; numHeads: number }, skippedComputeRatio: number): GenerationResult {
+    this.done = true;
+    this.cancellation.dispose();
+    const cands = this.rows.map((r) => ({ text: r.text, tokenIds: r.tokenIds, meanLogprob: r.meanLogprob, plan: r.plan }));
+    const s = summarize(cands, this.req.select, shape, this.req.answerPattern);
+    const result: GenerationResult = {
+      candidates: this.rows.map((r, i) => ({
+        index: r.index,
+        text: r.text,
+        tokenIds: r.tokenIds,
+        finishReason: r.finishReason ?? 'stop',
+        plan: r.plan,
+        answer: s.answers[i]!,
+        meanLogprob: r.meanLogprob,
+        logprobs: r.logprobs,
+      })),
+      selectedIndex: s.selectedIndex,
+      policy: this.req.policy,
+      arm: this.req.arm,
+      policyDetail: this.policyDetail,
+      speedup: this.runMs > 0 && this.denseMs > 0 ? this.denseMs / this.runMs : null,
+      skippedComputeRatio,
+      diversity: s.diversity,
+      promptTokens: this.req.promptTokens.length,
+      completionTokens: this.rows.reduce((sum, r) => sum + r.tokenIds.length, 0),
+    };
+    this.events.end();
+    this.resolveResult(result);
+    return result;
+  }
+
+  /** Fails the request (cancelled, deadline, runtime error) and ends the stream with the error. */
+  fail(err: SkipserveError): void {
+    if (this.done) return;
+    this.done = true;
+    this.cancellation.dispose();
+    for (const r of this.rows) r.finished = true;
+    this.events.end(err);
+    this.rejectResult(err);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The scheduler: which requests are admitted and which rows run together. It does no I/O and owns
+ * no tensors; the engine asks it between steps. Admission is FIFO (no overtaking, so no starvation)
+ * and bounded by `maxBatch` rows; the waiting queue is bounded by `maxQueue` requests. Running rows
+ * are grouped by their request's skip core, so what a whole group skips is really skipped in its
+ * step, while rows with different plans inside a group share the step through per-row masks.
+ */
+
+/** What the scheduler needs to know about a request. */
+export interface SchedRequest<R extends SchedRow = SchedRow> {
+  /** Rows it needs (its n). */
+  readonly n: number;
+  /** Key of its skip core; requests with the same key batch together. */
+  readonly coreKey: string;
+  /** Its rows once admitted. */
+  rows: R[];
+}
+
+export interface SchedRow {
+  finished: boolean;
+}
+
+export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows'][number]> {
+  private readonly waiting: P[] = [];
+  private readonly running = new Set<P>();
+  /** Requests accepted but not yet queued (their policy is still choosing plans). */
+  private reserved = 0;
+
+  constructor(
+    readonly maxBatch: number,
+    readonly maxQueue: number,
+  ) {}
+
+  /** True when one more request may wait; callers reserve a slot before any async work. */
+  tryReserve(): boolean {
+    if (this.waiting.length + this.reserved >= this.maxQueue && !this.canAdmitNow()) return false;
+    this.reserved++;
+    return true;
+  }
+
+  /** Gives back a slot reserved by tryReserve (the request failed before queueing). */
+  release(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /** Queues a request whose slot was reserved. */
+  enqueue(p: P): void {
+    this.release();
+    this.waiting.push(p);
+  }
+
+  /** Rows held by running requests (finished rows free their slot at once). */
+  rowsInUse(): number {
+    let rows = 0;
+    for (const p of this.running) rows += p.rows.length ? p.rows.filter((r) => !r.finished).length : p.n;
+    return rows;
+  }
+
+  /** Pops, in arrival order, the waiting requests whose rows fit next to the running ones. */
+  admit(): P[] {
+    const out: P[] = [];
+    let free = this.maxBatch - this.rowsInUse();
+    while (this.waiting.length && this.waiting[0]!.n <= free) {
+      const p = this.waiting.shift()!;
+      free -= p.n;
+      this.running.add(p);
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** Unfinished rows of running requests, one group per skip core (largest group first). */
+  decodeGroups(): R[][] {
+    const groups = new Map<string, R[]>();
+    for (const p of this.running) {
+      for (const r of p.rows) {
+        if (r.finished) continue;
+        const g = groups.get(p.coreKey);
+        if (g) g.push(r);
+        else groups.set(p.coreKey, [r]);
+      }
+    }
+    return [...groups.values()].sort((a, b) => b.length - a.length);
+  }
+
+  /** Removes a request, waiting or running. */
+  remove(p: P): void {
+    this.running.delete(p);
+    const i = this.waiting.indexOf(p);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  /** Requests waiting for admission (including reserved slots). */
+  waitingCount(): number {
+    return this.waiting.length + this.reserved;
+  }
+
+  runningRequests(): P[] {
+    return [...this.running];
+  }
+
+  waitingRequests(): P[] {
+    return [...this.waiting];
+  }
+
+  idle(): boolean {
+    return this.running.size === 0 && this.waiting.length === 0;
+  }
+
+  /** True when a request arriving now would be admitted at the next step without waiting behind others. */
+  private canAdmitNow(): boolean {
+    return this.waiting.length === 0 && this.reserved === 0 && this.rowsInUse() < this.maxBatch;
+  }
+}

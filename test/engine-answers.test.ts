@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { extractAnswer, normalizeAnswer, selectCandidate, compileAnswerPattern } from '../src/engine/answers.ts';
+import { diversity, distinctN, jaccardDistance } from '../src/engine/diversity.ts';
+import { skipCore, planKey, coreKey } from '../src/engine/best-of-n.ts';
+import type { SkipPlan } from '../src/plans/plan.ts';
+
+test('default extraction: last \\boxed{} (balanced) else the number after "The answer is"', () => {
+  assert.equal(extractAnswer('so \\boxed{1} no wait \\boxed{\\frac{1}{2}}'), '\\frac{1}{2}');
+  assert.equal(extractAnswer('Tom has 3. The answer is 1,234.'), '1234');
+  assert.equal(extractAnswer('The answer is 5. Actually the answer is -7.50'), '-7.5');
+  assert.equal(extractAnswer('no answer here'), null);
+  assert.equal(extractAnswer('Result: 42', compileAnswerPattern('Result: (\\d+)')), '42');
+  assert.equal(extractAnswer('ANSWER=yes', compileAnswerPattern('yes|no')), 'yes');
+  assert.equal(normalizeAnswer(' $12.0$. '), '12');
+});
+
+test('vote: majority wins, ties broken by mean logprob; logprob and none modes', () => {
+  const c = [
+    { answer: '4', meanLogprob: -2 },
+    { answer: '5', meanLogprob: -0.1 },
+    { answer: '4', meanLogprob: -1 },
+    { answer: null, meanLogprob: 0 },
+  ];
+  assert.equal(selectCandidate(c, 'vote'), 2);
+  assert.equal(selectCandidate(c, 'logprob'), 3);
+  assert.equal(selectCandidate(c, 'none'), null);
+  const tie = [
+    { answer: '1', meanLogprob: -3 },
+    { answer: '2', meanLogprob: -0.5 },
+  ];
+  assert.equal(selectCandidate(tie, 'vote'), 1);
+  assert.equal(selectCandidate([{ answer: null, meanLogprob: -2 }, { answer: null, meanLogprob: -1 }], 'vote'), 1);
+});
+
+test('diversity figures', () => {
+  const shape = { numLayers: 2, numHeads: 2 };
+  const plans: SkipPlan[] = [
+    { skipAttention: [], skipMlp: [], maskHeads: { 0: [1] } },
+    { skipAttention: [], skipMlp: [], maskHeads: { 1: [0] } },
+  ];
+  const d = diversity(['4', '5'], [[1, 2, 3], [1, 2, 4]], plans, shape);
+  assert.equal(d.uniqueAnswers, 1);
+  assert.equal(d.answerEntropy, 1);
+  assert.equal(d.majorityShare, 0.5);
+  assert.equal(d.distinct2, 3 / 4);
+  assert.equal(d.meanPairwiseDistance, 1 - 2 / 4);
+  assert.equal(d.planDistance, 2 / 8);
+  const same = diversity(['4', '4', null, '4'], [[1], [1], [1], [1]], [], shape);
+  assert.equal(same.uniqueAnswers, 0.25);
+  assert.equal(same.answerEntropy, 0);
+  assert.equal(same.majorityShare, 0.75);
+  assert.equal(distinctN([[1, 1, 1, 1]], 2), 1 / 3);
+  assert.equal(jaccardDistance(new Set(), new Set()), 0);
+});
+
+test('skip core is what every plan shares', () => {
+  const a = { skipAttention: [1, 3], skipMlp: [2], maskHeads: { 0: [0, 1], 2: [3] } };
+  const b = { skipAttention: [3], skipMlp: [2, 4], maskHeads: { 0: [1] } };
+  assert.deepEqual(skipCore([a, b]), { skipAttention: [3], skipMlp: [2], maskHeads: { 0: [1] } });
+  assert.equal(planKey(a), planKey({ skipAttention: [3, 1], skipMlp: [2], maskHeads: { 2: [3], 0: [1, 0] } }));
+  assert.equal(coreKey(a), coreKey({ ...a, maskHeads: {} }));
+});
