@@ -1,0 +1,217 @@
+/**
+ * Builds the Llama decoder as an ONNX model with per-layer sublayer switches (`If`), per-row keep
+ * masks, per-row head masks, an external KV cache (past in, only new k/v out) and logits gathered
+ * at the positions asked for. Hidden states are kept 2-D `[B*T, hidden]` so every projection is a
+ * Gemm over the checkpoint's own `[out, in]` weights (transB), with no transposed copies.
+ *
+ * Feeds (switchable graph): input_ids, positions [B,T] int64; past_bias [B,1,1,P] and
+ * new_bias [B,1,G*T,T] additive masks; gather_idx [N] flat row*T+t indices; token_mask [B,T];
+ * per layer l: attn_on.l / mlp_on.l bool scalars, attn_keep.l / mlp_keep.l [B*T,1],
+ * head_mask.l [B,kvH,G,1,1], past_key.l / past_value.l [B,kvH,P,D].
+ * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,T,D] (size 0 when the layer is off), embed [B,hidden].
+ * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
+ */
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Checkpoint } from '../checkpoint.ts';
+import { ropeTables } from '../rope.ts';
+import { DT, GraphBuilder, encodeModel, type WeightSink } from './onnx-builder.ts';
+
+export interface GraphOptions {
+  /** true: no switches or masks (baseline for the benchmark). */
+  plain?: boolean;
+  /** Layer whose output is mean-pooled into `embed` (default numLayers/2). */
+  embedLayer?: number;
+}
+
+interface Ctx {
+  ck: Checkpoint;
+  H: number;
+  kvH: number;
+  G: number;
+  D: number;
+  shBTHD: string;
+  shBTkvHD: string;
+  shBTkvGD: string;
+  splitPT: string;
+  cos: string;
+  sin: string;
+  pastBias: string;
+  newBias: string;
+  plain: boolean;
+}
+
+function rope(g: GraphBuilder, x: string, c: Ctx): string {
+  const [x1, x2] = g.op('Split', [x], { axis: 3 }, 2);
+  const o1 = g.o('Sub', [g.o('Mul', [x1, c.cos]), g.o('Mul', [x2, c.sin])]);
+  const o2 = g.o('Add', [g.o('Mul', [x2, c.cos]), g.o('Mul', [x1, c.sin])]);
+  return g.o('Concat', [o1, o2], { axis: 3 });
+}
+
+/** Attention sublayer on `h` ([BT, hidden]); returns the updated residual and new k/v. */
+function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, string>): { h: string; k: string; v: string } {
+  const { H, kvH, G, D, ck } = c;
+  const eps = ck.config.rmsNormEps;
+  const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: eps } });
+  const qkvIn = w.bias ? [xn, w.qkv, w.bias] : [xn, w.qkv];
+  const qkv = g.o('Gemm', qkvIn, { transB: 1 });
+  const [q, k, v] = g.op('Split', [qkv, g.i64([H * D, kvH * D, kvH * D])], { axis: 1 }, 3);
+  const q4 = rope(g, g.o('Reshape', [q, c.shBTHD]), c);
+  const k4 = rope(g, g.o('Reshape', [k, c.shBTkvHD]), c);
+  const newK = g.o('Transpose', [k4], { perm: [0, 2, 1, 3] });
+  const newV = g.o('Transpose', [g.o('Reshape', [v, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
+  // [B,T,kvH,G,D] -> [B,kvH,G,T,D] -> [B,kvH,G*T,D]: grouped queries share their KV head without expanding K/V.
+  const q5 = g.o('Transpose', [g.o('Reshape', [q4, c.shBTkvGD])], { perm: [0, 2, 3, 1, 4] });
+  const qq = g.o('Reshape', [q5, g.i64([0, 0, -1, D])]);
+  const alpha = { float: 1 / Math.sqrt(D) };
+  const pk = `past_key.${l}`;
+  const pv = `past_value.${l}`;
+  const sp = g.o('Add', [g.o('FusedMatMul', [qq, pk], { transB: 1, alpha }, 'com.microsoft'), c.pastBias]);
+  const sn = g.o('Add', [g.o('FusedMatMul', [qq, newK], { transB: 1, alpha }, 'com.microsoft'), c.newBias]);
+  const probs = g.o('Softmax', [g.o('Concat', [sp, sn], { axis: -1 })], { axis: -1 });
+  const [pp, pn] = g.op('Split', [probs, c.splitPT], { axis: -1 }, 2);
+  const o = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV])]);
+  let o5 = g.o('Reshape', [o, g.i64([0, 0, G, -1, D])]);
+  if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
+  const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
+  let a = g.o('Gemm', [ot, w.o], { transB: 1 });
+  if (!c.plain) a = g.o('Mul', [a, `attn_keep.${l}`]);
+  return { h: g.o('Add', [h, a]), k: newK, v: newV };
+}
+
+/** MLP sublayer (SwiGLU with fused gate/up weights). */
+function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, string>): string {
+  const ff = c.ck.config.intermediateSize;
+  const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: c.ck.config.rmsNormEps } });
+  const gu = g.o('Gemm', [xn, w.gu], { transB: 1 });
+  const [gate, up] = g.op('Split', [gu, g.i64([ff, ff])], { axis: 1 }, 2);
+  const act = g.o('Mul', [g.o('Mul', [gate, g.o('Sigmoid', [gate])]), up]);
+  let d = g.o('Gemm', [act, w.down], { transB: 1 });
+  if (!c.plain) d = g.o('Mul', [d, `mlp_keep.${l}`]);
+  return g.o('Add', [h, d]);
+}
+
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * Builds the model. With `dir` the weights go to `dir/weights.bin` (external data, written one
+ * tensor at a time to keep peak memory low) and the model to `dir/model.onnx`; returns the path.
+ * Without `dir` returns the model bytes with inline weights.
+ */
+export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: string): { bytes?: Uint8Array; path?: string } {
+  const cfg = ck.config;
+  const sink: WeightSink = { fd: dir ? openSync(join(dir, 'weights.bin'), 'w') : null, location: 'weights.bin', offset: 0 };
+  try {
+    const g = new GraphBuilder('skipserve_llama', sink);
+    const H = cfg.numHeads;
+    const kvH = cfg.numKvHeads;
+    const G = H / kvH;
+    const D = cfg.headDim;
+    const plain = !!opts.plain;
+    const embedLayer = opts.embedLayer ?? Math.floor(cfg.numLayers / 2);
+
+    const ids = g.input('input_ids', DT.INT64, ['B', 'T']);
+    const pos = g.input('positions', DT.INT64, ['B', 'T']);
+    const pastBias = g.input('past_bias', DT.FLOAT, ['B', 1, 1, 'P']);
+    const newBias = g.input('new_bias', DT.FLOAT, ['B', 1, 'GT', 'T']);
+    const gatherIdx = g.input('gather_idx', DT.INT64, ['N']);
+    const tokenMask = g.input('token_mask', DT.FLOAT, ['B', 'T']);
+
+    const shBT = g.o('Shape', [ids]);
+    const shBTHD = g.o('Concat', [shBT, g.i64([H, D])], { axis: 0 });
+    const shBTkvHD = g.o('Concat', [shBT, g.i64([kvH, D])], { axis: 0 });
+    const shBTkvGD = g.o('Concat', [shBT, g.i64([kvH, G, D])], { axis: 0 });
+    const splitPT = g.o('Concat', [g.o('Shape', [pastBias], { start: 3 }), g.o('Shape', [ids], { start: 1 })], { axis: 0 });
+    const tables = ropeTables(cfg);
+    const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
+    const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
+    const ax2 = g.i64([2]);
+    const cos = g.o('Unsqueeze', [g.o('Gather', [cosT, pos]), ax2]);
+    const sin = g.o('Unsqueeze', [g.o('Gather', [sinT, pos]), ax2]);
+    const c: Ctx = { ck, H, kvH, G, D, shBTHD, shBTkvHD, shBTkvGD, splitPT, cos, sin, pastBias, newBias, plain };
+
+    const embW = g.weight('embed_tokens', ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
+    let h = g.o('Gather', [embW, g.o('Reshape', [ids, g.i64([-1])])]);
+    let embedOut = h;
+
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const aw: Record<string, string> = {
+        ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [cfg.hiddenSize]),
+        qkv: g.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.weight`))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
+        o: g.weight(`o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), [cfg.hiddenSize, H * D]),
+      };
+      if (cfg.attentionBias) {
+        aw.bias = g.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.bias`))), [(H + 2 * kvH) * D]);
+      }
+      const mw: Record<string, string> = {
+        ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [cfg.hiddenSize]),
+        gu: g.weight(`gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), [2 * cfg.intermediateSize, cfg.hiddenSize]),
+        down: g.weight(`down.${l}`, ck.read(p + 'mlp.down_proj.weight'), [cfg.hiddenSize, cfg.intermediateSize]),
+      };
+      g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
+      g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
+      let k: string;
+      let v: string;
+      if (plain) {
+        const r = attention(g, h, l, c, aw);
+        h = mlp(g, r.h, l, c, mw);
+        k = r.k;
+        v = r.v;
+      } else {
+        const on = g.input(`attn_on.${l}`, DT.BOOL, []);
+        g.input(`mlp_on.${l}`, DT.BOOL, []);
+        g.input(`attn_keep.${l}`, DT.FLOAT, ['BT', 1]);
+        g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
+        g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
+        const thenA = g.sub(`attn_then_${l}`);
+        const r = attention(thenA, h, l, c, aw);
+        thenA.output(r.h, thenA.fresh('h'), DT.FLOAT);
+        thenA.output(r.k, thenA.fresh('k'), DT.FLOAT);
+        thenA.output(r.v, thenA.fresh('v'), DT.FLOAT);
+        const elseA = g.sub(`attn_else_${l}`);
+        const empty = elseA.f32([], [0]);
+        elseA.output(h, elseA.fresh('h'), DT.FLOAT);
+        elseA.output(empty, elseA.fresh('k'), DT.FLOAT);
+        elseA.output(empty, elseA.fresh('v'), DT.FLOAT);
+        [h, k, v] = g.op('If', [on], { then_branch: thenA.graph(), else_branch: elseA.graph() }, 3);
+        const thenM = g.sub(`mlp_then_${l}`);
+        thenM.output(mlp(thenM, h, l, c, mw), thenM.fresh('h'), DT.FLOAT);
+        const elseM = g.sub(`mlp_else_${l}`);
+        elseM.output(h, elseM.fresh('h'), DT.FLOAT);
+        h = g.o('If', [`mlp_on.${l}`], { then_branch: thenM.graph(), else_branch: elseM.graph() });
+      }
+      g.output(k, `new_key.${l}`, DT.FLOAT);
+      g.output(v, `new_value.${l}`, DT.FLOAT);
+      if (l + 1 === embedLayer) embedOut = h;
+    }
+    // Router embedding: mean over the row's real tokens of the hidden state after `embedLayer` layers.
+    const hB = g.o('Reshape', [embedOut, g.o('Concat', [shBT, g.i64([cfg.hiddenSize])], { axis: 0 })]);
+    const m3 = g.o('Unsqueeze', [tokenMask, ax2]);
+    const sum = g.o('ReduceSum', [g.o('Mul', [hB, m3]), g.i64([1])], { keepdims: 0 });
+    const cnt = g.o('Max', [g.o('ReduceSum', [tokenMask, g.i64([1])], { keepdims: 1 }), g.f32([1], [])]);
+    g.output(g.o('Div', [sum, cnt]), 'embed', DT.FLOAT, ['B', cfg.hiddenSize]);
+
+    const hs = g.o('Gather', [h, gatherIdx]);
+    const normW = g.weight('norm', ck.read('model.norm.weight'), [cfg.hiddenSize]);
+    const hn = g.o('SimplifiedLayerNormalization', [hs, normW], { axis: -1, epsilon: { float: cfg.rmsNormEps } });
+    const headW = cfg.tieWordEmbeddings ? embW : g.weight('lm_head', ck.read('lm_head.weight'), [cfg.vocabSize, cfg.hiddenSize]);
+    g.output(g.o('Gemm', [hn, headW], { transB: 1 }), 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
+
+    const bytes = encodeModel(g.graph());
+    if (!dir) return { bytes };
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, bytes);
+    return { path };
+  } finally {
+    if (sink.fd !== null) closeSync(sink.fd);
+  }
+}

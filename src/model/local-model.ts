@@ -1,0 +1,271 @@
+/**
+ * The model runtime in the current thread: one onnxruntime session over the generated graph,
+ * sequences with their KV caches, and the batched step. The worker (runner-worker.ts) wraps it;
+ * tests and the benchmark may use it directly.
+ *
+ * Rows with different token counts: decode rows (1 token) run together in one run and prefill
+ * rows (more tokens) in a second run, padded to the longest; padding is masked and discarded.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { validatePlan, type SkipPlan } from '../plans/plan.ts';
+import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
+import { buildLlamaGraph } from './graph/llama-graph.ts';
+import { KvStaging, LayerKv, type SeqState } from './kv-cache.ts';
+import type { ModelInfo } from './model-info.ts';
+import type { SeqId, StepRow } from './runner-types.ts';
+
+export interface LoadOptions {
+  modelDir: string;
+  /** onnxruntime intra-op threads (default 2). */
+  threads?: number;
+  /** Largest batch accepted by one step (default 64). */
+  maxBatch?: number;
+  /** Build the baseline graph without switches or masks (benchmark only; plans must be full). */
+  plain?: boolean;
+  /** Layer after which the router embedding is pooled (default numLayers/2). */
+  embedLayer?: number;
+}
+
+/** Step result with per-row logits as views into the run's output buffers. */
+export interface LocalStepOutput {
+  logits: Float32Array[];
+  embeddings: (Float32Array | null)[];
+  runMs: number;
+}
+
+const NEG = -1e9;
+
+/** Loads a checkpoint and builds the session (weights go through a temp file, one tensor at a time). */
+export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
+  const ck = openCheckpoint(opts.modelDir);
+  const tmp = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
+  try {
+    const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer }, tmp);
+    const session = await ort.InferenceSession.create(path!, {
+      intraOpNumThreads: opts.threads ?? 2,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new LocalModel(ck, session, opts);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export class LocalModel {
+  readonly info: ModelInfo;
+  readonly config: ModelConfig;
+  private seqs = new Map<SeqId, SeqState>();
+  private nextId = 1;
+  private planCache = new WeakMap<SkipPlan, { skipA: Set<number>; skipM: Set<number>; heads: Map<number, number[]> }>();
+  private staging: { decode: KvStaging; prefill: KvStaging };
+  private zeros = new Float32Array(0);
+  private maxBatch: number;
+
+  constructor(
+    ck: Checkpoint,
+    private session: ort.InferenceSession,
+    private opts: LoadOptions,
+  ) {
+    this.info = ck.info;
+    this.config = ck.config;
+    this.maxBatch = opts.maxBatch ?? 64;
+    const c = ck.config;
+    this.staging = { decode: new KvStaging(c.numLayers, c.numKvHeads, c.headDim), prefill: new KvStaging(c.numLayers, c.numKvHeads, c.headDim) };
+  }
+
+  createSeq(): SeqId {
+    const id = this.nextId++;
+    this.seqs.set(id, { len: 0, layers: new Array(this.config.numLayers).fill(null) });
+    return id;
+  }
+
+  forkSeq(src: SeqId, count: number): SeqId[] {
+    const s = this.seqs.get(src);
+    if (!s) throw new Error(`forkSeq: unknown sequence ${src}`);
+    return Array.from({ length: count }, () => {
+      const id = this.nextId++;
+      this.seqs.set(id, { len: s.len, layers: s.layers.map((kv) => (kv ? kv.clone() : null)) });
+      return id;
+    });
+  }
+
+  freeSeq(id: SeqId): void {
+    this.seqs.delete(id);
+  }
+
+  seqLength(id: SeqId): number {
+    const s = this.seqs.get(id);
+    if (!s) throw new Error(`unknown sequence ${id}`);
+    return s.len;
+  }
+
+  /** Number of live sequences (for tests and metrics). */
+  liveSeqs(): number {
+    return this.seqs.size;
+  }
+
+  private planOf(plan: SkipPlan) {
+    let p = this.planCache.get(plan);
+    if (!p) {
+      const v = validatePlan(plan, this.info);
+      if (this.opts.plain && (v.skipAttention.length || v.skipMlp.length || Object.keys(v.maskHeads).length)) {
+        throw new Error('this runner was built without switches (plain graph); only the full plan is accepted');
+      }
+      p = { skipA: new Set(v.skipAttention), skipM: new Set(v.skipMlp), heads: new Map(Object.entries(v.maskHeads).map(([k, h]) => [Number(k), h])) };
+      this.planCache.set(plan, p);
+    }
+    return p;
+  }
+
+  /** Runs one batched step; decode rows and prefill rows go in separate runs. */
+  async step(rows: StepRow[]): Promise<LocalStepOutput> {
+    if (!rows.length) return { logits: [], embeddings: [], runMs: 0 };
+    if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
+    const seen = new Set<SeqId>();
+    rows.forEach((r, i) => {
+      if (!this.seqs.has(r.seq)) throw new Error(`rows[${i}].seq: unknown sequence ${r.seq}`);
+      if (seen.has(r.seq)) throw new Error(`rows[${i}].seq: sequence ${r.seq} appears twice in one step`);
+      seen.add(r.seq);
+      if (!r.tokens.length) throw new Error(`rows[${i}].tokens: must not be empty`);
+      r.tokens.forEach((t, j) => {
+        if (!Number.isInteger(t) || t < 0 || t >= this.info.vocabSize) throw new Error(`rows[${i}].tokens[${j}]=${t} out of range: vocab size is ${this.info.vocabSize}`);
+      });
+      const len = this.seqs.get(r.seq)!.len + r.tokens.length;
+      if (len > this.info.maxPositions) throw new Error(`rows[${i}]: sequence would reach ${len} tokens, above the model's ${this.info.maxPositions} positions`);
+      this.planOf(r.plan);
+    });
+    const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0 };
+    const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
+    const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
+    if (decode.length) await this.runGroup(rows, decode, this.staging.decode, out);
+    if (prefill.length) await this.runGroup(rows, prefill, this.staging.prefill, out);
+    return out;
+  }
+
+  private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput): Promise<void> {
+    const c = this.config;
+    const L = c.numLayers;
+    const { numKvHeads: kvH, headDim: D, numHeads: H } = c;
+    const G = H / kvH;
+    const rows = idx.map((i) => all[i]);
+    const plans = rows.map((r) => this.planOf(r.plan));
+    const seqs = rows.map((r) => this.seqs.get(r.seq)!);
+    const B = rows.length;
+    const T = Math.max(...rows.map((r) => r.tokens.length));
+    const attnOn = new Array<boolean>(L);
+    const mlpOn = new Array<boolean>(L);
+    for (let l = 0; l < L; l++) {
+      attnOn[l] = plans.some((p) => !p.skipA.has(l));
+      mlpOn[l] = plans.some((p) => !p.skipM.has(l));
+      for (let b = 0; b < B; b++) {
+        if (plans[b].skipA.has(l) || seqs[b].len === 0) continue;
+        const kv = seqs[b].layers[l];
+        if (!kv || kv.len !== seqs[b].len) {
+          throw new Error(`rows[${idx[b]}]: sequence ${rows[b].seq} has no KV for layer ${l} (its earlier steps skipped attention there); a sequence must keep one plan's attention skips`);
+        }
+      }
+    }
+    const maxLen = Math.max(...seqs.map((s) => s.len));
+    staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);
+    const P = staging.P;
+
+    const ids = new BigInt64Array(B * T);
+    const pos = new BigInt64Array(B * T);
+    const tokenMask = new Float32Array(B * T);
+    const pastBias = new Float32Array(B * P);
+    const newBias = new Float32Array(B * G * T * T).fill(NEG);
+    const gather: number[] = [];
+    const gatherStart: number[] = [];
+    for (let b = 0; b < B; b++) {
+      const n = rows[b].tokens.length;
+      const len = seqs[b].len;
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = BigInt(t < n ? rows[b].tokens[t] : 0);
+        pos[b * T + t] = BigInt(t < n ? len + t : 0);
+        tokenMask[b * T + t] = t < n ? 1 : 0;
+      }
+      for (let p = len; p < P; p++) pastBias[b * P + p] = NEG;
+      for (let g = 0; g < G; g++) {
+        for (let t = 0; t < T; t++) {
+          const base = ((b * G + g) * T + t) * T;
+          for (let s = 0; s <= Math.min(t, n - 1); s++) newBias[base + s] = 0;
+        }
+      }
+      gatherStart.push(gather.length);
+      if (rows[b].logits === 'all') for (let t = 0; t < n; t++) gather.push(b * T + t);
+      else gather.push(b * T + n - 1);
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', ids, [B, T]),
+      positions: new ort.Tensor('int64', pos, [B, T]),
+      past_bias: new ort.Tensor('float32', pastBias, [B, 1, 1, P]),
+      new_bias: new ort.Tensor('float32', newBias, [B, 1, G * T, T]),
+      gather_idx: new ort.Tensor('int64', BigInt64Array.from(gather, BigInt), [gather.length]),
+      token_mask: new ort.Tensor('float32', tokenMask, [B, T]),
+    };
+    const pastDims = [B, kvH, P, D];
+    if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
+    const zeros = this.zeros.subarray(0, B * kvH * P * D);
+    const fetches = ['logits'];
+    for (let l = 0; l < L; l++) {
+      feeds[`past_key.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.k[l] : zeros, pastDims);
+      feeds[`past_value.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.v[l] : zeros, pastDims);
+      if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
+      if (this.opts.plain) continue;
+      feeds[`attn_on.${l}`] = new ort.Tensor('bool', Uint8Array.of(attnOn[l] ? 1 : 0), []);
+      feeds[`mlp_on.${l}`] = new ort.Tensor('bool', Uint8Array.of(mlpOn[l] ? 1 : 0), []);
+      const ak = new Float32Array(B * T);
+      const mk = new Float32Array(B * T);
+      const hm = new Float32Array(B * H).fill(1);
+      for (let b = 0; b < B; b++) {
+        if (!plans[b].skipA.has(l)) ak.fill(1, b * T, (b + 1) * T);
+        if (!plans[b].skipM.has(l)) mk.fill(1, b * T, (b + 1) * T);
+        for (const h of plans[b].heads.get(l) ?? []) hm[b * H + h] = 0;
+      }
+      feeds[`attn_keep.${l}`] = new ort.Tensor('float32', ak, [B * T, 1]);
+      feeds[`mlp_keep.${l}`] = new ort.Tensor('float32', mk, [B * T, 1]);
+      feeds[`head_mask.${l}`] = new ort.Tensor('float32', hm, [B, kvH, G, 1, 1]);
+    }
+    const wantEmbed = rows.some((r) => r.embed);
+    if (wantEmbed) fetches.push('embed');
+
+    const t0 = performance.now();
+    const res = await this.session.run(feeds, fetches);
+    out.runMs += performance.now() - t0;
+
+    for (let l = 0; l < L; l++) {
+      if (!attnOn[l]) continue;
+      const nk = res[`new_key.${l}`].data as Float32Array;
+      const nv = res[`new_value.${l}`].data as Float32Array;
+      for (let b = 0; b < B; b++) {
+        if (plans[b].skipA.has(l)) continue;
+        const n = rows[b].tokens.length;
+        const s = seqs[b];
+        const kv = (s.layers[l] ??= new LayerKv(kvH, D, Math.max(16, 2 ** Math.ceil(Math.log2(s.len + n)))));
+        kv.append(nk, nv, b, T, n);
+        staging.mirror(b, l, kv, n);
+      }
+    }
+    const logits = res.logits.data as Float32Array;
+    const V = this.info.vocabSize;
+    const emb = wantEmbed ? (res.embed.data as Float32Array) : null;
+    for (let b = 0; b < B; b++) {
+      const n = rows[b].tokens.length;
+      seqs[b].len += n;
+      const count = rows[b].logits === 'all' ? n : 1;
+      out.logits[idx[b]] = logits.subarray(gatherStart[b] * V, (gatherStart[b] + count) * V);
+      if (rows[b].embed && emb) out.embeddings[idx[b]] = emb.slice(b * c.hiddenSize, (b + 1) * c.hiddenSize);
+    }
+  }
+
+  /** Releases the session. */
+  async close(): Promise<void> {
+    this.seqs.clear();
+    await this.session.release();
+  }
+}

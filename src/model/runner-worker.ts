@@ -1,0 +1,73 @@
+/**
+ * Worker-thread side of the runner: owns the LocalModel (session, KV cache) and answers
+ * requests from runner.ts. Logits buffers are transferred, not copied.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadLocalModel, type LoadOptions, type LocalModel } from './local-model.ts';
+import type { StepRow } from './runner-types.ts';
+
+export type WorkerRequest =
+  | { id: number; op: 'create' }
+  | { id: number; op: 'fork'; src: number; count: number }
+  | { id: number; op: 'free'; seq: number }
+  | { id: number; op: 'step'; rows: StepRow[] }
+  | { id: number; op: 'close' };
+
+export interface PackedStep {
+  buffers: ArrayBuffer[];
+  logits: { buf: number; offset: number; length: number }[];
+  embeddings: (Float32Array | null)[];
+  runMs: number;
+}
+
+const port = parentPort!;
+let model: LocalModel;
+
+async function handle(msg: WorkerRequest): Promise<unknown> {
+  switch (msg.op) {
+    case 'create':
+      return model.createSeq();
+    case 'fork':
+      return model.forkSeq(msg.src, msg.count);
+    case 'free':
+      model.freeSeq(msg.seq);
+      return null;
+    case 'close':
+      await model.close();
+      return null;
+    case 'step': {
+      const out = await model.step(msg.rows);
+      const buffers: ArrayBuffer[] = [];
+      const logits = out.logits.map((l) => {
+        let i = buffers.indexOf(l.buffer as ArrayBuffer);
+        if (i < 0) i = buffers.push(l.buffer as ArrayBuffer) - 1;
+        return { buf: i, offset: l.byteOffset, length: l.length };
+      });
+      const packed: PackedStep = { buffers, logits, embeddings: out.embeddings, runMs: out.runMs };
+      return packed;
+    }
+  }
+}
+
+port.on('message', (msg: WorkerRequest) => {
+  handle(msg).then(
+    (result) => {
+      if (msg.op === 'step') {
+        const packed = result as PackedStep;
+        try {
+          port.postMessage({ id: msg.id, ok: true, result }, packed.buffers);
+        } catch {
+          port.postMessage({ id: msg.id, ok: true, result });
+        }
+      } else port.postMessage({ id: msg.id, ok: true, result });
+    },
+    (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});
+
+try {
+  model = await loadLocalModel(workerData as LoadOptions);
+  port.postMessage({ ready: true, info: model.info });
+} catch (err) {
+  port.postMessage({ ready: false, error: err instanceof Error ? err.message : String(err) });
+}

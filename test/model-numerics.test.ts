@@ -1,0 +1,133 @@
+/**
+ * onnxruntime logits vs the float64 reference on small random checkpoints of every supported
+ * kind, under every plan shape: full, skipped attention / MLP / layer, masked heads, mixed batches.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
+import { ReferenceModel } from '../src/model/reference.ts';
+import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
+import { assertCloseToRef, maxAbsDiff } from './helpers/compare-logits.ts';
+import { makeCheckpoint, type MakeCheckpointOptions } from './helpers/make-checkpoint.ts';
+
+const KINDS: [string, MakeCheckpointOptions][] = [
+  ['llama grouped-KV tied F32 single-file', { layers: 3, heads: 4, kvHeads: 2, tied: true, dtype: 'F32' }],
+  ['llama ungrouped untied BF16 sharded', { layers: 3, heads: 4, kvHeads: 4, tied: false, dtype: 'BF16', shards: 3, seed: 2 }],
+  ['qwen2 biases F16', { architecture: 'Qwen2ForCausalLM', layers: 3, heads: 4, kvHeads: 1, dtype: 'F16', seed: 3 }],
+  ['llama3 rope_scaling, explicit head_dim', { layers: 3, hidden: 32, heads: 2, kvHeads: 1, headDim: 24, llama3Rope: true, seed: 4 }],
+  ['mistral', { architecture: 'MistralForCausalLM', layers: 3, heads: 4, kvHeads: 2, seed: 5 }],
+];
+
+const PLANS: [string, SkipPlan][] = [
+  ['full', FULL_PLAN],
+  ['skip attention 1', { skipAttention: [1], skipMlp: [], maskHeads: {} }],
+  ['skip mlp 0', { skipAttention: [], skipMlp: [0], maskHeads: {} }],
+  ['skip layer 2', { skipAttention: [2], skipMlp: [2], maskHeads: {} }],
+  ['mask heads', { skipAttention: [], skipMlp: [], maskHeads: { 0: [1], 2: [0, 1] } }],
+];
+
+const PROMPT = [0, 17, 42, 99, 3, 250, 71, 8, 64, 120, 5, 33];
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+for (const [kind, opts] of KINDS) {
+  describe(kind, () => {
+    const dir = makeCheckpoint(opts);
+    dirs.push(dir);
+    const ref = new ReferenceModel(openCheckpoint(dir));
+    let model: LocalModel;
+    after(() => model?.close());
+
+    it('prefill logits match the reference under every plan', async () => {
+      model = await loadLocalModel({ modelDir: dir, threads: 1 });
+      for (const [name, plan] of PLANS) {
+        const seq = model.createSeq();
+        const out = await model.step([{ seq, tokens: PROMPT, plan, logits: 'all' }]);
+        assertCloseToRef(out.logits[0], ref.forward(PROMPT, plan), `${kind} / ${name}`);
+        model.freeSeq(seq);
+      }
+    });
+
+    it('decode after prefill equals the reference on the longer prompt', async () => {
+      const plan = PLANS[4][1];
+      const seq = model.createSeq();
+      await model.step([{ seq, tokens: PROMPT.slice(0, 7), plan, logits: 'last' }]);
+      for (let t = 7; t < PROMPT.length; t++) {
+        const out = await model.step([{ seq, tokens: [PROMPT[t]], plan, logits: 'last' }]);
+        const full = ref.forward(PROMPT.slice(0, t + 1), plan);
+        assertCloseToRef(out.logits[0], [full[t]], `${kind} decode at ${t}`);
+      }
+      assert.equal(model.seqLength(seq), PROMPT.length);
+      model.freeSeq(seq);
+    });
+  });
+}
+
+describe('batches', () => {
+  const dir = makeCheckpoint({ layers: 4, heads: 4, kvHeads: 2, seed: 9 });
+  dirs.push(dir);
+  const ref = new ReferenceModel(openCheckpoint(dir));
+  let model: LocalModel;
+  after(() => model?.close());
+  const plans: SkipPlan[] = [
+    FULL_PLAN,
+    { skipAttention: [1], skipMlp: [3], maskHeads: { 0: [2] } },
+    { skipAttention: [0, 2], skipMlp: [2], maskHeads: {} },
+    { skipAttention: [], skipMlp: [1], maskHeads: { 1: [0, 1, 2, 3] } },
+  ];
+  const prompts = [PROMPT, PROMPT.slice(0, 5), PROMPT.slice(3, 12), [7, 7, 8]];
+
+  it('a mixed-plan prefill batch gives each row what it gets alone', async () => {
+    model = await loadLocalModel({ modelDir: dir, threads: 1 });
+    const seqs = plans.map(() => model.createSeq());
+    const batch = await model.step(plans.map((plan, i) => ({ seq: seqs[i], tokens: prompts[i], plan, logits: 'all' as const })));
+    for (let i = 0; i < plans.length; i++) {
+      const alone = model.createSeq();
+      const single = await model.step([{ seq: alone, tokens: prompts[i], plan: plans[i], logits: 'all' }]);
+      assert.ok(maxAbsDiff(batch.logits[i], single.logits[0]) <= 1e-4, `row ${i}: batched != alone`);
+      assertCloseToRef(batch.logits[i], ref.forward(prompts[i], plans[i]), `row ${i} vs reference`);
+    }
+  });
+
+  it('decode rows of different lengths and plans batch together, mixed with a prefill row', async () => {
+    const seqs = plans.map(() => model.createSeq());
+    await model.step(plans.map((plan, i) => ({ seq: seqs[i], tokens: prompts[i], plan, logits: 'last' as const })));
+    const hist = prompts.map((p) => [...p]);
+    const late = model.createSeq();
+    for (let step = 0; step < 3; step++) {
+      const next = [11 + step, 200 - step, 5 * step + 1, 99];
+      const rows = plans.map((plan, i) => ({ seq: seqs[i], tokens: [next[i]], plan, logits: 'last' as const }));
+      const withPrefill = step === 1 ? [...rows, { seq: late, tokens: PROMPT.slice(0, 6), plan: plans[1], logits: 'last' as const }] : rows;
+      const out = await model.step(withPrefill);
+      for (let i = 0; i < plans.length; i++) {
+        hist[i].push(next[i]);
+        const full = ref.forward(hist[i], plans[i]);
+        assertCloseToRef(out.logits[i], [full[full.length - 1]], `step ${step} row ${i}`);
+      }
+      if (step === 1) assertCloseToRef(out.logits[4], [ref.forward(PROMPT.slice(0, 6), plans[1])[5]], 'prefill row in a decode step');
+    }
+  });
+
+  it('router embedding is returned only when asked and is the same batched or alone', async () => {
+    const a = model.createSeq();
+    const b = model.createSeq();
+    const out = await model.step([
+      { seq: a, tokens: PROMPT, plan: FULL_PLAN, logits: 'last', embed: true },
+      { seq: b, tokens: PROMPT.slice(0, 4), plan: FULL_PLAN, logits: 'last' },
+    ]);
+    assert.equal(out.embeddings[1], null);
+    assert.equal(out.embeddings[0]!.length, model.info.hiddenSize);
+    const c = model.createSeq();
+    const alone = await model.step([{ seq: c, tokens: PROMPT, plan: FULL_PLAN, logits: 'last', embed: true }]);
+    assert.ok(maxAbsDiff(out.embeddings[0]!, alone.embeddings[0]!) <= 1e-4);
+    assert.ok(out.embeddings[0]!.some((x) => x !== 0));
+  });
+
+  it('a sequence cannot start computing attention its prefill skipped', async () => {
+    const s = model.createSeq();
+    await model.step([{ seq: s, tokens: [1, 2, 3], plan: { skipAttention: [1], skipMlp: [], maskHeads: {} }, logits: 'last' }]);
+    await assert.rejects(model.step([{ seq: s, tokens: [4], plan: FULL_PLAN, logits: 'last' }]), /no KV for layer 1/);
+  });
+});
