@@ -66,14 +66,19 @@ export interface GreedyInput {
   numLayers: number;
   latency: LatencyTable;
   targetSpeedup: number;
-  /** Importance of skipping `s` on top of `core` (re-evaluated after every pick). */
-  importance: (core: Sublayer[], s: Sublayer) => number;
+  /**
+   * Importance of skipping each of `remaining` on top of `core`; called again after every pick,
+   * so it can re-measure (calibration runs the model here; serving reads stored tables).
+   */
+  importance: (core: Sublayer[], remaining: Sublayer[]) => number[] | Promise<number[]>;
   /** Sublayers never skipped (e.g. the first layer's). */
   protect?: (s: Sublayer) => boolean;
+  /** Stop after this many picks even when the target is not reached. */
+  maxPicks?: number;
 }
 
-/** Runs the greedy importance/latency selection; deterministic (ties go to the lower key). */
-export function greedySkipCore(input: GreedyInput): GreedyResult {
+/** Runs the greedy importance/latency selection; deterministic (ties go to the earlier sublayer). */
+export async function greedySkipCore(input: GreedyInput): Promise<GreedyResult> {
   if (!(input.targetSpeedup >= 1)) throw new Error(`targetSpeedup must be >= 1, got ${input.targetSpeedup}`);
   const remaining: Sublayer[] = [];
   for (let l = 0; l < input.numLayers; l++) {
@@ -85,14 +90,17 @@ export function greedySkipCore(input: GreedyInput): GreedyResult {
   const core: Sublayer[] = [];
   const picks: GreedyPick[] = [];
   let speed = 1;
-  while (speed < input.targetSpeedup && remaining.length > 0) {
+  const maxPicks = input.maxPicks ?? Infinity;
+  while (speed < input.targetSpeedup && remaining.length > 0 && picks.length < maxPicks) {
+    const scores = await input.importance([...core], [...remaining]);
+    if (scores.length !== remaining.length) throw new Error(`importance returned ${scores.length} scores for ${remaining.length} sublayers`);
     let best = -1;
     let bestRatio = Infinity;
     let bestImp = 0;
     for (let i = 0; i < remaining.length; i++) {
       const s = remaining[i]!;
       const lat = Math.max(sublayerLatency(input.latency, s), 1e-6);
-      const imp = Math.max(input.importance(core, s), 0);
+      const imp = Math.max(scores[i]!, 0);
       const ratio = imp / lat;
       if (ratio < bestRatio) {
         best = i;
@@ -100,6 +108,7 @@ export function greedySkipCore(input: GreedyInput): GreedyResult {
         bestImp = imp;
       }
     }
+    if (best < 0) best = 0; // every ratio was NaN/Infinity: take the first
     const [s] = remaining.splice(best, 1);
     core.push(s!);
     speed = predictedSpeedup(input.latency, core);

@@ -4,9 +4,9 @@ import { coreToPlan, greedySkipCore, predictedSpeedup, type LatencyTable, type S
 
 const table: LatencyTable = { denseMs: 10, attentionMs: [1, 1, 1, 1], mlpMs: [1.5, 1.5, 1.5, 1.5] };
 
-test('picks by importance per millisecond and stops at the target', () => {
+test('picks by importance per millisecond and stops at the target', async () => {
   const imp: Record<string, number> = { 'attention.0': 9, 'mlp.0': 9, 'attention.1': 0.2, 'mlp.1': 0.6, 'attention.2': 0.5, 'mlp.2': 0.45, 'attention.3': 0.1, 'mlp.3': 2 };
-  const r = greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.25, importance: (_c, s) => imp[`${s.kind}.${s.layer}`]! });
+  const r = await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.25, importance: (_c, rest) => rest.map((s) => imp[`${s.kind}.${s.layer}`]!) });
   // ratios (importance / ms): attention.3 0.1, attention.1 0.2, mlp.2 0.3, ...; 10 / (10 - 2) = 1.25
   assert.deepEqual(r.picks.map((p) => `${p.sublayer.kind}.${p.sublayer.layer}`), ['attention.3', 'attention.1']);
   assert.ok(r.reached);
@@ -15,20 +15,23 @@ test('picks by importance per millisecond and stops at the target', () => {
   assert.deepEqual(coreToPlan(r.core), { skipAttention: [1, 3], skipMlp: [], maskHeads: {} });
 });
 
-test('re-scores the remaining sublayers after every pick', () => {
+test('re-scores the remaining sublayers after every pick', async () => {
   // Skipping attention.1 makes mlp.1 useless (importance 0), so it must be picked next.
   const importance = (core: Sublayer[], s: Sublayer): number => {
     if (s.kind === 'mlp' && s.layer === 1 && core.some((c) => c.kind === 'attention' && c.layer === 1)) return 0;
     return s.kind === 'attention' && s.layer === 1 ? 0.01 : 1 + s.layer;
   };
-  const r = greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.3, importance });
+  const r = await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.3, importance: (core, rest) => rest.map((s) => importance(core, s)) });
   assert.deepEqual(r.core.slice(0, 2), [{ kind: 'attention', layer: 1 }, { kind: 'mlp', layer: 1 }]);
 });
 
-test('protected sublayers are never picked; unreachable targets say so', () => {
-  const r = greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 50, importance: () => 1, protect: (s) => s.layer === 0 });
+test('protected sublayers are never picked; unreachable targets say so', async () => {
+  const ones = (_c: Sublayer[], rest: Sublayer[]): number[] => rest.map(() => 1);
+  const r = await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 50, importance: ones, protect: (s) => s.layer === 0 });
   assert.equal(r.reached, false);
   assert.equal(r.core.length, 6);
   assert.ok(r.core.every((s) => s.layer !== 0));
-  assert.throws(() => greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 0.5, importance: () => 1 }), /targetSpeedup/);
+  await assert.rejects(greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 0.5, importance: ones }), /targetSpeedup/);
+  const capped = await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 50, importance: ones, maxPicks: 2 });
+  assert.equal(capped.core.length, 2);
 });

@@ -1,0 +1,89 @@
+/**
+ * `expert-profile`: a pruning profile per domain (the customized-expert idea): the skip core that
+ * reaches the target speedup with the least loss on that domain's calibration prompts, plus,
+ * with `skip.k`, its k least important heads. The domain is `skip.domain`, or inferred from the
+ * prompt's own embedding (nearest domain centroid by cosine similarity).
+ */
+import type { DomainProfile } from '../../../router/calibration-file.ts';
+import { latencyTableFor, sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
+import { coreToPlan, sublayerKey } from '../../../router/skip-core-greedy.ts';
+import { domainCore, leastImportantHeads } from '../../../router/skip-cores.ts';
+import { InvalidRequestError } from '../../errors.ts';
+import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
+import type { PolicyDeps } from './registry.ts';
+import { MAX_TARGET_SPEEDUP } from './latency-budget.ts';
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb + 1e-12);
+}
+
+/** The domain whose centroid is nearest (cosine) to the embedding. */
+export function inferDomain(domains: Record<string, DomainProfile>, embedding: ArrayLike<number>): { domain: string; similarity: number } {
+  let best = { domain: '', similarity: -Infinity };
+  for (const [name, d] of Object.entries(domains).sort(([a], [b]) => a.localeCompare(b))) {
+    const s = cosine(embedding, d.centroid);
+    if (s > best.similarity) best = { domain: name, similarity: s };
+  }
+  if (!best.domain) throw new Error('calibration has no domains');
+  return best;
+}
+
+/** Creates the policy over the loaded router resources. */
+export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
+  const domains = (): string[] => Object.keys(r.calibration?.domains ?? {}).sort();
+  return {
+    name: 'expert-profile',
+    description: `per-domain pruning profile; skip.domain one of [${domains().join(', ')}] or inferred from the prompt`,
+    unavailableReason: () => r.calibrationMissing ?? (domains().length ? null : 'calibration has no domain profiles (prompts had no kind)'),
+    async choose(ctx: PolicyContext): Promise<PolicyResult> {
+      const cal = r.calibration;
+      if (!cal) throw new Error(r.calibrationMissing ?? 'no calibration');
+      let domain = ctx.options.domain;
+      let similarity: number | undefined;
+      if (domain !== undefined && !cal.domains[domain]) {
+        throw new InvalidRequestError(`skip.domain '${domain}' is not one of: ${domains().join(', ')}`, 'skip.domain');
+      }
+      if (domain === undefined) ({ domain, similarity } = inferDomain(cal.domains, await ctx.embedPrompt()));
+      const profile = cal.domains[domain]!;
+      const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;
+      if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
+        throw new InvalidRequestError(`skip.target_speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'skip.target_speedup');
+      }
+      const table = latencyTableFor(r, ctx.n, ctx.promptTokens.length);
+      if (!table) throw new Error('no latency profile and no calibrated latency table');
+      const core = await domainCore(cal.numLayers, profile, table, target);
+      const plan = coreToPlan(core.core);
+      const k = ctx.options.k ?? 0;
+      if (!Number.isInteger(k) || k < 0 || k >= cal.numLayers * cal.numHeads) {
+        throw new InvalidRequestError(`skip.k must be an integer from 0 to ${cal.numLayers * cal.numHeads - 1} for expert-profile, got ${k}`, 'skip.k');
+      }
+      for (const [l, h] of leastImportantHeads(profile, k)) (plan.maskHeads[l] ??= []).push(h);
+      for (const l of Object.keys(plan.maskHeads)) plan.maskHeads[Number(l)]!.sort((a, b) => a - b);
+      return {
+        plans: Array.from({ length: ctx.n }, () => structuredClone(plan)),
+        detail: {
+          domain,
+          inferred: similarity !== undefined,
+          ...(similarity !== undefined ? { similarity: Number(similarity.toFixed(4)) } : {}),
+          targetSpeedup: target,
+          predictedSpeedup: Number(core.predictedSpeedup.toFixed(3)),
+          core: core.core.map(sublayerKey),
+        },
+      };
+    },
+  };
+}
+
+/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
+export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
+  const r = await sharedRouterResources(deps);
+  return [createExpertProfilePolicy(r)];
+}

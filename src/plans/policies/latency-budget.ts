@@ -1,0 +1,56 @@
+/**
+ * `latency-budget`: picks the shared skip core that reaches `skip.target_speedup` (or the server
+ * default) on this machine's measured latency profile, skipping the sublayers with the least
+ * importance lost per millisecond saved, re-scored after each pick (the sublayer-pruning idea).
+ * All candidates share the core, so the whole batch really skips it.
+ */
+import { latencyTableFor, sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
+import { coreToPlan, sublayerKey, type GreedyResult } from '../../../router/skip-core-greedy.ts';
+import { latencyBudgetCore } from '../../../router/skip-cores.ts';
+import { InvalidRequestError } from '../../errors.ts';
+import type { SkipPlan } from '../plan.ts';
+import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
+import type { PolicyDeps } from './registry.ts';
+
+/** Largest target a request may ask for. */
+export const MAX_TARGET_SPEEDUP = 8;
+
+/** The shared core for a request (also used by `learned` when a target is given). */
+export async function chooseLatencyBudgetCore(r: RouterResources, n: number, contextLen: number, target: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
+  if (!r.calibration) throw new Error(r.calibrationMissing ?? 'no calibration');
+  if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
+    throw new InvalidRequestError(`skip.target_speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'skip.target_speedup');
+  }
+  const table = latencyTableFor(r, n, contextLen);
+  if (!table) throw new Error('no latency profile and no calibrated latency table');
+  const result = await latencyBudgetCore(r.calibration, table, target);
+  return { plan: coreToPlan(result.core), result };
+}
+
+/** Creates the policy over the loaded router resources. */
+export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
+  return {
+    name: 'latency-budget',
+    description: `shared skip core reaching skip.target_speedup (default ${r.defaultTargetSpeedup}) with the least importance lost per ms saved`,
+    unavailableReason: () => r.calibrationMissing,
+    async choose(ctx: PolicyContext): Promise<PolicyResult> {
+      const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;
+      const { plan, result } = await chooseLatencyBudgetCore(r, ctx.n, ctx.promptTokens.length, target);
+      return {
+        plans: Array.from({ length: ctx.n }, () => structuredClone(plan)),
+        detail: {
+          targetSpeedup: target,
+          predictedSpeedup: Number(result.predictedSpeedup.toFixed(3)),
+          reached: result.reached,
+          core: result.core.map(sublayerKey),
+        },
+      };
+    },
+  };
+}
+
+/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
+export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
+  const r = await sharedRouterResources(deps);
+  return [createLatencyBudgetPolicy(r)];
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidRequestError } from '../src/errors.ts';
+import { predictSpeedup } from '../src/plans/latency-profile.ts';
+import { validatePlan, type SkipPlan } from '../src/plans/plan.ts';
+import { createExpertProfilePolicy } from '../src/plans/policies/expert-profile.ts';
+import { createHeadImportancePolicy } from '../src/plans/policies/head-importance.ts';
+import { createLatencyBudgetPolicy } from '../src/plans/policies/latency-budget.ts';
+import { createLearnedPolicy } from '../src/plans/policies/learned.ts';
+import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.ts';
+import { planKey } from '../src/plans/plan.ts';
+import { loadRouterResources, type RouterResources } from '../router/resources.ts';
+import { axis, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
+
+function ctx(n: number, options: PolicyOptions = {}, embedding = axis(0)): PolicyContext {
+  return { info, n, seed: 1, promptTokens: Array.from({ length: 20 }, (_, i) => i + 3), promptText: 'Q: x', options, embedPrompt: async () => Float32Array.from(embedding) };
+}
+
+async function resources(withSelector = true, withProfile = true): Promise<RouterResources> {
+  return loadRouterResources(info, routerDir(withSelector), { profile: withProfile ? profile() : null });
+}
+
+const valid = (plans: SkipPlan[]): void => {
+  for (const p of plans) assert.deepEqual(validatePlan(p, info), p);
+};
+
+test('head-importance masks the k least important heads for every candidate', async () => {
+  const r = await resources();
+  const pol = createHeadImportancePolicy(r, 1);
+  assert.equal(pol.unavailableReason(), null);
+  const one = await pol.choose(ctx(3));
+  assert.equal(one.plans.length, 3);
+  valid(one.plans);
+  assert.deepEqual(one.plans[0], { skipAttention: [], skipMlp: [], maskHeads: { 2: [3] } });
+  const two = await pol.choose(ctx(2, { k: 2 }));
+  assert.deepEqual(two.plans[1], { skipAttention: [], skipMlp: [], maskHeads: { 2: [3], 3: [1] } });
+  assert.deepEqual(await pol.choose(ctx(2, { k: 2 })), two);
+  await assert.rejects(pol.choose(ctx(1, { k: 16 })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.k');
+});
+
+test('latency-budget meets its target on the measured profile, shared by all candidates', async () => {
+  const r = await resources();
+  const pol = createLatencyBudgetPolicy(r);
+  for (const target of [1.1, 1.25, 1.5, 2]) {
+    for (const n of [1, 8]) {
+      const res = await pol.choose(ctx(n, { targetSpeedup: target }));
+      assert.equal(res.plans.length, n);
+      valid(res.plans);
+      assert.ok(res.plans.every((p) => planKey(p) === planKey(res.plans[0]!)), 'candidates share one core');
+      assert.ok(predictSpeedup(r.profile!, res.plans) >= target, `n=${n} target ${target}: ${predictSpeedup(r.profile!, res.plans)}`);
+      assert.equal(res.plans[0]!.skipAttention.includes(0) || res.plans[0]!.skipMlp.includes(0), false, 'layer 0 is too important');
+    }
+  }
+  // Re-scored path: after attention.3, mlp.3 is nearly free, so layer 3 goes whole.
+  const d = await pol.choose(ctx(8, { targetSpeedup: 1.25 }));
+  assert.deepEqual(d.plans[0], { skipAttention: [3], skipMlp: [3], maskHeads: {} });
+  assert.deepEqual((d.detail as { core: string[] }).core, ['attention.3', 'mlp.3']);
+  // Default target comes from the server setting.
+  const dflt = await pol.choose(ctx(8));
+  assert.equal((dflt.detail as { targetSpeedup: number }).targetSpeedup, 1.25);
+  await assert.rejects(pol.choose(ctx(1, { targetSpeedup: 100 })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.target_speedup');
+  // Without a live profile it falls back to the table calibration used.
+  const r2 = await resources(true, false);
+  const res2 = await createLatencyBudgetPolicy(r2).choose(ctx(8, { targetSpeedup: 1.25 }));
+  assert.deepEqual(res2.plans[0], d.plans[0]);
+});
+
+test('expert-profile uses the named domain or infers it from the prompt embedding', async () => {
+  const r = await resources();
+  const pol = createExpertProfilePolicy(r);
+  assert.equal(pol.unavailableReason(), null);
+  const named = await pol.choose(ctx(4, { domain: 'mul-div' }));
+  assert.equal((named.detail as { domain: string }).domain, 'mul-div');
+  assert.equal((named.detail as { inferred: boolean }).inferred, false);
+  valid(named.plans);
+  assert.ok(predictSpeedup(r.profile!, named.plans) >= 1.25);
+  const inferred = await pol.choose(ctx(4, {}, axis(1, 3)));
+  assert.equal((inferred.detail as { domain: string }).domain, 'mul-div');
+  assert.equal((inferred.detail as { inferred: boolean }).inferred, true);
+  assert.deepEqual(inferred.plans, named.plans);
+  const other = await pol.choose(ctx(4, {}, axis(0, 2)));
+  assert.equal((other.detail as { domain: string }).domain, 'add-sub');
+  const withHeads = await pol.choose(ctx(2, { domain: 'add-sub', k: 2 }));
+  assert.equal(Object.values(withHeads.plans[0]!.maskHeads).flat().length, 2);
+  await assert.rejects(pol.choose(ctx(1, { domain: 'poetry' })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.domain' && /add-sub, mul-div/.test(e.message));
+});
+
+test('learned returns N distinct plans, deterministically, on top of an optional core', async () => {
+  const r = await resources();
+  const pol = createLearnedPolicy(r);
+  assert.equal(pol.unavailableReason(), null);
+  for (const n of [1, 4, 8]) {
+    const res = await pol.choose(ctx(n, {}, axis(2, 2)));
+    assert.equal(res.plans.length, n);
+    valid(res.plans);
+    assert.equal(new Set(res.plans.map(planKey)).size, n, 'distinct plans');
+    assert.ok(res.plans.every((p) => p.skipAttention.length === 0 && p.skipMlp.length === 0));
+    assert.deepEqual(await pol.choose(ctx(n, {}, axis(2, 2))), res);
+  }
+  const a = await pol.choose(ctx(4, {}, axis(3, 2)));
+  const b = await pol.choose(ctx(4, {}, axis(5, -2)));
+  assert.notDeepEqual(a.plans, b.plans, 'the choice depends on the prompt');
+  const cored = await pol.choose(ctx(8, { targetSpeedup: 1.25 }, axis(2, 2)));
+  assert.equal(new Set(cored.plans.map(planKey)).size, 8);
+  assert.ok(cored.plans.every((p) => p.skipAttention.includes(3)));
+  assert.ok(predictSpeedup(r.profile!, cored.plans) >= 1.25);
+  await assert.rejects(pol.choose(ctx(10_000)), (e: unknown) => e instanceof InvalidRequestError && e.param === 'n');
+});
+
+test('policies report themselves unavailable when their files are missing', async () => {
+  const noSel = await resources(false);
+  assert.match(createLearnedPolicy(noSel).unavailableReason()!, /selector\.onnx not found/);
+  assert.equal(createLatencyBudgetPolicy(noSel).unavailableReason(), null);
+  const empty = await loadRouterResources({ ...info, hiddenSize: HIDDEN }, '/nonexistent-model-dir');
+  for (const p of [createHeadImportancePolicy(empty), createLatencyBudgetPolicy(empty), createExpertProfilePolicy(empty)]) {
+    assert.match(p.unavailableReason()!, /calibration\.json not found/);
+  }
+});
