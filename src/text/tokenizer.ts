@@ -1,0 +1,80 @@
+/**
+ * Tokenizer of a checkpoint directory: tokenizer.json + tokenizer_config.json through
+ * @huggingface/tokenizers. Encodes with the model's own special-token rules, decodes with special
+ * tokens skipped, and exposes the special tokens and the chat template.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+
+function tokenString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return undefined;
+}
+
+export class TextTokenizer {
+  /** Ids of every special (added, special=true) token. */
+  readonly specialIds: Set<number>;
+  readonly bosToken?: string;
+  readonly eosToken?: string;
+  readonly bosTokenId?: number;
+  readonly eosTokenId?: number;
+  /** Jinja chat template from tokenizer_config.json, when present. */
+  readonly chatTemplate?: string;
+  /** Number of ids the tokenizer can produce (model vocab may be larger). */
+  readonly size: number;
+  private idToToken: Map<number, string>;
+
+  constructor(
+    private tok: Tokenizer,
+    json: any,
+    config: any,
+  ) {
+    const added: { id: number; content: string; special?: boolean }[] = json.added_tokens ?? [];
+    this.specialIds = new Set(added.filter((a) => a.special).map((a) => a.id));
+    this.idToToken = new Map();
+    const vocab = json.model?.vocab;
+    if (vocab && !Array.isArray(vocab)) for (const [t, id] of Object.entries(vocab as Record<string, number>)) this.idToToken.set(id, t);
+    else if (Array.isArray(vocab)) vocab.forEach((e: [string, number], i: number) => this.idToToken.set(i, e[0]));
+    for (const a of added) this.idToToken.set(a.id, a.content);
+    this.size = Math.max(-1, ...this.idToToken.keys()) + 1;
+    this.bosToken = tokenString(config.bos_token);
+    this.eosToken = tokenString(config.eos_token);
+    const idOf = (s?: string) => (s === undefined ? undefined : [...this.idToToken].find(([, t]) => t === s)?.[0]);
+    this.bosTokenId = idOf(this.bosToken);
+    this.eosTokenId = idOf(this.eosToken);
+    this.chatTemplate = typeof config.chat_template === 'string' ? config.chat_template : undefined;
+  }
+
+  /** Loads tokenizer.json and tokenizer_config.json from a model directory. */
+  static load(dir: string): TextTokenizer {
+    const jp = join(dir, 'tokenizer.json');
+    if (!existsSync(jp)) throw new Error(`tokenizer.json not found in ${dir}`);
+    const json = JSON.parse(readFileSync(jp, 'utf8'));
+    const cp = join(dir, 'tokenizer_config.json');
+    const config = existsSync(cp) ? JSON.parse(readFileSync(cp, 'utf8')) : {};
+    return new TextTokenizer(new Tokenizer(json, config), json, config);
+  }
+
+  /** Text -> ids; with special tokens (e.g. BOS) added by the tokenizer's post-processor unless disabled. */
+  encode(text: string, addSpecialTokens = true): number[] {
+    return this.tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  }
+
+  /** Ids -> text, special tokens skipped. */
+  decode(ids: number[]): string {
+    return this.tok.decode(ids, { skip_special_tokens: true });
+  }
+
+  /** Ids -> text with special tokens kept. */
+  decodeWithSpecial(ids: number[]): string {
+    return this.tok.decode(ids, { skip_special_tokens: false });
+  }
+
+  /** The token's own decoded text (for logprobs); special tokens give their literal content. */
+  tokenText(id: number): string {
+    if (this.specialIds.has(id)) return this.idToToken.get(id) ?? '';
+    return this.tok.decode([id], { skip_special_tokens: false });
+  }
+}
