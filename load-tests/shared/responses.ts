@@ -149,7 +149,9 @@ export class StreamTracker {
   /** Facts of the finished stream; completion tokens fall back to the delta count without usage. */
   facts(expectedAnswer?: string): ResultFacts {
     const body: Obj = { ...this.final };
-    if (!field(body, 'candidates')) body.choices = [...this.choices.values()];
+    // The HTTP stream's last chunk carries the per-choice answers inside `skip.choices`.
+    const summaryChoices = field(obj(field(body, 'skip')), 'choices');
+    if (!field(body, 'candidates')) body.choices = Array.isArray(summaryChoices) ? summaryChoices : [...this.choices.values()];
     const f = resultFacts(body, expectedAnswer);
     if (f.completionTokens === 0) f.completionTokens = this.deltas;
     return f;
