@@ -1,0 +1,61 @@
+"""Random skip plans for training (per-example keep masks) and for dev monitoring."""
+import torch
+
+
+def sublayer_flops(cfg, ctx=128):
+    """Per-token multiply-adds x2 of one attention and one MLP sublayer (ctx = mean key count)."""
+    d, h, kv, i = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["intermediate_size"]
+    hd = d // h
+    attn = 2 * d * h * hd * 2 + 2 * d * kv * hd * 2 + 2 * ctx * h * hd * 2
+    mlp = 2 * d * i * 3
+    return attn, mlp
+
+
+def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25):
+    """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
+    skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
+    dropped for the whole batch (so they are not computed) with probability
+    r * (0.3 + 0.5 * l/(L-1)), r ~ U(0,1) (up to about half of all sublayers), and heads are
+    masked in half of the examples. Head masks are drawn per example: each head of each layer
+    (layer 0 included) is masked with probability q ~ U(0.03, 0.25), never a whole layer."""
+    L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
+    a, m, hk = torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
+    u = rng.random()
+    if u < full_frac:
+        return a, m, hk
+    sublayers = u >= full_frac + heads_only_frac
+    if sublayers:
+        r = rng.random()
+        for l in range(1, L):
+            p = r * (0.3 + 0.5 * l / (L - 1))
+            if rng.random() < p:
+                a[:, l] = 0
+            if rng.random() < p:
+                m[:, l] = 0
+    for b in range(B):
+        if sublayers and rng.random() < 0.5:
+            continue
+        q = rng.uniform(0.03, 0.25)
+        for l in range(L):
+            for h in range(H):
+                if rng.random() < q:
+                    hk[b, l, h] = 0
+            if hk[b, l].sum() == 0:
+                hk[b, l, rng.randrange(H)] = 1
+    return a, m, hk
+
+
+def random_core_plan(cfg, frac, rng):
+    """A random skip core over layers >= 1 removing about `frac` of the sublayer FLOPs."""
+    L = cfg["num_hidden_layers"]
+    fa, fm = sublayer_flops(cfg)
+    total = L * (fa + fm)
+    cands = [("a", l) for l in range(1, L)] + [("m", l) for l in range(1, L)]
+    rng.shuffle(cands)
+    removed, plan = 0, {"skipAttention": [], "skipMlp": [], "maskHeads": {}}
+    for kind, l in cands:
+        cost = fa if kind == "a" else fm
+        if abs(removed + cost - frac * total) < abs(removed - frac * total):
+            removed += cost
+            plan["skipAttention" if kind == "a" else "skipMlp"].append(l)
+    return plan

@@ -1,0 +1,236 @@
+"""Skip-aware training of the default model (see models/default/MODEL_CARD.md).
+
+Each example gets its own random skip plan: whole attention and MLP sublayers dropped with a
+probability that rises with depth (layer 0 spared), and random query heads masked, so the model
+learns to answer under the plans the server uses. Loss on the answer tokens only. AdamW, linear
+warm-up, cosine decay over whichever ends first: --steps or the --budget-min wall-clock budget.
+Checkpoints (atomic) every --ckpt-min minutes; rerunning the same command resumes.
+
+usage: train.py --data DIR --tokenizer DIR --out RUNDIR [--budget-min M] [--steps N] ...
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import Llama, greedy  # noqa: E402
+from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # noqa: E402
+from skips import sample_train_masks, random_core_plan  # noqa: E402
+
+
+def log(f, **kv):
+    kv["time"] = time.strftime("%H:%M:%S", time.gmtime())
+    line = json.dumps(kv)
+    print(line, flush=True)
+    f.write(line + "\n")
+    f.flush()
+
+
+def load_jsonl(path, limit=None):
+    out = []
+    with open(path) as f:
+        for line in f:
+            out.append(json.loads(line))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def encode_examples(tok, rows, rng):
+    """(ids, n_prompt) per row; the BOS count varies (80% one, 10% none, 10% two) so the model
+    does not care whether a runtime adds <s> once, never or twice."""
+    out = []
+    for r in rows:
+        u = rng.random()
+        bos = [BOS] if u < 0.8 else ([] if u < 0.9 else [BOS, BOS])
+        p = bos + tok.encode(prompt_text(r["question"]))
+        c = tok.encode(completion_text(r["solution"])) + [EOS]
+        out.append((p + c, len(p)))
+    return out
+
+
+def batches(examples, tokens_per_batch, rng):
+    """Length-bucketed batches of roughly tokens_per_batch padded tokens, in random order."""
+    idx = list(range(len(examples)))
+    rng.shuffle(idx)
+    out = []
+    for s in range(0, len(idx), 4096):
+        group = sorted(idx[s:s + 4096], key=lambda i: len(examples[i][0]))
+        cur = []
+        for i in group:
+            n = len(examples[i][0])
+            if cur and (len(cur) + 1) * max(n, len(examples[cur[-1]][0])) > tokens_per_batch:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def collate(examples, b):
+    n = max(len(examples[i][0]) for i in b)
+    ids = torch.full((len(b), n), PAD, dtype=torch.long)
+    tgt = torch.full((len(b), n), -100, dtype=torch.long)
+    for j, i in enumerate(b):
+        seq, np_ = examples[i]
+        ids[j, : len(seq)] = torch.tensor(seq)
+        tgt[j, np_ - 1: len(seq) - 1] = torch.tensor(seq[np_:])
+    return ids, tgt
+
+
+def dev_accuracy(model, tok, dev, plans=None):
+    prompts = [[BOS] + tok.encode(prompt_text(r["question"])) for r in dev]
+    gens = greedy(model, prompts, plans=plans)
+    ok = 0
+    for r, g in zip(dev, gens):
+        text = tok.decode(g)
+        ok += text.strip().endswith(f"The answer is {r['answer']}.")
+    model.train()
+    return ok / len(dev)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--hidden", type=int, default=160)
+    ap.add_argument("--intermediate", type=int, default=384)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--max-pos", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--min-lr-frac", type=float, default=0.05)
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--budget-min", type=float, default=90.0)
+    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--ckpt-min", type=float, default=5.0)
+    ap.add_argument("--dev-min", type=float, default=10.0)
+    ap.add_argument("--dev-count", type=int, default=200)
+    ap.add_argument("--full-frac", type=float, default=0.25, help="fraction of batches with no skips")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    logf = open(os.path.join(a.out, "train.log.jsonl"), "a")
+    tok = Tokenizer.load(os.path.join(a.tokenizer, "tokenizer.json"))
+    cfg = dict(
+        architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=a.hidden,
+        intermediate_size=a.intermediate, num_hidden_layers=a.layers, num_attention_heads=a.heads,
+        num_key_value_heads=a.kv_heads, head_dim=a.hidden // a.heads, vocab_size=len(tok.vocab),
+        max_position_embeddings=a.max_pos, rms_norm_eps=1e-5, rope_theta=10000.0, hidden_act="silu",
+        tie_word_embeddings=True, attention_bias=False, mlp_bias=False, bos_token_id=BOS,
+        eos_token_id=EOS, pad_token_id=PAD, torch_dtype="float32",
+    )
+    model = Llama(cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    ckpt_path = os.path.join(a.out, "ckpt.pt")
+    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0}
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        torch.set_rng_state(ck["torch_rng"])
+        rng.setstate(ck["py_rng"])
+        log(logf, event="resume", **state)
+
+    train_rows = load_jsonl(os.path.join(a.data, "train.jsonl"))
+    dev = load_jsonl(os.path.join(a.data, "dev.jsonl"), a.dev_count)
+    ex_rng = random.Random(a.seed + 1)
+    examples = encode_examples(tok, train_rows, ex_rng)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(logf, event="start", params=n_params, train=len(examples), cfg=cfg, args=vars(a))
+
+    def save():
+        tmp = ckpt_path + ".tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "cfg": cfg,
+                    "torch_rng": torch.get_rng_state(), "py_rng": rng.getstate()}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    budget = a.budget_min * 60
+    plan_rng = random.Random(a.seed + 2)
+    dev_plans = [random_core_plan(cfg, 0.25, plan_rng) for _ in dev]
+    model.train()
+    last_ckpt = last_dev = time.time()
+    win_tokens, win_loss, win_n, win_t = 0, 0.0, 0, time.time()
+    while True:
+        order = batches(examples, a.batch_tokens, random.Random(a.seed * 1000 + state["epoch"]))
+        while state["pos"] < len(order):
+            progress = max(state["step"] / a.steps, state["elapsed"] / budget)
+            if progress >= 1.0:
+                break
+            t0 = time.time()
+            if state["step"] < a.warmup:
+                lr = a.lr * (state["step"] + 1) / a.warmup
+            else:
+                lr = a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ids, tgt = collate(examples, order[state["pos"]])
+            masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac)
+            logits = model(ids, None, None, *masks)
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            state["step"] += 1
+            state["pos"] += 1
+            ntok = int((ids != PAD).sum())
+            state["tokens"] += ntok
+            state["elapsed"] += time.time() - t0
+            win_tokens += ntok
+            win_loss += loss.item()
+            win_n += 1
+            if state["step"] % 50 == 0:
+                now = time.time()
+                log(logf, event="train", step=state["step"], epoch=state["epoch"], loss=round(win_loss / win_n, 4),
+                    lr=round(lr, 6), tok_s=round(win_tokens / (now - win_t)), tokens=state["tokens"],
+                    elapsed_min=round(state["elapsed"] / 60, 2), progress=round(progress, 4))
+                win_tokens, win_loss, win_n, win_t = 0, 0.0, 0, now
+            if time.time() - last_ckpt > a.ckpt_min * 60:
+                save()
+                last_ckpt = time.time()
+                log(logf, event="ckpt", step=state["step"])
+            if time.time() - last_dev > a.dev_min * 60:
+                t1 = time.time()
+                acc = dev_accuracy(model, tok, dev)
+                acc25 = dev_accuracy(model, tok, dev, dev_plans)
+                log(logf, event="dev", step=state["step"], greedy_acc=acc, core25_acc=acc25,
+                    eval_s=round(time.time() - t1, 1))
+                last_dev = time.time()
+                win_t += time.time() - t1
+        else:
+            state["epoch"] += 1
+            state["pos"] = 0
+            continue
+        break
+    save()
+    acc = dev_accuracy(model, tok, dev)
+    acc25 = dev_accuracy(model, tok, dev, dev_plans)
+    log(logf, event="done", step=state["step"], tokens=state["tokens"], elapsed_min=round(state["elapsed"] / 60, 2),
+        greedy_acc=acc, core25_acc=acc25)
+
+
+if __name__ == "__main__":
+    main()
