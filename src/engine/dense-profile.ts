@@ -24,7 +24,7 @@ export async function measureDenseProfile(
   batches: number[],
   opts: { contexts?: number[]; steps?: number } = {},
 ): Promise<DenseProfile> {
-  const steps = opts.steps ?? 5;
+  const steps = opts.steps ?? 9;
   const maxCtx = runner.info.maxPositions - steps - 4;
   const contexts = [...new Set((opts.contexts ?? [16, 128]).map((c) => Math.max(1, Math.min(c, maxCtx))))].sort((a, b) => a - b);
   const bs = [...new Set(batches)].sort((a, b) => a - b);

@@ -194,7 +194,7 @@ export class Engine {
       const shared = p.n === 1 && planKey(p.plans[0]!) === planKey(p.core);
       const children = shared ? [seqs[i]!] : await runner.forkSeq(seqs[i]!, p.n);
       if (!shared) await runner.freeSeq(seqs[i]!);
-      const limits = { maxTokens: p.req.maxTokens, eosTokenIds: runner.info.eosTokenIds, stop: p.req.stop, topLogprobs: p.req.logprobs ? p.req.topLogprobs : -1 };
+      const limits = { maxTokens: p.req.maxTokens, eosTokenIds: p.req.ignoreEos ? [] : runner.info.eosTokenIds, stop: p.req.stop, topLogprobs: p.req.logprobs ? p.req.topLogprobs : -1 };
       p.rows = children.map((seq, c) => new CandidateRow(c, seq, p.plans[c]!, this.o.sampler(p.req.sampling, p.req.seed + c), this.o.tokenizer, p.req.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
       for (const row of p.rows) this.accept(p, row, out.logits[i]!);

@@ -29,6 +29,8 @@ export interface GenerationRequest {
   /** Candidate i samples with seed + i. */
   seed: number;
   stop: string[];
+  /** Generate exactly maxTokens tokens, ignoring the model's end-of-sequence ids (benchmarks). */
+  ignoreEos?: boolean;
   /** Top alternatives to report per token (0 = only the chosen token's logprob when `logprobs`). */
   logprobs: boolean;
   topLogprobs: number;

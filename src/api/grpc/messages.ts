@@ -1,0 +1,121 @@
+/**
+ * TypeScript declarations of the skipserve.v1 messages as @grpc/proto-loader hands them over
+ * (keepCase, longs as numbers, enums as strings, defaults filled in, oneofs named).
+ */
+
+export interface HeadListMsg {
+  heads: number[];
+}
+
+export interface SkipPlanMsg {
+  skip_layers: number[];
+  skip_attention: number[];
+  skip_mlp: number[];
+  mask_heads: Record<string, HeadListMsg>;
+}
+
+export interface SkipOptionsMsg {
+  policy: string;
+  plan: SkipPlanMsg | null;
+  plans: SkipPlanMsg[];
+  k?: number;
+  target_speedup?: number;
+  domain: string;
+  select: string;
+  answer_pattern: string;
+}
+
+export interface GenerateRequestMsg {
+  model: string;
+  prompt: string;
+  messages: { role: string; content: string }[];
+  n?: number;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  seed?: number;
+  stop: string[];
+  logprobs: boolean;
+  top_logprobs?: number;
+  skip: SkipOptionsMsg | null;
+  key: string;
+  ignore_eos: boolean;
+}
+
+export interface TokenLogprobMsg {
+  token: string;
+  token_id: number;
+  logprob: number;
+  top_logprobs: { token: string; token_id: number; logprob: number }[];
+}
+
+export interface CandidateMsg {
+  index: number;
+  text: string;
+  token_ids: number[];
+  finish_reason: string;
+  skip_plan: SkipPlanMsg;
+  answer: string;
+  has_answer: boolean;
+  mean_logprob: number;
+  selected: boolean;
+  logprobs: TokenLogprobMsg[];
+}
+
+export interface DiversityMsg {
+  unique_answers: number;
+  answer_entropy: number;
+  distinct_2: number;
+  mean_pairwise_distance: number;
+  majority_share: number;
+  plan_distance: number;
+}
+
+export interface GenerateResponseMsg {
+  id: string;
+  model: string;
+  created: number;
+  candidates: CandidateMsg[];
+  skip: { policy: string; arm: string; selected_index: number; speedup: number; skipped_compute_ratio: number; diversity: DiversityMsg };
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+export interface CandidateDeltaMsg {
+  index: number;
+  text: string;
+  token_ids: number[];
+  finish_reason: string;
+  logprobs: TokenLogprobMsg[];
+}
+
+export type GenerateStreamResponseMsg = { delta: CandidateDeltaMsg; final?: undefined } | { final: GenerateResponseMsg; delta?: undefined };
+
+export interface PolicyDescriptionMsg {
+  name: string;
+  description: string;
+  available: boolean;
+  unavailable_reason: string;
+}
+
+export interface ModelDescriptionMsg {
+  id: string;
+  architecture: string;
+  num_layers: number;
+  num_heads: number;
+  num_kv_heads: number;
+  head_dim: number;
+  hidden_size: number;
+  intermediate_size: number;
+  vocab_size: number;
+  max_positions: number;
+  max_batch: number;
+}
+
+export interface HealthCheckRequestMsg {
+  service: string;
+}
+
+export interface HealthCheckResponseMsg {
+  status: 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+}

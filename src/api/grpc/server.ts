@@ -1,0 +1,184 @@
+/**
+ * The gRPC server: skipserve.v1.Inference (Generate, GenerateStream, ListPolicies, GetModel),
+ * grpc.health.v1.Health and server reflection. Same request semantics and errors as HTTP; a client
+ * cancel or an expired deadline aborts the request, which frees its rows at the next engine step.
+ */
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { AuthenticationError, toGrpc } from '../../errors.ts';
+import type { ApiContext } from '../context.ts';
+import { buildRequest } from '../build-request.ts';
+import { deltaToMsg, requestFromMsg, resultToMsg } from './convert.ts';
+import type { GenerateRequestMsg, GenerateResponseMsg, GenerateStreamResponseMsg, HealthCheckRequestMsg, HealthCheckResponseMsg, ModelDescriptionMsg, PolicyDescriptionMsg } from './messages.ts';
+
+export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../proto');
+export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
+const INFERENCE_SERVICE = 'skipserve.v1.Inference';
+
+/** Loads the skipserve and health protos (also used by tests and the benchmark to build clients). */
+export function loadProtos(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(['skipserve/v1/inference.proto', 'grpc/health/v1/health.proto'], LOADER_OPTIONS);
+}
+
+type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+export interface GrpcServerHandle {
+  server: grpc.Server;
+  port: number;
+  /** Re-sends the health status to watchers (call when readiness changes). */
+  notifyHealth(): void;
+  close(): Promise<void>;
+}
+
+function fail(err: unknown): grpc.ServiceError {
+  const { code, details } = toGrpc(err);
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+/** Starts the gRPC server on host:port (0 = any free port). */
+export async function startGrpcServer(ctx: ApiContext, host: string, port: number): Promise<GrpcServerHandle> {
+  const def = loadProtos();
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    skipserve: { v1: { Inference: grpc.ServiceClientConstructor } };
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  const server = new grpc.Server();
+
+  const checkAuth = (md: grpc.Metadata) => {
+    if (!ctx.config.apiKey) return;
+    const auth = md.get('authorization')[0];
+    if (auth !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send metadata authorization: Bearer <key>');
+  };
+
+  /** Validates and submits; the AbortController fires on client cancel; the deadline rides along. */
+  const submit = async (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>) => {
+    checkAuth(call.metadata);
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    if (call.cancelled) abort.abort();
+    const d = call.getDeadline();
+    const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
+    const { body, prompt } = requestFromMsg(call.request);
+    const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
+    const req = buildRequest(ctx, body, prompt, { key, signal: abort.signal, deadline, logprobs: call.request.logprobs, topLogprobs: call.request.top_logprobs ?? 0 });
+    return ctx.engine.submit(req);
+  };
+
+  const generate: Unary<GenerateRequestMsg, GenerateResponseMsg> = async (call, callback) => {
+    try {
+      const handle = await submit(call);
+      const result = await handle.result;
+      callback(null, resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result));
+    } catch (err) {
+      callback(fail(err));
+      return;
+    }
+  };
+
+  const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
+    try {
+      const handle = await submit(call);
+      for await (const d of handle.events) {
+        if (call.cancelled) break;
+        call.write({ delta: deltaToMsg(ctx.tokenizer, d) });
+      }
+      const result = await handle.result;
+      call.write({ final: resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result) });
+      call.end();
+    } catch (err) {
+      if (!call.cancelled) call.destroy(fail(err));
+      return;
+    }
+  };
+
+  const listPolicies: Unary<unknown, { policies: PolicyDescriptionMsg[]; default_policy: string }> = (call, callback) => {
+    try {
+      checkAuth(call.metadata);
+    } catch (err) {
+      callback(fail(err));
+      return;
+    }
+    const policies = ctx.policies.list().map((p) => {
+      const why = p.unavailableReason();
+      return { name: p.name, description: p.description, available: why === null, unavailable_reason: why ?? '' };
+    });
+    callback(null, { policies, default_policy: ctx.config.defaultPolicy });
+  };
+
+  const getModel: Unary<unknown, ModelDescriptionMsg> = (call, callback) => {
+    try {
+      checkAuth(call.metadata);
+    } catch (err) {
+      callback(fail(err));
+      return;
+    }
+    const i = ctx.info;
+    callback(null, {
+      id: i.id,
+      architecture: i.architecture,
+      num_layers: i.numLayers,
+      num_heads: i.numHeads,
+      num_kv_heads: i.numKvHeads,
+      head_dim: i.headDim,
+      hidden_size: i.hiddenSize,
+      intermediate_size: i.intermediateSize,
+      vocab_size: i.vocabSize,
+      max_positions: i.maxPositions,
+      max_batch: ctx.config.maxBatch,
+    });
+  };
+
+  server.addService(pkg.skipserve.v1.Inference.service, { Generate: generate, GenerateStream: generateStream, ListPolicies: listPolicies, GetModel: getModel });
+
+  // grpc.health.v1: '' and the Inference service report SERVING while the server is ready.
+  const watchers = new Set<{ service: string; call: grpc.ServerWritableStream<HealthCheckRequestMsg, HealthCheckResponseMsg> }>();
+  const statusOf = (service: string): HealthCheckResponseMsg['status'] | null =>
+    service === '' || service === INFERENCE_SERVICE ? (ctx.isReady() ? 'SERVING' : 'NOT_SERVING') : null;
+  server.addService(pkg.grpc.health.v1.Health.service, {
+    Check: ((call, callback) => {
+      const status = statusOf(call.request.service);
+      if (status === null) {
+        callback({ code: grpc.status.NOT_FOUND, details: `unknown service '${call.request.service}'` });
+        return;
+      }
+      callback(null, { status });
+    }) as Unary<HealthCheckRequestMsg, HealthCheckResponseMsg>,
+    Watch: ((call) => {
+      const w = { service: call.request.service, call };
+      watchers.add(w);
+      call.write({ status: statusOf(w.service) ?? 'SERVICE_UNKNOWN' });
+      call.on('cancelled', () => watchers.delete(w));
+    }) as grpc.handleServerStreamingCall<HealthCheckRequestMsg, HealthCheckResponseMsg>,
+  });
+
+  new ReflectionService(def).addToServer(server);
+
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    server,
+    port: bound,
+    notifyHealth() {
+      for (const w of watchers) w.call.write({ status: statusOf(w.service) ?? 'SERVICE_UNKNOWN' });
+    },
+    close() {
+      for (const w of watchers) w.call.end();
+      watchers.clear();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

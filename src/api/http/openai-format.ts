@@ -1,0 +1,87 @@
+/**
+ * OpenAI response shapes: chat.completion / text_completion objects, their streaming chunks and
+ * logprobs, plus skipserve's additions (`skip_plan`, `answer`, `score`, `selected` per choice and
+ * the `skip` summary per response).
+ */
+import type { CandidateDelta, CandidateResult, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import { planToWire } from '../../plans/plan.ts';
+import { skipSummary } from '../skip-summary.ts';
+
+export type Kind = 'chat' | 'text';
+
+/** Chat logprobs: `{content: [{token, logprob, bytes, top_logprobs}]}`. */
+export function chatLogprobs(tok: TextTokenizer, lps: TokenLogprob[]) {
+  const entry = (token: number, logprob: number) => {
+    const text = tok.tokenText(token);
+    return { token: text, logprob, bytes: [...Buffer.from(text, 'utf8')] };
+  };
+  return { content: lps.map((l) => ({ ...entry(l.token, l.logprob), top_logprobs: l.top.map((t) => entry(t.token, t.logprob)) })) };
+}
+
+/** Legacy completions logprobs: `{tokens, token_logprobs, top_logprobs, text_offset}`. */
+export function textLogprobs(tok: TextTokenizer, lps: TokenLogprob[], offset0 = 0) {
+  let offset = offset0;
+  const text_offset: number[] = [];
+  const tokens = lps.map((l) => {
+    const t = tok.tokenText(l.token);
+    text_offset.push(offset);
+    offset += t.length;
+    return t;
+  });
+  return {
+    tokens,
+    token_logprobs: lps.map((l) => l.logprob),
+    top_logprobs: lps.map((l) => Object.fromEntries(l.top.map((t) => [tok.tokenText(t.token), t.logprob]))),
+    text_offset,
+  };
+}
+
+function choiceExtras(c: CandidateResult, r: GenerationResult) {
+  return {
+    skip_plan: planToWire(c.plan),
+    answer: c.answer,
+    score: Number.isFinite(c.meanLogprob) ? c.meanLogprob : null,
+    selected: r.selectedIndex === c.index,
+  };
+}
+
+/** The full (non-streaming) response body. */
+export function completionBody(kind: Kind, id: string, model: string, created: number, r: GenerationResult, tok: TextTokenizer, withLogprobs: boolean) {
+  const choices = r.candidates.map((c) =>
+    kind === 'chat'
+      ? { index: c.index, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
+      : { index: c.index, text: c.text, logprobs: withLogprobs ? textLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) },
+  );
+  return {
+    id,
+    object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+    created,
+    model,
+    choices,
+    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
+    skip: skipSummary(r),
+  };
+}
+
+/** One streaming chunk for one candidate's delta. */
+export function deltaChunk(kind: Kind, id: string, model: string, created: number, d: CandidateDelta, first: boolean, tok: TextTokenizer, withLogprobs: boolean, extras: Record<string, unknown>) {
+  const logprobs = withLogprobs && d.logprobs.length ? (kind === 'chat' ? chatLogprobs(tok, d.logprobs) : textLogprobs(tok, d.logprobs)) : null;
+  const choice =
+    kind === 'chat'
+      ? { index: d.index, delta: first ? { role: 'assistant', content: d.text } : { content: d.text }, logprobs, finish_reason: d.finishReason ?? null, ...extras }
+      : { index: d.index, text: d.text, logprobs, finish_reason: d.finishReason ?? null, ...extras };
+  return { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [choice] };
+}
+
+/** The last chunk: no choices, the usage (when asked) and the `skip` summary with per-choice answers. */
+export function summaryChunk(kind: Kind, id: string, model: string, created: number, r: GenerationResult, includeUsage: boolean) {
+  return {
+    id,
+    object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created,
+    model,
+    choices: [],
+    ...(includeUsage ? { usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens } } : {}),
+    skip: { ...skipSummary(r), choices: r.candidates.map((c) => ({ index: c.index, ...choiceExtras(c, r) })) },
+  };
+}
