@@ -1,0 +1,115 @@
+// End-to-end: the real server on loopback, called with the official `openai` npm client.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+
+before(async () => {
+  server = await startTestServer({ apiKey: 'test-key' });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'test-key', maxRetries: 0 });
+});
+after(() => server?.close());
+
+const messages = [{ role: 'user' as const, content: 'What is 2+3?' }];
+
+test('chat completion: OpenAI shape, usage and the skip summary', async () => {
+  const r = await client.chat.completions.create({ model: server.ctx.info.id, messages, max_tokens: 6, seed: 11, temperature: 0.8 });
+  assert.equal(r.object, 'chat.completion');
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0]!.message.role, 'assistant');
+  assert.ok(['stop', 'length'].includes(r.choices[0]!.finish_reason));
+  assert.ok(r.usage!.prompt_tokens > 0);
+  assert.equal(r.usage!.total_tokens, r.usage!.prompt_tokens + r.usage!.completion_tokens);
+  const skip = (r as unknown as { skip: Record<string, unknown> }).skip;
+  assert.equal(skip.policy, 'none');
+  assert.equal(skip.selected_index, 0);
+  assert.equal(skip.skipped_compute_ratio, 0);
+  assert.deepEqual((r.choices[0] as unknown as { skip_plan: unknown }).skip_plan, {});
+});
+
+test('seed reproducibility: same seed same text, streaming equals non-streaming', async () => {
+  const body = { model: server.ctx.info.id, messages, max_tokens: 12, seed: 1234, temperature: 1, top_p: 0.9 };
+  const a = await client.chat.completions.create(body);
+  const b = await client.chat.completions.create(body);
+  assert.equal(a.choices[0]!.message.content, b.choices[0]!.message.content);
+  const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let finish: string | null = null;
+  let usage = 0;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      assert.equal(c.index, 0);
+      text += c.delta.content ?? '';
+      finish = c.finish_reason ?? finish;
+    }
+    if (chunk.usage) usage = chunk.usage.completion_tokens;
+  }
+  assert.equal(text, a.choices[0]!.message.content);
+  assert.equal(finish, a.choices[0]!.finish_reason);
+  assert.equal(usage, a.usage!.completion_tokens);
+  const seeds = new Set<string>();
+  for (const seed of [1, 2, 3, 4]) seeds.add((await client.chat.completions.create({ ...body, seed })).choices[0]!.message.content!);
+  assert.ok(seeds.size > 1, 'different seeds give different samples');
+});
+
+test('n=4 best-of-N with random-heads: four choices with distinct plans, streamed per index', async () => {
+  const body = { model: server.ctx.info.id, messages, max_tokens: 8, n: 4, seed: 7, temperature: 0, skip: { policy: 'random-heads', k: 2 } };
+  const r = (await client.chat.completions.create(body as never)) as unknown as OpenAI.ChatCompletion & { skip: { policy: string; selected_index: number; speedup: number; diversity: Record<string, number> } };
+  assert.equal(r.choices.length, 4);
+  const plans = r.choices.map((c) => JSON.stringify((c as unknown as { skip_plan: unknown }).skip_plan));
+  assert.equal(new Set(plans).size, 4, `distinct plans: ${plans.join(' ')}`);
+  for (const c of r.choices) {
+    const heads = Object.values((c as unknown as { skip_plan: { mask_heads: Record<string, number[]> } }).skip_plan.mask_heads).flat();
+    assert.equal(heads.length, 2, 'k=2 heads masked per candidate');
+  }
+  assert.equal(r.skip.policy, 'random-heads');
+  assert.ok(r.skip.selected_index >= 0 && r.skip.selected_index < 4);
+  assert.equal(r.choices.filter((c) => (c as unknown as { selected: boolean }).selected).length, 1);
+  assert.ok(r.skip.speedup > 0, 'a measured speedup is reported');
+  for (const k of ['unique_answers', 'answer_entropy', 'distinct_2', 'mean_pairwise_distance']) assert.equal(typeof r.skip.diversity[k], 'number', k);
+  // Streaming: every delta names its choice; the texts equal the non-streamed ones (greedy, same plans).
+  const stream = await client.chat.completions.create({ ...body, stream: true } as never) as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>;
+  const texts = ['', '', '', ''];
+  for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
+  assert.deepEqual(texts, r.choices.map((c) => c.message.content));
+});
+
+test('completions endpoint and models list', async () => {
+  const r = await client.completions.create({ model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
+  assert.equal(r.object, 'text_completion');
+  assert.equal(r.choices[0]!.logprobs!.tokens!.length, r.usage!.completion_tokens);
+  assert.ok(r.choices[0]!.logprobs!.token_logprobs!.every((l) => l! <= 0));
+  const models = await client.models.list();
+  assert.equal(models.data[0]!.id, server.ctx.info.id);
+  const policies = (models.data[0] as unknown as { skip_policies: { name: string }[] }).skip_policies.map((p) => p.name);
+  for (const p of ['none', 'explicit', 'random-heads']) assert.ok(policies.includes(p), p);
+});
+
+test('errors: exact status codes and the field named', async () => {
+  const bad = async (body: Record<string, unknown>, status: number, param: string | null) => {
+    await assert.rejects(client.chat.completions.create({ model: server.ctx.info.id, messages, max_tokens: 4, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, status, JSON.stringify(e.error));
+      assert.equal((e.error as { param: string | null }).param, param);
+      return true;
+    });
+  };
+  await bad({ n: 9 }, 400, 'n');
+  await bad({ n: 0 }, 400, 'n');
+  await bad({ max_tokens: 100000 }, 400, 'max_tokens');
+  await bad({ skip: { policy: 'no-such-policy' } }, 400, 'skip.policy');
+  await bad({ n: 2, skip: { policy: 'explicit', plans: [{}, { mask_heads: { '0': [9] } }] } }, 400, 'skip.plans[1].mask_heads.0[0]');
+  await bad({ skip: { policy: 'explicit', plan: { skip_layers: [5] } } }, 400, 'skip.plan.skip_layers[0]');
+  await bad({ temperature: 5 }, 400, 'temperature');
+  await bad({ frobnicate: true }, 400, 'frobnicate');
+  await bad({ model: 'gpt-4' }, 404, 'model');
+  const raw = await fetch(`${server.http}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' }, body: '{"messages": [' });
+  assert.equal(raw.status, 400);
+  assert.equal(((await raw.json()) as { error: { code: string } }).error.code, 'invalid_json');
+  const noKey = await fetch(`${server.http}/v1/models`);
+  assert.equal(noKey.status, 401);
+  assert.equal((await fetch(`${server.http}/health`)).status, 200, 'health needs no key');
+});

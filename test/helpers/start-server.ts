@@ -1,0 +1,45 @@
+/**
+ * Starts a real skipserve (real runtime in its worker, real HTTP and gRPC servers on loopback,
+ * free ports) over a random-weight checkpoint, for the end-to-end API tests.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ServerConfigSchema, type ServerConfig } from '../../src/config.ts';
+import { startServer, type RunningServer } from '../../src/api/server.ts';
+import { makeCheckpoint, type MakeCheckpointOptions } from './make-checkpoint.ts';
+
+/** A small random-weight Llama (2 layers, 4 heads, byte-level tokenizer with a chat template). */
+export function testCheckpoint(o: MakeCheckpointOptions = {}): string {
+  const key = JSON.stringify(o).replace(/[^a-z0-9]/gi, '');
+  const dir = join(tmpdir(), `skipserve-api-ckpt-${process.pid}-${key}`);
+  if (!existsSync(join(dir, 'config.json'))) makeCheckpoint({ dir, layers: 2, hidden: 32, heads: 4, kvHeads: 2, maxPositions: 256, seed: 5, ...o });
+  return dir;
+}
+
+export interface TestServer extends RunningServer {
+  http: string;
+}
+
+/** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile). */
+export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}): Promise<TestServer> {
+  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', profileBatches: [1, 4], threads: 1, ...config });
+  const s = await startServer(cfg);
+  return Object.assign(s, { http: `http://127.0.0.1:${s.httpPort}` });
+}
+
+/** Reads one series' value from a /metrics text (undefined when absent). */
+export function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Polls until `cond` holds (or fails after `ms`). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
