@@ -3,6 +3,7 @@
  * writes generated arithmetic word problems as JSONL (stdout unless --out). Deterministic.
  */
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { generateSplit, SPLITS, type Split } from '../../models/train/generator/split.ts';
 
@@ -34,7 +35,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!split || !SPLITS.includes(split)) throw new Error(`--split must be one of ${SPLITS.join(', ')}, got '${values.split ?? ''}'`);
   const seed = intOption('seed', values.seed, 0);
   const count = intOption('count', values.count, 1);
-  const out = values.out ? createWriteStream(values.out) : process.stdout;
+  const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
   let buf = '';
   for (const p of generateSplit({ split, seed, count })) {
     buf += JSON.stringify(p) + '\n';
@@ -46,5 +47,5 @@ export async function run(argv: string[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     out.write(buf, (err) => (err ? reject(err) : resolve()));
   });
-  if (values.out) await new Promise<void>((resolve) => (out as ReturnType<typeof createWriteStream>).end(resolve));
+  if (values.out) await new Promise<void>((resolve) => out.end(resolve));
 }

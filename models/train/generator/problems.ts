@@ -103,7 +103,7 @@ export function generateProblem(rng: Rng, id: string): Problem {
       if (b === null) continue;
       const phrases = op === '+' ? ADD_PHRASES : op === '-' ? SUB_PHRASES : op === '*' ? MUL_PHRASES : DIV_PHRASES;
       const phrase = rng.pick(phrases);
-      const vb = op === '*' || op === '/' ? { k: b } : { b };
+      const vb: Record<string, number> = op === '*' || op === '/' ? { k: b } : { b };
       sentences.push(fill(phrase, { ...vars, ...vb }));
       const next = apply(op, cur, b);
       work.push(`${cur}${op}${b}=${next}.`);
