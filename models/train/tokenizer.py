@@ -188,9 +188,18 @@ class Tokenizer:
             json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}, f, indent=1)
 
 
+def _encode_stdin(tokenizer_json):
+    """Each stdin line is a JSON string; prints the JSON list of its ids (no BOS) per line."""
+    tok = Tokenizer.load(tokenizer_json)
+    out = [json.dumps(tok.encode(json.loads(line))) for line in sys.stdin if line.strip()]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
 def _main(argv):
+    if len(argv) == 2 and argv[0] == "encode":
+        return _encode_stdin(argv[1])
     if len(argv) < 3 or argv[0] != "train":
-        sys.exit("usage: tokenizer.py train DATA.jsonl OUTDIR [VOCAB_SIZE]")
+        sys.exit("usage: tokenizer.py train DATA.jsonl OUTDIR [VOCAB_SIZE] | tokenizer.py encode TOKENIZER_JSON < lines")
     vocab_size = int(argv[3]) if len(argv) > 3 else DEFAULT_VOCAB
     texts = []
     with open(argv[1]) as f:
