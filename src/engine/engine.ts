@@ -9,6 +9,7 @@ import { FULL_PLAN, type SkipPlan } from '../plans/plan.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError } from '../errors.ts';
 import type { Metrics, Outcome } from '../metrics/metrics.ts';
+import { markCounted } from '../metrics/outcomes.ts';
 import { planKey } from './best-of-n.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { denseStepMs, type DenseProfile } from './dense-profile.ts';
@@ -55,8 +56,10 @@ export class Engine {
   /** Validates, picks the plans with the request's policy and queues it; refuses at once when the queue is full. */
   async submit(req: GenerationRequest): Promise<RequestHandle> {
     const m = this.o.metrics;
+    const label = this.o.policies.get(req.policy) ? req.policy : 'unknown';
     const reject = (err: SkipserveError, outcome: Outcome): never => {
-      m.requests.inc({ policy: req.policy, outcome });
+      m.requests.inc({ policy: label, outcome });
+      markCounted(err);
       throw err;
     };
     if (this.draining) reject(new UnavailableError('the server is shutting down'), 'rejected');
@@ -173,6 +176,7 @@ export class Engine {
     this.scheduler.remove(p);
     for (const r of p.rows) if (!r.finished) void this.o.runner.freeSeq(r.seq);
     p.fail(err);
+    markCounted(err);
     this.o.metrics.requests.inc({ policy: p.req.policy, outcome });
     this.updateGauges();
   }

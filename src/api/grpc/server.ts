@@ -10,6 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { AuthenticationError, toGrpc } from '../../errors.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import { countEdgeError } from '../../metrics/outcomes.ts';
 import type { ApiContext } from '../context.ts';
 import { buildRequest } from '../build-request.ts';
 import { deltaToMsg, requestFromMsg, resultToMsg } from './convert.ts';
@@ -34,7 +36,8 @@ export interface GrpcServerHandle {
   close(): Promise<void>;
 }
 
-function fail(err: unknown): grpc.ServiceError {
+function fail(err: unknown, metrics?: Metrics): grpc.ServiceError {
+  if (metrics) countEdgeError(metrics, err);
   const { code, details } = toGrpc(err);
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }
@@ -74,7 +77,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       const result = await handle.result;
       callback(null, resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result));
     } catch (err) {
-      callback(fail(err));
+      callback(fail(err, ctx.metrics));
       return;
     }
   };
@@ -90,7 +93,8 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       call.write({ final: resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result) });
       call.end();
     } catch (err) {
-      if (!call.cancelled) call.destroy(fail(err));
+      const e = fail(err, ctx.metrics);
+      if (!call.cancelled) call.destroy(e);
       return;
     }
   };

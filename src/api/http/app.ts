@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono';
 import { AuthenticationError, NotFoundError, toHttp } from '../../errors.ts';
+import { countEdgeError } from '../../metrics/outcomes.ts';
 import type { ApiContext } from '../context.ts';
 import { handleGenerate } from './generate-route.ts';
 
@@ -12,6 +13,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
   const app = new Hono();
 
   app.onError((err, c) => {
+    if (c.req.path.startsWith('/v1/')) countEdgeError(ctx.metrics, err);
     const { status, body } = toHttp(err);
     return c.json(body, status as 400);
   });

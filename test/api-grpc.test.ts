@@ -1,0 +1,127 @@
+// End-to-end: the real server on loopback, called with a grpc-js client built from the proto.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { LOADER_OPTIONS, loadProtos } from '../src/api/grpc/server.ts';
+import type { CandidateDeltaMsg, GenerateRequestMsg, GenerateResponseMsg, GenerateStreamResponseMsg, HealthCheckResponseMsg } from '../src/api/grpc/messages.ts';
+import { startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+
+type Ctor = grpc.ServiceClientConstructor;
+let server: TestServer;
+let client: grpc.Client & Record<string, Function>;
+let health: grpc.Client & Record<string, Function>;
+const addr = () => `127.0.0.1:${server.grpcPort}`;
+
+before(async () => {
+  server = await startTestServer();
+  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: Ctor } }; grpc: { health: { v1: { Health: Ctor } } } };
+  client = new pkg.skipserve.v1.Inference(addr(), grpc.credentials.createInsecure()) as never;
+  health = new pkg.grpc.health.v1.Health(addr(), grpc.credentials.createInsecure()) as never;
+});
+after(async () => {
+  client?.close();
+  health?.close();
+  await server?.close();
+});
+
+function unary<Res>(method: string, req: unknown, opts: grpc.CallOptions = {}): Promise<Res> {
+  return new Promise((resolve, reject) => client[method]!(req, new grpc.Metadata(), opts, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))));
+}
+
+const base: Partial<GenerateRequestMsg> = { prompt: 'Q: 2+2? A:', max_tokens: 6, seed: 9, temperature: 0 };
+
+test('Generate (unary): n=3 candidates with distinct random-heads plans and a skip summary', async () => {
+  const r = await unary<GenerateResponseMsg>('Generate', { ...base, n: 3, skip: { policy: 'random-heads', k: 1 } });
+  assert.equal(r.candidates.length, 3);
+  assert.equal(new Set(r.candidates.map((c) => JSON.stringify(c.skip_plan.mask_heads))).size, 3);
+  assert.equal(r.skip.policy, 'random-heads');
+  assert.equal(r.candidates.filter((c) => c.selected).length, 1);
+  assert.equal(r.candidates.find((c) => c.selected)!.index, r.skip.selected_index);
+  assert.ok(r.skip.speedup > 0);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+});
+
+test('GenerateStream: per-candidate deltas add up to the final texts', async () => {
+  const call = client.GenerateStream!({ ...base, n: 2, skip: { policy: 'random-heads', k: 2 } }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  const texts = ['', ''];
+  const finished: string[] = [];
+  let final: GenerateResponseMsg | undefined;
+  for await (const m of call as AsyncIterable<GenerateStreamResponseMsg>) {
+    if (m.delta) {
+      const d: CandidateDeltaMsg = m.delta;
+      texts[d.index] += d.text;
+      if (d.finish_reason) finished.push(d.finish_reason);
+    } else final = m.final;
+  }
+  assert.ok(final, 'a final summary message arrives last');
+  assert.equal(finished.length, 2);
+  assert.deepEqual(texts, final!.candidates.map((c) => c.text));
+  const again = await unary<GenerateResponseMsg>('Generate', { ...base, n: 2, skip: { policy: 'random-heads', k: 2 } });
+  assert.deepEqual(again.candidates.map((c) => c.text), texts, 'same seed, same output over unary and stream');
+});
+
+test('ListPolicies and GetModel', async () => {
+  const p = await unary<{ policies: { name: string; available: boolean }[]; default_policy: string }>('ListPolicies', {});
+  assert.ok(p.policies.some((x) => x.name === 'random-heads' && x.available));
+  assert.equal(p.default_policy, 'none');
+  const m = await unary<{ id: string; num_layers: number; num_heads: number }>('GetModel', {});
+  assert.equal(m.id, server.ctx.info.id);
+  assert.equal(m.num_layers, 2);
+  assert.equal(m.num_heads, 4);
+});
+
+test('INVALID_ARGUMENT names the field', async () => {
+  const bad = (req: Partial<GenerateRequestMsg> | Record<string, unknown>, field: string) =>
+    assert.rejects(unary('Generate', req), (e: grpc.ServiceError) => {
+      assert.equal(e.code, grpc.status.INVALID_ARGUMENT, e.details);
+      assert.ok(e.details.startsWith(field), `${e.details} names ${field}`);
+      return true;
+    });
+  await bad({ ...base, n: 0 }, 'n');
+  await bad({ ...base, n: 99 }, 'n');
+  await bad({ ...base, max_tokens: 5000 }, 'max_tokens');
+  await bad({ ...base, skip: { policy: 'nope' } }, 'skip.policy');
+  await bad({ ...base, n: 1, skip: { policy: 'explicit', plan: { skip_attention: [7] } } }, 'skip.plan.skip_attention[0]');
+  await bad({ max_tokens: 3 }, 'prompt');
+});
+
+test('health: SERVING; unknown service NOT_FOUND', async () => {
+  const check = (service: string) => new Promise<HealthCheckResponseMsg>((res, rej) => health.Check!({ service }, (e: grpc.ServiceError | null, r: HealthCheckResponseMsg) => (e ? rej(e) : res(r))));
+  assert.equal((await check('')).status, 'SERVING');
+  assert.equal((await check('skipserve.v1.Inference')).status, 'SERVING');
+  await assert.rejects(check('nope'), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+});
+
+test('reflection lists the services', async () => {
+  const require = createRequire(import.meta.url);
+  const protoPath = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto/grpc/reflection/v1/reflection.proto');
+  const def = protoLoader.loadSync(protoPath, LOADER_OPTIONS);
+  const Reflection = (grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: Ctor } } } }).grpc.reflection.v1.ServerReflection;
+  const r = new Reflection(addr(), grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const call = r.ServerReflectionInfo!() as grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }>;
+  const reply = new Promise<string[]>((res, rej) => {
+    call.on('data', (m) => res((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name)));
+    call.on('error', rej);
+  });
+  call.write({ list_services: '' });
+  const names = await reply;
+  call.end();
+  r.close();
+  for (const s of ['skipserve.v1.Inference', 'grpc.health.v1.Health']) assert.ok(names.includes(s), `${s} in ${names.join(', ')}`);
+});
+
+test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
+  await assert.rejects(
+    unary('Generate', { ...base, n: 4, max_tokens: 250, ignore_eos: true, prompt: 'x' }, { deadline: Date.now() + 150 }),
+    (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+  );
+  await waitFor(() => server.ctx.engine.runningRows() === 0, 5000, 'rows freed after the deadline');
+  const metrics = await server.ctx.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
+  const ended = metrics.values.filter((v) => v.labels.outcome === 'deadline' || v.labels.outcome === 'cancelled').reduce((s: number, v) => s + v.value, 0);
+  assert.ok(ended >= 1, 'the server ended the request itself (deadline or cancel), not only the client');
+  const ok = await unary<GenerateResponseMsg>('Generate', base);
+  assert.equal(ok.candidates.length, 1, 'the server keeps serving');
+});
