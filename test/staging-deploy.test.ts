@@ -135,8 +135,9 @@ describe('deploy pieces agree with each other and with the server', () => {
     }
     assert.deepEqual(JSON.parse(readFileSync(join(DEPLOY, 'kubernetes/base/config/arms.json'), 'utf8')), SERVER_AB_ARMS);
     const env = Object.fromEntries(container.env.map((e: K8sObject) => [e.name, e.value]));
-    assert.equal(env.SKIPSERVE_ARMS_FILE, '/etc/skipserve/arms.json');
-    assert.equal(serverJson.arms, '/etc/skipserve/arms.json');
+    assert.equal(env.SKIPSERVE_ARMS_FILE, '/etc/skipserve/arms.json', 'the server reads its arms from SKIPSERVE_ARMS_FILE');
+    const mount = container.volumeMounts.find((m: K8sObject) => m.name === 'config');
+    assert.equal(mount.mountPath, '/etc/skipserve');
   });
 
   test('HPA scales the Deployment on CPU and on the waiting-requests metric the adapter serves', () => {

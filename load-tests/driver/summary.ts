@@ -55,6 +55,8 @@ export interface Summary {
   thresholds: ThresholdResult[];
   /** Callers whose arm changed between requests (ab scenario); must be empty. */
   stickyViolations: string[];
+  /** Callers seen more than once (ab scenario): stickiness was only checked for these; must be > 0. */
+  repeatedCallers: number;
   passed: boolean;
 }
 
@@ -133,15 +135,20 @@ export function summarize(cfg: LoadConfig, scenario: Scenario, samples: Sample[]
     for (const expr of exprs) thresholds.push({ key, expr, ...checkThreshold(expr, values) });
   }
   const stickyViolations: string[] = [];
+  const repeated = new Set<string>();
   if (scenario.arms === 'sticky') {
     const first = new Map<string, string>();
     for (const s of samples) {
       if (!s.ok || !s.callerKey) continue;
       const seen = first.get(s.callerKey);
       if (seen === undefined) first.set(s.callerKey, s.arm);
-      else if (seen !== s.arm && !stickyViolations.includes(s.callerKey)) stickyViolations.push(s.callerKey);
+      else {
+        repeated.add(s.callerKey);
+        if (seen !== s.arm && !stickyViolations.includes(s.callerKey)) stickyViolations.push(s.callerKey);
+      }
     }
   }
+  const stickyOk = scenario.arms !== 'sticky' || (stickyViolations.length === 0 && repeated.size > 0);
   return {
     scenario: scenario.name,
     wallS,
@@ -150,7 +157,8 @@ export function summarize(cfg: LoadConfig, scenario: Scenario, samples: Sample[]
     arms,
     thresholds,
     stickyViolations,
-    passed: thresholds.every((t) => t.ok) && stickyViolations.length === 0,
+    repeatedCallers: repeated.size,
+    passed: thresholds.every((t) => t.ok) && stickyOk,
   };
 }
 
@@ -185,7 +193,11 @@ export function formatSummary(s: Summary): string {
   const out = [`scenario ${s.scenario}: ${s.iterations} iterations in ${s.wallS.toFixed(1)} s`, line(head), ...rows.slice(1).map(line)];
   out.push('', 'thresholds:');
   for (const t of s.thresholds) out.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.key} ${t.expr} (got ${fmt(t.value, 3)})`);
-  if (s.stickyViolations.length) out.push(`  FAIL arm changed for callers: ${s.stickyViolations.join(', ')}`);
+  if (s.scenario === 'ab') {
+    const ok = s.stickyViolations.length === 0 && s.repeatedCallers > 0;
+    const detail = s.stickyViolations.length ? `arm changed for callers ${s.stickyViolations.join(', ')}` : `${s.repeatedCallers} callers sent more than once`;
+    out.push(`  ${ok ? 'ok  ' : 'FAIL'} sticky arms per x-skipserve-key (${detail})`);
+  }
   for (const a of s.arms) if (a.firstError && a.errors + a.cut > 0) out.push(`  first error on ${a.arm}: ${a.firstError}`);
   out.push(s.passed ? 'PASSED' : 'FAILED');
   return out.join('\n');

@@ -24,7 +24,7 @@ export async function fetchTarget(cfg: LoadConfig): Promise<Target> {
   const body = (await res.json()) as { data?: Array<Record<string, any>>; policies?: unknown };
   const first = body.data?.[0];
   if (!first) throw new Error('GET /v1/models listed no model');
-  const raw = (first.skip?.policies ?? first.policies ?? body.policies ?? []) as Array<Record<string, unknown>>;
+  const raw = (first.skip_policies ?? first.policies ?? []) as Array<Record<string, unknown>>;
   const policies = raw.map((p) => ({
     name: String(p.name),
     available: p.available !== false,

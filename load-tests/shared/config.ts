@@ -74,7 +74,7 @@ export function loadConfig(env: Env): LoadConfig {
     duration: num(env, 'DURATION', 60, 1, false),
     vus: num(env, 'VUS', 4, 1, true),
     maxVus: num(env, 'MAX_VUS', 16, 1, true),
-    callers: num(env, 'CALLERS', 16, 1, true),
+    callers: num(env, 'CALLERS', 8, 1, true),
     p95Ms: num(env, 'P95_MS', 60000, 1, false),
     maxErrorRate: num(env, 'MAX_ERROR_RATE', 0.01, 0, false),
     arms: env.ARMS ? parseArms(env.ARMS) : DEFAULT_ARMS.map((a) => ({ ...a })),

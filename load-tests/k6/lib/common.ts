@@ -55,8 +55,8 @@ export function resolveTarget(policies: string[]): SetupData {
   const body = res.json() as { data?: Array<Record<string, unknown>> };
   const first = body.data?.[0];
   if (!first) throw new Error('GET /v1/models listed no model');
-  const skip = first.skip as { policies?: Array<{ name: string; available: boolean; unavailable_reason?: string }> } | undefined;
-  for (const p of skip?.policies ?? []) {
+  const policyList = first.skip_policies as Array<{ name: string; available: boolean; unavailable_reason?: string }> | undefined;
+  for (const p of policyList ?? []) {
     if (policies.includes(p.name) && !p.available) {
       throw new Error(`policy '${p.name}' is unavailable on the server (${p.unavailable_reason ?? 'no reason given'}); drop it from ARMS`);
     }
