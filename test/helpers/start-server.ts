@@ -2,18 +2,24 @@
  * Starts a real skipserve (real runtime in its worker, real HTTP and gRPC servers on loopback,
  * free ports) over a random-weight checkpoint, for the end-to-end API tests.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ServerConfigSchema, type ServerConfig } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/api/server.ts';
 import { makeCheckpoint, type MakeCheckpointOptions } from './make-checkpoint.ts';
 
+const created = new Set<string>();
+
 /** A small random-weight Llama (2 layers, 4 heads, byte-level tokenizer with a chat template). */
 export function testCheckpoint(o: MakeCheckpointOptions = {}): string {
   const key = JSON.stringify(o).replace(/[^a-z0-9]/gi, '');
   const dir = join(tmpdir(), `skipserve-api-ckpt-${process.pid}-${key}`);
-  if (!existsSync(join(dir, 'config.json'))) makeCheckpoint({ dir, layers: 2, hidden: 32, heads: 4, kvHeads: 2, maxPositions: 256, seed: 5, ...o });
+  if (!existsSync(join(dir, 'config.json'))) {
+    if (created.size === 0) process.once('exit', () => created.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    created.add(dir);
+    makeCheckpoint({ dir, layers: 2, hidden: 32, heads: 4, kvHeads: 2, maxPositions: 256, seed: 5, ...o });
+  }
   return dir;
 }
 
