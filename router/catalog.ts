@@ -3,7 +3,8 @@
  * (every single (layer, head) mask plus small head groups, as in the structured-pruning
  * best-of-N paper). Each entry gets a learned embedding in the selector.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { SkipPlan } from '../src/plans/plan.ts';
 import { Rng } from './rng.ts';
@@ -131,5 +132,6 @@ export function loadCatalog(path: string): PlanCatalog {
 export function saveCatalog(path: string, cat: PlanCatalog): void {
   const lines = cat.entries.map((e) => '    ' + JSON.stringify(e));
   const text = `{\n  "version": 1,\n  "numLayers": ${cat.numLayers},\n  "numHeads": ${cat.numHeads},\n  "entries": [\n${lines.join(',\n')}\n  ]\n}\n`;
+  mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text);
 }

@@ -1,0 +1,193 @@
+/**
+ * Calibration: runs the model over calibration prompts and records, per prompt, its embedding,
+ * the importance of every head and sublayer (teacher-forced KL against the full model), and
+ * each catalog plan's utility (sampled answers correct or not, log-probability of the reference).
+ * Per-prompt records are appended to a JSONL file as they finish, so an interrupted run resumes.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ModelRunner } from '../src/model/runner-types.ts';
+import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
+import type { TextTokenizer } from '../src/text/tokenizer.ts';
+import { entryPlan, type PlanCatalog } from './catalog.ts';
+import { generateJobs } from './generate.ts';
+import { promptIds, referenceIds, type RouterPrompt } from './problems.ts';
+import { teacherForcedScores } from './teacher-forced.ts';
+
+export interface CalibrateConfig {
+  seed: number;
+  /** Sampled answers per catalog plan per prompt. */
+  samplesPerPlan: number;
+  /** Full-model samples per prompt (the baseline accuracy). */
+  fullSamples: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  /** Teacher-forced importance is measured on the first this-many prompts with a reference. */
+  importancePrompts: number;
+}
+
+/** What calibration recorded for one prompt. */
+export interface PromptRecord {
+  id: string;
+  kind?: string;
+  steps?: number;
+  /** Base64 of the float32 mean-pooled prompt embedding. */
+  embedding: string;
+  /** Per catalog entry: correct answers out of samplesPerPlan (null without a reference answer). */
+  correct: number[] | null;
+  fullCorrect: number | null;
+  /** Teacher-forced scores, on the importance subset only. */
+  tf: { attention: number[]; mlp: number[]; heads: number[][]; planLogprob: number[]; fullLogprob: number } | null;
+  seconds: number;
+}
+
+interface Header {
+  header: true;
+  config: CalibrateConfig;
+  catalog: string[];
+  model: { numLayers: number; numHeads: number; hiddenSize: number };
+}
+
+export const encodeEmbedding = (x: Float32Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+export const decodeEmbedding = (s: string): Float32Array => {
+  const b = Buffer.from(s, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+/** Reads a records file: its header and the records so far (a torn last line is dropped). */
+export function readRecords(path: string): { header: Header | null; records: PromptRecord[] } {
+  if (!existsSync(path)) return { header: null, records: [] };
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim());
+  let header: Header | null = null;
+  const records: PromptRecord[] = [];
+  for (const line of lines) {
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue; // an interrupted write
+    }
+    if ((v as Header).header) header = v as Header;
+    else records.push(v as PromptRecord);
+  }
+  return { header, records };
+}
+
+/** Mean-pooled hidden state of the prompt under the full model (what the server's router sees). */
+export async function embedPrompt(runner: ModelRunner, ids: number[]): Promise<Float32Array> {
+  const seq = await runner.createSeq();
+  try {
+    const out = await runner.step([{ seq, tokens: ids, plan: FULL_PLAN, logits: 'last', embed: true }]);
+    const e = out.embeddings[0];
+    if (!e) throw new Error('the runtime returned no embedding (embed: true)');
+    return Float32Array.from(e);
+  } finally {
+    await runner.freeSeq(seq);
+  }
+}
+
+/** Calibrates one prompt. `index` fixes its sampling seeds. */
+async function calibratePrompt(
+  runner: ModelRunner,
+  tok: TextTokenizer,
+  catalog: PlanCatalog,
+  cfg: CalibrateConfig,
+  p: RouterPrompt,
+  index: number,
+  withImportance: boolean,
+): Promise<PromptRecord> {
+  const started = Date.now();
+  const info = runner.info;
+  const ids = promptIds(tok, p);
+  const embedding = await embedPrompt(runner, ids);
+  let tf: PromptRecord['tf'] = null;
+  const ref = withImportance ? referenceIds(tok, p, info.eosTokenIds[0]) : null;
+  if (ref) {
+    const L = info.numLayers;
+    const sub: SkipPlan[] = [];
+    for (let l = 0; l < L; l++) sub.push({ skipAttention: [l], skipMlp: [], maskHeads: {} }, { skipAttention: [], skipMlp: [l], maskHeads: {} });
+    const planList = [...sub, ...catalog.entries.map((e) => entryPlan(e))];
+    const r = await teacherForcedScores(runner, [...ids, ...ref], ids.length, planList);
+    const heads = Array.from({ length: L }, () => new Array<number>(info.numHeads).fill(0));
+    const planLogprob: number[] = [];
+    catalog.entries.forEach((e, i) => {
+      const s = r.plans[2 * L + i]!;
+      planLogprob.push(s.logprob);
+      if (e.kind === 'single') heads[e.heads[0]![0]]![e.heads[0]![1]] = s.kl;
+    });
+    tf = {
+      attention: Array.from({ length: L }, (_, l) => r.plans[2 * l]!.kl),
+      mlp: Array.from({ length: L }, (_, l) => r.plans[2 * l + 1]!.kl),
+      heads,
+      planLogprob,
+      fullLogprob: r.base.logprob,
+    };
+  }
+  let correct: number[] | null = null;
+  let fullCorrect: number | null = null;
+  if (p.answer !== undefined && cfg.samplesPerPlan + cfg.fullSamples > 0) {
+    const plans: SkipPlan[] = [];
+    for (let s = 0; s < cfg.samplesPerPlan; s++) for (const e of catalog.entries) plans.push(entryPlan(e));
+    for (let s = 0; s < cfg.fullSamples; s++) plans.push(FULL_PLAN);
+    const [cands] = await generateJobs(runner, tok, [{ promptIds: ids, core: FULL_PLAN, plans, seed: cfg.seed * 1_000_003 + index * 1000 }], {
+      sampling: { temperature: cfg.temperature, topP: cfg.topP, topK: 0 },
+      maxTokens: cfg.maxTokens,
+    });
+    const m = catalog.entries.length;
+    correct = new Array<number>(m).fill(0);
+    fullCorrect = 0;
+    cands!.forEach((c, i) => {
+      if (c.answer !== p.answer) return;
+      if (i < cfg.samplesPerPlan * m) correct![i % m]++;
+      else fullCorrect!++;
+    });
+  }
+  return { id: p.id, kind: p.kind, steps: p.steps, embedding: encodeEmbedding(embedding), correct, fullCorrect, tf, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Calibrates every prompt not yet in the records file (resuming a previous run with the same
+ * settings) and returns all records. `onPrompt` is called after each prompt.
+ */
+export async function calibratePrompts(
+  runner: ModelRunner,
+  tok: TextTokenizer,
+  catalog: PlanCatalog,
+  prompts: RouterPrompt[],
+  cfg: CalibrateConfig,
+  recordsPath: string,
+  hooks: { onStart?: (done: number, total: number) => void; onPrompt?: (r: PromptRecord) => void } = {},
+): Promise<PromptRecord[]> {
+  const header: Header = {
+    header: true,
+    config: cfg,
+    catalog: catalog.entries.map((e) => e.id),
+    model: { numLayers: runner.info.numLayers, numHeads: runner.info.numHeads, hiddenSize: runner.info.hiddenSize },
+  };
+  const existing = readRecords(recordsPath);
+  if (existing.header && JSON.stringify(existing.header) !== JSON.stringify(header)) {
+    throw new Error(`${recordsPath} was made with other settings (seed, sampling, catalog or model); delete it or run with --fresh`);
+  }
+  if (!existing.header) {
+    mkdirSync(dirname(recordsPath), { recursive: true });
+    writeFileSync(recordsPath, JSON.stringify(header) + '\n');
+  }
+  const done = new Map(existing.records.map((r) => [r.id, r]));
+  const records: PromptRecord[] = [];
+  hooks.onStart?.(prompts.filter((p) => done.has(p.id)).length, prompts.length);
+  let withRef = 0;
+  for (const [i, p] of prompts.entries()) {
+    const useImportance = p.reference !== undefined && withRef++ < cfg.importancePrompts;
+    const old = done.get(p.id);
+    if (old) {
+      records.push(old);
+      continue;
+    }
+    const r = await calibratePrompt(runner, tok, catalog, cfg, p, i, useImportance);
+    appendFileSync(recordsPath, JSON.stringify(r) + '\n');
+    records.push(r);
+    hooks.onPrompt?.(r);
+  }
+  return records;
+}

@@ -1,0 +1,96 @@
+/**
+ * `skipserve router calibrate`: catalog + per-prompt calibration (resumable) + aggregation +
+ * the latency-budget greedy path on this machine's latency profile -> calibration.json.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadRunner } from '../src/model/runner.ts';
+import { loadOrMeasureProfile, profileShape } from '../src/plans/latency-profile.ts';
+import { TextTokenizer } from '../src/text/tokenizer.ts';
+import { buildCatalog, loadCatalog, saveCatalog } from './catalog.ts';
+import { aggregateRecords, measureLatencyBudgetPath } from './calibration-aggregate.ts';
+import { routerPaths, writeJsonAtomic } from './calibration-file.ts';
+import { calibratePrompts, type CalibrateConfig } from './calibrate.ts';
+import { isInt, modelDirFlag, numFlag } from './cli-args.ts';
+import { generatedProblems, readPromptsFile } from './problems.ts';
+import { formatDuration, ProgressBar } from './progress.ts';
+
+export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
+  [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
+  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--threads N] [--fresh]`;
+
+/** Runs calibration. */
+export async function runCalibrate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' },
+      samples: { type: 'string' }, 'full-samples': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
+      'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
+      'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const modelDir = modelDirFlag(values.model, CALIBRATE_USAGE);
+  const pos = (v: number): boolean => isInt(v) && v >= 1;
+  const nonneg = (v: number): boolean => isInt(v) && v >= 0;
+  const count = numFlag('count', values.count, 200, pos, 'an integer >= 1');
+  const cfg: CalibrateConfig = {
+    seed: numFlag('seed', values.seed, 1, nonneg, 'an integer >= 0'),
+    samplesPerPlan: numFlag('samples', values.samples, 1, nonneg, 'an integer >= 0'),
+    fullSamples: numFlag('full-samples', values['full-samples'], 4, nonneg, 'an integer >= 0'),
+    temperature: numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]'),
+    topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
+    maxTokens: numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1'),
+    importancePrompts: numFlag('importance-prompts', values['importance-prompts'], 48, nonneg, 'an integer >= 0'),
+  };
+  const greedyPrompts = numFlag('greedy-prompts', values['greedy-prompts'], 12, pos, 'an integer >= 1');
+  const maxSpeedup = numFlag('max-speedup', values['max-speedup'], 2, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
+  const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
+  const prompts = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('train', cfg.seed, count);
+  const paths = routerPaths(modelDir);
+  if (values.fresh) rmSync(paths.records, { force: true });
+
+  const started = Date.now();
+  const runner = await loadRunner({ modelDir, threads });
+  try {
+    const tok = TextTokenizer.load(modelDir);
+    const info = runner.info;
+    let catalog = buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed });
+    if (existsSync(paths.catalog) && existsSync(paths.records) && !values.fresh) catalog = loadCatalog(paths.catalog);
+    saveCatalog(paths.catalog, catalog);
+    process.stderr.write(`calibrating ${info.id}: ${prompts.length} prompts, catalog of ${catalog.entries.length} plans, ${cfg.samplesPerPlan} sample(s) per plan, importance on ${Math.min(cfg.importancePrompts, prompts.length)} prompts\n`);
+    let bar: ProgressBar | null = null;
+    const t0 = Date.now();
+    const records = await calibratePrompts(runner, tok, catalog, prompts, cfg, paths.records, {
+      onStart: (done, total) => {
+        bar = new ProgressBar('calibrate', total, done);
+        if (done) process.stderr.write(`resuming: ${done} of ${total} prompts already calibrated\n`);
+      },
+      onPrompt: () => bar!.tick(1),
+    });
+    const promptSeconds = records.reduce((s, r) => s + r.seconds, 0);
+    process.stderr.write(`per-prompt pass: ${formatDuration((Date.now() - t0) / 1000)} this run (${promptSeconds.toFixed(0)} s of prompt work in all)\n`);
+    const result = aggregateRecords(records, catalog, cfg, info, promptSeconds);
+
+    const { profile, path: profilePath, cached } = await loadOrMeasureProfile(runner, { threads });
+    process.stderr.write(`latency profile ${cached ? 'read from' : 'measured into'} ${profilePath}\n`);
+    const shape = profileShape(profile, 8, 128);
+    const table = { denseMs: shape.denseMs, attentionMs: shape.attentionMs, mlpMs: shape.mlpMs };
+    const g0 = Date.now();
+    const withRef = prompts.filter((p) => p.reference).slice(0, greedyPrompts);
+    result.latencyBudget = await measureLatencyBudgetPath(runner, tok, withRef, table, { batch: shape.batch, context: shape.context }, maxSpeedup, (core) =>
+      process.stderr.write(`latency-budget: scoring the remaining sublayers on top of [${core.join(', ')}]\n`),
+    );
+    result.seconds.greedy = (Date.now() - g0) / 1000;
+    writeJsonAtomic(paths.calibration, result);
+    const picks = result.latencyBudget.picks.map((p) => `${p.sublayer.kind}.${p.sublayer.layer}→${p.speedupAfter.toFixed(2)}x`).join(', ');
+    process.stdout.write(
+      `wrote ${paths.calibration} (${records.length} prompts; full-model sample accuracy ${result.fullAccuracy === null ? 'n/a' : (100 * result.fullAccuracy).toFixed(1) + '%'})\n` +
+        `latency-budget path: ${picks}\n` +
+        `total ${formatDuration((Date.now() - started) / 1000)}\n`,
+    );
+  } finally {
+    await runner.close();
+  }
+}
