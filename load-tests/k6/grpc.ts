@@ -10,9 +10,10 @@ import { grpcGenerateRequest } from '../shared/requests.ts';
 import { resultFacts } from '../shared/responses.ts';
 import { armsForIteration, GRPC_METHOD, scenarioNamed } from '../shared/scenarios.ts';
 import { cfg, record, resolveTarget, scenarioOptions, type SetupData } from './lib/common.ts';
-import { callParams, client, ensureConnected, grpc, isServerError } from './lib/grpc-client.ts';
+import { callParams, client, ensureConnected, grpc, isServerError, loadProto } from './lib/grpc-client.ts';
 
 const scenario = scenarioNamed('grpc');
+loadProto('../../proto');
 export const options = scenarioOptions(cfg.arms);
 
 export function setup(): SetupData {

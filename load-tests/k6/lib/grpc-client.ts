@@ -1,11 +1,18 @@
-/** The k6 gRPC client for skipserve.v1.Inference: the proto loaded in the init context, one connection per VU. */
+/**
+ * The k6 gRPC client for skipserve.v1.Inference, one connection per VU. Each scenario script loads
+ * the proto itself (`loadProto()` in its init context), so the relative path resolves from
+ * load-tests/k6/ whether k6 takes it relative to the main script or to the calling module.
+ */
 import grpc from 'k6/net/grpc';
 import { GRPC_SERVER_ERROR_CODES } from '../../shared/scenarios.ts';
 import { cfg } from './common.ts';
 
 export const client = new grpc.Client();
-// Paths resolve relative to the scenario script (load-tests/k6/*.ts).
-client.load(['../../proto'], 'skipserve/v1/inference.proto');
+
+/** Loads proto/skipserve/v1/inference.proto; `protoRoot` is the repo's proto/ relative to the script (PROTO_DIR overrides). */
+export function loadProto(protoRoot: string): void {
+  client.load([__ENV.PROTO_DIR || protoRoot], 'skipserve/v1/inference.proto');
+}
 
 let connected = false;
 
