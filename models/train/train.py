@@ -114,7 +114,8 @@ def main():
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--steps", type=int, default=100000)
-    ap.add_argument("--budget-min", type=float, default=90.0)
+    ap.add_argument("--budget-min", type=float, default=90.0, help="training-time budget (excludes dev evals)")
+    ap.add_argument("--deadline", default=None, help="UTC wall-clock end, e.g. 2026-11-28T15:40:00Z; the cosine follows wall time")
     ap.add_argument("--batch-tokens", type=int, default=4096)
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--dev-min", type=float, default=10.0)
@@ -144,12 +145,13 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     ckpt_path = os.path.join(a.out, "ckpt.pt")
-    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0}
+    state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
+        state.setdefault("wall_start", time.time() - state["elapsed"])
         torch.set_rng_state(ck["torch_rng"])
         rng.setstate(ck["py_rng"])
         log(logf, event="resume", **state)
@@ -168,6 +170,16 @@ def main():
         os.replace(tmp, ckpt_path)
 
     budget = a.budget_min * 60
+    deadline = None
+    if a.deadline:
+        import calendar
+        deadline = calendar.timegm(time.strptime(a.deadline, "%Y-%m-%dT%H:%M:%SZ"))
+
+    def progress_now():
+        p = max(state["step"] / a.steps, state["elapsed"] / budget)
+        if deadline is not None:
+            p = max(p, (time.time() - state["wall_start"]) / max(1.0, deadline - state["wall_start"]))
+        return p
     plan_rng = random.Random(a.seed + 2)
     dev_plans = [random_core_plan(cfg, 0.25, plan_rng) for _ in dev]
     model.train()
@@ -176,7 +188,7 @@ def main():
     while True:
         order = batches(examples, a.batch_tokens, random.Random(a.seed * 1000 + state["epoch"]))
         while state["pos"] < len(order):
-            progress = max(state["step"] / a.steps, state["elapsed"] / budget)
+            progress = progress_now()
             if progress >= 1.0:
                 break
             t0 = time.time()

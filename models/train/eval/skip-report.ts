@@ -1,0 +1,94 @@
+/**
+ * Runs the skip suite (single heads, single sublayers, random 25% / 50% skip cores) and turns it
+ * into a markdown table plus the summary the model card's targets are checked against.
+ */
+import { breakdown, type Figures, type ProblemResult } from './scoring.ts';
+import { suitePlans, type SuitePlan } from './skip-suite.ts';
+import type { SkipPlan } from '../../../src/plans/plan.ts';
+import type { ModelRunner } from '../../../src/model/runner-types.ts';
+
+interface Ctx {
+  runner: ModelRunner;
+}
+
+export interface SuiteRow {
+  name: string;
+  group: SuitePlan['group'];
+  removedSublayerFlops: number;
+  accuracy: number;
+  drop: number;
+  byGroup: Record<string, Figures>;
+}
+
+export interface SuiteSummary {
+  full: number;
+  worstHeadDrop: number;
+  meanHeadDrop: number;
+  worstSublayerDrop: number;
+  meanCore25Drop: number;
+  worstCore25Drop: number;
+  meanCore50Drop: number;
+  worstCore50Drop: number;
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+/** Measures greedy accuracy under every suite plan. */
+export async function runSkipSuite<C extends Ctx>(
+  ctx: C,
+  cores: number,
+  seed: number,
+  greedyIds: (ctx: C, plan: SkipPlan) => Promise<number[][]>,
+  score: (ctx: C, ids: number[][]) => ProblemResult[],
+): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
+  const plans = suitePlans(ctx.runner.info, cores, seed);
+  const rows: SuiteRow[] = [];
+  let full = 0;
+  for (const sp of plans) {
+    const byGroup = breakdown(score(ctx, await greedyIds(ctx, sp.plan)));
+    const acc = byGroup.all!.sampleAcc;
+    if (sp.group === 'full') full = acc;
+    rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, byGroup });
+    process.stderr.write(`  ${sp.name}: ${pct(acc)}%\n`);
+  }
+  const drops = (g: SuitePlan['group']) => rows.filter((r) => r.group === g).map((r) => r.drop);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const max = (xs: number[]) => (xs.length ? Math.max(...xs) : 0);
+  const summary: SuiteSummary = {
+    full,
+    worstHeadDrop: max(drops('head')),
+    meanHeadDrop: mean(drops('head')),
+    worstSublayerDrop: max(drops('sublayer')),
+    meanCore25Drop: mean(drops('core25')),
+    worstCore25Drop: max(drops('core25')),
+    meanCore50Drop: mean(drops('core50')),
+    worstCore50Drop: max(drops('core50')),
+  };
+  const lines = [
+    '| plan | removed sublayer FLOPs % | greedy % | drop (points) | 1-2 steps % | 5-6 steps % |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => {
+      const s12 = avgSteps(r.byGroup, [1, 2]);
+      const s56 = avgSteps(r.byGroup, [5, 6]);
+      return `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${pct(s12)} | ${pct(s56)} |`;
+    }),
+    '',
+    `Summary: full ${pct(full)}%; single head: worst drop ${pct(summary.worstHeadDrop)}, mean ${pct(summary.meanHeadDrop)} points; ` +
+      `single sublayer: worst drop ${pct(summary.worstSublayerDrop)}; 25% cores: mean drop ${pct(summary.meanCore25Drop)}, worst ${pct(summary.worstCore25Drop)}; ` +
+      `50% cores: mean drop ${pct(summary.meanCore50Drop)}, worst ${pct(summary.worstCore50Drop)} points.`,
+  ];
+  return { rows, summary, markdown: lines.join('\n') };
+}
+
+/** Problem-weighted accuracy over the given step counts. */
+function avgSteps(g: Record<string, Figures>, steps: number[]): number {
+  let n = 0, c = 0;
+  for (const s of steps) {
+    const f = g[`steps=${s}`];
+    if (f) {
+      n += f.problems;
+      c += f.sampleAcc * f.problems;
+    }
+  }
+  return n ? c / n : 0;
+}

@@ -1,0 +1,75 @@
+/**
+ * The skip plans the robustness table is measured under: each single head masked, each single
+ * sublayer skipped, and random skip cores that remove about 25% / 50% of the sublayer FLOPs.
+ * Random cores draw from layers 1..L-1 (layer 0 is spared, as in training); FLOPs per sublayer
+ * come from src/plans/cost.ts (projections only; the lm_head is not a sublayer).
+ */
+import { sublayerFlops } from '../../../src/plans/cost.ts';
+import type { SkipPlan } from '../../../src/plans/plan.ts';
+import type { ModelInfo } from '../../../src/model/model-info.ts';
+import { Rng } from '../generator/rng.ts';
+
+/** A named plan of the suite. */
+export interface SuitePlan {
+  name: string;
+  group: 'full' | 'head' | 'sublayer' | 'core25' | 'core50';
+  plan: SkipPlan;
+  /** Removed fraction of the sublayer FLOPs. */
+  removed: number;
+}
+
+const empty = (): SkipPlan => ({ skipAttention: [], skipMlp: [], maskHeads: {} });
+
+/** Fraction of all sublayer FLOPs a plan removes. */
+export function removedSublayerFraction(plan: SkipPlan, info: ModelInfo): number {
+  const f = sublayerFlops(info);
+  const total = info.numLayers * (f.attention + f.mlp);
+  return (new Set(plan.skipAttention).size * f.attention + new Set(plan.skipMlp).size * f.mlp) / total;
+}
+
+/** A random skip core over layers >= 1 whose removed sublayer-FLOP fraction is closest to `target`. */
+export function randomCore(info: ModelInfo, target: number, rng: Rng): SkipPlan {
+  const f = sublayerFlops(info);
+  const total = info.numLayers * (f.attention + f.mlp);
+  const cands: ['a' | 'm', number][] = [];
+  for (let l = 1; l < info.numLayers; l++) cands.push(['a', l], ['m', l]);
+  for (let i = cands.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [cands[i], cands[j]] = [cands[j]!, cands[i]!];
+  }
+  const plan = empty();
+  let removed = 0;
+  for (const [kind, l] of cands) {
+    const cost = kind === 'a' ? f.attention : f.mlp;
+    if (Math.abs(removed + cost - target * total) < Math.abs(removed - target * total)) {
+      removed += cost;
+      (kind === 'a' ? plan.skipAttention : plan.skipMlp).push(l);
+    }
+  }
+  plan.skipAttention.sort((a, b) => a - b);
+  plan.skipMlp.sort((a, b) => a - b);
+  return plan;
+}
+
+/** Every plan of the suite, in table order. */
+export function suitePlans(info: ModelInfo, coresPerTarget: number, seed: number): SuitePlan[] {
+  const out: SuitePlan[] = [{ name: 'full', group: 'full', plan: empty(), removed: 0 }];
+  for (let l = 0; l < info.numLayers; l++) {
+    for (let h = 0; h < info.numHeads; h++) out.push({ name: `head L${l}H${h}`, group: 'head', plan: { ...empty(), maskHeads: { [l]: [h] } }, removed: 0 });
+  }
+  for (let l = 0; l < info.numLayers; l++) {
+    for (const kind of ['attn', 'mlp'] as const) {
+      const plan = kind === 'attn' ? { ...empty(), skipAttention: [l] } : { ...empty(), skipMlp: [l] };
+      out.push({ name: `skip ${kind} L${l}`, group: 'sublayer', plan, removed: removedSublayerFraction(plan, info) });
+    }
+  }
+  const rng = new Rng(seed);
+  for (const [target, group] of [[0.25, 'core25'], [0.5, 'core50']] as const) {
+    for (let i = 0; i < coresPerTarget; i++) {
+      const plan = randomCore(info, target, rng);
+      const desc = `attn[${plan.skipAttention.join(',')}] mlp[${plan.skipMlp.join(',')}]`;
+      out.push({ name: `core${Math.round(target * 100)} #${i + 1} ${desc}`, group, plan, removed: removedSublayerFraction(plan, info) });
+    }
+  }
+  return out;
+}
