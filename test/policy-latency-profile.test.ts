@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadRunner } from '../src/model/runner.ts';
+import type { ModelRunner } from '../src/model/runner-types.ts';
+import { loadOrMeasureProfile, modelKey, predictSpeedup, profileShape, readCachedProfile } from '../src/plans/latency-profile.ts';
+import { FULL_PLAN } from '../src/plans/plan.ts';
+import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+
+let runner: ModelRunner;
+before(async () => {
+  // Wide enough that skipping a sublayer takes measurable time.
+  runner = await loadRunner({ modelDir: makeCheckpoint({ layers: 3, hidden: 128, heads: 4, kvHeads: 2, intermediate: 512, maxPositions: 256 }), threads: 1 });
+});
+after(async () => {
+  await runner.close();
+});
+
+test('the profile is measured through the runner, cached per model and machine, and predicts speedups', async () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'profile-'));
+  const opts = { cacheDir, batches: [1, 4], contexts: [16, 64], steps: 3, repeats: 1, threads: 1 };
+  let progress = 0;
+  const first = await loadOrMeasureProfile(runner, { ...opts, onProgress: () => progress++ });
+  assert.equal(first.cached, false);
+  assert.equal(progress, 2 * 2 * (2 + 2 * 3), 'every batch x context x plan was timed');
+  const p = first.profile;
+  assert.equal(p.modelKey, modelKey(runner.info));
+  assert.deepEqual(p.shapes.map((s) => `${s.batch}/${s.context}`), ['1/16', '1/64', '4/16', '4/64']);
+  for (const s of p.shapes) {
+    assert.equal(s.attentionMs.length, 3);
+    assert.equal(s.mlpMs.length, 3);
+    assert.ok(s.denseMs > 0 && s.baseMs > 0);
+    assert.ok([...s.attentionMs, ...s.mlpMs].every((x) => x > 0));
+  }
+  const second = await loadOrMeasureProfile(runner, opts);
+  assert.equal(second.cached, true);
+  assert.deepEqual(second.profile, p);
+  assert.deepEqual(readCachedProfile(first.path, runner.info, 1), p);
+  assert.equal(readCachedProfile(first.path, runner.info, 7), null, 'another thread count is another machine key');
+  assert.equal(profileShape(p, 8, 60).batch, 4);
+  assert.equal(profileShape(p, 1, 60).context, 64);
+  assert.equal(predictSpeedup(p, [FULL_PLAN]), 1);
+  const core = { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} };
+  assert.ok(predictSpeedup(p, [core, core]) > 1);
+  // Only what every row skips counts.
+  assert.equal(predictSpeedup(p, [core, FULL_PLAN]), 1);
+  assert.equal(predictSpeedup(p, [core, { ...core, maskHeads: { 0: [1] } }]), predictSpeedup(p, [core, core]));
+});

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildCatalog } from '../router/catalog.ts';
+import { encodeEmbedding, type PromptRecord } from '../router/calibrate.ts';
+import { Rng } from '../router/rng.ts';
+import { fitSelector } from '../router/selector/fit.ts';
+
+/** Records where questions of kind A are answered by plans 0-7 and kind B by plans 8-15. */
+function records(count: number): PromptRecord[] {
+  const rng = new Rng(3);
+  const dim = 12;
+  const centres = [0, 1].map(() => Float32Array.from({ length: dim }, () => rng.normal()));
+  return Array.from({ length: count }, (_, i) => {
+    const kind = i % 2;
+    const e = Float32Array.from(centres[kind]!, (c) => c + 0.4 * rng.normal());
+    const correct = Array.from({ length: 24 }, (_, j) => {
+      const good = kind === 0 ? j < 8 : j >= 8 && j < 16;
+      return rng.next() < (good ? 0.9 : 0.2) ? 1 : 0;
+    });
+    return { id: `q${i}`, kind: kind ? 'b' : 'a', embedding: encodeEmbedding(e), correct, fullCorrect: 1, tf: null, seconds: 0 };
+  });
+}
+
+test('fit trains, exports an ONNX selector equal to the TypeScript one, and picks better plans than chance', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fit-'));
+  const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 4 });
+  const cat24 = { ...catalog, entries: [...catalog.entries, ...catalog.entries].slice(0, 24).map((e, i) => ({ ...e, id: `${e.id}#${i}` })) };
+  const path = join(dir, 'selector.onnx');
+  const { report } = await fitSelector(records(200), cat24, 1, path, { seed: 2, epochs: 40, hiddenDim: 16, embedDim: 8, learningRate: 1e-2 });
+  assert.ok(existsSync(path));
+  assert.ok(report.onnxMaxAbsDiff < 1e-5, `onnx diff ${report.onnxMaxAbsDiff}`);
+  assert.ok(report.validationQuestions > 10 && report.trainQuestions > 100);
+  assert.ok(report.selectorTopN > report.allPlans + 0.3, `selector ${report.selectorTopN} vs all ${report.allPlans}`);
+  assert.ok(report.selectorTopN > report.staticTopN + 0.2, `selector ${report.selectorTopN} vs static ${report.staticTopN}`);
+  const again = await fitSelector(records(200), cat24, 1, join(dir, 'again.onnx'), { seed: 2, epochs: 40, hiddenDim: 16, embedDim: 8, learningRate: 1e-2 });
+  assert.deepEqual(again.report, report, 'same seed, same result');
+});
