@@ -87,6 +87,8 @@ export async function runCli(argv: string[], log: (s: string) => void = (s) => p
   const onlyAvailable = env.ARMS === 'available';
   if (onlyAvailable) delete env.ARMS;
   const base = loadConfig(env);
+  const requests = positiveInt(v.requests, 'requests', 200);
+  const graceS = positiveInt(v.grace, 'grace', 60);
   const target = await fetchTarget(base);
   const cfg: LoadConfig = { ...base, model: target.model };
   const unavailable = new Map(target.policies.filter((p) => !p.available).map((p) => [p.name, p.reason ?? 'unavailable']));
@@ -99,8 +101,6 @@ export async function runCli(argv: string[], log: (s: string) => void = (s) => p
     if (dropped.length) log(`skipping unavailable arms: ${dropped.map((a) => a.name).join(', ')}\n`);
     if (!cfg.arms.length) throw new Error('no arm left to load');
   }
-  const requests = positiveInt(v.requests, 'requests', 200);
-  const graceS = positiveInt(v.grace, 'grace', 60);
   const client = scenario.transport === 'grpc' ? grpcClient(cfg) : null;
   const send = client ? grpcSender(cfg, client, scenario.stream) : httpSender(cfg, scenario.stream);
   log(`${scenario.name}: ${scenario.description}\ntarget ${scenario.transport === 'grpc' ? cfg.grpcAddr : cfg.baseUrl} model ${cfg.model}, n=${cfg.n}, max_tokens=${cfg.maxTokens}, concurrency ${cfg.vus}, at most ${requests} requests / ${cfg.duration} s\n`);
