@@ -83,11 +83,15 @@ export class KvStaging {
     const key = seqIds.join(',');
     const need = Math.max(1, maxLen);
     if (key !== this.key || need > this.P) {
+      const P = Math.max(64, Math.ceil(need / 64) * 64);
+      // Same shape: keep the buffers (stale values are finite and masked or multiplied by 0).
+      if (seqIds.length !== this.B || P !== this.P) {
+        this.k = new Array(this.numLayers).fill(null);
+        this.v = new Array(this.numLayers).fill(null);
+      }
       this.key = key;
       this.B = seqIds.length;
-      this.P = Math.max(64, Math.ceil(need / 64) * 64);
-      this.k = new Array(this.numLayers).fill(null);
-      this.v = new Array(this.numLayers).fill(null);
+      this.P = P;
       this.valid = seqIds.map(() => new Array(this.numLayers).fill(0));
     }
     const { kvH, D, P, B } = this;
@@ -96,7 +100,6 @@ export class KvStaging {
       if (!this.k[l]) {
         this.k[l] = new Float32Array(B * kvH * P * D);
         this.v[l] = new Float32Array(B * kvH * P * D);
-        for (const row of this.valid) row[l] = 0;
       }
       for (let b = 0; b < B; b++) {
         const kv = seqs[b].layers[l];
@@ -131,7 +134,44 @@ export class KvStaging {
   /** Forgets everything (e.g. after a sequence is freed). */
   reset(): void {
     this.key = '';
+    this.B = 0;
     this.k = [];
     this.v = [];
+  }
+
+  /** True when this staging currently holds sequence `id`. */
+  holds(id: number): boolean {
+    return this.key !== '' && this.key.split(',').includes(String(id));
+  }
+}
+
+/**
+ * A few staging areas for decode groups, most recently used first: groups that alternate (or a
+ * benchmark interleaving variants) each keep their own staged past instead of rebuilding it.
+ */
+export class StagingPool {
+  private slots: KvStaging[] = [];
+
+  constructor(
+    private size: number,
+    private make: () => KvStaging,
+  ) {}
+
+  /** The staging for this group of sequences (an exact match, else the least recently used one). */
+  get(seqIds: number[]): KvStaging {
+    const key = seqIds.join(',');
+    let i = this.slots.findIndex((s) => s.key === key);
+    if (i < 0) {
+      if (this.slots.length < this.size) this.slots.push(this.make());
+      i = this.slots.length - 1;
+    }
+    const [s] = this.slots.splice(i, 1);
+    this.slots.unshift(s);
+    return s;
+  }
+
+  /** Drops stagings that hold a freed sequence (their memory is released). */
+  release(id: number): void {
+    for (const s of this.slots) if (s.holds(id)) s.reset();
   }
 }

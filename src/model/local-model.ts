@@ -13,7 +13,7 @@ import ort from 'onnxruntime-node';
 import { validatePlan, type SkipPlan } from '../plans/plan.ts';
 import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
 import { buildLlamaGraph } from './graph/llama-graph.ts';
-import { KvStaging, LayerKv, type SeqState } from './kv-cache.ts';
+import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { SeqId, StepRow } from './runner-types.ts';
 
@@ -27,6 +27,13 @@ export interface LoadOptions {
   plain?: boolean;
   /** Layer after which the router embedding is pooled (default numLayers/2). */
   embedLayer?: number;
+  /**
+   * Let onnxruntime's intra-op threads spin while waiting (default off, or SKIPSERVE_ORT_SPIN=1).
+   * Spinning saves a little latency on an idle machine but costs 2-3x on a shared or CPU-limited one.
+   */
+  spin?: boolean;
+  /** Decode groups whose staged past KV is kept between steps (default 2). */
+  stagingSlots?: number;
 }
 
 /** Step result with per-row logits as views into the run's output buffers. */
@@ -49,6 +56,7 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
     });
     return new LocalModel(ck, session, opts);
   } finally {
@@ -62,7 +70,8 @@ export class LocalModel {
   private seqs = new Map<SeqId, SeqState>();
   private nextId = 1;
   private planCache = new WeakMap<SkipPlan, { skipA: Set<number>; skipM: Set<number>; heads: Map<number, number[]> }>();
-  private staging: { decode: KvStaging; prefill: KvStaging };
+  private decodeStaging: StagingPool;
+  private prefillStaging: KvStaging;
   private zeros = new Float32Array(0);
   private maxBatch: number;
 
@@ -75,7 +84,9 @@ export class LocalModel {
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;
     const c = ck.config;
-    this.staging = { decode: new KvStaging(c.numLayers, c.numKvHeads, c.headDim), prefill: new KvStaging(c.numLayers, c.numKvHeads, c.headDim) };
+    const make = () => new KvStaging(c.numLayers, c.numKvHeads, c.headDim);
+    this.decodeStaging = new StagingPool(opts.stagingSlots ?? 2, make);
+    this.prefillStaging = make();
   }
 
   createSeq(): SeqId {
@@ -96,6 +107,7 @@ export class LocalModel {
 
   freeSeq(id: SeqId): void {
     this.seqs.delete(id);
+    this.decodeStaging.release(id);
   }
 
   seqLength(id: SeqId): number {
@@ -142,8 +154,11 @@ export class LocalModel {
     const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
-    if (decode.length) await this.runGroup(rows, decode, this.staging.decode, out);
-    if (prefill.length) await this.runGroup(rows, prefill, this.staging.prefill, out);
+    if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out);
+    if (prefill.length) {
+      await this.runGroup(rows, prefill, this.prefillStaging, out);
+      this.prefillStaging.reset();
+    }
     return out;
   }
 

@@ -144,18 +144,22 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
 
     for (let l = 0; l < cfg.numLayers; l++) {
       const p = `model.layers.${l}.`;
+      // Weights live in the graph that uses them: inside an If branch they must be that branch's own
+      // initializers, or onnxruntime cannot pre-pack them and re-packs every weight on every run.
+      const thenA = plain ? g : g.sub(`attn_then_${l}`);
+      const thenM = plain ? g : g.sub(`mlp_then_${l}`);
       const aw: Record<string, string> = {
-        ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [cfg.hiddenSize]),
-        qkv: g.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.weight`))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
-        o: g.weight(`o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), [cfg.hiddenSize, H * D]),
+        ln: thenA.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [cfg.hiddenSize]),
+        qkv: thenA.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.weight`))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
+        o: thenA.weight(`o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), [cfg.hiddenSize, H * D]),
       };
       if (cfg.attentionBias) {
-        aw.bias = g.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.bias`))), [(H + 2 * kvH) * D]);
+        aw.bias = thenA.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.bias`))), [(H + 2 * kvH) * D]);
       }
       const mw: Record<string, string> = {
-        ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [cfg.hiddenSize]),
-        gu: g.weight(`gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), [2 * cfg.intermediateSize, cfg.hiddenSize]),
-        down: g.weight(`down.${l}`, ck.read(p + 'mlp.down_proj.weight'), [cfg.hiddenSize, cfg.intermediateSize]),
+        ln: thenM.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [cfg.hiddenSize]),
+        gu: thenM.weight(`gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), [2 * cfg.intermediateSize, cfg.hiddenSize]),
+        down: thenM.weight(`down.${l}`, ck.read(p + 'mlp.down_proj.weight'), [cfg.hiddenSize, cfg.intermediateSize]),
       };
       g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
       g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
@@ -172,7 +176,6 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
         g.input(`attn_keep.${l}`, DT.FLOAT, ['BT', 1]);
         g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
         g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
-        const thenA = g.sub(`attn_then_${l}`);
         const r = attention(thenA, h, l, c, aw);
         thenA.output(r.h, thenA.fresh('h'), DT.FLOAT);
         thenA.output(r.k, thenA.fresh('k'), DT.FLOAT);
@@ -183,7 +186,6 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
         elseA.output(empty, elseA.fresh('k'), DT.FLOAT);
         elseA.output(empty, elseA.fresh('v'), DT.FLOAT);
         [h, k, v] = g.op('If', [on], { then_branch: thenA.graph(), else_branch: elseA.graph() }, 3);
-        const thenM = g.sub(`mlp_then_${l}`);
         thenM.output(mlp(thenM, h, l, c, mw), thenM.fresh('h'), DT.FLOAT);
         const elseM = g.sub(`mlp_else_${l}`);
         elseM.output(h, elseM.fresh('h'), DT.FLOAT);
