@@ -10,7 +10,7 @@ import { generatedProblems, promptIds, referenceIds } from '../router/problems.t
 import { teacherForcedScores } from '../router/teacher-forced.ts';
 import { loadRunner } from '../src/model/runner.ts';
 import type { ModelRunner } from '../src/model/runner-types.ts';
-import { FULL_PLAN } from '../src/plans/plan.ts';
+import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
 import { makeCheckpoint } from './helpers/make-checkpoint.ts';
 
@@ -45,8 +45,8 @@ test('sampled candidates are seeded and a batch of jobs equals the jobs run alon
   const probs = generatedProblems('test', 2, 2);
   const jobs = probs.map((p, i) => ({
     promptIds: promptIds(tok, p),
-    core: { skipAttention: [2], skipMlp: [], maskHeads: {} },
-    plans: [{ skipAttention: [2], skipMlp: [], maskHeads: { 0: [1] } }, { skipAttention: [2], skipMlp: [0], maskHeads: {} }, { skipAttention: [2], skipMlp: [], maskHeads: {} }],
+    core: { skipAttention: [2], skipMlp: [], maskHeads: {} } as SkipPlan,
+    plans: <SkipPlan[]>[{ skipAttention: [2], skipMlp: [], maskHeads: { 0: [1] } }, { skipAttention: [2], skipMlp: [0], maskHeads: {} }, { skipAttention: [2], skipMlp: [], maskHeads: {} }],
     seed: 100 + i * 10,
   }));
   const opts = { sampling: { temperature: 1, topP: 1, topK: 0 }, maxTokens: 8 };
