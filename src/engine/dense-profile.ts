@@ -18,38 +18,39 @@ export interface DenseProfile {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Measures the dense decode step time for each batch size and context (a few seconds at most on small models). */
+/**
+ * Measures the dense decode step time for each batch size and context. The cells are measured
+ * round-robin (one step of every cell per round, median over the rounds), so a burst of load on a
+ * shared machine hits every cell alike instead of skewing one of them.
+ */
 export async function measureDenseProfile(
   runner: ModelRunner,
   batches: number[],
-  opts: { contexts?: number[]; steps?: number } = {},
+  opts: { contexts?: number[]; rounds?: number } = {},
 ): Promise<DenseProfile> {
-  const steps = opts.steps ?? 9;
-  const maxCtx = runner.info.maxPositions - steps - 4;
+  const rounds = opts.rounds ?? 9;
+  const maxCtx = runner.info.maxPositions - rounds - 4;
   const contexts = [...new Set((opts.contexts ?? [16, 128]).map((c) => Math.max(1, Math.min(c, maxCtx))))].sort((a, b) => a - b);
   const bs = [...new Set(batches)].sort((a, b) => a - b);
   const vocab = runner.info.vocabSize;
-  const ms: number[][] = [];
-  for (const ctx of contexts) {
-    const row: number[] = [];
-    for (const b of bs) {
-      const seqs: number[] = [];
-      for (let i = 0; i < b; i++) seqs.push(await runner.createSeq());
-      try {
-        const prompt = (i: number) => Array.from({ length: ctx }, (_, t) => (t * 7 + i * 13 + 3) % vocab);
-        await runner.step(seqs.map((seq, i) => ({ seq, tokens: prompt(i), plan: FULL_PLAN, logits: 'last' as const })));
-        const times: number[] = [];
-        for (let s = 0; s < steps + 1; s++) {
-          const out = await runner.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 5 + i) % vocab], plan: FULL_PLAN, logits: 'last' as const })));
-          if (s > 0) times.push(out.runMs);
-        }
-        row.push(median(times));
-      } finally {
-        for (const seq of seqs) await runner.freeSeq(seq);
+  const cells: { ctx: number; b: number; seqs: number[]; times: number[] }[] = [];
+  for (const ctx of contexts) for (const b of bs) cells.push({ ctx, b, seqs: [], times: [] });
+  try {
+    for (const cell of cells) {
+      for (let i = 0; i < cell.b; i++) cell.seqs.push(await runner.createSeq());
+      const prompt = (i: number) => Array.from({ length: cell.ctx }, (_, t) => (t * 7 + i * 13 + 3) % vocab);
+      await runner.step(cell.seqs.map((seq, i) => ({ seq, tokens: prompt(i), plan: FULL_PLAN, logits: 'last' as const })));
+    }
+    for (let r = 0; r <= rounds; r++) {
+      for (const cell of cells) {
+        const out = await runner.step(cell.seqs.map((seq, i) => ({ seq, tokens: [(r * 5 + i) % vocab], plan: FULL_PLAN, logits: 'last' as const })));
+        if (r > 0) cell.times.push(out.runMs); // round 0 warms up
       }
     }
-    ms.push(row);
+  } finally {
+    for (const cell of cells) for (const seq of cell.seqs) await runner.freeSeq(seq);
   }
+  const ms = contexts.map((ctx) => bs.map((b) => median(cells.find((c) => c.ctx === ctx && c.b === b)!.times)));
   return { batches: bs, contexts, ms };
 }
 
