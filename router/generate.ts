@@ -106,7 +106,7 @@ export async function generateJobs(runner: ModelRunner, tok: TextTokenizer, jobs
   }
   return rowsOf.map((rows) =>
     rows.map((r) => {
-      const text = tok.decode(r.tokens);
+      const text = r.tokens.length ? tok.decode(r.tokens) : '';
       const meanLogprob = r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : 0;
       return { tokens: r.tokens, text, answer: extractAnswer(text), meanLogprob };
     }),

@@ -54,16 +54,19 @@ export function modelKey(info: ModelInfo): string {
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 
+/** The runner's intra-op threads when none are given (its own default). */
+export const DEFAULT_THREADS = 2;
+
 /** Human description and key of this machine (CPU model, cores, memory, threads, onnxruntime). */
-export function machineKey(threads?: number): { key: string; description: string } {
+export function machineKey(threads = DEFAULT_THREADS): { key: string; description: string } {
   const cpu = cpus();
-  const description = `${cpu[0]?.model ?? 'cpu'} x${cpu.length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}-${process.arch}, threads=${threads ?? 'default'}, onnxruntime-node ${ortVersion()}`;
+  const description = `${cpu[0]?.model ?? 'cpu'} x${cpu.length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}-${process.arch}, threads=${threads}, onnxruntime-node ${ortVersion()}`;
   return { key: createHash('sha256').update(description).digest('hex').slice(0, 16), description };
 }
 
 function ortVersion(): string {
   try {
-    const pkg = join(process.cwd(), 'node_modules/onnxruntime-node/package.json');
+    const pkg = new URL('../../node_modules/onnxruntime-node/package.json', import.meta.url);
     return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
