@@ -65,8 +65,11 @@ async function startServer(model: string): Promise<{ url: string; stop: () => Pr
     });
     child.once('exit', (c) => reject(new Error(`server exited (${c}):\n${out}`)));
   });
-  const profile = /"msg":"dense step profile[^\n]*/.exec(out);
-  if (profile) console.log(`server dense-step profile: ${profile[0]}`);
+  const line = out.split('\n').find((l) => l.includes('dense step profile'));
+  if (line) {
+    const p = JSON.parse(line) as { batches: number[]; contexts: number[]; ms: number[][] };
+    console.log(`server dense-step profile (ms per decode step): batches ${p.batches.join(',')}; ` + p.contexts.map((c, i) => `context ${c}: ${p.ms[i]!.join(', ')}`).join('; '));
+  }
   return {
     url,
     stop: () =>
