@@ -78,6 +78,23 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
   assert.deepEqual(texts, r.choices.map((c) => c.message.content));
 });
 
+test('continuous batching: concurrent requests give the same greedy output as alone', async () => {
+  const prompts = ['Q: 1+1? A:', 'Tell me a story about a cat', 'x', 'The answer is'];
+  const ask = (prompt: string, i: number) => client.completions.create({ model: server.ctx.info.id, prompt, max_tokens: 10 + i, temperature: 0, n: 1 + (i % 2) });
+  const alone: string[][] = [];
+  for (const [i, p] of prompts.entries()) alone.push((await ask(p, i)).choices.map((c) => c.text));
+  const wide = async () => {
+    const h = await server.ctx.metrics.batchSize.get();
+    const count = h.values.find((v) => v.metricName === 'skipserve_batch_size_count')!.value;
+    const le2 = h.values.find((v) => v.metricName === 'skipserve_batch_size_bucket' && v.labels.le === 2)!.value;
+    return count - le2;
+  };
+  const before = await wide();
+  const together = await Promise.all(prompts.map((p, i) => ask(p, i)));
+  assert.deepEqual(together.map((r) => r.choices.map((c) => c.text)), alone);
+  assert.ok((await wide()) > before, 'some decode steps carried rows of several requests');
+});
+
 test('completions endpoint and models list', async () => {
   const r = await client.completions.create({ model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
   assert.equal(r.object, 'text_completion');
