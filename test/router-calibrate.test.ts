@@ -105,3 +105,12 @@ test('the latency-budget path re-scores the remaining sublayers after each pick'
   const key = Object.keys(second.importance)[0]!;
   assert.notEqual(second.importance[key], path.steps[0]!.importance[key]);
 });
+
+test('calibration is reproducible from its seed', async () => {
+  const prompts = generatedProblems('train', 6, 2);
+  const catalog = buildCatalog(3, 4, { seed: 2, crossPairs: 1 });
+  const strip = (rs: { seconds: number }[]) => rs.map((r) => ({ ...r, seconds: 0 }));
+  const a = await calibratePrompts(runner, tok, catalog, prompts, cfg, join(dir, 'router', 'repro-a.jsonl'));
+  const b = await calibratePrompts(runner, tok, catalog, prompts, cfg, join(dir, 'router', 'repro-b.jsonl'));
+  assert.deepEqual(strip(b), strip(a));
+});
