@@ -15,6 +15,7 @@ const post = (path: string, body: unknown) => fetch(`${server.http}${path}`, { m
 test('speedup, diversity and latency series after a best-of-N request; promtool accepts the exposition', async () => {
   const r = await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 4, max_tokens: 8, seed: 2, skip: { policy: 'random-heads', k: 2 } });
   assert.equal(r.status, 200);
+  const usage = ((await r.json()) as { usage: { prompt_tokens: number } }).usage;
   const q = await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 2, max_tokens: 4, seed: 2, skip: { policy: 'nope' } });
   assert.equal(q.status, 400);
   const res = await fetch(`${server.http}/metrics`);
@@ -29,7 +30,7 @@ test('speedup, diversity and latency series after a best-of-N request; promtool 
   }
   assert.ok(metricValue(text, `skipserve_inter_token_latency_seconds_count{${p}}`)! >= 4 * 6);
   assert.equal(metricValue(text, `skipserve_generation_tokens_total{${p}}`), 32);
-  assert.ok(metricValue(text, `skipserve_prompt_tokens_total{${p}}`)! > 0);
+  assert.equal(metricValue(text, `skipserve_prompt_tokens_total{${p}}`), usage.prompt_tokens, 'the prompt is prefilled once for all 4 candidates');
   assert.equal(metricValue(text, 'skipserve_running_rows'), 0);
   assert.equal(metricValue(text, 'skipserve_waiting_requests'), 0);
   assert.ok(metricValue(text, 'skipserve_batch_size_count')! >= 7);
