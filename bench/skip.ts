@@ -93,7 +93,9 @@ async function timeDecode(vs: Variant[]): Promise<number[]> {
   const kids = vs.map((v) => v.model.forkSeq(v.parent, v.plans.length));
   const times: number[][] = vs.map(() => []);
   for (let s = 0; s < steps + 2; s++) {
-    for (let j = 0; j < vs.length; j++) {
+    // Rotate the order each round so no variant always follows the same neighbour.
+    for (let r = 0; r < vs.length; r++) {
+      const j = (r + s) % vs.length;
       const { model, plans } = vs[j];
       const t0 = performance.now();
       await model.step(kids[j].map((seq, i) => ({ seq, tokens: [(s * 31 + i * 7) % model.info.vocabSize], plan: plans[i], logits: 'last' as const })));
@@ -118,10 +120,13 @@ async function benchModel(name: string, dir: string): Promise<void> {
   const before = rssMiB();
   const sw = await loadLocalModel({ modelDir: dir, threads, stagingSlots: 4 });
   const loadPeak = rssMiB();
+  const loadedRss = process.memoryUsage().rss / 2 ** 20;
   const info = sw.info;
   const plain = variants.includes('plain') ? await loadLocalModel({ modelDir: dir, threads, plain: true }) : null;
   console.log(`\n## ${name}: ${info.numLayers} layers, hidden ${info.hiddenSize}, ${info.numHeads} heads / ${info.numKvHeads} KV, vocab ${info.vocabSize}, f32 weights ${weightsMiB.toFixed(0)} MiB, ${threads} threads`);
-  console.log(`peak RSS while loading: ${loadPeak.toFixed(0)} MiB (${(loadPeak / weightsMiB).toFixed(2)}x weights; ${before.toFixed(0)} MiB before load)`);
+  console.log(
+    `peak RSS while loading: ${loadPeak.toFixed(0)} MiB (${(loadPeak / weightsMiB).toFixed(2)}x weights; ${before.toFixed(0)} MiB before load, ${loadedRss.toFixed(0)} MiB once loaded)`,
+  );
   const cores = { skip25: skipCoreFor(info, 0.25), skip50: skipCoreFor(info, 0.5) };
   for (const [k, p] of Object.entries(cores)) {
     console.log(`${k}: removes ${(planCost(p, info).removedFraction * 100).toFixed(1)}% FLOPs: skip_attention=[${p.skipAttention}] skip_mlp=[${p.skipMlp}]`);
