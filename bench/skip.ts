@@ -35,6 +35,7 @@ const variants = list(values.variants!);
 const threads = Number(values.threads);
 const REF = { b1: { llamacpp: 36, torch: 9.6 }, b8: { llamacpp: 98, torch: 38 } };
 
+const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)}%`;
 const rssMiB = () => process.resourceUsage().maxRSS / 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -89,21 +90,27 @@ interface Variant {
  * Median wall time (ms) of one decode step per variant. Variants run round-robin, one step each per
  * round, so load from other processes on a shared machine hits them all alike.
  */
-async function timeDecode(vs: Variant[]): Promise<number[]> {
+async function timeDecode(vs: Variant[]): Promise<{ wall: number[]; cpu: number[] }> {
   const kids = vs.map((v) => v.model.forkSeq(v.parent, v.plans.length));
   const times: number[][] = vs.map(() => []);
+  const cpu: number[][] = vs.map(() => []);
   for (let s = 0; s < steps + 2; s++) {
     // Rotate the order each round so no variant always follows the same neighbour.
     for (let r = 0; r < vs.length; r++) {
       const j = (r + s) % vs.length;
       const { model, plans } = vs[j];
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await model.step(kids[j].map((seq, i) => ({ seq, tokens: [(s * 31 + i * 7) % model.info.vocabSize], plan: plans[i], logits: 'last' as const })));
-      if (s >= 2) times[j].push(performance.now() - t0);
+      const c1 = process.cpuUsage(c0);
+      if (s >= 2) {
+        times[j].push(performance.now() - t0);
+        cpu[j].push((c1.user + c1.system) / 1000);
+      }
     }
   }
   vs.forEach((v, j) => kids[j].forEach((k) => v.model.freeSeq(k)));
-  return times.map(median);
+  return { wall: times.map(median), cpu: cpu.map(median) };
 }
 
 async function prefillParent(m: LocalModel, ctx: number): Promise<number> {
@@ -131,8 +138,8 @@ async function benchModel(name: string, dir: string): Promise<void> {
   for (const [k, p] of Object.entries(cores)) {
     console.log(`${k}: removes ${(planCost(p, info).removedFraction * 100).toFixed(1)}% FLOPs: skip_attention=[${p.skipAttention}] skip_mlp=[${p.skipMlp}]`);
   }
-  console.log('\n| ctx | B | variant | FLOPs removed | step ms | tokens/s | speedup vs full | ideal | of ideal | reference tok/s |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| ctx | B | variant | FLOPs removed | step ms (wall) | step CPU ms | tokens/s | speedup vs full (wall / CPU) | ideal | of ideal (wall / CPU) | reference tok/s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const ctx of contexts) {
     const parentSw = await prefillParent(sw, ctx);
     const parentPlain = plain ? await prefillParent(plain, ctx) : -1;
@@ -148,15 +155,17 @@ async function benchModel(name: string, dir: string): Promise<void> {
         vs.push({ name: `(c) skip core ${k.slice(4)}%`, model: sw, parent: parentSw, plans: Array.from({ length: B }, () => p), f: planCost(p, info).removedFraction });
       }
       if (variants.includes('heads')) vs.push({ name: '(d) per-row head masks', model: sw, parent: parentSw, plans: headMaskPlans(info, B), f: 0 });
-      const ms = await timeDecode(vs);
-      const fullMs = ms[0];
-      const order = vs.map((v, j) => ({ v, ms: ms[j] })).sort((a, b) => a.v.name.localeCompare(b.v.name));
-      for (const { v, ms: t } of order) {
-        const speed = fullMs / t;
+      const { wall, cpu } = await timeDecode(vs);
+      const order = vs.map((v, j) => ({ v, ms: wall[j], cpu: cpu[j] })).sort((a, b) => a.v.name.localeCompare(b.v.name));
+      for (const { v, ms: t, cpu: c } of order) {
+        const speed = wall[0] / t;
+        const cpuSpeed = cpu[0] / c;
         const ideal = 1 / (1 - v.f);
-        const tax = v.model === plain ? ` (full-plan tax ${(((fullMs - t) / t) * 100).toFixed(1)}%)` : '';
-        const ofIdeal = v.f > 0 ? (speed / ideal).toFixed(2) : '';
-        console.log(`| ${ctx} | ${B} | ${v.name} | ${(v.f * 100).toFixed(1)}% | ${t.toFixed(2)} | ${((B * 1000) / t).toFixed(1)} | ${speed.toFixed(2)}${tax} | ${ideal.toFixed(2)} | ${ofIdeal} | ${refText} |`);
+        const tax = v.model === plain ? ` (tax of full plan: wall ${pct(wall[0], t)}, CPU ${pct(cpu[0], c)})` : '';
+        const ofIdeal = v.f > 0 ? `${(speed / ideal).toFixed(2)} / ${(cpuSpeed / ideal).toFixed(2)}` : '';
+        console.log(
+          `| ${ctx} | ${B} | ${v.name}${tax} | ${(v.f * 100).toFixed(1)}% | ${t.toFixed(1)} | ${c.toFixed(1)} | ${((B * 1000) / t).toFixed(1)} | ${speed.toFixed(2)} / ${cpuSpeed.toFixed(2)} | ${ideal.toFixed(2)} | ${ofIdeal} | ${refText} |`,
+        );
       }
     }
     sw.freeSeq(parentSw);

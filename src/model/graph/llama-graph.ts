@@ -30,8 +30,9 @@ interface Ctx {
   kvH: number;
   G: number;
   D: number;
-  shBTHD: string;
+  shBTm1: string;
   shBTkvHD: string;
+  positions: string;
   shBTkvGD: string;
   splitPT: string;
   cos: string;
@@ -41,13 +42,6 @@ interface Ctx {
   plain: boolean;
 }
 
-function rope(g: GraphBuilder, x: string, c: Ctx): string {
-  const [x1, x2] = g.op('Split', [x], { axis: 3 }, 2);
-  const o1 = g.o('Sub', [g.o('Mul', [x1, c.cos]), g.o('Mul', [x2, c.sin])]);
-  const o2 = g.o('Add', [g.o('Mul', [x2, c.cos]), g.o('Mul', [x1, c.sin])]);
-  return g.o('Concat', [o1, o2], { axis: 3 });
-}
-
 /** Attention sublayer on `h` ([BT, hidden]); returns the updated residual and new k/v. */
 function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, string>): { h: string; k: string; v: string } {
   const { H, kvH, G, D, ck } = c;
@@ -55,13 +49,14 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<stri
   const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: eps } });
   const qkvIn = w.bias ? [xn, w.qkv, w.bias] : [xn, w.qkv];
   const qkv = g.o('Gemm', qkvIn, { transB: 1 });
-  const [q, k, v] = g.op('Split', [qkv, g.i64([H * D, kvH * D, kvH * D])], { axis: 1 }, 3);
-  const q4 = rope(g, g.o('Reshape', [q, c.shBTHD]), c);
-  const k4 = rope(g, g.o('Reshape', [k, c.shBTkvHD]), c);
-  const newK = g.o('Transpose', [k4], { perm: [0, 2, 1, 3] });
+  const [qk, v] = g.op('Split', [qkv, g.i64([(H + kvH) * D, kvH * D])], { axis: 1 }, 2);
+  // One rotary op over the query and key heads together (HF rotate-half layout: interleaved=0).
+  const qkRot = g.o('RotaryEmbedding', [g.o('Reshape', [qk, c.shBTm1]), c.positions, c.cos, c.sin], { interleaved: 0 }, 'com.microsoft');
+  const [q, k] = g.op('Split', [qkRot, g.i64([H * D, kvH * D])], { axis: 2 }, 2);
+  const newK = g.o('Transpose', [g.o('Reshape', [k, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
   const newV = g.o('Transpose', [g.o('Reshape', [v, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
   // [B,T,kvH,G,D] -> [B,kvH,G,T,D] -> [B,kvH,G*T,D]: grouped queries share their KV head without expanding K/V.
-  const q5 = g.o('Transpose', [g.o('Reshape', [q4, c.shBTkvGD])], { perm: [0, 2, 3, 1, 4] });
+  const q5 = g.o('Transpose', [g.o('Reshape', [q, c.shBTkvGD])], { perm: [0, 2, 3, 1, 4] });
   const qq = g.o('Reshape', [q5, g.i64([0, 0, -1, D])]);
   const alpha = { float: 1 / Math.sqrt(D) };
   const pk = `past_key.${l}`;
@@ -126,7 +121,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const tokenMask = g.input('token_mask', DT.FLOAT, ['B', 'T']);
 
     const shBT = g.o('Shape', [ids]);
-    const shBTHD = g.o('Concat', [shBT, g.i64([H, D])], { axis: 0 });
+    const shBTm1 = g.o('Concat', [shBT, g.i64([-1])], { axis: 0 });
     const shBTkvHD = g.o('Concat', [shBT, g.i64([kvH, D])], { axis: 0 });
     const shBTkvGD = g.o('Concat', [shBT, g.i64([kvH, G, D])], { axis: 0 });
     const splitPT = g.o('Concat', [g.o('Shape', [pastBias], { start: 3 }), g.o('Shape', [ids], { start: 1 })], { axis: 0 });
@@ -134,9 +129,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
     const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
     const ax2 = g.i64([2]);
-    const cos = g.o('Unsqueeze', [g.o('Gather', [cosT, pos]), ax2]);
-    const sin = g.o('Unsqueeze', [g.o('Gather', [sinT, pos]), ax2]);
-    const c: Ctx = { ck, H, kvH, G, D, shBTHD, shBTkvHD, shBTkvGD, splitPT, cos, sin, pastBias, newBias, plain };
+    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkvHD, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, plain };
 
     const embW = g.weight('embed_tokens', ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
     let h = g.o('Gather', [embW, g.o('Reshape', [ids, g.i64([-1])])]);
