@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
       batches: intList('batches', values.batches, [1, 8]),
       contexts: intList('contexts', values.contexts, [32, 128, 256]),
       steps: numFlag('steps', values.steps, 8, (v) => isInt(v) && v >= 1, 'an integer >= 1'),
-      repeats: numFlag('repeats', values.repeats, 3, (v) => isInt(v) && v >= 1, 'an integer >= 1'),
+      repeats: numFlag('repeats', values.repeats, 4, (v) => isInt(v) && v >= 1, 'an integer >= 1'),
       remeasure: values.remeasure,
       onProgress: (done, total) => (bar ??= new ProgressBar('profile', total)).tick(1, `(${done}/${total})`),
     });

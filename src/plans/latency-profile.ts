@@ -1,8 +1,11 @@
 /**
  * Latency profile: the measured decode-step latency of every attention and MLP sublayer on this
- * machine, at batch 1 and 8 and a few context lengths, taken through the real runner. A
- * sublayer's latency is the dense step time minus the step time with only that sublayer skipped.
- * Cached per model shape and machine; the engine's speedup figures and the latency-budget policy
+ * machine, at batch 1 and 8 and a few context lengths, taken through the real runner. Each
+ * sublayer is timed alone (every other sublayer skipped) against the step with everything
+ * skipped; those shares then split the measured dense-minus-empty step time, so the sublayers add
+ * up to what skipping all of them really saves. Short steps are timed because on a shared
+ * machine a long step collects more interference than the sublayer costs. Cached per model shape
+ * and machine; the engine's speedup figures and the latency-budget policy
  * read it.
  */
 import { createHash } from 'node:crypto';
@@ -41,7 +44,7 @@ export interface MeasureOptions {
   contexts?: number[];
   /** Timed decode steps per configuration (after 2 warm-up steps). */
   steps?: number;
-  /** Interleaved passes over all configurations; the median is kept. */
+  /** Interleaved passes over all configurations; the fastest is kept. */
   repeats?: number;
   /** Intra-op threads of the runner (part of the machine key). */
   threads?: number;
@@ -73,13 +76,16 @@ function ortVersion(): string {
   }
 }
 
-const median = (xs: number[]): number => {
+/**
+ * The q-quantile of step times. On a shared machine a step is only ever slowed down by other
+ * work, never sped up, so a low quantile estimates the step's own cost better than the median.
+ */
+export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
 
-/** Median decode-step time of `plan` at one batch shape (fresh sequences, prefilled under the plan). */
+/** Low-quantile decode-step time of `plan` at one batch shape (fresh sequences, prefilled under the plan). */
 async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, context: number, steps: number, seed: number): Promise<number> {
   const vocab = runner.info.vocabSize;
   const prompt = Array.from({ length: context }, (_, i) => (seed * 131 + i * 7919) % vocab);
@@ -93,7 +99,7 @@ async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, co
       const out = await runner.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 31 + i * 17 + 5) % vocab], plan, logits: 'last' as const })));
       if (s >= 2) times.push(out.runMs);
     }
-    return median(times);
+    return quantile(times, 0.25);
   } finally {
     await runner.freeSeq(root);
     for (const s of seqs) await runner.freeSeq(s);
@@ -104,14 +110,15 @@ async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, co
 export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOptions = {}): Promise<LatencyProfile> {
   const info = runner.info;
   const L = info.numLayers;
-  const steps = opts.steps ?? 8;
-  const repeats = opts.repeats ?? 3;
+  const steps = opts.steps ?? 12;
+  const repeats = opts.repeats ?? 4;
   const batches = opts.batches ?? [1, 8];
   const room = info.maxPositions - steps - 3;
   const contexts = [...new Set((opts.contexts ?? [32, 128, 256]).map((c) => Math.min(c, room)).filter((c) => c >= 1))];
   const all = Array.from({ length: L }, (_, i) => i);
   const plans: SkipPlan[] = [FULL_PLAN, { skipAttention: all, skipMlp: all, maskHeads: {} }];
-  for (let l = 0; l < L; l++) plans.push({ skipAttention: [l], skipMlp: [], maskHeads: {} }, { skipAttention: [], skipMlp: [l], maskHeads: {} });
+  const allBut = (l: number): number[] => all.filter((x) => x !== l);
+  for (let l = 0; l < L; l++) plans.push({ skipAttention: allBut(l), skipMlp: all, maskHeads: {} }, { skipAttention: all, skipMlp: allBut(l), maskHeads: {} });
   const started = Date.now();
   const total = repeats * batches.length * contexts.length * plans.length;
   let done = 0;
@@ -132,16 +139,19 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
   const shapes: ProfileShape[] = [];
   for (const batch of batches) {
     for (const context of contexts) {
-      const t = (i: number): number => median(samples.get(`${batch}/${context}/${i}`)!);
+      // Fastest of the repeats: interference only ever adds time.
+      const t = (i: number): number => Math.min(...samples.get(`${batch}/${context}/${i}`)!);
       const dense = t(0);
-      const floor = dense * 0.005;
-      const att: number[] = [];
-      const mlp: number[] = [];
-      for (let l = 0; l < L; l++) {
-        att.push(Math.max(dense - t(2 + 2 * l), floor));
-        mlp.push(Math.max(dense - t(3 + 2 * l), floor));
-      }
-      shapes.push({ batch, context, denseMs: dense, baseMs: t(1), attentionMs: att, mlpMs: mlp });
+      // The empty step is the reference of every alone-time: take the fastest evidence of it.
+      let base = Math.min(t(1), dense);
+      for (let i = 2; i < plans.length; i++) base = Math.min(base, t(i));
+      // Alone-times above the empty step, floored so no sublayer is free.
+      const floor = Math.max(dense - base, 1e-6) * 0.002;
+      const rawAtt = Array.from({ length: L }, (_, l) => Math.max(t(2 + 2 * l) - base, floor));
+      const rawMlp = Array.from({ length: L }, (_, l) => Math.max(t(3 + 2 * l) - base, floor));
+      const rawSum = [...rawAtt, ...rawMlp].reduce((a, b) => a + b, 0);
+      const scale = Math.max(dense - base, rawSum * 0.25) / rawSum;
+      shapes.push({ batch, context, denseMs: dense, baseMs: base, attentionMs: rawAtt.map((x) => x * scale), mlpMs: rawMlp.map((x) => x * scale) });
     }
   }
   const m = machineKey(opts.threads);
