@@ -67,7 +67,7 @@ function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8) {
     metrics,
     sampler: greedy,
     planCost: (p) => (p.skipAttention.length + p.skipMlp.length) / 10,
-    validatePlan: () => {},
+    validatePlan: (p) => p,
     profile: { batches: [1, 8], contexts: [16], ms: [[1, 1]] },
     maxBatch,
     maxQueue,

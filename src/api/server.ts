@@ -92,7 +92,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     planCost: (plan: SkipPlan) => planCost(plan, info).removedFraction,
     validatePlan: (plan, param) => {
       try {
-        validatePlan(plan, info);
+        return validatePlan(plan, info);
       } catch (err) {
         if (err instanceof PlanError) throw new InvalidRequestError(`${param}: ${err.message}`, param);
         throw err;

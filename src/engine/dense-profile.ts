@@ -70,3 +70,39 @@ export function denseStepMs(p: DenseProfile, batch: number, context: number): nu
   const perCtx = p.ms.map((row) => interp(p.batches, row, batch));
   return Math.max(1e-6, interp(p.contexts, perCtx, context));
 }
+
+/**
+ * The live dense baseline: the startup profile gives the shape (how step time grows with batch
+ * and context); the decode steps the engine runs with nothing skipped keep rescaling it, so the
+ * baseline follows the machine's current load instead of the load at startup. The scale is an
+ * exponential moving average (about the last 20 dense steps) of measured / profiled step time.
+ * With no dense traffic it stays 1: the startup profile alone.
+ */
+export class DenseBaseline {
+  private scale = 1;
+  private samples = 0;
+
+  constructor(
+    readonly profile: DenseProfile,
+    private readonly alpha = 0.1,
+  ) {}
+
+  /** Dense step time (ms) expected now for `batch` rows at mean context `context`. */
+  expectedMs(batch: number, context: number): number {
+    return denseStepMs(this.profile, batch, context) * this.scale;
+  }
+
+  /** Feeds one measured decode step that skipped nothing. */
+  observeDense(batch: number, context: number, runMs: number): void {
+    const ratio = Math.min(10, Math.max(0.1, runMs / denseStepMs(this.profile, batch, context)));
+    this.samples++;
+    // Start with a plain mean so the first few steps move the scale quickly, then keep a moving average.
+    const a = Math.max(this.alpha, 1 / (this.samples + 1));
+    this.scale = (1 - a) * this.scale + a * ratio;
+  }
+
+  /** Current measured / profiled scale (1 = as at startup). */
+  get currentScale(): number {
+    return this.scale;
+  }
+}

@@ -10,9 +10,9 @@ import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError } from '../errors.ts';
 import type { Metrics, Outcome } from '../metrics/metrics.ts';
 import { markCounted } from '../metrics/outcomes.ts';
-import { planKey } from './best-of-n.ts';
+import { coreKey, planKey } from './best-of-n.ts';
 import { CandidateRow } from './candidate-row.ts';
-import { denseStepMs, type DenseProfile } from './dense-profile.ts';
+import { DenseBaseline, type DenseProfile } from './dense-profile.ts';
 import { ParentRequest } from './parent-request.ts';
 import { Scheduler } from './scheduler.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult, SamplerFactory, TextTokenizer } from './types.ts';
@@ -25,8 +25,8 @@ export interface EngineOptions {
   sampler: SamplerFactory;
   /** FLOP fraction a plan removes (plans/plan.ts cost). */
   planCost: (plan: SkipPlan) => number;
-  /** Throws an InvalidRequestError naming the field when a plan does not fit the model. */
-  validatePlan: (plan: SkipPlan, param: string) => void;
+  /** Returns the plan normalized; throws an InvalidRequestError naming the field when it does not fit the model. */
+  validatePlan: (plan: SkipPlan, param: string) => SkipPlan;
   profile: DenseProfile | null;
   maxBatch: number;
   maxQueue: number;
@@ -40,6 +40,9 @@ export interface RequestHandle {
   result: Promise<GenerationResult>;
 }
 
+/** Core key of a group that skips nothing (its steps are dense compute). */
+const DENSE_KEY = coreKey(FULL_PLAN);
+
 export class Engine {
   private readonly scheduler: Scheduler<ParentRequest, CandidateRow>;
   private wakeUp: (() => void) | null = null;
@@ -48,8 +51,11 @@ export class Engine {
   private stopped = false;
   private readonly loopDone: Promise<void>;
 
+  private readonly baseline: DenseBaseline | null;
+
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
+    this.baseline = o.profile ? new DenseBaseline(o.profile) : null;
     this.loopDone = this.loop();
   }
 
@@ -82,8 +88,8 @@ export class Engine {
         embedPrompt: () => (embedding ??= this.embed(req.promptTokens)),
       });
       if (chosen.plans.length !== req.n) throw new SkipserveError(`policy '${req.policy}' returned ${chosen.plans.length} plans for n=${req.n}`);
-      chosen.plans.forEach((p, i) => this.o.validatePlan(p, `skip_plan[${i}] (from policy '${req.policy}')`));
-      parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake());
+      const plans = chosen.plans.map((p, i) => this.o.validatePlan(p, `skip_plan[${i}] (from policy '${req.policy}')`));
+      parent = new ParentRequest(req, plans, chosen.detail, () => this.wake());
     } catch (err) {
       this.scheduler.release();
       const e = asSkipserveError(err);
@@ -211,13 +217,14 @@ export class Engine {
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'last' }));
     const out = await this.o.runner.step(rows);
     this.o.metrics.batchSize.observe(group.length);
-    if (this.o.profile) {
+    if (this.baseline) {
       const ctx = group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length;
-      const dense = denseStepMs(this.o.profile, group.length, ctx);
+      const dense = this.baseline.expectedMs(group.length, ctx);
       for (const p of new Set(owners)) {
         p.denseMs += dense;
         p.runMs += out.runMs;
       }
+      if (owners[0]!.coreKey === DENSE_KEY) this.baseline.observeDense(group.length, ctx, out.runMs);
     }
     group.forEach((row, i) => {
       const p = owners[i]!;
