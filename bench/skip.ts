@@ -1,6 +1,6 @@
 /**
  * `npm run bench:skip [-- --models smol,default --batches 1,8 --contexts 128,512 --steps 16
- *   --variants plain,full,skip25,skip50,heads --threads 2]`
+ *   --variants plain,full,skip25,skip50,heads --threads 2 --prepack true|false]`
  *
  * Median decode step time on a random-weight SmolLM2-135M-shaped model (generated here in a temp
  * dir) and on models/default when present, for: (a) a plain graph without switches or masks,
@@ -8,7 +8,7 @@
  * masks. Prints measured speedup next to the ideal 1/(1-f), the tax of (b) over (a), tokens/s
  * beside reference figures, and peak RSS while loading.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '16' },
     variants: { type: 'string', default: 'plain,full,skip25,skip50,heads' },
     threads: { type: 'string', default: '2' },
+    prepack: { type: 'string', default: 'true' },
   },
 });
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -33,9 +34,20 @@ const contexts = list(values.contexts!).map(Number);
 const steps = Number(values.steps);
 const variants = list(values.variants!);
 const threads = Number(values.threads);
+const prepack = values.prepack !== 'false';
 const REF = { b1: { llamacpp: 36, torch: 9.6 }, b8: { llamacpp: 98, torch: 38 } };
 
 const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)}%`;
+/** Linux RSS split: anonymous (heap) vs file-backed (clean mapped weights, reclaimable), MiB. */
+function rssSplit(): string {
+  try {
+    const st = readFileSync('/proc/self/status', 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(st)?.[1] ?? NaN) / 1024;
+    return `anonymous ${kb('RssAnon').toFixed(0)} MiB + file-backed ${kb('RssFile').toFixed(0)} MiB`;
+  } catch {
+    return 'split unavailable';
+  }
+}
 const rssMiB = () => process.resourceUsage().maxRSS / 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -125,14 +137,15 @@ async function benchModel(name: string, dir: string): Promise<void> {
   const ck = openCheckpoint(dir);
   const weightsMiB = ck.f32Bytes / 2 ** 20;
   const before = rssMiB();
-  const sw = await loadLocalModel({ modelDir: dir, threads, stagingSlots: 4 });
+  const sw = await loadLocalModel({ modelDir: dir, threads, stagingSlots: 4, prepack });
   const loadPeak = rssMiB();
   const loadedRss = process.memoryUsage().rss / 2 ** 20;
+  const split = rssSplit();
   const info = sw.info;
-  const plain = variants.includes('plain') ? await loadLocalModel({ modelDir: dir, threads, plain: true }) : null;
+  const plain = variants.includes('plain') ? await loadLocalModel({ modelDir: dir, threads, plain: true, prepack }) : null;
   console.log(`\n## ${name}: ${info.numLayers} layers, hidden ${info.hiddenSize}, ${info.numHeads} heads / ${info.numKvHeads} KV, vocab ${info.vocabSize}, f32 weights ${weightsMiB.toFixed(0)} MiB, ${threads} threads`);
   console.log(
-    `peak RSS while loading: ${loadPeak.toFixed(0)} MiB (${(loadPeak / weightsMiB).toFixed(2)}x weights; ${before.toFixed(0)} MiB before load, ${loadedRss.toFixed(0)} MiB once loaded)`,
+    `peak RSS while loading: ${loadPeak.toFixed(0)} MiB (${(loadPeak / weightsMiB).toFixed(2)}x weights; ${before.toFixed(0)} MiB before load, ${loadedRss.toFixed(0)} MiB once loaded: ${split})`,
   );
   const cores = { skip25: skipCoreFor(info, 0.25), skip50: skipCoreFor(info, 0.5) };
   for (const [k, p] of Object.entries(cores)) {

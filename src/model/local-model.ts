@@ -32,6 +32,12 @@ export interface LoadOptions {
    * Spinning saves a little latency on an idle machine but costs 2-3x on a shared or CPU-limited one.
    */
   spin?: boolean;
+  /**
+   * Let onnxruntime pre-pack weights for its GEMM kernels (default true). Pre-packed copies live on
+   * the heap next to the originals; without pre-packing the weights stay memory-mapped from the
+   * generated external-data file.
+   */
+  prepack?: boolean;
   /** Decode groups whose staged past KV is kept between steps (default 2). */
   stagingSlots?: number;
 }
@@ -56,7 +62,7 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
+      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
     });
     return new LocalModel(ck, session, opts);
   } finally {
