@@ -174,7 +174,7 @@ def greedy(model, prompts, max_new=120, eos=2, plans=None, batch=64):
         kb = torch.zeros(B, n)
         for i, p in enumerate(chunk):
             ids[i, n - len(p):] = torch.tensor(p)
-            kb[i, : n - len(p)] = float("-inf")
+            kb[i, : n - len(p)] = -1e9  # finite: an all-masked pad row must not turn into NaN
         valid = (kb == 0).long()
         pos = (valid.cumsum(1) - 1).clamp(min=0)
         masks = plan_masks(plans[s:s + batch], model.cfg) if plans is not None else (None, None, None)

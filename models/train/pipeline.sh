@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `npm run train:default`: the whole default-model pipeline - generate data, train the tokenizer,
+# skip-aware training (resumable: rerun to continue), export to models/default, check that torch
+# and onnxruntime give the same greedy tokens on 100 test problems, evaluate on the project runtime.
+#
+# Environment (defaults in brackets):
+#   PYTHON [/usr/bin/python3]  python with Debian's python3-torch + libopenblas0-openmp
+#   SEED [1]  TRAIN_COUNT [200000]  DEV_COUNT [1000]
+#   BUDGET_MIN [100]  training minutes (wall-clock cosine; checkpoints every 5 min)
+#   RUN_DIR [models/train/runs/default]  OUT_DIR [models/default]
+#   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
+#   STAGES [data,tokenizer,train,export,parity,eval]  comma-separated subset to run
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-/usr/bin/python3}
+SEED=${SEED:-1}
+DATA=models/train/data
+RUN=${RUN_DIR:-models/train/runs/default}
+OUT=${OUT_DIR:-models/default}
+STAGES=${STAGES:-data,tokenizer,train,export,parity,eval}
+has() { [[ ",$STAGES," == *",$1,"* ]]; }
+cli() { node bin/skipserve.mjs "$@"; }
+mkdir -p "$DATA" "$RUN"
+
+"$PY" -c 'import torch' 2>/dev/null || { echo "pipeline: $PY has no torch; install python3-torch and libopenblas0-openmp (apt) or set PYTHON" >&2; exit 1; }
+
+if has data; then
+  echo "== data (seed $SEED)"
+  cli data generate --split train --seed "$SEED" --count "${TRAIN_COUNT:-200000}" --out "$DATA/train.jsonl"
+  cli data generate --split dev --seed "$SEED" --count "${DEV_COUNT:-1000}" --out "$DATA/dev.jsonl"
+  cli data generate --split test --seed "$SEED" --count 100 --out "$DATA/test100.jsonl"
+fi
+if has tokenizer; then
+  echo "== tokenizer"
+  "$PY" models/train/tokenizer.py train "$DATA/train.jsonl" "$DATA/tokenizer"
+fi
+if has train; then
+  echo "== train (log: $RUN/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA" --tokenizer "$DATA/tokenizer" --out "$RUN" \
+    --budget-min "${BUDGET_MIN:-100}" --dev-min 12 --dev-count 150 --batch-tokens 2048
+fi
+if has export; then
+  echo "== export -> $OUT"
+  "$PY" models/train/export.py --ckpt "$RUN/ckpt.pt" --tokenizer "$DATA/tokenizer" --out "$OUT"
+fi
+if has parity; then
+  echo "== torch vs onnxruntime greedy tokens, 100 test problems"
+  [[ -f "$DATA/test100.jsonl" ]] || cli data generate --split test --seed "$SEED" --count 100 --out "$DATA/test100.jsonl"
+  "$PY" models/train/torch_greedy.py --model "$OUT" --problems "$DATA/test100.jsonl" --out "$RUN/torch-greedy.json"
+  cli eval --model "$OUT" --split test --seed "$SEED" --count 100 --compare-greedy "$RUN/torch-greedy.json" --json "$RUN/parity.json"
+fi
+if has eval; then
+  echo "== eval on the project runtime"
+  cli eval --model "$OUT" --split test --seed "$SEED" --count "${EVAL_COUNT:-2000}" --n 8 --json "$RUN/eval-test.json" | tee "$RUN/eval-test.md"
+  cli eval --model "$OUT" --split test --seed "$SEED" --count "${SUITE_COUNT:-500}" --suite skips --cores 3 --json "$RUN/eval-skips.json" | tee "$RUN/eval-skips.md"
+fi
+echo "== done"
