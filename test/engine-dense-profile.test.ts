@@ -18,8 +18,11 @@ test('live baseline follows measured dense steps', () => {
   const b = new DenseBaseline(profile);
   assert.equal(b.expectedMs(1, 16), 2);
   for (let i = 0; i < 60; i++) b.observeDense(4, 16, 10);
-  assert.ok(Math.abs(b.currentScale - 2) < 0.01, `scale ${b.currentScale}`);
-  assert.ok(Math.abs(b.expectedMs(1, 16) - 4) < 0.05);
+  assert.ok(Math.abs(b.scaleFor(4) - 2) < 0.01, `scale ${b.scaleFor(4)}`);
+  assert.ok(Math.abs(b.expectedMs(4, 128) - 18) < 0.2);
+  assert.equal(b.expectedMs(1, 16), 2, 'batch-1 steps keep their own scale');
+  b.observeDense(1, 16, 3);
+  assert.equal(b.scaleFor(1), 1.25, 'the first steps are averaged plainly');
 });
 
 test('the startup profile runs on the real runtime', async () => {

@@ -74,35 +74,48 @@ export function denseStepMs(p: DenseProfile, batch: number, context: number): nu
 /**
  * The live dense baseline: the startup profile gives the shape (how step time grows with batch
  * and context); the decode steps the engine runs with nothing skipped keep rescaling it, so the
- * baseline follows the machine's current load instead of the load at startup. The scale is an
- * exponential moving average (about the last 20 dense steps) of measured / profiled step time.
- * With no dense traffic it stays 1: the startup profile alone.
+ * baseline follows the machine's current load instead of the load at startup. There is one scale
+ * per profiled batch size (a step updates and uses the nearest one): an exponential moving average
+ * (about the last 20 dense steps of that size) of measured / profiled step time. Without dense
+ * traffic a scale stays 1: the startup profile alone.
  */
 export class DenseBaseline {
-  private scale = 1;
-  private samples = 0;
+  private readonly scales: number[];
+  private readonly samples: number[];
 
   constructor(
     readonly profile: DenseProfile,
     private readonly alpha = 0.1,
-  ) {}
+  ) {
+    this.scales = profile.batches.map(() => 1);
+    this.samples = profile.batches.map(() => 0);
+  }
+
+  private nearest(batch: number): number {
+    let best = 0;
+    this.profile.batches.forEach((b, i) => {
+      if (Math.abs(b - batch) < Math.abs(this.profile.batches[best]! - batch)) best = i;
+    });
+    return best;
+  }
 
   /** Dense step time (ms) expected now for `batch` rows at mean context `context`. */
   expectedMs(batch: number, context: number): number {
-    return denseStepMs(this.profile, batch, context) * this.scale;
+    return denseStepMs(this.profile, batch, context) * this.scales[this.nearest(batch)]!;
   }
 
   /** Feeds one measured decode step that skipped nothing. */
   observeDense(batch: number, context: number, runMs: number): void {
+    const i = this.nearest(batch);
     const ratio = Math.min(10, Math.max(0.1, runMs / denseStepMs(this.profile, batch, context)));
-    this.samples++;
-    // Start with a plain mean so the first few steps move the scale quickly, then keep a moving average.
-    const a = Math.max(this.alpha, 1 / (this.samples + 1));
-    this.scale = (1 - a) * this.scale + a * ratio;
+    this.samples[i]!++;
+    // A plain mean over the first steps moves the scale quickly; then a moving average.
+    const a = Math.max(this.alpha, 1 / (this.samples[i]! + 1));
+    this.scales[i] = (1 - a) * this.scales[i]! + a * ratio;
   }
 
-  /** Current measured / profiled scale (1 = as at startup). */
-  get currentScale(): number {
-    return this.scale;
+  /** Current measured / profiled scale for a batch size (1 = as at startup). */
+  scaleFor(batch: number): number {
+    return this.scales[this.nearest(batch)]!;
   }
 }
