@@ -76,6 +76,19 @@ describe('worker runner', () => {
     assert.throws(() => runner.seqLength(parent), /unknown sequence/);
   });
 
+  it('concurrent calls are served one at a time and give the sequential results', async () => {
+    const [a, b] = [await runner.createSeq(), await runner.createSeq()];
+    const sa = runner.step([{ seq: a, tokens: [0, 3, 4], plan: FULL_PLAN, logits: 'last' }]);
+    const sb = runner.step([{ seq: b, tokens: [0, 3, 4], plan: FULL_PLAN, logits: 'last' }]);
+    const fa = runner.forkSeq(a, 2);
+    const [ra, rb, kids] = await Promise.all([sa, sb, fa]);
+    assert.ok(maxAbsDiff(ra.logits[0], rb.logits[0]) <= 1e-6);
+    assert.deepEqual(kids.map((k) => runner.seqLength(k)), [3, 3], 'fork saw the finished prefill');
+    const next = await Promise.all(kids.map((k) => runner.step([{ seq: k, tokens: [9], plan: FULL_PLAN, logits: 'last' }])));
+    assert.ok(maxAbsDiff(next[0].logits[0], next[1].logits[0]) <= 1e-6);
+    for (const s of [a, b, ...kids]) await runner.freeSeq(s);
+  });
+
   it("returns every new position's logits for logits: 'all'", async () => {
     const seq = await runner.createSeq();
     const out = await runner.step([{ seq, tokens: [0, 1, 2, 3], plan: FULL_PLAN, logits: 'all' }]);

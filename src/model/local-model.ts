@@ -104,6 +104,7 @@ export class LocalModel {
   forkSeq(src: SeqId, count: number): SeqId[] {
     const s = this.seqs.get(src);
     if (!s) throw new Error(`forkSeq: unknown sequence ${src}`);
+    if (!Number.isInteger(count) || count < 0) throw new Error(`forkSeq: count must be a non-negative integer (got ${count})`);
     return Array.from({ length: count }, () => {
       const id = this.nextId++;
       this.seqs.set(id, { len: s.len, layers: s.layers.map((kv) => (kv ? kv.clone() : null)) });
@@ -155,7 +156,16 @@ export class LocalModel {
       });
       const len = this.seqs.get(r.seq)!.len + r.tokens.length;
       if (len > this.info.maxPositions) throw new Error(`rows[${i}]: sequence would reach ${len} tokens, above the model's ${this.info.maxPositions} positions`);
-      this.planOf(r.plan);
+      const plan = this.planOf(r.plan);
+      const seq = this.seqs.get(r.seq)!;
+      if (seq.len === 0) return;
+      for (let l = 0; l < this.config.numLayers; l++) {
+        if (plan.skipA.has(l)) continue;
+        const kv = seq.layers[l];
+        if (!kv || kv.len !== seq.len) {
+          throw new Error(`rows[${i}]: sequence ${r.seq} has no KV for layer ${l} (its earlier steps skipped attention there); a sequence must keep one plan's attention skips`);
+        }
+      }
     });
     const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
@@ -183,13 +193,6 @@ export class LocalModel {
     for (let l = 0; l < L; l++) {
       attnOn[l] = plans.some((p) => !p.skipA.has(l));
       mlpOn[l] = plans.some((p) => !p.skipM.has(l));
-      for (let b = 0; b < B; b++) {
-        if (plans[b].skipA.has(l) || seqs[b].len === 0) continue;
-        const kv = seqs[b].layers[l];
-        if (!kv || kv.len !== seqs[b].len) {
-          throw new Error(`rows[${idx[b]}]: sequence ${rows[b].seq} has no KV for layer ${l} (its earlier steps skipped attention there); a sequence must keep one plan's attention skips`);
-        }
-      }
     }
     const maxLen = Math.max(...seqs.map((s) => s.len));
     staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);

@@ -49,19 +49,28 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
   }
 }
 
+/** Requests run one at a time, in arrival order: a step never overlaps another step or a fork. */
+let queue: Promise<void> = Promise.resolve();
+
+function reply(msg: WorkerRequest, result: unknown): void {
+  if (msg.op === 'step') {
+    const packed = result as PackedStep;
+    try {
+      port.postMessage({ id: msg.id, ok: true, result }, packed.buffers);
+      return;
+    } catch {
+      /* buffer not transferable: fall through and copy */
+    }
+  }
+  port.postMessage({ id: msg.id, ok: true, result });
+}
+
 port.on('message', (msg: WorkerRequest) => {
-  handle(msg).then(
-    (result) => {
-      if (msg.op === 'step') {
-        const packed = result as PackedStep;
-        try {
-          port.postMessage({ id: msg.id, ok: true, result }, packed.buffers);
-        } catch {
-          port.postMessage({ id: msg.id, ok: true, result });
-        }
-      } else port.postMessage({ id: msg.id, ok: true, result });
-    },
-    (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  queue = queue.then(() =>
+    handle(msg).then(
+      (result) => reply(msg, result),
+      (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    ),
   );
 });
 
