@@ -9,6 +9,7 @@
  * beside reference figures, and peak RSS while loading.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
@@ -189,6 +190,21 @@ async function benchModel(name: string, dir: string): Promise<void> {
   console.log(`peak RSS overall: ${rssMiB().toFixed(0)} MiB`);
 }
 
+/** Single-thread read bandwidth right now (GB/s): the machine is shared, so this says how busy it is. */
+function readBandwidth(): number {
+  const a = new Float64Array(2 ** 25).fill(1); // 256 MiB
+  let best = Infinity;
+  let sink = 0;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < a.length; i += 4) sink += a[i] + a[i + 1] + a[i + 2] + a[i + 3];
+    best = Math.min(best, performance.now() - t0);
+  }
+  if (sink === -1) console.log(sink);
+  return a.byteLength / (best / 1000) / 1e9;
+}
+
+console.log(`single-thread memory read bandwidth now: ${readBandwidth().toFixed(1)} GB/s; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 const models = list(values.models!);
 if (models.includes('smol')) {
   const t0 = performance.now();

@@ -110,6 +110,21 @@ describe('batches', () => {
     }
   });
 
+  it('reused staging buffers (new group, same shape) never leak another sequence into a row', async () => {
+    const skipping: SkipPlan = { skipAttention: [1, 3], skipMlp: [], maskHeads: {} };
+    const [s1, s2] = [model.createSeq(), model.createSeq()];
+    await model.step([{ seq: s1, tokens: PROMPT, plan: FULL_PLAN, logits: 'last' }, { seq: s2, tokens: PROMPT, plan: FULL_PLAN, logits: 'last' }]);
+    await model.step([{ seq: s1, tokens: [4], plan: FULL_PLAN, logits: 'last' }, { seq: s2, tokens: [5], plan: FULL_PLAN, logits: 'last' }]);
+    const [s3, s4] = [model.createSeq(), model.createSeq()];
+    const p3 = PROMPT.slice(0, 10);
+    const p4 = PROMPT.slice(2, 9);
+    await model.step([{ seq: s3, tokens: p3, plan: skipping, logits: 'last' }, { seq: s4, tokens: p4, plan: FULL_PLAN, logits: 'last' }]);
+    for (const s of [s1, s2]) model.freeSeq(s);
+    const out = await model.step([{ seq: s3, tokens: [6], plan: skipping, logits: 'last' }, { seq: s4, tokens: [7], plan: FULL_PLAN, logits: 'last' }]);
+    assertCloseToRef(out.logits[0], [ref.forward([...p3, 6], skipping)[p3.length]], 'skipping row after reuse');
+    assertCloseToRef(out.logits[1], [ref.forward([...p4, 7], FULL_PLAN)[p4.length]], 'full row after reuse');
+  });
+
   it('router embedding is returned only when asked and is the same batched or alone', async () => {
     const a = model.createSeq();
     const b = model.createSeq();
