@@ -95,6 +95,21 @@ test('continuous batching: concurrent requests give the same greedy output as al
   assert.ok((await wide()) > before, 'some decode steps carried rows of several requests');
 });
 
+test('stop strings cut the text before the stop, streamed or not', async () => {
+  const body = { model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 16, temperature: 0, ignore_eos: true };
+  const full = (await client.completions.create(body as never)).choices[0]!.text;
+  const clean = [...full].filter((ch) => ch !== '\uFFFD').join('');
+  assert.ok(clean.length >= 4, `enough text to cut: ${JSON.stringify(full)}`);
+  const stop = clean.slice(2, 4);
+  const cut = await client.completions.create({ ...body, stop: [stop] } as never);
+  assert.equal(cut.choices[0]!.text, full.slice(0, full.indexOf(stop)));
+  assert.equal(cut.choices[0]!.finish_reason, 'stop');
+  const stream = (await client.completions.create({ ...body, stop: [stop], stream: true } as never)) as unknown as AsyncIterable<{ choices: { text: string }[] }>;
+  let streamed = '';
+  for await (const chunk of stream) for (const c of chunk.choices) streamed += c.text;
+  assert.equal(streamed, cut.choices[0]!.text);
+});
+
 test('completions endpoint and models list', async () => {
   const r = await client.completions.create({ model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
   assert.equal(r.object, 'text_completion');
