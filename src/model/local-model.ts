@@ -50,6 +50,8 @@ export interface LocalStepOutput {
 }
 
 const NEG = -1e9;
+const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
+const FALSE = new ort.Tensor('bool', Uint8Array.of(0), []);
 
 /** Loads a checkpoint and builds the session (weights go through a temp file, one tensor at a time). */
 export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
@@ -236,24 +238,29 @@ export class LocalModel {
     if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
     const zeros = this.zeros.subarray(0, B * kvH * P * D);
     const fetches = ['logits'];
+    const onesKeep = new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
+    const onesHeads = new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]);
     for (let l = 0; l < L; l++) {
       feeds[`past_key.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.k[l] : zeros, pastDims);
       feeds[`past_value.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.v[l] : zeros, pastDims);
       if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
       if (this.opts.plain) continue;
-      feeds[`attn_on.${l}`] = new ort.Tensor('bool', Uint8Array.of(attnOn[l] ? 1 : 0), []);
-      feeds[`mlp_on.${l}`] = new ort.Tensor('bool', Uint8Array.of(mlpOn[l] ? 1 : 0), []);
-      const ak = new Float32Array(B * T);
-      const mk = new Float32Array(B * T);
-      const hm = new Float32Array(B * H).fill(1);
-      for (let b = 0; b < B; b++) {
-        if (!plans[b].skipA.has(l)) ak.fill(1, b * T, (b + 1) * T);
-        if (!plans[b].skipM.has(l)) mk.fill(1, b * T, (b + 1) * T);
-        for (const h of plans[b].heads.get(l) ?? []) hm[b * H + h] = 0;
-      }
-      feeds[`attn_keep.${l}`] = new ort.Tensor('float32', ak, [B * T, 1]);
-      feeds[`mlp_keep.${l}`] = new ort.Tensor('float32', mk, [B * T, 1]);
-      feeds[`head_mask.${l}`] = new ort.Tensor('float32', hm, [B, kvH, G, 1, 1]);
+      feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
+      feeds[`mlp_on.${l}`] = mlpOn[l] ? TRUE : FALSE;
+      // Shared all-ones tensors when no row of the group skips or masks here (the common case).
+      const keep = (skip: (b: number) => boolean) => {
+        if (!plans.some((_, b) => skip(b))) return onesKeep;
+        const k = new Float32Array(B * T);
+        for (let b = 0; b < B; b++) if (!skip(b)) k.fill(1, b * T, (b + 1) * T);
+        return new ort.Tensor('float32', k, [B * T, 1]);
+      };
+      feeds[`attn_keep.${l}`] = keep((b) => plans[b].skipA.has(l));
+      feeds[`mlp_keep.${l}`] = keep((b) => plans[b].skipM.has(l));
+      if (plans.some((p) => p.heads.has(l))) {
+        const hm = new Float32Array(B * H).fill(1);
+        for (let b = 0; b < B; b++) for (const h of plans[b].heads.get(l) ?? []) hm[b * H + h] = 0;
+        feeds[`head_mask.${l}`] = new ort.Tensor('float32', hm, [B, kvH, G, 1, 1]);
+      } else feeds[`head_mask.${l}`] = onesHeads;
     }
     const wantEmbed = rows.some((r) => r.embed);
     if (wantEmbed) fetches.push('embed');
