@@ -16,6 +16,7 @@ import { buildLlamaGraph } from './graph/llama-graph.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { SeqId, StepRow } from './runner-types.ts';
+import { sharedInputs } from './step-inputs.ts';
 
 export interface LoadOptions {
   modelDir: string;
@@ -49,7 +50,6 @@ export interface LocalStepOutput {
   runMs: number;
 }
 
-const NEG = -1e9;
 const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
 const FALSE = new ort.Tensor('bool', Uint8Array.of(0), []);
 
@@ -200,40 +200,7 @@ export class LocalModel {
     staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);
     const P = staging.P;
 
-    const ids = new BigInt64Array(B * T);
-    const pos = new BigInt64Array(B * T);
-    const tokenMask = new Float32Array(B * T);
-    const pastBias = new Float32Array(B * P);
-    const newBias = new Float32Array(B * G * T * T).fill(NEG);
-    const gather: number[] = [];
-    const gatherStart: number[] = [];
-    for (let b = 0; b < B; b++) {
-      const n = rows[b].tokens.length;
-      const len = seqs[b].len;
-      for (let t = 0; t < T; t++) {
-        ids[b * T + t] = BigInt(t < n ? rows[b].tokens[t] : 0);
-        pos[b * T + t] = BigInt(t < n ? len + t : 0);
-        tokenMask[b * T + t] = t < n ? 1 : 0;
-      }
-      for (let p = len; p < P; p++) pastBias[b * P + p] = NEG;
-      for (let g = 0; g < G; g++) {
-        for (let t = 0; t < T; t++) {
-          const base = ((b * G + g) * T + t) * T;
-          for (let s = 0; s <= Math.min(t, n - 1); s++) newBias[base + s] = 0;
-        }
-      }
-      gatherStart.push(gather.length);
-      if (rows[b].logits === 'all') for (let t = 0; t < n; t++) gather.push(b * T + t);
-      else gather.push(b * T + n - 1);
-    }
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids, [B, T]),
-      positions: new ort.Tensor('int64', pos, [B, T]),
-      past_bias: new ort.Tensor('float32', pastBias, [B, 1, 1, P]),
-      new_bias: new ort.Tensor('float32', newBias, [B, 1, G * T, T]),
-      gather_idx: new ort.Tensor('int64', BigInt64Array.from(gather, BigInt), [gather.length]),
-      token_mask: new ort.Tensor('float32', tokenMask, [B, T]),
-    };
+    const { feeds, gatherStart } = sharedInputs(rows.map((r, b) => ({ tokens: r.tokens, past: seqs[b].len, logits: r.logits })), T, P, G);
     const pastDims = [B, kvH, P, D];
     if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
     const zeros = this.zeros.subarray(0, B * kvH * P * D);
