@@ -1,5 +1,5 @@
 /**
- * `npm run bench:skip [-- --models smol,default --batches 1,8 --contexts 128,512 --steps 16
+ * `npm run bench:skip [-- --models smol,default[,DIR...] --batches 1,8 --contexts 128,512 --steps 16
  *   --variants plain,full,skip25,skip50,heads --threads 2 --prepack true|false]`
  *
  * Median decode step time on a random-weight SmolLM2-135M-shaped model (generated here in a temp
@@ -154,7 +154,8 @@ async function benchModel(name: string, dir: string): Promise<void> {
   }
   console.log('\n| ctx | B | variant | FLOPs removed | step ms (wall) | step CPU ms | tokens/s | speedup vs full (wall / CPU) | ideal | of ideal (wall / CPU) | reference tok/s |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const ctx of contexts) {
+  // Contexts are clamped so prompt + timed steps fit the model's positions.
+  for (const ctx of [...new Set(contexts.map((c) => Math.min(c, info.maxPositions - steps - 4)))]) {
     const parentSw = await prefillParent(sw, ctx);
     const parentPlain = plain ? await prefillParent(plain, ctx) : -1;
     for (const B of batches) {
@@ -220,3 +221,5 @@ if (models.includes('default')) {
   if (existsSync('models/default/config.json')) await benchModel('models/default', 'models/default');
   else console.log('\nmodels/default not present: skipped');
 }
+// Any other entry is a checkpoint directory.
+for (const dir of models.filter((m) => m !== 'smol' && m !== 'default')) await benchModel(dir, dir);
