@@ -27,6 +27,8 @@ export const ServerConfigSchema = z.object({
   threads: z.coerce.number().int().min(0).max(256).default(0),
   /** When set, every route but health/ready/metrics needs `Authorization: Bearer <key>`. */
   apiKey: z.string().min(1).optional(),
+  /** Most prompt tokens fed to the model per engine step (chunked prefill keeps decode steps flowing). */
+  prefillChunk: z.coerce.number().int().min(1).default(512),
   /** Policy for requests that name none (and have no A/B arm). */
   defaultPolicy: z.string().min(1).default('none'),
   /** max_tokens when the request gives none (capped by the context). */
@@ -59,6 +61,7 @@ const FLAGS: Record<string, keyof ServerConfig> = {
   'max-queue': 'maxQueue',
   threads: 'threads',
   'api-key': 'apiKey',
+  'prefill-chunk': 'prefillChunk',
   'default-policy': 'defaultPolicy',
   'default-max-tokens': 'defaultMaxTokens',
   'default-k': 'defaultK',

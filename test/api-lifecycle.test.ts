@@ -13,7 +13,7 @@ const BIG = { layers: 4, hidden: 256, heads: 4, kvHeads: 2, intermediate: 768, m
 let server: TestServer;
 
 before(async () => {
-  server = await startTestServer({ maxBatch: 8, maxQueue: 1 }, BIG);
+  server = await startTestServer({ maxBatch: 8, maxQueue: 1, prefillChunk: 256 }, BIG);
 });
 after(() => server?.close());
 

@@ -58,7 +58,7 @@ class FakeRunner implements ModelRunner {
 const tokenizer = { encode: () => [1, 2, 3], decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), tokenText: (i: number) => String.fromCharCode(97 + i) };
 const greedy = () => (l: Float32Array) => l.indexOf(Math.max(...l));
 
-function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8) {
+function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8, prefillChunk = 512) {
   const metrics = createMetrics();
   const engine = new Engine({
     runner,
@@ -71,6 +71,7 @@ function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8) {
     profile: { batches: [1, 8], contexts: [16], ms: [[1, 1]] },
     maxBatch,
     maxQueue,
+    prefillChunk,
   });
   return { engine, metrics };
 }
@@ -112,6 +113,24 @@ test('best-of-n prefills the prompt once and forks n rows; every row is freed', 
   assert.equal(r.candidates[0]!.finishReason, 'length');
   assert.equal(engine.runningRows(), 0);
   assert.match(await metrics.registry.metrics(), /skipserve_unique_answers_ratio_count\{policy="random-heads"\} 1/);
+  await engine.drain(100);
+});
+
+test('chunked prefill: long prompts are fed in chunks between decode steps of running rows', async () => {
+  const runner = new FakeRunner(2);
+  const { engine } = makeEngine(runner, 8, 8, 4);
+  const a = await engine.submit(req({ maxTokens: 12 }));
+  await new Promise((r) => setTimeout(r, 15));
+  const long = Array.from({ length: 10 }, (_, i) => i + 1);
+  const b = await engine.submit(req({ n: 2, promptTokens: long, maxTokens: 2 }));
+  await Promise.all([a.result, b.result]);
+  const promptSeq = runner.steps.flat().find((r) => r.tokens.length === 4 && r.tokens[0] === 1)!.seq;
+  const fed = runner.steps.flatMap((s) => s.filter((r) => r.seq === promptSeq).map((r) => r.tokens));
+  assert.deepEqual(fed, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]], 'three chunks of at most 4 tokens, then forked');
+  const first = runner.steps.findIndex((s) => s.some((r) => r.seq === promptSeq));
+  const last = runner.steps.length - 1 - [...runner.steps].reverse().findIndex((s) => s.some((r) => r.seq === promptSeq));
+  assert.ok(runner.steps.slice(first, last).some((s) => s.some((r) => r.seq !== promptSeq && r.tokens.length === 1)), 'decode steps of the running request ran between the chunks');
+  assert.equal(runner.live.size, 0);
   await engine.drain(100);
 });
 

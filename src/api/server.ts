@@ -101,6 +101,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     profile,
     maxBatch: config.maxBatch,
     maxQueue: config.maxQueue,
+    prefillChunk: config.prefillChunk,
     onError: (err) => log.error({ err }, 'engine step failed'),
   });
 

@@ -14,6 +14,7 @@ import { coreKey, planKey } from './best-of-n.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { DenseBaseline, type DenseProfile } from './dense-profile.ts';
 import { ParentRequest } from './parent-request.ts';
+import { ChunkedPrefill } from './prefill.ts';
 import { Scheduler } from './scheduler.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult, SamplerFactory, TextTokenizer } from './types.ts';
 
@@ -30,6 +31,8 @@ export interface EngineOptions {
   profile: DenseProfile | null;
   maxBatch: number;
   maxQueue: number;
+  /** Most prompt tokens fed per engine step (chunked prefill). */
+  prefillChunk?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -52,9 +55,11 @@ export class Engine {
   private readonly loopDone: Promise<void>;
 
   private readonly baseline: DenseBaseline | null;
+  private readonly prefill: ChunkedPrefill;
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
+    this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512);
     this.baseline = o.profile ? new DenseBaseline(o.profile) : null;
     this.loopDone = this.loop();
   }
@@ -158,7 +163,8 @@ export class Engine {
       try {
         this.reap();
         const admitted = this.scheduler.admit();
-        if (admitted.length) await this.exclusive(() => this.prefill(admitted));
+        if (admitted.length) await this.exclusive(() => this.admit(admitted));
+        if (this.prefill.pending()) await this.exclusive(() => this.prefillStep());
         this.reap();
         for (const group of this.scheduler.decodeGroups()) await this.exclusive(() => this.decode(group));
         this.updateGauges();
@@ -180,6 +186,7 @@ export class Engine {
 
   private failParent(p: ParentRequest, err: SkipserveError, outcome: Outcome): void {
     this.scheduler.remove(p);
+    this.prefill.drop(p);
     for (const r of p.rows) if (!r.finished) void this.o.runner.freeSeq(r.seq);
     p.fail(err);
     markCounted(err);
@@ -187,27 +194,31 @@ export class Engine {
     this.updateGauges();
   }
 
-  /** Prefills every admitted prompt once under its skip core, forks the candidates and samples their first tokens. */
-  private async prefill(admitted: ParentRequest[]): Promise<void> {
-    const { runner, metrics } = this.o;
+  /** Starts the prefill of newly admitted requests. */
+  private async admit(admitted: ParentRequest[]): Promise<void> {
     const now = performance.now();
-    const seqs: number[] = [];
     for (const p of admitted) {
       p.admittedAt = now;
-      metrics.queueTime.observe({ policy: p.req.policy }, (now - p.arrivedAt) / 1000);
-      seqs.push(await runner.createSeq());
+      this.o.metrics.queueTime.observe({ policy: p.req.policy }, (now - p.arrivedAt) / 1000);
+      await this.prefill.start(p);
     }
-    const rows: StepRow[] = admitted.map((p, i) => ({ seq: seqs[i]!, tokens: p.req.promptTokens, plan: p.core, logits: 'last' }));
-    const out = await runner.step(rows);
-    for (const [i, p] of admitted.entries()) {
+  }
+
+  /** One chunked-prefill step; each prompt completed by it forks its candidates and samples their first tokens. */
+  private async prefillStep(): Promise<void> {
+    const { runner, metrics } = this.o;
+    for (const { parent: p, logits } of await this.prefill.step()) {
+      if (p.done || p.cancellation.reason) continue; // reaped at the next step
       metrics.promptTokens.inc({ policy: p.req.policy }, p.req.promptTokens.length);
+      const seq = p.promptSeq!;
       const shared = p.n === 1 && planKey(p.plans[0]!) === planKey(p.core);
-      const children = shared ? [seqs[i]!] : await runner.forkSeq(seqs[i]!, p.n);
-      if (!shared) await runner.freeSeq(seqs[i]!);
+      const children = shared ? [seq] : await runner.forkSeq(seq, p.n);
+      if (!shared) await runner.freeSeq(seq);
+      p.promptSeq = null;
       const limits = { maxTokens: p.req.maxTokens, eosTokenIds: p.req.ignoreEos ? [] : runner.info.eosTokenIds, stop: p.req.stop, topLogprobs: p.req.logprobs ? p.req.topLogprobs : -1 };
-      p.rows = children.map((seq, c) => new CandidateRow(c, seq, p.plans[c]!, this.o.sampler(p.req.sampling, p.req.seed + c), this.o.tokenizer, p.req.promptTokens, limits));
+      p.rows = children.map((s, c) => new CandidateRow(c, s, p.plans[c]!, this.o.sampler(p.req.sampling, p.req.seed + c), this.o.tokenizer, p.req.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
-      for (const row of p.rows) this.accept(p, row, out.logits[i]!);
+      for (const row of p.rows) this.accept(p, row, logits);
     }
   }
 

@@ -24,6 +24,10 @@ export class ParentRequest {
   /** performance.now() at arrival, admission and first token. */
   readonly arrivedAt = performance.now();
   admittedAt: number | null = null;
+  /** The prompt's sequence while it is being prefilled (forked into the rows, then freed). */
+  promptSeq: number | null = null;
+  /** Prompt tokens fed so far. */
+  prefilled = 0;
   firstTokenAt: number | null = null;
   /** Sums over this request's decode steps: profiled dense time and measured time (ms). */
   denseMs = 0;

@@ -29,7 +29,7 @@ export interface TestServer extends RunningServer {
 
 /** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile). */
 export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}): Promise<TestServer> {
-  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', profileBatches: [1, 4], threads: 1, ...config });
+  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', profileBatches: [1, 4], threads: 1, prefillChunk: 16, ...config });
   const s = await startServer(cfg);
   return Object.assign(s, { http: `http://127.0.0.1:${s.httpPort}` });
 }

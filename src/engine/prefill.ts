@@ -1,0 +1,61 @@
+/**
+ * Chunked prefill: an admitted prompt is fed to the model in chunks of at most `chunkTokens`
+ * tokens per engine step (shared by all prompts being prefilled), so a long prompt never stalls
+ * the decode steps of running rows for long (vLLM's chunked prefill). Each prompt runs under its
+ * request's skip core on its own sequence; when the last chunk is in, the request gets the logits
+ * of the prompt's last position and forks its candidates from that sequence.
+ */
+import type { ModelRunner, StepRow } from '../model/runner-types.ts';
+import type { ParentRequest } from './parent-request.ts';
+
+export class ChunkedPrefill {
+  private readonly active: ParentRequest[] = [];
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly chunkTokens: number,
+  ) {}
+
+  /** Allocates the request's prompt sequence and queues its prompt. */
+  async start(p: ParentRequest): Promise<void> {
+    p.promptSeq = await this.runner.createSeq();
+    p.prefilled = 0;
+    this.active.push(p);
+  }
+
+  /** True while some prompt is not fully fed. */
+  pending(): boolean {
+    return this.active.length > 0;
+  }
+
+  /** Feeds the next chunks (arrival order, within the token budget); returns the prompts completed by this step with their last logits. */
+  async step(): Promise<{ parent: ParentRequest; logits: Float32Array }[]> {
+    let budget = this.chunkTokens;
+    const batch: { p: ParentRequest; take: number }[] = [];
+    for (const p of this.active) {
+      if (budget <= 0) break;
+      const take = Math.min(budget, p.req.promptTokens.length - p.prefilled);
+      batch.push({ p, take });
+      budget -= take;
+    }
+    const rows: StepRow[] = batch.map(({ p, take }) => ({ seq: p.promptSeq!, tokens: p.req.promptTokens.slice(p.prefilled, p.prefilled + take), plan: p.core, logits: 'last' }));
+    const out = await this.runner.step(rows);
+    const done: { parent: ParentRequest; logits: Float32Array }[] = [];
+    batch.forEach(({ p, take }, i) => {
+      p.prefilled += take;
+      if (p.prefilled === p.req.promptTokens.length) {
+        done.push({ parent: p, logits: out.logits[i]! });
+        this.active.splice(this.active.indexOf(p), 1);
+      }
+    });
+    return done;
+  }
+
+  /** Forgets a request (cancelled) and frees its prompt sequence. */
+  drop(p: ParentRequest): void {
+    const i = this.active.indexOf(p);
+    if (i >= 0) this.active.splice(i, 1);
+    if (p.promptSeq !== null) void this.runner.freeSeq(p.promptSeq);
+    p.promptSeq = null;
+  }
+}
