@@ -78,7 +78,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       temperature,
       topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
       maxTokens: numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1'),
-      speedRepeats: numFlag('speed-repeats', values['speed-repeats'], 3, pos, 'an integer >= 1'),
+      speedRepeats: numFlag('speed-repeats', values['speed-repeats'], 5, pos, 'an integer >= 1'),
     }, {
       onConfig: (label, n, total) => (bar = new ProgressBar(`${label} N=${n}`.padEnd(26), total)),
       onProblem: () => bar?.tick(1),
