@@ -29,7 +29,6 @@ export class ReferenceModel {
     const c = this.ck.config;
     const { hiddenSize: Hd, numHeads: H, numKvHeads: kvH, headDim: D } = c;
     const G = H / kvH;
-    const T = tokens.length;
     const emb = this.get('model.embed_tokens.weight');
     let h: Float64Array[] = tokens.map((t) => Float64Array.from(emb.subarray(t * Hd, (t + 1) * Hd)));
     const inv = invFreq(c);
