@@ -146,3 +146,24 @@ describe('batches', () => {
     await assert.rejects(model.step([{ seq: s, tokens: [4], plan: FULL_PLAN, logits: 'last' }]), /no KV for layer 1/);
   });
 });
+
+describe('router embedding layer and limits', () => {
+  it('embedLayer 0 pools the token embeddings themselves; maxBatch is enforced', async () => {
+    const dir = makeCheckpoint({ layers: 2, seed: 12 });
+    dirs.push(dir);
+    const model = await loadLocalModel({ modelDir: dir, threads: 1, embedLayer: 0, maxBatch: 2 });
+    try {
+      const emb = openCheckpoint(dir).read('model.embed_tokens.weight');
+      const toks = [3, 50, 7, 7];
+      const s = model.createSeq();
+      const out = await model.step([{ seq: s, tokens: toks, plan: FULL_PLAN, logits: 'last', embed: true }]);
+      const H = model.info.hiddenSize;
+      const want = Array.from({ length: H }, (_, i) => toks.reduce((a, t) => a + emb[t * H + i], 0) / toks.length);
+      assert.ok(maxAbsDiff(out.embeddings[0]!, want) <= 1e-5);
+      const rows = [model.createSeq(), model.createSeq(), model.createSeq()].map((seq) => ({ seq, tokens: [1], plan: FULL_PLAN, logits: 'last' as const }));
+      await assert.rejects(model.step(rows), /batch of 3 rows exceeds maxBatch 2/);
+    } finally {
+      await model.close();
+    }
+  });
+});
