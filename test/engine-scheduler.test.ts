@@ -56,7 +56,10 @@ class FakeRunner implements ModelRunner {
 }
 
 const tokenizer = { encode: () => [1, 2, 3], decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), tokenText: (i: number) => String.fromCharCode(97 + i) };
-const greedy = () => (l: Float32Array) => l.indexOf(Math.max(...l));
+const greedy = () => (l: Float32Array) => {
+  const token = l.indexOf(Math.max(...l));
+  return { token, logprob: l[token]! - Math.log(l.reduce((s, x) => s + Math.exp(x), 0)) };
+};
 
 function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8, prefillChunk = 512) {
   const metrics = createMetrics();

@@ -44,7 +44,7 @@ export interface RunningServer {
 /** Seeded sampler from sampling/: candidate i gets its own Rng(seed + i). */
 const samplerFactory: SamplerFactory = (params, seed) => {
   const rng = new Rng(seed);
-  return (logits) => sample(logits, params, rng).token;
+  return (logits) => sample(logits, params, rng);
 };
 
 /** Starts everything; throws ConfigError with what to fix when the model directory is unusable. */

@@ -46,15 +46,14 @@ export class CandidateRow {
 
   /** Samples the next token from this row's logits; returns the delta to stream (finishReason set when done). */
   accept(logits: Float32Array): CandidateDelta {
-    const token = this.sampler(logits);
-    const lse = logSumExp(logits);
-    const logprob = logits[token]! - lse;
+    const { token, logprob } = this.sampler(logits);
     if (this.limits.eosTokenIds.includes(token)) return this.finish('stop');
     this.tokenIds.push(token);
     this.logprobSum += logprob;
     const lp: TokenLogprob[] = [];
     if (this.limits.topLogprobs >= 0) {
-      const entry = { token, logprob, top: topLogprobs(logits, this.limits.topLogprobs, lse) };
+      const top = this.limits.topLogprobs > 0 ? topLogprobs(logits, this.limits.topLogprobs, logSumExp(logits)) : [];
+      const entry = { token, logprob, top };
       this.logprobs.push(entry);
       lp.push(entry);
     }

@@ -100,7 +100,7 @@ export interface TextTokenizer {
   tokenText(id: number): string;
 }
 
-/** Picks the next token from one row's logits. */
-export type TokenSampler = (logits: Float32Array) => number;
+/** Picks the next token from one row's logits, with its log-probability under the unmodified distribution. */
+export type TokenSampler = (logits: Float32Array) => { token: number; logprob: number };
 /** Creates a seeded sampler; the same params and seed give the same tokens. */
 export type SamplerFactory = (params: SamplingParams, seed: number) => TokenSampler;
