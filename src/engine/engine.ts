@@ -237,10 +237,13 @@ export class Engine {
       }
       if (owners[0]!.coreKey === DENSE_KEY) this.baseline.observeDense(group.length, ctx, out.runMs);
     }
-    group.forEach((row, i) => {
+    // Sampling a large vocabulary costs milliseconds per row: let HTTP/gRPC handlers run between rows.
+    const yieldEvery = this.o.runner.info.vocabSize >= 16384 ? 1 : 64;
+    for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.logits[i]!);
-    });
+      if ((i + 1) % yieldEvery === 0) await new Promise<void>((r) => setImmediate(r));
+    }
   }
 
   /** The request each row belongs to. */
