@@ -113,6 +113,16 @@ test('reflection lists the services', async () => {
   for (const s of ['skipserve.v1.Inference', 'grpc.health.v1.Health']) assert.ok(names.includes(s), `${s} in ${names.join(', ')}`);
 });
 
+test('a client cancel of a stream frees its rows', async () => {
+  const call = client.GenerateStream!({ ...base, n: 2, max_tokens: 250, ignore_eos: true, prompt: 'y' }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  const ended = new Promise<number>((res) => call.on('error', (e: grpc.ServiceError) => res(e.code)));
+  await new Promise<void>((res) => call.once('data', () => res()));
+  assert.equal(server.ctx.engine.runningRows(), 2, 'still generating when cancelled');
+  call.cancel();
+  assert.equal(await ended, grpc.status.CANCELLED);
+  await waitFor(() => server.ctx.engine.runningRows() === 0, 5000, 'rows freed after the cancel');
+});
+
 test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
   await assert.rejects(
     unary('Generate', { ...base, n: 4, max_tokens: 250, ignore_eos: true, prompt: 'x' }, { deadline: Date.now() + 150 }),
