@@ -35,8 +35,6 @@ export const ServerConfigSchema = z.object({
   defaultMaxTokens: z.coerce.number().int().min(1).default(256),
   /** random-heads: heads masked per candidate when the request gives no k. */
   defaultK: z.coerce.number().int().min(0).default(2),
-  /** Policy A/B arms file (JSON), read by the arms module when present. */
-  arms: z.string().min(1).optional(),
   /** Seconds to wait for in-flight requests on SIGTERM before exiting anyway. */
   drainTimeout: z.coerce.number().min(0).default(60),
   /** Batch sizes of the startup dense-step profile (speedup metric); empty disables it. */
@@ -65,7 +63,6 @@ const FLAGS: Record<string, keyof ServerConfig> = {
   'default-policy': 'defaultPolicy',
   'default-max-tokens': 'defaultMaxTokens',
   'default-k': 'defaultK',
-  arms: 'arms',
   'drain-timeout': 'drainTimeout',
   'profile-batches': 'profileBatches',
   'log-level': 'logLevel',
