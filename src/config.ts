@@ -44,7 +44,7 @@ export const ServerConfigSchema = z.object({
     .pipe(z.array(z.number().int().min(1)))
     .default([1, 2, 4, 8]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+}).strict();
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
@@ -110,6 +110,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const parsed = ServerConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') throw new ConfigError(`unknown config key '${issue.keys[0]}' in ${file ?? 'the config'} (known: ${Object.values(FLAGS).join(', ')})`, issue.keys[0]);
     const key = String(issue.path[0] ?? '');
     const flag = Object.entries(FLAGS).find(([, k]) => k === key)?.[0] ?? key;
     throw new ConfigError(`invalid --${flag} (${envName(flag)}): ${issue.message}`, flag);

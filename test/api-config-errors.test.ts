@@ -25,6 +25,8 @@ test('config: defaults, file < env < flags, errors name the flag and env var', (
   assert.throws(() => loadConfig(['--max-batch', '0'], {}), (e: ConfigError) => /--max-batch \(SKIPSERVE_MAX_BATCH\)/.test(e.message));
   assert.throws(() => loadConfig([], { SKIPSERVE_HTTP_PORT: 'abc' }), /--http-port/);
   assert.throws(() => loadConfig(['--bogus', '1'], {}), /bogus/);
+  writeFileSync(file, JSON.stringify({ maxBatch: 4, maxBtach: 3 }));
+  assert.throws(() => loadConfig(['--config', file], {}), /unknown config key 'maxBtach'/);
 });
 
 test('errors: one mapping to HTTP status, OpenAI body and gRPC code', () => {
