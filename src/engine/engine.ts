@@ -1,7 +1,8 @@
 /**
  * The engine: one loop that owns the model runner. Between steps it drops cancelled requests,
- * admits waiting ones (continuous batching), prefills each admitted prompt once under its skip
- * core and forks it into the candidates' rows; then it runs one decode step per skip-core group,
+ * admits waiting ones (continuous batching), feeds the next prompt chunks (each prompt prefilled
+ * once, under its skip core, then forked into the candidates' rows); then it runs one decode step
+ * per skip-core group,
  * samples on this thread and streams the deltas. Rows finish independently and free their KV.
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
