@@ -2,8 +2,8 @@
  * The engine: one loop that owns the model runner. Between steps it drops cancelled requests,
  * admits waiting ones (continuous batching), feeds the next prompt chunks (each prompt prefilled
  * once, under its skip core, then forked into the candidates' rows); then it runs one decode step
- * per skip-core group,
- * samples on this thread and streams the deltas. Rows finish independently and free their KV.
+ * per skip-core group, samples on this thread and streams the deltas. Rows finish independently
+ * and free their KV.
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import { FULL_PLAN, type SkipPlan } from '../plans/plan.ts';
