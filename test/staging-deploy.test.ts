@@ -179,3 +179,36 @@ describe('deploy pieces agree with each other and with the server', () => {
     assert.ok(readme.includes('npm start'));
   });
 });
+
+describe('dashboard and adapter structure', () => {
+  test('Grafana dashboard: unique ids, panels inside the 24-column grid, every variable used is defined', () => {
+    const text = readFileSync(join(DEPLOY, 'kubernetes/base/grafana/skipserve-dashboard.json'), 'utf8');
+    const dash = JSON.parse(text);
+    const ids = dash.panels.map((p: K8sObject) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'duplicate panel ids');
+    const defined = new Set(dash.templating.list.map((v: K8sObject) => v.name));
+    for (const [, name] of text.matchAll(/\$\{?([a-z_]+)\}?/g)) {
+      if (!name!.startsWith('__')) assert.ok(defined.has(name), `variable $${name} is not defined`);
+    }
+    const titles = new Set<string>();
+    for (const p of dash.panels as K8sObject[]) {
+      assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24, `panel '${p.title}' leaves the grid`);
+      if (p.type === 'row') continue;
+      assert.ok(!titles.has(p.title), `two panels titled '${p.title}'`);
+      titles.add(p.title);
+      assert.ok(p.targets.length > 0 && p.targets.every((t: K8sObject) => t.expr && t.refId), `panel '${p.title}' has an empty query`);
+    }
+    // Per-policy panels for what the issue asks to watch.
+    for (const words of [/speedup/i, /unique answers/i, /entropy/i, /first token/i, /inter-token/i, /waiting/i, /running rows/i]) {
+      assert.ok([...titles].some((t) => words.test(t)), `no panel for ${words}`);
+    }
+  });
+
+  test('prometheus-adapter rule uses the adapter template fields', () => {
+    const adapter = YAML.parse(readFileSync(join(DEPLOY, 'prometheus/adapter-values.yaml'), 'utf8'));
+    for (const r of adapter.rules.custom as K8sObject[]) {
+      for (const field of ['<<.Series>>', '<<.LabelMatchers>>', '<<.GroupBy>>']) assert.ok(r.metricsQuery.includes(field), `metricsQuery lacks ${field}`);
+      assert.deepEqual(Object.keys(r.resources.overrides).sort(), ['namespace', 'pod']);
+    }
+  });
+});
