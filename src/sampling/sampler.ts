@@ -3,8 +3,14 @@
  * driven by a seeded Rng so a seed reproduces the same tokens. The returned logprob is the token's
  * log-probability under the model's unmodified distribution (log-softmax of the raw logits), as
  * OpenAI-style logprobs report it.
+ *
+ * Large vocabularies are handled with typed scratch buffers and partial ranking: tokens are first
+ * put in coarse bins by logit, and only the best bins that hold the k tokens (top-k, then a
+ * quickselect) or the probability mass (top-p) get sort keys and are sorted. The result is bit-for-bit what sorting the whole vocabulary gives
+ * (see nucleus()), and every non-greedy token draws exactly one random number.
  */
 import { Rng } from './rng.ts';
+import { NBINS, selectSmallest, TokenOrder } from './select.ts';
 
 export interface SampleParams {
   /** 0 = greedy. */
@@ -27,14 +33,6 @@ export function checkSampleParams(p: SampleParams): void {
   if (!Number.isInteger(p.topK) || p.topK < 0) throw new Error(`top_k must be a non-negative integer (got ${p.topK})`);
 }
 
-function logSoftmaxAt(logits: Float32Array, token: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  return logits[token] - max - Math.log(sum);
-}
-
 /** Index of the largest logit (lowest index on ties). */
 export function argmax(logits: Float32Array): number {
   let best = 0;
@@ -42,53 +40,242 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
-/** Samples one token. */
-export function sample(logits: Float32Array, p: SampleParams, rng: Rng): Sampled {
-  if (p.temperature === 0) {
-    const token = argmax(logits);
-    return { token, logprob: logSoftmaxAt(logits, token) };
-  }
-  let idx: number[] = Array.from({ length: logits.length }, (_, i) => i);
-  const needSort = (p.topK > 0 && p.topK < logits.length) || p.topP < 1;
-  if (needSort) {
-    idx.sort((a, b) => logits[b] - logits[a] || a - b);
-    if (p.topK > 0) idx = idx.slice(0, p.topK);
-  }
+/** Reused scratch: weights by vocabulary index, and the order keys of the ranking. */
+let weights = new Float64Array(0);
+const order = new TokenOrder();
+const hist = new Float64Array(NBINS);
+const counts = new Uint32Array(NBINS);
+
+function scratch(V: number): Float64Array {
+  if (weights.length < V) weights = new Float64Array(V);
+  return weights;
+}
+
+function maxOf(logits: Float32Array): number {
   let max = -Infinity;
-  for (const i of idx) if (logits[i] > max) max = logits[i];
-  const w = idx.map((i) => Math.exp((logits[i] - max) / p.temperature));
-  let total = w.reduce((a, b) => a + b, 0);
-  if (p.topP < 1) {
-    let acc = 0;
-    let keep = idx.length;
-    for (let j = 0; j < idx.length; j++) {
-      acc += w[j];
-      if (acc >= p.topP * total) {
-        keep = j + 1;
-        break;
-      }
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  return max;
+}
+
+/** sum(exp(logits - max)) in index order (the log-softmax normaliser). */
+function expSum(logits: Float32Array, max: number): number {
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return sum;
+}
+
+/**
+ * Fills w[i] = exp((logit_i - max) / T) for the whole vocabulary; returns their sum in index order
+ * and the log-softmax normaliser sum(exp(logit_i - max)), sharing the exp when T = 1.
+ */
+function weighAll(logits: Float32Array, max: number, T: number, w: Float64Array): { total: number; norm: number } {
+  let total = 0;
+  let norm = 0;
+  if (T === 1) {
+    for (let i = 0; i < logits.length; i++) {
+      const e = Math.exp(logits[i] - max);
+      w[i] = e;
+      total += e;
     }
-    idx = idx.slice(0, keep);
-    w.length = keep;
-    total = w.reduce((a, b) => a + b, 0);
+    return { total, norm: total };
   }
+  for (let i = 0; i < logits.length; i++) {
+    const d = logits[i] - max;
+    norm += Math.exp(d);
+    const e = Math.exp(d / T);
+    w[i] = e;
+    total += e;
+  }
+  return { total, norm };
+}
+
+/** Draws from the first `n` ranked tokens with weights w (by index) whose prefix sum is `total`. */
+function drawRanked(n: number, w: Float64Array, total: number, rng: Rng): number {
   let r = rng.next() * total;
-  let token = idx[idx.length - 1];
-  for (let j = 0; j < idx.length; j++) {
-    r -= w[j];
-    if (r < 0) {
-      token = idx[j];
+  for (let j = 0; j < n; j++) {
+    const t = order.token(j);
+    r -= w[t];
+    if (r < 0) return t;
+  }
+  return order.token(n - 1);
+}
+
+/**
+ * Like weighAll, also putting each token in a coarse bin of its log-weight (4 bins per unit,
+ * 0 = best) and summing the weights per bin into `hist`, so the nucleus can be bounded by bins.
+ */
+function weighBinned(logits: Float32Array, max: number, T: number, w: Float64Array, bins: Uint8Array, hist: Float64Array): { total: number; norm: number } {
+  hist.fill(0);
+  let total = 0;
+  let norm = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const d = logits[i] - max;
+    if (T !== 1) norm += Math.exp(d);
+    const x = d / T;
+    const e = Math.exp(x);
+    w[i] = e;
+    total += e;
+    const q = -4 * x;
+    const b = q < NBINS - 1 ? q : NBINS - 1; // NaN lands in the last bin
+    bins[i] = b;
+    hist[bins[i]] += e;
+  }
+  return { total, norm: T === 1 ? total : norm };
+}
+
+/**
+ * Top-p over the whole vocabulary: the smallest ranked prefix whose mass reaches p * total.
+ * Only the tokens of the best bins whose mass reaches the target get keys and are sorted.
+ * `total` was summed in index order; sorting everything would have summed it in rank order, which
+ * can differ in the last bits. When the cut is too close to call under that rounding, the whole
+ * vocabulary is ranked and summed in rank order, so the cut is always the one a full sort makes.
+ * Returns the nucleus size and its mass (the prefix sum, in rank order).
+ */
+function nucleus(logits: Float32Array, w: Float64Array, total: number, hist: Float64Array, p: number): { keep: number; mass: number } {
+  const V = logits.length;
+  const slack = V * 2 ** -50;
+  const target = p * total;
+  let cum = 0;
+  let cut = NBINS;
+  for (let b = 0; b < NBINS; b++) {
+    cum += hist[b];
+    if (cum >= target * (1 + 4 * slack)) {
+      cut = b;
       break;
     }
   }
-  return { token, logprob: logSoftmaxAt(logits, token) };
+  const m = order.fillUpTo(logits, cut);
+  order.keys.subarray(0, m).sort();
+  let acc = 0;
+  for (let j = 0; j < m; j++) {
+    const prev = acc;
+    acc += w[order.token(j)];
+    if (acc >= target) {
+      const safe = acc >= target * (1 + slack) && prev < target * (1 - slack);
+      return safe ? { keep: j + 1, mass: acc } : exactNucleus(logits, w, p);
+    }
+  }
+  return exactNucleus(logits, w, p);
+}
+
+/** The full-sort path: rank everything, total in rank order, first prefix reaching p * total. */
+function exactNucleus(logits: Float32Array, w: Float64Array, p: number): { keep: number; mass: number } {
+  const V = logits.length;
+  order.fill(logits);
+  order.keys.subarray(0, V).sort();
+  let total = 0;
+  for (let j = 0; j < V; j++) total += w[order.token(j)];
+  let acc = 0;
+  for (let j = 0; j < V; j++) {
+    acc += w[order.token(j)];
+    if (acc >= p * total) return { keep: j + 1, mass: acc };
+  }
+  return { keep: V, mass: acc };
+}
+
+/** Ranks the k best tokens into keys[0, k): bins by logit bound the candidates, quickselect, sort. */
+function rankTopK(logits: Float32Array, max: number, k: number): void {
+  const V = logits.length;
+  order.reserve(V);
+  const bins = order.bins;
+  counts.fill(0);
+  for (let i = 0; i < V; i++) {
+    const q = (max - logits[i]) * 4;
+    bins[i] = q < NBINS - 1 ? q : NBINS - 1;
+    counts[bins[i]]++;
+  }
+  let cum = 0;
+  let cut = NBINS;
+  for (let b = 0; b < NBINS; b++) {
+    cum += counts[b];
+    if (cum >= k) {
+      cut = b;
+      break;
+    }
+  }
+  const m = order.fillUpTo(logits, cut);
+  selectSmallest(order.keys, 0, m, k);
+  order.keys.subarray(0, k).sort();
+}
+
+let lastLogprob = 0;
+
+/** Samples one token; its logprob is left in lastLogprob (no per-token allocation). */
+function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
+  const V = logits.length;
+  if (p.temperature === 0) {
+    const token = argmax(logits);
+    const max = maxOf(logits);
+    lastLogprob = logits[token] - max - Math.log(expSum(logits, max));
+    return token;
+  }
+  const T = p.temperature;
+  const k = p.topK > 0 && p.topK < V ? p.topK : V;
+  const w = scratch(V);
+  const max = maxOf(logits);
+  let token: number;
+  let norm: number;
+  if (k === V && p.topP >= 1) {
+    // Plain temperature: weights, total and draw in index order.
+    const s = weighAll(logits, max, T, w);
+    norm = s.norm;
+    let r = rng.next() * s.total;
+    token = V - 1;
+    for (let i = 0; i < V; i++) {
+      r -= w[i];
+      if (r < 0) {
+        token = i;
+        break;
+      }
+    }
+  } else if (k < V) {
+    // Top-k (then top-p within it): rank only the k best; weights and sums in rank order.
+    rankTopK(logits, max, k);
+    const top = logits[order.token(0)];
+    let total = 0;
+    for (let j = 0; j < k; j++) {
+      const t = order.token(j);
+      const e = Math.exp((logits[t] - top) / T);
+      w[t] = e;
+      total += e;
+    }
+    let n = k;
+    if (p.topP < 1) {
+      let acc = 0;
+      for (let j = 0; j < k; j++) {
+        acc += w[order.token(j)];
+        if (acc >= p.topP * total) {
+          n = j + 1;
+          total = acc;
+          break;
+        }
+      }
+    }
+    token = drawRanked(n, w, total, rng);
+    norm = expSum(logits, max);
+  } else {
+    // Top-p over the whole vocabulary.
+    order.reserve(V);
+    const s = weighBinned(logits, max, T, w, order.bins, hist);
+    norm = s.norm;
+    const { keep, mass } = nucleus(logits, w, s.total, hist, p.topP);
+    token = drawRanked(keep, w, mass, rng);
+  }
+  lastLogprob = logits[token] - max - Math.log(norm);
+  return token;
+}
+
+/** Samples one token. */
+export function sample(logits: Float32Array, p: SampleParams, rng: Rng): Sampled {
+  const token = sampleToken(logits, p, rng);
+  return { token, logprob: lastLogprob };
 }
 
 /** A seeded sampler closure (the engine's SamplerFactory shape): same params + seed, same tokens. */
 export function createSampler(params: SampleParams, seed: number): (logits: Float32Array) => number {
   checkSampleParams(params);
   const rng = new Rng(seed);
-  return (logits) => sample(logits, params, rng).token;
+  return (logits) => sampleToken(logits, params, rng);
 }
 
 /** Like createSampler, returning the token's logprob too. */

@@ -1,0 +1,35 @@
+/**
+ * `npm run bench:sampler`: milliseconds per sampled token for each sampling mode at vocabulary
+ * 384 (the default model) and 49152 (SmolLM2), on normally distributed logits (scale 3) and on a
+ * peaked, LM-like row (one dominant token, a few strong ones).
+ */
+import { Rng } from '../src/sampling/rng.ts';
+import { sample, type SampleParams } from '../src/sampling/sampler.ts';
+
+const MODES: [string, SampleParams][] = [
+  ['greedy', { temperature: 0, topP: 1, topK: 0 }],
+  ['temperature 0.8', { temperature: 0.8, topP: 1, topK: 0 }],
+  ['top_k 50', { temperature: 0.8, topP: 1, topK: 50 }],
+  ['top_p 0.95', { temperature: 0.8, topP: 0.95, topK: 0 }],
+  ['top_k 50 + top_p 0.9', { temperature: 0.8, topP: 0.9, topK: 50 }],
+];
+
+function row(V: number, kind: 'normal' | 'peaked', rng: Rng): Float32Array {
+  return Float32Array.from({ length: V }, (_, i) => (kind === 'peaked' && i % 997 === 5 ? 12 + (i % 5) : rng.normal() * 3));
+}
+
+console.log('| vocab | logits | mode | ms/token |');
+console.log('|---|---|---|---|');
+for (const V of [384, 49152]) {
+  for (const kind of ['normal', 'peaked'] as const) {
+    const rows = Array.from({ length: 8 }, (_, i) => row(V, kind, new Rng(V + i)));
+    for (const [name, p] of MODES) {
+      const rng = new Rng(1);
+      const n = Math.max(50, Math.round(2e6 / V));
+      for (let i = 0; i < n / 5; i++) sample(rows[i % 8], p, rng);
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) sample(rows[i % 8], p, rng);
+      console.log(`| ${V} | ${kind} | ${name} | ${((performance.now() - t0) / n).toFixed(3)} |`);
+    }
+  }
+}
