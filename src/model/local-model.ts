@@ -41,6 +41,8 @@ export interface LoadOptions {
   prepack?: boolean;
   /** Decode groups whose staged past KV is kept between steps (default 2). */
   stagingSlots?: number;
+  /** Extra onnxruntime session options merged over the defaults (profiling, benchmarks). */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
 /** Step result with per-row logits as views into the run's output buffers. */
@@ -65,6 +67,7 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
+      ...opts.sessionOptions,
     });
     return new LocalModel(ck, session, opts);
   } finally {
@@ -201,7 +204,7 @@ export class LocalModel {
     const P = staging.P;
 
     const { feeds, gatherStart } = sharedInputs(rows.map((r, b) => ({ tokens: r.tokens, past: seqs[b].len, logits: r.logits })), T, P, G);
-    const pastDims = [B, kvH, P, D];
+    const pastDims = [B, kvH, 1, P, D];
     if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
     const zeros = this.zeros.subarray(0, B * kvH * P * D);
     const fetches = ['logits'];

@@ -50,8 +50,8 @@ export function sharedInputs(rows: RowInput[], T: number, P: number, G: number):
   const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', ids, [B, T]),
     positions: new ort.Tensor('int64', pos, [B, T]),
-    past_bias: new ort.Tensor('float32', pastBias, [B, 1, 1, P]),
-    new_bias: new ort.Tensor('float32', newBias, [B, 1, G * T, T]),
+    past_bias: new ort.Tensor('float32', pastBias, [B, 1, 1, 1, P]),
+    new_bias: new ort.Tensor('float32', newBias, [B, 1, G, T, T]),
     gather_idx: new ort.Tensor('int64', BigInt64Array.from(gather, BigInt), [gather.length]),
     token_mask: new ort.Tensor('float32', tokenMask, [B, T]),
   };

@@ -4,10 +4,10 @@
  * at the positions asked for. Hidden states are kept 2-D `[B*T, hidden]` so every projection is a
  * Gemm over the checkpoint's own `[out, in]` weights (transB), with no transposed copies.
  *
- * Feeds (switchable graph): input_ids, positions [B,T] int64; past_bias [B,1,1,P] and
- * new_bias [B,1,G*T,T] additive masks; gather_idx [N] flat row*T+t indices; token_mask [B,T];
+ * Feeds (switchable graph): input_ids, positions [B,T] int64; past_bias [B,1,1,1,P] and
+ * new_bias [B,1,G,T,T] additive masks; gather_idx [N] flat row*T+t indices; token_mask [B,T];
  * per layer l: attn_on.l / mlp_on.l bool scalars, attn_keep.l / mlp_keep.l [B*T,1],
- * head_mask.l [B,kvH,G,1,1], past_key.l / past_value.l [B,kvH,P,D].
+ * head_mask.l [B,kvH,G,1,1], past_key.l / past_value.l [B,kvH,1,P,D].
  * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,T,D] (size 0 when the layer is off), embed [B,hidden].
  * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
  */
@@ -55,18 +55,20 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<stri
   const [q, k] = g.op('Split', [qkRot, g.i64([H * D, kvH * D])], { axis: 2 }, 2);
   const newK = g.o('Transpose', [g.o('Reshape', [k, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
   const newV = g.o('Transpose', [g.o('Reshape', [v, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
-  // [B,T,kvH,G,D] -> [B,kvH,G,T,D] -> [B,kvH,G*T,D]: grouped queries share their KV head without expanding K/V.
+  // [B,T,kvH,G,D] -> [B,kvH,G,T,D]; keys/values are [B,kvH,1,*,D] and broadcast over the G query
+  // heads that share them, so at decode (T = 1) every product is an M = 1 GEMM, which MLAS runs as
+  // a streaming kernel without packing K or V. The 1/sqrt(D) scale is folded into the q weights.
   const q5 = g.o('Transpose', [g.o('Reshape', [q, c.shBTkvGD])], { perm: [0, 2, 3, 1, 4] });
-  const qq = g.o('Reshape', [q5, g.i64([0, 0, -1, D])]);
-  const alpha = { float: 1 / Math.sqrt(D) };
+  const ax2 = g.i64([2]);
+  const newK5 = g.o('Unsqueeze', [newK, ax2]);
+  const newV5 = g.o('Unsqueeze', [newV, ax2]);
   const pk = `past_key.${l}`;
   const pv = `past_value.${l}`;
-  const sp = g.o('Add', [g.o('FusedMatMul', [qq, pk], { transB: 1, alpha }, 'com.microsoft'), c.pastBias]);
-  const sn = g.o('Add', [g.o('FusedMatMul', [qq, newK], { transB: 1, alpha }, 'com.microsoft'), c.newBias]);
+  const sp = g.o('Add', [g.o('FusedMatMul', [q5, pk], { transB: 1, alpha: { float: 1 } }, 'com.microsoft'), c.pastBias]);
+  const sn = g.o('Add', [g.o('FusedMatMul', [q5, newK5], { transB: 1, alpha: { float: 1 } }, 'com.microsoft'), c.newBias]);
   const probs = g.o('Softmax', [g.o('Concat', [sp, sn], { axis: -1 })], { axis: -1 });
   const [pp, pn] = g.op('Split', [probs, c.splitPT], { axis: -1 }, 2);
-  const o = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV])]);
-  let o5 = g.o('Reshape', [o, g.i64([0, 0, G, -1, D])]);
+  let o5 = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV5])]);
   if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
   const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
   let a = g.o('Gemm', [ot, w.o], { transB: 1 });
@@ -115,8 +117,8 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
 
     const ids = g.input('input_ids', DT.INT64, ['B', 'T']);
     const pos = g.input('positions', DT.INT64, ['B', 'T']);
-    const pastBias = g.input('past_bias', DT.FLOAT, ['B', 1, 1, 'P']);
-    const newBias = g.input('new_bias', DT.FLOAT, ['B', 1, 'GT', 'T']);
+    const pastBias = g.input('past_bias', DT.FLOAT, ['B', 1, 1, 1, 'P']);
+    const newBias = g.input('new_bias', DT.FLOAT, ['B', 1, G, 'T', 'T']);
     const gatherIdx = g.input('gather_idx', DT.INT64, ['N']);
     const tokenMask = g.input('token_mask', DT.FLOAT, ['B', 'T']);
 
@@ -124,12 +126,16 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const shBTm1 = g.o('Concat', [shBT, g.i64([-1])], { axis: 0 });
     const shBTkvHD = g.o('Concat', [shBT, g.i64([kvH, D])], { axis: 0 });
     const shBTkvGD = g.o('Concat', [shBT, g.i64([kvH, G, D])], { axis: 0 });
-    const splitPT = g.o('Concat', [g.o('Shape', [pastBias], { start: 3 }), g.o('Shape', [ids], { start: 1 })], { axis: 0 });
+    const splitPT = g.o('Concat', [g.o('Shape', [pastBias], { start: 4 }), g.o('Shape', [ids], { start: 1 })], { axis: 0 });
     const tables = ropeTables(cfg);
     const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
     const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
     const ax2 = g.i64([2]);
     const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkvHD, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, plain };
+
+    // Attention scores need q·k / sqrt(D); rotary is linear, so the scale can sit in the q projection.
+    const qScale = 1 / Math.sqrt(D);
+    const scaleQ = (x: string, w: Float32Array) => (x === 'q' ? w.map((v) => v * qScale) : w);
 
     const embW = g.weight('embed_tokens', ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
     let h = g.o('Gather', [embW, g.o('Reshape', [ids, g.i64([-1])])]);
@@ -143,19 +149,19 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       const thenM = plain ? g : g.sub(`mlp_then_${l}`);
       const aw: Record<string, string> = {
         ln: thenA.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [cfg.hiddenSize]),
-        qkv: thenA.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.weight`))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
+        qkv: thenA.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.weight`)))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
         o: thenA.weight(`o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), [cfg.hiddenSize, H * D]),
       };
       if (cfg.attentionBias) {
-        aw.bias = thenA.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => ck.read(`${p}self_attn.${x}_proj.bias`))), [(H + 2 * kvH) * D]);
+        aw.bias = thenA.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.bias`)))), [(H + 2 * kvH) * D]);
       }
       const mw: Record<string, string> = {
         ln: thenM.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [cfg.hiddenSize]),
         gu: thenM.weight(`gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), [2 * cfg.intermediateSize, cfg.hiddenSize]),
         down: thenM.weight(`down.${l}`, ck.read(p + 'mlp.down_proj.weight'), [cfg.hiddenSize, cfg.intermediateSize]),
       };
-      g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
-      g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 'P', D]);
+      g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
+      g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
       let k: string;
       let v: string;
       if (plain) {
