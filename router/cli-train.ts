@@ -31,7 +31,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   if (!header) throw new Error(`${paths.records} has no header line`);
   const catalog = loadCatalog(paths.catalog);
   const pos = (v: number): boolean => isInt(v) && v >= 1;
-  const epochs = numFlag('epochs', values.epochs, 150, pos, 'an integer >= 1');
+  const epochs = numFlag('epochs', values.epochs, 40, pos, 'an integer >= 1');
   const bar = new ProgressBar('train', epochs);
   const started = Date.now();
   const { report } = await fitSelector(records, catalog, header.config.samplesPerPlan, paths.selector, {
