@@ -224,11 +224,14 @@ export class LocalModel {
         for (let b = 0; b < B; b++) if (!skip(b)) k.fill(1, b * T, (b + 1) * T);
         return new ort.Tensor('float32', k, [B * T, 1]);
       };
-      feeds[`attn_keep.${l}`] = keep((b) => plans[b].skipA.has(l));
       feeds[`mlp_keep.${l}`] = keep((b) => plans[b].skipM.has(l));
-      if (plans.some((p) => p.heads.has(l))) {
+      // Head masks carry the attention keep mask too: a row skipping attention here masks every head.
+      if (plans.some((p) => p.heads.has(l) || p.skipA.has(l))) {
         const hm = new Float32Array(B * H).fill(1);
-        for (let b = 0; b < B; b++) for (const h of plans[b].heads.get(l) ?? []) hm[b * H + h] = 0;
+        for (let b = 0; b < B; b++) {
+          if (plans[b].skipA.has(l)) hm.fill(0, b * H, (b + 1) * H);
+          else for (const h of plans[b].heads.get(l) ?? []) hm[b * H + h] = 0;
+        }
         feeds[`head_mask.${l}`] = new ort.Tensor('float32', hm, [B, kvH, G, 1, 1]);
       } else feeds[`head_mask.${l}`] = onesHeads;
     }

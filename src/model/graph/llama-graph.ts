@@ -6,9 +6,10 @@
  *
  * Feeds (switchable graph): input_ids, positions [B,T] int64; past_bias [B,1,1,1,P] and
  * new_bias [B,1,G,T,T] additive masks; gather_idx [N] flat row*T+t indices; token_mask [B,T];
- * per layer l: attn_on.l / mlp_on.l bool scalars, attn_keep.l / mlp_keep.l [B*T,1],
- * head_mask.l [B,kvH,G,1,1], past_key.l / past_value.l [B,kvH,1,P,D].
- * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,T,D] (size 0 when the layer is off), embed [B,hidden].
+ * per layer l: attn_on.l / mlp_on.l bool scalars, mlp_keep.l [B*T,1], head_mask.l [B,kvH,G,1,1]
+ * (also the attention keep mask: a row skipping the sublayer has every head masked; there is no
+ * o_proj bias, so its update is exactly 0), past_key.l / past_value.l [B,kvH,1,P,D].
+ * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
  * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ interface Ctx {
   G: number;
   D: number;
   shBTm1: string;
-  shBTkvHD: string;
+  shBTkv1D: string;
   positions: string;
   shBTkvGD: string;
   splitPT: string;
@@ -53,26 +54,24 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<stri
   // One rotary op over the query and key heads together (HF rotate-half layout: interleaved=0).
   const qkRot = g.o('RotaryEmbedding', [g.o('Reshape', [qk, c.shBTm1]), c.positions, c.cos, c.sin], { interleaved: 0 }, 'com.microsoft');
   const [q, k] = g.op('Split', [qkRot, g.i64([H * D, kvH * D])], { axis: 2 }, 2);
-  const newK = g.o('Transpose', [g.o('Reshape', [k, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
-  const newV = g.o('Transpose', [g.o('Reshape', [v, c.shBTkvHD])], { perm: [0, 2, 1, 3] });
+  // New keys/values [B,kvH,1,T,D]: the graph's new_key/new_value outputs (laid out as [B,kvH,T,D]).
+  const newK = g.o('Transpose', [g.o('Reshape', [k, c.shBTkv1D])], { perm: [0, 2, 3, 1, 4] });
+  const newV = g.o('Transpose', [g.o('Reshape', [v, c.shBTkv1D])], { perm: [0, 2, 3, 1, 4] });
   // [B,T,kvH,G,D] -> [B,kvH,G,T,D]; keys/values are [B,kvH,1,*,D] and broadcast over the G query
   // heads that share them, so at decode (T = 1) every product is an M = 1 GEMM, which MLAS runs as
   // a streaming kernel without packing K or V. The 1/sqrt(D) scale is folded into the q weights.
   const q5 = g.o('Transpose', [g.o('Reshape', [q, c.shBTkvGD])], { perm: [0, 2, 3, 1, 4] });
-  const ax2 = g.i64([2]);
-  const newK5 = g.o('Unsqueeze', [newK, ax2]);
-  const newV5 = g.o('Unsqueeze', [newV, ax2]);
   const pk = `past_key.${l}`;
   const pv = `past_value.${l}`;
   const sp = g.o('Add', [g.o('FusedMatMul', [q5, pk], { transB: 1, alpha: { float: 1 } }, 'com.microsoft'), c.pastBias]);
-  const sn = g.o('Add', [g.o('FusedMatMul', [q5, newK5], { transB: 1, alpha: { float: 1 } }, 'com.microsoft'), c.newBias]);
+  const sn = g.o('Add', [g.o('FusedMatMul', [q5, newK], { transB: 1, alpha: { float: 1 } }, 'com.microsoft'), c.newBias]);
   const probs = g.o('Softmax', [g.o('Concat', [sp, sn], { axis: -1 })], { axis: -1 });
   const [pp, pn] = g.op('Split', [probs, c.splitPT], { axis: -1 }, 2);
-  let o5 = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV5])]);
+  let o5 = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV])]);
+  // Per-row head masks; a row that skips this sublayer while others compute has all heads masked.
   if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
   const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
-  let a = g.o('Gemm', [ot, w.o], { transB: 1 });
-  if (!c.plain) a = g.o('Mul', [a, `attn_keep.${l}`]);
+  const a = g.o('Gemm', [ot, w.o], { transB: 1 });
   return { h: g.o('Add', [h, a]), k: newK, v: newV };
 }
 
@@ -124,14 +123,14 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
 
     const shBT = g.o('Shape', [ids]);
     const shBTm1 = g.o('Concat', [shBT, g.i64([-1])], { axis: 0 });
-    const shBTkvHD = g.o('Concat', [shBT, g.i64([kvH, D])], { axis: 0 });
+    const shBTkv1D = g.o('Concat', [shBT, g.i64([kvH, 1, D])], { axis: 0 });
     const shBTkvGD = g.o('Concat', [shBT, g.i64([kvH, G, D])], { axis: 0 });
     const splitPT = g.o('Concat', [g.o('Shape', [pastBias], { start: 4 }), g.o('Shape', [ids], { start: 1 })], { axis: 0 });
     const tables = ropeTables(cfg);
     const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
     const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
     const ax2 = g.i64([2]);
-    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkvHD, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, plain };
+    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkv1D, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, plain };
 
     // Attention scores need q·k / sqrt(D); rotary is linear, so the scale can sit in the q projection.
     const qScale = 1 / Math.sqrt(D);
@@ -172,7 +171,6 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       } else {
         const on = g.input(`attn_on.${l}`, DT.BOOL, []);
         g.input(`mlp_on.${l}`, DT.BOOL, []);
-        g.input(`attn_keep.${l}`, DT.FLOAT, ['BT', 1]);
         g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
         g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
         const r = attention(thenA, h, l, c, aw);

@@ -76,9 +76,15 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs, 1, domain)[0];
   }
 
-  /** Names an existing value as a graph output (via Identity when needed). */
+  /**
+   * Names an existing value as a graph output. A value computed by a node of this graph is renamed
+   * (an Identity would cost a node run and a copy every step); others (inputs, initializers, outer
+   * values, a value already exported) go through an Identity.
+   */
   output(value: string, name: string, elemType: number, dims?: (number | string)[]): void {
-    this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('n') });
+    const producer = this.nodes.find((n) => n.output?.includes(value));
+    if (producer && !this.outputs.some((o) => o.name === value)) renameValue(this.nodes, value, name);
+    else this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('n') });
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
@@ -131,6 +137,15 @@ export class GraphBuilder {
 
   graph(): IGraph {
     return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+  }
+}
+
+/** Renames a value in these nodes and in the subgraphs they hold (which may read it as an outer value). */
+function renameValue(nodes: INode[], from: string, to: string): void {
+  for (const n of nodes) {
+    if (n.input) n.input = n.input.map((x) => (x === from ? to : x));
+    if (n.output) n.output = n.output.map((x) => (x === from ? to : x));
+    for (const a of n.attribute ?? []) if (a.g?.node) renameValue(a.g.node as INode[], from, to);
   }
 }
 
