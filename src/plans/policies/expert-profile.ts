@@ -25,11 +25,21 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return ab / Math.sqrt(aa * bb + 1e-12);
 }
 
-/** The domain whose centroid is nearest (cosine) to the embedding. */
+/**
+ * The domain whose centroid is nearest (cosine) to the embedding, both taken relative to the
+ * mean of all calibration prompts: raw mean-pooled states share a large common component that
+ * would make every centroid look alike.
+ */
 export function inferDomain(domains: Record<string, DomainProfile>, embedding: ArrayLike<number>): { domain: string; similarity: number } {
+  const entries = Object.entries(domains).sort(([a], [b]) => a.localeCompare(b));
+  const total = entries.reduce((s, [, d]) => s + d.prompts, 0);
+  const mean = new Float64Array(embedding.length);
+  for (const [, d] of entries) for (let i = 0; i < mean.length; i++) mean[i] += ((d.centroid[i] ?? 0) * d.prompts) / Math.max(total, 1);
+  const centred = (x: ArrayLike<number>): Float64Array => Float64Array.from(mean, (m, i) => (x[i] ?? 0) - m);
+  const e = centred(embedding);
   let best = { domain: '', similarity: -Infinity };
-  for (const [name, d] of Object.entries(domains).sort(([a], [b]) => a.localeCompare(b))) {
-    const s = cosine(embedding, d.centroid);
+  for (const [name, d] of entries) {
+    const s = cosine(e, centred(d.centroid));
     if (s > best.similarity) best = { domain: name, similarity: s };
   }
   if (!best.domain) throw new Error('calibration has no domains');
