@@ -1,6 +1,6 @@
 /**
  * `npm run bench:skip [-- --models smol,default[,DIR...] --batches 1,8 --contexts 128,512 --steps 16
- *   --variants plain,full,skip25,skip50,heads --threads 2 --prepack true|false]`
+ *   --variants plain,full,skip25,skip50,heads --threads 2 --prepack true|false --spin true|false]`
  *
  * Median decode step time on a random-weight SmolLM2-135M-shaped model (generated here in a temp
  * dir) and on models/default when present, for: (a) a plain graph without switches or masks,
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     variants: { type: 'string', default: 'plain,full,skip25,skip50,heads' },
     threads: { type: 'string', default: '2' },
     prepack: { type: 'string', default: 'true' },
+    /** onnxruntime intra-op spinning; default: the runtime's own default. */
+    spin: { type: 'string' },
   },
 });
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -36,6 +38,7 @@ const steps = Number(values.steps);
 const variants = list(values.variants!);
 const threads = Number(values.threads);
 const prepack = values.prepack !== 'false';
+const spin = values.spin === undefined ? undefined : values.spin === 'true';
 const REF = { b1: { llamacpp: 36, torch: 9.6 }, b8: { llamacpp: 98, torch: 38 } };
 
 const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)}%`;
@@ -138,12 +141,12 @@ async function benchModel(name: string, dir: string): Promise<void> {
   const ck = openCheckpoint(dir);
   const weightsMiB = ck.f32Bytes / 2 ** 20;
   const before = rssMiB();
-  const sw = await loadLocalModel({ modelDir: dir, threads, stagingSlots: 4, prepack });
+  const sw = await loadLocalModel({ modelDir: dir, threads, stagingSlots: 4, prepack, spin });
   const loadPeak = rssMiB();
   const loadedRss = process.memoryUsage().rss / 2 ** 20;
   const split = rssSplit();
   const info = sw.info;
-  const plain = variants.includes('plain') ? await loadLocalModel({ modelDir: dir, threads, plain: true, prepack }) : null;
+  const plain = variants.includes('plain') ? await loadLocalModel({ modelDir: dir, threads, plain: true, prepack, spin }) : null;
   console.log(`\n## ${name}: ${info.numLayers} layers, hidden ${info.hiddenSize}, ${info.numHeads} heads / ${info.numKvHeads} KV, vocab ${info.vocabSize}, f32 weights ${weightsMiB.toFixed(0)} MiB, ${threads} threads`);
   console.log(
     `peak RSS while loading: ${loadPeak.toFixed(0)} MiB (${(loadPeak / weightsMiB).toFixed(2)}x weights; ${before.toFixed(0)} MiB before load, ${loadedRss.toFixed(0)} MiB once loaded: ${split})`,
