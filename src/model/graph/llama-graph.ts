@@ -71,8 +71,8 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<stri
   // Per-row head masks; a row that skips this sublayer while others compute has all heads masked.
   if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
   const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
-  const a = g.o('Gemm', [ot, w.o], { transB: 1 });
-  return { h: g.o('Add', [h, a]), k: newK, v: newV };
+  // The residual add rides in the Gemm (C = h, beta = 1).
+  return { h: g.o('Gemm', [ot, w.o, h], { transB: 1, beta: { float: 1 } }), k: newK, v: newV };
 }
 
 /** MLP sublayer (SwiGLU with fused gate/up weights). */
@@ -81,10 +81,10 @@ function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, st
   const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: c.ck.config.rmsNormEps } });
   const gu = g.o('Gemm', [xn, w.gu], { transB: 1 });
   const [gate, up] = g.op('Split', [gu, g.i64([ff, ff])], { axis: 1 }, 2);
-  const act = g.o('Mul', [g.o('Mul', [gate, g.o('Sigmoid', [gate])]), up]);
-  let d = g.o('Gemm', [act, w.down], { transB: 1 });
-  if (!c.plain) d = g.o('Mul', [d, `mlp_keep.${l}`]);
-  return g.o('Add', [h, d]);
+  let act = g.o('Mul', [g.o('Mul', [gate, g.o('Sigmoid', [gate])]), up]);
+  // A row that skips this sublayer while others compute gets act = 0, so its update is exactly 0.
+  if (!c.plain) act = g.o('Mul', [act, `mlp_keep.${l}`]);
+  return g.o('Gemm', [act, w.down, h], { transB: 1, beta: { float: 1 } });
 }
 
 function concatF32(parts: Float32Array[]): Float32Array {
