@@ -37,7 +37,8 @@ export const DEFAULT_ARMS: readonly LoadArm[] = [
   { name: 'random-heads', policy: 'random-heads', k: 2 },
   { name: 'head-importance', policy: 'head-importance', k: 2 },
   { name: 'latency-budget', policy: 'latency-budget', targetSpeedup: 1.3, minSpeedup: 1.05 },
-  { name: 'expert-profile', policy: 'expert-profile', domain: 'arithmetic' },
+  // No domain: the server infers it from the prompt (its profiles: GET /v1/models).
+  { name: 'expert-profile', policy: 'expert-profile' },
   { name: 'learned', policy: 'learned', targetSpeedup: 1.3, minSpeedup: 1.05 },
 ];
 
