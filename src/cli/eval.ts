@@ -41,9 +41,9 @@ export interface EvalContext {
   batch: number;
 }
 
-/** Greedy completion ids of every problem under one plan. */
-export async function greedyIds(ctx: EvalContext, plan: SkipPlan): Promise<number[][]> {
-  const jobs: GenJob[] = ctx.prompts.map((prompt) => ({ prompt, plan, pick: argmax }));
+/** Greedy completion ids of every problem under each plan (plan-major order). */
+export async function greedyIds(ctx: EvalContext, plans: SkipPlan[]): Promise<number[][]> {
+  const jobs: GenJob[] = plans.flatMap((plan) => ctx.prompts.map((prompt) => ({ prompt, plan, pick: argmax })));
   return generateMany(ctx.runner, jobs, { maxTokens: ctx.maxTokens, eosTokenIds: ctx.runner.info.eosTokenIds, maxBatch: ctx.batch });
 }
 
@@ -104,7 +104,7 @@ export async function run(argv: string[]): Promise<void> {
       report.suite = suite.rows;
       report.summary = suite.summary;
     } else {
-      const ids = await greedyIds(ctx, plan);
+      const ids = await greedyIds(ctx, [plan]);
       if (values['dump-greedy']) writeFileSync(values['dump-greedy'], JSON.stringify(ids));
       if (values['compare-greedy']) {
         const ref = JSON.parse(readFileSync(values['compare-greedy'], 'utf8')) as number[][];

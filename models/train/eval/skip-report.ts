@@ -38,14 +38,17 @@ export async function runSkipSuite<C extends Ctx>(
   ctx: C,
   cores: number,
   seed: number,
-  greedyIds: (ctx: C, plan: SkipPlan) => Promise<number[][]>,
+  greedyIds: (ctx: C, plans: SkipPlan[]) => Promise<number[][]>,
   score: (ctx: C, ids: number[][]) => ProblemResult[],
 ): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
   const plans = suitePlans(ctx.runner.info, cores, seed);
   const rows: SuiteRow[] = [];
   let full = 0;
-  for (const sp of plans) {
-    const byGroup = breakdown(score(ctx, await greedyIds(ctx, sp.plan)));
+  // All plans' rows go through one continuously batched run (per-row plans), so batches stay full.
+  const all = await greedyIds(ctx, plans.map((sp) => sp.plan));
+  const per = all.length / plans.length;
+  for (const [k, sp] of plans.entries()) {
+    const byGroup = breakdown(score(ctx, all.slice(k * per, (k + 1) * per)));
     const acc = byGroup.all!.sampleAcc;
     if (sp.group === 'full') full = acc;
     rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, byGroup });
