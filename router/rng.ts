@@ -54,12 +54,5 @@ export class Rng {
   }
 }
 
-/** Stable 32-bit FNV-1a hash of a string (used for splits and A/B arm assignment). */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** Stable 32-bit FNV-1a hash of a string: the generator's, so splits and router hashing agree. */
+export { fnv1a } from '../models/train/generator/rng.ts';
