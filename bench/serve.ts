@@ -9,12 +9,12 @@
  * checkpoint generated here (not committed). --max-tokens N (default 64), --repeat R (default 3;
  * the best wall time of R runs is kept).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { makeCheckpoint } from '../test/helpers/make-checkpoint.ts';
+import { spawnServer } from '../test/helpers/spawn-server.ts';
 import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, 'max-tokens': { type: 'string' }, repeat: { type: 'string' }, threads: { type: 'string' } } });
@@ -53,18 +53,10 @@ function corePlans(cfg: Cfg, n: number): SkipPlan[] {
 }
 
 async function startServer(model: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const args = ['bin/skipserve.mjs', 'serve', '--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', '8', '--log-level', 'info'];
+  const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', '8', '--log-level', 'info'];
   if (values.threads) args.push('--threads', values.threads);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /"http":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (c) => reject(new Error(`server exited (${c}):\n${out}`)));
-  });
+  const { child, url, output } = await spawnServer(args);
+  const out = output();
   const line = out.split('\n').find((l) => l.includes('dense step profile'));
   if (line) {
     const p = JSON.parse(line) as { batches: number[]; contexts: number[]; ms: number[][] };

@@ -3,9 +3,9 @@
 // a worker thread), and SIGTERM drains: not ready, in-flight requests finish, then exit.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../src/api/grpc/server.ts';
+import { spawnServer } from './helpers/spawn-server.ts';
 import { startTestServer, testCheckpoint, waitFor, metricValue, type TestServer } from './helpers/start-server.ts';
 
 // Big enough that a prefill of a long prompt keeps the worker busy for a while.
@@ -84,16 +84,7 @@ test('/health answers fast while a long generation keeps the model busy', async 
 
 test('SIGTERM: not ready, the in-flight request finishes, new ones are refused, exit 0', async () => {
   const dir = testCheckpoint(BIG);
-  const child = spawn(process.execPath, ['bin/skipserve.mjs', 'serve', '--model', dir, '--http-port', '0', '--grpc-port=-1', '--profile-batches', '', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /"http":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (c) => reject(new Error(`server exited early (${c}): ${out}`)));
-  });
+  const { child, url, output } = await spawnServer(['--model', dir, '--http-port', '0', '--grpc-port=-1', '--profile-batches', '', '--log-level', 'info']);
   const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   const inflight = fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 400, ignore_eos: true, n: 4 }) });
   await waitFor(async () => /skipserve_running_rows 4/.test(await (await fetch(`${url}/metrics`)).text()), 10000, 'generation started');
@@ -106,5 +97,5 @@ test('SIGTERM: not ready, the in-flight request finishes, new ones are refused, 
   const body = (await res.json()) as { choices: { text: string; finish_reason: string }[]; usage: { completion_tokens: number } };
   assert.equal(body.usage.completion_tokens, 4 * 400, 'the in-flight request finished completely');
   assert.equal(await exited, 0);
-  assert.match(out, /drained; bye/);
+  assert.match(output(), /drained; bye/);
 });
