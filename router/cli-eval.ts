@@ -25,7 +25,7 @@ import { loadRouterResources } from './resources.ts';
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 1,4,8]
   [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--threads N] [--note TEXT]`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -59,11 +59,15 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       greedy: { label: 'greedy', policy: nonePolicy(), options: {}, ns: [1], temperature: 0 },
       vanilla: { label: 'vanilla', policy: nonePolicy(), options: {}, ns },
       'random-heads': { label: `random-heads k=${k}`, policy: randomHeadsPolicy(k), options: { k }, ns },
+      // Head masks as the only source of diversity: every candidate decodes greedily under its own plan
+      // (a request with temperature 0 and n > 1), the structured-pruning best-of-N setting.
+      'random-heads-greedy': { label: `random-heads k=${k} greedy`, policy: randomHeadsPolicy(k), options: { k }, ns, temperature: 0 },
       'head-importance': { label: `head-importance k=${k}`, policy: createHeadImportancePolicy(r, k), options: { k }, ns },
       'latency-budget-1.25': { label: 'latency-budget 1.25x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.25 }, ns },
       'latency-budget-1.5': { label: 'latency-budget 1.5x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.5 }, ns },
       'expert-profile': { label: 'expert-profile 1.25x', policy: createExpertProfilePolicy(r), options: { targetSpeedup: 1.25 }, ns },
       learned: { label: 'learned', policy: createLearnedPolicy(r), options: {}, ns },
+      'learned-greedy': { label: 'learned greedy', policy: createLearnedPolicy(r), options: {}, ns, temperature: 0 },
     };
     const configs: EvalConfig[] = [];
     for (const w of wanted) {

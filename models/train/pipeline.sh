@@ -6,7 +6,9 @@
 # Environment (defaults in brackets):
 #   PYTHON [/usr/bin/python3]  python with Debian's python3-torch + libopenblas0-openmp
 #   SEED [1]  TRAIN_COUNT [200000]  DEV_COUNT [1000]
-#   BUDGET_MIN [100]  training minutes (wall-clock cosine; checkpoints every 5 min)
+#   BUDGET_MIN [100]  phase-1 training minutes on seed SEED's problems (wall-clock cosine; checkpoints every 5 min)
+#   BUDGET2_MIN [95]  phase-2 minutes: a warm restart (new warm-up + cosine, same weights and optimizer)
+#                     on TRAIN2_COUNT [400000] fresh problems of seed SEED2 [2]; 0 skips it
 #   RUN_DIR [models/train/runs/default]  OUT_DIR [models/default]
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
 #   STAGES [data,tokenizer,train,export,parity,eval]  comma-separated subset to run
@@ -17,7 +19,8 @@ SEED=${SEED:-1}
 DATA=models/train/data
 RUN=${RUN_DIR:-models/train/runs/default}
 OUT=${OUT_DIR:-models/default}
-STAGES=${STAGES:-data,tokenizer,train,export,parity,eval}
+STAGES=${STAGES:-data,tokenizer,train,train2,export,parity,eval}
+DATA2=models/train/data2
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
 mkdir -p "$DATA" "$RUN"
@@ -29,15 +32,24 @@ if has data; then
   cli data generate --split train --seed "$SEED" --count "${TRAIN_COUNT:-200000}" --out "$DATA/train.jsonl"
   cli data generate --split dev --seed "$SEED" --count "${DEV_COUNT:-1000}" --out "$DATA/dev.jsonl"
   cli data generate --split test --seed "$SEED" --count 100 --out "$DATA/test100.jsonl"
+  mkdir -p "$DATA2"
+  cli data generate --split train --seed "${SEED2:-2}" --count "${TRAIN2_COUNT:-400000}" --out "$DATA2/train.jsonl"
+  cp "$DATA/dev.jsonl" "$DATA2/dev.jsonl"
 fi
 if has tokenizer; then
   echo "== tokenizer"
   "$PY" models/train/tokenizer.py train "$DATA/train.jsonl" "$DATA/tokenizer"
 fi
-if has train; then
+if has train && [[ ! -f "$RUN/phase2.started" ]]; then
   echo "== train (log: $RUN/train.log.jsonl)"
   OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA" --tokenizer "$DATA/tokenizer" --out "$RUN" \
     --budget-min "${BUDGET_MIN:-100}" --dev-min 12 --dev-count 150 --batch-tokens 2048
+fi
+if has train2 && [[ "${BUDGET2_MIN:-95}" != 0 ]]; then
+  echo "== train, phase 2: warm restart on fresh problems (log: $RUN/train.log.jsonl)"
+  touch "$RUN/phase2.started"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA2" --tokenizer "$DATA/tokenizer" --out "$RUN" \
+    --restart-schedule --budget-min "${BUDGET2_MIN:-95}" --warmup 100 --dev-min 15 --dev-count 150 --batch-tokens 2048
 fi
 if has export; then
   echo "== export -> $OUT"

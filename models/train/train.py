@@ -123,6 +123,10 @@ def main():
     ap.add_argument("--full-frac", type=float, default=0.25, help="fraction of batches with no skips")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--restart-schedule", action="store_true",
+                    help="on resume: keep weights and optimizer state, start a new warm-up + cosine (to --deadline or"
+                         " --budget-min) and a new pass over --data (e.g. freshly generated problems); once per"
+                         " --data, so rerunning the same command resumes the restarted run")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -155,6 +159,10 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         rng.setstate(ck["py_rng"])
         log(logf, event="resume", **state)
+        if a.restart_schedule and state.get("restart_data") != a.data:  # once per --data: reruns resume
+            state.update(elapsed=0.0, epoch=0, pos=0, wall_start=time.time(), sched_step0=state["step"],
+                         restart_data=a.data)
+            log(logf, event="restart-schedule", step=state["step"])
 
     train_rows = load_jsonl(os.path.join(a.data, "train.jsonl"))
     dev = load_jsonl(os.path.join(a.data, "dev.jsonl"), a.dev_count)
@@ -176,7 +184,7 @@ def main():
         deadline = calendar.timegm(time.strptime(a.deadline, "%Y-%m-%dT%H:%M:%SZ"))
 
     def progress_now():
-        p = max(state["step"] / a.steps, state["elapsed"] / budget)
+        p = max((state["step"] - state.get("sched_step0", 0)) / a.steps, state["elapsed"] / budget)
         if deadline is not None:
             p = max(p, (time.time() - state["wall_start"]) / max(1.0, deadline - state["wall_start"]))
         return p
@@ -192,8 +200,9 @@ def main():
             if progress >= 1.0:
                 break
             t0 = time.time()
-            if state["step"] < a.warmup:
-                lr = a.lr * (state["step"] + 1) / a.warmup
+            sched_step = state["step"] - state.get("sched_step0", 0)
+            if sched_step < a.warmup:
+                lr = a.lr * (sched_step + 1) / a.warmup
             else:
                 lr = a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
             for g in opt.param_groups:
