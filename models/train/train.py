@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--dev-min", type=float, default=10.0)
     ap.add_argument("--dev-count", type=int, default=200)
     ap.add_argument("--full-frac", type=float, default=0.25, help="fraction of batches with no skips")
+    ap.add_argument("--heads-only-frac", type=float, default=0.25, help="fraction of batches with head masks only"
+                    " (the rest drop whole sublayers)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restart-schedule", action="store_true",
@@ -208,7 +210,7 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = lr
             ids, tgt = collate(examples, order[state["pos"]])
-            masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac)
+            masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac)
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
