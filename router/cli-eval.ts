@@ -55,19 +55,21 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const tok = TextTokenizer.load(modelDir);
     const { profile } = await loadOrMeasureProfile(runner, { threads });
     const r = await loadRouterResources(runner.info, modelDir, { profile });
+    const randomHeads = randomHeadsPolicy(k);
+    const learned = createLearnedPolicy(r);
     const candidates: Record<string, EvalConfig> = {
       greedy: { label: 'greedy', policy: nonePolicy(), options: {}, ns: [1], temperature: 0 },
       vanilla: { label: 'vanilla', policy: nonePolicy(), options: {}, ns },
-      'random-heads': { label: `random-heads k=${k}`, policy: randomHeadsPolicy(k), options: { k }, ns },
+      'random-heads': { label: `random-heads k=${k}`, policy: randomHeads, options: { k }, ns },
       // Head masks as the only source of diversity: every candidate decodes greedily under its own plan
       // (a request with temperature 0 and n > 1), the structured-pruning best-of-N setting.
-      'random-heads-greedy': { label: `random-heads k=${k} greedy`, policy: randomHeadsPolicy(k), options: { k }, ns, temperature: 0 },
+      'random-heads-greedy': { label: `random-heads k=${k} greedy`, policy: randomHeads, options: { k }, ns, temperature: 0 },
       'head-importance': { label: `head-importance k=${k}`, policy: createHeadImportancePolicy(r, k), options: { k }, ns },
       'latency-budget-1.25': { label: 'latency-budget 1.25x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.25 }, ns },
       'latency-budget-1.5': { label: 'latency-budget 1.5x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.5 }, ns },
       'expert-profile': { label: 'expert-profile 1.25x', policy: createExpertProfilePolicy(r), options: { targetSpeedup: 1.25 }, ns },
-      learned: { label: 'learned', policy: createLearnedPolicy(r), options: {}, ns },
-      'learned-greedy': { label: 'learned greedy', policy: createLearnedPolicy(r), options: {}, ns, temperature: 0 },
+      learned: { label: 'learned', policy: learned, options: {}, ns },
+      'learned-greedy': { label: 'learned greedy', policy: learned, options: {}, ns, temperature: 0 },
     };
     const configs: EvalConfig[] = [];
     for (const w of wanted) {

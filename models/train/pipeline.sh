@@ -11,7 +11,7 @@
 #                     on TRAIN2_COUNT [400000] fresh problems of seed SEED2 [2]; 0 skips it
 #   RUN_DIR [models/train/runs/default]  OUT_DIR [models/default]
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
-#   STAGES [data,tokenizer,train,export,parity,eval]  comma-separated subset to run
+#   STAGES [data,tokenizer,train,train2,export,parity,eval]  comma-separated subset to run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}

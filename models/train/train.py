@@ -185,8 +185,12 @@ def main():
         import calendar
         deadline = calendar.timegm(time.strptime(a.deadline, "%Y-%m-%dT%H:%M:%SZ"))
 
+    def sched_step():
+        """Steps since the schedule (re)started."""
+        return state["step"] - state.get("sched_step0", 0)
+
     def progress_now():
-        p = max((state["step"] - state.get("sched_step0", 0)) / a.steps, state["elapsed"] / budget)
+        p = max(sched_step() / a.steps, state["elapsed"] / budget)
         if deadline is not None:
             p = max(p, (time.time() - state["wall_start"]) / max(1.0, deadline - state["wall_start"]))
         return p
@@ -202,9 +206,8 @@ def main():
             if progress >= 1.0:
                 break
             t0 = time.time()
-            sched_step = state["step"] - state.get("sched_step0", 0)
-            if sched_step < a.warmup:
-                lr = a.lr * (sched_step + 1) / a.warmup
+            if sched_step() < a.warmup:
+                lr = a.lr * (sched_step() + 1) / a.warmup
             else:
                 lr = a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
             for g in opt.param_groups:
