@@ -11,20 +11,30 @@ def sublayer_flops(cfg, ctx=128):
     return attn, mlp
 
 
-def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25):
+def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0):
     """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
     skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
     dropped for the whole batch (so they are not computed) with probability
     r * (0.3 + 0.5 * l/(L-1)), r ~ U(0,1) (up to about half of all sublayers), and heads are
-    masked in half of the examples. Head masks are drawn per example: each head of each layer
-    (layer 0 included) is masked with probability q ~ U(0.03, 0.25), never a whole layer."""
+    masked in half of the examples. With core_mode the dropped sublayers are instead a random skip
+    core over layers >= 1 removing a fraction f ~ U(0.1, 0.6) of the sublayer FLOPs, drawn exactly
+    as the evaluation's random cores are. Head masks are drawn per example: each head of each layer
+    (layer 0 included) is masked with probability q ~ U(0.03, 0.25), never a whole layer; with
+    probability layer0_head_p one more random layer-0 head is masked (layer 0's heads are the
+    least redundant)."""
     L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
     a, m, hk = torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
     u = rng.random()
     if u < full_frac:
         return a, m, hk
     sublayers = u >= full_frac + heads_only_frac
-    if sublayers:
+    if sublayers and core_mode:
+        plan = random_core_plan(cfg, rng.uniform(0.1, 0.6), rng)
+        for l in plan["skipAttention"]:
+            a[:, l] = 0
+        for l in plan["skipMlp"]:
+            m[:, l] = 0
+    elif sublayers:
         r = rng.random()
         for l in range(1, L):
             p = r * (0.3 + 0.5 * l / (L - 1))
@@ -42,6 +52,10 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25):
                     hk[b, l, h] = 0
             if hk[b, l].sum() == 0:
                 hk[b, l, rng.randrange(H)] = 1
+        if rng.random() < layer0_head_p:
+            hk[b, 0, rng.randrange(H)] = 0
+            if hk[b, 0].sum() == 0:
+                hk[b, 0, rng.randrange(H)] = 1
     return a, m, hk
 
 

@@ -123,6 +123,10 @@ def main():
     ap.add_argument("--full-frac", type=float, default=0.25, help="fraction of batches with no skips")
     ap.add_argument("--heads-only-frac", type=float, default=0.25, help="fraction of batches with head masks only"
                     " (the rest drop whole sublayers)")
+    ap.add_argument("--core-mode", action="store_true", help="sublayer batches drop a random skip core of"
+                    " 10-60%% of the sublayer FLOPs (as the evaluation draws them) instead of depth-rising rates")
+    ap.add_argument("--layer0-head-p", type=float, default=0.0,
+                    help="in head-masked examples, probability of masking one more layer-0 head")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restart-schedule", action="store_true",
@@ -213,7 +217,8 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = lr
             ids, tgt = collate(examples, order[state["pos"]])
-            masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac)
+            masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
+                                       a.layer0_head_p)
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
