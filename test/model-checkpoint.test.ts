@@ -115,4 +115,24 @@ describe('checkpoint loader', () => {
     editConfig(dir, (c) => (c.num_key_value_heads = 3));
     assert.throws(() => openCheckpoint(dir), /num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
   });
+
+  it('caps the context at a sliding window (Mistral always, Qwen2 only with use_sliding_window)', () => {
+    const dir = mk({ architecture: 'MistralForCausalLM', maxPositions: 512 });
+    editConfig(dir, (c) => (c.sliding_window = 128));
+    assert.equal(openCheckpoint(dir).info.maxPositions, 128);
+    editConfig(dir, (c) => (c.sliding_window = null));
+    assert.equal(openCheckpoint(dir).info.maxPositions, 512);
+    editConfig(dir, (c) => (c.sliding_window = 4096));
+    assert.equal(openCheckpoint(dir).info.maxPositions, 512);
+    editConfig(dir, (c) => (c.sliding_window = -1));
+    assert.throws(() => openCheckpoint(dir), /sliding_window must be a positive integer or null \(got -1\)/);
+    const q = mk({ architecture: 'Qwen2ForCausalLM', maxPositions: 512 });
+    editConfig(q, (c) => {
+      c.sliding_window = 128;
+      c.use_sliding_window = false;
+    });
+    assert.equal(openCheckpoint(q).info.maxPositions, 512);
+    editConfig(q, (c) => (c.use_sliding_window = true));
+    assert.equal(openCheckpoint(q).info.maxPositions, 128);
+  });
 });

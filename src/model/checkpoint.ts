@@ -73,6 +73,24 @@ function asIds(v: unknown): number[] {
   return (Array.isArray(v) ? v : [v]).filter((x): x is number => typeof x === 'number');
 }
 
+/**
+ * The context the server offers: max_position_embeddings, capped at the sliding window when the
+ * checkpoint uses one (Mistral's `sliding_window`; Qwen2's only with `use_sliding_window`). The
+ * graph attends to every earlier position, which equals sliding-window attention exactly while the
+ * sequence fits in the window, so the cap keeps results exact (vLLM does the same when sliding
+ * window attention is unavailable).
+ */
+function contextLength(cfg: any, arch: string): number {
+  const maxPositions: number = cfg.max_position_embeddings ?? 2048;
+  const window = cfg.sliding_window;
+  const windowed = arch === 'Qwen2ForCausalLM' ? cfg.use_sliding_window === true : true;
+  if (!windowed || window === undefined || window === null) return maxPositions;
+  if (typeof window !== 'number' || !Number.isInteger(window) || window <= 0) {
+    throw new Error(`config.json: sliding_window must be a positive integer or null (got ${JSON.stringify(window)})`);
+  }
+  return Math.min(maxPositions, window);
+}
+
 /** Parses and checks config.json (+ generation_config.json for eos ids). */
 export function parseConfig(dir: string): ModelConfig {
   const cfg = readJson(join(dir, 'config.json'), 'config.json');
@@ -119,7 +137,7 @@ export function parseConfig(dir: string): ModelConfig {
     hiddenSize,
     intermediateSize: req(cfg, 'intermediate_size'),
     vocabSize: req(cfg, 'vocab_size'),
-    maxPositions: cfg.max_position_embeddings ?? 2048,
+    maxPositions: contextLength(cfg, arch),
     rmsNormEps: cfg.rms_norm_eps ?? 1e-6,
     ropeTheta: cfg.rope_theta ?? 10000,
     ropeScaling,
