@@ -32,6 +32,15 @@ test('majority vote, pass@n and distinct answers', () => {
   assert.equal(g['steps=6']!.majorityAtN, 1);
 });
 
+test('with logprobs the vote is the server\'s: a tie goes to the likelier answer', () => {
+  const texts = ['The answer is 5.', 'The answer is 6.', 'The answer is 5.', 'The answer is 6.'];
+  assert.equal(scoreProblem(problem(6, 2, 'add-sub'), texts).voted, '5', 'without logprobs: first reached');
+  const r = scoreProblem(problem(6, 2, 'add-sub'), texts, [-0.9, -0.1, -0.8, -0.2]);
+  assert.equal(r.voted, '6');
+  assert.equal(figures([r]).majorityAtN, 1);
+  assert.equal(scoreProblem(problem(6, 2, 'add-sub'), [...texts, 'The answer is 5.'], [-0.9, -0.1, -0.8, -0.2, -3]).voted, '5', 'a majority beats likelihood');
+});
+
 test('the skip suite covers every head and sublayer, and random cores hit their FLOP targets', () => {
   const info: ModelInfo = {
     id: 'm', dir: '.', architecture: 'LlamaForCausalLM', numLayers: 6, numHeads: 8, numKvHeads: 2, headDim: 20,

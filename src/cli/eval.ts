@@ -2,7 +2,7 @@
  * `skipserve eval --model DIR --split test --count N --n 8 [--plan JSON | --policy NAME]`:
  * accuracy of a model on generated arithmetic problems, measured on the project's own runtime.
  * Greedy accuracy; with --n > 1 also temperature sampling (one-sample accuracy, pass@n,
- * majority-vote@n, distinct answers), by steps and kind. `--suite skips` instead measures greedy
+ * majority-vote@n as the server votes, distinct answers), by steps and kind. `--suite skips` instead measures greedy
  * accuracy under every single head mask, every single sublayer skip and random skip cores.
  * `--dump-greedy FILE` / `--compare-greedy FILE` write / check greedy token ids (torch parity).
  */
@@ -11,17 +11,17 @@ import { parseArgs } from 'node:util';
 import { loadRunner } from '../model/runner.ts';
 import type { ModelRunner } from '../model/runner-types.ts';
 import { FULL_PLAN, parsePlan, type SkipPlan } from '../plans/plan.ts';
-import { argmax, createSampler } from '../sampling/sampler.ts';
+import { argmax, createDetailedSampler } from '../sampling/sampler.ts';
 import { TextTokenizer } from '../text/tokenizer.ts';
 import { generateSplit, SPLITS, type Split } from '../../models/train/generator/split.ts';
 import type { Problem } from '../../models/train/generator/problems.ts';
-import { generateMany, type GenJob } from '../../models/train/eval/batch-generate.ts';
+import { generateMany, generateManyScored, type GenJob } from '../../models/train/eval/batch-generate.ts';
 import { breakdown, markdownTable, scoreProblem, type ProblemResult } from '../../models/train/eval/scoring.ts';
 import { policyPlans } from '../../models/train/eval/policy-plans.ts';
 import { runSkipSuite } from '../../models/train/eval/skip-report.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--threads 2] [--batch 32] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE]';
+  return 'usage: skipserve eval --model DIR [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--threads 2] [--batch 32] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<void> {
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
       suite: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
-      'max-tokens': { type: 'string' },
+      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' },
     },
     strict: true,
   });
@@ -72,6 +72,7 @@ export async function run(argv: string[]): Promise<void> {
   const seed = num('seed', values.seed, 1, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0');
   const n = num('n', values.n, 1, (x) => Number.isInteger(x) && x >= 1 && x <= 64, 'an integer in [1, 64]');
   const temperature = num('temperature', values.temperature, 0.7, (x) => x > 0 && x <= 5, 'a number in (0, 5]');
+  const topP = num('top-p', values['top-p'], 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]');
   const cores = num('cores', values.cores, 3, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const threads = num('threads', values.threads, 2, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const batch = num('batch', values.batch, 32, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'an integer in [1, 256]');
@@ -96,7 +97,7 @@ export async function run(argv: string[]): Promise<void> {
     const prompts = problems.map((p) => tok.encode(`Q: ${p.question}\nA:`));
     const ctx: EvalContext = { runner, tok, problems, prompts, maxTokens, batch };
     const t0 = performance.now();
-    const report: Record<string, unknown> = { model: values.model, split, seed, count, n, temperature, policy: values.policy ?? null, plan };
+    const report: Record<string, unknown> = { model: values.model, split, seed, count, n, temperature, topP, policy: values.policy ?? null, plan };
 
     if (values.suite === 'skips') {
       const suite = await runSkipSuite(ctx, cores, seed, greedyIds, scoreGreedy);
@@ -124,11 +125,16 @@ export async function run(argv: string[]): Promise<void> {
         const jobs: GenJob[] = [];
         problems.forEach((_, i) => {
           for (let c = 0; c < n; c++) {
-            jobs.push({ prompt: prompts[i]!, plan: plans[i]![c]!, pick: createSampler({ temperature, topP: 1, topK: 0 }, seed * 1_000_003 + i * 64 + c) });
+            jobs.push({ prompt: prompts[i]!, plan: plans[i]![c]!, pick: createDetailedSampler({ temperature, topP, topK: 0 }, seed * 1_000_003 + i * 64 + c) });
           }
         });
-        const out = await generateMany(runner, jobs, { maxTokens, eosTokenIds: runner.info.eosTokenIds, maxBatch: batch });
-        sampled = breakdown(problems.map((p, i) => scoreProblem(p, out.slice(i * n, (i + 1) * n).map((t) => tok.decode(t)))));
+        const out = await generateManyScored(runner, jobs, { maxTokens, eosTokenIds: runner.info.eosTokenIds, maxBatch: batch });
+        sampled = breakdown(
+          problems.map((p, i) => {
+            const cands = out.slice(i * n, (i + 1) * n);
+            return scoreProblem(p, cands.map((r) => tok.decode(r.ids)), cands.map((r) => r.meanLogprob));
+          }),
+        );
         report.policyPlansSample = plans[0];
       }
       report.greedy = greedy;

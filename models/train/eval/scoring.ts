@@ -2,7 +2,7 @@
  * Scoring of evaluation runs: correctness per candidate, greedy accuracy, sample accuracy,
  * pass@n, majority-vote@n, distinct answers among n; broken down by steps and kind.
  */
-import { extractAnswer } from '../../../src/engine/answers.ts';
+import { extractAnswer, selectCandidate } from '../../../src/engine/answers.ts';
 import type { Problem } from '../generator/problems.ts';
 
 /** Per-problem outcome of n candidates. */
@@ -10,6 +10,8 @@ export interface ProblemResult {
   problem: Problem;
   answers: (string | null)[];
   correct: boolean[];
+  /** The majority-vote answer (null when no candidate has one). */
+  voted: string | null;
 }
 
 /** Aggregate figures for a set of problems. */
@@ -19,16 +21,25 @@ export interface Figures {
   sampleAcc: number;
   /** At least one candidate correct. */
   passAtN: number;
-  /** The most common answer (ties: the one reached first) is correct. */
+  /** The voted answer is correct (the server's vote when logprobs are known; see scoreProblem). */
   majorityAtN: number;
   /** Mean number of distinct extracted answers among the n candidates. */
   distinctAnswers: number;
 }
 
-/** Scores the candidates' texts of one problem. */
-export function scoreProblem(problem: Problem, texts: string[]): ProblemResult {
+/**
+ * Scores the candidates' texts of one problem. With their mean logprobs the vote is the server's
+ * (`selectCandidate(..., 'vote')`: ties between answers go to the likelier answer); without, ties
+ * go to the answer reached first.
+ */
+export function scoreProblem(problem: Problem, texts: string[], meanLogprobs?: number[]): ProblemResult {
   const answers = texts.map((t) => extractAnswer(t));
-  return { problem, answers, correct: answers.map((a) => a === String(problem.answer)) };
+  let voted = majority(answers);
+  if (meanLogprobs) {
+    const win = selectCandidate(answers.map((answer, i) => ({ answer, meanLogprob: meanLogprobs[i]! })), 'vote');
+    voted = win === null ? null : answers[win]!;
+  }
+  return { problem, answers, correct: answers.map((a) => a === String(problem.answer)), voted };
 }
 
 /** The majority answer (first reached wins ties), or null when no candidate has one. */
@@ -51,7 +62,7 @@ export function figures(rs: ProblemResult[]): Figures {
   for (const r of rs) {
     sample += r.correct.filter(Boolean).length / r.correct.length;
     pass += r.correct.some(Boolean) ? 1 : 0;
-    maj += majority(r.answers) === String(r.problem.answer) ? 1 : 0;
+    maj += r.voted === String(r.problem.answer) ? 1 : 0;
     distinct += new Set(r.answers.filter((a) => a !== null)).size;
   }
   return { problems: rs.length, sampleAcc: sample / n, passAtN: pass / n, majorityAtN: maj / n, distinctAnswers: distinct / n };
