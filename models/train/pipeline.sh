@@ -9,9 +9,14 @@
 #   BUDGET_MIN [100]  phase-1 training minutes on seed SEED's problems (wall-clock cosine; checkpoints every 5 min)
 #   BUDGET2_MIN [95]  phase-2 minutes: a warm restart (new warm-up + cosine, same weights and optimizer)
 #                     on TRAIN2_COUNT [400000] fresh problems of seed SEED2 [2]; 0 skips it
+#   BUDGET3_MIN [20]  phase 3: warm restart at lr 5e-4 on the same problems, 75% of batches dropping sublayers
+#   BUDGET4_MIN [100] phase 4: warm restart at lr 7e-4 on TRAIN4_COUNT [400000] fresh problems of seed
+#                     SEED4 [3]; 75% of batches drop a random skip core of 10-60% of the sublayer FLOPs
+#                     (as the evaluation draws them), extra layer-0 head masks
+#   (each phase runs only while the next has not started, so a rerun resumes where it stopped)
 #   RUN_DIR [models/train/runs/default]  OUT_DIR [models/default]
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
-#   STAGES [data,tokenizer,train,train2,export,parity,eval]  comma-separated subset to run
+#   STAGES [data,tokenizer,train,train2,train3,train4,export,parity,eval]  comma-separated subset to run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
@@ -19,8 +24,9 @@ SEED=${SEED:-1}
 DATA=models/train/data
 RUN=${RUN_DIR:-models/train/runs/default}
 OUT=${OUT_DIR:-models/default}
-STAGES=${STAGES:-data,tokenizer,train,train2,export,parity,eval}
+STAGES=${STAGES:-data,tokenizer,train,train2,train3,train4,export,parity,eval}
 DATA2=models/train/data2
+DATA3=models/train/data3
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
 mkdir -p "$DATA" "$RUN"
@@ -35,6 +41,9 @@ if has data; then
   mkdir -p "$DATA2"
   cli data generate --split train --seed "${SEED2:-2}" --count "${TRAIN2_COUNT:-400000}" --out "$DATA2/train.jsonl"
   cp "$DATA/dev.jsonl" "$DATA2/dev.jsonl"
+  mkdir -p "$DATA3"
+  cli data generate --split train --seed "${SEED4:-3}" --count "${TRAIN4_COUNT:-400000}" --out "$DATA3/train.jsonl"
+  cp "$DATA/dev.jsonl" "$DATA3/dev.jsonl"
 fi
 if has tokenizer; then
   echo "== tokenizer"
@@ -45,11 +54,25 @@ if has train && [[ ! -f "$RUN/phase2.started" ]]; then
   OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA" --tokenizer "$DATA/tokenizer" --out "$RUN" \
     --budget-min "${BUDGET_MIN:-100}" --dev-min 12 --dev-count 150 --batch-tokens 2048
 fi
-if has train2 && [[ "${BUDGET2_MIN:-95}" != 0 ]]; then
+if has train2 && [[ "${BUDGET2_MIN:-95}" != 0 && ! -f "$RUN/phase3.started" ]]; then
   echo "== train, phase 2: warm restart on fresh problems (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase2.started"
   OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA2" --tokenizer "$DATA/tokenizer" --out "$RUN" \
     --restart-schedule --budget-min "${BUDGET2_MIN:-95}" --warmup 100 --dev-min 15 --dev-count 150 --batch-tokens 2048
+fi
+if has train3 && [[ "${BUDGET3_MIN:-20}" != 0 && ! -f "$RUN/phase4.started" ]]; then
+  echo "== train, phase 3: skip-heavy warm restart (log: $RUN/train.log.jsonl)"
+  touch "$RUN/phase3.started"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA2" --tokenizer "$DATA/tokenizer" --out "$RUN" \
+    --restart-schedule --phase phase3 --lr 5e-4 --warmup 50 --budget-min "${BUDGET3_MIN:-20}" --dev-min 100 --dev-count 150 \
+    --batch-tokens 2048 --full-frac 0.15 --heads-only-frac 0.1
+fi
+if has train4 && [[ "${BUDGET4_MIN:-100}" != 0 ]]; then
+  echo "== train, phase 4: random skip cores as evaluated, fresh problems (log: $RUN/train.log.jsonl)"
+  touch "$RUN/phase4.started"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA3" --tokenizer "$DATA/tokenizer" --out "$RUN" \
+    --restart-schedule --phase phase4 --lr 7e-4 --warmup 50 --budget-min "${BUDGET4_MIN:-100}" --dev-min 20 --dev-count 150 \
+    --batch-tokens 2048 --full-frac 0.15 --heads-only-frac 0.1 --core-mode --layer0-head-p 0.3
 fi
 if has export; then
   echo "== export -> $OUT"

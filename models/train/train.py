@@ -132,7 +132,8 @@ def main():
     ap.add_argument("--restart-schedule", action="store_true",
                     help="on resume: keep weights and optimizer state, start a new warm-up + cosine (to --deadline or"
                          " --budget-min) and a new pass over --data (e.g. freshly generated problems); once per"
-                         " --data, so rerunning the same command resumes the restarted run")
+                         " --phase, so rerunning the same command resumes the restarted run")
+    ap.add_argument("--phase", default=None, help="name of the restarted phase (default: the --data path)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -165,9 +166,10 @@ def main():
         torch.set_rng_state(ck["torch_rng"])
         rng.setstate(ck["py_rng"])
         log(logf, event="resume", **state)
-        if a.restart_schedule and state.get("restart_data") != a.data:  # once per --data: reruns resume
+        phase = a.phase or a.data
+        if a.restart_schedule and state.get("restart_data") != phase:  # once per phase: reruns resume
             state.update(elapsed=0.0, epoch=0, pos=0, wall_start=time.time(), sched_step0=state["step"],
-                         restart_data=a.data)
+                         restart_data=phase)
             log(logf, event="restart-schedule", step=state["step"])
 
     train_rows = load_jsonl(os.path.join(a.data, "train.jsonl"))
