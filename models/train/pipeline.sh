@@ -29,6 +29,9 @@ DATA2=models/train/data2
 DATA3=models/train/data3
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
+train_py() {  # the flags every training phase shares; a phase adds its own
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$DATA/tokenizer" --out "$RUN" --dev-count 150 --batch-tokens 2048 "$@"
+}
 mkdir -p "$DATA" "$RUN"
 
 "$PY" -c 'import torch' 2>/dev/null || { echo "pipeline: $PY has no torch; install python3-torch and libopenblas0-openmp (apt) or set PYTHON" >&2; exit 1; }
@@ -51,28 +54,24 @@ if has tokenizer; then
 fi
 if has train && [[ ! -f "$RUN/phase2.started" ]]; then
   echo "== train (log: $RUN/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA" --tokenizer "$DATA/tokenizer" --out "$RUN" \
-    --budget-min "${BUDGET_MIN:-100}" --dev-min 12 --dev-count 150 --batch-tokens 2048
+  train_py --data "$DATA" --budget-min "${BUDGET_MIN:-100}" --dev-min 12
 fi
 if has train2 && [[ "${BUDGET2_MIN:-95}" != 0 && ! -f "$RUN/phase3.started" ]]; then
   echo "== train, phase 2: warm restart on fresh problems (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase2.started"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA2" --tokenizer "$DATA/tokenizer" --out "$RUN" \
-    --restart-schedule --budget-min "${BUDGET2_MIN:-95}" --warmup 100 --dev-min 15 --dev-count 150 --batch-tokens 2048
+  train_py --data "$DATA2" --restart-schedule --budget-min "${BUDGET2_MIN:-95}" --warmup 100 --dev-min 15
 fi
 if has train3 && [[ "${BUDGET3_MIN:-20}" != 0 && ! -f "$RUN/phase4.started" ]]; then
   echo "== train, phase 3: skip-heavy warm restart (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase3.started"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA2" --tokenizer "$DATA/tokenizer" --out "$RUN" \
-    --restart-schedule --phase phase3 --lr 5e-4 --warmup 50 --budget-min "${BUDGET3_MIN:-20}" --dev-min 100 --dev-count 150 \
-    --batch-tokens 2048 --full-frac 0.15 --heads-only-frac 0.1
+  train_py --data "$DATA2" --restart-schedule --phase phase3 --lr 5e-4 --warmup 50 --budget-min "${BUDGET3_MIN:-20}" \
+    --dev-min 100 --full-frac 0.15 --heads-only-frac 0.1
 fi
 if has train4 && [[ "${BUDGET4_MIN:-100}" != 0 ]]; then
   echo "== train, phase 4: random skip cores as evaluated, fresh problems (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase4.started"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --data "$DATA3" --tokenizer "$DATA/tokenizer" --out "$RUN" \
-    --restart-schedule --phase phase4 --lr 7e-4 --warmup 50 --budget-min "${BUDGET4_MIN:-100}" --dev-min 20 --dev-count 150 \
-    --batch-tokens 2048 --full-frac 0.15 --heads-only-frac 0.1 --core-mode --layer0-head-p 0.3
+  train_py --data "$DATA3" --restart-schedule --phase phase4 --lr 7e-4 --warmup 50 --budget-min "${BUDGET4_MIN:-100}" \
+    --dev-min 20 --full-frac 0.15 --heads-only-frac 0.1 --core-mode --layer0-head-p 0.3
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -35,7 +35,6 @@ interface Active {
   out: number[];
   pending: number[];
   logprobSum: number;
-  picks: number;
 }
 
 /** Runs every job to eos or maxTokens; returns the generated ids per job (eos excluded). */
@@ -54,7 +53,7 @@ export async function generateManyScored(runner: ModelRunner, jobs: GenJob[], o:
   while (finished < jobs.length) {
     while (active.length < maxBatch && next < jobs.length) {
       const seq = await runner.createSeq();
-      active.push({ job: next, seq, out: [], pending: jobs[next]!.prompt, logprobSum: 0, picks: 0 });
+      active.push({ job: next, seq, out: [], pending: jobs[next]!.prompt, logprobSum: 0 });
       next++;
     }
     const rows: StepRow[] = active.map((a) => ({ seq: a.seq, tokens: a.pending, plan: jobs[a.job]!.plan, logits: 'last' }));
@@ -65,12 +64,11 @@ export async function generateManyScored(runner: ModelRunner, jobs: GenJob[], o:
       const picked = jobs[a.job]!.pick(step.logits[i]!);
       const tok = typeof picked === 'number' ? picked : picked.token;
       a.logprobSum += typeof picked === 'number' ? NaN : picked.logprob;
-      a.picks++;
       const limit = Math.min(o.maxTokens, runner.info.maxPositions - jobs[a.job]!.prompt.length);
       const stop = eos.has(tok);
       if (!stop) a.out.push(tok);
       if (stop || a.out.length >= limit) {
-        results[a.job] = { ids: a.out, meanLogprob: a.logprobSum / a.picks };
+        results[a.job] = { ids: a.out, meanLogprob: a.logprobSum / (a.out.length + (stop ? 1 : 0)) };
         await runner.freeSeq(a.seq);
         finished++;
         o.onDone?.(finished, jobs.length);

@@ -34,11 +34,8 @@ export interface Figures {
  */
 export function scoreProblem(problem: Problem, texts: string[], meanLogprobs?: number[]): ProblemResult {
   const answers = texts.map((t) => extractAnswer(t));
-  let voted = majority(answers);
-  if (meanLogprobs) {
-    const win = selectCandidate(answers.map((answer, i) => ({ answer, meanLogprob: meanLogprobs[i]! })), 'vote');
-    voted = win === null ? null : answers[win]!;
-  }
+  const win = meanLogprobs ? selectCandidate(answers.map((answer, i) => ({ answer, meanLogprob: meanLogprobs[i]! })), 'vote') : null;
+  const voted = meanLogprobs ? (win === null ? null : answers[win]!) : majority(answers);
   return { problem, answers, correct: answers.map((a) => a === String(problem.answer)), voted };
 }
 
