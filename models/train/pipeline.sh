@@ -14,23 +14,33 @@
 #                     SEED4 [3]; 75% of batches drop a random skip core of 10-60% of the sublayer FLOPs
 #                     (as the evaluation draws them), extra layer-0 head masks
 #   (each phase runs only while the next has not started, so a rerun resumes where it stopped)
-#   RUN_DIR [models/train/runs/default]  OUT_DIR [models/default]
+#   Phase 5 (the hard-tier model, a fresh run in RUN_DIR):
+#   BUDGET5_MIN [300] training minutes; warm start from INIT5 [models/default] grown from 6 to 10
+#                     layers (zero-output copies after layers GROW5 [1,2,3,4]); a curriculum over both tiers:
+#                     STD5_COUNT [150000] standard problems of seed SEED5 [4] mixed with HARD5_COUNT [300000]
+#                     hard-tier problems of seed HARD5_SEED [11] (about 15% / 85% of the tokens); skip-aware
+#                     with random skip cores (65% of batches), head masks (20%), full (15%)
+#   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
+#   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
-#   STAGES [data,tokenizer,train,train2,train3,train4,export,parity,eval]  comma-separated subset to run
+#   STAGES [data5,train5,export,parity,eval]  comma-separated subset to run; the earlier phases that made
+#   the 6-layer standard-tier model are data,tokenizer,train,train2,train3,train4 (RUN_DIR, OUT_DIR as before)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
 SEED=${SEED:-1}
 DATA=models/train/data
-RUN=${RUN_DIR:-models/train/runs/default}
+RUN=${RUN_DIR:-models/train/runs/hard}
 OUT=${OUT_DIR:-models/default}
-STAGES=${STAGES:-data,tokenizer,train,train2,train3,train4,export,parity,eval}
+STAGES=${STAGES:-data5,train5,export,parity,eval}
 DATA2=models/train/data2
 DATA3=models/train/data3
+DATA5=models/train/data5
+TOK=${TOKENIZER_DIR:-$DATA5/tokenizer}
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
-train_py() {  # the flags every training phase shares; a phase adds its own
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$DATA/tokenizer" --out "$RUN" --dev-count 150 --batch-tokens 2048 "$@"
+train_py() {  # the flags phases 1-4 share; a phase adds its own
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$TOK" --out "$RUN" --dev-count 150 --batch-tokens 2048 "$@"
 }
 mkdir -p "$DATA" "$RUN"
 
@@ -50,7 +60,7 @@ if has data; then
 fi
 if has tokenizer; then
   echo "== tokenizer"
-  "$PY" models/train/tokenizer.py train "$DATA/train.jsonl" "$DATA/tokenizer"
+  "$PY" models/train/tokenizer.py train "$DATA/train.jsonl" "$TOK"
 fi
 if has train && [[ ! -f "$RUN/phase2.started" ]]; then
   echo "== train (log: $RUN/train.log.jsonl)"
@@ -73,9 +83,27 @@ if has train4 && [[ "${BUDGET4_MIN:-100}" != 0 ]]; then
   train_py --data "$DATA3" --restart-schedule --phase phase4 --lr 7e-4 --warmup 50 --budget-min "${BUDGET4_MIN:-100}" \
     --dev-min 20 --full-frac 0.15 --heads-only-frac 0.1 --core-mode --layer0-head-p 0.3
 fi
+if has data5; then
+  echo "== data for phase 5 (standard seed ${SEED5:-4}, hard seed ${HARD5_SEED:-11})"
+  mkdir -p "$DATA5/tokenizer"
+  cp "${INIT5:-models/default}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$DATA5/tokenizer/"
+  cli data generate --split train --seed "${SEED5:-4}" --count "${STD5_COUNT:-150000}" --out "$DATA5/train-standard.jsonl"
+  cli data generate --split train --tier hard --seed "${HARD5_SEED:-11}" --count "${HARD5_COUNT:-300000}" --out "$DATA5/train-hard.jsonl"
+  cat "$DATA5/train-standard.jsonl" "$DATA5/train-hard.jsonl" > "$DATA5/train.jsonl"
+  cli data generate --split dev --seed "${SEED5:-4}" --count 100 --out "$DATA5/dev-standard.jsonl"
+  cli data generate --split dev --tier hard --seed "${HARD5_SEED:-11}" --count 100 --out "$DATA5/dev-hard.jsonl"
+  paste -d '\n' "$DATA5/dev-standard.jsonl" "$DATA5/dev-hard.jsonl" > "$DATA5/dev.jsonl"
+fi
+if has train5; then
+  echo "== train, phase 5: the hard-tier model (log: $RUN/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$DATA5/tokenizer" --out "$RUN" \
+    --data "$DATA5" --init-from "${INIT5:-models/default}" --grow-after "${GROW5:-1,2,3,4}" --layers 10 --max-pos 1024 \
+    --dev-count 200 --batch-tokens 2048 --lr 1.5e-3 --warmup 200 --budget-min "${BUDGET5_MIN:-300}" --dev-min 25 \
+    --full-frac 0.15 --heads-only-frac 0.2 --core-mode --layer0-head-p 0.3
+fi
 if has export; then
   echo "== export -> $OUT"
-  "$PY" models/train/export.py --ckpt "$RUN/ckpt.pt" --tokenizer "$DATA/tokenizer" --out "$OUT"
+  "$PY" models/train/export.py --ckpt "$RUN/ckpt.pt" --tokenizer "$TOK" --out "$OUT"
 fi
 if has parity; then
   echo "== torch vs onnxruntime greedy tokens, 100 test problems"

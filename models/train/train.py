@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Llama, greedy  # noqa: E402
 from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # noqa: E402
 from skips import sample_train_masks, random_core_plan  # noqa: E402
+from grow import init_from_exported  # noqa: E402
 
 
 def log(f, **kv):
@@ -88,14 +89,24 @@ def collate(examples, b):
 
 
 def dev_accuracy(model, tok, dev, plans=None):
+    """Greedy accuracy on dev problems, overall and per tier ({"all": a, "standard": s, "hard": h})."""
     prompts = [[BOS] + tok.encode(prompt_text(r["question"])) for r in dev]
-    gens = greedy(model, prompts, plans=plans)
-    ok = 0
+    gens = greedy(model, prompts, max_new=MAX_NEW, plans=plans)
+    ok, by_tier = 0, {}
     for r, g in zip(dev, gens):
-        text = tok.decode(g)
-        ok += text.strip().endswith(f"The answer is {r['answer']}.")
+        hit = tok.decode(g).strip().endswith(f"The answer is {r['answer']}.")
+        ok += hit
+        t = by_tier.setdefault(r.get("tier", "standard"), [0, 0])
+        t[0] += hit
+        t[1] += 1
     model.train()
-    return ok / len(dev)
+    out = {"all": round(ok / len(dev), 4)}
+    out.update({k: round(v[0] / v[1], 4) for k, v in sorted(by_tier.items())})
+    return out
+
+
+# Long enough for the hard tier's worked solutions (at most ~290 tokens).
+MAX_NEW = 320
 
 
 def main():
@@ -134,6 +145,9 @@ def main():
                          " --budget-min) and a new pass over --data (e.g. freshly generated problems); once per"
                          " --phase, so rerunning the same command resumes the restarted run")
     ap.add_argument("--phase", default=None, help="name of the restarted phase (default: the --data path)")
+    ap.add_argument("--init-from", default=None, help="fresh runs only: start from this exported model directory")
+    ap.add_argument("--grow-after", default="", help="with --init-from: comma-separated old layer indices after"
+                    " which a zero-output copy is inserted (block expansion); --layers must match")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -157,6 +171,10 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
+    if a.init_from and not os.path.exists(ckpt_path):
+        grow = [int(x) for x in a.grow_after.split(",") if x.strip()]
+        sources = init_from_exported(model, a.init_from, grow)
+        log(logf, event="init-from", dir=a.init_from, layers=sources)
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
@@ -249,7 +267,7 @@ def main():
                 t1 = time.time()
                 acc = dev_accuracy(model, tok, dev)
                 acc25 = dev_accuracy(model, tok, dev, dev_plans)
-                log(logf, event="dev", step=state["step"], greedy_acc=acc, core25_acc=acc25,
+                log(logf, event="dev", step=state["step"], greedy=acc, core25=acc25,
                     eval_s=round(time.time() - t1, 1))
                 last_dev = time.time()
                 win_t += time.time() - t1
@@ -262,7 +280,7 @@ def main():
     acc = dev_accuracy(model, tok, dev)
     acc25 = dev_accuracy(model, tok, dev, dev_plans)
     log(logf, event="done", step=state["step"], tokens=state["tokens"], elapsed_min=round(state["elapsed"] / 60, 2),
-        greedy_acc=acc, core25_acc=acc25)
+        greedy=acc, core25=acc25)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import {
 } from './vocab.ts';
 
 export type Op = '+' | '-' | '*' | '/';
-export type Kind = 'add-sub' | 'mul-div' | 'mixed' | 'distractor';
+export type Kind = 'add-sub' | 'mul-div' | 'mixed' | 'distractor' | 'percent' | 'nested' | 'compare';
+/** Difficulty tier: `standard` (1-6 steps, values up to 999) or `hard` (see hard.ts). */
+export type Tier = 'standard' | 'hard';
 
 /** One generated problem, as written to JSONL. */
 export interface Problem {
@@ -23,6 +25,7 @@ export interface Problem {
   steps: number;
   ops: Op[];
   kind: Kind;
+  tier: Tier;
 }
 
 export const MIN_STEPS = 1;
@@ -133,5 +136,6 @@ export function generateProblem(rng: Rng, id: string): Problem {
     steps: ops.length,
     ops,
     kind,
+    tier: 'standard',
   };
 }
