@@ -3,7 +3,7 @@
  * 384 (the default model) and 49152 (SmolLM2), on normally distributed logits (scale 3) and on a
  * peaked, LM-like row (one dominant token, a few strong ones).
  */
-import { Rng } from '../src/sampling/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { sample, type SampleParams } from '../src/sampling/sampler.ts';
 
 const MODES: [string, SampleParams][] = [

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { SkipPlan } from '../src/plans/plan.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../src/util/rng.ts';
 
 /** One catalog entry: an id that names its masked heads and the plan itself. */
 export interface CatalogEntry {
@@ -64,11 +64,11 @@ export function buildCatalog(numLayers: number, numHeads: number, opts: CatalogO
     let guard = 0;
     let added = 0;
     while (added < cross && guard++ < cross * 50) {
-      const l1 = rng.int(numLayers);
-      let l2 = rng.int(numLayers - 1);
+      const l1 = rng.below(numLayers);
+      let l2 = rng.below(numLayers - 1);
       if (l2 >= l1) l2++;
       const before = entries.length;
-      add('group', [[l1, rng.int(numHeads)], [l2, rng.int(numHeads)]]);
+      add('group', [[l1, rng.below(numHeads)], [l2, rng.below(numHeads)]]);
       if (entries.length > before) added++;
     }
   }

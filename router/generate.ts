@@ -7,7 +7,7 @@
 import { extractAnswer } from '../src/engine/answers.ts';
 import type { ModelRunner, SeqId } from '../src/model/runner-types.ts';
 import { planKey, type SkipPlan } from '../src/plans/plan.ts';
-import { Rng } from '../src/sampling/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { sample, type SampleParams } from '../src/sampling/sampler.ts';
 import type { TextTokenizer } from '../src/text/tokenizer.ts';
 

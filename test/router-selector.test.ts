@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildCatalog } from '../router/catalog.ts';
-import { Rng } from '../router/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { selectorToOnnx } from '../router/selector/export-onnx.ts';
 import { forward, initSelector, scorePlans, topN } from '../router/selector/model.ts';
 import { SelectorSession } from '../router/selector/runtime.ts';

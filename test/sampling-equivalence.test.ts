@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/sampling/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { sample, type SampleParams } from '../src/sampling/sampler.ts';
 
 function logSoftmaxAt(logits: Float32Array, token: number): number {

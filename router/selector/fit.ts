@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { decodeEmbedding, type PromptRecord } from '../calibrate.ts';
-import { fnv1a } from '../rng.ts';
+import { fnv1a } from '../../src/util/rng.ts';
 import { selectorToOnnx } from './export-onnx.ts';
 import { forward, topN, type SelectorParams } from './model.ts';
 import { SelectorSession } from './runtime.ts';

@@ -4,7 +4,7 @@
  * plan is the cosine similarity. Plain Float32Array math, so training needs no framework and the
  * ONNX export can be checked against it number for number.
  */
-import { Rng } from '../rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 /** Added under the square root of every norm (the ONNX graph uses the same constant). */
 export const NORM_EPS = 1e-8;

@@ -20,7 +20,7 @@ import { loadRunner } from '../model/runner.ts';
 import { assignArm, loadArmsFromEnv } from '../plans/arms.ts';
 import { planCost, validatePlan, PlanError, type SkipPlan } from '../plans/plan.ts';
 import { builtinRegistry, discoverPolicies } from '../plans/policies/registry.ts';
-import { Rng } from '../sampling/rng.ts';
+import { Rng } from '../util/rng.ts';
 import { sample } from '../sampling/sampler.ts';
 import { loadChatTemplate } from '../text/chat-template.ts';
 import { TextTokenizer } from '../text/tokenizer.ts';

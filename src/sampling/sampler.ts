@@ -9,7 +9,7 @@
  * quickselect) or the probability mass (top-p) get sort keys and are sorted. The result is bit-for-bit what sorting the whole vocabulary gives
  * (see nucleus()), and every non-greedy token draws exactly one random number.
  */
-import { Rng } from './rng.ts';
+import { Rng } from '../util/rng.ts';
 import { NBINS, selectSmallest, TokenOrder } from './select.ts';
 
 export interface SampleParams {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCatalog, saveCatalog } from '../../router/catalog.ts';
 import { routerPaths, writeJsonAtomic, type CalibrationResult, type ImportanceTable } from '../../router/calibration-file.ts';
-import { Rng } from '../../router/rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { selectorToOnnx } from '../../router/selector/export-onnx.ts';
 import { initSelector } from '../../router/selector/model.ts';
 import type { ModelInfo } from '../../src/model/model-info.ts';

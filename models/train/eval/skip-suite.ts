@@ -7,7 +7,7 @@
 import { sublayerFlops } from '../../../src/plans/cost.ts';
 import type { SkipPlan } from '../../../src/plans/plan.ts';
 import type { ModelInfo } from '../../../src/model/model-info.ts';
-import { Rng } from '../generator/rng.ts';
+import { Rng } from '../../../src/util/rng.ts';
 
 /** A named plan of the suite. */
 export interface SuitePlan {

@@ -4,7 +4,7 @@
  * are masked in any one layer, and candidates get distinct masks whenever the model has enough heads.
  */
 import { InvalidRequestError } from '../../errors.ts';
-import { Rng } from '../../sampling/rng.ts';
+import { Rng } from '../../util/rng.ts';
 import type { SkipPlan } from '../plan.ts';
 import type { SkipPolicy } from './policy.ts';
 
