@@ -4,9 +4,9 @@
  * peaked, LM-like row (one dominant token, a few strong ones).
  */
 import { Rng } from '../src/util/rng.ts';
-import { sample, type SampleParams } from '../src/sampling/sampler.ts';
+import { sample, type SamplingParams } from '../src/sampling/sampler.ts';
 
-const MODES: [string, SampleParams][] = [
+const MODES: [string, SamplingParams][] = [
   ['greedy', { temperature: 0, topP: 1, topK: 0 }],
   ['temperature 0.8', { temperature: 0.8, topP: 1, topK: 0 }],
   ['top_k 50', { temperature: 0.8, topP: 1, topK: 50 }],

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildCatalog } from '../router/catalog.ts';
+import { buildCatalog } from '../router/catalog-build.ts';
 import { encodeEmbedding, type PromptRecord } from '../router/calibrate.ts';
 import { Rng } from '../src/util/rng.ts';
 import { fitSelector } from '../router/selector/fit.ts';

@@ -121,13 +121,6 @@ export function scorePlans(p: SelectorParams, x: Float32Array): Float32Array {
   return forward(p, x).scores;
 }
 
-/** Indices of the `n` highest scores (ties: lower index first), excluding `exclude`. */
-export function topN(scores: ArrayLike<number>, n: number, exclude: ReadonlySet<number> = new Set()): number[] {
-  const idx: number[] = [];
-  for (let i = 0; i < scores.length; i++) if (!exclude.has(i)) idx.push(i);
-  idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return idx.slice(0, n);
-}
 
 /** Deep copy of the parameters. */
 export function cloneSelector(p: SelectorParams): SelectorParams {

@@ -3,8 +3,8 @@
  * re-scored with the importances calibration measured after each pick) and a domain's core
  * (greedy over that domain's importances). Both run on the live latency table when there is one.
  */
-import type { CalibrationResult, ImportanceTable } from './calibration-file.ts';
-import { greedySkipCore, sublayerKey, type GreedyResult, type LatencyTable, type Sublayer } from './skip-core-greedy.ts';
+import type { CalibrationResult, ImportanceTable } from './calibration.ts';
+import { greedySkipCore, sublayerKey, type GreedyResult, type LatencyTable, type Sublayer } from './skip-core-search.ts';
 
 function staticImportance(t: ImportanceTable, s: Sublayer): number {
   return (s.kind === 'attention' ? t.attention[s.layer] : t.mlp[s.layer]) ?? Infinity;

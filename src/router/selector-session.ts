@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import type { PlanCatalog } from '../catalog.ts';
+import type { PlanCatalog } from './catalog.ts';
 
 /** A loaded selector: scores catalog plans for question embeddings. */
 export class SelectorSession {
@@ -57,4 +57,12 @@ export class SelectorSession {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Indices of the `n` highest scores (ties: lower index first), excluding `exclude`. */
+export function topN(scores: ArrayLike<number>, n: number, exclude: ReadonlySet<number> = new Set()): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < scores.length; i++) if (!exclude.has(i)) idx.push(i);
+  idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  return idx.slice(0, n);
 }

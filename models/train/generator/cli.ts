@@ -5,7 +5,7 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from '../../models/train/generator/split.ts';
+import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from './split.ts';
 
 function usage(): string {
   return 'usage: skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--out FILE]';

@@ -3,7 +3,7 @@
  * the sublayer with the least importance lost per millisecond saved, re-scoring the remaining
  * sublayers after each pick, until the predicted speedup reaches the target.
  */
-import type { SkipPlan } from '../src/plans/plan.ts';
+import type { SkipPlan } from '../plans/plan.ts';
 
 /** An attention or MLP sublayer of one layer. */
 export interface Sublayer {

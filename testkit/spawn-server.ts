@@ -12,10 +12,21 @@ export interface SpawnedServer {
   output: () => string;
 }
 
+/** Where and as whom the server runs (default: this repository, this user, this environment). */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+}
+
 /** Spawns `bin/skipserve.mjs serve ...args`; rejects with its output if it exits before listening. */
-export async function spawnServer(args: string[]): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, ['bin/skipserve.mjs', 'serve', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function spawnServer(args: string[], o: SpawnOptions = {}): Promise<SpawnedServer> {
   let out = '';
+  const child = spawn(process.execPath, ['bin/skipserve.mjs', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.cwd, env: o.env, uid: o.uid, gid: o.gid });
+  child.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString();

@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/util/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 
 export interface MakeCheckpointOptions {
   /** Target directory; a fresh temp dir when omitted. */

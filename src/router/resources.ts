@@ -4,14 +4,13 @@
  * that need it then report themselves unavailable with the reason.
  */
 import { existsSync } from 'node:fs';
-import type { ModelInfo } from '../src/model/model-info.ts';
-import type { ModelRunner } from '../src/model/runner-types.ts';
-import { loadOrMeasureProfile, profileShape, type LatencyProfile } from '../src/plans/latency-profile.ts';
+import type { ModelInfo } from '../model/model-info.ts';
+import { profileShape, type LatencyProfile } from '../plans/latency-profile.ts';
 import { loadCatalog, type PlanCatalog } from './catalog.ts';
-import { readCalibration, routerPaths, type CalibrationResult } from './calibration-file.ts';
-import { SelectorSession } from './selector/runtime.ts';
-import type { LatencyTable } from './skip-core-greedy.ts';
-import { calibrationTable } from './skip-cores.ts';
+import { readCalibration, routerPaths, type CalibrationResult } from './calibration.ts';
+import { SelectorSession } from './selector-session.ts';
+import type { LatencyTable } from './skip-core-search.ts';
+import { calibrationTable } from './calibrated-cores.ts';
 
 export interface RouterResources {
   info: ModelInfo;
@@ -71,31 +70,4 @@ export function latencyTableFor(r: RouterResources, n: number, context: number):
     return { denseMs: s.denseMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
   }
   return r.calibration ? calibrationTable(r.calibration) : null;
-}
-
-const shared = new Map<string, Promise<RouterResources>>();
-
-/**
- * The resources of a server's model, loaded once and shared by the four router policy modules
- * (each is discovered separately by the registry). With a runner and a calibration, the latency
- * profile is read from its cache or measured once.
- */
-export function sharedRouterResources(deps: {
-  info: ModelInfo;
-  modelDir: string;
-  runner?: ModelRunner;
-  defaults: { targetSpeedup?: number };
-}): Promise<RouterResources> {
-  const key = `${deps.modelDir}|${deps.defaults.targetSpeedup ?? ''}`;
-  let p = shared.get(key);
-  if (!p) {
-    p = (async () => {
-      const r = await loadRouterResources(deps.info, deps.modelDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
-      if (r.calibration && deps.runner) r.profile = (await loadOrMeasureProfile(deps.runner)).profile;
-      return r;
-    })();
-    shared.set(key, p);
-    p.catch(() => shared.delete(key));
-  }
-  return p;
 }

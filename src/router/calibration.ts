@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { GreedyPick, LatencyTable } from './skip-core-greedy.ts';
+import type { GreedyPick, LatencyTable } from './skip-core-search.ts';
 
 /** Importance of removing each head and sublayer: mean KL(full || ablated) per answer token. */
 export interface ImportanceTable {

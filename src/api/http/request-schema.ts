@@ -1,35 +1,36 @@
 /**
- * The request schemas, validated once at the edge with zod. HTTP bodies are checked directly; gRPC
- * messages are first mapped to the same shape, so both transports share one set of rules and the
- * same error messages. Errors name the field in wire form (e.g. `messages[0].content`).
+ * The OpenAI request bodies, checked at the edge with zod for shape and types only (unknown fields
+ * are refused by name); what the values mean (ranges, the context budget, the policy) is checked
+ * once, in engine/prepare-request.ts. Errors name the field in wire form (e.g. `messages[0].content`).
  */
 import { z } from 'zod';
-import { InvalidRequestError } from '../errors.ts';
+import { InvalidRequestError } from '../../errors.ts';
 
 const SkipSchema = z
   .object({
-    policy: z.string().min(1).optional(),
+    policy: z.string().optional(),
     plan: z.unknown().optional(),
-    plans: z.array(z.unknown()).min(1).optional(),
-    k: z.number().int().min(0).optional(),
-    target_speedup: z.number().min(1).max(100).optional(),
-    domain: z.string().min(1).optional(),
-    select: z.enum(['vote', 'logprob', 'none']).default('vote'),
-    answer_pattern: z.string().min(1).max(500).optional(),
+    plans: z.array(z.unknown()).optional(),
+    k: z.number().optional(),
+    target_speedup: z.number().optional(),
+    domain: z.string().optional(),
+    select: z.enum(['vote', 'logprob', 'none']).optional(),
+    answer_pattern: z.string().optional(),
+    reference_answer: z.union([z.string(), z.number()]).optional(),
   })
   .strict();
 
-/** Fields shared by chat and completions (and gRPC). */
+/** Fields shared by chat and completions. */
 const common = {
   model: z.string().optional(),
-  n: z.number().int().min(1).max(256).default(1),
-  max_tokens: z.number().int().min(1).nullish(),
-  max_completion_tokens: z.number().int().min(1).nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().gt(0).max(1).nullish(),
-  top_k: z.number().int().min(-1).nullish(),
-  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(16)]).nullish(),
+  n: z.number().optional(),
+  max_tokens: z.number().nullish(),
+  max_completion_tokens: z.number().nullish(),
+  temperature: z.number().nullish(),
+  top_p: z.number().nullish(),
+  top_k: z.number().nullish(),
+  seed: z.number().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
   ignore_eos: z.boolean().optional(),
@@ -38,9 +39,6 @@ const common = {
   frequency_penalty: z.literal(0, { message: 'frequency_penalty is not supported (only 0)' }).nullish(),
   skip: SkipSchema.optional(),
 };
-
-/** The fields chat, completions and gRPC share (gRPC messages are mapped to this shape). */
-export const CommonSchema = z.object(common).strict();
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 
@@ -59,15 +57,15 @@ export const ChatRequestSchema = z
       )
       .min(1),
     logprobs: z.boolean().nullish(),
-    top_logprobs: z.number().int().min(0).max(20).nullish(),
+    top_logprobs: z.number().nullish(),
   })
   .strict();
 
 export const CompletionRequestSchema = z
   .object({
     ...common,
-    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number().int().min(0)).min(1)]),
-    logprobs: z.number().int().min(0).max(20).nullish(),
+    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number()).min(1)]),
+    logprobs: z.number().nullish(),
     echo: z.literal(false, { message: 'echo is not supported' }).optional(),
   })
   .strict();

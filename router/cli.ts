@@ -3,9 +3,9 @@
  * measures importances and plan utilities (resumable), train fits and exports the selector, eval
  * compares every policy and writes the table and plot.
  */
-import { CALIBRATE_USAGE, runCalibrate } from '../../router/cli-calibrate.ts';
-import { EVAL_USAGE, runEvalCommand } from '../../router/cli-eval.ts';
-import { runTrain, TRAIN_USAGE } from '../../router/cli-train.ts';
+import { CALIBRATE_USAGE, runCalibrate } from './cli-calibrate.ts';
+import { EVAL_USAGE, runEvalCommand } from './cli-eval.ts';
+import { runTrain, TRAIN_USAGE } from './cli-train.ts';
 
 const USAGE = `usage: skipserve router calibrate|train|eval [options]\n\n${CALIBRATE_USAGE}\n\n${TRAIN_USAGE}\n\n${EVAL_USAGE}\n`;
 

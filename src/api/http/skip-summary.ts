@@ -1,5 +1,5 @@
-/** The `skip` summary of a response in wire form (shared by HTTP and gRPC). */
-import type { GenerationResult } from '../engine/types.ts';
+/** The `skip` summary of an HTTP response in wire form. */
+import type { GenerationResult } from '../../engine/types.ts';
 
 export interface SkipSummaryWire {
   policy: string;
@@ -16,6 +16,8 @@ export interface SkipSummaryWire {
     plan_distance: number;
   };
   policy_detail?: Record<string, unknown>;
+  reference_answer?: string;
+  matched_reference?: boolean;
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
@@ -39,5 +41,9 @@ export function skipSummary(r: GenerationResult): SkipSummaryWire {
   };
   if (r.arm) out.arm = r.arm;
   if (r.policyDetail) out.policy_detail = r.policyDetail;
+  if (r.referenceAnswer !== undefined) {
+    out.reference_answer = r.referenceAnswer;
+    out.matched_reference = r.matchedReference ?? false;
+  }
   return out;
 }
