@@ -16,58 +16,38 @@ const commaList = z
   .union([z.string(), z.array(z.union([z.number(), z.string()]))])
   .transform((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v.map(String)));
 
-export const ServerConfigSchema = z.object({
-  model: z.string().min(1).default('models/default'),
-  modelId: z.string().min(1).optional(),
-  host: z.string().min(1).default('127.0.0.1'),
-  httpPort: port.default(8000),
-  grpcPort: z.coerce.number().int().min(-1).max(65535).default(50051),
-  maxBatch: z.coerce.number().int().min(1).max(256).default(16),
-  maxQueue: z.coerce.number().int().min(0).max(100000).default(64),
-  threads: z.coerce.number().int().min(0).max(256).default(0),
-  ortSpin: z.preprocess((v) => (v === '1' ? 'on' : v === '0' ? 'off' : v), z.enum(['auto', 'on', 'off'])).default('off'),
-  apiKey: z.string().min(1).optional(),
-  prefillChunk: z.coerce.number().int().min(1).default(512),
-  defaultPolicy: z.string().min(1).default('none'),
-  optionalPolicies: commaList.pipe(z.array(z.string().min(1))).default([]),
-  defaultMaxTokens: z.coerce.number().int().min(1).default(256),
-  defaultK: z.coerce.number().int().min(0).default(2),
-  defaultTargetSpeedup: z.coerce.number().min(1).max(8).default(1.25),
-  armsFile: z.string().min(1).optional(),
-  arms: z.string().min(1).optional(),
-  profileCacheDir: z.string().min(1).optional(),
-  drainTimeout: z.coerce.number().min(0).default(60),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  debug: flag.default(false),
-}).strict();
+/** Every setting, once: its flag (kebab-case; the env var is SKIPSERVE_<FLAG_IN_UPPER_SNAKE>), its schema and default, what it does. */
+const SETTINGS = {
+  model: { flag: 'model', schema: z.string().min(1).default('models/default'), help: 'checkpoint directory (Hugging Face Llama/Qwen2/Mistral)' },
+  modelId: { flag: 'model-id', schema: z.string().min(1).optional(), help: "model id the API reports (default: the directory's name)" },
+  host: { flag: 'host', schema: z.string().min(1).default('127.0.0.1'), help: 'address to listen on' },
+  httpPort: { flag: 'http-port', schema: port.default(8000), help: 'HTTP port (0 = any free port)' },
+  grpcPort: { flag: 'grpc-port', schema: z.coerce.number().int().min(-1).max(65535).default(50051), help: 'gRPC port (0 = any free port, -1 = no gRPC)' },
+  maxBatch: { flag: 'max-batch', schema: z.coerce.number().int().min(1).max(256).default(16), help: 'most candidate rows decoded together; also the largest n' },
+  maxQueue: { flag: 'max-queue', schema: z.coerce.number().int().min(0).max(100000).default(64), help: 'most requests waiting for admission; past it 429 / RESOURCE_EXHAUSTED' },
+  threads: { flag: 'threads', schema: z.coerce.number().int().min(0).max(256).default(0), help: 'onnxruntime intra-op threads (0 = its default)' },
+  ortSpin: { flag: 'ort-spin', schema: z.preprocess((v) => (v === '1' ? 'on' : v === '0' ? 'off' : v), z.enum(['auto', 'on', 'off'])).default('off'), help: "let onnxruntime's threads spin while waiting: on | off | auto" },
+  apiKey: { flag: 'api-key', schema: z.string().min(1).optional(), help: 'when set, /v1 routes and gRPC need Authorization: Bearer <key>' },
+  prefillChunk: { flag: 'prefill-chunk', schema: z.coerce.number().int().min(1).default(512), help: 'most prompt tokens fed per engine step (chunked prefill)' },
+  defaultPolicy: { flag: 'default-policy', schema: z.string().min(1).default('none'), help: 'policy of requests that name none (and have no A/B arm)' },
+  optionalPolicies: { flag: 'optional-policies', schema: commaList.pipe(z.array(z.string().min(1))).default([]), help: 'policies whose load failure only makes them unavailable (comma-separated)' },
+  defaultMaxTokens: { flag: 'default-max-tokens', schema: z.coerce.number().int().min(1).default(256), help: 'max_tokens when a request gives none (capped by the context)' },
+  defaultK: { flag: 'default-k', schema: z.coerce.number().int().min(0).default(2), help: 'heads masked per candidate by random-heads / head-importance when a request gives no k' },
+  defaultTargetSpeedup: { flag: 'default-target-speedup', schema: z.coerce.number().min(1).max(8).default(1.25), help: 'skip core target of latency-budget / expert-profile when a request gives none' },
+  armsFile: { flag: 'arms-file', schema: z.string().min(1).optional(), help: 'JSON file of weighted policy A/B arms' },
+  arms: { flag: 'arms', schema: z.string().min(1).optional(), help: 'the same A/B arms as inline JSON' },
+  profileCacheDir: { flag: 'profile-cache-dir', schema: z.string().min(1).optional(), help: "writable directory for measured latency profiles (unset: kept in memory; the model's own is only read)" },
+  drainTimeout: { flag: 'drain-timeout', schema: z.coerce.number().min(0).default(60), help: 'seconds SIGTERM waits for in-flight requests' },
+  logLevel: { flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'fatal | error | warn | info | debug | trace | silent' },
+  debug: { flag: 'debug', schema: flag.default(false), help: 'log stack traces of failures' },
+} as const;
+
+type Settings = typeof SETTINGS;
+export const ServerConfigSchema = z.object(Object.fromEntries(Object.entries(SETTINGS).map(([k, s]) => [k, s.schema])) as { [K in keyof Settings]: Settings[K]['schema'] }).strict();
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
-/** Every setting: flag (kebab-case) -> config key and what it does; the env var is SKIPSERVE_<FLAG_IN_UPPER_SNAKE>. */
-const SETTINGS: Record<string, { key: keyof ServerConfig; help: string }> = {
-  model: { key: 'model', help: 'checkpoint directory (Hugging Face Llama/Qwen2/Mistral)' },
-  'model-id': { key: 'modelId', help: "model id the API reports (default: the directory's name)" },
-  host: { key: 'host', help: 'address to listen on' },
-  'http-port': { key: 'httpPort', help: 'HTTP port (0 = any free port)' },
-  'grpc-port': { key: 'grpcPort', help: 'gRPC port (0 = any free port, -1 = no gRPC)' },
-  'max-batch': { key: 'maxBatch', help: 'most candidate rows decoded together; also the largest n' },
-  'max-queue': { key: 'maxQueue', help: 'most requests waiting for admission; past it 429 / RESOURCE_EXHAUSTED' },
-  threads: { key: 'threads', help: 'onnxruntime intra-op threads (0 = its default)' },
-  'ort-spin': { key: 'ortSpin', help: "let onnxruntime's threads spin while waiting: on | off | auto" },
-  'api-key': { key: 'apiKey', help: 'when set, /v1 routes and gRPC need Authorization: Bearer <key>' },
-  'prefill-chunk': { key: 'prefillChunk', help: 'most prompt tokens fed per engine step (chunked prefill)' },
-  'default-policy': { key: 'defaultPolicy', help: 'policy of requests that name none (and have no A/B arm)' },
-  'optional-policies': { key: 'optionalPolicies', help: 'policies whose load failure only makes them unavailable (comma-separated)' },
-  'default-max-tokens': { key: 'defaultMaxTokens', help: 'max_tokens when a request gives none (capped by the context)' },
-  'default-k': { key: 'defaultK', help: 'heads masked per candidate by random-heads / head-importance when a request gives no k' },
-  'default-target-speedup': { key: 'defaultTargetSpeedup', help: 'skip core target of latency-budget / expert-profile when a request gives none' },
-  'arms-file': { key: 'armsFile', help: 'JSON file of weighted policy A/B arms' },
-  arms: { key: 'arms', help: 'the same A/B arms as inline JSON' },
-  'profile-cache-dir': { key: 'profileCacheDir', help: "writable directory for measured latency profiles (unset: kept in memory; the model's own is only read)" },
-  'drain-timeout': { key: 'drainTimeout', help: 'seconds SIGTERM waits for in-flight requests' },
-  'log-level': { key: 'logLevel', help: 'fatal | error | warn | info | debug | trace | silent' },
-  debug: { key: 'debug', help: 'log stack traces of failures' },
-};
+const FLAGS: [flag: string, key: keyof ServerConfig, help: string][] = Object.entries(SETTINGS).map(([key, s]) => [s.flag, key as keyof ServerConfig, s.help]);
 
 /** Env var name for a flag, e.g. `http-port` -> `SKIPSERVE_HTTP_PORT`. */
 export function envName(flag: string): string {
@@ -77,7 +57,7 @@ export function envName(flag: string): string {
 /** Help text listing every setting with its flag, env var, default and meaning. */
 export function configHelp(): string {
   const defaults = ServerConfigSchema.parse({}) as Record<string, unknown>;
-  const lines = Object.entries(SETTINGS).map(([f, { key, help }]) => {
+  const lines = FLAGS.map(([f, key, help]) => {
     const d = defaults[key];
     return `  --${f.padEnd(24)} ${envName(f).padEnd(34)} ${(d === undefined ? '' : JSON.stringify(d)).padEnd(18)} ${help}`;
   });
@@ -92,7 +72,7 @@ export function debugFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
 /** Builds the configuration from argv, env and an optional config file; throws ConfigError naming the bad setting. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const f of Object.keys(SETTINGS)) options[f] = { type: 'string' };
+  for (const [f] of FLAGS) options[f] = { type: 'string' };
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
@@ -108,7 +88,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, 'config');
     }
   }
-  for (const [f, { key }] of Object.entries(SETTINGS)) {
+  for (const [f, key] of FLAGS) {
     const fromEnv = env[envName(f)];
     if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
     if (values[f] !== undefined) raw[key] = values[f];
@@ -116,10 +96,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const parsed = ServerConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const known = Object.values(SETTINGS).map((s) => s.key).join(', ');
+    const known = FLAGS.map(([, k]) => k).join(', ');
     if (issue.code === 'unrecognized_keys') throw new ConfigError(`unknown config key '${issue.keys[0]}' in ${file ?? 'the config'} (known: ${known})`, issue.keys[0]);
     const key = String(issue.path[0] ?? '');
-    const f = Object.entries(SETTINGS).find(([, s]) => s.key === key)?.[0] ?? key;
+    const f = FLAGS.find(([, k]) => k === key)?.[0] ?? key;
     throw new ConfigError(`invalid --${f} (${envName(f)}): ${issue.message}`, f);
   }
   if (parsed.data.arms && parsed.data.armsFile) throw new ConfigError(`give --arms or --arms-file (${envName('arms')} / ${envName('arms-file')}), not both`, 'arms');

@@ -3,11 +3,11 @@
  * once, by prepareRequest, like every other request) and a domain result to a GenerateResponse.
  */
 import { InvalidRequestError } from '../../errors.ts';
-import type { DiversityFigures } from '../../engine/diversity.ts';
 import type { CandidateDelta, GenerationResult, RequestSpec, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import type { SelectMode } from '../../engine/vote.ts';
 import { planToWire, type SkipPlan, type SkipPlanWire } from '../../plans/plan.ts';
-import type { CandidateDeltaMsg, DiversityMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
+import { diversityToWire } from '../diversity-wire.ts';
+import type { CandidateDeltaMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
 
 function planFromMsg(p: SkipPlanMsg): SkipPlanWire {
   const mask: Record<string, number[]> = {};
@@ -80,16 +80,6 @@ export function deltaToMsg(tok: TextTokenizer, d: CandidateDelta): CandidateDelt
   return { index: d.index, text: d.text, token_ids: d.tokenIds, finish_reason: d.finishReason ?? '', logprobs: logprobsToMsg(tok, d.logprobs) };
 }
 
-function diversityToMsg(d: DiversityFigures): DiversityMsg {
-  return {
-    unique_answers: d.uniqueAnswers,
-    answer_entropy: d.answerEntropy,
-    distinct_2: d.distinct2,
-    mean_pairwise_distance: d.meanPairwiseDistance,
-    majority_share: d.majorityShare,
-    plan_distance: d.planDistance,
-  };
-}
 
 /** The whole result as a GenerateResponse. */
 export function resultToMsg(tok: TextTokenizer, id: string, model: string, created: number, r: GenerationResult): GenerateResponseMsg {
@@ -115,7 +105,7 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
       selected_index: r.selectedIndex ?? -1,
       speedup: r.speedup ?? 0,
       skipped_compute_ratio: r.skippedComputeRatio,
-      diversity: diversityToMsg(r.diversity),
+      diversity: diversityToWire(r.diversity),
       reference_answer: r.referenceAnswer ?? '',
       matched_reference: r.matchedReference ?? false,
     },

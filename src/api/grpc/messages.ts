@@ -2,6 +2,7 @@
  * TypeScript declarations of the skipserve.v1 messages as @grpc/proto-loader hands them over
  * (keepCase, longs as numbers, enums as strings, defaults filled in, oneofs named).
  */
+import type { DiversityWire } from '../diversity-wire.ts';
 export interface HeadListMsg {
   heads: number[];
 }
@@ -63,14 +64,8 @@ export interface CandidateMsg {
   logprobs: TokenLogprobMsg[];
 }
 
-export interface DiversityMsg {
-  unique_answers: number;
-  answer_entropy: number;
-  distinct_2: number;
-  mean_pairwise_distance: number;
-  majority_share: number;
-  plan_distance: number;
-}
+/** Same fields as the HTTP response's `skip.diversity`. */
+export type DiversityMsg = DiversityWire;
 
 export interface GenerateResponseMsg {
   id: string;
