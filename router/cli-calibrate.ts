@@ -13,12 +13,12 @@ import { aggregateRecords, measureLatencyBudgetPath } from './calibration-aggreg
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { calibratePrompts, type CalibrateConfig } from './calibrate.ts';
 import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
-import { generatedProblems, readPromptsFile } from './problems.ts';
+import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
   [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
-  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--threads N] [--fresh]`;
+  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]`;
 
 /** Runs calibration. */
 export async function runCalibrate(argv: string[]): Promise<void> {
@@ -28,7 +28,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' },
       samples: { type: 'string' }, 'full-samples': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
       'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
-      'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' },
+      'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' }, tier: { type: 'string' },
     },
     strict: true,
   });
@@ -48,7 +48,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
   const greedyPrompts = numFlag('greedy-prompts', values['greedy-prompts'], 12, pos, 'an integer >= 1');
   const maxSpeedup = numFlag('max-speedup', values['max-speedup'], 2, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
-  const prompts = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('train', cfg.seed, count);
+  const prompts = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('train', cfg.seed, count, tierFlag(values.tier));
   const paths = routerPaths(modelDir);
   if (values.fresh) rmSync(paths.records, { force: true });
 

@@ -11,11 +11,11 @@ import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { evalPlot, evalTable } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
-import { generatedProblems, readPromptsFile } from './problems.ts';
+import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 1,4,8]
-  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--threads N] [--note TEXT]`;
+  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--tier standard|hard|mixed] [--threads N] [--note TEXT]`;
 
 const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy'];
 
@@ -26,7 +26,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, ns: { type: 'string' },
       temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-tokens': { type: 'string' }, k: { type: 'string' },
-      policies: { type: 'string' }, 'speed-repeats': { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' },
+      policies: { type: 'string' }, 'speed-repeats': { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' }, tier: { type: 'string' },
     },
     strict: true,
   });
@@ -40,7 +40,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : ALL;
   for (const w of wanted) if (!ALL.includes(w)) throw new Error(`--policies: '${w}' is not one of ${ALL.join(', ')}`);
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
-  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count);
+  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count, tierFlag(values.tier));
   const local = await openLocalEngine({ modelDir, threads, maxBatch: 64, maxQueue: 100_000, defaults: { k }, profileCacheDir: join(modelDir, 'router'), measureSpeedup: false });
   const started = Date.now();
   try {

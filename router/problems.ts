@@ -3,7 +3,7 @@
  * JSONL file of prompts with optional reference solutions/answers and a `kind` (the domain).
  */
 import { readFileSync } from 'node:fs';
-import { generateSplit, type Split, type TierChoice } from '../models/train/generator/split.ts';
+import { generateSplit, TIERS, type Split, type TierChoice } from '../models/train/generator/split.ts';
 import { normalizeAnswer } from '../src/engine/answers.ts';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import { renderPrompt } from '../src/engine/prepare-request.ts';
@@ -24,6 +24,13 @@ export interface RouterPrompt {
   /** Domain label (e.g. the generator's problem kind). */
   kind?: string;
   steps?: number;
+}
+
+/** The --tier flag of the router tools (default standard); errors name the allowed values. */
+export function tierFlag(raw: string | undefined): TierChoice {
+  const t = (raw ?? 'standard') as TierChoice;
+  if (!TIERS.includes(t)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${raw}'`);
+  return t;
 }
 
 /** Generated problems of the default model's generator (same seed and tier, same problems). */
