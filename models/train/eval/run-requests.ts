@@ -4,6 +4,7 @@
  * known answer attached as the reference. Runs many at once so the engine batches them.
  */
 import type { LocalEngine } from '../../../src/engine/local-engine.ts';
+import { renderPrompt } from '../../../src/engine/prepare-request.ts';
 import type { GenerationResult, RequestSpec, SkipSpec } from '../../../src/engine/types.ts';
 import { mapConcurrent } from '../../../src/util/map-concurrent.ts';
 import type { Problem } from '../generator/problems.ts';
@@ -44,7 +45,10 @@ export async function runProblems(
 ): Promise<GenerationResult[]> {
   const inFlight = Math.max(1, Math.floor(local.limits.maxBatch / s.n) * 2);
   return mapConcurrent(problems, inFlight, async (p, i) => {
-    const r = await local.generate(problemRequest(p, i, seed, s));
+    const spec = problemRequest(p, i, seed, s);
+    // A long problem on a short-context model gets what room the context leaves (as a client would ask).
+    spec.maxTokens = Math.min(spec.maxTokens!, local.info.maxPositions - renderPrompt(local, spec.prompt).tokens.length);
+    const r = await local.generate(spec);
     onDone?.();
     return r;
   });
