@@ -21,7 +21,7 @@ skipserve_pg_start() {
   local -a as=()
   if [[ $(id -u) == 0 ]]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres || return 1
-    as=(runuser -u postgres --)
+    as=("$(command -v runuser || echo /usr/sbin/runuser)" -u postgres --)
   fi
   if [[ -f "$dir/url" ]] && (cd / && "${as[@]}" "$pgbin/pg_ctl" status -D "$dir/data" >/dev/null 2>&1); then
     url=$(cat "$dir/url")

@@ -4,8 +4,11 @@
  * implements. Plain camelCase objects: HTTP and gRPC wire names never reach this folder.
  */
 
-/** A JSON value as the store keeps it (plans, diversity figures, reports). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/**
+ * Any JSON-serialisable value (plans, reports): stored with JSON.stringify, read back parsed. Typed
+ * loosely so callers can pass their own interfaces (a SkipPlan's wire form, a gate report).
+ */
+export type JsonValue = unknown;
 
 /** One best-of-N candidate of a served request. */
 export interface CandidateRecord {
