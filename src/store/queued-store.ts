@@ -4,7 +4,7 @@
  * change notification, and events for metrics. Engine specifics live behind StoreBackend.
  */
 import type { StoreBackend } from './backend.ts';
-import { feedbackRow, validateFeedback } from './record-rows.ts';
+import { feedbackRow, recordProblem, validateFeedback } from './record-rows.ts';
 import type {
   FeedbackInput,
   FeedbackResult,
@@ -21,7 +21,7 @@ import type {
   VersionStore,
 } from './types.ts';
 import { VersionWatch } from './version-watch.ts';
-import { checkKind, validateNewVersion, VersionError } from './versions.ts';
+import { checkKind, validateNewVersion } from './versions.ts';
 import { WriteQueue } from './write-queue.ts';
 
 export const STORE_DEFAULTS = { queueSize: 10_000, batchSize: 500, versionPollMs: 2_000, closeTimeoutMs: 5_000 };
@@ -63,7 +63,15 @@ export class QueuedStore implements RequestStore {
   }
 
   record(record: ServedRecord): boolean {
-    return this.queue.push(record);
+    let problem: string | null;
+    try {
+      problem = recordProblem(record);
+    } catch (e) {
+      problem = `unreadable record: ${(e as Error).message}`;
+    }
+    if (problem === null) return this.queue.push(record);
+    this.queue.refuse(problem);
+    return false;
   }
 
   async addFeedback(feedback: FeedbackInput): Promise<FeedbackResult> {
@@ -142,5 +150,3 @@ export class QueuedStore implements RequestStore {
     };
   }
 }
-
-export { VersionError };

@@ -164,6 +164,31 @@ function feedbackFromRow(f: Loose<FeedbackRow>): FeedbackRecord {
   return out;
 }
 
+const isInt = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
+const isStr = (x: unknown): x is string => typeof x === 'string';
+
+/**
+ * What is wrong with a record, or null: checked when it is queued, so one malformed record cannot
+ * make a whole batch's transaction fail.
+ */
+export function recordProblem(r: ServedRecord): string | null {
+  if (!isStr(r.id) || r.id.length === 0 || r.id.length > 200) return 'id must be a string of 1-200 characters';
+  if (!Number.isFinite(r.createdAt)) return 'createdAt must be a finite number';
+  if (!isStr(r.promptText) || !isInt(r.promptTokens)) return 'promptText must be a string and promptTokens an integer >= 0';
+  if (!isStr(r.policy) || !isStr(r.modelVersion)) return 'policy and modelVersion must be strings';
+  if (!Array.isArray(r.candidates)) return 'candidates must be an array';
+  const seen = new Set<number>();
+  for (const c of r.candidates) {
+    if (!isInt(c.index) || seen.has(c.index)) return `candidate index ${c.index} is not a distinct integer >= 0`;
+    seen.add(c.index);
+    if (!isStr(c.text) || !isStr(c.finishReason) || !isInt(c.completionTokens) || !(c.answer === null || isStr(c.answer)))
+      return `candidate ${c.index}: text and finishReason must be strings, answer a string or null, completionTokens an integer`;
+  }
+  if (r.selectedIndex !== undefined && !seen.has(r.selectedIndex)) return `selectedIndex ${r.selectedIndex} names no candidate`;
+  if (!r.timings || !Number.isFinite(r.timings.queueMs) || !Number.isFinite(r.timings.totalMs)) return 'timings.queueMs and totalMs must be finite';
+  return null;
+}
+
 /** Checks a feedback before it reaches SQL; returns the `invalid` result naming the field, or null. */
 export function validateFeedback(f: FeedbackInput): Extract<FeedbackResult, { status: 'invalid' }> | null {
   const bad = (field: string, message: string) => ({ status: 'invalid' as const, field, message });

@@ -163,7 +163,7 @@ export interface VersionStore {
 /** What happens inside the store, for metrics and logs (the store declares no metrics itself). */
 export type StoreEvent =
   | { type: 'written'; count: number; seconds: number }
-  | { type: 'dropped'; count: number; reason: 'queue_full' | 'closed' }
+  | { type: 'dropped'; count: number; reason: 'queue_full' | 'closed' | 'invalid'; message?: string }
   | { type: 'write_error'; count: number; error: Error }
   | { type: 'feedback'; outcome: FeedbackResult['status'] | 'error'; seconds: number }
   | { type: 'retention'; deleted: number; seconds: number }
@@ -188,7 +188,7 @@ export interface RequestStore {
   readonly engine: 'sqlite' | 'postgres' | 'off';
   /**
    * Queues a record for writing and returns at once (never blocks, never throws). False when the
-   * record was dropped because the queue is full or the store is closing.
+   * record was dropped: the queue is full, the store is closing, or the record is malformed.
    */
   record(record: ServedRecord): boolean;
   /** Stores feedback; resolves once it is durable. A record still queued is written first. */

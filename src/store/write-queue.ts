@@ -31,6 +31,12 @@ export class WriteQueue<T extends { id: string }> {
     if (!(opts.capacity >= 1) || !(opts.batchSize >= 1)) throw new RangeError('queue capacity and batch size must be >= 1');
   }
 
+  /** Counts an item refused before it reached the queue (a malformed record). */
+  refuse(message: string): void {
+    this.counters.dropped++;
+    this.opts.onEvent({ type: 'dropped', count: 1, reason: 'invalid', message });
+  }
+
   /** Queues one item; returns false (and counts a drop) when full or closed. Never blocks. */
   push(item: T): boolean {
     if (this.closed || this.queue.length + this.inFlight >= this.opts.capacity) {

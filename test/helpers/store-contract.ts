@@ -62,6 +62,22 @@ export function storeContract(engine: EngineUnderTest): void {
       assert.deepEqual(await store.addFeedback({ id: 'q2', source: 'user', answer: '42' }), { status: 'stored', replaced: false });
     });
 
+    it('a malformed record is dropped at once, naming the problem, and the rest of its batch is written', async () => {
+      const events: StoreEvent[] = [];
+      const { store } = await open({ onEvent: (e) => events.push(e) });
+      const bad = makeRecord('bad');
+      bad.candidates[1].index = 0;
+      assert.equal(store.record(makeRecord('good-1')), true);
+      assert.equal(store.record(bad), false);
+      assert.equal(store.record({ ...makeRecord('bad-2'), timings: undefined } as never), false);
+      assert.equal(store.record(makeRecord('good-2')), true);
+      await store.flush();
+      assert.deepEqual([store.stats().written, store.stats().dropped, store.stats().failed], [2, 2, 0]);
+      const dropped = events.filter((e) => e.type === 'dropped');
+      assert.match(dropped[0].type === 'dropped' ? String(dropped[0].message) : '', /candidate index 0 is not a distinct/);
+      assert.equal((await store.getRecord('good-2'))?.id, 'good-2');
+    });
+
     it('a repeated id keeps the first record', async () => {
       const { store } = await open();
       store.record(makeRecord('dup', { policy: 'first' }));
