@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 
 let cached: Promise<{ url?: string; skip?: string }> | undefined;
@@ -20,7 +20,7 @@ export function postgresForTests(): Promise<{ url?: string; skip?: string }> {
     if (process.env.CI)
       throw new Error('SKIPSERVE_TEST_PG_URL is not set in CI: .ci/run must `source .ci/postgres.sh` before the tests');
     try {
-      const script = fileURLToPath(new URL('../../.ci/postgres.sh', import.meta.url));
+      const script = join(import.meta.dirname, '..', '..', '.ci', 'postgres.sh');
       const out = execFileSync('bash', [script], { env: { ...process.env, SKIPSERVE_PG_NO_INSTALL: '1' }, encoding: 'utf8' });
       const url = /SKIPSERVE_TEST_PG_URL=(\S+)/.exec(out)?.[1];
       return url ? { url } : { skip: 'no PostgreSQL: .ci/postgres.sh printed no URL' };
