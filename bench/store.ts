@@ -1,19 +1,22 @@
 /**
- * `npm run bench:store`: what recording costs. Two parts, printed side by side:
+ * `npm run bench:store`: what recording costs. Two parts:
  *
- * 1. The load driver's `chat` scenario (load-tests/, the same requests as `npm run load`) against the
- *    real server as a separate process, once per store variant: `--store off`, a SQLite file, and a
- *    PostgreSQL database, round robin (each round starting with the next variant), `--repeat` times, a
- *    fresh server each run (warmed up with 16 requests first). Per variant: medians over the runs of the p50 / p99 request latency, the latency
- *    added against `off`, requests/s, and records written per second of the run (and dropped).
+ * 1. The load driver's `chat` scenario (load-tests/: the same prompts, seeds and request bodies as
+ *    `npm run load -- --scenario chat`) against three real servers, each a separate process started at
+ *    once: `--store off`, a SQLite file, and a PostgreSQL database. The load goes to one server at a
+ *    time, in short blocks (`--block` requests at `--concurrency`), round robin with the start rotating,
+ *    `--blocks` blocks per server: every block sends the same prompts and seeds, so the three see the
+ *    same work at nearly the same moments and drift on a busy machine hits them alike. Per server:
+ *    p50 / p99 request latency over all its requests, the median of its block p50s, the latency added
+ *    against `off`, and the records written per second of load (and dropped).
  * 2. What a request pays on its path, in this process: building the record from a real request and
- *    result of the default model (n=4, 40 tokens, as in the chat scenario) and queueing it
- *    (`servedRecord` + `store.record()`, the only recording work between the result and the response),
- *    per call; and the records per second the store's writer sustains behind it, per engine.
+ *    result of the model (n=4, 40 tokens, as in the chat scenario) and queueing it
+ *    (`servedRecord` + `store.record()`, the only recording work between the result and the
+ *    response), per call; and the records per second the store's writer sustains behind it.
  *
  * PostgreSQL: SKIPSERVE_BENCH_PG_URL or SKIPSERVE_TEST_PG_URL (a server URL; a fresh database is
- * created per run), else the throwaway cluster of .ci/postgres.sh; skipped when there is none.
- * Options: --model DIR (default models/default), --requests N (150), --concurrency C (4), --repeat R (3),
+ * created), else the throwaway cluster of .ci/postgres.sh; skipped when there is none.
+ * Options: --model DIR (default models/default), --block N (12), --blocks B (30), --concurrency C (4),
  * --n N (4), --max-tokens N (40), --records N (20000, part 2), --only-path (part 2 alone).
  */
 import { execFileSync } from 'node:child_process';
@@ -22,7 +25,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { runCli } from '../load-tests/driver/main.ts';
+import { httpSender } from '../load-tests/driver/http-transport.ts';
+import { runLoad } from '../load-tests/driver/runner.ts';
+import type { Sample } from '../load-tests/driver/types.ts';
+import { loadConfig } from '../load-tests/shared/config.ts';
+import { SCENARIOS } from '../load-tests/shared/scenarios.ts';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { prepareRequest } from '../src/engine/prepare-request.ts';
 import { servedRecord } from '../src/engine/served-record.ts';
@@ -33,14 +40,14 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, repeat: { type: 'string' }, n: { type: 'string' },
+    model: { type: 'string' }, block: { type: 'string' }, blocks: { type: 'string' }, concurrency: { type: 'string' }, n: { type: 'string' },
     'max-tokens': { type: 'string' }, records: { type: 'string' }, 'only-path': { type: 'boolean' },
   },
 });
 const model = values.model ?? 'models/default';
-const requests = Number(values.requests ?? 150);
+const blockSize = Number(values.block ?? 12);
+const blocks = Number(values.blocks ?? 30);
 const concurrency = Number(values.concurrency ?? 4);
-const repeat = Number(values.repeat ?? 3);
 const n = Number(values.n ?? 4);
 const maxTokens = Number(values['max-tokens'] ?? 40);
 const recordCount = Number(values.records ?? 20_000);
@@ -94,34 +101,56 @@ const metric = (text: string, name: string) =>
     .filter((l) => l.startsWith(name))
     .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 
-interface Run {
-  p50: number;
-  p99: number;
-  rps: number;
-  recordsPerS: number;
-  written: number;
-  dropped: number;
-}
+const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
 
-/** One measured chat run against a fresh server with `--store spec`. */
-async function chatRun(spec: string, i: number): Promise<Run> {
-  const server = await spawnServer(['--model', model, '--http-port', '0', '--grpc-port=-1', '--log-level', 'info', '--store', spec, '--version-cache-dir', join(work, `cache-${i}`)]);
+/** Part 1: the interleaved chat blocks; returns one table row per store. */
+async function chatBlocks(variants: { name: string; spec: string }[]): Promise<void> {
+  const servers = await Promise.all(
+    variants.map((v, i) => spawnServer(['--model', model, '--http-port', '0', '--grpc-port=-1', '--log-level', 'info', '--store', v.spec, '--version-cache-dir', join(work, `cache-${i}`)])),
+  );
   try {
-    const common = ['--scenario', 'chat', '--base-url', server.url, '--arms', 'none', '--concurrency', String(concurrency), '--n', String(n), '--max-tokens', String(maxTokens), '--duration', '600', '--quiet'];
-    const quiet = () => undefined;
-    await runCli([...common, '--requests', '16', '--out', join(work, 'warmup.json')], quiet);
+    const cfgs = await Promise.all(
+      servers.map(async (s) => {
+        const c = loadConfig({ BASE_URL: s.url, N: String(n), MAX_TOKENS: String(maxTokens), ARMS: 'none', VUS: String(concurrency) });
+        const models = (await (await fetch(`${s.url}/v1/models`)).json()) as { data: { id: string }[] };
+        return { ...c, model: models.data[0]!.id };
+      }),
+    );
+    const block = async (i: number) => {
+      const r = await runLoad({ cfg: cfgs[i]!, scenario: SCENARIOS.chat!, send: httpSender(cfgs[i]!, false), requests: blockSize, durationS: 600, concurrency, graceS: 60 });
+      if (r.samples.some((x) => !x.ok)) throw new Error(`${variants[i]!.name}: ${r.samples.find((x) => !x.ok)!.error}`);
+      return r;
+    };
+    for (let i = 0; i < servers.length; i++) await block(i); // warm-up, not counted
     await new Promise((r) => setTimeout(r, 300));
-    const before = await (await fetch(`${server.url}/metrics`)).text();
-    const s = (await runCli([...common, '--requests', String(requests), '--out', join(work, `run-${i}.json`)], quiet))!;
+    const before = await Promise.all(servers.map((s) => scrape(s.url)));
+    const samples: Sample[][] = variants.map(() => []);
+    const blockP50: number[][] = variants.map(() => []);
+    const loadS = variants.map(() => 0);
+    for (let b = 0; b < blocks; b++) {
+      for (let j = 0; j < variants.length; j++) {
+        const i = (b + j) % variants.length;
+        const r = await block(i);
+        samples[i]!.push(...r.samples);
+        blockP50[i]!.push(quantile(r.samples.map((x) => x.durationMs), 0.5));
+        loadS[i]! += r.wallS;
+      }
+    }
     await new Promise((r) => setTimeout(r, 300));
-    const after = await (await fetch(`${server.url}/metrics`)).text();
-    const written = metric(after, 'skipserve_store_records_written_total') - metric(before, 'skipserve_store_records_written_total');
-    const dropped = metric(after, 'skipserve_store_records_dropped_total') - metric(before, 'skipserve_store_records_dropped_total');
-    if (s.total.errors) throw new Error(`${spec}: ${s.total.errors} failed requests (${s.total.firstError})`);
-    return { p50: s.total.latency.p50! * 1000, p99: s.total.latency.p99! * 1000, rps: s.total.requestsPerSecond, recordsPerS: written / s.wallS, written, dropped };
+    const after = await Promise.all(servers.map((s) => scrape(s.url)));
+    console.log(`chat scenario: ${model}, n=${n}, max_tokens=${maxTokens}, concurrency ${concurrency}; ${blocks} blocks of ${blockSize} requests per store, interleaved (${variants.map((v) => v.name).join(', ')})`);
+    console.log('| store | p50 latency (ms) | p99 latency (ms) | block p50s: median (min-max) (ms) | added p50 vs off (ms) | added p99 vs off (ms) | requests/s | records/s written | dropped |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    const p = (i: number, q: number) => quantile(samples[i]!.map((x) => x.durationMs), q);
+    for (const [i, v] of variants.entries()) {
+      const written = metric(after[i]!, 'skipserve_store_records_written_total') - metric(before[i]!, 'skipserve_store_records_written_total');
+      const dropped = metric(after[i]!, 'skipserve_store_records_dropped_total') - metric(before[i]!, 'skipserve_store_records_dropped_total');
+      const added = (q: number) => (i === 0 ? '-' : (p(i, q) - p(0, q)).toFixed(1));
+      console.log(`| ${v.name} | ${p(i, 0.5).toFixed(1)} | ${p(i, 0.99).toFixed(1)} | ${median(blockP50[i]!).toFixed(1)} (${Math.min(...blockP50[i]!).toFixed(0)}-${Math.max(...blockP50[i]!).toFixed(0)}) | ${added(0.5)} | ${added(0.99)} | ${(samples[i]!.length / loadS[i]!).toFixed(2)} | ${(written / loadS[i]!).toFixed(2)} | ${dropped} |`);
+    }
   } finally {
-    server.child.kill('SIGTERM');
-    await new Promise((r) => server.child.once('exit', r));
+    for (const s of servers) s.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => new Promise((r) => (s.child.exitCode === null ? s.child.once('exit', r) : r(null)))));
   }
 }
 
@@ -160,36 +189,16 @@ async function writerRun(spec: string, sample: Awaited<ReturnType<typeof chatSam
 }
 
 const pgBase = postgresUrl();
-const variants: { name: string; spec: (i: number) => Promise<string> }[] = [
-  { name: 'off', spec: async () => 'off' },
-  { name: 'sqlite', spec: async (i) => join(work, `chat-${i}.sqlite`) },
-  ...(pgBase ? [{ name: 'postgres', spec: (i: number) => freshDb(pgBase, `skipserve_bench_${process.pid}_${i}`) }] : []),
+const variants = [
+  { name: 'off', spec: 'off' },
+  { name: 'sqlite', spec: join(work, 'chat.sqlite') },
+  ...(pgBase ? [{ name: 'postgres', spec: await freshDb(pgBase, `skipserve_bench_${process.pid}_chat`) }] : []),
 ];
-if (!values['only-path']) {
-  console.log(`chat scenario: ${model}, n=${n}, max_tokens=${maxTokens}, concurrency ${concurrency}, ${requests} requests per run, ${repeat} rounds (round robin: ${variants.map((v) => v.name).join(', ')})`);
-  const runs = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
-  let k = 0;
-  for (let r = 0; r < repeat; r++) {
-    // Each round starts with another variant, so no variant always runs first after a quiet machine.
-    for (const v of [...variants.slice(r % variants.length), ...variants.slice(0, r % variants.length)]) {
-      const run = await chatRun(await v.spec(k), k++);
-      runs.get(v.name)!.push(run);
-      console.log(`  round ${r + 1} ${v.name.padEnd(8)} p50 ${run.p50.toFixed(1)} ms  p99 ${run.p99.toFixed(1)} ms  ${run.rps.toFixed(2)} req/s  ${run.recordsPerS.toFixed(2)} records/s (${run.written} written, ${run.dropped} dropped)`);
-    }
-  }
-  const off = runs.get('off')!;
-  console.log('\n| store | p50 latency (ms) | p99 latency (ms) | added p50 vs off (ms) | added p99 vs off (ms) | requests/s | records/s written | dropped |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const v of variants) {
-    const xs = runs.get(v.name)!;
-    const m = (f: (x: Run) => number) => median(xs.map(f));
-    const added = (f: (x: Run) => number) => (v.name === 'off' ? '-' : (m(f) - median(off.map(f))).toFixed(1));
-    console.log(`| ${v.name} | ${m((x) => x.p50).toFixed(1)} | ${m((x) => x.p99).toFixed(1)} | ${added((x) => x.p50)} | ${added((x) => x.p99)} | ${m((x) => x.rps).toFixed(2)} | ${m((x) => x.recordsPerS).toFixed(2)} | ${xs.reduce((s, x) => s + x.dropped, 0)} |`);
-  }
-}
+console.log(`machine: ${(await import('node:os')).cpus().length} cores, load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} before the run`);
+if (!values['only-path']) await chatBlocks(variants);
 
 const sample = await chatSample();
-console.log(`\non the request path: building and queueing the record of one chat request (n=${n}, ${sample.result.completionTokens} tokens), ${recordCount} times; then the writer behind it`);
+console.log(`\non the request path: building and queueing the record of one chat request (n=${n}, ${sample.result.completionTokens} tokens over the candidates), ${recordCount} times; then the writer behind it`);
 console.log('| store | record p50 (µs) | record p99 (µs) | records/s the writer sustains | bytes per record on disk |');
 console.log('|---|---|---|---|---|');
 for (const v of variants.filter((x) => x.name !== 'off')) {
