@@ -3,10 +3,14 @@
  * read a record with its feedback, and store feedback durably (the answer is sent only after the
  * commit), with store results turned into domain errors naming the field.
  */
-import { InvalidRequestError, NotFoundError, UnavailableError } from '../errors.ts';
+import { DisabledError, InvalidRequestError, NotFoundError, UnavailableError } from '../errors.ts';
 import type { FeedbackInput, StoredRecord } from '../store/types.ts';
 import type { ApiContext } from './context.ts';
-import { storeOff } from './store-errors.ts';
+
+/** What the record routes answer with `--store off` (HTTP 501, gRPC UNIMPLEMENTED, code store_off). */
+function storeOff(): DisabledError {
+  return new DisabledError('the request store is off on this server (--store off): records, feedback and versions are not kept', 'store_off');
+}
 
 /** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
 export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {

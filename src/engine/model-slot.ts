@@ -33,16 +33,6 @@ export class ModelSlot {
     this.retiring.add(done);
   }
 
-  /** Replaced engines still draining. */
-  drainingCount(): number {
-    return this.retiring.size;
-  }
-
-  /** Resolves once every replaced engine has finished its requests and closed. */
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.retiring]);
-  }
-
   /** Drains the current engine (and any replaced ones) for up to `drainMs`, then closes them all. */
   async close(drainMs: number): Promise<void> {
     await Promise.allSettled([this.engine.close(drainMs), ...this.retiring]);

@@ -19,12 +19,6 @@ const ENTROPY_BUCKETS = [0, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-/** Why a record was not written: the queue was full, the store was closing, or the record was malformed. */
-export const DROP_REASONS = ['queue_full', 'closed', 'invalid'] as const;
-/** Feedback outcomes: stored durably, unknown completion id, refused field, store failure. */
-export const FEEDBACK_OUTCOMES = ['stored', 'not_found', 'invalid', 'error'] as const;
-/** Store operations, for write latency and errors. */
-export const STORE_OPERATIONS = ['records', 'feedback', 'retention', 'versions', 'connection'] as const;
 
 /** Creates the registry and every metric of one server. */
 export function createMetrics() {
