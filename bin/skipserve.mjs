@@ -10,6 +10,7 @@ const COMMANDS = {
   serve: { module: '../src/cli/serve.ts', summary: 'start the HTTP + gRPC server' },
   generate: { module: '../src/cli/generate.ts', summary: 'generate a completion from a prompt' },
   profile: { module: '../src/cli/profile.ts', summary: 'measure the per-sublayer latency profile' },
+  versions: { module: '../src/cli/versions.ts', summary: 'list, add, promote and roll back model and selector versions' },
   data: { module: '../models/train/generator/cli.ts', summary: 'generate arithmetic word problems (JSONL)', offline: true },
   eval: { module: '../models/train/eval/cli.ts', summary: 'evaluate a model on generated problems', offline: true },
   router: { module: '../router/cli.ts', summary: 'calibrate, train and evaluate the learned router', offline: true },
