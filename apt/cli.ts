@@ -1,7 +1,9 @@
 /**
  * `skipserve apt mine|train|gate`: the APT rounds (weakness-case acquisition and iterative
  * preference training, gated promotion). One round lives in a directory (--round DIR):
- *   mine   store -> weakness.json (cases, sizes per group) + acquired.jsonl (fresh cases like them)
+ *   mine   store -> weakness.json (cases, sizes per group) + acquired.jsonl (fresh cases like them);
+ *          --bootstrap N first fills the store with an evaluation run (N fresh problems, seeded) when no
+ *          traffic exists yet
  *   train  acquired train part -> pairs.jsonl (correct > the model's own wrong) -> DPO -> candidate/model
  *          (exported, parity-checked), registered in the store as a candidate version
  *   gate   candidate vs baseline, paired, on the held-out weakness slice and the general test sets
@@ -12,9 +14,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { openStore } from '../src/store/open-store.ts';
+import type { RequestStore } from '../src/store/types.ts';
 import { hashModelDir } from '../src/store/model-hash.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
-import { generateSplit } from '../models/train/generator/split.ts';
+import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
+import { runProblems } from '../models/train/eval/run-requests.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
 import { runGate, type GateSlice } from './gate.ts';
 import { preferencePairs } from './preference-pairs.ts';
@@ -22,6 +26,7 @@ import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
 
 const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [--per-case 4] [--since ISO] [--seed S]
+                           [--bootstrap N --model DIR [--tier mixed] [--n 8] [--temperature 0.7] [--threads 2]]
        skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
                            [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
        skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
@@ -50,8 +55,9 @@ const writeJsonl = (path: string, rows: readonly unknown[]) => writeFileSync(pat
 async function mine(v: Values): Promise<void> {
   const round = str(v, 'round');
   mkdirSync(round, { recursive: true });
-  const store = await openStore(str(v, 'store'));
+  const store = await openStore(str(v, 'store'), { queueSize: 100_000 });
   try {
+    if (v.bootstrap !== undefined) await bootstrap(v, store);
     const limit = num(v, 'limit', 500, (x) => Number.isInteger(x) && x >= 1);
     const since = typeof v.since === 'string' ? Date.parse(v.since) : undefined;
     const [wrong, disagreeing] = await Promise.all([store.mine({ kind: 'wrong', limit, since }), store.mine({ kind: 'disagreement', limit: Math.ceil(limit / 4), since })]);
@@ -67,6 +73,26 @@ async function mine(v: Values): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Fills the store as served traffic would: N fresh train-split problems (never test questions) of the
+ * tier, asked best-of-N through the engine with their reference answers and problem tags.
+ */
+async function bootstrap(v: Values, store: RequestStore): Promise<void> {
+  const count = num(v, 'bootstrap', 0, (x) => Number.isInteger(x) && x >= 1);
+  const tier = (typeof v.tier === 'string' ? v.tier : 'mixed') as TierChoice;
+  if (!TIERS.includes(tier)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${v.tier}'`);
+  const seed = num(v, 'seed', 1);
+  const problems = [...generateSplit({ split: 'train', seed: 7000 + seed, count, tier })];
+  const local = await openLocalEngine({ modelDir: str(v, 'model'), threads: num(v, 'threads', 2), maxBatch: 64, maxQueue: 100_000, measureSpeedup: false, store });
+  try {
+    await runProblems(local, problems, seed, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, skip: { policy: 'none' } });
+  } finally {
+    await local.close();
+  }
+  await store.flush();
+  process.stdout.write(`bootstrap: ${count} ${tier} problems served best-of-${num(v, 'n', 8)} into the store\n`);
 }
 
 /** Preference pairs from the acquired train part, DPO, export, parity; the candidate is registered. */
@@ -142,7 +168,7 @@ async function gate(v: Values): Promise<void> {
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' } };
-  for (const k of ['store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  for (const k of ['bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);

@@ -34,7 +34,7 @@ export function questionOf(promptText: string): string | null {
 
 /** A record's description: its metadata when complete, else parsed from the question. */
 function describe(r: StoredRecord, question: string): ProblemDescription {
-  const md = (r as StoredRecord & { metadata?: Record<string, string> }).metadata;
+  const md = r.metadata;
   const parsed = describeQuestion(question);
   if (md?.tier && md.kind && md.steps) return { ...parsed, tier: md.tier as ProblemDescription['tier'], kind: md.kind as ProblemDescription['kind'], steps: Number(md.steps) };
   return parsed;

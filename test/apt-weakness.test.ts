@@ -29,6 +29,7 @@ test('apt mine: weakness cases from the store, grouped, and fresh cases like the
       answers: [right ? String(p.answer) : '1', right ? String(p.answer) : '2', String(p.answer)],
       referenceAnswer: String(p.answer),
       referenceMatch: right,
+      metadata: undefined, // live traffic: the description is read from the question
     }));
   });
   await store.flush();
@@ -67,4 +68,25 @@ test('the gate: the weakness slice must rise (interval above 0), the general one
   assert.equal(r.slices[1]!.passed, false);
   assert.ok(r.slices[1]!.diff.diff < 0);
   assert.equal(judge(base, base, slices, 0.005).promote, false, 'no rise on the weakness slice: refused');
+});
+
+test('apt mine --bootstrap fills an empty store with tagged evaluation traffic first', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-boot-'));
+  const dbPath = join(dir, 'requests.db');
+  const round = join(dir, 'round-1');
+  const out = execFileSync('node', ['bin/skipserve.mjs', 'apt', 'mine', '--store', dbPath, '--round', round, '--bootstrap', '12', '--model', 'models/default', '--tier', 'standard', '--n', '2', '--temperature', '1.5', '--threads', '1'], { encoding: 'utf8' });
+  assert.match(out, /bootstrap: 12 standard problems served best-of-2/);
+  const store = await openStore(dbPath);
+  try {
+    const wrong = await store.mine({ kind: 'wrong', limit: 100 });
+    const disagreeing = await store.mine({ kind: 'disagreement', limit: 100 });
+    assert.ok(wrong.length + disagreeing.length > 0, 'hot sampling gets some wrong or split answers');
+    for (const r of [...wrong, ...disagreeing]) {
+      assert.equal(r.metadata?.tier, 'standard');
+      assert.ok(r.referenceAnswer !== undefined);
+    }
+  } finally {
+    await store.close();
+  }
+  assert.match(out, /weakness set: \d+ cases/);
 });
