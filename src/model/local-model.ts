@@ -13,6 +13,8 @@ import ort from 'onnxruntime-node';
 import { validatePlan, type SkipPlan } from '../plans/plan.ts';
 import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
 import { buildLlamaGraph } from './graph/llama-graph.ts';
+import type { WeightFormat } from './graph/linear.ts';
+import { parseSpin, resolveSpin, type SpinSetting } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { SeqId, StepRow } from './runner-types.ts';
@@ -28,11 +30,14 @@ export interface LoadOptions {
   plain?: boolean;
   /** Layer after which the router embedding is pooled (default numLayers/2). */
   embedLayer?: number;
+  /** Projection weights: 'f32' (default) or 'int8' (weight-only, quantized block-wise at load). */
+  weights?: WeightFormat;
   /**
-   * Let onnxruntime's intra-op threads spin while waiting (default off, or SKIPSERVE_ORT_SPIN=1).
-   * Spinning saves a little latency on an idle machine but costs 2-3x on a shared or CPU-limited one.
+   * Let onnxruntime's intra-op threads spin while waiting: 'on', 'off' or 'auto' (spin.ts; a boolean
+   * means on/off). Default: SKIPSERVE_ORT_SPIN when set, else off. Spinning saves the thread
+   * wake-ups of every step on free cores but costs 1.4-3.8x on a shared or CPU-limited machine.
    */
-  spin?: boolean;
+  spin?: SpinSetting | boolean;
   /**
    * Let onnxruntime pre-pack weights for its GEMM kernels (default true). Pre-packed copies live on
    * the heap next to the originals; without pre-packing the weights stay memory-mapped from the
@@ -45,11 +50,24 @@ export interface LoadOptions {
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
-/** Step result with per-row logits as views into the run's output buffers. */
+/** How a loaded model runs: weight format, intra-op threads and spinning (with the reason). */
+export interface RuntimeInfo {
+  weights: WeightFormat;
+  threads: number;
+  spin: boolean;
+  spinReason: string;
+}
+
+/** Step result with per-row logits as views into the run's output buffers ('none' rows get their last position). */
 export interface LocalStepOutput {
   logits: Float32Array[];
   embeddings: (Float32Array | null)[];
+  /** Wall time of the onnxruntime run(s). */
   runMs: number;
+  /** Validation, feeds and KV staging before the run(s). */
+  prepMs: number;
+  /** KV bookkeeping after the run(s). */
+  afterMs: number;
 }
 
 const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
@@ -60,16 +78,18 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
   const ck = openCheckpoint(opts.modelDir);
   const tmp = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
   try {
-    const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer }, tmp);
+    const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
+    const threads = opts.threads ?? 2;
+    const spin = resolveSpin(parseSpin(opts.spin) ?? parseSpin(process.env.SKIPSERVE_ORT_SPIN) ?? 'off', threads);
     const session = await ort.InferenceSession.create(path!, {
-      intraOpNumThreads: opts.threads ?? 2,
+      intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
+      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: spin.spin ? '1' : '0' } } },
       ...opts.sessionOptions,
     });
-    return new LocalModel(ck, session, opts);
+    return new LocalModel(ck, session, opts, spin);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -77,6 +97,8 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
 
 export class LocalModel {
   readonly info: ModelInfo;
+  /** How the session runs (for logs and benchmarks). */
+  readonly runtime: RuntimeInfo;
   readonly config: ModelConfig;
   private seqs = new Map<SeqId, SeqState>();
   private nextId = 1;
@@ -90,7 +112,9 @@ export class LocalModel {
     ck: Checkpoint,
     private session: ort.InferenceSession,
     private opts: LoadOptions,
+    spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
   ) {
+    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2 };
     this.info = ck.info;
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;
@@ -148,7 +172,8 @@ export class LocalModel {
 
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
   async step(rows: StepRow[]): Promise<LocalStepOutput> {
-    if (!rows.length) return { logits: [], embeddings: [], runMs: 0 };
+    const t0 = performance.now();
+    if (!rows.length) return { logits: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
     const seen = new Set<SeqId>();
     rows.forEach((r, i) => {
@@ -172,7 +197,7 @@ export class LocalModel {
         }
       }
     });
-    const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0 };
+    const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
     if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out);
@@ -184,6 +209,7 @@ export class LocalModel {
   }
 
   private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput): Promise<void> {
+    const tPrep = performance.now();
     const c = this.config;
     const L = c.numLayers;
     const { numKvHeads: kvH, headDim: D, numHeads: H } = c;
@@ -239,8 +265,10 @@ export class LocalModel {
     if (wantEmbed) fetches.push('embed');
 
     const t0 = performance.now();
+    out.prepMs += t0 - tPrep;
     const res = await this.session.run(feeds, fetches);
-    out.runMs += performance.now() - t0;
+    const t1 = performance.now();
+    out.runMs += t1 - t0;
 
     for (let l = 0; l < L; l++) {
       if (!attnOn[l]) continue;
@@ -265,6 +293,7 @@ export class LocalModel {
       out.logits[idx[b]] = logits.subarray(gatherStart[b] * V, (gatherStart[b] + count) * V);
       if (rows[b].embed && emb) out.embeddings[idx[b]] = emb.slice(b * c.hiddenSize, (b + 1) * c.hiddenSize);
     }
+    out.afterMs += performance.now() - t1;
   }
 
   /** Releases the session. */
