@@ -1,6 +1,7 @@
 /**
- * Sampling inside the model worker: the same seed gives the same tokens and logprobs as the
- * main-thread sampler over returned logits, for greedy, temperature, top-k and top-p; pipelined
+ * Sampling inside the model worker: the same seed gives the same tokens as the main-thread sampler
+ * over returned logits, for greedy, temperature, top-k and top-p, and the same logprobs up to the
+ * float32 log-sum-exp the graph computes (|difference| <= 1e-5); pipelined
  * steps that feed the worker's own token (queued before the previous result arrived) give the same
  * sequence; forkSampled draws each child's first token like the main thread would; a stop token
  * drops the pipelined row; plans are sent once and may be fresh objects every step.
@@ -62,7 +63,12 @@ describe('sampling in the model worker', () => {
         out = await runner.step([{ seq, tokens: [got[i - 1].token], plan: MASKED, logits: 'none', sample: spec }]);
         got.push(out.sampled![0]!);
       }
-      assert.deepEqual(got, want);
+      assert.deepEqual(got.map((g) => g.token), want.map((w) => w.token));
+      assert.deepEqual(got.map((g) => g.top.map((t) => t.token)), want.map((w) => w.top.map((t) => t.token)));
+      got.forEach((g, i) => {
+        assert.ok(Math.abs(g.logprob - want[i].logprob) <= 1e-5, `logprob ${i}: ${g.logprob} vs ${want[i].logprob}`);
+        g.top.forEach((t, j) => assert.ok(Math.abs(t.logprob - want[i].top[j].logprob) <= 1e-5));
+      });
       assert.equal(out.logits[0].length, 0, "logits 'none' sends no logits");
       assert.equal(runner.seqLength(seq), PROMPT.length + 11);
       await runner.freeSeq(seq);

@@ -61,6 +61,8 @@ export interface RuntimeInfo {
 /** Step result with per-row logits as views into the run's output buffers ('none' rows get their last position). */
 export interface LocalStepOutput {
   logits: Float32Array[];
+  /** Per row: log-sum-exp of each returned logits position (the logprob normaliser). */
+  logsumexp: Float32Array[];
   embeddings: (Float32Array | null)[];
   /** Wall time of the onnxruntime run(s). */
   runMs: number;
@@ -173,7 +175,7 @@ export class LocalModel {
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
   async step(rows: StepRow[]): Promise<LocalStepOutput> {
     const t0 = performance.now();
-    if (!rows.length) return { logits: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
+    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
     const seen = new Set<SeqId>();
     rows.forEach((r, i) => {
@@ -197,7 +199,7 @@ export class LocalModel {
         }
       }
     });
-    const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
+    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
     if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out);
@@ -233,7 +235,7 @@ export class LocalModel {
     const pastDims = [B, kvH, 1, P, D];
     if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
     const zeros = this.zeros.subarray(0, B * kvH * P * D);
-    const fetches = ['logits'];
+    const fetches = ['logits', 'logsumexp'];
     const onesKeep = new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
     const onesHeads = new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]);
     for (let l = 0; l < L; l++) {
@@ -284,6 +286,7 @@ export class LocalModel {
       }
     }
     const logits = res.logits.data as Float32Array;
+    const lse = res.logsumexp.data as Float32Array;
     const V = this.info.vocabSize;
     const emb = wantEmbed ? (res.embed.data as Float32Array) : null;
     for (let b = 0; b < B; b++) {
@@ -291,6 +294,7 @@ export class LocalModel {
       seqs[b].len += n;
       const count = rows[b].logits === 'all' ? n : 1;
       out.logits[idx[b]] = logits.subarray(gatherStart[b] * V, (gatherStart[b] + count) * V);
+      out.logsumexp[idx[b]] = lse.subarray(gatherStart[b], gatherStart[b] + count);
       if (rows[b].embed && emb) out.embeddings[idx[b]] = emb.slice(b * c.hiddenSize, (b + 1) * c.hiddenSize);
     }
     out.afterMs += performance.now() - t1;

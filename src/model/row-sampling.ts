@@ -10,7 +10,7 @@ import type { SampledToken, SamplerSpec, SeqId } from './runner-types.ts';
 
 interface SeqSampler {
   spec: SamplerSpec;
-  draw: (logits: Float32Array) => Sampled;
+  draw: (logits: Float32Array, lse?: number) => Sampled;
   last: number | null;
 }
 
@@ -22,7 +22,7 @@ function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
 /** Per-sequence sampling state of the worker. */
 export class RowSampling {
   private samplers = new Map<SeqId, SeqSampler>();
-  private retained = new Map<SeqId, Float32Array>();
+  private retained = new Map<SeqId, { logits: Float32Array; lse: number }>();
 
   /** Throws (before anything runs) when `spec` is invalid or differs from the spec `seq` already samples with. */
   check(seq: SeqId, spec: SamplerSpec): void {
@@ -34,19 +34,22 @@ export class RowSampling {
     if (!Number.isSafeInteger(spec.seed)) throw new Error(`sample.seed must be a safe integer (got ${spec.seed})`);
   }
 
-  /** Draws `seq`'s next token from `logits` (its last position) with its sampler, created from `spec` on first use. */
-  sample(seq: SeqId, spec: SamplerSpec, logits: Float32Array): SampledToken {
+  /**
+   * Draws `seq`'s next token from `logits` (its last position; `lse` its log-sum-exp) with its
+   * sampler, created from `spec` on first use.
+   */
+  sample(seq: SeqId, spec: SamplerSpec, logits: Float32Array, lse?: number): SampledToken {
     this.check(seq, spec);
     let s = this.samplers.get(seq);
     if (!s) {
       s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null };
       this.samplers.set(seq, s);
     }
-    const { token, logprob } = s.draw(logits);
+    const { token, logprob } = s.draw(logits, lse);
     s.last = token;
     this.retained.delete(seq);
     const k = spec.topLogprobs ?? 0;
-    return { token, logprob, top: k > 0 ? topLogprobs(logits, k, logSumExp(logits)) : [] };
+    return { token, logprob, top: k > 0 ? topLogprobs(logits, k, lse ?? logSumExp(logits)) : [] };
   }
 
   /** The spec `seq` samples with (for rows that say "same spec as before"). */
@@ -62,20 +65,21 @@ export class RowSampling {
   }
 
   /** Keeps a copy of `seq`'s last-position logits (reusing its buffer) for a later forkSampled. */
-  retain(seq: SeqId, logits: Float32Array): void {
-    let buf = this.retained.get(seq);
-    if (!buf || buf.length !== logits.length) {
-      buf = new Float32Array(logits.length);
-      this.retained.set(seq, buf);
+  retain(seq: SeqId, logits: Float32Array, lse: number): void {
+    let r = this.retained.get(seq);
+    if (!r || r.logits.length !== logits.length) {
+      r = { logits: new Float32Array(logits.length), lse };
+      this.retained.set(seq, r);
     }
-    buf.set(logits);
+    r.logits.set(logits);
+    r.lse = lse;
   }
 
   /** Draws each child's first token from `src`'s retained logits with the child's own spec. */
   forkSample(src: SeqId, children: SeqId[], specs: SamplerSpec[]): SampledToken[] {
-    const logits = this.retained.get(src);
-    if (!logits) throw new Error(`forkSampled: sequence ${src} has no logits to sample from (its last step sampled, or it has not run)`);
-    return children.map((c, i) => this.sample(c, specs[i], logits));
+    const r = this.retained.get(src);
+    if (!r) throw new Error(`forkSampled: sequence ${src} has no logits to sample from (its last step sampled, or it has not run)`);
+    return children.map((c, i) => this.sample(c, specs[i], r.logits, r.lse));
   }
 
   /** Forgets a freed sequence. */

@@ -52,8 +52,9 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     const r = msg.rows[at];
     const l = out.logits[j];
     const last = l.subarray(l.length - V);
-    if (specs[at]) sampled[at] = sampling.sample(r.seq, specs[at]!, last);
-    else sampling.retain(r.seq, last);
+    const lse = out.logsumexp[j][out.logsumexp[j].length - 1];
+    if (specs[at]) sampled[at] = sampling.sample(r.seq, specs[at]!, last, lse);
+    else sampling.retain(r.seq, last, lse);
     if (r.logits !== 'none') logitsOf[at] = l;
     embeddings[at] = out.embeddings[j];
   });

@@ -200,11 +200,19 @@ function rankTopK(logits: Float32Array, max: number, k: number): void {
 
 let lastLogprob = 0;
 
-/** Samples one token; its logprob is left in lastLogprob (no per-token allocation). */
-function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
+/**
+ * Samples one token; its logprob is left in lastLogprob (no per-token allocation). `lse`, when the
+ * caller has it (the model graph computes log-sum-exp of each logits row), replaces the pass over
+ * the vocabulary that the logprob's normaliser would otherwise cost; the token does not depend on it.
+ */
+function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng, lse?: number): number {
   const V = logits.length;
   if (p.temperature === 0) {
     const token = argmax(logits);
+    if (lse !== undefined) {
+      lastLogprob = logits[token] - lse;
+      return token;
+    }
     const max = maxOf(logits);
     lastLogprob = logits[token] - max - Math.log(expSum(logits, max));
     return token;
@@ -252,7 +260,7 @@ function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
       }
     }
     token = drawRanked(n, w, total, rng);
-    norm = expSum(logits, max);
+    norm = lse === undefined ? expSum(logits, max) : 0;
   } else {
     // Top-p over the whole vocabulary.
     order.reserve(V);
@@ -261,7 +269,7 @@ function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
     const { keep, mass } = nucleus(logits, w, s.total, hist, p.topP);
     token = drawRanked(keep, w, mass, rng);
   }
-  lastLogprob = logits[token] - max - Math.log(norm);
+  lastLogprob = lse === undefined ? logits[token] - max - Math.log(norm) : logits[token] - lse;
   return token;
 }
 
@@ -278,9 +286,12 @@ export function createSampler(params: SampleParams, seed: number): (logits: Floa
   return (logits) => sampleToken(logits, params, rng);
 }
 
-/** Like createSampler, returning the token's logprob too. */
-export function createDetailedSampler(params: SampleParams, seed: number): (logits: Float32Array) => Sampled {
+/** Like createSampler, returning the token's logprob too (from `lse`, the row's log-sum-exp, when given). */
+export function createDetailedSampler(params: SampleParams, seed: number): (logits: Float32Array, lse?: number) => Sampled {
   checkSampleParams(params);
   const rng = new Rng(seed);
-  return (logits) => sample(logits, params, rng);
+  return (logits, lse) => {
+    const token = sampleToken(logits, params, rng, lse);
+    return { token, logprob: lastLogprob };
+  };
 }

@@ -9,7 +9,7 @@
  * per layer l: attn_on.l / mlp_on.l bool scalars, mlp_keep.l [B*T,1], head_mask.l [B,kvH,G,1,1]
  * (also the attention keep mask: a row skipping the sublayer has every head masked; there is no
  * o_proj bias, so its update is exactly 0), past_key.l / past_value.l [B,kvH,1,P,D].
- * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
+ * Fetches: logits [N,V], logsumexp [N], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
  * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
@@ -222,7 +222,10 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       format === 'f32' && cfg.tieWordEmbeddings
         ? { format, out: cfg.vocabSize, in: cfg.hiddenSize, w: embW }
         : declareLinear(g, 'lm_head', ck.read(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), cfg.vocabSize, cfg.hiddenSize, format);
-    g.output(applyLinear(g, hn, head), 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
+    const logits = applyLinear(g, hn, head);
+    // log-sum-exp of each row: the logprob normaliser, so sampling needs no pass over the vocabulary for it.
+    g.output(g.o('ReduceLogSumExp', [logits], { axes: [1], keepdims: 0 }), 'logsumexp', DT.FLOAT, ['N']);
+    g.output(logits, 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
 
     const bytes = encodeModel(g.graph());
     if (!dir) return { bytes };
