@@ -107,7 +107,9 @@ export class LocalModel {
   private planCache = new WeakMap<SkipPlan, { skipA: Set<number>; skipM: Set<number>; heads: Map<number, number[]> }>();
   private decodeStaging: StagingPool;
   private prefillStaging: KvStaging;
-  private zeros = new Float32Array(0);
+  /** ort.Tensor wrappers of staging buffers (a buffer keeps its shape while it lives) and shared constants. */
+  private tensors = new WeakMap<Float32Array, ort.Tensor>();
+  private constants = new Map<string, ort.Tensor>();
   private maxBatch: number;
 
   constructor(
@@ -210,6 +212,24 @@ export class LocalModel {
     return out;
   }
 
+  private tensorOf(data: Float32Array, dims: number[]): ort.Tensor {
+    let t = this.tensors.get(data);
+    if (!t) {
+      t = new ort.Tensor('float32', data, dims);
+      this.tensors.set(data, t);
+    }
+    return t;
+  }
+
+  private constant(key: string, make: () => ort.Tensor): ort.Tensor {
+    let t = this.constants.get(key);
+    if (!t) {
+      t = make();
+      this.constants.set(key, t);
+    }
+    return t;
+  }
+
   private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput): Promise<void> {
     const tPrep = performance.now();
     const c = this.config;
@@ -233,14 +253,15 @@ export class LocalModel {
 
     const { feeds, gatherStart } = sharedInputs(rows.map((r, b) => ({ tokens: r.tokens, past: seqs[b].len, logits: r.logits })), T, P, G);
     const pastDims = [B, kvH, 1, P, D];
-    if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
-    const zeros = this.zeros.subarray(0, B * kvH * P * D);
+    // A layer no row computes never reads its past: an empty tensor stands in.
+    const empty = this.constant(`empty:${B}`, () => new ort.Tensor('float32', new Float32Array(0), [B, kvH, 1, 0, D]));
     const fetches = ['logits', 'logsumexp'];
-    const onesKeep = new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
-    const onesHeads = new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]);
+    const makeKeep = () => new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
+    const onesKeep = T === 1 ? this.constant(`keep:${B}`, makeKeep) : makeKeep();
+    const onesHeads = this.constant(`heads:${B}`, () => new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]));
     for (let l = 0; l < L; l++) {
-      feeds[`past_key.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.k[l] : zeros, pastDims);
-      feeds[`past_value.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.v[l] : zeros, pastDims);
+      feeds[`past_key.${l}`] = attnOn[l] ? this.tensorOf(staging.k[l], pastDims) : empty;
+      feeds[`past_value.${l}`] = attnOn[l] ? this.tensorOf(staging.v[l], pastDims) : empty;
       if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
       if (this.opts.plain) continue;
       feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
