@@ -33,7 +33,7 @@ export async function e2eRound(runner: SamplingRunner, parent: SeqId, o: E2eOpti
   const kids = await runner.forkSeq(parent, o.batch);
   const specs = kids.map((_, i) => ({ ...o.spec, seed: 1000 + i }));
   const draws = specs.map((s) => createDetailedSampler(s, s.seed));
-  const detoks = kids.map(() => (o.decoder ? new IncrementalDetokenizer(o.decoder) : null));
+  const detoks = kids.map(() => (o.decoder ? new IncrementalDetokenizer(o.decoder, [7, 7, 7]) : null));
   const stages = { toWorkerMs: 0, prepMs: 0, runMs: 0, afterMs: 0, sampleMs: 0, toMainMs: 0, mainMs: 0 };
   let last = kids.map(() => 7);
   const rows = (first: boolean): StepRow[] =>

@@ -24,10 +24,11 @@ export function llamaCppFromEnv(env = process.env): LlamaCppBins | { missing: st
   return { bench, batched };
 }
 
-function lastJson(stdout: string, what: string): Record<string, number> {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (!line) throw new Error(`${what}: no JSON result in its output`);
-  return JSON.parse(line) as Record<string, number>;
+function lastJson(r: { stdout: string; stderr: string }, what: string): Record<string, number> {
+  // Results are single-line JSON objects; log lines can share stdout, so take the last object found.
+  const found = r.stdout.match(/\{"[^\n]*\}/g);
+  if (!found) throw new Error(`${what}: no JSON result in its output: ${r.stdout.slice(-300)} ${r.stderr.slice(-300)}`);
+  return JSON.parse(found[found.length - 1]) as Record<string, number>;
 }
 
 /** Decode tokens/s of one sequence after `depth` tokens of context (llama-bench tg at depth). */
@@ -35,7 +36,7 @@ export function llamaDecode(bins: LlamaCppBins, gguf: string, o: { threads: numb
   const args = ['-m', gguf, '-t', String(o.threads), '-p', '0', '-n', String(o.tokens), '-d', String(o.depth), '-r', '1', '--poll', String(o.poll), '-o', 'jsonl'];
   const r = spawnSync(bins.bench, args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`llama-bench failed (${r.status}): ${r.stderr.slice(-400)}`);
-  return lastJson(r.stdout, 'llama-bench').avg_ts;
+  return lastJson(r, 'llama-bench').avg_ts;
 }
 
 /** Total decode tokens/s of `batch` sequences with `depth` prompt tokens each (llama-batched-bench S_TG). */
@@ -43,7 +44,12 @@ export function llamaBatchedDecode(bins: LlamaCppBins, gguf: string, o: { thread
   if (!bins.batched) throw new Error('llama-batched-bench not found (set LLAMA_BATCHED_BENCH)');
   const ctx = (o.depth + o.tokens) * o.batch + 64;
   const args = ['-m', gguf, '-t', String(o.threads), '-c', String(ctx), '-npp', String(o.depth), '-ntg', String(o.tokens), '-npl', String(o.batch), '--output-format', 'jsonl'];
-  const r = spawnSync(bins.batched, args, { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`llama-batched-bench failed (${r.status}): ${r.stderr.slice(-400)}`);
-  return lastJson(r.stdout, 'llama-batched-bench').speed_tg;
+  // Its results go through llama.cpp's asynchronous logger, which sometimes exits before printing
+  // them (status 0, empty stdout): run again, up to three times.
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync(bins.batched, args, { encoding: 'utf8', timeout: 600_000 });
+    if (r.status !== 0) throw new Error(`llama-batched-bench failed (${r.status}): ${r.stderr.slice(-400)}`);
+    if (attempt < 3 && !r.stdout.includes('speed_tg')) continue;
+    return lastJson(r, 'llama-batched-bench').speed_tg;
+  }
 }
