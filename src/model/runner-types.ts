@@ -11,7 +11,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import type { SampleParams } from '../sampling/sampler.ts';
-import type { RuntimeInfo } from './local-model.ts';
+import type { RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
 
 /** Handle to one sequence's KV cache inside the runtime. */

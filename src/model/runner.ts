@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
-import type { LoadOptions, RuntimeInfo } from './local-model.ts';
+import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, StepOutput, StepRow } from './runner-types.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
