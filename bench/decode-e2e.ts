@@ -28,41 +28,68 @@ export interface E2eOptions {
   decoder?: TokenDecoder;
 }
 
-/** Decodes `steps` tokens for `batch` children of `parent` (forked fresh, freed after). */
-export async function e2eRound(runner: SamplingRunner, parent: SeqId, o: E2eOptions): Promise<E2eRound> {
-  const kids = await runner.forkSeq(parent, o.batch);
-  const specs = kids.map((_, i) => ({ ...o.spec, seed: 1000 + i }));
-  const draws = specs.map((s) => createDetailedSampler(s, s.seed));
-  const detoks = kids.map(() => (o.decoder ? new IncrementalDetokenizer(o.decoder, [7, 7, 7]) : null));
-  const stages = { toWorkerMs: 0, prepMs: 0, runMs: 0, afterMs: 0, sampleMs: 0, toMainMs: 0, mainMs: 0 };
-  let last = kids.map(() => 7);
-  const rows = (first: boolean): StepRow[] =>
-    kids.map((seq, i) => {
-      if (o.mode === 'main') return { seq, tokens: [last[i]], plan: o.plan, logits: 'last' };
-      return { seq, tokens: [last[i]], plan: o.plan, logits: 'none', sample: specs[i], feedSampled: o.mode === 'pipelined' && !first };
-    });
-  const handle = (out: StepOutput) => {
-    const t0 = performance.now();
-    for (const k of ['toWorkerMs', 'prepMs', 'runMs', 'afterMs', 'sampleMs', 'toMainMs'] as const) stages[k] += out.timing![k];
-    last = kids.map((_, i) => (o.mode === 'main' ? draws[i](out.logits[i]).token : out.sampled![i]!.token));
-    detoks.forEach((d, i) => d?.push(last[i]));
-    stages.mainMs += performance.now() - t0;
-  };
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  if (o.mode === 'pipelined') {
-    let inflight: Promise<StepOutput> | null = runner.step(rows(true));
-    for (let s = 0; s < o.steps; s++) {
-      const next: Promise<StepOutput> | null = s + 1 < o.steps ? runner.step(rows(false)) : null;
-      handle(await inflight!);
-      inflight = next;
+/**
+ * `batch` children of `parent`, forked once and decoded round after round (so every round is in the
+ * steady state the engine runs in: staged KV, one new position per step).
+ */
+export class E2eSession {
+  private kids: SeqId[] = [];
+  private specs: SamplerSpec[] = [];
+  private draws: ((logits: Float32Array) => { token: number })[] = [];
+  private detoks: (IncrementalDetokenizer | null)[] = [];
+  private last: number[] = [];
+
+  constructor(
+    private runner: SamplingRunner,
+    private parent: SeqId,
+    private o: E2eOptions,
+  ) {}
+
+  /** Decodes `o.steps` tokens for every child; returns per-step wall, CPU and timeline. */
+  async round(): Promise<E2eRound> {
+    const { runner, o } = this;
+    if (!this.kids.length) {
+      this.kids = await runner.forkSeq(this.parent, o.batch);
+      this.specs = this.kids.map((_, i) => ({ ...o.spec, seed: 1000 + i }));
+      this.draws = this.specs.map((s) => createDetailedSampler(s, s.seed));
+      this.detoks = this.kids.map(() => (o.decoder ? new IncrementalDetokenizer(o.decoder, [7, 7, 7]) : null));
+      this.last = this.kids.map(() => 7);
     }
-  } else {
-    for (let s = 0; s < o.steps; s++) handle(await runner.step(rows(s === 0)));
+    const stages = { toWorkerMs: 0, prepMs: 0, runMs: 0, afterMs: 0, sampleMs: 0, toMainMs: 0, mainMs: 0 };
+    const rows = (first: boolean): StepRow[] =>
+      this.kids.map((seq, i) => {
+        if (o.mode === 'main') return { seq, tokens: [this.last[i]], plan: o.plan, logits: 'last' };
+        return { seq, tokens: [this.last[i]], plan: o.plan, logits: 'none', sample: this.specs[i], feedSampled: o.mode === 'pipelined' && !first };
+      });
+    const handle = (out: StepOutput) => {
+      const t0 = performance.now();
+      for (const k of ['toWorkerMs', 'prepMs', 'runMs', 'afterMs', 'sampleMs', 'toMainMs'] as const) stages[k] += out.timing![k];
+      this.last = this.kids.map((_, i) => (o.mode === 'main' ? this.draws[i](out.logits[i]).token : out.sampled![i]!.token));
+      this.detoks.forEach((d, i) => d?.push(this.last[i]));
+      stages.mainMs += performance.now() - t0;
+    };
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    if (o.mode === 'pipelined') {
+      // A round starts from the tokens handled so far: its first step feeds them explicitly.
+      let inflight: Promise<StepOutput> | null = runner.step(rows(true));
+      for (let s = 0; s < o.steps; s++) {
+        const next: Promise<StepOutput> | null = s + 1 < o.steps ? runner.step(rows(false)) : null;
+        handle(await inflight!);
+        inflight = next;
+      }
+    } else {
+      for (let s = 0; s < o.steps; s++) handle(await runner.step(rows(s === 0)));
+    }
+    const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    for (const k of Object.keys(stages) as (keyof typeof stages)[]) stages[k] /= o.steps;
+    return { wallMs: wall / o.steps, cpuMs: (c.user + c.system) / 1000 / o.steps, stages };
   }
-  const wall = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  for (const k of Object.keys(stages) as (keyof typeof stages)[]) stages[k] /= o.steps;
-  for (const k of kids) await runner.freeSeq(k);
-  return { wallMs: wall / o.steps, cpuMs: (c.user + c.system) / 1000 / o.steps, stages };
+
+  /** Frees the children. */
+  async close(): Promise<void> {
+    for (const k of this.kids) await this.runner.freeSeq(k);
+    this.kids = [];
+  }
 }

@@ -1,16 +1,16 @@
 /**
- * Memory bandwidth right now, with as many threads as the model uses: a summing read loop over a
- * shared 512 MiB array and a memcpy of it, each thread on its own slice, best of three. Decoding a
- * token reads every weight once, so bytes per token / bandwidth is the floor of the step time.
+ * Memory bandwidth with as many threads as the model uses: each thread sums its slice of a shared
+ * array (a read loop) or copies it (memcpy). Decoding a token reads every weight once, so the time
+ * to read the weights' bytes is the floor of a decode step; bench:skip runs `readMs` as a variant of
+ * its round-robin, so the floor sees the same machine load as the steps it bounds.
  */
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { sab, dst, from, to, mode } = workerData;
-const a = new Float64Array(sab);
-const b = new Float64Array(dst);
-parentPort.on('message', () => {
+const a = new Float64Array(workerData.sab);
+const b = new Float64Array(workerData.dst);
+parentPort.on('message', ({ mode, from, to }) => {
   const t0 = performance.now();
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   if (mode === 'read') {
@@ -21,25 +21,56 @@ parentPort.on('message', () => {
   parentPort.postMessage({ ms: performance.now() - t0, sink: s0 + s1 + s2 + s3 });
 });`;
 
-/** Aggregate GB/s (1e9 bytes read per second) of `threads` threads reading, and copying, 512 MiB. */
-export async function measureBandwidth(threads: number): Promise<{ readGBs: number; copyGBs: number }> {
-  const bytes = 512 * 2 ** 20;
-  const sab = new SharedArrayBuffer(bytes);
-  const dst = new SharedArrayBuffer(bytes);
-  new Float64Array(sab).fill(1);
-  new Float64Array(dst).fill(0);
-  const n = bytes / 8;
-  const result: Record<string, number> = {};
-  for (const mode of ['read', 'copy']) {
-    const workers = Array.from({ length: threads }, (_, t) => new Worker(WORKER, { eval: true, workerData: { sab, dst, mode, from: Math.floor((n * t) / threads / 4) * 4, to: Math.floor((n * (t + 1)) / threads / 4) * 4 } }));
-    let best = Infinity;
-    for (let r = 0; r < 3; r++) {
-      const t0 = performance.now();
-      await Promise.all(workers.map((w) => new Promise((res) => (w.once('message', res), w.postMessage(0)))));
-      best = Math.min(best, performance.now() - t0);
-    }
-    await Promise.all(workers.map((w) => w.terminate()));
-    result[mode] = bytes / (best / 1000) / 1e9;
+/** A pool of reader threads over a shared buffer of `bytes` bytes. */
+export class BandwidthProbe {
+  private workers: Worker[];
+  private n: number;
+
+  constructor(
+    private threads: number,
+    readonly bytes: number,
+  ) {
+    this.n = Math.floor(bytes / 32) * 4;
+    const sab = new SharedArrayBuffer(this.n * 8);
+    const dst = new SharedArrayBuffer(this.n * 8);
+    new Float64Array(sab).fill(1);
+    new Float64Array(dst).fill(0);
+    this.workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, workerData: { sab, dst } }));
   }
-  return { readGBs: result.read, copyGBs: result.copy };
+
+  /** Wall ms for the threads to read (or copy) the first `bytes` bytes, each its own slice. */
+  async timeMs(mode: 'read' | 'copy', bytes = this.bytes): Promise<number> {
+    const n = Math.min(this.n, Math.floor(bytes / 32) * 4);
+    const t0 = performance.now();
+    await Promise.all(
+      this.workers.map(
+        (w, t) =>
+          new Promise((res) => {
+            w.once('message', res);
+            w.postMessage({ mode, from: Math.floor((n * t) / this.threads / 4) * 4, to: Math.floor((n * (t + 1)) / this.threads / 4) * 4 });
+          }),
+      ),
+    );
+    return performance.now() - t0;
+  }
+
+  /** Stops the threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Aggregate GB/s (1e9 bytes read per second) of `threads` threads reading, and copying, 512 MiB; best of five. */
+export async function measureBandwidth(threads: number): Promise<{ readGBs: number; copyGBs: number }> {
+  const probe = new BandwidthProbe(threads, 512 * 2 ** 20);
+  const best = async (mode: 'read' | 'copy') => {
+    let ms = Infinity;
+    for (let r = 0; r < 5; r++) ms = Math.min(ms, await probe.timeMs(mode));
+    return probe.bytes / (ms / 1000) / 1e9;
+  };
+  try {
+    return { readGBs: await best('read'), copyGBs: await best('copy') };
+  } finally {
+    await probe.close();
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:skip [-- --models smol,default[,DIR...] --batches 1,8 --contexts 128,512 --rounds 6
- *   --steps 4 --variants plain,full,skip25,skip50,heads,int8,e2e,llama[,spin] --threads 2
+ *   --steps 4 --variants plain,full,skip25,skip50,heads,int8,e2e,llama,floor[,spin] --threads 2
  *   --prepack true|false --spin on|off|auto]`
  *
  * Decode on a random-weight SmolLM2-135M-shaped model (generated here in a temp dir) and on
@@ -9,8 +9,9 @@
  * rounds): (a) a plain graph without switches, (b) the full plan, (c) skip cores removing ~25% /
  * ~50% of the FLOPs, (d) per-row head masks, (e) int8 weights; end to end through the worker runner
  * (logits to the main thread vs sampling in the worker vs pipelined steps, with a per-token
- * timeline); and llama.cpp on the same weights (GGUF written here) when LLAMA_BENCH names a build.
- * Prints the memory-bandwidth floor measured in the same run and the load average.
+ * timeline); llama.cpp on the same weights (GGUF written here) when LLAMA_BENCH names a build; and
+ * (h) the memory-bandwidth floor: the time for as many threads to read the weights' bytes once,
+ * measured in the same round-robin so it sees the same load. Prints the load average per table.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,10 +26,10 @@ import { FULL_PLAN, planCost, type SkipPlan } from '../src/plans/plan.ts';
 import { Rng } from '../src/sampling/rng.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
 import { makeCheckpoint } from '../test/helpers/make-checkpoint.ts';
-import { e2eRound, type E2eMode } from './decode-e2e.ts';
+import { E2eSession, type E2eMode } from './decode-e2e.ts';
 import { exportGguf } from './llama-cpp/gguf-export.ts';
 import { llamaBatchedDecode, llamaCppFromEnv, llamaDecode, type LlamaCppBins } from './llama-cpp/run.ts';
-import { measureBandwidth } from './memory-bandwidth.ts';
+import { BandwidthProbe, measureBandwidth } from './memory-bandwidth.ts';
 import { headMaskPlans, skipCoreFor } from './skip-plans.ts';
 
 const { values } = parseArgs({
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     contexts: { type: 'string', default: '128,512' },
     rounds: { type: 'string', default: '6' },
     steps: { type: 'string', default: '4' },
-    variants: { type: 'string', default: 'plain,full,skip25,skip50,heads,int8,e2e,llama' },
+    variants: { type: 'string', default: 'plain,full,skip25,skip50,heads,int8,e2e,llama,floor' },
     threads: { type: 'string', default: '2' },
     prepack: { type: 'string', default: 'true' },
     spin: { type: 'string' },
@@ -53,6 +54,7 @@ const want = new Set(list(values.variants!));
 const threads = Number(values.threads);
 const prepack = values.prepack !== 'false';
 const spin = parseSpin(values.spin);
+const plainAsked = () => want.has('plain');
 const llama = want.has('llama') ? llamaCppFromEnv() : { missing: 'llama variant not asked' };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** Peak RSS since the last reset, MiB (VmHWM on Linux, the process maximum elsewhere). */
@@ -73,7 +75,7 @@ function resetPeakRss(): void {
 }
 const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 
-type Kind = 'step' | 'e2e' | 'llama';
+type Kind = 'step' | 'e2e' | 'llama' | 'floor';
 interface Variant {
   name: string;
   kind: Kind;
@@ -139,17 +141,21 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
   const opts = { modelDir: dir, threads, stagingSlots: 4, prepack, spin };
   const sw = await loadLocalModel(opts);
   const loadPeak = rssMiB();
+  // The first session a process loads ran 5-12% slower than later identical ones in some side-by-side
+  // runs; an unmeasured session loaded here keeps that off the plain-vs-full comparison.
+  const warm = plainAsked() ? await loadLocalModel(opts) : null;
   const plain = want.has('plain') ? await loadLocalModel({ ...opts, plain: true }) : null;
   const q8 = want.has('int8') ? await loadLocalModel({ ...opts, weights: 'int8' }) : null;
   const spun = want.has('spin') ? await loadLocalModel({ ...opts, spin: 'on' }) : null;
   const runner = want.has('e2e') ? await loadRunner(opts) : null;
   const runnerQ8 = want.has('e2e') && q8 ? await loadRunner({ ...opts, weights: 'int8' }) : null;
+  const probe = want.has('floor') ? new BandwidthProbe(threads, ck.f32Bytes) : null;
   const decoder = existsSync(join(dir, 'tokenizer.json')) ? TextTokenizer.load(dir) : undefined;
   const f32Bytes = ck.f32Bytes;
   const int8Bytes = ck.f32Bytes / 4 + (ck.f32Bytes / 4 / 32) * 4;
   console.log(`\n## ${name}: ${info.numLayers} layers, hidden ${info.hiddenSize}, ${info.numHeads} heads / ${info.numKvHeads} KV, vocab ${info.vocabSize}, f32 weights ${(f32Bytes / 2 ** 20).toFixed(0)} MiB, ${threads} threads, ${sw.runtime.spinReason}`);
   console.log(`peak RSS while loading the f32 model: ${(loadPeak - before).toFixed(0)} MiB above ${before.toFixed(0)} MiB (${((loadPeak - before) / (f32Bytes / 2 ** 20)).toFixed(2)}x weights)`);
-  console.log(`bandwidth floor (weights read once per step at ${bw.toFixed(1)} GB/s): f32 ${((f32Bytes / bw / 1e9) * 1000).toFixed(1)} ms/step = ${((bw * 1e9) / f32Bytes).toFixed(1)} steps/s; int8 ${((int8Bytes / bw / 1e9) * 1000).toFixed(1)} ms/step = ${((bw * 1e9) / int8Bytes).toFixed(1)} steps/s`);
+  console.log(`bandwidth floor at the start (best of 5 at ${bw.toFixed(1)} GB/s): f32 ${((f32Bytes / bw / 1e9) * 1000).toFixed(1)} ms/step = ${((bw * 1e9) / f32Bytes).toFixed(1)} steps/s; int8 ${((int8Bytes / bw / 1e9) * 1000).toFixed(1)} ms/step = ${((bw * 1e9) / int8Bytes).toFixed(1)} steps/s; rows (h) measure it in the round-robin`);
   if (!decoder) console.log('end-to-end rows: no tokenizer in this checkpoint, so they do not detokenize');
   const cores = { skip25: skipCoreFor(info, 0.25), skip50: skipCoreFor(info, 0.5) };
   let ggufs: { f32: string; q8: string; tmp: string } | null = null;
@@ -172,11 +178,13 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
       if (q8) vs.push(stepVariant('(e) int8 weights, full plan', q8, parents.get(q8)!, full, 0));
       if (spun) vs.push(stepVariant('(b) full plan, spinning', spun, parents.get(spun)!, full, 0));
       const greedy = { temperature: 0, topP: 1, topK: 0 };
-      const e2e = (label: string, r: SamplingRunner, mode: E2eMode, spec = greedy) =>
-        vs.push({ name: `(f) end to end, ${label}`, kind: 'e2e', f: 0, weights: r.runtime.weights, run: async () => {
-          const x = await e2eRound(r, parents.get(r)!, { batch: B, steps, mode, spec, plan: FULL_PLAN, decoder });
+      const e2e = (label: string, r: SamplingRunner, mode: E2eMode, spec = greedy) => {
+        const session = new E2eSession(r, parents.get(r)!, { batch: B, steps, mode, spec, plan: FULL_PLAN, decoder });
+        vs.push({ name: `(f) end to end, ${label}`, kind: 'e2e', f: 0, weights: r.runtime.weights, close: () => session.close(), run: async () => {
+          const x = await session.round();
           return { wall: x.wallMs, cpu: x.cpuMs, stages: x.stages };
         } });
+      };
       if (runner) {
         e2e('logits to main thread, greedy', runner, 'main');
         e2e('sampled in worker, greedy', runner, 'worker');
@@ -184,6 +192,12 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
         e2e('pipelined, top-p 0.95 T 0.8', runner, 'pipelined', { temperature: 0.8, topP: 0.95, topK: 0 });
       }
       if (runnerQ8) e2e('int8, pipelined, greedy', runnerQ8, 'pipelined');
+      if (probe) {
+        const floor = (label: string, bytes: number, weights: 'f32' | 'int8') =>
+          vs.push({ name: `(h) bandwidth floor: read the ${label} weights once`, kind: 'floor', f: 0, weights, run: async () => ({ wall: await probe.timeMs('read', bytes), cpu: null }) });
+        floor('f32', f32Bytes, 'f32');
+        if (q8) floor('int8', int8Bytes, 'int8');
+      }
       if (ggufs && !('missing' in llama)) {
         const bins: LlamaCppBins = llama;
         const tokens = Math.max(8, steps * 4);
@@ -203,7 +217,8 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
     }
     for (const [m, seq] of parents) await (m as LocalModel).freeSeq(seq);
   }
-  for (const m of [sw, plain, q8, spun, runner, runnerQ8]) await m?.close();
+  for (const m of [sw, plain, q8, spun, runner, runnerQ8, warm]) await m?.close();
+  await probe?.close();
   if (ggufs) rmSync(ggufs.tmp, { recursive: true, force: true });
 }
 
@@ -222,7 +237,7 @@ function printTable(ctx: number, B: number, vs: Variant[], res: Awaited<ReturnTy
     const spCpu = r.cpu !== null && full.cpu !== null ? full.cpu / r.cpu : null;
     const ideal = 1 / (1 - v.f);
     const cpp = v.weights === 'int8' ? cppQ8 : cppF32;
-    const vsCpp = cpp >= 0 && v.kind !== 'llama' ? (res[cpp].wall / r.wall).toFixed(2) : '';
+    const vsCpp = cpp >= 0 && v.kind !== 'llama' && v.kind !== 'floor' ? (res[cpp].wall / r.wall).toFixed(2) : '';
     const cpu = r.cpu === null ? '-' : r.cpu.toFixed(1);
     console.log(`| ${v.name} | ${(v.f * 100).toFixed(1)}% | ${r.wall.toFixed(1)} | ${cpu} | ${((B * 1000) / r.wall).toFixed(1)} | ${sp.toFixed(2)} / ${spCpu?.toFixed(2) ?? '-'} | ${v.f > 0 ? `${(sp / ideal).toFixed(2)} / ${spCpu ? (spCpu / ideal).toFixed(2) : '-'}` : ''} | ${vsCpp} |`);
   }
