@@ -20,8 +20,9 @@ export interface LoadOptions {
   weights?: WeightFormat;
   /**
    * Let onnxruntime's intra-op threads spin while waiting: 'on', 'off' or 'auto' (spin.ts; a boolean
-   * means on/off). Default: SKIPSERVE_ORT_SPIN when set, else off. Spinning saves the thread
-   * wake-ups of every step on free cores but costs 1.4-3.8x on a shared or CPU-limited machine.
+   * means on/off). Default: SKIPSERVE_ORT_SPIN when set, else 'auto', which spins only with a CPU to
+   * spare beside the intra-op threads on an idle machine. Spinning saves the thread wake-ups of every
+   * step on free cores but made decode 1.6-2.5x slower on this shared 2-core machine.
    */
   spin?: SpinSetting | boolean;
   /**

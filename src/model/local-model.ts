@@ -46,7 +46,7 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
   try {
     const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
     const threads = opts.threads ?? 2;
-    const spin = resolveSpin(parseSpin(opts.spin) ?? parseSpin(process.env.SKIPSERVE_ORT_SPIN) ?? 'off', threads);
+    const spin = resolveSpin(parseSpin(opts.spin) ?? parseSpin(process.env.SKIPSERVE_ORT_SPIN) ?? 'auto', threads);
     const session = await ort.InferenceSession.create(path!, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
