@@ -11,7 +11,7 @@ import type { Problem } from '../models/train/generator/problems.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 
 const problem = (answer: number, steps: number, kind: Problem['kind']): Problem => ({
-  id: `p${answer}`, question: 'q', solution: `The answer is ${answer}.`, answer, steps, ops: ['+'], kind,
+  id: `p${answer}`, question: 'q', solution: `The answer is ${answer}.`, answer, steps, ops: ['+'], kind, tier: 'standard',
 });
 
 test('majority vote, pass@n and distinct answers', () => {
