@@ -1,75 +1,51 @@
 /**
- * Memory bandwidth with as many threads as the model uses: each thread sums its slice of a shared
- * array (a read loop) or copies it (memcpy). Decoding a token reads every weight once, so the time
- * to read the weights' bytes is the floor of a decode step; bench:skip runs `readMs` as a variant of
- * its round-robin, so the floor sees the same machine load as the steps it bounds.
+ * Memory bandwidth as the model's runtime sees it: onnxruntime, with the model's intra-op threads,
+ * summing a large f32 array (ReduceSum streams it once with vector loads, split across the
+ * threads). Decoding a token reads every weight once, so the time to read the weights' bytes is the
+ * floor of a decode step; bench:skip runs `timeMs` as a variant of its round-robin, so the floor
+ * sees the same machine load as the steps it bounds.
  */
-import { Worker } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { DT, GraphBuilder, encodeModel } from '../src/model/graph/onnx-builder.ts';
 
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const a = new Float64Array(workerData.sab);
-const b = new Float64Array(workerData.dst);
-parentPort.on('message', ({ mode, from, to }) => {
-  const t0 = performance.now();
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  if (mode === 'read') {
-    for (let i = from; i < to; i += 4) { s0 += a[i]; s1 += a[i + 1]; s2 += a[i + 2]; s3 += a[i + 3]; }
-  } else {
-    b.set(a.subarray(from, to), from);
-  }
-  parentPort.postMessage({ ms: performance.now() - t0, sink: s0 + s1 + s2 + s3 });
-});`;
-
-/** A pool of reader threads over a shared buffer of `bytes` bytes. */
+/** A ReduceSum session over a shared array of `bytes` bytes. */
 export class BandwidthProbe {
-  private workers: Worker[];
-  private n: number;
+  private data: Float32Array;
+  private session: Promise<ort.InferenceSession>;
 
   constructor(
-    private threads: number,
+    threads: number,
     readonly bytes: number,
   ) {
-    this.n = Math.floor(bytes / 32) * 4;
-    const sab = new SharedArrayBuffer(this.n * 8);
-    const dst = new SharedArrayBuffer(this.n * 8);
-    new Float64Array(sab).fill(1);
-    new Float64Array(dst).fill(0);
-    this.workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, workerData: { sab, dst } }));
+    this.data = new Float32Array(Math.floor(bytes / 4)).fill(1);
+    const g = new GraphBuilder('bandwidth', { fd: null, location: '', offset: 0 });
+    g.input('x', DT.FLOAT, ['N']);
+    g.output(g.o('ReduceSum', ['x'], { keepdims: 0 }), 'y', DT.FLOAT);
+    this.session = ort.InferenceSession.create(encodeModel(g.graph()), { intraOpNumThreads: threads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } });
   }
 
-  /** Wall ms for the threads to read (or copy) the first `bytes` bytes, each its own slice. */
-  async timeMs(mode: 'read' | 'copy', bytes = this.bytes): Promise<number> {
-    const n = Math.min(this.n, Math.floor(bytes / 32) * 4);
+  /** Wall ms to read the first `bytes` bytes once. */
+  async timeMs(bytes = this.bytes): Promise<number> {
+    const s = await this.session;
+    const x = this.data.subarray(0, Math.min(this.data.length, Math.floor(bytes / 4)));
     const t0 = performance.now();
-    await Promise.all(
-      this.workers.map(
-        (w, t) =>
-          new Promise((res) => {
-            w.once('message', res);
-            w.postMessage({ mode, from: Math.floor((n * t) / this.threads / 4) * 4, to: Math.floor((n * (t + 1)) / this.threads / 4) * 4 });
-          }),
-      ),
-    );
+    await s.run({ x: new ort.Tensor('float32', x, [x.length]) });
     return performance.now() - t0;
   }
 
-  /** Stops the threads. */
+  /** Releases the session. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await (await this.session).release();
   }
 }
 
-/** Aggregate GB/s (1e9 bytes read per second) of `threads` threads reading, and copying, 512 MiB; best of five. */
-export async function measureBandwidth(threads: number): Promise<{ readGBs: number; copyGBs: number }> {
+/** Read bandwidth in GB/s (1e9 bytes per second) over 512 MiB with `threads` threads; best of five. */
+export async function measureBandwidth(threads: number): Promise<number> {
   const probe = new BandwidthProbe(threads, 512 * 2 ** 20);
-  const best = async (mode: 'read' | 'copy') => {
-    let ms = Infinity;
-    for (let r = 0; r < 5; r++) ms = Math.min(ms, await probe.timeMs(mode));
-    return probe.bytes / (ms / 1000) / 1e9;
-  };
   try {
-    return { readGBs: await best('read'), copyGBs: await best('copy') };
+    let ms = Infinity;
+    for (let r = 0; r < 5; r++) ms = Math.min(ms, await probe.timeMs());
+    return probe.bytes / (ms / 1000) / 1e9;
   } finally {
     await probe.close();
   }

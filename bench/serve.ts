@@ -188,12 +188,12 @@ async function main(): Promise<void> {
   const step1 = 1000 / median(stepMs[1]!);
   const step8 = 8000 / median(stepMs[8]!);
   const stream = median(streams.map((s) => s.decodeTokensPerS));
-  const floor = (bw.readGBs > bw.copyGBs ? bw.readGBs : bw.copyGBs) * 1e9 / f32Bytes;
+  const floor = (bw * 1e9) / f32Bytes;
   console.log(`\nend to end vs model step (medians of ${repeat} rounds; load average ${loadBefore.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}):`);
   console.log(`  one stream (n=1, SSE, client-timed decode): ${stream.toFixed(1)} tokens/s, time to first token ${median(streams.map((s) => s.ttftMs)).toFixed(0)} ms`);
   console.log(`  model step in this process, batch 1: ${step1.toFixed(1)} tokens/s -> end to end / model step = ${(stream / step1).toFixed(2)}`);
   console.log(`  one n=8 request: ${(full.tokens / full.wallS).toFixed(1)} tokens/s in total (incl. prefill); model step, batch 8: ${step8.toFixed(1)} tokens/s -> ${((full.tokens / full.wallS) / step8).toFixed(2)}`);
-  console.log(`  memory bandwidth (${threads} threads): read ${bw.readGBs.toFixed(1)} GB/s, memcpy ${bw.copyGBs.toFixed(1)} GB/s -> f32 weights (${(f32Bytes / 2 ** 20).toFixed(0)} MiB) floor ${floor.toFixed(0)} steps/s`);
+  console.log(`  memory read bandwidth (onnxruntime ReduceSum, ${threads} threads, best of 5 at the start): ${bw.toFixed(1)} GB/s -> f32 weights (${(f32Bytes / 2 ** 20).toFixed(0)} MiB) floor ${floor.toFixed(0)} steps/s`);
   mkdirSync('bench/out', { recursive: true });
   writeFileSync('bench/out/serve.json', JSON.stringify({ model, maxTokens, repeat, core: { ...planToWire(plans[0]!), removedFraction: cost.removedFraction, idealSpeedup: cost.idealSpeedup }, rows, streams, stepMs, bandwidth: bw }, null, 2));
 }
