@@ -4,6 +4,9 @@
  * request whose candidates share a skip core (about 25% of the FLOPs) and differ in head masks.
  * For each: wall time, aggregate generated tokens/s, the engine's reported speedup (dense step
  * profile / measured step time) and the measured one (wall time of the full n=8 / this wall time).
+ * End to end against the model step: one streamed request timed per token on the client, and the
+ * same model's decode step at batch 1 and 8 run in this process, all in the same round-robin, next
+ * to the memory-bandwidth floor measured in the same run.
  *
  * Model: --model DIR, else models/default when it has a config.json, else a random-weight
  * checkpoint generated here (not committed). --max-tokens N (default 64), --repeat R (default 3;
@@ -15,11 +18,18 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 import { spawnServer } from '../testkit/spawn-server.ts';
-import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
+import { FULL_PLAN, planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
+import { loadavg } from 'node:os';
+import { measureBandwidth } from './memory-bandwidth.ts';
+import { timeStream, type StreamTiming } from './sse-stream.ts';
+import { TextTokenizer } from '../src/text/tokenizer.ts';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, 'max-tokens': { type: 'string' }, repeat: { type: 'string' }, threads: { type: 'string' } } });
 const maxTokens = Number(values['max-tokens'] ?? 64);
 const repeat = Number(values.repeat ?? 3);
+const threads = Number(values.threads ?? 2);
 
 function pickModel(): string {
   if (values.model) return values.model;
@@ -90,16 +100,36 @@ interface Row {
   engineSpeedup: number | null;
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Decode step ms of `batch` rows after `ctx` prompt tokens, `steps` steps (fresh sequences, freed after). */
+async function modelStepMs(m: LocalModel, batch: number, ctx: number, steps: number): Promise<number> {
+  const seqs = Array.from({ length: batch }, () => m.createSeq());
+  const V = m.info.vocabSize;
+  await m.step(seqs.map((seq, i) => ({ seq, tokens: Array.from({ length: ctx }, (_, t) => (t * 7 + i) % V), plan: FULL_PLAN, logits: 'last' as const })));
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) await m.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 5 + i) % V], plan: FULL_PLAN, logits: 'last' as const })));
+  const ms = (performance.now() - t0) / steps;
+  seqs.forEach((s) => m.freeSeq(s));
+  return ms;
+}
+
 async function main(): Promise<void> {
   const model = pickModel();
   const cfg = JSON.parse((await import('node:fs')).readFileSync(join(model, 'config.json'), 'utf8')) as Cfg;
   const shape = { numLayers: cfg.num_hidden_layers, numHeads: cfg.num_attention_heads, numKvHeads: cfg.num_key_value_heads, hiddenSize: cfg.hidden_size, intermediateSize: cfg.intermediate_size, vocabSize: cfg.vocab_size, headDim: cfg.head_dim };
   const plans = corePlans(cfg, 8);
   const cost = planCost({ ...plans[0]!, maskHeads: {} }, shape);
+  const bw = await measureBandwidth(threads);
+  const f32Bytes = openCheckpoint(model).f32Bytes;
   const server = await startServer(model);
+  const local = await loadLocalModel({ modelDir: model, threads });
   const prompt = 'Q: Tom has 3 apples and buys 5 more. How many apples does he have? A:';
   const base = { prompt, max_tokens: maxTokens, ignore_eos: true, temperature: 0.8, seed: 100 };
   const rows: Row[] = [];
+  const streams: StreamTiming[] = [];
+  const stepMs: Record<number, number[]> = { 1: [], 8: [] };
+  const loadBefore = loadavg()[0]!;
   try {
     await complete(server.url, { ...base, n: 8, max_tokens: 8 });
     const scenarios: [string, () => Promise<{ tokens: number; speedup: number | null }>][] = [
@@ -128,6 +158,7 @@ async function main(): Promise<void> {
     ];
     // Rounds interleave the scenarios, so a change of machine load hits all of them alike.
     const best: (Row | null)[] = scenarios.map(() => null);
+    const promptLen = TextTokenizer.load(model).encode(prompt).length;
     for (let k = 0; k < repeat; k++) {
       for (const [i, [name, run]] of scenarios.entries()) {
         const t0 = performance.now();
@@ -135,10 +166,13 @@ async function main(): Promise<void> {
         const wallS = (performance.now() - t0) / 1000;
         if (!best[i] || wallS < best[i]!.wallS) best[i] = { name, wallS, tokens, engineSpeedup: speedup };
       }
+      streams.push(await timeStream(server.url, { ...base, seed: 200 + k }));
+      for (const b of [1, 8]) stepMs[b]!.push(await modelStepMs(local, b, promptLen, Math.min(maxTokens, 32)));
     }
     rows.push(...(best as Row[]));
   } finally {
     await server.stop();
+    await local.close();
   }
   const full = rows[1]!;
   const pad = (s: string, n: number) => s.padEnd(n);
@@ -151,8 +185,17 @@ async function main(): Promise<void> {
     console.log(`${pad(r.name, 50)}${pad(r.wallS.toFixed(2), 9)}${pad(String(r.tokens), 8)}${pad((r.tokens / r.wallS).toFixed(1), 9)}${pad(num(r.engineSpeedup), 16)}${num(measured)}`);
   }
   console.log(`\nbatching: one n=8 request is ${(rows[0]!.wallS / full.wallS).toFixed(2)}x faster than 8 sequential samples`);
+  const step1 = 1000 / median(stepMs[1]!);
+  const step8 = 8000 / median(stepMs[8]!);
+  const stream = median(streams.map((s) => s.decodeTokensPerS));
+  const floor = (bw * 1e9) / f32Bytes;
+  console.log(`\nend to end vs model step (medians of ${repeat} rounds; load average ${loadBefore.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}):`);
+  console.log(`  one stream (n=1, SSE, client-timed decode): ${stream.toFixed(1)} tokens/s, time to first token ${median(streams.map((s) => s.ttftMs)).toFixed(0)} ms`);
+  console.log(`  model step in this process, batch 1: ${step1.toFixed(1)} tokens/s -> end to end / model step = ${(stream / step1).toFixed(2)}`);
+  console.log(`  one n=8 request: ${(full.tokens / full.wallS).toFixed(1)} tokens/s in total (incl. prefill); model step, batch 8: ${step8.toFixed(1)} tokens/s -> ${((full.tokens / full.wallS) / step8).toFixed(2)}`);
+  console.log(`  memory read bandwidth (onnxruntime ReduceSum, ${threads} threads, best of 5 at the start): ${bw.toFixed(1)} GB/s -> f32 weights (${(f32Bytes / 2 ** 20).toFixed(0)} MiB) floor ${floor.toFixed(0)} steps/s`);
   mkdirSync('bench/out', { recursive: true });
-  writeFileSync('bench/out/serve.json', JSON.stringify({ model, maxTokens, repeat, core: { ...planToWire(plans[0]!), removedFraction: cost.removedFraction, idealSpeedup: cost.idealSpeedup }, rows }, null, 2));
+  writeFileSync('bench/out/serve.json', JSON.stringify({ model, maxTokens, repeat, core: { ...planToWire(plans[0]!), removedFraction: cost.removedFraction, idealSpeedup: cost.idealSpeedup }, rows, streams, stepMs, bandwidth: bw }, null, 2));
 }
 
 await main();

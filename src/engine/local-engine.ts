@@ -11,6 +11,7 @@ import { basename, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import type { ModelInfo } from '../model/model-info.ts';
+import type { LoadOptions } from '../model/load-options.ts';
 import { loadRunner } from '../model/runner.ts';
 import type { ModelRunner } from '../model/runner-types.ts';
 import { assignArm, type ArmsConfig } from '../plans/arms.ts';
@@ -39,7 +40,9 @@ export interface LocalEngineOptions {
   /** The metrics to report into (default: a new registry); a server shares one across reloads. */
   metrics?: Metrics;
   threads?: number;
-  spin?: boolean;
+  spin?: LoadOptions['spin'];
+  /** Weight format (int8: weight-only quantization at load). */
+  weights?: LoadOptions['weights'];
   maxBatch: number;
   maxQueue?: number;
   prefillChunk?: number;
@@ -90,7 +93,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
   const routerDir = resolve(o.routerDir ?? modelDir);
   let currentRouterDir = routerDir;
-  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin });
+  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights });
   try {
     const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));

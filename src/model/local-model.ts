@@ -13,43 +13,27 @@ import ort from 'onnxruntime-node';
 import { validatePlan, type SkipPlan } from '../plans/plan.ts';
 import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
 import { buildLlamaGraph } from './graph/llama-graph.ts';
+import type { LoadOptions, RuntimeInfo } from './load-options.ts';
+import { parseSpin, resolveSpin } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { SeqId, StepRow } from './runner-types.ts';
 import { sharedInputs } from './step-inputs.ts';
 
-export interface LoadOptions {
-  modelDir: string;
-  /** onnxruntime intra-op threads (default 2). */
-  threads?: number;
-  /** Largest batch accepted by one step (default 64). */
-  maxBatch?: number;
-  /** Build the baseline graph without switches or masks (benchmark only; plans must be full). */
-  plain?: boolean;
-  /** Layer after which the router embedding is pooled (default numLayers/2). */
-  embedLayer?: number;
-  /**
-   * Let onnxruntime's intra-op threads spin while waiting (default off; the server's --ort-spin).
-   * Spinning saves a little latency on an idle machine but costs 2-3x on a shared or CPU-limited one.
-   */
-  spin?: boolean;
-  /**
-   * Let onnxruntime pre-pack weights for its GEMM kernels (default true). Pre-packed copies live on
-   * the heap next to the originals; without pre-packing the weights stay memory-mapped from the
-   * generated external-data file.
-   */
-  prepack?: boolean;
-  /** Decode groups whose staged past KV is kept between steps (default 2). */
-  stagingSlots?: number;
-  /** Extra onnxruntime session options merged over the defaults (profiling, benchmarks). */
-  sessionOptions?: ort.InferenceSession.SessionOptions;
-}
+export type { LoadOptions, RuntimeInfo };
 
-/** Step result with per-row logits as views into the run's output buffers. */
+/** Step result with per-row logits as views into the run's output buffers ('none' rows get their last position). */
 export interface LocalStepOutput {
   logits: Float32Array[];
+  /** Per row: log-sum-exp of each returned logits position (the logprob normaliser). */
+  logsumexp: Float32Array[];
   embeddings: (Float32Array | null)[];
+  /** Wall time of the onnxruntime run(s). */
   runMs: number;
+  /** Validation, feeds and KV staging before the run(s). */
+  prepMs: number;
+  /** KV bookkeeping after the run(s). */
+  afterMs: number;
 }
 
 const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
@@ -60,16 +44,18 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
   const ck = openCheckpoint(opts.modelDir);
   const tmp = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
   try {
-    const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer }, tmp);
+    const { path } = buildLlamaGraph(ck, { plain: opts.plain, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
+    const threads = opts.threads ?? 2;
+    const spin = resolveSpin(parseSpin(opts.spin) ?? 'auto', threads);
     const session = await ort.InferenceSession.create(path!, {
-      intraOpNumThreads: opts.threads ?? 2,
+      intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
+      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: spin.spin ? '1' : '0' } } },
       ...opts.sessionOptions,
     });
-    return new LocalModel(ck, session, opts);
+    return new LocalModel(ck, session, opts, spin);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -77,20 +63,26 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
 
 export class LocalModel {
   readonly info: ModelInfo;
+  /** How the session runs (for logs and benchmarks). */
+  readonly runtime: RuntimeInfo;
   readonly config: ModelConfig;
   private seqs = new Map<SeqId, SeqState>();
   private nextId = 1;
   private planCache = new WeakMap<SkipPlan, { skipA: Set<number>; skipM: Set<number>; heads: Map<number, number[]> }>();
   private decodeStaging: StagingPool;
   private prefillStaging: KvStaging;
-  private zeros = new Float32Array(0);
+  /** ort.Tensor wrappers of staging buffers (a buffer keeps its shape while it lives) and shared constants. */
+  private tensors = new WeakMap<Float32Array, ort.Tensor>();
+  private constants = new Map<string, ort.Tensor>();
   private maxBatch: number;
 
   constructor(
     ck: Checkpoint,
     private session: ort.InferenceSession,
     private opts: LoadOptions,
+    spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
   ) {
+    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2 };
     this.info = ck.info;
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;
@@ -148,7 +140,8 @@ export class LocalModel {
 
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
   async step(rows: StepRow[]): Promise<LocalStepOutput> {
-    if (!rows.length) return { logits: [], embeddings: [], runMs: 0 };
+    const t0 = performance.now();
+    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
     const seen = new Set<SeqId>();
     rows.forEach((r, i) => {
@@ -172,7 +165,7 @@ export class LocalModel {
         }
       }
     });
-    const out: LocalStepOutput = { logits: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0 };
+    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
     if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out);
@@ -183,7 +176,26 @@ export class LocalModel {
     return out;
   }
 
+  private tensorOf(data: Float32Array, dims: number[]): ort.Tensor {
+    let t = this.tensors.get(data);
+    if (!t) {
+      t = new ort.Tensor('float32', data, dims);
+      this.tensors.set(data, t);
+    }
+    return t;
+  }
+
+  private constant(key: string, make: () => ort.Tensor): ort.Tensor {
+    let t = this.constants.get(key);
+    if (!t) {
+      t = make();
+      this.constants.set(key, t);
+    }
+    return t;
+  }
+
   private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput): Promise<void> {
+    const tPrep = performance.now();
     const c = this.config;
     const L = c.numLayers;
     const { numKvHeads: kvH, headDim: D, numHeads: H } = c;
@@ -205,14 +217,15 @@ export class LocalModel {
 
     const { feeds, gatherStart } = sharedInputs(rows.map((r, b) => ({ tokens: r.tokens, past: seqs[b].len, logits: r.logits })), T, P, G);
     const pastDims = [B, kvH, 1, P, D];
-    if (this.zeros.length < B * kvH * P * D) this.zeros = new Float32Array(B * kvH * P * D);
-    const zeros = this.zeros.subarray(0, B * kvH * P * D);
-    const fetches = ['logits'];
-    const onesKeep = new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
-    const onesHeads = new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]);
+    // A layer no row computes never reads its past: an empty tensor stands in.
+    const empty = this.constant(`empty:${B}`, () => new ort.Tensor('float32', new Float32Array(0), [B, kvH, 1, 0, D]));
+    const fetches = ['logits', 'logsumexp'];
+    const makeKeep = () => new ort.Tensor('float32', new Float32Array(B * T).fill(1), [B * T, 1]);
+    const onesKeep = T === 1 ? this.constant(`keep:${B}`, makeKeep) : makeKeep();
+    const onesHeads = this.constant(`heads:${B}`, () => new ort.Tensor('float32', new Float32Array(B * H).fill(1), [B, kvH, G, 1, 1]));
     for (let l = 0; l < L; l++) {
-      feeds[`past_key.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.k[l] : zeros, pastDims);
-      feeds[`past_value.${l}`] = new ort.Tensor('float32', attnOn[l] ? staging.v[l] : zeros, pastDims);
+      feeds[`past_key.${l}`] = attnOn[l] ? this.tensorOf(staging.k[l], pastDims) : empty;
+      feeds[`past_value.${l}`] = attnOn[l] ? this.tensorOf(staging.v[l], pastDims) : empty;
       if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
       if (this.opts.plain) continue;
       feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
@@ -239,8 +252,10 @@ export class LocalModel {
     if (wantEmbed) fetches.push('embed');
 
     const t0 = performance.now();
+    out.prepMs += t0 - tPrep;
     const res = await this.session.run(feeds, fetches);
-    out.runMs += performance.now() - t0;
+    const t1 = performance.now();
+    out.runMs += t1 - t0;
 
     for (let l = 0; l < L; l++) {
       if (!attnOn[l]) continue;
@@ -256,6 +271,7 @@ export class LocalModel {
       }
     }
     const logits = res.logits.data as Float32Array;
+    const lse = res.logsumexp.data as Float32Array;
     const V = this.info.vocabSize;
     const emb = wantEmbed ? (res.embed.data as Float32Array) : null;
     for (let b = 0; b < B; b++) {
@@ -263,8 +279,10 @@ export class LocalModel {
       seqs[b].len += n;
       const count = rows[b].logits === 'all' ? n : 1;
       out.logits[idx[b]] = logits.subarray(gatherStart[b] * V, (gatherStart[b] + count) * V);
+      out.logsumexp[idx[b]] = lse.subarray(gatherStart[b], gatherStart[b] + count);
       if (rows[b].embed && emb) out.embeddings[idx[b]] = emb.slice(b * c.hiddenSize, (b + 1) * c.hiddenSize);
     }
+    out.afterMs += performance.now() - t1;
   }
 
   /** Releases the session. */

@@ -1,27 +1,74 @@
 /**
- * Worker-thread side of the runner: owns the LocalModel (session, KV cache) and answers
- * requests from runner.ts. Logits buffers are transferred, not copied.
+ * Worker-thread side of the runner: owns the LocalModel (session, KV cache), the plans the main
+ * thread defined and the per-sequence samplers, and answers requests from runner.ts. Logits
+ * buffers are transferred, not copied, and only when a row asks for logits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SkipPlan } from '../plans/plan.ts';
 import { loadLocalModel, type LoadOptions, type LocalModel } from './local-model.ts';
-import type { StepRow } from './runner-types.ts';
-
-export type WorkerRequest =
-  | { id: number; op: 'create' }
-  | { id: number; op: 'fork'; src: number; count: number }
-  | { id: number; op: 'free'; seq: number }
-  | { id: number; op: 'step'; rows: StepRow[] }
-  | { id: number; op: 'close' };
-
-export interface PackedStep {
-  buffers: ArrayBuffer[];
-  logits: { buf: number; offset: number; length: number }[];
-  embeddings: (Float32Array | null)[];
-  runMs: number;
-}
+import { RowSampling } from './row-sampling.ts';
+import type { SampledToken, SamplerSpec, StepRow } from './runner-types.ts';
+import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 const port = parentPort!;
 let model: LocalModel;
+const plans = new Map<number, SkipPlan>();
+const sampling = new RowSampling();
+
+function specOf(r: WireRow, i: number): SamplerSpec | undefined {
+  if (r.sample === undefined) return undefined;
+  const spec = r.sample === 1 ? sampling.specOf(r.seq) : r.sample;
+  if (!spec) throw new Error(`rows[${i}].sample: sequence ${r.seq} has no sampler spec yet`);
+  return spec;
+}
+
+async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<PackedStep> {
+  const startedAt = epochMs();
+  for (const id of msg.drop) plans.delete(id);
+  for (const [id, plan] of msg.plans) plans.set(id, plan);
+  const specs = msg.rows.map(specOf);
+  const fed = msg.rows.map(() => 0);
+  const run: { row: StepRow; at: number }[] = [];
+  msg.rows.forEach((r, i) => {
+    const plan = plans.get(r.plan);
+    if (!plan) throw new Error(`rows[${i}].plan: unknown plan id ${r.plan}`);
+    if (specs[i]) sampling.check(r.seq, specs[i]!);
+    let tokens = r.tokens;
+    if (r.feedSampled) {
+      const t = sampling.feedToken(r.seq);
+      if (t === null) return; // the sequence drew a stop token: nothing to run
+      tokens = [t];
+    }
+    fed[i] = tokens.length;
+    run.push({ row: { seq: r.seq, tokens, plan, logits: r.logits === 'all' ? 'all' : 'last', embed: r.embed }, at: i });
+  });
+  const out = await model.step(run.map((x) => x.row));
+  const t0 = performance.now();
+  const sampled: (SampledToken | null)[] = msg.rows.map(() => null);
+  const logitsOf: (Float32Array | null)[] = msg.rows.map(() => null);
+  const embeddings: (Float32Array | null)[] = msg.rows.map(() => null);
+  const V = model.info.vocabSize;
+  run.forEach(({ at }, j) => {
+    const r = msg.rows[at];
+    const l = out.logits[j];
+    const last = l.subarray(l.length - V);
+    const lse = out.logsumexp[j][out.logsumexp[j].length - 1];
+    if (specs[at]) sampled[at] = sampling.sample(r.seq, specs[at]!, last, lse);
+    else sampling.retain(r.seq, last, lse);
+    if (r.logits !== 'none') logitsOf[at] = l;
+    embeddings[at] = out.embeddings[j];
+  });
+  const sampleMs = performance.now() - t0;
+  const buffers: ArrayBuffer[] = [];
+  const logits = logitsOf.map((l) => {
+    if (!l) return null;
+    let i = buffers.indexOf(l.buffer as ArrayBuffer);
+    if (i < 0) i = buffers.push(l.buffer as ArrayBuffer) - 1;
+    return { buf: i, offset: l.byteOffset, length: l.length };
+  });
+  const timing = { startedAt, prepMs: out.prepMs, runMs: out.runMs, afterMs: out.afterMs, sampleMs, repliedAt: 0 };
+  return { buffers, logits, embeddings, sampled, fed, runMs: out.runMs, timing };
+}
 
 async function handle(msg: WorkerRequest): Promise<unknown> {
   switch (msg.op) {
@@ -29,23 +76,24 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       return model.createSeq();
     case 'fork':
       return model.forkSeq(msg.src, msg.count);
+    case 'forkSampled': {
+      const seqs = model.forkSeq(msg.src, msg.specs.length);
+      try {
+        return { seqs, sampled: sampling.forkSample(msg.src, seqs, msg.specs) };
+      } catch (e) {
+        for (const s of seqs) (model.freeSeq(s), sampling.free(s));
+        throw e;
+      }
+    }
     case 'free':
       model.freeSeq(msg.seq);
+      sampling.free(msg.seq);
       return null;
     case 'close':
       await model.close();
       return null;
-    case 'step': {
-      const out = await model.step(msg.rows);
-      const buffers: ArrayBuffer[] = [];
-      const logits = out.logits.map((l) => {
-        let i = buffers.indexOf(l.buffer as ArrayBuffer);
-        if (i < 0) i = buffers.push(l.buffer as ArrayBuffer) - 1;
-        return { buf: i, offset: l.byteOffset, length: l.length };
-      });
-      const packed: PackedStep = { buffers, logits, embeddings: out.embeddings, runMs: out.runMs };
-      return packed;
-    }
+    case 'step':
+      return step(msg);
   }
 }
 
@@ -55,6 +103,7 @@ let queue: Promise<void> = Promise.resolve();
 function reply(msg: WorkerRequest, result: unknown): void {
   if (msg.op === 'step') {
     const packed = result as PackedStep;
+    packed.timing.repliedAt = epochMs();
     try {
       port.postMessage({ id: msg.id, ok: true, result }, packed.buffers);
       return;
@@ -76,7 +125,7 @@ port.on('message', (msg: WorkerRequest) => {
 
 try {
   model = await loadLocalModel(workerData as LoadOptions);
-  port.postMessage({ ready: true, info: model.info });
+  port.postMessage({ ready: true, info: model.info, runtime: model.runtime });
 } catch (err) {
   port.postMessage({ ready: false, error: err instanceof Error ? err.message : String(err) });
 }

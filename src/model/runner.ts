@@ -1,25 +1,35 @@
 /**
  * Main-thread side of the model runtime: `loadRunner` starts a worker thread that owns the
- * onnxruntime session (its `run` blocks the thread it runs on) and returns a ModelRunner.
- * Sequence lengths are mirrored here so `seqLength` is synchronous.
+ * onnxruntime session (its `run` blocks the thread it runs on) and returns a SamplingRunner.
+ * Sequence lengths are mirrored here so `seqLength` is synchronous. Plans get ids (a WeakMap by
+ * object) so each plan crosses the thread boundary once, and a plan the engine drops is dropped in
+ * the worker on a later step; sampler specs cross once per sequence.
  */
 import { Worker } from 'node:worker_threads';
-import type { LoadOptions } from './local-model.ts';
+import type { SkipPlan } from '../plans/plan.ts';
+import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { ModelRunner, SeqId, StepOutput, StepRow } from './runner-types.ts';
-import type { PackedStep, WorkerRequest } from './runner-worker.ts';
+import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, StepOutput, StepRow } from './runner-types.ts';
+import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-class WorkerRunner implements ModelRunner {
+class WorkerRunner implements SamplingRunner {
   private pending = new Map<number, Pending>();
   private nextId = 1;
   private lengths = new Map<SeqId, number>();
   private dead: Error | null = null;
+  private planIds = new WeakMap<SkipPlan, number>();
+  private nextPlan = 1;
+  private dropped: number[] = [];
+  private planGone = new FinalizationRegistry<number>((id) => this.dropped.push(id));
+  /** The spec each sequence's sampler was created with in the worker. */
+  private specs = new Map<SeqId, SamplerSpec>();
 
   constructor(
     readonly info: ModelInfo,
+    readonly runtime: RuntimeInfo,
     private worker: Worker,
   ) {
     worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
@@ -59,8 +69,18 @@ class WorkerRunner implements ModelRunner {
     return ids;
   }
 
+  async forkSampled(src: SeqId, specs: SamplerSpec[]): Promise<ForkSampled> {
+    const r = await this.call<ForkSampled>({ op: 'forkSampled', src, specs });
+    r.seqs.forEach((id, i) => {
+      this.lengths.set(id, this.lengths.get(src) ?? 0);
+      this.specs.set(id, specs[i]);
+    });
+    return r;
+  }
+
   async freeSeq(seq: SeqId): Promise<void> {
     this.lengths.delete(seq);
+    this.specs.delete(seq);
     if (this.dead) return;
     await this.call<null>({ op: 'free', seq });
   }
@@ -71,13 +91,46 @@ class WorkerRunner implements ModelRunner {
     return n;
   }
 
+  /** The id of `plan`, defining it in this message when the worker has not seen it. */
+  private planId(plan: SkipPlan, defs: [number, SkipPlan][]): number {
+    let id = this.planIds.get(plan);
+    if (id === undefined) {
+      id = this.nextPlan++;
+      this.planIds.set(plan, id);
+      this.planGone.register(plan, id);
+      defs.push([id, plan]);
+    }
+    return id;
+  }
+
   async step(rows: StepRow[]): Promise<StepOutput> {
-    const r = await this.call<PackedStep>({ op: 'step', rows });
-    for (const row of rows) this.lengths.set(row.seq, (this.lengths.get(row.seq) ?? 0) + row.tokens.length);
+    const defs: [number, SkipPlan][] = [];
+    const wire: WireRow[] = rows.map((r) => ({
+      seq: r.seq,
+      tokens: r.tokens,
+      plan: this.planId(r.plan, defs),
+      logits: r.logits,
+      ...(r.embed ? { embed: true } : {}),
+      ...(r.sample ? { sample: this.specs.get(r.seq) === r.sample ? (1 as const) : r.sample } : {}),
+      ...(r.feedSampled ? { feedSampled: true } : {}),
+    }));
+    const drop = this.dropped.splice(0);
+    const sentAt = epochMs();
+    const r = await this.call<PackedStep>({ op: 'step', rows: wire, plans: defs, drop, sentAt });
+    const resolvedAt = epochMs();
+    rows.forEach((row, i) => {
+      if (row.sample) this.specs.set(row.seq, row.sample);
+      const n = this.lengths.get(row.seq);
+      if (n !== undefined) this.lengths.set(row.seq, n + r.fed[i]);
+    });
+    const t = r.timing;
     return {
-      logits: r.logits.map((l) => new Float32Array(r.buffers[l.buf], l.offset, l.length)),
+      logits: r.logits.map((l) => (l ? new Float32Array(r.buffers[l.buf], l.offset, l.length) : new Float32Array(0))),
       embeddings: r.embeddings,
+      sampled: r.sampled,
+      fed: r.fed,
       runMs: r.runMs,
+      timing: { toWorkerMs: t.startedAt - sentAt, prepMs: t.prepMs, runMs: t.runMs, afterMs: t.afterMs, sampleMs: t.sampleMs, toMainMs: resolvedAt - t.repliedAt },
     };
   }
 
@@ -96,7 +149,7 @@ class WorkerRunner implements ModelRunner {
 }
 
 /** Starts the model worker and resolves once the session is ready; rejects with the load error. */
-export function loadRunner(opts: LoadOptions): Promise<ModelRunner> {
+export function loadRunner(opts: LoadOptions): Promise<SamplingRunner> {
   // The entry registers tsx itself; flags that only make sense for the main script are dropped.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
   const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: opts, execArgv });
@@ -105,10 +158,10 @@ export function loadRunner(opts: LoadOptions): Promise<ModelRunner> {
     const onError = (e: Error) => reject(new Error(`model worker failed during load: ${e.message}`));
     worker.once('exit', onExit);
     worker.once('error', onError);
-    worker.once('message', (m: { ready: boolean; info?: ModelInfo; error?: string }) => {
+    worker.once('message', (m: { ready: boolean; info?: ModelInfo; runtime?: RuntimeInfo; error?: string }) => {
       worker.off('exit', onExit);
       worker.off('error', onError);
-      if (m.ready) resolve(new WorkerRunner(m.info!, worker));
+      if (m.ready) resolve(new WorkerRunner(m.info!, m.runtime!, worker));
       else {
         void worker.terminate();
         reject(new Error(m.error));

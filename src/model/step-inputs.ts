@@ -12,7 +12,7 @@ export interface RowInput {
   tokens: number[];
   /** Tokens already in the row's KV cache. */
   past: number;
-  logits: 'last' | 'all';
+  logits: 'last' | 'all' | 'none';
 }
 
 /**

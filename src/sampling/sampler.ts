@@ -201,11 +201,19 @@ function rankTopK(logits: Float32Array, max: number, k: number): void {
 
 let lastLogprob = 0;
 
-/** Samples one token; its logprob is left in lastLogprob (no per-token allocation). */
-function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng): number {
+/**
+ * Samples one token; its logprob is left in lastLogprob (no per-token allocation). `lse`, when the
+ * caller has it (the model graph computes log-sum-exp of each logits row), replaces the pass over
+ * the vocabulary that the logprob's normaliser would otherwise cost; the token does not depend on it.
+ */
+function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: number): number {
   const V = logits.length;
   if (p.temperature === 0) {
     const token = argmax(logits);
+    if (lse !== undefined) {
+      lastLogprob = logits[token] - lse;
+      return token;
+    }
     const max = maxOf(logits);
     lastLogprob = logits[token] - max - Math.log(expSum(logits, max));
     return token;
@@ -253,7 +261,7 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng): number 
       }
     }
     token = drawRanked(n, w, total, rng);
-    norm = expSum(logits, max);
+    norm = lse === undefined ? expSum(logits, max) : 0;
   } else {
     // Top-p over the whole vocabulary.
     order.reserve(V);
@@ -262,7 +270,7 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng): number 
     const { keep, mass } = nucleus(logits, w, s.total, hist, p.topP);
     token = drawRanked(keep, w, mass, rng);
   }
-  lastLogprob = logits[token] - max - Math.log(norm);
+  lastLogprob = lse === undefined ? logits[token] - max - Math.log(norm) : logits[token] - lse;
   return token;
 }
 
@@ -279,9 +287,12 @@ export function createSampler(params: SamplingParams, seed: number): (logits: Fl
   return (logits) => sampleToken(logits, params, rng);
 }
 
-/** A seeded sampler closure returning each token with its logprob (what a candidate row uses). */
-export function createDetailedSampler(params: SamplingParams, seed: number): (logits: Float32Array) => Sampled {
+/** A seeded sampler closure returning each token with its logprob (from `lse`, the row's log-sum-exp, when given): what a candidate row uses. */
+export function createDetailedSampler(params: SamplingParams, seed: number): (logits: Float32Array, lse?: number) => Sampled {
   checkSampleParams(params);
   const rng = new Rng(seed);
-  return (logits) => sample(logits, params, rng);
+  return (logits, lse) => {
+    const token = sampleToken(logits, params, rng, lse);
+    return { token, logprob: lastLogprob };
+  };
 }

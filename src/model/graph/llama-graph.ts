@@ -9,13 +9,14 @@
  * per layer l: attn_on.l / mlp_on.l bool scalars, mlp_keep.l [B*T,1], head_mask.l [B,kvH,G,1,1]
  * (also the attention keep mask: a row skipping the sublayer has every head masked; there is no
  * o_proj bias, so its update is exactly 0), past_key.l / past_value.l [B,kvH,1,P,D].
- * Fetches: logits [N,V], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
+ * Fetches: logits [N,V], logsumexp [N], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
  * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from '../checkpoint.ts';
 import { ropeTables } from '../rope.ts';
+import { applyLinear, declareLinear, type Linear, type WeightFormat } from './linear.ts';
 import { DT, GraphBuilder, encodeModel, type WeightSink } from './onnx-builder.ts';
 
 export interface GraphOptions {
@@ -23,6 +24,20 @@ export interface GraphOptions {
   plain?: boolean;
   /** Layer whose output is mean-pooled into `embed` (default numLayers/2). */
   embedLayer?: number;
+  /** Projection weights: f32 (default) or int8 blocks computed here (linear.ts). */
+  weights?: WeightFormat;
+}
+
+interface AttnWeights {
+  ln: string;
+  qkv: Linear;
+  o: Linear;
+}
+
+interface MlpWeights {
+  ln: string;
+  gu: Linear;
+  down: Linear;
 }
 
 interface Ctx {
@@ -44,12 +59,11 @@ interface Ctx {
 }
 
 /** Attention sublayer on `h` ([BT, hidden]); returns the updated residual and new k/v. */
-function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, string>): { h: string; k: string; v: string } {
+function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: AttnWeights): { h: string; k: string; v: string } {
   const { H, kvH, G, D, ck } = c;
   const eps = ck.config.rmsNormEps;
   const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: eps } });
-  const qkvIn = w.bias ? [xn, w.qkv, w.bias] : [xn, w.qkv];
-  const qkv = g.o('Gemm', qkvIn, { transB: 1 });
+  const qkv = applyLinear(g, xn, w.qkv);
   const [qk, v] = g.op('Split', [qkv, g.i64([(H + kvH) * D, kvH * D])], { axis: 1 }, 2);
   // One rotary op over the query and key heads together (HF rotate-half layout: interleaved=0).
   const qkRot = g.o('RotaryEmbedding', [g.o('Reshape', [qk, c.shBTm1]), c.positions, c.cos, c.sin], { interleaved: 0 }, 'com.microsoft');
@@ -72,19 +86,18 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<stri
   if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
   const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
   // The residual add rides in the Gemm (C = h, beta = 1).
-  return { h: g.o('Gemm', [ot, w.o, h], { transB: 1, beta: { float: 1 } }), k: newK, v: newV };
+  return { h: applyLinear(g, ot, w.o, h), k: newK, v: newV };
 }
 
 /** MLP sublayer (SwiGLU with fused gate/up weights). */
-function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: Record<string, string>): string {
+function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: MlpWeights): string {
   const ff = c.ck.config.intermediateSize;
   const xn = g.o('SimplifiedLayerNormalization', [h, w.ln], { axis: -1, epsilon: { float: c.ck.config.rmsNormEps } });
-  const gu = g.o('Gemm', [xn, w.gu], { transB: 1 });
-  const [gate, up] = g.op('Split', [gu, g.i64([ff, ff])], { axis: 1 }, 2);
+  const [gate, up] = g.op('Split', [applyLinear(g, xn, w.gu), g.i64([ff, ff])], { axis: 1 }, 2);
   let act = g.o('Mul', [g.o('Mul', [gate, g.o('Sigmoid', [gate])]), up]);
   // A row that skips this sublayer while others compute gets act = 0, so its update is exactly 0.
   if (!c.plain) act = g.o('Mul', [act, `mlp_keep.${l}`]);
-  return g.o('Gemm', [act, w.down, h], { transB: 1, beta: { float: 1 } });
+  return applyLinear(g, act, w.down, h);
 }
 
 function concatF32(parts: Float32Array[]): Float32Array {
@@ -112,6 +125,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const G = H / kvH;
     const D = cfg.headDim;
     const plain = !!opts.plain;
+    const format = opts.weights ?? 'f32';
     const embedLayer = opts.embedLayer ?? Math.floor(cfg.numLayers / 2);
 
     const ids = g.input('input_ids', DT.INT64, ['B', 'T']);
@@ -148,18 +162,17 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       // loading 2.3x the f32 weights instead of 1.5x), at the same step time.
       const thenA = plain ? g : g.sub(`attn_then_${l}`);
       const thenM = plain ? g : g.sub(`mlp_then_${l}`);
-      const aw: Record<string, string> = {
-        ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [cfg.hiddenSize]),
-        qkv: g.weight(`qkv.${l}`, concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.weight`)))), [(H + 2 * kvH) * D, cfg.hiddenSize]),
-        o: g.weight(`o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), [cfg.hiddenSize, H * D]),
+      const hidden = cfg.hiddenSize;
+      const qkvRows = (suffix: 'weight' | 'bias') => concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.${suffix}`))));
+      const aw: AttnWeights = {
+        ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [hidden]),
+        qkv: declareLinear(g, `qkv.${l}`, qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? qkvRows('bias') : undefined),
+        o: declareLinear(g, `o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
       };
-      if (cfg.attentionBias) {
-        aw.bias = g.weight(`qkv_bias.${l}`, concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.bias`)))), [(H + 2 * kvH) * D]);
-      }
-      const mw: Record<string, string> = {
-        ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [cfg.hiddenSize]),
-        gu: g.weight(`gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), [2 * cfg.intermediateSize, cfg.hiddenSize]),
-        down: g.weight(`down.${l}`, ck.read(p + 'mlp.down_proj.weight'), [cfg.hiddenSize, cfg.intermediateSize]),
+      const mw: MlpWeights = {
+        ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
+        gu: declareLinear(g, `gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
+        down: declareLinear(g, `down.${l}`, ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),
       };
       g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
       g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
@@ -204,8 +217,15 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const hs = g.o('Gather', [h, gatherIdx]);
     const normW = g.weight('norm', ck.read('model.norm.weight'), [cfg.hiddenSize]);
     const hn = g.o('SimplifiedLayerNormalization', [hs, normW], { axis: -1, epsilon: { float: cfg.rmsNormEps } });
-    const headW = cfg.tieWordEmbeddings ? embW : g.weight('lm_head', ck.read('lm_head.weight'), [cfg.vocabSize, cfg.hiddenSize]);
-    g.output(g.o('Gemm', [hn, headW], { transB: 1 }), 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
+    // Tied f32 weights: the lm_head Gemm reads the embedding initializer itself.
+    const head: Linear =
+      format === 'f32' && cfg.tieWordEmbeddings
+        ? { format, out: cfg.vocabSize, in: cfg.hiddenSize, w: embW }
+        : declareLinear(g, 'lm_head', ck.read(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), cfg.vocabSize, cfg.hiddenSize, format);
+    const logits = applyLinear(g, hn, head);
+    // log-sum-exp of each row: the logprob normaliser, so sampling needs no pass over the vocabulary for it.
+    g.output(g.o('ReduceLogSumExp', [logits], { axes: [1], keepdims: 0 }), 'logsumexp', DT.FLOAT, ['N']);
+    g.output(logits, 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
 
     const bytes = encodeModel(g.graph());
     if (!dir) return { bytes };

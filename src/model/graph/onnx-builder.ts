@@ -12,7 +12,7 @@ type IGraph = import('onnx-proto').onnx.IGraphProto;
 type IAttr = import('onnx-proto').onnx.IAttributeProto;
 type IValueInfo = import('onnx-proto').onnx.IValueInfoProto;
 
-export const DT = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DT = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type AttrValue = number | number[] | string | IGraph | { floats: number[] } | { float: number };
 
 /** Where initializer bytes go: appended to an open external-data file, or inline. */
@@ -109,9 +109,13 @@ export class GraphBuilder {
 
   /** A float weight; written to the external data file when one is open. */
   weight(name: string, data: Float32Array, dims: number[]): string {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return this.weightBytes(name, DT.FLOAT, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dims);
+  }
+
+  /** A weight of any element type given as raw little-endian bytes (int8 blocks, scales). */
+  weightBytes(name: string, dataType: number, bytes: Uint8Array, dims: number[]): string {
     if (this.sink.fd === null) {
-      this.initializers.push({ name, dataType: DT.FLOAT, dims, rawData: bytes.slice() });
+      this.initializers.push({ name, dataType, dims, rawData: bytes.slice() });
       return name;
     }
     // Align to 64 bytes so the runtime can map the data directly.
@@ -122,7 +126,7 @@ export class GraphBuilder {
     while (done < bytes.byteLength) done += writeSync(this.sink.fd, bytes, done, bytes.byteLength - done);
     this.initializers.push({
       name,
-      dataType: DT.FLOAT,
+      dataType,
       dims,
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [

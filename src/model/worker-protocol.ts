@@ -1,0 +1,44 @@
+/**
+ * Messages between the main-thread runner (runner.ts) and the model worker (runner-worker.ts).
+ * Plans travel once: a step names each row's plan by id and defines only ids the worker has not
+ * seen; ids of plans the engine no longer holds are dropped on a later step. A row's sampler spec
+ * likewise travels once per sequence (`1` = the spec sent before).
+ */
+import type { SkipPlan } from '../plans/plan.ts';
+import type { SampledToken, SamplerSpec } from './runner-types.ts';
+
+/** A step row as sent to the worker. */
+export interface WireRow {
+  seq: number;
+  tokens: number[];
+  plan: number;
+  logits: 'last' | 'all' | 'none';
+  embed?: boolean;
+  sample?: SamplerSpec | 1;
+  feedSampled?: boolean;
+}
+
+export type WorkerRequest =
+  | { id: number; op: 'create' }
+  | { id: number; op: 'fork'; src: number; count: number }
+  | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
+  | { id: number; op: 'free'; seq: number }
+  | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number }
+  | { id: number; op: 'close' };
+
+/** A step's result as posted back; logits are views into transferred buffers. */
+export interface PackedStep {
+  buffers: ArrayBuffer[];
+  logits: ({ buf: number; offset: number; length: number } | null)[];
+  embeddings: (Float32Array | null)[];
+  sampled: (SampledToken | null)[];
+  fed: number[];
+  runMs: number;
+  /** Epoch milliseconds and durations of the worker's part of the timeline. */
+  timing: { startedAt: number; prepMs: number; runMs: number; afterMs: number; sampleMs: number; repliedAt: number };
+}
+
+/** Milliseconds since the epoch with sub-millisecond precision, comparable across threads. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
