@@ -43,7 +43,7 @@ const ALLOWED: Record<string, string[]> = {
   models: ['src'],
   bin: ['src', 'models', 'router', 'apt'],
   testkit: ['src'],
-  bench: ['src', 'testkit', 'load-tests'],
+  bench: ['src', 'testkit', 'load-tests', 'models'],
   'load-tests': ['src', 'testkit'],
   deploy: ['src'],
   test: TOP,

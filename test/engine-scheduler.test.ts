@@ -10,17 +10,17 @@ import { SpeedupMeter, endToEndSpeedup } from '../src/engine/speedup-meter.ts';
 import { createPolicyRegistry } from '../src/plans/policies/registry.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
 import { CancelledError, DeadlineExceededError, InvalidRequestError, PolicyUnavailableError, QueueFullError } from '../src/errors.ts';
-import type { ModelRunner, StepRow, StepOutput } from '../src/model/runner-types.ts';
+import type { SampledToken, SamplerSpec, SamplingRunner, StepRow, StepOutput } from '../src/model/runner-types.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 import type { GenerationRequest } from '../src/engine/types.ts';
 import { planCost } from '../src/plans/cost.ts';
 
-const VOCAB = 16;
-const info: ModelInfo = { id: 'fake', dir: '/nowhere', architecture: 'LlamaForCausalLM', numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 4, hiddenSize: 16, intermediateSize: 32, vocabSize: VOCAB, maxPositions: 64, eosTokenIds: [15] };
+const info: ModelInfo = { id: 'fake', dir: '/nowhere', architecture: 'LlamaForCausalLM', numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 4, hiddenSize: 16, intermediateSize: 32, vocabSize: 16, maxPositions: 64, eosTokenIds: [15] };
 
-/** Deterministic fake: the next token is (length of the sequence) % 10, never eos. */
-class FakeRunner implements ModelRunner {
+/** Deterministic fake: the next token is (length of the sequence) % 10, never eos (drawn "in the runtime"). */
+class FakeRunner implements SamplingRunner {
   readonly info = info;
+  readonly runtime = { weights: 'f32' as const, threads: 1, spin: false, spinReason: 'fake' };
   live = new Map<number, number>();
   steps: StepRow[][] = [];
   forks: [number, number][] = [];
@@ -49,16 +49,22 @@ class FakeRunner implements ModelRunner {
   async step(rows: StepRow[]): Promise<StepOutput> {
     this.steps.push(rows);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
-    const logits = rows.map((r) => {
+    const sampled = rows.map((r) => {
       const len = this.live.get(r.seq)! + r.tokens.length;
       this.live.set(r.seq, len);
-      const l = new Float32Array(VOCAB);
-      l[len % 10] = 5;
-      return l;
+      return r.sample ? token(len) : null;
     });
-    return { logits, embeddings: rows.map(() => null), runMs: 1 };
+    return { logits: rows.map(() => new Float32Array(0)), embeddings: rows.map(() => null), sampled, runMs: 1 };
+  }
+  async forkSampled(src: number, specs: SamplerSpec[]) {
+    const seqs = await this.forkSeq(src, specs.length);
+    return { seqs, sampled: seqs.map(() => token(this.live.get(src)!)) };
   }
   async close() {}
+}
+
+function token(len: number): SampledToken {
+  return { token: len % 10, logprob: -0.1, top: [] };
 }
 
 const tokenizer = { encode: () => [1, 2, 3], decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), tokenText: (i: number) => String.fromCharCode(97 + i) };

@@ -1,14 +1,14 @@
 /**
- * One candidate row of a best-of-N request: its sequence, plan and sampler, and what it has
- * produced. `accept` takes the logits of its newest position, samples, detokenizes, applies stop
- * rules and says whether the row is done. No I/O: the engine streams the returned delta.
+ * One candidate row of a best-of-N request: its sequence, plan and sampler spec (the runtime draws
+ * its tokens in the model worker, seeded with seed + index), and what it has produced. `accept`
+ * takes the token drawn for its newest position, detokenizes, applies stop rules and says whether
+ * the row is done. No I/O: the engine streams the returned delta.
  */
-import type { SeqId } from '../model/runner-types.ts';
+import type { SampledToken, SamplerSpec, SeqId } from '../model/runner-types.ts';
 import type { SkipPlan } from '../plans/plan.ts';
-import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
 import { StopChecker } from '../sampling/stop.ts';
 import { IncrementalDetokenizer } from '../text/detokenizer.ts';
-import type { CandidateDelta, FinishReason, TextTokenizer, TokenLogprob, TokenSampler } from './types.ts';
+import type { CandidateDelta, FinishReason, TextTokenizer, TokenLogprob } from './types.ts';
 
 export interface RowLimits {
   maxTokens: number;
@@ -35,7 +35,8 @@ export class CandidateRow {
     readonly index: number,
     readonly seq: SeqId,
     readonly plan: SkipPlan,
-    private readonly sampler: TokenSampler,
+    /** How the runtime samples this row (seed + index, the request's sampling, its stop ids and alternatives). */
+    readonly spec: SamplerSpec,
     tokenizer: TextTokenizer,
     promptTokens: readonly number[],
     private readonly limits: RowLimits,
@@ -44,16 +45,15 @@ export class CandidateRow {
     this.stopper = new StopChecker(limits.stop);
   }
 
-  /** Samples the next token from this row's logits; returns the delta to stream (finishReason set when done). */
-  accept(logits: Float32Array): CandidateDelta {
-    const { token, logprob } = this.sampler(logits);
+  /** Takes the runtime's next token for this row; returns the delta to stream (finishReason set when done). */
+  accept(s: SampledToken): CandidateDelta {
+    const { token, logprob } = s;
     if (this.limits.eosTokenIds.includes(token)) return this.finish('stop');
     this.tokenIds.push(token);
     this.logprobSum += logprob;
     const lp: TokenLogprob[] = [];
     if (this.limits.topLogprobs >= 0) {
-      const top = this.limits.topLogprobs > 0 ? topLogprobs(logits, this.limits.topLogprobs, logSumExp(logits)) : [];
-      const entry = { token, logprob, top };
+      const entry = { token, logprob, top: s.top };
       this.logprobs.push(entry);
       lp.push(entry);
     }

@@ -6,12 +6,11 @@
  * finish independently and free their KV. Metrics go to RequestStats, the speedup to SpeedupMeter.
  */
 import { PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
-import type { ModelRunner, StepRow } from '../model/runner-types.ts';
+import type { SampledToken, SamplerSpec, SamplingRunner, StepRow } from '../model/runner-types.ts';
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import type { Outcome } from '../metrics/metrics.ts';
 import { markCounted } from '../metrics/outcomes.ts';
-import { createDetailedSampler } from '../sampling/sampler.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
@@ -26,7 +25,8 @@ export interface EngineLog {
 }
 
 export interface EngineOptions {
-  runner: ModelRunner;
+  /** The model runtime; it samples each row's tokens in its worker (the engine never sees logits). */
+  runner: SamplingRunner;
   tokenizer: TextTokenizer;
   stats: RequestStats;
   maxBatch: number;
@@ -160,7 +160,7 @@ export class Engine {
     return this.exclusive(async () => {
       const seq = await this.o.runner.createSeq();
       try {
-        const out = await this.o.runner.step([{ seq, tokens, plan: FULL_PLAN, logits: 'last', embed: true }]);
+        const out = await this.o.runner.step([{ seq, tokens, plan: FULL_PLAN, logits: 'none', embed: true }]);
         const e = out.embeddings[0];
         if (!e) throw new SkipserveError('the runtime returned no prompt embedding');
         return e;
@@ -222,19 +222,20 @@ export class Engine {
     const { runner, tokenizer } = this.o;
     const { done, runMs, parents } = await this.prefill.step();
     for (const p of parents) this.account(p, p.coreKey, parents.length, runMs);
-    for (const { parent: p, logits } of done) {
+    for (const p of done) {
       if (p.done || p.cancellation.reason) continue; // reaped at the next step
       this.o.stats.prefilled(p);
-      const seq = p.promptSeq!;
-      const shared = p.n === 1 && planKey(p.plans[0]!) === planKey(p.core);
-      const children = shared ? [seq] : await runner.forkSeq(seq, p.n);
-      if (!shared) await runner.freeSeq(seq);
-      p.promptSeq = null;
       const r = p.req;
-      const limits = { maxTokens: r.maxTokens, eosTokenIds: r.ignoreEos ? [] : runner.info.eosTokenIds, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1 };
-      p.rows = children.map((s, c) => new CandidateRow(c, s, p.plans[c]!, createDetailedSampler(r.sampling, r.seed + c), tokenizer, r.promptTokens, limits));
+      const eos = r.ignoreEos ? [] : runner.info.eosTokenIds;
+      const specs: SamplerSpec[] = p.plans.map((_, c) => ({ ...r.sampling, seed: r.seed + c, topLogprobs: r.logprobs ? r.topLogprobs : 0, stopTokenIds: eos }));
+      // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
+      const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
+      await runner.freeSeq(p.promptSeq!);
+      p.promptSeq = null;
+      const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1 };
+      p.rows = seqs.map((s, c) => new CandidateRow(c, s, p.plans[c]!, specs[c]!, tokenizer, r.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
-      for (const row of p.rows) this.accept(p, row, logits);
+      p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));
     }
   }
 
@@ -250,7 +251,7 @@ export class Engine {
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
     const context = Math.round(group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length);
     const probeMs = probing ? await this.meter!.probe(group.length, context) : 0;
-    const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'last' }));
+    const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
     const out = await this.o.runner.step(rows);
     if (probing) this.meter!.record(key, group.length, probeMs, out.runMs);
     this.scheduler.charge(key, out.runMs, group.length);
@@ -259,19 +260,16 @@ export class Engine {
       p.probeMs += probeMs;
       this.account(p, key, group.length, out.runMs);
     }
-    // Sampling a large vocabulary costs milliseconds per row: let HTTP/gRPC handlers run between rows.
-    const yieldEvery = this.o.runner.info.vocabSize >= 16384 ? 1 : 64;
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
-      if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.logits[i]!);
-      if ((i + 1) % yieldEvery === 0) await new Promise<void>((r) => setImmediate(r));
+      if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.sampled![i]!);
     }
   }
 
-  /** Samples one row's next token, streams it and finishes the row (and the request) when done. */
-  private accept(p: ParentRequest, row: CandidateRow, logits: Float32Array): void {
+  /** Takes one row's next token, streams it and finishes the row (and the request) when done. */
+  private accept(p: ParentRequest, row: CandidateRow, token: SampledToken): void {
     const { runner } = this.o;
-    const delta = row.accept(logits);
+    const delta = row.accept(token);
     if (delta.tokenIds.length) this.o.stats.produced(p, row, delta.tokenIds.length, performance.now());
     if (!row.finished && runner.seqLength(row.seq) + 1 >= runner.info.maxPositions) {
       delta.text += row.finish('length').text;

@@ -2,8 +2,8 @@
  * Chunked prefill: an admitted prompt is fed to the model in chunks of at most `chunkTokens`
  * tokens per engine step (shared by all prompts being prefilled), so a long prompt never stalls
  * the decode steps of running rows for long (vLLM's chunked prefill). Each prompt runs under its
- * request's skip core on its own sequence; when the last chunk is in, the request gets the logits
- * of the prompt's last position and forks its candidates from that sequence.
+ * request's skip core on its own sequence; when the last chunk is in, the runtime keeps the prompt's
+ * last logits and the request forks its candidates (each drawing its first token) from that sequence.
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
@@ -30,9 +30,9 @@ export class ChunkedPrefill {
 
   /**
    * Feeds the next chunks (arrival order, within the token budget). Returns the prompts completed by
-   * this step with their last logits, every request the step fed, and the step's run time.
+   * this step, every request the step fed, and the step's run time.
    */
-  async step(): Promise<{ done: { parent: ParentRequest; logits: Float32Array }[]; parents: ParentRequest[]; runMs: number }> {
+  async step(): Promise<{ done: ParentRequest[]; parents: ParentRequest[]; runMs: number }> {
     let budget = this.chunkTokens;
     const batch: { p: ParentRequest; take: number }[] = [];
     for (const p of this.active) {
@@ -41,13 +41,13 @@ export class ChunkedPrefill {
       batch.push({ p, take });
       budget -= take;
     }
-    const rows: StepRow[] = batch.map(({ p, take }) => ({ seq: p.promptSeq!, tokens: p.req.promptTokens.slice(p.prefilled, p.prefilled + take), plan: p.core, logits: 'last' }));
+    const rows: StepRow[] = batch.map(({ p, take }) => ({ seq: p.promptSeq!, tokens: p.req.promptTokens.slice(p.prefilled, p.prefilled + take), plan: p.core, logits: 'none' }));
     const out = await this.runner.step(rows);
-    const done: { parent: ParentRequest; logits: Float32Array }[] = [];
+    const done: ParentRequest[] = [];
     batch.forEach(({ p, take }, i) => {
       p.prefilled += take;
       if (p.prefilled === p.req.promptTokens.length) {
-        done.push({ parent: p, logits: out.logits[i]! });
+        done.push(p);
         this.active.splice(this.active.indexOf(p), 1);
       }
     });

@@ -53,7 +53,7 @@ export class SpeedupMeter {
    */
   async probe(batch: number, context: number): Promise<number> {
     const pool = await this.poolFor(batch, context);
-    const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'last' as const })));
+    const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
     pool.context++;
     this.probes++;
     this.probeMs += out.runMs;
@@ -79,7 +79,7 @@ export class SpeedupMeter {
     if (pool.context < want - slack || pool.context === 0) {
       const add = want - pool.context;
       const p = pool;
-      await this.runner.step(p.seqs.map((seq, r) => ({ seq, tokens: Array.from({ length: add }, (_, t) => filler(p.context + t + r)), plan: FULL_PLAN, logits: 'last' as const })));
+      await this.runner.step(p.seqs.map((seq, r) => ({ seq, tokens: Array.from({ length: add }, (_, t) => filler(p.context + t + r)), plan: FULL_PLAN, logits: 'none' as const })));
       p.context = want;
     }
     return pool;
