@@ -67,8 +67,8 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   };
   const limits = { maxBatch: 8, context: shape.context, vocab: shape.vocab, hugeChars: s.hugeChars };
   const fuzzServer = { maxBatch: 8, maxQueue: 64 };
-  if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 30_000, limits, maxSeconds: s.fuzzSeconds }));
-  if (o.parts.includes('fuzz-grpc')) await withServer('fuzz-grpc', fuzzServer, (srv) => fuzzGrpc(srv, { cases: s.grpcCases, seed: o.seed, concurrency: 6, hangMs: 30_000, limits, maxSeconds: s.fuzzSeconds }));
+  if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds }));
+  if (o.parts.includes('fuzz-grpc')) await withServer('fuzz-grpc', fuzzServer, (srv) => fuzzGrpc(srv, { cases: s.grpcCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds }));
   if (o.parts.includes('overload')) await withServer('overload', { maxBatch: 4, maxQueue: 4 }, (srv) => overload(srv, { maxBatch: 4, maxQueue: 4, factor: 4, seconds: s.overloadSeconds, unloadedRequests: s.unloadedRequests, maxTokens: 16 }));
   if (o.parts.includes('disconnect-storm')) await withServer('disconnect-storm', { maxBatch: 8, maxQueue: 64 }, (srv) => disconnectStorm(srv, { clients: s.stormClients, concurrency: 40, maxTokens: 200, maxSeconds: 600 }));
   if (o.parts.includes('drain')) await withServer('drain', { maxBatch: 8, maxQueue: 32, drainTimeoutS: 30 }, (srv) => drain(srv, { clients: s.drainClients, maxTokens: s.drainTokens, drainTimeoutS: 30 }));
