@@ -179,8 +179,9 @@ export async function disconnectStorm(server: ServerUnderTest, o: StormOptions):
   const grpcDeadlines = o.kinds ? o.kinds.filter((k) => k === 'grpc-deadline').length / o.kinds.length : 1 / KINDS.length;
   const o0 = outcomes(before);
   const o1 = outcomes(afterLater);
-  const delta = Object.fromEntries(Object.keys(o1).map((k) => [k, o1[k]! - (o0[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
-  const counted = Object.values(delta).reduce((a, b) => a + (b as number), 0) as number;
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o1)) if (v - (o0[k] ?? 0) > 0) delta[k] = v - (o0[k] ?? 0);
+  const counted = Object.values(delta).reduce((a, b) => a + b, 0);
   const growthMb = rssBefore !== null && rssAfter !== null ? (rssAfter - rssBefore) / 2 ** 20 : NaN;
   const crashes = server.exit() ? 1 : 0;
 
