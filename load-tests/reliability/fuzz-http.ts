@@ -17,6 +17,28 @@ export interface FuzzHttpOptions {
   limits: FuzzLimits;
   /** Stop sending after this many seconds (the loop is bounded in time as well as count). */
   maxSeconds: number;
+  /** Size of the one oversized body sent at the end (the body limit probe). */
+  bodyProbeBytes: number;
+}
+
+/** Sends one body of `bytes` while polling /health; a server with a body limit refuses it at once. */
+async function bodyLimitProbe(server: ServerUnderTest, host: string, port: number, bytes: number, hangMs: number) {
+  const text = `{"max_tokens":2,"prompt":"${'ab '.repeat(Math.ceil(bytes / 3)).slice(0, bytes)}"}`;
+  const request = { method: 'POST', path: '/v1/completions', headers: [['Content-Type', 'application/json'], ['Content-Length', String(Buffer.byteLength(text))]] as [string, string][], body: Buffer.from(text) };
+  let done = false;
+  const health: number[] = [];
+  const poll = (async () => {
+    while (!done) {
+      const t = performance.now();
+      await getStatus(server.http, '/health', hangMs);
+      health.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const r = await exchange(host, port, requestBytes(`${host}:${port}`, request), hangMs * 4);
+  done = true;
+  await poll;
+  return { status: r.kind === 'response' ? r.status : r.kind, ms: r.ms, healthMaxMs: Math.max(0, ...health) };
 }
 
 interface ErrorBody {
@@ -122,7 +144,9 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
   await Promise.all(Array.from({ length: o.concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   if (!server.exit() && (await getStatus(server.http, '/health', o.hangMs)) !== 200) c.healthFailures++;
+  const probe = server.exit() ? null : await bodyLimitProbe(server, host, port, o.bodyProbeBytes, o.hangMs);
   const crashes = server.exit() ? 1 : 0;
+  const mib = (o.bodyProbeBytes / 2 ** 20).toFixed(0);
 
   const rows = [
     row(P, 'requests sent', c.sent, `>= ${o.cases}`, c.sent >= o.cases),
@@ -137,8 +161,10 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
     row(P, '4xx refused by the HTTP parser (no body: bad framing/headers)', c.parser4xx),
     row(P, '4xx naming a field, where a field is at fault', pct(c.namesAField, c.fieldCases4xx), '100%', c.namesAField === c.fieldCases4xx),
     row(P, '4xx naming the right field, where a field is at fault', pct(c.namesRightField, c.fieldCases4xx), '100%', c.namesRightField === c.fieldCases4xx),
+    row(P, `a ${mib} MiB body: answer and time`, probe ? `${probe.status} after ${probe.ms.toFixed(0)} ms` : 'not sent', '413 (body limit) within 1000 ms', probe?.status === 413 && probe.ms <= 1000),
+    row(P, `/health latency while the ${mib} MiB body is handled (max)`, probe ? `${probe.healthMaxMs.toFixed(0)} ms` : '-', '<= 250 ms', (probe?.healthMaxMs ?? Infinity) <= 250),
     row(P, 'response latency p50 / p99 / max', `${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} / ${Math.max(0, ...latencies).toFixed(0)} ms`),
     row(P, 'throughput', `${(c.sent / seconds).toFixed(1)} req/s over ${seconds.toFixed(0)} s`),
   ];
-  return { part: P, rows, details: { counts: c, byStatus, byCategory, samples, seconds } };
+  return { part: P, rows, details: { counts: c, byStatus, byCategory, samples, seconds, bodyProbe: probe } };
 }

@@ -31,8 +31,8 @@ export interface ReliabilityOptions {
 /** Sizes of every part: the full sizes, or a short CI version. */
 export function sizes(quick: boolean) {
   return quick
-    ? { httpCases: 400, grpcCases: 200, fuzzSeconds: 90, hugeChars: 20_000, overloadSeconds: 6, unloadedRequests: 10, stormClients: 60, drainClients: 12, drainTokens: 200, grpcHangMs: 5_000 }
-    : { httpCases: 10_000, grpcCases: 2_000, fuzzSeconds: 1800, hugeChars: 200_000, overloadSeconds: 60, unloadedRequests: 60, stormClients: 1000, drainClients: 24, drainTokens: 400, grpcHangMs: 15_000 };
+    ? { httpCases: 400, grpcCases: 200, fuzzSeconds: 90, hugeChars: 20_000, bodyProbeBytes: 2 * 2 ** 20, overloadSeconds: 6, unloadedRequests: 10, stormClients: 60, drainClients: 12, drainTokens: 200, grpcHangMs: 5_000 }
+    : { httpCases: 10_000, grpcCases: 2_000, fuzzSeconds: 1800, hugeChars: 200_000, bodyProbeBytes: 8 * 2 ** 20, overloadSeconds: 60, unloadedRequests: 60, stormClients: 1000, drainClients: 24, drainTokens: 400, grpcHangMs: 15_000 };
 }
 
 /** The model's shape as the fuzzers need it, from its config.json. */
@@ -67,7 +67,7 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   };
   const limits = { maxBatch: 8, context: shape.context, vocab: shape.vocab, hugeChars: s.hugeChars };
   const fuzzServer = { maxBatch: 8, maxQueue: 64 };
-  if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds }));
+  if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds, bodyProbeBytes: s.bodyProbeBytes }));
   if (o.parts.includes('fuzz-grpc')) await withServer('fuzz-grpc', fuzzServer, (srv) => fuzzGrpc(srv, { cases: s.grpcCases, seed: o.seed, concurrency: 6, hangMs: s.grpcHangMs, limits, maxSeconds: s.fuzzSeconds }));
   if (o.parts.includes('overload')) await withServer('overload', { maxBatch: 4, maxQueue: 4 }, (srv) => overload(srv, { maxBatch: 4, maxQueue: 4, factor: 4, seconds: s.overloadSeconds, unloadedRequests: s.unloadedRequests, maxTokens: 16 }));
   if (o.parts.includes('disconnect-storm')) await withServer('disconnect-storm', { maxBatch: 8, maxQueue: 64 }, (srv) => disconnectStorm(srv, { clients: s.stormClients, concurrency: 40, maxTokens: 200, maxSeconds: 600 }));
