@@ -57,6 +57,7 @@ export async function fuzzGrpc(server: ServerUnderTest, o: FuzzGrpcOptions): Pro
   const byCode: Record<string, number> = {};
   const samples = { serverErrors: [] as Sample[], hangs: [] as Sample[], accepted: [] as Sample[], wrongField: [] as Sample[], validFailed: [] as Sample[] };
   const latencies: number[] = [];
+  const acceptedBy: Record<string, number> = {};
   const deadline = Date.now() + o.maxSeconds * 1000;
   let next = 0;
   let crashed = false;
@@ -87,6 +88,8 @@ export async function fuzzGrpc(server: ServerUnderTest, o: FuzzGrpcOptions): Pro
       if (k.category === 'valid') c.validOk++;
       if (k.mustReject) {
         c.accepted++;
+        const what = k.what.split(/ = | of /)[0]!;
+        acceptedBy[what] = (acceptedBy[what] ?? 0) + 1;
         keep(samples.accepted, { what: k.what, category: k.category, got: 'OK' });
       }
       return;
@@ -140,5 +143,5 @@ export async function fuzzGrpc(server: ServerUnderTest, o: FuzzGrpcOptions): Pro
     row(P, 'status codes', Object.entries(byCode).map(([k, v]) => `${k} ${v}`).join(', ')),
     row(P, 'response latency p50 / p99 / max', `${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} / ${Math.max(0, ...latencies).toFixed(0)} ms`),
   ];
-  return { part: P, rows, details: { counts: c, byCode, samples, seconds } };
+  return { part: P, rows, details: { counts: c, acceptedBy, byCode, samples, seconds } };
 }

@@ -76,6 +76,7 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
   const byCategory: Record<string, number> = {};
   const samples = { s5xx: [] as Sample[], hangs: [] as Sample[], dropped: [] as Sample[], accepted: [] as Sample[], wrongField: [] as Sample[], noField: [] as Sample[] };
   const latencies: number[] = [];
+  const acceptedBy: Record<string, number> = {};
   const deadline = Date.now() + o.maxSeconds * 1000;
   let next = 0;
   let crashed = false;
@@ -108,6 +109,8 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
       if (k.category === 'valid') c.validOk++;
       if (k.mustReject) {
         c.accepted++;
+        const what = k.what.split(/ = | of /)[0]!;
+        acceptedBy[what] = (acceptedBy[what] ?? 0) + 1;
         keep(samples.accepted, { what: k.what, category: k.category, got: String(r.status) });
       }
     } else if (r.status >= 400) {
@@ -166,5 +169,5 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
     row(P, 'response latency p50 / p99 / max', `${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} / ${Math.max(0, ...latencies).toFixed(0)} ms`),
     row(P, 'throughput', `${(c.sent / seconds).toFixed(1)} req/s over ${seconds.toFixed(0)} s`),
   ];
-  return { part: P, rows, details: { counts: c, byStatus, byCategory, samples, seconds, bodyProbe: probe } };
+  return { part: P, rows, details: { counts: c, acceptedBy, byStatus, byCategory, samples, seconds, bodyProbe: probe } };
 }
