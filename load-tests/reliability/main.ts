@@ -76,7 +76,7 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   const rows: Row[] = results.flatMap((r) => r.rows);
   const finishedAt = new Date();
   const report: Report = {
-    command: `npm run reliability --${o.quick ? ' --quick' : ''}${o.parts.length < PARTS.length ? ` --parts ${o.parts.join(',')}` : ''}`,
+    command: `npm run reliability${o.quick || o.parts.length < PARTS.length ? ' --' : ''}${o.quick ? ' --quick' : ''}${o.parts.length < PARTS.length ? ` --parts ${o.parts.join(',')}` : ''}`,
     mode: o.quick ? 'quick' : 'full',
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
