@@ -4,6 +4,7 @@
  * gRPC), overload, a disconnect storm and a SIGTERM drain, prints one table of figures and writes
  * it as JSON. Every loop is bounded in count and time. Exit code 1 when a goal fails.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
@@ -36,8 +37,7 @@ export function sizes(quick: boolean) {
 }
 
 /** The model's shape as the fuzzers need it, from its config.json. */
-async function modelShape(model: string): Promise<{ context: number; vocab: number }> {
-  const { readFileSync } = await import('node:fs');
+function modelShape(model: string): { context: number; vocab: number } {
   const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings: number; vocab_size: number };
   return { context: cfg.max_position_embeddings, vocab: cfg.vocab_size };
 }
@@ -47,7 +47,7 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const s = sizes(o.quick);
   const model = o.model.startsWith('/') ? o.model : join(REPO_ROOT, o.model);
-  const shape = await modelShape(model);
+  const shape = modelShape(model);
   const startedAt = new Date();
   const atStart = loadAverage();
   const results: PartResult[] = [];

@@ -40,7 +40,7 @@ export interface ServerUnderTest {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** The flags every part passes: loopback, ephemeral ports, no startup profile, warn-level logs. */
+/** The flags every part passes: loopback, ephemeral ports, one intra-op thread, no startup profile. */
 export function serverArgs(o: ServerOptions): string[] {
   return [
     'bin/skipserve.mjs', 'serve', '--model', o.model, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0',
