@@ -3,10 +3,10 @@
  * 384 (the default model) and 49152 (SmolLM2), on normally distributed logits (scale 3) and on a
  * peaked, LM-like row (one dominant token, a few strong ones).
  */
-import { Rng } from '../src/sampling/rng.ts';
-import { sample, type SampleParams } from '../src/sampling/sampler.ts';
+import { Rng } from '../src/util/rng.ts';
+import { sample, type SamplingParams } from '../src/sampling/sampler.ts';
 
-const MODES: [string, SampleParams][] = [
+const MODES: [string, SamplingParams][] = [
   ['greedy', { temperature: 0, topP: 1, topK: 0 }],
   ['temperature 0.8', { temperature: 0.8, topP: 1, topK: 0 }],
   ['top_k 50', { temperature: 0.8, topP: 1, topK: 50 }],

@@ -13,8 +13,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
-import { makeCheckpoint } from '../test/helpers/make-checkpoint.ts';
-import { spawnServer } from '../test/helpers/spawn-server.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
+import { spawnServer } from '../testkit/spawn-server.ts';
 import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, 'max-tokens': { type: 'string' }, repeat: { type: 'string' }, threads: { type: 'string' } } });

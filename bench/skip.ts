@@ -15,8 +15,8 @@ import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { FULL_PLAN, planCost, type SkipPlan } from '../src/plans/plan.ts';
-import { Rng } from '../src/sampling/rng.ts';
-import { makeCheckpoint } from '../test/helpers/make-checkpoint.ts';
+import { Rng } from '../src/util/rng.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 const { values } = parseArgs({
   options: {

@@ -2,16 +2,17 @@
  * Calibration: runs the model over calibration prompts and records, per prompt, its embedding,
  * the importance of every head and sublayer (teacher-forced KL against the full model), and
  * each catalog plan's utility (sampled answers correct or not, log-probability of the reference).
- * Per-prompt records are appended to a JSONL file as they finish, so an interrupted run resumes.
+ * Sampling goes through the server's engine (best-of-N requests with explicit plans, several
+ * prompts in flight so the engine batches them). Per-prompt records are appended to a JSONL file as
+ * they finish, so an interrupted run resumes.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ModelRunner } from '../src/model/runner-types.ts';
-import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
-import type { TextTokenizer } from '../src/text/tokenizer.ts';
-import { entryPlan, type PlanCatalog } from './catalog.ts';
-import { generateJobs } from './generate.ts';
-import { promptIds, referenceIds, type RouterPrompt } from './problems.ts';
+import type { LocalEngine } from '../src/engine/local-engine.ts';
+import { FULL_PLAN, planToWire, type SkipPlan } from '../src/plans/plan.ts';
+import { entryPlan, type PlanCatalog } from '../src/router/catalog.ts';
+import { mapConcurrent } from '../src/util/map-concurrent.ts';
+import { promptIds, promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
 
 export interface CalibrateConfig {
@@ -75,22 +76,37 @@ export function readRecords(path: string): { header: Header | null; records: Pro
 }
 
 /** Mean-pooled hidden state of the prompt under the full model (what the server's router sees). */
-export async function embedPrompt(runner: ModelRunner, ids: number[]): Promise<Float32Array> {
-  const seq = await runner.createSeq();
-  try {
-    const out = await runner.step([{ seq, tokens: ids, plan: FULL_PLAN, logits: 'last', embed: true }]);
-    const e = out.embeddings[0];
-    if (!e) throw new Error('the runtime returned no embedding (embed: true)');
-    return Float32Array.from(e);
-  } finally {
-    await runner.freeSeq(seq);
-  }
+export async function embedPrompt(local: LocalEngine, ids: number[]): Promise<Float32Array> {
+  return Float32Array.from(await local.engine.embed(ids));
+}
+
+/**
+ * Samples one answer per plan for a prompt through the engine: best-of-N requests of at most the
+ * engine's max batch, each candidate under its own explicit plan and seed. Answers in plan order.
+ */
+export async function sampleAnswers(local: LocalEngine, p: RouterPrompt, plans: SkipPlan[], seed: number, cfg: Pick<CalibrateConfig, 'temperature' | 'topP' | 'maxTokens'>): Promise<(string | null)[]> {
+  const size = local.limits.maxBatch;
+  const chunks: SkipPlan[][] = [];
+  for (let i = 0; i < plans.length; i += size) chunks.push(plans.slice(i, i + size));
+  const results = await Promise.all(
+    chunks.map((chunk, j) =>
+      local.generate({
+        prompt: promptSpec(local, p),
+        n: chunk.length,
+        temperature: cfg.temperature,
+        topP: cfg.topP,
+        maxTokens: cfg.maxTokens,
+        seed: seed + j * size,
+        skip: { policy: 'explicit', plans: chunk.map(planToWire) },
+      }),
+    ),
+  );
+  return results.flatMap((r) => r.candidates.map((c) => c.answer));
 }
 
 /** Calibrates one prompt. `index` fixes its sampling seeds. */
 async function calibratePrompt(
-  runner: ModelRunner,
-  tok: TextTokenizer,
+  local: LocalEngine,
   catalog: PlanCatalog,
   cfg: CalibrateConfig,
   p: RouterPrompt,
@@ -98,17 +114,17 @@ async function calibratePrompt(
   withImportance: boolean,
 ): Promise<PromptRecord> {
   const started = Date.now();
-  const info = runner.info;
-  const ids = promptIds(tok, p);
-  const embedding = await embedPrompt(runner, ids);
+  const info = local.info;
+  const ids = promptIds(local, p);
+  const embedding = await embedPrompt(local, ids);
   let tf: PromptRecord['tf'] = null;
-  const ref = withImportance ? referenceIds(tok, p, info.eosTokenIds[0]) : null;
+  const ref = withImportance ? referenceIds(local.tokenizer, p, info.eosTokenIds[0]) : null;
   if (ref) {
     const L = info.numLayers;
     const sub: SkipPlan[] = [];
     for (let l = 0; l < L; l++) sub.push({ skipAttention: [l], skipMlp: [], maskHeads: {} }, { skipAttention: [], skipMlp: [l], maskHeads: {} });
     const planList = [...sub, ...catalog.entries.map((e) => entryPlan(e))];
-    const r = await teacherForcedScores(runner, [...ids, ...ref], ids.length, planList);
+    const r = await local.engine.exclusive(() => teacherForcedScores(local.runner, [...ids, ...ref], ids.length, planList, { maxRows: local.limits.maxBatch }));
     const heads = Array.from({ length: L }, () => new Array<number>(info.numHeads).fill(0));
     const planLogprob: number[] = [];
     catalog.entries.forEach((e, i) => {
@@ -130,15 +146,12 @@ async function calibratePrompt(
     const plans: SkipPlan[] = [];
     for (let s = 0; s < cfg.samplesPerPlan; s++) for (const e of catalog.entries) plans.push(entryPlan(e));
     for (let s = 0; s < cfg.fullSamples; s++) plans.push(FULL_PLAN);
-    const [cands] = await generateJobs(runner, tok, [{ promptIds: ids, core: FULL_PLAN, plans, seed: cfg.seed * 1_000_003 + index * 1000 }], {
-      sampling: { temperature: cfg.temperature, topP: cfg.topP, topK: 0 },
-      maxTokens: cfg.maxTokens,
-    });
+    const answers = await sampleAnswers(local, p, plans, cfg.seed * 1_000_003 + index * 1000, cfg);
     const m = catalog.entries.length;
     correct = new Array<number>(m).fill(0);
     fullCorrect = 0;
-    cands!.forEach((c, i) => {
-      if (c.answer !== p.answer) return;
+    answers.forEach((a, i) => {
+      if (a !== p.answer) return;
       if (i < cfg.samplesPerPlan * m) correct![i % m]++;
       else fullCorrect!++;
     });
@@ -151,8 +164,7 @@ async function calibratePrompt(
  * settings) and returns all records. `onPrompt` is called after each prompt.
  */
 export async function calibratePrompts(
-  runner: ModelRunner,
-  tok: TextTokenizer,
+  local: LocalEngine,
   catalog: PlanCatalog,
   prompts: RouterPrompt[],
   cfg: CalibrateConfig,
@@ -163,7 +175,7 @@ export async function calibratePrompts(
     header: true,
     config: cfg,
     catalog: catalog.entries.map((e) => e.id),
-    model: { numLayers: runner.info.numLayers, numHeads: runner.info.numHeads, hiddenSize: runner.info.hiddenSize },
+    model: { numLayers: local.info.numLayers, numHeads: local.info.numHeads, hiddenSize: local.info.hiddenSize },
   };
   const existing = readRecords(recordsPath);
   if (existing.header && JSON.stringify(existing.header) !== JSON.stringify(header)) {
@@ -174,20 +186,16 @@ export async function calibratePrompts(
     writeFileSync(recordsPath, JSON.stringify(header) + '\n');
   }
   const done = new Map(existing.records.map((r) => [r.id, r]));
-  const records: PromptRecord[] = [];
   hooks.onStart?.(prompts.filter((p) => done.has(p.id)).length, prompts.length);
   let withRef = 0;
-  for (const [i, p] of prompts.entries()) {
-    const useImportance = p.reference !== undefined && withRef++ < cfg.importancePrompts;
-    const old = done.get(p.id);
-    if (old) {
-      records.push(old);
-      continue;
-    }
-    const r = await calibratePrompt(runner, tok, catalog, cfg, p, i, useImportance);
+  const jobs = prompts.map((p, i) => ({ p, i, importance: p.reference !== undefined && withRef++ < cfg.importancePrompts }));
+  // A few prompts in flight at once, so the engine batches their candidates together.
+  const fresh = await mapConcurrent(jobs.filter((j) => !done.has(j.p.id)), 4, async ({ p, i, importance }) => {
+    const r = await calibratePrompt(local, catalog, cfg, p, i, importance);
     appendFileSync(recordsPath, JSON.stringify(r) + '\n');
-    records.push(r);
     hooks.onPrompt?.(r);
-  }
-  return records;
+    return r;
+  });
+  const byId = new Map([...done, ...fresh.map((r) => [r.id, r] as const)]);
+  return prompts.map((p) => byId.get(p.id)!);
 }

@@ -4,13 +4,12 @@
  * after every pick the remaining sublayers are re-scored with the model on top of the core.
  */
 import type { ModelInfo } from '../src/model/model-info.ts';
-import type { ModelRunner } from '../src/model/runner-types.ts';
-import type { TextTokenizer } from '../src/text/tokenizer.ts';
-import type { PlanCatalog } from './catalog.ts';
+import type { LocalEngine } from '../src/engine/local-engine.ts';
+import type { PlanCatalog } from '../src/router/catalog.ts';
 import { decodeEmbedding, type CalibrateConfig, type PromptRecord } from './calibrate.ts';
-import type { CalibrationResult, DomainProfile, ImportanceTable, LatencyBudgetPath, PlanUtility } from './calibration-file.ts';
+import type { CalibrationResult, DomainProfile, ImportanceTable, LatencyBudgetPath, PlanUtility } from '../src/router/calibration.ts';
 import { promptIds, referenceIds, type RouterPrompt } from './problems.ts';
-import { coreToPlan, greedySkipCore, sublayerKey, type LatencyTable, type Sublayer } from './skip-core-greedy.ts';
+import { coreToPlan, greedySkipCore, sublayerKey, type LatencyTable, type Sublayer } from '../src/router/skip-core-search.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
 
 function meanImportance(records: PromptRecord[], L: number, H: number): ImportanceTable | null {
@@ -86,8 +85,7 @@ export function aggregateRecords(
  * sublayer is scored by the mean teacher-forced KL (full || core + sublayer) over `prompts`.
  */
 export async function measureLatencyBudgetPath(
-  runner: ModelRunner,
-  tok: TextTokenizer,
+  local: LocalEngine,
   prompts: RouterPrompt[],
   table: LatencyTable,
   shape: { batch: number; context: number },
@@ -95,12 +93,12 @@ export async function measureLatencyBudgetPath(
   onRound?: (core: string[]) => void,
 ): Promise<LatencyBudgetPath> {
   const items = prompts
-    .map((p) => ({ ids: promptIds(tok, p), ref: referenceIds(tok, p, runner.info.eosTokenIds[0]) }))
+    .map((p) => ({ ids: promptIds(local, p), ref: referenceIds(local.tokenizer, p, local.info.eosTokenIds[0]) }))
     .filter((x): x is { ids: number[]; ref: number[] } => x.ref !== null);
   if (items.length === 0) throw new Error('the latency-budget path needs prompts with reference solutions');
   const steps: LatencyBudgetPath['steps'] = [];
   const result = await greedySkipCore({
-    numLayers: runner.info.numLayers,
+    numLayers: local.info.numLayers,
     latency: table,
     targetSpeedup: maxSpeedup,
     importance: async (core: Sublayer[], remaining: Sublayer[]) => {
@@ -108,7 +106,7 @@ export async function measureLatencyBudgetPath(
       const sums = new Array<number>(remaining.length).fill(0);
       for (const it of items) {
         const plans = remaining.map((s) => coreToPlan([...core, s]));
-        const r = await teacherForcedScores(runner, [...it.ids, ...it.ref], it.ids.length, plans);
+        const r = await local.engine.exclusive(() => teacherForcedScores(local.runner, [...it.ids, ...it.ref], it.ids.length, plans, { maxRows: local.limits.maxBatch }));
         r.plans.forEach((sc, i) => (sums[i] += sc.kl / items.length));
       }
       steps.push({ core: core.map(sublayerKey), importance: Object.fromEntries(remaining.map((s, i) => [sublayerKey(s), sums[i]!])) });

@@ -3,21 +3,22 @@
  * the latency-budget greedy path on this machine's latency profile -> calibration.json.
  */
 import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadRunner } from '../src/model/runner.ts';
+import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { loadOrMeasureProfile, profileShape } from '../src/plans/latency-profile.ts';
-import { TextTokenizer } from '../src/text/tokenizer.ts';
-import { buildCatalog, loadCatalog, saveCatalog } from './catalog.ts';
+import { loadCatalog } from '../src/router/catalog.ts';
+import { buildCatalog, saveCatalog } from './catalog-build.ts';
 import { aggregateRecords, measureLatencyBudgetPath } from './calibration-aggregate.ts';
-import { routerPaths, writeJsonAtomic } from './calibration-file.ts';
+import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { calibratePrompts, type CalibrateConfig } from './calibrate.ts';
-import { isInt, modelDirFlag, numFlag } from './cli-args.ts';
-import { generatedProblems, readPromptsFile } from './problems.ts';
-import { formatDuration, ProgressBar } from './progress.ts';
+import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
+import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
+import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
   [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
-  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--threads N] [--fresh]`;
+  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]`;
 
 /** Runs calibration. */
 export async function runCalibrate(argv: string[]): Promise<void> {
@@ -27,7 +28,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' },
       samples: { type: 'string' }, 'full-samples': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
       'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
-      'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' },
+      'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' }, tier: { type: 'string' },
     },
     strict: true,
   });
@@ -47,22 +48,22 @@ export async function runCalibrate(argv: string[]): Promise<void> {
   const greedyPrompts = numFlag('greedy-prompts', values['greedy-prompts'], 12, pos, 'an integer >= 1');
   const maxSpeedup = numFlag('max-speedup', values['max-speedup'], 2, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
-  const prompts = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('train', cfg.seed, count);
+  const prompts = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('train', cfg.seed, count, tierFlag(values.tier));
   const paths = routerPaths(modelDir);
   if (values.fresh) rmSync(paths.records, { force: true });
 
   const started = Date.now();
-  const runner = await loadRunner({ modelDir, threads });
+  const local = await openLocalEngine({ modelDir, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
   try {
-    const tok = TextTokenizer.load(modelDir);
-    const info = runner.info;
+    const runner = local.runner;
+    const info = local.info;
     let catalog = buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed });
     if (existsSync(paths.catalog) && existsSync(paths.records) && !values.fresh) catalog = loadCatalog(paths.catalog);
     saveCatalog(paths.catalog, catalog);
     process.stderr.write(`calibrating ${info.id}: ${prompts.length} prompts, catalog of ${catalog.entries.length} plans, ${cfg.samplesPerPlan} sample(s) per plan, importance on ${Math.min(cfg.importancePrompts, prompts.length)} prompts\n`);
     let bar: ProgressBar | null = null;
     const t0 = Date.now();
-    const records = await calibratePrompts(runner, tok, catalog, prompts, cfg, paths.records, {
+    const records = await calibratePrompts(local, catalog, prompts, cfg, paths.records, {
       onStart: (done, total) => {
         bar = new ProgressBar('calibrate', total, done);
         if (done) process.stderr.write(`resuming: ${done} of ${total} prompts already calibrated\n`);
@@ -73,13 +74,13 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     process.stderr.write(`per-prompt pass: ${formatDuration((Date.now() - t0) / 1000)} this run (${promptSeconds.toFixed(0)} s of prompt work in all)\n`);
     const result = aggregateRecords(records, catalog, cfg, info, promptSeconds);
 
-    const { profile, path: profilePath, cached } = await loadOrMeasureProfile(runner, { threads });
+    const { profile, path: profilePath, cached } = await loadOrMeasureProfile(runner, { threads, cacheDir: join(modelDir, 'router') });
     process.stderr.write(`latency profile ${cached ? 'read from' : 'measured into'} ${profilePath}\n`);
     const shape = profileShape(profile, 8, 128);
     const table = { denseMs: shape.denseMs, attentionMs: shape.attentionMs, mlpMs: shape.mlpMs };
     const g0 = Date.now();
     const withRef = prompts.filter((p) => p.reference).slice(0, greedyPrompts);
-    result.latencyBudget = await measureLatencyBudgetPath(runner, tok, withRef, table, { batch: shape.batch, context: shape.context }, maxSpeedup, (core) =>
+    result.latencyBudget = await measureLatencyBudgetPath(local, withRef, table, { batch: shape.batch, context: shape.context }, maxSpeedup, (core) =>
       process.stderr.write(`latency-budget: scoring the remaining sublayers on top of [${core.join(', ')}]\n`),
     );
     result.seconds.greedy = (Date.now() - g0) / 1000;
@@ -91,6 +92,6 @@ export async function runCalibrate(argv: string[]): Promise<void> {
         `total ${formatDuration((Date.now() - started) / 1000)}\n`,
     );
   } finally {
-    await runner.close();
+    await local.close();
   }
 }

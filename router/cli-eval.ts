@@ -4,26 +4,18 @@
  * router directory.
  */
 import { writeFileSync } from 'node:fs';
+import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadRunner } from '../src/model/runner.ts';
-import { loadOrMeasureProfile } from '../src/plans/latency-profile.ts';
-import { createExpertProfilePolicy } from '../src/plans/policies/expert-profile.ts';
-import { createHeadImportancePolicy } from '../src/plans/policies/head-importance.ts';
-import { createLatencyBudgetPolicy } from '../src/plans/policies/latency-budget.ts';
-import { createLearnedPolicy } from '../src/plans/policies/learned.ts';
-import { nonePolicy } from '../src/plans/policies/none.ts';
-import { randomHeadsPolicy } from '../src/plans/policies/random-heads.ts';
-import { TextTokenizer } from '../src/text/tokenizer.ts';
-import { routerPaths, writeJsonAtomic } from './calibration-file.ts';
-import { intList, isInt, modelDirFlag, numFlag } from './cli-args.ts';
+import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { evalPlot, evalTable } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
-import { generatedProblems, readPromptsFile } from './problems.ts';
-import { formatDuration, ProgressBar } from './progress.ts';
-import { loadRouterResources } from './resources.ts';
+import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
+import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 1,4,8]
-  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--threads N] [--note TEXT]`;
+  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--tier standard|hard|mixed] [--threads N] [--note TEXT]`;
 
 const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy'];
 
@@ -34,7 +26,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, ns: { type: 'string' },
       temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-tokens': { type: 'string' }, k: { type: 'string' },
-      policies: { type: 'string' }, 'speed-repeats': { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' },
+      policies: { type: 'string' }, 'speed-repeats': { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' }, tier: { type: 'string' },
     },
     strict: true,
   });
@@ -48,38 +40,33 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : ALL;
   for (const w of wanted) if (!ALL.includes(w)) throw new Error(`--policies: '${w}' is not one of ${ALL.join(', ')}`);
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
-  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count);
-  const runner = await loadRunner({ modelDir, threads });
+  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count, tierFlag(values.tier));
+  const local = await openLocalEngine({ modelDir, threads, maxBatch: 64, maxQueue: 100_000, defaults: { k }, profileCacheDir: join(modelDir, 'router'), measureSpeedup: false });
   const started = Date.now();
   try {
-    const tok = TextTokenizer.load(modelDir);
-    const { profile } = await loadOrMeasureProfile(runner, { threads });
-    const r = await loadRouterResources(runner.info, modelDir, { profile });
-    const randomHeads = randomHeadsPolicy(k);
-    const learned = createLearnedPolicy(r);
     const candidates: Record<string, EvalConfig> = {
-      greedy: { label: 'greedy', policy: nonePolicy(), options: {}, ns: [1], temperature: 0 },
-      vanilla: { label: 'vanilla', policy: nonePolicy(), options: {}, ns },
-      'random-heads': { label: `random-heads k=${k}`, policy: randomHeads, options: { k }, ns },
+      greedy: { label: 'greedy', skip: { policy: 'none' }, ns: [1], temperature: 0 },
+      vanilla: { label: 'vanilla', skip: { policy: 'none' }, ns },
+      'random-heads': { label: `random-heads k=${k}`, skip: { policy: 'random-heads', k }, ns },
       // Head masks as the only source of diversity: every candidate decodes greedily under its own plan
       // (a request with temperature 0 and n > 1), the structured-pruning best-of-N setting.
-      'random-heads-greedy': { label: `random-heads k=${k} greedy`, policy: randomHeads, options: { k }, ns, temperature: 0 },
-      'head-importance': { label: `head-importance k=${k}`, policy: createHeadImportancePolicy(r, k), options: { k }, ns },
-      'latency-budget-1.25': { label: 'latency-budget 1.25x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.25 }, ns },
-      'latency-budget-1.5': { label: 'latency-budget 1.5x', policy: createLatencyBudgetPolicy(r), options: { targetSpeedup: 1.5 }, ns },
-      'expert-profile': { label: 'expert-profile 1.25x', policy: createExpertProfilePolicy(r), options: { targetSpeedup: 1.25 }, ns },
-      learned: { label: 'learned', policy: learned, options: {}, ns },
-      'learned-greedy': { label: 'learned greedy', policy: learned, options: {}, ns, temperature: 0 },
+      'random-heads-greedy': { label: `random-heads k=${k} greedy`, skip: { policy: 'random-heads', k }, ns, temperature: 0 },
+      'head-importance': { label: `head-importance k=${k}`, skip: { policy: 'head-importance', k }, ns },
+      'latency-budget-1.25': { label: 'latency-budget 1.25x', skip: { policy: 'latency-budget', targetSpeedup: 1.25 }, ns },
+      'latency-budget-1.5': { label: 'latency-budget 1.5x', skip: { policy: 'latency-budget', targetSpeedup: 1.5 }, ns },
+      'expert-profile': { label: 'expert-profile 1.25x', skip: { policy: 'expert-profile', targetSpeedup: 1.25 }, ns },
+      learned: { label: 'learned', skip: { policy: 'learned' }, ns },
+      'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0 },
     };
     const configs: EvalConfig[] = [];
     for (const w of wanted) {
       const c = candidates[w]!;
-      const why = c.policy.unavailableReason();
+      const why = local.policies.get(c.skip.policy!)?.unavailableReason();
       if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
       else configs.push(c);
     }
     let bar: ProgressBar | null = null;
-    const rows = await runEval(runner, tok, problems, configs, {
+    const rows = await runEval(local, problems, configs, {
       seed,
       temperature,
       topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
@@ -91,19 +78,19 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     });
     const seconds = (Date.now() - started) / 1000;
     const paths = routerPaths(modelDir);
-    const settings = { model: runner.info.id, problems: problems.length, source: values.prompts ?? `generated test split, seed ${seed}`, temperature, k, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };
+    const settings = { model: local.info.id, problems: problems.length, source: values.prompts ?? `generated test split, seed ${seed}`, temperature, k, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };
     writeJsonAtomic(paths.evalJson, { settings, rows });
     const head =
-      `# Policy evaluation: ${runner.info.id}\n\n` +
+      `# Policy evaluation: ${local.info.id}\n\n` +
       `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}; k = ${k} for the head policies; ` +
       `maj@N / pass@N over the first N candidates of each configuration; same problems and seeds for every policy. ` +
       `Measured speedup: dense decode-step time / the policy's decode-step time at batch N on this machine. Run took ${formatDuration(seconds)}.\n` +
       (values.note ? `\n${values.note}\n` : '') +
       `\n![maj@N against measured speedup](eval.svg)\n\n`;
     writeFileSync(paths.evalMd, head + evalTable(rows));
-    writeFileSync(paths.evalSvg, evalPlot(rows, `${runner.info.id}: maj@N against measured speedup (${problems.length} problems)`));
+    writeFileSync(paths.evalSvg, evalPlot(rows, `${local.info.id}: maj@N against measured speedup (${problems.length} problems)`));
     process.stdout.write(evalTable(rows) + `\nwrote ${paths.evalMd}, ${paths.evalSvg}, ${paths.evalJson} (${formatDuration(seconds)})\n`);
   } finally {
-    await runner.close();
+    await local.close();
   }
 }

@@ -4,11 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadCatalog } from './catalog.ts';
-import { routerPaths, writeJsonAtomic } from './calibration-file.ts';
+import { loadCatalog } from '../src/router/catalog.ts';
+import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { readRecords } from './calibrate.ts';
-import { isInt, modelDirFlag, numFlag } from './cli-args.ts';
-import { ProgressBar } from './progress.ts';
+import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
+import { ProgressBar } from '../src/cli/progress.ts';
 import { fitSelector } from './selector/fit.ts';
 
 export const TRAIN_USAGE = `usage: skipserve router train [--model DIR] [--seed S] [--epochs N] [--hidden N] [--embed N]

@@ -3,9 +3,12 @@
  * JSONL file of prompts with optional reference solutions/answers and a `kind` (the domain).
  */
 import { readFileSync } from 'node:fs';
-import { generateSplit, type Split } from '../models/train/generator/split.ts';
+import { generateSplit, TIERS, type Split, type TierChoice } from '../models/train/generator/split.ts';
 import { normalizeAnswer } from '../src/engine/answers.ts';
-import type { TextTokenizer } from '../src/text/tokenizer.ts';
+import type { LocalEngine } from '../src/engine/local-engine.ts';
+import { renderPrompt } from '../src/engine/prepare-request.ts';
+import type { PromptSpec } from '../src/engine/types.ts';
+import type { TextTokenizer } from '../src/engine/types.ts';
 
 /** One prompt, as the router uses it. */
 export interface RouterPrompt {
@@ -23,10 +26,17 @@ export interface RouterPrompt {
   steps?: number;
 }
 
-/** Generated problems of the default model's generator (same seed, same problems). */
-export function generatedProblems(split: Split, seed: number, count: number): RouterPrompt[] {
+/** The --tier flag of the router tools (default standard); errors name the allowed values. */
+export function tierFlag(raw: string | undefined): TierChoice {
+  const t = (raw ?? 'standard') as TierChoice;
+  if (!TIERS.includes(t)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${raw}'`);
+  return t;
+}
+
+/** Generated problems of the default model's generator (same seed and tier, same problems). */
+export function generatedProblems(split: Split, seed: number, count: number, tier: TierChoice = 'standard'): RouterPrompt[] {
   const out: RouterPrompt[] = [];
-  for (const p of generateSplit({ split, seed, count })) {
+  for (const p of generateSplit({ split, seed, count, tier })) {
     out.push({ id: p.id, question: p.question, reference: p.solution, answer: normalizeAnswer(String(p.answer)), kind: p.kind, steps: p.steps });
   }
   return out;
@@ -72,15 +82,18 @@ export function readPromptsFile(path: string, limit = Infinity): RouterPrompt[] 
   return out;
 }
 
-/** Prompt text in the default model's format: `Q: question\nA:` (or the raw prompt). */
-export function promptText(p: RouterPrompt): string {
-  return p.question !== undefined ? `Q: ${p.question.trim()}\nA:` : p.prompt!;
+/**
+ * The prompt as a client would send it: the question as a chat message when the model has a chat
+ * template (the default model renders it as `Q: question\nA:`), else the raw prompt text.
+ */
+export function promptSpec(local: Pick<LocalEngine, 'chatTemplate'>, p: RouterPrompt): PromptSpec {
+  if (p.question !== undefined && local.chatTemplate) return { kind: 'chat', messages: [{ role: 'user', content: p.question }] };
+  return { kind: 'text', text: p.question !== undefined ? `Q: ${p.question.trim()}\nA:` : p.prompt! };
 }
 
-/** Token ids of the prompt, with the tokenizer's BOS in front when it has one. */
-export function promptIds(tok: TextTokenizer, p: RouterPrompt): number[] {
-  const ids = tok.encode(promptText(p), false);
-  return tok.bosTokenId !== undefined ? [tok.bosTokenId, ...ids] : ids;
+/** Token ids of the prompt, exactly as the server tokenizes the request. */
+export function promptIds(local: Pick<LocalEngine, 'chatTemplate' | 'info' | 'tokenizer'>, p: RouterPrompt): number[] {
+  return renderPrompt(local, promptSpec(local, p)).tokens;
 }
 
 /** Token ids of the reference completion (leading space, then EOS), or null without one. */

@@ -4,7 +4,7 @@
  * Measured, never estimated.
  */
 import type { ModelRunner } from '../src/model/runner-types.ts';
-import { skipCore } from '../src/engine/best-of-n.ts';
+import { skipCore } from '../src/plans/plan.ts';
 import { quantile } from '../src/plans/latency-profile.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 

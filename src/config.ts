@@ -1,7 +1,8 @@
 /**
  * Typed server configuration from (lowest to highest precedence) defaults, a JSON config file,
- * SKIPSERVE_* environment variables and command-line flags. Checked once at boot with zod; a bad
- * value fails startup with a message naming the flag and its environment variable.
+ * SKIPSERVE_* environment variables and command-line flags. Every setting is declared once here,
+ * with its flag, env var, default and help line; `serve --help` prints them all. Checked once at
+ * boot with zod; a bad value fails startup with a message naming the flag and its environment variable.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -9,84 +10,69 @@ import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
+const flag = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+/** A comma-separated string (flag, env) or a JSON array (config file). */
+const commaList = z
+  .union([z.string(), z.array(z.union([z.number(), z.string()]))])
+  .transform((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v.map(String)));
 
-export const ServerConfigSchema = z.object({
-  /** Checkpoint directory. */
-  model: z.string().min(1).default('models/default'),
-  /** Model id reported by the API (default: the directory's basename). */
-  modelId: z.string().min(1).optional(),
-  host: z.string().min(1).default('127.0.0.1'),
-  httpPort: port.default(8000),
-  /** gRPC port; -1 disables the gRPC server. */
-  grpcPort: z.coerce.number().int().min(-1).max(65535).default(50051),
-  /** Most rows (candidates) decoded together in one step; also the largest n. */
-  maxBatch: z.coerce.number().int().min(1).max(256).default(16),
-  /** Most requests waiting for admission; past it requests get 429 / RESOURCE_EXHAUSTED. */
-  maxQueue: z.coerce.number().int().min(0).max(100000).default(64),
-  /** onnxruntime intra-op threads (0 = runtime default). */
-  threads: z.coerce.number().int().min(0).max(256).default(0),
-  /** When set, every route but health/ready/metrics needs `Authorization: Bearer <key>`. */
-  apiKey: z.string().min(1).optional(),
-  /** Most prompt tokens fed to the model per engine step (chunked prefill keeps decode steps flowing). */
-  prefillChunk: z.coerce.number().int().min(1).default(512),
-  /** Policy for requests that name none (and have no A/B arm). */
-  defaultPolicy: z.string().min(1).default('none'),
-  /** max_tokens when the request gives none (capped by the context). */
-  defaultMaxTokens: z.coerce.number().int().min(1).default(256),
-  /** random-heads: heads masked per candidate when the request gives no k. */
-  defaultK: z.coerce.number().int().min(0).default(2),
-  /** Seconds to wait for in-flight requests on SIGTERM before exiting anyway. */
-  drainTimeout: z.coerce.number().min(0).default(60),
-  /** Batch sizes of the startup dense-step profile (speedup metric); empty disables it. */
-  profileBatches: z
-    .union([z.string(), z.array(z.number())])
-    .transform((v) => (typeof v === 'string' ? v.split(',').filter(Boolean).map(Number) : v))
-    .pipe(z.array(z.number().int().min(1)))
-    .default([1, 2, 4, 8]),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-}).strict();
+/** Every setting, once: its flag (kebab-case; the env var is SKIPSERVE_<FLAG_IN_UPPER_SNAKE>), its schema and default, what it does. */
+const SETTINGS = {
+  model: { flag: 'model', schema: z.string().min(1).default('models/default'), help: 'checkpoint directory (Hugging Face Llama/Qwen2/Mistral)' },
+  modelId: { flag: 'model-id', schema: z.string().min(1).optional(), help: "model id the API reports (default: the directory's name)" },
+  host: { flag: 'host', schema: z.string().min(1).default('127.0.0.1'), help: 'address to listen on' },
+  httpPort: { flag: 'http-port', schema: port.default(8000), help: 'HTTP port (0 = any free port)' },
+  grpcPort: { flag: 'grpc-port', schema: z.coerce.number().int().min(-1).max(65535).default(50051), help: 'gRPC port (0 = any free port, -1 = no gRPC)' },
+  maxBatch: { flag: 'max-batch', schema: z.coerce.number().int().min(1).max(256).default(16), help: 'most candidate rows decoded together; also the largest n' },
+  maxQueue: { flag: 'max-queue', schema: z.coerce.number().int().min(0).max(100000).default(64), help: 'most requests waiting for admission; past it 429 / RESOURCE_EXHAUSTED' },
+  threads: { flag: 'threads', schema: z.coerce.number().int().min(0).max(256).default(0), help: 'onnxruntime intra-op threads (0 = its default)' },
+  ortSpin: { flag: 'ort-spin', schema: z.preprocess((v) => (v === '1' ? 'on' : v === '0' ? 'off' : v), z.enum(['auto', 'on', 'off'])).default('off'), help: "let onnxruntime's threads spin while waiting: on | off | auto" },
+  apiKey: { flag: 'api-key', schema: z.string().min(1).optional(), help: 'when set, /v1 routes and gRPC need Authorization: Bearer <key>' },
+  prefillChunk: { flag: 'prefill-chunk', schema: z.coerce.number().int().min(1).default(512), help: 'most prompt tokens fed per engine step (chunked prefill)' },
+  defaultPolicy: { flag: 'default-policy', schema: z.string().min(1).default('none'), help: 'policy of requests that name none (and have no A/B arm)' },
+  optionalPolicies: { flag: 'optional-policies', schema: commaList.pipe(z.array(z.string().min(1))).default([]), help: 'policies whose load failure only makes them unavailable (comma-separated)' },
+  defaultMaxTokens: { flag: 'default-max-tokens', schema: z.coerce.number().int().min(1).default(256), help: 'max_tokens when a request gives none (capped by the context)' },
+  defaultK: { flag: 'default-k', schema: z.coerce.number().int().min(0).default(2), help: 'heads masked per candidate by random-heads / head-importance when a request gives no k' },
+  defaultTargetSpeedup: { flag: 'default-target-speedup', schema: z.coerce.number().min(1).max(8).default(1.25), help: 'skip core target of latency-budget / expert-profile when a request gives none' },
+  armsFile: { flag: 'arms-file', schema: z.string().min(1).optional(), help: 'JSON file of weighted policy A/B arms' },
+  arms: { flag: 'arms', schema: z.string().min(1).optional(), help: 'the same A/B arms as inline JSON' },
+  profileCacheDir: { flag: 'profile-cache-dir', schema: z.string().min(1).optional(), help: "writable directory for measured latency profiles (unset: kept in memory; the model's own is only read)" },
+  drainTimeout: { flag: 'drain-timeout', schema: z.coerce.number().min(0).default(60), help: 'seconds SIGTERM waits for in-flight requests' },
+  logLevel: { flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'fatal | error | warn | info | debug | trace | silent' },
+  debug: { flag: 'debug', schema: flag.default(false), help: 'log stack traces of failures' },
+} as const;
+
+type Settings = typeof SETTINGS;
+export const ServerConfigSchema = z.object(Object.fromEntries(Object.entries(SETTINGS).map(([k, s]) => [k, s.schema])) as { [K in keyof Settings]: Settings[K]['schema'] }).strict();
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
-/** Flag name (kebab-case) -> config key; the env var is SKIPSERVE_<FLAG_IN_UPPER_SNAKE>. */
-const FLAGS: Record<string, keyof ServerConfig> = {
-  model: 'model',
-  'model-id': 'modelId',
-  host: 'host',
-  'http-port': 'httpPort',
-  'grpc-port': 'grpcPort',
-  'max-batch': 'maxBatch',
-  'max-queue': 'maxQueue',
-  threads: 'threads',
-  'api-key': 'apiKey',
-  'prefill-chunk': 'prefillChunk',
-  'default-policy': 'defaultPolicy',
-  'default-max-tokens': 'defaultMaxTokens',
-  'default-k': 'defaultK',
-  'drain-timeout': 'drainTimeout',
-  'profile-batches': 'profileBatches',
-  'log-level': 'logLevel',
-};
+const FLAGS: [flag: string, key: keyof ServerConfig, help: string][] = Object.entries(SETTINGS).map(([key, s]) => [s.flag, key as keyof ServerConfig, s.help]);
 
 /** Env var name for a flag, e.g. `http-port` -> `SKIPSERVE_HTTP_PORT`. */
 export function envName(flag: string): string {
   return `SKIPSERVE_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-/** Help text listing every flag with its env var and default. */
+/** Help text listing every setting with its flag, env var, default and meaning. */
 export function configHelp(): string {
-  const defaults = ServerConfigSchema.parse({});
-  const lines = Object.entries(FLAGS).map(([flag, key]) => {
-    const d = (defaults as Record<string, unknown>)[key];
-    return `  --${flag.padEnd(20)} ${envName(flag).padEnd(30)} ${d === undefined ? '' : `default ${JSON.stringify(d)}`}`;
+  const defaults = ServerConfigSchema.parse({}) as Record<string, unknown>;
+  const lines = FLAGS.map(([f, key, help]) => {
+    const d = defaults[key];
+    return `  --${f.padEnd(24)} ${envName(f).padEnd(34)} ${(d === undefined ? '' : JSON.stringify(d)).padEnd(18)} ${help}`;
   });
-  return `options (flag, env var, default):\n  --config FILE          SKIPSERVE_CONFIG               JSON file with the same keys (camelCase)\n${lines.join('\n')}\n`;
+  return `options (flag, env var, default, meaning):\n  --${'config FILE'.padEnd(24)} ${'SKIPSERVE_CONFIG'.padEnd(34)} ${''.padEnd(18)} JSON file with the same keys (camelCase)\n${lines.join('\n')}\n`;
+}
+
+/** The debug setting alone (for CLI commands that take no server config). */
+export function debugFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return flag.safeParse(env[envName('debug')] ?? false).data === true;
 }
 
 /** Builds the configuration from argv, env and an optional config file; throws ConfigError naming the bad setting. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' };
+  for (const [f] of FLAGS) options[f] = { type: 'string' };
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | undefined>;
@@ -99,21 +85,23 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     try {
       Object.assign(raw, JSON.parse(readFileSync(file, 'utf8')));
     } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, 'config');
     }
   }
-  for (const [flag, key] of Object.entries(FLAGS)) {
-    const fromEnv = env[envName(flag)];
+  for (const [f, key] of FLAGS) {
+    const fromEnv = env[envName(f)];
     if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
-    if (values[flag] !== undefined) raw[key] = values[flag];
+    if (values[f] !== undefined) raw[key] = values[f];
   }
   const parsed = ServerConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') throw new ConfigError(`unknown config key '${issue.keys[0]}' in ${file ?? 'the config'} (known: ${Object.values(FLAGS).join(', ')})`, issue.keys[0]);
+    const known = FLAGS.map(([, k]) => k).join(', ');
+    if (issue.code === 'unrecognized_keys') throw new ConfigError(`unknown config key '${issue.keys[0]}' in ${file ?? 'the config'} (known: ${known})`, issue.keys[0]);
     const key = String(issue.path[0] ?? '');
-    const flag = Object.entries(FLAGS).find(([, k]) => k === key)?.[0] ?? key;
-    throw new ConfigError(`invalid --${flag} (${envName(flag)}): ${issue.message}`, flag);
+    const f = FLAGS.find(([, k]) => k === key)?.[0] ?? key;
+    throw new ConfigError(`invalid --${f} (${envName(f)}): ${issue.message}`, f);
   }
+  if (parsed.data.arms && parsed.data.armsFile) throw new ConfigError(`give --arms or --arms-file (${envName('arms')} / ${envName('arms-file')}), not both`, 'arms');
   return parsed.data;
 }

@@ -1,119 +1,106 @@
 /**
- * One error hierarchy for the whole server. Every error the API can return is a SkipserveError;
- * `toHttp` and `toGrpc` map it to the HTTP status + OpenAI error body and to a gRPC status code.
+ * One domain error hierarchy for the whole server, free of any transport: an error says what went
+ * wrong (`kind`), a stable `code`, and the domain field at fault (`field`, e.g. `n`, `policy`,
+ * `plans[2].skip_attention[1]`). src/api/http/errors.ts and src/api/grpc/errors.ts each map these
+ * to their status codes and wire field names, in one place.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 
-/** OpenAI-style error body: `{error: {message, type, param, code}}`. */
-export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
+/** What kind of failure an error is; each transport maps a kind to its status. */
+export type ErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'not_found'
+  | 'queue_full'
+  | 'unavailable'
+  | 'policy_unavailable'
+  | 'cancelled'
+  | 'deadline'
+  | 'internal';
 
-/** Base class: carries the HTTP status, the gRPC code, the OpenAI type and the offending field. */
+/** Base class: the kind, a stable code and the offending domain field. */
 export class SkipserveError extends Error {
-  readonly httpStatus: number = 500;
-  readonly grpcCode: number = GrpcStatus.INTERNAL;
-  readonly type: string = 'server_error';
+  readonly kind: ErrorKind = 'internal';
   readonly code: string | null = null;
-  /** The request field at fault, in wire form (e.g. `n`, `skip.plans[2].mask_heads`). */
-  readonly param: string | null;
+  /** The request field at fault, in domain form (camelCase; plan JSON paths as written). */
+  readonly field: string | null;
 
-  constructor(message: string, param: string | null = null) {
+  constructor(message: string, field: string | null = null) {
     super(message);
     this.name = new.target.name;
-    this.param = param;
+    this.field = field;
   }
 }
 
-/** A request field is missing, malformed or out of range (400 / INVALID_ARGUMENT). */
+/** A request field is missing, malformed or out of range. */
 export class InvalidRequestError extends SkipserveError {
-  override readonly httpStatus = 400;
-  override readonly grpcCode = GrpcStatus.INVALID_ARGUMENT;
-  override readonly type = 'invalid_request_error';
+  override readonly kind = 'invalid';
   override readonly code: string | null;
-  constructor(message: string, param: string | null = null, code: string | null = 'invalid_value') {
-    super(message, param);
+  constructor(message: string, field: string | null = null, code: string | null = 'invalid_value') {
+    super(message, field);
     this.code = code;
   }
 }
 
-/** Missing or wrong API key (401 / UNAUTHENTICATED). */
+/** Missing or wrong API key. */
 export class AuthenticationError extends SkipserveError {
-  override readonly httpStatus = 401;
-  override readonly grpcCode = GrpcStatus.UNAUTHENTICATED;
-  override readonly type = 'authentication_error';
+  override readonly kind = 'unauthenticated';
   override readonly code = 'invalid_api_key';
 }
 
-/** Unknown model id or route (404 / NOT_FOUND). */
+/** Unknown model, record or route. */
 export class NotFoundError extends SkipserveError {
-  override readonly httpStatus = 404;
-  override readonly grpcCode = GrpcStatus.NOT_FOUND;
-  override readonly type = 'invalid_request_error';
+  override readonly kind = 'not_found';
   override readonly code = 'not_found';
 }
 
-/** The waiting queue is full: refused at once (429 / RESOURCE_EXHAUSTED). */
+/** The waiting queue is full: refused at once; retry after `retryAfterSeconds`. */
 export class QueueFullError extends SkipserveError {
-  override readonly httpStatus = 429;
-  override readonly grpcCode = GrpcStatus.RESOURCE_EXHAUSTED;
-  override readonly type = 'rate_limit_error';
+  override readonly kind = 'queue_full';
   override readonly code = 'queue_full';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 1,
+  ) {
+    super(message);
+  }
 }
 
-/** The server is draining or not ready (503 / UNAVAILABLE). */
+/** The server is draining or not ready. */
 export class UnavailableError extends SkipserveError {
-  override readonly httpStatus = 503;
-  override readonly grpcCode = GrpcStatus.UNAVAILABLE;
-  override readonly type = 'server_error';
+  override readonly kind = 'unavailable';
   override readonly code = 'unavailable';
+  readonly retryAfterSeconds = 1;
 }
 
-/** A policy exists but cannot run here (e.g. its selector file is missing) (400 / FAILED_PRECONDITION). */
+/** A policy exists but cannot run here (e.g. its selector file is missing). */
 export class PolicyUnavailableError extends SkipserveError {
-  override readonly httpStatus = 400;
-  override readonly grpcCode = GrpcStatus.FAILED_PRECONDITION;
-  override readonly type = 'invalid_request_error';
+  override readonly kind = 'policy_unavailable';
   override readonly code = 'policy_unavailable';
 }
 
-/** The request was cancelled by the client (499 / CANCELLED). */
+/** The request was cancelled by the client. */
 export class CancelledError extends SkipserveError {
-  override readonly httpStatus = 499;
-  override readonly grpcCode = GrpcStatus.CANCELLED;
-  override readonly type = 'cancelled';
+  override readonly kind = 'cancelled';
   override readonly code = 'cancelled';
 }
 
-/** The request's deadline passed (504 / DEADLINE_EXCEEDED). */
+/** The request's deadline passed. */
 export class DeadlineExceededError extends SkipserveError {
-  override readonly httpStatus = 504;
-  override readonly grpcCode = GrpcStatus.DEADLINE_EXCEEDED;
-  override readonly type = 'timeout';
+  override readonly kind = 'deadline';
   override readonly code = 'deadline_exceeded';
 }
 
-/** Startup configuration is wrong; the message says what to fix. */
+/** Startup configuration is wrong; the message says what to fix and `field` names the setting. */
 export class ConfigError extends SkipserveError {}
 
-/** Wraps anything into a SkipserveError (unknown errors become 500 / INTERNAL). */
+/** Wraps anything into a SkipserveError (unknown errors become internal ones). */
 export function asSkipserveError(err: unknown): SkipserveError {
   if (err instanceof SkipserveError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new SkipserveError(`internal error: ${message}`);
 }
 
-/** Maps any error to its HTTP status and OpenAI error body. */
-export function toHttp(err: unknown): { status: number; body: OpenAiErrorBody } {
-  const e = asSkipserveError(err);
-  return {
-    status: e.httpStatus,
-    body: { error: { message: e.message, type: e.type, param: e.param, code: e.code } },
-  };
-}
-
-/** Maps any error to a gRPC status code and details string (the field is named in the details). */
-export function toGrpc(err: unknown): { code: number; details: string } {
-  const e = asSkipserveError(err);
-  return { code: e.grpcCode, details: e.param ? `${e.param}: ${e.message}` : e.message };
+/** True for failures caused by the caller (the 4xx family), false for the server's own. */
+export function isClientError(err: SkipserveError): boolean {
+  return err.kind !== 'internal' && err.kind !== 'unavailable';
 }

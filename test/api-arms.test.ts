@@ -5,12 +5,7 @@ import { startTestServer, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
 before(async () => {
-  process.env.SKIPSERVE_ARMS = JSON.stringify({ arms: [{ name: 'heads', policy: 'random-heads', weight: 50, k: 1 }, { name: 'control', policy: 'none', weight: 50 }] });
-  try {
-    server = await startTestServer();
-  } finally {
-    delete process.env.SKIPSERVE_ARMS;
-  }
+  server = await startTestServer({ arms: JSON.stringify({ arms: [{ name: 'heads', policy: 'random-heads', weight: 50, k: 1 }, { name: 'control', policy: 'none', weight: 50 }] }) });
 });
 after(() => server?.close());
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import { loadConfig } from '../src/config.ts';
-import { ConfigError, InvalidRequestError, QueueFullError, toGrpc, toHttp, NotFoundError, AuthenticationError, UnavailableError } from '../src/errors.ts';
+import { ConfigError, InvalidRequestError, QueueFullError, NotFoundError, AuthenticationError, UnavailableError } from '../src/errors.ts';
+import { toHttp } from '../src/api/http/errors.ts';
+import { toGrpc } from '../src/api/grpc/errors.ts';
 
 test('config: defaults, file < env < flags, errors name the flag and env var', () => {
   const d = loadConfig([], {});
@@ -21,7 +23,11 @@ test('config: defaults, file < env < flags, errors name the flag and env var', (
   assert.equal(c.maxQueue, 7);
   assert.equal(c.httpPort, 9001);
   assert.equal(c.apiKey, 'k');
-  assert.deepEqual(loadConfig(['--profile-batches', '2,8'], {}).profileBatches, [2, 8]);
+  assert.deepEqual(loadConfig(['--optional-policies', 'learned, expert-profile'], {}).optionalPolicies, ['learned', 'expert-profile']);
+  assert.equal(loadConfig([], { SKIPSERVE_ORT_SPIN: '1' }).ortSpin, 'on', 'the old 1/0 spelling still works');
+  assert.equal(loadConfig(['--debug', 'true'], {}).debug, true);
+  assert.equal(loadConfig([], { SKIPSERVE_DEFAULT_TARGET_SPEEDUP: '1.5' }).defaultTargetSpeedup, 1.5);
+  assert.throws(() => loadConfig(['--arms', '{}', '--arms-file', 'x.json'], {}), /--arms or --arms-file/);
   assert.throws(() => loadConfig(['--max-batch', '0'], {}), (e: ConfigError) => /--max-batch \(SKIPSERVE_MAX_BATCH\)/.test(e.message));
   assert.throws(() => loadConfig([], { SKIPSERVE_HTTP_PORT: 'abc' }), /--http-port/);
   assert.throws(() => loadConfig(['--bogus', '1'], {}), /bogus/);
@@ -29,11 +35,21 @@ test('config: defaults, file < env < flags, errors name the flag and env var', (
   assert.throws(() => loadConfig(['--config', file], {}), /unknown config key 'maxBtach'/);
 });
 
-test('errors: one mapping to HTTP status, OpenAI body and gRPC code', () => {
+test('errors: domain errors map once to HTTP status, OpenAI body and gRPC code, with wire field names', () => {
   const bad = new InvalidRequestError('n must be between 1 and 8', 'n');
-  assert.deepEqual(toHttp(bad), { status: 400, body: { error: { message: 'n must be between 1 and 8', type: 'invalid_request_error', param: 'n', code: 'invalid_value' } } });
-  assert.deepEqual(toGrpc(bad), { code: status.INVALID_ARGUMENT, details: 'n: n must be between 1 and 8' });
-  assert.equal(toHttp(new QueueFullError('full')).status, 429);
+  assert.deepEqual(toHttp(bad), { status: 400, body: { error: { message: 'n must be between 1 and 8', type: 'invalid_request_error', param: 'n', code: 'invalid_value' } }, headers: {} });
+  const g = toGrpc(bad);
+  assert.equal(g.code, status.INVALID_ARGUMENT);
+  assert.equal(g.details, 'n: n must be between 1 and 8');
+  const plan = new InvalidRequestError('out of range', 'plans[1].skip_attention[0]');
+  assert.equal(toHttp(plan).body.error.param, 'skip.plans[1].skip_attention[0]');
+  assert.equal(toGrpc(plan).details, 'skip.plans[1].skip_attention[0]: out of range');
+  assert.equal(toHttp(new InvalidRequestError('x', 'targetSpeedup')).body.error.param, 'skip.target_speedup');
+  assert.equal(toHttp(new InvalidRequestError('x', 'maxTokens'), { maxTokens: 'max_completion_tokens' }).body.error.param, 'max_completion_tokens');
+  const full = toHttp(new QueueFullError('full', 2));
+  assert.equal(full.status, 429);
+  assert.equal(full.headers['Retry-After'], '2');
+  assert.equal(toGrpc(new QueueFullError('full')).metadata.get('retry-after')[0], '1');
   assert.equal(toGrpc(new QueueFullError('full')).code, status.RESOURCE_EXHAUSTED);
   assert.equal(toHttp(new NotFoundError('x', 'model')).status, 404);
   assert.equal(toGrpc(new AuthenticationError('x')).code, status.UNAUTHENTICATED);

@@ -68,7 +68,7 @@ test('ListPolicies and GetModel', async () => {
   assert.ok(p.policies.some((x) => x.name === 'random-heads' && x.available));
   assert.equal(p.default_policy, 'none');
   const m = await unary<{ id: string; num_layers: number; num_heads: number }>('GetModel', {});
-  assert.equal(m.id, server.ctx.info.id);
+  assert.equal(m.id, server.ctx.model.info.id);
   assert.equal(m.num_layers, 2);
   assert.equal(m.num_heads, 4);
 });
@@ -117,10 +117,10 @@ test('a client cancel of a stream frees its rows', async () => {
   const call = client.GenerateStream!({ ...base, n: 2, max_tokens: 250, ignore_eos: true, prompt: 'y' }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
   const ended = new Promise<number>((res) => call.on('error', (e: grpc.ServiceError) => res(e.code)));
   await new Promise<void>((res) => call.once('data', () => res()));
-  assert.equal(server.ctx.engine.runningRows(), 2, 'still generating when cancelled');
+  assert.equal(server.ctx.model.engine.runningRows(), 2, 'still generating when cancelled');
   call.cancel();
   assert.equal(await ended, grpc.status.CANCELLED);
-  await waitFor(() => server.ctx.engine.runningRows() === 0, 5000, 'rows freed after the cancel');
+  await waitFor(() => server.ctx.model.engine.runningRows() === 0, 5000, 'rows freed after the cancel');
 });
 
 test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
@@ -128,8 +128,8 @@ test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
     unary('Generate', { ...base, n: 4, max_tokens: 250, ignore_eos: true, prompt: 'x' }, { deadline: Date.now() + 150 }),
     (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
   );
-  await waitFor(() => server.ctx.engine.runningRows() === 0, 5000, 'rows freed after the deadline');
-  const metrics = await server.ctx.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
+  await waitFor(() => server.ctx.model.engine.runningRows() === 0, 5000, 'rows freed after the deadline');
+  const metrics = await server.ctx.model.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
   const ended = metrics.values.filter((v) => v.labels.outcome === 'deadline' || v.labels.outcome === 'cancelled').reduce((s: number, v) => s + v.value, 0);
   assert.ok(ended >= 1, 'the server ended the request itself (deadline or cancel), not only the client');
   const ok = await unary<GenerateResponseMsg>('Generate', base);

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../src/api/grpc/server.ts';
-import { spawnServer } from './helpers/spawn-server.ts';
+import { spawnServer } from '../testkit/spawn-server.ts';
 import { startTestServer, testCheckpoint, waitFor, metricValue, type TestServer } from './helpers/start-server.ts';
 
 // Big enough that a prefill of a long prompt keeps the worker busy for a while.
@@ -34,10 +34,10 @@ async function longStream(ac: AbortController, promptTokens = 64) {
 test('queue limit: 429 and RESOURCE_EXHAUSTED at once; an abandoned stream frees its rows and the server keeps serving', async () => {
   const ac = new AbortController();
   const reader = await longStream(ac);
-  assert.equal(server.ctx.engine.runningRows(), 8);
+  assert.equal(server.ctx.model.engine.runningRows(), 8);
   // The batch is full: this one waits (queue of 1) ...
   const waiting = post('/v1/completions', { prompt: 'hello', max_tokens: 2 });
-  await waitFor(() => server.ctx.engine.waitingRequests() === 1, 5000, 'second request queued');
+  await waitFor(() => server.ctx.model.engine.waitingRequests() === 1, 5000, 'second request queued');
   // ... and the next is refused at once.
   const refused = await post('/v1/completions', { prompt: 'hello', max_tokens: 2 });
   assert.equal(refused.status, 429);
@@ -72,19 +72,19 @@ test('/health answers fast while a long generation keeps the model busy', async 
     times.push(performance.now() - t);
     await new Promise((res) => setTimeout(res, 10));
   }
-  assert.equal(server.ctx.engine.runningRows(), 8, 'the generation was running the whole time');
+  assert.equal(server.ctx.model.engine.runningRows(), 8, 'the generation was running the whole time');
   await reader.cancel();
   ac.abort();
   times.sort((a, b) => a - b);
   const median = times[10]!;
   console.log(`/health latency during generation: median ${median.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms`);
   assert.ok(median < 50, `median /health latency ${median.toFixed(1)} ms`);
-  await waitFor(() => server.ctx.engine.runningRows() === 0, 10000, 'rows freed');
+  await waitFor(() => server.ctx.model.engine.runningRows() === 0, 10000, 'rows freed');
 });
 
 test('SIGTERM: not ready, the in-flight request finishes, new ones are refused, exit 0', async () => {
   const dir = testCheckpoint(BIG);
-  const { child, url, output } = await spawnServer(['--model', dir, '--http-port', '0', '--grpc-port=-1', '--profile-batches', '', '--log-level', 'info']);
+  const { child, url, output } = await spawnServer(['--model', dir, '--http-port', '0', '--grpc-port=-1', '--log-level', 'info']);
   const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   const inflight = fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 400, ignore_eos: true, n: 4 }) });
   await waitFor(async () => /skipserve_running_rows 4/.test(await (await fetch(`${url}/metrics`)).text()), 10000, 'generation started');

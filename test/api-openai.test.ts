@@ -16,7 +16,7 @@ after(() => server?.close());
 const messages = [{ role: 'user' as const, content: 'What is 2+3?' }];
 
 test('chat completion: OpenAI shape, usage and the skip summary', async () => {
-  const r = await client.chat.completions.create({ model: server.ctx.info.id, messages, max_tokens: 6, seed: 11, temperature: 0.8 });
+  const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, max_tokens: 6, seed: 11, temperature: 0.8 });
   assert.equal(r.object, 'chat.completion');
   assert.match(r.id, /^chatcmpl-/);
   assert.equal(r.choices.length, 1);
@@ -32,7 +32,7 @@ test('chat completion: OpenAI shape, usage and the skip summary', async () => {
 });
 
 test('seed reproducibility: same seed same text, streaming equals non-streaming', async () => {
-  const body = { model: server.ctx.info.id, messages, max_tokens: 12, seed: 1234, temperature: 1, top_p: 0.9 };
+  const body = { model: server.ctx.model.info.id, messages, max_tokens: 12, seed: 1234, temperature: 1, top_p: 0.9 };
   const a = await client.chat.completions.create(body);
   const b = await client.chat.completions.create(body);
   assert.equal(a.choices[0]!.message.content, b.choices[0]!.message.content);
@@ -52,12 +52,12 @@ test('seed reproducibility: same seed same text, streaming equals non-streaming'
   assert.equal(finish, a.choices[0]!.finish_reason);
   assert.equal(usage, a.usage!.completion_tokens);
   const seeds = new Set<string>();
-  for (const seed of [1, 2, 3, 4]) seeds.add((await client.chat.completions.create({ ...body, seed })).choices[0]!.message.content!);
+  for (const seed of [1, 2, 3, 4, 5, 6]) seeds.add((await client.chat.completions.create({ ...body, seed, temperature: 2, top_p: 1 })).choices[0]!.message.content!);
   assert.ok(seeds.size > 1, 'different seeds give different samples');
 });
 
 test('n=4 best-of-N with random-heads: four choices with distinct plans, streamed per index', async () => {
-  const body = { model: server.ctx.info.id, messages, max_tokens: 8, n: 4, seed: 7, temperature: 0, skip: { policy: 'random-heads', k: 2 } };
+  const body = { model: server.ctx.model.info.id, messages, max_tokens: 8, n: 4, seed: 7, temperature: 0, skip: { policy: 'random-heads', k: 2 } };
   const r = (await client.chat.completions.create(body as never)) as unknown as OpenAI.ChatCompletion & { skip: { policy: string; selected_index: number; speedup: number; diversity: Record<string, number> } };
   assert.equal(r.choices.length, 4);
   const plans = r.choices.map((c) => JSON.stringify((c as unknown as { skip_plan: unknown }).skip_plan));
@@ -80,11 +80,11 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
 
 test('continuous batching: concurrent requests give the same greedy output as alone', async () => {
   const prompts = ['Q: 1+1? A:', 'Tell me a story about a cat', 'x', 'The answer is'];
-  const ask = (prompt: string, i: number) => client.completions.create({ model: server.ctx.info.id, prompt, max_tokens: 10 + i, temperature: 0, n: 1 + (i % 2) });
+  const ask = (prompt: string, i: number) => client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 10 + i, temperature: 0, n: 1 + (i % 2) });
   const alone: string[][] = [];
   for (const [i, p] of prompts.entries()) alone.push((await ask(p, i)).choices.map((c) => c.text));
   const wide = async () => {
-    const h = await server.ctx.metrics.batchSize.get();
+    const h = await server.ctx.model.metrics.batchSize.get();
     const count = h.values.find((v) => v.metricName === 'skipserve_batch_size_count')!.value;
     const le2 = h.values.find((v) => v.metricName === 'skipserve_batch_size_bucket' && v.labels.le === 2)!.value;
     return count - le2;
@@ -96,7 +96,7 @@ test('continuous batching: concurrent requests give the same greedy output as al
 });
 
 test('stop strings cut the text before the stop, streamed or not', async () => {
-  const body = { model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 16, temperature: 0, ignore_eos: true };
+  const body = { model: server.ctx.model.info.id, prompt: 'Q: 1+1? A:', max_tokens: 16, temperature: 0, ignore_eos: true };
   const full = (await client.completions.create(body as never)).choices[0]!.text;
   const clean = [...full].filter((ch) => ch !== '\uFFFD').join('');
   assert.ok(clean.length >= 4, `enough text to cut: ${JSON.stringify(full)}`);
@@ -111,19 +111,19 @@ test('stop strings cut the text before the stop, streamed or not', async () => {
 });
 
 test('completions endpoint and models list', async () => {
-  const r = await client.completions.create({ model: server.ctx.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
+  const r = await client.completions.create({ model: server.ctx.model.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
   assert.equal(r.object, 'text_completion');
   assert.equal(r.choices[0]!.logprobs!.tokens!.length, r.usage!.completion_tokens);
   assert.ok(r.choices[0]!.logprobs!.token_logprobs!.every((l) => l! <= 0));
   const models = await client.models.list();
-  assert.equal(models.data[0]!.id, server.ctx.info.id);
+  assert.equal(models.data[0]!.id, server.ctx.model.info.id);
   const policies = (models.data[0] as unknown as { skip_policies: { name: string }[] }).skip_policies.map((p) => p.name);
   for (const p of ['none', 'explicit', 'random-heads']) assert.ok(policies.includes(p), p);
 });
 
 test('errors: exact status codes and the field named', async () => {
   const bad = async (body: Record<string, unknown>, status: number, param: string | null) => {
-    await assert.rejects(client.chat.completions.create({ model: server.ctx.info.id, messages, max_tokens: 4, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+    await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, messages, max_tokens: 4, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(e.status, status, JSON.stringify(e.error));
       assert.equal((e.error as { param: string | null }).param, param);
       return true;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { generateSplit, splitOf, type Split } from '../models/train/generator/split.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
-import { fnv1a } from '../models/train/generator/rng.ts';
+import { fnv1a } from '../src/util/rng.ts';
 
 const take = (split: Split, seed: number, count: number): Problem[] => [...generateSplit({ split, seed, count })];
 

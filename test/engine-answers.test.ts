@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { extractAnswer, normalizeAnswer, selectCandidate, compileAnswerPattern } from '../src/engine/answers.ts';
+import { extractAnswer, normalizeAnswer, compileAnswerPattern } from '../src/engine/answers.ts';
+import { selectCandidate } from '../src/engine/vote.ts';
 import { diversity, distinctN, jaccardDistance } from '../src/engine/diversity.ts';
-import { skipCore, planKey, coreKey } from '../src/engine/best-of-n.ts';
-import type { SkipPlan } from '../src/plans/plan.ts';
+import { skipCore, planKey, coreKey, type SkipPlan } from '../src/plans/plan.ts';
 
 test('default extraction: last \\boxed{} (balanced) else the number after "The answer is"', () => {
   assert.equal(extractAnswer('so \\boxed{1} no wait \\boxed{\\frac{1}{2}}'), '\\frac{1}{2}');

@@ -1,22 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { builtinRegistry, discoverPolicies, PolicyRegistry } from '../src/plans/policies/registry.ts';
+import { createPolicyRegistry, POLICIES, PolicyRegistry } from '../src/plans/policies/registry.ts';
 import { InvalidRequestError } from '../src/errors.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 import type { PolicyContext } from '../src/plans/policies/policy.ts';
 
 const info: ModelInfo = { id: 't', dir: '/nowhere', architecture: 'LlamaForCausalLM', numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 8, hiddenSize: 32, intermediateSize: 64, vocabSize: 300, maxPositions: 128, eosTokenIds: [1] };
-const deps = { info, modelDir: '/nowhere', defaults: { k: 2 } };
+const deps = { info, modelDir: '/nowhere', defaults: { k: 2, targetSpeedup: 1.25 } };
+const registry = () => createPolicyRegistry(deps);
 const ctx = (over: Partial<PolicyContext> = {}): PolicyContext => ({ info, n: 4, seed: 10, promptTokens: [1, 2], promptText: 'hi', options: {}, embedPrompt: async () => new Float32Array(4), ...over });
 
 test('none: n full plans', async () => {
-  const r = await builtinRegistry(deps).get('none')!.choose(ctx());
+  const r = await (await registry()).get('none')!.choose(ctx());
   assert.equal(r.plans.length, 4);
   for (const p of r.plans) assert.deepEqual(p, { skipAttention: [], skipMlp: [], maskHeads: {} });
 });
 
 test('random-heads: k heads each, distinct, seeded, at least one head kept per layer', async () => {
-  const p = builtinRegistry(deps).get('random-heads')!;
+  const p = (await registry()).get('random-heads')!;
   const a = await p.choose(ctx({ options: { k: 3 } }));
   const b = await p.choose(ctx({ options: { k: 3 } }));
   const c = await p.choose(ctx({ options: { k: 3 }, seed: 11 }));
@@ -28,26 +29,26 @@ test('random-heads: k heads each, distinct, seeded, at least one head kept per l
     for (const heads of Object.values(plan.maskHeads)) assert.ok(heads.length < info.numHeads);
   }
   assert.equal(Object.values((await p.choose(ctx({ n: 1 }))).plans[0]!.maskHeads).flat().length, 2, 'server default k');
-  await assert.rejects(p.choose(ctx({ options: { k: 10 } })), (e: InvalidRequestError) => e.param === 'skip.k');
+  await assert.rejects(p.choose(ctx({ options: { k: 10 } })), (e: InvalidRequestError) => e.field === 'k');
 });
 
 test('explicit: one plan for all or exactly n plans', async () => {
-  const p = builtinRegistry(deps).get('explicit')!;
-  const plan = { skipAttention: [1], skipMlp: [], maskHeads: {} };
-  assert.equal((await p.choose(ctx({ options: { plan } }))).plans.length, 4);
-  await assert.rejects(p.choose(ctx({ options: { plans: [plan] } })), (e: InvalidRequestError) => e.param === 'skip.plans');
-  await assert.rejects(p.choose(ctx()), (e: InvalidRequestError) => e.param === 'skip.plan');
+  const p = (await registry()).get('explicit')!;
+  const plan = { skip_attention: [1] };
+  const r = await p.choose(ctx({ options: { plan } }));
+  assert.equal(r.plans.length, 4);
+  assert.deepEqual(r.plans[0], { skipAttention: [1], skipMlp: [], maskHeads: {} });
+  await assert.rejects(p.choose(ctx({ options: { plans: [plan, plan, { skip_mlp: [7] }, plan] } })), (e: InvalidRequestError) => e.field === 'plans[2].skip_mlp[0]' && /out of range: model has 3 layers/.test(e.message));
+  await assert.rejects(p.choose(ctx({ options: { plans: [plan] } })), (e: InvalidRequestError) => e.field === 'plans');
+  await assert.rejects(p.choose(ctx()), (e: InvalidRequestError) => e.field === 'plan');
 });
 
-test('registry: duplicates refused; plug-in modules in the folder are discovered', async () => {
+test('registry: the static list, duplicates refused, every policy reports its availability', async () => {
   const reg = new PolicyRegistry();
-  const none = builtinRegistry(deps).get('none')!;
+  const full = await registry();
+  const none = full.get('none')!;
   reg.register(none);
   assert.throws(() => reg.register(none), /twice/);
-  const full = builtinRegistry(deps);
-  const failures: string[] = [];
-  await discoverPolicies(full, deps, (file) => failures.push(file));
-  assert.deepEqual(failures, []);
-  assert.ok(full.names().length > 3, `plug-ins found: ${full.names().join(', ')}`);
+  assert.deepEqual(full.names(), POLICIES.map((p) => p.name));
   for (const p of full.list()) assert.equal(typeof p.unavailableReason(), p.unavailableReason() === null ? 'object' : 'string');
 });

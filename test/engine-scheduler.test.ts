@@ -3,14 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../src/engine/engine.ts';
+import { prepareRequest, type RequestServices } from '../src/engine/prepare-request.ts';
+import { RequestStats } from '../src/engine/request-stats.ts';
 import { Scheduler } from '../src/engine/scheduler.ts';
-import { builtinRegistry } from '../src/plans/policies/registry.ts';
+import { SpeedupMeter, endToEndSpeedup } from '../src/engine/speedup-meter.ts';
+import { createPolicyRegistry } from '../src/plans/policies/registry.ts';
 import { createMetrics } from '../src/metrics/metrics.ts';
-import { CancelledError, DeadlineExceededError, InvalidRequestError, QueueFullError } from '../src/errors.ts';
+import { CancelledError, DeadlineExceededError, InvalidRequestError, PolicyUnavailableError, QueueFullError } from '../src/errors.ts';
 import type { ModelRunner, StepRow, StepOutput } from '../src/model/runner-types.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 import type { GenerationRequest } from '../src/engine/types.ts';
-import { FULL_PLAN } from '../src/plans/plan.ts';
+import { planCost } from '../src/plans/cost.ts';
 
 const VOCAB = 16;
 const info: ModelInfo = { id: 'fake', dir: '/nowhere', architecture: 'LlamaForCausalLM', numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 4, hiddenSize: 16, intermediateSize: 32, vocabSize: VOCAB, maxPositions: 64, eosTokenIds: [15] };
@@ -27,8 +30,11 @@ class FakeRunner implements ModelRunner {
     this.live.set(this.next, 0);
     return this.next++;
   }
+  /** Sequences made by forking (the candidates' rows). */
+  children = new Set<number>();
   async forkSeq(src: number, count: number) {
     this.forks.push([src, count]);
+    for (let i = 0; i < count; i++) this.children.add(this.next + i);
     return Array.from({ length: count }, () => {
       this.live.set(this.next, this.live.get(src)!);
       return this.next++;
@@ -56,31 +62,17 @@ class FakeRunner implements ModelRunner {
 }
 
 const tokenizer = { encode: () => [1, 2, 3], decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), tokenText: (i: number) => String.fromCharCode(97 + i) };
-const greedy = () => (l: Float32Array) => {
-  const token = l.indexOf(Math.max(...l));
-  return { token, logprob: l[token]! - Math.log(l.reduce((s, x) => s + Math.exp(x), 0)) };
-};
+const policies = await createPolicyRegistry({ info, modelDir: '/nowhere', defaults: { k: 1, targetSpeedup: 1.25 } });
 
 function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8, prefillChunk = 512) {
   const metrics = createMetrics();
-  const engine = new Engine({
-    runner,
-    tokenizer,
-    policies: builtinRegistry({ info, modelDir: '/nowhere', defaults: { k: 1 } }),
-    metrics,
-    sampler: greedy,
-    planCost: (p) => (p.skipAttention.length + p.skipMlp.length) / 10,
-    validatePlan: (p) => p,
-    profile: { batches: [1, 8], contexts: [16], ms: [[1, 1]] },
-    maxBatch,
-    maxQueue,
-    prefillChunk,
-  });
+  const engine = new Engine({ runner, tokenizer, stats: new RequestStats(metrics), maxBatch, maxQueue, prefillChunk });
   return { engine, metrics };
 }
 
-function req(over: Partial<GenerationRequest> = {}): GenerationRequest {
-  return { promptTokens: [1, 2, 3], promptText: 'abc', n: 1, maxTokens: 4, sampling: { temperature: 0, topP: 1, topK: 0 }, seed: 7, stop: [], logprobs: false, topLogprobs: 0, policy: 'none', policyOptions: {}, select: 'vote', ...over };
+function req(over: Partial<Omit<GenerationRequest, 'policy'>> & { policy?: string } = {}): GenerationRequest {
+  const { policy = 'none', ...rest } = over;
+  return { promptTokens: [1, 2, 3], promptText: 'abc', n: 1, maxTokens: 4, sampling: { temperature: 0, topP: 1, topK: 0 }, seed: 7, stop: [], ignoreEos: false, logprobs: false, topLogprobs: 0, policyOptions: {}, select: 'vote', ...rest, policy: policies.get(policy)! };
 }
 
 test('scheduler admits FIFO within max batch and groups rows by skip core', () => {
@@ -153,7 +145,7 @@ test('continuous batching: a request arriving mid-generation joins the running b
 test('requests with different skip cores decode in separate steps', async () => {
   const runner = new FakeRunner(2);
   const { engine } = makeEngine(runner);
-  const skip = { skipAttention: [1], skipMlp: [], maskHeads: {} };
+  const skip = { skip_attention: [1] };
   const a = await engine.submit(req({ n: 2, maxTokens: 6 }));
   const b = await engine.submit(req({ n: 2, maxTokens: 6, policy: 'explicit', policyOptions: { plan: skip } }));
   const rb = await b.result;
@@ -161,21 +153,82 @@ test('requests with different skip cores decode in separate steps', async () => 
   for (const s of runner.steps.filter((s) => s.length > 1 && s.every((r) => r.tokens.length === 1))) {
     assert.equal(new Set(s.map((r) => r.plan.skipAttention.join())).size, 1, 'one core per step');
   }
-  assert.equal(rb.skippedComputeRatio, 0.1);
+  assert.equal(rb.skippedComputeRatio, planCost({ skipAttention: [1], skipMlp: [], maskHeads: {} }, info).removedFraction);
+  const dense = (r: StepRow) => r.plan.skipAttention.length === 0 && r.plan.skipMlp.length === 0;
+  assert.ok(runner.steps.some((s) => s.length === 2 && s.every((r) => dense(r) && r.tokens.length === 1 && !runner.children.has(r.seq))), 'a dense probe step of the same batch size ran on pool rows');
+  assert.ok(rb.speedup !== null && rb.speedup > 0);
   await engine.drain(100);
 });
 
-test('queue limit refuses at once; bad n and unknown policy are invalid', async () => {
+test('queue limit refuses at once with a retry hint', async () => {
   const runner = new FakeRunner(10);
   const { engine } = makeEngine(runner, 1, 1);
   const a = await engine.submit(req({ maxTokens: 30 }));
   await new Promise((r) => setTimeout(r, 15));
   const b = await engine.submit(req({ maxTokens: 1 }));
-  await assert.rejects(engine.submit(req()), QueueFullError);
-  await assert.rejects(engine.submit(req({ n: 2 })), (e: InvalidRequestError) => e.param === 'n');
-  await assert.rejects(engine.submit(req({ policy: 'nope' })), (e: InvalidRequestError) => e.param === 'skip.policy');
+  assert.equal(engine.queueFull(), true);
+  await assert.rejects(engine.submit(req()), (e: QueueFullError) => e instanceof QueueFullError && e.retryAfterSeconds >= 1);
   await Promise.all([a.result, b.result]);
   await engine.drain(100);
+});
+
+test('a request is checked once, before the engine: n, policy and ranges name the domain field', () => {
+  const services: RequestServices = {
+    info,
+    tokenizer,
+    chatTemplate: null,
+    policies,
+    limits: { maxBatch: 4, defaultMaxTokens: 8 },
+    assignPolicy: () => ({ policy: 'none', options: {} }),
+  };
+  const prompt = { kind: 'text' as const, text: 'abc' };
+  assert.equal(prepareRequest(services, { prompt }).n, 1);
+  assert.throws(() => prepareRequest(services, { prompt, n: 5 }), (e: InvalidRequestError) => e.field === 'n' && /1 to 4/.test(e.message));
+  assert.throws(() => prepareRequest(services, { prompt, skip: { policy: 'nope' } }), (e: InvalidRequestError) => e.field === 'policy');
+  assert.throws(() => prepareRequest(services, { prompt, skip: { policy: 'learned' } }), (e: PolicyUnavailableError) => e instanceof PolicyUnavailableError && e.field === 'policy');
+  assert.throws(() => prepareRequest(services, { prompt, temperature: 3 }), (e: InvalidRequestError) => e.field === 'temperature');
+  assert.throws(() => prepareRequest(services, { prompt, maxTokens: 1000 }), (e: InvalidRequestError) => e.field === 'maxTokens' && e.code === 'context_length_exceeded');
+  assert.throws(() => prepareRequest(services, { prompt, skip: { plan: {} } }), (e: InvalidRequestError) => e.field === 'policy');
+  assert.throws(() => prepareRequest(services, { prompt, stop: Array(17).fill('x') }), (e: InvalidRequestError) => e.field === 'stop');
+  assert.throws(() => prepareRequest(services, { prompt: { kind: 'tokens', tokens: [1, 99] } }), (e: InvalidRequestError) => e.field === 'prompt[1]');
+});
+
+test('fair share: the core group with the least time per row steps next, so cheaper cores step more often', () => {
+  type Row = { finished: boolean };
+  const s = new Scheduler<{ n: number; coreKey: string; rows: Row[] }>(16, 4);
+  const dense = { n: 2, coreKey: 'dense', rows: [] as Row[] };
+  const core = { n: 2, coreKey: 'core', rows: [] as Row[] };
+  for (const p of [dense, core]) {
+    s.tryReserve();
+    s.enqueue(p);
+  }
+  s.admit();
+  dense.rows = [{ finished: false }, { finished: false }];
+  core.rows = [{ finished: false }, { finished: false }];
+  const turns: string[] = [];
+  for (let i = 0; i < 70; i++) {
+    const g = s.nextGroup()!;
+    turns.push(g.key);
+    s.charge(g.key, g.key === 'dense' ? 10 : 7.5, g.rows.length);
+  }
+  const ratio = turns.filter((t) => t === 'core').length / turns.filter((t) => t === 'dense').length;
+  assert.ok(Math.abs(ratio - 10 / 7.5) < 0.1, `core steps ${ratio.toFixed(2)}x as often as dense`);
+});
+
+test("speedup: a dense probe of the same rows gives the ratio; a request's speedup is end to end", async () => {
+  let t = 0;
+  const meter = new SpeedupMeter(new FakeRunner(), () => t);
+  assert.equal(meter.needsProbe('k', 4), true);
+  meter.record('k', 4, 12, 8);
+  assert.equal(meter.ratio('k', 4), 1.5);
+  assert.equal(meter.ratio('k', 2), 1.5, 'nearest probed batch of the same core');
+  assert.equal(meter.ratio('other', 4), 1);
+  assert.equal(meter.needsProbe('k', 4), false);
+  t += 5000;
+  assert.equal(meter.needsProbe('k', 4), true, 'stale ratios are re-measured');
+  // 100 ms wall, 60 ms of it in steps whose dense equivalent is 90 ms: the full model would take 130 ms.
+  assert.equal(endToEndSpeedup(100, 60, 90), 1.3);
+  assert.equal(endToEndSpeedup(100, 0, 0), null);
 });
 
 test('cancellation and deadlines free the rows at the next step', async () => {
@@ -197,7 +250,7 @@ test('cancellation and deadlines free the rows at the next step', async () => {
   assert.equal(runner.live.size, 0);
   const d = await engine.submit(req({ maxTokens: 50, deadline: Date.now() + 40 }));
   await assert.rejects(d.result, DeadlineExceededError);
-  const ok = await engine.submit(req({ plan: FULL_PLAN } as Partial<GenerationRequest>));
+  const ok = await engine.submit(req());
   assert.equal((await ok.result).candidates.length, 1, 'the engine keeps serving');
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(runner.live.size, 0);

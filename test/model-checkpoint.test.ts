@@ -8,7 +8,7 @@ import { readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, statSync
 import { join } from 'node:path';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { readSafetensorsHeader, toFloat32 } from '../src/model/safetensors.ts';
-import { makeCheckpoint, type MakeCheckpointOptions } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint, type MakeCheckpointOptions } from '../testkit/make-checkpoint.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -1,44 +1,53 @@
 /**
- * The evaluation helpers behind `skipserve eval`: scoring (pass@n, majority vote, distinct answers,
+ * The evaluation helpers behind `skipserve eval`: scoring of engine results (pass@n, the vote, distinct answers,
  * breakdown by steps and kind) and the skip suite (every head, every sublayer, random cores near
  * 25% / 50% of the sublayer FLOPs, layer 0 spared).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { breakdown, figures, majority, scoreProblem } from '../models/train/eval/scoring.ts';
+import { breakdown, figures, scoreResult, votedCorrect } from '../models/train/eval/scoring.ts';
+import type { GenerationResult } from '../src/engine/types.ts';
+import { FULL_PLAN } from '../src/plans/plan.ts';
 import { removedSublayerFraction, suitePlans } from '../models/train/eval/skip-suite.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 
 const problem = (answer: number, steps: number, kind: Problem['kind']): Problem => ({
-  id: `p${answer}`, question: 'q', solution: `The answer is ${answer}.`, answer, steps, ops: ['+'], kind,
+  id: `p${answer}`, question: 'q', solution: `The answer is ${answer}.`, answer, steps, ops: ['+'], kind, tier: 'standard',
 });
 
-test('majority vote, pass@n and distinct answers', () => {
-  assert.equal(majority(['3', null, '4', '4', '3', '4']), '4');
-  assert.equal(majority(['5', '6']), '5', 'ties go to the answer reached first');
-  assert.equal(majority([null, null]), null);
-  const a = scoreProblem(problem(12, 1, 'add-sub'), ['1+11=12. The answer is 12.', 'The answer is 13.', 'The answer is 13.', 'no answer']);
+/** An engine result with these answers, the vote's pick given. */
+function result(answers: (string | null)[], selectedIndex: number | null): GenerationResult {
+  return {
+    candidates: answers.map((answer, index) => ({ index, text: '', tokenIds: [], finishReason: 'stop', plan: FULL_PLAN, answer, meanLogprob: -1, logprobs: [] })),
+    selectedIndex,
+    policy: 'none',
+    speedup: 1,
+    skippedComputeRatio: 0,
+    diversity: { uniqueAnswers: 0, answerEntropy: 0, distinct2: 0, meanPairwiseDistance: 0, majorityShare: 0, planDistance: 0 },
+    promptTokens: 1,
+    completionTokens: 0,
+    timings: { queueMs: 0, firstTokenMs: null, totalMs: 1 },
+  };
+}
+
+test('scoring reads the engine result: its vote, pass@n, distinct answers, with 95% intervals', () => {
+  const a = scoreResult(problem(12, 1, 'add-sub'), result(['12', '13', '13', null], 1));
   assert.deepEqual(a.answers, ['12', '13', '13', null]);
   assert.deepEqual(a.correct, [true, false, false, false]);
-  const b = scoreProblem(problem(7, 6, 'mixed'), ['The answer is 7.', 'The answer is 7.', 'The answer is 2.', 'The answer is 7.']);
+  assert.equal(a.voted, '13', "the server's selected candidate is the vote");
+  const b = scoreResult(problem(7, 6, 'mixed'), result(['7', '7', '2', '7'], 0));
   const f = figures([a, b]);
   assert.equal(f.sampleAcc, (0.25 + 0.75) / 2);
   assert.equal(f.passAtN, 1);
   assert.equal(f.majorityAtN, 0.5);
   assert.equal(f.distinctAnswers, (2 + 2) / 2);
+  assert.ok(f.majorityCi.lo < 0.5 && f.majorityCi.hi > 0.5);
+  assert.deepEqual(votedCorrect([a, b]), [0, 1]);
   const g = breakdown([a, b]);
   assert.deepEqual(Object.keys(g), ['all', 'steps=1', 'steps=6', 'kind=add-sub', 'kind=mixed']);
   assert.equal(g['steps=6']!.majorityAtN, 1);
-});
-
-test('with logprobs the vote is the server\'s: a tie goes to the likelier answer', () => {
-  const texts = ['The answer is 5.', 'The answer is 6.', 'The answer is 5.', 'The answer is 6.'];
-  assert.equal(scoreProblem(problem(6, 2, 'add-sub'), texts).voted, '5', 'without logprobs: first reached');
-  const r = scoreProblem(problem(6, 2, 'add-sub'), texts, [-0.9, -0.1, -0.8, -0.2]);
-  assert.equal(r.voted, '6');
-  assert.equal(figures([r]).majorityAtN, 1);
-  assert.equal(scoreProblem(problem(6, 2, 'add-sub'), [...texts, 'The answer is 5.'], [-0.9, -0.1, -0.8, -0.2, -3]).voted, '5', 'a majority beats likelihood');
+  assert.equal(scoreResult(problem(7, 6, 'mixed'), result([null, null], null)).voted, null);
 });
 
 test('the skip suite covers every head and sublayer, and random cores hit their FLOP targets', () => {

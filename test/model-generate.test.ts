@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
-import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dir = makeCheckpoint({ layers: 2, seed: 77, eosTokenIds: [271] });

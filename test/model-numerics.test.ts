@@ -10,7 +10,7 @@ import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
 import { ReferenceModel } from '../src/model/reference.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 import { assertCloseToRef, maxAbsDiff } from './helpers/compare-logits.ts';
-import { makeCheckpoint, type MakeCheckpointOptions } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint, type MakeCheckpointOptions } from '../testkit/make-checkpoint.ts';
 
 const KINDS: [string, MakeCheckpointOptions][] = [
   ['llama grouped-KV tied F32 single-file', { layers: 3, heads: 4, kvHeads: 2, tied: true, dtype: 'F32' }],

@@ -11,7 +11,7 @@ import { loadRunner } from '../src/model/runner.ts';
 import type { ModelRunner } from '../src/model/runner-types.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 import { maxAbsDiff } from './helpers/compare-logits.ts';
-import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 function argmax(x: Float32Array): number {
   let best = 0;

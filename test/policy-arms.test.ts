@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assignArm, loadArmsFromEnv, parseArms } from '../src/plans/arms.ts';
+import { assignArm, loadArms, parseArms } from '../src/plans/arms.ts';
 
 const config = parseArms({ arms: [{ policy: 'learned', weight: 50 }, { policy: 'none', weight: 50 }] });
 
@@ -46,17 +46,17 @@ test('bad configs fail with the field named', () => {
   assert.throws(() => parseArms({ arms: [{ policy: 'nope', weight: 1 }] }, 'x', ['none', 'learned']), /arms\.0\.policy 'nope'/);
 });
 
-test('loads from SKIPSERVE_ARMS_FILE or SKIPSERVE_ARMS', () => {
+test('loads from --arms-file or --arms (SKIPSERVE_ARMS_FILE / SKIPSERVE_ARMS)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'arms-'));
   const file = join(dir, 'arms.json');
   writeFileSync(file, JSON.stringify({ arms: [{ policy: 'random-heads', weight: 2, k: 2 }] }));
-  const fromFile = loadArmsFromEnv({ SKIPSERVE_ARMS_FILE: file });
+  const fromFile = loadArms({ armsFile: file });
   assert.equal(fromFile!.arms[0]!.policy, 'random-heads');
   assert.deepEqual(fromFile!.arms[0]!.options, { k: 2 });
-  const inline = loadArmsFromEnv({ SKIPSERVE_ARMS: '{"arms":[{"policy":"none","weight":1}]}' });
+  const inline = loadArms({ arms: '{"arms":[{"policy":"none","weight":1}]}' });
   assert.equal(inline!.arms[0]!.name, 'none');
-  assert.equal(loadArmsFromEnv({}), null);
-  assert.throws(() => loadArmsFromEnv({ SKIPSERVE_ARMS_FILE: join(dir, 'missing.json') }), /SKIPSERVE_ARMS_FILE: cannot read/);
+  assert.equal(loadArms({}), null);
+  assert.throws(() => loadArms({ armsFile: join(dir, 'missing.json') }), /--arms-file .*: cannot read/);
   writeFileSync(file, '{not json');
-  assert.throws(() => loadArmsFromEnv({ SKIPSERVE_ARMS_FILE: file }), /not valid JSON/);
+  assert.throws(() => loadArms({ armsFile: file }), /not valid JSON/);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { coreToPlan, greedySkipCore, predictedSpeedup, type LatencyTable, type Sublayer } from '../router/skip-core-greedy.ts';
+import { coreToPlan, greedySkipCore, predictedSpeedup, type LatencyTable, type Sublayer } from '../src/router/skip-core-search.ts';
 
 const table: LatencyTable = { denseMs: 10, attentionMs: [1, 1, 1, 1], mlpMs: [1.5, 1.5, 1.5, 1.5] };
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -7,7 +7,7 @@ import { loadRunner } from '../src/model/runner.ts';
 import type { ModelRunner } from '../src/model/runner-types.ts';
 import { loadOrMeasureProfile, modelKey, predictSpeedup, profileShape, readCachedProfile } from '../src/plans/latency-profile.ts';
 import { FULL_PLAN } from '../src/plans/plan.ts';
-import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 let runner: ModelRunner;
 before(async () => {
@@ -37,8 +37,18 @@ test('the profile is measured through the runner, cached per model and machine, 
   const second = await loadOrMeasureProfile(runner, opts);
   assert.equal(second.cached, true);
   assert.deepEqual(second.profile, p);
-  assert.deepEqual(readCachedProfile(first.path, runner.info, 1), p);
-  assert.equal(readCachedProfile(first.path, runner.info, 7), null, 'another thread count is another machine key');
+  assert.deepEqual(readCachedProfile(first.path!, runner.info, 1), p);
+  // A read-only model directory: its router/profiles.json is read, never written; nothing cached means memory only.
+  const modelDir = mkdtempSync(join(tmpdir(), 'profile-model-'));
+  mkdirSync(join(modelDir, 'router'));
+  writeFileSync(join(modelDir, 'router', 'profiles.json'), readFileSync(first.path!));
+  const fromModel = await loadOrMeasureProfile(runner, { ...opts, cacheDir: null, readDirs: [modelDir] });
+  assert.equal(fromModel.cached, true);
+  assert.equal(fromModel.path, join(modelDir, 'router', 'profiles.json'));
+  const other = await loadOrMeasureProfile(runner, { ...opts, threads: 7, cacheDir: null, readDirs: [modelDir] });
+  assert.equal(other.cached, false, 'a profile of other hardware is re-measured, not refused');
+  assert.equal(other.path, null, 'and kept in memory when no cache directory is configured');
+  assert.equal(readCachedProfile(first.path!, runner.info, 7), null, 'another thread count is another machine key');
   assert.equal(profileShape(p, 8, 60).batch, 4);
   assert.equal(profileShape(p, 1, 60).context, 64);
   assert.equal(predictSpeedup(p, [FULL_PLAN]), 1);

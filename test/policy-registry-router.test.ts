@@ -1,25 +1,42 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { builtinRegistry, discoverPolicies } from '../src/plans/policies/registry.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPolicyRegistry } from '../src/plans/policies/registry.ts';
 import { axis, info, routerDir } from './helpers/router-fixture.ts';
 
-test('the router policies plug into the registry and report availability', async () => {
-  const missing = { info: { ...info, dir: '/nonexistent' }, modelDir: '/nonexistent', defaults: { k: 1 } };
-  const reg = builtinRegistry(missing);
-  const errors: string[] = [];
-  await discoverPolicies(reg, missing, (file, err) => errors.push(`${file}: ${err}`));
-  assert.deepEqual(errors, []);
+test('the router policies are in the registry and report availability', async () => {
+  const missing = { info: { ...info, dir: '/nonexistent' }, modelDir: '/nonexistent', defaults: { k: 1, targetSpeedup: 1.25 } };
+  const reg = await createPolicyRegistry(missing);
   for (const name of ['head-importance', 'latency-budget', 'expert-profile', 'learned']) assert.ok(reg.get(name), `${name} registered`);
   assert.match(reg.get('learned')!.unavailableReason()!, /selector\.onnx not found/);
   assert.match(reg.get('latency-budget')!.unavailableReason()!, /calibration\.json not found/);
 
   const dir = routerDir();
   const deps = { info: { ...info, dir }, modelDir: dir, defaults: { k: 2, targetSpeedup: 1.25 } };
-  const full = builtinRegistry(deps);
-  await discoverPolicies(full, deps);
+  const full = await createPolicyRegistry(deps);
   for (const p of full.list()) assert.equal(p.unavailableReason(), null, p.name);
   const res = await full.get('learned')!.choose({ info, n: 4, seed: 1, promptTokens: [5, 6, 7], promptText: 'Q: x', options: {}, embedPrompt: async () => Float32Array.from(axis(1)) });
   assert.equal(res.plans.length, 4);
   const hi = await full.get('head-importance')!.choose({ info, n: 1, seed: 1, promptTokens: [5], promptText: 'Q', options: {}, embedPrompt: async () => new Float32Array(16) });
   assert.equal(Object.values(hi.plans[0]!.maskHeads).flat().length, 2, 'server default k');
+});
+
+test('a policy that fails to load stops startup with its error, unless it is optional', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-broken-router-'));
+  const src = routerDir();
+  // A calibration made for another shape is a load error (not a missing file).
+  writeFileSync(join(dir, 'placeholder'), '');
+  const { mkdirSync, readFileSync } = await import('node:fs');
+  mkdirSync(join(dir, 'router'));
+  const cal = JSON.parse(readFileSync(join(src, 'router', 'calibration.json'), 'utf8')) as { numLayers: number };
+  writeFileSync(join(dir, 'router', 'calibration.json'), JSON.stringify({ ...cal, numLayers: cal.numLayers + 1 }));
+  const deps = { info: { ...info, dir }, modelDir: dir, defaults: { k: 1, targetSpeedup: 1.25 } };
+  await assert.rejects(createPolicyRegistry(deps), /policy 'head-importance' failed to load: .*recalibrate/);
+  const failed: string[] = [];
+  const reg = await createPolicyRegistry(deps, { optional: ['head-importance', 'latency-budget', 'expert-profile', 'learned'], onOptionalFailure: (name) => failed.push(name) });
+  assert.deepEqual(failed, ['head-importance', 'latency-budget', 'expert-profile', 'learned']);
+  assert.match(reg.get('learned')!.unavailableReason()!, /recalibrate/);
+  assert.equal(reg.get('random-heads')!.unavailableReason(), null);
 });

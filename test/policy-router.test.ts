@@ -9,7 +9,7 @@ import { createLatencyBudgetPolicy } from '../src/plans/policies/latency-budget.
 import { createLearnedPolicy } from '../src/plans/policies/learned.ts';
 import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.ts';
 import { planKey } from '../src/plans/plan.ts';
-import { loadRouterResources, type RouterResources } from '../router/resources.ts';
+import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
 import { axis, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
 
 function ctx(n: number, options: PolicyOptions = {}, embedding = axis(0)): PolicyContext {
@@ -35,7 +35,7 @@ test('head-importance masks the k least important heads for every candidate', as
   const two = await pol.choose(ctx(2, { k: 2 }));
   assert.deepEqual(two.plans[1], { skipAttention: [], skipMlp: [], maskHeads: { 2: [3], 3: [1] } });
   assert.deepEqual(await pol.choose(ctx(2, { k: 2 })), two);
-  await assert.rejects(pol.choose(ctx(1, { k: 16 })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.k');
+  await assert.rejects(pol.choose(ctx(1, { k: 16 })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'k');
 });
 
 test('latency-budget meets its target on the measured profile, shared by all candidates', async () => {
@@ -58,7 +58,7 @@ test('latency-budget meets its target on the measured profile, shared by all can
   // Default target comes from the server setting.
   const dflt = await pol.choose(ctx(8));
   assert.equal((dflt.detail as { targetSpeedup: number }).targetSpeedup, 1.25);
-  await assert.rejects(pol.choose(ctx(1, { targetSpeedup: 100 })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.target_speedup');
+  await assert.rejects(pol.choose(ctx(1, { targetSpeedup: 100 })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'targetSpeedup');
   // Without a live profile it falls back to the table calibration used.
   const r2 = await resources(true, false);
   const res2 = await createLatencyBudgetPolicy(r2).choose(ctx(8, { targetSpeedup: 1.25 }));
@@ -82,7 +82,7 @@ test('expert-profile uses the named domain or infers it from the prompt embeddin
   assert.equal((other.detail as { domain: string }).domain, 'add-sub');
   const withHeads = await pol.choose(ctx(2, { domain: 'add-sub', k: 2 }));
   assert.equal(Object.values(withHeads.plans[0]!.maskHeads).flat().length, 2);
-  await assert.rejects(pol.choose(ctx(1, { domain: 'poetry' })), (e: unknown) => e instanceof InvalidRequestError && e.param === 'skip.domain' && /add-sub, mul-div/.test(e.message));
+  await assert.rejects(pol.choose(ctx(1, { domain: 'poetry' })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'domain' && /add-sub, mul-div/.test(e.message));
 });
 
 test('learned returns N distinct plans, deterministically, on top of an optional core', async () => {
@@ -104,7 +104,7 @@ test('learned returns N distinct plans, deterministically, on top of an optional
   assert.equal(new Set(cored.plans.map(planKey)).size, 8);
   assert.ok(cored.plans.every((p) => p.skipAttention.includes(3)));
   assert.ok(predictSpeedup(r.profile!, cored.plans) >= 1.25);
-  await assert.rejects(pol.choose(ctx(10_000)), (e: unknown) => e instanceof InvalidRequestError && e.param === 'n');
+  await assert.rejects(pol.choose(ctx(10_000)), (e: unknown) => e instanceof InvalidRequestError && e.field === 'n');
 });
 
 test('policies report themselves unavailable when their files are missing', async () => {

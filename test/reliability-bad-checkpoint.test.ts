@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { readSafetensorsHeader } from '../src/model/safetensors.ts';
-import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -180,7 +180,7 @@ describe('bad checkpoints through the CLI', () => {
   for (const b of bad) {
     it(`${b.name}: serve exits non-zero at once, naming the file, without a stack trace`, async () => {
       const dir = b.make();
-      const r = await cli(['serve', '--model', dir, '--http-port', '0', '--grpc-port=-1', '--profile-batches', '', '--log-level', 'warn']);
+      const r = await cli(['serve', '--model', dir, '--http-port', '0', '--grpc-port=-1', '--log-level', 'warn']);
       assert.notEqual(r.code, null, `serve hung on a bad checkpoint:\n${r.stderr}`);
       assert.notEqual(r.code, 0, r.stderr);
       assert.match(r.stderr, b.file);

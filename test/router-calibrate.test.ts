@@ -2,38 +2,33 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildCatalog } from '../router/catalog.ts';
+import { buildCatalog } from '../router/catalog-build.ts';
 import { aggregateRecords, measureLatencyBudgetPath } from '../router/calibration-aggregate.ts';
-import { calibratePrompts, decodeEmbedding, type CalibrateConfig } from '../router/calibrate.ts';
-import { generateJobs } from '../router/generate.ts';
+import { calibratePrompts, decodeEmbedding, sampleAnswers, type CalibrateConfig } from '../router/calibrate.ts';
 import { generatedProblems, promptIds, referenceIds } from '../router/problems.ts';
 import { teacherForcedScores } from '../router/teacher-forced.ts';
-import { loadRunner } from '../src/model/runner.ts';
-import type { ModelRunner } from '../src/model/runner-types.ts';
+import { openLocalEngine, type LocalEngine } from '../src/engine/local-engine.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
-import { TextTokenizer } from '../src/text/tokenizer.ts';
-import { makeCheckpoint } from './helpers/make-checkpoint.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 let dir: string;
-let runner: ModelRunner;
-let tok: TextTokenizer;
+let local: LocalEngine;
 
 before(async () => {
   dir = makeCheckpoint({ layers: 3, heads: 4, kvHeads: 2, hidden: 32, maxPositions: 512, seed: 5 });
-  runner = await loadRunner({ modelDir: dir, threads: 1 });
-  tok = TextTokenizer.load(dir);
+  local = await openLocalEngine({ modelDir: dir, threads: 1, maxBatch: 8, maxQueue: 1000, measureSpeedup: false });
 });
 after(async () => {
-  await runner.close();
+  await local.close();
 });
 
 const cfg: CalibrateConfig = { seed: 3, samplesPerPlan: 1, fullSamples: 2, temperature: 0.8, topP: 1, maxTokens: 6, importancePrompts: 2 };
 
 test('teacher-forced KL is zero for the full model and positive for a skipped sublayer', async () => {
   const [p] = generatedProblems('train', 1, 1);
-  const ids = promptIds(tok, p!);
-  const ref = referenceIds(tok, p!, runner.info.eosTokenIds[0])!;
-  const r = await teacherForcedScores(runner, [...ids, ...ref], ids.length, [FULL_PLAN, { skipAttention: [], skipMlp: [1], maskHeads: {} }, { skipAttention: [], skipMlp: [], maskHeads: { 2: [1] } }], { maxRows: 2 });
+  const ids = promptIds(local, p!);
+  const ref = referenceIds(local.tokenizer, p!, local.info.eosTokenIds[0])!;
+  const r = await teacherForcedScores(local.runner, [...ids, ...ref], ids.length, [FULL_PLAN, { skipAttention: [], skipMlp: [1], maskHeads: {} }, { skipAttention: [], skipMlp: [], maskHeads: { 2: [1] } }], { maxRows: 2 });
   assert.ok(r.plans[0]!.kl < 1e-6, `full vs full: ${r.plans[0]!.kl}`);
   assert.ok(Math.abs(r.plans[0]!.logprob - r.base.logprob) < 1e-5);
   assert.ok(r.plans[1]!.kl > 1e-4);
@@ -41,23 +36,18 @@ test('teacher-forced KL is zero for the full model and positive for a skipped su
   assert.ok(r.base.logprob < 0);
 });
 
-test('sampled candidates are seeded and a batch of jobs equals the jobs run alone', async () => {
-  const probs = generatedProblems('test', 2, 2);
-  const jobs = probs.map((p, i) => ({
-    promptIds: promptIds(tok, p),
-    core: { skipAttention: [2], skipMlp: [], maskHeads: {} } as SkipPlan,
-    plans: <SkipPlan[]>[{ skipAttention: [2], skipMlp: [], maskHeads: { 0: [1] } }, { skipAttention: [2], skipMlp: [0], maskHeads: {} }, { skipAttention: [2], skipMlp: [], maskHeads: {} }],
-    seed: 100 + i * 10,
-  }));
-  const opts = { sampling: { temperature: 1, topP: 1, topK: 0 }, maxTokens: 8 };
-  const together = await generateJobs(runner, tok, jobs, opts);
-  const again = await generateJobs(runner, tok, jobs, opts);
-  assert.deepEqual(again.map((c) => c.map((x) => x.tokens)), together.map((c) => c.map((x) => x.tokens)));
-  const alone = [await generateJobs(runner, tok, [jobs[0]!], opts), await generateJobs(runner, tok, [jobs[1]!], opts)].map((r) => r[0]!);
-  assert.deepEqual(alone.map((c) => c.map((x) => x.tokens)), together.map((c) => c.map((x) => x.tokens)));
-  assert.ok(together.every((c) => c.length === 3 && c.every((x) => x.tokens.length <= 8)));
-  const reseeded = await generateJobs(runner, tok, jobs.map((j) => ({ ...j, seed: j.seed + 1 })), opts);
-  assert.notDeepEqual(reseeded.map((c) => c.map((x) => x.tokens)), together.map((c) => c.map((x) => x.tokens)));
+test('calibration samples through the engine: seeded, one answer per plan, in plan order, batched equals alone', async () => {
+  const [p] = generatedProblems('test', 2, 1);
+  const plans: SkipPlan[] = Array.from({ length: 11 }, (_, i) => ({ skipAttention: [2], skipMlp: i % 3 === 0 ? [0] : [], maskHeads: { 0: [i % 4] } }));
+  const c = { temperature: 1, topP: 1, maxTokens: 8 };
+  const a = await sampleAnswers(local, p!, plans, 100, c);
+  assert.equal(a.length, 11, 'more plans than the max batch are split into requests');
+  assert.deepEqual(await sampleAnswers(local, p!, plans, 100, c), a);
+  const texts = async (seed: number) => (await local.generate({ prompt: { kind: 'text', text: 'Q: 1+1\nA:' }, n: 3, temperature: 1, maxTokens: 8, seed, skip: { policy: 'random-heads', k: 1 } })).candidates.map((x) => x.text);
+  const alone = [await texts(1), await texts(2)];
+  const together = await Promise.all([texts(1), texts(2)]);
+  assert.deepEqual(together, alone, 'requests batched together give what they give alone');
+  assert.notDeepEqual(await texts(3), alone[0]);
 });
 
 test('calibration records every prompt, resumes without redoing work, and aggregates', async () => {
@@ -65,34 +55,34 @@ test('calibration records every prompt, resumes without redoing work, and aggreg
   const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 2 });
   const path = join(dir, 'router', 'calibration-records.jsonl');
   let calls = 0;
-  const recs = await calibratePrompts(runner, tok, catalog, prompts, cfg, path, { onPrompt: () => calls++ });
+  const recs = await calibratePrompts(local, catalog, prompts, cfg, path, { onPrompt: () => calls++ });
   assert.equal(calls, 3);
   assert.equal(recs.length, 3);
-  assert.equal(decodeEmbedding(recs[0]!.embedding).length, runner.info.hiddenSize);
+  assert.equal(decodeEmbedding(recs[0]!.embedding).length, local.info.hiddenSize);
   assert.equal(recs.filter((r) => r.tf !== null).length, 2, 'importance on the first 2 prompts only');
   assert.equal(recs[0]!.tf!.heads.length, 3);
   assert.equal(recs[0]!.tf!.planLogprob.length, catalog.entries.length);
   assert.ok(recs.every((r) => r.correct!.length === catalog.entries.length && r.fullCorrect !== null));
   // Resume: the three are read back, only the new fourth prompt runs.
   calls = 0;
-  const more = await calibratePrompts(runner, tok, catalog, generatedProblems('train', 4, 4), cfg, path, { onPrompt: () => calls++ });
+  const more = await calibratePrompts(local, catalog, generatedProblems('train', 4, 4), cfg, path, { onPrompt: () => calls++ });
   assert.equal(calls, 1);
   assert.deepEqual(more.slice(0, 3), recs);
   assert.equal(readFileSync(path, 'utf8').trim().split('\n').length, 1 + 4);
-  await assert.rejects(calibratePrompts(runner, tok, catalog, prompts, { ...cfg, seed: 4 }, path), /other settings/);
-  const agg = aggregateRecords(more, catalog, cfg, runner.info, 1);
+  await assert.rejects(calibratePrompts(local, catalog, prompts, { ...cfg, seed: 4 }, path), /other settings/);
+  const agg = aggregateRecords(more, catalog, cfg, local.info, 1);
   assert.equal(agg.importance.heads.length, 3);
   assert.equal(agg.importance.heads[0]!.length, 4);
   assert.ok(agg.importance.mlp.every((x) => x > 0));
   assert.deepEqual(Object.keys(agg.domains).sort(), [...new Set(more.map((r) => r.kind!))].sort());
-  for (const d of Object.values(agg.domains)) assert.equal(d.centroid.length, runner.info.hiddenSize);
+  for (const d of Object.values(agg.domains)) assert.equal(d.centroid.length, local.info.hiddenSize);
   assert.equal(agg.plans.length, catalog.entries.length);
 });
 
 test('the latency-budget path re-scores the remaining sublayers after each pick', async () => {
   const prompts = generatedProblems('train', 5, 2);
   const table = { denseMs: 10, attentionMs: [1, 1, 1], mlpMs: [1, 1, 1] };
-  const path = await measureLatencyBudgetPath(runner, tok, prompts, table, { batch: 8, context: 128 }, 1.5);
+  const path = await measureLatencyBudgetPath(local, prompts, table, { batch: 8, context: 128 }, 1.5);
   assert.ok(path.picks.length >= 3);
   assert.ok(path.picks[path.picks.length - 1]!.speedupAfter >= 1.5);
   assert.equal(path.steps.length, path.picks.length);
@@ -110,7 +100,7 @@ test('calibration is reproducible from its seed', async () => {
   const prompts = generatedProblems('train', 6, 2);
   const catalog = buildCatalog(3, 4, { seed: 2, crossPairs: 1 });
   const strip = (rs: { seconds: number }[]) => rs.map((r) => ({ ...r, seconds: 0 }));
-  const a = await calibratePrompts(runner, tok, catalog, prompts, cfg, join(dir, 'router', 'repro-a.jsonl'));
-  const b = await calibratePrompts(runner, tok, catalog, prompts, cfg, join(dir, 'router', 'repro-b.jsonl'));
+  const a = await calibratePrompts(local, catalog, prompts, cfg, join(dir, 'router', 'repro-a.jsonl'));
+  const b = await calibratePrompts(local, catalog, prompts, cfg, join(dir, 'router', 'repro-b.jsonl'));
   assert.deepEqual(strip(b), strip(a));
 });

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildCatalog } from '../router/catalog.ts';
+import { buildCatalog } from '../router/catalog-build.ts';
 import { encodeEmbedding, type PromptRecord } from '../router/calibrate.ts';
-import { Rng } from '../router/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { fitSelector } from '../router/selector/fit.ts';
 
 /** Records where questions of kind A are answered by plans 0-7 and kind B by plans 8-15. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evalPlot, evalTable, type EvalRow } from '../router/eval-report.ts';
-import { formatDuration } from '../router/progress.ts';
+import { formatDuration } from '../src/cli/progress.ts';
 
 const row = (label: string, n: number, maj: number, speedup: number): EvalRow => ({
   label, policy: label.split(' ')[0]!, n, problems: 100, majAtN: maj, passAtN: Math.min(1, maj + 0.1),

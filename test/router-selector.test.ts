@@ -3,11 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildCatalog } from '../router/catalog.ts';
-import { Rng } from '../router/rng.ts';
+import { buildCatalog } from '../router/catalog-build.ts';
+import { Rng } from '../src/util/rng.ts';
 import { selectorToOnnx } from '../router/selector/export-onnx.ts';
-import { forward, initSelector, scorePlans, topN } from '../router/selector/model.ts';
-import { SelectorSession } from '../router/selector/runtime.ts';
+import { forward, initSelector, scorePlans } from '../router/selector/model.ts';
+import { topN } from '../src/router/selector-session.ts';
+import { SelectorSession } from '../src/router/selector-session.ts';
 import { exampleLoss, trainSelector, zeroGrads, type SelectorExample } from '../router/selector/train.ts';
 
 function randomVec(rng: Rng, n: number, scale = 1): Float32Array {

@@ -6,8 +6,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/sampling/rng.ts';
-import { sample, type SampleParams } from '../src/sampling/sampler.ts';
+import { Rng } from '../src/util/rng.ts';
+import { sample, type SamplingParams } from '../src/sampling/sampler.ts';
 
 function logSoftmaxAt(logits: Float32Array, token: number): number {
   let max = -Infinity;
@@ -18,7 +18,7 @@ function logSoftmaxAt(logits: Float32Array, token: number): number {
 }
 
 /** The previous implementation, verbatim in behaviour: sorts the whole vocabulary. */
-function referenceSample(logits: Float32Array, p: SampleParams, rng: Rng): { token: number; logprob: number } {
+function referenceSample(logits: Float32Array, p: SamplingParams, rng: Rng): { token: number; logprob: number } {
   if (p.temperature === 0) {
     let token = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[token]) token = i;
@@ -59,7 +59,7 @@ function referenceSample(logits: Float32Array, p: SampleParams, rng: Rng): { tok
   return { token, logprob: logSoftmaxAt(logits, token) };
 }
 
-const MODES: SampleParams[] = [
+const MODES: SamplingParams[] = [
   { temperature: 0, topP: 1, topK: 0 },
   { temperature: 1, topP: 1, topK: 0 },
   { temperature: 0.7, topP: 1, topK: 0 },
@@ -73,7 +73,7 @@ const MODES: SampleParams[] = [
   { temperature: 1, topP: 1, topK: 100000 },
 ];
 
-function agree(name: string, logits: Float32Array, p: SampleParams, seed: number, draws: number): void {
+function agree(name: string, logits: Float32Array, p: SamplingParams, seed: number, draws: number): void {
   const a = new Rng(seed);
   const b = new Rng(seed);
   for (let d = 0; d < draws; d++) {

@@ -1,7 +1,7 @@
 /** Seeded RNG and the sampler: greedy, temperature, top-k, top-p, reproducibility, logprobs. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/sampling/rng.ts';
+import { Rng } from '../src/util/rng.ts';
 import { argmax, checkSampleParams, createSampler, sample } from '../src/sampling/sampler.ts';
 
 const LOGITS = Float32Array.from([1, 3, 2.5, -1, 0, 2.9]);

@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_ARMS, parseArms, parseServerArms, skipExtension } from '../load-tests/shared/arms.ts';
 import { loadConfig } from '../load-tests/shared/config.ts';
-import { PROMPTS } from '../load-tests/shared/prompts.ts';
+import { PROMPTS, promptAt } from '../load-tests/shared/prompts.ts';
+import { HARD_PROMPTS } from '../load-tests/shared/prompts-hard.ts';
+import { generateSplit } from '../models/train/generator/split.ts';
 import { chatBody, grpcGenerateRequest } from '../load-tests/shared/requests.ts';
 import { resultFacts, StreamTracker } from '../load-tests/shared/responses.ts';
 import { armsForIteration, scenarioNamed } from '../load-tests/shared/scenarios.ts';
@@ -133,4 +135,15 @@ test('k6 scripts type-check against @types/k6 (npm run typecheck:k6)', () => {
   } catch (err) {
     assert.fail(`tsc failed:\n${(err as { stdout?: string }).stdout ?? ''}`);
   }
+});
+
+test("TIER=hard sends the hard-tier test problems (exactly the generator's) with room for their solutions", () => {
+  const gen = [...generateSplit({ split: 'test', tier: 'hard', seed: 101, count: 32 })];
+  assert.deepEqual(HARD_PROMPTS.map((p) => [p.question, p.answer]), gen.map((p) => [p.question, String(p.answer)]));
+  const cfg = loadConfig({ TIER: 'hard' });
+  assert.equal(cfg.tier, 'hard');
+  assert.equal(cfg.maxTokens, 360);
+  assert.equal(promptAt(33, 'hard'), HARD_PROMPTS[1]);
+  assert.equal(promptAt(1), PROMPTS[1]);
+  assert.throws(() => loadConfig({ TIER: 'expert' }), /TIER='expert'/);
 });

@@ -23,6 +23,7 @@ const FLAG_ENV: Record<string, string> = {
   'grpc-addr': 'GRPC_ADDR',
   'api-key': 'API_KEY',
   model: 'MODEL',
+  tier: 'TIER',
   n: 'N',
   'max-tokens': 'MAX_TOKENS',
   temperature: 'TEMPERATURE',
@@ -46,6 +47,7 @@ ${Object.values(SCENARIOS)
 options (flag, or the k6 environment variable of the same meaning):
   --base-url URL        BASE_URL        default http://127.0.0.1:8000
   --grpc-addr HOST:PORT GRPC_ADDR       default 127.0.0.1:50051
+  --tier standard|hard  TIER            prompt set (default standard; hard: hard-tier test problems, MAX_TOKENS 360)
   --requests N                          most requests to send (default 200)
   --duration S          DURATION        seconds before no new request starts (default 60)
   --grace S                             seconds in-flight requests may overrun (default 60)

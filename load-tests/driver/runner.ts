@@ -49,7 +49,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       reserved += batch.length;
       const key = o.scenario.arms === 'sticky' ? callerKey(o.cfg, i) : undefined;
       for (const arm of batch) {
-        const s = await o.send({ prompt: promptAt(i), arm, iteration: i, callerKey: key }, abort.signal);
+        const s = await o.send({ prompt: promptAt(i, o.cfg.tier), arm, iteration: i, callerKey: key }, abort.signal);
         samples.push(s);
         o.onSample?.(s);
       }

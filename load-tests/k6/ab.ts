@@ -29,7 +29,7 @@ export default function (data: SetupData): void {
   const i = exec.scenario.iterationInTest;
   const key = callerKey(cfg, i);
   for (const arm of armsForIteration(scenario, cfg.arms, i)) {
-    const facts = chatOnce(data.model, promptAt(i), arm, i, key);
+    const facts = chatOnce(data.model, promptAt(i, cfg.tier), arm, i, key);
     if (!facts?.arm) continue;
     const first = seen.get(key) ?? facts.arm;
     seen.set(key, first);

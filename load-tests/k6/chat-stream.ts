@@ -23,7 +23,7 @@ export function setup(): SetupData {
 
 export default function (data: SetupData): void {
   const i = exec.scenario.iterationInTest;
-  const prompt = promptAt(i);
+  const prompt = promptAt(i, cfg.tier);
   for (const arm of armsForIteration(scenario, cfg.arms, i)) {
     const body = chatBody({ ...cfg, model: data.model }, prompt, arm, i, true);
     const start = Date.now();

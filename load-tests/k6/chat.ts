@@ -17,5 +17,5 @@ export function setup(): SetupData {
 
 export default function (data: SetupData): void {
   const i = exec.scenario.iterationInTest;
-  for (const arm of armsForIteration(scenario, cfg.arms, i)) chatOnce(data.model, promptAt(i), arm, i);
+  for (const arm of armsForIteration(scenario, cfg.arms, i)) chatOnce(data.model, promptAt(i, cfg.tier), arm, i);
 }

@@ -24,7 +24,7 @@ export function setup(): SetupData {
 export default function (data: SetupData): void {
   ensureConnected();
   const i = exec.scenario.iterationInTest;
-  const prompt = promptAt(i);
+  const prompt = promptAt(i, cfg.tier);
   for (const arm of armsForIteration(scenario, cfg.arms, i)) {
     const label = arm?.name ?? 'unassigned';
     const start = Date.now();

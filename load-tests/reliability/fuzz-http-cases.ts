@@ -55,7 +55,7 @@ const validBody = fc
     temperature: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 2, noNaN: true })),
     seed: fc.option(fc.nat({ max: 1e9 }), { nil: undefined }),
     stream: fc.boolean(),
-    stop: fc.option(fc.oneof(fc.string({ maxLength: 8 }), fc.array(fc.string({ maxLength: 8 }), { maxLength: 4 })), { nil: undefined }),
+    stop: fc.option(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 })), { nil: undefined }),
     skip: fc.option(
       fc.oneof(
         fc.constant({ policy: 'none' }),
@@ -124,8 +124,8 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'prompt', param: 'prompt', only: 'text', values: fc.oneof(fc.constant([]), fc.nat(), fc.constant(null), fc.array(fc.string({ maxLength: 3 }), { minLength: 2, maxLength: 4 }), fc.array(fc.double({ min: 0.1, max: 9.9, noNaN: true }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 3 })) },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
     { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !['none', 'explicit', 'random-heads', 'head-importance', 'latency-budget', 'expert-profile', 'learned'].includes(s)), fc.nat()) },
-    { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => setPath(b, 'skip.policy', 'random-heads') },
-    { path: 'skip.target_speedup', param: 'skip.target_speedup', values: fc.oneof(fc.double({ min: -5, max: 0.99, noNaN: true }), fc.double({ min: 100.01, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => setPath(b, 'skip.policy', 'latency-budget') },
+    { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'random-heads' }) },
+    { path: 'skip.target_speedup', param: 'skip.target_speedup', values: fc.oneof(fc.double({ min: -5, max: 0.99, noNaN: true }), fc.double({ min: 100.01, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'latency-budget' }) },
     { path: 'skip.select', param: 'skip.select', values: fc.string({ maxLength: 8 }).filter((s) => !['vote', 'logprob', 'none'].includes(s)) },
     { path: 'skip.answer_pattern', param: 'skip.answer_pattern', values: fc.oneof(fc.constantFrom('(', '[', '(?<', '*', 'a{2,1}'), fc.string({ minLength: 501, maxLength: 900 }), fc.nat()) },
     { path: 'skip.plan', param: 'skip.plan', prepare: explicit, values: fc.oneof(fc.string({ maxLength: 3 }), fc.nat(), fc.constant([]), fc.record({ skip_layers: fc.array(fc.integer({ min: 6, max: 1e6 }), { minLength: 1, maxLength: 3 }) }), fc.record({ skip_mlp: fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 2 }) }), fc.record({ mask_heads: fc.dictionary(fc.constantFrom('0', '1', '99', 'x', '-1'), fc.array(fc.integer({ min: 8, max: 99 }), { minLength: 1, maxLength: 3 }), { minKeys: 1, maxKeys: 2 }) }), fc.record({ bogus: fc.nat() })) },

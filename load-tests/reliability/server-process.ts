@@ -45,7 +45,7 @@ export function serverArgs(o: ServerOptions): string[] {
   return [
     'bin/skipserve.mjs', 'serve', '--model', o.model, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0',
     '--max-batch', String(o.maxBatch), '--max-queue', String(o.maxQueue), '--drain-timeout', String(o.drainTimeoutS ?? 30),
-    '--profile-batches', '', '--threads', '1', '--log-level', 'info', ...(o.extraArgs ?? []),
+    '--threads', '1', '--log-level', 'info', ...(o.extraArgs ?? []),
   ];
 }
 

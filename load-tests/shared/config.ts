@@ -3,6 +3,7 @@
  * the Node driver (flags mapped onto the same names). Plain parsing: no Node or k6 APIs here.
  */
 import { DEFAULT_ARMS, parseArms, parseServerArms, SERVER_AB_ARMS, type LoadArm, type ServerArm } from './arms.ts';
+import type { PromptTier } from './prompts.ts';
 
 /** Everything a scenario needs to know about the target and the load shape. */
 export interface LoadConfig {
@@ -14,6 +15,8 @@ export interface LoadConfig {
   apiKey: string;
   /** Model id to request; empty means "ask GET /v1/models". */
   model: string;
+  /** Prompt set: the standard tier or the hard tier (TIER). */
+  tier: PromptTier;
   /** Candidates per request (best-of-N). */
   n: number;
   maxTokens: number;
@@ -57,17 +60,20 @@ function url(env: Env, key: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
-/** Reads a LoadConfig from variables such as BASE_URL, GRPC_ADDR, N, RATE, DURATION, ARMS. */
+/** Reads a LoadConfig from variables such as BASE_URL, GRPC_ADDR, TIER, N, RATE, DURATION, ARMS. */
 export function loadConfig(env: Env): LoadConfig {
   const grpcAddr = env.GRPC_ADDR || '127.0.0.1:50051';
   if (!/^[^\s:/]+:\d+$/.test(grpcAddr)) throw new Error(`GRPC_ADDR='${grpcAddr}' must be host:port`);
+  const tier = (env.TIER || 'standard') as PromptTier;
+  if (tier !== 'standard' && tier !== 'hard') throw new Error(`TIER='${env.TIER}' must be standard or hard`);
   return {
     baseUrl: url(env, 'BASE_URL', 'http://127.0.0.1:8000'),
     grpcAddr,
     apiKey: env.API_KEY ?? '',
     model: env.MODEL ?? '',
+    tier,
     n: num(env, 'N', 4, 1, true),
-    maxTokens: num(env, 'MAX_TOKENS', 40, 1, true),
+    maxTokens: num(env, 'MAX_TOKENS', tier === 'hard' ? 360 : 40, 1, true),
     temperature: num(env, 'TEMPERATURE', 0.8, 0, false),
     seed: num(env, 'SEED', 1234, 0, true),
     rate: num(env, 'RATE', 1, 0.01, false),

@@ -3,6 +3,7 @@
  * Arithmetic word problems in the default model's format, each with its expected answer so a run
  * can report accuracy per policy next to latency. Plain data: no Node or k6 APIs here.
  */
+import { HARD_PROMPTS } from './prompts-hard.ts';
 
 /** One load-test prompt: a question and the number the model should answer. */
 export interface LoadPrompt {
@@ -46,10 +47,14 @@ export const PROMPTS: readonly LoadPrompt[] = [
   { id: "q32", question: "Hugo has 15 cards. He gives 7 away and buys 4 more. How many cards does he have now?", answer: "12" },
 ];
 
-/** The prompt for iteration `i` (round robin, so every arm sees the same sequence). */
-export function promptAt(i: number): LoadPrompt {
-  const n = PROMPTS.length;
-  return PROMPTS[((i % n) + n) % n]!;
+/** Which prompt set a run sends: the standard tier (above) or the hard tier (prompts-hard.ts). */
+export type PromptTier = 'standard' | 'hard';
+
+/** The prompt for iteration `i` of a tier (round robin, so every arm sees the same sequence). */
+export function promptAt(i: number, tier: PromptTier = 'standard'): LoadPrompt {
+  const set = tier === 'hard' ? HARD_PROMPTS : PROMPTS;
+  const n = set.length;
+  return set[((i % n) + n) % n]!;
 }
 
 /** Completion-style prompt text in the default model's `Q: ... / A:` format. */

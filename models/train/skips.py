@@ -1,14 +1,7 @@
 """Random skip plans for training (per-example keep masks) and for dev monitoring."""
 import torch
 
-
-def sublayer_flops(cfg, ctx=128):
-    """Per-token multiply-adds x2 of one attention and one MLP sublayer (ctx = mean key count)."""
-    d, h, kv, i = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["intermediate_size"]
-    hd = d // h
-    attn = 2 * d * h * hd * 2 + 2 * d * kv * hd * 2 + 2 * ctx * h * hd * 2
-    mlp = 2 * d * i * 3
-    return attn, mlp
+from flops import sublayer_flops
 
 
 def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0):

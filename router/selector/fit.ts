@@ -6,12 +6,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { decodeEmbedding, type PromptRecord } from '../calibrate.ts';
-import { fnv1a } from '../rng.ts';
+import { fnv1a } from '../../src/util/rng.ts';
 import { selectorToOnnx } from './export-onnx.ts';
-import { forward, topN, type SelectorParams } from './model.ts';
-import { SelectorSession } from './runtime.ts';
+import { forward, type SelectorParams } from './model.ts';
+import { topN } from '../../src/router/selector-session.ts';
+import { SelectorSession } from '../../src/router/selector-session.ts';
 import { trainSelector, type SelectorExample, type TrainOptions } from './train.ts';
-import type { PlanCatalog } from '../catalog.ts';
+import type { PlanCatalog } from '../../src/router/catalog.ts';
 
 export interface FitOptions extends TrainOptions {
   /** A plan is a positive when its share of correct samples is at least this (default 0.5). */

@@ -4,7 +4,7 @@
  * plan is the cosine similarity. Plain Float32Array math, so training needs no framework and the
  * ONNX export can be checked against it number for number.
  */
-import { Rng } from '../rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 /** Added under the square root of every norm (the ONNX graph uses the same constant). */
 export const NORM_EPS = 1e-8;
@@ -121,13 +121,6 @@ export function scorePlans(p: SelectorParams, x: Float32Array): Float32Array {
   return forward(p, x).scores;
 }
 
-/** Indices of the `n` highest scores (ties: lower index first), excluding `exclude`. */
-export function topN(scores: ArrayLike<number>, n: number, exclude: ReadonlySet<number> = new Set()): number[] {
-  const idx: number[] = [];
-  for (let i = 0; i < scores.length; i++) if (!exclude.has(i)) idx.push(i);
-  idx.sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return idx.slice(0, n);
-}
 
 /** Deep copy of the parameters. */
 export function cloneSelector(p: SelectorParams): SelectorParams {

@@ -3,7 +3,7 @@
  * positives are the catalog plans that answered it correctly; the loss pulls the question's
  * projection towards them and away from the rest. Seeded, so a seed reproduces the run.
  */
-import { Rng } from '../rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { forward, initSelector, normalisePlans, type SelectorParams, type SelectorShape } from './model.ts';
 
 /** One training example: a question embedding and the indices of its positive plans. */

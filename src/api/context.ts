@@ -1,38 +1,23 @@
 /**
- * What the HTTP and gRPC front ends share: the engine, the model's text tools, the policies, the
- * metrics, the server's readiness and the hook that gives a request without an explicit policy
- * its policy (the default, or its caller's A/B arm).
+ * What the HTTP and gRPC front ends share: the model served in this process (its engine, policies
+ * and request preparation), the server config, and readiness.
  */
 import type { ServerConfig } from '../config.ts';
-import type { Engine } from '../engine/engine.ts';
-import type { TextTokenizer } from '../engine/types.ts';
-import type { Metrics } from '../metrics/metrics.ts';
-import type { ModelInfo } from '../model/model-info.ts';
-import type { PolicyOptions } from '../plans/policies/policy.ts';
-import type { PolicyRegistry } from '../plans/policies/registry.ts';
-import type { ChatTemplate } from '../text/chat-template.ts';
-
-/** The policy a request gets when it names none. */
-export interface PolicyAssignment {
-  policy: string;
-  /** Set when the policy comes from an A/B arm. */
-  arm?: string;
-  /** The arm's fixed options (the request's own `skip` fields override them). */
-  options: PolicyOptions;
-}
+import type { LocalEngine } from '../engine/local-engine.ts';
 
 export interface ApiContext {
-  info: ModelInfo;
+  model: LocalEngine;
   config: ServerConfig;
-  engine: Engine;
-  tokenizer: TextTokenizer;
-  chatTemplate: ChatTemplate | null;
-  policies: PolicyRegistry;
-  metrics: Metrics;
   /** Unix seconds the server started (the model's `created`). */
   startedAt: number;
-  /** True once the model is loaded and until shutdown begins. */
-  isReady(): boolean;
-  /** Picks the policy of a request without `skip.policy`; `key` is the caller's sticky key. */
-  assignPolicy(key: string | undefined): PolicyAssignment;
+  /** Why the server should get no traffic now ('loading', 'draining', 'queue full'), or null when ready. */
+  notReadyReason(): string | null;
+}
+
+/** The policy list both transports report. */
+export function describePolicies(ctx: ApiContext): { name: string; description: string; available: boolean; reason: string | null }[] {
+  return ctx.model.policies.list().map((p) => {
+    const why = p.unavailableReason();
+    return { name: p.name, description: p.description, available: why === null, reason: why };
+  });
 }

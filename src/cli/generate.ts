@@ -1,13 +1,12 @@
 /**
  * `skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P]
- * [--top-k K] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model.
+ * [--top-k K] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
+ * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { generateOnce } from '../model/generate-once.ts';
-import { loadRunner } from '../model/runner.ts';
-import { parsePlan, planToWire } from '../plans/plan.ts';
-import { TextTokenizer } from '../text/tokenizer.ts';
+import { openLocalEngine } from '../engine/local-engine.ts';
+import { planToWire, type SkipPlanWire } from '../plans/plan.ts';
 
 const USAGE =
   'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--plan JSON] [--threads N] [--json]';
@@ -59,28 +58,35 @@ export async function run(argv: string[]): Promise<void> {
       throw new Error(`--plan is not valid JSON: ${values.plan}`);
     }
   }
-  const tokenizer = TextTokenizer.load(model);
-  const runner = await loadRunner({ modelDir: model, threads, maxBatch: 1 });
+  const local = await openLocalEngine({ modelDir: model, threads, maxBatch: 1, defaultMaxTokens: maxTokens, measureSpeedup: false });
   try {
-    const plan = parsePlan(planJson, runner.info);
-    const prompt = tokenizer.encode(values.prompt);
-    const r = await generateOnce(runner, prompt, { maxTokens, sampling: { temperature, topP, topK }, seed, plan });
-    const text = tokenizer.decode(r.tokenIds);
-    const tps = r.decodeSteps > 0 ? r.decodeSteps / (r.decodeMs / 1000) : 0;
+    const r = await local.generate({
+      prompt: { kind: 'text', text: values.prompt },
+      maxTokens,
+      temperature,
+      topP,
+      topK,
+      seed,
+      skip: values.plan !== undefined ? { policy: 'explicit', plan: planJson as SkipPlanWire } : { policy: 'none' },
+    });
+    const c = r.candidates[0]!;
+    const firstMs = r.timings.firstTokenMs ?? r.timings.totalMs;
+    const decodeMs = r.timings.totalMs - firstMs;
+    const tps = c.tokenIds.length > 1 && decodeMs > 0 ? (c.tokenIds.length - 1) / (decodeMs / 1000) : 0;
     if (values.json) {
       const obj = {
-        text,
-        token_ids: r.tokenIds,
-        prompt_tokens: prompt.length,
-        completion_tokens: r.tokenIds.length,
-        finish_reason: r.finishReason,
-        plan: planToWire(plan),
-        prefill_ms: Number(r.prefillMs.toFixed(2)),
+        text: c.text,
+        token_ids: c.tokenIds,
+        prompt_tokens: r.promptTokens,
+        completion_tokens: c.tokenIds.length,
+        finish_reason: c.finishReason,
+        plan: planToWire(c.plan),
+        prefill_ms: Number(firstMs.toFixed(2)),
         decode_tokens_per_second: Number(tps.toFixed(2)),
       };
       process.stdout.write(JSON.stringify(obj) + '\n');
-    } else process.stdout.write(text + '\n');
+    } else process.stdout.write(c.text + '\n');
   } finally {
-    await runner.close();
+    await local.close();
   }
 }

@@ -1,15 +1,17 @@
 /**
  * `skipserve profile [--model DIR] [--threads N] [--batches 1,8] [--contexts 32,128,256]
- * [--steps N] [--repeats N] [--remeasure] [--json]`: measures (or reads from the cache) the
- * decode-step latency of every attention and MLP sublayer on this machine and prints it.
+ * [--steps N] [--repeats N] [--cache-dir DIR] [--remeasure] [--json]`: measures (or reads from the
+ * cache) the decode-step latency of every attention and MLP sublayer on this machine and prints it.
+ * The profile is cached in --cache-dir (default: the model's router/ folder, where calibration keeps it).
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadRunner } from '../model/runner.ts';
 import { loadOrMeasureProfile } from '../plans/latency-profile.ts';
-import { intList, isInt, modelDirFlag, numFlag } from '../../router/cli-args.ts';
-import { ProgressBar } from '../../router/progress.ts';
+import { intList, isInt, modelDirFlag, numFlag } from './args.ts';
+import { ProgressBar } from './progress.ts';
 
-const USAGE = 'usage: skipserve profile [--model DIR] [--threads N] [--batches 1,8] [--contexts 32,128,256] [--steps N] [--repeats N] [--remeasure] [--json]';
+const USAGE = 'usage: skipserve profile [--model DIR] [--threads N] [--batches 1,8] [--contexts 32,128,256] [--steps N] [--repeats N] [--cache-dir DIR] [--remeasure] [--json]';
 
 /** Runs the command. */
 export async function run(argv: string[]): Promise<void> {
@@ -22,6 +24,7 @@ export async function run(argv: string[]): Promise<void> {
       contexts: { type: 'string' },
       steps: { type: 'string' },
       repeats: { type: 'string' },
+      'cache-dir': { type: 'string' },
       remeasure: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -39,6 +42,7 @@ export async function run(argv: string[]): Promise<void> {
     let bar: ProgressBar | null = null;
     const { profile, path, cached } = await loadOrMeasureProfile(runner, {
       threads,
+      cacheDir: values['cache-dir'] ?? join(modelDir, 'router'),
       batches: intList('batches', values.batches, [1, 8]),
       contexts: intList('contexts', values.contexts, [32, 128, 256]),
       steps: numFlag('steps', values.steps, 8, (v) => isInt(v) && v >= 1, 'an integer >= 1'),

@@ -1,11 +1,9 @@
 /**
- * Answer extraction and best-of-N selection. The default extractor takes the content of the last
+ * Answer extraction (the vote that uses it is in vote.ts). The default extractor takes the content of the last
  * `\boxed{…}` (braces balanced), else the number after the last "The answer is"; a request can pass
  * its own regular expression (`skip.answer_pattern`): the last match's first capture group, or the
  * whole match when it has none. Answers are normalised before voting.
  */
-
-export type SelectMode = 'vote' | 'logprob' | 'none';
 
 const ANSWER_IS = /the answer is\s*:?\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)/gi;
 
@@ -52,37 +50,4 @@ export function normalizeAnswer(raw: string): string {
 /** Compiles a request's answer pattern; throws a SyntaxError message for a bad one. */
 export function compileAnswerPattern(source: string): RegExp {
   return new RegExp(source, 'g');
-}
-
-export interface Scored {
-  answer: string | null;
-  meanLogprob: number;
-}
-
-/**
- * Picks the winning candidate. vote: the most common answer wins, ties between answers broken by
- * the answers' mean log-probability, and within the winning answer the most likely candidate; when
- * no candidate has an answer it falls back to logprob. logprob: highest mean log-probability.
- * none: no selection (null).
- */
-export function selectCandidate(cands: readonly Scored[], mode: SelectMode): number | null {
-  if (mode === 'none' || cands.length === 0) return null;
-  const byLogprob = (idx: number[]) => idx.reduce((best, i) => (cands[i]!.meanLogprob > cands[best]!.meanLogprob ? i : best), idx[0]!);
-  const all = cands.map((_, i) => i);
-  if (mode === 'logprob') return byLogprob(all);
-  const groups = new Map<string, number[]>();
-  cands.forEach((c, i) => {
-    if (c.answer !== null) groups.set(c.answer, [...(groups.get(c.answer) ?? []), i]);
-  });
-  if (groups.size === 0) return byLogprob(all);
-  const mean = (idx: number[]) => idx.reduce((s, i) => s + finite(cands[i]!.meanLogprob), 0) / idx.length;
-  let winner: number[] | null = null;
-  for (const idx of groups.values()) {
-    if (!winner || idx.length > winner.length || (idx.length === winner.length && mean(idx) > mean(winner))) winner = idx;
-  }
-  return byLogprob(winner!);
-}
-
-function finite(x: number): number {
-  return Number.isFinite(x) ? x : -1e9;
 }

@@ -7,43 +7,9 @@
  * diversity figures computed.
  */
 import type { SkipPlan } from '../plans/plan.ts';
-import { extractAnswer, selectCandidate, type SelectMode } from './answers.ts';
+import { extractAnswer } from './answers.ts';
+import { selectCandidate, type SelectMode } from './vote.ts';
 import { diversity, type DiversityFigures } from './diversity.ts';
-
-const intersect = (lists: readonly (readonly number[])[]): number[] =>
-  lists.length === 0 ? [] : [...lists[0]!].filter((x) => lists.every((l) => l.includes(x))).sort((a, b) => a - b);
-
-/** The skip core of a set of plans: the sublayers and head masks all of them share. */
-export function skipCore(plans: readonly SkipPlan[]): SkipPlan {
-  const maskHeads: Record<number, number[]> = {};
-  if (plans.length) {
-    for (const layer of Object.keys(plans[0]!.maskHeads).map(Number)) {
-      const heads = intersect(plans.map((p) => p.maskHeads[layer] ?? []));
-      if (heads.length) maskHeads[layer] = heads;
-    }
-  }
-  return {
-    skipAttention: intersect(plans.map((p) => p.skipAttention)),
-    skipMlp: intersect(plans.map((p) => p.skipMlp)),
-    maskHeads,
-  };
-}
-
-/** A canonical string for a plan (equal plans, equal keys). */
-export function planKey(plan: SkipPlan): string {
-  const heads = Object.keys(plan.maskHeads)
-    .map(Number)
-    .filter((l) => (plan.maskHeads[l] ?? []).length > 0)
-    .sort((a, b) => a - b)
-    .map((l) => `${l}:${[...plan.maskHeads[l]!].sort((a, b) => a - b).join('.')}`);
-  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b).join('.');
-  return `a${sorted(plan.skipAttention)}|m${sorted(plan.skipMlp)}|h${heads.join(',')}`;
-}
-
-/** Key of the sublayers a plan skips (head masks excluded): rows with equal keys batch together. */
-export function coreKey(core: SkipPlan): string {
-  return planKey({ skipAttention: core.skipAttention, skipMlp: core.skipMlp, maskHeads: {} });
-}
 
 export interface FinishedCandidate {
   text: string;

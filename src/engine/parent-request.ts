@@ -2,12 +2,13 @@
  * A parent request inside the engine: its plans and skip core, its child rows once admitted, its
  * stream of deltas, its timings (for the metrics and the speedup) and the promise of its result.
  */
-import type { SkipPlan } from '../plans/plan.ts';
+import { coreKey, skipCore, type SkipPlan } from '../plans/plan.ts';
 import type { SkipserveError } from '../errors.ts';
-import { coreKey, skipCore, summarize } from './best-of-n.ts';
+import { summarize } from './best-of-n.ts';
 import type { CandidateRow } from './candidate-row.ts';
 import { Cancellation } from './cancellation.ts';
 import { EventQueue } from './event-queue.ts';
+import { endToEndSpeedup } from './speedup-meter.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult } from './types.ts';
 
 let nextId = 1;
@@ -29,9 +30,10 @@ export class ParentRequest {
   /** Prompt tokens fed so far. */
   prefilled = 0;
   firstTokenAt: number | null = null;
-  /** Sums over this request's decode steps: profiled dense time and measured time (ms). */
-  denseMs = 0;
+  /** Over the steps this request took part in: their run time, its dense equivalent, and dense probe time (ms). */
   runMs = 0;
+  denseMs = 0;
+  probeMs = 0;
   done = false;
   private resolveResult!: (r: GenerationResult) => void;
   private rejectResult!: (e: unknown) => void;
@@ -54,17 +56,24 @@ export class ParentRequest {
     this.cancellation = new Cancellation(req.signal, req.deadline, onCancel);
   }
 
+  /** The policy label of this request's metrics. */
+  get policyName(): string {
+    return this.req.policy.name;
+  }
+
   /** True when every row has finished. */
   allFinished(): boolean {
     return this.rows.length > 0 && this.rows.every((r) => r.finished);
   }
 
-  /** Builds the result (answers, selection, diversity, speedup) and ends the stream. */
+  /** Builds the result (answers, vote, diversity, speedup, timings) and ends the stream. */
   complete(shape: { numLayers: number; numHeads: number }, skippedComputeRatio: number): GenerationResult {
     this.done = true;
     this.cancellation.dispose();
+    const now = performance.now();
     const cands = this.rows.map((r) => ({ text: r.text, tokenIds: r.tokenIds, meanLogprob: r.meanLogprob, plan: r.plan }));
     const s = summarize(cands, this.req.select, shape, this.req.answerPattern);
+    const ref = this.req.referenceAnswer;
     const result: GenerationResult = {
       candidates: this.rows.map((r, i) => ({
         index: r.index,
@@ -77,15 +86,24 @@ export class ParentRequest {
         logprobs: r.logprobs,
       })),
       selectedIndex: s.selectedIndex,
-      policy: this.req.policy,
+      policy: this.policyName,
       arm: this.req.arm,
       policyDetail: this.policyDetail,
-      speedup: this.runMs > 0 && this.denseMs > 0 ? this.denseMs / this.runMs : null,
+      speedup: endToEndSpeedup(now - this.arrivedAt - this.probeMs, this.runMs, this.denseMs),
       skippedComputeRatio,
       diversity: s.diversity,
       promptTokens: this.req.promptTokens.length,
       completionTokens: this.rows.reduce((sum, r) => sum + r.tokenIds.length, 0),
+      timings: {
+        queueMs: (this.admittedAt ?? now) - this.arrivedAt,
+        firstTokenMs: this.firstTokenAt === null ? null : this.firstTokenAt - this.arrivedAt,
+        totalMs: now - this.arrivedAt,
+      },
     };
+    if (ref !== undefined) {
+      result.referenceAnswer = ref;
+      result.matchedReference = s.selectedIndex !== null && s.answers[s.selectedIndex] === ref;
+    }
     this.events.end();
     this.resolveResult(result);
     return result;

@@ -28,8 +28,11 @@ export class ChunkedPrefill {
     return this.active.length > 0;
   }
 
-  /** Feeds the next chunks (arrival order, within the token budget); returns the prompts completed by this step with their last logits. */
-  async step(): Promise<{ parent: ParentRequest; logits: Float32Array }[]> {
+  /**
+   * Feeds the next chunks (arrival order, within the token budget). Returns the prompts completed by
+   * this step with their last logits, every request the step fed, and the step's run time.
+   */
+  async step(): Promise<{ done: { parent: ParentRequest; logits: Float32Array }[]; parents: ParentRequest[]; runMs: number }> {
     let budget = this.chunkTokens;
     const batch: { p: ParentRequest; take: number }[] = [];
     for (const p of this.active) {
@@ -48,7 +51,7 @@ export class ChunkedPrefill {
         this.active.splice(this.active.indexOf(p), 1);
       }
     });
-    return done;
+    return { done, parents: batch.map((b) => b.p), runMs: out.runMs };
   }
 
   /** Forgets a request (cancelled) and frees its prompt sequence. */

@@ -4,6 +4,10 @@
  * and bounded by `maxBatch` rows; the waiting queue is bounded by `maxQueue` requests. Running rows
  * are grouped by their request's skip core, so what a whole group skips is really skipped in its
  * step, while rows with different plans inside a group share the step through per-row masks.
+ * Groups take turns by fair share: each group's virtual time grows by its step time per row, and
+ * the group with the least virtual time steps next. So every row gets the same share of the
+ * machine, and a row whose core makes its steps cheaper gets proportionally more steps: a skip
+ * core's saving shows in its requests' latency even when other cores run beside it.
  */
 
 /** What the scheduler needs to know about a request. */
@@ -25,6 +29,8 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
   private readonly running = new Set<P>();
   /** Requests accepted but not yet queued (their policy is still choosing plans). */
   private reserved = 0;
+  /** Fair-share virtual time (ms per row) of each running skip core. */
+  private readonly vtime = new Map<string, number>();
 
   constructor(
     readonly maxBatch: number,
@@ -71,6 +77,10 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
 
   /** Unfinished rows of running requests, one group per skip core (largest group first). */
   decodeGroups(): R[][] {
+    return [...this.groups().values()].sort((a, b) => b.length - a.length);
+  }
+
+  private groups(): Map<string, R[]> {
     const groups = new Map<string, R[]>();
     for (const p of this.running) {
       for (const r of p.rows) {
@@ -80,7 +90,29 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
         else groups.set(p.coreKey, [r]);
       }
     }
-    return [...groups.values()].sort((a, b) => b.length - a.length);
+    return groups;
+  }
+
+  /** The group whose turn it is (least virtual time; ties: the larger group), or null when no row runs. */
+  nextGroup(): { key: string; rows: R[] } | null {
+    const groups = this.groups();
+    for (const key of [...this.vtime.keys()]) if (!groups.has(key)) this.vtime.delete(key);
+    if (groups.size === 0) return null;
+    // A core that (re)appears starts level with the others: it neither owes nor is owed time.
+    const floor = this.vtime.size ? Math.min(...this.vtime.values()) : 0;
+    let best: { key: string; rows: R[] } | null = null;
+    for (const [key, rows] of groups) {
+      if (!this.vtime.has(key)) this.vtime.set(key, floor);
+      const v = this.vtime.get(key)!;
+      const bv = best ? this.vtime.get(best.key)! : Infinity;
+      if (v < bv || (v === bv && rows.length > best!.rows.length)) best = { key, rows };
+    }
+    return best;
+  }
+
+  /** Charges a group's step: its virtual time grows by the step's time per row. */
+  charge(key: string, ms: number, rows: number): void {
+    this.vtime.set(key, (this.vtime.get(key) ?? 0) + ms / Math.max(1, rows));
   }
 
   /** Removes a request, waiting or running. */

@@ -1,22 +1,59 @@
 /**
- * Domain types of the engine: what a generation request is once validated at the edge, what the
- * engine streams back, and the small ports it needs from the tokenizer and sampler.
+ * Domain types of the engine: what callers ask for (RequestSpec: the same shape for HTTP, gRPC,
+ * the CLI and the evaluation tools), what a request is once prepared (GenerationRequest), what
+ * the engine streams back and what it returns. No wire names: src/api/ maps them.
  */
-import type { PolicyOptions } from '../plans/policies/policy.ts';
-import type { SkipPlan } from '../plans/plan.ts';
-import type { SelectMode } from './answers.ts';
+import type { SkipPlan, SkipPlanWire } from '../plans/plan.ts';
+import type { PolicyOptions, SkipPolicy } from '../plans/policies/policy.ts';
+import type { SamplingParams } from '../sampling/sampler.ts';
+import type { ChatMessage } from '../text/chat-template.ts';
 import type { DiversityFigures } from './diversity.ts';
+import type { SelectMode } from './vote.ts';
 
-export interface SamplingParams {
-  /** 0 = greedy. */
-  temperature: number;
-  /** 1 = off. */
-  topP: number;
-  /** 0 = off. */
-  topK: number;
+export type { SamplingParams };
+
+/** The prompt of a request: chat messages (rendered with the model's template), text, or token ids. */
+export type PromptSpec = { kind: 'chat'; messages: ChatMessage[] } | { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
+
+/** The skip options of a request (the `skip` extension on the wire). */
+export interface SkipSpec {
+  policy?: string;
+  /** One plan for every candidate (plan JSON form; the explicit policy validates it). */
+  plan?: SkipPlanWire;
+  /** One plan per candidate. */
+  plans?: SkipPlanWire[];
+  k?: number;
+  targetSpeedup?: number;
+  domain?: string;
+  select?: SelectMode;
+  answerPattern?: string;
+  /** The known right answer (evaluations, load tests): the record says whether the vote matched it. */
+  referenceAnswer?: string;
 }
 
-/** A validated request, in domain terms (no wire names). */
+/** A request as callers state it; `prepareRequest` checks it once and fills the defaults. */
+export interface RequestSpec {
+  model?: string;
+  prompt: PromptSpec;
+  n?: number;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  stop?: string[];
+  ignoreEos?: boolean;
+  logprobs?: boolean;
+  topLogprobs?: number;
+  skip?: SkipSpec;
+  /** Sticky A/B key of the caller. */
+  key?: string;
+  signal?: AbortSignal;
+  /** Absolute deadline (ms since epoch). */
+  deadline?: number;
+}
+
+/** A checked request, in domain terms, with its policy resolved. */
 export interface GenerationRequest {
   promptTokens: number[];
   /** The rendered prompt (policies may read it). */
@@ -30,19 +67,18 @@ export interface GenerationRequest {
   seed: number;
   stop: string[];
   /** Generate exactly maxTokens tokens, ignoring the model's end-of-sequence ids (benchmarks). */
-  ignoreEos?: boolean;
-  /** Top alternatives to report per token (0 = only the chosen token's logprob when `logprobs`). */
+  ignoreEos: boolean;
+  /** Report the chosen token's logprob (and `topLogprobs` alternatives) per token. */
   logprobs: boolean;
   topLogprobs: number;
-  policy: string;
+  policy: SkipPolicy;
   /** A/B arm name when the policy came from an arm. */
   arm?: string;
   policyOptions: PolicyOptions;
   select: SelectMode;
   answerPattern?: RegExp;
-  /** Aborts the request (client gone, gRPC cancel). */
+  referenceAnswer?: string;
   signal?: AbortSignal;
-  /** Absolute deadline (ms since epoch). */
   deadline?: number;
 }
 
@@ -71,8 +107,16 @@ export interface CandidateResult {
   finishReason: FinishReason;
   plan: SkipPlan;
   answer: string | null;
+  /** Mean log-probability of the generated tokens (end-of-sequence excluded): the vote's tie-break. */
   meanLogprob: number;
   logprobs: TokenLogprob[];
+}
+
+/** Wall-clock milestones of a request (ms). */
+export interface RequestTimings {
+  queueMs: number;
+  firstTokenMs: number | null;
+  totalMs: number;
 }
 
 export interface GenerationResult {
@@ -82,13 +126,21 @@ export interface GenerationResult {
   policy: string;
   arm?: string;
   policyDetail?: Record<string, unknown>;
-  /** Measured: dense step time from the startup profile / this request's step time, same batch sizes. */
+  /**
+   * Measured end-to-end speedup: this request's wall time with its steps' time replaced by what the
+   * same steps take on the full model (measured by dense probe steps of the same batch), divided by
+   * its wall time. 1 for requests that skip nothing; null when nothing was measured.
+   */
   speedup: number | null;
   /** FLOP fraction removed by the skip core all candidates share. */
   skippedComputeRatio: number;
   diversity: DiversityFigures;
   promptTokens: number;
   completionTokens: number;
+  referenceAnswer?: string;
+  /** Whether the selected candidate's answer equals the reference answer (when one was given). */
+  matchedReference?: boolean;
+  timings: RequestTimings;
 }
 
 /** Tokenizer as the engine and API use it. */
@@ -102,5 +154,3 @@ export interface TextTokenizer {
 
 /** Picks the next token from one row's logits, with its log-probability under the unmodified distribution. */
 export type TokenSampler = (logits: Float32Array) => { token: number; logprob: number };
-/** Creates a seeded sampler; the same params and seed give the same tokens. */
-export type SamplerFactory = (params: SamplingParams, seed: number) => TokenSampler;

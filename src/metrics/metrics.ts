@@ -37,7 +37,7 @@ export function createMetrics() {
     promptTokens: new Counter({ name: 'skipserve_prompt_tokens_total', help: 'Prompt tokens prefilled.', labelNames: byPolicy, registers: r }),
     generationTokens: new Counter({ name: 'skipserve_generation_tokens_total', help: 'Tokens generated over all candidates.', labelNames: byPolicy, registers: r }),
     batchSize: new Histogram({ name: 'skipserve_batch_size', help: 'Rows per decode step.', buckets: BATCH_BUCKETS, registers: r }),
-    speedup: new Histogram({ name: 'skipserve_speedup_ratio', help: 'Measured speedup per request: dense step time (startup profile, same batch size) / measured step time.', labelNames: byPolicy, buckets: SPEEDUP_BUCKETS, registers: r }),
+    speedup: new Histogram({ name: 'skipserve_speedup_ratio', help: 'Measured end-to-end speedup per request: its wall time with its step time replaced by the dense equivalent (dense probe steps of the same batch shape), over its wall time.', labelNames: byPolicy, buckets: SPEEDUP_BUCKETS, registers: r }),
     skippedCompute: new Histogram({ name: 'skipserve_skipped_compute_ratio', help: 'Fraction of per-token matmul FLOPs removed by the shared skip core, per request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
     uniqueAnswers: new Histogram({ name: 'skipserve_unique_answers_ratio', help: 'Distinct extracted answers / n, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
     answerEntropy: new Histogram({ name: 'skipserve_answer_entropy', help: 'Shannon entropy (in bits) of the extracted answers, per best-of-N request (promtool rejects a _bits suffix).', labelNames: byPolicy, buckets: ENTROPY_BUCKETS, registers: r }),

@@ -3,7 +3,7 @@
  * request's policy); errors raised before a request reaches the engine (validation at the edge)
  * are counted by the transport with policy="unknown", so the `policy` label stays bounded.
  */
-import { asSkipserveError } from '../errors.ts';
+import { asSkipserveError, isClientError } from '../errors.ts';
 import type { Metrics, Outcome } from './metrics.ts';
 
 const counted = new WeakSet<object>();
@@ -19,7 +19,7 @@ export function outcomeOf(err: unknown): Outcome {
   if (e.code === 'queue_full' || e.code === 'unavailable') return 'rejected';
   if (e.code === 'cancelled') return 'cancelled';
   if (e.code === 'deadline_exceeded') return 'deadline';
-  return e.httpStatus < 500 ? 'invalid' : 'error';
+  return isClientError(e) ? 'invalid' : 'error';
 }
 
 /** Counts an error seen by a transport unless the engine already counted it. */

@@ -29,7 +29,7 @@ export interface LoadOptions {
   /** Layer after which the router embedding is pooled (default numLayers/2). */
   embedLayer?: number;
   /**
-   * Let onnxruntime's intra-op threads spin while waiting (default off, or SKIPSERVE_ORT_SPIN=1).
+   * Let onnxruntime's intra-op threads spin while waiting (default off; the server's --ort-spin).
    * Spinning saves a little latency on an idle machine but costs 2-3x on a shared or CPU-limited one.
    */
   spin?: boolean;
@@ -66,7 +66,7 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: (opts.spin ?? process.env.SKIPSERVE_ORT_SPIN === '1') ? '1' : '0' } } },
+      extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: opts.spin ? '1' : '0' } } },
       ...opts.sessionOptions,
     });
     return new LocalModel(ck, session, opts);

@@ -1,6 +1,6 @@
 /**
  * A/B arms for staging: a weighted list of named policy arms, loaded from a JSON file
- * (SKIPSERVE_ARMS_FILE) or inline JSON (SKIPSERVE_ARMS). A request without an explicit policy is
+ * (--arms-file, SKIPSERVE_ARMS_FILE) or inline JSON (--arms, SKIPSERVE_ARMS). A request without an explicit policy is
  * assigned an arm by a stable hash of its caller key (header `x-skipserve-key`), else at random,
  * so one caller always lands in the same arm.
  */
@@ -62,22 +62,21 @@ export function parseArms(value: unknown, source = 'arms config', knownPolicies?
 }
 
 /**
- * Loads the arms config from `SKIPSERVE_ARMS_FILE` (a path) or `SKIPSERVE_ARMS` (inline JSON);
- * null when neither is set. A set-but-broken config throws, so startup fails fast.
+ * Loads the arms from the config: `armsFile` (a path) or `arms` (inline JSON); null when neither is
+ * set. A set-but-broken config throws naming the setting, so startup fails fast.
  */
-export function loadArmsFromEnv(env: NodeJS.ProcessEnv = process.env, knownPolicies?: readonly string[]): ArmsConfig | null {
-  const file = env.SKIPSERVE_ARMS_FILE;
-  if (file) {
+export function loadArms(cfg: { armsFile?: string; arms?: string }, knownPolicies?: readonly string[]): ArmsConfig | null {
+  if (cfg.armsFile) {
+    const source = `--arms-file (${cfg.armsFile})`;
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readFileSync(cfg.armsFile, 'utf8');
     } catch (err) {
-      throw new Error(`SKIPSERVE_ARMS_FILE: cannot read ${file}: ${(err as Error).message}`);
+      throw new Error(`${source}: cannot read: ${(err as Error).message}`);
     }
-    return parseArms(parseJson(text, `SKIPSERVE_ARMS_FILE (${file})`), `SKIPSERVE_ARMS_FILE (${file})`, knownPolicies);
+    return parseArms(parseJson(text, source), source, knownPolicies);
   }
-  const inline = env.SKIPSERVE_ARMS;
-  if (inline) return parseArms(parseJson(inline, 'SKIPSERVE_ARMS'), 'SKIPSERVE_ARMS', knownPolicies);
+  if (cfg.arms) return parseArms(parseJson(cfg.arms, '--arms'), '--arms', knownPolicies);
   return null;
 }
 

@@ -13,6 +13,8 @@ export interface PlanCost {
   removedFlops: number;
   /** removedFlops / totalFlops. */
   removedFraction: number;
+  /** removedFlops / the FLOPs of all attention and MLP sublayers (lm_head left out): what random skip cores are drawn by. */
+  sublayerFraction: number;
   /** 1 / (1 - removedFraction). */
   idealSpeedup: number;
   /** Masked heads / all heads (no compute saved; shown for diversity accounting). */
@@ -44,6 +46,7 @@ export function planCost(plan: SkipPlan, shape: PlanShape): PlanCost {
     totalFlops,
     removedFlops,
     removedFraction,
+    sublayerFraction: removedFlops / (shape.numLayers * (f.attention + f.mlp)),
     idealSpeedup: 1 / (1 - removedFraction),
     maskedHeadFraction: masked / (shape.numLayers * shape.numHeads),
   };

@@ -9,8 +9,9 @@
  * read it.
  */
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus, homedir, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { ModelRunner } from '../model/runner-types.ts';
@@ -69,8 +70,7 @@ export function machineKey(threads = DEFAULT_THREADS): { key: string; descriptio
 
 function ortVersion(): string {
   try {
-    const pkg = new URL('../../node_modules/onnxruntime-node/package.json', import.meta.url);
-    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+    return (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
   } catch {
     return 'unknown';
   }
@@ -189,10 +189,9 @@ export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan
   return s.denseMs / rest;
 }
 
-/** Where the profiles of a model live: `<modelDir>/router/profiles.json`, else a user cache dir. */
-export function profileCachePath(modelDir: string, cacheDir?: string): string {
-  if (cacheDir) return join(cacheDir, 'profiles.json');
-  return join(modelDir, 'router', 'profiles.json');
+/** The profile cache file in a directory (a model's router/ folder, or the configured cache dir). */
+export function profileCachePath(dir: string): string {
+  return join(dir, 'profiles.json');
 }
 
 interface ProfileFile {
@@ -218,27 +217,24 @@ export function writeCachedProfile(path: string, profile: LatencyProfile): void 
 }
 
 /**
- * The profile of this model on this machine: from the cache when present, else measured now
- * and cached (in the model directory, or under ~/.cache/skipserve when that is not writable).
+ * The profile of this model on this machine: from the first cache that has one for this model shape
+ * and machine (`cacheDir`, then each of `readDirs`' router/ folders, which are only read), else
+ * measured now and written to `cacheDir` (kept in memory only when it is null). A profile measured
+ * on other hardware does not match the machine key, so it is re-measured, never refused.
  */
 export async function loadOrMeasureProfile(
   runner: ModelRunner,
-  opts: MeasureOptions & { cacheDir?: string; remeasure?: boolean } = {},
-): Promise<{ profile: LatencyProfile; path: string; cached: boolean }> {
-  let path = profileCachePath(runner.info.dir, opts.cacheDir);
+  opts: MeasureOptions & { cacheDir: string | null; readDirs?: string[]; remeasure?: boolean },
+): Promise<{ profile: LatencyProfile; path: string | null; cached: boolean }> {
+  const write = opts.cacheDir ? profileCachePath(opts.cacheDir) : null;
   if (!opts.remeasure) {
-    const hit = readCachedProfile(path, runner.info, opts.threads);
-    if (hit) return { profile: hit, path, cached: true };
-    const fallback = join(homedir(), '.cache', 'skipserve', modelKey(runner.info), 'profiles.json');
-    const hit2 = readCachedProfile(fallback, runner.info, opts.threads);
-    if (hit2) return { profile: hit2, path: fallback, cached: true };
+    const candidates = [...(write ? [write] : []), ...(opts.readDirs ?? []).map((d) => profileCachePath(join(d, 'router')))];
+    for (const path of candidates) {
+      const hit = readCachedProfile(path, runner.info, opts.threads);
+      if (hit) return { profile: hit, path, cached: true };
+    }
   }
   const profile = await measureLatencyProfile(runner, opts);
-  try {
-    writeCachedProfile(path, profile);
-  } catch {
-    path = join(homedir(), '.cache', 'skipserve', modelKey(runner.info), 'profiles.json');
-    writeCachedProfile(path, profile);
-  }
-  return { profile, path, cached: false };
+  if (write) writeCachedProfile(write, profile);
+  return { profile, path: write, cached: false };
 }

@@ -113,16 +113,37 @@ export function planToWire(plan: SkipPlan): SkipPlanWire {
   return out;
 }
 
-/** A stable string key for a plan (equal plans give equal keys). */
+/** A canonical string for a plan (equal plans, equal keys; order and duplicates do not matter). */
 export function planKey(plan: SkipPlan): string {
-  return JSON.stringify(planToWire(plan));
+  const heads = Object.keys(plan.maskHeads)
+    .map(Number)
+    .filter((l) => (plan.maskHeads[l] ?? []).length > 0)
+    .sort((a, b) => a - b)
+    .map((l) => `${l}:${sortedUnique(plan.maskHeads[l]!).join('.')}`);
+  return `a${sortedUnique(plan.skipAttention).join('.')}|m${sortedUnique(plan.skipMlp).join('.')}|h${heads.join(',')}`;
 }
 
-/** The sublayers every plan skips (what a batch of these rows can really save). */
-export function skipCore(plans: SkipPlan[]): SkipPlan {
-  if (!plans.length) return FULL_PLAN;
-  const inAll = (sel: (p: SkipPlan) => number[]) => sel(plans[0]).filter((l) => plans.every((p) => sel(p).includes(l)));
-  return { skipAttention: inAll((p) => p.skipAttention), skipMlp: inAll((p) => p.skipMlp), maskHeads: {} };
+const intersect = (lists: readonly (readonly number[])[]): number[] =>
+  lists.length === 0 ? [] : sortedUnique([...lists[0]!].filter((x) => lists.every((l) => l.includes(x))));
+
+/**
+ * The skip core of a set of plans: the sublayers and head masks all of them share. A best-of-N
+ * request prefills its prompt once under its core; only the core's sublayers save time in a batch.
+ */
+export function skipCore(plans: readonly SkipPlan[]): SkipPlan {
+  const maskHeads: Record<number, number[]> = {};
+  if (plans.length) {
+    for (const layer of Object.keys(plans[0]!.maskHeads).map(Number)) {
+      const heads = intersect(plans.map((p) => p.maskHeads[layer] ?? []));
+      if (heads.length) maskHeads[layer] = heads;
+    }
+  }
+  return { skipAttention: intersect(plans.map((p) => p.skipAttention)), skipMlp: intersect(plans.map((p) => p.skipMlp)), maskHeads };
+}
+
+/** Key of the sublayers a plan skips (head masks excluded): rows with equal keys batch together. */
+export function coreKey(core: SkipPlan): string {
+  return planKey({ skipAttention: core.skipAttention, skipMlp: core.skipMlp, maskHeads: {} });
 }
 
 export { planCost, type PlanCost } from './cost.ts';

@@ -9,10 +9,11 @@
  * quickselect) or the probability mass (top-p) get sort keys and are sorted. The result is bit-for-bit what sorting the whole vocabulary gives
  * (see nucleus()), and every non-greedy token draws exactly one random number.
  */
-import { Rng } from './rng.ts';
-import { NBINS, selectSmallest, TokenOrder } from './select.ts';
+import { Rng } from '../util/rng.ts';
+import { NBINS, selectSmallest, TokenOrder } from './token-ranking.ts';
 
-export interface SampleParams {
+/** How a candidate picks its tokens (one type for the engine, the CLI and the tools). */
+export interface SamplingParams {
   /** 0 = greedy. */
   temperature: number;
   /** 1 = off. */
@@ -27,7 +28,7 @@ export interface Sampled {
 }
 
 /** Checks parameters; throws naming the field. */
-export function checkSampleParams(p: SampleParams): void {
+export function checkSampleParams(p: SamplingParams): void {
   if (!(p.temperature >= 0) || !Number.isFinite(p.temperature)) throw new Error(`temperature must be >= 0 (got ${p.temperature})`);
   if (!(p.topP > 0 && p.topP <= 1)) throw new Error(`top_p must be in (0, 1] (got ${p.topP})`);
   if (!Number.isInteger(p.topK) || p.topK < 0) throw new Error(`top_k must be a non-negative integer (got ${p.topK})`);
@@ -201,7 +202,7 @@ function rankTopK(logits: Float32Array, max: number, k: number): void {
 let lastLogprob = 0;
 
 /** Samples one token; its logprob is left in lastLogprob (no per-token allocation). */
-function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
+function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng): number {
   const V = logits.length;
   if (p.temperature === 0) {
     const token = argmax(logits);
@@ -266,20 +267,20 @@ function sampleToken(logits: Float32Array, p: SampleParams, rng: Rng): number {
 }
 
 /** Samples one token. */
-export function sample(logits: Float32Array, p: SampleParams, rng: Rng): Sampled {
+export function sample(logits: Float32Array, p: SamplingParams, rng: Rng): Sampled {
   const token = sampleToken(logits, p, rng);
   return { token, logprob: lastLogprob };
 }
 
-/** A seeded sampler closure (the engine's SamplerFactory shape): same params + seed, same tokens. */
-export function createSampler(params: SampleParams, seed: number): (logits: Float32Array) => number {
+/** A seeded sampler closure returning token ids: same params + seed, same tokens. */
+export function createSampler(params: SamplingParams, seed: number): (logits: Float32Array) => number {
   checkSampleParams(params);
   const rng = new Rng(seed);
   return (logits) => sampleToken(logits, params, rng);
 }
 
-/** Like createSampler, returning the token's logprob too. */
-export function createDetailedSampler(params: SampleParams, seed: number): (logits: Float32Array) => Sampled {
+/** A seeded sampler closure returning each token with its logprob (what a candidate row uses). */
+export function createDetailedSampler(params: SamplingParams, seed: number): (logits: Float32Array) => Sampled {
   checkSampleParams(params);
   const rng = new Rng(seed);
   return (logits) => sample(logits, params, rng);

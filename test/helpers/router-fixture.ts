@@ -5,9 +5,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCatalog, saveCatalog } from '../../router/catalog.ts';
-import { routerPaths, writeJsonAtomic, type CalibrationResult, type ImportanceTable } from '../../router/calibration-file.ts';
-import { Rng } from '../../router/rng.ts';
+import { buildCatalog, saveCatalog } from '../../router/catalog-build.ts';
+import { routerPaths, writeJsonAtomic, type CalibrationResult, type ImportanceTable } from '../../src/router/calibration.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { selectorToOnnx } from '../../router/selector/export-onnx.ts';
 import { initSelector } from '../../router/selector/model.ts';
 import type { ModelInfo } from '../../src/model/model-info.ts';

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeCheckpoint } from './make-checkpoint.ts';
+import { makeCheckpoint } from '../../testkit/make-checkpoint.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ServerConfigSchema, type ServerConfig } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/api/server.ts';
-import { makeCheckpoint, type MakeCheckpointOptions } from './make-checkpoint.ts';
+import { makeCheckpoint, type MakeCheckpointOptions } from '../../testkit/make-checkpoint.ts';
 
 const created = new Set<string>();
 
@@ -29,7 +29,7 @@ export interface TestServer extends RunningServer {
 
 /** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile). */
 export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}): Promise<TestServer> {
-  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', profileBatches: [1, 4], threads: 1, prefillChunk: 16, ...config });
+  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', threads: 1, prefillChunk: 16, ...config });
   const s = await startServer(cfg);
   return Object.assign(s, { http: `http://127.0.0.1:${s.httpPort}` });
 }

@@ -2,14 +2,11 @@
  * Runs the skip suite (single heads, single sublayers, random 25% / 50% skip cores) and turns it
  * into a markdown table plus the summary the model card's targets are checked against.
  */
-import { breakdown, type Figures, type ProblemResult } from './scoring.ts';
+import { planToWire } from '../../../src/plans/plan.ts';
+import { mapConcurrent } from '../../../src/util/map-concurrent.ts';
+import { greedyResults, type EvalContext } from './run-requests.ts';
+import { breakdown, scoreResult, type Figures } from './scoring.ts';
 import { suitePlans, type SuitePlan } from './skip-suite.ts';
-import type { SkipPlan } from '../../../src/plans/plan.ts';
-import type { ModelRunner } from '../../../src/model/runner-types.ts';
-
-interface Ctx {
-  runner: ModelRunner;
-}
 
 export interface SuiteRow {
   name: string;
@@ -33,22 +30,14 @@ export interface SuiteSummary {
 
 const pct = (x: number) => (100 * x).toFixed(1);
 
-/** Measures greedy accuracy under every suite plan. */
-export async function runSkipSuite<C extends Ctx>(
-  ctx: C,
-  cores: number,
-  seed: number,
-  greedyIds: (ctx: C, plans: SkipPlan[]) => Promise<number[][]>,
-  score: (ctx: C, ids: number[][]) => ProblemResult[],
-): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
-  const plans = suitePlans(ctx.runner.info, cores, seed);
+/** Measures greedy accuracy under every suite plan (all plans in flight together, so batches stay full). */
+export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
+  const plans = suitePlans(ctx.local.info, cores, seed);
   const rows: SuiteRow[] = [];
   let full = 0;
-  // All plans' rows go through one continuously batched run (per-row plans), so batches stay full.
-  const all = await greedyIds(ctx, plans.map((sp) => sp.plan));
-  const per = all.length / plans.length;
+  const all = await mapConcurrent(plans, 4, (sp) => greedyResults(ctx, { policy: 'explicit', plan: planToWire(sp.plan) }));
   for (const [k, sp] of plans.entries()) {
-    const byGroup = breakdown(score(ctx, all.slice(k * per, (k + 1) * per)));
+    const byGroup = breakdown(ctx.problems.map((p, i) => scoreResult(p, all[k]![i]!)));
     const acc = byGroup.all!.sampleAcc;
     if (sp.group === 'full') full = acc;
     rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, byGroup });
@@ -67,14 +56,13 @@ export async function runSkipSuite<C extends Ctx>(
     meanCore50Drop: mean(drops('core50')),
     worstCore50Drop: max(drops('core50')),
   };
+  const steps = [...new Set(ctx.problems.map((p) => p.steps))].sort((a, b) => a - b);
+  const lo = [steps[0] ?? 0, steps[1] ?? steps[0] ?? 0];
+  const hi = [steps.at(-2) ?? 0, steps.at(-1) ?? 0];
   const lines = [
-    '| plan | removed sublayer FLOPs % | greedy % | drop (points) | 1-2 steps % | 5-6 steps % |',
+    `| plan | removed sublayer FLOPs % | greedy % | drop (points) | ${lo[0]}-${lo[1]} steps % | ${hi[0]}-${hi[1]} steps % |`,
     '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => {
-      const s12 = avgSteps(r.byGroup, [1, 2]);
-      const s56 = avgSteps(r.byGroup, [5, 6]);
-      return `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${pct(s12)} | ${pct(s56)} |`;
-    }),
+    ...rows.map((r) => `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${pct(avgSteps(r.byGroup, lo))} | ${pct(avgSteps(r.byGroup, hi))} |`),
     '',
     `Summary: full ${pct(full)}%; single head: worst drop ${pct(summary.worstHeadDrop)}, mean ${pct(summary.meanHeadDrop)} points; ` +
       `single sublayer: worst drop ${pct(summary.worstSublayerDrop)}; 25% cores: mean drop ${pct(summary.meanCore25Drop)}, worst ${pct(summary.worstCore25Drop)}; ` +

@@ -4,10 +4,10 @@
  * Random cores draw from layers 1..L-1 (layer 0 is spared, as in training); FLOPs per sublayer
  * come from src/plans/cost.ts (projections only; the lm_head is not a sublayer).
  */
-import { sublayerFlops } from '../../../src/plans/cost.ts';
+import { planCost, sublayerFlops } from '../../../src/plans/cost.ts';
 import type { SkipPlan } from '../../../src/plans/plan.ts';
 import type { ModelInfo } from '../../../src/model/model-info.ts';
-import { Rng } from '../generator/rng.ts';
+import { Rng } from '../../../src/util/rng.ts';
 
 /** A named plan of the suite. */
 export interface SuitePlan {
@@ -20,11 +20,9 @@ export interface SuitePlan {
 
 const empty = (): SkipPlan => ({ skipAttention: [], skipMlp: [], maskHeads: {} });
 
-/** Fraction of all sublayer FLOPs a plan removes. */
+/** Fraction of all sublayer FLOPs a plan removes (src/plans/cost.ts). */
 export function removedSublayerFraction(plan: SkipPlan, info: ModelInfo): number {
-  const f = sublayerFlops(info);
-  const total = info.numLayers * (f.attention + f.mlp);
-  return (new Set(plan.skipAttention).size * f.attention + new Set(plan.skipMlp).size * f.mlp) / total;
+  return planCost(plan, info).sublayerFraction;
 }
 
 /** A random skip core over layers >= 1 whose removed sublayer-FLOP fraction is closest to `target`. */

@@ -7,7 +7,7 @@
  * One step is one sentence that changes the tracked amount; percentages and nested quantities
  * write two equations for it.
  */
-import type { Rng } from './rng.ts';
+import type { Rng } from '../../../src/util/rng.ts';
 import type { Kind, Op, Problem } from './problems.ts';
 import { ADD_PHRASES, DISTRACTOR_PHRASES, DIV_PHRASES, MUL_PHRASES, OBJECTS, PEOPLE, SUB_PHRASES, type Person } from './vocab.ts';
 import {

@@ -5,7 +5,7 @@
  * Every intermediate value stays within 1..999 and divisions are exact, so a small model can
  * learn them; difficulty grows with the number of steps, the digits and distractor sentences.
  */
-import { Rng } from './rng.ts';
+import { Rng } from '../../../src/util/rng.ts';
 import {
   ADD_PHRASES, DISTRACTOR_PHRASES, DIV_PHRASES, MUL_PHRASES, OBJECTS, PEOPLE, SUB_PHRASES,
   type Person,

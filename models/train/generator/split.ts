@@ -3,7 +3,7 @@
  * same split whatever seed or tier produced it: no test question of any tier appears in any
  * seed's train split.
  */
-import { fnv1a, Rng } from './rng.ts';
+import { fnv1a, Rng } from '../../../src/util/rng.ts';
 import { generateProblem, type Problem, type Tier } from './problems.ts';
 import { generateHardProblem } from './hard.ts';
 

@@ -1,13 +1,12 @@
 /**
- * proto <-> domain: maps a GenerateRequest message to the shared wire shape (validated by the same
- * zod schema as HTTP) and engine results back to proto messages.
+ * proto <-> domain: a GenerateRequest message maps straight to the engine's RequestSpec (checked
+ * once, by prepareRequest, like every other request) and a domain result to a GenerateResponse.
  */
 import { InvalidRequestError } from '../../errors.ts';
-import type { CandidateDelta, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import type { CandidateDelta, GenerationResult, RequestSpec, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import type { SelectMode } from '../../engine/vote.ts';
 import { planToWire, type SkipPlan, type SkipPlanWire } from '../../plans/plan.ts';
-import type { WireCommon, WirePrompt } from '../build-request.ts';
-import { CommonSchema, parseBody } from '../request-schema.ts';
-import { skipSummary } from '../skip-summary.ts';
+import { diversityToWire } from '../diversity-wire.ts';
 import type { CandidateDeltaMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
 
 function planFromMsg(p: SkipPlanMsg): SkipPlanWire {
@@ -27,41 +26,44 @@ export function planToMsg(plan: SkipPlan): SkipPlanMsg {
   };
 }
 
-/** Maps and validates a GenerateRequest; errors name the proto field. */
-export function requestFromMsg(m: GenerateRequestMsg): { body: WireCommon; prompt: WirePrompt } {
+const ROLES = ['system', 'user', 'assistant', 'developer'];
+
+/** A GenerateRequest as a RequestSpec; what proto types cannot say (one of prompt/messages, roles) is checked here. */
+export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
   const hasPrompt = m.prompt !== '';
   const hasMessages = m.messages.length > 0;
   if (hasPrompt === hasMessages) throw new InvalidRequestError('set exactly one of prompt or messages', hasPrompt ? 'messages' : 'prompt');
-  const raw: Record<string, unknown> = {};
-  if (m.model) raw.model = m.model;
-  if (m.n !== undefined) raw.n = m.n;
-  if (m.max_tokens !== undefined) raw.max_tokens = m.max_tokens;
-  if (m.temperature !== undefined) raw.temperature = m.temperature;
-  if (m.top_p !== undefined) raw.top_p = m.top_p;
-  if (m.top_k !== undefined) raw.top_k = m.top_k;
-  if (m.seed !== undefined) raw.seed = m.seed;
-  if (m.stop.length) raw.stop = m.stop;
-  if (m.ignore_eos) raw.ignore_eos = true;
-  if (m.skip) {
-    const s = m.skip;
-    const skip: Record<string, unknown> = {};
-    if (s.policy) skip.policy = s.policy;
-    if (s.plan) skip.plan = planFromMsg(s.plan);
-    if (s.plans.length) skip.plans = s.plans.map(planFromMsg);
-    if (s.k !== undefined) skip.k = s.k;
-    if (s.target_speedup !== undefined) skip.target_speedup = s.target_speedup;
-    if (s.domain) skip.domain = s.domain;
-    if (s.select) skip.select = s.select;
-    if (s.answer_pattern) skip.answer_pattern = s.answer_pattern;
-    raw.skip = skip;
-  }
-  if (m.top_logprobs !== undefined && !m.logprobs) throw new InvalidRequestError('top_logprobs needs logprobs: true', 'top_logprobs');
-  const body = parseBody(CommonSchema, raw);
   for (const [i, msg] of m.messages.entries()) {
-    if (!['system', 'user', 'assistant', 'developer'].includes(msg.role)) throw new InvalidRequestError(`role must be system, user, assistant or developer; got '${msg.role}'`, `messages[${i}].role`);
+    if (!ROLES.includes(msg.role)) throw new InvalidRequestError(`role must be ${ROLES.join(', ')}; got '${msg.role}'`, `messages[${i}].role`);
   }
-  const prompt: WirePrompt = hasPrompt ? { kind: 'text', text: m.prompt } : { kind: 'chat', messages: m.messages };
-  return { body, prompt };
+  const s = m.skip;
+  return {
+    model: m.model || undefined,
+    prompt: hasPrompt ? { kind: 'text', text: m.prompt } : { kind: 'chat', messages: m.messages.map((x) => ({ role: x.role, content: x.content })) },
+    n: m.n,
+    maxTokens: m.max_tokens,
+    temperature: m.temperature,
+    topP: m.top_p,
+    topK: m.top_k,
+    seed: m.seed,
+    stop: m.stop.length ? m.stop : undefined,
+    ignoreEos: m.ignore_eos,
+    logprobs: m.logprobs,
+    topLogprobs: m.top_logprobs,
+    skip: s
+      ? {
+          policy: s.policy || undefined,
+          plan: s.plan ? planFromMsg(s.plan) : undefined,
+          plans: s.plans.length ? s.plans.map(planFromMsg) : undefined,
+          k: s.k,
+          targetSpeedup: s.target_speedup,
+          domain: s.domain || undefined,
+          select: (s.select || undefined) as SelectMode | undefined,
+          answerPattern: s.answer_pattern || undefined,
+          referenceAnswer: s.reference_answer || undefined,
+        }
+      : undefined,
+  };
 }
 
 function logprobsToMsg(tok: TextTokenizer, lps: TokenLogprob[]): TokenLogprobMsg[] {
@@ -78,9 +80,9 @@ export function deltaToMsg(tok: TextTokenizer, d: CandidateDelta): CandidateDelt
   return { index: d.index, text: d.text, token_ids: d.tokenIds, finish_reason: d.finishReason ?? '', logprobs: logprobsToMsg(tok, d.logprobs) };
 }
 
+
 /** The whole result as a GenerateResponse. */
 export function resultToMsg(tok: TextTokenizer, id: string, model: string, created: number, r: GenerationResult): GenerateResponseMsg {
-  const s = skipSummary(r);
   return {
     id,
     model,
@@ -97,7 +99,16 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
       selected: r.selectedIndex === c.index,
       logprobs: logprobsToMsg(tok, c.logprobs),
     })),
-    skip: { policy: s.policy, arm: s.arm ?? '', selected_index: s.selected_index ?? -1, speedup: s.speedup ?? 0, skipped_compute_ratio: s.skipped_compute_ratio, diversity: s.diversity },
+    skip: {
+      policy: r.policy,
+      arm: r.arm ?? '',
+      selected_index: r.selectedIndex ?? -1,
+      speedup: r.speedup ?? 0,
+      skipped_compute_ratio: r.skippedComputeRatio,
+      diversity: diversityToWire(r.diversity),
+      reference_answer: r.referenceAnswer ?? '',
+      matched_reference: r.matchedReference ?? false,
+    },
     usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
   };
 }

@@ -2,8 +2,7 @@
  * TypeScript declarations of the skipserve.v1 messages as @grpc/proto-loader hands them over
  * (keepCase, longs as numbers, enums as strings, defaults filled in, oneofs named).
  */
-import type { SkipSummaryWire } from '../skip-summary.ts';
-
+import type { DiversityWire } from '../diversity-wire.ts';
 export interface HeadListMsg {
   heads: number[];
 }
@@ -24,6 +23,7 @@ export interface SkipOptionsMsg {
   domain: string;
   select: string;
   answer_pattern: string;
+  reference_answer: string;
 }
 
 export interface GenerateRequestMsg {
@@ -65,14 +65,14 @@ export interface CandidateMsg {
 }
 
 /** Same fields as the HTTP response's `skip.diversity`. */
-export type DiversityMsg = SkipSummaryWire['diversity'];
+export type DiversityMsg = DiversityWire;
 
 export interface GenerateResponseMsg {
   id: string;
   model: string;
   created: number;
   candidates: CandidateMsg[];
-  skip: { policy: string; arm: string; selected_index: number; speedup: number; skipped_compute_ratio: number; diversity: DiversityMsg };
+  skip: { policy: string; arm: string; selected_index: number; speedup: number; skipped_compute_ratio: number; diversity: DiversityMsg; reference_answer: string; matched_reference: boolean };
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 

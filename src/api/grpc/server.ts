@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AuthenticationError, toGrpc } from '../../errors.ts';
-import type { Metrics } from '../../metrics/metrics.ts';
+import { AuthenticationError } from '../../errors.ts';
+import type { GenerationResult } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
-import type { ApiContext } from '../context.ts';
-import { buildRequest } from '../build-request.ts';
-import { deltaToMsg, requestFromMsg, resultToMsg } from './convert.ts';
+import { describePolicies, type ApiContext } from '../context.ts';
+import { deltaToMsg, resultToMsg, specFromMsg } from './convert.ts';
+import { toGrpc } from './errors.ts';
 import type { GenerateRequestMsg, GenerateResponseMsg, GenerateStreamResponseMsg, HealthCheckRequestMsg, HealthCheckResponseMsg, ModelDescriptionMsg, PolicyDescriptionMsg } from './messages.ts';
 
 export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../proto');
@@ -36,11 +36,6 @@ export interface GrpcServerHandle {
   close(): Promise<void>;
 }
 
-function fail(err: unknown, metrics?: Metrics): grpc.ServiceError {
-  if (metrics) countEdgeError(metrics, err);
-  const { code, details } = toGrpc(err);
-  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
-}
 
 /** Starts the gRPC server on host:port (0 = any free port). */
 export async function startGrpcServer(ctx: ApiContext, host: string, port: number): Promise<GrpcServerHandle> {
@@ -50,78 +45,69 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
   const server = new grpc.Server();
-
-  const checkAuth = (md: grpc.Metadata) => {
-    if (!ctx.config.apiKey) return;
-    const auth = md.get('authorization')[0];
-    if (auth !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send metadata authorization: Bearer <key>');
+  const metrics = ctx.model.metrics;
+  const fail = (err: unknown): grpc.ServiceError => {
+    countEdgeError(metrics, err);
+    return toGrpc(err);
   };
 
-  /** Validates and submits; the AbortController fires on client cancel; the deadline rides along. */
-  const submit = async (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>) => {
-    checkAuth(call.metadata);
+  /** The one auth check of every Inference method (health and reflection stay open, like /health). */
+  const authorized = (md: grpc.Metadata): void => {
+    if (!ctx.config.apiKey) return;
+    if (md.get('authorization')[0] !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send metadata authorization: Bearer <key>');
+  };
+  /** Wraps a unary handler: auth first, then the handler; any error becomes one mapped status. */
+  const unary = <Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> => async (call, callback) => {
+    let res: Res;
+    try {
+      authorized(call.metadata);
+      res = await fn(call);
+    } catch (err) {
+      callback(fail(err));
+      return;
+    }
+    callback(null, res);
+  };
+
+  /** Maps, checks and submits; a client cancel aborts the request; the deadline rides along. */
+  const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>) => {
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
     if (call.cancelled) abort.abort();
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
-    const { body, prompt } = requestFromMsg(call.request);
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
-    const req = buildRequest(ctx, body, prompt, { key, signal: abort.signal, deadline, logprobs: call.request.logprobs, topLogprobs: call.request.top_logprobs ?? 0 });
-    return ctx.engine.submit(req);
+    return ctx.model.submit({ ...specFromMsg(call.request), key, signal: abort.signal, deadline });
   };
+  const respond = (result: GenerationResult) => resultToMsg(ctx.model.tokenizer, `gen-${randomUUID()}`, ctx.model.info.id, Math.floor(Date.now() / 1000), result);
 
-  const generate: Unary<GenerateRequestMsg, GenerateResponseMsg> = async (call, callback) => {
-    try {
-      const handle = await submit(call);
-      const result = await handle.result;
-      callback(null, resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result));
-    } catch (err) {
-      callback(fail(err, ctx.metrics));
-      return;
-    }
-  };
+  const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => respond(await (await submit(call)).result));
 
   const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
     try {
+      authorized(call.metadata);
       const handle = await submit(call);
       for await (const d of handle.events) {
         if (call.cancelled) break;
-        call.write({ delta: deltaToMsg(ctx.tokenizer, d) });
+        call.write({ delta: deltaToMsg(ctx.model.tokenizer, d) });
       }
-      const result = await handle.result;
-      call.write({ final: resultToMsg(ctx.tokenizer, `gen-${randomUUID()}`, ctx.info.id, Math.floor(Date.now() / 1000), result) });
+      call.write({ final: respond(await handle.result) });
       call.end();
     } catch (err) {
-      const e = fail(err, ctx.metrics);
+      const e = fail(err);
       if (!call.cancelled) call.destroy(e);
       return;
     }
   };
 
-  const listPolicies: Unary<unknown, { policies: PolicyDescriptionMsg[]; default_policy: string }> = (call, callback) => {
-    try {
-      checkAuth(call.metadata);
-    } catch (err) {
-      callback(fail(err));
-      return;
-    }
-    const policies = ctx.policies.list().map((p) => {
-      const why = p.unavailableReason();
-      return { name: p.name, description: p.description, available: why === null, unavailable_reason: why ?? '' };
-    });
-    callback(null, { policies, default_policy: ctx.config.defaultPolicy });
-  };
+  const listPolicies = unary<unknown, { policies: PolicyDescriptionMsg[]; default_policy: string }>(() => ({
+    policies: describePolicies(ctx).map((p) => ({ name: p.name, description: p.description, available: p.available, unavailable_reason: p.reason ?? '' })),
+    default_policy: ctx.model.defaultPolicy,
+  }));
 
-  const getModel: Unary<unknown, ModelDescriptionMsg> = (call, callback) => {
-    try {
-      checkAuth(call.metadata);
-    } catch (err) {
-      callback(fail(err));
-      return;
-    }
-    const i = ctx.info;
-    callback(null, {
+  const getModel = unary<unknown, ModelDescriptionMsg>(() => {
+    const i = ctx.model.info;
+    return {
       id: i.id,
       architecture: i.architecture,
       num_layers: i.numLayers,
@@ -133,15 +119,15 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       vocab_size: i.vocabSize,
       max_positions: i.maxPositions,
       max_batch: ctx.config.maxBatch,
-    });
-  };
+    };
+  });
 
   server.addService(pkg.skipserve.v1.Inference.service, { Generate: generate, GenerateStream: generateStream, ListPolicies: listPolicies, GetModel: getModel });
 
   // grpc.health.v1: '' and the Inference service report SERVING while the server is ready.
   const watchers = new Set<{ service: string; call: grpc.ServerWritableStream<HealthCheckRequestMsg, HealthCheckResponseMsg> }>();
   const statusOf = (service: string): HealthCheckResponseMsg['status'] | null =>
-    service === '' || service === INFERENCE_SERVICE ? (ctx.isReady() ? 'SERVING' : 'NOT_SERVING') : null;
+    service === '' || service === INFERENCE_SERVICE ? (ctx.notReadyReason() === null ? 'SERVING' : 'NOT_SERVING') : null;
   server.addService(pkg.grpc.health.v1.Health.service, {
     Check: ((call, callback) => {
       const status = statusOf(call.request.service);

@@ -3,31 +3,29 @@
  * error goes through errors.ts (`toHttp`), so status codes and bodies are the same everywhere.
  */
 import { Hono } from 'hono';
-import { AuthenticationError, NotFoundError, toHttp } from '../../errors.ts';
+import { AuthenticationError, NotFoundError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
-import type { ApiContext } from '../context.ts';
+import { describePolicies, type ApiContext } from '../context.ts';
+import { errorResponse } from './errors.ts';
 import { handleGenerate } from './generate-route.ts';
 
 /** Builds the HTTP app over the shared API context. */
 export function createHttpApp(ctx: ApiContext): Hono {
   const app = new Hono();
+  const metrics = ctx.model.metrics;
 
   app.onError((err, c) => {
-    if (c.req.path.startsWith('/v1/')) countEdgeError(ctx.metrics, err);
-    const { status, body } = toHttp(err);
-    return c.json(body, status as 400);
+    if (c.req.path.startsWith('/v1/')) countEdgeError(metrics, err);
+    return errorResponse(c, err);
   });
-  app.notFound((c) => {
-    const { status, body } = toHttp(new NotFoundError(`no route ${c.req.method} ${c.req.path}`));
-    return c.json(body, status as 404);
-  });
+  app.notFound((c) => errorResponse(c, new NotFoundError(`no route ${c.req.method} ${c.req.path}`)));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
-  app.get('/ready', (c) => (ctx.isReady() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
-  app.get('/metrics', async (c) => {
-    const text = await ctx.metrics.registry.metrics();
-    return c.body(text, 200, { 'Content-Type': ctx.metrics.registry.contentType });
+  app.get('/ready', (c) => {
+    const why = ctx.notReadyReason();
+    return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
   });
+  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   app.use('/v1/*', async (c, next) => {
     if (ctx.config.apiKey) {
@@ -42,17 +40,14 @@ export function createHttpApp(ctx: ApiContext): Hono {
       object: 'list',
       data: [
         {
-          id: ctx.info.id,
+          id: ctx.model.info.id,
           object: 'model',
           created: ctx.startedAt,
           owned_by: 'skipserve',
-          max_model_len: ctx.info.maxPositions,
-          architecture: ctx.info.architecture,
-          skip_policies: ctx.policies.list().map((p) => {
-            const why = p.unavailableReason();
-            return { name: p.name, description: p.description, available: why === null, ...(why ? { unavailable_reason: why } : {}) };
-          }),
-          default_policy: ctx.config.defaultPolicy,
+          max_model_len: ctx.model.info.maxPositions,
+          architecture: ctx.model.info.architecture,
+          skip_policies: describePolicies(ctx).map((p) => ({ name: p.name, description: p.description, available: p.available, ...(p.reason ? { unavailable_reason: p.reason } : {}) })),
+          default_policy: ctx.model.defaultPolicy,
         },
       ],
     }),

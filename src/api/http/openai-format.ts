@@ -5,7 +5,7 @@
  */
 import type { CandidateDelta, CandidateResult, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
-import { skipSummary } from '../skip-summary.ts';
+import { skipSummary } from './skip-summary.ts';
 
 export type Kind = 'chat' | 'text';
 

@@ -4,13 +4,12 @@
  * with `skip.k`, its k least important heads. The domain is `skip.domain`, or inferred from the
  * prompt's own embedding (nearest domain centroid by cosine similarity).
  */
-import type { DomainProfile } from '../../../router/calibration-file.ts';
-import { latencyTableFor, sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
-import { coreToPlan, sublayerKey } from '../../../router/skip-core-greedy.ts';
-import { domainCore, leastImportantHeads } from '../../../router/skip-cores.ts';
+import type { DomainProfile } from '../../router/calibration.ts';
+import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
+import { coreToPlan, sublayerKey } from '../../router/skip-core-search.ts';
+import { domainCore, leastImportantHeads } from '../../router/calibrated-cores.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
-import type { PolicyDeps } from './registry.ts';
 import { MAX_TARGET_SPEEDUP } from './latency-budget.ts';
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -59,13 +58,13 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       let domain = ctx.options.domain;
       let similarity: number | undefined;
       if (domain !== undefined && !cal.domains[domain]) {
-        throw new InvalidRequestError(`skip.domain '${domain}' is not one of: ${domains().join(', ')}`, 'skip.domain');
+        throw new InvalidRequestError(`domain '${domain}' is not one of: ${domains().join(', ')}`, 'domain');
       }
       if (domain === undefined) ({ domain, similarity } = inferDomain(cal.domains, await ctx.embedPrompt()));
       const profile = cal.domains[domain]!;
       const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;
       if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
-        throw new InvalidRequestError(`skip.target_speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'skip.target_speedup');
+        throw new InvalidRequestError(`target speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'targetSpeedup');
       }
       const table = latencyTableFor(r, ctx.n, ctx.promptTokens.length);
       if (!table) throw new Error('no latency profile and no calibrated latency table');
@@ -73,7 +72,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       const plan = coreToPlan(core.core);
       const k = ctx.options.k ?? 0;
       if (!Number.isInteger(k) || k < 0 || k >= cal.numLayers * cal.numHeads) {
-        throw new InvalidRequestError(`skip.k must be an integer from 0 to ${cal.numLayers * cal.numHeads - 1} for expert-profile, got ${k}`, 'skip.k');
+        throw new InvalidRequestError(`k (heads to mask) must be an integer from 0 to ${cal.numLayers * cal.numHeads - 1} for expert-profile, got ${k}`, 'k');
       }
       for (const [l, h] of leastImportantHeads(profile, k)) (plan.maskHeads[l] ??= []).push(h);
       for (const l of Object.keys(plan.maskHeads)) plan.maskHeads[Number(l)]!.sort((a, b) => a - b);
@@ -90,10 +89,4 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       };
     },
   };
-}
-
-/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
-export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
-  const r = await sharedRouterResources(deps);
-  return [createExpertProfilePolicy(r)];
 }

@@ -3,12 +3,11 @@
  * pruning, as in the mBERT head-pruning and Michel et al. work). Every candidate gets the same
  * plan; their diversity comes from sampling alone.
  */
-import { sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
-import { leastImportantHeads } from '../../../router/skip-cores.ts';
+import { type RouterResources } from '../../router/resources.ts';
+import { leastImportantHeads } from '../../router/calibrated-cores.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlan } from '../plan.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
-import type { PolicyDeps } from './registry.ts';
 
 /** Creates the policy over the loaded router resources; `defaultK` heads when a request gives none. */
 export function createHeadImportancePolicy(r: RouterResources, defaultK = 1): SkipPolicy {
@@ -22,7 +21,7 @@ export function createHeadImportancePolicy(r: RouterResources, defaultK = 1): Sk
       const k = ctx.options.k ?? defaultK;
       const total = cal.numLayers * cal.numHeads;
       if (!Number.isInteger(k) || k < 1 || k >= total) {
-        throw new InvalidRequestError(`skip.k must be an integer from 1 to ${total - 1} for head-importance, got ${k}`, 'skip.k');
+        throw new InvalidRequestError(`k (heads to mask) must be an integer from 1 to ${total - 1} for head-importance, got ${k}`, 'k');
       }
       const heads = leastImportantHeads(cal.importance, k);
       const maskHeads: Record<number, number[]> = {};
@@ -32,10 +31,4 @@ export function createHeadImportancePolicy(r: RouterResources, defaultK = 1): Sk
       return { plans: Array.from({ length: ctx.n }, () => structuredClone(plan)), detail: { k, masked: heads.map(([l, h]) => `${l}.${h}`) } };
     },
   };
-}
-
-/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
-export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
-  const r = await sharedRouterResources(deps);
-  return [createHeadImportancePolicy(r, deps.defaults.k)];
 }

@@ -4,13 +4,12 @@
  * importance lost per millisecond saved, re-scored after each pick (the sublayer-pruning idea).
  * All candidates share the core, so the whole batch really skips it.
  */
-import { latencyTableFor, sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
-import { coreToPlan, sublayerKey, type GreedyResult } from '../../../router/skip-core-greedy.ts';
-import { latencyBudgetCore } from '../../../router/skip-cores.ts';
+import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
+import { coreToPlan, sublayerKey, type GreedyResult } from '../../router/skip-core-search.ts';
+import { latencyBudgetCore } from '../../router/calibrated-cores.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlan } from '../plan.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
-import type { PolicyDeps } from './registry.ts';
 
 /** Largest target a request may ask for. */
 export const MAX_TARGET_SPEEDUP = 8;
@@ -19,7 +18,7 @@ export const MAX_TARGET_SPEEDUP = 8;
 export async function chooseLatencyBudgetCore(r: RouterResources, n: number, contextLen: number, target: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
   if (!r.calibration) throw new Error(r.calibrationMissing ?? 'no calibration');
   if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
-    throw new InvalidRequestError(`skip.target_speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'skip.target_speedup');
+    throw new InvalidRequestError(`target speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'targetSpeedup');
   }
   const table = latencyTableFor(r, n, contextLen);
   if (!table) throw new Error('no latency profile and no calibrated latency table');
@@ -47,10 +46,4 @@ export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
       };
     },
   };
-}
-
-/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
-export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
-  const r = await sharedRouterResources(deps);
-  return [createLatencyBudgetPolicy(r)];
 }

@@ -4,15 +4,14 @@
  * candidates, on top of a shared skip core from latency-budget when `skip.target_speedup` is given.
  * Unavailable (with the reason) when selector.onnx is missing.
  */
-import { entryPlan } from '../../../router/catalog.ts';
-import { sharedRouterResources, type RouterResources } from '../../../router/resources.ts';
-import { topN } from '../../../router/selector/model.ts';
-import { sublayerKey } from '../../../router/skip-core-greedy.ts';
+import { entryPlan } from '../../router/catalog.ts';
+import { type RouterResources } from '../../router/resources.ts';
+import { topN } from '../../router/selector-session.ts';
+import { sublayerKey } from '../../router/skip-core-search.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import { FULL_PLAN, type SkipPlan } from '../plan.ts';
 import { chooseLatencyBudgetCore } from './latency-budget.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
-import type { PolicyDeps } from './registry.ts';
 
 /** Creates the policy over the loaded router resources. */
 export function createLearnedPolicy(r: RouterResources): SkipPolicy {
@@ -41,10 +40,4 @@ export function createLearnedPolicy(r: RouterResources): SkipPolicy {
       };
     },
   };
-}
-
-/** Registry hook: builds the policy from the server's model directory (router files loaded once). */
-export async function createPolicies(deps: PolicyDeps): Promise<SkipPolicy[]> {
-  const r = await sharedRouterResources(deps);
-  return [createLearnedPolicy(r)];
 }

@@ -3,13 +3,13 @@
  * The engine only calls `choose`; new policies plug in by registering, without touching it.
  */
 import type { ModelInfo } from '../../model/model-info.ts';
-import type { SkipPlan } from '../plan.ts';
+import type { SkipPlan, SkipPlanWire } from '../plan.ts';
 
-/** Policy-specific options from the request's `skip` object (already validated at the edge). */
+/** Policy-specific options from the request's skip options (each policy checks the ones it reads). */
 export interface PolicyOptions {
-  /** explicit: one plan for all candidates, or one per candidate. */
-  plan?: SkipPlan;
-  plans?: SkipPlan[];
+  /** explicit: one plan for all candidates, or one per candidate (plan JSON, checked by the policy). */
+  plan?: SkipPlanWire;
+  plans?: SkipPlanWire[];
   /** random-heads / head-importance: heads to mask per candidate. */
   k?: number;
   /** latency-budget / learned: the speedup the shared skip core should reach. */
@@ -32,7 +32,7 @@ export interface PolicyContext {
 }
 
 export interface PolicyResult {
-  /** Exactly `n` plans. */
+  /** Exactly `n` plans, fitting the model (a policy builds them from the model's shape). */
   plans: SkipPlan[];
   /** Free-form facts for the response / logs (e.g. the inferred domain). */
   detail?: Record<string, unknown>;

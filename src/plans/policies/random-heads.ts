@@ -4,7 +4,7 @@
  * are masked in any one layer, and candidates get distinct masks whenever the model has enough heads.
  */
 import { InvalidRequestError } from '../../errors.ts';
-import { Rng } from '../../sampling/rng.ts';
+import { Rng } from '../../util/rng.ts';
 import type { SkipPlan } from '../plan.ts';
 import type { SkipPolicy } from './policy.ts';
 
@@ -37,7 +37,7 @@ export function randomHeadsPolicy(defaultK: number): SkipPolicy {
       const k = ctx.options.k ?? defaultK;
       const maxK = numLayers * (numHeads - 1);
       if (!Number.isInteger(k) || k < 0 || k > maxK) {
-        throw new InvalidRequestError(`skip.k must be an integer in [0, ${maxK}] for this model (${numLayers} layers x ${numHeads} heads, one head kept per layer); got ${k}`, 'skip.k');
+        throw new InvalidRequestError(`k (heads to mask) must be an integer in [0, ${maxK}] for this model (${numLayers} layers x ${numHeads} heads, one head kept per layer); got ${k}`, 'k');
       }
       const seen = new Set<string>();
       const plans: SkipPlan[] = [];

@@ -1,34 +1,48 @@
 /**
- * The policy registry. The engine looks policies up by name and calls `choose`; it never imports a
- * policy. Built-ins register here; any other module in this folder that exports
- * `createPolicies(deps)` is discovered at startup by `discoverPolicies`, so later policies
- * (head-importance, latency-budget, expert-profile, learned) plug in by adding a file.
+ * The policy registry: a static list of every policy the server knows. The engine looks policies
+ * up by name and calls `choose`; it never imports a policy. The router-backed policies share one
+ * load of the model directory's router artifacts (calibration, catalog, selector, latency profile).
+ * A policy that fails to build stops startup with its error, unless it is listed as optional:
+ * then it is registered as unavailable, with the error as the reason.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { ModelRunner } from '../../model/runner-types.ts';
-import type { SkipPolicy } from './policy.ts';
-import { nonePolicy } from './none.ts';
+import { loadRouterResources, type RouterResources } from '../../router/resources.ts';
+import { loadOrMeasureProfile } from '../latency-profile.ts';
+import { createExpertProfilePolicy } from './expert-profile.ts';
 import { explicitPolicy } from './explicit.ts';
+import { createHeadImportancePolicy } from './head-importance.ts';
+import { createLatencyBudgetPolicy } from './latency-budget.ts';
+import { createLearnedPolicy } from './learned.ts';
+import { nonePolicy } from './none.ts';
+import type { SkipPolicy } from './policy.ts';
 import { randomHeadsPolicy } from './random-heads.ts';
 
-/** What a policy factory may use to build its policies. */
+/** What the policies are built from. */
 export interface PolicyDeps {
   info: ModelInfo;
-  /** Checkpoint directory (profiles, selector.onnx, calibration results live there). */
+  /** Checkpoint directory (router/, selector.onnx). */
   modelDir: string;
-  /** The running model (e.g. for measuring latency); policies must not call step() themselves. */
+  /** The running model, to measure the latency profile when no cached one fits this machine. */
   runner?: ModelRunner;
-  /** Server defaults, e.g. the k of random-heads. */
-  defaults: { k: number; targetSpeedup?: number };
+  /** Server defaults: random-heads' / head-importance's k, latency-budget's target speedup. */
+  defaults: { k: number; targetSpeedup: number };
+  /** Where latency profiles are cached (null: in memory only; the model directory is only read). */
+  profileCacheDir?: string | null;
 }
 
-/** A module in this folder that contributes policies. */
-export interface PolicyModule {
-  createPolicies(deps: PolicyDeps): SkipPolicy[] | Promise<SkipPolicy[]>;
-}
+type Build = (deps: PolicyDeps, router: () => Promise<RouterResources>) => SkipPolicy | Promise<SkipPolicy>;
+
+/** Every policy, in the order /v1/models lists them. */
+export const POLICIES: readonly { name: string; build: Build }[] = [
+  { name: 'none', build: () => nonePolicy() },
+  { name: 'explicit', build: () => explicitPolicy() },
+  { name: 'random-heads', build: (d) => randomHeadsPolicy(d.defaults.k) },
+  { name: 'head-importance', build: async (d, router) => createHeadImportancePolicy(await router(), Math.max(1, d.defaults.k)) },
+  { name: 'latency-budget', build: async (_d, router) => createLatencyBudgetPolicy(await router()) },
+  { name: 'expert-profile', build: async (_d, router) => createExpertProfilePolicy(await router()) },
+  { name: 'learned', build: async (_d, router) => createLearnedPolicy(await router()) },
+];
 
 export class PolicyRegistry {
   private readonly policies = new Map<string, SkipPolicy>();
@@ -52,33 +66,45 @@ export class PolicyRegistry {
   }
 }
 
-/** A registry with the built-in policies: none, explicit, random-heads. */
-export function builtinRegistry(deps: PolicyDeps): PolicyRegistry {
-  const reg = new PolicyRegistry();
-  reg.register(nonePolicy());
-  reg.register(explicitPolicy());
-  reg.register(randomHeadsPolicy(deps.defaults.k));
-  return reg;
+/** A policy that exists but could not be built (optional policies only). */
+function unavailablePolicy(name: string, reason: string): SkipPolicy {
+  return {
+    name,
+    description: `unavailable: ${reason}`,
+    unavailableReason: () => reason,
+    choose: () => Promise.reject(new Error(`policy '${name}' is unavailable: ${reason}`)),
+  };
 }
 
-const NOT_PLUGINS = new Set(['policy.ts', 'registry.ts', 'none.ts', 'explicit.ts', 'random-heads.ts']);
+/** Loads the router artifacts once; with a runner and a calibration, the latency profile too. */
+async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
+  const r = await loadRouterResources(deps.info, deps.modelDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
+  if (r.calibration && deps.runner) {
+    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs: [deps.modelDir] })).profile;
+  }
+  return r;
+}
 
 /**
- * Imports every other `*.ts` module of this folder that exports `createPolicies` and registers what
- * it returns. A module that fails to load is reported, not fatal: its policies are simply absent.
+ * Builds every policy of {@link POLICIES}. A build error names the policy and stops here, unless the
+ * policy is in `optional` (then `onOptionalFailure` hears about it and the policy is unavailable).
  */
-export async function discoverPolicies(reg: PolicyRegistry, deps: PolicyDeps, onError: (file: string, err: unknown) => void = () => {}): Promise<void> {
-  const dir = dirname(fileURLToPath(import.meta.url));
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts') && !NOT_PLUGINS.has(f))
-    .sort();
-  for (const file of files) {
+export async function createPolicyRegistry(
+  deps: PolicyDeps,
+  opts: { optional?: readonly string[]; onOptionalFailure?: (name: string, err: unknown) => void } = {},
+): Promise<PolicyRegistry> {
+  let router: Promise<RouterResources> | null = null;
+  const shared = () => (router ??= loadRouter(deps));
+  const reg = new PolicyRegistry();
+  for (const { name, build } of POLICIES) {
     try {
-      const mod = (await import(pathToFileURL(join(dir, file)).href)) as Partial<PolicyModule>;
-      if (typeof mod.createPolicies !== 'function') continue;
-      for (const p of await mod.createPolicies(deps)) reg.register(p);
+      reg.register(await build(deps, shared));
     } catch (err) {
-      onError(file, err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (!opts.optional?.includes(name)) throw new Error(`policy '${name}' failed to load: ${message}`);
+      opts.onOptionalFailure?.(name, err);
+      reg.register(unavailablePolicy(name, message));
     }
   }
+  return reg;
 }

@@ -1,0 +1,30 @@
+/**
+ * Domain errors -> gRPC: status code, details naming the proto field, and a `retry-after` trailer
+ * for RESOURCE_EXHAUSTED / UNAVAILABLE. The one place gRPC maps errors.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { asSkipserveError, type ErrorKind } from '../../errors.ts';
+import { wireField } from '../wire-fields.ts';
+
+const CODE: Record<ErrorKind, grpc.status> = {
+  invalid: grpc.status.INVALID_ARGUMENT,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  not_found: grpc.status.NOT_FOUND,
+  queue_full: grpc.status.RESOURCE_EXHAUSTED,
+  unavailable: grpc.status.UNAVAILABLE,
+  policy_unavailable: grpc.status.FAILED_PRECONDITION,
+  cancelled: grpc.status.CANCELLED,
+  deadline: grpc.status.DEADLINE_EXCEEDED,
+  internal: grpc.status.INTERNAL,
+};
+
+/** Maps any error to a gRPC ServiceError (the field, in proto form, leads the details). */
+export function toGrpc(err: unknown): grpc.ServiceError {
+  const e = asSkipserveError(err);
+  const field = wireField(e.field);
+  const details = field ? `${field}: ${e.message}` : e.message;
+  const metadata = new grpc.Metadata();
+  const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
+  if (retry !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(retry))));
+  return Object.assign(new Error(details), { code: CODE[e.kind], details, metadata });
+}

@@ -1,0 +1,94 @@
+/**
+ * The OpenAI request bodies, checked at the edge with zod for shape and types only (unknown fields
+ * are refused by name); what the values mean (ranges, the context budget, the policy) is checked
+ * once, in engine/prepare-request.ts. Errors name the field in wire form (e.g. `messages[0].content`).
+ */
+import { z } from 'zod';
+import { InvalidRequestError } from '../../errors.ts';
+
+const SkipSchema = z
+  .object({
+    policy: z.string().optional(),
+    plan: z.unknown().optional(),
+    plans: z.array(z.unknown()).optional(),
+    k: z.number().optional(),
+    target_speedup: z.number().optional(),
+    domain: z.string().optional(),
+    select: z.enum(['vote', 'logprob', 'none']).optional(),
+    answer_pattern: z.string().optional(),
+    reference_answer: z.union([z.string(), z.number()]).optional(),
+  })
+  .strict();
+
+/** Fields shared by chat and completions. */
+const common = {
+  model: z.string().optional(),
+  n: z.number().optional(),
+  max_tokens: z.number().nullish(),
+  max_completion_tokens: z.number().nullish(),
+  temperature: z.number().nullish(),
+  top_p: z.number().nullish(),
+  top_k: z.number().nullish(),
+  seed: z.number().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
+  ignore_eos: z.boolean().optional(),
+  user: z.string().optional(),
+  presence_penalty: z.literal(0, { message: 'presence_penalty is not supported (only 0)' }).nullish(),
+  frequency_penalty: z.literal(0, { message: 'frequency_penalty is not supported (only 0)' }).nullish(),
+  skip: SkipSchema.optional(),
+};
+
+const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
+
+export const ChatRequestSchema = z
+  .object({
+    ...common,
+    messages: z
+      .array(
+        z
+          .object({
+            role: z.enum(['system', 'user', 'assistant', 'developer']),
+            content: z.union([z.string(), z.array(ContentPart)]),
+            name: z.string().optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().nullish(),
+  })
+  .strict();
+
+export const CompletionRequestSchema = z
+  .object({
+    ...common,
+    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number()).min(1)]),
+    logprobs: z.number().nullish(),
+    echo: z.literal(false, { message: 'echo is not supported' }).optional(),
+  })
+  .strict();
+
+export type ChatRequestBody = z.infer<typeof ChatRequestSchema>;
+export type CompletionRequestBody = z.infer<typeof CompletionRequestSchema>;
+export type SkipBody = z.infer<typeof SkipSchema>;
+
+/** Formats a zod path as a wire field name: `messages[0].content`. */
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+}
+
+/** Parses `body` with `schema`, throwing an InvalidRequestError that names the first bad field. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidRequestError('the request body must be a JSON object', null);
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = fieldName([...issue.path, issue.keys[0]!]);
+    throw new InvalidRequestError(`unknown or unsupported field '${key}'`, key, 'unsupported_parameter');
+  }
+  const param = fieldName(issue.path);
+  throw new InvalidRequestError(`${param || 'body'}: ${issue.message}`, param || null);
+}

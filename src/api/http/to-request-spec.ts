@@ -1,0 +1,64 @@
+/**
+ * OpenAI wire bodies -> the engine's RequestSpec (wire names stop here), plus the per-request
+ * renames the error mapping needs (e.g. a request that used max_completion_tokens).
+ */
+import type { RequestSpec, SkipSpec } from '../../engine/types.ts';
+import type { SkipPlanWire } from '../../plans/plan.ts';
+import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
+
+/** A RequestSpec and the wire names its domain fields had in this request. */
+export interface HttpSpec {
+  spec: RequestSpec;
+  fields: Record<string, string>;
+}
+
+const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+
+function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
+  if (!s) return undefined;
+  return {
+    policy: s.policy,
+    plan: s.plan as SkipPlanWire | undefined,
+    plans: s.plans as SkipPlanWire[] | undefined,
+    k: s.k,
+    targetSpeedup: s.target_speedup,
+    domain: s.domain,
+    select: s.select,
+    answerPattern: s.answer_pattern,
+    referenceAnswer: s.reference_answer === undefined ? undefined : String(s.reference_answer),
+  };
+}
+
+function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, 'prompt'> {
+  return {
+    model: b.model,
+    n: b.n,
+    maxTokens: opt(b.max_completion_tokens) ?? opt(b.max_tokens),
+    temperature: opt(b.temperature),
+    topP: opt(b.top_p),
+    topK: opt(b.top_k),
+    seed: opt(b.seed),
+    stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
+    ignoreEos: b.ignore_eos,
+    skip: skipSpec(b.skip),
+  };
+}
+
+/** A chat completion body as a RequestSpec. */
+export function chatSpec(b: ChatRequestBody): HttpSpec {
+  const messages = b.messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
+  return {
+    spec: { ...common(b), prompt: { kind: 'chat', messages }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
+    fields: b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {},
+  };
+}
+
+/** A (legacy) text completion body as a RequestSpec; `logprobs: k` asks for k alternatives. */
+export function completionSpec(b: CompletionRequestBody): HttpSpec {
+  const p = b.prompt;
+  const prompt: RequestSpec['prompt'] = typeof p === 'string' ? { kind: 'text', text: p } : typeof p[0] === 'string' ? { kind: 'text', text: p[0] as string } : { kind: 'tokens', tokens: p as number[] };
+  return {
+    spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs) },
+    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
+  };
+}

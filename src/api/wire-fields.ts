@@ -1,0 +1,30 @@
+/**
+ * Domain field names -> wire field names, shared by HTTP (OpenAI JSON) and gRPC (the proto uses the
+ * same snake_case names). Only the head of a path is renamed: `plans[1].skip_attention[0]` becomes
+ * `skip.plans[1].skip_attention[0]`. Names already in wire form pass through unchanged.
+ */
+const WIRE: Record<string, string> = {
+  policy: 'skip.policy',
+  plan: 'skip.plan',
+  plans: 'skip.plans',
+  k: 'skip.k',
+  targetSpeedup: 'skip.target_speedup',
+  domain: 'skip.domain',
+  select: 'skip.select',
+  answerPattern: 'skip.answer_pattern',
+  referenceAnswer: 'skip.reference_answer',
+  maxTokens: 'max_tokens',
+  topP: 'top_p',
+  topK: 'top_k',
+  topLogprobs: 'top_logprobs',
+  ignoreEos: 'ignore_eos',
+};
+
+/** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */
+export function wireField(field: string | null, overrides: Record<string, string> = {}): string | null {
+  if (field === null) return null;
+  const m = /^([A-Za-z_]+)(.*)$/s.exec(field);
+  if (!m) return field;
+  const head = overrides[m[1]!] ?? WIRE[m[1]!] ?? m[1]!;
+  return head + m[2]!;
+}

@@ -1,0 +1,143 @@
+/**
+ * The one place a request is checked: a RequestSpec (from HTTP, gRPC, the CLI or an evaluation
+ * tool) becomes a GenerationRequest. Renders the chat template, tokenizes, checks the context
+ * budget, n, sampling ranges, stop strings and the answer pattern, and resolves the policy
+ * (named, else the caller's A/B arm, else the server default). Errors name the domain field;
+ * the transports map field names to their wire names.
+ */
+import { InvalidRequestError, NotFoundError, PolicyUnavailableError } from '../errors.ts';
+import type { ModelInfo } from '../model/model-info.ts';
+import type { PolicyOptions } from '../plans/policies/policy.ts';
+import type { PolicyRegistry } from '../plans/policies/registry.ts';
+import type { ChatTemplate } from '../text/chat-template.ts';
+import { compileAnswerPattern } from './answers.ts';
+import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
+import type { SelectMode } from './vote.ts';
+
+/** Limits on what one request may ask for. */
+export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2 };
+const SELECT_MODES: readonly SelectMode[] = ['vote', 'logprob', 'none'];
+
+/** The policy a request gets when it names none. */
+export interface PolicyAssignment {
+  policy: string;
+  /** Set when the policy comes from an A/B arm. */
+  arm?: string;
+  /** The arm's fixed options (the request's own skip options override them). */
+  options: PolicyOptions;
+}
+
+/** What preparing a request needs from the server. */
+export interface RequestServices {
+  info: ModelInfo;
+  tokenizer: TextTokenizer;
+  chatTemplate: ChatTemplate | null;
+  policies: PolicyRegistry;
+  limits: { maxBatch: number; defaultMaxTokens: number };
+  /** Picks the policy of a request without one; `key` is the caller's sticky A/B key. */
+  assignPolicy(key: string | undefined): PolicyAssignment;
+}
+
+function int(v: number | undefined, field: string, lo: number, hi: number, what = `an integer from ${lo} to ${hi}`): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new InvalidRequestError(`${field} must be ${what}; got ${v}`, field);
+  return v;
+}
+
+function num(v: number | undefined, field: string, ok: (x: number) => boolean, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || !ok(v)) throw new InvalidRequestError(`${field} must be ${what}; got ${v}`, field);
+  return v;
+}
+
+/** Renders and tokenizes a prompt exactly as a request's is (tools use it for embeddings and scoring); errors name `messages` or `prompt`. */
+export function renderPrompt(s: Pick<RequestServices, 'info' | 'tokenizer' | 'chatTemplate'>, p: RequestSpec['prompt']): { text: string; tokens: number[]; field: string } {
+  if (p.kind === 'chat') {
+    if (!s.chatTemplate) throw new InvalidRequestError(`model '${s.info.id}' has no chat_template in tokenizer_config.json; use a text prompt`, 'messages');
+    let text: string;
+    try {
+      text = s.chatTemplate.render(p.messages, true);
+    } catch (err) {
+      throw new InvalidRequestError(`the chat template rejected the messages: ${(err as Error).message}`, 'messages');
+    }
+    return { text, tokens: s.tokenizer.encode(text, false), field: 'messages' };
+  }
+  if (p.kind === 'text') return { text: p.text, tokens: s.tokenizer.encode(p.text, true), field: 'prompt' };
+  const bad = p.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= s.info.vocabSize);
+  if (bad >= 0) throw new InvalidRequestError(`prompt[${bad}]=${p.tokens[bad]} is not a token id (vocabulary size ${s.info.vocabSize})`, `prompt[${bad}]`);
+  return { text: s.tokenizer.decode(p.tokens), tokens: p.tokens, field: 'prompt' };
+}
+
+/** Checks a request once and resolves its defaults and policy; throws domain errors naming the field. */
+export function prepareRequest(s: RequestServices, spec: RequestSpec): GenerationRequest {
+  const { info, limits } = s;
+  if (spec.model && spec.model !== info.id) throw new NotFoundError(`model '${spec.model}' is not served here; this server serves '${info.id}'`, 'model');
+  const n = int(spec.n, 'n', 1, limits.maxBatch, `an integer from 1 to ${limits.maxBatch} (the server's max batch)`) ?? 1;
+
+  const prompt = renderPrompt(s, spec.prompt);
+  if (prompt.tokens.length === 0) throw new InvalidRequestError('the prompt is empty after tokenization', prompt.field);
+  const room = info.maxPositions - prompt.tokens.length;
+  if (room < 1) throw new InvalidRequestError(`the prompt has ${prompt.tokens.length} tokens; the model's context is ${info.maxPositions}`, prompt.field, 'context_length_exceeded');
+  if (spec.maxTokens !== undefined && (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1)) throw new InvalidRequestError(`maxTokens must be an integer >= 1; got ${spec.maxTokens}`, 'maxTokens');
+  if (spec.maxTokens !== undefined && spec.maxTokens > room) {
+    throw new InvalidRequestError(`maxTokens=${spec.maxTokens} plus the prompt's ${prompt.tokens.length} tokens exceeds the model's context of ${info.maxPositions} (at most ${room})`, 'maxTokens', 'context_length_exceeded');
+  }
+  const temperature = num(spec.temperature, 'temperature', (x) => x >= 0 && x <= REQUEST_LIMITS.maxTemperature, `a number from 0 to ${REQUEST_LIMITS.maxTemperature}`) ?? 1;
+  const topP = num(spec.topP, 'topP', (x) => x > 0 && x <= 1, 'a number in (0, 1]') ?? 1;
+  const topK = int(spec.topK, 'topK', -1, Number.MAX_SAFE_INTEGER, 'an integer >= -1 (-1 or 0: off)') ?? 0;
+  const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
+  const stop = spec.stop ?? [];
+  if (stop.length > REQUEST_LIMITS.maxStops) throw new InvalidRequestError(`at most ${REQUEST_LIMITS.maxStops} stop strings; got ${stop.length}`, 'stop');
+  stop.forEach((x, i) => {
+    if (x.length === 0 || x.length > REQUEST_LIMITS.maxStopChars) throw new InvalidRequestError(`stop[${i}] must have 1 to ${REQUEST_LIMITS.maxStopChars} characters; got ${x.length}`, `stop[${i}]`);
+  });
+  const topLogprobs = int(spec.topLogprobs, 'topLogprobs', 0, REQUEST_LIMITS.maxTopLogprobs) ?? 0;
+  if (spec.topLogprobs !== undefined && !spec.logprobs) throw new InvalidRequestError('topLogprobs needs logprobs', 'topLogprobs');
+
+  const skip = spec.skip ?? {};
+  const assigned = skip.policy ? { policy: skip.policy, options: {} as PolicyOptions } : s.assignPolicy(spec.key);
+  const policy = s.policies.get(assigned.policy);
+  if (!policy) throw new InvalidRequestError(`unknown policy '${assigned.policy}'; known: ${s.policies.names().join(', ')}`, 'policy');
+  const why = policy.unavailableReason();
+  if (why) throw new PolicyUnavailableError(`policy '${policy.name}' is unavailable: ${why}`, 'policy');
+  if ((skip.plan !== undefined || skip.plans !== undefined) && policy.name !== 'explicit') throw new InvalidRequestError(`a plan or plans need policy 'explicit' (got '${policy.name}')`, 'policy');
+  const options: PolicyOptions = { ...assigned.options };
+  if (skip.plan !== undefined) options.plan = skip.plan;
+  if (skip.plans !== undefined) options.plans = skip.plans;
+  if (skip.k !== undefined) options.k = int(skip.k, 'k', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
+  if (skip.targetSpeedup !== undefined) options.targetSpeedup = num(skip.targetSpeedup, 'targetSpeedup', (x) => x >= 1, 'a number >= 1');
+  if (skip.domain !== undefined) options.domain = skip.domain;
+  const select = skip.select ?? 'vote';
+  if (!SELECT_MODES.includes(select)) throw new InvalidRequestError(`select must be one of ${SELECT_MODES.join(', ')}; got '${select}'`, 'select');
+  let answerPattern: RegExp | undefined;
+  if (skip.answerPattern !== undefined) {
+    if (skip.answerPattern.length === 0 || skip.answerPattern.length > REQUEST_LIMITS.maxAnswerPatternChars) {
+      throw new InvalidRequestError(`answerPattern must have 1 to ${REQUEST_LIMITS.maxAnswerPatternChars} characters`, 'answerPattern');
+    }
+    try {
+      answerPattern = compileAnswerPattern(skip.answerPattern);
+    } catch (err) {
+      throw new InvalidRequestError(`not a valid regular expression: ${(err as Error).message}`, 'answerPattern');
+    }
+  }
+  return {
+    promptTokens: prompt.tokens,
+    promptText: prompt.text,
+    n,
+    maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0 },
+    seed: seed ?? Math.floor(Math.random() * 2 ** 31),
+    stop,
+    ignoreEos: spec.ignoreEos ?? false,
+    logprobs: spec.logprobs ?? false,
+    topLogprobs,
+    policy,
+    arm: skip.policy ? undefined : assigned.arm,
+    policyOptions: options,
+    select,
+    answerPattern,
+    referenceAnswer: skip.referenceAnswer,
+    signal: spec.signal,
+    deadline: spec.deadline,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Everything the engine reports about requests, in one object: Prometheus observations (queue time,
+ * time to first token, inter-token latency, tokens, batch sizes, outcomes, durations, speedup,
+ * diversity) and the gauges of running rows and waiting requests. The loop calls one method per
+ * event and stays free of metric code.
+ */
+import type { Metrics, Outcome } from '../metrics/metrics.ts';
+import type { CandidateRow } from './candidate-row.ts';
+import type { ParentRequest } from './parent-request.ts';
+import type { GenerationResult } from './types.ts';
+
+export class RequestStats {
+  constructor(readonly metrics: Metrics) {}
+
+  /** A request ended before it got a policy label we trust (unknown policy, full queue, bad field). */
+  refused(policy: string, outcome: Outcome): void {
+    this.metrics.requests.inc({ policy, outcome });
+  }
+
+  admitted(p: ParentRequest, now: number): void {
+    this.metrics.queueTime.observe({ policy: p.policyName }, (now - p.arrivedAt) / 1000);
+  }
+
+  prefilled(p: ParentRequest): void {
+    this.metrics.promptTokens.inc({ policy: p.policyName }, p.req.promptTokens.length);
+  }
+
+  /** One decode step of `rows` rows ran. */
+  stepped(rows: number): void {
+    this.metrics.batchSize.observe(rows);
+  }
+
+  /** A row produced `tokens` tokens at `now`. */
+  produced(p: ParentRequest, row: CandidateRow, tokens: number, now: number): void {
+    const policy = p.policyName;
+    this.metrics.generationTokens.inc({ policy }, tokens);
+    if (p.firstTokenAt === null) {
+      p.firstTokenAt = now;
+      this.metrics.timeToFirstToken.observe({ policy }, (now - p.arrivedAt) / 1000);
+    } else if (row.lastTokenAt > 0) {
+      this.metrics.interTokenLatency.observe({ policy }, (now - row.lastTokenAt) / 1000);
+    }
+    row.lastTokenAt = now;
+  }
+
+  completed(p: ParentRequest, r: GenerationResult): void {
+    const policy = p.policyName;
+    const m = this.metrics;
+    m.requests.inc({ policy, outcome: 'ok' });
+    m.requestDuration.observe({ policy }, r.timings.totalMs / 1000);
+    if (r.speedup !== null) m.speedup.observe({ policy }, r.speedup);
+    m.skippedCompute.observe({ policy }, r.skippedComputeRatio);
+    if (p.n >= 2) {
+      const d = r.diversity;
+      m.uniqueAnswers.observe({ policy }, d.uniqueAnswers);
+      m.answerEntropy.observe({ policy }, d.answerEntropy);
+      m.distinct2.observe({ policy }, d.distinct2);
+      m.pairwiseDistance.observe({ policy }, d.meanPairwiseDistance);
+      m.majorityShare.observe({ policy }, d.majorityShare);
+    }
+  }
+
+  failed(p: ParentRequest, outcome: Outcome): void {
+    this.metrics.requests.inc({ policy: p.policyName, outcome });
+  }
+
+  gauges(runningRows: number, waitingRequests: number): void {
+    this.metrics.runningRows.set(runningRows);
+    this.metrics.waitingRequests.set(waitingRequests);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What the router policies read at startup from a model directory: calibration.json, the plan
+ * catalog, the ONNX selector, and the latency profile. Each piece may be missing; the policies
+ * that need it then report themselves unavailable with the reason.
+ */
+import { existsSync } from 'node:fs';
+import type { ModelInfo } from '../model/model-info.ts';
+import { profileShape, type LatencyProfile } from '../plans/latency-profile.ts';
+import { loadCatalog, type PlanCatalog } from './catalog.ts';
+import { readCalibration, routerPaths, type CalibrationResult } from './calibration.ts';
+import { SelectorSession } from './selector-session.ts';
+import type { LatencyTable } from './skip-core-search.ts';
+import { calibrationTable } from './calibrated-cores.ts';
+
+export interface RouterResources {
+  info: ModelInfo;
+  calibration: CalibrationResult | null;
+  /** Why calibration is missing (null when loaded). */
+  calibrationMissing: string | null;
+  catalog: PlanCatalog | null;
+  selector: SelectorSession | null;
+  /** Why the selector is not usable (null when loaded). */
+  selectorMissing: string | null;
+  /** Live latency profile of this machine, when measured or cached. */
+  profile: LatencyProfile | null;
+  /** Speedup latency-budget aims for when a request gives none. */
+  defaultTargetSpeedup: number;
+}
+
+/** Loads whatever router files exist under `modelDir`; never throws for a missing file. */
+export async function loadRouterResources(
+  info: ModelInfo,
+  modelDir: string,
+  opts: { profile?: LatencyProfile | null; defaultTargetSpeedup?: number } = {},
+): Promise<RouterResources> {
+  const p = routerPaths(modelDir);
+  const calibration = readCalibration(p.calibration);
+  let catalog: PlanCatalog | null = null;
+  let selector: SelectorSession | null = null;
+  let selectorMissing: string | null = null;
+  if (!existsSync(p.selector)) selectorMissing = `${p.selector} not found (run: npx skipserve router calibrate && npx skipserve router train)`;
+  else if (!existsSync(p.catalog)) selectorMissing = `${p.catalog} not found`;
+  else {
+    catalog = loadCatalog(p.catalog);
+    if (catalog.numLayers !== info.numLayers || catalog.numHeads !== info.numHeads) {
+      selectorMissing = `${p.catalog} is for ${catalog.numLayers} layers x ${catalog.numHeads} heads, the model has ${info.numLayers} x ${info.numHeads}`;
+    } else {
+      selector = await SelectorSession.load(p.selector, catalog, info.hiddenSize);
+    }
+  }
+  if (calibration && (calibration.numLayers !== info.numLayers || calibration.numHeads !== info.numHeads)) {
+    throw new Error(`${p.calibration} is for ${calibration.numLayers} layers x ${calibration.numHeads} heads, the model has ${info.numLayers} x ${info.numHeads}; recalibrate`);
+  }
+  return {
+    info,
+    calibration,
+    calibrationMissing: calibration ? null : `${p.calibration} not found (run: npx skipserve router calibrate)`,
+    catalog,
+    selector,
+    selectorMissing,
+    profile: opts.profile ?? null,
+    defaultTargetSpeedup: opts.defaultTargetSpeedup ?? 1.25,
+  };
+}
+
+/** The latency table for a batch of `n` rows: the live profile's, else the one calibration used. */
+export function latencyTableFor(r: RouterResources, n: number, context: number): LatencyTable | null {
+  if (r.profile) {
+    const s = profileShape(r.profile, n, context);
+    return { denseMs: s.denseMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
+  }
+  return r.calibration ? calibrationTable(r.calibration) : null;
+}

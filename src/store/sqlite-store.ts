@@ -1,0 +1,122 @@
+/**
+ * The SQLite engine as seen from the main thread: every operation is a message to the store's
+ * worker thread (sqlite-worker.ts), which owns the connection. The worker keeps the process alive
+ * only while calls are outstanding.
+ */
+import { Worker } from 'node:worker_threads';
+import type { MiningParams, StoreBackend } from './backend.ts';
+import { QueuedStore } from './queued-store.ts';
+import type { FeedbackRow } from './record-rows.ts';
+import type { SqliteOps, WorkerCall, WorkerError } from './sqlite-worker.ts';
+import type { JsonValue, NewVersion, ServedRecord, StoreOptions, VersionKind } from './types.ts';
+import { VersionError, type VersionErrorCode } from './versions.ts';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+const fromWire = (e: WorkerError): Error =>
+  e.name === 'VersionError' ? new VersionError(e.code as VersionErrorCode, e.message) : Object.assign(new Error(e.message), { name: e.name });
+
+class SqliteBackend implements StoreBackend {
+  readonly engine = 'sqlite' as const;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private exited: Error | undefined;
+
+  constructor(private readonly worker: Worker) {
+    worker.on('message', (m: { id: number; result?: unknown; error?: WorkerError }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) worker.unref();
+      if (m.error) p.reject(fromWire(m.error));
+      else p.resolve(m.result);
+    });
+    const fail = (e: Error) => {
+      this.exited ??= e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    worker.on('error', (e) => fail(new Error(`store worker failed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new Error(`store worker exited (code ${code})`)));
+    worker.unref();
+  }
+
+  /** Calls one worker operation. */
+  call<K extends keyof SqliteOps>(op: K, ...args: Parameters<SqliteOps[K]>): Promise<ReturnType<SqliteOps[K]>> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, op, args } satisfies WorkerCall);
+    });
+  }
+
+  insertRecords = (records: ServedRecord[]) => this.call('insertRecords', records);
+  addFeedback = (row: FeedbackRow, labelCount: number | null) => this.call('addFeedback', row, labelCount);
+  getRecords = (ids: string[]) => this.call('getRecords', ids);
+  mineIds = (q: MiningParams) => this.call('mineIds', q);
+  addVersion = (v: NewVersion, now: number) => this.call('addVersion', v, now);
+  listVersions = (kind: VersionKind | null) => this.call('listVersions', kind);
+  promoted = () => this.call('promoted');
+  promote = (kind: VersionKind, name: string, now: number) => this.call('promote', kind, name, now);
+  refuse = (kind: VersionKind, name: string, report: JsonValue | null, now: number) => this.call('refuse', kind, name, report, now);
+  rollback = (kind: VersionKind, now: number) => this.call('rollback', kind, now);
+  versionSeq = () => this.call('versionSeq');
+
+  /** Deletes in chunks, one worker call each, so record writes interleave with a long purge. */
+  async deleteOlderThan(cutoff: number, chunk: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.call('deleteChunk', cutoff, chunk);
+      total += n;
+      if (n < chunk) return total;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.exited) await this.call('close').catch(() => undefined);
+    await this.worker.terminate();
+  }
+}
+
+/** The SQLite store behind the shared RequestStore, with extras for tests and operators. */
+export class SqliteStore extends QueuedStore {
+  constructor(
+    private readonly sqlite: SqliteBackend,
+    opts: StoreOptions,
+  ) {
+    super(sqlite, opts);
+  }
+
+  /** `PRAGMA integrity_check` of the database file: 'ok' when sound. */
+  integrityCheck(): Promise<string> {
+    return this.sqlite.call('integrityCheck');
+  }
+}
+
+/**
+ * Opens (creating when missing) the SQLite store at `path` in its own worker thread, applying
+ * pending migrations; rejects with what went wrong (unwritable folder, newer schema, not a database).
+ */
+export async function openSqliteStore(path: string, opts: StoreOptions = {}): Promise<SqliteStore> {
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const worker = new Worker(new URL('./sqlite-worker-entry.mjs', import.meta.url), { workerData: { path }, execArgv });
+  await new Promise<void>((resolve, reject) => {
+    const onExit = (code: number) => reject(new Error(`store worker exited while opening ${path} (code ${code})`));
+    const onError = (e: Error) => reject(new Error(`store worker failed while opening ${path}: ${e.message}`));
+    worker.once('exit', onExit);
+    worker.once('error', onError);
+    worker.once('message', (m: { ready: boolean; error?: WorkerError }) => {
+      worker.off('exit', onExit);
+      worker.off('error', onError);
+      if (m.ready) resolve();
+      else {
+        void worker.terminate();
+        reject(new Error(`cannot open store ${path}: ${m.error?.message}`));
+      }
+    });
+  });
+  return new SqliteStore(new SqliteBackend(worker), opts);
+}
+

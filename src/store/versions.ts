@@ -1,0 +1,79 @@
+/**
+ * Version rules both engines share: the typed error, the row mapping, and how a rollback finds
+ * the version to return to (the promotion history is a stack: promote pushes, rollback pops).
+ */
+import type { JsonValue, NewVersion, VersionKind, VersionRecord, VersionStatus } from './types.ts';
+
+export type VersionErrorCode = 'not_found' | 'conflict' | 'no_previous' | 'invalid' | 'store_off';
+
+/** A version operation that cannot be done; `code` says why (the API maps it to a status). */
+export class VersionError extends Error {
+  constructor(
+    readonly code: VersionErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VersionError';
+  }
+}
+
+export const VERSION_KINDS: readonly VersionKind[] = ['model', 'selector'];
+
+/** Rejects a version whose fields are unusable, naming the field. */
+export function validateNewVersion(v: NewVersion): void {
+  if (!VERSION_KINDS.includes(v.kind)) throw new VersionError('invalid', `kind must be model or selector, got ${JSON.stringify(v.kind)}`);
+  for (const field of ['name', 'hash', 'uri'] as const)
+    if (typeof v[field] !== 'string' || v[field].length === 0 || v[field].length > 1000)
+      throw new VersionError('invalid', `${field} must be a string of 1-1000 characters`);
+}
+
+/** Checks a kind given to promote / rollback. */
+export function checkKind(kind: VersionKind): void {
+  if (!VERSION_KINDS.includes(kind)) throw new VersionError('invalid', `kind must be model or selector, got ${JSON.stringify(kind)}`);
+}
+
+export interface VersionEventRow {
+  action: string;
+  name: string;
+}
+
+/**
+ * The version a rollback returns to: replays the kind's promote / rollback events in order as a
+ * stack and returns the entry below the top. Throws `no_previous` when there is none.
+ */
+export function rollbackTarget(kind: VersionKind, events: readonly VersionEventRow[]): string {
+  const stack: string[] = [];
+  for (const e of events) {
+    if (e.action === 'promote') stack.push(e.name);
+    else if (e.action === 'rollback') stack.pop();
+  }
+  if (stack.length < 2) throw new VersionError('no_previous', `no earlier promoted ${kind} version to roll back to`);
+  return stack[stack.length - 2];
+}
+
+/** A versions row (any driver's value types) as a VersionRecord. */
+export function versionFromRow(r: Record<string, unknown>): VersionRecord {
+  const out: VersionRecord = {
+    kind: r.kind as VersionKind,
+    name: String(r.name),
+    hash: String(r.hash),
+    uri: String(r.uri),
+    createdAt: Number(r.created_at_ms),
+    status: r.status as VersionStatus,
+  };
+  if (r.promoted_at_ms !== null && r.promoted_at_ms !== undefined) out.promotedAt = Number(r.promoted_at_ms);
+  if (r.report !== null && r.report !== undefined) out.report = (typeof r.report === 'string' ? JSON.parse(r.report) : r.report) as JsonValue;
+  return out;
+}
+
+/** Same kind and name already stored: fine when the hash matches (idempotent add), a conflict otherwise. */
+export function checkReAdd(existing: VersionRecord, v: NewVersion): VersionRecord {
+  if (existing.hash !== v.hash)
+    throw new VersionError('conflict', `${v.kind} version ${v.name} already exists with hash ${existing.hash} (got ${v.hash})`);
+  return existing;
+}
+
+/** A stable key of the promoted versions, to notify watchers only when it changes. */
+export function promotedKey(p: { model: VersionRecord | null; selector: VersionRecord | null }): string {
+  return JSON.stringify([p.model?.name ?? null, p.model?.hash ?? null, p.selector?.name ?? null, p.selector?.hash ?? null]);
+}
