@@ -52,7 +52,7 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   const atStart = loadAverage();
   const results: PartResult[] = [];
   const servers: string[] = [];
-  const withServer = async (name: string, opts: { maxBatch: number; maxQueue: number; drainTimeoutS?: number }, fn: (srv: ServerUnderTest) => Promise<PartResult>) => {
+  const withServer = async (name: string, opts: { maxBatch: number; maxQueue: number; drainTimeoutS?: number; extraArgs?: string[] }, fn: (srv: ServerUnderTest) => Promise<PartResult>) => {
     log(`[reliability] ${name}: starting the server`);
     const srv = await startServer({ model, ...opts });
     servers.push(`${name}: ${srv.command}`);
@@ -66,7 +66,8 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
     }
   };
   const limits = { maxBatch: 8, context: shape.context, vocab: shape.vocab, hugeChars: s.hugeChars };
-  const fuzzServer = { maxBatch: 8, maxQueue: 64 };
+  // Requests that leave max_tokens out (or set it null) get 8 tokens, so a hang means stuck, not queued behind long generations.
+  const fuzzServer = { maxBatch: 8, maxQueue: 64, extraArgs: ['--default-max-tokens', '8'] };
   if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds, bodyProbeBytes: s.bodyProbeBytes }));
   if (o.parts.includes('fuzz-grpc')) await withServer('fuzz-grpc', fuzzServer, (srv) => fuzzGrpc(srv, { cases: s.grpcCases, seed: o.seed, concurrency: 6, hangMs: s.grpcHangMs, limits, maxSeconds: s.fuzzSeconds }));
   if (o.parts.includes('overload')) await withServer('overload', { maxBatch: 4, maxQueue: 4 }, (srv) => overload(srv, { maxBatch: 4, maxQueue: 4, factor: 4, seconds: s.overloadSeconds, unloadedRequests: s.unloadedRequests, maxTokens: 16 }));
