@@ -81,6 +81,7 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
   let next = 0;
   let crashed = false;
 
+  const slowest: { i: number; what: string; category: string; ms: number; startMs: number }[] = [];
   const judge = (k: HttpCase, r: RawOutcome) => {
     byCategory[k.category] = (byCategory[k.category] ?? 0) + 1;
     if (k.category === 'valid') c.valid++;
@@ -131,19 +132,23 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
     }
   };
 
+  const t0 = performance.now();
   const worker = async () => {
     while (!crashed && Date.now() < deadline) {
       const i = next++;
       if (i >= cases.length) return;
       const k = cases[i]!;
       c.sent++;
+      const startMs = performance.now() - t0;
       const r = await exchange(host, port, requestBytes(`${host}:${port}`, k.request), o.hangMs, k.halfClose);
       judge(k, r);
+      slowest.push({ i, what: k.what.slice(0, 80), category: k.category, ms: Math.round(r.ms), startMs: Math.round(startMs) });
+      slowest.sort((a, b) => b.ms - a.ms);
+      if (slowest.length > 15) slowest.pop();
       if (server.exit()) crashed = true;
       if (i % 250 === 249 && (await getStatus(server.http, '/health', o.hangMs)) !== 200) c.healthFailures++;
     }
   };
-  const t0 = performance.now();
   await Promise.all(Array.from({ length: o.concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   if (!server.exit() && (await getStatus(server.http, '/health', o.hangMs)) !== 200) c.healthFailures++;
@@ -169,5 +174,5 @@ export async function fuzzHttp(server: ServerUnderTest, o: FuzzHttpOptions): Pro
     row(P, 'response latency p50 / p99 / max', `${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} / ${Math.max(0, ...latencies).toFixed(0)} ms`),
     row(P, 'throughput', `${(c.sent / seconds).toFixed(1)} req/s over ${seconds.toFixed(0)} s`),
   ];
-  return { part: P, rows, details: { counts: c, acceptedBy, byStatus, byCategory, samples, seconds, bodyProbe: probe } };
+  return { part: P, rows, details: { counts: c, slowest, acceptedBy, byStatus, byCategory, samples, seconds, bodyProbe: probe } };
 }
