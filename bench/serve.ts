@@ -53,7 +53,7 @@ function corePlans(cfg: Cfg, n: number): SkipPlan[] {
 }
 
 async function startServer(model: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', '8', '--log-level', 'info'];
+  const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', '8', '--log-level', 'info', '--store', 'off'];
   if (values.threads) args.push('--threads', values.threads);
   const { child, url, output } = await spawnServer(args);
   const out = output();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npx skipserve <command>`: registers the TypeScript loader, then runs one command. Serving
-// commands live in src/cli/ (shipped in the image); the offline tools (data, eval, router) live in
-// models/train/ and router/, above the product, and are absent from the image.
+// commands live in src/cli/ (shipped in the image); the offline tools (data, eval, router, apt) live in
+// models/train/, router/ and apt/, above the product, and are absent from the image.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
@@ -10,9 +10,11 @@ const COMMANDS = {
   serve: { module: '../src/cli/serve.ts', summary: 'start the HTTP + gRPC server' },
   generate: { module: '../src/cli/generate.ts', summary: 'generate a completion from a prompt' },
   profile: { module: '../src/cli/profile.ts', summary: 'measure the per-sublayer latency profile' },
+  versions: { module: '../src/cli/versions.ts', summary: 'list, add, promote and roll back model and selector versions' },
   data: { module: '../models/train/generator/cli.ts', summary: 'generate arithmetic word problems (JSONL)', offline: true },
   eval: { module: '../models/train/eval/cli.ts', summary: 'evaluate a model on generated problems', offline: true },
   router: { module: '../router/cli.ts', summary: 'calibrate, train and evaluate the learned router', offline: true },
+  apt: { module: '../apt/cli.ts', summary: 'APT rounds: mine weakness cases, preference-train, gate and promote', offline: true },
 };
 
 function usage() {

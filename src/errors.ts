@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'queue_full'
   | 'unavailable'
   | 'policy_unavailable'
+  | 'disabled'
   | 'cancelled'
   | 'deadline'
   | 'internal';
@@ -76,6 +77,16 @@ export class UnavailableError extends SkipserveError {
 export class PolicyUnavailableError extends SkipserveError {
   override readonly kind = 'policy_unavailable';
   override readonly code = 'policy_unavailable';
+}
+
+/** The feature is turned off on this server (e.g. feedback and lookups with `--store off`). */
+export class DisabledError extends SkipserveError {
+  override readonly kind = 'disabled';
+  override readonly code: string;
+  constructor(message: string, code = 'disabled') {
+    super(message);
+    this.code = code;
+  }
 }
 
 /** The request was cancelled by the client. */

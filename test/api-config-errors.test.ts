@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import { loadConfig } from '../src/config.ts';
-import { ConfigError, InvalidRequestError, QueueFullError, NotFoundError, AuthenticationError, UnavailableError } from '../src/errors.ts';
+import { ConfigError, DisabledError, InvalidRequestError, QueueFullError, NotFoundError, AuthenticationError, UnavailableError } from '../src/errors.ts';
 import { toHttp } from '../src/api/http/errors.ts';
 import { toGrpc } from '../src/api/grpc/errors.ts';
 
@@ -58,4 +58,24 @@ test('errors: domain errors map once to HTTP status, OpenAI body and gRPC code, 
   assert.equal(internal.status, 500);
   assert.match(internal.body.error.message, /boom/);
   assert.equal(toGrpc(new Error('boom')).code, status.INTERNAL);
+});
+
+test('store settings: defaults, env, and a store that cannot be opened stops startup naming --store', async () => {
+  const d = loadConfig([], {});
+  assert.deepEqual([d.store, d.storeQueue, d.storeRetentionDays, d.followVersions, d.versionCacheDir], ['.skipserve/store.sqlite', 10_000, 30, true, '.skipserve/versions']);
+  assert.equal(loadConfig([], { SKIPSERVE_STORE: 'postgres://u:p@db/x' }).store, 'postgres://u:p@db/x');
+  assert.equal(loadConfig(['--store', 'off', '--follow-versions', 'off'], {}).followVersions, false);
+  assert.throws(() => loadConfig(['--store', ''], {}), /--store \(SKIPSERVE_STORE\)/);
+  assert.throws(() => loadConfig(['--store-queue', '0'], {}), /--store-queue/);
+  const { startServer } = await import('../src/api/server.ts');
+  const { ServerConfigSchema } = await import('../src/config.ts');
+  const { testCheckpoint } = await import('./helpers/start-server.ts');
+  const blocker = join(mkdtempSync(join(tmpdir(), 'skipserve-cfg-')), 'a-file');
+  writeFileSync(blocker, 'not a folder');
+  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(), httpPort: 0, grpcPort: -1, logLevel: 'silent', store: join(blocker, 'store.sqlite') });
+  await assert.rejects(startServer(cfg), (e: ConfigError) => e instanceof ConfigError && e.field === 'store' && /--store .*a-file\/store\.sqlite \(SKIPSERVE_STORE\)/.test(e.message));
+  const pg = ServerConfigSchema.parse({ ...cfg, store: 'postgres://nobody:secret@127.0.0.1:1/none' });
+  await assert.rejects(startServer(pg), (e: ConfigError) => e.field === 'store' && /postgres:\/\/nobody:\*\*\*@/.test(e.message) && !e.message.includes('secret'));
+  assert.equal(toHttp(new DisabledError('off', 'store_off')).status, 501);
+  assert.equal(toGrpc(new DisabledError('off', 'store_off')).code, status.UNIMPLEMENTED);
 });

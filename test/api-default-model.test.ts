@@ -16,7 +16,7 @@ let client: OpenAI;
 
 before(async () => {
   if (!present) return;
-  server = await startServer(ServerConfigSchema.parse({ model: dir, modelId: 'default', httpPort: 0, grpcPort: -1, logLevel: 'silent' }));
+  server = await startServer(ServerConfigSchema.parse({ model: dir, modelId: 'default', httpPort: 0, grpcPort: -1, logLevel: 'silent', store: 'off' }));
   client = new OpenAI({ baseURL: `http://127.0.0.1:${server.httpPort}/v1`, apiKey: 'none', maxRetries: 0 });
 });
 after(() => server?.close());

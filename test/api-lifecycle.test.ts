@@ -84,7 +84,7 @@ test('/health answers fast while a long generation keeps the model busy', async 
 
 test('SIGTERM: not ready, the in-flight request finishes, new ones are refused, exit 0', async () => {
   const dir = testCheckpoint(BIG);
-  const { child, url, output } = await spawnServer(['--model', dir, '--http-port', '0', '--grpc-port=-1', '--log-level', 'info']);
+  const { child, url, output } = await spawnServer(['--model', dir, '--http-port', '0', '--grpc-port=-1', '--log-level', 'info', '--store', 'off']);
   const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
   const inflight = fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 400, ignore_eos: true, n: 4 }) });
   await waitFor(async () => /skipserve_running_rows 4/.test(await (await fetch(`${url}/metrics`)).text()), 10000, 'generation started');

@@ -30,7 +30,7 @@ function importsOf(file: string): string[] {
   return [...text.matchAll(IMPORT)].map((m) => normalize(join(dirname(file), m[1] ?? m[2] ?? m[3]!)));
 }
 
-const TOP = ['bin', 'src', 'router', 'models', 'test', 'bench', 'testkit', 'load-tests', 'deploy'];
+const TOP = ['bin', 'src', 'router', 'apt', 'models', 'test', 'bench', 'testkit', 'load-tests', 'deploy'];
 const all = TOP.flatMap(files);
 const graph = new Map(all.map((f) => [f, importsOf(f)]));
 const top = (f: string) => f.split(/[\\/]/)[0]!;
@@ -39,8 +39,9 @@ const top = (f: string) => f.split(/[\\/]/)[0]!;
 const ALLOWED: Record<string, string[]> = {
   src: [],
   router: ['src', 'models'],
+  apt: ['src', 'models', 'router'],
   models: ['src'],
-  bin: ['src', 'models', 'router'],
+  bin: ['src', 'models', 'router', 'apt'],
   testkit: ['src'],
   bench: ['src', 'testkit', 'load-tests'],
   'load-tests': ['src', 'testkit'],

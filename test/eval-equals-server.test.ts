@@ -20,7 +20,7 @@ let local: LocalEngine;
 let client: OpenAI;
 
 before(async () => {
-  server = await startServer(ServerConfigSchema.parse({ model: MODEL, modelId: 'default', httpPort: 0, grpcPort: -1, logLevel: 'silent', maxBatch: 8 }));
+  server = await startServer(ServerConfigSchema.parse({ model: MODEL, modelId: 'default', httpPort: 0, grpcPort: -1, logLevel: 'silent', maxBatch: 8, store: 'off' }));
   client = new OpenAI({ baseURL: `http://127.0.0.1:${server.httpPort}/v1`, apiKey: 'unused' });
   local = await openLocalEngine({ modelDir: MODEL, maxBatch: 8, maxQueue: 100, measureSpeedup: false });
 });

@@ -2,20 +2,30 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestServer, metricValue, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
+const dir = mkdtempSync(join(tmpdir(), 'skipserve-metrics-'));
 before(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ store: join(dir, 'store.sqlite') });
 });
-after(() => server?.close());
+after(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const post = (path: string, body: unknown) => fetch(`${server.http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 test('speedup, diversity and latency series after a best-of-N request; promtool accepts the exposition', async () => {
   const r = await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 4, max_tokens: 8, seed: 2, skip: { policy: 'random-heads', k: 2 } });
   assert.equal(r.status, 200);
-  const usage = ((await r.json()) as { usage: { prompt_tokens: number } }).usage;
+  const body = (await r.json()) as { id: string; usage: { prompt_tokens: number } };
+  const usage = body.usage;
+  assert.equal((await post('/v1/feedback', { id: body.id, source: 'grader', answer: '7' })).status, 200);
+  assert.equal((await post('/v1/feedback', { id: 'cmpl-unknown', source: 'grader', answer: '7' })).status, 404);
   const q = await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 2, max_tokens: 4, seed: 2, skip: { policy: 'nope' } });
   assert.equal(q.status, 400);
   const res = await fetch(`${server.http}/metrics`);
@@ -35,6 +45,14 @@ test('speedup, diversity and latency series after a best-of-N request; promtool 
   assert.equal(metricValue(text, 'skipserve_waiting_requests'), 0);
   assert.ok(metricValue(text, 'skipserve_batch_size_count')! >= 7);
   assert.ok(text.includes('nodejs_eventloop_lag_seconds'), 'default metrics are exported');
+  // The store's series: records written, feedback by outcome, write latency, model info.
+  assert.equal(metricValue(text, 'skipserve_store_records_written_total'), 1);
+  assert.equal(metricValue(text, 'skipserve_feedback_received_total{outcome="stored"}'), 1);
+  assert.equal(metricValue(text, 'skipserve_feedback_received_total{outcome="not_found"}'), 1);
+  assert.equal(metricValue(text, 'skipserve_store_write_duration_seconds_count{operation="feedback"}'), 2);
+  assert.ok(metricValue(text, 'skipserve_store_write_duration_seconds_count{operation="records"}')! >= 1);
+  assert.equal(metricValue(text, 'skipserve_store_pending_records'), 0);
+  assert.ok(/^skipserve_model_info\{model_version="[^"]+@[0-9a-f]{12}",selector_version="none"\} 1$/m.test(text), 'model info names the serving versions');
   const which = spawnSync('which', ['promtool'], { encoding: 'utf8' });
   if (which.status !== 0) assert.fail('promtool is not installed: .ci/run installs it (Debian package prometheus)');
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

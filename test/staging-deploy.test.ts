@@ -13,6 +13,7 @@ import { describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import YAML from 'yaml';
 import { loadConfig } from '../src/config.ts';
+import { storeEngine } from '../src/store/open-store.ts';
 import { parseArms } from '../src/plans/arms.ts';
 import { POLICY_NAMES, SERVER_AB_ARMS } from '../load-tests/shared/arms.ts';
 import { readYamlDocs, renderKustomization, type K8sObject } from '../deploy/tools/render-kustomize.ts';
@@ -127,6 +128,26 @@ describe('deploy pieces agree with each other and with the server', () => {
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.ok(container.volumeMounts.some((m: K8sObject) => m.mountPath === '/tmp'), 'tsx needs a writable /tmp');
+  });
+
+  test("the request store: SQLite on the pod's writable /tmp in base, PostgreSQL from a Secret in production", () => {
+    const file = join(DEPLOY, 'kubernetes/base/config/server.json');
+    const cfg = loadConfig(['--config', file], {});
+    assert.equal(storeEngine(cfg.store), 'sqlite');
+    assert.ok(cfg.store.startsWith('/tmp/') && cfg.versionCacheDir.startsWith('/tmp/'), 'store and version cache on the writable volume');
+    const tmp = container.volumeMounts.find((m: K8sObject) => m.mountPath === '/tmp');
+    const volume = pod.volumes.find((v: K8sObject) => v.name === tmp.name);
+    assert.ok(volume.emptyDir, '/tmp is the pod\'s emptyDir');
+    assert.ok(!container.env.some((e: K8sObject) => e.name === 'SKIPSERVE_STORE'), 'base keeps the SQLite file of server.json');
+    const prod = byKind(renderKustomization(join(ROOT, OVERLAYS.production)), 'Deployment', 'skipserve')[0]!.spec.template.spec.containers[0];
+    const env = prod.env.find((e: K8sObject) => e.name === 'SKIPSERVE_STORE');
+    assert.deepEqual(env?.valueFrom?.secretKeyRef, { name: 'skipserve-store', key: 'url' }, 'production reads the PostgreSQL URL from a Secret');
+    assert.equal(prod.env.filter((e: K8sObject) => e.name === 'SKIPSERVE_CONFIG').length, 1, 'the patch adds to the env, it does not replace it');
+    const prodCfg = loadConfig(['--config', file], { SKIPSERVE_STORE: 'postgres://skipserve:secret@db:5432/skipserve' });
+    assert.equal(storeEngine(prodCfg.store), 'postgres', 'the Secret\'s URL wins over server.json');
+    const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+    assert.ok(readme.includes('create secret generic skipserve-store'), 'deploy/README.md says how to create the Secret');
+    assert.match(readme, /### Records, feedback and versions across replicas/);
   });
 
   test('arms files pass the server arms parser; the base split is the one the load tests expect', () => {

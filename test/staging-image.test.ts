@@ -58,9 +58,12 @@ test('the image file set starts as an unprivileged user with read-only app files
     mkdirSync(dirname(join(app, pkg)), { recursive: true });
     symlinkSync(join(ROOT, pkg), join(app, pkg));
   }
-  // The pod's config: server.json (model path as the image has it) and the base arms.
+  // The pod's config: server.json (model path as the image has it, the pod's /tmp as this test's
+  // writable dir: the SQLite store and the version cache live there) and the base arms.
   const server = JSON.parse(readFileSync(join(DEPLOY, 'server.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(base, 'server.json'), JSON.stringify({ ...server, model: join(app, 'models/default') }));
+  const inPodTmp = Object.fromEntries(Object.entries(server).filter(([, v]) => typeof v === 'string' && v.startsWith('/tmp/')).map(([k, v]) => [k, join(writable, (v as string).slice(5))]));
+  assert.ok(inPodTmp.store && inPodTmp.versionCacheDir, 'the image config keeps the SQLite store and the version cache in the pod\'s writable /tmp');
+  writeFileSync(join(base, 'server.json'), JSON.stringify({ ...server, ...inPodTmp, model: join(app, 'models/default') }));
   makeReadOnly(app);
   const asRoot = process.getuid?.() === 0;
   if (asRoot) chownSync(writable, 65534, 65534);
@@ -87,6 +90,10 @@ test('the image file set starts as an unprivileged user with read-only app files
     for (const key of ['a', 'b', 'c', 'd']) {
       const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-skipserve-key': key }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Tom has 3 pens. He buys 2 more. How many pens does Tom have now?' }], max_tokens: 24, n: 2 }) });
       assert.equal(r.status, 200, await r.clone().text());
+      // Recorded in the store on the writable volume, and it takes feedback.
+      const id = ((await r.json()) as { id: string }).id;
+      const fb = await fetch(`${url}/v1/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, source: 'image-test', answer: '5' }) });
+      assert.equal(fb.status, 200, await fb.clone().text());
     }
   } finally {
     child.kill('SIGTERM');

@@ -41,6 +41,10 @@ test('requests: the same prompt and seed per iteration for every arm; paired and
   assert.equal(a.seed, b.seed);
   assert.deepEqual(b.stream_options, { include_usage: true });
   assert.equal(grpcGenerateRequest(cfg, PROMPTS[0]!, null, 3).seed, String(a.seed));
+  // The known answer and the tags go along, so the server's store records load tests like evaluations.
+  assert.deepEqual(a.skip, { policy: DEFAULT_ARMS[0]!.policy, reference_answer: PROMPTS[0]!.answer });
+  assert.deepEqual(a.metadata, { source: 'load-test', prompt: PROMPTS[0]!.id, arm: DEFAULT_ARMS[0]!.name });
+  assert.deepEqual(grpcGenerateRequest(cfg, PROMPTS[0]!, null, 3).skip, { reference_answer: PROMPTS[0]!.answer });
   assert.equal(armsForIteration(scenarioNamed('policies'), DEFAULT_ARMS, 5).length, DEFAULT_ARMS.length);
   assert.equal(armsForIteration(scenarioNamed('chat'), DEFAULT_ARMS, 7)[0], DEFAULT_ARMS[7 % DEFAULT_ARMS.length]);
   assert.deepEqual(armsForIteration(scenarioNamed('ab'), DEFAULT_ARMS, 1), [null]);

@@ -1,6 +1,8 @@
 /**
  * Request bodies every scenario sends, shared by the k6 scripts and the Node driver so both put the
- * same load on the server. Plain objects: no Node or k6 APIs here.
+ * same load on the server. Each carries the prompt's known answer (`skip.reference_answer`) and tags
+ * (`metadata`), so the server's request store records load tests like evaluations. Plain objects: no
+ * Node or k6 APIs here.
  */
 import { skipExtension, type LoadArm } from './arms.ts';
 import type { LoadConfig } from './config.ts';
@@ -9,6 +11,16 @@ import type { LoadPrompt } from './prompts.ts';
 /** The sampling seed for iteration `i`: the same across arms, so arms are compared on equal draws. */
 export function seedFor(cfg: LoadConfig, iteration: number): number {
   return cfg.seed + iteration * 1009;
+}
+
+/** The `skip` extension of a request: the arm's policy options (none: the server decides) and the known answer. */
+function skipFor(prompt: LoadPrompt, arm: LoadArm | null): Record<string, unknown> {
+  return { ...(arm ? skipExtension(arm) : {}), reference_answer: prompt.answer };
+}
+
+/** The tags a load-test request carries into the server's records. */
+export function loadMetadata(prompt: LoadPrompt, arm: LoadArm | null): Record<string, string> {
+  return { source: 'load-test', prompt: prompt.id, arm: arm?.name ?? 'server' };
 }
 
 /**
@@ -29,8 +41,9 @@ export function chatBody(
     max_tokens: cfg.maxTokens,
     temperature: cfg.temperature,
     seed: seedFor(cfg, iteration),
+    skip: skipFor(prompt, arm),
+    metadata: loadMetadata(prompt, arm),
   };
-  if (arm) body.skip = skipExtension(arm);
   if (stream) {
     body.stream = true;
     body.stream_options = { include_usage: true };
@@ -52,8 +65,9 @@ export function grpcGenerateRequest(
     max_tokens: cfg.maxTokens,
     temperature: cfg.temperature,
     seed: String(seedFor(cfg, iteration)),
+    skip: skipFor(prompt, arm),
+    metadata: loadMetadata(prompt, arm),
   };
-  if (arm) req.skip = skipExtension(arm);
   return req;
 }
 

@@ -14,12 +14,13 @@
 #                     SEED4 [3]; 75% of batches drop a random skip core of 10-60% of the sublayer FLOPs
 #                     (as the evaluation draws them), extra layer-0 head masks
 #   (each phase runs only while the next has not started, so a rerun resumes where it stopped)
-#   Phase 5 (the hard-tier model, a fresh run in RUN_DIR):
-#   BUDGET5_MIN [300] training minutes; warm start from INIT5 [models/default] grown from 6 to 10
-#                     layers (zero-output copies after layers GROW5 [1,2,3,4]); a curriculum over both tiers:
-#                     STD5_COUNT [150000] standard problems of seed SEED5 [4] mixed with HARD5_COUNT [300000]
-#                     hard-tier problems of seed HARD5_SEED [11] (about 15% / 85% of the tokens); skip-aware
-#                     with random skip cores (65% of batches), head masks (20%), full (15%)
+#   Phase 5 (the hard-tier model, a fresh run in RUN_DIR): warm start from INIT5 [models/default] grown from
+#                     6 to 10 layers (zero-output copies after layers GROW5 [1,2,3,4]), peak lr LR5 [6e-4];
+#                     a curriculum over both tiers: 5a (BUDGET5A_MIN [80] min) STD5_COUNT [150000] standard
+#                     problems of seed SEED5 [4] with the hard problems of up to 9 steps, then 5b (BUDGET5B_MIN
+#                     [220] min, a warm restart) with all HARD5_COUNT [300000] hard-tier problems of seed
+#                     HARD5_SEED [11] (about 15% / 85% of the tokens); skip-aware throughout: random skip cores
+#                     (65% of batches), head masks (20%), full (15%)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -36,7 +37,12 @@ STAGES=${STAGES:-data5,train5,export,parity,eval}
 DATA2=models/train/data2
 DATA3=models/train/data3
 DATA5=models/train/data5
+DATA5A=models/train/data5a
 TOK=${TOKENIZER_DIR:-$DATA5/tokenizer}
+train5() {  # the flags both parts of phase 5 share: 10 layers, skip-aware with random cores, a lower peak lr than the warm restarts of phases 2-4
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$DATA5/tokenizer" --out "$RUN" --layers 10 --max-pos 1024 \
+    --dev-count 120 --batch-tokens 2048 --lr "${LR5:-6e-4}" --dev-min 30 --full-frac 0.15 --heads-only-frac 0.2 --core-mode --layer0-head-p 0.3 "$@"
+}
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
 train_py() {  # the flags phases 1-4 share; a phase adds its own
@@ -94,12 +100,20 @@ if has data5; then
   cli data generate --split dev --tier hard --seed "${HARD5_SEED:-11}" --count 100 --out "$DATA5/dev-hard.jsonl"
   paste -d '\n' "$DATA5/dev-standard.jsonl" "$DATA5/dev-hard.jsonl" > "$DATA5/dev.jsonl"
 fi
+if has train5 && [[ ! -f "$RUN/phase5b.started" ]]; then
+  echo "== train, phase 5a: grown to 10 layers, standard + the shorter hard problems (log: $RUN/train.log.jsonl)"
+  mkdir -p "$DATA5A"
+  if [[ ! -f "$DATA5A/train.jsonl" ]]; then
+    cp "$DATA5/train-standard.jsonl" "$DATA5A/train.jsonl"
+    node -e 'const fs=require("fs");for(const l of fs.readFileSync(process.argv[1],"utf8").split("\n"))if(l&&JSON.parse(l).steps<=9)fs.appendFileSync(process.argv[2],l+"\n")' "$DATA5/train-hard.jsonl" "$DATA5A/train.jsonl"
+    cp "$DATA5/dev.jsonl" "$DATA5A/dev.jsonl"
+  fi
+  train5 --data "$DATA5A" --init-from "${INIT5:-models/default}" --grow-after "${GROW5:-1,2,3,4}" --warmup 300 --budget-min "${BUDGET5A_MIN:-80}"
+fi
 if has train5; then
-  echo "== train, phase 5: the hard-tier model (log: $RUN/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$DATA5/tokenizer" --out "$RUN" \
-    --data "$DATA5" --init-from "${INIT5:-models/default}" --grow-after "${GROW5:-1,2,3,4}" --layers 10 --max-pos 1024 \
-    --dev-count 200 --batch-tokens 2048 --lr 1.5e-3 --warmup 200 --budget-min "${BUDGET5_MIN:-300}" --dev-min 25 \
-    --full-frac 0.15 --heads-only-frac 0.2 --core-mode --layer0-head-p 0.3
+  echo "== train, phase 5b: every hard problem (7-12 steps) (log: $RUN/train.log.jsonl)"
+  touch "$RUN/phase5b.started"
+  train5 --data "$DATA5" --restart-schedule --phase phase5b --warmup 100 --budget-min "${BUDGET5B_MIN:-220}"
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -1,12 +1,22 @@
 /**
- * What the HTTP and gRPC front ends share: the model served in this process (its engine, policies
- * and request preparation), the server config, and readiness.
+ * What the HTTP and gRPC front ends share: the engine serving new requests (swapped by a reload:
+ * read `model` once per request and submit to it in the same tick), the metrics shared across
+ * reloads, the request store, the reloader, the server config, and readiness.
  */
 import type { ServerConfig } from '../config.ts';
 import type { LocalEngine } from '../engine/local-engine.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { RequestStore } from '../store/types.ts';
+import type { VersionReloader } from '../versions/reloader.ts';
 
 export interface ApiContext {
-  model: LocalEngine;
+  /** The engine new requests go to (changes when a reload swaps the model). */
+  readonly model: LocalEngine;
+  /** One registry for the server's life, whichever engine serves. */
+  metrics: Metrics;
+  /** Where served requests and feedback are kept (the `off` store when recording is off). */
+  store: RequestStore;
+  reloader: VersionReloader;
   config: ServerConfig;
   /** Unix seconds the server started (the model's `created`). */
   startedAt: number;
@@ -15,8 +25,8 @@ export interface ApiContext {
 }
 
 /** The policy list both transports report. */
-export function describePolicies(ctx: ApiContext): { name: string; description: string; available: boolean; reason: string | null }[] {
-  return ctx.model.policies.list().map((p) => {
+export function describePolicies(model: LocalEngine): { name: string; description: string; available: boolean; reason: string | null }[] {
+  return model.policies.list().map((p) => {
     const why = p.unavailableReason();
     return { name: p.name, description: p.description, available: why === null, reason: why };
   });

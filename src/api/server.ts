@@ -1,19 +1,30 @@
 /**
- * Boots the whole server from a config: opens the model in this process (runner worker, tokenizer,
- * chat template, policies, engine: engine/local-engine.ts), loads the A/B arms, then starts the
- * HTTP and gRPC front ends. `drain` implements graceful shutdown: readiness turns false, new
- * requests are refused, in-flight ones finish, then everything closes.
+ * Boots the whole server from a config: opens the request store, resolves which model and selector
+ * versions to serve (promoted in the store, else the `--model` directory), opens the model in this
+ * process (engine/local-engine.ts) behind a swappable slot, then starts the HTTP and gRPC front
+ * ends and, when following versions, the store's promotion watch. `drain` implements graceful
+ * shutdown: readiness turns false, new requests are refused, in-flight ones finish, then the
+ * engines, the front ends and the store (its queued records written) close.
  */
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { basename, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import pino, { type Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
-import { openLocalEngine } from '../engine/local-engine.ts';
+import { openLocalEngine, type LocalEngine } from '../engine/local-engine.ts';
+import { ModelSlot } from '../engine/model-slot.ts';
+import { createMetrics } from '../metrics/metrics.ts';
 import { loadArms } from '../plans/arms.ts';
+import type { RequestStore } from '../store/types.ts';
+import { describeVersions, showServing, startupTarget, VersionReloader } from '../versions/reloader.ts';
+import type { ServingTarget } from '../versions/serving-target.ts';
+import { ensureCacheDir } from '../versions/version-cache.ts';
 import type { ApiContext } from './context.ts';
 import { createHttpApp } from './http/app.ts';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.ts';
+import { openServerStore } from './server-store.ts';
 
 export interface RunningServer {
   ctx: ApiContext;
@@ -35,43 +46,83 @@ function armsOf(config: ServerConfig) {
   }
 }
 
-/** Starts everything; throws ConfigError with what to fix when the model or a setting is unusable. */
+/** The first engine, and how every later one is opened (same settings, metrics and store; another target). */
+async function openFirstEngine(config: ServerConfig, store: RequestStore, metrics: ReturnType<typeof createMetrics>, log: Logger) {
+  const arms = armsOf(config);
+  const modelDir = resolve(config.model);
+  if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
+  const base = { dir: modelDir, name: config.modelId ?? basename(modelDir) };
+  if (store.engine !== 'off') {
+    try {
+      ensureCacheDir(config.versionCacheDir);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, 'version-cache-dir');
+    }
+  }
+  const open = (t: ServingTarget): Promise<LocalEngine> =>
+    openLocalEngine({
+      modelDir: t.model.dir,
+      routerDir: t.routerDir,
+      modelId: base.name,
+      versions: { model: t.model.version, selector: t.selector },
+      store,
+      metrics,
+      threads: config.threads || undefined,
+      spin: config.ortSpin === 'on',
+      maxBatch: config.maxBatch,
+      maxQueue: config.maxQueue,
+      prefillChunk: config.prefillChunk,
+      defaultMaxTokens: config.defaultMaxTokens,
+      defaultPolicy: config.defaultPolicy,
+      defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup },
+      optionalPolicies: config.optionalPolicies,
+      profileCacheDir: config.profileCacheDir ?? null,
+      arms,
+      log: {
+        error: (obj, msg) => log.error(config.debug ? obj : { err: String((obj as { err?: unknown }).err) }, msg),
+        warn: (obj, msg) => log.warn(obj, msg),
+      },
+    });
+  const { target, promoted } = await startupTarget(store, base, config.versionCacheDir, config.followVersions && store.engine !== 'off');
+  return { model: await open(target), open, base, promoted, arms };
+}
+
+/** Starts everything; throws ConfigError with what to fix when the model, the store or a setting is unusable. */
 export async function startServer(config: ServerConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   const t0 = performance.now();
-  const arms = armsOf(config);
-  const model = await openLocalEngine({
-    modelDir: config.model,
-    modelId: config.modelId,
-    threads: config.threads || undefined,
-    spin: config.ortSpin === 'on',
-    maxBatch: config.maxBatch,
-    maxQueue: config.maxQueue,
-    prefillChunk: config.prefillChunk,
-    defaultMaxTokens: config.defaultMaxTokens,
-    defaultPolicy: config.defaultPolicy,
-    defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup },
-    optionalPolicies: config.optionalPolicies,
-    profileCacheDir: config.profileCacheDir ?? null,
-    arms,
-    log: {
-      error: (obj, msg) => log.error(config.debug ? obj : { err: String((obj as { err?: unknown }).err) }, msg),
-      warn: (obj, msg) => log.warn(obj, msg),
-    },
-  });
+  const metrics = createMetrics();
+  const { store, retention } = await openServerStore(config, metrics, log);
+  let first: Awaited<ReturnType<typeof openFirstEngine>>;
+  try {
+    first = await openFirstEngine(config, store, metrics, log);
+  } catch (err) {
+    retention.stop();
+    await store.close();
+    throw err;
+  }
+  const { model, arms } = first;
   const info = model.info;
-  log.info({ model: info.dir, id: info.id, architecture: info.architecture, layers: info.numLayers, heads: info.numHeads, hidden: info.hiddenSize, vocab: info.vocabSize, context: info.maxPositions, chatTemplate: model.chatTemplate !== null, loadMs: Math.round(performance.now() - t0) }, 'model loaded');
+  log.info({ model: info.dir, id: info.id, architecture: info.architecture, layers: info.numLayers, heads: info.numHeads, hidden: info.hiddenSize, vocab: info.vocabSize, context: info.maxPositions, chatTemplate: model.chatTemplate !== null, versions: describeVersions(model.versions), loadMs: Math.round(performance.now() - t0) }, 'model loaded');
   for (const p of model.policies.list()) {
     const why = p.unavailableReason();
     log.info({ policy: p.name, available: why === null, ...(why ? { reason: why } : {}) }, 'policy');
   }
   if (arms) log.info({ arms: arms.arms.map((a) => ({ name: a.name, policy: a.policy, weight: a.weight })) }, 'policy A/B arms');
+  showServing(metrics, model.versions);
 
+  const slot = new ModelSlot(model, config.drainTimeout * 1000);
+  const reloader = new VersionReloader({ store, slot, base: first.base, cacheDir: config.versionCacheDir, open: first.open, metrics, log });
   let phase: 'loading' | 'ready' | 'draining' = 'loading';
   const ctx: ApiContext = {
-    model,
+    get model() {
+      return slot.current();
+    },
+    metrics,
+    store,
+    reloader,
     config,
     startedAt: Math.floor(Date.now() / 1000),
-    notReadyReason: () => (phase !== 'ready' ? phase : model.engine.queueFull() ? 'queue full' : null),
+    notReadyReason: () => (phase !== 'ready' ? phase : slot.current().engine.queueFull() ? 'queue full' : null),
   };
   let http: ServerType | null = null;
   let grpc: GrpcServerHandle | null = null;
@@ -84,13 +135,16 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     if (config.grpcPort >= 0) grpc = await startGrpcServer(ctx, config.host, config.grpcPort);
   } catch (err) {
     http?.close();
-    await model.close();
+    await slot.close(0);
+    retention.stop();
+    await store.close();
     throw new ConfigError(`cannot listen on ${config.host}: ${(err as Error).message}`, 'http-port');
   }
   const httpPort = (http.address() as AddressInfo).port;
+  if (config.followVersions && store.engine !== 'off') reloader.follow(first.promoted);
   phase = 'ready';
   grpc?.notifyHealth();
-  log.info({ http: `http://${config.host}:${httpPort}`, grpc: grpc ? `${config.host}:${grpc.port}` : 'disabled', maxBatch: config.maxBatch, maxQueue: config.maxQueue, defaultPolicy: model.defaultPolicy, auth: Boolean(config.apiKey) }, 'skipserve listening');
+  log.info({ http: `http://${config.host}:${httpPort}`, grpc: grpc ? `${config.host}:${grpc.port}` : 'disabled', maxBatch: config.maxBatch, maxQueue: config.maxQueue, defaultPolicy: model.defaultPolicy, auth: Boolean(config.apiKey), store: store.engine, followVersions: config.followVersions }, 'skipserve listening');
 
   let closed = false;
   const shutdown = async (timeoutMs: number) => {
@@ -98,13 +152,15 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     closed = true;
     phase = 'draining';
     grpc?.notifyHealth();
-    await model.engine.drain(timeoutMs);
+    await reloader.stop();
+    await slot.close(timeoutMs);
     await grpc?.close();
     await new Promise<void>((res) => {
       http!.close(() => res());
       (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
-    await model.runner.close();
+    retention.stop();
+    await store.close();
   };
   return {
     ctx,

@@ -2,28 +2,42 @@
  * One model served in this process: the runner (its worker thread), tokenizer, chat template,
  * policies, request stats and the engine, wired together. The server, `skipserve generate`,
  * `eval` and the router tools all open the model this way, so what they measure is what the
- * server does: the same request gives the same candidates, answers and vote everywhere.
+ * server does: the same request gives the same candidates, answers and vote everywhere. Given a
+ * store, every completed request is recorded (never blocking) under its completion id, with the
+ * model and selector versions that served it: the server and the offline tools record alike.
  */
-import { basename, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import { loadRunner } from '../model/runner.ts';
 import type { ModelRunner } from '../model/runner-types.ts';
 import { assignArm, type ArmsConfig } from '../plans/arms.ts';
-import { createPolicyRegistry, type PolicyRegistry } from '../plans/policies/registry.ts';
+import { createPolicyRegistry, type PolicyDeps, type PolicyRegistry } from '../plans/policies/registry.ts';
+import type { RequestStore } from '../store/types.ts';
 import { loadChatTemplate, type ChatTemplate } from '../text/chat-template.ts';
 import { TextTokenizer } from '../text/tokenizer.ts';
+import { directoryVersions, type ServedVersion, type ServedVersions } from '../versions/served-versions.ts';
+import { newCompletionId } from './completion-id.ts';
 import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
+import { servedRecord } from './served-record.ts';
 import type { GenerationResult, RequestSpec } from './types.ts';
 
 export interface LocalEngineOptions {
   modelDir: string;
   /** Model id the API reports (default: the directory's name). */
   modelId?: string;
+  /** Where the router files (router/, selector.onnx) are read (default: modelDir). */
+  routerDir?: string;
+  /** The versions served (default: content hashes of the directories, named after the model id). */
+  versions?: ServedVersions;
+  /** Where completed requests are recorded (none: nothing is recorded). */
+  store?: RequestStore | null;
+  /** The metrics to report into (default: a new registry); a server shares one across reloads. */
+  metrics?: Metrics;
   threads?: number;
   spin?: boolean;
   maxBatch: number;
@@ -40,39 +54,62 @@ export interface LocalEngineOptions {
   log?: EngineLog & { warn(obj: object, msg: string): void };
 }
 
+/** A submitted request with its completion id and the versions serving it. */
+export interface ServedHandle extends RequestHandle {
+  id: string;
+  versions: ServedVersions;
+}
+
 /** The model, its text tools, its policies and the engine, in this process. */
 export interface LocalEngine extends RequestServices {
   runner: ModelRunner;
   engine: Engine;
   metrics: Metrics;
   defaultPolicy: string;
-  /** Checks a request spec and submits it (what every transport and tool does). */
-  submit(spec: RequestSpec): Promise<RequestHandle>;
-  /** submit + wait for the result. */
-  generate(spec: RequestSpec): Promise<GenerationResult>;
-  close(): Promise<void>;
+  /** The model and selector versions new requests are served with. */
+  readonly versions: ServedVersions;
+  /** Where the model and the router files were loaded from. */
+  readonly modelDir: string;
+  readonly routerDir: string;
+  /** Checks a request spec, gives it a completion id and submits it (what every transport and tool does). */
+  submit(spec: RequestSpec): Promise<ServedHandle>;
+  /** submit + wait for the result (with its completion id). */
+  generate(spec: RequestSpec): Promise<GenerationResult & { id: string }>;
+  /**
+   * Serves another selector (router files in `routerDir`) from the next request on; requests already
+   * submitted keep the policies they were given. Rejects, changing nothing, when it does not load.
+   */
+  swapSelector(routerDir: string, selector: ServedVersion | null): Promise<void>;
+  /** Lets in-flight requests finish for up to `drainMs` (then cancels them), and closes the runner. */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** Loads the model into its worker and builds everything around it; errors say what to fix. */
 export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngine> {
   const modelDir = resolve(o.modelDir);
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
+  const routerDir = resolve(o.routerDir ?? modelDir);
+  let currentRouterDir = routerDir;
   const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin });
   try {
     const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
+    let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));
     const tokenizer = TextTokenizer.load(modelDir);
     const chatTemplate: ChatTemplate | null = loadChatTemplate(modelDir);
-    const policies: PolicyRegistry = await createPolicyRegistry(
-      { info, modelDir, runner, defaults: { k: o.defaults?.k ?? 2, targetSpeedup: o.defaults?.targetSpeedup ?? 1.25 }, profileCacheDir: o.profileCacheDir ?? null },
-      { optional: o.optionalPolicies, onOptionalFailure: (name, err) => o.log?.warn({ policy: name, err: (err as Error).message }, 'optional policy failed to load') },
-    );
     const defaultPolicy = o.defaultPolicy ?? 'none';
-    if (!policies.get(defaultPolicy)) throw new ConfigError(`default policy '${defaultPolicy}' is not a known policy (${policies.names().join(', ')})`, 'default-policy');
     const arms = o.arms ?? null;
-    for (const [i, a] of (arms?.arms ?? []).entries()) {
-      if (!policies.get(a.policy)) throw new ConfigError(`arms.${i}.policy '${a.policy}' is not one of: ${policies.names().join(', ')}`, 'arms');
-    }
-    const metrics = createMetrics();
+    const deps: PolicyDeps = { info, modelDir, routerDir, runner, defaults: { k: o.defaults?.k ?? 2, targetSpeedup: o.defaults?.targetSpeedup ?? 1.25 }, profileCacheDir: o.profileCacheDir ?? null };
+    /** Builds the policies over router files and checks the default policy and the arms name known ones. */
+    const buildPolicies = async (d: PolicyDeps): Promise<PolicyRegistry> => {
+      const reg = await createPolicyRegistry(d, { optional: o.optionalPolicies, onOptionalFailure: (name, err) => o.log?.warn({ policy: name, err: (err as Error).message }, 'optional policy failed to load') });
+      if (!reg.get(defaultPolicy)) throw new ConfigError(`default policy '${defaultPolicy}' is not a known policy (${reg.names().join(', ')})`, 'default-policy');
+      for (const [i, a] of (arms?.arms ?? []).entries()) {
+        if (!reg.get(a.policy)) throw new ConfigError(`arms.${i}.policy '${a.policy}' is not one of: ${reg.names().join(', ')}`, 'arms');
+      }
+      return reg;
+    };
+    let policies = await buildPolicies(deps);
+    const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,
       tokenizer,
@@ -87,7 +124,9 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       info,
       tokenizer,
       chatTemplate,
-      policies,
+      get policies() {
+        return policies;
+      },
       limits: { maxBatch: o.maxBatch, defaultMaxTokens: o.defaultMaxTokens ?? 256 },
       assignPolicy(key) {
         // The A/B hook: without arms every request without a policy gets the default.
@@ -96,18 +135,56 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
         return { policy: arm.policy, arm: arm.name, options: arm.options };
       },
     };
-    const submit = (spec: RequestSpec) => engine.submit(prepareRequest(services, spec));
+    const store = o.store && o.store.engine !== 'off' ? o.store : null;
+    const submit = async (spec: RequestSpec): Promise<ServedHandle> => {
+      const createdAt = Date.now();
+      const served = versions;
+      const req = prepareRequest(services, spec);
+      const id = newCompletionId(spec.prompt);
+      const handle = await engine.submit(req);
+      // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
+      const result = store ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served)), r)) : handle.result;
+      result.catch(() => {});
+      return { ...handle, result, id, versions: served };
+    };
+    let closing: Promise<void> | undefined;
     return {
-      ...services,
+      info,
+      tokenizer,
+      chatTemplate,
+      get policies() {
+        return policies;
+      },
+      limits: services.limits,
+      assignPolicy: services.assignPolicy,
       runner,
       engine,
       metrics,
       defaultPolicy,
+      get versions() {
+        return versions;
+      },
+      modelDir,
+      get routerDir() {
+        return currentRouterDir;
+      },
       submit,
-      generate: async (spec) => (await submit(spec)).result,
-      async close() {
-        await engine.drain(0);
-        await runner.close();
+      generate: async (spec) => {
+        const h = await submit(spec);
+        return { ...(await h.result), id: h.id };
+      },
+      async swapSelector(dir, selector) {
+        const next = await buildPolicies({ ...deps, routerDir: resolve(dir), profile: policies.profile });
+        policies = next;
+        currentRouterDir = resolve(dir);
+        versions = { model: versions.model, selector };
+      },
+      close(drainMs = 0) {
+        closing ??= (async () => {
+          await engine.drain(drainMs);
+          await runner.close();
+        })();
+        return closing;
       },
     };
   } catch (err) {

@@ -15,7 +15,7 @@ import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import type { SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for. */
-export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2 };
+export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000 };
 const SELECT_MODES: readonly SelectMode[] = ['vote', 'logprob', 'none'];
 
 /** The policy a request gets when it names none. */
@@ -42,6 +42,21 @@ function int(v: number | undefined, field: string, lo: number, hi: number, what 
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < lo || v > hi) throw new InvalidRequestError(`${field} must be ${what}; got ${v}`, field);
   return v;
+}
+
+/** Checks the caller's tags: OpenAI's limits (16 pairs, keys up to 64 characters, values up to 512). */
+function checkMetadata(m: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (m === undefined) return undefined;
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new InvalidRequestError('metadata must be an object of string values', 'metadata');
+  const entries = Object.entries(m);
+  const { maxMetadataPairs: pairs, maxMetadataKeyChars: keyChars, maxMetadataValueChars: valueChars } = REQUEST_LIMITS;
+  if (entries.length > pairs) throw new InvalidRequestError(`metadata has ${entries.length} keys; at most ${pairs}`, 'metadata');
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > keyChars) throw new InvalidRequestError(`metadata keys must have 1 to ${keyChars} characters; got ${k.length}`, 'metadata');
+    if (typeof v !== 'string') throw new InvalidRequestError(`metadata.${k} must be a string`, `metadata.${k}`);
+    if (v.length > valueChars) throw new InvalidRequestError(`metadata.${k} must have at most ${valueChars} characters; got ${v.length}`, `metadata.${k}`);
+  }
+  return entries.length ? { ...m } : undefined;
 }
 
 function num(v: number | undefined, field: string, ok: (x: number) => boolean, what: string): number | undefined {
@@ -120,6 +135,9 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
       throw new InvalidRequestError(`not a valid regular expression: ${(err as Error).message}`, 'answerPattern');
     }
   }
+  if (skip.referenceAnswer !== undefined && skip.referenceAnswer.length > REQUEST_LIMITS.maxReferenceAnswerChars)
+    throw new InvalidRequestError(`referenceAnswer must have at most ${REQUEST_LIMITS.maxReferenceAnswerChars} characters`, 'referenceAnswer');
+  const metadata = checkMetadata(spec.metadata);
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
@@ -137,6 +155,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     select,
     answerPattern,
     referenceAnswer: skip.referenceAnswer,
+    metadata,
     signal: spec.signal,
     deadline: spec.deadline,
   };

@@ -9,6 +9,9 @@ import type { CandidateRow } from './candidate-row.ts';
 import type { ParentRequest } from './parent-request.ts';
 import type { GenerationResult } from './types.ts';
 
+/** Per metrics registry, each engine's running rows and waiting requests (several engines share one while a reload drains the old). */
+const shares = new WeakMap<Metrics, Map<RequestStats, [rows: number, waiting: number]>>();
+
 export class RequestStats {
   constructor(readonly metrics: Metrics) {}
 
@@ -64,8 +67,19 @@ export class RequestStats {
     this.metrics.requests.inc({ policy: p.policyName, outcome });
   }
 
+  /** This engine's rows and waiting requests; the gauges show the sum over the engines sharing the metrics. */
   gauges(runningRows: number, waitingRequests: number): void {
-    this.metrics.runningRows.set(runningRows);
-    this.metrics.waitingRequests.set(waitingRequests);
+    let all = shares.get(this.metrics);
+    if (!all) shares.set(this.metrics, (all = new Map()));
+    if (runningRows === 0 && waitingRequests === 0) all.delete(this);
+    else all.set(this, [runningRows, waitingRequests]);
+    let rows = 0;
+    let waiting = 0;
+    for (const [r, w] of all.values()) {
+      rows += r;
+      waiting += w;
+    }
+    this.metrics.runningRows.set(rows);
+    this.metrics.waitingRequests.set(waiting);
   }
 }

@@ -48,6 +48,8 @@ export interface RequestSpec {
   skip?: SkipSpec;
   /** Sticky A/B key of the caller. */
   key?: string;
+  /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */
+  metadata?: Record<string, string>;
   signal?: AbortSignal;
   /** Absolute deadline (ms since epoch). */
   deadline?: number;
@@ -78,6 +80,7 @@ export interface GenerationRequest {
   select: SelectMode;
   answerPattern?: RegExp;
   referenceAnswer?: string;
+  metadata?: Record<string, string>;
   signal?: AbortSignal;
   deadline?: number;
 }

@@ -1,7 +1,8 @@
 /**
  * Every Prometheus metric the server exports, declared in one place. Each server instance gets its
  * own registry (so tests can run several servers in one process). Labels are bounded: `policy`
- * (a registered policy name) and `outcome` (a fixed set), never a request id.
+ * (a registered policy name), `outcome`, `reason` and `operation` (fixed sets), and the served
+ * model and selector versions (one series per version loaded), never a request id.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -16,6 +17,8 @@ const RATIO_BUCKETS = [0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9
 const SPEEDUP_BUCKETS = [0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4];
 const ENTROPY_BUCKETS = [0, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 
 /** Creates the registry and every metric of one server. */
 export function createMetrics() {
@@ -44,6 +47,14 @@ export function createMetrics() {
     distinct2: new Histogram({ name: 'skipserve_distinct_2_ratio', help: 'Distinct token bigrams / all bigrams over the candidates, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
     pairwiseDistance: new Histogram({ name: 'skipserve_pairwise_distance_ratio', help: 'Mean Jaccard distance between candidates\' token sets, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
     majorityShare: new Histogram({ name: 'skipserve_majority_share_ratio', help: 'Share of candidates agreeing with the most common answer, per best-of-N request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
+    recordsWritten: new Counter({ name: 'skipserve_store_records_written_total', help: 'Served-request records committed to the store.', registers: r }),
+    recordsDropped: new Counter({ name: 'skipserve_store_records_dropped_total', help: 'Served-request records not written: queue_full (the request was still answered), closed, invalid; write errors count under skipserve_store_errors_total.', labelNames: ['reason'] as const, registers: r }),
+    feedback: new Counter({ name: 'skipserve_feedback_received_total', help: 'Feedback received, by outcome (stored = durable before the answer).', labelNames: ['outcome'] as const, registers: r }),
+    storeWriteDuration: new Histogram({ name: 'skipserve_store_write_duration_seconds', help: 'Store write transactions: a batch of records, or one feedback (until durable).', labelNames: ['operation'] as const, buckets: STORE_BUCKETS, registers: r }),
+    storeErrors: new Counter({ name: 'skipserve_store_errors_total', help: 'Store failures by operation (records counts the records lost).', labelNames: ['operation'] as const, registers: r }),
+    storePending: new Gauge({ name: 'skipserve_store_pending_records', help: 'Records queued for the store writer or being written.', registers: r }),
+    modelInfo: new Gauge({ name: 'skipserve_model_info', help: 'The model and selector versions serving new requests (value 1): name@hash prefix; selector_version="none" without a selector.', labelNames: ['model_version', 'selector_version'] as const, registers: r }),
+    reloads: new Counter({ name: 'skipserve_reloads_total', help: 'Version reloads by what changed (model, selector, none) or error.', labelNames: ['outcome'] as const, registers: r }),
   };
 }
 

@@ -3,7 +3,18 @@
  * logic in queued-store.ts: plain asynchronous operations, each its own transaction.
  */
 import type { FeedbackRow } from './record-rows.ts';
-import type { FeedbackResult, JsonValue, MiningQuery, NewVersion, PromotedVersions, ServedRecord, StoredRecord, VersionKind, VersionRecord } from './types.ts';
+import type {
+  FeedbackResult,
+  JsonValue,
+  MiningQuery,
+  NewVersion,
+  PromotedVersions,
+  ServedRecord,
+  StoredRecord,
+  VersionFile,
+  VersionKind,
+  VersionRecord,
+} from './types.ts';
 
 /** A mining query with its defaults filled in. */
 export type MiningParams = Required<Omit<MiningQuery, 'policy'>> & { policy: string | null };
@@ -20,6 +31,7 @@ export interface StoreBackend {
   mineIds(q: MiningParams): Promise<string[]>;
   addVersion(v: NewVersion, now: number): Promise<VersionRecord>;
   listVersions(kind: VersionKind | null): Promise<VersionRecord[]>;
+  versionFiles(kind: VersionKind, name: string): Promise<VersionFile[]>;
   promoted(): Promise<PromotedVersions>;
   promote(kind: VersionKind, name: string, now: number): Promise<VersionRecord>;
   refuse(kind: VersionKind, name: string, report: JsonValue | null, now: number): Promise<VersionRecord>;

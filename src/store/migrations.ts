@@ -143,11 +143,44 @@ CREATE TABLE version_events (
 );
 `;
 
+/** Request metadata (the OpenAI `metadata` field) and the artifact files of each version. */
+const SQLITE_2 = `
+ALTER TABLE requests ADD COLUMN metadata TEXT;
+CREATE TABLE version_files (
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  bytes BLOB NOT NULL,
+  PRIMARY KEY (kind, name, path),
+  FOREIGN KEY (kind, name) REFERENCES versions (kind, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+`;
+
+const POSTGRES_2 = `
+ALTER TABLE requests ADD COLUMN metadata JSONB;
+CREATE TABLE version_files (
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  bytes BYTEA NOT NULL,
+  PRIMARY KEY (kind, name, path),
+  FOREIGN KEY (kind, name) REFERENCES versions (kind, name) ON DELETE CASCADE
+);
+`;
+
 /** SQLite migrations, in order. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'records, feedback, versions', sql: SQLITE_1 }];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'records, feedback, versions', sql: SQLITE_1 },
+  { version: 2, name: 'request metadata, version files', sql: SQLITE_2 },
+];
 
 /** PostgreSQL migrations, in order (same versions and meaning as SQLite's). */
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'records, feedback, versions', sql: POSTGRES_1 }];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'records, feedback, versions', sql: POSTGRES_1 },
+  { version: 2, name: 'request metadata, version files', sql: POSTGRES_2 },
+];
 
 /** The table that lists applied migrations (same DDL in both engines). */
 export const MIGRATIONS_TABLE =

@@ -16,6 +16,7 @@ export class OffStore implements RequestStore {
   readonly versions: VersionStore = {
     add: off,
     list: async () => [],
+    files: off,
     promoted: async () => NONE,
     promote: off,
     refuse: off,

@@ -20,7 +20,7 @@ const REQUEST_COLUMNS: [string, string][] = [
   ['arm', 'text'], ['model_version', 'text'], ['selector_version', 'text'], ['candidate_count', 'int'],
   ['selected_index', 'int'], ['voted_answer', 'text'], ['answer_agreement', 'float8'], ['diversity', 'jsonb'],
   ['speedup', 'float8'], ['queue_ms', 'float8'], ['ttft_ms', 'float8'], ['total_ms', 'float8'],
-  ['reference_answer', 'text'], ['reference_match', 'bool'],
+  ['reference_answer', 'text'], ['reference_match', 'bool'], ['metadata', 'jsonb'],
 ];
 const CANDIDATE_COLUMNS: [string, string][] = [
   ['request_id', 'text'], ['idx', 'int'], ['plan', 'jsonb'], ['text', 'text'], ['answer', 'text'],
@@ -128,7 +128,7 @@ class PostgresBackend implements StoreBackend {
     return this.tx(async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // `*, x::text AS x`: pg keeps the last column of a name, so JSON columns come back as text.
-      const reqs = await c.query('SELECT *, diversity::text AS diversity FROM requests WHERE id = ANY($1::text[])', [ids]);
+      const reqs = await c.query('SELECT *, diversity::text AS diversity, metadata::text AS metadata FROM requests WHERE id = ANY($1::text[])', [ids]);
       const cands = await c.query('SELECT *, plan::text AS plan FROM candidates WHERE request_id = ANY($1::text[])', [ids]);
       const fb = await c.query('SELECT *, labels::text AS labels FROM feedback WHERE request_id = ANY($1::text[])', [ids]);
       const byId = new Map(reqs.rows.map((r) => [r.id as string, r]));
@@ -157,6 +157,7 @@ class PostgresBackend implements StoreBackend {
 
   addVersion: StoreBackend['addVersion'] = (...a) => this.versions.addVersion(...a);
   listVersions: StoreBackend['listVersions'] = (...a) => this.versions.listVersions(...a);
+  versionFiles: StoreBackend['versionFiles'] = (...a) => this.versions.versionFiles(...a);
   promoted: StoreBackend['promoted'] = () => this.versions.promoted();
   promote: StoreBackend['promote'] = (...a) => this.versions.promote(...a);
   refuse: StoreBackend['refuse'] = (...a) => this.versions.refuse(...a);

@@ -4,7 +4,7 @@
  * NOTIFY skipserve_versions, which PostgreSQL delivers to listening replicas at commit.
  */
 import type pg from 'pg';
-import type { JsonValue, NewVersion, PromotedVersions, VersionKind, VersionRecord } from './types.ts';
+import type { JsonValue, NewVersion, PromotedVersions, VersionFile, VersionKind, VersionRecord } from './types.ts';
 import { checkReAdd, rollbackTarget, type VersionEventRow, VersionError, versionFromRow } from './versions.ts';
 
 /** The channel replicas LISTEN on for version changes. */
@@ -51,6 +51,14 @@ export function postgresVersions(tx: Tx, query: Query) {
           "INSERT INTO versions (kind, name, hash, uri, created_at_ms, status, report) VALUES ($1, $2, $3, $4, $5, 'candidate', $6::jsonb)",
           [v.kind, v.name, v.hash, v.uri, now, v.report === undefined ? null : JSON.stringify(v.report)],
         );
+        for (const f of v.files ?? [])
+          await c.query('INSERT INTO version_files (kind, name, path, size, bytes) VALUES ($1, $2, $3, $4, $5)', [
+            v.kind,
+            v.name,
+            f.path,
+            f.bytes.byteLength,
+            Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength),
+          ]);
         await event(c, v.kind, v.name, 'add', now);
         return require(c, v.kind, v.name);
       }),
@@ -61,6 +69,11 @@ export function postgresVersions(tx: Tx, query: Query) {
         [kind],
       );
       return r.rows.map(versionFromRow);
+    },
+
+    versionFiles: async (kind: VersionKind, name: string): Promise<VersionFile[]> => {
+      const r = await query('SELECT path, bytes FROM version_files WHERE kind = $1 AND name = $2 ORDER BY path', [kind, name]);
+      return r.rows.map((row) => ({ path: String(row.path), bytes: row.bytes as Buffer }));
     },
 
     promoted: async (): Promise<PromotedVersions> => {

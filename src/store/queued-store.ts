@@ -133,6 +133,10 @@ export class QueuedStore implements RequestStore {
         if (kind !== undefined) checkKind(kind);
         return b.listVersions(kind ?? null);
       },
+      files: async (kind: VersionKind, name: string) => {
+        checkKind(kind);
+        return b.versionFiles(kind, name);
+      },
       promoted: () => b.promoted(),
       promote: async (kind: VersionKind, name: string) => {
         checkKind(kind);

@@ -32,6 +32,7 @@ export interface RequestRow {
   total_ms: number;
   reference_answer: string | null;
   reference_match: boolean | null;
+  metadata: string | null;
 }
 
 export interface CandidateRow {
@@ -97,6 +98,7 @@ export function toRows(r: ServedRecord): { request: RequestRow; candidates: Cand
       total_ms: r.timings.totalMs,
       reference_answer: r.referenceAnswer ?? null,
       reference_match: r.referenceMatch ?? null,
+      metadata: r.metadata === undefined ? null : JSON.stringify(r.metadata),
     },
     candidates: r.candidates.map((c) => ({
       request_id: r.id,
@@ -151,6 +153,7 @@ export function fromRows(
     speedup: optNum(req.speedup),
     referenceAnswer: optStr(req.reference_answer),
     referenceMatch: req.reference_match === null ? undefined : Boolean(req.reference_match),
+    metadata: req.metadata === null || req.metadata === undefined ? undefined : (parse(req.metadata) as { [key: string]: string }),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
   return out;
@@ -186,6 +189,8 @@ export function recordProblem(r: ServedRecord): string | null {
   }
   if (r.selectedIndex !== undefined && !seen.has(r.selectedIndex)) return `selectedIndex ${r.selectedIndex} names no candidate`;
   if (!r.timings || !Number.isFinite(r.timings.queueMs) || !Number.isFinite(r.timings.totalMs)) return 'timings.queueMs and totalMs must be finite';
+  if (r.metadata !== undefined && (r.metadata === null || typeof r.metadata !== 'object' || !Object.values(r.metadata).every(isStr)))
+    return 'metadata must be an object of strings';
   return null;
 }
 

@@ -34,9 +34,9 @@ export class SqliteDb {
     this.stmt = {
       insertRequest: d.prepare(`INSERT INTO requests (id, created_at_ms, prompt_text, prompt_tokens, policy, arm, model_version,
         selector_version, candidate_count, selected_index, voted_answer, answer_agreement, diversity, speedup, queue_ms, ttft_ms,
-        total_ms, reference_answer, reference_match) VALUES (@id, @created_at_ms, @prompt_text, @prompt_tokens, @policy, @arm,
+        total_ms, reference_answer, reference_match, metadata) VALUES (@id, @created_at_ms, @prompt_text, @prompt_tokens, @policy, @arm,
         @model_version, @selector_version, @candidate_count, @selected_index, @voted_answer, @answer_agreement, @diversity, @speedup,
-        @queue_ms, @ttft_ms, @total_ms, @reference_answer, @reference_match) ON CONFLICT (id) DO NOTHING`),
+        @queue_ms, @ttft_ms, @total_ms, @reference_answer, @reference_match, @metadata) ON CONFLICT (id) DO NOTHING`),
       insertCandidate: d.prepare(`INSERT INTO candidates (request_id, idx, plan, text, answer, mean_logprob, finish_reason,
         completion_tokens) VALUES (@request_id, @idx, @plan, @text, @answer, @mean_logprob, @finish_reason, @completion_tokens)`),
       candidateCount: d.prepare('SELECT candidate_count FROM requests WHERE id = ?').pluck(),

@@ -58,6 +58,7 @@ class SqliteBackend implements StoreBackend {
   mineIds = (q: MiningParams) => this.call('mineIds', q);
   addVersion = (v: NewVersion, now: number) => this.call('addVersion', v, now);
   listVersions = (kind: VersionKind | null) => this.call('listVersions', kind);
+  versionFiles = (kind: VersionKind, name: string) => this.call('versionFiles', kind, name);
   promoted = () => this.call('promoted');
   promote = (kind: VersionKind, name: string, now: number) => this.call('promote', kind, name, now);
   refuse = (kind: VersionKind, name: string, report: JsonValue | null, now: number) => this.call('refuse', kind, name, report, now);

@@ -4,7 +4,7 @@
  * counter other processes poll.
  */
 import type Database from 'better-sqlite3';
-import type { JsonValue, NewVersion, PromotedVersions, VersionKind, VersionRecord } from './types.ts';
+import type { JsonValue, NewVersion, PromotedVersions, VersionFile, VersionKind, VersionRecord } from './types.ts';
 import { checkReAdd, rollbackTarget, type VersionEventRow, VersionError, versionFromRow } from './versions.ts';
 
 export class SqliteVersions {
@@ -30,6 +30,8 @@ export class SqliteVersions {
         this.db
           .prepare("INSERT INTO versions (kind, name, hash, uri, created_at_ms, status, report) VALUES (?, ?, ?, ?, ?, 'candidate', ?)")
           .run(v.kind, v.name, v.hash, v.uri, now, v.report === undefined ? null : JSON.stringify(v.report));
+        const file = this.db.prepare('INSERT INTO version_files (kind, name, path, size, bytes) VALUES (?, ?, ?, ?, ?)');
+        for (const f of v.files ?? []) file.run(v.kind, v.name, f.path, f.bytes.byteLength, Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength));
         this.event.run(v.kind, v.name, 'add', now);
         return this.require(v.kind, v.name);
       })
@@ -41,6 +43,11 @@ export class SqliteVersions {
       .prepare('SELECT * FROM versions WHERE (? IS NULL OR kind = ?) ORDER BY created_at_ms DESC, name DESC')
       .all(kind, kind) as Record<string, unknown>[];
     return rows.map(versionFromRow);
+  }
+
+  files(kind: VersionKind, name: string): VersionFile[] {
+    const rows = this.db.prepare('SELECT path, bytes FROM version_files WHERE kind = ? AND name = ? ORDER BY path').all(kind, name) as VersionFile[];
+    return rows.map((r) => ({ path: r.path, bytes: r.bytes }));
   }
 
   promoted(): PromotedVersions {

@@ -17,6 +17,7 @@ export function sqliteOps(db: SqliteDb) {
     integrityCheck: db.integrityCheck.bind(db),
     addVersion: db.versions.add.bind(db.versions),
     listVersions: db.versions.list.bind(db.versions),
+    versionFiles: db.versions.files.bind(db.versions),
     promoted: db.versions.promoted.bind(db.versions),
     promote: db.versions.promote.bind(db.versions),
     refuse: db.versions.refuse.bind(db.versions),

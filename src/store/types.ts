@@ -56,6 +56,8 @@ export interface ServedRecord {
   referenceAnswer?: string;
   /** Whether the voted answer equals referenceAnswer (set by the caller, who owns answer normalisation). */
   referenceMatch?: boolean;
+  /** The caller's tags (the OpenAI `metadata` field: at most 16 string pairs), e.g. an evaluation's tier. */
+  metadata?: { [key: string]: string };
 }
 
 /** Feedback on one completion from one source: exactly one of answer, labels or score. */
@@ -125,12 +127,21 @@ export interface VersionRecord {
   report?: JsonValue;
 }
 
+/** One artifact file of a version, stored in the store so every replica can load it. */
+export interface VersionFile {
+  /** Relative path inside the version's directory (`model.safetensors`, `router/catalog.json`). */
+  path: string;
+  bytes: Uint8Array;
+}
+
 export interface NewVersion {
   kind: VersionKind;
   name: string;
   hash: string;
   uri: string;
   report?: JsonValue;
+  /** The version's files, stored with it (omit to register a directory every replica can read at `uri`). */
+  files?: VersionFile[];
 }
 
 /** The versions serving now; `seq` grows with every change of the versions table. */
@@ -146,6 +157,8 @@ export interface VersionStore {
   add(version: NewVersion): Promise<VersionRecord>;
   /** Every version (of one kind when given), newest first. */
   list(kind?: VersionKind): Promise<VersionRecord[]>;
+  /** The files stored with a version, by path; empty when it was registered by `uri` only. */
+  files(kind: VersionKind, name: string): Promise<VersionFile[]>;
   promoted(): Promise<PromotedVersions>;
   /** Makes `name` the one promoted version of its kind; the previous one becomes `retired`. */
   promote(kind: VersionKind, name: string): Promise<VersionRecord>;

@@ -25,7 +25,25 @@ export function validateNewVersion(v: NewVersion): void {
   for (const field of ['name', 'hash', 'uri'] as const)
     if (typeof v[field] !== 'string' || v[field].length === 0 || v[field].length > 1000)
       throw new VersionError('invalid', `${field} must be a string of 1-1000 characters`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v.name) || v.name.length > 200)
+    throw new VersionError('invalid', `name must be 1-200 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(v.name)}`);
+  const seen = new Set<string>();
+  for (const f of v.files ?? []) {
+    if (typeof f.path !== 'string' || !SAFE_PATH.test(f.path) || f.path.split('/').some((part) => part === '..' || part === '.'))
+      throw new VersionError('invalid', `file path ${JSON.stringify(f.path)} must be relative, without '.' or '..' parts`);
+    if (seen.has(f.path)) throw new VersionError('invalid', `file ${f.path} is given twice`);
+    seen.add(f.path);
+    if (!(f.bytes instanceof Uint8Array)) throw new VersionError('invalid', `file ${f.path}: bytes must be a Uint8Array`);
+    if (f.bytes.byteLength > MAX_VERSION_FILE_BYTES)
+      throw new VersionError('invalid', `file ${f.path} has ${f.bytes.byteLength} bytes; at most ${MAX_VERSION_FILE_BYTES} fit in the store (register the version by uri instead)`);
+  }
 }
+
+/** A stored file's relative path: plain names separated by '/'. */
+const SAFE_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+/** The largest file a version may store (larger checkpoints are registered by a uri every replica can read). */
+export const MAX_VERSION_FILE_BYTES = 512 * 1024 * 1024;
 
 /** Checks a kind given to promote / rollback. */
 export function checkKind(kind: VersionKind): void {

@@ -51,7 +51,7 @@ export async function startStagingServer(arms: object, timeoutMs = 180_000): Pro
   let output = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(ROOT, 'bin', 'skipserve.mjs'), 'serve', '--model', model, '--host', '127.0.0.1', '--http-port', String(http), '--grpc-port', String(grpc), '--log-level', 'warn'],
+    [join(ROOT, 'bin', 'skipserve.mjs'), 'serve', '--model', model, '--host', '127.0.0.1', '--http-port', String(http), '--grpc-port', String(grpc), '--log-level', 'warn', '--store', 'off'],
     { cwd: ROOT, env: { ...process.env, SKIPSERVE_ARMS_FILE: armsFile }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (d) => (output += d));

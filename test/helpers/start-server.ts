@@ -27,9 +27,9 @@ export interface TestServer extends RunningServer {
   http: string;
 }
 
-/** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile). */
+/** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile, no store, a temp version cache). */
 export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}): Promise<TestServer> {
-  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', threads: 1, prefillChunk: 16, ...config });
+  const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', threads: 1, prefillChunk: 16, store: 'off', versionCacheDir: join(tmpdir(), `skipserve-test-versions-${process.pid}`), ...config });
   const s = await startServer(cfg);
   return Object.assign(s, { http: `http://127.0.0.1:${s.httpPort}` });
 }

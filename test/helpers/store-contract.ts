@@ -218,6 +218,25 @@ export function storeContract(engine: EngineUnderTest): void {
       await assert.rejects(v.promote('weights' as never, 'm1'), { code: 'invalid' });
     });
 
+    it('a version keeps its files: stored with it, read back byte for byte, checked paths', async () => {
+      const { store } = await open();
+      const weights = new Uint8Array(3_000_000).map((_, i) => (i * 31) % 251);
+      const files = [
+        { path: 'router/catalog.json', bytes: Buffer.from('{"entries":[]}') },
+        { path: 'model.safetensors', bytes: weights },
+        { path: 'config.json', bytes: new Uint8Array([123, 125]) },
+      ];
+      await store.versions.add({ kind: 'model', name: 'with-files', hash: 'sha256:wf', uri: '/m/wf', files });
+      const back = await store.versions.files('model', 'with-files');
+      assert.deepEqual(back.map((f) => f.path), ['config.json', 'model.safetensors', 'router/catalog.json']);
+      assert.ok(Buffer.from(back[1].bytes).equals(Buffer.from(weights)), 'the weights come back unchanged');
+      assert.equal(Buffer.from(back[2].bytes).toString(), '{"entries":[]}');
+      assert.deepEqual(await store.versions.files('model', 'by-uri-only'), []);
+      for (const path of ['../escape', '/abs', 'a/./b', 'a//b'])
+        await assert.rejects(store.versions.add({ kind: 'selector', name: 'bad', hash: 'sha256:b', uri: '/b', files: [{ path, bytes: new Uint8Array(1) }] }), { code: 'invalid' }, path);
+      await assert.rejects(store.versions.add({ kind: 'model', name: 'x@y', hash: 'sha256:x', uri: '/x' }), { code: 'invalid' });
+    });
+
     it('a second store instance on the same database sees promotions through watch()', async () => {
       const { store, spec } = await open();
       const other = await engine.open(spec, { versionPollMs: 50 });
@@ -245,7 +264,7 @@ export function storeContract(engine: EngineUnderTest): void {
         s.record(minimalRecord(`m${i}`));
         await s.close();
       }
-      assert.deepEqual(await engine.migrationVersions(loc.spec), [1]);
+      assert.deepEqual(await engine.migrationVersions(loc.spec), [1, 2]);
       const s = await engine.open(loc.spec);
       for (let i = 0; i < 3; i++) assert.equal((await s.getRecord(`m${i}`))?.id, `m${i}`);
       await s.close();

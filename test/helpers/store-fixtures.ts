@@ -29,6 +29,7 @@ export function makeRecord(id: string, over: Partial<ServedRecord> & { answers?:
     timings: { queueMs: 0.5, ttftMs: 12.5, totalMs: 80.25 },
     referenceAnswer: '42',
     referenceMatch: true,
+    metadata: { tier: 'hard', kind: 'two-step', steps: '2' },
     ...rest,
   };
 }

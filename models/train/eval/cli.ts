@@ -6,10 +6,12 @@
  * at n, distinct answers), by tier, steps and kind, with 95% intervals. `--suite skips` instead
  * measures greedy accuracy under every single head mask, every single sublayer skip and random
  * skip cores. `--dump-greedy FILE` / `--compare-greedy FILE` write / check greedy token ids (torch parity).
+ * `--store SPEC` records every request (tagged with its problem) in a request store, as the server does.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../../../src/engine/local-engine.ts';
+import { openStore } from '../../../src/store/open-store.ts';
 import type { SkipSpec } from '../../../src/engine/types.ts';
 import type { SkipPlanWire } from '../../../src/plans/plan.ts';
 import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from '../generator/split.ts';
@@ -19,7 +21,7 @@ import { breakdown, markdownTable, scoreResult } from './scoring.ts';
 import { runSkipSuite } from './skip-report.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE]';
+  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--store FILE|postgres://...]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -38,7 +40,7 @@ export async function run(argv: string[]): Promise<void> {
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
       suite: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
-      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' },
+      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, store: { type: 'string' },
     },
     strict: true,
   });
@@ -68,7 +70,8 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (values.policy !== undefined) skip = { policy: values.policy };
 
-  const local = await openLocalEngine({ modelDir: values.model, threads, maxBatch: Math.max(batch, n), maxQueue: 100_000, defaultMaxTokens: maxTokens, measureSpeedup: false });
+  const store = values.store ? await openStore(values.store, { queueSize: 100_000 }) : null;
+  const local = await openLocalEngine({ modelDir: values.model, threads, maxBatch: Math.max(batch, n), maxQueue: 100_000, defaultMaxTokens: maxTokens, measureSpeedup: false, store });
   try {
     const problems = [...generateSplit({ split, seed, count, tier })];
     const ctx: EvalContext = { local, problems, seed, maxTokens };
@@ -112,5 +115,11 @@ export async function run(argv: string[]): Promise<void> {
     if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));
   } finally {
     await local.close();
+    if (store) {
+      await store.flush();
+      const { written, dropped, failed } = store.stats();
+      await store.close();
+      process.stdout.write(`recorded ${written} requests in the store (${dropped} dropped, ${failed} failed)\n`);
+    }
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Evaluation requests through the engine, exactly as a client would send them to the server:
  * one chat request per problem (the question as the user message), seeds fixed per problem, the
- * known answer attached as the reference. Runs many at once so the engine batches them.
+ * known answer attached as the reference and the problem tagged (id, tier, kind, steps) in the
+ * request metadata, so a store records evaluations like served traffic. Runs many at once so the
+ * engine batches them.
  */
 import type { LocalEngine } from '../../../src/engine/local-engine.ts';
 import { renderPrompt } from '../../../src/engine/prepare-request.ts';
@@ -32,6 +34,7 @@ export function problemRequest(p: Problem, i: number, seed: number, s: RequestSe
     maxTokens: s.maxTokens,
     seed: problemSeed(seed, i),
     skip: { ...s.skip, referenceAnswer: String(p.answer) },
+    metadata: { problem: p.id, tier: p.tier, kind: p.kind, steps: String(p.steps) },
   };
 }
 

@@ -3,9 +3,9 @@
  * tens and units) and exact division by two-digit numbers, percentages, nested quantities
  * ("3 packs of 12"), a comparison with a third person as the last step, and more distractors.
  * Every value written in a solution stays within 1..9999 and every division is exact, e.g.
- *   "840*25/100=210. 840-210=630. 630*14=630*10+630*4=6300+2520=8820. ... The answer is 8836."
- * One step is one sentence that changes the tracked amount; percentages and nested quantities
- * write two equations for it.
+ *   "840/4=210. 840-210=630. 630*14=630*10+630*4=6300+2520=8820. ... The answer is 8836."
+ * One step is one sentence that changes the tracked amount; percentages (worked through a fraction:
+ * 25% of 840 is 840/4) and nested quantities write two or three equations for it.
  */
 import type { Rng } from '../../../src/util/rng.ts';
 import type { Kind, Op, Problem } from './problems.ts';
@@ -60,6 +60,18 @@ function productWork(a: number, k: number): string {
   return `${a}*${k}=${a}*${tens}+${a}*${units}=${a * tens}+${a * units}=${a * k}.`;
 }
 
+/**
+ * `pct` percent of `a`, worked through a fraction with a one-digit denominator (or tenths): 25% is a
+ * quarter, 75% three quarters, 40% two fifths, 30% three tenths, 5% half of a tenth.
+ */
+function percentWork(a: number, pct: number): string {
+  const [den, num] = pct === 5 ? [10, 0] : pct % 25 === 0 ? [4, pct / 25] : pct % 20 === 0 ? [5, pct / 20] : [10, pct / 10];
+  const unit = a / den;
+  if (pct === 5) return `${a}/10=${unit}. ${unit}/2=${unit / 2}.`;
+  if (num === 1 || (den === 4 && num === 2)) return den === 4 && num === 2 ? `${a}/2=${a / 2}.` : `${a}/${den}=${unit}.`;
+  return `${a}/${den}=${unit}. ${unit}*${num}=${unit * num}.`;
+}
+
 interface Step { sentence: string; work: string; op: Op; next: number; feature?: 'percent' | 'nested' }
 
 /** One step from `cur`, or null when this event cannot apply to it. */
@@ -103,7 +115,7 @@ function tryEvent(rng: Rng, e: Event, cur: number, vars: Record<string, string |
       const part = cur * pct / 100;
       const next = add ? cur + part : cur - part;
       const sentence = fill(rng.pick(add ? PCT_ADD_PHRASES : PCT_SUB_PHRASES), { ...vars, pct });
-      return { sentence, work: `${cur}*${pct}/100=${part}. ${cur}${add ? '+' : '-'}${part}=${next}.`, op: add ? '+' : '-', next, feature: 'percent' };
+      return { sentence, work: `${percentWork(cur, pct)} ${cur}${add ? '+' : '-'}${part}=${next}.`, op: add ? '+' : '-', next, feature: 'percent' };
     }
     case 'nest-add':
     case 'nest-sub': {

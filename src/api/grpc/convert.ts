@@ -48,6 +48,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     seed: m.seed,
     stop: m.stop.length ? m.stop : undefined,
     ignoreEos: m.ignore_eos,
+    metadata: m.metadata && Object.keys(m.metadata).length ? m.metadata : undefined,
     logprobs: m.logprobs,
     topLogprobs: m.top_logprobs,
     skip: s

@@ -13,6 +13,7 @@ const CODE: Record<ErrorKind, grpc.status> = {
   queue_full: grpc.status.RESOURCE_EXHAUSTED,
   unavailable: grpc.status.UNAVAILABLE,
   policy_unavailable: grpc.status.FAILED_PRECONDITION,
+  disabled: grpc.status.UNIMPLEMENTED,
   cancelled: grpc.status.CANCELLED,
   deadline: grpc.status.DEADLINE_EXCEEDED,
   internal: grpc.status.INTERNAL,

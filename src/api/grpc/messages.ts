@@ -42,6 +42,7 @@ export interface GenerateRequestMsg {
   skip: SkipOptionsMsg | null;
   key: string;
   ignore_eos: boolean;
+  metadata: Record<string, string>;
 }
 
 export interface TokenLogprobMsg {
@@ -105,6 +106,69 @@ export interface ModelDescriptionMsg {
   vocab_size: number;
   max_positions: number;
   max_batch: number;
+  model_version: string;
+  selector_version: string;
+}
+
+export interface FeedbackRequestMsg {
+  id: string;
+  source: string;
+  /** Which member of the `value` oneof is set (undefined when none). */
+  value?: 'answer' | 'labels' | 'score';
+  answer?: string;
+  labels?: { values: boolean[] };
+  score?: number;
+}
+
+export interface FeedbackResponseMsg {
+  id: string;
+  source: string;
+  replaced: boolean;
+}
+
+export interface GetRequestRequestMsg {
+  id: string;
+}
+
+export interface RecordedCandidateMsg {
+  index: number;
+  skip_plan: SkipPlanMsg;
+  text: string;
+  answer: string;
+  has_answer: boolean;
+  mean_logprob?: number;
+  finish_reason: string;
+  completion_tokens: number;
+  selected: boolean;
+}
+
+export interface FeedbackEntryMsg {
+  source: string;
+  answer?: string;
+  labels: boolean[];
+  score?: number;
+  created_ms: number;
+  updated_ms: number;
+}
+
+export interface RequestRecordMsg {
+  id: string;
+  created_ms: number;
+  prompt: string;
+  prompt_tokens: number;
+  policy: string;
+  arm: string;
+  model_version: string;
+  selector_version: string;
+  candidates: RecordedCandidateMsg[];
+  selected_index: number;
+  diversity: DiversityMsg | null;
+  speedup?: number;
+  timings: { queue_ms: number; time_to_first_token_ms?: number; total_ms: number };
+  reference_answer: string;
+  matched_reference?: boolean;
+  metadata: Record<string, string>;
+  feedback: FeedbackEntryMsg[];
 }
 
 export interface HealthCheckRequestMsg {

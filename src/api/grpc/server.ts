@@ -1,21 +1,37 @@
 /**
- * The gRPC server: skipserve.v1.Inference (Generate, GenerateStream, ListPolicies, GetModel),
- * grpc.health.v1.Health and server reflection. Same request semantics and errors as HTTP; a client
- * cancel or an expired deadline aborts the request, which frees its rows at the next engine step.
+ * The gRPC server: skipserve.v1.Inference (Generate, GenerateStream, ListPolicies, GetModel,
+ * Feedback, GetRequest), grpc.health.v1.Health and server reflection. Same request semantics and
+ * errors as HTTP; a client cancel or an expired deadline aborts the request, which frees its rows at
+ * the next engine step.
  */
-import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { AuthenticationError } from '../../errors.ts';
+import type { ServedHandle } from '../../engine/local-engine.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
+import { describeVersions } from '../../versions/reloader.ts';
 import { describePolicies, type ApiContext } from '../context.ts';
+import { lookupRecord, submitFeedback } from '../records.ts';
 import { deltaToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toGrpc } from './errors.ts';
-import type { GenerateRequestMsg, GenerateResponseMsg, GenerateStreamResponseMsg, HealthCheckRequestMsg, HealthCheckResponseMsg, ModelDescriptionMsg, PolicyDescriptionMsg } from './messages.ts';
+import type {
+  FeedbackRequestMsg,
+  FeedbackResponseMsg,
+  GenerateRequestMsg,
+  GenerateResponseMsg,
+  GenerateStreamResponseMsg,
+  GetRequestRequestMsg,
+  HealthCheckRequestMsg,
+  HealthCheckResponseMsg,
+  ModelDescriptionMsg,
+  PolicyDescriptionMsg,
+  RequestRecordMsg,
+} from './messages.ts';
+import { feedbackFromMsg, recordToMsg } from './record-convert.ts';
 
 export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../proto');
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
@@ -45,7 +61,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
   const server = new grpc.Server();
-  const metrics = ctx.model.metrics;
+  const metrics = ctx.metrics;
   const fail = (err: unknown): grpc.ServiceError => {
     countEdgeError(metrics, err);
     return toGrpc(err);
@@ -56,14 +72,17 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     if (!ctx.config.apiKey) return;
     if (md.get('authorization')[0] !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send metadata authorization: Bearer <key>');
   };
-  /** Wraps a unary handler: auth first, then the handler; any error becomes one mapped status. */
-  const unary = <Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> => async (call, callback) => {
+  /**
+   * Wraps a unary handler: auth first, then the handler; any error becomes one mapped status (counted
+   * as a generation outcome only when `counted`, i.e. for Generate).
+   */
+  const unary = <Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res, counted = false): Unary<Req, Res> => async (call, callback) => {
     let res: Res;
     try {
       authorized(call.metadata);
       res = await fn(call);
     } catch (err) {
-      callback(fail(err));
+      callback(counted ? fail(err) : toGrpc(err));
       return;
     }
     callback(null, res);
@@ -77,21 +96,30 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
-    return ctx.model.submit({ ...specFromMsg(call.request), key, signal: abort.signal, deadline });
+    const spec = specFromMsg(call.request);
+    // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
+    const engine = ctx.model;
+    return { engine, handle: engine.submit({ ...spec, key, signal: abort.signal, deadline }) };
   };
-  const respond = (result: GenerationResult) => resultToMsg(ctx.model.tokenizer, `gen-${randomUUID()}`, ctx.model.info.id, Math.floor(Date.now() / 1000), result);
+  const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult) =>
+    resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result);
 
-  const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => respond(await (await submit(call)).result));
+  const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => {
+    const { engine, handle } = submit(call);
+    const h = await handle;
+    return respond(engine, h, await h.result);
+  }, true);
 
   const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
     try {
       authorized(call.metadata);
-      const handle = await submit(call);
+      const { engine, handle: submitted } = submit(call);
+      const handle = await submitted;
       for await (const d of handle.events) {
         if (call.cancelled) break;
-        call.write({ delta: deltaToMsg(ctx.model.tokenizer, d) });
+        call.write({ delta: deltaToMsg(engine.tokenizer, d) });
       }
-      call.write({ final: respond(await handle.result) });
+      call.write({ final: respond(engine, handle, await handle.result) });
       call.end();
     } catch (err) {
       const e = fail(err);
@@ -101,12 +129,14 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   };
 
   const listPolicies = unary<unknown, { policies: PolicyDescriptionMsg[]; default_policy: string }>(() => ({
-    policies: describePolicies(ctx).map((p) => ({ name: p.name, description: p.description, available: p.available, unavailable_reason: p.reason ?? '' })),
+    policies: describePolicies(ctx.model).map((p) => ({ name: p.name, description: p.description, available: p.available, unavailable_reason: p.reason ?? '' })),
     default_policy: ctx.model.defaultPolicy,
   }));
 
   const getModel = unary<unknown, ModelDescriptionMsg>(() => {
-    const i = ctx.model.info;
+    const model = ctx.model;
+    const i = model.info;
+    const v = describeVersions(model.versions);
     return {
       id: i.id,
       architecture: i.architecture,
@@ -119,10 +149,26 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       vocab_size: i.vocabSize,
       max_positions: i.maxPositions,
       max_batch: ctx.config.maxBatch,
+      model_version: v.model,
+      selector_version: model.versions.selector ? v.selector : '',
     };
   });
 
-  server.addService(pkg.skipserve.v1.Inference.service, { Generate: generate, GenerateStream: generateStream, ListPolicies: listPolicies, GetModel: getModel });
+  const feedback = unary<FeedbackRequestMsg, FeedbackResponseMsg>(async (call) => {
+    const input = feedbackFromMsg(call.request);
+    const { replaced } = await submitFeedback(ctx, input);
+    return { id: input.id, source: input.source, replaced };
+  });
+  const getRequest = unary<GetRequestRequestMsg, RequestRecordMsg>(async (call) => recordToMsg(await lookupRecord(ctx, call.request.id)));
+
+  server.addService(pkg.skipserve.v1.Inference.service, {
+    Generate: generate,
+    GenerateStream: generateStream,
+    ListPolicies: listPolicies,
+    GetModel: getModel,
+    Feedback: feedback,
+    GetRequest: getRequest,
+  });
 
   // grpc.health.v1: '' and the Inference service report SERVING while the server is ready.
   const watchers = new Set<{ service: string; call: grpc.ServerWritableStream<HealthCheckRequestMsg, HealthCheckResponseMsg> }>();

@@ -1,18 +1,22 @@
 /**
- * The Hono app: OpenAI-compatible routes plus health, readiness and Prometheus metrics. Every
- * error goes through errors.ts (`toHttp`), so status codes and bodies are the same everywhere.
+ * The Hono app: OpenAI-compatible routes, the request records and feedback, the admin reload, plus
+ * health, readiness and Prometheus metrics. Every error goes through errors.ts (`toHttp`), so status
+ * codes and bodies are the same everywhere.
  */
 import { Hono } from 'hono';
 import { AuthenticationError, NotFoundError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
+import { describeVersions } from '../../versions/reloader.ts';
 import { describePolicies, type ApiContext } from '../context.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
 import { errorResponse } from './errors.ts';
 import { handleGenerate } from './generate-route.ts';
+import { registerRecordRoutes } from './record-routes.ts';
 
 /** Builds the HTTP app over the shared API context. */
 export function createHttpApp(ctx: ApiContext): Hono {
   const app = new Hono();
-  const metrics = ctx.model.metrics;
+  const metrics = ctx.metrics;
 
   app.onError((err, c) => {
     if (c.req.path.startsWith('/v1/')) countEdgeError(metrics, err);
@@ -25,34 +29,47 @@ export function createHttpApp(ctx: ApiContext): Hono {
     const why = ctx.notReadyReason();
     return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
   });
-  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
-
-  app.use('/v1/*', async (c, next) => {
-    if (ctx.config.apiKey) {
-      const auth = c.req.header('authorization') ?? '';
-      if (auth !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send Authorization: Bearer <key>');
-    }
-    await next();
+  app.get('/metrics', async (c) => {
+    metrics.storePending.set(ctx.store.stats().pending);
+    return c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
 
-  app.get('/v1/models', (c) =>
-    c.json({
+  const auth = async (c: { req: { header(name: string): string | undefined } }, next: () => Promise<void>) => {
+    if (ctx.config.apiKey) {
+      const given = c.req.header('authorization') ?? '';
+      if (given !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send Authorization: Bearer <key>');
+    }
+    await next();
+  };
+  app.use('/v1/*', auth);
+  app.use('/admin/*', auth);
+
+  app.get('/v1/models', (c) => {
+    const model = ctx.model;
+    const v = model.versions;
+    return c.json({
       object: 'list',
       data: [
         {
-          id: ctx.model.info.id,
+          id: model.info.id,
           object: 'model',
           created: ctx.startedAt,
           owned_by: 'skipserve',
-          max_model_len: ctx.model.info.maxPositions,
-          architecture: ctx.model.info.architecture,
-          skip_policies: describePolicies(ctx).map((p) => ({ name: p.name, description: p.description, available: p.available, ...(p.reason ? { unavailable_reason: p.reason } : {}) })),
-          default_policy: ctx.model.defaultPolicy,
+          max_model_len: model.info.maxPositions,
+          architecture: model.info.architecture,
+          model_version: describeVersions(v).model,
+          model_hash: v.model.hash,
+          selector_version: v.selector ? describeVersions(v).selector : null,
+          selector_hash: v.selector?.hash ?? null,
+          skip_policies: describePolicies(model).map((p) => ({ name: p.name, description: p.description, available: p.available, ...(p.reason ? { unavailable_reason: p.reason } : {}) })),
+          default_policy: model.defaultPolicy,
         },
       ],
-    }),
-  );
+    });
+  });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
+  registerRecordRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
   return app;
 }

@@ -18,6 +18,7 @@ const STATUS: Record<ErrorKind, { status: number; type: string }> = {
   queue_full: { status: 429, type: 'rate_limit_error' },
   unavailable: { status: 503, type: 'server_error' },
   policy_unavailable: { status: 400, type: 'invalid_request_error' },
+  disabled: { status: 501, type: 'invalid_request_error' },
   cancelled: { status: 499, type: 'cancelled' },
   deadline: { status: 504, type: 'timeout' },
   internal: { status: 500, type: 'server_error' },

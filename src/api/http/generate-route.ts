@@ -6,7 +6,6 @@
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { planToWire } from '../../plans/plan.ts';
@@ -17,7 +16,7 @@ import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request
 import { chatSpec, completionSpec, type HttpSpec } from './to-request-spec.ts';
 
 /** Reads the JSON body; malformed JSON is a 400 that says so. */
-async function readJson(c: Context): Promise<unknown> {
+export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
   try {
     return JSON.parse(text);
@@ -45,18 +44,20 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   if (clientSignal.aborted) abort.abort();
   else clientSignal.addEventListener('abort', onClientGone, { once: true });
   const spec = { ...parsed.spec, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal };
+  // The engine serving now; this request stays on it (and on its versions) even if a reload swaps it.
+  const engine = ctx.model;
   let handle;
   try {
-    handle = await ctx.model.submit(spec);
+    handle = await engine.submit(spec);
   } catch (err) {
     clientSignal.removeEventListener('abort', onClientGone);
-    countEdgeError(ctx.model.metrics, err);
+    countEdgeError(ctx.metrics, err);
     return errorResponse(c, err, parsed.fields);
   }
-  const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '')}`;
+  const id = handle.id;
   const created = Math.floor(Date.now() / 1000);
-  const model = ctx.model.info.id;
-  const tok = ctx.model.tokenizer;
+  const model = engine.info.id;
+  const tok = engine.tokenizer;
   const withLogprobs = spec.logprobs ?? false;
 
   if (!parsed.stream) {
@@ -64,7 +65,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
       const result = await handle.result;
       return c.json(completionBody(kind, id, model, created, result, tok, withLogprobs));
     } catch (err) {
-      countEdgeError(ctx.model.metrics, err);
+      countEdgeError(ctx.metrics, err);
       return errorResponse(c, err, parsed.fields);
     } finally {
       clientSignal.removeEventListener('abort', onClientGone);

@@ -35,6 +35,8 @@ const common = {
   stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
   ignore_eos: z.boolean().optional(),
   user: z.string().optional(),
+  /** OpenAI's tags: up to 16 string pairs, recorded with the request (limits checked in prepareRequest). */
+  metadata: z.record(z.string(), z.string()).nullish(),
   presence_penalty: z.literal(0, { message: 'presence_penalty is not supported (only 0)' }).nullish(),
   frequency_penalty: z.literal(0, { message: 'frequency_penalty is not supported (only 0)' }).nullish(),
   skip: SkipSchema.optional(),

@@ -41,6 +41,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
     ignoreEos: b.ignore_eos,
     skip: skipSpec(b.skip),
+    metadata: opt(b.metadata),
   };
 }
 

@@ -8,7 +8,7 @@
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { ModelRunner } from '../../model/runner-types.ts';
 import { loadRouterResources, type RouterResources } from '../../router/resources.ts';
-import { loadOrMeasureProfile } from '../latency-profile.ts';
+import { loadOrMeasureProfile, type LatencyProfile } from '../latency-profile.ts';
 import { createExpertProfilePolicy } from './expert-profile.ts';
 import { explicitPolicy } from './explicit.ts';
 import { createHeadImportancePolicy } from './head-importance.ts';
@@ -23,6 +23,10 @@ export interface PolicyDeps {
   info: ModelInfo;
   /** Checkpoint directory (router/, selector.onnx). */
   modelDir: string;
+  /** Where the router files (router/, selector.onnx) are read, when not in modelDir (a selector version's folder). */
+  routerDir?: string;
+  /** A latency profile already measured for this model and machine (a selector reload reuses the running one). */
+  profile?: LatencyProfile | null;
   /** The running model, to measure the latency profile when no cached one fits this machine. */
   runner?: ModelRunner;
   /** Server defaults: random-heads' / head-importance's k, latency-budget's target speedup. */
@@ -46,6 +50,8 @@ export const POLICIES: readonly { name: string; build: Build }[] = [
 
 export class PolicyRegistry {
   private readonly policies = new Map<string, SkipPolicy>();
+  /** The latency profile the router policies use (null when none was needed). */
+  profile: LatencyProfile | null = null;
 
   /** Adds a policy; a second policy with the same name is a startup error. */
   register(policy: SkipPolicy): void {
@@ -78,9 +84,12 @@ function unavailablePolicy(name: string, reason: string): SkipPolicy {
 
 /** Loads the router artifacts once; with a runner and a calibration, the latency profile too. */
 async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
-  const r = await loadRouterResources(deps.info, deps.modelDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
-  if (r.calibration && deps.runner) {
-    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs: [deps.modelDir] })).profile;
+  const routerDir = deps.routerDir ?? deps.modelDir;
+  const r = await loadRouterResources(deps.info, routerDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
+  if (deps.profile) r.profile = deps.profile;
+  else if (r.calibration && deps.runner) {
+    const readDirs = routerDir === deps.modelDir ? [deps.modelDir] : [routerDir, deps.modelDir];
+    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs })).profile;
   }
   return r;
 }
@@ -106,5 +115,6 @@ export async function createPolicyRegistry(
       reg.register(unavailablePolicy(name, message));
     }
   }
+  if (router) reg.profile = (await (router as Promise<RouterResources>).catch(() => null))?.profile ?? null;
   return reg;
 }

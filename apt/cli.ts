@@ -1,0 +1,178 @@
+/**
+ * `skipserve apt mine|train|gate`: the APT rounds (weakness-case acquisition and iterative
+ * preference training, gated promotion). One round lives in a directory (--round DIR):
+ *   mine   store -> weakness.json (cases, sizes per group) + acquired.jsonl (fresh cases like them);
+ *          --bootstrap N first fills the store with an evaluation run (N fresh problems, seeded) when no
+ *          traffic exists yet
+ *   train  acquired train part -> pairs.jsonl (correct > the model's own wrong) -> DPO -> candidate/model
+ *          (exported, parity-checked), registered in the store as a candidate version
+ *   gate   candidate vs baseline, paired, on the held-out weakness slice and the general test sets
+ *          -> gate.json; with --promote, promoted through the store (running servers reload) or refused
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { openStore } from '../src/store/open-store.ts';
+import type { RequestStore } from '../src/store/types.ts';
+import { hashModelDir } from '../src/store/model-hash.ts';
+import { formatDiff, formatProportion } from '../src/util/intervals.ts';
+import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
+import { runProblems } from '../models/train/eval/run-requests.ts';
+import type { Problem } from '../models/train/generator/problems.ts';
+import { runGate, type GateSlice } from './gate.ts';
+import { preferencePairs } from './preference-pairs.ts';
+import { checkParity, trainCandidate } from './train-model.ts';
+import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
+
+const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [--per-case 4] [--since ISO] [--seed S]
+                           [--bootstrap N --model DIR [--tier mixed] [--n 8] [--temperature 0.7] [--threads 2]]
+       skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
+                           [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
+       skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
+                           [--store S --promote] [--threads 2]`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function str(v: Values, name: string): string {
+  const x = v[name];
+  if (typeof x !== 'string' || !x) throw new Error(`--${name} is required\n${USAGE}`);
+  return x;
+}
+
+function num(v: Values, name: string, dflt: number, ok: (x: number) => boolean = (x) => x >= 0): number {
+  const x = v[name];
+  if (x === undefined) return dflt;
+  const n = Number(x);
+  if (!Number.isFinite(n) || !ok(n)) throw new Error(`--${name} must be a valid number, got '${x}'`);
+  return n;
+}
+
+const readJsonl = <T>(path: string): T[] => readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+const writeJsonl = (path: string, rows: readonly unknown[]) => writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+
+/** Mines the store's weakness cases and acquires fresh cases like them. */
+async function mine(v: Values): Promise<void> {
+  const round = str(v, 'round');
+  mkdirSync(round, { recursive: true });
+  const store = await openStore(str(v, 'store'), { queueSize: 100_000 });
+  try {
+    if (v.bootstrap !== undefined) await bootstrap(v, store);
+    const limit = num(v, 'limit', 500, (x) => Number.isInteger(x) && x >= 1);
+    const since = typeof v.since === 'string' ? Date.parse(v.since) : undefined;
+    const [wrong, disagreeing] = await Promise.all([store.mine({ kind: 'wrong', limit, since }), store.mine({ kind: 'disagreement', limit: Math.ceil(limit / 4), since })]);
+    const cases = weaknessCases(wrong, disagreeing);
+    const groups = groupSizes(cases);
+    const acquired = acquire(cases, num(v, 'per-case', 4, (x) => Number.isInteger(x) && x >= 1), num(v, 'seed', 1));
+    writeFileSync(join(round, 'weakness.json'), JSON.stringify({ mined: { wrong: wrong.length, disagreement: disagreeing.length }, cases, groups }, null, 1));
+    writeJsonl(join(round, 'acquired.jsonl'), acquired);
+    process.stdout.write(`weakness set: ${cases.length} cases (${wrong.length} wrong, ${disagreeing.length} disagreeing records mined)\n`);
+    for (const [g, n] of groups) process.stdout.write(`  ${String(n).padStart(5)}  ${g}\n`);
+    const held = acquired.filter((a) => a.part === 'heldout').length;
+    process.stdout.write(`acquired ${acquired.length} fresh cases (${acquired.length - held} train, ${held} held out) -> ${round}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Fills the store as served traffic would: N fresh train-split problems (never test questions) of the
+ * tier, asked best-of-N through the engine with their reference answers and problem tags.
+ */
+async function bootstrap(v: Values, store: RequestStore): Promise<void> {
+  const count = num(v, 'bootstrap', 0, (x) => Number.isInteger(x) && x >= 1);
+  const tier = (typeof v.tier === 'string' ? v.tier : 'mixed') as TierChoice;
+  if (!TIERS.includes(tier)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${v.tier}'`);
+  const seed = num(v, 'seed', 1);
+  const problems = [...generateSplit({ split: 'train', seed: 7000 + seed, count, tier })];
+  const local = await openLocalEngine({ modelDir: str(v, 'model'), threads: num(v, 'threads', 2), maxBatch: 64, maxQueue: 100_000, measureSpeedup: false, store });
+  try {
+    await runProblems(local, problems, seed, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, skip: { policy: 'none' } });
+  } finally {
+    await local.close();
+  }
+  await store.flush();
+  process.stdout.write(`bootstrap: ${count} ${tier} problems served best-of-${num(v, 'n', 8)} into the store\n`);
+}
+
+/** Preference pairs from the acquired train part, DPO, export, parity; the candidate is registered. */
+async function train(v: Values): Promise<void> {
+  const round = str(v, 'round');
+  const base = str(v, 'model');
+  const threads = num(v, 'threads', 2, (x) => Number.isInteger(x) && x >= 1);
+  const seed = num(v, 'seed', 1);
+  const cases = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'train');
+  const local = await openLocalEngine({ modelDir: base, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
+  let pairs;
+  try {
+    pairs = await preferencePairs(local, cases, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, seed, maxPerCase: num(v, 'pairs-per-case', 2) });
+  } finally {
+    await local.close();
+  }
+  writeJsonl(join(round, 'pairs.jsonl'), pairs.pairs);
+  process.stdout.write(`pairs: ${pairs.pairs.length} from ${cases.length} cases (${pairs.wrong} of ${pairs.candidates} sampled candidates wrong)\n`);
+  // General problems of both tiers, fresh (train split, a seed of their own), so nothing is forgotten.
+  const general = [...generateSplit({ split: 'train', seed: 9000 + seed, count: num(v, 'general', 3000), tier: 'mixed' })];
+  writeJsonl(join(round, 'general.jsonl'), general.map((p) => ({ question: p.question, solution: p.solution })));
+  const model = await trainCandidate(base, join(round, 'pairs.jsonl'), join(round, 'general.jsonl'), join(round, 'candidate'), {
+    steps: num(v, 'dpo-steps', 300), beta: num(v, 'beta', 0.1), lr: num(v, 'lr', 2e-5), threads,
+  }, (line) => (line.includes('"event": "train"') || line.includes('"done"') ? process.stderr.write(line + '\n') : undefined));
+  const parity = await checkParity(model, [...generateSplit({ split: 'test', seed: 1, count: 100, tier: 'mixed' })], round, { threads, maxTokens: 360 });
+  process.stdout.write(`candidate ${model}: torch == onnxruntime greedy tokens on ${parity.identical}/${parity.total} test problems\n`);
+  if (parity.identical < parity.total) throw new Error('parity check failed: the exported candidate does not match the trainer');
+  if (typeof v.store === 'string') {
+    const store = await openStore(v.store);
+    try {
+      const name = `apt-${round.split('/').filter(Boolean).at(-1)}`;
+      await store.versions.add({ kind: 'model', name, hash: await hashModelDir(model), uri: model, report: { round, pairs: pairs.pairs.length, parity } });
+      process.stdout.write(`registered model version ${name} (candidate)\n`);
+    } finally {
+      await store.close();
+    }
+  }
+}
+
+/** Paired gate on the held-out weakness slice and the general test sets; optional promotion. */
+async function gate(v: Values): Promise<void> {
+  const round = str(v, 'round');
+  const baseline = str(v, 'baseline');
+  const candidate = typeof v.candidate === 'string' ? v.candidate : join(round, 'candidate', 'model');
+  const count = num(v, 'count', 1000, (x) => Number.isInteger(x) && x >= 1);
+  const heldout = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'heldout');
+  const test = (tier: 'standard' | 'hard'): Problem[] => [...generateSplit({ split: 'test', seed: 31, count, tier })];
+  const slices: GateSlice[] = [
+    { name: 'weakness (held out)', rule: 'rise', problems: heldout },
+    { name: 'standard tier', rule: 'no-drop', problems: test('standard') },
+    { name: 'hard tier', rule: 'no-drop', problems: test('hard') },
+  ];
+  const report = await runGate(baseline, candidate, slices, { margin: num(v, 'margin', 0.5) / 100, threads: num(v, 'threads', 2), maxTokens: 360, seed: 1 });
+  writeFileSync(join(round, 'gate.json'), JSON.stringify(report, null, 1));
+  for (const s of report.slices) {
+    process.stdout.write(`${s.name.padEnd(22)} ${s.problems} problems: ${formatProportion(s.baseline)} -> ${formatProportion(s.candidate)}, paired ${formatDiff(s.diff)} (${s.rule}) ${s.passed ? 'ok' : 'FAILED'}\n`);
+  }
+  process.stdout.write(report.promote ? 'gate: PROMOTE\n' : 'gate: REFUSE\n');
+  if (v.promote && typeof v.store === 'string') {
+    const store = await openStore(v.store);
+    try {
+      const name = `apt-${round.split('/').filter(Boolean).at(-1)}`;
+      if (report.promote) await store.versions.promote('model', name);
+      else await store.versions.refuse('model', name, report);
+      process.stdout.write(`${report.promote ? 'promoted' : 'refused'} model version ${name}\n`);
+    } finally {
+      await store.close();
+    }
+  }
+}
+
+/** Dispatches `apt <sub>`. */
+export async function run(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' } };
+  for (const k of ['bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  const values = parseArgs({ args: rest, options, strict: true }).values as Values;
+  if (sub === 'mine') return mine(values);
+  if (sub === 'train') return train(values);
+  if (sub === 'gate') return gate(values);
+  process.stdout.write(USAGE + '\n');
+  if (sub && sub !== '--help' && sub !== '-h') throw new Error(`unknown subcommand '${sub}'`);
+}

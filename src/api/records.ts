@@ -1,0 +1,49 @@
+/**
+ * What GET /v1/requests/{id}, POST /v1/feedback and their gRPC twins do, once for both transports:
+ * read a record with its feedback, and store feedback durably (the answer is sent only after the
+ * commit), with store results turned into domain errors naming the field.
+ */
+import { DisabledError, InvalidRequestError, NotFoundError, UnavailableError } from '../errors.ts';
+import type { FeedbackInput, StoredRecord } from '../store/types.ts';
+import type { ApiContext } from './context.ts';
+
+/** What the record routes answer with `--store off` (HTTP 501, gRPC UNIMPLEMENTED, code store_off). */
+function storeOff(): DisabledError {
+  return new DisabledError('the request store is off on this server (--store off): records, feedback and versions are not kept', 'store_off');
+}
+
+/** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
+export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {
+  if (ctx.store.engine === 'off') throw storeOff();
+  let rec: StoredRecord | null;
+  try {
+    rec = await ctx.store.getRecord(id);
+  } catch (err) {
+    throw new UnavailableError(`the store could not be read: ${(err as Error).message}`);
+  }
+  if (!rec) throw new NotFoundError(`no recorded completion with id '${id}'`, 'id');
+  return rec;
+}
+
+/**
+ * Stores one feedback and resolves once it is durable: `replaced` when the same source had sent
+ * feedback on this completion before (the new one wins). Bad fields are InvalidRequestErrors naming
+ * them; an unknown id is a NotFoundError; a store failure is an UnavailableError (nothing was kept).
+ */
+export async function submitFeedback(ctx: ApiContext, input: FeedbackInput): Promise<{ replaced: boolean }> {
+  if (ctx.store.engine === 'off') throw storeOff();
+  let r: Awaited<ReturnType<typeof ctx.store.addFeedback>>;
+  try {
+    r = await ctx.store.addFeedback(input);
+  } catch (err) {
+    throw new UnavailableError(`the feedback was not stored: ${(err as Error).message}`);
+  }
+  switch (r.status) {
+    case 'stored':
+      return { replaced: r.replaced };
+    case 'not_found':
+      throw new NotFoundError(`no recorded completion with id '${input.id}' (records are written moments after the answer: retry shortly)`, 'id');
+    case 'invalid':
+      throw new InvalidRequestError(r.message, r.field);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * APT step 1 and the gate's rules: `apt mine` reads the wrong and disagreeing records of a real
+ * SQLite store, describes and groups them, and acquires fresh train-split cases like them; the gate
+ * promotes only when the weakness slice rises and the general slices do not fall past the margin.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openStore } from '../src/store/open-store.ts';
+import { generateSplit, splitOf } from '../models/train/generator/split.ts';
+import { describeProblem } from '../models/train/generator/describe.ts';
+import { judge } from '../apt/gate.ts';
+import { questionOf, type AcquiredCase } from '../apt/weakness.ts';
+import { makeRecord } from './helpers/store-fixtures.ts';
+
+test('apt mine: weakness cases from the store, grouped, and fresh cases like them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-'));
+  const dbPath = join(dir, 'requests.db');
+  const store = await openStore(dbPath);
+  const problems = [...generateSplit({ split: 'dev', seed: 8, count: 6, tier: 'hard' })];
+  problems.forEach((p, i) => {
+    const right = i >= 4;
+    store.record(makeRecord(`r${i}`, {
+      promptText: `<s>Q: ${p.question}\nA:`,
+      policy: i % 2 ? 'learned' : 'none',
+      answers: [right ? String(p.answer) : '1', right ? String(p.answer) : '2', String(p.answer)],
+      referenceAnswer: String(p.answer),
+      referenceMatch: right,
+      metadata: undefined, // live traffic: the description is read from the question
+    }));
+  });
+  await store.flush();
+  await store.close();
+  assert.equal(questionOf(`<s>Q: ${problems[0]!.question}\nA:`), problems[0]!.question);
+
+  const round = join(dir, 'round-1');
+  const out = execFileSync('node', ['bin/skipserve.mjs', 'apt', 'mine', '--store', dbPath, '--round', round, '--per-case', '3'], { encoding: 'utf8' });
+  assert.match(out, /weakness set: \d+ cases \(4 wrong/);
+  const weakness = JSON.parse(readFileSync(join(round, 'weakness.json'), 'utf8')) as { cases: { recordId: string; description: { tier: string; kind: string; steps: number } }[]; groups: [string, number][] };
+  const wrongIds = weakness.cases.map((c) => c.recordId).filter((id) => ['r0', 'r1', 'r2', 'r3'].includes(id));
+  assert.equal(wrongIds.length, 4);
+  for (const c of weakness.cases.filter((x) => wrongIds.includes(x.recordId))) {
+    const p = problems[Number(c.recordId.slice(1))]!;
+    assert.equal(c.description.kind, describeProblem(p).kind);
+    assert.equal(c.description.steps, p.steps);
+  }
+  assert.equal(weakness.groups.reduce((s, [, n]) => s + n, 0), weakness.cases.length);
+  const acquired = readFileSync(join(round, 'acquired.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AcquiredCase);
+  assert.ok(acquired.length >= weakness.cases.length * 2, `${acquired.length} acquired`);
+  for (const a of acquired) assert.equal(splitOf(a.question), 'train');
+  assert.ok(acquired.some((a) => a.part === 'heldout') && acquired.some((a) => a.part === 'train'));
+});
+
+test('the gate: the weakness slice must rise (interval above 0), the general ones not fall past the margin', () => {
+  const slices = [
+    { name: 'weakness', rule: 'rise' as const, problems: Array(200).fill(null) },
+    { name: 'general', rule: 'no-drop' as const, problems: Array(400).fill(null) },
+  ];
+  const base = [Array(200).fill(0).map((_, i) => (i < 80 ? 1 : 0)), Array(400).fill(0).map((_, i) => (i < 300 ? 1 : 0))];
+  const better = [base[0]!.map((x, i) => (i < 120 ? 1 : x)), base[1]!.slice()];
+  assert.equal(judge(base, better, slices, 0.005).promote, true);
+  const worseGeneral = [better[0]!, base[1]!.map((x, i) => (i < 20 ? 0 : x))];
+  const r = judge(base, worseGeneral, slices, 0.005);
+  assert.equal(r.promote, false);
+  assert.equal(r.slices[1]!.passed, false);
+  assert.ok(r.slices[1]!.diff.diff < 0);
+  assert.equal(judge(base, base, slices, 0.005).promote, false, 'no rise on the weakness slice: refused');
+});
+
+test('apt mine --bootstrap fills an empty store with tagged evaluation traffic first', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-boot-'));
+  const dbPath = join(dir, 'requests.db');
+  const round = join(dir, 'round-1');
+  const out = execFileSync('node', ['bin/skipserve.mjs', 'apt', 'mine', '--store', dbPath, '--round', round, '--bootstrap', '12', '--model', 'models/default', '--tier', 'standard', '--n', '2', '--temperature', '1.5', '--threads', '1'], { encoding: 'utf8' });
+  assert.match(out, /bootstrap: 12 standard problems served best-of-2/);
+  const store = await openStore(dbPath);
+  try {
+    const wrong = await store.mine({ kind: 'wrong', limit: 100 });
+    const disagreeing = await store.mine({ kind: 'disagreement', limit: 100 });
+    assert.ok(wrong.length + disagreeing.length > 0, 'hot sampling gets some wrong or split answers');
+    for (const r of [...wrong, ...disagreeing]) {
+      assert.equal(r.metadata?.tier, 'standard');
+      assert.ok(r.referenceAnswer !== undefined);
+    }
+  } finally {
+    await store.close();
+  }
+  assert.match(out, /weakness set: \d+ cases/);
+});
