@@ -53,10 +53,34 @@ export interface Checkpoint {
 
 function readJson(path: string, what: string): any {
   if (!existsSync(path)) throw new Error(`${what} not found: ${path}`);
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    v = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new Error(`${what} is not valid JSON: ${path} (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${what} must hold a JSON object: ${path}`);
+  return v;
+}
+
+/** Largest token id a tokenizer.json can produce (model vocab plus added tokens); -1 when it lists none. */
+export function tokenizerMaxId(json: any): number {
+  let max = -1;
+  const vocab = json?.model?.vocab;
+  if (Array.isArray(vocab)) max = vocab.length - 1;
+  else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
+  for (const a of Array.isArray(json?.added_tokens) ? json.added_tokens : []) if (typeof a?.id === 'number' && a.id > max) max = a.id;
+  return max;
+}
+
+/** tokenizer.json (and tokenizer_config.json) next to the weights must parse, and the tokenizer must not produce ids the model cannot embed. */
+function checkTokenizer(dir: string, vocabSize: number): void {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) return;
+  const max = tokenizerMaxId(readJson(path, 'tokenizer.json'));
+  if (existsSync(join(dir, 'tokenizer_config.json'))) readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json');
+  if (max >= vocabSize) {
+    throw new Error(`tokenizer.json does not match the model: it has token id ${max} but config.json says vocab_size ${vocabSize} (${path})`);
   }
 }
 
@@ -182,6 +206,9 @@ function listTensors(dir: string): TensorEntry[] {
   if (existsSync(index)) {
     const idx = readJson(index, 'model.safetensors.index.json');
     const map: Record<string, string> = idx.weight_map ?? {};
+    if (typeof map !== 'object' || Array.isArray(map) || !Object.values(map).every((f) => typeof f === 'string' && f.length > 0)) {
+      throw new Error(`model.safetensors.index.json: weight_map must map tensor names to shard file names (${index})`);
+    }
     const files = [...new Set(Object.values(map))];
     const all: TensorEntry[] = [];
     for (const f of files) {
@@ -210,21 +237,23 @@ export function openCheckpoint(dirIn: string): Checkpoint {
   const dir = resolve(dirIn);
   if (!existsSync(dir)) throw new Error(`model directory not found: ${dir}`);
   const config = parseConfig(dir);
+  checkTokenizer(dir, config.vocabSize);
   const expected = expectedTensors(config);
   const entries = new Map<string, TensorEntry>();
   for (const e of listTensors(dir)) {
     if (IGNORED.test(e.name)) continue;
     if (e.name === 'lm_head.weight' && config.tieWordEmbeddings) continue;
-    if (!expected.has(e.name)) throw new Error(`unexpected tensor ${e.name} in checkpoint (not part of ${config.architecture} with this config)`);
+    if (!expected.has(e.name)) throw new Error(`unexpected tensor ${e.name} in checkpoint (not part of ${config.architecture} with this config; in ${e.file})`);
     const want = expected.get(e.name)!;
     if (want.length !== e.shape.length || want.some((v, i) => v !== e.shape[i])) {
-      throw new Error(`shape mismatch for ${e.name}: checkpoint has [${e.shape}], config.json implies [${want}]`);
+      throw new Error(`shape mismatch for ${e.name}: checkpoint has [${e.shape}], config.json implies [${want}] (${e.file})`);
     }
     entries.set(e.name, e);
   }
   const missing = [...expected.keys()].filter((n) => !entries.has(n));
   if (missing.length) {
-    throw new Error(`missing tensor${missing.length > 1 ? 's' : ''} in checkpoint: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5} more)` : ''}`);
+    const weights = existsSync(join(dir, 'model.safetensors.index.json')) ? 'the shards of model.safetensors.index.json' : join(dir, 'model.safetensors');
+    throw new Error(`missing tensor${missing.length > 1 ? 's' : ''} in checkpoint: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5} more)` : ''} (weights: ${weights})`);
   }
   let f32Bytes = 0;
   for (const e of entries.values()) f32Bytes += e.shape.reduce((a, b) => a * b, 1) * 4;

@@ -19,7 +19,28 @@ export interface TensorEntry {
 
 const BYTES: Record<SafeDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** Parses a safetensors header and checks every tensor lies inside the file. */
+/** Largest header accepted (the safetensors format's own limit). */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Checks one header entry's fields; returns the entry's shape, dtype and offsets or throws naming the tensor. */
+function checkEntry(file: string, name: string, t: unknown): { dtype: SafeDtype; shape: number[]; start: number; end: number } {
+  if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new Error(`${file}: header entry ${JSON.stringify(name)} is not an object`);
+  const { dtype, shape, data_offsets: offsets } = t as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) {
+    throw new Error(`${file}: tensor ${name} has unsupported dtype ${typeof dtype === 'string' ? dtype : JSON.stringify(dtype ?? null)} (supported: F32, F16, BF16)`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isCount)) throw new Error(`${file}: tensor ${name} has an invalid shape ${JSON.stringify(shape ?? null)} (expected a list of non-negative integers)`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+    throw new Error(`${file}: tensor ${name} has invalid data_offsets ${JSON.stringify(offsets ?? null)} (expected [start, end] with 0 <= start <= end)`);
+  }
+  return { dtype: dtype as SafeDtype, shape, start: offsets[0], end: offsets[1] };
+}
+
+/** Parses a safetensors header and checks every tensor lies inside the file. Errors name the file. */
 export function readSafetensorsHeader(file: string): TensorEntry[] {
   const fd = openSync(file, 'r');
   try {
@@ -31,29 +52,29 @@ export function readSafetensorsHeader(file: string): TensorEntry[] {
     if (headerLen <= 0 || 8 + headerLen > size) {
       throw new Error(`${file}: truncated or corrupt safetensors header (header says ${headerLen} bytes, file has ${size})`);
     }
+    if (headerLen > MAX_HEADER_BYTES) throw new Error(`${file}: corrupt safetensors header (${headerLen} bytes; the format allows at most ${MAX_HEADER_BYTES})`);
     const hdr = Buffer.alloc(headerLen);
     readSync(fd, hdr, 0, headerLen, 8);
-    let json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    let json: unknown;
     try {
       json = JSON.parse(hdr.toString('utf8'));
     } catch {
       throw new Error(`${file}: safetensors header is not valid JSON`);
     }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${file}: safetensors header is not a JSON object`);
     const base = 8 + headerLen;
     const out: TensorEntry[] = [];
     for (const [name, t] of Object.entries(json)) {
       if (name === '__metadata__') continue;
-      if (!(t.dtype in BYTES)) throw new Error(`${file}: tensor ${name} has unsupported dtype ${t.dtype} (supported: F32, F16, BF16)`);
-      const dtype = t.dtype as SafeDtype;
-      const [start, end] = t.data_offsets;
-      const count = t.shape.reduce((a, b) => a * b, 1);
+      const { dtype, shape, start, end } = checkEntry(file, name, t);
+      const count = shape.reduce((a, b) => a * b, 1);
       if (end - start !== count * BYTES[dtype]) {
-        throw new Error(`${file}: tensor ${name} byte length ${end - start} does not match shape [${t.shape}] ${dtype}`);
+        throw new Error(`${file}: tensor ${name} byte length ${end - start} does not match shape [${shape}] ${dtype}`);
       }
       if (base + end > size) {
         throw new Error(`${file}: truncated file: tensor ${name} ends at byte ${base + end} but the file has ${size} bytes`);
       }
-      out.push({ name, file, dtype, shape: t.shape, offset: base + start, byteLength: end - start });
+      out.push({ name, file, dtype, shape, offset: base + start, byteLength: end - start });
     }
     return out;
   } finally {

@@ -13,6 +13,18 @@ function tokenString(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Reads a JSON object from `path`; the error names the file. */
+function readObject(path: string): any {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON (${(err as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path} must hold a JSON object`);
+  return v;
+}
+
 export class TextTokenizer {
   /** Ids of every special (added, special=true) token. */
   readonly specialIds: Set<number>;
@@ -51,10 +63,14 @@ export class TextTokenizer {
   static load(dir: string): TextTokenizer {
     const jp = join(dir, 'tokenizer.json');
     if (!existsSync(jp)) throw new Error(`tokenizer.json not found in ${dir}`);
-    const json = JSON.parse(readFileSync(jp, 'utf8'));
+    const json = readObject(jp);
     const cp = join(dir, 'tokenizer_config.json');
-    const config = existsSync(cp) ? JSON.parse(readFileSync(cp, 'utf8')) : {};
-    return new TextTokenizer(new Tokenizer(json, config), json, config);
+    const config = existsSync(cp) ? readObject(cp) : {};
+    try {
+      return new TextTokenizer(new Tokenizer(json, config), json, config);
+    } catch (err) {
+      throw new Error(`cannot build the tokenizer from ${jp}: ${(err as Error).message}`);
+    }
   }
 
   /** Text -> ids; with special tokens (e.g. BOS) added by the tokenizer's post-processor unless disabled. */
