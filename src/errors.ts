@@ -14,6 +14,7 @@ export type ErrorKind =
   | 'unavailable'
   | 'policy_unavailable'
   | 'disabled'
+  | 'too_large'
   | 'cancelled'
   | 'deadline'
   | 'internal';
@@ -87,6 +88,12 @@ export class DisabledError extends SkipserveError {
     super(message);
     this.code = code;
   }
+}
+
+/** The request (body, message or prompt) is larger than the server accepts. */
+export class PayloadTooLargeError extends SkipserveError {
+  override readonly kind = 'too_large';
+  override readonly code = 'request_too_large';
 }
 
 /** The request was cancelled by the client. */

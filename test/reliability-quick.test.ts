@@ -12,10 +12,7 @@ import { PARTS, runReliability } from '../load-tests/reliability/main.ts';
 import { table, type Report } from '../load-tests/reliability/report.ts';
 
 /** part: figure -> where the fix goes (see docs-draft/reliability.md). */
-const KNOWN_GAPS: Record<string, string> = {
-  'fuzz-grpc: INTERNAL / UNKNOWN / DATA_LOSS answers': 'malformed protobuf is answered INTERNAL by grpc-js; wrap requestDeserialize in src/api/grpc/server.ts and answer INVALID_ARGUMENT',
-  'fuzz-grpc: hangs': 'GenerateStream ends an invalid request with call.destroy(err), which sends no status; use call.emit("error", err) in src/api/grpc/server.ts',
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 let report: Report;
 const dir = mkdtempSync(join(tmpdir(), 'skipserve-reliability-'));

@@ -4,6 +4,8 @@
  * reloads, the request store, the reloader, the server config, and readiness.
  */
 import type { ServerConfig } from '../config.ts';
+import { AUTH_FAILURE_MESSAGE, type ApiKeys } from './auth/keys.ts';
+import { AuthenticationError } from '../errors.ts';
 import type { LocalEngine } from '../engine/local-engine.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { RequestStore } from '../store/types.ts';
@@ -18,6 +20,8 @@ export interface ApiContext {
   store: RequestStore;
   reloader: VersionReloader;
   config: ServerConfig;
+  /** The API keys in force (constant-time checks, rotated from --api-keys-file), or null when auth is off. */
+  keys: ApiKeys | null;
   /** Unix seconds the server started (the model's `created`). */
   startedAt: number;
   /** Why the server should get no traffic now ('loading', 'draining', 'queue full'), or null when ready. */
@@ -30,4 +34,9 @@ export function describePolicies(model: LocalEngine): { name: string; descriptio
     const why = p.unavailableReason();
     return { name: p.name, description: p.description, available: why === null, reason: why };
   });
+}
+
+/** Checks an Authorization header (HTTP header or gRPC metadata) against the keys in force; throws when refused. */
+export function authorize(ctx: ApiContext, header: string | null | undefined): void {
+  if (ctx.keys && !ctx.keys.verifyAuthorization(header).ok) throw new AuthenticationError(AUTH_FAILURE_MESSAGE);
 }

@@ -21,6 +21,7 @@ import type { RequestStore } from '../store/types.ts';
 import { describeVersions, showServing, startupTarget, VersionReloader } from '../versions/reloader.ts';
 import type { ServingTarget } from '../versions/serving-target.ts';
 import { ensureCacheDir } from '../versions/version-cache.ts';
+import { ApiKeys } from './auth/keys.ts';
 import type { ApiContext } from './context.ts';
 import { createHttpApp } from './http/app.ts';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.ts';
@@ -88,6 +89,21 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
   return { model: await open(target), open, base, promoted, arms };
 }
 
+/** The API keys in force: --api-keys-file (rotated when the file changes) or --api-key; null when auth is off. */
+function apiKeys(config: ServerConfig, log: Logger): ApiKeys | null {
+  if (config.apiKeysFile && config.apiKey) throw new ConfigError('give --api-key or --api-keys-file, not both', 'api-keys-file');
+  try {
+    if (config.apiKeysFile) {
+      const keys = ApiKeys.fromFile(config.apiKeysFile, { onReload: (n) => log.info({ keys: n }, 'API keys reloaded'), onError: (err) => log.error({ err: err.message }, 'API keys file unreadable; the previous keys stay in force') });
+      log.info({ file: config.apiKeysFile, keys: keys.ids() }, 'API keys');
+      return keys;
+    }
+  } catch (err) {
+    throw new ConfigError((err as Error).message, 'api-keys-file');
+  }
+  return config.apiKey ? ApiKeys.fromKeys([config.apiKey]) : null;
+}
+
 /** Starts everything; throws ConfigError with what to fix when the model, the store or a setting is unusable. */
 export async function startServer(config: ServerConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   const t0 = performance.now();
@@ -114,6 +130,15 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   const slot = new ModelSlot(model, config.drainTimeout * 1000);
   const reloader = new VersionReloader({ store, slot, base: first.base, cacheDir: config.versionCacheDir, open: first.open, metrics, log });
   let phase: 'loading' | 'ready' | 'draining' = 'loading';
+  const keys = apiKeys(config, log);
+  // Readiness stays false for a moment after the queue was last seen full, so a probe between two
+  // engine steps does not flip it back while the server is still refusing.
+  let fullUntil = 0;
+  const queueFull = (): boolean => {
+    const now = Date.now();
+    if (slot.current().engine.queueFull()) fullUntil = now + 1000;
+    return now < fullUntil;
+  };
   const ctx: ApiContext = {
     get model() {
       return slot.current();
@@ -122,8 +147,9 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     store,
     reloader,
     config,
+    keys,
     startedAt: Math.floor(Date.now() / 1000),
-    notReadyReason: () => (phase !== 'ready' ? phase : slot.current().engine.queueFull() ? 'queue full' : null),
+    notReadyReason: () => (phase !== 'ready' ? phase : queueFull() ? 'queue full' : null),
   };
   let http: ServerType | null = null;
   let grpc: GrpcServerHandle | null = null;
@@ -145,7 +171,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   if (config.followVersions && store.engine !== 'off') reloader.follow(first.promoted);
   phase = 'ready';
   grpc?.notifyHealth();
-  log.info({ http: `http://${config.host}:${httpPort}`, grpc: grpc ? `${config.host}:${grpc.port}` : 'disabled', maxBatch: config.maxBatch, maxQueue: config.maxQueue, defaultPolicy: model.defaultPolicy, auth: Boolean(config.apiKey), store: store.engine, followVersions: config.followVersions }, 'skipserve listening');
+  log.info({ http: `http://${config.host}:${httpPort}`, grpc: grpc ? `${config.host}:${grpc.port}` : 'disabled', maxBatch: config.maxBatch, maxQueue: config.maxQueue, defaultPolicy: model.defaultPolicy, auth: keys !== null, store: store.engine, followVersions: config.followVersions }, 'skipserve listening');
 
   let closed = false;
   const shutdown = async (timeoutMs: number) => {
@@ -161,6 +187,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
       (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
     retention.stop();
+    keys?.close();
     await store.close();
   };
   return {

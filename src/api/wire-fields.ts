@@ -23,7 +23,7 @@ const WIRE: Record<string, string> = {
 /** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */
 export function wireField(field: string | null, overrides: Record<string, string> = {}): string | null {
   if (field === null) return null;
-  const m = /^([A-Za-z_]+)(.*)$/s.exec(field);
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)(.*)$/s.exec(field);
   if (!m) return field;
   const head = overrides[m[1]!] ?? WIRE[m[1]!] ?? m[1]!;
   return head + m[2]!;

@@ -2,13 +2,17 @@
  * Cancellation of one request: the client's AbortSignal (disconnect, gRPC cancel) and the
  * request's deadline both end up as one reason the engine reads at its next step.
  */
-import { CancelledError, DeadlineExceededError, type SkipserveError } from '../errors.ts';
+import { CancelledError, DeadlineExceededError, SkipserveError } from '../errors.ts';
 
 export class Cancellation {
   /** Set once the request must stop; the engine frees its rows at the next step. */
   reason: SkipserveError | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly onAbort = () => this.cancel(new CancelledError('the client cancelled the request'));
+  /** The signal's reason when the caller gave a domain one (a passed gRPC deadline), else "cancelled". */
+  private readonly onAbort = () => {
+    const why: unknown = this.signal?.reason;
+    this.cancel(why instanceof SkipserveError ? why : new CancelledError('the client cancelled the request'));
+  };
 
   /**
    * @param onCancel called once when the request is cancelled (the engine wakes its loop)

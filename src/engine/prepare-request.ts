@@ -15,7 +15,7 @@ import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import type { SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for. */
-export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000 };
+export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32 };
 const SELECT_MODES: readonly SelectMode[] = ['vote', 'logprob', 'none'];
 
 /** The policy a request gets when it names none. */
@@ -67,6 +67,12 @@ function num(v: number | undefined, field: string, ok: (x: number) => boolean, w
 
 /** Renders and tokenizes a prompt exactly as a request's is (tools use it for embeddings and scoring); errors name `messages` or `prompt`. */
 export function renderPrompt(s: Pick<RequestServices, 'info' | 'tokenizer' | 'chatTemplate'>, p: RequestSpec['prompt']): { text: string; tokens: number[]; field: string } {
+  // A prompt this long cannot fit the context whatever its tokens; refuse it before the tokenizer spends time on it.
+  const chars = p.kind === 'chat' ? p.messages.reduce((n, m) => n + m.content.length, 0) : p.kind === 'text' ? p.text.length : 0;
+  const budget = s.info.maxPositions * REQUEST_LIMITS.maxCharsPerToken;
+  if (chars > budget) {
+    throw new InvalidRequestError(`the prompt has ${chars} characters, more than any prompt that fits the model's context of ${s.info.maxPositions} tokens (${budget})`, p.kind === 'chat' ? 'messages' : 'prompt', 'context_length_exceeded');
+  }
   if (p.kind === 'chat') {
     if (!s.chatTemplate) throw new InvalidRequestError(`model '${s.info.id}' has no chat_template in tokenizer_config.json; use a text prompt`, 'messages');
     let text: string;
@@ -110,6 +116,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (spec.topLogprobs !== undefined && !spec.logprobs) throw new InvalidRequestError('topLogprobs needs logprobs', 'topLogprobs');
 
   const skip = spec.skip ?? {};
+  if (skip.policy === '') throw new InvalidRequestError('policy must be a policy name, not empty (leave it out for the default)', 'policy');
   const assigned = skip.policy ? { policy: skip.policy, options: {} as PolicyOptions } : s.assignPolicy(spec.key);
   const policy = s.policies.get(assigned.policy);
   if (!policy) throw new InvalidRequestError(`unknown policy '${assigned.policy}'; known: ${s.policies.names().join(', ')}`, 'policy');

@@ -14,6 +14,7 @@ const CODE: Record<ErrorKind, grpc.status> = {
   unavailable: grpc.status.UNAVAILABLE,
   policy_unavailable: grpc.status.FAILED_PRECONDITION,
   disabled: grpc.status.UNIMPLEMENTED,
+  too_large: grpc.status.RESOURCE_EXHAUSTED,
   cancelled: grpc.status.CANCELLED,
   deadline: grpc.status.DEADLINE_EXCEEDED,
   internal: grpc.status.INTERNAL,

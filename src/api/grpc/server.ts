@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { AuthenticationError } from '../../errors.ts';
+import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../../errors.ts';
 import type { ServedHandle } from '../../engine/local-engine.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
-import { describePolicies, type ApiContext } from '../context.ts';
+import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
 import { deltaToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toGrpc } from './errors.ts';
@@ -36,6 +36,7 @@ import { feedbackFromMsg, recordToMsg } from './record-convert.ts';
 export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../proto');
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
 const INFERENCE_SERVICE = 'skipserve.v1.Inference';
+const MALFORMED = Symbol('malformed');
 
 /** Loads the skipserve and health protos (also used by tests and the benchmark to build clients). */
 export function loadProtos(): protoLoader.PackageDefinition {
@@ -68,9 +69,11 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   };
 
   /** The one auth check of every Inference method (health and reflection stay open, like /health). */
-  const authorized = (md: grpc.Metadata): void => {
-    if (!ctx.config.apiKey) return;
-    if (md.get('authorization')[0] !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send metadata authorization: Bearer <key>');
+  const authorized = (md: grpc.Metadata): void => authorize(ctx, md.get('authorization')[0] as string | undefined);
+  /** A message that did not decode is refused as invalid (grpc-js would answer INTERNAL before any handler). */
+  const decoded = (request: unknown): void => {
+    const bad = (request as Record<symbol, string> | null)?.[MALFORMED];
+    if (bad !== undefined) throw new InvalidRequestError(`malformed protobuf message: ${bad}`, null, 'invalid_protobuf');
   };
   /**
    * Wraps a unary handler: auth first, then the handler; any error becomes one mapped status (counted
@@ -80,6 +83,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     let res: Res;
     try {
       authorized(call.metadata);
+      decoded(call.request);
       res = await fn(call);
     } catch (err) {
       callback(counted ? fail(err) : toGrpc(err));
@@ -90,11 +94,13 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
 
   /** Maps, checks and submits; a client cancel aborts the request; the deadline rides along. */
   const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>) => {
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
-    if (call.cancelled) abort.abort();
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
+    const abort = new AbortController();
+    // grpc-js says "cancelled" for a passed deadline too: tell the two apart, so the outcome is right.
+    const gone = () => abort.abort(deadline !== undefined && Date.now() >= deadline - 5 ? new DeadlineExceededError("the request's deadline passed") : new CancelledError('the client cancelled the request'));
+    call.on('cancelled', gone);
+    if (call.cancelled) gone();
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
     const spec = specFromMsg(call.request);
     // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
@@ -113,6 +119,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
     try {
       authorized(call.metadata);
+      decoded(call.request);
       const { engine, handle: submitted } = submit(call);
       const handle = await submitted;
       for await (const d of handle.events) {
@@ -123,7 +130,8 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       call.end();
     } catch (err) {
       const e = fail(err);
-      if (!call.cancelled) call.destroy(e);
+      // emit (not destroy): grpc-js sends the status; a destroyed stream never tells the client why.
+      if (!call.cancelled) call.emit('error', e);
       return;
     }
   };
@@ -161,6 +169,17 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   });
   const getRequest = unary<GetRequestRequestMsg, RequestRecordMsg>(async (call) => recordToMsg(await lookupRecord(ctx, call.request.id)));
 
+  // Decode failures become a marker the handlers refuse with INVALID_ARGUMENT.
+  for (const m of Object.values(pkg.skipserve.v1.Inference.service) as { requestDeserialize: (b: Buffer) => unknown }[]) {
+    const decode = m.requestDeserialize;
+    m.requestDeserialize = (b: Buffer) => {
+      try {
+        return decode(b);
+      } catch (err) {
+        return { [MALFORMED]: (err as Error).message };
+      }
+    };
+  }
   server.addService(pkg.skipserve.v1.Inference.service, {
     Generate: generate,
     GenerateStream: generateStream,

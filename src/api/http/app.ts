@@ -4,10 +4,11 @@
  * codes and bodies are the same everywhere.
  */
 import { Hono } from 'hono';
-import { AuthenticationError, NotFoundError } from '../../errors.ts';
+import { bodyLimit } from 'hono/body-limit';
+import { NotFoundError, PayloadTooLargeError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
-import { describePolicies, type ApiContext } from '../context.ts';
+import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { errorResponse } from './errors.ts';
 import { handleGenerate } from './generate-route.ts';
@@ -30,19 +31,19 @@ export function createHttpApp(ctx: ApiContext): Hono {
     return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
   });
   app.get('/metrics', async (c) => {
+    if (ctx.config.metricsAuth) authorize(ctx, c.req.header('authorization'));
     metrics.storePending.set(ctx.store.stats().pending);
     return c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
 
   const auth = async (c: { req: { header(name: string): string | undefined } }, next: () => Promise<void>) => {
-    if (ctx.config.apiKey) {
-      const given = c.req.header('authorization') ?? '';
-      if (given !== `Bearer ${ctx.config.apiKey}`) throw new AuthenticationError('missing or wrong API key: send Authorization: Bearer <key>');
-    }
+    authorize(ctx, c.req.header('authorization'));
     await next();
   };
-  app.use('/v1/*', auth);
-  app.use('/admin/*', auth);
+  // A body past the limit is refused before it is read (and before any prompt is tokenized).
+  const limit = bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: () => { throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`); } });
+  app.use('/v1/*', auth, limit);
+  app.use('/admin/*', auth, limit);
 
   app.get('/v1/models', (c) => {
     const model = ctx.model;

@@ -19,6 +19,7 @@ const STATUS: Record<ErrorKind, { status: number; type: string }> = {
   unavailable: { status: 503, type: 'server_error' },
   policy_unavailable: { status: 400, type: 'invalid_request_error' },
   disabled: { status: 501, type: 'invalid_request_error' },
+  too_large: { status: 413, type: 'invalid_request_error' },
   cancelled: { status: 499, type: 'cancelled' },
   deadline: { status: 504, type: 'timeout' },
   internal: { status: 500, type: 'server_error' },
