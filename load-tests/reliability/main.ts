@@ -1,7 +1,7 @@
 /**
  * `npm run reliability [-- --quick] [--parts a,b] [--out FILE] [--model DIR] [--seed N]`: starts
  * the real server (the CLI, as a child process on loopback) for each part, runs fuzzing (HTTP and
- * gRPC), overload, a disconnect storm and a SIGTERM drain, prints one table of figures and writes
+ * gRPC), overload, a disconnect storm, a SIGTERM drain and a kill -9 mid-write, prints one table of figures and writes
  * it as JSON. Every loop is bounded in count and time. Exit code 1 when a goal fails.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { disconnectStorm } from './disconnect-storm.ts';
+import { crash } from './crash.ts';
 import { drain } from './drain.ts';
 import { fuzzGrpc } from './fuzz-grpc.ts';
 import { fuzzHttp } from './fuzz-http.ts';
@@ -16,7 +17,7 @@ import { overload } from './overload.ts';
 import { loadAverage, table, writeReport, type PartResult, type Report, type Row } from './report.ts';
 import { REPO_ROOT, startServer, type ServerUnderTest } from './server-process.ts';
 
-export const PARTS = ['fuzz-http', 'fuzz-grpc', 'overload', 'disconnect-storm', 'drain'] as const;
+export const PARTS = ['fuzz-http', 'fuzz-grpc', 'overload', 'disconnect-storm', 'drain', 'crash'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface ReliabilityOptions {
@@ -72,6 +73,10 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
   if (o.parts.includes('fuzz-grpc')) await withServer('fuzz-grpc', fuzzServer, (srv) => fuzzGrpc(srv, { cases: s.grpcCases, seed: o.seed, concurrency: 6, hangMs: s.grpcHangMs, limits, maxSeconds: s.fuzzSeconds }));
   if (o.parts.includes('overload')) await withServer('overload', { maxBatch: 4, maxQueue: 4 }, (srv) => overload(srv, { maxBatch: 4, maxQueue: 4, factor: 4, seconds: s.overloadSeconds, unloadedRequests: s.unloadedRequests, maxTokens: 16 }));
   if (o.parts.includes('disconnect-storm')) await withServer('disconnect-storm', { maxBatch: 8, maxQueue: 64 }, (srv) => disconnectStorm(srv, { clients: s.stormClients, concurrency: 40, maxTokens: 200, maxSeconds: 600 }));
+  if (o.parts.includes('crash')) {
+    log('[reliability] crash: writers, kill -9, restart on the same store');
+    results.push(await crash({ model, maxBatch: 8, maxQueue: 64 }, { writers: 6, seconds: o.quick ? 8 : 30 }));
+  }
   if (o.parts.includes('drain')) await withServer('drain', { maxBatch: 8, maxQueue: 32, drainTimeoutS: 30 }, (srv) => drain(srv, { clients: s.drainClients, maxTokens: s.drainTokens, drainTimeoutS: 30 }));
 
   const rows: Row[] = results.flatMap((r) => r.rows);
