@@ -45,6 +45,7 @@ test('errors: domain errors map once to HTTP status, OpenAI body and gRPC code, 
   assert.equal(toHttp(plan).body.error.param, 'skip.plans[1].skip_attention[0]');
   assert.equal(toGrpc(plan).details, 'skip.plans[1].skip_attention[0]: out of range');
   assert.equal(toHttp(new InvalidRequestError('x', 'targetSpeedup')).body.error.param, 'skip.target_speedup');
+  for (const name of ['constructor', '__proto__', 'toString', 'k0']) assert.equal(toHttp(new InvalidRequestError('x', name)).body.error.param, name, 'own names only');
   assert.equal(toHttp(new InvalidRequestError('x', 'maxTokens'), { maxTokens: 'max_completion_tokens' }).body.error.param, 'max_completion_tokens');
   const full = toHttp(new QueueFullError('full', 2));
   assert.equal(full.status, 429);

@@ -25,6 +25,8 @@ export function wireField(field: string | null, overrides: Record<string, string
   if (field === null) return null;
   const m = /^([A-Za-z_][A-Za-z0-9_]*)(.*)$/s.exec(field);
   if (!m) return field;
-  const head = overrides[m[1]!] ?? WIRE[m[1]!] ?? m[1]!;
+  const name = m[1]!;
+  // Own properties only: a field called `constructor` or `__proto__` is a field, not Object's.
+  const head = Object.hasOwn(overrides, name) ? overrides[name]! : Object.hasOwn(WIRE, name) ? WIRE[name]! : name;
   return head + m[2]!;
 }

@@ -97,8 +97,10 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
     const abort = new AbortController();
-    // grpc-js says "cancelled" for a passed deadline too: tell the two apart, so the outcome is right.
-    const gone = () => abort.abort(deadline !== undefined && Date.now() >= deadline - 5 ? new DeadlineExceededError("the request's deadline passed") : new CancelledError('the client cancelled the request'));
+    // grpc-js says "cancelled" for a passed deadline too: tell the two apart, so the outcome is right. The
+    // server dates the deadline from when it read the call, later than the client did: allow that lag.
+    const lag = deadline === undefined ? 0 : Math.max(100, 0.1 * (deadline - Date.now()));
+    const gone = () => abort.abort(deadline !== undefined && Date.now() >= deadline - lag ? new DeadlineExceededError("the request's deadline passed") : new CancelledError('the client cancelled the request'));
     call.on('cancelled', gone);
     if (call.cancelled) gone();
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
