@@ -117,7 +117,9 @@ async function train(v: Values): Promise<void> {
   const model = await trainCandidate(base, join(round, 'pairs.jsonl'), join(round, 'general.jsonl'), join(round, 'candidate'), {
     steps: num(v, 'dpo-steps', 300), beta: num(v, 'beta', 0.1), lr: num(v, 'lr', 2e-5), threads,
   }, (line) => (line.includes('"event": "train"') || line.includes('"done"') ? process.stderr.write(line + '\n') : undefined));
-  const parity = await checkParity(model, [...generateSplit({ split: 'test', seed: 1, count: 100, tier: 'mixed' })], round, { threads, maxTokens: 360 });
+  // Both tiers when the context holds a hard problem and its solution; the standard tier otherwise.
+  const context = (JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings: number }).max_position_embeddings;
+  const parity = await checkParity(model, [...generateSplit({ split: 'test', seed: 1, count: 100, tier: context >= 1024 ? 'mixed' : 'standard' })], round, { threads, maxTokens: context >= 1024 ? 360 : 160 });
   process.stdout.write(`candidate ${model}: torch == onnxruntime greedy tokens on ${parity.identical}/${parity.total} test problems\n`);
   if (parity.identical < parity.total) throw new Error('parity check failed: the exported candidate does not match the trainer');
   if (typeof v.store === 'string') {

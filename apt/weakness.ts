@@ -40,10 +40,19 @@ function describe(r: StoredRecord, question: string): ProblemDescription {
   return parsed;
 }
 
-/** Weakness cases from mined records (records whose prompt is not a generated question are skipped). */
+/** True when a record's candidates did not all give the same answer. */
+function split(r: StoredRecord): boolean {
+  return new Set(r.candidates.map((c) => c.answer)).size > 1;
+}
+
+/**
+ * Weakness cases from mined records: every wrong one, and the disagreeing ones whose candidates
+ * really split (the store ranks records by agreement; unanimous ones are not weaknesses). Records
+ * whose prompt is not a generated question are skipped.
+ */
 export function weaknessCases(wrong: StoredRecord[], disagreeing: StoredRecord[]): WeaknessCase[] {
   const out = new Map<string, WeaknessCase>();
-  for (const [reason, rs] of [['wrong', wrong], ['disagreement', disagreeing]] as const) {
+  for (const [reason, rs] of [['wrong', wrong], ['disagreement', disagreeing.filter(split)]] as const) {
     for (const r of rs) {
       const question = questionOf(r.promptText);
       if (!question || out.has(r.id)) continue;
