@@ -131,12 +131,12 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   const reloader = new VersionReloader({ store, slot, base: first.base, cacheDir: config.versionCacheDir, open: first.open, metrics, log });
   let phase: 'loading' | 'ready' | 'draining' = 'loading';
   const keys = apiKeys(config, log);
-  // Readiness stays false for a moment after the queue was last seen full, so a probe between two
+  // Readiness stays false for 300 ms after the queue was last seen full, so a probe between two
   // engine steps does not flip it back while the server is still refusing.
   let fullUntil = 0;
   const queueFull = (): boolean => {
     const now = Date.now();
-    if (slot.current().engine.queueFull()) fullUntil = now + 1000;
+    if (slot.current().engine.queueFull()) fullUntil = now + 300;
     return now < fullUntil;
   };
   const ctx: ApiContext = {
