@@ -10,12 +10,13 @@
  *          -> gate.json; with --promote, promoted through the store (running servers reload) or refused
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { RequestStore } from '../src/store/types.ts';
-import { hashModelDir } from '../src/store/model-hash.ts';
+import { startupTarget } from '../src/versions/reloader.ts';
+import { versionFromDir } from '../src/versions/version-from-dir.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
 import { runProblems } from '../models/train/eval/run-requests.ts';
@@ -30,7 +31,10 @@ const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [-
        skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
                            [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
        skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
-                           [--store S --promote] [--threads 2]`;
+                           [--store S --promote] [--threads 2]
+       skipserve apt round --store S --work DIR [--model promoted|DIR] [--base models/default] [mine/train/gate options]
+  (round: mine, train and gate --promote in DIR/round-<time>; --model promoted starts from the store's
+   promoted model, materialized under DIR, else --base: what a scheduled job runs)`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -126,7 +130,9 @@ async function train(v: Values): Promise<void> {
     const store = await openStore(v.store);
     try {
       const name = `apt-${round.split('/').filter(Boolean).at(-1)}`;
-      await store.versions.add({ kind: 'model', name, hash: await hashModelDir(model), uri: model, report: { round, pairs: pairs.pairs.length, parity } });
+      // With its files, so every replica can load it once promoted.
+      const { version } = await versionFromDir('model', model, { name });
+      await store.versions.add({ ...version, report: { round, pairs: pairs.pairs.length, parity } });
       process.stdout.write(`registered model version ${name} (candidate)\n`);
     } finally {
       await store.close();
@@ -166,15 +172,41 @@ async function gate(v: Values): Promise<void> {
   }
 }
 
+/** The serving model a round starts from: the store's promoted version (materialized under `cache`) or a directory. */
+async function baselineDir(v: Values, cache: string): Promise<string> {
+  const model = typeof v.model === 'string' ? v.model : 'promoted';
+  if (model !== 'promoted') return model;
+  const baseDir = typeof v.base === 'string' ? v.base : 'models/default';
+  const store = await openStore(str(v, 'store'));
+  try {
+    const { target } = await startupTarget(store, { dir: baseDir, name: basename(baseDir) }, cache, true);
+    return target.model.dir;
+  } finally {
+    await store.close();
+  }
+}
+
+/** One whole round, as a scheduled job runs it: mine, train from the serving model, gate and promote. */
+async function round(v: Values): Promise<void> {
+  const work = str(v, 'work');
+  const dir = join(work, `round-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const model = await baselineDir(v, join(work, 'versions'));
+  process.stdout.write(`round ${dir} from ${model}\n`);
+  await mine({ ...v, round: dir });
+  await train({ ...v, round: dir, model });
+  await gate({ ...v, round: dir, baseline: model, promote: true });
+}
+
 /** Dispatches `apt <sub>`. */
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' } };
-  for (const k of ['bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  for (const k of ['work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);
   if (sub === 'gate') return gate(values);
+  if (sub === 'round') return round(values);
   process.stdout.write(USAGE + '\n');
   if (sub && sub !== '--help' && sub !== '-h') throw new Error(`unknown subcommand '${sub}'`);
 }
