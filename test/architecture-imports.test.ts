@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { test } from 'node:test';
+import { runtimeCopies } from '../testkit/dockerfile.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SOURCE = /\.(ts|mts|mjs)$/;
@@ -65,8 +66,7 @@ test('arrows between top-level folders go one way: src imports only itself; offl
 });
 
 test("the server's run-time imports are closed inside what the image ships", () => {
-  const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
-  const shipped = [...dockerfile.matchAll(/^COPY (?!--from)(\S+) \.\/\S+$/gm)].map((m) => m[1]!).filter((p) => !p.includes('.json'));
+  const shipped = runtimeCopies(ROOT).filter((p) => !p.includes('.json') && p !== 'node_modules');
   assert.ok(shipped.includes('src') && shipped.includes('bin'), `the image ships ${shipped.join(', ')}`);
   const seen = new Set<string>();
   const stack = ['src/cli/serve.ts', 'src/model/worker-entry.mjs'];

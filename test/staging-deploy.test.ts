@@ -148,6 +148,15 @@ describe('deploy pieces agree with each other and with the server', () => {
     const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
     assert.ok(readme.includes('create secret generic skipserve-store'), 'deploy/README.md says how to create the Secret');
     assert.match(readme, /### Records, feedback and versions across replicas/);
+    // The nightly APT round: the same Secret, the trainer image, one whole round promoting through the store.
+    const cron = byKind(renderKustomization(join(ROOT, OVERLAYS.production)), 'CronJob', 'skipserve-apt')[0]!;
+    const apt = cron.spec.jobTemplate.spec.template.spec.containers[0];
+    assert.deepEqual(apt.env.find((e: K8sObject) => e.name === 'SKIPSERVE_STORE')?.valueFrom?.secretKeyRef, { name: 'skipserve-store', key: 'url' });
+    assert.deepEqual(apt.command, ['node', 'bin/skipserve.mjs', 'apt', 'round']);
+    assert.ok(apt.args.includes('promoted') && apt.args.includes('$(SKIPSERVE_STORE)'));
+    assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
+    assert.match(readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8'), /^FROM runtime AS trainer$/m);
+    assert.equal(byKind(renderKustomization(join(ROOT, OVERLAYS.base)), 'CronJob').length, 0, 'base (SQLite per pod) has no shared store to mine');
   });
 
   test('arms files pass the server arms parser; the base split is the one the load tests expect', () => {

@@ -12,6 +12,7 @@ import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readdi
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, test } from 'node:test';
+import { runtimeCopies } from '../testkit/dockerfile.ts';
 import { spawnServer } from '../testkit/spawn-server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -19,13 +20,6 @@ const DEPLOY = join(ROOT, 'deploy/kubernetes/base/config');
 const base = mkdtempSync(join(tmpdir(), 'skipserve-image-'));
 chmodSync(base, 0o755); // traversable by the unprivileged user
 after(() => rmSync(base, { recursive: true, force: true }));
-
-/** The runtime stage's COPY sources (after the last FROM), repository-relative; node_modules from the deps stage. */
-function runtimeCopies(): string[] {
-  const text = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
-  const runtime = text.slice(text.lastIndexOf('\nFROM '));
-  return [...runtime.matchAll(/^COPY\s+(?:--from=\S+\s+)?(.+)\s+(\S+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).map((src) => (src.startsWith('/app/') ? src.slice(5) : src)));
-}
 
 /** Read-only to everyone (directories stay traversable); links are left alone (their targets are the repository's). */
 function makeReadOnly(path: string): void {
@@ -42,7 +36,7 @@ test('the image file set starts as an unprivileged user with read-only app files
   const writable = join(base, 'tmp');
   mkdirSync(app);
   mkdirSync(writable);
-  const copies = runtimeCopies();
+  const copies = runtimeCopies(ROOT);
   assert.ok(copies.includes('node_modules') && copies.includes('src') && copies.includes('bin'), `runtime COPY lines: ${copies.join(', ')}`);
   for (const src of copies) {
     if (src === 'node_modules') continue;
