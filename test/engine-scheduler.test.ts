@@ -215,17 +215,26 @@ test('fair share: the core group with the least time per row steps next, so chea
   assert.ok(Math.abs(ratio - 10 / 7.5) < 0.1, `core steps ${ratio.toFixed(2)}x as often as dense`);
 });
 
-test("speedup: a dense probe of the same rows gives the ratio; a request's speedup is end to end", async () => {
+test("speedup: dense and core step-time windows give the ratio, robust to slowed steps; a request's speedup is end to end", async () => {
   let t = 0;
   const meter = new SpeedupMeter(new FakeRunner(), () => t);
   assert.equal(meter.needsProbe('k', 4), true);
   meter.record('k', 4, 12, 8);
   assert.equal(meter.ratio('k', 4), 1.5);
-  assert.equal(meter.ratio('k', 2), 1.5, 'nearest probed batch of the same core');
+  assert.equal(meter.ratio('k', 2), 1.5, 'nearest measured batch of the same core');
   assert.equal(meter.ratio('other', 4), 1);
+  assert.equal(meter.needsProbe('k', 4), true, 'a new batch size is probed on its first few steps');
+  // Other work slows one dense probe 5x and two core steps 4x: the low quantiles keep the ratio.
+  meter.record('k', 4, 60, 8);
+  meter.record('k', 4, 12, 32);
+  meter.record('k', 4, 12.5, 8.2);
+  for (let i = 0; i < 4; i++) meter.observe('k', false, 4, i === 1 ? 40 : 8.1);
+  assert.ok(Math.abs(meter.ratio('k', 4) - 1.5) < 0.05, `ratio ${meter.ratio('k', 4)}`);
   assert.equal(meter.needsProbe('k', 4), false);
   t += 5000;
-  assert.equal(meter.needsProbe('k', 4), true, 'stale ratios are re-measured');
+  assert.equal(meter.needsProbe('k', 4), true, 'stale dense windows are re-measured');
+  meter.observe('dense', true, 4, 12.2);
+  assert.equal(meter.needsProbe('k', 4), false, "the real steps of requests that skip nothing are dense samples too");
   // 100 ms wall, 60 ms of it in steps whose dense equivalent is 90 ms: the full model would take 130 ms.
   assert.equal(endToEndSpeedup(100, 60, 90), 1.3);
   assert.equal(endToEndSpeedup(100, 0, 0), null);
