@@ -193,17 +193,18 @@ test('a request is checked once, before the engine: n, policy and ranges name th
   assert.throws(() => prepareRequest(services, { prompt: { kind: 'tokens', tokens: [1, 99] } }), (e: InvalidRequestError) => e.field === 'prompt[1]');
 });
 
-test('fair share: the core group with the least time per row steps next, so cheaper cores step more often', () => {
+test('fair share per core: the group with the least step time steps next, so cheaper cores step more often, whatever their rows', () => {
   type Row = { finished: boolean };
   const s = new Scheduler<{ n: number; coreKey: string; rows: Row[] }>(16, 4);
-  const dense = { n: 2, coreKey: 'dense', rows: [] as Row[] };
+  const dense = { n: 4, coreKey: 'dense', rows: [] as Row[] };
   const core = { n: 2, coreKey: 'core', rows: [] as Row[] };
   for (const p of [dense, core]) {
     s.tryReserve();
     s.enqueue(p);
   }
   s.admit();
-  dense.rows = [{ finished: false }, { finished: false }];
+  // The full model's group has more rows in flight (as under mixed load): the core still gets its share.
+  dense.rows = [{ finished: false }, { finished: false }, { finished: false }, { finished: false }];
   core.rows = [{ finished: false }, { finished: false }];
   const turns: string[] = [];
   for (let i = 0; i < 70; i++) {
