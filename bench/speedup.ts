@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const core of cores) {
     // A fresh server per core: its first request is the skip-core one, as for a new user.
-    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(Math.max(8, n)), '--log-level', 'warn'];
+    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(Math.max(8, n)), '--log-level', 'info'];
     if (values.threads) args.push('--threads', values.threads);
     const { child, url } = await spawnServer(args);
     try {
