@@ -51,8 +51,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const maxTokens = numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1');
   const speed = {
-    problems: numFlag('speed-problems', values['speed-problems'], 2, nonneg, 'an integer >= 0 (0: no end-to-end measurement)'),
-    rounds: numFlag('speed-rounds', values['speed-rounds'], 3, pos, 'an integer >= 1'),
+    problems: numFlag('speed-problems', values['speed-problems'], 4, nonneg, 'an integer >= 0 (0: no end-to-end measurement)'),
+    rounds: numFlag('speed-rounds', values['speed-rounds'], 4, pos, 'an integer >= 1'),
     tokens: numFlag('speed-tokens', values['speed-tokens'], 64, pos, 'an integer >= 1'),
   };
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : ALL;
