@@ -48,8 +48,9 @@ export const DEFAULT_ARMS: readonly LoadArm[] = [
   { name: 'latency-budget', policy: 'latency-budget', targetSpeedup: 1.3, minSpeedup: 1.02, minP50Speedup: 1.02 },
   // No domain: the server infers it from the prompt (its profiles: GET /v1/models).
   { name: 'expert-profile', policy: 'expert-profile', targetSpeedup: 1.3, minP50Speedup: 1.02 },
-  // Fast mode: the latency-budget core of the same target (shared with that arm's rows) + learned head masks.
-  { name: 'learned', policy: 'learned', targetSpeedup: 1.3, minSpeedup: 1.02, minP50Speedup: 1.02 },
+  // Fast mode: the latency-budget core of the same target (shared with that arm's rows) + learned head
+  // masks. It also pays a full-model prefill for the prompt embedding, so its p50 only has to match none's.
+  { name: 'learned', policy: 'learned', targetSpeedup: 1.3, minSpeedup: 1.02, minP50Speedup: 1.0 },
 ];
 
 /** One server-side A/B arm (the JSON the server reads from SKIPSERVE_ARMS_FILE). */
