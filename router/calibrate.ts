@@ -19,6 +19,7 @@ import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { renderPrompt } from '../src/engine/prepare-request.ts';
 import { promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
+import { modelFingerprint } from './model-fingerprint.ts';
 
 export interface CalibrateConfig {
   seed: number;
@@ -61,7 +62,7 @@ interface Header {
   header: true;
   config: CalibrateConfig;
   catalog: string[];
-  model: { numLayers: number; numHeads: number; hiddenSize: number };
+  model: { numLayers: number; numHeads: number; hiddenSize: number; weights: string };
 }
 
 export const encodeEmbedding = (x: Float32Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
@@ -181,7 +182,7 @@ export async function calibratePrompts(
     header: true,
     config: cfg,
     catalog: catalog.entries.map((e) => e.id),
-    model: { numLayers: local.info.numLayers, numHeads: local.info.numHeads, hiddenSize: local.info.hiddenSize },
+    model: { numLayers: local.info.numLayers, numHeads: local.info.numHeads, hiddenSize: local.info.hiddenSize, weights: modelFingerprint(local.info.dir) },
   };
   const existing = readRecords(recordsPath);
   if (existing.header && JSON.stringify(existing.header) !== JSON.stringify(header)) {

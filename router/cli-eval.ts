@@ -6,7 +6,8 @@
  * model's router directory. Resumable: per-problem results go to router/eval-records.jsonl, and the
  * same command continues where it stopped.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
@@ -18,6 +19,7 @@ import { runEval, type EvalConfig } from './eval.ts';
 import { measureEndToEnd } from './eval-speed.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { svgToPng } from './svg-png.ts';
+import { modelFingerprint } from './model-fingerprint.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]
@@ -91,7 +93,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
       else configs.push(c);
     }
-    const header = { model: local.info.id, problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
+    const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
+    const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), selector, problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
     let bar: ProgressBar | null = null;
     const rows = await runEval(local, problems, configs, { seed, temperature, topP, maxTokens }, {
       onConfig: (label, n, todo, total) => (bar = new ProgressBar(`${label} N=${n}`.padEnd(28), total, total - todo)),
