@@ -1,19 +1,25 @@
 /**
  * Calibration: runs the model over calibration prompts and records, per prompt, its embedding,
  * the importance of every head and sublayer (teacher-forced KL against the full model), and
- * each catalog plan's utility (sampled answers correct or not, log-probability of the reference).
- * Sampling goes through the server's engine (best-of-N requests with explicit plans, several
- * prompts in flight so the engine batches them). Per-prompt records are appended to a JSONL file as
- * they finish, so an interrupted run resumes.
+ * each catalog plan's utility (answers right or not, log-probability of the reference). Labels
+ * measure what a plan does to the answer, not sampling noise: greedy decoding under each plan
+ * (temperature 0), or several samples per plan whose seeds are shared by every plan (sample s of
+ * every plan draws from the same random stream, so plan differences are paired). Answers go
+ * through the server's engine (best-of-N requests with explicit plans, several prompts in flight
+ * so the engine batches them). Per-prompt records are appended to a JSONL file as they finish, so
+ * an interrupted run resumes.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
-import { FULL_PLAN, planToWire, type SkipPlan } from '../src/plans/plan.ts';
+import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
+import { pairedAnswers, sampleAnswers } from './plan-answers.ts';
 import { entryPlan, type PlanCatalog } from '../src/router/catalog.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
-import { promptIds, promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
+import { renderPrompt } from '../src/engine/prepare-request.ts';
+import { promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
+import { modelFingerprint } from './model-fingerprint.ts';
 
 export interface CalibrateConfig {
   seed: number;
@@ -26,6 +32,8 @@ export interface CalibrateConfig {
   maxTokens: number;
   /** Teacher-forced importance is measured on the first this-many prompts with a reference. */
   importancePrompts: number;
+  /** Greedy labels: plans per best-of-N request (the engine batches requests up to its max batch). */
+  requestRows?: number;
 }
 
 /** What calibration recorded for one prompt. */
@@ -35,8 +43,15 @@ export interface PromptRecord {
   steps?: number;
   /** Base64 of the float32 mean-pooled prompt embedding. */
   embedding: string;
+  /** The rendered prompt and its token count (the selector's text features are computed from them). */
+  prompt?: string;
+  promptTokens?: number;
+  /** The reference answer (normalised), when the prompt has one. */
+  answer?: string;
   /** Per catalog entry: correct answers out of samplesPerPlan (null without a reference answer). */
   correct: number[] | null;
+  /** Every catalog answer, sample-major: answers[s * entries + j] is plan j's answer in sample s. */
+  answers?: (string | null)[];
   fullCorrect: number | null;
   /** Teacher-forced scores, on the importance subset only. */
   tf: { attention: number[]; mlp: number[]; heads: number[][]; planLogprob: number[]; fullLogprob: number } | null;
@@ -47,7 +62,7 @@ interface Header {
   header: true;
   config: CalibrateConfig;
   catalog: string[];
-  model: { numLayers: number; numHeads: number; hiddenSize: number };
+  model: { numLayers: number; numHeads: number; hiddenSize: number; weights: string };
 }
 
 export const encodeEmbedding = (x: Float32Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
@@ -80,29 +95,8 @@ export async function embedPrompt(local: LocalEngine, ids: number[]): Promise<Fl
   return Float32Array.from(await local.engine.embed(ids));
 }
 
-/**
- * Samples one answer per plan for a prompt through the engine: best-of-N requests of at most the
- * engine's max batch, each candidate under its own explicit plan and seed. Answers in plan order.
- */
-export async function sampleAnswers(local: LocalEngine, p: RouterPrompt, plans: SkipPlan[], seed: number, cfg: Pick<CalibrateConfig, 'temperature' | 'topP' | 'maxTokens'>): Promise<(string | null)[]> {
-  const size = local.limits.maxBatch;
-  const chunks: SkipPlan[][] = [];
-  for (let i = 0; i < plans.length; i += size) chunks.push(plans.slice(i, i + size));
-  const results = await Promise.all(
-    chunks.map((chunk, j) =>
-      local.generate({
-        prompt: promptSpec(local, p),
-        n: chunk.length,
-        temperature: cfg.temperature,
-        topP: cfg.topP,
-        maxTokens: cfg.maxTokens,
-        seed: seed + j * size,
-        skip: { policy: 'explicit', plans: chunk.map(planToWire) },
-      }),
-    ),
-  );
-  return results.flatMap((r) => r.candidates.map((c) => c.answer));
-}
+/** True when calibration labels are paired samples rather than one greedy answer per plan. */
+const isPaired = (cfg: CalibrateConfig): boolean => cfg.temperature > 0;
 
 /** Calibrates one prompt. `index` fixes its sampling seeds. */
 async function calibratePrompt(
@@ -115,7 +109,8 @@ async function calibratePrompt(
 ): Promise<PromptRecord> {
   const started = Date.now();
   const info = local.info;
-  const ids = promptIds(local, p);
+  const rendered = renderPrompt(local, promptSpec(local, p));
+  const ids = rendered.tokens;
   const embedding = await embedPrompt(local, ids);
   let tf: PromptRecord['tf'] = null;
   const ref = withImportance ? referenceIds(local.tokenizer, p, info.eosTokenIds[0]) : null;
@@ -142,21 +137,32 @@ async function calibratePrompt(
   }
   let correct: number[] | null = null;
   let fullCorrect: number | null = null;
+  let answers: (string | null)[] | undefined;
   if (p.answer !== undefined && cfg.samplesPerPlan + cfg.fullSamples > 0) {
-    const plans: SkipPlan[] = [];
-    for (let s = 0; s < cfg.samplesPerPlan; s++) for (const e of catalog.entries) plans.push(entryPlan(e));
-    for (let s = 0; s < cfg.fullSamples; s++) plans.push(FULL_PLAN);
-    const answers = await sampleAnswers(local, p, plans, cfg.seed * 1_000_003 + index * 1000, cfg);
+    const seed = cfg.seed * 1_000_003 + index * 1000;
     const m = catalog.entries.length;
+    const plans = [...catalog.entries.map((e) => entryPlan(e)), ...(cfg.fullSamples > 0 ? [FULL_PLAN] : [])];
+    let perSample: (string | null)[][];
+    if (isPaired(cfg)) {
+      perSample = await pairedAnswers(local, p, plans, Math.max(cfg.samplesPerPlan, cfg.fullSamples), seed, cfg);
+    } else {
+      // Greedy: one answer per plan is exact; seeds do not matter, so plans pack into large requests.
+      const one = await sampleAnswers(local, p, plans, seed, cfg);
+      perSample = Array.from({ length: Math.max(cfg.samplesPerPlan, cfg.fullSamples) }, () => one);
+    }
     correct = new Array<number>(m).fill(0);
     fullCorrect = 0;
-    answers.forEach((a, i) => {
-      if (a !== p.answer) return;
-      if (i < cfg.samplesPerPlan * m) correct![i % m]++;
-      else fullCorrect!++;
-    });
+    answers = [];
+    for (let s = 0; s < cfg.samplesPerPlan; s++) {
+      for (let j = 0; j < m; j++) {
+        const a = perSample[s]![j]!;
+        answers.push(a);
+        if (a === p.answer) correct[j]!++;
+      }
+    }
+    for (let s = 0; s < cfg.fullSamples; s++) if (perSample[s]![m] === p.answer) fullCorrect++;
   }
-  return { id: p.id, kind: p.kind, steps: p.steps, embedding: encodeEmbedding(embedding), correct, fullCorrect, tf, seconds: (Date.now() - started) / 1000 };
+  return { id: p.id, kind: p.kind, steps: p.steps, embedding: encodeEmbedding(embedding), prompt: rendered.text, promptTokens: ids.length, ...(p.answer !== undefined ? { answer: p.answer } : {}), correct, ...(answers ? { answers } : {}), fullCorrect, tf, seconds: (Date.now() - started) / 1000 };
 }
 
 /**
@@ -170,12 +176,13 @@ export async function calibratePrompts(
   cfg: CalibrateConfig,
   recordsPath: string,
   hooks: { onStart?: (done: number, total: number) => void; onPrompt?: (r: PromptRecord) => void } = {},
+  inFlight = 4,
 ): Promise<PromptRecord[]> {
   const header: Header = {
     header: true,
     config: cfg,
     catalog: catalog.entries.map((e) => e.id),
-    model: { numLayers: local.info.numLayers, numHeads: local.info.numHeads, hiddenSize: local.info.hiddenSize },
+    model: { numLayers: local.info.numLayers, numHeads: local.info.numHeads, hiddenSize: local.info.hiddenSize, weights: modelFingerprint(local.info.dir) },
   };
   const existing = readRecords(recordsPath);
   if (existing.header && JSON.stringify(existing.header) !== JSON.stringify(header)) {
@@ -190,7 +197,7 @@ export async function calibratePrompts(
   let withRef = 0;
   const jobs = prompts.map((p, i) => ({ p, i, importance: p.reference !== undefined && withRef++ < cfg.importancePrompts }));
   // A few prompts in flight at once, so the engine batches their candidates together.
-  const fresh = await mapConcurrent(jobs.filter((j) => !done.has(j.p.id)), 4, async ({ p, i, importance }) => {
+  const fresh = await mapConcurrent(jobs.filter((j) => !done.has(j.p.id)), inFlight, async ({ p, i, importance }) => {
     const r = await calibratePrompt(local, catalog, cfg, p, i, importance);
     appendFileSync(recordsPath, JSON.stringify(r) + '\n');
     hooks.onPrompt?.(r);

@@ -32,6 +32,18 @@ function centroid(records: PromptRecord[], dim: number): number[] {
   return c;
 }
 
+/**
+ * Questions that teach the selector anything: some catalog plan answered right (share of correct
+ * samples >= threshold) and some wrong. Questions without a reference answer do not count.
+ */
+export function informativeCount(records: readonly PromptRecord[], samplesPerPlan: number, threshold = 0.5): number {
+  return records.filter((r) => {
+    if (!r.correct) return false;
+    const good = r.correct.filter((c) => c / samplesPerPlan >= threshold).length;
+    return good > 0 && good < r.correct.length;
+  }).length;
+}
+
 /** Aggregates the records (latencyBudget is filled in separately). */
 export function aggregateRecords(
   records: PromptRecord[],
@@ -75,6 +87,8 @@ export function aggregateRecords(
     importance,
     domains,
     fullAccuracy,
+    labels: cfg.temperature > 0 ? 'paired-samples' : 'greedy',
+    informative: informativeCount(records, cfg.samplesPerPlan),
     plans,
     latencyBudget: null,
   };

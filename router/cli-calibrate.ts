@@ -9,7 +9,7 @@ import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { loadOrMeasureProfile, profileShape } from '../src/plans/latency-profile.ts';
 import { loadCatalog } from '../src/router/catalog.ts';
 import { buildCatalog, saveCatalog } from './catalog-build.ts';
-import { aggregateRecords, measureLatencyBudgetPath } from './calibration-aggregate.ts';
+import { aggregateRecords, informativeCount, measureLatencyBudgetPath } from './calibration-aggregate.ts';
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { calibratePrompts, type CalibrateConfig } from './calibrate.ts';
 import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
@@ -18,7 +18,10 @@ import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
   [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
-  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]`;
+  [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]
+  [--catalog sublayers|heads] [--max-batch N] [--request-rows N] [--in-flight N]
+  labels: --temperature 0 (default) = one greedy answer per plan; T > 0 = --samples answers per plan
+  whose seeds every plan shares (paired). Resumable: rerun the same command to continue.`;
 
 /** Runs calibration. */
 export async function runCalibrate(argv: string[]): Promise<void> {
@@ -29,6 +32,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       samples: { type: 'string' }, 'full-samples': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
       'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
       'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' }, tier: { type: 'string' },
+      catalog: { type: 'string' }, 'max-batch': { type: 'string' }, 'request-rows': { type: 'string' }, 'in-flight': { type: 'string' },
     },
     strict: true,
   });
@@ -39,12 +43,17 @@ export async function runCalibrate(argv: string[]): Promise<void> {
   const cfg: CalibrateConfig = {
     seed: numFlag('seed', values.seed, 1, nonneg, 'an integer >= 0'),
     samplesPerPlan: numFlag('samples', values.samples, 1, nonneg, 'an integer >= 0'),
-    fullSamples: numFlag('full-samples', values['full-samples'], 4, nonneg, 'an integer >= 0'),
-    temperature: numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]'),
+    fullSamples: numFlag('full-samples', values['full-samples'], 1, nonneg, 'an integer >= 0'),
+    temperature: numFlag('temperature', values.temperature, 0, (v) => v >= 0 && v <= 5, 'a number in [0, 5]'),
     topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
     maxTokens: numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1'),
     importancePrompts: numFlag('importance-prompts', values['importance-prompts'], 48, nonneg, 'an integer >= 0'),
+    requestRows: numFlag('request-rows', values['request-rows'], 16, pos, 'an integer >= 1'),
   };
+  const maxBatch = numFlag('max-batch', values['max-batch'], 64, pos, 'an integer >= 1');
+  const inFlight = numFlag('in-flight', values['in-flight'], 4, pos, 'an integer >= 1');
+  const catalogKind = values.catalog ?? 'sublayers';
+  if (catalogKind !== 'sublayers' && catalogKind !== 'heads') throw new Error(`--catalog must be sublayers or heads, got '${catalogKind}'`);
   const greedyPrompts = numFlag('greedy-prompts', values['greedy-prompts'], 12, pos, 'an integer >= 1');
   const maxSpeedup = numFlag('max-speedup', values['max-speedup'], 2, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
@@ -53,26 +62,44 @@ export async function runCalibrate(argv: string[]): Promise<void> {
   if (values.fresh) rmSync(paths.records, { force: true });
 
   const started = Date.now();
-  const local = await openLocalEngine({ modelDir, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
+  const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, measureSpeedup: false });
   try {
     const runner = local.runner;
     const info = local.info;
-    let catalog = buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed });
+    const heads = catalogKind === 'heads' ? { sublayers: false, full: false } : {};
+    let catalog = buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed, ...heads });
     if (existsSync(paths.catalog) && existsSync(paths.records) && !values.fresh) catalog = loadCatalog(paths.catalog);
     saveCatalog(paths.catalog, catalog);
-    process.stderr.write(`calibrating ${info.id}: ${prompts.length} prompts, catalog of ${catalog.entries.length} plans, ${cfg.samplesPerPlan} sample(s) per plan, importance on ${Math.min(cfg.importancePrompts, prompts.length)} prompts\n`);
+    const labels = cfg.temperature > 0 ? `${cfg.samplesPerPlan} paired sample(s) per plan at T ${cfg.temperature}` : 'one greedy answer per plan';
+    process.stderr.write(`calibrating ${info.id}: ${prompts.length} prompts, catalog of ${catalog.entries.length} plans, ${labels}, importance on ${Math.min(cfg.importancePrompts, prompts.length)} prompts\n`);
     let bar: ProgressBar | null = null;
     const t0 = Date.now();
+    let before = 0;
+    let informative = 0;
     const records = await calibratePrompts(local, catalog, prompts, cfg, paths.records, {
       onStart: (done, total) => {
+        before = done;
         bar = new ProgressBar('calibrate', total, done);
         if (done) process.stderr.write(`resuming: ${done} of ${total} prompts already calibrated\n`);
       },
-      onPrompt: () => bar!.tick(1),
-    });
+      onPrompt: (r) => {
+        informative += informativeCount([r], cfg.samplesPerPlan);
+        bar!.tick(1, `${informative} informative this run`);
+      },
+    }, inFlight);
+    const runSeconds = (Date.now() - t0) / 1000;
     const promptSeconds = records.reduce((s, r) => s + r.seconds, 0);
-    process.stderr.write(`per-prompt pass: ${formatDuration((Date.now() - t0) / 1000)} this run (${promptSeconds.toFixed(0)} s of prompt work in all)\n`);
     const result = aggregateRecords(records, catalog, cfg, info, promptSeconds);
+    const fresh = records.length - before;
+    const perQuestion = fresh > 0 ? runSeconds / fresh : null;
+    const share = result.informative! / Math.max(1, records.filter((r) => r.correct).length);
+    process.stderr.write(
+      `per-prompt pass: ${formatDuration(runSeconds)} this run for ${fresh} prompts` +
+        (perQuestion === null ? '' : ` (${perQuestion.toFixed(1)} s wall per question)`) +
+        `; ${result.informative} of ${records.length} questions informative (${(100 * share).toFixed(1)}%)` +
+        (perQuestion !== null && share > 0 ? `; 1,000 informative need about ${Math.ceil(1000 / share)} questions, ${formatDuration((1000 / share) * perQuestion)} at this rate` : '') +
+        '\n',
+    );
 
     const { profile, path: profilePath, cached } = await loadOrMeasureProfile(runner, { threads, cacheDir: join(modelDir, 'router') });
     process.stderr.write(`latency profile ${cached ? 'read from' : 'measured into'} ${profilePath}\n`);
@@ -87,7 +114,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     writeJsonAtomic(paths.calibration, result);
     const picks = result.latencyBudget.picks.map((p) => `${p.sublayer.kind}.${p.sublayer.layer}→${p.speedupAfter.toFixed(2)}x`).join(', ');
     process.stdout.write(
-      `wrote ${paths.calibration} (${records.length} prompts; full-model sample accuracy ${result.fullAccuracy === null ? 'n/a' : (100 * result.fullAccuracy).toFixed(1) + '%'})\n` +
+      `wrote ${paths.calibration} (${records.length} prompts, ${result.informative} informative; full-model accuracy ${result.fullAccuracy === null ? 'n/a' : (100 * result.fullAccuracy).toFixed(1) + '%'})\n` +
         `latency-budget path: ${picks}\n` +
         `total ${formatDuration((Date.now() - started) / 1000)}\n`,
     );

@@ -1,23 +1,33 @@
 /**
- * `skipserve router eval`: every policy on held-out problems at N in {1, 4, 8}; writes
- * eval.md (table), eval.svg (maj@N against measured speedup) and eval.json under the model's
- * router directory.
+ * `skipserve router eval`: every policy on held-out problems at N in {4, 8, 16} (plus greedy N=1):
+ * maj@N and pass@N with 95% intervals, diversity, the speedup the engine reports and the speedup
+ * measured end to end (the same requests alternated with the full model), paired differences of
+ * the policies; writes eval.md (tables), eval.svg / eval.png (Pareto plot) and eval.json under the
+ * model's router directory. Resumable: per-problem results go to router/eval-records.jsonl, and the
+ * same command continues where it stopped.
  */
-import { writeFileSync } from 'node:fs';
-import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
-import { evalPlot, evalTable } from './eval-report.ts';
+import { fnv1a } from '../src/util/rng.ts';
+import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
+import { measureEndToEnd } from './eval-speed.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
+import { svgToPng } from './svg-png.ts';
+import { modelFingerprint } from './model-fingerprint.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
-export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 1,4,8]
-  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--policies a,b,...] [--speed-repeats N] [--tier standard|hard|mixed] [--threads N] [--note TEXT]`;
+export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]
+  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--target X] [--policies a,b,...] [--tier standard|hard|mixed]
+  [--speed-problems N] [--speed-rounds R] [--speed-tokens N] [--threads N] [--max-batch N] [--note TEXT] [--fresh]
+  Resumable: rerun the same command to continue (--fresh starts over).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -25,38 +35,56 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, ns: { type: 'string' },
-      temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-tokens': { type: 'string' }, k: { type: 'string' },
-      policies: { type: 'string' }, 'speed-repeats': { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' }, tier: { type: 'string' },
+      temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-tokens': { type: 'string' }, k: { type: 'string' }, target: { type: 'string' },
+      policies: { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' }, tier: { type: 'string' }, 'max-batch': { type: 'string' },
+      'speed-problems': { type: 'string' }, 'speed-rounds': { type: 'string' }, 'speed-tokens': { type: 'string' }, fresh: { type: 'boolean' },
     },
     strict: true,
   });
   const modelDir = modelDirFlag(values.model, EVAL_USAGE);
   const pos = (v: number): boolean => isInt(v) && v >= 1;
-  const seed = numFlag('seed', values.seed, 7, (v) => isInt(v) && v >= 0, 'an integer >= 0');
+  const nonneg = (v: number): boolean => isInt(v) && v >= 0;
+  const seed = numFlag('seed', values.seed, 7, nonneg, 'an integer >= 0');
   const count = numFlag('count', values.count, 200, pos, 'an integer >= 1');
-  const ns = intList('ns', values.ns, [1, 4, 8]);
+  const ns = intList('ns', values.ns, [4, 8, 16]);
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
+  const target = numFlag('target', values.target, 1.25, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]');
+  const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const maxTokens = numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1');
+  const speed = {
+    problems: numFlag('speed-problems', values['speed-problems'], 4, nonneg, 'an integer >= 0 (0: no end-to-end measurement)'),
+    rounds: numFlag('speed-rounds', values['speed-rounds'], 4, pos, 'an integer >= 1'),
+    tokens: numFlag('speed-tokens', values['speed-tokens'], 64, pos, 'an integer >= 1'),
+  };
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : ALL;
   for (const w of wanted) if (!ALL.includes(w)) throw new Error(`--policies: '${w}' is not one of ${ALL.join(', ')}`);
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
-  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count, tierFlag(values.tier));
-  const local = await openLocalEngine({ modelDir, threads, maxBatch: 64, maxQueue: 100_000, defaults: { k }, profileCacheDir: join(modelDir, 'router'), measureSpeedup: false });
+  const maxBatch = numFlag('max-batch', values['max-batch'], 64, (v) => pos(v) && v >= Math.max(...ns), `an integer >= the largest N (${Math.max(...ns)})`);
+  const tier = tierFlag(values.tier);
+  const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count, tier);
+  const paths = routerPaths(modelDir);
+  const progressPath = join(paths.dir, 'eval-records.jsonl');
+  if (values.fresh) rmSync(progressPath, { force: true });
+  const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, measureSpeedup: true });
   const started = Date.now();
   try {
+    const rh = `random-heads k=${k}`;
     const candidates: Record<string, EvalConfig> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, ns: [1], temperature: 0 },
       vanilla: { label: 'vanilla', skip: { policy: 'none' }, ns },
-      'random-heads': { label: `random-heads k=${k}`, skip: { policy: 'random-heads', k }, ns },
+      'random-heads': { label: rh, skip: { policy: 'random-heads', k }, ns },
       // Head masks as the only source of diversity: every candidate decodes greedily under its own plan
       // (a request with temperature 0 and n > 1), the structured-pruning best-of-N setting.
-      'random-heads-greedy': { label: `random-heads k=${k} greedy`, skip: { policy: 'random-heads', k }, ns, temperature: 0 },
+      'random-heads-greedy': { label: `${rh} greedy`, skip: { policy: 'random-heads', k }, ns, temperature: 0 },
       'head-importance': { label: `head-importance k=${k}`, skip: { policy: 'head-importance', k }, ns },
       'latency-budget-1.25': { label: 'latency-budget 1.25x', skip: { policy: 'latency-budget', targetSpeedup: 1.25 }, ns },
       'latency-budget-1.5': { label: 'latency-budget 1.5x', skip: { policy: 'latency-budget', targetSpeedup: 1.5 }, ns },
       'expert-profile': { label: 'expert-profile 1.25x', skip: { policy: 'expert-profile', targetSpeedup: 1.25 }, ns },
       learned: { label: 'learned', skip: { policy: 'learned' }, ns },
       'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0 },
+      // Fast mode: the latency-budget core shared by every candidate, learned head masks on top.
+      'learned-fast': { label: `learned fast ${target}x`, skip: { policy: 'learned', targetSpeedup: target }, ns },
     };
     const configs: EvalConfig[] = [];
     for (const w of wanted) {
@@ -65,31 +93,53 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
       else configs.push(c);
     }
+    const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
+    const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), selector, problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
     let bar: ProgressBar | null = null;
-    const rows = await runEval(local, problems, configs, {
-      seed,
-      temperature,
-      topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
-      maxTokens: numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1'),
-      speedRepeats: numFlag('speed-repeats', values['speed-repeats'], 5, pos, 'an integer >= 1'),
-    }, {
-      onConfig: (label, n, total) => (bar = new ProgressBar(`${label} N=${n}`.padEnd(26), total)),
+    const rows = await runEval(local, problems, configs, { seed, temperature, topP, maxTokens }, {
+      onConfig: (label, n, todo, total) => (bar = new ProgressBar(`${label} N=${n}`.padEnd(28), total, total - todo)),
       onProblem: () => bar?.tick(1),
-    });
+    }, { path: progressPath, header });
+    if (speed.problems > 0) {
+      const sample = problems.slice(0, speed.problems);
+      for (const row of rows) {
+        const cfg = configs.find((c) => c.label === row.label)!;
+        if (cfg.skip.policy === 'none') {
+          row.measuredSpeedup = 1;
+          continue;
+        }
+        process.stderr.write(`end-to-end speed: ${row.label} N=${row.n} against the full model (${speed.rounds} rounds x ${sample.length} problems, ${speed.tokens} tokens)\n`);
+        const e2e = await measureEndToEnd(local, sample, cfg, row.n, { seed, temperature, maxTokens: speed.tokens, rounds: speed.rounds });
+        row.measuredSpeedup = e2e.speedup;
+      }
+    }
+    const diffs = pairedDiffs(rows, [
+      ['vanilla', 'learned'],
+      [rh, 'learned'],
+      [`${rh} greedy`, 'learned greedy'],
+      ['vanilla', `learned fast ${target}x`],
+      ['latency-budget 1.25x', `learned fast ${target}x`],
+      ['vanilla', 'latency-budget 1.25x'],
+    ]);
     const seconds = (Date.now() - started) / 1000;
-    const paths = routerPaths(modelDir);
-    const settings = { model: local.info.id, problems: problems.length, source: values.prompts ?? `generated test split, seed ${seed}`, temperature, k, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };
-    writeJsonAtomic(paths.evalJson, { settings, rows });
+    const settings = { ...header, source: values.prompts ?? `generated test split, tier ${tier}, seed ${seed}`, speed, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };
+    writeJsonAtomic(paths.evalJson, { settings, rows, diffs });
     const head =
       `# Policy evaluation: ${local.info.id}\n\n` +
-      `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}; k = ${k} for the head policies; ` +
-      `maj@N / pass@N over the first N candidates of each configuration; same problems and seeds for every policy. ` +
-      `Measured speedup: dense decode-step time / the policy's decode-step time at batch N on this machine. Run took ${formatDuration(seconds)}.\n` +
+      `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}, max ${maxTokens} tokens; k = ${k} for the head policies; ` +
+      `fast mode target ${target}x. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
+      `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
+      `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time; reported speedup: the mean the engine reported for the evaluation's requests. ` +
+      `Run took ${formatDuration(seconds)}.\n` +
       (values.note ? `\n${values.note}\n` : '') +
-      `\n![maj@N against measured speedup](eval.svg)\n\n`;
-    writeFileSync(paths.evalMd, head + evalTable(rows));
-    writeFileSync(paths.evalSvg, evalPlot(rows, `${local.info.id}: maj@N against measured speedup (${problems.length} problems)`));
-    process.stdout.write(evalTable(rows) + `\nwrote ${paths.evalMd}, ${paths.evalSvg}, ${paths.evalJson} (${formatDuration(seconds)})\n`);
+      `\n![maj@N against measured end-to-end speedup; dashed: Pareto frontier](eval.png)\n\n`;
+    const diffText = `\n## Paired differences of maj@N (same problems, same seeds)\n\n${diffTable(diffs)}`;
+    writeFileSync(paths.evalMd, head + evalTable(rows) + diffText);
+    writeFileSync(paths.evalSvg, evalPlot(rows, `${local.info.id}: maj@N against measured end-to-end speedup (${problems.length} problems)`));
+    const png = svgToPng(paths.evalSvg, join(paths.dir, 'eval.png'));
+    process.stdout.write(
+      evalTable(rows) + diffText + `\nwrote ${paths.evalMd}, ${paths.evalSvg}, ${paths.evalJson}${png ? ` (no eval.png: ${png})` : ', eval.png'} (${formatDuration(seconds)})\n`,
+    );
   } finally {
     await local.close();
   }

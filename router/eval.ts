@@ -1,16 +1,20 @@
 /**
- * Evaluation of the policies on held-out problems: for each policy and N, maj@N, pass@N, unique
- * answers, answer entropy, distinct-2 and the measured speedup. Every candidate comes from the
- * server's engine (the same requests a client sends: policy by name, seed per problem), so the
- * plans, the candidates and the vote are the server's; every configuration sees the same problems
- * and the same seeds (a paired comparison).
+ * Evaluation of the policies on held-out problems: for each policy and N, the majority vote and
+ * pass@N (each with its 95% interval), the diversity figures, the speedup the engine reports, and
+ * (router/eval-speed.ts) the end-to-end speedup measured against the same requests on the full
+ * model. Every candidate comes from the server's engine (the same requests a client sends: policy
+ * by name, seed per problem), so the plans, the candidates and the vote are the server's; every
+ * configuration sees the same problems and the same seeds (a paired comparison). Per-problem
+ * results are appended to a JSONL file as they finish, so an interrupted run resumes.
  */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import type { GenerationResult, SkipSpec } from '../src/engine/types.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
+import { wilson } from '../src/util/intervals.ts';
 import type { EvalRow } from './eval-report.ts';
 import { promptSpec, type RouterPrompt } from './problems.ts';
-import { measureSpeedup } from './speed.ts';
 
 /** One evaluated configuration: a policy with fixed options, at each of `ns`. */
 export interface EvalConfig {
@@ -27,42 +31,117 @@ export interface EvalSettings {
   temperature: number;
   topP: number;
   maxTokens: number;
-  speedRepeats: number;
 }
 
 export interface EvalHooks {
-  onConfig?: (label: string, n: number, problems: number) => void;
+  onConfig?: (label: string, n: number, todo: number, total: number) => void;
   onProblem?: () => void;
 }
 
-/** Request seed of problem i: the same for every configuration. */
-const problemSeed = (seed: number, i: number): number => seed * 100_003 + i * 97;
-
-/** Scores one configuration's results into one table row. */
-function scoreRow(cfg: EvalConfig, n: number, problems: RouterPrompt[], results: GenerationResult[]): Omit<EvalRow, 'speedup'> {
-  let maj = 0, pass = 0, unique = 0, entropy = 0, d2 = 0, skipped = 0;
-  problems.forEach((p, i) => {
-    const r = results[i]!;
-    const answers = r.candidates.map((c) => c.answer);
-    if (r.selectedIndex !== null && answers[r.selectedIndex] === p.answer) maj++;
-    if (answers.some((a) => a === p.answer)) pass++;
-    unique += new Set(answers.filter((a) => a !== null)).size;
-    entropy += r.diversity.answerEntropy;
-    d2 += r.diversity.distinct2;
-    skipped += r.skippedComputeRatio;
-  });
-  const k = problems.length;
-  return { label: cfg.label, policy: cfg.skip.policy ?? '', n, problems: k, majAtN: maj / k, passAtN: pass / k, uniqueAnswers: unique / k, answerEntropy: entropy / k, distinct2: d2 / k, skippedCompute: skipped / k };
+/** What one problem contributed to one configuration at one N. */
+export interface ProblemResult {
+  label: string;
+  n: number;
+  /** Problem index. */
+  i: number;
+  maj: 0 | 1;
+  pass: 0 | 1;
+  unique: number;
+  entropy: number;
+  distinct2: number;
+  pairwise: number;
+  planDistance: number;
+  /** Speedup the engine reported (null when it measured none). */
+  speedup: number | null;
+  skipped: number;
 }
 
-/** Runs every configuration over the problems; returns one row per configuration and N. */
-export async function runEval(local: LocalEngine, problems: RouterPrompt[], configs: EvalConfig[], s: EvalSettings, hooks: EvalHooks = {}): Promise<EvalRow[]> {
+/** Request seed of problem i: the same for every configuration. */
+export const problemSeed = (seed: number, i: number): number => seed * 100_003 + i * 97;
+
+function problemResult(label: string, n: number, i: number, p: RouterPrompt, r: GenerationResult): ProblemResult {
+  const answers = r.candidates.map((c) => c.answer);
+  return {
+    label,
+    n,
+    i,
+    maj: r.selectedIndex !== null && answers[r.selectedIndex] === p.answer ? 1 : 0,
+    pass: answers.some((a) => a === p.answer) ? 1 : 0,
+    unique: new Set(answers.filter((a) => a !== null)).size,
+    entropy: r.diversity.answerEntropy,
+    distinct2: r.diversity.distinct2,
+    pairwise: r.diversity.meanPairwiseDistance,
+    planDistance: r.diversity.planDistance,
+    speedup: r.speedup,
+    skipped: r.skippedComputeRatio,
+  };
+}
+
+/** Scores one configuration's per-problem results into one table row (no measured speedup yet). */
+export function scoreRow(cfg: EvalConfig, n: number, results: readonly ProblemResult[]): EvalRow {
+  const k = results.length;
+  const mean = (f: (r: ProblemResult) => number): number => results.reduce((s, r) => s + f(r), 0) / Math.max(1, k);
+  const reported = results.map((r) => r.speedup).filter((s): s is number => s !== null);
+  return {
+    label: cfg.label,
+    policy: cfg.skip.policy ?? '',
+    n,
+    problems: k,
+    maj: wilson(results.reduce((s, r) => s + r.maj, 0), k),
+    pass: wilson(results.reduce((s, r) => s + r.pass, 0), k),
+    majBits: results.map((r) => r.maj).join(''),
+    uniqueAnswers: mean((r) => r.unique),
+    answerEntropy: mean((r) => r.entropy),
+    distinct2: mean((r) => r.distinct2),
+    pairwiseDistance: mean((r) => r.pairwise),
+    planDistance: mean((r) => r.planDistance),
+    reportedSpeedup: reported.length ? reported.reduce((a, b) => a + b, 0) / reported.length : null,
+    measuredSpeedup: null,
+    skippedCompute: mean((r) => r.skipped),
+  };
+}
+
+/** Reads the per-problem results of a run with exactly these settings (other settings: an error). */
+function readProgress(path: string, header: unknown): Map<string, ProblemResult> {
+  const done = new Map<string, ProblemResult>();
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, JSON.stringify(header) + '\n');
+    return done;
+  }
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim());
+  if (lines[0] !== JSON.stringify(header)) throw new Error(`${path} was made with other settings (problems, seed, sampling or model); delete it or run with --fresh`);
+  for (const line of lines.slice(1)) {
+    try {
+      const r = JSON.parse(line) as ProblemResult;
+      done.set(`${r.label}|${r.n}|${r.i}`, r);
+    } catch {
+      // an interrupted write
+    }
+  }
+  return done;
+}
+
+/**
+ * Runs every configuration over the problems; returns one row per configuration and N. With
+ * `progressPath`, finished problems are appended there and skipped when the run is repeated.
+ */
+export async function runEval(
+  local: LocalEngine,
+  problems: RouterPrompt[],
+  configs: EvalConfig[],
+  s: EvalSettings,
+  hooks: EvalHooks = {},
+  progress?: { path: string; header: unknown },
+): Promise<EvalRow[]> {
+  const done = progress ? readProgress(progress.path, progress.header) : new Map<string, ProblemResult>();
   const rows: EvalRow[] = [];
   for (const cfg of configs) {
     for (const n of [...cfg.ns].sort((a, b) => b - a)) {
-      hooks.onConfig?.(cfg.label, n, problems.length);
+      const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${n}|${i}`));
+      hooks.onConfig?.(cfg.label, n, todo.length, problems.length);
       const inFlight = Math.max(1, Math.floor(local.limits.maxBatch / n) * 2);
-      const results = await mapConcurrent(problems, inFlight, async (p, i) => {
+      await mapConcurrent(todo, inFlight, async ({ p, i }) => {
         const r = await local.generate({
           prompt: promptSpec(local, p),
           n,
@@ -72,12 +151,12 @@ export async function runEval(local: LocalEngine, problems: RouterPrompt[], conf
           seed: problemSeed(s.seed, i),
           skip: { ...cfg.skip, referenceAnswer: p.answer },
         });
+        const res = problemResult(cfg.label, n, i, p, r);
+        done.set(`${cfg.label}|${n}|${i}`, res);
+        if (progress) appendFileSync(progress.path, JSON.stringify(res) + '\n');
         hooks.onProblem?.();
-        return r;
       });
-      const plans = results[0]!.candidates.map((c) => c.plan);
-      const speed = await local.engine.exclusive(() => measureSpeedup(local.runner, plans, { repeats: s.speedRepeats }));
-      rows.push({ ...scoreRow(cfg, n, problems, results), speedup: speed.speedup });
+      rows.push(scoreRow(cfg, n, problems.map((_, i) => done.get(`${cfg.label}|${n}|${i}`)!)));
     }
   }
   return rows;

@@ -199,17 +199,18 @@ test('a request is checked once, before the engine: n, policy and ranges name th
   assert.throws(() => prepareRequest(services, { prompt: { kind: 'tokens', tokens: [1, 99] } }), (e: InvalidRequestError) => e.field === 'prompt[1]');
 });
 
-test('fair share: the core group with the least time per row steps next, so cheaper cores step more often', () => {
+test('fair share per core: the group with the least step time steps next, so cheaper cores step more often, whatever their rows', () => {
   type Row = { finished: boolean };
   const s = new Scheduler<{ n: number; coreKey: string; rows: Row[] }>(16, 4);
-  const dense = { n: 2, coreKey: 'dense', rows: [] as Row[] };
+  const dense = { n: 4, coreKey: 'dense', rows: [] as Row[] };
   const core = { n: 2, coreKey: 'core', rows: [] as Row[] };
   for (const p of [dense, core]) {
     s.tryReserve();
     s.enqueue(p);
   }
   s.admit();
-  dense.rows = [{ finished: false }, { finished: false }];
+  // The full model's group has more rows in flight (as under mixed load): the core still gets its share.
+  dense.rows = [{ finished: false }, { finished: false }, { finished: false }, { finished: false }];
   core.rows = [{ finished: false }, { finished: false }];
   const turns: string[] = [];
   for (let i = 0; i < 70; i++) {
@@ -221,17 +222,26 @@ test('fair share: the core group with the least time per row steps next, so chea
   assert.ok(Math.abs(ratio - 10 / 7.5) < 0.1, `core steps ${ratio.toFixed(2)}x as often as dense`);
 });
 
-test("speedup: a dense probe of the same rows gives the ratio; a request's speedup is end to end", async () => {
+test("speedup: dense and core step-time windows give the ratio, robust to slowed steps; a request's speedup is end to end", async () => {
   let t = 0;
   const meter = new SpeedupMeter(new FakeRunner(), () => t);
   assert.equal(meter.needsProbe('k', 4), true);
   meter.record('k', 4, 12, 8);
   assert.equal(meter.ratio('k', 4), 1.5);
-  assert.equal(meter.ratio('k', 2), 1.5, 'nearest probed batch of the same core');
+  assert.equal(meter.ratio('k', 2), 1.5, 'nearest measured batch of the same core');
   assert.equal(meter.ratio('other', 4), 1);
+  assert.equal(meter.needsProbe('k', 4), true, 'a new batch size is probed on its first few steps');
+  // Other work slows one dense probe 5x and two core steps 4x: the low quantiles keep the ratio.
+  meter.record('k', 4, 60, 8);
+  meter.record('k', 4, 12, 32);
+  meter.record('k', 4, 12.5, 8.2);
+  for (let i = 0; i < 4; i++) meter.observe('k', false, 4, i === 1 ? 40 : 8.1);
+  assert.ok(Math.abs(meter.ratio('k', 4) - 1.5) < 0.05, `ratio ${meter.ratio('k', 4)}`);
   assert.equal(meter.needsProbe('k', 4), false);
   t += 5000;
-  assert.equal(meter.needsProbe('k', 4), true, 'stale ratios are re-measured');
+  assert.equal(meter.needsProbe('k', 4), true, 'stale dense windows are re-measured');
+  meter.observe('dense', true, 4, 12.2);
+  assert.equal(meter.needsProbe('k', 4), false, "the real steps of requests that skip nothing are dense samples too");
   // 100 ms wall, 60 ms of it in steps whose dense equivalent is 90 ms: the full model would take 130 ms.
   assert.equal(endToEndSpeedup(100, 60, 90), 1.3);
   assert.equal(endToEndSpeedup(100, 0, 0), null);

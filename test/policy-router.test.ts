@@ -85,7 +85,7 @@ test('expert-profile uses the named domain or infers it from the prompt embeddin
   await assert.rejects(pol.choose(ctx(1, { domain: 'poetry' })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'domain' && /add-sub, mul-div/.test(e.message));
 });
 
-test('learned returns N distinct plans, deterministically, on top of an optional core', async () => {
+test('learned returns N distinct plans, deterministically; fast mode puts head masks on a shared core', async () => {
   const r = await resources();
   const pol = createLearnedPolicy(r);
   assert.equal(pol.unavailableReason(), null);
@@ -94,17 +94,44 @@ test('learned returns N distinct plans, deterministically, on top of an optional
     assert.equal(res.plans.length, n);
     valid(res.plans);
     assert.equal(new Set(res.plans.map(planKey)).size, n, 'distinct plans');
-    assert.ok(res.plans.every((p) => p.skipAttention.length === 0 && p.skipMlp.length === 0));
     assert.deepEqual(await pol.choose(ctx(n, {}, axis(2, 2))), res);
   }
+  // Without a core the whole catalog is open, sublayer entries included.
+  const wide = await pol.choose(ctx(r.catalog!.entries.length, {}, axis(2, 2)));
+  assert.ok(wide.plans.some((p) => p.skipAttention.length + p.skipMlp.length > 0));
   const a = await pol.choose(ctx(4, {}, axis(3, 2)));
   const b = await pol.choose(ctx(4, {}, axis(5, -2)));
   assert.notDeepEqual(a.plans, b.plans, 'the choice depends on the prompt');
-  const cored = await pol.choose(ctx(8, { targetSpeedup: 1.25 }, axis(2, 2)));
-  assert.equal(new Set(cored.plans.map(planKey)).size, 8);
-  assert.ok(cored.plans.every((p) => p.skipAttention.includes(3)));
-  assert.ok(predictSpeedup(r.profile!, cored.plans) >= 1.25);
+  for (const n of [4, 8]) {
+    const cored = await pol.choose(ctx(n, { targetSpeedup: 1.25 }, axis(2, 2)));
+    assert.equal(new Set(cored.plans.map(planKey)).size, n);
+    const core = (cored.detail as { core: string[] }).core;
+    assert.ok(core.length > 0);
+    for (const p of cored.plans) {
+      assert.deepEqual({ a: p.skipAttention, m: p.skipMlp }, { a: cored.plans[0]!.skipAttention, m: cored.plans[0]!.skipMlp }, 'every candidate skips exactly the core');
+      assert.ok(Object.keys(p.maskHeads).some((l) => !p.skipAttention.includes(Number(l))), 'each candidate masks a head the core still computes');
+    }
+    assert.ok(predictSpeedup(r.profile!, cored.plans) >= 1.25);
+  }
   await assert.rejects(pol.choose(ctx(10_000)), (e: unknown) => e instanceof InvalidRequestError && e.field === 'n');
+  await assert.rejects(pol.choose(ctx(r.catalog!.entries.length, { targetSpeedup: 1.25 })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'n');
+});
+
+test('skip cores depend on the target and the batch-size bucket, never on the prompt', async () => {
+  const r = await resources();
+  // A long-context shape where attention dominates: a core chosen by prompt length would differ there.
+  r.profile!.shapes.push({ batch: 8, context: 512, denseMs: 40, baseMs: 3, attentionMs: [6, 6, 6, 6], mlpMs: [1, 1, 1, 1] });
+  const lb = createLatencyBudgetPolicy(r);
+  const learned = createLearnedPolicy(r);
+  const withPrompt = (n: number, len: number, options: PolicyOptions): PolicyContext => ({ ...ctx(n, options), promptTokens: Array.from({ length: len }, (_, i) => i + 3) });
+  const coreOf = (res: { plans: SkipPlan[] }) => planKey({ ...res.plans[0]!, maskHeads: {} });
+  for (const target of [1.25, 1.5]) {
+    const ref = coreOf(await lb.choose(withPrompt(8, 20, { targetSpeedup: target })));
+    for (const [n, len] of [[8, 500], [4, 5], [6, 120]] as const) {
+      assert.equal(coreOf(await lb.choose(withPrompt(n, len, { targetSpeedup: target }))), ref, `latency-budget n=${n} prompt ${len}`);
+      assert.equal(coreOf(await learned.choose(withPrompt(n, len, { targetSpeedup: target }))), ref, `learned n=${n} prompt ${len}`);
+    }
+  }
 });
 
 test('policies report themselves unavailable when their files are missing', async () => {

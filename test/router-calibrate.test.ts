@@ -4,11 +4,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildCatalog } from '../router/catalog-build.ts';
 import { aggregateRecords, measureLatencyBudgetPath } from '../router/calibration-aggregate.ts';
-import { calibratePrompts, decodeEmbedding, sampleAnswers, type CalibrateConfig } from '../router/calibrate.ts';
-import { generatedProblems, promptIds, referenceIds } from '../router/problems.ts';
+import { calibratePrompts, decodeEmbedding, type CalibrateConfig } from '../router/calibrate.ts';
+import { disjointOrder, pairedAnswers, sampleAnswers } from '../router/plan-answers.ts';
+import { informativeCount } from '../router/calibration-aggregate.ts';
+import { planKey, skipCore } from '../src/plans/plan.ts';
+import { generatedProblems, promptIds, promptSpec, referenceIds } from '../router/problems.ts';
+import { entryPlan } from '../src/router/catalog.ts';
 import { teacherForcedScores } from '../router/teacher-forced.ts';
 import { openLocalEngine, type LocalEngine } from '../src/engine/local-engine.ts';
-import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
+import { FULL_PLAN, planToWire, type SkipPlan } from '../src/plans/plan.ts';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 let dir: string;
@@ -50,6 +54,43 @@ test('calibration samples through the engine: seeded, one answer per plan, in pl
   assert.notDeepEqual(await texts(3), alone[0]);
 });
 
+test('paired samples: sample s of every plan shares one seed, whatever the request mixes with it', async () => {
+  const [p] = generatedProblems('test', 3, 1);
+  const a: SkipPlan = { skipAttention: [], skipMlp: [], maskHeads: { 1: [2] } };
+  const b: SkipPlan = { skipAttention: [2], skipMlp: [], maskHeads: {} };
+  const plans = [a, b, a, FULL_PLAN, a, { skipAttention: [], skipMlp: [1], maskHeads: {} }];
+  const c = { temperature: 1.2, topP: 1, maxTokens: 8 };
+  const text = (x: { text: string }) => x.text;
+  const out = await pairedAnswers(local, p!, plans, 3, 500, c, text);
+  assert.equal(out.length, 3);
+  for (const row of out) {
+    assert.equal(row.length, plans.length);
+    assert.ok(row.every((t) => t !== null && t.length > 0));
+    assert.equal(row[0], row[2], 'the same plan with the same seed gives the same text in any request');
+    assert.equal(row[0], row[4]);
+  }
+  assert.equal(new Set(out.map((row) => row[0])).size, 3, 'samples differ: each draws from its own seed');
+  assert.deepEqual(await pairedAnswers(local, p!, plans, 3, 500, c, text), out, 'seeded');
+  await assert.rejects(pairedAnswers(local, p!, plans, 1, 500, c), /paired samples need 2/);
+});
+
+test('plans are ordered so that neighbours share nothing (requests prefill on the full model)', () => {
+  const plans: SkipPlan[] = [
+    { skipAttention: [1], skipMlp: [], maskHeads: {} },
+    { skipAttention: [1, 2], skipMlp: [], maskHeads: {} },
+    { skipAttention: [1], skipMlp: [2], maskHeads: {} },
+    { skipAttention: [], skipMlp: [], maskHeads: { 0: [1] } },
+    { skipAttention: [], skipMlp: [], maskHeads: { 0: [2] } },
+    FULL_PLAN,
+  ];
+  const order = disjointOrder(plans);
+  assert.deepEqual([...order].sort(), [0, 1, 2, 3, 4, 5]);
+  for (let i = 0; i < order.length; i++) {
+    const pair = [plans[order[i]!]!, plans[order[(i + 1) % order.length]!]!];
+    assert.equal(planKey(skipCore(pair)), planKey(FULL_PLAN), `neighbours ${i} and ${i + 1}`);
+  }
+});
+
 test('calibration records every prompt, resumes without redoing work, and aggregates', async () => {
   const prompts = generatedProblems('train', 4, 3);
   const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 2 });
@@ -77,6 +118,34 @@ test('calibration records every prompt, resumes without redoing work, and aggreg
   assert.deepEqual(Object.keys(agg.domains).sort(), [...new Set(more.map((r) => r.kind!))].sort());
   for (const d of Object.values(agg.domains)) assert.equal(d.centroid.length, local.info.hiddenSize);
   assert.equal(agg.plans.length, catalog.entries.length);
+  assert.equal(agg.labels, 'paired-samples');
+  assert.equal(agg.informative, informativeCount(more, cfg.samplesPerPlan));
+  for (const [i, r] of more.entries()) {
+    const p = generatedProblems('train', 4, 4)[i]!;
+    assert.equal(r.promptTokens, promptIds(local, p).length);
+    assert.ok(r.prompt!.includes(p.question!.slice(0, 20)));
+    assert.equal(r.answers!.length, cfg.samplesPerPlan * catalog.entries.length);
+    r.correct!.forEach((c, j) => assert.equal(c, r.answers![j] === r.answer ? 1 : 0));
+  }
+});
+
+test('greedy labels: one answer per plan, plans packed into requests, equal to each plan alone', async () => {
+  const [p] = generatedProblems('train', 9, 1);
+  const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 2 });
+  const greedy: CalibrateConfig = { ...cfg, temperature: 0, samplesPerPlan: 1, fullSamples: 1, importancePrompts: 0, requestRows: 5 };
+  const [r] = await calibratePrompts(local, catalog, [p!], greedy, join(dir, 'router', 'greedy.jsonl'));
+  const plans = catalog.entries.map((e) => entryPlan(e));
+  const text = (x: { text: string }) => x.text;
+  const packed = await sampleAnswers(local, p!, plans, 7, { temperature: 0, topP: 1, maxTokens: greedy.maxTokens, requestRows: 5 }, text);
+  const alone = await Promise.all(
+    plans.slice(0, 6).map(async (plan) => {
+      const res = await local.generate({ prompt: promptSpec(local, p!), n: 2, temperature: 0, maxTokens: greedy.maxTokens, seed: 1, skip: { policy: 'explicit', plans: [planToWire(plan), {}] } });
+      return res.candidates[0]!;
+    }),
+  );
+  assert.deepEqual(packed.slice(0, 6), alone.map((c) => c.text), 'a plan packed with others decodes as it does beside the full model');
+  assert.deepEqual(r!.answers!.slice(0, 6), alone.map((c) => c.answer));
+  assert.equal(informativeCount([r!], 1), r!.correct!.some((c) => c === 1) && r!.correct!.some((c) => c === 0) ? 1 : 0);
 });
 
 test('the latency-budget path re-scores the remaining sublayers after each pick', async () => {

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { buildCatalog } from '../router/catalog-build.ts';
 import { Rng } from '../src/util/rng.ts';
 import { selectorToOnnx } from '../router/selector/export-onnx.ts';
-import { forward, initSelector, scorePlans } from '../router/selector/model.ts';
+import { ensembleScores, forward, initSelector, scorePlans, selectorInput } from '../router/selector/model.ts';
+import { TEXT_FEATURE_COUNT, textFeatures } from '../src/router/text-features.ts';
 import { topN } from '../src/router/selector-session.ts';
 import { SelectorSession } from '../src/router/selector-session.ts';
 import { exampleLoss, trainSelector, zeroGrads, type SelectorExample } from '../router/selector/train.ts';
@@ -17,26 +18,41 @@ function randomVec(rng: Rng, n: number, scale = 1): Float32Array {
   return v;
 }
 
-test('InfoNCE gradients match finite differences', () => {
-  const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5);
-  const rng = new Rng(9);
-  p.inputMean = randomVec(rng, 6, 0.1);
-  const ex: SelectorExample = { embedding: randomVec(rng, 6), positives: [1, 4] };
-  const g = zeroGrads(p);
-  exampleLoss(p, ex, g);
-  for (const key of ['w1', 'b1', 'w2', 'b2', 'plans'] as const) {
-    for (const i of [0, 3, p[key].length - 1]) {
-      const old = p[key][i]!;
-      const h = 1e-3;
-      p[key][i] = old + h;
-      const up = exampleLoss(p, ex);
-      p[key][i] = old - h;
-      const down = exampleLoss(p, ex);
-      p[key][i] = old;
-      const numeric = (up - down) / (2 * h);
-      assert.ok(Math.abs(numeric - g[key][i]!) < 2e-3 * Math.max(1, Math.abs(numeric)), `${key}[${i}]: ${numeric} vs ${g[key][i]}`);
+for (const [name, weights] of [
+  ['InfoNCE', { infoNce: 1, pairwise: 0 }],
+  ['Bradley-Terry', { infoNce: 0, pairwise: 1, pairwiseTemperature: 0.3 }],
+  ['InfoNCE + Bradley-Terry', { infoNce: 0.7, pairwise: 1.5 }],
+] as const) {
+  test(`${name} gradients match finite differences`, () => {
+    const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5);
+    const rng = new Rng(9);
+    p.inputMean = randomVec(rng, 6, 0.1);
+    const ex: SelectorExample = { embedding: randomVec(rng, 6), positives: [1, 4] };
+    const g = zeroGrads(p);
+    exampleLoss(p, ex, g, 1, undefined, weights);
+    for (const key of ['w1', 'b1', 'w2', 'b2', 'plans'] as const) {
+      for (const i of [0, 3, p[key].length - 1]) {
+        const old = p[key][i]!;
+        const h = 1e-3;
+        p[key][i] = old + h;
+        const up = exampleLoss(p, ex, undefined, 1, undefined, weights);
+        p[key][i] = old - h;
+        const down = exampleLoss(p, ex, undefined, 1, undefined, weights);
+        p[key][i] = old;
+        const numeric = (up - down) / (2 * h);
+        assert.ok(Math.abs(numeric - g[key][i]!) < 2e-3 * Math.max(1, Math.abs(numeric)), `${key}[${i}]: ${numeric} vs ${g[key][i]}`);
+      }
     }
-  }
+  });
+}
+
+test('the Bradley-Terry loss falls as right plans outrank wrong ones', () => {
+  const p = initSelector({ inputDim: 4, hiddenDim: 4, embedDim: 3, numPlans: 2 }, 1, 0.5);
+  const x = Float32Array.from([1, 0, 0, 0]);
+  const s = forward(p, x).scores;
+  const right = s[0]! > s[1]! ? 0 : 1;
+  const bt = { infoNce: 0, pairwise: 1 };
+  assert.ok(exampleLoss(p, { embedding: x, positives: [right] }, undefined, 1, undefined, bt) < exampleLoss(p, { embedding: x, positives: [1 - right] }, undefined, 1, undefined, bt));
 });
 
 test('training is seeded and learns a question-dependent choice', () => {
@@ -91,5 +107,34 @@ test('ONNX selector scores equal the TypeScript scores', async () => {
   }
   await assert.rejects(SelectorSession.load(path, cat, 23), /24|23/);
   await assert.rejects(SelectorSession.load(join(dir, 'missing.onnx'), cat, 24), /not found/);
+  assert.equal(session.featureDim, 0);
   await session.close();
+});
+
+test('ONNX ensemble with text features equals the TypeScript ensemble', async () => {
+  const cat = buildCatalog(3, 4, { seed: 2 });
+  const F = TEXT_FEATURE_COUNT;
+  const rng = new Rng(6);
+  const members = [11, 12, 13].map((seed) => {
+    const p = initSelector({ inputDim: 24 + F, featureDim: F, hiddenDim: 12, embedDim: 8, numPlans: cat.entries.length }, seed);
+    p.inputMean = randomVec(rng, 24 + F, 0.5);
+    p.inputStd = Float32Array.from(randomVec(rng, 24 + F), (v) => 0.5 + Math.abs(v));
+    return p;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'selector-'));
+  const path = join(dir, 'selector.onnx');
+  writeFileSync(path, selectorToOnnx(members));
+  const session = await SelectorSession.load(path, cat, 24);
+  assert.equal(session.featureDim, F);
+  const prompts = ['Q: Tom has 5 apples. He gets 50% more apples. How many apples does Tom have now?\nA:', 'Q: Ann has 1200 cards. She splits them into 4 equal groups. How many?\nA:'];
+  const xs = prompts.map(() => randomVec(rng, 24, 2));
+  const fs = prompts.map((t, i) => textFeatures(t, 20 + i));
+  const got = await session.score(xs, fs);
+  for (let i = 0; i < xs.length; i++) {
+    const want = ensembleScores(members, selectorInput(xs[i]!, fs[i]!));
+    for (let j = 0; j < want.length; j++) assert.ok(Math.abs(got[i]![j]! - want[j]!) < 1e-5, `row ${i} plan ${j}: ${got[i]![j]} vs ${want[j]}`);
+  }
+  await assert.rejects(session.score(xs), /text features/);
+  await session.close();
+  await assert.rejects(SelectorSession.load(path, cat, 24, F + 1), /text features/);
 });

@@ -63,7 +63,7 @@ describe('load smoke: every scenario through the Node driver against the real se
       const extra = name === 'ab' ? ['--ab-arms', JSON.stringify(AB_ARMS), '--callers', '3'] : ['--arms', smokeArms];
       const r = await load(['--scenario', name, ...SMOKE, ...extra]);
       assert.equal(r.code, 0, `driver exited ${r.code}:\n${r.out}\n--- server log ---\n${server.log().slice(-3000)}`);
-      assert.match(r.out, /arm\s+reqs\s+req\/s\s+err%\s+5xx\s+p50 ms\s+p95 ms\s+p99 ms\s+TTFT p50/);
+      assert.match(r.out, /arm\s+reqs\s+req\/s\s+err%\s+5xx\s+p50 ms\s+p95 ms\s+p99 ms\s+p50 vs none\s+TTFT p50/);
       assert.match(r.out, /PASSED/);
       const s = r.summary!;
       assert.equal(s.total.serverErrors, 0);

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_ARMS, parseArms, parseServerArms, skipExtension } from '../load-tests/shared/arms.ts';
+import { DEFAULT_ARMS, MIN_P50_REQUESTS, parseArms, parseServerArms, skipExtension } from '../load-tests/shared/arms.ts';
 import { loadConfig } from '../load-tests/shared/config.ts';
 import { PROMPTS, promptAt } from '../load-tests/shared/prompts.ts';
 import { HARD_PROMPTS } from '../load-tests/shared/prompts-hard.ts';
@@ -19,6 +19,8 @@ import { resultFacts, StreamTracker } from '../load-tests/shared/responses.ts';
 import { armsForIteration, scenarioNamed } from '../load-tests/shared/scenarios.ts';
 import { checkThreshold, thresholdsFor } from '../load-tests/shared/thresholds.ts';
 import { sseData } from '../load-tests/driver/sse.ts';
+import { formatSummary, summarize } from '../load-tests/driver/summary.ts';
+import type { Sample } from '../load-tests/driver/types.ts';
 
 const LOAD = join(import.meta.dirname, '..', 'load-tests');
 
@@ -63,8 +65,29 @@ test('thresholds: k6 expressions evaluated like k6; every arm must see traffic',
   assert.throws(() => checkThreshold('mean<1', [1]), /aggregate 'mean'/);
   const t = thresholdsFor(loadConfig({}), DEFAULT_ARMS);
   for (const arm of DEFAULT_ARMS) assert.deepEqual(t[`skip_requests{arm:${arm.name}}`], ['count>0']);
-  assert.deepEqual(t['skip_speedup{arm:latency-budget}'], ['avg>=1.05']);
+  assert.deepEqual(t['skip_speedup{arm:latency-budget}'], ['avg>=1.02']);
   assert.deepEqual(t.skip_server_errors, ['count==0']);
+});
+
+test('p50 against the none arm: each skip-core arm must show its saving once both arms have enough requests', () => {
+  const cfg = { ...loadConfig({}), arms: parseArms('[{"policy":"none"},{"name":"lb","policy":"latency-budget","targetSpeedup":1.3,"minP50Speedup":1.05},{"policy":"random-heads"}]') };
+  const sample = (arm: string, ms: number): Sample => ({ arm, ok: true, serverError: false, status: '200', cut: false, startMs: 0, durationMs: ms, itlMs: [] });
+  const run = (count: number, lbMs: number) => [
+    ...Array.from({ length: count }, (_, i) => sample('none', 100 + i)),
+    ...Array.from({ length: count }, (_, i) => sample('lb', lbMs + i)),
+    ...Array.from({ length: count }, (_, i) => sample('random-heads', 100 + i)),
+  ];
+  const fast = summarize(cfg, scenarioNamed('policies'), run(MIN_P50_REQUESTS, 80), 10, MIN_P50_REQUESTS);
+  const check = fast.thresholds.find((t) => t.key === 'skip_request_duration{arm:lb} p50 vs none')!;
+  assert.ok(check.ok && Math.abs(check.value - 109.5 / 89.5) < 1e-9, JSON.stringify(check));
+  assert.equal(fast.arms.find((a) => a.arm === 'random-heads')!.p50VsNone, 1);
+  assert.equal(fast.thresholds.filter((t) => t.key.includes('p50 vs')).length, 1, 'only arms with minP50Speedup are checked');
+  const slow = summarize(cfg, scenarioNamed('policies'), run(MIN_P50_REQUESTS, 100), 10, MIN_P50_REQUESTS);
+  assert.equal(slow.passed, false);
+  assert.match(formatSummary(slow), /FAIL skip_request_duration\{arm:lb\} p50 vs none >=1.05/);
+  const smoke = summarize(cfg, scenarioNamed('policies'), run(3, 100), 10, 3);
+  assert.equal(smoke.thresholds.some((t) => t.key.includes('p50 vs')), false, 'a smoke run with few requests compares no p50');
+  assert.throws(() => parseArms('[{"policy":"latency-budget","minP50Speedup":-1}]'), /minP50Speedup/);
 });
 
 test('facts: HTTP body, k6 gRPC (camelCase) and grpc-js (snake_case) responses read alike', () => {

@@ -13,10 +13,10 @@ const ms = (v: number | null) => (v === null ? '-' : (v * 1000).toFixed(0));
 
 /** The markdown table for the given summaries. */
 export function markdownReport(summaries: Summary[]): string {
-  const head = '| scenario | arm | requests | req/s | errors | 5xx | p50 ms | p95 ms | p99 ms | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | tokens/s | speedup | unique answers | entropy bits | accuracy |';
-  const rows = [head, `|${'---|'.repeat(18)}`];
+  const head = '| scenario | arm | requests | req/s | errors | 5xx | p50 ms | p95 ms | p99 ms | p50 vs none | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | tokens/s | speedup | unique answers | entropy bits | accuracy |';
+  const rows = [head, `|${'---|'.repeat(19)}`];
   const row = (s: Summary, a: ArmSummary) =>
-    `| ${s.scenario} | ${a.arm} | ${a.requests} | ${f(a.requestsPerSecond)} | ${f(a.errorRate * 100, 1)}% | ${a.serverErrors} | ${ms(a.latency.p50)} | ${ms(a.latency.p95)} | ${ms(a.latency.p99)} | ${ms(a.ttft.p50)} | ${ms(a.ttft.p95)} | ${ms(a.interTokenLatency.p50)} | ${ms(a.interTokenLatency.p95)} | ${f(a.tokensPerSecond, 1)} | ${f(a.meanSpeedup)} | ${f(a.meanUniqueAnswers)} | ${f(a.meanAnswerEntropy)} | ${f(a.accuracy)} |`;
+    `| ${s.scenario} | ${a.arm} | ${a.requests} | ${f(a.requestsPerSecond)} | ${f(a.errorRate * 100, 1)}% | ${a.serverErrors} | ${ms(a.latency.p50)} | ${ms(a.latency.p95)} | ${ms(a.latency.p99)} | ${f(a.p50VsNone)} | ${ms(a.ttft.p50)} | ${ms(a.ttft.p95)} | ${ms(a.interTokenLatency.p50)} | ${ms(a.interTokenLatency.p95)} | ${f(a.tokensPerSecond, 1)} | ${f(a.meanSpeedup)} | ${f(a.meanUniqueAnswers)} | ${f(a.meanAnswerEntropy)} | ${f(a.accuracy)} |`;
   for (const s of summaries) {
     for (const a of s.arms) rows.push(row(s, a));
     if (s.arms.length > 1) rows.push(row(s, { ...s.total, arm: '**all**' }));

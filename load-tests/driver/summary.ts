@@ -6,6 +6,7 @@
 import type { LoadConfig } from '../shared/config.ts';
 import { checkThreshold, METRIC, parseThresholdKey, quantile, thresholdsFor } from '../shared/thresholds.ts';
 import type { Scenario } from '../shared/scenarios.ts';
+import { MIN_P50_REQUESTS } from '../shared/arms.ts';
 import type { Sample } from './types.ts';
 
 interface Quantiles {
@@ -31,6 +32,8 @@ export interface ArmSummary {
   tokensPerSecond: number;
   completionTokens: number;
   meanSpeedup: number | null;
+  /** The `none` arm's p50 latency / this arm's (end-to-end speedup at p50 under this run's mixed load). */
+  p50VsNone: number | null;
   meanSkippedComputeRatio: number | null;
   meanUniqueAnswers: number | null;
   meanAnswerEntropy: number | null;
@@ -90,6 +93,7 @@ function summarizeArm(arm: string, samples: Sample[], wallS: number): ArmSummary
     tokensPerSecond: wallS > 0 ? completionTokens / wallS : 0,
     completionTokens,
     meanSpeedup: mean(defined(good.map((s) => s.facts?.speedup))),
+    p50VsNone: null,
     meanSkippedComputeRatio: mean(defined(good.map((s) => s.facts?.skippedComputeRatio))),
     meanUniqueAnswers: mean(defined(good.map((s) => s.facts?.uniqueAnswers))),
     meanAnswerEntropy: mean(defined(good.map((s) => s.facts?.answerEntropy))),
@@ -134,6 +138,17 @@ export function summarize(cfg: LoadConfig, scenario: Scenario, samples: Sample[]
     const values = metricValues(metric, arm === undefined ? samples : samples.filter((s) => s.arm === arm));
     for (const expr of exprs) thresholds.push({ key, expr, ...checkThreshold(expr, values) });
   }
+  // Cross-arm check (driver only): a skip core's saving must show at p50 against the `none` arm.
+  const noneArm = scenario.arms === 'sticky' ? undefined : cfg.arms.find((a) => a.policy === 'none');
+  const none = noneArm ? arms.find((a) => a.arm === noneArm.name) : undefined;
+  for (const a of arms) {
+    if (!none || a === none || none.latency.p50 === null || a.latency.p50 === null) continue;
+    a.p50VsNone = none.latency.p50 / a.latency.p50;
+    const want = cfg.arms.find((e) => e.name === a.arm)?.minP50Speedup;
+    if (want === undefined) continue;
+    if (a.ok < MIN_P50_REQUESTS || none.ok < MIN_P50_REQUESTS) continue;
+    thresholds.push({ key: `${METRIC.duration}{arm:${a.arm}} p50 vs ${none.arm}`, expr: `>=${want}`, value: a.p50VsNone, ok: a.p50VsNone >= want });
+  }
   const stickyViolations: string[] = [];
   const repeated = new Set<string>();
   if (scenario.arms === 'sticky') {
@@ -167,7 +182,7 @@ const ms = (v: number | null) => (v === null ? '-' : (v * 1000).toFixed(0));
 
 /** The human-readable table: one row per arm plus the total, then the thresholds. */
 export function formatSummary(s: Summary): string {
-  const head = ['arm', 'reqs', 'req/s', 'err%', '5xx', 'p50 ms', 'p95 ms', 'p99 ms', 'TTFT p50', 'TTFT p95', 'ITL p50', 'ITL p95', 'tok/s', 'speedup', 'uniq', 'H bits', 'acc'];
+  const head = ['arm', 'reqs', 'req/s', 'err%', '5xx', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs none', 'TTFT p50', 'TTFT p95', 'ITL p50', 'ITL p95', 'tok/s', 'speedup', 'uniq', 'H bits', 'acc'];
   const row = (a: ArmSummary) => [
     a.arm,
     String(a.requests),
@@ -177,6 +192,7 @@ export function formatSummary(s: Summary): string {
     ms(a.latency.p50),
     ms(a.latency.p95),
     ms(a.latency.p99),
+    fmt(a.p50VsNone),
     ms(a.ttft.p50),
     ms(a.ttft.p95),
     ms(a.interTokenLatency.p50),

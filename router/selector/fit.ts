@@ -1,26 +1,37 @@
 /**
- * From calibration records to a trained, exported selector: builds the InfoNCE examples (positives
- * = plans that answered the question correctly), holds out a seeded validation share, trains,
- * reports how the chosen plans would have done, exports selector.onnx and checks that
- * onnxruntime's scores equal the TypeScript ones.
+ * From calibration records to a trained, exported selector: builds the examples (input = prompt
+ * embedding, plus the prompt's text features when the records have them; positives = plans that
+ * answered the question correctly), holds out a seeded validation share, trains one member or an
+ * ensemble, reports how the chosen plans would have done (their correct share, and with recorded
+ * answers the majority vote and pass@N of the chosen N, against the best static N and random N,
+ * with 95% intervals), exports selector.onnx and checks that onnxruntime's scores equal the
+ * TypeScript ones.
  */
 import { writeFileSync } from 'node:fs';
 import { decodeEmbedding, type PromptRecord } from '../calibrate.ts';
-import { fnv1a } from '../../src/util/rng.ts';
+import { fnv1a, Rng } from '../../src/util/rng.ts';
 import { selectorToOnnx } from './export-onnx.ts';
-import { forward, type SelectorParams } from './model.ts';
+import { ensembleScores, selectorInput, type SelectorParams } from './model.ts';
 import { topN } from '../../src/router/selector-session.ts';
 import { SelectorSession } from '../../src/router/selector-session.ts';
+import { TEXT_FEATURE_COUNT, textFeatures } from '../../src/router/text-features.ts';
 import { trainSelector, type SelectorExample, type TrainOptions } from './train.ts';
 import type { PlanCatalog } from '../../src/router/catalog.ts';
+import { offlineVotes, type OfflineVote } from './offline-vote.ts';
 
 export interface FitOptions extends TrainOptions {
   /** A plan is a positive when its share of correct samples is at least this (default 0.5). */
   positiveThreshold?: number;
   /** Share of records held out for validation (default 0.15), chosen by a hash of id and seed. */
   validationShare?: number;
-  /** Candidates per question in the reported figures (default 8). */
+  /** Candidates per question in the reported correct shares (default 8). */
   n?: number;
+  /** N of the offline majority-vote figures (default 4, 8, 16). */
+  ns?: number[];
+  /** Add the prompt's text features to the input (default: when every record has its prompt). */
+  features?: boolean;
+  /** Ensemble members, trained with seeds seed, seed + 1, ... (default 1). */
+  ensemble?: number;
 }
 
 export interface FitReport {
@@ -28,86 +39,145 @@ export interface FitReport {
   validationQuestions: number;
   /** Questions with both positive and negative plans (the ones that teach anything). */
   informativeTrain: number;
+  informativeValidation: number;
+  /** Whether the input had the text features, and how many members the ensemble has. */
+  features: boolean;
+  ensemble: number;
   /** Mean correct-sample share of the top-n plans on validation questions, for the selector ... */
   selectorTopN: number;
   /** ... for the n plans that are best on average over the training questions (a static choice) ... */
   staticTopN: number;
   /** ... and for all plans (what a random choice gets on average). */
   allPlans: number;
+  /** With recorded answers: offline majority vote and pass@N on the validation questions, per N. */
+  votes: OfflineVote[];
   /** Largest |onnx - ts| score over the validation embeddings. */
   onnxMaxAbsDiff: number;
   finalLoss: number;
 }
 
-function examples(records: PromptRecord[], samples: number, threshold: number): SelectorExample[] {
-  return records
-    .filter((r) => r.correct !== null)
-    .map((r) => ({
-      embedding: decodeEmbedding(r.embedding),
-      positives: r.correct!.flatMap((c, j) => (c / samples >= threshold ? [j] : [])),
-    }));
+/** The selector input of a record: its embedding, then its text features when `features`. */
+export function recordInput(r: PromptRecord, features: boolean): Float32Array {
+  const e = decodeEmbedding(r.embedding);
+  if (!features) return e;
+  if (r.prompt === undefined || r.promptTokens === undefined) throw new Error(`calibration record ${r.id} has no prompt text: recalibrate to train with text features`);
+  return selectorInput(e, textFeatures(r.prompt, r.promptTokens));
+}
+
+function examples(records: PromptRecord[], samples: number, threshold: number, features: boolean): SelectorExample[] {
+  return records.map((r) => ({
+    embedding: recordInput(r, features),
+    positives: r.correct!.flatMap((c, j) => (c / samples >= threshold ? [j] : [])),
+  }));
 }
 
 const share = (r: PromptRecord, plans: number[], samples: number): number => plans.reduce((s, j) => s + r.correct![j]! / samples, 0) / plans.length;
+const informative = (ex: SelectorExample[], m: number): number => ex.filter((e) => e.positives.length > 0 && e.positives.length < m).length;
 
-/** Trains on the records, writes selector.onnx, and returns the parameters and a report. */
+/** Splits the records with answers into training and validation (seeded hash of the id). */
+export function splitRecords(records: PromptRecord[], seed: number, vShare: number): { train: PromptRecord[]; val: PromptRecord[] } {
+  const usable = records.filter((r) => r.correct !== null);
+  const isVal = (r: PromptRecord): boolean => (fnv1a(`${seed}:${r.id}`) % 1000) / 1000 < vShare;
+  return { train: usable.filter((r) => !isVal(r)), val: usable.filter(isVal) };
+}
+
+/** Trains the selector (one member or an ensemble) on the training records; no export. */
+export function trainMembers(train: PromptRecord[], numPlans: number, samplesPerPlan: number, opts: FitOptions): { members: SelectorParams[]; features: boolean; finalLoss: number; informative: number } {
+  const features = opts.features ?? train.every((r) => r.prompt !== undefined && r.promptTokens !== undefined);
+  const ex = examples(train, samplesPerPlan, opts.positiveThreshold ?? 0.5, features);
+  const members: SelectorParams[] = [];
+  let finalLoss = NaN;
+  const k = opts.ensemble ?? 1;
+  for (let i = 0; i < k; i++) {
+    members.push(
+      trainSelector(ex, numPlans, {
+        ...opts,
+        seed: opts.seed + i,
+        featureDim: features ? TEXT_FEATURE_COUNT : 0,
+        onEpoch: (e, loss) => {
+          finalLoss = loss;
+          opts.onEpoch?.(e + i * opts.epochs, loss);
+        },
+      }),
+    );
+  }
+  return { members, features, finalLoss, informative: informative(ex, numPlans) };
+}
+
+/** Validation figures of trained members (TypeScript scores). */
+export function evaluateMembers(
+  members: SelectorParams[],
+  features: boolean,
+  train: PromptRecord[],
+  val: PromptRecord[],
+  catalog: PlanCatalog,
+  samplesPerPlan: number,
+  opts: Pick<FitOptions, 'n' | 'ns' | 'seed' | 'positiveThreshold'>,
+): Pick<FitReport, 'selectorTopN' | 'staticTopN' | 'allPlans' | 'votes' | 'informativeValidation'> {
+  const m = catalog.entries.length;
+  const n = Math.min(opts.n ?? 8, m);
+  const meanShare = new Array<number>(m).fill(0);
+  for (const r of train) r.correct!.forEach((c, j) => (meanShare[j] += c / samplesPerPlan / train.length));
+  const all = Array.from({ length: m }, (_, j) => j);
+  const evalSet = val.length ? val : train;
+  const scores = evalSet.map((r) => ensembleScores(members, recordInput(r, features)));
+  let sel = 0;
+  let stat = 0;
+  let avg = 0;
+  evalSet.forEach((r, i) => {
+    sel += share(r, topN(scores[i]!, n), samplesPerPlan) / evalSet.length;
+    stat += share(r, topN(meanShare, n), samplesPerPlan) / evalSet.length;
+    avg += share(r, all, samplesPerPlan) / evalSet.length;
+  });
+  const threshold = opts.positiveThreshold ?? 0.5;
+  const informativeValidation = evalSet.filter((r) => {
+    const good = r.correct!.filter((c) => c / samplesPerPlan >= threshold).length;
+    return good > 0 && good < m;
+  }).length;
+  const votes = evalSet.every((r) => r.answers?.length) ? offlineVotes(evalSet, scores, meanShare, m, opts.ns ?? [4, 8, 16], new Rng(opts.seed + 77)) : [];
+  return { selectorTopN: sel, staticTopN: stat, allPlans: avg, votes, informativeValidation };
+}
+
+/** Trains on the records, writes selector.onnx, and returns the members and a report. */
 export async function fitSelector(
   records: PromptRecord[],
   catalog: PlanCatalog,
   samplesPerPlan: number,
   selectorPath: string,
   opts: FitOptions,
-): Promise<{ params: SelectorParams; report: FitReport }> {
-  const usable = records.filter((r) => r.correct !== null);
-  const vShare = opts.validationShare ?? 0.15;
-  const isVal = (r: PromptRecord): boolean => (fnv1a(`${opts.seed}:${r.id}`) % 1000) / 1000 < vShare;
-  const train = usable.filter((r) => !isVal(r));
-  const val = usable.filter(isVal);
-  const threshold = opts.positiveThreshold ?? 0.5;
-  const ex = examples(train, samplesPerPlan, threshold);
+): Promise<{ params: SelectorParams[]; report: FitReport }> {
+  const { train, val } = splitRecords(records, opts.seed, opts.validationShare ?? 0.15);
   const m = catalog.entries.length;
-  let finalLoss = NaN;
-  const params = trainSelector(ex, m, {
-    ...opts,
-    onEpoch: (e, loss) => {
-      finalLoss = loss;
-      opts.onEpoch?.(e, loss);
-    },
-  });
-  writeFileSync(selectorPath, selectorToOnnx(params));
-  const n = Math.min(opts.n ?? 8, m);
-  const meanShare = new Array<number>(m).fill(0);
-  for (const r of train) r.correct!.forEach((c, j) => (meanShare[j] += c / samplesPerPlan / train.length));
-  const staticPlans = topN(meanShare, n);
-  const all = Array.from({ length: m }, (_, j) => j);
-  let sel = 0;
-  let stat = 0;
-  let avg = 0;
+  const { members, features, finalLoss, informative: informativeTrain } = trainMembers(train, m, samplesPerPlan, opts);
+  writeFileSync(selectorPath, selectorToOnnx(members));
+  const figures = evaluateMembers(members, features, train, val, catalog, samplesPerPlan, opts);
   let maxDiff = 0;
-  const session = await SelectorSession.load(selectorPath, catalog, params.inputDim);
+  const embDim = members[0]!.inputDim - (features ? TEXT_FEATURE_COUNT : 0);
+  const session = await SelectorSession.load(selectorPath, catalog, embDim);
   try {
     const evalSet = val.length ? val : train;
-    const onnx = await session.score(evalSet.map((r) => decodeEmbedding(r.embedding)));
-    evalSet.forEach((r, i) => {
-      const ts = forward(params, decodeEmbedding(r.embedding)).scores;
+    const inputs = evalSet.map((r) => recordInput(r, features));
+    const onnx = await session.score(
+      inputs.map((x) => x.slice(0, embDim)),
+      features ? inputs.map((x) => x.slice(embDim)) : undefined,
+    );
+    inputs.forEach((x, i) => {
+      const ts = ensembleScores(members, x);
       for (let j = 0; j < m; j++) maxDiff = Math.max(maxDiff, Math.abs(ts[j]! - onnx[i]![j]!));
-      sel += share(r, topN(onnx[i]!, n), samplesPerPlan) / evalSet.length;
-      stat += share(r, staticPlans, samplesPerPlan) / evalSet.length;
-      avg += share(r, all, samplesPerPlan) / evalSet.length;
     });
   } finally {
     await session.close();
   }
   if (maxDiff > 1e-4) throw new Error(`exported selector disagrees with the trained one (max |diff| ${maxDiff})`);
   return {
-    params,
+    params: members,
     report: {
       trainQuestions: train.length,
       validationQuestions: val.length,
-      informativeTrain: ex.filter((e) => e.positives.length > 0 && e.positives.length < m).length,
-      selectorTopN: sel,
-      staticTopN: stat,
-      allPlans: avg,
+      informativeTrain,
+      features,
+      ensemble: members.length,
+      ...figures,
       onnxMaxAbsDiff: maxDiff,
       finalLoss,
     },

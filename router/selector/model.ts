@@ -1,8 +1,9 @@
 /**
- * The selector: a small MLP maps a question embedding (mean-pooled hidden state from the model's
- * own prefill) into the plan space; each catalog plan has a learned embedding; the score of a
- * plan is the cosine similarity. Plain Float32Array math, so training needs no framework and the
- * ONNX export can be checked against it number for number.
+ * The selector: a small MLP maps a question's input (the mean-pooled hidden state from the model's
+ * own prefill, optionally followed by the prompt's text features) into the plan space; each catalog
+ * plan has a learned embedding; the score of a plan is the cosine similarity. An ensemble averages
+ * the cosines of several such members. Plain Float32Array math, so training needs no framework and
+ * the ONNX export can be checked against it number for number.
  */
 import { Rng } from '../../src/util/rng.ts';
 
@@ -10,8 +11,10 @@ import { Rng } from '../../src/util/rng.ts';
 export const NORM_EPS = 1e-8;
 
 export interface SelectorShape {
-  /** Question embedding width (the model's hidden size). */
+  /** Input width: the model's hidden size plus `featureDim`. */
   inputDim: number;
+  /** Trailing input values that are text features (0: the embedding alone). */
+  featureDim?: number;
   hiddenDim: number;
   /** Width of the shared question/plan space. */
   embedDim: number;
@@ -121,6 +124,29 @@ export function scorePlans(p: SelectorParams, x: Float32Array): Float32Array {
   return forward(p, x).scores;
 }
 
+
+/** Mean cosine scores of an ensemble's members (one member: its own scores). */
+export function ensembleScores(members: readonly SelectorParams[], x: Float32Array): Float32Array {
+  if (members.length === 1) return forward(members[0]!, x).scores;
+  // Summed in float32, then scaled by 1/K, as the exported graph does.
+  const out = new Float32Array(members[0]!.numPlans);
+  for (const p of members) {
+    const s = forward(p, x).scores;
+    for (let j = 0; j < out.length; j++) out[j] += s[j]!;
+  }
+  const inv = Math.fround(1 / members.length);
+  for (let j = 0; j < out.length; j++) out[j] *= inv;
+  return out;
+}
+
+/** The selector's input: the embedding, then the text features when the selector takes them. */
+export function selectorInput(embedding: Float32Array, features: Float32Array | null): Float32Array {
+  if (!features || features.length === 0) return embedding;
+  const x = new Float32Array(embedding.length + features.length);
+  x.set(embedding);
+  x.set(features, embedding.length);
+  return x;
+}
 
 /** Deep copy of the parameters. */
 export function cloneSelector(p: SelectorParams): SelectorParams {

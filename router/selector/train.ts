@@ -1,7 +1,8 @@
 /**
- * InfoNCE training of the selector in plain TypeScript: for each calibration question the
- * positives are the catalog plans that answered it correctly; the loss pulls the question's
- * projection towards them and away from the rest. Seeded, so a seed reproduces the run.
+ * Training of the selector in plain TypeScript: for each calibration question the positives are
+ * the catalog plans that answered it correctly. A multi-positive InfoNCE loss pulls the question's
+ * projection towards them and away from the rest; a pairwise Bradley-Terry loss asks that each
+ * right plan outranks each wrong one. Seeded, so a seed reproduces the run.
  */
 import { Rng } from '../../src/util/rng.ts';
 import { forward, initSelector, normalisePlans, type SelectorParams, type SelectorShape } from './model.ts';
@@ -35,11 +36,24 @@ export function zeroGrads(p: SelectorParams): SelectorGrads {
   };
 }
 
+/** How the two losses are mixed (defaults: InfoNCE alone, as before). */
+export interface LossWeights {
+  /** Weight of the multi-positive InfoNCE loss (default 1). */
+  infoNce?: number;
+  /** Weight of the pairwise Bradley-Terry loss (default 0). */
+  pairwise?: number;
+  /** Temperature of the Bradley-Terry logits (s_right - s_wrong) / t (default: the InfoNCE temperature). */
+  pairwiseTemperature?: number;
+}
+
 /**
- * Multi-positive InfoNCE loss of one example, averaged over its positives (SupCon's L_out form):
- * mean_p -log(e^{s_p/t} / sum_all e^{s/t}). Unlike -log(sum_pos / sum_all), it pulls every
- * positive up, which is what a top-N choice needs. When `grads` is given, adds d loss / d params
- * into it (scaled by `scale`). Returns the loss.
+ * The loss of one example and, when `grads` is given, d loss / d params added into it (scaled by
+ * `scale`). Two terms on the plan scores s (cosines):
+ * - multi-positive InfoNCE, averaged over the positives (SupCon's L_out form):
+ *   mean_p -log(e^{s_p/t} / sum_all e^{s/t}); unlike -log(sum_pos / sum_all), it pulls every
+ *   positive up, which is what a top-N choice needs;
+ * - pairwise Bradley-Terry over every (right plan i, wrong plan j) pair of the question:
+ *   mean -log sigmoid((s_i - s_j) / t_bt), which only asks that right plans outrank wrong ones.
  */
 export function exampleLoss(
   p: SelectorParams,
@@ -47,32 +61,67 @@ export function exampleLoss(
   grads?: SelectorGrads,
   scale = 1,
   planCache = normalisePlans(p),
+  weights: LossWeights = {},
 ): number {
   const t = forward(p, ex.embedding, planCache);
-  const { inputDim: d, hiddenDim: hd, embedDim: e, numPlans: m } = p;
-  const tau = p.temperature;
+  const m = p.numPlans;
+  const ds = new Float64Array(m);
+  let loss = 0;
+  const wNce = weights.infoNce ?? 1;
+  const wBt = weights.pairwise ?? 0;
   const isPos = new Uint8Array(m);
   for (const j of ex.positives) isPos[j] = 1;
-  let maxZ = -Infinity;
-  for (let j = 0; j < m; j++) maxZ = Math.max(maxZ, t.scores[j]! / tau);
-  let sumAll = 0;
-  let sumPosZ = 0;
-  let numPos = 0;
-  const ez = new Float64Array(m);
-  for (let j = 0; j < m; j++) {
-    ez[j] = Math.exp(t.scores[j]! / tau - maxZ);
-    sumAll += ez[j]!;
-    if (isPos[j]) {
-      sumPosZ += t.scores[j]! / tau - maxZ;
-      numPos++;
+  if (wNce > 0) {
+    const tau = p.temperature;
+    let maxZ = -Infinity;
+    for (let j = 0; j < m; j++) maxZ = Math.max(maxZ, t.scores[j]! / tau);
+    let sumAll = 0;
+    let sumPosZ = 0;
+    let numPos = 0;
+    const ez = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      ez[j] = Math.exp(t.scores[j]! / tau - maxZ);
+      sumAll += ez[j]!;
+      if (isPos[j]) {
+        sumPosZ += t.scores[j]! / tau - maxZ;
+        numPos++;
+      }
+    }
+    loss += wNce * (Math.log(sumAll) - sumPosZ / numPos);
+    // d loss / d s_j = (softmax_j - [j positive] / numPos) / tau
+    for (let j = 0; j < m; j++) ds[j] += (wNce * (ez[j]! / sumAll - (isPos[j] ? 1 / numPos : 0))) / tau;
+  }
+  if (wBt > 0) {
+    const tau = weights.pairwiseTemperature ?? p.temperature;
+    const pos: number[] = [];
+    const neg: number[] = [];
+    for (let j = 0; j < m; j++) (isPos[j] ? pos : neg).push(j);
+    const pairs = pos.length * neg.length;
+    if (pairs > 0) {
+      let sum = 0;
+      for (const i of pos) {
+        for (const j of neg) {
+          const z = (t.scores[i]! - t.scores[j]!) / tau;
+          // -log sigmoid(z) = softplus(-z), computed stably; its derivative in z is -sigmoid(-z).
+          sum += z > 0 ? Math.log1p(Math.exp(-z)) : -z + Math.log1p(Math.exp(z));
+          const g = (wBt / pairs / tau) * (1 / (1 + Math.exp(z)));
+          ds[i] -= g;
+          ds[j] += g;
+        }
+      }
+      loss += (wBt * sum) / pairs;
     }
   }
-  const loss = Math.log(sumAll) - sumPosZ / numPos;
-  if (!grads) return loss;
-  // d loss / d s_j = (softmax_j - [j positive] / numPos) / tau
+  if (grads) backward(p, t, ds, grads, scale);
+  return loss;
+}
+
+/** Adds d loss / d params into `grads`, given d loss / d scores of one forward pass. */
+function backward(p: SelectorParams, t: ReturnType<typeof forward>, ds: Float64Array, grads: SelectorGrads, scale: number): void {
+  const { inputDim: d, hiddenDim: hd, embedDim: e, numPlans: m } = p;
   const du = new Float64Array(e);
   for (let j = 0; j < m; j++) {
-    const g = ((ez[j]! / sumAll - (isPos[j] ? 1 / numPos : 0)) / tau) * scale;
+    const g = ds[j]! * scale;
     if (g === 0) continue;
     const vOff = j * e;
     // dv_j = g * u, projected through the normalisation of plan j
@@ -102,7 +151,6 @@ export function exampleLoss(
     grads.b1[r] += da;
     for (let i = 0; i < d; i++) grads.w1[r * d + i] += da * t.xn[i]!;
   }
-  return loss;
 }
 
 export interface TrainOptions {
@@ -114,6 +162,10 @@ export interface TrainOptions {
   hiddenDim?: number;
   embedDim?: number;
   temperature?: number;
+  /** InfoNCE and Bradley-Terry weights (default: InfoNCE alone). */
+  loss?: LossWeights;
+  /** Trailing input values that are text features (recorded in the parameters for the export). */
+  featureDim?: number;
   /** Called after each epoch with the mean training loss. */
   onEpoch?: (epoch: number, loss: number) => void;
 }
@@ -133,11 +185,14 @@ export function trainSelector(examples: SelectorExample[], numPlans: number, opt
   const usable = examples.filter((ex) => ex.positives.length > 0 && ex.positives.length < numPlans);
   if (usable.length === 0) throw new Error('no training example has both positive and negative plans');
   const inputDim = usable[0]!.embedding.length;
-  const shape: SelectorShape = { inputDim, hiddenDim: opts.hiddenDim ?? 64, embedDim: opts.embedDim ?? 32, numPlans };
+  const shape: SelectorShape = { inputDim, featureDim: opts.featureDim ?? 0, hiddenDim: opts.hiddenDim ?? 64, embedDim: opts.embedDim ?? 32, numPlans };
   const p = initSelector(shape, opts.seed, opts.temperature ?? 0.1);
   const st = standardisation(usable.map((ex) => ex.embedding), inputDim);
   p.inputMean = st.mean;
   p.inputStd = st.std;
+  // Text features are small counts, often constant within a tier: a floor keeps an unseen value
+  // (a '%' in a prompt of a tier without percentages) from blowing up the standardised input.
+  for (let i = inputDim - (opts.featureDim ?? 0); i < inputDim; i++) p.inputStd[i] = Math.max(p.inputStd[i]!, 0.1);
   const rng = new Rng(opts.seed + 1);
   const lr = opts.learningRate ?? 3e-3;
   const wd = opts.weightDecay ?? 1e-4;
@@ -153,7 +208,7 @@ export function trainSelector(examples: SelectorExample[], numPlans: number, opt
       const batch = order.slice(b, b + bs);
       const g = zeroGrads(p);
       const cache = normalisePlans(p);
-      for (const i of batch) total += exampleLoss(p, usable[i]!, g, 1 / batch.length, cache);
+      for (const i of batch) total += exampleLoss(p, usable[i]!, g, 1 / batch.length, cache, opts.loss);
       step++;
       const c1 = 1 - 0.9 ** step;
       const c2 = 1 - 0.999 ** step;

@@ -250,14 +250,15 @@ export class Engine {
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
     const context = Math.round(group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length);
-    const probeMs = probing ? await this.meter!.probe(group.length, context) : 0;
+    const probe = probing ? await this.meter!.probe(group.length, context) : null;
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
     const out = await this.o.runner.step(rows);
-    if (probing) this.meter!.record(key, group.length, probeMs, out.runMs);
+    if (probe) this.meter!.record(key, group.length, probe.denseMs, out.runMs);
+    else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs);
     this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length);
     for (const p of new Set(owners)) {
-      p.probeMs += probeMs;
+      p.probeMs += probe?.spentMs ?? 0;
       this.account(p, key, group.length, out.runMs);
     }
     for (const [i, row] of group.entries()) {

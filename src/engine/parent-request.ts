@@ -89,7 +89,8 @@ export class ParentRequest {
       policy: this.policyName,
       arm: this.req.arm,
       policyDetail: this.policyDetail,
-      speedup: endToEndSpeedup(now - this.arrivedAt - this.probeMs, this.runMs, this.denseMs),
+      // Probe time is part of the wall time the client saw, and the full model would not have spent it.
+      speedup: endToEndSpeedup(now - this.arrivedAt, this.runMs + this.probeMs, this.denseMs),
       skippedComputeRatio,
       diversity: s.diversity,
       promptTokens: this.req.promptTokens.length,

@@ -4,10 +4,13 @@
  * and bounded by `maxBatch` rows; the waiting queue is bounded by `maxQueue` requests. Running rows
  * are grouped by their request's skip core, so what a whole group skips is really skipped in its
  * step, while rows with different plans inside a group share the step through per-row masks.
- * Groups take turns by fair share: each group's virtual time grows by its step time per row, and
- * the group with the least virtual time steps next. So every row gets the same share of the
- * machine, and a row whose core makes its steps cheaper gets proportionally more steps: a skip
- * core's saving shows in its requests' latency even when other cores run beside it.
+ * Groups take turns by fair share per skip core: each group's virtual time grows by its step time,
+ * and the group with the least virtual time steps next. So every core in flight gets the same share
+ * of the machine, and a core whose steps are cheaper gets proportionally more of them: a skip core's
+ * saving shows in its requests' latency even when other cores run beside it. (Sharing per row
+ * instead charged each step's fixed cost to the rows of that step: a core with fewer rows in flight
+ * than the full model's group paid more per row than it saved, and under mixed load its requests
+ * ran slower than the full model's.)
  */
 
 /** What the scheduler needs to know about a request. */
@@ -29,7 +32,7 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
   private readonly running = new Set<P>();
   /** Requests accepted but not yet queued (their policy is still choosing plans). */
   private reserved = 0;
-  /** Fair-share virtual time (ms per row) of each running skip core. */
+  /** Fair-share virtual time (ms of steps) of each running skip core. */
   private readonly vtime = new Map<string, number>();
 
   constructor(
@@ -110,9 +113,9 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     return best;
   }
 
-  /** Charges a group's step: its virtual time grows by the step's time per row. */
-  charge(key: string, ms: number, rows: number): void {
-    this.vtime.set(key, (this.vtime.get(key) ?? 0) + ms / Math.max(1, rows));
+  /** Charges a group's step: its virtual time grows by the step's time (`rows` is kept for the callers' accounting). */
+  charge(key: string, ms: number, _rows: number): void {
+    this.vtime.set(key, (this.vtime.get(key) ?? 0) + ms);
   }
 
   /** Removes a request, waiting or running. */

@@ -1,36 +1,60 @@
 /**
- * The measured speedup of skip cores, trustworthy from the first request: now and then, right
- * before a decode step of rows that share a skip core, a dense probe step runs on the full model
- * with the same batch size at about the same context length, at the same moment, and the ratio
- * dense / core step time is kept per (core, batch size). The probe rows are a small pool of dense
- * sequences per batch size (the real rows cannot be forked for it: they have no KV in the layers
- * their core skips), prefilled with filler tokens and topped up as the real contexts grow. A
- * request's speedup is then its wall time with its step time replaced by the dense-equivalent
- * time, over its wall time: an end-to-end figure, measured against a measurement of the same batch
- * shape, never against a profile taken under other load. Probe steps are excluded from the
- * request's own time.
+ * The measured speedup of skip cores, trustworthy from the first request. Two windows of step
+ * times are kept: per batch size, dense step times (dense probe steps, and the real steps of rows
+ * that skip nothing); per (core, batch size), the real step times of that core. A core's ratio is
+ * the median of the dense window over that of the core window: one step slowed by other work on
+ * the machine moves it little, and every real step adds a sample for free. (A low quantile, the
+ * uncontended ratio, overstated the end-to-end ratio on a busy machine: other work adds about the
+ * same time to a dense and a core step, which brings their ratio towards 1.)
+ * Dense probes run right before a core group's step when the dense window of its batch size is new
+ * or stale: on each of a new batch size's first steps, then every PROBE_EVERY_MS while it is in
+ * use, so the ratio is measured at the same batch shape and about the same moment, never taken
+ * from a profile measured under other load. The probe rows are a small pool of dense sequences
+ * per batch size (the real rows cannot be forked for it: they have no KV in the layers their core
+ * skips), prefilled with filler tokens and topped up as the real contexts grow. A request's
+ * speedup is then its wall time with its step and probe time replaced by the dense-equivalent step
+ * time, over its wall time: an end-to-end figure, what the same request would take on the full model.
  */
 import type { ModelRunner, SeqId } from '../model/runner-types.ts';
 import { FULL_PLAN } from '../plans/plan.ts';
 
-/** How often a (core, batch) ratio is re-measured while it is in use. */
-const PROBE_EVERY_MS = 2000;
+/** How often the dense window of a batch size in use gets a fresh probe (after its first ones). */
+const PROBE_EVERY_MS = 1000;
+/** A batch size's first this-many dense samples come from probes on consecutive steps: one is too noisy on a busy machine. */
+const FIRST_PROBES = 3;
+/** Step times kept per window. */
+const WINDOW = 32;
+/** The ratio compares this quantile (the median) of the dense and core step times. */
+const QUANTILE = 0.5;
 /** A probe pool whose context is this far from the real rows' (tokens, or this share of it) is topped up or rebuilt. */
 const CONTEXT_SLACK = 32;
-/** Weight of a new probe in the moving ratio (after the first few, which are averaged plainly). */
-const ALPHA = 0.25;
 
-interface RatioCell {
-  ratio: number;
-  samples: number;
-  probedAt: number;
+/** Recent step times (ms), newest last. */
+interface Window {
+  ms: number[];
+  /** When the newest sample was taken. */
+  at: number;
 }
 
-/** Per (core, batch) dense/core step-time ratios, refreshed by dense probe steps. */
+function push(w: Window, ms: number, at: number): void {
+  w.ms.push(ms);
+  if (w.ms.length > WINDOW) w.ms.shift();
+  w.at = at;
+}
+
+function typical(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(QUANTILE * s.length))]!;
+}
+
+/** Per (core, batch) dense/core step-time ratios from windows of dense and core step times. */
 export class SpeedupMeter {
-  private readonly cells = new Map<string, RatioCell>();
+  /** Dense step times per batch size. */
+  private readonly dense = new Map<number, Window>();
+  /** Core step times per `${coreKey}#${batch}`. */
+  private readonly cores = new Map<string, Window>();
   private readonly pools = new Map<number, { seqs: SeqId[]; context: number }>();
-  /** Total time spent in probe steps (ms), for the stats. */
+  /** Total time spent in probes (ms), for the stats. */
   probeMs = 0;
   probes = 0;
 
@@ -40,24 +64,46 @@ export class SpeedupMeter {
     return `${coreKey}#${batch}`;
   }
 
-  /** True when the rows of this core and batch size need a (fresh) dense probe before their step. */
-  needsProbe(coreKey: string, batch: number): boolean {
-    const c = this.cells.get(this.key(coreKey, batch));
-    return !c || this.now() - c.probedAt > PROBE_EVERY_MS;
+  /** True when a core group of this batch size needs a dense probe before its step. */
+  needsProbe(_coreKey: string, batch: number): boolean {
+    const d = this.dense.get(batch);
+    return !d || d.ms.length < FIRST_PROBES || this.now() - d.at > PROBE_EVERY_MS;
   }
 
   /**
-   * Runs one dense decode step of `batch` pool rows at about context `context` and returns its run
-   * time in ms (the pool is built or topped up first, outside the timing). The caller times its real
-   * step right after and calls `record`.
+   * Runs one dense decode step of `batch` pool rows at about context `context`. Returns its run time
+   * in ms (`denseMs`) and all the time the probe took, building or topping up the pool included
+   * (`spentMs`: the requests waited for it, the full model would not have). The caller runs its real step right after
+   * and reports both through `record`.
    */
-  async probe(batch: number, context: number): Promise<number> {
+  async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number }> {
+    const t0 = this.now();
     const pool = await this.poolFor(batch, context);
     const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
     pool.context++;
     this.probes++;
-    this.probeMs += out.runMs;
-    return out.runMs;
+    const spentMs = Math.max(out.runMs, this.now() - t0);
+    this.probeMs += spentMs;
+    return { denseMs: out.runMs, spentMs };
+  }
+
+  /** Records a real decode step: a dense group's step time is a dense sample, a core group's a core sample. */
+  observe(coreKey: string, dense: boolean, batch: number, ms: number): void {
+    const at = this.now();
+    if (dense) push(this.window(this.dense, batch), ms, at);
+    else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at);
+  }
+
+  /** Records a probe's dense step time and the core step right after it. */
+  record(coreKey: string, batch: number, denseMs: number, coreMs: number): void {
+    this.observe(coreKey, true, batch, denseMs);
+    this.observe(coreKey, false, batch, coreMs);
+  }
+
+  private window<K>(m: Map<K, Window>, k: K): Window {
+    let w = m.get(k);
+    if (!w) m.set(k, (w = { ms: [], at: 0 }));
+    return w;
   }
 
   /** The dense pool of `batch` rows, at most CONTEXT_SLACK tokens behind `context` (never past the model's context). */
@@ -66,7 +112,9 @@ export class SpeedupMeter {
     const want = Math.max(1, Math.min(context, max));
     let pool = this.pools.get(batch);
     const slack = Math.max(CONTEXT_SLACK, want / 4);
-    if (pool && (pool.context > want + slack || pool.context >= max)) {
+    // A pool far longer than the rows is rebuilt; a little longer is kept (requests that start short
+    // after long ones would otherwise rebuild it every time, and a decode step's time depends little on context).
+    if (pool && (pool.context > 2 * want + slack || pool.context >= max)) {
       for (const s of pool.seqs) await this.runner.freeSeq(s);
       this.pools.delete(batch);
       pool = undefined;
@@ -91,34 +139,21 @@ export class SpeedupMeter {
     this.pools.clear();
   }
 
-  /** Records a probe's dense time against the real step time of the same rows. */
-  record(coreKey: string, batch: number, denseMs: number, coreMs: number): void {
-    const k = this.key(coreKey, batch);
-    const sample = Math.min(10, Math.max(0.1, denseMs / Math.max(coreMs, 1e-6)));
-    const c = this.cells.get(k);
-    if (!c) {
-      this.cells.set(k, { ratio: sample, samples: 1, probedAt: this.now() });
-      return;
-    }
-    c.samples++;
-    const a = Math.max(ALPHA, 1 / c.samples);
-    c.ratio = (1 - a) * c.ratio + a * sample;
-    c.probedAt = this.now();
-  }
-
   /**
-   * Dense / core step-time ratio for this core and batch size; for a batch size never probed, the
-   * nearest probed one of the same core (prefill steps); 1 when the core was never measured.
+   * Dense / core step-time ratio for this core and batch size (medians of the two windows);
+   * for a batch size never measured, the nearest measured one of the same core (prefill steps);
+   * 1 when the core was never measured.
    */
   ratio(coreKey: string, batch: number): number {
-    const exact = this.cells.get(this.key(coreKey, batch));
-    if (exact) return exact.ratio;
     let best: { d: number; ratio: number } | null = null;
-    for (const [k, c] of this.cells) {
+    for (const [k, w] of this.cores) {
       const at = k.lastIndexOf('#');
       if (k.slice(0, at) !== coreKey) continue;
-      const d = Math.abs(Number(k.slice(at + 1)) - batch);
-      if (!best || d < best.d) best = { d, ratio: c.ratio };
+      const b = Number(k.slice(at + 1));
+      const dense = this.dense.get(b);
+      if (!dense || dense.ms.length === 0 || w.ms.length === 0) continue;
+      const d = Math.abs(b - batch);
+      if (!best || d < best.d) best = { d, ratio: Math.min(10, Math.max(0.1, typical(dense.ms) / typical(w.ms))) };
     }
     return best?.ratio ?? 1;
   }

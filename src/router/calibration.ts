@@ -60,6 +60,10 @@ export interface CalibrationResult {
   domains: Record<string, DomainProfile>;
   /** Accuracy of the full model with the same sampling (the plans' baseline). */
   fullAccuracy: number | null;
+  /** How plan labels were measured: one greedy answer per plan, or samples with seeds shared by every plan. */
+  labels?: 'greedy' | 'paired-samples';
+  /** Questions where some plans answered right and some wrong (what the selector learns from). */
+  informative?: number;
   plans: PlanUtility[];
   /** Latency-budget greedy path: picks in order, importances re-measured after every pick. */
   latencyBudget: LatencyBudgetPath | null;

@@ -63,10 +63,18 @@ export async function loadRouterResources(
   };
 }
 
-/** The latency table for a batch of `n` rows: the live profile's, else the one calibration used. */
-export function latencyTableFor(r: RouterResources, n: number, context: number): LatencyTable | null {
+/** Context length every skip core is chosen at (a profiled one), whatever the prompt's length. */
+export const CORE_CONTEXT = 128;
+
+/**
+ * The latency table skip cores are chosen on for a request of `n` candidates: the live profile's
+ * shape at the profiled batch size nearest to n (the batch-size bucket) and a fixed context, else
+ * the table calibration used. It does not depend on the prompt, so concurrent requests with the
+ * same target get the same core and their rows decode in one step.
+ */
+export function latencyTableFor(r: RouterResources, n: number): LatencyTable | null {
   if (r.profile) {
-    const s = profileShape(r.profile, n, context);
+    const s = profileShape(r.profile, n, CORE_CONTEXT);
     return { denseMs: s.denseMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
   }
   return r.calibration ? calibrationTable(r.calibration) : null;

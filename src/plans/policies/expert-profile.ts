@@ -66,7 +66,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
         throw new InvalidRequestError(`target speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'targetSpeedup');
       }
-      const table = latencyTableFor(r, ctx.n, ctx.promptTokens.length);
+      const table = latencyTableFor(r, ctx.n);
       if (!table) throw new Error('no latency profile and no calibrated latency table');
       const core = await domainCore(cal.numLayers, profile, table, target);
       const plan = coreToPlan(core.core);

@@ -2,7 +2,9 @@
  * `latency-budget`: picks the shared skip core that reaches `skip.target_speedup` (or the server
  * default) on this machine's measured latency profile, skipping the sublayers with the least
  * importance lost per millisecond saved, re-scored after each pick (the sublayer-pruning idea).
- * All candidates share the core, so the whole batch really skips it.
+ * All candidates share the core, so the whole batch really skips it; and the core depends only on
+ * the target and the batch-size bucket (never on the prompt), so concurrent requests with the same
+ * target share it too and decode in one step.
  */
 import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
 import { coreToPlan, sublayerKey, type GreedyResult } from '../../router/skip-core-search.ts';
@@ -14,13 +16,13 @@ import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 /** Largest target a request may ask for. */
 export const MAX_TARGET_SPEEDUP = 8;
 
-/** The shared core for a request (also used by `learned` when a target is given). */
-export async function chooseLatencyBudgetCore(r: RouterResources, n: number, contextLen: number, target: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
+/** The shared core for a request of n candidates (also used by `learned` when a target is given). */
+export async function chooseLatencyBudgetCore(r: RouterResources, n: number, target: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
   if (!r.calibration) throw new Error(r.calibrationMissing ?? 'no calibration');
   if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
     throw new InvalidRequestError(`target speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'targetSpeedup');
   }
-  const table = latencyTableFor(r, n, contextLen);
+  const table = latencyTableFor(r, n);
   if (!table) throw new Error('no latency profile and no calibrated latency table');
   const result = await latencyBudgetCore(r.calibration, table, target);
   return { plan: coreToPlan(result.core), result };
@@ -34,7 +36,7 @@ export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
     unavailableReason: () => r.calibrationMissing,
     async choose(ctx: PolicyContext): Promise<PolicyResult> {
       const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;
-      const { plan, result } = await chooseLatencyBudgetCore(r, ctx.n, ctx.promptTokens.length, target);
+      const { plan, result } = await chooseLatencyBudgetCore(r, ctx.n, target);
       return {
         plans: Array.from({ length: ctx.n }, () => structuredClone(plan)),
         detail: {

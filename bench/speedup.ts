@@ -1,0 +1,132 @@
+/**
+ * `npm run bench:speedup`: can the speedup the server reports be trusted from the first request?
+ * Starts a fresh server (a separate process, as a user runs it), then alternates the same request
+ * (prompt, n, seed, tokens with end-of-sequence ignored) with a skip core and on the full model,
+ * the skip-core request first (a fresh server that has seen no full-model request), for several
+ * rounds. Prints, per core, the speedup the server reported (first request, median) next to the
+ * measured end-to-end ratio (median of full / core wall time over the pairs).
+ *
+ * Cores: `latency-budget` at each --targets value when the model has a router calibration, else
+ * an explicit core skipping about half the FLOPs (--core-share). Model: --model DIR, else
+ * models/default, else a random-weight checkpoint with wide layers generated here (not committed).
+ * --n N (8), --max-tokens T (96), --rounds R (6), --threads N.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
+import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
+import { spawnServer } from '../testkit/spawn-server.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
+    targets: { type: 'string' }, 'core-share': { type: 'string' },
+  },
+});
+const n = Number(values.n ?? 8);
+const maxTokens = Number(values['max-tokens'] ?? 96);
+const rounds = Number(values.rounds ?? 6);
+const targets = (values.targets ?? '1.25,1.5').split(',').map(Number);
+
+function pickModel(): string {
+  if (values.model) return values.model;
+  if (existsSync('models/default/config.json')) return 'models/default';
+  const dir = join(tmpdir(), 'skipserve-bench-speedup-ckpt');
+  if (!existsSync(join(dir, 'config.json'))) makeCheckpoint({ dir, layers: 8, hidden: 512, heads: 8, kvHeads: 4, intermediate: 1536, vocab: 4096, maxPositions: 512, seed: 3 });
+  return dir;
+}
+
+/** An explicit core: the MLP of layers 1.. and attention of the middle layers until about `share` of the sublayers are skipped. */
+function explicitCore(layers: number, share: number): SkipPlan {
+  const want = Math.max(1, Math.round(2 * layers * share));
+  const mlp = Array.from({ length: layers - 1 }, (_, i) => i + 1).slice(0, want);
+  const attn = Array.from({ length: layers - 2 }, (_, i) => i + 1).slice(0, Math.max(0, want - mlp.length));
+  return { skipAttention: attn, skipMlp: mlp, maskHeads: {} };
+}
+
+interface Completion {
+  usage: { completion_tokens: number };
+  skip: { speedup: number | null; policy_detail?: { core?: string[] } };
+}
+
+async function complete(url: string, body: Record<string, unknown>): Promise<{ ms: number; r: Completion }> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const r = (await res.json()) as Completion;
+  return { ms: performance.now() - t0, r };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Row {
+  core: string;
+  firstReported: number | null;
+  reported: number;
+  measured: number;
+  coreMs: number;
+  fullMs: number;
+}
+
+async function main(): Promise<void> {
+  const model = pickModel();
+  const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { num_hidden_layers: number; hidden_size: number; num_attention_heads: number; intermediate_size: number; vocab_size: number; num_key_value_heads?: number };
+  const calibrated = existsSync(join(model, 'router', 'calibration.json'));
+  const cores: { name: string; skip: Record<string, unknown> }[] = calibrated
+    ? targets.map((t) => ({ name: `latency-budget ${t}x`, skip: { policy: 'latency-budget', target_speedup: t } }))
+    : [(() => {
+        const plan = explicitCore(cfg.num_hidden_layers, Number(values['core-share'] ?? 0.5));
+        const share = planCost(plan, { numLayers: cfg.num_hidden_layers, numHeads: cfg.num_attention_heads, numKvHeads: cfg.num_key_value_heads, hiddenSize: cfg.hidden_size, intermediateSize: cfg.intermediate_size, vocabSize: cfg.vocab_size }).removedFraction;
+        return { name: `explicit core (${(100 * share).toFixed(0)}% of FLOPs)`, skip: { policy: 'explicit', plan: planToWire(plan) } };
+      })()];
+  const rows: Row[] = [];
+  for (const core of cores) {
+    // A fresh server per core: its first request is the skip-core one, as for a new user.
+    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(Math.max(8, n)), '--log-level', 'info'];
+    if (values.threads) args.push('--threads', values.threads);
+    const { child, url } = await spawnServer(args);
+    try {
+      const body = { prompt: 'Q: Tom has 3 apples and buys 5 more. How many apples does he have?\nA:', n, max_tokens: maxTokens, ignore_eos: true, temperature: 0.8, seed: 11 };
+      const ratios: number[] = [];
+      const reported: number[] = [];
+      const coreMs: number[] = [];
+      const fullMs: number[] = [];
+      let first: number | null = null;
+      for (let r = 0; r < rounds; r++) {
+        const coreFirst = r % 2 === 0;
+        const run = async (withCore: boolean) => complete(url, { ...body, skip: withCore ? core.skip : { policy: 'none' } });
+        const a = await run(coreFirst);
+        const b = await run(!coreFirst);
+        const [c, f] = coreFirst ? [a, b] : [b, a];
+        if (r === 0) first = c.r.skip.speedup;
+        if (c.r.skip.speedup !== null) reported.push(c.r.skip.speedup);
+        ratios.push(f.ms / c.ms);
+        coreMs.push(c.ms);
+        fullMs.push(f.ms);
+      }
+      rows.push({ core: core.name, firstReported: first, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
+    } finally {
+      await new Promise<void>((res) => {
+        child.once('exit', () => res());
+        child.kill('SIGTERM');
+      });
+    }
+  }
+  const pad = (s: string, k: number) => s.padEnd(k);
+  const num = (x: number | null) => (x === null ? '-' : x.toFixed(2));
+  console.log(`\nmodel ${model}: ${cfg.num_hidden_layers} layers, hidden ${cfg.hidden_size}; n=${n}, ${maxTokens} tokens per candidate (ignore_eos), ${rounds} alternating rounds, fresh server per core`);
+  console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
+  for (const r of rows) {
+    console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
+  }
+  mkdirSync('bench/out', { recursive: true });
+  writeFileSync('bench/out/speedup.json', JSON.stringify({ model, n, maxTokens, rounds, rows }, null, 2));
+}
+
+await main();

@@ -1,0 +1,21 @@
+/**
+ * A fingerprint of a checkpoint's weights (SHA-256 over its safetensors files), so that resumable
+ * calibration and evaluation runs never mix records of two models that share a name and a shape
+ * (a retrained default model, say).
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const cache = new Map<string, string>();
+
+/** First 16 hex digits of the SHA-256 of the directory's *.safetensors files, in name order. */
+export function modelFingerprint(dir: string): string {
+  const hit = cache.get(dir);
+  if (hit) return hit;
+  const h = createHash('sha256');
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort()) h.update(readFileSync(join(dir, f)));
+  const out = h.digest('hex').slice(0, 16);
+  cache.set(dir, out);
+  return out;
+}
