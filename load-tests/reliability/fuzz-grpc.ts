@@ -6,19 +6,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { grpcCases, type GrpcCase } from './fuzz-grpc-cases.ts';
-import type { FuzzLimits } from './fuzz-http-cases.ts';
-import { namesField } from './fuzz-http.ts';
+import { namesField, type FuzzHttpOptions } from './fuzz-http.ts';
 import { pct, percentile, row, zeroRow, type PartResult } from './report.ts';
 import { getStatus, type ServerUnderTest } from './server-process.ts';
 
-export interface FuzzGrpcOptions {
-  cases: number;
-  seed: number;
-  concurrency: number;
-  hangMs: number;
-  limits: FuzzLimits;
-  maxSeconds: number;
-}
+/** The same knobs as the HTTP part, less the body-limit probe. */
+export type FuzzGrpcOptions = Omit<FuzzHttpOptions, 'bodyProbeBytes'>;
 
 /** Codes that mean the server failed (the gRPC equivalent of a 5xx). */
 export const SERVER_ERROR_CODES = [grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.DATA_LOSS];
