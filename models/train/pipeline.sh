@@ -127,7 +127,9 @@ if has parity; then
 fi
 if has eval; then
   echo "== eval on the project runtime"
-  cli eval --model "$OUT" --split test --seed "$SEED" --count "${EVAL_COUNT:-2000}" --n 8 --json "$RUN/eval-test.json" | tee "$RUN/eval-test.md"
-  cli eval --model "$OUT" --split test --seed "$SEED" --count "${SUITE_COUNT:-500}" --suite skips --cores 3 --json "$RUN/eval-skips.json" | tee "$RUN/eval-skips.md"
+  for tier in ${EVAL_TIERS:-standard hard}; do  # issue 12's targets: greedy, best-of-8 at T 0.7, the skip suite, per tier
+    cli eval --model "$OUT" --tier "$tier" --split test --seed "$SEED" --count "${EVAL_COUNT:-2000}" --n 8 --temperature 0.7 --json "$RUN/eval-test-$tier.json" | tee "$RUN/eval-test-$tier.md"
+    cli eval --model "$OUT" --tier "$tier" --split test --seed "$SEED" --count "${SUITE_COUNT:-500}" --suite skips --cores 3 --json "$RUN/eval-skips-$tier.json" | tee "$RUN/eval-skips-$tier.md"
+  done
 fi
 echo "== done"

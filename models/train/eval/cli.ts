@@ -33,6 +33,10 @@ function num(name: string, raw: string | undefined, dflt: number, check: (x: num
 
 /** Parses the command line, runs the evaluation, prints markdown tables (and JSON with --json). */
 export async function run(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
