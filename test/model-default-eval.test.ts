@@ -70,3 +70,23 @@ test('the skip suite covers every head and sublayer, and random cores hit their 
   }
   assert.deepEqual(suitePlans(info, 4, 9), plans, 'same seed, same cores');
 });
+
+test('the skip suite runs only the groups asked for, each row paired with the full model on the same problems', async () => {
+  const { openLocalEngine } = await import('../src/engine/local-engine.ts');
+  const { generateSplit } = await import('../models/train/generator/split.ts');
+  const { runSkipSuite } = await import('../models/train/eval/skip-report.ts');
+  const local = await openLocalEngine({ modelDir: 'models/default', threads: 1, maxBatch: 16, defaultMaxTokens: 160, measureSpeedup: false });
+  try {
+    const problems = [...generateSplit({ split: 'test', seed: 5, count: 12, tier: 'standard' })];
+    const suite = await runSkipSuite({ local, problems, seed: 5, maxTokens: 160 }, 2, 5, ['core25']);
+    assert.deepEqual(suite.rows.map((r) => r.group), ['full', 'core25', 'core25']);
+    for (const r of suite.rows) {
+      assert.equal(r.paired.n, 12);
+      assert.ok(Math.abs(r.paired.diff + r.drop) < 1e-12, 'the paired difference is minus the drop');
+      assert.ok(r.paired.lo <= r.paired.diff && r.paired.diff <= r.paired.hi);
+    }
+    assert.match(suite.markdown, /vs full, paired, 95%/);
+  } finally {
+    await local.close();
+  }
+});

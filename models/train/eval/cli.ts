@@ -21,7 +21,7 @@ import { breakdown, markdownTable, scoreResult } from './scoring.ts';
 import { runSkipSuite } from './skip-report.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--store FILE|postgres://...]';
+  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--store FILE|postgres://...]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, split: { type: 'string' }, tier: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' },
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
-      suite: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
+      suite: { type: 'string' }, groups: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
       'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, store: { type: 'string' },
     },
@@ -64,6 +64,10 @@ export async function run(argv: string[]): Promise<void> {
   const maxTokens = num('max-tokens', values['max-tokens'], tier === 'standard' ? 160 : 360, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   if (values.plan !== undefined && values.policy !== undefined) throw new Error('--plan and --policy are mutually exclusive');
   if (values.suite !== undefined && values.suite !== 'skips') throw new Error(`--suite must be 'skips', got '${values.suite}'`);
+  const SUITE_GROUPS = ['head', 'sublayer', 'core25', 'core50'] as const;
+  const groups = values.groups?.split(',').map((g) => g.trim()) as (typeof SUITE_GROUPS)[number][] | undefined;
+  for (const g of groups ?? []) if (!SUITE_GROUPS.includes(g)) throw new Error(`--groups must list some of ${SUITE_GROUPS.join(', ')}, got '${g}'`);
+  if (groups && values.suite !== 'skips') throw new Error('--groups needs --suite skips');
   let skip: SkipSpec = { policy: 'none' };
   if (values.plan !== undefined) {
     try {
@@ -83,7 +87,7 @@ export async function run(argv: string[]): Promise<void> {
     const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, skip };
 
     if (values.suite === 'skips') {
-      const suite = await runSkipSuite(ctx, cores, seed);
+      const suite = await runSkipSuite(ctx, cores, seed, groups);
       process.stdout.write(suite.markdown + '\n');
       report.suite = suite.rows;
       report.summary = suite.summary;

@@ -3,6 +3,7 @@
  * into a markdown table plus the summary the model card's targets are checked against.
  */
 import { planToWire } from '../../../src/plans/plan.ts';
+import { formatDiff, pairedDiff, type PairedDiff } from '../../../src/util/intervals.ts';
 import { mapConcurrent } from '../../../src/util/map-concurrent.ts';
 import { greedyResults, type EvalContext } from './run-requests.ts';
 import { breakdown, scoreResult, type Figures } from './scoring.ts';
@@ -14,6 +15,8 @@ export interface SuiteRow {
   removedSublayerFlops: number;
   accuracy: number;
   drop: number;
+  /** Accuracy under this plan minus the full model's, paired over the same problems, with its 95% interval. */
+  paired: PairedDiff;
   byGroup: Record<string, Figures>;
 }
 
@@ -31,16 +34,19 @@ export interface SuiteSummary {
 const pct = (x: number) => (100 * x).toFixed(1);
 
 /** Measures greedy accuracy under every suite plan (all plans in flight together, so batches stay full). */
-export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
-  const plans = suitePlans(ctx.local.info, cores, seed);
+export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number, groups?: readonly SuitePlan['group'][]): Promise<{ rows: SuiteRow[]; summary: SuiteSummary; markdown: string }> {
+  const plans = suitePlans(ctx.local.info, cores, seed).filter((sp) => sp.group === 'full' || !groups || groups.includes(sp.group));
   const rows: SuiteRow[] = [];
   let full = 0;
+  let fullCorrect: number[] = [];
   const all = await mapConcurrent(plans, 4, (sp) => greedyResults(ctx, { policy: 'explicit', plan: planToWire(sp.plan) }));
   for (const [k, sp] of plans.entries()) {
-    const byGroup = breakdown(ctx.problems.map((p, i) => scoreResult(p, all[k]![i]!)));
+    const scored = ctx.problems.map((p, i) => scoreResult(p, all[k]![i]!));
+    const correct = scored.map((r) => (r.correct[0] ? 1 : 0));
+    const byGroup = breakdown(scored);
     const acc = byGroup.all!.sampleAcc;
-    if (sp.group === 'full') full = acc;
-    rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, byGroup });
+    if (sp.group === 'full') [full, fullCorrect] = [acc, correct];
+    rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, paired: pairedDiff(fullCorrect, correct), byGroup });
     process.stderr.write(`  ${sp.name}: ${pct(acc)}%\n`);
   }
   const drops = (g: SuitePlan['group']) => rows.filter((r) => r.group === g).map((r) => r.drop);
@@ -60,9 +66,9 @@ export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number
   const lo = [steps[0] ?? 0, steps[1] ?? steps[0] ?? 0];
   const hi = [steps.at(-2) ?? 0, steps.at(-1) ?? 0];
   const lines = [
-    `| plan | removed sublayer FLOPs % | greedy % | drop (points) | ${lo[0]}-${lo[1]} steps % | ${hi[0]}-${hi[1]} steps % |`,
-    '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${pct(avgSteps(r.byGroup, lo))} | ${pct(avgSteps(r.byGroup, hi))} |`),
+    `| plan | removed sublayer FLOPs % | greedy % | drop (points) | vs full, paired, 95% | ${lo[0]}-${lo[1]} steps % | ${hi[0]}-${hi[1]} steps % |`,
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${r.group === 'full' ? '' : formatDiff(r.paired)} | ${pct(avgSteps(r.byGroup, lo))} | ${pct(avgSteps(r.byGroup, hi))} |`),
     '',
     `Summary: full ${pct(full)}%; single head: worst drop ${pct(summary.worstHeadDrop)}, mean ${pct(summary.meanHeadDrop)} points; ` +
       `single sublayer: worst drop ${pct(summary.worstSublayerDrop)}; 25% cores: mean drop ${pct(summary.meanCore25Drop)}, worst ${pct(summary.worstCore25Drop)}; ` +
