@@ -62,6 +62,7 @@ export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number
     meanCore50Drop: mean(drops('core50')),
     worstCore50Drop: max(drops('core50')),
   };
+  const ran = (g: SuitePlan['group']) => rows.some((r) => r.group === g);
   const steps = [...new Set(ctx.problems.map((p) => p.steps))].sort((a, b) => a - b);
   const lo = [steps[0] ?? 0, steps[1] ?? steps[0] ?? 0];
   const hi = [steps.at(-2) ?? 0, steps.at(-1) ?? 0];
@@ -70,9 +71,12 @@ export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number
     '|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.name} | ${pct(r.removedSublayerFlops)} | ${pct(r.accuracy)} | ${pct(r.drop)} | ${r.group === 'full' ? '' : formatDiff(r.paired)} | ${pct(avgSteps(r.byGroup, lo))} | ${pct(avgSteps(r.byGroup, hi))} |`),
     '',
-    `Summary: full ${pct(full)}%; single head: worst drop ${pct(summary.worstHeadDrop)}, mean ${pct(summary.meanHeadDrop)} points; ` +
-      `single sublayer: worst drop ${pct(summary.worstSublayerDrop)}; 25% cores: mean drop ${pct(summary.meanCore25Drop)}, worst ${pct(summary.worstCore25Drop)}; ` +
-      `50% cores: mean drop ${pct(summary.meanCore50Drop)}, worst ${pct(summary.worstCore50Drop)} points.`,
+    `Summary: full ${pct(full)}%` +
+      (ran('head') ? `; single head: worst drop ${pct(summary.worstHeadDrop)}, mean ${pct(summary.meanHeadDrop)} points` : '') +
+      (ran('sublayer') ? `; single sublayer: worst drop ${pct(summary.worstSublayerDrop)}` : '') +
+      (ran('core25') ? `; 25% cores: mean drop ${pct(summary.meanCore25Drop)}, worst ${pct(summary.worstCore25Drop)}` : '') +
+      (ran('core50') ? `; 50% cores: mean drop ${pct(summary.meanCore50Drop)}, worst ${pct(summary.worstCore50Drop)}` : '') +
+      ' (points).',
   ];
   return { rows, summary, markdown: lines.join('\n') };
 }
