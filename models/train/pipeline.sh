@@ -18,7 +18,7 @@
 #                     6 to 10 layers (zero-output copies after layers GROW5 [1,2,3,4]), peak lr LR5 [6e-4];
 #                     a curriculum over both tiers: 5a (BUDGET5A_MIN [80] min) STD5_COUNT [150000] standard
 #                     problems of seed SEED5 [4] with the hard problems of up to 9 steps, then 5b (BUDGET5B_MIN
-#                     [160] min, a warm restart) with all HARD5_COUNT [300000] hard-tier problems of seed
+#                     [100] min, a warm restart) with all HARD5_COUNT [300000] hard-tier problems of seed
 #                     HARD5_SEED [11] (about 15% / 85% of the tokens); skip-aware throughout: random skip cores
 #                     (65% of batches), head masks (20%), full (15%)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
@@ -113,7 +113,7 @@ fi
 if has train5; then
   echo "== train, phase 5b: every hard problem (7-12 steps) (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase5b.started"
-  train5 --data "$DATA5" --restart-schedule --phase phase5b --warmup 100 --budget-min "${BUDGET5B_MIN:-160}"
+  train5 --data "$DATA5" --restart-schedule --phase phase5b --warmup 100 --budget-min "${BUDGET5B_MIN:-100}"
 fi
 if has export; then
   echo "== export -> $OUT"
