@@ -17,7 +17,8 @@ import type { SkipPlanWire } from '../../../src/plans/plan.ts';
 import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from '../generator/split.ts';
 import type { Problem } from '../generator/problems.ts';
 import { greedyResults, runProblems, type EvalContext, type RequestSetting } from './run-requests.ts';
-import { breakdown, markdownTable, scoreResult } from './scoring.ts';
+import { breakdown, markdownTable, scoreResult, votedCorrect } from './scoring.ts';
+import { formatDiff, pairedDiff } from '../../../src/util/intervals.ts';
 import { runSkipSuite } from './skip-report.ts';
 
 function usage(): string {
@@ -106,17 +107,26 @@ export async function run(argv: string[]): Promise<void> {
           process.stdout.write(`first mismatch: problem ${problems[diff[0]!]!.id}\n  ref: ${JSON.stringify(ref[diff[0]!])}\n  ort: ${JSON.stringify(ids[diff[0]!])}\n`);
         }
       }
-      const greedy = breakdown(problems.map((p, i) => scoreResult(p, greedyRuns[i]!)));
+      const greedyScored = problems.map((p, i) => scoreResult(p, greedyRuns[i]!));
+      const greedy = breakdown(greedyScored);
       let sampled = null;
+      let paired = '';
       if (n > 1) {
         const setting: RequestSetting = { n, temperature, topP, maxTokens, skip };
         const runs = await runProblems(local, problems, seed, setting);
-        sampled = breakdown(problems.map((p, i) => scoreResult(p, runs[i]!)));
+        const scored = problems.map((p, i) => scoreResult(p, runs[i]!));
+        sampled = breakdown(scored);
         report.policyPlansSample = runs[0]!.candidates.map((c) => c.plan);
+        // The same problems greedy and best-of-n: differences paired per problem, with 95% intervals.
+        const greedyCorrect = greedyScored.map((r) => (r.correct[0] ? 1 : 0));
+        const majority = pairedDiff(greedyCorrect, votedCorrect(scored));
+        const pass = pairedDiff(greedyCorrect, scored.map((r) => (r.correct.some(Boolean) ? 1 : 0)));
+        report.paired = { majorityMinusGreedy: majority, passMinusGreedy: pass };
+        paired = `paired over the same problems: maj@${n} - greedy ${formatDiff(majority)}; pass@${n} - greedy ${formatDiff(pass)}\n`;
       }
       report.greedy = greedy;
       report.sampled = sampled;
-      process.stdout.write(markdownTable(greedy, sampled, n) + '\n');
+      process.stdout.write(markdownTable(greedy, sampled, n) + '\n' + paired);
     }
     report.seconds = (performance.now() - t0) / 1000;
     process.stdout.write(`(${problems.length} ${tier} ${split} problems, seed ${seed}, ${(report.seconds as number).toFixed(1)} s)\n`);
