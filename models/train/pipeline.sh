@@ -14,7 +14,8 @@
 #                     SEED4 [3]; 75% of batches drop a random skip core of 10-60% of the sublayer FLOPs
 #                     (as the evaluation draws them), extra layer-0 head masks
 #   (each phase runs only while the next has not started, so a rerun resumes where it stopped)
-#   Phase 5 (the hard-tier model, a fresh run in RUN_DIR): warm start from INIT5 [models/default] grown from
+#   Phase 5 (the hard-tier model, a fresh run in RUN_DIR): warm start from INIT5 [models/default; to reproduce the
+#                     committed model name the 6-layer parent, git worktree add /tmp/parent 864d26d~1] grown from
 #                     6 to 10 layers (zero-output copies after layers GROW5 [1,2,3,4]), peak lr LR5 [6e-4];
 #                     a curriculum over both tiers: 5a (BUDGET5A_MIN [80] min) STD5_COUNT [150000] standard
 #                     problems of seed SEED5 [4] with the hard problems of up to 9 steps, then 5b (BUDGET5B_MIN
