@@ -40,3 +40,18 @@ test('a policy that fails to load stops startup with its error, unless it is opt
   assert.match(reg.get('learned')!.unavailableReason()!, /recalibrate/);
   assert.equal(reg.get('random-heads')!.unavailableReason(), null);
 });
+
+test('a server whose batch is smaller than 8 measures its missing latency profile within that batch and loads every policy', { timeout: 180_000 }, async () => {
+  const { openLocalEngine } = await import('../src/engine/local-engine.ts');
+  const { profileBatches } = await import('../src/plans/latency-profile.ts');
+  assert.deepEqual(profileBatches(), [1, 8]);
+  assert.deepEqual(profileBatches(4), [1, 4]);
+  assert.deepEqual(profileBatches(1), [1]);
+  // Three threads: a machine key the committed profiles.json has no entry for, so startup measures one.
+  const local = await openLocalEngine({ modelDir: 'models/default', threads: 3, maxBatch: 4, measureSpeedup: false, profileCacheDir: null });
+  try {
+    for (const p of local.policies.list()) assert.equal(p.unavailableReason(), null, p.name);
+  } finally {
+    await local.close();
+  }
+});

@@ -106,13 +106,18 @@ async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, co
   }
 }
 
+/** The batch sizes a profile is measured at: 1 and 8, or the runner's largest batch when it takes fewer. */
+export function profileBatches(maxBatch?: number): number[] {
+  return [...new Set([1, Math.max(1, Math.min(8, maxBatch ?? 8))])];
+}
+
 /** Measures the profile through the runner (a few seconds for a small model). */
 export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOptions = {}): Promise<LatencyProfile> {
   const info = runner.info;
   const L = info.numLayers;
   const steps = opts.steps ?? 12;
   const repeats = opts.repeats ?? 4;
-  const batches = opts.batches ?? [1, 8];
+  const batches = opts.batches ?? profileBatches();
   const room = info.maxPositions - steps - 3;
   const contexts = [...new Set((opts.contexts ?? [32, 128, 256]).map((c) => Math.min(c, room)).filter((c) => c >= 1))];
   const all = Array.from({ length: L }, (_, i) => i);

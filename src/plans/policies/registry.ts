@@ -8,7 +8,7 @@
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { ModelRunner } from '../../model/runner-types.ts';
 import { loadRouterResources, type RouterResources } from '../../router/resources.ts';
-import { loadOrMeasureProfile, type LatencyProfile } from '../latency-profile.ts';
+import { loadOrMeasureProfile, profileBatches, type LatencyProfile } from '../latency-profile.ts';
 import { createExpertProfilePolicy } from './expert-profile.ts';
 import { explicitPolicy } from './explicit.ts';
 import { createHeadImportancePolicy } from './head-importance.ts';
@@ -29,6 +29,8 @@ export interface PolicyDeps {
   profile?: LatencyProfile | null;
   /** The running model, to measure the latency profile when no cached one fits this machine. */
   runner?: ModelRunner;
+  /** The most rows the runner takes in one step (a profile measured at startup stays within it). */
+  maxBatch?: number;
   /** Server defaults: random-heads' / head-importance's k, latency-budget's target speedup. */
   defaults: { k: number; targetSpeedup: number };
   /** Where latency profiles are cached (null: in memory only; the model directory is only read). */
@@ -89,7 +91,7 @@ async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
   if (deps.profile) r.profile = deps.profile;
   else if (r.calibration && deps.runner) {
     const readDirs = routerDir === deps.modelDir ? [deps.modelDir] : [routerDir, deps.modelDir];
-    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs })).profile;
+    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs, batches: profileBatches(deps.maxBatch) })).profile;
   }
   return r;
 }
