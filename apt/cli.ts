@@ -6,10 +6,15 @@
  *          traffic exists yet
  *   train  acquired train part -> pairs.jsonl (correct > the model's own wrong) -> DPO -> candidate/model
  *          (exported, parity-checked), registered in the store as a candidate version
+ *   select the selector's half: the serving model answers the acquired train part greedily under the
+ *          current selector's top plans and random ones -> plan-pairs.jsonl (plan right > plan wrong on
+ *          the same question) -> a new selector (calibration records + pairs) in selector-candidate/,
+ *          registered in the store as a candidate selector version
  *   gate   candidate vs baseline, paired, on the held-out weakness slice and the general test sets
- *          -> gate.json; with --promote, promoted through the store (running servers reload) or refused
+ *          -> gate.json (--selector: the learned policy's best-of-N vote -> selector-gate.json); with
+ *          --promote, promoted through the store (running servers reload) or refused
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
@@ -21,7 +26,13 @@ import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
 import { runProblems } from '../models/train/eval/run-requests.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
-import { runGate, type GateSlice } from './gate.ts';
+import { correctness, judge, runGate, type GateReport, type GateSetting, type GateSlice } from './gate.ts';
+import { planPairs } from './plan-pairs.ts';
+import { trainSelectorCandidate } from './train-selector.ts';
+import { loadCatalog } from '../src/router/catalog.ts';
+import { routerPaths } from '../src/router/calibration.ts';
+import { SelectorSession } from '../src/router/selector-session.ts';
+import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
 import { preferencePairs } from './preference-pairs.ts';
 import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
@@ -30,10 +41,12 @@ const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [-
                            [--bootstrap N --model DIR [--tier mixed] [--n 8] [--temperature 0.7] [--threads 2]]
        skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
                            [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
+       skipserve apt select --round DIR --model SERVING [--store S] [--cases 300] [--top 8] [--explore 8]
+                           [--epochs 40] [--threads 2]
        skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
-                           [--store S --promote] [--threads 2]
+                           [--selector [--vote-count 300] [--n 8] [--temperature 0.7]] [--store S --promote] [--threads 2]
        skipserve apt round --store S --work DIR [--model promoted|DIR] [--base models/default] [mine/train/gate options]
-  (round: mine, train and gate --promote in DIR/round-<time>; --model promoted starts from the store's
+  (round: mine, train, gate --promote, select, gate --selector --promote in DIR/round-<time>; --model promoted starts from the store's
    promoted model, materialized under DIR, else --base: what a scheduled job runs)`;
 
 type Values = Record<string, string | boolean | undefined>;
@@ -140,37 +153,125 @@ async function train(v: Values): Promise<void> {
   }
 }
 
-/** Paired gate on the held-out weakness slice and the general test sets; optional promotion. */
+/**
+ * Paired gate on the held-out weakness slice and the general test sets; optional promotion. A model
+ * candidate is judged greedily on --count problems per tier; with --selector, the selector candidate
+ * by the learned policy's vote on --vote-count problems per slice (best-of-N costs N times more).
+ */
 async function gate(v: Values): Promise<void> {
   const round = str(v, 'round');
   const baseline = str(v, 'baseline');
-  const candidate = typeof v.candidate === 'string' ? v.candidate : join(round, 'candidate', 'model');
-  const count = num(v, 'count', 1000, (x) => Number.isInteger(x) && x >= 1);
+  const isSelector = v.selector === true;
+  const count = isSelector ? num(v, 'vote-count', 300, (x) => Number.isInteger(x) && x >= 1) : num(v, 'count', 1000, (x) => Number.isInteger(x) && x >= 1);
   const heldout = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'heldout');
   const test = (tier: 'standard' | 'hard'): Problem[] => [...generateSplit({ split: 'test', seed: 31, count, tier })];
   const slices: GateSlice[] = [
-    { name: 'weakness (held out)', rule: 'rise', problems: heldout },
+    { name: 'weakness (held out)', rule: 'rise', problems: isSelector ? heldout.slice(0, count) : heldout },
     { name: 'standard tier', rule: 'no-drop', problems: test('standard') },
     { name: 'hard tier', rule: 'no-drop', problems: test('hard') },
   ];
-  const report = await runGate(baseline, candidate, slices, { margin: num(v, 'margin', 0.5) / 100, threads: num(v, 'threads', 2), maxTokens: 360, seed: 1 });
-  writeFileSync(join(round, 'gate.json'), JSON.stringify(report, null, 1));
+  const threads = num(v, 'threads', 2);
+  const margin = num(v, 'margin', 0.5) / 100;
+  const report: GateReport = isSelector
+    ? await selectorGate(v, slices, baseline, { threads, margin })
+    : await runGate(baseline, typeof v.candidate === 'string' ? v.candidate : join(round, 'candidate', 'model'), slices, { margin, threads, maxTokens: 360, seed: 1 });
+  writeFileSync(join(round, isSelector ? 'selector-gate.json' : 'gate.json'), JSON.stringify(report, null, 1));
+  const what = isSelector ? `learned maj@${num(v, 'n', 8)}` : 'greedy';
   for (const s of report.slices) {
-    process.stdout.write(`${s.name.padEnd(22)} ${s.problems} problems: ${formatProportion(s.baseline)} -> ${formatProportion(s.candidate)}, paired ${formatDiff(s.diff)} (${s.rule}) ${s.passed ? 'ok' : 'FAILED'}\n`);
+    process.stdout.write(`${s.name.padEnd(22)} ${s.problems} problems, ${what}: ${formatProportion(s.baseline)} -> ${formatProportion(s.candidate)}, paired ${formatDiff(s.diff)} (${s.rule}) ${s.passed ? 'ok' : 'FAILED'}\n`);
+  }
+  if (isSelector) {
+    const r = report as SelectorGateReport;
+    process.stdout.write(`hard tier vanilla maj@${num(v, 'n', 8)} ${formatProportion(r.vanillaHard)}; learned - vanilla: serving selector ${formatDiff(r.minusVanilla.serving)}, candidate ${formatDiff(r.minusVanilla.candidate)}\n`);
   }
   process.stdout.write(report.promote ? 'gate: PROMOTE\n' : 'gate: REFUSE\n');
   if (v.promote && typeof v.store === 'string') {
+    const kind = isSelector ? 'selector' : 'model';
     const store = await openStore(v.store);
     try {
-      const name = `apt-${round.split('/').filter(Boolean).at(-1)}`;
-      if (report.promote) await store.versions.promote('model', name);
-      else await store.versions.refuse('model', name, report);
-      process.stdout.write(`${report.promote ? 'promoted' : 'refused'} model version ${name}\n`);
+      const name = `apt-${round.split('/').filter(Boolean).at(-1)}${isSelector ? '-selector' : ''}`;
+      if (report.promote) await store.versions.promote(kind, name);
+      else await store.versions.refuse(kind, name, report);
+      process.stdout.write(`${report.promote ? 'promoted' : 'refused'} ${kind} version ${name}\n`);
     } finally {
       await store.close();
     }
   }
 }
+
+/** The selector's half of a round: plan pairs on the acquired cases, a new selector, registered. */
+async function select(v: Values): Promise<void> {
+  const round = str(v, 'round');
+  const serving = str(v, 'model');
+  const threads = num(v, 'threads', 2, (x) => Number.isInteger(x) && x >= 1);
+  const seed = num(v, 'seed', 1);
+  // One case per weakness first (the acquired cases come in runs of --per-case), so the pairs cover every group.
+  const all = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'train');
+  const seen = new Set<string>();
+  const firsts = all.filter((c) => !seen.has(c.from) && (seen.add(c.from), true));
+  const cases = [...firsts, ...all.filter((c) => !firsts.includes(c))].slice(0, num(v, 'cases', 300, (x) => Number.isInteger(x) && x >= 1));
+  const catalog = loadCatalog(routerPaths(serving).catalog);
+  const local = await openLocalEngine({ modelDir: serving, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
+  try {
+    const selector = existsSync(routerPaths(serving).selector) ? await SelectorSession.load(routerPaths(serving).selector, catalog, local.info.hiddenSize) : null;
+    let records;
+    try {
+      records = await planPairs(local, catalog, selector, cases, { top: num(v, 'top', 8), explore: num(v, 'explore', 8), maxTokens: 360, seed });
+    } finally {
+      await selector?.close();
+    }
+    writeJsonl(join(round, 'plan-pairs.jsonl'), records);
+    const informative = records.filter((r) => r.pairs.length > 0).length;
+    const tried = records.reduce((s, r) => s + r.plans.length, 0);
+    const right = records.reduce((s, r) => s + r.correct.filter(Boolean).length, 0);
+    process.stdout.write(`plan pairs: ${records.reduce((s, r) => s + r.pairs.length, 0)} on ${informative} of ${records.length} questions (some plans right, some wrong); ${right}/${tried} plan answers right\n`);
+    const out = join(round, 'selector-candidate');
+    const { report } = await trainSelectorCandidate(local, serving, records, out, {
+      seed, epochs: num(v, 'epochs', 40, (x) => Number.isInteger(x) && x >= 1), hiddenDim: 64, embedDim: 32, learningRate: 3e-3, temperature: 0.1,
+      loss: { infoNce: 1, pairwise: 1, pairwiseTemperature: 0.1 },
+    });
+    process.stdout.write(`selector candidate ${out}: ${report.trainQuestions} calibration questions${report.reembedded ? ' (embedded again by the serving model)' : ''} + ${report.pairQuestions} questions with ${report.pairs} plan pairs; onnx == ts within ${report.onnxMaxAbsDiff.toExponential(1)}\n`);
+  } finally {
+    await local.close();
+  }
+  if (typeof v.store === 'string') {
+    const store = await openStore(v.store);
+    try {
+      const name = `apt-${round.split('/').filter(Boolean).at(-1)}-selector`;
+      const { version } = await versionFromDir('selector', join(round, 'selector-candidate'), { name });
+      await store.versions.add({ ...version, report: { round } });
+      process.stdout.write(`registered selector version ${name} (candidate)\n`);
+    } finally {
+      await store.close();
+    }
+  }
+}
+
+/**
+ * The selector's gate: the learned policy's best-of-N vote with the candidate selector against the
+ * serving one (same model, same seeds), on the held-out weakness slice and both tiers; vanilla
+ * best-of-N on the hard slice is measured beside it for the round's table.
+ */
+async function selectorGate(v: Values, slices: GateSlice[], baseline: string, o: { threads: number; margin: number }): Promise<SelectorGateReport> {
+  const candidate = typeof v.candidate === 'string' ? v.candidate : join(str(v, 'round'), 'selector-candidate');
+  const n = num(v, 'n', 8, (x) => Number.isInteger(x) && x >= 1);
+  const temperature = num(v, 'temperature', 0.7);
+  const setting: GateSetting = { kind: 'vote', policy: 'learned', n, temperature };
+  const run = { threads: o.threads, maxTokens: 360, seed: 1 };
+  const base = await correctness(baseline, slices, { ...run, setting });
+  const cand = await correctness(candidate, slices, { ...run, setting });
+  const hard = slices.findIndex((s) => s.name === 'hard tier');
+  const [vanilla] = await correctness(baseline, [slices[hard]!], { ...run, setting: { kind: 'vote', policy: 'none', n, temperature } });
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    baseline, candidate, setting, margin: o.margin, ...judge(base, cand, slices, o.margin),
+    vanillaHard: wilson(sum(vanilla!), vanilla!.length),
+    minusVanilla: { serving: pairedDiff(vanilla!, base[hard]!), candidate: pairedDiff(vanilla!, cand[hard]!) },
+  };
+}
+
+/** The selector gate's report: the gate's, plus vanilla best-of-N on the hard slice and learned minus vanilla (paired). */
+type SelectorGateReport = GateReport & { vanillaHard: Proportion; minusVanilla: { serving: PairedDiff; candidate: PairedDiff } };
 
 /** The serving model a round starts from: the store's promoted version (materialized under `cache`) or a directory. */
 async function baselineDir(v: Values, cache: string): Promise<string> {
@@ -195,16 +296,22 @@ async function round(v: Values): Promise<void> {
   await mine({ ...v, round: dir });
   await train({ ...v, round: dir, model });
   await gate({ ...v, round: dir, baseline: model, promote: true });
+  // The selector's half runs on the model that serves after the model's gate.
+  const promoted = JSON.parse(readFileSync(join(dir, 'gate.json'), 'utf8')) as GateReport;
+  const serving = promoted.promote ? join(dir, 'candidate', 'model') : model;
+  await select({ ...v, round: dir, model: serving });
+  await gate({ ...v, round: dir, baseline: serving, candidate: undefined, selector: true, promote: true });
 }
 
 /** Dispatches `apt <sub>`. */
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' } };
-  for (const k of ['work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' }, selector: { type: 'boolean' } };
+  for (const k of ['cases', 'top', 'explore', 'epochs', 'vote-count', 'work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);
+  if (sub === 'select') return select(values);
   if (sub === 'gate') return gate(values);
   if (sub === 'round') return round(values);
   process.stdout.write(USAGE + '\n');

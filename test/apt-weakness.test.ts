@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -89,4 +89,43 @@ test('apt mine --bootstrap fills an empty store with tagged evaluation traffic f
     await store.close();
   }
   assert.match(out, /weakness set: \d+ cases/);
+});
+
+test('apt select and apt gate --selector: plan pairs on the weakness cases, a new selector, its vote gate, promotion through the store', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-select-'));
+  const dbPath = join(dir, 'requests.db');
+  const round = join(dir, 'round-1');
+  mkdirSync(round);
+  const cases = [...generateSplit({ split: 'train', seed: 12, count: 10, tier: 'standard' })].map((p, i): AcquiredCase => ({ ...p, from: `r${i % 5}`, part: i < 6 ? 'train' : 'heldout' }));
+  writeFileSync(join(round, 'acquired.jsonl'), cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  const run = (args: string[]) => execFileSync('node', ['bin/skipserve.mjs', 'apt', ...args], { encoding: 'utf8' });
+  const out = run(['select', '--round', round, '--model', 'models/default', '--store', dbPath, '--cases', '4', '--top', '2', '--explore', '3', '--epochs', '2', '--threads', '1']);
+  assert.match(out, /plan pairs: \d+ on \d+ of 4 questions/);
+  assert.match(out, /registered selector version apt-round-1-selector \(candidate\)/);
+  const records = readFileSync(join(round, 'plan-pairs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { plans: number[]; correct: boolean[]; pairs: [number, number][] });
+  assert.equal(records.length, 4);
+  for (const r of records) {
+    assert.equal(r.plans.length, 5);
+    assert.equal(new Set(r.plans).size, 5, 'distinct plans per question');
+    // Every pair is (a plan that answered right, one that answered wrong) of the plans tried.
+    for (const [a, b] of r.pairs) assert.ok(r.correct[r.plans.indexOf(a)] && !r.correct[r.plans.indexOf(b)]);
+    assert.equal(r.pairs.length, r.correct.filter(Boolean).length * r.correct.filter((c) => !c).length);
+  }
+  const gate = run(['gate', '--selector', '--round', round, '--baseline', 'models/default', '--vote-count', '3', '--n', '2', '--store', dbPath, '--promote', '--threads', '1']);
+  assert.match(gate, /weakness \(held out\)\s+3 problems, learned maj@2/);
+  assert.match(gate, /hard tier vanilla maj@2/);
+  assert.match(gate, /(promoted|refused) selector version apt-round-1-selector/);
+  const report = JSON.parse(readFileSync(join(round, 'selector-gate.json'), 'utf8')) as { setting: { kind: string; policy: string }; slices: unknown[] };
+  assert.deepEqual([report.setting.kind, report.setting.policy, report.slices.length], ['vote', 'learned', 3]);
+  const store = await openStore(dbPath);
+  try {
+    const versions = await store.versions.list('selector');
+    const v = versions.find((x) => x.name === 'apt-round-1-selector');
+    assert.ok(v, 'the selector version is in the store');
+    assert.match(v.status, /promoted|refused/);
+    const files = (await store.versions.files('selector', 'apt-round-1-selector')).map((f) => f.path);
+    assert.ok(files.includes('selector.onnx') && files.includes('router/catalog.json'), `with its files, so any replica can load it: ${files}`);
+  } finally {
+    await store.close();
+  }
 });

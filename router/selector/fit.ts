@@ -32,6 +32,21 @@ export interface FitOptions extends TrainOptions {
   features?: boolean;
   /** Ensemble members, trained with seeds seed, seed + 1, ... (default 1). */
   ensemble?: number;
+  /** Questions with preference pairs over the plans tried on them (an APT round), trained beside the records. */
+  pairRecords?: PairRecord[];
+}
+
+/**
+ * A question whose few tried plans are labelled by preference pairs [right, wrong] (plan indices of
+ * the catalog), as an APT round measures them on its weakness cases; the rest of the catalog is unknown.
+ */
+export interface PairRecord {
+  id: string;
+  /** Base64 float32 embedding of the prompt, as in calibration records. */
+  embedding: string;
+  prompt: string;
+  promptTokens: number;
+  pairs: [number, number][];
 }
 
 export interface FitReport {
@@ -57,7 +72,7 @@ export interface FitReport {
 }
 
 /** The selector input of a record: its embedding, then its text features when `features`. */
-export function recordInput(r: PromptRecord, features: boolean): Float32Array {
+export function recordInput(r: Pick<PromptRecord, 'id' | 'embedding' | 'prompt' | 'promptTokens'>, features: boolean): Float32Array {
   const e = decodeEmbedding(r.embedding);
   if (!features) return e;
   if (r.prompt === undefined || r.promptTokens === undefined) throw new Error(`calibration record ${r.id} has no prompt text: recalibrate to train with text features`);
@@ -84,7 +99,10 @@ export function splitRecords(records: PromptRecord[], seed: number, vShare: numb
 /** Trains the selector (one member or an ensemble) on the training records; no export. */
 export function trainMembers(train: PromptRecord[], numPlans: number, samplesPerPlan: number, opts: FitOptions): { members: SelectorParams[]; features: boolean; finalLoss: number; informative: number } {
   const features = opts.features ?? train.every((r) => r.prompt !== undefined && r.promptTokens !== undefined);
-  const ex = examples(train, samplesPerPlan, opts.positiveThreshold ?? 0.5, features);
+  const ex = [
+    ...examples(train, samplesPerPlan, opts.positiveThreshold ?? 0.5, features),
+    ...(opts.pairRecords ?? []).map((r): SelectorExample => ({ embedding: recordInput(r, features), positives: [], pairs: r.pairs })),
+  ];
   const members: SelectorParams[] = [];
   let finalLoss = NaN;
   const k = opts.ensemble ?? 1;
@@ -101,7 +119,7 @@ export function trainMembers(train: PromptRecord[], numPlans: number, samplesPer
       }),
     );
   }
-  return { members, features, finalLoss, informative: informative(ex, numPlans) };
+  return { members, features, finalLoss, informative: informative(ex.filter((e) => !e.pairs), numPlans) };
 }
 
 /** Validation figures of trained members (TypeScript scores). */

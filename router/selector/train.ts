@@ -7,10 +7,15 @@
 import { Rng } from '../../src/util/rng.ts';
 import { forward, initSelector, normalisePlans, type SelectorParams, type SelectorShape } from './model.ts';
 
-/** One training example: a question embedding and the indices of its positive plans. */
+/**
+ * One training example: a question embedding and either the indices of its positive plans (every
+ * catalog plan labelled, as calibration measures) or explicit preference pairs [right, wrong] over
+ * the few plans that were tried (an APT round's plan pairs): pairs only teach the pairwise loss.
+ */
 export interface SelectorExample {
   embedding: Float32Array;
   positives: number[];
+  pairs?: [number, number][];
 }
 
 /** Gradients, same layout as the parameters. */
@@ -69,6 +74,12 @@ export function exampleLoss(
   let loss = 0;
   const wNce = weights.infoNce ?? 1;
   const wBt = weights.pairwise ?? 0;
+  if (ex.pairs) {
+    // Only the plans that were tried are labelled: Bradley-Terry over the given pairs, nothing else.
+    loss += pairLoss(t.scores, ex.pairs, weights.pairwise ?? 1, weights.pairwiseTemperature ?? p.temperature, ds);
+    if (grads) backward(p, t, ds, grads, scale);
+    return loss;
+  }
   const isPos = new Uint8Array(m);
   for (const j of ex.positives) isPos[j] = 1;
   if (wNce > 0) {
@@ -92,28 +103,30 @@ export function exampleLoss(
     for (let j = 0; j < m; j++) ds[j] += (wNce * (ez[j]! / sumAll - (isPos[j] ? 1 / numPos : 0))) / tau;
   }
   if (wBt > 0) {
-    const tau = weights.pairwiseTemperature ?? p.temperature;
     const pos: number[] = [];
     const neg: number[] = [];
     for (let j = 0; j < m; j++) (isPos[j] ? pos : neg).push(j);
-    const pairs = pos.length * neg.length;
-    if (pairs > 0) {
-      let sum = 0;
-      for (const i of pos) {
-        for (const j of neg) {
-          const z = (t.scores[i]! - t.scores[j]!) / tau;
-          // -log sigmoid(z) = softplus(-z), computed stably; its derivative in z is -sigmoid(-z).
-          sum += z > 0 ? Math.log1p(Math.exp(-z)) : -z + Math.log1p(Math.exp(z));
-          const g = (wBt / pairs / tau) * (1 / (1 + Math.exp(z)));
-          ds[i] -= g;
-          ds[j] += g;
-        }
-      }
-      loss += (wBt * sum) / pairs;
-    }
+    loss += pairLoss(t.scores, pos.flatMap((i) => neg.map((j): [number, number] => [i, j])), wBt, weights.pairwiseTemperature ?? p.temperature, ds);
   }
   if (grads) backward(p, t, ds, grads, scale);
   return loss;
+}
+
+/**
+ * Weighted mean Bradley-Terry loss -log sigmoid((s_i - s_j) / tau) over pairs (i right, j wrong);
+ * adds d loss / d s into `ds`. Computed stably: -log sigmoid(z) = softplus(-z), d/dz = -sigmoid(-z).
+ */
+function pairLoss(scores: ArrayLike<number>, pairs: readonly [number, number][], w: number, tau: number, ds: Float64Array): number {
+  if (pairs.length === 0 || w <= 0) return 0;
+  let sum = 0;
+  for (const [i, j] of pairs) {
+    const z = (scores[i]! - scores[j]!) / tau;
+    sum += z > 0 ? Math.log1p(Math.exp(-z)) : -z + Math.log1p(Math.exp(z));
+    const g = (w / pairs.length / tau) * (1 / (1 + Math.exp(z)));
+    ds[i] -= g;
+    ds[j] += g;
+  }
+  return (w * sum) / pairs.length;
 }
 
 /** Adds d loss / d params into `grads`, given d loss / d scores of one forward pass. */
@@ -182,7 +195,7 @@ export function standardisation(xs: Float32Array[], dim: number): { mean: Float3
 
 /** Trains a new selector with Adam on the examples (those without positives are skipped). */
 export function trainSelector(examples: SelectorExample[], numPlans: number, opts: TrainOptions): SelectorParams {
-  const usable = examples.filter((ex) => ex.positives.length > 0 && ex.positives.length < numPlans);
+  const usable = examples.filter((ex) => (ex.pairs ? ex.pairs.length > 0 : ex.positives.length > 0 && ex.positives.length < numPlans));
   if (usable.length === 0) throw new Error('no training example has both positive and negative plans');
   const inputDim = usable[0]!.embedding.length;
   const shape: SelectorShape = { inputDim, featureDim: opts.featureDim ?? 0, hiddenDim: opts.hiddenDim ?? 64, embedDim: opts.embedDim ?? 32, numPlans };

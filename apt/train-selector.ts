@@ -1,0 +1,61 @@
+/**
+ * The selector's side of an APT round: the serving selector's calibration records (re-embedded by
+ * the serving model when another model made them) and the round's plan pairs train a new selector
+ * with the router's trainer (InfoNCE on the fully labelled records, Bradley-Terry on both), exported
+ * as selector.onnx into a candidate directory laid out like a model directory (the serving model's
+ * files, its router files, the new selector), so the gate can serve it as is.
+ */
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LocalEngine } from '../src/engine/local-engine.ts';
+import { loadCatalog } from '../src/router/catalog.ts';
+import { routerPaths } from '../src/router/calibration.ts';
+import { embedPrompt, encodeEmbedding, readRecords, type PromptRecord } from '../router/calibrate.ts';
+import { modelFingerprint } from '../router/model-fingerprint.ts';
+import { fitSelector, type FitOptions, type FitReport, type PairRecord } from '../router/selector/fit.ts';
+
+/**
+ * The calibration records of `servingDir`, their embeddings from the serving model: records made
+ * by another model (the round before promoted a new one) are embedded again from their prompt text.
+ */
+export async function servingRecords(local: LocalEngine, servingDir: string): Promise<{ records: PromptRecord[]; samplesPerPlan: number; reembedded: boolean }> {
+  const { header, records } = readRecords(routerPaths(servingDir).records);
+  if (!header) throw new Error(`${routerPaths(servingDir).records}: no calibration records to start the selector from`);
+  const reembedded = header.model?.weights !== modelFingerprint(servingDir);
+  if (reembedded) {
+    for (const r of records) {
+      if (r.prompt === undefined) throw new Error(`calibration record ${r.id} has no prompt text to embed again`);
+      r.embedding = encodeEmbedding(await embedPrompt(local, local.tokenizer.encode(r.prompt, false)));
+    }
+  }
+  return { records: records.filter((r) => r.correct !== null), samplesPerPlan: header.config.samplesPerPlan, reembedded };
+}
+
+/** Copies the serving model directory (weights, tokenizer, router files) to `outDir`, without its selector. */
+function copyServing(servingDir: string, outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  for (const name of readdirSync(servingDir)) {
+    if (name === 'selector.onnx' || name === 'MODEL_CARD.md') continue;
+    cpSync(join(servingDir, name), join(outDir, name), { recursive: true });
+  }
+}
+
+/** Trains the candidate selector into `outDir` (a servable model directory) and returns its report. */
+export async function trainSelectorCandidate(
+  local: LocalEngine,
+  servingDir: string,
+  pairRecords: PairRecord[],
+  outDir: string,
+  opts: FitOptions,
+): Promise<{ dir: string; report: FitReport & { pairQuestions: number; pairs: number; reembedded: boolean } }> {
+  const catalogPath = routerPaths(servingDir).catalog;
+  if (!existsSync(catalogPath)) throw new Error(`${catalogPath} not found: the serving model has no plan catalog`);
+  const catalog = loadCatalog(catalogPath);
+  const { records, samplesPerPlan, reembedded } = await servingRecords(local, servingDir);
+  copyServing(servingDir, outDir);
+  const withPairs = pairRecords.filter((r) => r.pairs.length > 0);
+  const { report } = await fitSelector(records, catalog, samplesPerPlan, join(outDir, 'selector.onnx'), { ...opts, pairRecords: withPairs });
+  const full = { ...report, pairQuestions: withPairs.length, pairs: withPairs.reduce((s, r) => s + r.pairs.length, 0), reembedded };
+  writeFileSync(join(outDir, 'router', 'selector-report.json'), JSON.stringify(full, null, 1));
+  return { dir: outDir, report: full };
+}
