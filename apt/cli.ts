@@ -38,7 +38,7 @@ import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
 
 const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [--per-case 4] [--since ISO] [--seed S]
-                           [--bootstrap N --model DIR [--tier mixed] [--n 8] [--temperature 0.7] [--threads 2]]
+                           [--bootstrap N --model DIR [--tier mixed] [--policy none] [--n 8] [--temperature 0.7] [--threads 2]]
        skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
                            [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
        skipserve apt select --round DIR --model SERVING [--store S] [--cases 300] [--top 8] [--explore 8]
@@ -102,14 +102,15 @@ async function bootstrap(v: Values, store: RequestStore): Promise<void> {
   if (!TIERS.includes(tier)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${v.tier}'`);
   const seed = num(v, 'seed', 1);
   const problems = [...generateSplit({ split: 'train', seed: 7000 + seed, count, tier })];
+  const policy = typeof v.policy === 'string' ? v.policy : 'none';
   const local = await openLocalEngine({ modelDir: str(v, 'model'), threads: num(v, 'threads', 2), maxBatch: 64, maxQueue: 100_000, measureSpeedup: false, store });
   try {
-    await runProblems(local, problems, seed, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, skip: { policy: 'none' } });
+    await runProblems(local, problems, seed, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, skip: { policy } });
   } finally {
     await local.close();
   }
   await store.flush();
-  process.stdout.write(`bootstrap: ${count} ${tier} problems served best-of-${num(v, 'n', 8)} into the store\n`);
+  process.stdout.write(`bootstrap: ${count} ${tier} problems served best-of-${num(v, 'n', 8)} (policy ${policy}) into the store\n`);
 }
 
 /** Preference pairs from the acquired train part, DPO, export, parity; the candidate is registered. */
@@ -307,7 +308,7 @@ async function round(v: Values): Promise<void> {
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' }, selector: { type: 'boolean' } };
-  for (const k of ['cases', 'top', 'explore', 'epochs', 'vote-count', 'work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  for (const k of ['policy', 'cases', 'top', 'explore', 'epochs', 'vote-count', 'work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);

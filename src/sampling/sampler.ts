@@ -67,9 +67,11 @@ function expSum(logits: Float32Array, max: number): number {
 
 /**
  * Fills w[i] = exp((logit_i - max) / T) for the whole vocabulary; returns their sum in index order
- * and the log-softmax normaliser sum(exp(logit_i - max)), sharing the exp when T = 1.
+ * and the log-softmax normaliser sum(exp(logit_i - max)), sharing the exp when T = 1. Without
+ * `needNorm` (the caller has the row's log-sum-exp from the graph) the normaliser is not computed
+ * and `norm` is 0: one exp per token instead of two.
  */
-function weighAll(logits: Float32Array, max: number, T: number, w: Float64Array): { total: number; norm: number } {
+function weighAll(logits: Float32Array, max: number, T: number, w: Float64Array, needNorm: boolean): { total: number; norm: number } {
   let total = 0;
   let norm = 0;
   if (T === 1) {
@@ -82,7 +84,7 @@ function weighAll(logits: Float32Array, max: number, T: number, w: Float64Array)
   }
   for (let i = 0; i < logits.length; i++) {
     const d = logits[i] - max;
-    norm += Math.exp(d);
+    if (needNorm) norm += Math.exp(d);
     const e = Math.exp(d / T);
     w[i] = e;
     total += e;
@@ -102,16 +104,17 @@ function drawRanked(n: number, w: Float64Array, total: number, rng: Rng): number
 }
 
 /**
- * Like weighAll, also putting each token in a coarse bin of its log-weight (4 bins per unit,
+ * Like weighAll (`needNorm` likewise), also putting each token in a coarse bin of its log-weight (4 bins per unit,
  * 0 = best) and summing the weights per bin into `hist`, so the nucleus can be bounded by bins.
  */
-function weighBinned(logits: Float32Array, max: number, T: number, w: Float64Array, bins: Uint8Array, hist: Float64Array): { total: number; norm: number } {
+function weighBinned(logits: Float32Array, max: number, T: number, w: Float64Array, bins: Uint8Array, hist: Float64Array, needNorm: boolean): { total: number; norm: number } {
   hist.fill(0);
   let total = 0;
   let norm = 0;
+  const separateNorm = T !== 1 && needNorm;
   for (let i = 0; i < logits.length; i++) {
     const d = logits[i] - max;
-    if (T !== 1) norm += Math.exp(d);
+    if (separateNorm) norm += Math.exp(d);
     const x = d / T;
     const e = Math.exp(x);
     w[i] = e;
@@ -226,7 +229,7 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
   let norm: number;
   if (k === V && p.topP >= 1) {
     // Plain temperature: weights, total and draw in index order.
-    const s = weighAll(logits, max, T, w);
+    const s = weighAll(logits, max, T, w, lse === undefined);
     norm = s.norm;
     let r = rng.next() * s.total;
     token = V - 1;
@@ -265,7 +268,7 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
   } else {
     // Top-p over the whole vocabulary.
     order.reserve(V);
-    const s = weighBinned(logits, max, T, w, order.bins, hist);
+    const s = weighBinned(logits, max, T, w, order.bins, hist, lse === undefined);
     norm = s.norm;
     const { keep, mass } = nucleus(logits, w, s.total, hist, p.topP);
     token = drawRanked(keep, w, mass, rng);
