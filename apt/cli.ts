@@ -15,12 +15,12 @@
  *          --promote, promoted through the store (running servers reload) or refused
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { servingDir } from './serving-dir.ts';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { openStore } from '../src/store/open-store.ts';
 import type { RequestStore } from '../src/store/types.ts';
-import { startupTarget } from '../src/versions/reloader.ts';
 import { versionFromDir } from '../src/versions/version-from-dir.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
@@ -231,7 +231,7 @@ async function select(v: Values): Promise<void> {
       seed, epochs: num(v, 'epochs', 40, (x) => Number.isInteger(x) && x >= 1), hiddenDim: 64, embedDim: 32, learningRate: 3e-3, temperature: 0.1,
       loss: { infoNce: 1, pairwise: 1, pairwiseTemperature: 0.1 },
     });
-    process.stdout.write(`selector candidate ${out}: ${report.trainQuestions} calibration questions${report.reembedded ? ' (embedded again by the serving model)' : ''} + ${report.pairQuestions} questions with ${report.pairs} plan pairs; onnx == ts within ${report.onnxMaxAbsDiff.toExponential(1)}\n`);
+    process.stdout.write(`selector candidate ${out}: ${report.trainQuestions} calibration questions${report.reembedded ? ' (embedded again by the serving model)' : ''} + ${report.pairQuestions} questions with ${report.pairs} plan pairs (${report.earlierPairQuestions} of them from earlier rounds); onnx == ts within ${report.onnxMaxAbsDiff.toExponential(1)}\n`);
   } finally {
     await local.close();
   }
@@ -274,15 +274,13 @@ async function selectorGate(v: Values, slices: GateSlice[], baseline: string, o:
 /** The selector gate's report: the gate's, plus vanilla best-of-N on the hard slice and learned minus vanilla (paired). */
 type SelectorGateReport = GateReport & { vanillaHard: Proportion; minusVanilla: { serving: PairedDiff; candidate: PairedDiff } };
 
-/** The serving model a round starts from: the store's promoted version (materialized under `cache`) or a directory. */
+/** What a round starts from: a directory, or (`--model promoted`) what the replicas serve. */
 async function baselineDir(v: Values, cache: string): Promise<string> {
   const model = typeof v.model === 'string' ? v.model : 'promoted';
   if (model !== 'promoted') return model;
-  const baseDir = typeof v.base === 'string' ? v.base : 'models/default';
   const store = await openStore(str(v, 'store'));
   try {
-    const { target } = await startupTarget(store, { dir: baseDir, name: basename(baseDir) }, cache, true);
-    return target.model.dir;
+    return await servingDir(store, typeof v.base === 'string' ? v.base : 'models/default', cache);
   } finally {
     await store.close();
   }

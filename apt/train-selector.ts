@@ -1,11 +1,12 @@
 /**
  * The selector's side of an APT round: the serving selector's calibration records (re-embedded by
- * the serving model when another model made them) and the round's plan pairs train a new selector
- * with the router's trainer (InfoNCE on the fully labelled records, Bradley-Terry on both), exported
- * as selector.onnx into a candidate directory laid out like a model directory (the serving model's
- * files, its router files, the new selector), so the gate can serve it as is.
+ * the serving model when another model made them), the plan pairs of the rounds before (kept in
+ * router/apt-pairs.jsonl, re-embedded) and this round's plan pairs train a new selector with the
+ * router's trainer (InfoNCE on the fully labelled records, Bradley-Terry on both), exported as
+ * selector.onnx into a candidate directory laid out like a model directory (the serving model's
+ * files, its router files, the new selector and every round's pairs), so the gate can serve it as is.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import { loadCatalog } from '../src/router/catalog.ts';
@@ -31,6 +32,19 @@ export async function servingRecords(local: LocalEngine, servingDir: string): Pr
   return { records: records.filter((r) => r.correct !== null), samplesPerPlan: header.config.samplesPerPlan, reembedded };
 }
 
+/** The plan pairs of earlier rounds that the serving selector was trained on, embedded by the serving model. */
+export async function earlierPairs(local: LocalEngine, servingDir: string): Promise<PairRecord[]> {
+  const path = join(servingDir, 'router', 'apt-pairs.jsonl');
+  if (!existsSync(path)) return [];
+  const out: PairRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as PairRecord;
+    out.push({ ...r, embedding: encodeEmbedding(await embedPrompt(local, local.tokenizer.encode(r.prompt, false))) });
+  }
+  return out;
+}
+
 /** Copies the serving model directory (weights, tokenizer, router files) to `outDir`, without its selector. */
 function copyServing(servingDir: string, outDir: string): void {
   mkdirSync(outDir, { recursive: true });
@@ -47,15 +61,17 @@ export async function trainSelectorCandidate(
   pairRecords: PairRecord[],
   outDir: string,
   opts: FitOptions,
-): Promise<{ dir: string; report: FitReport & { pairQuestions: number; pairs: number; reembedded: boolean } }> {
+): Promise<{ dir: string; report: FitReport & { pairQuestions: number; earlierPairQuestions: number; pairs: number; reembedded: boolean } }> {
   const catalogPath = routerPaths(servingDir).catalog;
   if (!existsSync(catalogPath)) throw new Error(`${catalogPath} not found: the serving model has no plan catalog`);
   const catalog = loadCatalog(catalogPath);
   const { records, samplesPerPlan, reembedded } = await servingRecords(local, servingDir);
   copyServing(servingDir, outDir);
-  const withPairs = pairRecords.filter((r) => r.pairs.length > 0);
+  const earlier = await earlierPairs(local, servingDir);
+  const withPairs = [...earlier, ...pairRecords.filter((r) => r.pairs.length > 0).map(({ id, embedding, prompt, promptTokens, pairs }) => ({ id, embedding, prompt, promptTokens, pairs }))];
+  writeFileSync(join(outDir, 'router', 'apt-pairs.jsonl'), withPairs.map((r) => JSON.stringify(r)).join('\n') + (withPairs.length ? '\n' : ''));
   const { report } = await fitSelector(records, catalog, samplesPerPlan, join(outDir, 'selector.onnx'), { ...opts, pairRecords: withPairs });
-  const full = { ...report, pairQuestions: withPairs.length, pairs: withPairs.reduce((s, r) => s + r.pairs.length, 0), reembedded };
+  const full = { ...report, pairQuestions: withPairs.length, earlierPairQuestions: earlier.length, pairs: withPairs.reduce((s, r) => s + r.pairs.length, 0), reembedded };
   writeFileSync(join(outDir, 'router', 'selector-report.json'), JSON.stringify(full, null, 1));
   return { dir: outDir, report: full };
 }

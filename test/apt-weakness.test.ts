@@ -7,12 +7,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { openStore } from '../src/store/open-store.ts';
 import { generateSplit, splitOf } from '../models/train/generator/split.ts';
 import { describeProblem } from '../models/train/generator/describe.ts';
 import { judge } from '../apt/gate.ts';
+import { servingDir } from '../apt/serving-dir.ts';
+import { selectorFiles } from '../src/store/model-hash.ts';
+import { versionFromDir } from '../src/versions/version-from-dir.ts';
 import { questionOf, type AcquiredCase } from '../apt/weakness.ts';
 import { makeRecord } from './helpers/store-fixtures.ts';
 
@@ -125,6 +128,32 @@ test('apt select and apt gate --selector: plan pairs on the weakness cases, a ne
     assert.match(v.status, /promoted|refused/);
     const files = (await store.versions.files('selector', 'apt-round-1-selector')).map((f) => f.path);
     assert.ok(files.includes('selector.onnx') && files.includes('router/catalog.json'), `with its files, so any replica can load it: ${files}`);
+  } finally {
+    await store.close();
+  }
+});
+
+test('apt round --model promoted starts from what the replicas serve: the promoted selector laid over the model', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-serving-'));
+  const store = await openStore(join(dir, 'requests.db'));
+  try {
+    assert.equal(await servingDir(store, 'models/default', join(dir, 'cache')), 'models/default', 'nothing promoted: the base directory');
+    // A selector version of an earlier round: the shipped files plus its plan pairs.
+    const sel = join(dir, 'selector');
+    for (const f of selectorFiles('models/default')) {
+      mkdirSync(dirname(join(sel, f)), { recursive: true });
+      writeFileSync(join(sel, f), readFileSync(join('models/default', f)));
+    }
+    writeFileSync(join(sel, 'router', 'apt-pairs.jsonl'), '{"id":"x","pairs":[[1,2]]}\n');
+    const { version } = await versionFromDir('selector', sel, { name: 'apt-r1-selector' });
+    await store.versions.add(version);
+    await store.versions.promote('selector', 'apt-r1-selector');
+    const serving = await servingDir(store, 'models/default', join(dir, 'cache'));
+    assert.notEqual(serving, 'models/default');
+    assert.deepEqual(readFileSync(join(serving, 'model.safetensors')), readFileSync('models/default/model.safetensors'));
+    assert.equal(readFileSync(join(serving, 'router', 'apt-pairs.jsonl'), 'utf8'), '{"id":"x","pairs":[[1,2]]}\n');
+    assert.deepEqual(readFileSync(join(serving, 'selector.onnx')), readFileSync('models/default/selector.onnx'));
+    assert.equal(await servingDir(store, 'models/default', join(dir, 'cache')), serving, 'materialized once');
   } finally {
     await store.close();
   }

@@ -14,9 +14,18 @@ const MODEL_FILE =
 
 /**
  * The files of a selector version, relative to its directory (the layout of a model directory):
- * the ONNX selector, its plan catalog, the router calibration and the latency profiles it ships.
+ * the ONNX selector, its plan catalog, the router calibration and the latency profiles it ships,
+ * and what it was trained on (calibration records, an APT round's plan pairs), so the next APT round
+ * continues from the promoted selector's data on any replica. Each is optional.
  */
-export const SELECTOR_FILES = ['router/calibration.json', 'router/catalog.json', 'router/profiles.json', 'selector.onnx'] as const;
+export const SELECTOR_FILES = [
+  'router/apt-pairs.jsonl',
+  'router/calibration-records.jsonl',
+  'router/calibration.json',
+  'router/catalog.json',
+  'router/profiles.json',
+  'selector.onnx',
+] as const;
 
 async function hashInto(hash: ReturnType<typeof createHash>, path: string): Promise<void> {
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
