@@ -16,6 +16,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { servingDir } from './serving-dir.ts';
+import { reportTable } from './report.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
@@ -45,6 +46,7 @@ const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [-
                            [--epochs 40] [--threads 2]
        skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
                            [--selector [--vote-count 300] [--n 8] [--temperature 0.7]] [--store S --promote] [--threads 2]
+       skipserve apt report --round DIR [--round DIR ...]   (one markdown table row per round)
        skipserve apt round --store S --work DIR [--model promoted|DIR] [--base models/default] [mine/train/gate options]
   (round: mine, train, gate --promote, select, gate --selector --promote in DIR/round-<time>; --model promoted starts from the store's
    promoted model, materialized under DIR, else --base: what a scheduled job runs)`;
@@ -310,6 +312,12 @@ export async function run(argv: string[]): Promise<void> {
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);
+  if (sub === 'report') {
+    const rounds = parseArgs({ args: rest, options: { round: { type: 'string', multiple: true } }, strict: true }).values.round ?? [];
+    if (!rounds.length) throw new Error(`--round is required\n${USAGE}`);
+    process.stdout.write(reportTable(rounds));
+    return;
+  }
   if (sub === 'select') return select(values);
   if (sub === 'gate') return gate(values);
   if (sub === 'round') return round(values);

@@ -158,3 +158,22 @@ test('apt round --model promoted starts from what the replicas serve: the promot
     await store.close();
   }
 });
+
+test('apt report: one row per round from the files the round wrote', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skipserve-apt-report-'));
+  const round = join(dir, 'round-1');
+  mkdirSync(round);
+  writeFileSync(join(round, 'weakness.json'), JSON.stringify({ cases: [{}, {}, {}] }));
+  writeFileSync(join(round, 'acquired.jsonl'), '{}\n{}\n{}\n{}\n');
+  const prop = (p: number) => ({ p, lo: p - 0.05, hi: p + 0.05 });
+  const diff = (d: number) => ({ diff: d, lo: d - 0.02, hi: d + 0.02 });
+  const slices = (d: number) => judge([[0, 1], [1, 1], [0, 0]], [[1, 1], [1, 1], [0, 0]], ['weakness (held out)', 'standard tier', 'hard tier'].map((name, k) => ({ name, rule: k ? ('no-drop' as const) : ('rise' as const), problems: [null, null] })), d).slices;
+  writeFileSync(join(round, 'gate.json'), JSON.stringify({ baseline: 'a', candidate: 'b', margin: 0.005, slices: slices(0.005), promote: false }));
+  writeFileSync(join(round, 'selector-gate.json'), JSON.stringify({ baseline: 'a', candidate: 'c', margin: 0.005, slices: slices(0.005), promote: true, vanillaHard: prop(0.5), minusVanilla: { serving: diff(0), candidate: diff(0.01) } }));
+  const out = execFileSync('node', ['bin/skipserve.mjs', 'apt', 'report', '--round', round, '--round', join(dir, 'missing')], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(out.length, 4);
+  assert.match(out[2]!, /^\| round-1 \| 3 \/ 4 \| 50\.0 -> 100\.0, \+50\.0 \[/);
+  assert.match(out[2]!, /\| 50\.0% \[45\.0, 55\.0\] \|/);
+  assert.match(out[2]!, /\| model no, selector yes \|$/);
+  assert.equal(out[3], '| missing | - | - | - | - | - | - | - |');
+});
