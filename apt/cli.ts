@@ -44,7 +44,7 @@ const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [-
                            [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
        skipserve apt select --round DIR --model SERVING [--store S] [--cases 300] [--top 8] [--explore 8]
                            [--epochs 40] [--threads 2]
-       skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 1000] [--margin 0.5]
+       skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 2000] [--margin 0.5]
                            [--selector [--vote-count 300] [--n 8] [--temperature 0.7]] [--store S --promote] [--threads 2]
        skipserve apt report --round DIR [--round DIR ...]   (one markdown table row per round)
        skipserve apt round --store S --work DIR [--model promoted|DIR] [--base models/default] [mine/train/gate options]
@@ -165,7 +165,7 @@ async function gate(v: Values): Promise<void> {
   const round = str(v, 'round');
   const baseline = str(v, 'baseline');
   const isSelector = v.selector === true;
-  const count = isSelector ? num(v, 'vote-count', 300, (x) => Number.isInteger(x) && x >= 1) : num(v, 'count', 1000, (x) => Number.isInteger(x) && x >= 1);
+  const count = isSelector ? num(v, 'vote-count', 300, (x) => Number.isInteger(x) && x >= 1) : num(v, 'count', 2000, (x) => Number.isInteger(x) && x >= 1);
   const heldout = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'heldout');
   const test = (tier: 'standard' | 'hard'): Problem[] => [...generateSplit({ split: 'test', seed: 31, count, tier })];
   const slices: GateSlice[] = [
