@@ -34,7 +34,7 @@ import { loadCatalog } from '../src/router/catalog.ts';
 import { routerPaths } from '../src/router/calibration.ts';
 import { SelectorSession } from '../src/router/selector-session.ts';
 import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
-import { preferencePairs } from './preference-pairs.ts';
+import { preferencePairs, type PreferencePair } from './preference-pairs.ts';
 import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
 
@@ -122,15 +122,23 @@ async function train(v: Values): Promise<void> {
   const threads = num(v, 'threads', 2, (x) => Number.isInteger(x) && x >= 1);
   const seed = num(v, 'seed', 1);
   const cases = readJsonl<AcquiredCase>(join(round, 'acquired.jsonl')).filter((c) => c.part === 'train');
-  const local = await openLocalEngine({ modelDir: base, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
-  let pairs;
-  try {
-    pairs = await preferencePairs(local, cases, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, seed, maxPerCase: num(v, 'pairs-per-case', 2) });
-  } finally {
-    await local.close();
+  let pairs: { pairs: PreferencePair[] };
+  if (existsSync(join(round, 'pairs.jsonl'))) {
+    // A rerun (another DPO setting, or after an interruption) keeps the round's sampled pairs.
+    pairs = { pairs: readJsonl<PreferencePair>(join(round, 'pairs.jsonl')) };
+    process.stdout.write(`pairs: ${pairs.pairs.length}, kept from ${join(round, 'pairs.jsonl')} (delete it to sample again)\n`);
+  } else {
+    const local = await openLocalEngine({ modelDir: base, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
+    let sampled;
+    try {
+      sampled = await preferencePairs(local, cases, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, seed, maxPerCase: num(v, 'pairs-per-case', 2) });
+    } finally {
+      await local.close();
+    }
+    pairs = sampled;
+    writeJsonl(join(round, 'pairs.jsonl'), sampled.pairs);
+    process.stdout.write(`pairs: ${sampled.pairs.length} from ${cases.length} cases (${sampled.wrong} of ${sampled.candidates} sampled candidates wrong)\n`);
   }
-  writeJsonl(join(round, 'pairs.jsonl'), pairs.pairs);
-  process.stdout.write(`pairs: ${pairs.pairs.length} from ${cases.length} cases (${pairs.wrong} of ${pairs.candidates} sampled candidates wrong)\n`);
   // General problems of both tiers, fresh (train split, a seed of their own), so nothing is forgotten.
   const general = [...generateSplit({ split: 'train', seed: 9000 + seed, count: num(v, 'general', 3000), tier: 'mixed' })];
   writeJsonl(join(round, 'general.jsonl'), general.map((p) => ({ question: p.question, solution: p.solution })));

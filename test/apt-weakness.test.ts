@@ -167,7 +167,7 @@ test('apt report: one row per round from the files the round wrote', () => {
   writeFileSync(join(round, 'acquired.jsonl'), '{}\n{}\n{}\n{}\n');
   const prop = (p: number) => ({ p, lo: p - 0.05, hi: p + 0.05 });
   const diff = (d: number) => ({ diff: d, lo: d - 0.02, hi: d + 0.02 });
-  const slices = (d: number) => judge([[0, 1], [1, 1], [0, 0]], [[1, 1], [1, 1], [0, 0]], ['weakness (held out)', 'standard tier', 'hard tier'].map((name, k) => ({ name, rule: k ? ('no-drop' as const) : ('rise' as const), problems: [null, null] })), d).slices;
+  const slices = (d: number) => judge([[0, 1], [1, 1], [0, 0]], [[1, 1], [1, 1], [0, 0]], ['weakness (held out)', 'standard tier', 'hard tier'].map((name, k) => ({ name, rule: k ? ('no-drop' as const) : ('rise' as const), problems: Array(2).fill(null) })), d).slices;
   writeFileSync(join(round, 'gate.json'), JSON.stringify({ baseline: 'a', candidate: 'b', margin: 0.005, slices: slices(0.005), promote: false }));
   writeFileSync(join(round, 'selector-gate.json'), JSON.stringify({ baseline: 'a', candidate: 'c', margin: 0.005, slices: slices(0.005), promote: true, vanillaHard: prop(0.5), minusVanilla: { serving: diff(0), candidate: diff(0.01) } }));
   const out = execFileSync('node', ['bin/skipserve.mjs', 'apt', 'report', '--round', round, '--round', join(dir, 'missing')], { encoding: 'utf8' }).trim().split('\n');
