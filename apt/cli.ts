@@ -34,14 +34,14 @@ import { loadCatalog } from '../src/router/catalog.ts';
 import { routerPaths } from '../src/router/calibration.ts';
 import { SelectorSession } from '../src/router/selector-session.ts';
 import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
-import { preferencePairs, type PreferencePair } from './preference-pairs.ts';
+import { preferencePairs, type PairLevel, type PreferencePair } from './preference-pairs.ts';
 import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
 
 const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [--per-case 4] [--since ISO] [--seed S]
                            [--bootstrap N --model DIR [--tier mixed] [--policy none] [--n 8] [--temperature 0.7] [--threads 2]]
-       skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2]
-                           [--general 3000] [--dpo-steps 300] [--beta 0.1] [--lr 2e-5] [--threads 2]
+       skipserve apt train --round DIR --model BASE [--store S] [--n 8] [--temperature 0.7] [--pairs-per-case 2] [--pair-level step|solution]
+                           [--general 3000] [--dpo-steps 150] [--beta 0.1] [--lr 4e-5] [--chosen-nll 1] [--threads 2]
        skipserve apt select --round DIR --model SERVING [--store S] [--cases 300] [--top 8] [--explore 8]
                            [--epochs 40] [--threads 2]
        skipserve apt gate  --round DIR --baseline BASE [--candidate DIR] [--count 2000] [--margin 0.5]
@@ -115,6 +115,12 @@ async function bootstrap(v: Values, store: RequestStore): Promise<void> {
   process.stdout.write(`bootstrap: ${count} ${tier} problems served best-of-${num(v, 'n', 8)} (policy ${policy}) into the store\n`);
 }
 
+function pairLevel(v: Values): PairLevel {
+  const level = typeof v['pair-level'] === 'string' ? v['pair-level'] : 'step';
+  if (level !== 'step' && level !== 'solution') throw new Error(`--pair-level must be step or solution, got '${level}'`);
+  return level;
+}
+
 /** Preference pairs from the acquired train part, DPO, export, parity; the candidate is registered. */
 async function train(v: Values): Promise<void> {
   const round = str(v, 'round');
@@ -131,7 +137,7 @@ async function train(v: Values): Promise<void> {
     const local = await openLocalEngine({ modelDir: base, threads, maxBatch: 64, maxQueue: 100_000, measureSpeedup: false });
     let sampled;
     try {
-      sampled = await preferencePairs(local, cases, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, seed, maxPerCase: num(v, 'pairs-per-case', 2) });
+      sampled = await preferencePairs(local, cases, { n: num(v, 'n', 8), temperature: num(v, 'temperature', 0.7), maxTokens: 360, seed, maxPerCase: num(v, 'pairs-per-case', 2), level: pairLevel(v) });
     } finally {
       await local.close();
     }
@@ -143,7 +149,7 @@ async function train(v: Values): Promise<void> {
   const general = [...generateSplit({ split: 'train', seed: 9000 + seed, count: num(v, 'general', 3000), tier: 'mixed' })];
   writeJsonl(join(round, 'general.jsonl'), general.map((p) => ({ question: p.question, solution: p.solution })));
   const model = await trainCandidate(base, join(round, 'pairs.jsonl'), join(round, 'general.jsonl'), join(round, 'candidate'), {
-    steps: num(v, 'dpo-steps', 300), beta: num(v, 'beta', 0.1), lr: num(v, 'lr', 2e-5), threads,
+    steps: num(v, 'dpo-steps', 150), beta: num(v, 'beta', 0.1), lr: num(v, 'lr', 4e-5), chosenNll: num(v, 'chosen-nll', 1), threads,
   }, (line) => (line.includes('"event": "train"') || line.includes('"done"') ? process.stderr.write(line + '\n') : undefined));
   // Both tiers when the context holds a hard problem and its solution; the standard tier otherwise.
   const context = (JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings: number }).max_position_embeddings;
@@ -316,7 +322,7 @@ async function round(v: Values): Promise<void> {
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const options: Record<string, { type: 'string' | 'boolean' }> = { promote: { type: 'boolean' }, selector: { type: 'boolean' } };
-  for (const k of ['policy', 'cases', 'top', 'explore', 'epochs', 'vote-count', 'work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
+  for (const k of ['pair-level', 'chosen-nll', 'policy', 'cases', 'top', 'explore', 'epochs', 'vote-count', 'work', 'base', 'bootstrap', 'tier', 'store', 'round', 'limit', 'per-case', 'since', 'seed', 'model', 'n', 'temperature', 'pairs-per-case', 'general', 'dpo-steps', 'beta', 'lr', 'threads', 'baseline', 'candidate', 'count', 'margin']) options[k] = { type: 'string' };
   const values = parseArgs({ args: rest, options, strict: true }).values as Values;
   if (sub === 'mine') return mine(values);
   if (sub === 'train') return train(values);

@@ -35,6 +35,8 @@ export interface DpoOptions {
   steps: number;
   beta: number;
   lr: number;
+  /** Weight of the chosen solutions' mean token NLL beside the DPO loss. */
+  chosenNll: number;
   threads: number;
 }
 
@@ -46,7 +48,7 @@ export async function trainCandidate(baseline: string, pairsFile: string, genera
   const run = join(outDir, 'dpo-run');
   const model = join(outDir, 'model');
   mkdirSync(run, { recursive: true });
-  await python('dpo.py', ['--init', baseline, '--pairs', pairsFile, '--general', generalFile, '--out', run, '--steps', String(o.steps), '--beta', String(o.beta), '--lr', String(o.lr), '--threads', String(o.threads)], log);
+  await python('dpo.py', ['--init', baseline, '--pairs', pairsFile, '--general', generalFile, '--out', run, '--steps', String(o.steps), '--beta', String(o.beta), '--lr', String(o.lr), '--chosen-nll', String(o.chosenNll), '--threads', String(o.threads)], log);
   await python('export.py', ['--ckpt', join(run, 'ckpt.pt'), '--tokenizer', baseline, '--out', model], log);
   // The selector, catalog and calibration stay the baseline's until the selector's own round replaces them.
   for (const f of ['selector.onnx', 'router']) if (existsSync(join(baseline, f))) cpSync(join(baseline, f), join(model, f), { recursive: true });

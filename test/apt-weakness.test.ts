@@ -17,6 +17,7 @@ import { servingDir } from '../apt/serving-dir.ts';
 import { selectorFiles } from '../src/store/model-hash.ts';
 import { versionFromDir } from '../src/versions/version-from-dir.ts';
 import { questionOf, type AcquiredCase } from '../apt/weakness.ts';
+import { stepPair } from '../apt/preference-pairs.ts';
 import { makeRecord } from './helpers/store-fixtures.ts';
 
 test('apt mine: weakness cases from the store, grouped, and fresh cases like them', async () => {
@@ -176,4 +177,19 @@ test('apt report: one row per round from the files the round wrote', () => {
   assert.match(out[2]!, /\| 50\.0% \[45\.0, 55\.0\] \|/);
   assert.match(out[2]!, /\| model no, selector yes \|$/);
   assert.equal(out[3], '| missing | - | - | - | - | - | - | - |');
+});
+
+test('step-level preference pairs: the model\'s own steps up to its first mistake, then the right step > the wrong one', () => {
+  const right = '2*74=148. 4756+148=4904. 4904/4=1226. 4904-1226=3678. 3678-1520=2158. The answer is 2158.';
+  // Another route to the same number is no mistake; the first step with a wrong number is.
+  const wrong = '2*74=148. 4756+148=4904. 4904/4=1226. 1226*3=3678. 4904-3678=1226. The answer is 1226.';
+  assert.deepEqual(stepPair('q', right, wrong), {
+    question: 'q',
+    chosen: '2*74=148. 4756+148=4904. 4904/4=1226. 1226*3=3678. 3678-1520=2158.',
+    rejected: '2*74=148. 4756+148=4904. 4904/4=1226. 1226*3=3678. 4904-3678=1226.',
+    partial: true,
+  });
+  // A mistake in the last step: both sides are whole solutions (the trainer adds the end of sequence).
+  assert.deepEqual(stepPair('q', '1+2=3. The answer is 3.', '1+2=3. The answer is 4.'), { question: 'q', chosen: '1+2=3. The answer is 3.', rejected: '1+2=3. The answer is 4.' });
+  assert.equal(stepPair('q', right, right), null);
 });

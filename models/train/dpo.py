@@ -5,8 +5,13 @@ general problems of both tiers so nothing already learned is forgotten, skip-awa
 reference). Writes a training checkpoint the pipeline exports (export.py) and checks for parity.
 
 usage: dpo.py --init DIR --pairs pairs.jsonl --general general.jsonl --out RUNDIR
-              [--steps N] [--beta 0.1] [--lr 2e-5] [--general-weight 1.0] [--pairs-per-batch 8]
-pairs.jsonl: {"question", "chosen", "rejected"} (solutions as the model writes them)
+              [--steps N] [--beta 0.1] [--lr 2e-5] [--chosen-nll 1.0] [--general-weight 1.0] [--pairs-per-batch 8]
+--chosen-nll adds the chosen solutions' mean token negative log-likelihood to the DPO loss (as in
+iterative reasoning preference optimisation, Pang et al. 2024): plain DPO lowers the likelihood of
+the right solution along with the wrong one, and on the hard tier a round without it (lr 1e-4, 250
+steps) took greedy accuracy from 48.9% to 27.0%.
+pairs.jsonl: {"question", "chosen", "rejected", "partial"?} (solutions as the model writes them;
+partial: both stop before the end, as step-level pairs do, so no end of sequence is added)
 general.jsonl: generator problems {"question", "solution"} (any tier)
 Resumable: rerunning the same command continues from RUNDIR/ckpt.pt.
 """
@@ -28,10 +33,11 @@ from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # 
 from torch_greedy import load_exported  # noqa: E402
 
 
-def encode(tok, question, solution):
-    """(ids, prompt length) with one BOS, as the server's chat template renders the prompt."""
+def encode(tok, question, solution, eos=True):
+    """(ids, prompt length) with one BOS, as the server's chat template renders the prompt; no EOS
+    for a partial solution (a step-level pair stops at the step where its two sides part)."""
     p = [BOS] + tok.encode(prompt_text(question))
-    return p + tok.encode(completion_text(solution)) + [EOS], len(p)
+    return p + tok.encode(completion_text(solution)) + ([EOS] if eos else []), len(p)
 
 
 def collate(seqs):
@@ -54,8 +60,9 @@ def sequence_logprobs(model, ids, tgt, masks):
     return (tok * (tgt != -100)).sum(-1)
 
 
-def dpo_loss(policy, reference, chosen, rejected, masks, beta):
-    """-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), mean over pairs; and the reward margin."""
+def dpo_loss(policy, reference, chosen, rejected, masks, beta, nll_weight=0.0):
+    """-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), mean over pairs, plus nll_weight times
+    the chosen solutions' mean token NLL; returns the loss, the reward margin and that NLL."""
     ids_c, tgt_c = chosen
     ids_r, tgt_r = rejected
     pc = sequence_logprobs(policy, ids_c, tgt_c, masks)
@@ -64,7 +71,9 @@ def dpo_loss(policy, reference, chosen, rejected, masks, beta):
         rc = sequence_logprobs(reference, ids_c, tgt_c, masks)
         rr = sequence_logprobs(reference, ids_r, tgt_r, masks)
     margin = beta * ((pc - rc) - (pr - rr))
-    return -F.logsigmoid(margin).mean(), margin.detach().mean().item()
+    nll = (-pc / (tgt_c != -100).sum(-1).clamp(min=1)).mean()
+    loss = -F.logsigmoid(margin).mean() + nll_weight * nll
+    return loss, margin.detach().mean().item(), nll.item()
 
 
 def sft_loss(model, batch, masks):
@@ -88,6 +97,7 @@ def main():
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--chosen-nll", type=float, default=1.0)
     ap.add_argument("--general-weight", type=float, default=1.0)
     ap.add_argument("--pairs-per-batch", type=int, default=8)
     ap.add_argument("--general-per-batch", type=int, default=8)
@@ -111,7 +121,7 @@ def main():
     general = [json.loads(line) for line in open(a.general) if line.strip()]
     if not pairs:
         raise SystemExit(f"{a.pairs}: no preference pairs")
-    enc_pairs = [(encode(tok, r["question"], r["chosen"]), encode(tok, r["question"], r["rejected"])) for r in pairs]
+    enc_pairs = [(encode(tok, r["question"], r["chosen"], not r.get("partial")), encode(tok, r["question"], r["rejected"], not r.get("partial"))) for r in pairs]
     enc_general = [encode(tok, r["question"], r["solution"]) for r in general]
 
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -151,7 +161,7 @@ def main():
         rejected = collate([r for _, r in batch])
         width = max(chosen[0].shape[0], a.general_per_batch)
         masks = sample_train_masks(width, cfg, rng, a.full_frac, a.heads_only_frac, True, 0.0)
-        loss, margin = dpo_loss(policy, reference, chosen, rejected, slice_masks(masks, chosen[0].shape[0]), a.beta)
+        loss, margin, nll = dpo_loss(policy, reference, chosen, rejected, slice_masks(masks, chosen[0].shape[0]), a.beta, a.chosen_nll)
         gl = torch.tensor(0.0)
         if enc_general and a.general_weight > 0:
             g = collate([enc_general[rng.randrange(len(enc_general))] for _ in range(a.general_per_batch)])
@@ -165,7 +175,7 @@ def main():
         state["tokens"] += int((chosen[0] != PAD).sum() + (rejected[0] != PAD).sum())
         state["elapsed"] += time.time() - t0
         if state["step"] % 10 == 0:
-            log(event="train", step=state["step"], loss=round(loss.item(), 4), general_loss=round(gl.item(), 4), margin=round(margin, 4), lr=round(lr, 8))
+            log(event="train", step=state["step"], loss=round(loss.item(), 4), chosen_nll=round(nll, 4), general_loss=round(gl.item(), 4), margin=round(margin, 4), lr=round(lr, 8))
         if time.time() - last_save > 120:
             save()
             last_save = time.time()
