@@ -60,7 +60,7 @@ def sequence_logprobs(model, ids, tgt, masks):
     return (tok * (tgt != -100)).sum(-1)
 
 
-def dpo_loss(policy, reference, chosen, rejected, masks, beta, nll_weight=0.0):
+def dpo_loss(policy, reference, chosen, rejected, masks, beta, nll_weight=0.0, dpo_weight=1.0):
     """-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), mean over pairs, plus nll_weight times
     the chosen solutions' mean token NLL; returns the loss, the reward margin and that NLL."""
     ids_c, tgt_c = chosen
@@ -72,7 +72,7 @@ def dpo_loss(policy, reference, chosen, rejected, masks, beta, nll_weight=0.0):
         rr = sequence_logprobs(reference, ids_r, tgt_r, masks)
     margin = beta * ((pc - rc) - (pr - rr))
     nll = (-pc / (tgt_c != -100).sum(-1).clamp(min=1)).mean()
-    loss = -F.logsigmoid(margin).mean() + nll_weight * nll
+    loss = dpo_weight * -F.logsigmoid(margin).mean() + nll_weight * nll
     return loss, margin.detach().mean().item(), nll.item()
 
 
@@ -98,6 +98,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--chosen-nll", type=float, default=1.0)
+    ap.add_argument("--dpo-weight", type=float, default=1.0, help="0: plain fine-tuning on the chosen side (a control for the DPO term)")
     ap.add_argument("--general-weight", type=float, default=1.0)
     ap.add_argument("--pairs-per-batch", type=int, default=8)
     ap.add_argument("--general-per-batch", type=int, default=8)
@@ -161,7 +162,7 @@ def main():
         rejected = collate([r for _, r in batch])
         width = max(chosen[0].shape[0], a.general_per_batch)
         masks = sample_train_masks(width, cfg, rng, a.full_frac, a.heads_only_frac, True, 0.0)
-        loss, margin, nll = dpo_loss(policy, reference, chosen, rejected, slice_masks(masks, chosen[0].shape[0]), a.beta, a.chosen_nll)
+        loss, margin, nll = dpo_loss(policy, reference, chosen, rejected, slice_masks(masks, chosen[0].shape[0]), a.beta, a.chosen_nll, a.dpo_weight)
         gl = torch.tensor(0.0)
         if enc_general and a.general_weight > 0:
             g = collate([enc_general[rng.randrange(len(enc_general))] for _ in range(a.general_per_batch)])
