@@ -48,8 +48,8 @@ const USAGE = `usage: skipserve apt mine  --store S --round DIR [--limit 500] [-
                            [--selector [--vote-count 300] [--n 8] [--temperature 0.7]] [--store S --promote] [--threads 2]
        skipserve apt report --round DIR [--round DIR ...]   (one markdown table row per round)
        skipserve apt round --store S --work DIR [--model promoted|DIR] [--base models/default] [mine/train/gate options]
-  (round: mine, train, gate --promote, select, gate --selector --promote in DIR/round-<time>; --model promoted starts from the store's
-   promoted model, materialized under DIR, else --base: what a scheduled job runs)`;
+  (round: mine, train, gate --promote, select, gate --selector --promote in DIR/round-<time>; --model promoted starts from what
+   the replicas serve, the store's promoted model and selector (else --base's files), materialized under DIR: what a scheduled job runs)`;
 
 type Values = Record<string, string | boolean | undefined>;
 
