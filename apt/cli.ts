@@ -15,26 +15,25 @@
  *          --promote, promoted through the store (running servers reload) or refused
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { servingDir } from './serving-dir.ts';
-import { reportTable } from './report.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { openStore } from '../src/store/open-store.ts';
-import type { RequestStore } from '../src/store/types.ts';
+import type { RequestStore, VersionKind } from '../src/store/types.ts';
 import { versionFromDir } from '../src/versions/version-from-dir.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 import { generateSplit, TIERS, type TierChoice } from '../models/train/generator/split.ts';
 import { runProblems } from '../models/train/eval/run-requests.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
-import { correctness, judge, runGate, type GateReport, type GateSetting, type GateSlice } from './gate.ts';
+import { runGate, runSelectorGate, type GateReport, type GateSlice, type SelectorGateReport } from './gate.ts';
 import { planPairs } from './plan-pairs.ts';
 import { trainSelectorCandidate } from './train-selector.ts';
 import { loadCatalog } from '../src/router/catalog.ts';
 import { routerPaths } from '../src/router/calibration.ts';
 import { SelectorSession } from '../src/router/selector-session.ts';
-import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
 import { preferencePairs, type PairLevel, type PreferencePair } from './preference-pairs.ts';
+import { reportTable } from './report.ts';
+import { servingDir } from './serving-dir.ts';
 import { checkParity, trainCandidate } from './train-model.ts';
 import { acquire, groupSizes, weaknessCases, type AcquiredCase } from './weakness.ts';
 
@@ -69,6 +68,22 @@ function num(v: Values, name: string, dflt: number, ok: (x: number) => boolean =
 
 const readJsonl = <T>(path: string): T[] => readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
 const writeJsonl = (path: string, rows: readonly unknown[]) => writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+
+/** The name a round's candidate is registered, promoted or refused under: apt-<round>[-selector]. */
+const versionName = (round: string, kind: VersionKind): string => `apt-${round.split('/').filter(Boolean).at(-1)}${kind === 'selector' ? '-selector' : ''}`;
+
+/** Registers a round's candidate as a version with its files, so every replica can load it once promoted. */
+async function register(storeUrl: string, kind: VersionKind, dir: string, round: string, report: unknown): Promise<void> {
+  const store = await openStore(storeUrl);
+  try {
+    const name = versionName(round, kind);
+    const { version } = await versionFromDir(kind, dir, { name });
+    await store.versions.add({ ...version, report });
+    process.stdout.write(`registered ${kind} version ${name} (candidate)\n`);
+  } finally {
+    await store.close();
+  }
+}
 
 /** Mines the store's weakness cases and acquires fresh cases like them. */
 async function mine(v: Values): Promise<void> {
@@ -157,16 +172,7 @@ async function train(v: Values): Promise<void> {
   process.stdout.write(`candidate ${model}: torch == onnxruntime greedy tokens on ${parity.identical}/${parity.total} test problems\n`);
   if (parity.identical < parity.total) throw new Error('parity check failed: the exported candidate does not match the trainer');
   if (typeof v.store === 'string') {
-    const store = await openStore(v.store);
-    try {
-      const name = `apt-${round.split('/').filter(Boolean).at(-1)}`;
-      // With its files, so every replica can load it once promoted.
-      const { version } = await versionFromDir('model', model, { name });
-      await store.versions.add({ ...version, report: { round, pairs: pairs.pairs.length, parity } });
-      process.stdout.write(`registered model version ${name} (candidate)\n`);
-    } finally {
-      await store.close();
-    }
+    await register(v.store, 'model', model, round, { round, pairs: pairs.pairs.length, parity });
   }
 }
 
@@ -190,7 +196,9 @@ async function gate(v: Values): Promise<void> {
   const threads = num(v, 'threads', 2);
   const margin = num(v, 'margin', 0.5) / 100;
   const report: GateReport = isSelector
-    ? await selectorGate(v, slices, baseline, { threads, margin })
+    ? await runSelectorGate(baseline, typeof v.candidate === 'string' ? v.candidate : join(round, 'selector-candidate'), slices, {
+        margin, threads, maxTokens: 360, seed: 1, n: num(v, 'n', 8, (x) => Number.isInteger(x) && x >= 1), temperature: num(v, 'temperature', 0.7),
+      })
     : await runGate(baseline, typeof v.candidate === 'string' ? v.candidate : join(round, 'candidate', 'model'), slices, { margin, threads, maxTokens: 360, seed: 1 });
   writeFileSync(join(round, isSelector ? 'selector-gate.json' : 'gate.json'), JSON.stringify(report, null, 1));
   const what = isSelector ? `learned maj@${num(v, 'n', 8)}` : 'greedy';
@@ -206,7 +214,7 @@ async function gate(v: Values): Promise<void> {
     const kind = isSelector ? 'selector' : 'model';
     const store = await openStore(v.store);
     try {
-      const name = `apt-${round.split('/').filter(Boolean).at(-1)}${isSelector ? '-selector' : ''}`;
+      const name = versionName(round, kind);
       if (report.promote) await store.versions.promote(kind, name);
       else await store.versions.refuse(kind, name, report);
       process.stdout.write(`${report.promote ? 'promoted' : 'refused'} ${kind} version ${name}\n`);
@@ -252,43 +260,9 @@ async function select(v: Values): Promise<void> {
     await local.close();
   }
   if (typeof v.store === 'string') {
-    const store = await openStore(v.store);
-    try {
-      const name = `apt-${round.split('/').filter(Boolean).at(-1)}-selector`;
-      const { version } = await versionFromDir('selector', join(round, 'selector-candidate'), { name });
-      await store.versions.add({ ...version, report: { round } });
-      process.stdout.write(`registered selector version ${name} (candidate)\n`);
-    } finally {
-      await store.close();
-    }
+    await register(v.store, 'selector', join(round, 'selector-candidate'), round, { round });
   }
 }
-
-/**
- * The selector's gate: the learned policy's best-of-N vote with the candidate selector against the
- * serving one (same model, same seeds), on the held-out weakness slice and both tiers; vanilla
- * best-of-N on the hard slice is measured beside it for the round's table.
- */
-async function selectorGate(v: Values, slices: GateSlice[], baseline: string, o: { threads: number; margin: number }): Promise<SelectorGateReport> {
-  const candidate = typeof v.candidate === 'string' ? v.candidate : join(str(v, 'round'), 'selector-candidate');
-  const n = num(v, 'n', 8, (x) => Number.isInteger(x) && x >= 1);
-  const temperature = num(v, 'temperature', 0.7);
-  const setting: GateSetting = { kind: 'vote', policy: 'learned', n, temperature };
-  const run = { threads: o.threads, maxTokens: 360, seed: 1 };
-  const base = await correctness(baseline, slices, { ...run, setting });
-  const cand = await correctness(candidate, slices, { ...run, setting });
-  const hard = slices.findIndex((s) => s.name === 'hard tier');
-  const [vanilla] = await correctness(baseline, [slices[hard]!], { ...run, setting: { kind: 'vote', policy: 'none', n, temperature } });
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  return {
-    baseline, candidate, setting, margin: o.margin, ...judge(base, cand, slices, o.margin),
-    vanillaHard: wilson(sum(vanilla!), vanilla!.length),
-    minusVanilla: { serving: pairedDiff(vanilla!, base[hard]!), candidate: pairedDiff(vanilla!, cand[hard]!) },
-  };
-}
-
-/** The selector gate's report: the gate's, plus vanilla best-of-N on the hard slice and learned minus vanilla (paired). */
-type SelectorGateReport = GateReport & { vanillaHard: Proportion; minusVanilla: { serving: PairedDiff; candidate: PairedDiff } };
 
 /** What a round starts from: a directory, or (`--model promoted`) what the replicas serve. */
 async function baselineDir(v: Values, cache: string): Promise<string> {

@@ -70,9 +70,40 @@ export function judge(base: readonly number[][], cand: readonly number[][], slic
   return { slices: reports, promote: reports.every((r) => r.passed) };
 }
 
-/** Evaluates baseline and candidate on every slice (paired, same seeds) and applies the rules. */
-export async function runGate(baseline: string, candidate: string, slices: readonly GateSlice[], o: { margin: number; threads: number; maxTokens: number; seed: number; setting?: GateSetting }): Promise<GateReport> {
+interface GateRun {
+  margin: number;
+  threads: number;
+  maxTokens: number;
+  seed: number;
+}
+
+/** Per-problem correctness of both sides and the judged report (paired, same seeds). */
+async function compare(baseline: string, candidate: string, slices: readonly GateSlice[], o: GateRun & { setting: GateSetting }): Promise<{ report: GateReport; base: number[][]; cand: number[][] }> {
   const base = await correctness(baseline, slices, o);
   const cand = await correctness(candidate, slices, o);
-  return { baseline, candidate, setting: o.setting ?? { kind: 'greedy' }, margin: o.margin, ...judge(base, cand, slices, o.margin) };
+  return { report: { baseline, candidate, setting: o.setting, margin: o.margin, ...judge(base, cand, slices, o.margin) }, base, cand };
+}
+
+/** Evaluates baseline and candidate on every slice (paired, same seeds) and applies the rules. */
+export async function runGate(baseline: string, candidate: string, slices: readonly GateSlice[], o: GateRun & { setting?: GateSetting }): Promise<GateReport> {
+  return (await compare(baseline, candidate, slices, { ...o, setting: o.setting ?? { kind: 'greedy' } })).report;
+}
+
+/** The selector gate's report: the gate's, plus vanilla best-of-N on the hard slice and learned minus vanilla (paired). */
+export type SelectorGateReport = GateReport & { vanillaHard: Proportion; minusVanilla: { serving: PairedDiff; candidate: PairedDiff } };
+
+/**
+ * The selector's gate: the `learned` policy's best-of-n vote served with the candidate selector
+ * against the serving one (both directories hold the same model), and vanilla best-of-n on the
+ * slice named 'hard tier' beside them.
+ */
+export async function runSelectorGate(baseline: string, candidate: string, slices: readonly GateSlice[], o: GateRun & { n: number; temperature: number }): Promise<SelectorGateReport> {
+  const { report, base, cand } = await compare(baseline, candidate, slices, { ...o, setting: { kind: 'vote', policy: 'learned', n: o.n, temperature: o.temperature } });
+  const hard = slices.findIndex((s) => s.name === 'hard tier');
+  const [vanilla] = await correctness(baseline, [slices[hard]!], { ...o, setting: { kind: 'vote', policy: 'none', n: o.n, temperature: o.temperature } });
+  return {
+    ...report,
+    vanillaHard: wilson(vanilla!.reduce((a, b) => a + b, 0), vanilla!.length),
+    minusVanilla: { serving: pairedDiff(vanilla!, base[hard]!), candidate: pairedDiff(vanilla!, cand[hard]!) },
+  };
 }

@@ -39,7 +39,11 @@ export function stepPair(question: string, right: string, wrong: string): Prefer
   const a = steps(right);
   const b = steps(wrong);
   let k = 0;
-  while (k < a.length && k < b.length && (a[k] === b[k] || (stepValue(a[k]!) !== null && stepValue(a[k]!) === stepValue(b[k]!)))) k++;
+  const sameNumber = (x: string, y: string): boolean => {
+    const v = stepValue(x);
+    return v !== null && v === stepValue(y);
+  };
+  while (k < a.length && k < b.length && (a[k] === b[k] || sameNumber(a[k]!, b[k]!))) k++;
   if (k >= a.length || k >= b.length) return null;
   const partial = !(k === a.length - 1 && k === b.length - 1);
   return { question, chosen: [...b.slice(0, k), a[k]!].join(' '), rejected: b.slice(0, k + 1).join(' '), ...(partial ? { partial } : {}) };
@@ -74,11 +78,12 @@ export async function preferencePairs(local: LocalEngine, cases: readonly Proble
     const seen = new Set<string>();
     for (const rejected of texts) {
       const pair = (o.level ?? 'step') === 'step' ? stepPair(p.question, p.solution, rejected) : { question: p.question, chosen: p.solution, rejected };
-      const key = pair && `${pair.chosen}\u0000${pair.rejected}`;
-      if (pair && !seen.has(key!)) {
-        seen.add(key!);
-        pairs.push(pair);
-      }
+      if (!pair) continue;
+      // Two wrong solutions can share their first mistake: one step-level pair for both.
+      const key = `${pair.chosen}\u0000${pair.rejected}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      pairs.push(pair);
     }
   });
   return { pairs, candidates: cases.length * o.n, wrong };

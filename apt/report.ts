@@ -7,13 +7,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { formatDiff, formatProportion, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
-import type { GateReport, SliceReport } from './gate.ts';
-
-interface SelectorGate extends GateReport {
-  vanillaHard: Proportion;
-  minusVanilla: { serving: PairedDiff; candidate: PairedDiff };
-}
+import { formatDiff, formatProportion, type Proportion } from '../src/util/intervals.ts';
+import type { GateReport, SelectorGateReport, SliceReport } from './gate.ts';
 
 const readJson = <T>(path: string): T | null => (existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null);
 const pct = (x: Proportion): string => `${(100 * x.p).toFixed(1)}`;
@@ -34,12 +29,10 @@ export function reportTable(rounds: readonly string[]): string {
     const w = readJson<{ cases: unknown[] }>(join(dir, 'weakness.json'));
     const acquired = existsSync(join(dir, 'acquired.jsonl')) ? readFileSync(join(dir, 'acquired.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length : 0;
     const g = readJson<GateReport>(join(dir, 'gate.json'));
-    const sg = readJson<SelectorGate>(join(dir, 'selector-gate.json'));
-    const hardVote = sg?.slices.find((x) => x.name === 'hard tier');
-    const learned = hardVote ? `${pct(hardVote.baseline)} -> ${pct(hardVote.candidate)}, ${formatDiff(hardVote.diff).replace(' points', '')}` : '-';
+    const sg = readJson<SelectorGateReport>(join(dir, 'selector-gate.json'));
     const promoted = [g ? `model ${g.promote ? 'yes' : 'no'}` : null, sg ? `selector ${sg.promote ? 'yes' : 'no'}` : null].filter(Boolean).join(', ') || '-';
     lines.push(
-      `| ${basename(dir)} | ${w ? `${w.cases.length} / ${acquired}` : '-'} | ${slice(g, 'weakness (held out)')} | ${slice(g, 'standard tier')} | ${slice(g, 'hard tier')} | ${sg ? formatProportion(sg.vanillaHard) : '-'} | ${learned} | ${promoted} |`,
+      `| ${basename(dir)} | ${w ? `${w.cases.length} / ${acquired}` : '-'} | ${slice(g, 'weakness (held out)')} | ${slice(g, 'standard tier')} | ${slice(g, 'hard tier')} | ${sg ? formatProportion(sg.vanillaHard) : '-'} | ${slice(sg, 'hard tier')} | ${promoted} |`,
     );
   }
   return lines.join('\n') + '\n';

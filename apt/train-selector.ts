@@ -15,6 +15,9 @@ import { embedPrompt, encodeEmbedding, readRecords, type PromptRecord } from '..
 import { modelFingerprint } from '../router/model-fingerprint.ts';
 import { fitSelector, type FitOptions, type FitReport, type PairRecord } from '../router/selector/fit.ts';
 
+/** The serving model's embedding of an already rendered prompt text (as recorded in calibration records and pairs). */
+const embedText = async (local: LocalEngine, text: string): Promise<string> => encodeEmbedding(await embedPrompt(local, local.tokenizer.encode(text, false)));
+
 /**
  * The calibration records of `servingDir`, their embeddings from the serving model: records made
  * by another model (the round before promoted a new one) are embedded again from their prompt text.
@@ -26,7 +29,7 @@ export async function servingRecords(local: LocalEngine, servingDir: string): Pr
   if (reembedded) {
     for (const r of records) {
       if (r.prompt === undefined) throw new Error(`calibration record ${r.id} has no prompt text to embed again`);
-      r.embedding = encodeEmbedding(await embedPrompt(local, local.tokenizer.encode(r.prompt, false)));
+      r.embedding = await embedText(local, r.prompt);
     }
   }
   return { records: records.filter((r) => r.correct !== null), samplesPerPlan: header.config.samplesPerPlan, reembedded };
@@ -40,7 +43,7 @@ export async function earlierPairs(local: LocalEngine, servingDir: string): Prom
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const r = JSON.parse(line) as PairRecord;
-    out.push({ ...r, embedding: encodeEmbedding(await embedPrompt(local, local.tokenizer.encode(r.prompt, false))) });
+    out.push({ ...r, embedding: await embedText(local, r.prompt) });
   }
   return out;
 }
