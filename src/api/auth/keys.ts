@@ -9,7 +9,8 @@
  * here puts key material in an error or a log line: keys are named by a short fingerprint.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 
 /** The one message a refused request gets: it says what to send, never what was wrong with it. */
 export const AUTH_FAILURE_MESSAGE = 'missing or invalid API key: send Authorization: Bearer <key>';
@@ -77,7 +78,7 @@ export interface ApiKeysFileOptions {
 /** A set of API keys, optionally backed by a watched file. */
 export class ApiKeys {
   private keys: StoredKey[] = [];
-  private watching: ((curr: Stats, prev: Stats) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly file: string | null) {}
 
@@ -92,13 +93,26 @@ export class ApiKeys {
   /** Loads `file` (throws an Error naming it when unusable) and reloads it whenever it changes. */
   static fromFile(file: string, o: ApiKeysFileOptions = {}): ApiKeys {
     const k = new ApiKeys(file);
-    k.set(k.read());
-    k.watching = (curr, prev) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.ino === prev.ino && curr.size === prev.size) return;
-      const ok = k.reload(o.onError);
-      if (ok) o.onReload?.(k.size);
-    };
-    watchFile(file, { interval: o.watchIntervalMs ?? 1000, persistent: false }, k.watching);
+    // Polled against the file as it was when loaded (not against a watcher's own first look, which
+    // may come after a rotation and then never see it). Stat before read: a change in between is
+    // loaded now and once more at the next poll, harmlessly. A missing file counts as a change.
+    const key = (st: Pick<Stats, 'mtimeMs' | 'ino' | 'size'> | undefined): string => (st ? `${st.mtimeMs}:${st.ino}:${st.size}` : 'missing');
+    let loaded = key(statSync(file, { throwIfNoEntry: false }));
+    k.set(k.read()); // a missing or unreadable file fails here, with its name
+    let polling = false;
+    k.timer = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      stat(file)
+        .then((st) => key(st), () => key(undefined))
+        .then((now) => {
+          if (now === loaded || !k.timer) return;
+          loaded = now;
+          if (k.reload(o.onError)) o.onReload?.(k.size);
+        })
+        .finally(() => (polling = false));
+    }, o.watchIntervalMs ?? 1000);
+    k.timer.unref();
     return k;
   }
 
@@ -143,8 +157,8 @@ export class ApiKeys {
 
   /** Stops watching the file. */
   close(): void {
-    if (this.file && this.watching) unwatchFile(this.file, this.watching);
-    this.watching = null;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
   }
 
   private read(): string[] {
