@@ -147,6 +147,43 @@ describe('batches', () => {
   });
 });
 
+describe('dense path', () => {
+  it('a full-plan sequence moves between the plain and the switched session with the reference logits, as without the dense path', async () => {
+    const dir = makeCheckpoint({ layers: 3, heads: 4, kvHeads: 2, seed: 21 });
+    dirs.push(dir);
+    const ref = new ReferenceModel(openCheckpoint(dir));
+    const masked: SkipPlan = { skipAttention: [], skipMlp: [2], maskHeads: { 1: [3] } };
+    const models = [await loadLocalModel({ modelDir: dir, threads: 1 }), await loadLocalModel({ modelDir: dir, threads: 1, densePath: false })];
+    try {
+      const logits: Float32Array[][] = [];
+      for (const model of models) {
+        const seq = model.createSeq();
+        const other = model.createSeq();
+        const hist = PROMPT.slice(0, 6);
+        const got: Float32Array[] = [];
+        // prefill alone (dense), decode alone (dense), decode beside a masked row (switched), alone again.
+        const prefill = await model.step([{ seq, tokens: hist, plan: FULL_PLAN, logits: 'last', embed: true }]);
+        got.push(prefill.logits[0], prefill.embeddings[0]!);
+        await model.step([{ seq: other, tokens: PROMPT.slice(0, 4), plan: masked, logits: 'last' }]);
+        for (const [tok, withOther] of [[9, false], [31, true], [2, false]] as const) {
+          hist.push(tok);
+          const rows = [{ seq, tokens: [tok], plan: FULL_PLAN, logits: 'last' as const }];
+          if (withOther) rows.push({ seq: other, tokens: [tok], plan: masked, logits: 'last' as const });
+          const out = await model.step(rows);
+          const want = ref.forward(hist, FULL_PLAN);
+          assertCloseToRef(out.logits[0], [want[want.length - 1]], `decode of ${hist.length} tokens${withOther ? ' beside a masked row' : ''}`);
+          if (withOther) assertCloseToRef(out.logits[1], [ref.forward([...PROMPT.slice(0, 4), tok], masked)[4]], 'the masked row');
+          got.push(out.logits[0]);
+        }
+        logits.push(got);
+      }
+      logits[0].forEach((x, i) => assert.ok(maxAbsDiff(x, logits[1][i]) <= 1e-4, `output ${i}: dense path != switched only`));
+    } finally {
+      for (const m of models) await m.close();
+    }
+  });
+});
+
 describe('router embedding layer and limits', () => {
   it('embedLayer 0 pools the token embeddings themselves; maxBatch is enforced', async () => {
     const dir = makeCheckpoint({ layers: 2, seed: 12 });

@@ -70,6 +70,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       metrics,
       threads: config.threads || undefined,
       spin: config.ortSpin,
+      densePath: config.densePath,
       weights: config.weights,
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,

@@ -41,6 +41,7 @@ export interface LocalEngineOptions {
   metrics?: Metrics;
   threads?: number;
   spin?: LoadOptions['spin'];
+  densePath?: LoadOptions['densePath'];
   /** Weight format (int8: weight-only quantization at load). */
   weights?: LoadOptions['weights'];
   maxBatch: number;
@@ -93,7 +94,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
   const routerDir = resolve(o.routerDir ?? modelDir);
   let currentRouterDir = routerDir;
-  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights });
+  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath });
   try {
     const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));

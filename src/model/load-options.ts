@@ -14,6 +14,12 @@ export interface LoadOptions {
   maxBatch?: number;
   /** Build the baseline graph without switches or masks (benchmark only; plans must be full). */
   plain?: boolean;
+  /**
+   * Add a switch-free copy of the decoder that a step takes when every row runs the full plan with
+   * no head masks (default true): that step then pays no switch or mask tax. onnxruntime pre-packs
+   * the projection weights once per copy, so resident memory grows by about the f32 weights' size.
+   */
+  densePath?: boolean;
   /** Layer after which the router embedding is pooled (default numLayers/2). */
   embedLayer?: number;
   /** Projection weights: 'f32' (default) or 'int8' (weight-only, quantized block-wise at load). */

@@ -100,6 +100,66 @@ function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: MlpWeights): stri
   return applyLinear(g, act, w.down, h);
 }
 
+interface LayerWeights {
+  aw: AttnWeights;
+  mw: MlpWeights;
+}
+
+interface LayerOut {
+  h: string;
+  k: string;
+  v: string;
+}
+
+type LayerFn = (g: GraphBuilder, h: string, l: number, c: Ctx, w: LayerWeights) => LayerOut;
+
+/** A layer without switches (the plain graph, which the runner also takes for all-full-plan steps). */
+const plainLayer: LayerFn = (g, h, l, c, w) => {
+  const r = attention(g, h, l, c, w.aw);
+  return { h: mlp(g, r.h, l, c, w.mw), k: r.k, v: r.v };
+};
+
+/** A layer whose attention and MLP sublayers each sit in an If, run when some row computes them. */
+const switchedLayer: LayerFn = (g, h, l, c, w) => {
+  const thenA = g.sub(`attn_then_${l}`);
+  const r = attention(thenA, h, l, c, w.aw);
+  thenA.output(r.h, thenA.fresh('h'), DT.FLOAT);
+  thenA.output(r.k, thenA.fresh('k'), DT.FLOAT);
+  thenA.output(r.v, thenA.fresh('v'), DT.FLOAT);
+  const elseA = g.sub(`attn_else_${l}`);
+  const empty = elseA.f32([], [0]);
+  elseA.output(h, elseA.fresh('h'), DT.FLOAT);
+  elseA.output(empty, elseA.fresh('k'), DT.FLOAT);
+  elseA.output(empty, elseA.fresh('v'), DT.FLOAT);
+  const [ha, k, v] = g.op('If', [`attn_on.${l}`], { then_branch: thenA.graph(), else_branch: elseA.graph() }, 3);
+  const thenM = g.sub(`mlp_then_${l}`);
+  thenM.output(mlp(thenM, ha, l, c, w.mw), thenM.fresh('h'), DT.FLOAT);
+  const elseM = g.sub(`mlp_else_${l}`);
+  elseM.output(ha, elseM.fresh('h'), DT.FLOAT);
+  return { h: g.o('If', [`mlp_on.${l}`], { then_branch: thenM.graph(), else_branch: elseM.graph() }), k, v };
+};
+
+interface StackOut {
+  h: string;
+  /** The hidden state after `embedLayer` layers (the router embedding is pooled from it). */
+  embed: string;
+  k: string[];
+  v: string[];
+}
+
+/** The decoder layers from `h` on, built into `g` with `layer`. */
+function stack(g: GraphBuilder, h: string, c: Ctx, layers: LayerWeights[], embedLayer: number, layer: LayerFn): StackOut {
+  const out: StackOut = { h, embed: h, k: [], v: [] };
+  layers.forEach((w, l) => {
+    const r = layer(g, out.h, l, c, w);
+    out.h = r.h;
+    out.k.push(r.k);
+    out.v.push(r.v);
+    if (l + 1 === embedLayer) out.embed = r.h;
+  });
+  return out;
+}
+
 function concatF32(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let off = 0;
@@ -152,61 +212,44 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
 
     const embW = g.weight('embed_tokens', ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
     let h = g.o('Gather', [embW, g.o('Reshape', [ids, g.i64([-1])])]);
-    let embedOut = h;
 
+    // Weights and per-layer inputs are declared on the main graph; the stacks below read them as
+    // outer-scope values. onnxruntime 1.30 pre-packs them for the branch Gemms all the same, and then
+    // releases the memory-mapped originals; as branch initializers the originals stayed mapped (peak
+    // RSS while loading 2.3x the f32 weights instead of 1.5x), at the same step time.
+    const layers: LayerWeights[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const p = `model.layers.${l}.`;
-      // Weights are main-graph initializers read by the If branches as outer-scope values.
-      // onnxruntime 1.30 pre-packs them for the branch Gemms all the same, and then releases the
-      // memory-mapped originals; as branch initializers the originals stayed mapped (peak RSS while
-      // loading 2.3x the f32 weights instead of 1.5x), at the same step time.
-      const thenA = plain ? g : g.sub(`attn_then_${l}`);
-      const thenM = plain ? g : g.sub(`mlp_then_${l}`);
       const hidden = cfg.hiddenSize;
       const qkvRows = (suffix: 'weight' | 'bias') => concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.${suffix}`))));
-      const aw: AttnWeights = {
-        ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [hidden]),
-        qkv: declareLinear(g, `qkv.${l}`, qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? qkvRows('bias') : undefined),
-        o: declareLinear(g, `o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
-      };
-      const mw: MlpWeights = {
-        ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
-        gu: declareLinear(g, `gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
-        down: declareLinear(g, `down.${l}`, ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),
-      };
+      layers.push({
+        aw: {
+          ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [hidden]),
+          qkv: declareLinear(g, `qkv.${l}`, qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? qkvRows('bias') : undefined),
+          o: declareLinear(g, `o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
+        },
+        mw: {
+          ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
+          gu: declareLinear(g, `gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
+          down: declareLinear(g, `down.${l}`, ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),
+        },
+      });
       g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
       g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
-      let k: string;
-      let v: string;
-      if (plain) {
-        const r = attention(g, h, l, c, aw);
-        h = mlp(g, r.h, l, c, mw);
-        k = r.k;
-        v = r.v;
-      } else {
-        const on = g.input(`attn_on.${l}`, DT.BOOL, []);
-        g.input(`mlp_on.${l}`, DT.BOOL, []);
-        g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
-        g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
-        const r = attention(thenA, h, l, c, aw);
-        thenA.output(r.h, thenA.fresh('h'), DT.FLOAT);
-        thenA.output(r.k, thenA.fresh('k'), DT.FLOAT);
-        thenA.output(r.v, thenA.fresh('v'), DT.FLOAT);
-        const elseA = g.sub(`attn_else_${l}`);
-        const empty = elseA.f32([], [0]);
-        elseA.output(h, elseA.fresh('h'), DT.FLOAT);
-        elseA.output(empty, elseA.fresh('k'), DT.FLOAT);
-        elseA.output(empty, elseA.fresh('v'), DT.FLOAT);
-        [h, k, v] = g.op('If', [on], { then_branch: thenA.graph(), else_branch: elseA.graph() }, 3);
-        thenM.output(mlp(thenM, h, l, c, mw), thenM.fresh('h'), DT.FLOAT);
-        const elseM = g.sub(`mlp_else_${l}`);
-        elseM.output(h, elseM.fresh('h'), DT.FLOAT);
-        h = g.o('If', [`mlp_on.${l}`], { then_branch: thenM.graph(), else_branch: elseM.graph() });
-      }
-      g.output(k, `new_key.${l}`, DT.FLOAT);
-      g.output(v, `new_value.${l}`, DT.FLOAT);
-      if (l + 1 === embedLayer) embedOut = h;
+      if (plain) continue;
+      g.input(`attn_on.${l}`, DT.BOOL, []);
+      g.input(`mlp_on.${l}`, DT.BOOL, []);
+      g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
+      g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
     }
+
+    const out = stack(g, h, c, layers, embedLayer, plain ? plainLayer : switchedLayer);
+    h = out.h;
+    const embedOut = out.embed;
+    out.k.forEach((k, l) => {
+      g.output(k, `new_key.${l}`, DT.FLOAT);
+      g.output(out.v[l], `new_value.${l}`, DT.FLOAT);
+    });
     // Router embedding: mean over the row's real tokens of the hidden state after `embedLayer` layers.
     const hB = g.o('Reshape', [embedOut, g.o('Concat', [shBT, g.i64([cfg.hiddenSize])], { axis: 0 })]);
     const m3 = g.o('Unsqueeze', [tokenMask, ax2]);
