@@ -1,12 +1,13 @@
 /**
  * `npm run bench:skip [-- --models smol,default[,DIR...] --batches 1,8 --contexts 128,512 --rounds 6
- *   --steps 4 --variants plain,full,skip25,skip50,heads,int8,e2e,llama,floor[,spin] --threads 2
+ *   --steps 4 --variants plain,full,switched,skip25,skip50,heads,int8,e2e,llama,floor[,spin] --threads 2
  *   --prepack true|false --spin on|off|auto]`
  *
  * Decode on a random-weight SmolLM2-135M-shaped model (generated here in a temp dir) and on
  * models/default when present, every variant in one round-robin (each round runs `steps` steps of
  * each variant, in rotating order, so load from other processes hits them alike; medians over
- * rounds): (a) a plain graph without switches, (b) the full plan, (c) skip cores removing ~25% /
+ * rounds): (a) a plain graph without switches, (b) the full plan (on the dense path, and through
+ * the switched graph as with --dense-path off), (c) skip cores removing ~25% /
  * ~50% of the FLOPs, (d) per-row head masks, (e) int8 weights; end to end through the worker runner
  * (logits to the main thread vs sampling in the worker vs pipelined steps, with a per-token
  * timeline); llama.cpp on the same weights (GGUF written here) when LLAMA_BENCH names a build; and
@@ -39,7 +40,7 @@ const { values } = parseArgs({
     contexts: { type: 'string', default: '128,512' },
     rounds: { type: 'string', default: '6' },
     steps: { type: 'string', default: '4' },
-    variants: { type: 'string', default: 'plain,full,skip25,skip50,heads,int8,e2e,llama,floor' },
+    variants: { type: 'string', default: 'plain,full,switched,skip25,skip50,heads,int8,e2e,llama,floor' },
     threads: { type: 'string', default: '2' },
     prepack: { type: 'string', default: 'true' },
     spin: { type: 'string' },
@@ -145,6 +146,7 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
   // runs; an unmeasured session loaded here keeps that off the plain-vs-full comparison.
   const warm = plainAsked() ? await loadLocalModel(opts) : null;
   const plain = want.has('plain') ? await loadLocalModel({ ...opts, plain: true }) : null;
+  const switched = want.has('switched') ? await loadLocalModel({ ...opts, densePath: false }) : null;
   const q8 = want.has('int8') ? await loadLocalModel({ ...opts, weights: 'int8' }) : null;
   const spun = want.has('spin') ? await loadLocalModel({ ...opts, spin: 'on' }) : null;
   const runner = want.has('e2e') ? await loadRunner(opts) : null;
@@ -168,11 +170,12 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
   console.log(`llama.cpp: ${'missing' in llama ? `not measured: ${llama.missing}` : ggufs ? `${llama.bench} on ${ggufs.f32} and ${ggufs.q8} (written from this checkpoint)` : 'not measured: q/k/v biases are not exported'}`);
   for (const ctx of [...new Set(contexts.map((c) => Math.min(c, info.maxPositions - (rounds + 1) * steps * 2 - 4)))]) {
     const parents = new Map<object, number>();
-    for (const m of [sw, plain, q8, spun, runner, runnerQ8]) if (m) parents.set(m, await prefill(m as LocalModel, info, ctx));
+    for (const m of [sw, plain, switched, q8, spun, runner, runnerQ8]) if (m) parents.set(m, await prefill(m as LocalModel, info, ctx));
     for (const B of batches) {
       const full = Array.from({ length: B }, () => FULL_PLAN);
       const vs: Variant[] = [stepVariant('(b) full plan', sw, parents.get(sw)!, full, 0)];
       if (plain) vs.push(stepVariant('(a) plain graph', plain, parents.get(plain)!, full, 0));
+      if (switched) vs.push(stepVariant('(b) full plan, switched graph (--dense-path off)', switched, parents.get(switched)!, full, 0));
       for (const k of ['skip25', 'skip50'] as const) if (want.has(k)) vs.push(stepVariant(`(c) skip core ${k.slice(4)}%`, sw, parents.get(sw)!, full.map(() => cores[k]), planCost(cores[k], info).removedFraction));
       if (want.has('heads')) vs.push(stepVariant('(d) per-row head masks', sw, parents.get(sw)!, headMaskPlans(info, B), 0));
       if (q8) vs.push(stepVariant('(e) int8 weights, full plan', q8, parents.get(q8)!, full, 0));
@@ -217,7 +220,7 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
     }
     for (const [m, seq] of parents) await (m as LocalModel).freeSeq(seq);
   }
-  for (const m of [sw, plain, q8, spun, runner, runnerQ8, warm]) await m?.close();
+  for (const m of [sw, plain, switched, q8, spun, runner, runnerQ8, warm]) await m?.close();
   await probe?.close();
   if (ggufs) rmSync(ggufs.tmp, { recursive: true, force: true });
 }
