@@ -137,14 +137,14 @@ async function roundRobin(vs: Variant[]): Promise<{ wall: number; cpu: number | 
 
 async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number): Promise<void> {
   const info = ck.info;
-  resetPeakRss();
-  const before = process.memoryUsage().rss / 2 ** 20;
   const opts = { modelDir: dir, threads, stagingSlots: 4, prepack, spin };
+  // The first model a process loads ran 5-12% slower than later identical ones in side-by-side runs;
+  // an unmeasured one loaded first keeps that off the comparisons.
+  const warm = plainAsked() ? await loadLocalModel(opts) : null;
+  resetPeakRss();
+  const before = rssMiB();
   const sw = await loadLocalModel(opts);
   const loadPeak = rssMiB();
-  // The first session a process loads ran 5-12% slower than later identical ones in some side-by-side
-  // runs; an unmeasured session loaded here keeps that off the plain-vs-full comparison.
-  const warm = plainAsked() ? await loadLocalModel(opts) : null;
   const plain = want.has('plain') ? await loadLocalModel({ ...opts, plain: true }) : null;
   const switched = want.has('switched') ? await loadLocalModel({ ...opts, densePath: false }) : null;
   const q8 = want.has('int8') ? await loadLocalModel({ ...opts, weights: 'int8' }) : null;

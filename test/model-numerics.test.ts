@@ -148,36 +148,41 @@ describe('batches', () => {
 });
 
 describe('dense path', () => {
-  it('a full-plan sequence moves between the plain and the switched session with the reference logits, as without the dense path', async () => {
+  it('a skipping row moves between the switched graph (alone) and the masked one (beside a full row) with the reference logits, as without the dense path', async () => {
     const dir = makeCheckpoint({ layers: 3, heads: 4, kvHeads: 2, seed: 21 });
     dirs.push(dir);
     const ref = new ReferenceModel(openCheckpoint(dir));
-    const masked: SkipPlan = { skipAttention: [], skipMlp: [2], maskHeads: { 1: [3] } };
+    const skipping: SkipPlan = { skipAttention: [0], skipMlp: [2], maskHeads: { 1: [3] } };
     const models = [await loadLocalModel({ modelDir: dir, threads: 1 }), await loadLocalModel({ modelDir: dir, threads: 1, densePath: false })];
     try {
-      const logits: Float32Array[][] = [];
+      const outputs: Float32Array[][] = [];
       for (const model of models) {
         const seq = model.createSeq();
-        const other = model.createSeq();
+        const full = model.createSeq();
         const hist = PROMPT.slice(0, 6);
+        const fullHist = PROMPT.slice(2, 9);
         const got: Float32Array[] = [];
-        // prefill alone (dense), decode alone (dense), decode beside a masked row (switched), alone again.
-        const prefill = await model.step([{ seq, tokens: hist, plan: FULL_PLAN, logits: 'last', embed: true }]);
-        got.push(prefill.logits[0], prefill.embeddings[0]!);
-        await model.step([{ seq: other, tokens: PROMPT.slice(0, 4), plan: masked, logits: 'last' }]);
-        for (const [tok, withOther] of [[9, false], [31, true], [2, false]] as const) {
+        // prefill: the skipping row alone (switched), the full row alone (masked graph, embedding too).
+        got.push((await model.step([{ seq, tokens: hist, plan: skipping, logits: 'last' }])).logits[0]);
+        const f = await model.step([{ seq: full, tokens: fullHist, plan: FULL_PLAN, logits: 'last', embed: true }]);
+        got.push(f.logits[0], f.embeddings[0]!);
+        for (const [tok, together] of [[9, false], [31, true], [2, false], [17, true]] as const) {
           hist.push(tok);
-          const rows = [{ seq, tokens: [tok], plan: FULL_PLAN, logits: 'last' as const }];
-          if (withOther) rows.push({ seq: other, tokens: [tok], plan: masked, logits: 'last' as const });
+          const rows = [{ seq, tokens: [tok], plan: skipping, logits: 'last' as const }];
+          if (together) rows.push({ seq: full, tokens: [tok], plan: FULL_PLAN, logits: 'last' as const });
           const out = await model.step(rows);
-          const want = ref.forward(hist, FULL_PLAN);
-          assertCloseToRef(out.logits[0], [want[want.length - 1]], `decode of ${hist.length} tokens${withOther ? ' beside a masked row' : ''}`);
-          if (withOther) assertCloseToRef(out.logits[1], [ref.forward([...PROMPT.slice(0, 4), tok], masked)[4]], 'the masked row');
+          const want = ref.forward(hist, skipping);
+          assertCloseToRef(out.logits[0], [want[want.length - 1]], `skipping row, ${hist.length} tokens${together ? ', beside a full row' : ', alone'}`);
           got.push(out.logits[0]);
+          if (!together) continue;
+          fullHist.push(tok);
+          const wantFull = ref.forward(fullHist, FULL_PLAN);
+          assertCloseToRef(out.logits[1], [wantFull[wantFull.length - 1]], 'the full row');
+          got.push(out.logits[1]);
         }
-        logits.push(got);
+        outputs.push(got);
       }
-      logits[0].forEach((x, i) => assert.ok(maxAbsDiff(x, logits[1][i]) <= 1e-4, `output ${i}: dense path != switched only`));
+      outputs[0].forEach((x, i) => assert.ok(maxAbsDiff(x, outputs[1][i]) <= 1e-4, `output ${i}: dense path != switched only`));
     } finally {
       for (const m of models) await m.close();
     }

@@ -15,9 +15,10 @@ export interface LoadOptions {
   /** Build the baseline graph without switches or masks (benchmark only; plans must be full). */
   plain?: boolean;
   /**
-   * Add a switch-free copy of the decoder that a step takes when every row runs the full plan with
-   * no head masks (default true): that step then pays no switch or mask tax. onnxruntime pre-packs
-   * the projection weights once per copy, so resident memory grows by about the f32 weights' size.
+   * Add a switch-free copy of the decoder (keep and head masks only) that a step takes when some row
+   * computes every sublayer: full plans and head masks then pay no switch tax (default true).
+   * onnxruntime pre-packs the projection weights once per copy, so resident memory grows by about
+   * the f32 weights' size.
    */
   densePath?: boolean;
   /** Layer after which the router embedding is pooled (default numLayers/2). */

@@ -1,6 +1,6 @@
 /**
  * The model runtime in the current thread: onnxruntime sessions over the generated graph (the
- * switched graph, and the plain one for steps that need no switch or mask),
+ * switched graph, and the masked one for steps where every sublayer runs for some row),
  * sequences with their KV caches, and the batched step. The worker (runner-worker.ts) wraps it;
  * tests and the benchmark may use it directly.
  *
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { validatePlan, type SkipPlan } from '../plans/plan.ts';
 import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
-import { buildLlamaGraph } from './graph/llama-graph.ts';
+import { buildLlamaGraph, type GraphKind } from './graph/llama-graph.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import { parseSpin, resolveSpin } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
@@ -42,20 +42,21 @@ const FALSE = new ort.Tensor('bool', Uint8Array.of(0), []);
 
 /**
  * Loads a checkpoint and builds the sessions (weights go through a temp file, one tensor at a time):
- * the switched graph, and unless `densePath` is false or the graph is plain, the plain graph too,
- * which a step takes when every row runs the full plan with no head masks. Two sessions rather than
- * one graph with an If over both stacks: onnxruntime 1.30 did not pre-pack weights read two
- * subgraph levels down, and the switched stack inside such an If ran 1.3x slower (skip core 25%,
- * batch 8, 135M shape: 37.8 vs 29.1 ms/step).
+ * the switched graph, and unless `densePath` is false or the graph is plain, the masked graph
+ * (no switches; keep and head masks) too, which a step takes when some row computes every
+ * sublayer (full plans, head masks, per-row skips beside full rows). Two sessions rather than one
+ * graph with an If over both stacks: onnxruntime 1.30 did not pre-pack weights read two subgraph
+ * levels down, and the switched stack inside such an If ran 1.3x slower (skip core 25%, batch 8,
+ * 135M shape: 37.8 vs 29.1 ms/step).
  */
 export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
   const ck = openCheckpoint(opts.modelDir);
   const threads = opts.threads ?? 2;
   const spin = resolveSpin(parseSpin(opts.spin) ?? 'auto', threads);
-  const create = async (plain: boolean) => {
+  const create = async (kind: GraphKind) => {
     const tmp = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
     try {
-      const { path } = buildLlamaGraph(ck, { plain, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
+      const { path } = buildLlamaGraph(ck, { kind, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
       return await ort.InferenceSession.create(path!, {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
@@ -69,8 +70,8 @@ export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
     }
   };
   const plain = !!opts.plain;
-  const session = await create(plain);
-  const dense = !plain && (opts.densePath ?? true) ? await create(true) : null;
+  const session = await create(plain ? 'plain' : 'switched');
+  const dense = !plain && (opts.densePath ?? true) ? await create('masked') : null;
   return new LocalModel(ck, session, dense, opts, spin);
 }
 
@@ -92,7 +93,7 @@ export class LocalModel {
   constructor(
     ck: Checkpoint,
     private session: ort.InferenceSession,
-    /** The plain graph, for steps whose rows all run the full plan without head masks (or null). */
+    /** The masked graph (no switches), for steps where some row computes every sublayer (or null). */
     private dense: ort.InferenceSession | null,
     private opts: LoadOptions,
     spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
@@ -220,14 +221,14 @@ export class LocalModel {
     const seqs = rows.map((r) => this.seqs.get(r.seq)!);
     const B = rows.length;
     const T = Math.max(...rows.map((r) => r.tokens.length));
-    // The plain graph's session (no switch or mask inputs) when every row runs the full plan unmasked.
-    const session = this.dense && plans.every((p) => !p.skipA.size && !p.skipM.size && [...p.heads.values()].every((h) => !h.length)) ? this.dense : this.session;
     const attnOn = new Array<boolean>(L);
     const mlpOn = new Array<boolean>(L);
     for (let l = 0; l < L; l++) {
       attnOn[l] = plans.some((p) => !p.skipA.has(l));
       mlpOn[l] = plans.some((p) => !p.skipM.has(l));
     }
+    // Every sublayer runs for some row: the masked graph computes the same without the switches.
+    const session = this.dense && attnOn.every(Boolean) && mlpOn.every(Boolean) ? this.dense : this.session;
     const maxLen = Math.max(...seqs.map((s) => s.len));
     staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);
     const P = staging.P;
@@ -244,9 +245,11 @@ export class LocalModel {
       feeds[`past_key.${l}`] = attnOn[l] ? this.tensorOf(staging.k[l], pastDims) : empty;
       feeds[`past_value.${l}`] = attnOn[l] ? this.tensorOf(staging.v[l], pastDims) : empty;
       if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
-      if (session !== this.session || this.opts.plain) continue;
-      feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
-      feeds[`mlp_on.${l}`] = mlpOn[l] ? TRUE : FALSE;
+      if (this.opts.plain) continue;
+      if (session === this.session) {
+        feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
+        feeds[`mlp_on.${l}`] = mlpOn[l] ? TRUE : FALSE;
+      }
       // Shared all-ones tensors when no row of the group skips or masks here (the common case).
       const keep = (skip: (b: number) => boolean) => {
         if (!plans.some((_, b) => skip(b))) return onesKeep;

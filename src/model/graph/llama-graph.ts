@@ -10,7 +10,9 @@
  * (also the attention keep mask: a row skipping the sublayer has every head masked; there is no
  * o_proj bias, so its update is exactly 0), past_key.l / past_value.l [B,kvH,1,P,D].
  * Fetches: logits [N,V], logsumexp [N], new_key.l / new_value.l [B,kvH,1,T,D] (size 0 when the layer is off), embed [B,hidden].
- * The plain graph (benchmark baseline) has no switches, keep masks or head masks.
+ * Three kinds (GraphKind): `switched` as above; `masked`, the same without the switches (no
+ * attn_on / mlp_on: every sublayer runs, keep and head masks still apply), for steps where some row
+ * computes every sublayer; `plain` (benchmark baseline) with no switches, keep masks or head masks.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,9 +21,12 @@ import { ropeTables } from '../rope.ts';
 import { applyLinear, declareLinear, type Linear, type WeightFormat } from './linear.ts';
 import { DT, GraphBuilder, encodeModel, type WeightSink } from './onnx-builder.ts';
 
+/** Which sublayer switches and masks the graph has (see the header). */
+export type GraphKind = 'switched' | 'masked' | 'plain';
+
 export interface GraphOptions {
-  /** true: no switches or masks (baseline for the benchmark). */
-  plain?: boolean;
+  /** Default `switched`. */
+  kind?: GraphKind;
   /** Layer whose output is mean-pooled into `embed` (default numLayers/2). */
   embedLayer?: number;
   /** Projection weights: f32 (default) or int8 blocks computed here (linear.ts). */
@@ -55,7 +60,8 @@ interface Ctx {
   sin: string;
   pastBias: string;
   newBias: string;
-  plain: boolean;
+  /** Per-row keep and head masks (every kind but plain). */
+  masks: boolean;
 }
 
 /** Attention sublayer on `h` ([BT, hidden]); returns the updated residual and new k/v. */
@@ -83,7 +89,7 @@ function attention(g: GraphBuilder, h: string, l: number, c: Ctx, w: AttnWeights
   const [pp, pn] = g.op('Split', [probs, c.splitPT], { axis: -1 }, 2);
   let o5 = g.o('Add', [g.o('MatMul', [pp, pv]), g.o('MatMul', [pn, newV])]);
   // Per-row head masks; a row that skips this sublayer while others compute has all heads masked.
-  if (!c.plain) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
+  if (c.masks) o5 = g.o('Mul', [o5, `head_mask.${l}`]);
   const ot = g.o('Reshape', [g.o('Transpose', [o5], { perm: [0, 3, 1, 2, 4] }), g.i64([-1, H * D])]);
   // The residual add rides in the Gemm (C = h, beta = 1).
   return { h: applyLinear(g, ot, w.o, h), k: newK, v: newV };
@@ -96,7 +102,7 @@ function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: MlpWeights): stri
   const [gate, up] = g.op('Split', [applyLinear(g, xn, w.gu), g.i64([ff, ff])], { axis: 1 }, 2);
   let act = g.o('Mul', [g.o('Mul', [gate, g.o('Sigmoid', [gate])]), up]);
   // A row that skips this sublayer while others compute gets act = 0, so its update is exactly 0.
-  if (!c.plain) act = g.o('Mul', [act, `mlp_keep.${l}`]);
+  if (c.masks) act = g.o('Mul', [act, `mlp_keep.${l}`]);
   return applyLinear(g, act, w.down, h);
 }
 
@@ -113,8 +119,8 @@ interface LayerOut {
 
 type LayerFn = (g: GraphBuilder, h: string, l: number, c: Ctx, w: LayerWeights) => LayerOut;
 
-/** A layer without switches (the plain graph, which the runner also takes for all-full-plan steps). */
-const plainLayer: LayerFn = (g, h, l, c, w) => {
+/** A layer without switches (the masked and the plain graph). */
+const unswitchedLayer: LayerFn = (g, h, l, c, w) => {
   const r = attention(g, h, l, c, w.aw);
   return { h: mlp(g, r.h, l, c, w.mw), k: r.k, v: r.v };
 };
@@ -184,7 +190,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const kvH = cfg.numKvHeads;
     const G = H / kvH;
     const D = cfg.headDim;
-    const plain = !!opts.plain;
+    const kind = opts.kind ?? 'switched';
     const format = opts.weights ?? 'f32';
     const embedLayer = opts.embedLayer ?? Math.floor(cfg.numLayers / 2);
 
@@ -204,7 +210,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
     const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
     const ax2 = g.i64([2]);
-    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkv1D, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, plain };
+    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkv1D, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, masks: kind !== 'plain' };
 
     // Attention scores need q·k / sqrt(D); rotary is linear, so the scale can sit in the q projection.
     const qScale = 1 / Math.sqrt(D);
@@ -236,14 +242,16 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       });
       g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
       g.input(`past_value.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
-      if (plain) continue;
-      g.input(`attn_on.${l}`, DT.BOOL, []);
-      g.input(`mlp_on.${l}`, DT.BOOL, []);
+      if (kind === 'switched') {
+        g.input(`attn_on.${l}`, DT.BOOL, []);
+        g.input(`mlp_on.${l}`, DT.BOOL, []);
+      }
+      if (kind === 'plain') continue;
       g.input(`mlp_keep.${l}`, DT.FLOAT, ['BT', 1]);
       g.input(`head_mask.${l}`, DT.FLOAT, ['B', kvH, G, 1, 1]);
     }
 
-    const out = stack(g, h, c, layers, embedLayer, plain ? plainLayer : switchedLayer);
+    const out = stack(g, h, c, layers, embedLayer, kind === 'switched' ? switchedLayer : unswitchedLayer);
     h = out.h;
     const embedOut = out.embed;
     out.k.forEach((k, l) => {
