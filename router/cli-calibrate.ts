@@ -104,7 +104,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     const { profile, path: profilePath, cached } = await loadOrMeasureProfile(runner, { threads, cacheDir: join(modelDir, 'router') });
     process.stderr.write(`latency profile ${cached ? 'read from' : 'measured into'} ${profilePath}\n`);
     const shape = profileShape(profile, 8, 128);
-    const table = { denseMs: shape.denseMs, attentionMs: shape.attentionMs, mlpMs: shape.mlpMs };
+    const table = { denseMs: shape.denseMs, switchedMs: shape.switchedMs, attentionMs: shape.attentionMs, mlpMs: shape.mlpMs };
     const g0 = Date.now();
     const withRef = prompts.filter((p) => p.reference).slice(0, greedyPrompts);
     result.latencyBudget = await measureLatencyBudgetPath(local, withRef, table, { batch: shape.batch, context: shape.context }, maxSpeedup, (core) =>

@@ -187,6 +187,23 @@ describe('dense path', () => {
       for (const m of models) await m.close();
     }
   });
+
+  it("a full-plan step asked for the switched graph runs it, with the dense path's logits", async () => {
+    const dir = makeCheckpoint({ layers: 2, heads: 4, kvHeads: 2, seed: 22 });
+    dirs.push(dir);
+    const model = await loadLocalModel({ modelDir: dir, threads: 1 });
+    try {
+      const [a, b] = [model.createSeq(), model.createSeq()];
+      const dense = await model.step([{ seq: a, tokens: PROMPT, plan: FULL_PLAN, logits: 'all' }]);
+      const switched = await model.step([{ seq: b, tokens: PROMPT, plan: FULL_PLAN, logits: 'all' }], { graph: 'switched' });
+      assert.ok(maxAbsDiff(dense.logits[0], switched.logits[0]) <= 1e-4);
+      const d2 = await model.step([{ seq: a, tokens: [5], plan: FULL_PLAN, logits: 'last' }], { graph: 'switched' });
+      const s2 = await model.step([{ seq: b, tokens: [5], plan: FULL_PLAN, logits: 'last' }]);
+      assert.ok(maxAbsDiff(d2.logits[0], s2.logits[0]) <= 1e-4);
+    } finally {
+      await model.close();
+    }
+  });
 });
 
 describe('router embedding layer and limits', () => {

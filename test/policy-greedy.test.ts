@@ -35,3 +35,16 @@ test('protected sublayers are never picked; unreachable targets say so', async (
   const capped = await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 50, importance: ones, maxPicks: 2 });
   assert.equal(capped.core.length, 2);
 });
+
+test("a core's step pays the switched graph's cost; no core is the dense path", async () => {
+  // The full plan costs 10 ms on the dense path and 11 ms through the switches.
+  const taxed: LatencyTable = { ...table, switchedMs: 11 };
+  assert.equal(predictedSpeedup(taxed, []), 1);
+  const one = [{ kind: 'attention' as const, layer: 3 }];
+  assert.equal(predictedSpeedup(taxed, one), 10 / (11 - 1));
+  const ones = (_c: Sublayer[], rest: Sublayer[]): number[] => rest.map((s) => (s.kind === 'attention' ? 0.1 : 1));
+  // Attention first (0.1 / ms); 10 / (11 - 3) = 1.25 needs a third sublayer where the untaxed table needed two.
+  const r = await greedySkipCore({ numLayers: 4, latency: taxed, targetSpeedup: 1.25, importance: ones });
+  assert.equal(r.core.length, 3);
+  assert.equal((await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.25, importance: ones })).core.length, 2);
+});

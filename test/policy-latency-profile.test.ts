@@ -24,14 +24,14 @@ test('the profile is measured through the runner, cached per model and machine, 
   let progress = 0;
   const first = await loadOrMeasureProfile(runner, { ...opts, onProgress: () => progress++ });
   assert.equal(first.cached, false);
-  assert.equal(progress, 2 * 2 * (2 + 2 * 3), 'every batch x context x plan was timed');
+  assert.equal(progress, 2 * 2 * (3 + 2 * 3), 'every batch x context x plan was timed (the full plan twice: dense and switched)');
   const p = first.profile;
   assert.equal(p.modelKey, modelKey(runner.info));
   assert.deepEqual(p.shapes.map((s) => `${s.batch}/${s.context}`), ['1/16', '1/64', '4/16', '4/64']);
   for (const s of p.shapes) {
     assert.equal(s.attentionMs.length, 3);
     assert.equal(s.mlpMs.length, 3);
-    assert.ok(s.denseMs > 0 && s.baseMs > 0);
+    assert.ok(s.denseMs > 0 && s.switchedMs > 0 && s.baseMs > 0);
     assert.ok([...s.attentionMs, ...s.mlpMs].every((x) => x > 0));
   }
   const second = await loadOrMeasureProfile(runner, opts);
@@ -49,6 +49,11 @@ test('the profile is measured through the runner, cached per model and machine, 
   assert.equal(other.cached, false, 'a profile of other hardware is re-measured, not refused');
   assert.equal(other.path, null, 'and kept in memory when no cache directory is configured');
   assert.equal(readCachedProfile(first.path!, runner.info, 7), null, 'another thread count is another machine key');
+  // A profile of an older version (no switched-graph time) is re-measured.
+  const old = JSON.parse(readFileSync(first.path!, 'utf8')) as { profiles: Record<string, { version: number }> };
+  for (const k of Object.keys(old.profiles)) old.profiles[k]!.version = 1;
+  writeFileSync(first.path!, JSON.stringify(old));
+  assert.equal(readCachedProfile(first.path!, runner.info, 1), null);
   assert.equal(profileShape(p, 8, 60).batch, 4);
   assert.equal(profileShape(p, 1, 60).context, 64);
   assert.equal(predictSpeedup(p, [FULL_PLAN]), 1);

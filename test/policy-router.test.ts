@@ -120,7 +120,7 @@ test('learned returns N distinct plans, deterministically; fast mode puts head m
 test('skip cores depend on the target and the batch-size bucket, never on the prompt', async () => {
   const r = await resources();
   // A long-context shape where attention dominates: a core chosen by prompt length would differ there.
-  r.profile!.shapes.push({ batch: 8, context: 512, denseMs: 40, baseMs: 3, attentionMs: [6, 6, 6, 6], mlpMs: [1, 1, 1, 1] });
+  r.profile!.shapes.push({ batch: 8, context: 512, denseMs: 40, switchedMs: 40, baseMs: 3, attentionMs: [6, 6, 6, 6], mlpMs: [1, 1, 1, 1] });
   const lb = createLatencyBudgetPolicy(r);
   const learned = createLearnedPolicy(r);
   const withPrompt = (n: number, len: number, options: PolicyOptions): PolicyContext => ({ ...ctx(n, options), promptTokens: Array.from({ length: len }, (_, i) => i + 3) });

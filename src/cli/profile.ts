@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(`${cached ? 'cached' : 'measured'} profile: ${path}\nmachine: ${profile.machine}\n`);
     for (const s of profile.shapes) {
       const f = (xs: number[]): string => xs.map((x) => x.toFixed(3)).join(' ');
-      process.stdout.write(`batch ${s.batch} context ${s.context}: dense ${s.denseMs.toFixed(3)} ms, all skipped ${s.baseMs.toFixed(3)} ms\n  attention ms: ${f(s.attentionMs)}\n  mlp ms:       ${f(s.mlpMs)}\n`);
+      process.stdout.write(`batch ${s.batch} context ${s.context}: dense ${s.denseMs.toFixed(3)} ms, switched graph ${s.switchedMs.toFixed(3)} ms, all skipped ${s.baseMs.toFixed(3)} ms\n  attention ms: ${f(s.attentionMs)}\n  mlp ms:       ${f(s.mlpMs)}\n`);
     }
   } finally {
     await runner.close();

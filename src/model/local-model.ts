@@ -18,7 +18,7 @@ import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import { parseSpin, resolveSpin } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { SeqId, StepRow } from './runner-types.ts';
+import type { SeqId, StepOptions, StepRow } from './runner-types.ts';
 import { sharedInputs } from './step-inputs.ts';
 
 export type { LoadOptions, RuntimeInfo };
@@ -155,7 +155,7 @@ export class LocalModel {
   }
 
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
-  async step(rows: StepRow[]): Promise<LocalStepOutput> {
+  async step(rows: StepRow[], opts: StepOptions = {}): Promise<LocalStepOutput> {
     const t0 = performance.now();
     if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
@@ -184,9 +184,10 @@ export class LocalModel {
     const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
-    if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out);
+    const switched = opts.graph === 'switched';
+    if (decode.length) await this.runGroup(rows, decode, this.decodeStaging.get(decode.map((i) => rows[i].seq)), out, switched);
     if (prefill.length) {
-      await this.runGroup(rows, prefill, this.prefillStaging, out);
+      await this.runGroup(rows, prefill, this.prefillStaging, out, switched);
       this.prefillStaging.reset();
     }
     return out;
@@ -210,7 +211,7 @@ export class LocalModel {
     return t;
   }
 
-  private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput): Promise<void> {
+  private async runGroup(all: StepRow[], idx: number[], staging: KvStaging, out: LocalStepOutput, switched: boolean): Promise<void> {
     const tPrep = performance.now();
     const c = this.config;
     const L = c.numLayers;
@@ -228,7 +229,7 @@ export class LocalModel {
       mlpOn[l] = plans.some((p) => !p.skipM.has(l));
     }
     // Every sublayer runs for some row: the masked graph computes the same without the switches.
-    const session = this.dense && attnOn.every(Boolean) && mlpOn.every(Boolean) ? this.dense : this.session;
+    const session = this.dense && !switched && attnOn.every(Boolean) && mlpOn.every(Boolean) ? this.dense : this.session;
     const maxLen = Math.max(...seqs.map((s) => s.len));
     staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);
     const P = staging.P;

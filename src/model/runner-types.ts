@@ -53,6 +53,15 @@ export interface StepRow {
   feedSampled?: boolean;
 }
 
+/** How a step runs. */
+export interface StepOptions {
+  /**
+   * `switched`: run through the switched graph even where the dense path would take the step
+   * (latency profiles time the full plan with the switches' cost, which every skip core pays).
+   */
+  graph?: 'switched';
+}
+
 /** Where one step's time went, in milliseconds (the runner's timeline). */
 export interface StepTiming {
   /** Main thread posts the request -> the worker starts it (message latency + queue wait). */
@@ -103,7 +112,7 @@ export interface ModelRunner {
   /** Number of tokens a sequence has consumed so far (its next position), as of the last resolved step. */
   seqLength(seq: SeqId): number;
   /** Runs one step for a batch of rows in one onnxruntime run where shapes allow. */
-  step(rows: StepRow[]): Promise<StepOutput>;
+  step(rows: StepRow[], opts?: StepOptions): Promise<StepOutput>;
   /** Stops the worker and releases the session. */
   close(): Promise<void>;
 }

@@ -42,7 +42,7 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     fed[i] = tokens.length;
     run.push({ row: { seq: r.seq, tokens, plan, logits: r.logits === 'all' ? 'all' : 'last', embed: r.embed }, at: i });
   });
-  const out = await model.step(run.map((x) => x.row));
+  const out = await model.step(run.map((x) => x.row), msg.opts);
   const t0 = performance.now();
   const sampled: (SampledToken | null)[] = msg.rows.map(() => null);
   const logitsOf: (Float32Array | null)[] = msg.rows.map(() => null);

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, StepOutput, StepRow } from './runner-types.ts';
+import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, StepOptions, StepOutput, StepRow } from './runner-types.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
@@ -103,7 +103,7 @@ class WorkerRunner implements SamplingRunner {
     return id;
   }
 
-  async step(rows: StepRow[]): Promise<StepOutput> {
+  async step(rows: StepRow[], opts?: StepOptions): Promise<StepOutput> {
     const defs: [number, SkipPlan][] = [];
     const wire: WireRow[] = rows.map((r) => ({
       seq: r.seq,
@@ -116,7 +116,7 @@ class WorkerRunner implements SamplingRunner {
     }));
     const drop = this.dropped.splice(0);
     const sentAt = epochMs();
-    const r = await this.call<PackedStep>({ op: 'step', rows: wire, plans: defs, drop, sentAt });
+    const r = await this.call<PackedStep>({ op: 'step', rows: wire, plans: defs, drop, sentAt, ...(opts ? { opts } : {}) });
     const resolvedAt = epochMs();
     rows.forEach((row, i) => {
       if (row.sample) this.specs.set(row.seq, row.sample);

@@ -5,7 +5,7 @@
  * likewise travels once per sequence (`1` = the spec sent before).
  */
 import type { SkipPlan } from '../plans/plan.ts';
-import type { SampledToken, SamplerSpec } from './runner-types.ts';
+import type { SampledToken, SamplerSpec, StepOptions } from './runner-types.ts';
 
 /** A step row as sent to the worker. */
 export interface WireRow {
@@ -23,7 +23,7 @@ export type WorkerRequest =
   | { id: number; op: 'fork'; src: number; count: number }
   | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
   | { id: number; op: 'free'; seq: number }
-  | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number }
+  | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }
   | { id: number; op: 'close' };
 
 /** A step's result as posted back; logits are views into transferred buffers. */

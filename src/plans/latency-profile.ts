@@ -2,8 +2,10 @@
  * Latency profile: the measured decode-step latency of every attention and MLP sublayer on this
  * machine, at batch 1 and 8 and a few context lengths, taken through the real runner. Each
  * sublayer is timed alone (every other sublayer skipped) against the step with everything
- * skipped; those shares then split the measured dense-minus-empty step time, so the sublayers add
- * up to what skipping all of them really saves. Short steps are timed because on a shared
+ * skipped; those shares then split the full plan's step time through the switched graph minus the
+ * empty step's, so the sublayers add up to what skipping all of them really saves. A skip core's
+ * step runs the switched graph, a full-model step the dense path (no switches), so a core's
+ * speedup is the dense step over the switched one less the core's sublayers. Short steps are timed because on a shared
  * machine a long step collects more interference than the sublayer costs. Cached per model shape
  * and machine; the engine's speedup figures and the latency-budget policy
  * read it.
@@ -14,22 +16,28 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ModelInfo } from '../model/model-info.ts';
-import type { ModelRunner } from '../model/runner-types.ts';
+import type { ModelRunner, StepOptions } from '../model/runner-types.ts';
 import { FULL_PLAN, type SkipPlan } from './plan.ts';
 
 /** Measured step times of one batch shape, in milliseconds. */
 export interface ProfileShape {
   batch: number;
   context: number;
+  /** The full plan's step time: the dense path (what a full-model request costs). */
   denseMs: number;
+  /** The full plan's step time through the switched graph (the same as denseMs without the dense path). */
+  switchedMs: number;
   /** Step time with every sublayer skipped (embedding, lm_head and fixed costs). */
   baseMs: number;
   attentionMs: number[];
   mlpMs: number[];
 }
 
+/** Profiles of another version (version 1 had no switchedMs) are re-measured. */
+export const PROFILE_VERSION = 2;
+
 export interface LatencyProfile {
-  version: 1;
+  version: typeof PROFILE_VERSION;
   modelKey: string;
   machineKey: string;
   machine: string;
@@ -86,7 +94,7 @@ export function quantile(xs: number[], q: number): number {
 }
 
 /** Low-quantile decode-step time of `plan` at one batch shape (fresh sequences, prefilled under the plan). */
-async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, context: number, steps: number, seed: number): Promise<number> {
+async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, context: number, steps: number, seed: number, opts?: StepOptions): Promise<number> {
   const vocab = runner.info.vocabSize;
   const prompt = Array.from({ length: context }, (_, i) => (seed * 131 + i * 7919) % vocab);
   const root = await runner.createSeq();
@@ -96,7 +104,7 @@ async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, co
     seqs.push(...(await runner.forkSeq(root, batch)));
     const times: number[] = [];
     for (let s = 0; s < steps + 2; s++) {
-      const out = await runner.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 31 + i * 17 + 5) % vocab], plan, logits: 'last' as const })));
+      const out = await runner.step(seqs.map((seq, i) => ({ seq, tokens: [(s * 31 + i * 17 + 5) % vocab], plan, logits: 'last' as const })), opts);
       if (s >= 2) times.push(out.runMs);
     }
     return quantile(times, 0.25);
@@ -121,9 +129,13 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
   const room = info.maxPositions - steps - 3;
   const contexts = [...new Set((opts.contexts ?? [32, 128, 256]).map((c) => Math.min(c, room)).filter((c) => c >= 1))];
   const all = Array.from({ length: L }, (_, i) => i);
+  // 0: full plan (dense path), 1: everything skipped, 2 + 2l / 3 + 2l: attention / MLP of layer l
+  // alone, last: the full plan through the switched graph.
   const plans: SkipPlan[] = [FULL_PLAN, { skipAttention: all, skipMlp: all, maskHeads: {} }];
   const allBut = (l: number): number[] => all.filter((x) => x !== l);
   for (let l = 0; l < L; l++) plans.push({ skipAttention: allBut(l), skipMlp: all, maskHeads: {} }, { skipAttention: all, skipMlp: allBut(l), maskHeads: {} });
+  plans.push(FULL_PLAN);
+  const switchedAt = plans.length - 1;
   const started = Date.now();
   const total = repeats * batches.length * contexts.length * plans.length;
   let done = 0;
@@ -133,7 +145,7 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
       for (const context of contexts) {
         for (let k = 0; k < plans.length; k++) {
           const i = (k + r) % plans.length; // rotate the order so drift does not favour one plan
-          const ms = await timeDecode(runner, plans[i]!, batch, context, steps, r * 1000 + i);
+          const ms = await timeDecode(runner, plans[i]!, batch, context, steps, r * 1000 + i, i === switchedAt ? { graph: 'switched' } : undefined);
           const key = `${batch}/${context}/${i}`;
           samples.set(key, [...(samples.get(key) ?? []), ms]);
           opts.onProgress?.(++done, total);
@@ -147,21 +159,22 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
       // Fastest of the repeats: interference only ever adds time.
       const t = (i: number): number => Math.min(...samples.get(`${batch}/${context}/${i}`)!);
       const dense = t(0);
+      const switched = t(switchedAt);
       // The empty step is the reference of every alone-time: take the fastest evidence of it.
-      let base = Math.min(t(1), dense);
-      for (let i = 2; i < plans.length; i++) base = Math.min(base, t(i));
+      let base = Math.min(t(1), dense, switched);
+      for (let i = 2; i < switchedAt; i++) base = Math.min(base, t(i));
       // Alone-times above the empty step, floored so no sublayer is free.
-      const floor = Math.max(dense - base, 1e-6) * 0.002;
+      const floor = Math.max(switched - base, 1e-6) * 0.002;
       const rawAtt = Array.from({ length: L }, (_, l) => Math.max(t(2 + 2 * l) - base, floor));
       const rawMlp = Array.from({ length: L }, (_, l) => Math.max(t(3 + 2 * l) - base, floor));
       const rawSum = [...rawAtt, ...rawMlp].reduce((a, b) => a + b, 0);
-      const scale = Math.max(dense - base, rawSum * 0.25) / rawSum;
-      shapes.push({ batch, context, denseMs: dense, baseMs: base, attentionMs: rawAtt.map((x) => x * scale), mlpMs: rawMlp.map((x) => x * scale) });
+      const scale = Math.max(switched - base, rawSum * 0.25) / rawSum;
+      shapes.push({ batch, context, denseMs: dense, switchedMs: switched, baseMs: base, attentionMs: rawAtt.map((x) => x * scale), mlpMs: rawMlp.map((x) => x * scale) });
     }
   }
   const m = machineKey(opts.threads);
   return {
-    version: 1,
+    version: PROFILE_VERSION,
     modelKey: modelKey(info),
     machineKey: m.key,
     machine: m.description,
@@ -181,7 +194,8 @@ export function profileShape(profile: LatencyProfile, batch: number, context = 1
 
 /**
  * Speedup the profile predicts for a batch whose rows carry `plans`: only sublayers skipped by
- * every row (the skip core) save time; head masks save none.
+ * every row (the skip core) save time, and such a step runs the switched graph; without a core
+ * the step takes the dense path (1); head masks save none.
  */
 export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan[], context = 128): number {
   if (plans.length === 0) return 1;
@@ -190,7 +204,8 @@ export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan
   let saved = 0;
   for (const l of common('skipAttention')) saved += s.attentionMs[l] ?? 0;
   for (const l of common('skipMlp')) saved += s.mlpMs[l] ?? 0;
-  const rest = Math.max(s.denseMs - saved, s.baseMs, 1e-9);
+  if (saved === 0) return 1;
+  const rest = Math.max(s.switchedMs - saved, s.baseMs, 1e-9);
   return s.denseMs / rest;
 }
 
@@ -207,7 +222,8 @@ interface ProfileFile {
 export function readCachedProfile(path: string, info: ModelInfo, threads?: number): LatencyProfile | null {
   if (!existsSync(path)) return null;
   const file = JSON.parse(readFileSync(path, 'utf8')) as ProfileFile;
-  return file.profiles?.[`${modelKey(info)}/${machineKey(threads).key}`] ?? null;
+  const p = file.profiles?.[`${modelKey(info)}/${machineKey(threads).key}`];
+  return p?.version === PROFILE_VERSION ? p : null;
 }
 
 /** Adds a profile to the cache file (other machines' profiles are kept). */

@@ -75,7 +75,7 @@ export const CORE_CONTEXT = 128;
 export function latencyTableFor(r: RouterResources, n: number): LatencyTable | null {
   if (r.profile) {
     const s = profileShape(r.profile, n, CORE_CONTEXT);
-    return { denseMs: s.denseMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
+    return { denseMs: s.denseMs, switchedMs: s.switchedMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
   }
   return r.calibration ? calibrationTable(r.calibration) : null;
 }

@@ -13,7 +13,10 @@ export interface Sublayer {
 
 /** Per-sublayer decode-step latency on one batch shape (milliseconds). */
 export interface LatencyTable {
+  /** The full-model step (the dense path). */
   denseMs: number;
+  /** The full plan through the switched graph, which a core's step runs (default denseMs). */
+  switchedMs?: number;
   attentionMs: number[];
   mlpMs: number[];
 }
@@ -30,11 +33,12 @@ export function sublayerLatency(t: LatencyTable, s: Sublayer): number {
   return v;
 }
 
-/** Speedup the table predicts for skipping `core`: dense / (dense - saved). */
+/** Speedup the table predicts for skipping `core`: dense / (switched - saved); 1 for no core (the dense path). */
 export function predictedSpeedup(t: LatencyTable, core: Sublayer[]): number {
+  if (core.length === 0) return 1;
   let saved = 0;
   for (const s of core) saved += sublayerLatency(t, s);
-  const rest = t.denseMs - saved;
+  const rest = (t.switchedMs ?? t.denseMs) - saved;
   return rest <= 0 ? Infinity : t.denseMs / rest;
 }
 

@@ -62,8 +62,8 @@ export function calibration(): CalibrationResult {
 }
 
 export function profile(): LatencyProfile {
-  const shape = (batch: number, scale: number) => ({ batch, context: 128, denseMs: 10 * scale, baseMs: 1 * scale, attentionMs: [1, 1, 1, 1].map((x) => x * scale), mlpMs: [1.5, 1.5, 1.5, 1.5].map((x) => x * scale) });
-  return { version: 1, modelKey: 'm', machineKey: 'k', machine: 'test', measuredAt: '', numLayers: L, measureSeconds: 0, shapes: [shape(1, 1), shape(8, 3)] };
+  const shape = (batch: number, scale: number) => ({ batch, context: 128, denseMs: 10 * scale, switchedMs: 10 * scale, baseMs: 1 * scale, attentionMs: [1, 1, 1, 1].map((x) => x * scale), mlpMs: [1.5, 1.5, 1.5, 1.5].map((x) => x * scale) });
+  return { version: 2 as const, modelKey: 'm', machineKey: 'k', machine: 'test', measuredAt: '', numLayers: L, measureSeconds: 0, shapes: [shape(1, 1), shape(8, 3)] };
 }
 
 /** A model directory with calibration.json, catalog.json and selector.onnx. */
