@@ -7,8 +7,8 @@
  * models/default when present, every variant in one round-robin (each round runs `steps` steps of
  * each variant, in rotating order, so load from other processes hits them alike; medians over
  * rounds): (a) a plain graph without switches, (b) the full plan (on the dense path, and through
- * the switched graph as with --dense-path off), (c) skip cores removing ~25% /
- * ~50% of the FLOPs, (d) per-row head masks, (e) int8 weights; end to end through the worker runner
+ * the switched graph as with --dense-path off), (c) skip cores removing ~25% / ~50% of the FLOPs
+ * (on their core graph, and through the switched graph), (d) per-row head masks, (e) int8 weights; end to end through the worker runner
  * (logits to the main thread vs sampling in the worker vs pipelined steps, with a per-token
  * timeline); llama.cpp on the same weights (GGUF written here) when LLAMA_BENCH names a build; and
  * (h) the memory-bandwidth floor: the time for as many threads to read the weights' bytes once,
@@ -176,7 +176,12 @@ async function benchModel(name: string, dir: string, ck: Checkpoint, bw: number)
       const vs: Variant[] = [stepVariant('(b) full plan', sw, parents.get(sw)!, full, 0)];
       if (plain) vs.push(stepVariant('(a) plain graph', plain, parents.get(plain)!, full, 0));
       if (switched) vs.push(stepVariant('(b) full plan, switched graph (--dense-path off)', switched, parents.get(switched)!, full, 0));
-      for (const k of ['skip25', 'skip50'] as const) if (want.has(k)) vs.push(stepVariant(`(c) skip core ${k.slice(4)}%`, sw, parents.get(sw)!, full.map(() => cores[k]), planCost(cores[k], info).removedFraction));
+      for (const k of ['skip25', 'skip50'] as const) {
+        if (!want.has(k)) continue;
+        const f = planCost(cores[k], info).removedFraction;
+        vs.push(stepVariant(`(c) skip core ${k.slice(4)}%`, sw, parents.get(sw)!, full.map(() => cores[k]), f));
+        if (switched) vs.push(stepVariant(`(c) skip core ${k.slice(4)}%, switched graph`, switched, parents.get(switched)!, full.map(() => cores[k]), f));
+      }
       if (want.has('heads')) vs.push(stepVariant('(d) per-row head masks', sw, parents.get(sw)!, headMaskPlans(info, B), 0));
       if (q8) vs.push(stepVariant('(e) int8 weights, full plan', q8, parents.get(q8)!, full, 0));
       if (spun) vs.push(stepVariant('(b) full plan, spinning', spun, parents.get(spun)!, full, 0));

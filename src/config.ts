@@ -29,6 +29,7 @@ const SETTINGS = {
   ortSpin: { flag: 'ort-spin', schema: z.preprocess((v) => (v === '1' ? 'on' : v === '0' ? 'off' : v), z.enum(['auto', 'on', 'off'])).default('auto'), help: "let onnxruntime's threads spin while waiting: on | off | auto (spins only with a CPU to spare on an idle machine)" },
   weights: { flag: 'weights', schema: z.enum(['f32', 'int8']).default('f32'), help: 'weight format: f32, or int8 (weight-only quantization at load, MatMulNBits)' },
   densePath: { flag: 'dense-path', schema: flag.default(true), help: 'a second, switch-free session (keep and head masks only) for steps in which every sublayer runs for some row: full plans and head masks pay no switch tax; costs a second pre-packed copy of the weights in memory' },
+  coreGraphs: { flag: 'core-graphs', schema: z.coerce.number().int().min(0).max(64).default(2), help: 'skip cores kept as graphs of their own (0: none): a core the whole batch shares gets one after a few steps, so its steps pay no switch tax; each holds a packed copy of the weights it reads' },
   apiKey: { flag: 'api-key', schema: z.string().min(1).optional(), help: 'when set, /v1 and /admin routes and gRPC need Authorization: Bearer <key>' },
   apiKeysFile: { flag: 'api-keys-file', schema: z.string().min(1).optional(), help: 'file of API keys, one per line (# comments); reread when it changes, so keys rotate without a restart' },
   metricsAuth: { flag: 'metrics-auth', schema: flag.default(false), help: 'GET /metrics needs an API key too' },

@@ -20,7 +20,7 @@ const info: ModelInfo = { id: 'fake', dir: '/nowhere', architecture: 'LlamaForCa
 /** Deterministic fake: the next token is (length of the sequence) % 10, never eos (drawn "in the runtime"). */
 class FakeRunner implements SamplingRunner {
   readonly info = info;
-  readonly runtime = { weights: 'f32' as const, threads: 1, spin: false, spinReason: 'fake' };
+  readonly runtime = { weights: 'f32' as const, threads: 1, spin: false, spinReason: 'fake', coreGraphs: 0 };
   live = new Map<number, number>();
   steps: StepRow[][] = [];
   forks: [number, number][] = [];
@@ -226,15 +226,15 @@ test("speedup: dense and core step-time windows give the ratio, robust to slowed
   let t = 0;
   const meter = new SpeedupMeter(new FakeRunner(), () => t);
   assert.equal(meter.needsProbe('k', 4), true);
-  meter.record('k', 4, 12, 8);
+  meter.record('k', 4, { ms: 12 }, 8);
   assert.equal(meter.ratio('k', 4), 1.5);
   assert.equal(meter.ratio('k', 2), 1.5, 'nearest measured batch of the same core');
   assert.equal(meter.ratio('other', 4), 1);
   assert.equal(meter.needsProbe('k', 4), true, 'a new batch size is probed on its first few steps');
   // Other work slows one dense probe 5x and two core steps 4x: the low quantiles keep the ratio.
-  meter.record('k', 4, 60, 8);
-  meter.record('k', 4, 12, 32);
-  meter.record('k', 4, 12.5, 8.2);
+  meter.record('k', 4, { ms: 60 }, 8);
+  meter.record('k', 4, { ms: 12 }, 32);
+  meter.record('k', 4, { ms: 12.5 }, 8.2);
   for (let i = 0; i < 4; i++) meter.observe('k', false, 4, i === 1 ? 40 : 8.1);
   assert.ok(Math.abs(meter.ratio('k', 4) - 1.5) < 0.05, `ratio ${meter.ratio('k', 4)}`);
   assert.equal(meter.needsProbe('k', 4), false);
@@ -242,6 +242,13 @@ test("speedup: dense and core step-time windows give the ratio, robust to slowed
   assert.equal(meter.needsProbe('k', 4), true, 'stale dense windows are re-measured');
   meter.observe('dense', true, 4, 12.2);
   assert.equal(meter.needsProbe('k', 4), false, "the real steps of requests that skip nothing are dense samples too");
+  // A core moving to its own graph (graph-sessions.ts) starts its window again: the switched
+  // graph's slower samples no longer count.
+  meter.observe('c', false, 4, 10, 'switched');
+  meter.observe('c', false, 4, 10, 'switched');
+  assert.ok(Math.abs(meter.ratio('c', 4) - 12.2 / 10) < 0.1);
+  meter.observe('c', false, 4, 6, 'core');
+  assert.ok(meter.ratio('c', 4) > 1.9, `ratio after the move ${meter.ratio('c', 4)}`);
   // 100 ms wall, 60 ms of it in steps whose dense equivalent is 90 ms: the full model would take 130 ms.
   assert.equal(endToEndSpeedup(100, 60, 90), 1.3);
   assert.equal(endToEndSpeedup(100, 0, 0), null);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
+import { CORE_GRAPH_AFTER } from '../src/model/graph-sessions.ts';
 import { ReferenceModel } from '../src/model/reference.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 import { assertCloseToRef, maxAbsDiff } from './helpers/compare-logits.ts';
@@ -200,6 +201,43 @@ describe('dense path', () => {
       const d2 = await model.step([{ seq: a, tokens: [5], plan: FULL_PLAN, logits: 'last' }], { graph: 'switched' });
       const s2 = await model.step([{ seq: b, tokens: [5], plan: FULL_PLAN, logits: 'last' }]);
       assert.ok(maxAbsDiff(d2.logits[0], s2.logits[0]) <= 1e-4);
+    } finally {
+      await model.close();
+    }
+  });
+});
+
+describe('core graphs', () => {
+  it('a skip core the batch shares gets its own graph after a few steps, with the reference logits; the least recently used is released', async () => {
+    const dir = makeCheckpoint({ layers: 4, heads: 4, kvHeads: 2, seed: 23 });
+    dirs.push(dir);
+    const ref = new ReferenceModel(openCheckpoint(dir));
+    const cores: SkipPlan[] = [
+      { skipAttention: [1], skipMlp: [2, 3], maskHeads: {} },
+      { skipAttention: [0, 2], skipMlp: [], maskHeads: { 3: [1] } },
+    ];
+    const model = await loadLocalModel({ modelDir: dir, threads: 1, coreGraphs: 1 });
+    try {
+      for (const [c, plan] of [cores[0], cores[1], cores[0]].entries()) {
+        const seqs = [model.createSeq(), model.createSeq()];
+        const hist = [PROMPT.slice(0, 5), PROMPT.slice(4, 11)];
+        await model.step(seqs.map((seq, i) => ({ seq, tokens: hist[i], plan, logits: 'last' as const })));
+        const used: string[] = [];
+        for (let t = 0; t < CORE_GRAPH_AFTER + 4; t++) {
+          const tok = [(t * 13 + 7) % 250, (t * 29 + 3) % 250];
+          const out = await model.step(seqs.map((seq, i) => ({ seq, tokens: [tok[i]], plan, logits: 'last' as const })));
+          used.push(...out.graphs);
+          hist.forEach((h, i) => {
+            h.push(tok[i]);
+            const want = ref.forward(h, plan);
+            assertCloseToRef(out.logits[i], [want[want.length - 1]], `core ${c}, step ${t}, row ${i} (${out.graphs})`);
+          });
+        }
+        assert.equal(used[0], 'switched', 'a new core starts on the switched graph');
+        assert.equal(used.at(-1), 'core', `core ${c} ends on its own graph: ${used}`);
+        seqs.forEach((s) => model.freeSeq(s));
+      }
+      assert.deepEqual(model.sessions.coreStats, { built: 3, failed: 0, evicted: 2 }, 'one core graph kept: each new core released the other');
     } finally {
       await model.close();
     }

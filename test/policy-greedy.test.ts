@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { coreToPlan, greedySkipCore, predictedSpeedup, type LatencyTable, type Sublayer } from '../src/router/skip-core-search.ts';
+import { coreTable } from '../src/plans/latency-profile.ts';
 
 const table: LatencyTable = { denseMs: 10, attentionMs: [1, 1, 1, 1], mlpMs: [1.5, 1.5, 1.5, 1.5] };
 
@@ -47,4 +48,18 @@ test("a core's step pays the switched graph's cost; no core is the dense path", 
   const r = await greedySkipCore({ numLayers: 4, latency: taxed, targetSpeedup: 1.25, importance: ones });
   assert.equal(r.core.length, 3);
   assert.equal((await greedySkipCore({ numLayers: 4, latency: table, targetSpeedup: 1.25, importance: ones })).core.length, 2);
+});
+
+test('with core graphs a steady core pays no switch: the dense step is the reference and the sublayers split it', () => {
+  const shape = { batch: 1, context: 128, denseMs: 8, switchedMs: 11, baseMs: 2, attentionMs: [1.5, 1.5, 1.5, 1.5], mlpMs: [0.75, 0.75, 0.75, 0.75] };
+  const switched = coreTable(shape, false);
+  assert.deepEqual(switched, { denseMs: 8, switchedMs: 11, attentionMs: shape.attentionMs, mlpMs: shape.mlpMs });
+  const cored = coreTable(shape, true);
+  // The sublayers (9 ms through the switches) are scaled to the dense step's 6 ms above the empty step.
+  assert.equal(cored.switchedMs, 8);
+  assert.deepEqual(cored.attentionMs, [1, 1, 1, 1]);
+  assert.deepEqual(cored.mlpMs, [0.5, 0.5, 0.5, 0.5]);
+  const core = [{ kind: 'attention' as const, layer: 0 }, { kind: 'mlp' as const, layer: 0 }];
+  assert.equal(predictedSpeedup(cored, core), 8 / (8 - 1.5));
+  assert.equal(predictedSpeedup(switched, core), 8 / (11 - 2.25));
 });

@@ -71,6 +71,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       threads: config.threads || undefined,
       spin: config.ortSpin,
       densePath: config.densePath,
+      coreGraphs: config.coreGraphs,
       weights: config.weights,
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,

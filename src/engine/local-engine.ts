@@ -42,6 +42,7 @@ export interface LocalEngineOptions {
   threads?: number;
   spin?: LoadOptions['spin'];
   densePath?: LoadOptions['densePath'];
+  coreGraphs?: LoadOptions['coreGraphs'];
   /** Weight format (int8: weight-only quantization at load). */
   weights?: LoadOptions['weights'];
   maxBatch: number;
@@ -94,7 +95,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
   const routerDir = resolve(o.routerDir ?? modelDir);
   let currentRouterDir = routerDir;
-  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath });
+  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath, coreGraphs: o.coreGraphs });
   try {
     const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));

@@ -34,9 +34,16 @@ interface Window {
   ms: number[];
   /** When the newest sample was taken. */
   at: number;
+  /** The graph the samples ran on: a core moves from the switched graph to its own after a few steps. */
+  graph?: string;
 }
 
-function push(w: Window, ms: number, at: number): void {
+function push(w: Window, ms: number, at: number, graph?: string): void {
+  // Samples of another graph describe another cost: the window starts again.
+  if (graph !== undefined && w.graph !== graph) {
+    w.ms = [];
+    w.graph = graph;
+  }
   w.ms.push(ms);
   if (w.ms.length > WINDOW) w.ms.shift();
   w.at = at;
@@ -76,7 +83,7 @@ export class SpeedupMeter {
    * (`spentMs`: the requests waited for it, the full model would not have). The caller runs its real step right after
    * and reports both through `record`.
    */
-  async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number }> {
+  async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string }> {
     const t0 = this.now();
     const pool = await this.poolFor(batch, context);
     const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
@@ -84,20 +91,24 @@ export class SpeedupMeter {
     this.probes++;
     const spentMs = Math.max(out.runMs, this.now() - t0);
     this.probeMs += spentMs;
-    return { denseMs: out.runMs, spentMs };
+    return { denseMs: out.runMs, spentMs, graph: out.graphs?.[0] };
   }
 
-  /** Records a real decode step: a dense group's step time is a dense sample, a core group's a core sample. */
-  observe(coreKey: string, dense: boolean, batch: number, ms: number): void {
+  /**
+   * Records a real decode step: a dense group's step time is a dense sample, a core group's a core
+   * sample. `graph` (the graph the step ran on, when the runner says) restarts a window whose
+   * samples ran on another one.
+   */
+  observe(coreKey: string, dense: boolean, batch: number, ms: number, graph?: string): void {
     const at = this.now();
-    if (dense) push(this.window(this.dense, batch), ms, at);
-    else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at);
+    if (dense) push(this.window(this.dense, batch), ms, at, graph);
+    else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at, graph);
   }
 
   /** Records a probe's dense step time and the core step right after it. */
-  record(coreKey: string, batch: number, denseMs: number, coreMs: number): void {
-    this.observe(coreKey, true, batch, denseMs);
-    this.observe(coreKey, false, batch, coreMs);
+  record(coreKey: string, batch: number, dense: { ms: number; graph?: string }, coreMs: number, coreGraph?: string): void {
+    this.observe(coreKey, true, batch, dense.ms, dense.graph);
+    this.observe(coreKey, false, batch, coreMs, coreGraph);
   }
 
   private window<K>(m: Map<K, Window>, k: K): Window {

@@ -21,6 +21,12 @@ export interface LoadOptions {
    * the f32 weights' size.
    */
   densePath?: boolean;
+  /**
+   * Core graphs kept (default 2; 0: none): a skip core the whole batch shares, run CORE_GRAPH_AFTER
+   * steps, gets a graph with its sublayers left out (graph-sessions.ts), so its steps pay no switch
+   * tax. Each holds a packed copy of the weights it reads. Needs the dense path.
+   */
+  coreGraphs?: number;
   /** Layer after which the router embedding is pooled (default numLayers/2). */
   embedLayer?: number;
   /** Projection weights: 'f32' (default) or 'int8' (weight-only, quantized block-wise at load). */
@@ -50,4 +56,6 @@ export interface RuntimeInfo {
   threads: number;
   spin: boolean;
   spinReason: string;
+  /** Core graphs kept at most (0: a skip core's steps run the switched graph). */
+  coreGraphs: number;
 }

@@ -1,19 +1,16 @@
 /**
- * The model runtime in the current thread: onnxruntime sessions over the generated graph (the
- * switched graph, and the masked one for steps where every sublayer runs for some row),
+ * The model runtime in the current thread: onnxruntime sessions over the generated graphs
+ * (graph-sessions.ts),
  * sequences with their KV caches, and the batched step. The worker (runner-worker.ts) wraps it;
  * tests and the benchmark may use it directly.
  *
  * Rows with different token counts: decode rows (1 token) run together in one run and prefill
  * rows (more tokens) in a second run, padded to the longest; padding is masked and discarded.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { validatePlan, type SkipPlan } from '../plans/plan.ts';
 import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.ts';
-import { buildLlamaGraph, type GraphKind } from './graph/llama-graph.ts';
+import { GraphSessions, type GraphUse } from './graph-sessions.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import { parseSpin, resolveSpin } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
@@ -35,44 +32,27 @@ export interface LocalStepOutput {
   prepMs: number;
   /** KV bookkeeping after the run(s). */
   afterMs: number;
+  /** The graph each run took (decode rows, then prefill rows). */
+  graphs: GraphUse[];
 }
 
 const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
 const FALSE = new ort.Tensor('bool', Uint8Array.of(0), []);
 
-/**
- * Loads a checkpoint and builds the sessions (weights go through a temp file, one tensor at a time):
- * the switched graph, and unless `densePath` is false or the graph is plain, the masked graph
- * (no switches; keep and head masks) too, which a step takes when some row computes every
- * sublayer (full plans, head masks, per-row skips beside full rows). Two sessions rather than one
- * graph with an If over both stacks: onnxruntime 1.30 did not pre-pack weights read two subgraph
- * levels down, and the switched stack inside such an If ran 1.3x slower (skip core 25%, batch 8,
- * 135M shape: 37.8 vs 29.1 ms/step).
- */
+/** Loads a checkpoint and builds its sessions (graph-sessions.ts; weights go through a temp file, one tensor at a time). */
 export async function loadLocalModel(opts: LoadOptions): Promise<LocalModel> {
   const ck = openCheckpoint(opts.modelDir);
   const threads = opts.threads ?? 2;
   const spin = resolveSpin(parseSpin(opts.spin) ?? 'auto', threads);
-  const create = async (kind: GraphKind) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
-    try {
-      const { path } = buildLlamaGraph(ck, { kind, embedLayer: opts.embedLayer, weights: opts.weights }, tmp);
-      return await ort.InferenceSession.create(path!, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: spin.spin ? '1' : '0' } } },
-        ...opts.sessionOptions,
-      });
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  };
-  const plain = !!opts.plain;
-  const session = await create(plain ? 'plain' : 'switched');
-  const dense = !plain && (opts.densePath ?? true) ? await create('masked') : null;
-  return new LocalModel(ck, session, dense, opts, spin);
+  const sessions = await GraphSessions.open(ck, opts, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { ...(opts.prepack === false ? { disable_prepacking: '1' } : {}), intra_op: { allow_spinning: spin.spin ? '1' : '0' } } },
+    ...opts.sessionOptions,
+  });
+  return new LocalModel(ck, sessions, opts, spin);
 }
 
 export class LocalModel {
@@ -92,13 +72,12 @@ export class LocalModel {
 
   constructor(
     ck: Checkpoint,
-    private session: ort.InferenceSession,
-    /** The masked graph (no switches), for steps where some row computes every sublayer (or null). */
-    private dense: ort.InferenceSession | null,
+    /** The switched, masked and core graphs' sessions. */
+    readonly sessions: GraphSessions,
     private opts: LoadOptions,
     spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
   ) {
-    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2 };
+    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2, coreGraphs: sessions.coreLimit() };
     this.info = ck.info;
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;
@@ -157,7 +136,7 @@ export class LocalModel {
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
   async step(rows: StepRow[], opts: StepOptions = {}): Promise<LocalStepOutput> {
     const t0 = performance.now();
-    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0 };
+    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0, graphs: [] };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
     const seen = new Set<SeqId>();
     rows.forEach((r, i) => {
@@ -181,7 +160,7 @@ export class LocalModel {
         }
       }
     });
-    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0 };
+    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0, graphs: [] };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
     const switched = opts.graph === 'switched';
@@ -228,8 +207,10 @@ export class LocalModel {
       attnOn[l] = plans.some((p) => !p.skipA.has(l));
       mlpOn[l] = plans.some((p) => !p.skipM.has(l));
     }
-    // Every sublayer runs for some row: the masked graph computes the same without the switches.
-    const session = this.dense && !switched && attnOn.every(Boolean) && mlpOn.every(Boolean) ? this.dense : this.session;
+    // Every sublayer runs for some row: the masked graph computes the same without the switches;
+    // a core the whole batch skips: its core graph once built, else the switched graph.
+    const { session, use } = this.sessions.pick(attnOn, mlpOn, switched);
+    out.graphs.push(use);
     const maxLen = Math.max(...seqs.map((s) => s.len));
     staging.prepare(rows.map((r) => r.seq), seqs, attnOn, maxLen);
     const P = staging.P;
@@ -247,7 +228,7 @@ export class LocalModel {
       feeds[`past_value.${l}`] = attnOn[l] ? this.tensorOf(staging.v[l], pastDims) : empty;
       if (attnOn[l]) fetches.push(`new_key.${l}`, `new_value.${l}`);
       if (this.opts.plain) continue;
-      if (session === this.session) {
+      if (use === 'switched') {
         feeds[`attn_on.${l}`] = attnOn[l] ? TRUE : FALSE;
         feeds[`mlp_on.${l}`] = mlpOn[l] ? TRUE : FALSE;
       }
@@ -309,7 +290,6 @@ export class LocalModel {
   /** Releases the sessions. */
   async close(): Promise<void> {
     this.seqs.clear();
-    await this.session.release();
-    await this.dense?.release();
+    await this.sessions.close();
   }
 }

@@ -11,6 +11,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import type { SamplingParams } from '../sampling/sampler.ts';
+import type { GraphUse } from './graph-sessions.ts';
 import type { RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
 
@@ -90,6 +91,8 @@ export interface StepOutput {
   fed?: number[];
   /** Wall time of the onnxruntime run(s) for this step, in milliseconds. */
   runMs: number;
+  /** The graph each run took (switched, dense, or a core's own graph; graph-sessions.ts), when the runner says. */
+  graphs?: GraphUse[];
   /** The step's timeline (worker runner only). */
   timing?: StepTiming;
 }

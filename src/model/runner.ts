@@ -130,6 +130,7 @@ class WorkerRunner implements SamplingRunner {
       sampled: r.sampled,
       fed: r.fed,
       runMs: r.runMs,
+      graphs: r.graphs,
       timing: { toWorkerMs: t.startedAt - sentAt, prepMs: t.prepMs, runMs: t.runMs, afterMs: t.afterMs, sampleMs: t.sampleMs, toMainMs: resolvedAt - t.repliedAt },
     };
   }

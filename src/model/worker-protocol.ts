@@ -5,6 +5,7 @@
  * likewise travels once per sequence (`1` = the spec sent before).
  */
 import type { SkipPlan } from '../plans/plan.ts';
+import type { GraphUse } from './graph-sessions.ts';
 import type { SampledToken, SamplerSpec, StepOptions } from './runner-types.ts';
 
 /** A step row as sent to the worker. */
@@ -34,6 +35,7 @@ export interface PackedStep {
   sampled: (SampledToken | null)[];
   fed: number[];
   runMs: number;
+  graphs: GraphUse[];
   /** Epoch milliseconds and durations of the worker's part of the timeline. */
   timing: { startedAt: number; prepMs: number; runMs: number; afterMs: number; sampleMs: number; repliedAt: number };
 }

@@ -193,19 +193,31 @@ export function profileShape(profile: LatencyProfile, batch: number, context = 1
 }
 
 /**
- * Speedup the profile predicts for a batch whose rows carry `plans`: only sublayers skipped by
- * every row (the skip core) save time, and such a step runs the switched graph; without a core
- * the step takes the dense path (1); head masks save none.
+ * A shape's figures as a core's step sees them: with core graphs (the runtime's default) a core's
+ * steady steps run a graph without the core and without switches, so the reference is the dense
+ * step and the sublayers split the dense step's time; without them, the switched graph's.
  */
-export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan[], context = 128): number {
+export function coreTable(s: ProfileShape, coreGraphs: boolean): { denseMs: number; switchedMs: number; attentionMs: number[]; mlpMs: number[] } {
+  const switched = s.switchedMs ?? s.denseMs;
+  if (!coreGraphs) return { denseMs: s.denseMs, switchedMs: switched, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
+  const k = switched - s.baseMs > 0 ? Math.max(0, s.denseMs - s.baseMs) / (switched - s.baseMs) : 1;
+  return { denseMs: s.denseMs, switchedMs: s.denseMs, attentionMs: s.attentionMs.map((x) => x * k), mlpMs: s.mlpMs.map((x) => x * k) };
+}
+
+/**
+ * Speedup the profile predicts for a batch whose rows carry `plans`: only sublayers skipped by
+ * every row (the skip core) save time, on a core graph (`coreGraphs`) or through the switched
+ * graph; without a core the step takes the dense path (1); head masks save none.
+ */
+export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan[], context = 128, coreGraphs = false): number {
   if (plans.length === 0) return 1;
-  const s = profileShape(profile, plans.length, context);
+  const s = coreTable(profileShape(profile, plans.length, context), coreGraphs);
   const common = (key: 'skipAttention' | 'skipMlp'): number[] => plans[0]![key].filter((l) => plans.every((p) => p[key].includes(l)));
   let saved = 0;
   for (const l of common('skipAttention')) saved += s.attentionMs[l] ?? 0;
   for (const l of common('skipMlp')) saved += s.mlpMs[l] ?? 0;
   if (saved === 0) return 1;
-  const rest = Math.max(s.switchedMs - saved, s.baseMs, 1e-9);
+  const rest = Math.max(s.switchedMs - saved, profileShape(profile, plans.length, context).baseMs, 1e-9);
   return s.denseMs / rest;
 }
 

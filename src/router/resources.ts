@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { ModelInfo } from '../model/model-info.ts';
-import { profileShape, type LatencyProfile } from '../plans/latency-profile.ts';
+import { coreTable, profileShape, type LatencyProfile } from '../plans/latency-profile.ts';
 import { loadCatalog, type PlanCatalog } from './catalog.ts';
 import { readCalibration, routerPaths, type CalibrationResult } from './calibration.ts';
 import { SelectorSession } from './selector-session.ts';
@@ -25,6 +25,8 @@ export interface RouterResources {
   profile: LatencyProfile | null;
   /** Speedup latency-budget aims for when a request gives none. */
   defaultTargetSpeedup: number;
+  /** The runtime builds core graphs, so a steady core pays no switch (latency-profile.ts coreTable). */
+  coreGraphs: boolean;
 }
 
 /** Loads whatever router files exist under `modelDir`; never throws for a missing file. */
@@ -60,6 +62,7 @@ export async function loadRouterResources(
     selectorMissing,
     profile: opts.profile ?? null,
     defaultTargetSpeedup: opts.defaultTargetSpeedup ?? 1.25,
+    coreGraphs: false,
   };
 }
 
@@ -74,8 +77,7 @@ export const CORE_CONTEXT = 128;
  */
 export function latencyTableFor(r: RouterResources, n: number): LatencyTable | null {
   if (r.profile) {
-    const s = profileShape(r.profile, n, CORE_CONTEXT);
-    return { denseMs: s.denseMs, switchedMs: s.switchedMs, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
+    return coreTable(profileShape(r.profile, n, CORE_CONTEXT), r.coreGraphs);
   }
   return r.calibration ? calibrationTable(r.calibration) : null;
 }

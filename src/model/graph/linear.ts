@@ -5,7 +5,7 @@
  * followed by an Add for a bias or residual.
  */
 import { quantizeInt8 } from '../quantize-int8.ts';
-import { DT, type GraphBuilder } from './onnx-builder.ts';
+import { DT, type Bytes, type GraphBuilder } from './onnx-builder.ts';
 
 /** How the graph stores projection weights. */
 export type WeightFormat = 'f32' | 'int8';
@@ -30,17 +30,22 @@ export interface Linear {
   bias?: string;
 }
 
-/** Declares a `[out, in]` projection's weights (and optional bias) as main-graph initializers. */
-export function declareLinear(root: GraphBuilder, name: string, w: Float32Array, out: number, inp: number, format: WeightFormat, bias?: Float32Array): Linear {
+/**
+ * Declares a `[out, in]` projection's weights (and optional bias) as main-graph initializers. The
+ * weights may come as functions: over a weights file already written they are never computed.
+ */
+export function declareLinear(root: GraphBuilder, name: string, w: Bytes<Float32Array>, out: number, inp: number, format: WeightFormat, bias?: Bytes<Float32Array>): Linear {
   const b = bias ? root.weight(`${name}.bias`, bias, [out]) : undefined;
   if (format === 'f32') return { format, out, in: inp, w: root.weight(name, w, [out, inp]), bias: b };
-  const q = quantizeInt8(w, out, inp, INT8_BLOCK);
+  let q: ReturnType<typeof quantizeInt8> | undefined;
+  const quantized = () => (q ??= quantizeInt8(typeof w === 'function' ? w() : w, out, inp, INT8_BLOCK));
+  const blocks = Math.ceil(inp / INT8_BLOCK);
   return {
     format,
     out,
     in: inp,
-    w: root.weightBytes(`${name}.q8`, DT.UINT8, q.data, [out, q.blocks, INT8_BLOCK]),
-    scales: root.weight(`${name}.scales`, q.scales, [out * q.blocks]),
+    w: root.weightBytes(`${name}.q8`, DT.UINT8, () => quantized().data, [out, blocks, INT8_BLOCK]),
+    scales: root.weight(`${name}.scales`, () => quantized().scales, [out * blocks]),
     bias: b,
   };
 }

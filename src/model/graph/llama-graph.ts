@@ -27,6 +27,11 @@ export type GraphKind = 'switched' | 'masked' | 'plain';
 export interface GraphOptions {
   /** Default `switched`. */
   kind?: GraphKind;
+  /**
+   * `masked` only: sublayers left out of the graph, a skip core the whole batch shares (a core
+   * graph). Their layers take no past and return no new keys and values where attention is left out.
+   */
+  omit?: { attention: number[]; mlp: number[] };
   /** Layer whose output is mean-pooled into `embed` (default numLayers/2). */
   embedLayer?: number;
   /** Projection weights: f32 (default) or int8 blocks computed here (linear.ts). */
@@ -62,6 +67,8 @@ interface Ctx {
   newBias: string;
   /** Per-row keep and head masks (every kind but plain). */
   masks: boolean;
+  /** Sublayers left out (a core graph). */
+  omit: { attention: Set<number>; mlp: Set<number> };
 }
 
 /** Attention sublayer on `h` ([BT, hidden]); returns the updated residual and new k/v. */
@@ -119,10 +126,10 @@ interface LayerOut {
 
 type LayerFn = (g: GraphBuilder, h: string, l: number, c: Ctx, w: LayerWeights) => LayerOut;
 
-/** A layer without switches (the masked and the plain graph). */
+/** A layer without switches (the masked and the plain graph); a left-out sublayer is not there at all. */
 const unswitchedLayer: LayerFn = (g, h, l, c, w) => {
-  const r = attention(g, h, l, c, w.aw);
-  return { h: mlp(g, r.h, l, c, w.mw), k: r.k, v: r.v };
+  const r = c.omit.attention.has(l) ? { h, k: '', v: '' } : attention(g, h, l, c, w.aw);
+  return { h: c.omit.mlp.has(l) ? r.h : mlp(g, r.h, l, c, w.mw), k: r.k, v: r.v };
 };
 
 /** A layer whose attention and MLP sublayers each sit in an If, run when some row computes them. */
@@ -176,14 +183,28 @@ function concatF32(parts: Float32Array[]): Float32Array {
   return out;
 }
 
+/** Where a built graph goes. */
+export interface GraphTarget {
+  dir: string;
+  /** The model file's name in `dir` (default model.onnx). */
+  file?: string;
+  /**
+   * The weights in `dir/weights.bin`: empty, the graph writes the file and records each weight's
+   * place here; filled, the graph reads the file as it is (later graphs of the same checkpoint and
+   * weight format), and no weight is read from the checkpoint or quantized again.
+   */
+  weights?: Map<string, { offset: number; length: number }>;
+}
+
 /**
- * Builds the model. With `dir` the weights go to `dir/weights.bin` (external data, written one
- * tensor at a time to keep peak memory low) and the model to `dir/model.onnx`; returns the path.
- * Without `dir` returns the model bytes with inline weights.
+ * Builds the model. With a target the weights go to `dir/weights.bin` (external data, written one
+ * tensor at a time to keep peak memory low, or already there) and the model to `dir/<file>`; returns
+ * the path. Without one returns the model bytes with inline weights.
  */
-export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: string): { bytes?: Uint8Array; path?: string } {
+export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, target?: GraphTarget): { bytes?: Uint8Array; path?: string } {
   const cfg = ck.config;
-  const sink: WeightSink = { fd: dir ? openSync(join(dir, 'weights.bin'), 'w') : null, location: 'weights.bin', offset: 0 };
+  const reuse = !!target?.weights?.size;
+  const sink: WeightSink = { fd: target && !reuse ? openSync(join(target.dir, 'weights.bin'), 'w') : null, location: 'weights.bin', offset: 0, written: target?.weights };
   try {
     const g = new GraphBuilder('skipserve_llama', sink);
     const H = cfg.numHeads;
@@ -210,13 +231,13 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     const cosT = g.weight('rope_cos', tables.cos, [cfg.maxPositions, D / 2]);
     const sinT = g.weight('rope_sin', tables.sin, [cfg.maxPositions, D / 2]);
     const ax2 = g.i64([2]);
-    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkv1D, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, masks: kind !== 'plain' };
+    const c: Ctx = { ck, H, kvH, G, D, shBTm1, shBTkv1D, shBTkvGD, splitPT, positions: pos, cos: cosT, sin: sinT, pastBias, newBias, masks: kind !== 'plain', omit: { attention: new Set(opts.omit?.attention), mlp: new Set(opts.omit?.mlp) } };
 
     // Attention scores need q·k / sqrt(D); rotary is linear, so the scale can sit in the q projection.
     const qScale = 1 / Math.sqrt(D);
     const scaleQ = (x: string, w: Float32Array) => (x === 'q' ? w.map((v) => v * qScale) : w);
 
-    const embW = g.weight('embed_tokens', ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
+    const embW = g.weight('embed_tokens', () => ck.read('model.embed_tokens.weight'), [cfg.vocabSize, cfg.hiddenSize]);
     let h = g.o('Gather', [embW, g.o('Reshape', [ids, g.i64([-1])])]);
 
     // Weights and per-layer inputs are declared on the main graph; the stacks below read them as
@@ -230,14 +251,14 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
       const qkvRows = (suffix: 'weight' | 'bias') => concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.${suffix}`))));
       layers.push({
         aw: {
-          ln: g.weight(`ln_in.${l}`, ck.read(p + 'input_layernorm.weight'), [hidden]),
-          qkv: declareLinear(g, `qkv.${l}`, qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? qkvRows('bias') : undefined),
-          o: declareLinear(g, `o.${l}`, ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
+          ln: g.weight(`ln_in.${l}`, () => ck.read(p + 'input_layernorm.weight'), [hidden]),
+          qkv: declareLinear(g, `qkv.${l}`, () => qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? () => qkvRows('bias') : undefined),
+          o: declareLinear(g, `o.${l}`, () => ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
         },
         mw: {
-          ln: g.weight(`ln_post.${l}`, ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
-          gu: declareLinear(g, `gate_up.${l}`, concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
-          down: declareLinear(g, `down.${l}`, ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),
+          ln: g.weight(`ln_post.${l}`, () => ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
+          gu: declareLinear(g, `gate_up.${l}`, () => concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
+          down: declareLinear(g, `down.${l}`, () => ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),
         },
       });
       g.input(`past_key.${l}`, DT.FLOAT, ['B', kvH, 1, 'P', D]);
@@ -255,6 +276,7 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     h = out.h;
     const embedOut = out.embed;
     out.k.forEach((k, l) => {
+      if (!k) return; // attention left out: no new keys and values
       g.output(k, `new_key.${l}`, DT.FLOAT);
       g.output(out.v[l], `new_value.${l}`, DT.FLOAT);
     });
@@ -266,21 +288,21 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, dir?: s
     g.output(g.o('Div', [sum, cnt]), 'embed', DT.FLOAT, ['B', cfg.hiddenSize]);
 
     const hs = g.o('Gather', [h, gatherIdx]);
-    const normW = g.weight('norm', ck.read('model.norm.weight'), [cfg.hiddenSize]);
+    const normW = g.weight('norm', () => ck.read('model.norm.weight'), [cfg.hiddenSize]);
     const hn = g.o('SimplifiedLayerNormalization', [hs, normW], { axis: -1, epsilon: { float: cfg.rmsNormEps } });
     // Tied f32 weights: the lm_head Gemm reads the embedding initializer itself.
     const head: Linear =
       format === 'f32' && cfg.tieWordEmbeddings
         ? { format, out: cfg.vocabSize, in: cfg.hiddenSize, w: embW }
-        : declareLinear(g, 'lm_head', ck.read(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), cfg.vocabSize, cfg.hiddenSize, format);
+        : declareLinear(g, 'lm_head', () => ck.read(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), cfg.vocabSize, cfg.hiddenSize, format);
     const logits = applyLinear(g, hn, head);
     // log-sum-exp of each row: the logprob normaliser, so sampling needs no pass over the vocabulary for it.
     g.output(g.o('ReduceLogSumExp', [logits], { axes: [1], keepdims: 0 }), 'logsumexp', DT.FLOAT, ['N']);
     g.output(logits, 'logits', DT.FLOAT, ['N', cfg.vocabSize]);
 
     const bytes = encodeModel(g.graph());
-    if (!dir) return { bytes };
-    const path = join(dir, 'model.onnx');
+    if (!target) return { bytes };
+    const path = join(target.dir, target.file ?? 'model.onnx');
     writeFileSync(path, bytes);
     return { path };
   } finally {

@@ -15,12 +15,21 @@ type IValueInfo = import('onnx-proto').onnx.IValueInfoProto;
 export const DT = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type AttrValue = number | number[] | string | IGraph | { floats: number[] } | { float: number };
 
-/** Where initializer bytes go: appended to an open external-data file, or inline. */
+/**
+ * Where initializer bytes go: appended to an open external-data file, or inline. `written` maps
+ * each weight written to the file to its place there; a sink with `fd` null and `written` set
+ * builds another graph over the same file (a weight's bytes are then neither computed nor written).
+ */
 export interface WeightSink {
   fd: number | null;
   location: string;
   offset: number;
+  written?: Map<string, { offset: number; length: number }>;
 }
+
+/** Bytes now, or a function computing them when they have to be written. */
+export type Bytes<T> = T | (() => T);
+const force = <T>(b: Bytes<T>): T => (typeof b === 'function' ? (b as () => T)() : b);
 
 function attr(name: string, v: AttrValue): IAttr {
   const T = onnx.AttributeProto.AttributeType;
@@ -108,12 +117,21 @@ export class GraphBuilder {
   }
 
   /** A float weight; written to the external data file when one is open. */
-  weight(name: string, data: Float32Array, dims: number[]): string {
-    return this.weightBytes(name, DT.FLOAT, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dims);
+  weight(name: string, data: Bytes<Float32Array>, dims: number[]): string {
+    return this.weightBytes(name, DT.FLOAT, () => {
+      const d = force(data);
+      return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    }, dims);
   }
 
   /** A weight of any element type given as raw little-endian bytes (int8 blocks, scales). */
-  weightBytes(name: string, dataType: number, bytes: Uint8Array, dims: number[]): string {
+  weightBytes(name: string, dataType: number, data: Bytes<Uint8Array>, dims: number[]): string {
+    const known = this.sink.fd === null ? this.sink.written?.get(name) : undefined;
+    if (known) {
+      this.initializers.push(this.external(name, dataType, dims, known.offset, known.length));
+      return name;
+    }
+    const bytes = force(data);
     if (this.sink.fd === null) {
       this.initializers.push({ name, dataType, dims, rawData: bytes.slice() });
       return name;
@@ -124,19 +142,24 @@ export class GraphBuilder {
     this.sink.offset += pad;
     let done = 0;
     while (done < bytes.byteLength) done += writeSync(this.sink.fd, bytes, done, bytes.byteLength - done);
-    this.initializers.push({
+    this.initializers.push(this.external(name, dataType, dims, this.sink.offset, bytes.byteLength));
+    this.sink.written?.set(name, { offset: this.sink.offset, length: bytes.byteLength });
+    this.sink.offset += bytes.byteLength;
+    return name;
+  }
+
+  private external(name: string, dataType: number, dims: number[], offset: number, length: number): ITensor {
+    return {
       name,
       dataType,
       dims,
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
         { key: 'location', value: this.sink.location },
-        { key: 'offset', value: String(this.sink.offset) },
-        { key: 'length', value: String(bytes.byteLength) },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(length) },
       ],
-    });
-    this.sink.offset += bytes.byteLength;
-    return name;
+    };
   }
 
   graph(): IGraph {

@@ -6,7 +6,7 @@
  * then it is registered as unavailable, with the error as the reason.
  */
 import type { ModelInfo } from '../../model/model-info.ts';
-import type { ModelRunner } from '../../model/runner-types.ts';
+import type { ModelRunner, SamplingRunner } from '../../model/runner-types.ts';
 import { loadRouterResources, type RouterResources } from '../../router/resources.ts';
 import { loadOrMeasureProfile, profileBatches, type LatencyProfile } from '../latency-profile.ts';
 import { createExpertProfilePolicy } from './expert-profile.ts';
@@ -88,6 +88,7 @@ function unavailablePolicy(name: string, reason: string): SkipPolicy {
 async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
   const routerDir = deps.routerDir ?? deps.modelDir;
   const r = await loadRouterResources(deps.info, routerDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
+  r.coreGraphs = !!deps.runner && 'runtime' in deps.runner && (deps.runner as SamplingRunner).runtime.coreGraphs > 0;
   if (deps.profile) r.profile = deps.profile;
   else if (r.calibration && deps.runner) {
     const readDirs = routerDir === deps.modelDir ? [deps.modelDir] : [routerDir, deps.modelDir];

@@ -1,0 +1,146 @@
+/**
+ * The onnxruntime sessions of one loaded model, all over graphs that read one weights file:
+ * - the switched graph (a sublayer the whole batch skips is not run: its `If` takes the other branch);
+ * - the masked graph, no switches, for steps in which every sublayer runs for some row (the dense
+ *   path: full plans, head masks, per-row skips beside rows that compute);
+ * - core graphs: the masked graph with a skip core the whole batch shares left out, so a step of
+ *   that core pays no switch either. One is built once its core has run CORE_GRAPH_AFTER steps
+ *   (a passing core never costs a build) and the `coreGraphs` most recently used are kept.
+ * Two sessions rather than one graph with an `If` over both stacks: onnxruntime 1.30 did not
+ * pre-pack weights read two subgraph levels down, and the switched stack inside such an `If` ran
+ * 1.3x slower (skip core 25%, batch 8, 135M shape: 37.8 vs 29.1 ms/step). Each session pre-packs
+ * the weights it reads, so each holds its own packed copy of them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import type { Checkpoint } from './checkpoint.ts';
+import { buildLlamaGraph, type GraphKind, type GraphOptions } from './graph/llama-graph.ts';
+import type { LoadOptions } from './load-options.ts';
+
+/** Steps a skip core runs through the switched graph before its core graph is built. */
+export const CORE_GRAPH_AFTER = 8;
+/** Cores remembered (counting steps) at most; the least recently used is forgotten first. */
+const CORES_TRACKED = 256;
+
+/** Which graph a step ran on. */
+export type GraphUse = 'switched' | 'dense' | 'core';
+
+interface CoreEntry {
+  steps: number;
+  usedAt: number;
+  state: 'counting' | 'building' | 'ready' | 'failed';
+  session: ort.InferenceSession | null;
+}
+
+export class GraphSessions {
+  private readonly cores = new Map<string, CoreEntry>();
+  private clock = 0;
+  private files = 0;
+  /** Core graphs built so far, and builds that failed (the switched graph served those cores). */
+  readonly coreStats = { built: 0, failed: 0, evicted: 0 };
+
+  private constructor(
+    private readonly ck: Checkpoint,
+    private readonly opts: LoadOptions,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
+    /** Holds weights.bin while the model lives (core graphs are built over it later). */
+    private readonly dir: string,
+    private readonly weights: Map<string, { offset: number; length: number }>,
+  ) {}
+
+  /** The switched (or, for `plain`, the plain) graph's session. */
+  switched!: ort.InferenceSession;
+  /** The masked graph's session (null without the dense path). */
+  dense: ort.InferenceSession | null = null;
+
+  static async open(ck: Checkpoint, opts: LoadOptions, sessionOptions: ort.InferenceSession.SessionOptions): Promise<GraphSessions> {
+    const dir = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
+    const s = new GraphSessions(ck, opts, sessionOptions, dir, new Map());
+    try {
+      s.switched = await s.create(opts.plain ? 'plain' : 'switched');
+      if (!opts.plain && (opts.densePath ?? true)) s.dense = await s.create('masked');
+      if (!s.coreLimit()) rmSync(dir, { recursive: true, force: true });
+      return s;
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+  }
+
+  /** Core graphs kept at most (0 without the dense path). */
+  coreLimit(): number {
+    return this.opts.plain || !(this.opts.densePath ?? true) ? 0 : (this.opts.coreGraphs ?? 2);
+  }
+
+  private async create(kind: GraphKind, omit?: GraphOptions['omit']): Promise<ort.InferenceSession> {
+    const file = `model-${this.files++}.onnx`;
+    const { path } = buildLlamaGraph(this.ck, { kind, omit, embedLayer: this.opts.embedLayer, weights: this.opts.weights }, { dir: this.dir, file, weights: this.weights });
+    try {
+      return await ort.InferenceSession.create(path!, this.sessionOptions);
+    } finally {
+      rmSync(path!, { force: true });
+    }
+  }
+
+  /**
+   * The session for a step whose sublayers run as `attnOn` / `mlpOn` say (true: some row computes
+   * it). `switched` forces the switched graph (latency profiles time it).
+   */
+  pick(attnOn: readonly boolean[], mlpOn: readonly boolean[], switched = false): { session: ort.InferenceSession; use: GraphUse } {
+    if (switched || !this.dense) return { session: this.switched, use: 'switched' };
+    if (attnOn.every(Boolean) && mlpOn.every(Boolean)) return { session: this.dense, use: 'dense' };
+    if (!this.coreLimit()) return { session: this.switched, use: 'switched' };
+    const attention = attnOn.flatMap((on, l) => (on ? [] : [l]));
+    const mlp = mlpOn.flatMap((on, l) => (on ? [] : [l]));
+    const key = `a${attention.join(',')}m${mlp.join(',')}`;
+    let e = this.cores.get(key);
+    if (!e) {
+      e = { steps: 0, usedAt: 0, state: 'counting', session: null };
+      this.cores.set(key, e);
+      this.forgetOld();
+    }
+    e.steps++;
+    e.usedAt = ++this.clock;
+    if (e.state === 'ready') return { session: e.session!, use: 'core' };
+    if (e.state === 'counting' && e.steps >= CORE_GRAPH_AFTER) void this.buildCore(e, { attention, mlp });
+    return { session: this.switched, use: 'switched' };
+  }
+
+  /** Builds a core's graph (the worker runs it between steps), first releasing the least recently used beyond the limit. */
+  private async buildCore(e: CoreEntry, omit: NonNullable<GraphOptions['omit']>): Promise<void> {
+    e.state = 'building';
+    const ready = [...this.cores.values()].filter((x) => x.state === 'ready').sort((a, b) => a.usedAt - b.usedAt);
+    for (const old of ready.slice(0, Math.max(0, ready.length - this.coreLimit() + 1))) {
+      const s = old.session!;
+      old.state = 'counting';
+      old.steps = 0;
+      old.session = null;
+      this.coreStats.evicted++;
+      await s.release();
+    }
+    try {
+      e.session = await this.create('masked', omit);
+      e.state = 'ready';
+      this.coreStats.built++;
+    } catch {
+      e.state = 'failed';
+      this.coreStats.failed++;
+    }
+  }
+
+  /** Forgets the least recently used counting cores beyond CORES_TRACKED. */
+  private forgetOld(): void {
+    if (this.cores.size <= CORES_TRACKED) return;
+    const counting = [...this.cores].filter(([, e]) => e.state === 'counting').sort((a, b) => a[1].usedAt - b[1].usedAt);
+    for (const [k] of counting.slice(0, this.cores.size - CORES_TRACKED)) this.cores.delete(k);
+  }
+
+  /** Releases every session and the weights file. */
+  async close(): Promise<void> {
+    for (const s of [this.switched, this.dense, ...[...this.cores.values()].map((e) => e.session)]) await s?.release();
+    this.cores.clear();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
