@@ -223,10 +223,12 @@ describe('core graphs', () => {
         const hist = [PROMPT.slice(0, 5), PROMPT.slice(4, 11)];
         await model.step(seqs.map((seq, i) => ({ seq, tokens: hist[i], plan, logits: 'last' as const })));
         const used: string[] = [];
+        let buildMs = 0;
         for (let t = 0; t < CORE_GRAPH_AFTER + 4; t++) {
           const tok = [(t * 13 + 7) % 250, (t * 29 + 3) % 250];
           const out = await model.step(seqs.map((seq, i) => ({ seq, tokens: [tok[i]], plan, logits: 'last' as const })));
           used.push(...out.graphs);
+          buildMs += out.buildMs;
           hist.forEach((h, i) => {
             h.push(tok[i]);
             const want = ref.forward(h, plan);
@@ -235,6 +237,7 @@ describe('core graphs', () => {
         }
         assert.equal(used[0], 'switched', 'a new core starts on the switched graph');
         assert.equal(used.at(-1), 'core', `core ${c} ends on its own graph: ${used}`);
+        assert.ok(buildMs > 0, 'a step reports the build it waited for');
         seqs.forEach((s) => model.freeSeq(s));
       }
       assert.deepEqual(model.sessions.coreStats, { built: 3, failed: 0, evicted: 2 }, 'one core graph kept: each new core released the other');

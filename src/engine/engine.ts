@@ -258,7 +258,8 @@ export class Engine {
     this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length);
     for (const p of new Set(owners)) {
-      p.probeMs += probe?.spentMs ?? 0;
+      // Probes and core-graph builds: time the request spent that the full model would not have.
+      p.probeMs += (probe?.spentMs ?? 0) + (out.buildMs ?? 0);
       this.account(p, key, group.length, out.runMs);
     }
     for (const [i, row] of group.entries()) {

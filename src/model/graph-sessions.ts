@@ -40,6 +40,8 @@ export class GraphSessions {
   private files = 0;
   /** Core graphs built so far, and builds that failed (the switched graph served those cores). */
   readonly coreStats = { built: 0, failed: 0, evicted: 0 };
+  /** Milliseconds spent building core graphs since the last takeBuildMs (the worker was busy with it). */
+  private buildMs = 0;
 
   private constructor(
     private readonly ck: Checkpoint,
@@ -120,6 +122,7 @@ export class GraphSessions {
       this.coreStats.evicted++;
       await s.release();
     }
+    const t0 = performance.now();
     try {
       e.session = await this.create('masked', omit);
       e.state = 'ready';
@@ -128,6 +131,14 @@ export class GraphSessions {
       e.state = 'failed';
       this.coreStats.failed++;
     }
+    this.buildMs += performance.now() - t0;
+  }
+
+  /** Build time since the last call (a step reports it: the requests waited for it, the full model would not have). */
+  takeBuildMs(): number {
+    const ms = this.buildMs;
+    this.buildMs = 0;
+    return ms;
   }
 
   /** Forgets the least recently used counting cores beyond CORES_TRACKED. */

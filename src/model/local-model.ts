@@ -34,6 +34,8 @@ export interface LocalStepOutput {
   afterMs: number;
   /** The graph each run took (decode rows, then prefill rows). */
   graphs: GraphUse[];
+  /** Core-graph build time since the previous step (graph-sessions.ts). */
+  buildMs: number;
 }
 
 const TRUE = new ort.Tensor('bool', Uint8Array.of(1), []);
@@ -136,7 +138,7 @@ export class LocalModel {
   /** Runs one batched step; decode rows and prefill rows go in separate runs. */
   async step(rows: StepRow[], opts: StepOptions = {}): Promise<LocalStepOutput> {
     const t0 = performance.now();
-    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0, graphs: [] };
+    if (!rows.length) return { logits: [], logsumexp: [], embeddings: [], runMs: 0, prepMs: 0, afterMs: 0, graphs: [], buildMs: this.sessions.takeBuildMs() };
     if (rows.length > this.maxBatch) throw new Error(`step: batch of ${rows.length} rows exceeds maxBatch ${this.maxBatch}`);
     const seen = new Set<SeqId>();
     rows.forEach((r, i) => {
@@ -160,7 +162,7 @@ export class LocalModel {
         }
       }
     });
-    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0, graphs: [] };
+    const out: LocalStepOutput = { logits: new Array(rows.length), logsumexp: new Array(rows.length), embeddings: new Array(rows.length).fill(null), runMs: 0, prepMs: performance.now() - t0, afterMs: 0, graphs: [], buildMs: this.sessions.takeBuildMs() };
     const decode = rows.map((_, i) => i).filter((i) => rows[i].tokens.length === 1);
     const prefill = rows.map((_, i) => i).filter((i) => rows[i].tokens.length > 1);
     const switched = opts.graph === 'switched';

@@ -93,6 +93,8 @@ export interface StepOutput {
   runMs: number;
   /** The graph each run took (switched, dense, or a core's own graph; graph-sessions.ts), when the runner says. */
   graphs?: GraphUse[];
+  /** Time the runtime spent building core graphs since the previous step (the step waited for it). */
+  buildMs?: number;
   /** The step's timeline (worker runner only). */
   timing?: StepTiming;
 }

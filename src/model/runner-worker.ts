@@ -67,7 +67,7 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     return { buf: i, offset: l.byteOffset, length: l.length };
   });
   const timing = { startedAt, prepMs: out.prepMs, runMs: out.runMs, afterMs: out.afterMs, sampleMs, repliedAt: 0 };
-  return { buffers, logits, embeddings, sampled, fed, runMs: out.runMs, graphs: out.graphs, timing };
+  return { buffers, logits, embeddings, sampled, fed, runMs: out.runMs, graphs: out.graphs, buildMs: out.buildMs, timing };
 }
 
 async function handle(msg: WorkerRequest): Promise<unknown> {

@@ -131,6 +131,7 @@ class WorkerRunner implements SamplingRunner {
       fed: r.fed,
       runMs: r.runMs,
       graphs: r.graphs,
+      buildMs: r.buildMs,
       timing: { toWorkerMs: t.startedAt - sentAt, prepMs: t.prepMs, runMs: t.runMs, afterMs: t.afterMs, sampleMs: t.sampleMs, toMainMs: resolvedAt - t.repliedAt },
     };
   }

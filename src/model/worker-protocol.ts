@@ -36,6 +36,7 @@ export interface PackedStep {
   fed: number[];
   runMs: number;
   graphs: GraphUse[];
+  buildMs: number;
   /** Epoch milliseconds and durations of the worker's part of the timeline. */
   timing: { startedAt: number; prepMs: number; runMs: number; afterMs: number; sampleMs: number; repliedAt: number };
 }
