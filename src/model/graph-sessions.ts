@@ -5,14 +5,16 @@
  *   path: full plans, head masks, per-row skips beside rows that compute);
  * - core graphs: the masked graph with a skip core the whole batch shares left out, so a step of
  *   that core pays no switch either. One is built once its core has run CORE_GRAPH_AFTER steps
- *   (a passing core never costs a build) and the `coreGraphs` most recently used are kept.
+ *   (a passing core never costs a build) and the `coreGraphs` most recently used are kept
+ *   (default: as many as fit min(2 GiB, RAM/8) of packed weights); a graph in recent use is never
+ *   released for another core's.
  * Two sessions rather than one graph with an `If` over both stacks: onnxruntime 1.30 did not
  * pre-pack weights read two subgraph levels down, and the switched stack inside such an `If` ran
  * 1.3x slower (skip core 25%, batch 8, 135M shape: 37.8 vs 29.1 ms/step). Each session pre-packs
  * the weights it reads, so each holds its own packed copy of them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Checkpoint } from './checkpoint.ts';
@@ -21,6 +23,15 @@ import type { LoadOptions } from './load-options.ts';
 
 /** Steps a skip core runs through the switched graph before its core graph is built. */
 export const CORE_GRAPH_AFTER = 8;
+/** A core graph used within this many steps (of any core) is not released for another one. */
+export const RECENT_STEPS = 64;
+/** Packed weights the default number of core graphs may hold: min(2 GiB, an eighth of the RAM). */
+const CORE_GRAPH_BYTES = Math.min(2 * 2 ** 30, totalmem() / 8);
+
+/** How many core graphs fit CORE_GRAPH_BYTES for these weights (at most 16, at least 1). */
+export function defaultCoreGraphs(weightBytes: number): number {
+  return Math.max(1, Math.min(16, Math.floor(CORE_GRAPH_BYTES / Math.max(weightBytes, 1))));
+}
 /** Cores remembered (counting steps) at most; the least recently used is forgotten first. */
 const CORES_TRACKED = 256;
 
@@ -39,7 +50,7 @@ export class GraphSessions {
   private clock = 0;
   private files = 0;
   /** Core graphs built so far, and builds that failed (the switched graph served those cores). */
-  readonly coreStats = { built: 0, failed: 0, evicted: 0 };
+  readonly coreStats = { built: 0, failed: 0, evicted: 0, deferred: 0 };
   /** Milliseconds spent building core graphs since the last takeBuildMs (the worker was busy with it). */
   private buildMs = 0;
 
@@ -73,7 +84,7 @@ export class GraphSessions {
 
   /** Core graphs kept at most (0 without the dense path). */
   coreLimit(): number {
-    return this.opts.plain || !(this.opts.densePath ?? true) ? 0 : (this.opts.coreGraphs ?? 2);
+    return this.opts.plain || !(this.opts.densePath ?? true) ? 0 : (this.opts.coreGraphs ?? defaultCoreGraphs(this.ck.f32Bytes));
   }
 
   private async create(kind: GraphKind, omit?: GraphOptions['omit']): Promise<ort.InferenceSession> {
@@ -110,11 +121,22 @@ export class GraphSessions {
     return { session: this.switched, use: 'switched' };
   }
 
-  /** Builds a core's graph (the worker runs it between steps), first releasing the least recently used beyond the limit. */
+  /**
+   * Builds a core's graph (the worker runs it between steps), first releasing the least recently
+   * used beyond the limit. When every kept graph is in recent use, nothing is released and the core
+   * stays on the switched graph for now (it counts its steps again): cores taking turns would
+   * otherwise build and release graphs on end.
+   */
   private async buildCore(e: CoreEntry, omit: NonNullable<GraphOptions['omit']>): Promise<void> {
-    e.state = 'building';
     const ready = [...this.cores.values()].filter((x) => x.state === 'ready').sort((a, b) => a.usedAt - b.usedAt);
-    for (const old of ready.slice(0, Math.max(0, ready.length - this.coreLimit() + 1))) {
+    const victims = ready.slice(0, Math.max(0, ready.length - this.coreLimit() + 1));
+    if (victims.some((v) => this.clock - v.usedAt < RECENT_STEPS)) {
+      e.steps = 0;
+      this.coreStats.deferred++;
+      return;
+    }
+    e.state = 'building';
+    for (const old of victims) {
       const s = old.session!;
       old.state = 'counting';
       old.steps = 0;

@@ -22,9 +22,10 @@ export interface LoadOptions {
    */
   densePath?: boolean;
   /**
-   * Core graphs kept (default 2; 0: none): a skip core the whole batch shares, run CORE_GRAPH_AFTER
-   * steps, gets a graph with its sublayers left out (graph-sessions.ts), so its steps pay no switch
-   * tax. Each holds a packed copy of the weights it reads. Needs the dense path.
+   * Core graphs kept (0: none; default: as many as fit min(2 GiB, RAM/8) of packed weights, at most
+   * 16): a skip core the whole batch shares, run CORE_GRAPH_AFTER steps, gets a graph with its
+   * sublayers left out (graph-sessions.ts), so its steps pay no switch tax. Each holds a packed copy
+   * of the weights it reads. Needs the dense path.
    */
   coreGraphs?: number;
   /** Layer after which the router embedding is pooled (default numLayers/2). */
