@@ -4,6 +4,19 @@
  * `[B, kvH, P, D]` are assembled in a staging area that is kept between steps: while the same
  * sequences decode together only the new position is written, instead of copying the whole past.
  */
+
+/**
+ * Copies `n` floats. A decode step copies one head's position (head_dim floats) per row, layer and
+ * head; a loop does that without the view object `subarray` allocates for `set`.
+ */
+export function copyFloats(dst: Float32Array, at: number, src: Float32Array, from: number, n: number): void {
+  if (n > 256) {
+    dst.set(src.subarray(from, from + n), at);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
+}
+
 export class LayerKv {
   k: Float32Array;
   v: Float32Array;
@@ -25,8 +38,8 @@ export class LayerKv {
     for (let h = 0; h < kvH; h++) {
       const src = ((b * kvH + h) * T) * D;
       const dst = (h * this.cap + this.len) * D;
-      this.k.set(newK.subarray(src, src + n * D), dst);
-      this.v.set(newV.subarray(src, src + n * D), dst);
+      copyFloats(this.k, dst, newK, src, n * D);
+      copyFloats(this.v, dst, newV, src, n * D);
     }
     this.len += n;
   }
@@ -125,8 +138,8 @@ export class KvStaging {
     for (let h = 0; h < kvH; h++) {
       const src = (h * kv.cap + from) * D;
       const dst = ((b * kvH + h) * P + from) * D;
-      this.k[l].set(kv.k.subarray(src, src + n * D), dst);
-      this.v[l].set(kv.v.subarray(src, src + n * D), dst);
+      copyFloats(this.k[l], dst, kv.k, src, n * D);
+      copyFloats(this.v[l], dst, kv.v, src, n * D);
     }
     this.valid[b][l] = kv.len;
   }
