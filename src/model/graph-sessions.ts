@@ -49,6 +49,7 @@ export class GraphSessions {
   private readonly cores = new Map<string, CoreEntry>();
   private clock = 0;
   private files = 0;
+  private closed = false;
   /** Core graphs built so far, and builds that failed (the switched graph served those cores). */
   readonly coreStats = { built: 0, failed: 0, evicted: 0, deferred: 0 };
   /** Milliseconds spent building core graphs since the last takeBuildMs (the worker was busy with it). */
@@ -146,7 +147,12 @@ export class GraphSessions {
     }
     const t0 = performance.now();
     try {
-      e.session = await this.create('masked', omit);
+      const session = await this.create('masked', omit);
+      if (this.closed) {
+        await session.release(); // the model was closed while this graph was built
+        return;
+      }
+      e.session = session;
       e.state = 'ready';
       this.coreStats.built++;
     } catch {
@@ -172,6 +178,7 @@ export class GraphSessions {
 
   /** Releases every session and the weights file. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const s of [this.switched, this.dense, ...[...this.cores.values()].map((e) => e.session)]) await s?.release();
     this.cores.clear();
     rmSync(this.dir, { recursive: true, force: true });
