@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadRunner } from '../src/model/runner.ts';
 import type { ModelRunner } from '../src/model/runner-types.ts';
-import { loadOrMeasureProfile, modelKey, predictSpeedup, profileShape, readCachedProfile } from '../src/plans/latency-profile.ts';
+import { loadOrMeasureProfile, measureLatencyProfile, modelKey, predictSpeedup, profileShape, readCachedProfile } from '../src/plans/latency-profile.ts';
 import { FULL_PLAN } from '../src/plans/plan.ts';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
@@ -62,4 +62,20 @@ test('the profile is measured through the runner, cached per model and machine, 
   // Only what every row skips counts.
   assert.equal(predictSpeedup(p, [core, FULL_PLAN]), 1);
   assert.equal(predictSpeedup(p, [core, { ...core, maskHeads: { 0: [1] } }]), predictSpeedup(p, [core, core]));
+});
+
+test('measuring a profile builds no core graph: its sublayer timings run through the switched graph', async () => {
+  const r = await loadRunner({ modelDir: makeCheckpoint({ layers: 2, hidden: 64, heads: 4, kvHeads: 2, intermediate: 128, maxPositions: 128, seed: 4 }), threads: 1 });
+  try {
+    const p = await measureLatencyProfile(r, { batches: [1, 2], contexts: [16], steps: 10, repeats: 2, threads: 1 });
+    assert.equal(p.shapes.length, 2);
+    // The profile ran "layer 0's attention alone" for 24 steps; had they counted, it would have its own graph now.
+    const alone = { skipAttention: [1], skipMlp: [0, 1], maskHeads: {} };
+    const seq = await r.createSeq();
+    const prefill = await r.step([{ seq, tokens: [1, 2, 3], plan: alone, logits: 'last' }]);
+    const decode = await r.step([{ seq, tokens: [4], plan: alone, logits: 'last' }]);
+    assert.deepEqual([...prefill.graphs!, ...decode.graphs!], ['switched', 'switched']);
+  } finally {
+    await r.close();
+  }
 });

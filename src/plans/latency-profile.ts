@@ -100,7 +100,7 @@ async function timeDecode(runner: ModelRunner, plan: SkipPlan, batch: number, co
   const root = await runner.createSeq();
   const seqs: number[] = [];
   try {
-    await runner.step([{ seq: root, tokens: prompt, plan, logits: 'last' }]);
+    await runner.step([{ seq: root, tokens: prompt, plan, logits: 'last' }], opts);
     seqs.push(...(await runner.forkSeq(root, batch)));
     const times: number[] = [];
     for (let s = 0; s < steps + 2; s++) {
@@ -130,7 +130,9 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
   const contexts = [...new Set((opts.contexts ?? [32, 128, 256]).map((c) => Math.min(c, room)).filter((c) => c >= 1))];
   const all = Array.from({ length: L }, (_, i) => i);
   // 0: full plan (dense path), 1: everything skipped, 2 + 2l / 3 + 2l: attention / MLP of layer l
-  // alone, last: the full plan through the switched graph.
+  // alone, last: the full plan through the switched graph. All but the first are timed through the
+  // switched graph: the runner would otherwise give each of these cores a graph of its own after a
+  // few steps (core graphs), and coreTable derives what a core graph costs from these shares.
   const plans: SkipPlan[] = [FULL_PLAN, { skipAttention: all, skipMlp: all, maskHeads: {} }];
   const allBut = (l: number): number[] => all.filter((x) => x !== l);
   for (let l = 0; l < L; l++) plans.push({ skipAttention: allBut(l), skipMlp: all, maskHeads: {} }, { skipAttention: all, skipMlp: allBut(l), maskHeads: {} });
@@ -145,7 +147,7 @@ export async function measureLatencyProfile(runner: ModelRunner, opts: MeasureOp
       for (const context of contexts) {
         for (let k = 0; k < plans.length; k++) {
           const i = (k + r) % plans.length; // rotate the order so drift does not favour one plan
-          const ms = await timeDecode(runner, plans[i]!, batch, context, steps, r * 1000 + i, i === switchedAt ? { graph: 'switched' } : undefined);
+          const ms = await timeDecode(runner, plans[i]!, batch, context, steps, r * 1000 + i, i === 0 ? undefined : { graph: 'switched' });
           const key = `${batch}/${context}/${i}`;
           samples.set(key, [...(samples.get(key) ?? []), ms]);
           opts.onProgress?.(++done, total);
