@@ -226,15 +226,15 @@ test("speedup: dense and core step-time windows give the ratio, robust to slowed
   let t = 0;
   const meter = new SpeedupMeter(new FakeRunner(), () => t);
   assert.equal(meter.needsProbe('k', 4), true);
-  meter.record('k', 4, { ms: 12 }, 8);
+  meter.record('k', 4, { ms: 12 }, { ms: 8 });
   assert.equal(meter.ratio('k', 4), 1.5);
   assert.equal(meter.ratio('k', 2), 1.5, 'nearest measured batch of the same core');
   assert.equal(meter.ratio('other', 4), 1);
   assert.equal(meter.needsProbe('k', 4), true, 'a new batch size is probed on its first few steps');
   // Other work slows one dense probe 5x and two core steps 4x: the low quantiles keep the ratio.
-  meter.record('k', 4, { ms: 60 }, 8);
-  meter.record('k', 4, { ms: 12 }, 32);
-  meter.record('k', 4, { ms: 12.5 }, 8.2);
+  meter.record('k', 4, { ms: 60 }, { ms: 8 });
+  meter.record('k', 4, { ms: 12 }, { ms: 32 });
+  meter.record('k', 4, { ms: 12.5 }, { ms: 8.2 });
   for (let i = 0; i < 4; i++) meter.observe('k', false, 4, i === 1 ? 40 : 8.1);
   assert.ok(Math.abs(meter.ratio('k', 4) - 1.5) < 0.05, `ratio ${meter.ratio('k', 4)}`);
   assert.equal(meter.needsProbe('k', 4), false);

@@ -253,7 +253,7 @@ export class Engine {
     const probe = probing ? await this.meter!.probe(group.length, context) : null;
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
     const out = await this.o.runner.step(rows);
-    if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph }, out.runMs, out.graphs?.[0]);
+    if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph }, { ms: out.runMs, graph: out.graphs?.[0] });
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0]);
     this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length);

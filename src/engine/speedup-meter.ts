@@ -29,6 +29,12 @@ const QUANTILE = 0.5;
 /** A probe pool whose context is this far from the real rows' (tokens, or this share of it) is topped up or rebuilt. */
 const CONTEXT_SLACK = 32;
 
+/** One step's time (ms) and the graph it ran on, when the runner says. */
+export interface StepSample {
+  ms: number;
+  graph?: string;
+}
+
 /** Recent step times (ms), newest last. */
 interface Window {
   ms: number[];
@@ -106,9 +112,9 @@ export class SpeedupMeter {
   }
 
   /** Records a probe's dense step time and the core step right after it. */
-  record(coreKey: string, batch: number, dense: { ms: number; graph?: string }, coreMs: number, coreGraph?: string): void {
+  record(coreKey: string, batch: number, dense: StepSample, core: StepSample): void {
     this.observe(coreKey, true, batch, dense.ms, dense.graph);
-    this.observe(coreKey, false, batch, coreMs, coreGraph);
+    this.observe(coreKey, false, batch, core.ms, core.graph);
   }
 
   private window<K>(m: Map<K, Window>, k: K): Window {

@@ -55,6 +55,9 @@ export class GraphSessions {
   /** Milliseconds spent building core graphs since the last takeBuildMs (the worker was busy with it). */
   private buildMs = 0;
 
+  /** Core graphs kept at most (0 without the dense path). */
+  readonly coreLimit: number;
+
   private constructor(
     private readonly ck: Checkpoint,
     private readonly opts: LoadOptions,
@@ -62,7 +65,9 @@ export class GraphSessions {
     /** Holds weights.bin while the model lives (core graphs are built over it later). */
     private readonly dir: string,
     private readonly weights: Map<string, { offset: number; length: number }>,
-  ) {}
+  ) {
+    this.coreLimit = opts.plain || !(opts.densePath ?? true) ? 0 : (opts.coreGraphs ?? defaultCoreGraphs(ck.f32Bytes));
+  }
 
   /** The switched (or, for `plain`, the plain) graph's session. */
   switched!: ort.InferenceSession;
@@ -75,17 +80,12 @@ export class GraphSessions {
     try {
       s.switched = await s.create(opts.plain ? 'plain' : 'switched');
       if (!opts.plain && (opts.densePath ?? true)) s.dense = await s.create('masked');
-      if (!s.coreLimit()) rmSync(dir, { recursive: true, force: true });
+      if (!s.coreLimit) rmSync(dir, { recursive: true, force: true });
       return s;
     } catch (err) {
       await s.close();
       throw err;
     }
-  }
-
-  /** Core graphs kept at most (0 without the dense path). */
-  coreLimit(): number {
-    return this.opts.plain || !(this.opts.densePath ?? true) ? 0 : (this.opts.coreGraphs ?? defaultCoreGraphs(this.ck.f32Bytes));
   }
 
   private async create(kind: GraphKind, omit?: GraphOptions['omit']): Promise<ort.InferenceSession> {
@@ -105,7 +105,7 @@ export class GraphSessions {
   pick(attnOn: readonly boolean[], mlpOn: readonly boolean[], switched = false): { session: ort.InferenceSession; use: GraphUse } {
     if (switched || !this.dense) return { session: this.switched, use: 'switched' };
     if (attnOn.every(Boolean) && mlpOn.every(Boolean)) return { session: this.dense, use: 'dense' };
-    if (!this.coreLimit()) return { session: this.switched, use: 'switched' };
+    if (!this.coreLimit) return { session: this.switched, use: 'switched' };
     const attention = attnOn.flatMap((on, l) => (on ? [] : [l]));
     const mlp = mlpOn.flatMap((on, l) => (on ? [] : [l]));
     const key = `a${attention.join(',')}m${mlp.join(',')}`;
@@ -130,7 +130,7 @@ export class GraphSessions {
    */
   private async buildCore(e: CoreEntry, omit: NonNullable<GraphOptions['omit']>): Promise<void> {
     const ready = [...this.cores.values()].filter((x) => x.state === 'ready').sort((a, b) => a.usedAt - b.usedAt);
-    const victims = ready.slice(0, Math.max(0, ready.length - this.coreLimit() + 1));
+    const victims = ready.slice(0, Math.max(0, ready.length - this.coreLimit + 1));
     if (victims.some((v) => this.clock - v.usedAt < RECENT_STEPS)) {
       e.steps = 0;
       this.coreStats.deferred++;

@@ -79,7 +79,7 @@ export class LocalModel {
     private opts: LoadOptions,
     spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
   ) {
-    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2, coreGraphs: sessions.coreLimit() };
+    this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2, coreGraphs: sessions.coreLimit };
     this.info = ck.info;
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;

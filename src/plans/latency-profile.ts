@@ -213,13 +213,14 @@ export function coreTable(s: ProfileShape, coreGraphs: boolean): { denseMs: numb
  */
 export function predictSpeedup(profile: LatencyProfile, plans: readonly SkipPlan[], context = 128, coreGraphs = false): number {
   if (plans.length === 0) return 1;
-  const s = coreTable(profileShape(profile, plans.length, context), coreGraphs);
+  const shape = profileShape(profile, plans.length, context);
+  const s = coreTable(shape, coreGraphs);
   const common = (key: 'skipAttention' | 'skipMlp'): number[] => plans[0]![key].filter((l) => plans.every((p) => p[key].includes(l)));
   let saved = 0;
   for (const l of common('skipAttention')) saved += s.attentionMs[l] ?? 0;
   for (const l of common('skipMlp')) saved += s.mlpMs[l] ?? 0;
   if (saved === 0) return 1;
-  const rest = Math.max(s.switchedMs - saved, profileShape(profile, plans.length, context).baseMs, 1e-9);
+  const rest = Math.max(s.switchedMs - saved, shape.baseMs, 1e-9);
   return s.denseMs / rest;
 }
 
