@@ -72,17 +72,17 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const rh = `random-heads k=${k}`;
     const candidates: Record<string, EvalConfig> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, ns: [1], temperature: 0 },
-      vanilla: { label: 'vanilla', skip: { policy: 'none' }, ns },
-      'random-heads': { label: rh, skip: { policy: 'random-heads', k }, ns },
+      vanilla: { label: 'vanilla', skip: { policy: 'none' }, ns, prefixes: true },
+      'random-heads': { label: rh, skip: { policy: 'random-heads', k }, ns, prefixes: true },
       // Head masks as the only source of diversity: every candidate decodes greedily under its own plan
       // (a request with temperature 0 and n > 1), the structured-pruning best-of-N setting.
-      'random-heads-greedy': { label: `${rh} greedy`, skip: { policy: 'random-heads', k }, ns, temperature: 0 },
-      'head-importance': { label: `head-importance k=${k}`, skip: { policy: 'head-importance', k }, ns },
+      'random-heads-greedy': { label: `${rh} greedy`, skip: { policy: 'random-heads', k }, ns, temperature: 0, prefixes: true },
+      'head-importance': { label: `head-importance k=${k}`, skip: { policy: 'head-importance', k }, ns, prefixes: true },
       'latency-budget-1.25': { label: 'latency-budget 1.25x', skip: { policy: 'latency-budget', targetSpeedup: 1.25 }, ns },
       'latency-budget-1.5': { label: 'latency-budget 1.5x', skip: { policy: 'latency-budget', targetSpeedup: 1.5 }, ns },
       'expert-profile': { label: 'expert-profile 1.25x', skip: { policy: 'expert-profile', targetSpeedup: 1.25 }, ns },
-      learned: { label: 'learned', skip: { policy: 'learned' }, ns },
-      'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0 },
+      learned: { label: 'learned', skip: { policy: 'learned' }, ns, prefixes: true },
+      'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0, prefixes: true },
       // Fast mode: the latency-budget core shared by every candidate, learned head masks on top.
       'learned-fast': { label: `learned fast ${target}x`, skip: { policy: 'learned', targetSpeedup: target }, ns },
     };
@@ -94,7 +94,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       else configs.push(c);
     }
     const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
-    const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), selector, problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
+    for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
+    const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
     let bar: ProgressBar | null = null;
     const rows = await runEval(local, problems, configs, { seed, temperature, topP, maxTokens }, {
       onConfig: (label, n, todo, total) => (bar = new ProgressBar(`${label} N=${n}`.padEnd(28), total, total - todo)),
@@ -130,6 +131,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       `fast mode target ${target}x. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
       `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
       `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time; reported speedup: the mean the engine reported for the evaluation's requests. ` +
+      `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts). ` +
       `Run took ${formatDuration(seconds)}.\n` +
       (values.note ? `\n${values.note}\n` : '') +
       `\n![maj@N against measured end-to-end speedup; dashed: Pareto frontier](eval.png)\n\n`;

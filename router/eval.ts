@@ -15,6 +15,7 @@ import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { wilson } from '../src/util/intervals.ts';
 import type { EvalRow } from './eval-report.ts';
 import { promptSpec, type RouterPrompt } from './problems.ts';
+import { prefixResult } from './eval-prefix.ts';
 
 /** One evaluated configuration: a policy with fixed options, at each of `ns`. */
 export interface EvalConfig {
@@ -24,6 +25,16 @@ export interface EvalConfig {
   ns: number[];
   /** Overrides the sampling temperature (0 = greedy). */
   temperature?: number;
+  /**
+   * Candidate i does not depend on n (router/eval-prefix.ts): the largest N runs, the smaller N are
+   * scored on its first candidates.
+   */
+  prefixes?: boolean;
+  /**
+   * What else the configuration's results depend on (the selector's hash for the learned policy):
+   * a stored result made under another version is run again, the other configurations' are kept.
+   */
+  version?: string | null;
 }
 
 export interface EvalSettings {
@@ -54,6 +65,8 @@ export interface ProblemResult {
   /** Speedup the engine reported (null when it measured none). */
   speedup: number | null;
   skipped: number;
+  /** EvalConfig.version the result was made under (absent: none). */
+  version?: string;
 }
 
 /** Request seed of problem i: the same for every configuration. */
@@ -136,9 +149,14 @@ export async function runEval(
 ): Promise<EvalRow[]> {
   const done = progress ? readProgress(progress.path, progress.header) : new Map<string, ProblemResult>();
   const rows: EvalRow[] = [];
+  const key = (label: string, n: number, i: number): string => `${label}|${n}|${i}`;
   for (const cfg of configs) {
-    for (const n of [...cfg.ns].sort((a, b) => b - a)) {
-      const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${n}|${i}`));
+    const ns = [...cfg.ns].sort((a, b) => b - a);
+    // With prefixes, one request at the largest N answers every N of the problem.
+    const runs = cfg.prefixes ? [{ n: ns[0]!, scores: ns }] : ns.map((n) => ({ n, scores: [n] }));
+    for (const { n, scores } of runs) {
+      const current = (m: number, i: number): boolean => (done.get(key(cfg.label, m, i))?.version ?? null) === (cfg.version ?? null) && done.has(key(cfg.label, m, i));
+      const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => scores.some((m) => !current(m, i)));
       hooks.onConfig?.(cfg.label, n, todo.length, problems.length);
       const inFlight = Math.max(1, Math.floor(local.limits.maxBatch / n) * 2);
       await mapConcurrent(todo, inFlight, async ({ p, i }) => {
@@ -151,13 +169,16 @@ export async function runEval(
           seed: problemSeed(s.seed, i),
           skip: { ...cfg.skip, referenceAnswer: p.answer },
         });
-        const res = problemResult(cfg.label, n, i, p, r);
-        done.set(`${cfg.label}|${n}|${i}`, res);
-        if (progress) appendFileSync(progress.path, JSON.stringify(res) + '\n');
+        for (const m of scores) {
+          const res = problemResult(cfg.label, m, i, p, prefixResult(r, m, local.info));
+          if (cfg.version) res.version = cfg.version;
+          done.set(key(cfg.label, m, i), res);
+          if (progress) appendFileSync(progress.path, JSON.stringify(res) + '\n');
+        }
         hooks.onProblem?.();
       });
-      rows.push(scoreRow(cfg, n, problems.map((_, i) => done.get(`${cfg.label}|${n}|${i}`)!)));
     }
+    for (const n of ns) rows.push(scoreRow(cfg, n, problems.map((_, i) => done.get(key(cfg.label, n, i))!)));
   }
   return rows;
 }

@@ -51,6 +51,26 @@ test('evaluation: one row per policy and N with 95% intervals; an interrupted ru
   await assert.rejects(runEval(local, problems, configs, { ...settings, seed: 2 }, {}, { path, header: { ...header, seed: 2 } }), /other settings/);
 });
 
+test('evaluation with prefixes: one request at the largest N scores every N, as separate requests would', async () => {
+  const problems = generatedProblems('test', 5, 3);
+  const path = join(dir, 'router', 'eval-prefix-records.jsonl');
+  const header = { model: 'x', count: 3, prefixes: true };
+  const separate = await runEval(local, problems, configs, settings);
+  let asked = 0;
+  const prefixed = await runEval(local, problems, configs.map((c) => ({ ...c, prefixes: true })), settings, { onProblem: () => asked++ }, { path, header });
+  assert.equal(asked, 2 * 3, 'one request per problem and configuration');
+  const strip = (r: (typeof separate)[number]) => ({ label: r.label, n: r.n, maj: r.majBits, pass: r.pass.k, unique: r.uniqueAnswers, planDistance: r.planDistance, distinct2: r.distinct2 });
+  assert.deepEqual(prefixed.map(strip), separate.map(strip));
+  // A versioned configuration (the learned policy's selector) reruns only its own stale results.
+  const versioned = configs.map((c, j) => ({ ...c, prefixes: true, version: j === 1 ? 'selector-b' : undefined }));
+  asked = 0;
+  await runEval(local, problems, versioned, settings, { onProblem: () => asked++ }, { path, header });
+  assert.equal(asked, 3);
+  asked = 0;
+  await runEval(local, problems, versioned, settings, { onProblem: () => asked++ }, { path, header });
+  assert.equal(asked, 0);
+});
+
 test('end-to-end speed alternates the same request on the full model and reports both figures', async () => {
   const problems = generatedProblems('test', 4, 2);
   const core: EvalConfig = { label: 'core', skip: { policy: 'explicit', plan: { skip_mlp: [1, 2] } }, ns: [4] };
