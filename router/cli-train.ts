@@ -12,7 +12,7 @@ import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { readRecords } from './calibrate.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { ProgressBar } from '../src/cli/progress.ts';
-import { evaluateMembers, fitSelector, splitRecords, trainMembers, type FitOptions, type FitReport } from './selector/fit.ts';
+import { evaluateMembers, evaluateScores, fitSelector, planShares, splitRecords, trainMembers, type FitOptions, type FitReport } from './selector/fit.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 
 export const TRAIN_USAGE = `usage: skipserve router train [--model DIR] [--seed S] [--epochs N] [--hidden N] [--embed N]
@@ -116,6 +116,18 @@ async function compare(records: Parameters<typeof splitRecords>[0], catalog: Ret
     const figures = evaluateMembers(members, features, train, val, catalog, samples, o);
     results.push({ variant: v.name, seconds: (Date.now() - t0) / 1000, ...figures });
     process.stdout.write(`${v.name}: top-8 correct share ${(100 * figures.selectorTopN).toFixed(1)}% (static ${(100 * figures.staticTopN).toFixed(1)}%, all ${(100 * figures.allPlans).toFixed(1)}%)\n${voteLines(figures)}`);
+  }
+  // Per-kind catalogs: no model, each problem kind gets the plans best on average over its training questions.
+  if (train.every((r) => r.kind !== undefined)) {
+    const m = catalog.entries.length;
+    const byKind = new Map<string, number[]>();
+    for (const kind of new Set(train.map((r) => r.kind!))) byKind.set(kind, planShares(train.filter((r) => r.kind === kind), m, samples));
+    const overall = planShares(train, m, samples);
+    const t0 = Date.now();
+    const figures = evaluateScores((r) => byKind.get(r.kind!) ?? overall, train, val, catalog, samples, opts);
+    const name = `best static plans per problem kind (${byKind.size} kinds, no model)`;
+    results.push({ variant: name, seconds: (Date.now() - t0) / 1000, ...figures });
+    process.stdout.write(`${name}: top-8 correct share ${(100 * figures.selectorTopN).toFixed(1)}% (static ${(100 * figures.staticTopN).toFixed(1)}%, all ${(100 * figures.allPlans).toFixed(1)}%)\n${voteLines(figures)}`);
   }
   writeJsonAtomic(out, { train: train.length, validation: val.length, results, createdAt: new Date().toISOString() });
   process.stdout.write(`wrote ${out}\n`);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { buildCatalog } from '../router/catalog-build.ts';
 import { encodeEmbedding, type PromptRecord } from '../router/calibrate.ts';
 import { Rng } from '../src/util/rng.ts';
-import { fitSelector } from '../router/selector/fit.ts';
+import { evaluateScores, fitSelector, planShares, splitRecords } from '../router/selector/fit.ts';
 
 /** Records where questions of kind A are answered by plans 0-7 and kind B by plans 8-15. */
 function records(count: number): PromptRecord[] {
@@ -70,4 +70,14 @@ test('text features, Bradley-Terry and an ensemble: the selector learns what the
   assert.ok(v8.selector.p > 0.9 && v8.minusRandom.lo > 0, `maj@8 ${v8.selector.p}, selector - random ${v8.minusRandom.diff}`);
   assert.ok(v8.selector.lo <= v8.selector.p && v8.selector.p <= v8.selector.hi + 1e-12);
   assert.deepEqual(withText.report.votes.map((v) => v.n), [4, 8]);
+});
+
+test('per-kind static plans (a baseline without a model) are scored like the selector', () => {
+  const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 4 });
+  const cat24 = { ...catalog, entries: [...catalog.entries, ...catalog.entries].slice(0, 24).map((e, i) => ({ ...e, id: `${e.id}#${i}` })) };
+  const all = records(200);
+  const { train, val } = splitRecords(all, 2, 0.2);
+  const byKind = new Map(['a', 'b'].map((k) => [k, planShares(train.filter((r) => r.kind === k), 24, 1)]));
+  const f = evaluateScores((r) => byKind.get(r.kind!)!, train, val, cat24, 1, { seed: 2 });
+  assert.ok(f.selectorTopN > 0.8 && f.selectorTopN > f.staticTopN + 0.2, `per kind ${f.selectorTopN} vs static ${f.staticTopN}`);
 });

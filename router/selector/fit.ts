@@ -132,13 +132,31 @@ export function evaluateMembers(
   samplesPerPlan: number,
   opts: Pick<FitOptions, 'n' | 'ns' | 'seed' | 'positiveThreshold'>,
 ): Pick<FitReport, 'selectorTopN' | 'staticTopN' | 'allPlans' | 'votes' | 'informativeValidation'> {
+  return evaluateScores((r) => ensembleScores(members, recordInput(r, features)), train, val, catalog, samplesPerPlan, opts);
+}
+
+/** Mean correct share of each plan over `records`. */
+export function planShares(records: readonly PromptRecord[], m: number, samplesPerPlan: number): number[] {
+  const out = new Array<number>(m).fill(0);
+  for (const r of records) r.correct!.forEach((c, j) => (out[j] += c / samplesPerPlan / records.length));
+  return out;
+}
+
+/** Validation figures of any per-question plan scorer (the selector, or a baseline such as the best plans per problem kind). */
+export function evaluateScores(
+  score: (r: PromptRecord) => ArrayLike<number>,
+  train: PromptRecord[],
+  val: PromptRecord[],
+  catalog: PlanCatalog,
+  samplesPerPlan: number,
+  opts: Pick<FitOptions, 'n' | 'ns' | 'seed' | 'positiveThreshold'>,
+): Pick<FitReport, 'selectorTopN' | 'staticTopN' | 'allPlans' | 'votes' | 'informativeValidation'> {
   const m = catalog.entries.length;
   const n = Math.min(opts.n ?? 8, m);
-  const meanShare = new Array<number>(m).fill(0);
-  for (const r of train) r.correct!.forEach((c, j) => (meanShare[j] += c / samplesPerPlan / train.length));
+  const meanShare = planShares(train, m, samplesPerPlan);
   const all = Array.from({ length: m }, (_, j) => j);
   const evalSet = val.length ? val : train;
-  const scores = evalSet.map((r) => ensembleScores(members, recordInput(r, features)));
+  const scores = evalSet.map(score);
   let sel = 0;
   let stat = 0;
   let avg = 0;
