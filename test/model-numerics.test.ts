@@ -4,6 +4,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { embeddingPlan } from '../src/engine/engine.ts';
 import { rmSync } from 'node:fs';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { loadLocalModel, type LocalModel } from '../src/model/local-model.ts';
@@ -139,6 +140,13 @@ describe('batches', () => {
     const alone = await model.step([{ seq: c, tokens: PROMPT, plan: FULL_PLAN, logits: 'last', embed: true }]);
     assert.ok(maxAbsDiff(out.embeddings[0]!, alone.embeddings[0]!) <= 1e-4);
     assert.ok(out.embeddings[0]!.some((x) => x !== 0));
+    // The engine's embedding prefill skips the layers above the embedding: the same embedding.
+    const d = model.createSeq();
+    const plan = embeddingPlan(model.info);
+    assert.ok(plan.skipAttention.length > 0 && plan.skipAttention[0] === model.info.embedLayer);
+    const short = await model.step([{ seq: d, tokens: PROMPT, plan, logits: 'none', embed: true }]);
+    assert.ok(maxAbsDiff(short.embeddings[0]!, alone.embeddings[0]!) <= 1e-5);
+    for (const s of [a, b, c, d]) model.freeSeq(s);
   });
 
   it('a sequence cannot start computing attention its prefill skipped', async () => {

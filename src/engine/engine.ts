@@ -6,6 +6,7 @@
  * finish independently and free their KV. Metrics go to RequestStats, the speedup to SpeedupMeter.
  */
 import { PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
+import type { ModelInfo } from '../model/model-info.ts';
 import type { SampledToken, SamplerSpec, SamplingRunner, StepRow } from '../model/runner-types.ts';
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
@@ -155,12 +156,15 @@ export class Engine {
     return run;
   }
 
-  /** Mean-pooled prompt embedding for policies and tools that need one (one extra full-plan prefill). */
+  /**
+   * Mean-pooled prompt embedding for policies and tools that need one: one extra prefill, of the
+   * layers below the embedding only (the layers above it cannot change it, so they are skipped).
+   */
   embed(tokens: number[]): Promise<Float32Array> {
     return this.exclusive(async () => {
       const seq = await this.o.runner.createSeq();
       try {
-        const out = await this.o.runner.step([{ seq, tokens, plan: FULL_PLAN, logits: 'none', embed: true }]);
+        const out = await this.o.runner.step([{ seq, tokens, plan: embeddingPlan(this.o.runner.info), logits: 'none', embed: true }]);
         const e = out.embeddings[0];
         if (!e) throw new SkipserveError('the runtime returned no prompt embedding');
         return e;
@@ -295,4 +299,11 @@ export class Engine {
   private updateGauges(): void {
     this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount());
   }
+}
+
+/** The plan of an embedding prefill: every sublayer above the embedding layer skipped. */
+export function embeddingPlan(info: Pick<ModelInfo, 'numLayers' | 'embedLayer'>): SkipPlan {
+  const from = info.embedLayer ?? Math.floor(info.numLayers / 2);
+  const above = Array.from({ length: Math.max(0, info.numLayers - from) }, (_, i) => from + i);
+  return above.length ? { skipAttention: above, skipMlp: [...above], maskHeads: {} } : FULL_PLAN;
 }

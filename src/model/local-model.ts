@@ -80,7 +80,7 @@ export class LocalModel {
     spin: { spin: boolean; reason: string } = { spin: false, reason: 'spin off' },
   ) {
     this.runtime = { weights: opts.weights ?? 'f32', spin: spin.spin, spinReason: spin.reason, threads: opts.threads ?? 2, coreGraphs: sessions.coreLimit };
-    this.info = ck.info;
+    this.info = { ...ck.info, embedLayer: opts.embedLayer ?? Math.floor(ck.config.numLayers / 2) };
     this.config = ck.config;
     this.maxBatch = opts.maxBatch ?? 64;
     const c = ck.config;

@@ -18,4 +18,6 @@ export interface ModelInfo {
   /** Generation stops on any of these ids. */
   eosTokenIds: number[];
   bosTokenId?: number;
+  /** Layers whose output the prompt embedding is mean-pooled from (the runtime's; default numLayers / 2). */
+  embedLayer?: number;
 }
