@@ -10,6 +10,7 @@ import { createLearnedPolicy } from '../src/plans/policies/learned.ts';
 import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.ts';
 import { planKey } from '../src/plans/plan.ts';
 import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
+import { coreLoss, planSublayers } from '../src/router/shared-core.ts';
 import { axis, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
 
 function ctx(n: number, options: PolicyOptions = {}, embedding = axis(0)): PolicyContext {
@@ -83,6 +84,36 @@ test('expert-profile uses the named domain or infers it from the prompt embeddin
   const withHeads = await pol.choose(ctx(2, { domain: 'add-sub', k: 2 }));
   assert.equal(Object.values(withHeads.plans[0]!.maskHeads).flat().length, 2);
   await assert.rejects(pol.choose(ctx(1, { domain: 'poetry' })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'domain' && /add-sub, mul-div/.test(e.message));
+});
+
+test('expert-profile takes a live core that reaches its target and costs its domain little more than its own, else its own', async () => {
+  const r = await resources();
+  const pol = createExpertProfilePolicy(r);
+  const own = await pol.choose(ctx(4, { domain: 'mul-div' }));
+  const other = await pol.choose(ctx(4, { domain: 'add-sub' }));
+  const ownCore = { ...own.plans[0]!, maskHeads: {} };
+  const otherCore = { ...other.plans[0]!, maskHeads: {} };
+  assert.notEqual(planKey(ownCore), planKey(otherCore), 'the fixture gives the two domains different cores');
+  const withLive = (live: { plan: SkipPlan; rows: number }[]): PolicyContext => ({ ...ctx(4, { domain: 'mul-div' }), liveCores: () => live });
+  const lossOf = (p: SkipPlan, t: NonNullable<typeof r.calibration>['domains'][string]) => coreLoss(t, planSublayers(p));
+  const domain = r.calibration!.domains['mul-div']!;
+  const ratio = lossOf(otherCore, domain) / lossOf(ownCore, domain);
+  // Accepted: a generous tolerance, and the other core has more rows in flight than this domain's own.
+  r.coreShareTolerance = ratio;
+  const shared = await pol.choose(withLive([{ plan: otherCore, rows: 8 }, { plan: ownCore, rows: 4 }]));
+  assert.deepEqual(shared.plans[0], otherCore);
+  assert.equal((shared.detail as { sharedCore?: boolean }).sharedCore, true);
+  assert.ok(predictSpeedup(r.profile!, shared.plans) >= 1.25);
+  // Refused: its own core has as many rows; the tolerance is below the loss ratio; sharing is off; a core too slow.
+  assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 4 }, { plan: ownCore, rows: 4 }]))).plans[0], ownCore);
+  assert.ok(ratio > 1, `the other domain's core costs this one more (${ratio})`);
+  r.coreShareTolerance = (ratio - 1) / 2;
+  assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 8 }]))).plans[0], ownCore);
+  r.coreShareTolerance = 0;
+  assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 8 }]))).plans[0], ownCore);
+  r.coreShareTolerance = 100;
+  const slow = { skipAttention: [], skipMlp: [1], maskHeads: {} };
+  assert.deepEqual((await pol.choose(withLive([{ plan: slow, rows: 64 }]))).plans[0], ownCore);
 });
 
 test('learned returns N distinct plans, deterministically; fast mode puts head masks on a shared core', async () => {

@@ -78,7 +78,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       prefillChunk: config.prefillChunk,
       defaultMaxTokens: config.defaultMaxTokens,
       defaultPolicy: config.defaultPolicy,
-      defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup },
+      defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup, coreShareTolerance: config.coreShareTolerance },
       optionalPolicies: config.optionalPolicies,
       profileCacheDir: config.profileCacheDir ?? null,
       arms,

@@ -7,6 +7,7 @@
  */
 import { PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
+import type { LiveCore } from '../router/shared-core.ts';
 import type { SampledToken, SamplerSpec, SamplingRunner, StepRow } from '../model/runner-types.ts';
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
@@ -91,6 +92,7 @@ export class Engine {
         promptText: req.promptText,
         options: req.policyOptions,
         embedPrompt: () => (embedding ??= this.embed(req.promptTokens)),
+        liveCores: () => this.liveCores(),
       });
       if (chosen.plans.length !== req.n) throw new SkipserveError(`policy '${policy.name}' returned ${chosen.plans.length} plans for n=${req.n}`);
       parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake());
@@ -154,6 +156,17 @@ export class Engine {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => {});
     return run;
+  }
+
+  /** Skip cores of the running and waiting requests, with their candidate rows. */
+  liveCores(): LiveCore[] {
+    const byKey = new Map<string, LiveCore>();
+    for (const p of [...this.scheduler.runningRequests(), ...this.scheduler.waitingRequests()]) {
+      const c = byKey.get(p.coreKey);
+      if (c) c.rows += p.plans.length;
+      else byKey.set(p.coreKey, { plan: p.core, rows: p.plans.length });
+    }
+    return [...byKey.values()];
   }
 
   /**

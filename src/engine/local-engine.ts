@@ -50,7 +50,7 @@ export interface LocalEngineOptions {
   prefillChunk?: number;
   defaultMaxTokens?: number;
   defaultPolicy?: string;
-  defaults?: { k?: number; targetSpeedup?: number };
+  defaults?: { k?: number; targetSpeedup?: number; coreShareTolerance?: number };
   optionalPolicies?: readonly string[];
   /** Writable directory for latency profiles (null: memory only). */
   profileCacheDir?: string | null;
@@ -103,7 +103,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     const chatTemplate: ChatTemplate | null = loadChatTemplate(modelDir);
     const defaultPolicy = o.defaultPolicy ?? 'none';
     const arms = o.arms ?? null;
-    const deps: PolicyDeps = { info, modelDir, routerDir, runner, maxBatch: o.maxBatch, defaults: { k: o.defaults?.k ?? 2, targetSpeedup: o.defaults?.targetSpeedup ?? 1.25 }, profileCacheDir: o.profileCacheDir ?? null };
+    const deps: PolicyDeps = { info, modelDir, routerDir, runner, maxBatch: o.maxBatch, defaults: { k: o.defaults?.k ?? 2, targetSpeedup: o.defaults?.targetSpeedup ?? 1.25, coreShareTolerance: o.defaults?.coreShareTolerance ?? 0.25 }, profileCacheDir: o.profileCacheDir ?? null };
     /** Builds the policies over router files and checks the default policy and the arms name known ones. */
     const buildPolicies = async (d: PolicyDeps): Promise<PolicyRegistry> => {
       const reg = await createPolicyRegistry(d, { optional: o.optionalPolicies, onOptionalFailure: (name, err) => o.log?.warn({ policy: name, err: (err as Error).message }, 'optional policy failed to load') });

@@ -25,6 +25,8 @@ export interface RouterResources {
   profile: LatencyProfile | null;
   /** Speedup latency-budget aims for when a request gives none. */
   defaultTargetSpeedup: number;
+  /** expert-profile may take a live core losing at most this much more importance than its own (router/shared-core.ts; 0: never). */
+  coreShareTolerance: number;
   /** The runtime builds core graphs, so a steady core pays no switch (latency-profile.ts coreTable). */
   coreGraphs: boolean;
 }
@@ -33,7 +35,7 @@ export interface RouterResources {
 export async function loadRouterResources(
   info: ModelInfo,
   modelDir: string,
-  opts: { profile?: LatencyProfile | null; defaultTargetSpeedup?: number } = {},
+  opts: { profile?: LatencyProfile | null; defaultTargetSpeedup?: number; coreShareTolerance?: number } = {},
 ): Promise<RouterResources> {
   const p = routerPaths(modelDir);
   const calibration = readCalibration(p.calibration);
@@ -62,6 +64,7 @@ export async function loadRouterResources(
     selectorMissing,
     profile: opts.profile ?? null,
     defaultTargetSpeedup: opts.defaultTargetSpeedup ?? 1.25,
+    coreShareTolerance: opts.coreShareTolerance ?? 0.25,
     coreGraphs: false,
   };
 }

@@ -2,7 +2,9 @@
  * `expert-profile`: a pruning profile per domain (the customized-expert idea): the skip core that
  * reaches the target speedup with the least loss on that domain's calibration prompts, plus,
  * with `skip.k`, its k least important heads. The domain is `skip.domain`, or inferred from the
- * prompt's own embedding (nearest domain centroid by cosine similarity).
+ * prompt's own embedding (nearest domain centroid by cosine similarity). Under mixed load it takes a
+ * core already in flight instead of its own when that core reaches the target and costs the domain
+ * at most `--core-share-tolerance` more importance (router/shared-core.ts).
  */
 import type { DomainProfile } from '../../router/calibration.ts';
 import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
@@ -11,6 +13,8 @@ import { domainCore, leastImportantHeads } from '../../router/calibrated-cores.t
 import { InvalidRequestError } from '../../errors.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 import { MAX_TARGET_SPEEDUP } from './latency-budget.ts';
+import { coreLoss, shareableCore } from '../../router/shared-core.ts';
+import { coreKey } from '../plan.ts';
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0;
@@ -68,7 +72,13 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       }
       const table = latencyTableFor(r, ctx.n);
       if (!table) throw new Error('no latency profile and no calibrated latency table');
-      const core = await domainCore(cal.numLayers, profile, table, target);
+      const own = await domainCore(cal.numLayers, profile, table, target);
+      // Under mixed load, a core already in flight that serves this domain almost as well keeps the
+      // batch in one group (router/shared-core.ts).
+      const live = ctx.liveCores?.() ?? [];
+      const ownRows = live.find((c) => coreKey(c.plan) === coreKey(coreToPlan(own.core)))?.rows ?? 0;
+      const shared = shareableCore(own.core, live, profile, table, target, r.coreShareTolerance);
+      const core = shared && shared.rows > ownRows ? shared : { core: own.core, predictedSpeedup: own.predictedSpeedup };
       const plan = coreToPlan(core.core);
       const k = ctx.options.k ?? 0;
       if (!Number.isInteger(k) || k < 0 || k >= cal.numLayers * cal.numHeads) {
@@ -85,6 +95,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
           targetSpeedup: target,
           predictedSpeedup: Number(core.predictedSpeedup.toFixed(3)),
           core: core.core.map(sublayerKey),
+          ...(core !== own && 'loss' in core ? { sharedCore: true, ownCore: own.core.map(sublayerKey), lossVsOwn: Number((core.loss / Math.max(coreLoss(profile, own.core), 1e-12)).toFixed(3)) } : {}),
         },
       };
     },

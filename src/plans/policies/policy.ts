@@ -4,6 +4,7 @@
  */
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { SkipPlan, SkipPlanWire } from '../plan.ts';
+import type { LiveCore } from '../../router/shared-core.ts';
 
 /** Policy-specific options from the request's skip options (each policy checks the ones it reads). */
 export interface PolicyOptions {
@@ -29,6 +30,8 @@ export interface PolicyContext {
   options: PolicyOptions;
   /** Mean-pooled hidden state of the prompt from the model's own prefill (for the learned router). */
   embedPrompt: () => Promise<Float32Array>;
+  /** Skip cores of the requests running or waiting now, with their candidate rows (absent: none known). */
+  liveCores?: () => LiveCore[];
 }
 
 export interface PolicyResult {

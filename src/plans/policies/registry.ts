@@ -32,7 +32,7 @@ export interface PolicyDeps {
   /** The most rows the runner takes in one step (a profile measured at startup stays within it). */
   maxBatch?: number;
   /** Server defaults: random-heads' / head-importance's k, latency-budget's target speedup. */
-  defaults: { k: number; targetSpeedup: number };
+  defaults: { k: number; targetSpeedup: number; coreShareTolerance?: number };
   /** Where latency profiles are cached (null: in memory only; the model directory is only read). */
   profileCacheDir?: string | null;
 }
@@ -87,7 +87,7 @@ function unavailablePolicy(name: string, reason: string): SkipPolicy {
 /** Loads the router artifacts once; with a runner and a calibration, the latency profile too. */
 async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
   const routerDir = deps.routerDir ?? deps.modelDir;
-  const r = await loadRouterResources(deps.info, routerDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup });
+  const r = await loadRouterResources(deps.info, routerDir, { defaultTargetSpeedup: deps.defaults.targetSpeedup, coreShareTolerance: deps.defaults.coreShareTolerance });
   r.coreGraphs = !!deps.runner && 'runtime' in deps.runner && (deps.runner as SamplingRunner).runtime.coreGraphs > 0;
   if (deps.profile) r.profile = deps.profile;
   else if (r.calibration && deps.runner) {
