@@ -118,6 +118,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       ['vanilla', 'learned'],
       [rh, 'learned'],
       [`${rh} greedy`, 'learned greedy'],
+      ['vanilla', 'learned greedy'],
       ['vanilla', `learned fast ${target}x`],
       ['latency-budget 1.25x', `learned fast ${target}x`],
       ['vanilla', 'latency-budget 1.25x'],
