@@ -155,7 +155,10 @@ export async function runEval(
     // With prefixes, one request at the largest N answers every N of the problem.
     const runs = cfg.prefixes ? [{ n: ns[0]!, scores: ns }] : ns.map((n) => ({ n, scores: [n] }));
     for (const { n, scores } of runs) {
-      const current = (m: number, i: number): boolean => (done.get(key(cfg.label, m, i))?.version ?? null) === (cfg.version ?? null) && done.has(key(cfg.label, m, i));
+      const current = (m: number, i: number): boolean => {
+        const r = done.get(key(cfg.label, m, i));
+        return r !== undefined && (r.version ?? null) === (cfg.version ?? null);
+      };
       const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => scores.some((m) => !current(m, i)));
       hooks.onConfig?.(cfg.label, n, todo.length, problems.length);
       const inFlight = Math.max(1, Math.floor(local.limits.maxBatch / n) * 2);

@@ -6,7 +6,8 @@
 import type { CalibrationResult, ImportanceTable } from './calibration.ts';
 import { greedySkipCore, sublayerKey, type GreedyResult, type LatencyTable, type Sublayer } from './skip-core-search.ts';
 
-function staticImportance(t: ImportanceTable, s: Sublayer): number {
+/** A sublayer's importance in a table (Infinity when the table has none). */
+export function staticImportance(t: ImportanceTable, s: Sublayer): number {
   return (s.kind === 'attention' ? t.attention[s.layer] : t.mlp[s.layer]) ?? Infinity;
 }
 

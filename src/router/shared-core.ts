@@ -6,8 +6,9 @@
  * domain at most `tolerance` more importance than its own core: the request joins a larger group.
  */
 import type { ImportanceTable } from './calibration.ts';
-import { predictedSpeedup, type LatencyTable, type Sublayer } from './skip-core-search.ts';
-import type { SkipPlan } from '../plans/plan.ts';
+import { staticImportance } from './calibrated-cores.ts';
+import { coreToPlan, predictedSpeedup, type LatencyTable, type Sublayer } from './skip-core-search.ts';
+import { coreKey, type SkipPlan } from '../plans/plan.ts';
 
 /** A skip core of requests running or waiting in the engine, and how many candidate rows it has. */
 export interface LiveCore {
@@ -22,13 +23,14 @@ export function planSublayers(p: SkipPlan): Sublayer[] {
 
 /** Importance a core loses on a domain: the sum of its sublayers' importances. */
 export function coreLoss(t: ImportanceTable, core: readonly Sublayer[]): number {
-  return core.reduce((s, x) => s + ((x.kind === 'attention' ? t.attention[x.layer] : t.mlp[x.layer]) ?? Infinity), 0);
+  return core.reduce((sum, x) => sum + staticImportance(t, x), 0);
 }
 
 /**
  * The live core to take instead of `own`, or null: among live cores that skip sublayers only
- * (no head masks), reach `target` on `table` and lose at most (1 + tolerance) x own's loss on the
- * domain, the one with the most rows (ties: the lower loss). Never `own` itself.
+ * (no head masks), reach `target` on `table`, lose at most (1 + tolerance) x own's loss on the
+ * domain and have more rows in flight than `own` itself, the one with the most rows (ties: the
+ * lower loss).
  */
 export function shareableCore(
   own: readonly Sublayer[],
@@ -39,21 +41,18 @@ export function shareableCore(
   tolerance: number,
 ): { core: Sublayer[]; rows: number; loss: number; predictedSpeedup: number } | null {
   if (!(tolerance > 0) || own.length === 0) return null;
-  const ownKey = JSON.stringify(coreKeyOf(own));
+  const ownKey = coreKey(coreToPlan([...own]));
+  const ownRows = live.find((c) => coreKey(c.plan) === ownKey)?.rows ?? 0;
   const limit = coreLoss(t, own) * (1 + tolerance);
   let best: { core: Sublayer[]; rows: number; loss: number; predictedSpeedup: number } | null = null;
   for (const c of live) {
-    if (Object.keys(c.plan.maskHeads).length) continue;
+    if (Object.keys(c.plan.maskHeads).length || c.rows <= ownRows || coreKey(c.plan) === ownKey) continue;
     const core = planSublayers(c.plan);
-    if (!core.length || JSON.stringify(coreKeyOf(core)) === ownKey) continue;
+    if (!core.length) continue;
     const speed = predictedSpeedup(table, core);
     const loss = coreLoss(t, core);
     if (speed < target || loss > limit) continue;
     if (!best || c.rows > best.rows || (c.rows === best.rows && loss < best.loss)) best = { core, rows: c.rows, loss, predictedSpeedup: speed };
   }
   return best;
-}
-
-function coreKeyOf(core: readonly Sublayer[]): string[] {
-  return core.map((s) => `${s.kind}.${s.layer}`).sort();
 }

@@ -14,7 +14,6 @@ import { InvalidRequestError } from '../../errors.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 import { MAX_TARGET_SPEEDUP } from './latency-budget.ts';
 import { coreLoss, shareableCore } from '../../router/shared-core.ts';
-import { coreKey } from '../plan.ts';
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0;
@@ -75,10 +74,8 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       const own = await domainCore(cal.numLayers, profile, table, target);
       // Under mixed load, a core already in flight that serves this domain almost as well keeps the
       // batch in one group (router/shared-core.ts).
-      const live = ctx.liveCores?.() ?? [];
-      const ownRows = live.find((c) => coreKey(c.plan) === coreKey(coreToPlan(own.core)))?.rows ?? 0;
-      const shared = shareableCore(own.core, live, profile, table, target, r.coreShareTolerance);
-      const core = shared && shared.rows > ownRows ? shared : { core: own.core, predictedSpeedup: own.predictedSpeedup };
+      const shared = shareableCore(own.core, ctx.liveCores?.() ?? [], profile, table, target, r.coreShareTolerance);
+      const core = shared ?? own;
       const plan = coreToPlan(core.core);
       const k = ctx.options.k ?? 0;
       if (!Number.isInteger(k) || k < 0 || k >= cal.numLayers * cal.numHeads) {
@@ -95,7 +92,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
           targetSpeedup: target,
           predictedSpeedup: Number(core.predictedSpeedup.toFixed(3)),
           core: core.core.map(sublayerKey),
-          ...(core !== own && 'loss' in core ? { sharedCore: true, ownCore: own.core.map(sublayerKey), lossVsOwn: Number((core.loss / Math.max(coreLoss(profile, own.core), 1e-12)).toFixed(3)) } : {}),
+          ...(shared ? { sharedCore: true, ownCore: own.core.map(sublayerKey), lossVsOwn: Number((shared.loss / Math.max(coreLoss(profile, own.core), 1e-12)).toFixed(3)) } : {}),
         },
       };
     },
