@@ -27,7 +27,7 @@ export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts
   [--speed-problems N] [--speed-rounds R] [--speed-tokens N] [--threads N] [--max-batch N] [--note TEXT] [--fresh]
   Resumable: rerun the same command to continue (--fresh starts over).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -85,6 +85,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0, prefixes: true },
       // Fast mode: the latency-budget core shared by every candidate, learned head masks on top.
       'learned-fast': { label: `learned fast ${target}x`, skip: { policy: 'learned', targetSpeedup: target }, ns },
+      // The same, every candidate decoding greedily under its own plan (as learned greedy).
+      'learned-fast-greedy': { label: `learned fast ${target}x greedy`, skip: { policy: 'learned', targetSpeedup: target }, ns, temperature: 0 },
     };
     const configs: EvalConfig[] = [];
     for (const w of wanted) {
@@ -120,6 +122,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       [`${rh} greedy`, 'learned greedy'],
       ['vanilla', 'learned greedy'],
       ['vanilla', `learned fast ${target}x`],
+      ['vanilla', `learned fast ${target}x greedy`],
       ['latency-budget 1.25x', `learned fast ${target}x`],
       ['vanilla', 'latency-budget 1.25x'],
     ]);
