@@ -11,7 +11,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
-import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { routerPaths, writeJsonAtomic, type CalibrationResult } from '../src/router/calibration.ts';
+import { sublayerAccuracyLoss } from '../src/router/calibrated-cores.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { fnv1a } from '../src/util/rng.ts';
 import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
@@ -97,6 +98,13 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     }
     const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
+    // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers, so
+    // results made under another rule run again.
+    const cal = existsSync(paths.calibration) ? (JSON.parse(readFileSync(paths.calibration, 'utf8')) as CalibrationResult) : null;
+    const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss' : null;
+    for (const c of configs) {
+      if (rule && c.skip.targetSpeedup !== undefined && (c.skip.policy === 'latency-budget' || c.skip.policy === 'learned')) c.version = [c.version, rule].filter(Boolean).join('+');
+    }
     const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
     let bar: ProgressBar | null = null;
     const rows = await runEval(local, problems, configs, { seed, temperature, topP, maxTokens }, {

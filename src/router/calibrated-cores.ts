@@ -1,8 +1,11 @@
 /**
- * Skip cores from calibration data at serving time: the latency-budget core (greedy path
- * re-scored with the importances calibration measured after each pick) and a domain's core
+ * Skip cores from calibration data at serving time: the latency-budget core and a domain's core
  * (greedy over that domain's importances). Both run on the live latency table when there is one.
+ * The latency-budget core ranks sublayers by the accuracy their skip alone lost at calibration
+ * (the catalog's single-skip plans, answered on every calibration question) where calibration
+ * measured it; otherwise by the teacher-forced importances re-measured after each pick.
  */
+import { entryId } from './catalog.ts';
 import type { CalibrationResult, ImportanceTable } from './calibration.ts';
 import { greedySkipCore, sublayerKey, type GreedyResult, type LatencyTable, type Sublayer } from './skip-core-search.ts';
 
@@ -12,10 +15,39 @@ export function staticImportance(t: ImportanceTable, s: Sublayer): number {
 }
 
 /**
- * The latency-budget core for `target` on `table`: where the current core matches a step of the
- * calibrated path, the importances re-measured there are used; past the path, the static ones.
+ * Accuracy lost (fraction of questions, floored at ACCURACY_LOSS_FLOOR) by skipping each sublayer
+ * alone, from the calibration's single-skip plans; null unless the catalog has such a plan for
+ * every sublayer but the first layer's. A sublayer without one gets Infinity (never picked).
+ */
+export function sublayerAccuracyLoss(cal: CalibrationResult): ((s: Sublayer) => number) | null {
+  const full = cal.fullAccuracy;
+  if (full === null || full === undefined) return null;
+  const acc = new Map(cal.plans.filter((p) => p.accuracy !== null).map((p) => [p.id, p.accuracy!]));
+  const id = (s: Sublayer) => (s.kind === 'attention' ? entryId([s.layer], [], []) : entryId([], [s.layer], []));
+  for (let l = 1; l < cal.numLayers; l++) {
+    for (const kind of ['attention', 'mlp'] as const) if (!acc.has(id({ kind, layer: l }))) return null;
+  }
+  return (s) => {
+    const a = acc.get(id(s));
+    return a === undefined ? Infinity : Math.max(full - a, 0) + ACCURACY_LOSS_FLOOR;
+  };
+}
+
+/**
+ * Added to every measured accuracy loss: sublayers whose skip cost nothing measurable are then
+ * ranked by the milliseconds they save (0.1 point, below what 1,000 questions resolve).
+ */
+export const ACCURACY_LOSS_FLOOR = 0.001;
+
+/**
+ * The latency-budget core for `target` on `table`. With single-skip accuracies in the calibration
+ * (sublayerAccuracyLoss): the least accuracy lost per millisecond saved. Without: where the current
+ * core matches a step of the calibrated path, the teacher-forced importances re-measured there;
+ * past the path, the static ones.
  */
 export function latencyBudgetCore(cal: CalibrationResult, table: LatencyTable, target: number): Promise<GreedyResult> {
+  const loss = sublayerAccuracyLoss(cal);
+  if (loss) return greedySkipCore({ numLayers: cal.numLayers, latency: table, targetSpeedup: target, importance: (_core, remaining) => remaining.map(loss) });
   const steps = cal.latencyBudget?.steps ?? [];
   const lookup = new Map(steps.map((s) => [[...s.core].sort().join(','), s.importance]));
   return greedySkipCore({

@@ -1,7 +1,8 @@
 /**
  * `latency-budget`: picks the shared skip core that reaches `skip.target_speedup` (or the server
  * default) on this machine's measured latency profile, skipping the sublayers with the least
- * importance lost per millisecond saved, re-scored after each pick (the sublayer-pruning idea).
+ * accuracy (or, without single-skip calibration, importance) lost per millisecond saved
+ * (calibrated-cores.ts; the sublayer-pruning idea).
  * All candidates share the core, so the whole batch really skips it; and the core depends only on
  * the target and the batch-size bucket (never on the prompt), so concurrent requests with the same
  * target share it too and decode in one step.
@@ -32,7 +33,7 @@ export async function chooseLatencyBudgetCore(r: RouterResources, n: number, tar
 export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
   return {
     name: 'latency-budget',
-    description: `shared skip core reaching skip.target_speedup (default ${r.defaultTargetSpeedup}) with the least importance lost per ms saved`,
+    description: `shared skip core reaching skip.target_speedup (default ${r.defaultTargetSpeedup}) with the least accuracy lost per ms saved`,
     unavailableReason: () => r.calibrationMissing,
     async choose(ctx: PolicyContext): Promise<PolicyResult> {
       const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;
