@@ -128,6 +128,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       ['vanilla', 'learned'],
       [rh, 'learned'],
       [`${rh} greedy`, 'learned greedy'],
+      [rh, 'learned greedy'],
       ['vanilla', 'learned greedy'],
       ['vanilla', `learned fast ${target}x`],
       ['vanilla', `learned fast ${target}x greedy`],
