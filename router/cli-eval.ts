@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
-import { routerPaths, writeJsonAtomic, type CalibrationResult } from '../src/router/calibration.ts';
+import { readCalibration, routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { sublayerAccuracyLoss } from '../src/router/calibrated-cores.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { fnv1a } from '../src/util/rng.ts';
@@ -100,7 +100,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
     // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers, so
     // results made under another rule run again.
-    const cal = existsSync(paths.calibration) ? (JSON.parse(readFileSync(paths.calibration, 'utf8')) as CalibrationResult) : null;
+    const cal = readCalibration(paths.calibration);
     const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss' : null;
     for (const c of configs) {
       if (rule && c.skip.targetSpeedup !== undefined && (c.skip.policy === 'latency-budget' || c.skip.policy === 'learned')) c.version = [c.version, rule].filter(Boolean).join('+');
