@@ -46,3 +46,13 @@ test('without a single-skip plan for every sublayer the teacher-forced path deci
   noFull.fullAccuracy = null;
   assert.equal(sublayerAccuracyLoss(noFull), null);
 });
+
+test('a core is searched once per calibration, target and latency figures', async () => {
+  const cal = withSingles(singles);
+  const first = latencyBudgetCore(cal, table, 1.6);
+  assert.equal(latencyBudgetCore(cal, { ...table, attentionMs: [...table.attentionMs] }, 1.6), first, 'equal figures: the same search');
+  assert.notEqual(latencyBudgetCore(cal, table, 1.3), first, 'another target: its own search');
+  assert.notEqual(latencyBudgetCore(cal, { ...table, denseMs: 12 }, 1.6), first, 'new figures (a live profile moved): searched again');
+  assert.notEqual(latencyBudgetCore(withSingles(singles), table, 1.6), first, 'another calibration (a reload): searched again');
+  assert.deepEqual((await first).core.map(sublayerKey), ['mlp.2', 'attention.1', 'mlp.3']);
+});

@@ -46,6 +46,28 @@ export const ACCURACY_LOSS_FLOOR = 0.001;
  * past the path, the static ones.
  */
 export function latencyBudgetCore(cal: CalibrationResult, table: LatencyTable, target: number): Promise<GreedyResult> {
+  let memo = coreMemo.get(cal);
+  if (!memo) coreMemo.set(cal, (memo = new Map()));
+  const key = JSON.stringify([target, table.denseMs, table.switchedMs ?? null, table.attentionMs, table.mlpMs]);
+  let result = memo.get(key);
+  if (!result) {
+    if (memo.size >= CORE_MEMO_SIZE) memo.delete(memo.keys().next().value!);
+    result = searchLatencyBudgetCore(cal, table, target);
+    memo.set(key, result);
+    result.catch(() => memo!.delete(key)); // a failed search is not remembered
+  }
+  return result;
+}
+
+/**
+ * Cores already chosen, per calibration, by target and latency figures: a request asks for the
+ * same few (target, batch bucket) pairs again and again, and the search with its accuracy map is
+ * the same every time. Oldest first out past CORE_MEMO_SIZE keys. Callers must not mutate results.
+ */
+const coreMemo = new WeakMap<CalibrationResult, Map<string, Promise<GreedyResult>>>();
+const CORE_MEMO_SIZE = 64;
+
+function searchLatencyBudgetCore(cal: CalibrationResult, table: LatencyTable, target: number): Promise<GreedyResult> {
   const loss = sublayerAccuracyLoss(cal);
   if (loss) return greedySkipCore({ numLayers: cal.numLayers, latency: table, targetSpeedup: target, importance: (_core, remaining) => remaining.map(loss) });
   const steps = cal.latencyBudget?.steps ?? [];
