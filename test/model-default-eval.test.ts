@@ -90,3 +90,24 @@ test('the skip suite runs only the groups asked for, each row paired with the fu
     await local.close();
   }
 });
+
+test('--baseline pairs a run with an earlier run on the same problems, figure by figure', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { run } = await import('../models/train/eval/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'eval-baseline-'));
+  const common = ['--model', 'models/default', '--tier', 'standard', '--count', '6', '--seed', '3', '--threads', '1'];
+  await run([...common, '--n', '2', '--json', join(dir, 'base.json')]);
+  const base = JSON.parse(readFileSync(join(dir, 'base.json'), 'utf8'));
+  assert.equal(base.problemIds.length, 6);
+  assert.deepEqual(Object.keys(base.correct).sort(), ['greedy', 'maj@2', 'pass@2']);
+  // Against itself greedy must pair to exactly zero (greedy decoding is deterministic).
+  await run([...common, '--baseline', join(dir, 'base.json'), '--json', join(dir, 'again.json')]);
+  const again = JSON.parse(readFileSync(join(dir, 'again.json'), 'utf8'));
+  assert.deepEqual(again.vsBaseline.map((d: { figure: string }) => d.figure), ['greedy'], 'only the figures both runs measured');
+  assert.equal(again.vsBaseline[0].diff.diff, 0);
+  assert.equal(again.vsBaseline[0].diff.n, 6);
+  await assert.rejects(run([...common.slice(0, -4), '--count', '5', '--threads', '1', '--baseline', join(dir, 'base.json')]), /--baseline .*other problems/);
+  await assert.rejects(run([...common, '--baseline', join(dir, 'missing.json')]), /--baseline .*not readable/);
+});

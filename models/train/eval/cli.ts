@@ -6,6 +6,8 @@
  * at n, distinct answers), by tier, steps and kind, with 95% intervals. `--suite skips` instead
  * measures greedy accuracy under every single head mask, every single sublayer skip and random
  * skip cores. `--dump-greedy FILE` / `--compare-greedy FILE` write / check greedy token ids (torch parity).
+ * `--baseline FILE` pairs every per-problem figure with an earlier run's `--json` on the same problems
+ * (another model, say): this run minus the baseline, with 95% intervals.
  * `--store SPEC` records every request (tagged with its problem) in a request store, as the server does.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,9 +22,10 @@ import { greedyResults, runProblems, type EvalContext, type RequestSetting } fro
 import { breakdown, markdownTable, scoreResult, votedCorrect } from './scoring.ts';
 import { formatDiff, pairedDiff } from '../../../src/util/intervals.ts';
 import { runSkipSuite } from './skip-report.ts';
+import { compareToBaseline, readBaseline, type PerProblem } from './baseline.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--store FILE|postgres://...]';
+  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--baseline FILE] [--store FILE|postgres://...]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -45,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
       suite: { type: 'string' }, groups: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
-      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, store: { type: 'string' },
+      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, store: { type: 'string' }, baseline: { type: 'string' },
     },
     strict: true,
   });
@@ -83,6 +86,8 @@ export async function run(argv: string[]): Promise<void> {
   const local = await openLocalEngine({ modelDir: values.model, threads, maxBatch: Math.max(batch, n), maxQueue: 100_000, defaultMaxTokens: maxTokens, measureSpeedup: false, store });
   try {
     const problems = [...generateSplit({ split, seed, count, tier })];
+    const perProblem: PerProblem = { problemIds: problems.map((p) => p.id), correct: {} };
+    const baseline = values.baseline ? readBaseline(values.baseline, perProblem.problemIds) : null;
     const ctx: EvalContext = { local, problems, seed, maxTokens };
     const t0 = performance.now();
     const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, skip };
@@ -90,7 +95,8 @@ export async function run(argv: string[]): Promise<void> {
     if (values.suite === 'skips') {
       const suite = await runSkipSuite(ctx, cores, seed, groups);
       process.stdout.write(suite.markdown + '\n');
-      report.suite = suite.rows;
+      report.suite = suite.rows.map(({ correct: _, ...row }) => row);
+      for (const r of suite.rows) perProblem.correct[r.name] = r.correct;
       report.summary = suite.summary;
     } else {
       const greedyRuns = await greedyResults(ctx, skip);
@@ -109,6 +115,7 @@ export async function run(argv: string[]): Promise<void> {
       }
       const greedyScored = problems.map((p, i) => scoreResult(p, greedyRuns[i]!));
       const greedy = breakdown(greedyScored);
+      perProblem.correct.greedy = greedyScored.map((r) => (r.correct[0] ? 1 : 0));
       let sampled = null;
       let paired = '';
       if (n > 1) {
@@ -122,11 +129,20 @@ export async function run(argv: string[]): Promise<void> {
         const majority = pairedDiff(greedyCorrect, votedCorrect(scored));
         const pass = pairedDiff(greedyCorrect, scored.map((r) => (r.correct.some(Boolean) ? 1 : 0)));
         report.paired = { majorityMinusGreedy: majority, passMinusGreedy: pass };
+        perProblem.correct[`maj@${n}`] = votedCorrect(scored);
+        perProblem.correct[`pass@${n}`] = scored.map((r) => (r.correct.some(Boolean) ? 1 : 0));
         paired = `paired over the same problems: maj@${n} - greedy ${formatDiff(majority)}; pass@${n} - greedy ${formatDiff(pass)}\n`;
       }
       report.greedy = greedy;
       report.sampled = sampled;
       process.stdout.write(markdownTable(greedy, sampled, n) + '\n' + paired);
+    }
+    report.problemIds = perProblem.problemIds;
+    report.correct = perProblem.correct;
+    if (baseline) {
+      const cmp = compareToBaseline(perProblem, baseline);
+      report.vsBaseline = cmp.diffs;
+      process.stdout.write('\n' + cmp.markdown + '\n');
     }
     report.seconds = (performance.now() - t0) / 1000;
     process.stdout.write(`(${problems.length} ${tier} ${split} problems, seed ${seed}, ${(report.seconds as number).toFixed(1)} s)\n`);

@@ -18,6 +18,8 @@ export interface SuiteRow {
   /** Accuracy under this plan minus the full model's, paired over the same problems, with its 95% interval. */
   paired: PairedDiff;
   byGroup: Record<string, Figures>;
+  /** 0/1 per problem (for `--baseline` pairing across runs). */
+  correct: number[];
 }
 
 export interface SuiteSummary {
@@ -46,7 +48,7 @@ export async function runSkipSuite(ctx: EvalContext, cores: number, seed: number
     const byGroup = breakdown(scored);
     const acc = byGroup.all!.sampleAcc;
     if (sp.group === 'full') [full, fullCorrect] = [acc, correct];
-    rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, paired: pairedDiff(fullCorrect, correct), byGroup });
+    rows.push({ name: sp.name, group: sp.group, removedSublayerFlops: sp.removed, accuracy: acc, drop: full - acc, paired: pairedDiff(fullCorrect, correct), byGroup, correct });
     process.stderr.write(`  ${sp.name}: ${pct(acc)}%\n`);
   }
   const drops = (g: SuitePlan['group']) => rows.filter((r) => r.group === g).map((r) => r.drop);
