@@ -22,6 +22,11 @@
 #                     [100] min, a warm restart) with all HARD5_COUNT [300000] hard-tier problems of seed
 #                     HARD5_SEED [11] (about 15% / 85% of the tokens); skip-aware throughout: random skip cores
 #                     (65% of batches), head masks (20%), full (15%)
+#   Phase 5c (stages data5c,train5c; a fresh run in RUN5C [models/train/runs/phase5c]): skip robustness on the hard
+#                     tier, warm start from INIT5C [models/default] (no growing), BUDGET5C_MIN [110] min at peak lr 3e-4
+#                     on 80,000 hard problems of seed 12 + 25,000 standard of seed 5; skip cores of 15-45% of the
+#                     sublayer FLOPs (65% of batches), head masks (20%), full (15%), and in-place self-distillation
+#                     (--distill 1: on every batch that skips or masks, KL from the full model's own distribution)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -115,6 +120,25 @@ if has train5; then
   echo "== train, phase 5b: every hard problem (7-12 steps) (log: $RUN/train.log.jsonl)"
   touch "$RUN/phase5b.started"
   train5 --data "$DATA5" --restart-schedule --phase phase5b --warmup 100 --budget-min "${BUDGET5B_MIN:-100}"
+fi
+if has data5c; then
+  D5C=models/train/data5c
+  echo "== data for phase 5c (hard seed 12, standard seed 5)"
+  mkdir -p "$D5C/tokenizer"
+  cp "${INIT5C:-models/default}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$D5C/tokenizer/"
+  cli data generate --split train --tier hard --seed 12 --count 80000 --out "$D5C/train-hard.jsonl"
+  cli data generate --split train --seed 5 --count 25000 --out "$D5C/train-standard.jsonl"
+  cat "$D5C/train-hard.jsonl" "$D5C/train-standard.jsonl" > "$D5C/train.jsonl"
+  cli data generate --split dev --seed 4 --count 60 --out "$D5C/dev-standard.jsonl"
+  cli data generate --split dev --tier hard --seed 11 --count 60 --out "$D5C/dev-hard.jsonl"
+  paste -d '\n' "$D5C/dev-standard.jsonl" "$D5C/dev-hard.jsonl" > "$D5C/dev.jsonl"
+fi
+if has train5c; then
+  echo "== train, phase 5c: skip robustness with self-distillation (log: ${RUN5C:-models/train/runs/phase5c}/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer models/train/data5c/tokenizer --out "${RUN5C:-models/train/runs/phase5c}" \
+    --data models/train/data5c --init-from "${INIT5C:-models/default}" --layers 10 --max-pos 1024 --dev-count 120 --batch-tokens 2048 \
+    --lr 3e-4 --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --full-frac 0.15 --heads-only-frac 0.2 --core-mode \
+    --core-min 0.15 --core-max 0.45 --layer0-head-p 0.3 --distill 1.0 --seed 5150
 fi
 if has export; then
   echo "== export -> $OUT"

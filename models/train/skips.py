@@ -4,13 +4,14 @@ import torch
 from flops import sublayer_flops
 
 
-def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0):
+def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0,
+                       core_range=(0.1, 0.6)):
     """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
     skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
     dropped for the whole batch (so they are not computed) with probability
     r * (0.3 + 0.5 * l/(L-1)), r ~ U(0,1) (up to about half of all sublayers), and heads are
     masked in half of the examples. With core_mode the dropped sublayers are instead a random skip
-    core over layers >= 1 removing a fraction f ~ U(0.1, 0.6) of the sublayer FLOPs, drawn exactly
+    core over layers >= 1 removing a fraction f ~ U(core_range) (default 0.1-0.6) of the sublayer FLOPs, drawn exactly
     as the evaluation's random cores are. Head masks are drawn per example: each head of each layer
     (layer 0 included) is masked with probability q ~ U(0.03, 0.25), never a whole layer; with
     probability layer0_head_p one more random layer-0 head is masked (layer 0's heads are the
@@ -22,7 +23,7 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
         return a, m, hk
     sublayers = u >= full_frac + heads_only_frac
     if sublayers and core_mode:
-        plan = random_core_plan(cfg, rng.uniform(0.1, 0.6), rng)
+        plan = random_core_plan(cfg, rng.uniform(*core_range), rng)
         for l in plan["skipAttention"]:
             a[:, l] = 0
         for l in plan["skipMlp"]:

@@ -105,6 +105,21 @@ def dev_accuracy(model, tok, dev, plans=None):
     return out
 
 
+def distill_loss(model, ids, tgt, logits):
+    """KL(full || skipped) per answer token: the full model (no skips, no gradient) is the teacher."""
+    with torch.no_grad():
+        teacher = model(ids, None, None, *full_masks(model, ids.shape[0]))
+    sel = tgt.view(-1) != -100
+    t = F.log_softmax(teacher.view(-1, teacher.shape[-1])[sel], dim=-1)
+    s = F.log_softmax(logits.view(-1, logits.shape[-1])[sel], dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean")
+
+
+def full_masks(model, B):
+    L, H = len(model.model.layers), model.model.layers[0].self_attn.h
+    return torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
+
+
 # Long enough for the hard tier's worked solutions (at most ~290 tokens).
 MAX_NEW = 320
 
@@ -136,6 +151,12 @@ def main():
                     " (the rest drop whole sublayers)")
     ap.add_argument("--core-mode", action="store_true", help="sublayer batches drop a random skip core of"
                     " 10-60%% of the sublayer FLOPs (as the evaluation draws them) instead of depth-rising rates")
+    ap.add_argument("--core-min", type=float, default=0.1, help="with --core-mode: smallest core (fraction of sublayer FLOPs)")
+    ap.add_argument("--core-max", type=float, default=0.6, help="with --core-mode: largest core")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="weight of in-place self-distillation: on batches that skip or mask anything, add W times"
+                         " KL(full model || skipped model) on the answer tokens, the full model's distribution"
+                         " computed in the same step without gradients (the teacher of slimmable networks)")
     ap.add_argument("--layer0-head-p", type=float, default=0.0,
                     help="in head-masked examples, probability of masking one more layer-0 head")
     ap.add_argument("--seed", type=int, default=1234)
@@ -238,9 +259,11 @@ def main():
                 g["lr"] = lr
             ids, tgt = collate(examples, order[state["pos"]])
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
-                                       a.layer0_head_p)
+                                       a.layer0_head_p, (a.core_min, a.core_max))
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+            if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
+                loss = loss + a.distill * distill_loss(model, ids, tgt, logits)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
