@@ -54,7 +54,8 @@ export function latencyBudgetCore(cal: CalibrationResult, table: LatencyTable, t
     if (memo.size >= CORE_MEMO_SIZE) memo.delete(memo.keys().next().value!);
     result = searchLatencyBudgetCore(cal, table, target);
     memo.set(key, result);
-    result.catch(() => memo!.delete(key)); // a failed search is not remembered
+    const failed = result;
+    failed.catch(() => memo!.get(key) === failed && memo!.delete(key)); // a failed search is not remembered
   }
   return result;
 }
