@@ -26,7 +26,8 @@
 #                     tier, warm start from INIT5C [models/default] (no growing), BUDGET5C_MIN [110] min at peak lr 3e-4
 #                     on 80,000 hard problems of seed 12 + 25,000 standard of seed 5; skip cores of 15-45% of the
 #                     sublayer FLOPs (65% of batches), head masks (20%), full (15%), and in-place self-distillation
-#                     (--distill 1: on every batch that skips or masks, KL from the full model's own distribution)
+#                     (--distill 1: on every batch that skips or masks, KL from the full model's own distribution);
+#                     DATA5C_DIR [models/train/data5c], HARD5C_SEED [12], STD5C_SEED [5] for another round on fresh problems
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -121,13 +122,13 @@ if has train5; then
   touch "$RUN/phase5b.started"
   train5 --data "$DATA5" --restart-schedule --phase phase5b --warmup 100 --budget-min "${BUDGET5B_MIN:-100}"
 fi
+D5C=${DATA5C_DIR:-models/train/data5c}
 if has data5c; then
-  D5C=models/train/data5c
-  echo "== data for phase 5c (hard seed 12, standard seed 5)"
+  echo "== data for phase 5c (hard seed ${HARD5C_SEED:-12}, standard seed ${STD5C_SEED:-5}) in $D5C"
   mkdir -p "$D5C/tokenizer"
   cp "${INIT5C:-models/default}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$D5C/tokenizer/"
-  cli data generate --split train --tier hard --seed 12 --count 80000 --out "$D5C/train-hard.jsonl"
-  cli data generate --split train --seed 5 --count 25000 --out "$D5C/train-standard.jsonl"
+  cli data generate --split train --tier hard --seed "${HARD5C_SEED:-12}" --count 80000 --out "$D5C/train-hard.jsonl"
+  cli data generate --split train --seed "${STD5C_SEED:-5}" --count 25000 --out "$D5C/train-standard.jsonl"
   cat "$D5C/train-hard.jsonl" "$D5C/train-standard.jsonl" > "$D5C/train.jsonl"
   cli data generate --split dev --seed 4 --count 60 --out "$D5C/dev-standard.jsonl"
   cli data generate --split dev --tier hard --seed 11 --count 60 --out "$D5C/dev-hard.jsonl"
@@ -135,8 +136,8 @@ if has data5c; then
 fi
 if has train5c; then
   echo "== train, phase 5c: skip robustness with self-distillation (log: ${RUN5C:-models/train/runs/phase5c}/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer models/train/data5c/tokenizer --out "${RUN5C:-models/train/runs/phase5c}" \
-    --data models/train/data5c --init-from "${INIT5C:-models/default}" --layers 10 --max-pos 1024 --dev-count 120 --batch-tokens 2048 \
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D5C/tokenizer" --out "${RUN5C:-models/train/runs/phase5c}" \
+    --data "$D5C" --init-from "${INIT5C:-models/default}" --layers 10 --max-pos 1024 --dev-count 120 --batch-tokens 2048 \
     --lr 3e-4 --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --full-frac 0.15 --heads-only-frac 0.2 --core-mode \
     --core-min 0.15 --core-max 0.45 --layer0-head-p 0.3 --distill 1.0 --seed 5150
 fi
