@@ -136,10 +136,9 @@ if has data5c; then
 fi
 if has train5c; then
   echo "== train, phase 5c: skip robustness with self-distillation (log: ${RUN5C:-models/train/runs/phase5c}/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D5C/tokenizer" --out "${RUN5C:-models/train/runs/phase5c}" \
-    --data "$D5C" --init-from "${INIT5C:-models/default}" --layers 10 --max-pos 1024 --dev-count 120 --batch-tokens 2048 \
-    --lr 3e-4 --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --full-frac 0.15 --heads-only-frac 0.2 --core-mode \
-    --core-min 0.15 --core-max 0.45 --layer0-head-p 0.3 --distill 1.0 --seed 5150
+  # phase 5's shared flags (train5); a later flag overrides an earlier one
+  train5 --tokenizer "$D5C/tokenizer" --out "${RUN5C:-models/train/runs/phase5c}" --data "$D5C" --init-from "${INIT5C:-models/default}" \
+    --lr 3e-4 --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 5150
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -115,7 +115,8 @@ export async function run(argv: string[]): Promise<void> {
       }
       const greedyScored = problems.map((p, i) => scoreResult(p, greedyRuns[i]!));
       const greedy = breakdown(greedyScored);
-      perProblem.correct.greedy = greedyScored.map((r) => (r.correct[0] ? 1 : 0));
+      const greedyCorrect = greedyScored.map((r) => (r.correct[0] ? 1 : 0));
+      perProblem.correct.greedy = greedyCorrect;
       let sampled = null;
       let paired = '';
       if (n > 1) {
@@ -125,12 +126,13 @@ export async function run(argv: string[]): Promise<void> {
         sampled = breakdown(scored);
         report.policyPlansSample = runs[0]!.candidates.map((c) => c.plan);
         // The same problems greedy and best-of-n: differences paired per problem, with 95% intervals.
-        const greedyCorrect = greedyScored.map((r) => (r.correct[0] ? 1 : 0));
-        const majority = pairedDiff(greedyCorrect, votedCorrect(scored));
-        const pass = pairedDiff(greedyCorrect, scored.map((r) => (r.correct.some(Boolean) ? 1 : 0)));
+        const majorityCorrect = votedCorrect(scored);
+        const passCorrect = scored.map((r) => (r.correct.some(Boolean) ? 1 : 0));
+        const majority = pairedDiff(greedyCorrect, majorityCorrect);
+        const pass = pairedDiff(greedyCorrect, passCorrect);
         report.paired = { majorityMinusGreedy: majority, passMinusGreedy: pass };
-        perProblem.correct[`maj@${n}`] = votedCorrect(scored);
-        perProblem.correct[`pass@${n}`] = scored.map((r) => (r.correct.some(Boolean) ? 1 : 0));
+        perProblem.correct[`maj@${n}`] = majorityCorrect;
+        perProblem.correct[`pass@${n}`] = passCorrect;
         paired = `paired over the same problems: maj@${n} - greedy ${formatDiff(majority)}; pass@${n} - greedy ${formatDiff(pass)}\n`;
       }
       report.greedy = greedy;
