@@ -12,7 +12,7 @@ import type { LocalEngine } from '../src/engine/local-engine.ts';
 import { loadCatalog } from '../src/router/catalog.ts';
 import { routerPaths } from '../src/router/calibration.ts';
 import { embedPrompt, encodeEmbedding, readRecords, type PromptRecord } from '../router/calibrate.ts';
-import { modelFingerprint } from '../router/model-fingerprint.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { fitSelector, type FitOptions, type FitReport, type PairRecord } from '../router/selector/fit.ts';
 
 /** The serving model's embedding of an already rendered prompt text (as recorded in calibration records and pairs). */

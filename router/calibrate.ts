@@ -19,7 +19,7 @@ import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { renderPrompt } from '../src/engine/prepare-request.ts';
 import { promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
-import { modelFingerprint } from './model-fingerprint.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 
 export interface CalibrateConfig {
   seed: number;

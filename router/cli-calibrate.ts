@@ -11,6 +11,7 @@ import { loadCatalog } from '../src/router/catalog.ts';
 import { buildCatalog, saveCatalog } from './catalog-build.ts';
 import { aggregateRecords, informativeCount, measureLatencyBudgetPath } from './calibration-aggregate.ts';
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { calibratePrompts, type CalibrateConfig } from './calibrate.ts';
 import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
@@ -89,7 +90,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     }, inFlight);
     const runSeconds = (Date.now() - t0) / 1000;
     const promptSeconds = records.reduce((s, r) => s + r.seconds, 0);
-    const result = aggregateRecords(records, catalog, cfg, info, promptSeconds);
+    const result = { ...aggregateRecords(records, catalog, cfg, info, promptSeconds), weights: modelFingerprint(info.dir) };
     const fresh = records.length - before;
     const perQuestion = fresh > 0 ? runSeconds / fresh : null;
     const share = result.informative! / Math.max(1, records.filter((r) => r.correct).length);

@@ -20,7 +20,7 @@ import { runEval, type EvalConfig } from './eval.ts';
 import { measureEndToEnd } from './eval-speed.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { svgToPng } from './svg-png.ts';
-import { modelFingerprint } from './model-fingerprint.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]

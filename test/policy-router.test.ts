@@ -11,7 +11,12 @@ import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.
 import { planKey } from '../src/plans/plan.ts';
 import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
 import { coreLoss, planSublayers } from '../src/router/shared-core.ts';
-import { axis, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
+import { axis, calibration, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
 
 function ctx(n: number, options: PolicyOptions = {}, embedding = axis(0)): PolicyContext {
   return { info, n, seed: 1, promptTokens: Array.from({ length: 20 }, (_, i) => i + 3), promptText: 'Q: x', options, embedPrompt: async () => Float32Array.from(embedding) };
@@ -173,4 +178,23 @@ test('policies report themselves unavailable when their files are missing', asyn
   for (const p of [createHeadImportancePolicy(empty), createLatencyBudgetPolicy(empty), createExpertProfilePolicy(empty)]) {
     assert.match(p.unavailableReason()!, /calibration\.json not found/);
   }
+});
+
+test('router files measured on other weights are refused, naming both fingerprints', async () => {
+  const modelDir = mkdtempSync(join(tmpdir(), 'router-weights-'));
+  writeFileSync(join(modelDir, 'model.safetensors'), 'retrained weights');
+  const dir = routerDir(true);
+  const path = routerPaths(dir).calibration;
+  const ours = modelFingerprint(modelDir);
+  writeJsonAtomic(path, { ...calibration(), weights: '0123456789abcdef' });
+  const stale = await loadRouterResources({ ...info, dir: modelDir }, dir, { profile: profile() });
+  assert.equal(stale.calibration, null);
+  assert.equal(stale.selector, null);
+  for (const p of [createLearnedPolicy(stale), createHeadImportancePolicy(stale), createLatencyBudgetPolicy(stale)]) {
+    assert.match(p.unavailableReason()!, new RegExp(`measured on weights 0123456789abcdef, the model's are ${ours}`));
+  }
+  writeJsonAtomic(path, { ...calibration(), weights: ours });
+  const fresh = await loadRouterResources({ ...info, dir: modelDir }, dir, { profile: profile() });
+  assert.equal(createLearnedPolicy(fresh).unavailableReason(), null);
+  assert.equal(createLatencyBudgetPolicy(fresh).unavailableReason(), null);
 });

@@ -45,6 +45,8 @@ export interface LatencyBudgetPath {
 export interface CalibrationResult {
   version: 1;
   modelId: string;
+  /** Fingerprint of the weights it was measured on (model-fingerprint.ts); absent in files older than the check. */
+  weights?: string;
   numLayers: number;
   numHeads: number;
   hiddenSize: number;

@@ -8,6 +8,7 @@ import type { ModelInfo } from '../model/model-info.ts';
 import { coreTable, profileShape, type LatencyProfile } from '../plans/latency-profile.ts';
 import { loadCatalog, type PlanCatalog } from './catalog.ts';
 import { readCalibration, routerPaths, type CalibrationResult } from './calibration.ts';
+import { modelFingerprint } from './model-fingerprint.ts';
 import { SelectorSession } from './selector-session.ts';
 import type { LatencyTable } from './skip-core-search.ts';
 import { calibrationTable } from './calibrated-cores.ts';
@@ -38,11 +39,14 @@ export async function loadRouterResources(
   opts: { profile?: LatencyProfile | null; defaultTargetSpeedup?: number; coreShareTolerance?: number } = {},
 ): Promise<RouterResources> {
   const p = routerPaths(modelDir);
-  const calibration = readCalibration(p.calibration);
+  let calibration = readCalibration(p.calibration);
+  const stale = calibration ? staleReason(calibration, info, p.calibration) : null;
+  if (stale) calibration = null;
   let catalog: PlanCatalog | null = null;
   let selector: SelectorSession | null = null;
   let selectorMissing: string | null = null;
-  if (!existsSync(p.selector)) selectorMissing = `${p.selector} not found (run: npx skipserve router calibrate && npx skipserve router train)`;
+  if (stale) selectorMissing = stale;
+  else if (!existsSync(p.selector)) selectorMissing = `${p.selector} not found (run: npx skipserve router calibrate && npx skipserve router train)`;
   else if (!existsSync(p.catalog)) selectorMissing = `${p.catalog} not found`;
   else {
     catalog = loadCatalog(p.catalog);
@@ -58,7 +62,7 @@ export async function loadRouterResources(
   return {
     info,
     calibration,
-    calibrationMissing: calibration ? null : `${p.calibration} not found (run: npx skipserve router calibrate)`,
+    calibrationMissing: stale ?? (calibration ? null : `${p.calibration} not found (run: npx skipserve router calibrate)`),
     catalog,
     selector,
     selectorMissing,
@@ -67,6 +71,18 @@ export async function loadRouterResources(
     coreShareTolerance: opts.coreShareTolerance ?? 0.25,
     coreGraphs: false,
   };
+}
+
+/**
+ * Why router files measured on other weights must not steer this model (a retrained checkpoint of
+ * the same shape): calibration.json names the weights' fingerprint, and the selector was trained
+ * on that calibration, so both go. Null when they match, or when the file predates the field.
+ */
+function staleReason(c: CalibrationResult, info: ModelInfo, path: string): string | null {
+  if (!c.weights || !existsSync(info.dir)) return null;
+  const actual = modelFingerprint(info.dir);
+  if (c.weights === actual) return null;
+  return `${path} was measured on weights ${c.weights}, the model's are ${actual} (run: npx skipserve router calibrate && npx skipserve router train)`;
 }
 
 /** Context length every skip core is chosen at (a profiled one), whatever the prompt's length. */
