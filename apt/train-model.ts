@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { readCalibration, routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { greedyResults } from '../models/train/eval/run-requests.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
 
@@ -52,7 +54,20 @@ export async function trainCandidate(baseline: string, pairsFile: string, genera
   await python('export.py', ['--ckpt', join(run, 'ckpt.pt'), '--tokenizer', baseline, '--out', model], log);
   // The selector, catalog and calibration stay the baseline's until the selector's own round replaces them.
   for (const f of ['selector.onnx', 'router']) if (existsSync(join(baseline, f))) cpSync(join(baseline, f), join(model, f), { recursive: true });
+  inheritCalibration(model);
   return model;
+}
+
+/**
+ * The candidate keeps its baseline's calibration on purpose (a DPO step moves the weights a little),
+ * so its calibration.json is re-addressed to the candidate's weights, and names the weights it was
+ * measured on, or the server would refuse it as another model's (src/router/resources.ts).
+ */
+export function inheritCalibration(modelDir: string): void {
+  const path = routerPaths(modelDir).calibration;
+  const c = readCalibration(path);
+  if (!c) return;
+  writeJsonAtomic(path, { ...c, weights: modelFingerprint(modelDir), measuredOn: c.measuredOn ?? c.weights });
 }
 
 /** torch greedy tokens == the project runtime's greedy tokens on `problems`; returns the number identical. */

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { modelFingerprint } from '../src/router/model-fingerprint.ts';
+import { inheritCalibration } from '../apt/train-model.ts';
 import { axis, calibration, HIDDEN, info, profile, routerDir } from './helpers/router-fixture.ts';
 
 function ctx(n: number, options: PolicyOptions = {}, embedding = axis(0)): PolicyContext {
@@ -197,4 +198,16 @@ test('router files measured on other weights are refused, naming both fingerprin
   const fresh = await loadRouterResources({ ...info, dir: modelDir }, dir, { profile: profile() });
   assert.equal(createLearnedPolicy(fresh).unavailableReason(), null);
   assert.equal(createLatencyBudgetPolicy(fresh).unavailableReason(), null);
+});
+
+test('an APT candidate keeps its baseline calibration knowingly: re-addressed to its weights, naming the ones it was measured on', async () => {
+  const dir = routerDir(true);
+  writeFileSync(join(dir, 'model.safetensors'), 'fine-tuned weights');
+  writeJsonAtomic(routerPaths(dir).calibration, { ...calibration(), weights: 'feedfacefeedface' });
+  assert.equal((await loadRouterResources({ ...info, dir }, dir)).calibration, null);
+  inheritCalibration(dir);
+  const r = await loadRouterResources({ ...info, dir }, dir);
+  assert.equal(r.calibration?.weights, modelFingerprint(dir));
+  assert.equal(r.calibration?.measuredOn, 'feedfacefeedface');
+  assert.equal(createLearnedPolicy(r).unavailableReason(), null);
 });

@@ -47,6 +47,8 @@ export interface CalibrationResult {
   modelId: string;
   /** Fingerprint of the weights it was measured on (model-fingerprint.ts); absent in files older than the check. */
   weights?: string;
+  /** Set when the file was carried over to a fine-tuned successor (APT): the weights it was measured on. */
+  measuredOn?: string;
   numLayers: number;
   numHeads: number;
   hiddenSize: number;

@@ -4,18 +4,21 @@
  * (a retrained default model, say).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const cache = new Map<string, string>();
 
 /** First 16 hex digits of the SHA-256 of the directory's *.safetensors files, in name order. */
 export function modelFingerprint(dir: string): string {
-  const hit = cache.get(dir);
+  const files = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort();
+  // Remembered per file set and modification, so weights replaced in place are hashed again.
+  const key = [dir, ...files.map((f) => { const s = statSync(join(dir, f)); return `${f}:${s.size}:${s.mtimeMs}`; })].join('\0');
+  const hit = cache.get(key);
   if (hit) return hit;
   const h = createHash('sha256');
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort()) h.update(readFileSync(join(dir, f)));
+  for (const f of files) h.update(readFileSync(join(dir, f)));
   const out = h.digest('hex').slice(0, 16);
-  cache.set(dir, out);
+  cache.set(key, out);
   return out;
 }
