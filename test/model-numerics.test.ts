@@ -261,6 +261,38 @@ describe('core graphs', () => {
   });
 });
 
+describe('prepared core graphs', () => {
+  it('a core prepared ahead runs on its own graph from its first step, with the reference logits and no build charged; no room, no graph', async () => {
+    const dir = makeCheckpoint({ layers: 4, heads: 4, kvHeads: 2, seed: 24, maxPositions: 256 });
+    dirs.push(dir);
+    const ref = new ReferenceModel(openCheckpoint(dir));
+    const plan: SkipPlan = { skipAttention: [2], skipMlp: [1, 3], maskHeads: {} };
+    const model = await loadLocalModel({ modelDir: dir, threads: 1, coreGraphs: 1 });
+    try {
+      assert.equal(await model.prepareCores([{ attention: [], mlp: [] }]), 0, 'an empty core has nothing to build');
+      assert.equal(await model.prepareCores([{ attention: [2], mlp: [3, 1] }, { attention: [1], mlp: [] }]), 1, 'the second finds no room (limit 1)');
+      assert.equal(model.sessions.coreStats.built, 1);
+      const seqs = [model.createSeq(), model.createSeq()];
+      const hist = [PROMPT.slice(0, 5), PROMPT.slice(4, 11)];
+      await model.step(seqs.map((seq, i) => ({ seq, tokens: hist[i], plan, logits: 'last' as const })));
+      for (let t = 0; t < 3; t++) {
+        const tok = [(t * 13 + 7) % 250, (t * 29 + 3) % 250];
+        const out = await model.step(seqs.map((seq, i) => ({ seq, tokens: [tok[i]], plan, logits: 'last' as const })));
+        assert.deepEqual(out.graphs, ['core'], `step ${t} runs on the prepared graph`);
+        assert.equal(out.buildMs, 0);
+        hist.forEach((h, i) => {
+          h.push(tok[i]);
+          const want = ref.forward(h, plan);
+          assertCloseToRef(out.logits[i], [want[want.length - 1]], `prepared core, step ${t}, row ${i}`);
+        });
+      }
+      assert.equal(model.sessions.coreStats.built, 1, 'nothing built on use');
+    } finally {
+      await model.close();
+    }
+  });
+});
+
 describe('router embedding layer and limits', () => {
   it('embedLayer 0 pools the token embeddings themselves; maxBatch is enforced', async () => {
     const dir = makeCheckpoint({ layers: 2, seed: 12 });

@@ -55,3 +55,32 @@ test('a server whose batch is smaller than 8 measures its missing latency profil
     await local.close();
   }
 });
+
+test('startup builds the graphs of the default latency-budget cores, so the first such request runs on them', { timeout: 180_000 }, async () => {
+  const { openLocalEngine } = await import('../src/engine/local-engine.ts');
+  const local = await openLocalEngine({ modelDir: 'models/default', threads: 2, maxBatch: 8, measureSpeedup: false });
+  try {
+    const lb = local.policies.get('latency-budget')!;
+    const want = new Set<string>();
+    for (const n of [1, 8]) {
+      const plan = (await lb.defaultCore!(n))!;
+      want.add(JSON.stringify({ attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) }));
+    }
+    assert.deepEqual(new Set(local.preparedCores.cores.map((c) => JSON.stringify(c))), want);
+    assert.equal(local.preparedCores.ready, want.size);
+    const r = await local.generate({ prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 8, maxTokens: 12, ignoreEos: true, temperature: 0.7, seed: 3, skip: { policy: 'latency-budget' } });
+    assert.equal(r.candidates.length, 8);
+    const steps = Object.fromEntries((await local.metrics.decodeSteps.get()).values.map((v) => [v.labels.graph, v.value]));
+    assert.ok(steps.core! > 0, `the first latency-budget request decodes on its prepared core graph (${JSON.stringify(steps)})`);
+    assert.equal(steps.switched ?? 0, 0, 'no step waited on the switched graph for a build');
+    assert.equal((await local.metrics.coreGraphBuild.get()).values[0]?.value ?? 0, 0, 'no request waited for a build');
+  } finally {
+    await local.close();
+  }
+  const off = await openLocalEngine({ modelDir: 'models/default', threads: 1, maxBatch: 8, measureSpeedup: false, prepareCores: false });
+  try {
+    assert.deepEqual(off.preparedCores, { cores: [], ready: 0 });
+  } finally {
+    await off.close();
+  }
+});

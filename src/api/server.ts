@@ -126,6 +126,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     const why = p.unavailableReason();
     log.info({ policy: p.name, available: why === null, ...(why ? { reason: why } : {}) }, 'policy');
   }
+  if (model.preparedCores.cores.length) log.info({ cores: model.preparedCores.cores, ready: model.preparedCores.ready }, 'default skip-core graphs built ahead');
   if (arms) log.info({ arms: arms.arms.map((a) => ({ name: a.name, policy: a.policy, weight: a.weight })) }, 'policy A/B arms');
   showServing(metrics, model.versions);
 

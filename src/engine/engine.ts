@@ -273,7 +273,7 @@ export class Engine {
     if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph }, { ms: out.runMs, graph: out.graphs?.[0] });
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0]);
     this.scheduler.charge(key, out.runMs, group.length);
-    this.o.stats.stepped(group.length);
+    this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs);
     for (const p of new Set(owners)) {
       // Probes and core-graph builds: time the request spent that the full model would not have.
       p.probeMs += (probe?.spentMs ?? 0) + (out.buildMs ?? 0);

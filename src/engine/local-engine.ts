@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { LoadOptions } from '../model/load-options.ts';
 import { loadRunner } from '../model/runner.ts';
-import type { ModelRunner } from '../model/runner-types.ts';
+import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
 import { assignArm, type ArmsConfig } from '../plans/arms.ts';
 import { createPolicyRegistry, type PolicyDeps, type PolicyRegistry } from '../plans/policies/registry.ts';
 import type { RequestStore } from '../store/types.ts';
@@ -22,6 +22,7 @@ import { TextTokenizer } from '../text/tokenizer.ts';
 import { directoryVersions, type ServedVersion, type ServedVersions } from '../versions/served-versions.ts';
 import { newCompletionId } from './completion-id.ts';
 import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
+import { prepareDefaultCores } from './prepare-cores.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { servedRecord } from './served-record.ts';
@@ -43,6 +44,8 @@ export interface LocalEngineOptions {
   spin?: LoadOptions['spin'];
   densePath?: LoadOptions['densePath'];
   coreGraphs?: LoadOptions['coreGraphs'];
+  /** Build the graphs of the default skip cores before serving (prepare-cores.ts; default true). */
+  prepareCores?: boolean;
   /** Weight format (int8: weight-only quantization at load). */
   weights?: LoadOptions['weights'];
   maxBatch: number;
@@ -73,6 +76,8 @@ export interface LocalEngine extends RequestServices {
   defaultPolicy: string;
   /** The model and selector versions new requests are served with. */
   readonly versions: ServedVersions;
+  /** The default skip cores whose graphs were built at startup (prepare-cores.ts), and how many are ready. */
+  readonly preparedCores: { cores: SkipCore[]; ready: number };
   /** Where the model and the router files were loaded from. */
   readonly modelDir: string;
   readonly routerDir: string;
@@ -114,6 +119,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       return reg;
     };
     let policies = await buildPolicies(deps);
+    const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch);
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,
@@ -170,6 +176,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
         return versions;
       },
       modelDir,
+      preparedCores,
       get routerDir() {
         return currentRouterDir;
       },

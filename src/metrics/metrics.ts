@@ -39,6 +39,8 @@ export function createMetrics() {
     waitingRequests: new Gauge({ name: 'skipserve_waiting_requests', help: 'Requests waiting for admission.', registers: r }),
     promptTokens: new Counter({ name: 'skipserve_prompt_tokens_total', help: 'Prompt tokens prefilled.', labelNames: byPolicy, registers: r }),
     generationTokens: new Counter({ name: 'skipserve_generation_tokens_total', help: 'Tokens generated over all candidates.', labelNames: byPolicy, registers: r }),
+    decodeSteps: new Counter({ name: 'skipserve_decode_steps_total', help: 'Decode steps by the graph they ran on: dense (every sublayer runs for some row), core (a skip core the batch shares, on its own graph), switched (a core on the If-switched graph until its own is built).', labelNames: ['graph'] as const, registers: r }),
+    coreGraphBuild: new Counter({ name: 'skipserve_core_graph_build_seconds_total', help: 'Time decode steps waited for skip-core graphs to be built (graphs built ahead at startup are not counted).', registers: r }),
     batchSize: new Histogram({ name: 'skipserve_batch_size', help: 'Rows per decode step.', buckets: BATCH_BUCKETS, registers: r }),
     speedup: new Histogram({ name: 'skipserve_speedup_ratio', help: 'Measured end-to-end speedup per request: its wall time with its step time replaced by the dense equivalent (dense probe steps of the same batch shape), over its wall time.', labelNames: byPolicy, buckets: SPEEDUP_BUCKETS, registers: r }),
     skippedCompute: new Histogram({ name: 'skipserve_skipped_compute_ratio', help: 'Fraction of per-token matmul FLOPs removed by the shared skip core, per request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),

@@ -35,6 +35,11 @@ export function defaultCoreGraphs(weightBytes: number): number {
 /** Cores remembered (counting steps) at most; the least recently used is forgotten first. */
 const CORES_TRACKED = 256;
 
+/** A core's name: the layers whose attention and MLP it skips, ascending. */
+function coreKey(attention: readonly number[], mlp: readonly number[]): string {
+  return `a${attention.join(',')}m${mlp.join(',')}`;
+}
+
 /** Which graph a step ran on. */
 export type GraphUse = 'switched' | 'dense' | 'core';
 
@@ -108,7 +113,7 @@ export class GraphSessions {
     if (!this.coreLimit) return { session: this.switched, use: 'switched' };
     const attention = attnOn.flatMap((on, l) => (on ? [] : [l]));
     const mlp = mlpOn.flatMap((on, l) => (on ? [] : [l]));
-    const key = `a${attention.join(',')}m${mlp.join(',')}`;
+    const key = coreKey(attention, mlp);
     let e = this.cores.get(key);
     if (!e) {
       e = { steps: 0, usedAt: 0, state: 'counting', session: null };
@@ -160,6 +165,42 @@ export class GraphSessions {
       this.coreStats.failed++;
     }
     this.buildMs += performance.now() - t0;
+  }
+
+  /**
+   * Builds the graph of a core that requests are expected to share (the server's default
+   * latency-budget cores) before any request runs it, so the first requests pay no build. Keeps
+   * within the limit and releases nothing; false when the core gets no graph now (no room, no dense
+   * path, or the build failed). Its time is not charged to any request.
+   */
+  async prepare(omit: { attention: number[]; mlp: number[] }): Promise<boolean> {
+    if (!this.coreLimit || (!omit.attention.length && !omit.mlp.length)) return false;
+    const attention = [...omit.attention].sort((a, b) => a - b);
+    const mlp = [...omit.mlp].sort((a, b) => a - b);
+    const key = coreKey(attention, mlp);
+    const e = this.cores.get(key) ?? { steps: 0, usedAt: 0, state: 'counting' as const, session: null };
+    if (e.state === 'ready') return true;
+    if (e.state === 'building') return false;
+    if ([...this.cores.values()].filter((x) => x.state === 'ready').length >= this.coreLimit) return false;
+    this.cores.set(key, e);
+    this.forgetOld();
+    e.state = 'building';
+    try {
+      const session = await this.create('masked', { attention, mlp });
+      if (this.closed) {
+        await session.release();
+        return false;
+      }
+      e.session = session;
+      e.state = 'ready';
+      e.usedAt = this.clock;
+      this.coreStats.built++;
+      return true;
+    } catch {
+      e.state = 'failed';
+      this.coreStats.failed++;
+      return false;
+    }
   }
 
   /** Build time since the last call (a step reports it: the requests waited for it, the full model would not have). */

@@ -15,7 +15,7 @@ import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import { parseSpin, resolveSpin } from './spin.ts';
 import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { SeqId, StepOptions, StepRow } from './runner-types.ts';
+import type { SeqId, SkipCore, StepOptions, StepRow } from './runner-types.ts';
 import { sharedInputs } from './step-inputs.ts';
 
 export type { LoadOptions, RuntimeInfo };
@@ -287,6 +287,13 @@ export class LocalModel {
       if (rows[b].embed && emb) out.embeddings[idx[b]] = emb.slice(b * c.hiddenSize, (b + 1) * c.hiddenSize);
     }
     out.afterMs += performance.now() - t1;
+  }
+
+  /** Builds the graphs of skip cores requests are expected to share (graph-sessions.ts prepare); returns how many are ready. */
+  async prepareCores(cores: readonly SkipCore[]): Promise<number> {
+    let ready = 0;
+    for (const c of cores) if (await this.sessions.prepare(c)) ready++;
+    return ready;
   }
 
   /** Releases the sessions. */

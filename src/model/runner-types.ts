@@ -120,6 +120,17 @@ export interface ModelRunner {
   step(rows: StepRow[], opts?: StepOptions): Promise<StepOutput>;
   /** Stops the worker and releases the session. */
   close(): Promise<void>;
+  /**
+   * Builds ahead the graphs of skip cores that requests are expected to share, so the first of them
+   * pays no build; resolves to how many are ready (runners without core graphs: absent or 0).
+   */
+  prepareCores?(cores: SkipCore[]): Promise<number>;
+}
+
+/** The sublayers a skip core leaves out: layers whose attention and whose MLP no row runs. */
+export interface SkipCore {
+  attention: number[];
+  mlp: number[];
 }
 
 /** A runner that also samples in the runtime (the worker runner). */

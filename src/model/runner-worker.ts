@@ -89,6 +89,8 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       model.freeSeq(msg.seq);
       sampling.free(msg.seq);
       return null;
+    case 'prepareCores':
+      return model.prepareCores(msg.cores);
     case 'close':
       await model.close();
       return null;

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, StepOptions, StepOutput, StepRow } from './runner-types.ts';
+import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, SkipCore, StepOptions, StepOutput, StepRow } from './runner-types.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
@@ -134,6 +134,10 @@ class WorkerRunner implements SamplingRunner {
       buildMs: r.buildMs,
       timing: { toWorkerMs: t.startedAt - sentAt, prepMs: t.prepMs, runMs: t.runMs, afterMs: t.afterMs, sampleMs: t.sampleMs, toMainMs: resolvedAt - t.repliedAt },
     };
+  }
+
+  async prepareCores(cores: SkipCore[]): Promise<number> {
+    return this.call<number>({ op: 'prepareCores', cores });
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import type { GraphUse } from './graph-sessions.ts';
-import type { SampledToken, SamplerSpec, StepOptions } from './runner-types.ts';
+import type { SampledToken, SamplerSpec, SkipCore, StepOptions } from './runner-types.ts';
 
 /** A step row as sent to the worker. */
 export interface WireRow {
@@ -25,6 +25,7 @@ export type WorkerRequest =
   | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
   | { id: number; op: 'free'; seq: number }
   | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }
+  | { id: number; op: 'prepareCores'; cores: SkipCore[] }
   | { id: number; op: 'close' };
 
 /** A step's result as posted back; logits are views into transferred buffers. */

@@ -113,9 +113,10 @@ function mlp(g: GraphBuilder, h: string, l: number, c: Ctx, w: MlpWeights): stri
   return applyLinear(g, act, w.down, h);
 }
 
+/** A layer's weights; a sublayer a core graph leaves out declares none (onnxruntime would drop them, warning each). */
 interface LayerWeights {
-  aw: AttnWeights;
-  mw: MlpWeights;
+  aw: AttnWeights | null;
+  mw: MlpWeights | null;
 }
 
 interface LayerOut {
@@ -128,14 +129,14 @@ type LayerFn = (g: GraphBuilder, h: string, l: number, c: Ctx, w: LayerWeights) 
 
 /** A layer without switches (the masked and the plain graph); a left-out sublayer is not there at all. */
 const unswitchedLayer: LayerFn = (g, h, l, c, w) => {
-  const r = c.omit.attention.has(l) ? { h, k: '', v: '' } : attention(g, h, l, c, w.aw);
-  return { h: c.omit.mlp.has(l) ? r.h : mlp(g, r.h, l, c, w.mw), k: r.k, v: r.v };
+  const r = c.omit.attention.has(l) ? { h, k: '', v: '' } : attention(g, h, l, c, w.aw!);
+  return { h: c.omit.mlp.has(l) ? r.h : mlp(g, r.h, l, c, w.mw!), k: r.k, v: r.v };
 };
 
 /** A layer whose attention and MLP sublayers each sit in an If, run when some row computes them. */
 const switchedLayer: LayerFn = (g, h, l, c, w) => {
   const thenA = g.sub(`attn_then_${l}`);
-  const r = attention(thenA, h, l, c, w.aw);
+  const r = attention(thenA, h, l, c, w.aw!);
   thenA.output(r.h, thenA.fresh('h'), DT.FLOAT);
   thenA.output(r.k, thenA.fresh('k'), DT.FLOAT);
   thenA.output(r.v, thenA.fresh('v'), DT.FLOAT);
@@ -146,7 +147,7 @@ const switchedLayer: LayerFn = (g, h, l, c, w) => {
   elseA.output(empty, elseA.fresh('v'), DT.FLOAT);
   const [ha, k, v] = g.op('If', [`attn_on.${l}`], { then_branch: thenA.graph(), else_branch: elseA.graph() }, 3);
   const thenM = g.sub(`mlp_then_${l}`);
-  thenM.output(mlp(thenM, ha, l, c, w.mw), thenM.fresh('h'), DT.FLOAT);
+  thenM.output(mlp(thenM, ha, l, c, w.mw!), thenM.fresh('h'), DT.FLOAT);
   const elseM = g.sub(`mlp_else_${l}`);
   elseM.output(ha, elseM.fresh('h'), DT.FLOAT);
   return { h: g.o('If', [`mlp_on.${l}`], { then_branch: thenM.graph(), else_branch: elseM.graph() }), k, v };
@@ -250,12 +251,12 @@ export function buildLlamaGraph(ck: Checkpoint, opts: GraphOptions = {}, target?
       const hidden = cfg.hiddenSize;
       const qkvRows = (suffix: 'weight' | 'bias') => concatF32(['q', 'k', 'v'].map((x) => scaleQ(x, ck.read(`${p}self_attn.${x}_proj.${suffix}`))));
       layers.push({
-        aw: {
+        aw: c.omit.attention.has(l) ? null : {
           ln: g.weight(`ln_in.${l}`, () => ck.read(p + 'input_layernorm.weight'), [hidden]),
           qkv: declareLinear(g, `qkv.${l}`, () => qkvRows('weight'), (H + 2 * kvH) * D, hidden, format, cfg.attentionBias ? () => qkvRows('bias') : undefined),
           o: declareLinear(g, `o.${l}`, () => ck.read(p + 'self_attn.o_proj.weight'), hidden, H * D, format),
         },
-        mw: {
+        mw: c.omit.mlp.has(l) ? null : {
           ln: g.weight(`ln_post.${l}`, () => ck.read(p + 'post_attention_layernorm.weight'), [hidden]),
           gu: declareLinear(g, `gate_up.${l}`, () => concatF32([ck.read(p + 'mlp.gate_proj.weight'), ck.read(p + 'mlp.up_proj.weight')]), 2 * cfg.intermediateSize, hidden, format),
           down: declareLinear(g, `down.${l}`, () => ck.read(p + 'mlp.down_proj.weight'), hidden, cfg.intermediateSize, format),

@@ -47,4 +47,9 @@ export interface SkipPolicy {
   /** null when usable, else why not (e.g. "selector.onnx not found"). */
   unavailableReason(): string | null;
   choose(ctx: PolicyContext): Promise<PolicyResult>;
+  /**
+   * The skip core every request of `n` candidates with default options shares, whatever its
+   * prompt (latency-budget); the server builds its graph at startup. Absent: no such core.
+   */
+  defaultCore?(n: number): Promise<SkipPlan | null>;
 }

@@ -1,0 +1,32 @@
+/**
+ * Warm-up of skip-core graphs: the cores that requests with default options will share (the
+ * latency-budget policy's core at each batch-size bucket; `learned` fast mode uses the same one) get
+ * their graphs built before the first request, so no request waits for a build and the speedup
+ * reported from the first request on is the steady one (graph-sessions.ts builds other cores after
+ * a few steps of use).
+ */
+import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
+import { profileBatches } from '../plans/latency-profile.ts';
+import type { PolicyRegistry } from '../plans/policies/registry.ts';
+
+/** The distinct default cores of the registry's policies at the batch-size buckets of `maxBatch`. */
+export async function defaultCores(policies: PolicyRegistry, maxBatch?: number): Promise<SkipCore[]> {
+  const seen = new Map<string, SkipCore>();
+  for (const p of policies.list()) {
+    if (!p.defaultCore || p.unavailableReason()) continue;
+    for (const n of profileBatches(maxBatch)) {
+      const plan = await p.defaultCore(n);
+      if (!plan || (!plan.skipAttention.length && !plan.skipMlp.length)) continue;
+      const core = { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
+      seen.set(JSON.stringify(core), core);
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Builds the default cores' graphs in the runner; returns the cores and how many are ready. */
+export async function prepareDefaultCores(policies: PolicyRegistry, runner: ModelRunner, maxBatch?: number): Promise<{ cores: SkipCore[]; ready: number }> {
+  if (!runner.prepareCores) return { cores: [], ready: 0 };
+  const cores = await defaultCores(policies, maxBatch);
+  return { cores, ready: cores.length ? await runner.prepareCores(cores) : 0 };
+}
