@@ -15,6 +15,7 @@ import { readCalibration, routerPaths, writeJsonAtomic } from '../src/router/cal
 import { sublayerAccuracyLoss } from '../src/router/calibrated-cores.ts';
 import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { fnv1a } from '../src/util/rng.ts';
+import { planKey } from '../src/plans/plan.ts';
 import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
 import { measureEndToEnd } from './eval-speed.ts';
@@ -89,6 +90,16 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       // The same, every candidate decoding greedily under its own plan (as learned greedy).
       'learned-fast-greedy': { label: `learned fast ${target}x greedy`, skip: { policy: 'learned', targetSpeedup: target }, ns, temperature: 0 },
     };
+    // Skip-core policies: N whose batch-size bucket gives the same core run as one request.
+    const lb = local.policies.get('latency-budget');
+    for (const c of Object.values(candidates)) {
+      const t = c.skip.targetSpeedup;
+      if (t === undefined || !lb?.sharedCore || lb.unavailableReason()) continue;
+      c.sharedCore = async (n) => {
+        const core = await lb.sharedCore!(n, t);
+        return core ? planKey(core) : `none:${n}`;
+      };
+    }
     const configs: EvalConfig[] = [];
     for (const w of wanted) {
       const c = candidates[w]!;
@@ -144,7 +155,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       `fast mode target ${target}x. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
       `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
       `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time; reported speedup: the mean the engine reported for the evaluation's requests. ` +
-      `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts). ` +
+      `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts); ` +
+      `skip-core policies do the same for the N that share a core (the batch-size bucket's; their reported speedup at a smaller N is then the larger request's). ` +
       `Run took ${formatDuration(seconds)}.\n` +
       (values.note ? `\n${values.note}\n` : '') +
       `\n![maj@N against measured end-to-end speedup; dashed: Pareto frontier](eval.png)\n\n`;

@@ -31,6 +31,12 @@ export interface EvalConfig {
    */
   prefixes?: boolean;
   /**
+   * Names the skip core all candidates share at N (latency-budget, learned fast mode), when candidate
+   * i depends on N only through that core: N with the same core run as one request at the largest of
+   * them, the smaller scored on its first candidates.
+   */
+  sharedCore?: (n: number) => Promise<string>;
+  /**
    * What else the configuration's results depend on (the selector's hash for the learned policy):
    * a stored result made under another version is run again, the other configurations' are kept.
    */
@@ -135,6 +141,16 @@ function readProgress(path: string, header: unknown): Map<string, ProblemResult>
   return done;
 }
 
+/** N (largest first) grouped by the core they share: each group runs at its largest N and scores all of its N. */
+export async function runsByCore(ns: readonly number[], coreOf: (n: number) => Promise<string>): Promise<{ n: number; scores: number[] }[]> {
+  const groups = new Map<string, number[]>();
+  for (const n of [...ns].sort((a, b) => b - a)) {
+    const key = await coreOf(n);
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  return [...groups.values()].map((scores) => ({ n: scores[0]!, scores }));
+}
+
 /**
  * Runs every configuration over the problems; returns one row per configuration and N. With
  * `progressPath`, finished problems are appended there and skipped when the run is repeated.
@@ -153,7 +169,7 @@ export async function runEval(
   for (const cfg of configs) {
     const ns = [...cfg.ns].sort((a, b) => b - a);
     // With prefixes, one request at the largest N answers every N of the problem.
-    const runs = cfg.prefixes ? [{ n: ns[0]!, scores: ns }] : ns.map((n) => ({ n, scores: [n] }));
+    const runs = cfg.prefixes ? [{ n: ns[0]!, scores: ns }] : cfg.sharedCore ? await runsByCore(ns, cfg.sharedCore) : ns.map((n) => ({ n, scores: [n] }));
     for (const { n, scores } of runs) {
       const current = (m: number, i: number): boolean => {
         const r = done.get(key(cfg.label, m, i));

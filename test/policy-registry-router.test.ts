@@ -63,7 +63,7 @@ test('startup builds the graphs of the default latency-budget cores, so the firs
     const lb = local.policies.get('latency-budget')!;
     const want = new Set<string>();
     for (const n of [1, 8]) {
-      const plan = (await lb.defaultCore!(n))!;
+      const plan = (await lb.sharedCore!(n))!;
       want.add(JSON.stringify({ attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) }));
     }
     assert.deepEqual(new Set(local.preparedCores.cores.map((c) => JSON.stringify(c))), want);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { runEval, type EvalConfig } from '../router/eval.ts';
+import { runEval, runsByCore, type EvalConfig } from '../router/eval.ts';
+import { planToWire } from '../src/plans/plan.ts';
 import { measureEndToEnd, median } from '../router/eval-speed.ts';
 import { generatedProblems } from '../router/problems.ts';
 import { openLocalEngine, type LocalEngine } from '../src/engine/local-engine.ts';
@@ -69,6 +70,19 @@ test('evaluation with prefixes: one request at the largest N scores every N, as 
   asked = 0;
   await runEval(local, problems, versioned, settings, { onProblem: () => asked++ }, { path, header });
   assert.equal(asked, 0);
+});
+
+test('evaluation by shared core: N with the same skip core run as one request, as separate requests would', async () => {
+  const problems = generatedProblems('test', 9, 3);
+  const core = { policy: 'explicit' as const, plan: planToWire({ skipAttention: [1], skipMlp: [2], maskHeads: {} }) };
+  const cfg: EvalConfig = { label: 'core', skip: core, ns: [2, 3, 4] };
+  const separate = await runEval(local, problems, [cfg], settings);
+  assert.deepEqual(await runsByCore([2, 3, 4], async (n) => (n >= 3 ? 'a' : 'b')), [{ n: 4, scores: [4, 3] }, { n: 2, scores: [2] }]);
+  let asked = 0;
+  const grouped = await runEval(local, problems, [{ ...cfg, sharedCore: async (n) => (n >= 3 ? 'a' : 'b') }], settings, { onProblem: () => asked++ });
+  assert.equal(asked, 2 * 3, 'one request per core group and problem');
+  const strip = (r: (typeof separate)[number]) => ({ label: r.label, n: r.n, maj: r.majBits, pass: r.pass.k, unique: r.uniqueAnswers, distinct2: r.distinct2, skipped: r.skippedCompute });
+  assert.deepEqual(grouped.map(strip), separate.map(strip));
 });
 
 test('end-to-end speed alternates the same request on the full model and reports both figures', async () => {

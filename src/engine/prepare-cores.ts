@@ -13,9 +13,9 @@ import type { PolicyRegistry } from '../plans/policies/registry.ts';
 export async function defaultCores(policies: PolicyRegistry, maxBatch?: number): Promise<SkipCore[]> {
   const seen = new Map<string, SkipCore>();
   for (const p of policies.list()) {
-    if (!p.defaultCore || p.unavailableReason()) continue;
+    if (!p.sharedCore || p.unavailableReason()) continue;
     for (const n of profileBatches(maxBatch)) {
-      const plan = await p.defaultCore(n);
+      const plan = await p.sharedCore(n);
       if (!plan || (!plan.skipAttention.length && !plan.skipMlp.length)) continue;
       const core = { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
       seen.set(JSON.stringify(core), core);

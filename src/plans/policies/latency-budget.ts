@@ -35,9 +35,9 @@ export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
     name: 'latency-budget',
     description: `shared skip core reaching skip.target_speedup (default ${r.defaultTargetSpeedup}) with the least accuracy lost per ms saved`,
     unavailableReason: () => r.calibrationMissing,
-    async defaultCore(n: number): Promise<SkipPlan | null> {
+    async sharedCore(n: number, targetSpeedup?: number): Promise<SkipPlan | null> {
       if (r.calibrationMissing || !latencyTableFor(r, n)) return null;
-      return (await chooseLatencyBudgetCore(r, n, r.defaultTargetSpeedup)).plan;
+      return (await chooseLatencyBudgetCore(r, n, targetSpeedup ?? r.defaultTargetSpeedup)).plan;
     },
     async choose(ctx: PolicyContext): Promise<PolicyResult> {
       const target = ctx.options.targetSpeedup ?? r.defaultTargetSpeedup;

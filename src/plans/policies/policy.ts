@@ -48,8 +48,10 @@ export interface SkipPolicy {
   unavailableReason(): string | null;
   choose(ctx: PolicyContext): Promise<PolicyResult>;
   /**
-   * The skip core every request of `n` candidates with default options shares, whatever its
-   * prompt (latency-budget); the server builds its graph at startup. Absent: no such core.
+   * The skip core every request of `n` candidates at `targetSpeedup` (default: the server's) shares,
+   * whatever its prompt (latency-budget; `learned` fast mode takes the same core). The server builds
+   * the default one's graph at startup; the evaluation runs N that share a core as one request.
+   * Absent: the policy has no such core; null: none now (no calibration or latency table).
    */
-  defaultCore?(n: number): Promise<SkipPlan | null>;
+  sharedCore?(n: number, targetSpeedup?: number): Promise<SkipPlan | null>;
 }
