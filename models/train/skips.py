@@ -5,7 +5,7 @@ from flops import sublayer_flops
 
 
 def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0,
-                       core_range=(0.1, 0.6)):
+                       core_range=(0.1, 0.6), fixed_cores=(), fixed_frac=0.0):
     """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
     skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
     dropped for the whole batch (so they are not computed) with probability
@@ -15,7 +15,9 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
     as the evaluation's random cores are. Head masks are drawn per example: each head of each layer
     (layer 0 included) is masked with probability q ~ U(0.03, 0.25), never a whole layer; with
     probability layer0_head_p one more random layer-0 head is masked (layer 0's heads are the
-    least redundant)."""
+    least redundant). With fixed_cores, a sublayer batch drops one of those cores (plans) instead of
+    a random one with probability fixed_frac: the cores the server will share (latency-budget, fast
+    mode) are trained to cost little."""
     L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
     a, m, hk = torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
     u = rng.random()
@@ -23,7 +25,10 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
         return a, m, hk
     sublayers = u >= full_frac + heads_only_frac
     if sublayers and core_mode:
-        plan = random_core_plan(cfg, rng.uniform(*core_range), rng)
+        if fixed_cores and rng.random() < fixed_frac:
+            plan = rng.choice(fixed_cores)
+        else:
+            plan = random_core_plan(cfg, rng.uniform(*core_range), rng)
         for l in plan["skipAttention"]:
             a[:, l] = 0
         for l in plan["skipMlp"]:
@@ -51,6 +56,19 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
             if hk[b, 0].sum() == 0:
                 hk[b, 0, rng.randrange(H)] = 1
     return a, m, hk
+
+
+def parse_cores(spec):
+    """'a7,a8,m8;a2,m5' -> [{'skipAttention': [7, 8], 'skipMlp': [8]}, ...] (a: attention, m: MLP of a layer)."""
+    cores = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        plan = {"skipAttention": [], "skipMlp": [], "maskHeads": {}}
+        for s in filter(None, (x.strip() for x in part.split(","))):
+            if s[0] not in "am" or not s[1:].isdigit():
+                raise ValueError(f"--fixed-cores: '{s}' is not a<layer> or m<layer>")
+            plan["skipAttention" if s[0] == "a" else "skipMlp"].append(int(s[1:]))
+        cores.append(plan)
+    return cores
 
 
 def random_core_plan(cfg, frac, rng):

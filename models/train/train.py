@@ -22,7 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Llama, greedy  # noqa: E402
 from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # noqa: E402
-from skips import sample_train_masks, random_core_plan  # noqa: E402
+from skips import parse_cores, sample_train_masks, random_core_plan  # noqa: E402
 from grow import init_from_exported  # noqa: E402
 
 
@@ -86,6 +86,11 @@ def collate(examples, b):
         ids[j, : len(seq)] = torch.tensor(seq)
         tgt[j, np_ - 1: len(seq) - 1] = torch.tensor(seq[np_:])
     return ids, tgt
+
+
+def core_name(plan):
+    """{'skipAttention': [7, 8], 'skipMlp': [8]} -> 'a7,a8,m8' (the --fixed-cores form)."""
+    return ",".join([f"a{l}" for l in plan["skipAttention"]] + [f"m{l}" for l in plan["skipMlp"]])
 
 
 def dev_accuracy(model, tok, dev, plans=None):
@@ -153,6 +158,10 @@ def main():
                     " 10-60%% of the sublayer FLOPs (as the evaluation draws them) instead of depth-rising rates")
     ap.add_argument("--core-min", type=float, default=0.1, help="with --core-mode: smallest core (fraction of sublayer FLOPs)")
     ap.add_argument("--core-max", type=float, default=0.6, help="with --core-mode: largest core")
+    ap.add_argument("--fixed-cores", default="", help="with --core-mode: skip cores the server will share, e.g."
+                    " 'a7,a8,m8;a8,m8' (a: attention, m: MLP of a layer); a sublayer batch drops one of them instead"
+                    " of a random core with probability --fixed-core-frac")
+    ap.add_argument("--fixed-core-frac", type=float, default=0.0)
     ap.add_argument("--distill", type=float, default=0.0,
                     help="weight of in-place self-distillation: on batches that skip or mask anything, add W times"
                          " KL(full model || skipped model) on the answer tokens, the full model's distribution"
@@ -171,6 +180,7 @@ def main():
                     " which a zero-output copy is inserted (block expansion); --layers must match")
     a = ap.parse_args()
 
+    fixed_cores = parse_cores(a.fixed_cores)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -259,7 +269,7 @@ def main():
                 g["lr"] = lr
             ids, tgt = collate(examples, order[state["pos"]])
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
-                                       a.layer0_head_p, (a.core_min, a.core_max))
+                                       a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac)
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
@@ -290,7 +300,8 @@ def main():
                 t1 = time.time()
                 acc = dev_accuracy(model, tok, dev)
                 acc25 = dev_accuracy(model, tok, dev, dev_plans)
-                log(logf, event="dev", step=state["step"], greedy=acc, core25=acc25,
+                fixed = {core_name(p): dev_accuracy(model, tok, dev, [p] * len(dev)) for p in fixed_cores}
+                log(logf, event="dev", step=state["step"], greedy=acc, core25=acc25, **({"fixed": fixed} if fixed else {}),
                     eval_s=round(time.time() - t1, 1))
                 last_dev = time.time()
                 win_t += time.time() - t1
@@ -302,8 +313,9 @@ def main():
     save()
     acc = dev_accuracy(model, tok, dev)
     acc25 = dev_accuracy(model, tok, dev, dev_plans)
+    fixed = {core_name(p): dev_accuracy(model, tok, dev, [p] * len(dev)) for p in fixed_cores}
     log(logf, event="done", step=state["step"], tokens=state["tokens"], elapsed_min=round(state["elapsed"] / 60, 2),
-        greedy=acc, core25=acc25)
+        greedy=acc, core25=acc25, **({"fixed": fixed} if fixed else {}))
 
 
 if __name__ == "__main__":
