@@ -1,6 +1,7 @@
 """Export a training checkpoint to a Hugging Face Llama directory (models/default by default):
 config.json, model.safetensors (f32, tied embeddings: no lm_head.weight), generation_config.json,
-tokenizer.json, tokenizer_config.json, special_tokens_map.json.
+tokenizer.json, tokenizer_config.json, special_tokens_map.json; with --cores, skip_cores.json (the skip cores it was
+trained to run cheaply, read by the server's latency-budget policy).
 
 usage: export.py --ckpt runs/default/ckpt.pt --tokenizer data/tokenizer --out ../default
 torch 1.13 has no safetensors package, so the file is written by hand: 8-byte little-endian header
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skips import parse_cores  # noqa: E402
 from tokenizer import BOS, EOS, PAD  # noqa: E402
 
 
@@ -60,6 +62,8 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--cores", default="", help="the skip cores the model was trained to run cheaply (train.py"
+                    " --fixed-cores), as 'name:a3,a4,m5;name2:...'; written to skip_cores.json for the server")
     a = ap.parse_args()
     ck = torch.load(a.ckpt, map_location="cpu")
     cfg = dict(ck["cfg"])
@@ -76,6 +80,14 @@ def main():
         json.dump(gen, f, indent=2)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(os.path.join(a.tokenizer, name), os.path.join(a.out, name))
+    if a.cores:
+        cores = []
+        for i, part in enumerate(filter(None, (p.strip() for p in a.cores.split(";")))):
+            name, _, spec = part.rpartition(":")
+            plan = parse_cores(spec)[0]
+            cores.append({"name": name or f"core-{i + 1}", "skip_attention": plan["skipAttention"], "skip_mlp": plan["skipMlp"]})
+        with open(os.path.join(a.out, "skip_cores.json"), "w") as f:
+            json.dump({"version": 1, "cores": cores, "note": "trained with train.py --fixed-cores"}, f, indent=1)
     back = read_safetensors(os.path.join(a.out, "model.safetensors"))
     for k, v in tensors.items():
         assert np.array_equal(back[k], v), k

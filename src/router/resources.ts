@@ -12,6 +12,7 @@ import { modelFingerprint } from './model-fingerprint.ts';
 import { SelectorSession } from './selector-session.ts';
 import type { LatencyTable } from './skip-core-search.ts';
 import { calibrationTable } from './calibrated-cores.ts';
+import { readTrainedCores, type TrainedCore } from './trained-cores.ts';
 
 export interface RouterResources {
   info: ModelInfo;
@@ -30,6 +31,8 @@ export interface RouterResources {
   coreShareTolerance: number;
   /** The runtime builds core graphs, so a steady core pays no switch (latency-profile.ts coreTable). */
   coreGraphs: boolean;
+  /** Skip cores the model was trained to run cheaply (trained-cores.ts; empty when it declares none). */
+  trainedCores: TrainedCore[];
 }
 
 /** Loads whatever router files exist under `modelDir`; never throws for a missing file. */
@@ -70,6 +73,7 @@ export async function loadRouterResources(
     defaultTargetSpeedup: opts.defaultTargetSpeedup ?? 1.25,
     coreShareTolerance: opts.coreShareTolerance ?? 0.25,
     coreGraphs: false,
+    trainedCores: existsSync(info.dir) ? readTrainedCores(info.dir, info.numLayers) : [],
   };
 }
 

@@ -8,9 +8,9 @@ import { createReadStream, existsSync, readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The files of a checkpoint that decide what it computes: config, weights, tokenizer. */
+/** The files of a checkpoint that decide what it computes: config, weights, tokenizer, the skip cores it was trained for. */
 const MODEL_FILE =
-  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|tokenizer\.model|vocab\.json|merges\.txt|added_tokens\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d+-of-\d+\.safetensors)$/;
+  /^(config\.json|generation_config\.json|skip_cores\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|tokenizer\.model|vocab\.json|merges\.txt|added_tokens\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d+-of-\d+\.safetensors)$/;
 
 /**
  * The files of a selector version, relative to its directory (the layout of a model directory):

@@ -10,6 +10,7 @@
 import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
 import { coreToPlan, sublayerKey, type GreedyResult } from '../../router/skip-core-search.ts';
 import { latencyBudgetCore } from '../../router/calibrated-cores.ts';
+import { trainedCoreFor } from '../../router/trained-cores.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlan } from '../plan.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
@@ -25,7 +26,8 @@ export async function chooseLatencyBudgetCore(r: RouterResources, n: number, tar
   }
   const table = latencyTableFor(r, n);
   if (!table) throw new Error('no latency profile and no calibrated latency table');
-  const result = await latencyBudgetCore(r.calibration, table, target);
+  // A core the model was trained for comes first; the calibrated search only when none reaches the target.
+  const result = trainedCoreFor(r.trainedCores, table, target) ?? (await latencyBudgetCore(r.calibration, table, target));
   return { plan: coreToPlan(result.core), result };
 }
 
@@ -45,6 +47,7 @@ export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
       return {
         plans: Array.from({ length: ctx.n }, () => structuredClone(plan)),
         detail: {
+          ...('name' in result ? { trainedCore: result.name } : {}),
           targetSpeedup: target,
           predictedSpeedup: Number(result.predictedSpeedup.toFixed(3)),
           reached: result.reached,

@@ -44,7 +44,7 @@ export function createLearnedPolicy(r: RouterResources): SkipPolicy {
         const c = await chooseLatencyBudgetCore(r, ctx.n, ctx.options.targetSpeedup);
         core = c.plan;
         allowed = entriesForCore(catalog.entries, core);
-        coreDetail = { targetSpeedup: ctx.options.targetSpeedup, predictedSpeedup: Number(c.result.predictedSpeedup.toFixed(3)), core: c.result.core.map(sublayerKey) };
+        coreDetail = { ...('name' in c.result ? { trainedCore: c.result.name } : {}), targetSpeedup: ctx.options.targetSpeedup, predictedSpeedup: Number(c.result.predictedSpeedup.toFixed(3)), core: c.result.core.map(sublayerKey) };
       }
       const available = allowed ? allowed.size : catalog.entries.length;
       if (ctx.n > available) {
