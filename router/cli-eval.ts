@@ -112,7 +112,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers, so
     // results made under another rule run again.
     const cal = readCalibration(paths.calibration);
-    const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss' : null;
+    const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss+finish' : null;
     for (const c of configs) {
       if (rule && c.skip.targetSpeedup !== undefined && (c.skip.policy === 'latency-budget' || c.skip.policy === 'learned')) c.version = [c.version, rule].filter(Boolean).join('+');
     }

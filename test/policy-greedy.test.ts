@@ -16,6 +16,17 @@ test('picks by importance per millisecond and stops at the target', async () => 
   assert.deepEqual(coreToPlan(r.core), { skipAttention: [1, 3], skipMlp: [], maskHeads: {} });
 });
 
+test('the last pick is the least important sublayer that reaches the target, not an overshoot by ratio', async () => {
+  const t: LatencyTable = { denseMs: 10, attentionMs: [1, 1, 1, 1], mlpMs: [0.5, 0.5, 0.5, 0.5] };
+  const imp: Record<string, number> = { 'attention.0': 9, 'mlp.0': 9, 'attention.1': 0.1, 'mlp.1': 0.3, 'attention.2': 0.3, 'mlp.2': 0.25, 'attention.3': 0.35, 'mlp.3': 0.4 };
+  const r = await greedySkipCore({ numLayers: 4, latency: t, targetSpeedup: 1.17, importance: (_c, rest) => rest.map((s) => imp[`${s.kind}.${s.layer}`]!) });
+  // attention.1 first (0.1 / ms; nothing reaches 1.17 alone). Then attention.2 has the better ratio
+  // (0.3 / ms against mlp.2's 0.5) but mlp.2 reaches the target as well, 10 / 8.5 = 1.18, and loses less.
+  assert.deepEqual(r.picks.map((p) => `${p.sublayer.kind}.${p.sublayer.layer}`), ['attention.1', 'mlp.2']);
+  assert.ok(r.reached);
+  assert.equal(r.picks[1]!.importance, 0.25);
+});
+
 test('re-scores the remaining sublayers after every pick', async () => {
   // Skipping attention.1 makes mlp.1 useless (importance 0), so it must be picked next.
   const importance = (core: Sublayer[], s: Sublayer): number => {

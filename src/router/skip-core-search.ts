@@ -81,7 +81,12 @@ export interface GreedyInput {
   maxPicks?: number;
 }
 
-/** Runs the greedy importance/latency selection; deterministic (ties go to the earlier sublayer). */
+/**
+ * Runs the greedy importance/latency selection: each pick is the least importance per millisecond
+ * saved, except that a sublayer which reaches the target on its own is taken when it is no more
+ * important than that pick (the least important such one). Deterministic (ties go to the earlier
+ * sublayer).
+ */
 export async function greedySkipCore(input: GreedyInput): Promise<GreedyResult> {
   if (!(input.targetSpeedup >= 1)) throw new Error(`targetSpeedup must be >= 1, got ${input.targetSpeedup}`);
   const remaining: Sublayer[] = [];
@@ -113,6 +118,23 @@ export async function greedySkipCore(input: GreedyInput): Promise<GreedyResult> 
       }
     }
     if (best < 0) best = 0; // every ratio was NaN/Infinity: take the first
+    // Finishing pick: of the sublayers that reach the target on their own from here, the least
+    // important, when it costs no more than the ratio pick. The best ratio can overshoot with an
+    // expensive sublayer where a cheaper, smaller one would just reach the target.
+    let finish = -1;
+    let finishImp = Infinity;
+    for (let i = 0; i < remaining.length; i++) {
+      const imp = Math.max(scores[i]!, 0);
+      if (imp < finishImp && predictedSpeedup(input.latency, [...core, remaining[i]!]) >= input.targetSpeedup) {
+        finish = i;
+        finishImp = imp;
+      }
+    }
+    if (finish >= 0 && finishImp <= bestImp) {
+      best = finish;
+      bestImp = finishImp;
+      bestRatio = finishImp / Math.max(sublayerLatency(input.latency, remaining[finish]!), 1e-6);
+    }
     const [s] = remaining.splice(best, 1);
     core.push(s!);
     speed = predictedSpeedup(input.latency, core);
