@@ -16,7 +16,8 @@ let health: grpc.Client & Record<string, Function>;
 const addr = () => `127.0.0.1:${server.grpcPort}`;
 
 before(async () => {
-  server = await startTestServer();
+  // A long context, so that the deadline test's request cannot finish before its deadline on a fast machine.
+  server = await startTestServer({}, { maxPositions: 2048 });
   const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: Ctor } }; grpc: { health: { v1: { Health: Ctor } } } };
   client = new pkg.skipserve.v1.Inference(addr(), grpc.credentials.createInsecure()) as never;
   health = new pkg.grpc.health.v1.Health(addr(), grpc.credentials.createInsecure()) as never;
@@ -124,14 +125,18 @@ test('a client cancel of a stream frees its rows', async () => {
 });
 
 test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
+  const endedByServer = async () => {
+    const m = await server.ctx.model.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
+    return m.values.filter((v) => v.labels.outcome === 'deadline' || v.labels.outcome === 'cancelled').reduce((s: number, v) => s + v.value, 0);
+  };
+  const before = await endedByServer();
+  // 8 rows x 2,000 tokens: thousands of steps, far beyond a 150 ms deadline on any machine.
   await assert.rejects(
-    unary('Generate', { ...base, n: 4, max_tokens: 250, ignore_eos: true, prompt: 'x' }, { deadline: Date.now() + 150 }),
+    unary('Generate', { ...base, n: 8, max_tokens: 2000, ignore_eos: true, prompt: 'x' }, { deadline: Date.now() + 150 }),
     (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
   );
   await waitFor(() => server.ctx.model.engine.runningRows() === 0, 5000, 'rows freed after the deadline');
-  const metrics = await server.ctx.model.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
-  const ended = metrics.values.filter((v) => v.labels.outcome === 'deadline' || v.labels.outcome === 'cancelled').reduce((s: number, v) => s + v.value, 0);
-  assert.ok(ended >= 1, 'the server ended the request itself (deadline or cancel), not only the client');
+  await waitFor(async () => (await endedByServer()) > before, 5000, 'the server ended the request itself (deadline or cancel), not only the client');
   const ok = await unary<GenerateResponseMsg>('Generate', base);
   assert.equal(ok.candidates.length, 1, 'the server keeps serving');
 });
