@@ -115,7 +115,7 @@ test('reflection lists the services', async () => {
 });
 
 test('a client cancel of a stream frees its rows', async () => {
-  const call = client.GenerateStream!({ ...base, n: 2, max_tokens: 250, ignore_eos: true, prompt: 'y' }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  const call = client.GenerateStream!({ ...base, n: 2, max_tokens: 1500, ignore_eos: true, prompt: 'y' }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
   const ended = new Promise<number>((res) => call.on('error', (e: grpc.ServiceError) => res(e.code)));
   await new Promise<void>((res) => call.once('data', () => res()));
   assert.equal(server.ctx.model.engine.runningRows(), 2, 'still generating when cancelled');
