@@ -9,7 +9,7 @@
  * Cores: `latency-budget` at each --targets value when the model has a router calibration, else
  * an explicit core skipping about half the FLOPs (--core-share). Model: --model DIR, else
  * models/default, else a random-weight checkpoint with wide layers generated here (not committed).
- * --n N (8), --max-tokens T (96), --rounds R (6), --threads N.
+ * --n N (8), --max-tokens T (96), --rounds R (6), --threads N, --verbose (every round's times).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    targets: { type: 'string' }, 'core-share': { type: 'string' },
+    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' },
   },
 });
 const n = Number(values.n ?? 8);
@@ -68,11 +68,15 @@ const median = (xs: number[]): number => {
 interface Row {
   core: string;
   firstReported: number | null;
+  /** The first round's full / core wall time: the core request on a fresh server against the full one right after. */
+  firstMeasured: number;
   reported: number;
   measured: number;
   coreMs: number;
   fullMs: number;
 }
+
+const num = (x: number | null) => (x === null ? '-' : x.toFixed(2));
 
 async function main(): Promise<void> {
   const model = pickModel();
@@ -98,19 +102,24 @@ async function main(): Promise<void> {
       const coreMs: number[] = [];
       const fullMs: number[] = [];
       let first: number | null = null;
+      let firstMeasured = NaN;
       for (let r = 0; r < rounds; r++) {
         const coreFirst = r % 2 === 0;
         const run = async (withCore: boolean) => complete(url, { ...body, skip: withCore ? core.skip : { policy: 'none' } });
         const a = await run(coreFirst);
         const b = await run(!coreFirst);
         const [c, f] = coreFirst ? [a, b] : [b, a];
-        if (r === 0) first = c.r.skip.speedup;
+        if (r === 0) {
+          first = c.r.skip.speedup;
+          firstMeasured = f.ms / c.ms;
+        }
+        if (values.verbose) console.log(`${core.name} round ${r + 1}: core ${c.ms.toFixed(0)} ms (reported ${num(c.r.skip.speedup)}), full ${f.ms.toFixed(0)} ms, measured ${(f.ms / c.ms).toFixed(2)}`);
         if (c.r.skip.speedup !== null) reported.push(c.r.skip.speedup);
         ratios.push(f.ms / c.ms);
         coreMs.push(c.ms);
         fullMs.push(f.ms);
       }
-      rows.push({ core: core.name, firstReported: first, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
+      rows.push({ core: core.name, firstReported: first, firstMeasured, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
     } finally {
       await new Promise<void>((res) => {
         child.once('exit', () => res());
@@ -119,11 +128,10 @@ async function main(): Promise<void> {
     }
   }
   const pad = (s: string, k: number) => s.padEnd(k);
-  const num = (x: number | null) => (x === null ? '-' : x.toFixed(2));
   console.log(`\nmodel ${model}: ${cfg.num_hidden_layers} layers, hidden ${cfg.hidden_size}; n=${n}, ${maxTokens} tokens per candidate (ignore_eos), ${rounds} alternating rounds, fresh server per core`);
-  console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
+  console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('measured (1st)', 16)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
   for (const r of rows) {
-    console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
+    console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.firstMeasured), 16)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
   }
   mkdirSync('bench/out', { recursive: true });
   writeFileSync('bench/out/speedup.json', JSON.stringify({ model, n, maxTokens, rounds, rows }, null, 2));

@@ -30,6 +30,7 @@ const SETTINGS = {
   weights: { flag: 'weights', schema: z.enum(['f32', 'int8']).default('f32'), help: 'weight format: f32, or int8 (weight-only quantization at load, MatMulNBits)' },
   densePath: { flag: 'dense-path', schema: flag.default(true), help: 'a second, switch-free session (keep and head masks only) for steps in which every sublayer runs for some row: full plans and head masks pay no switch tax; costs a second pre-packed copy of the weights in memory' },
   coreGraphs: { flag: 'core-graphs', schema: z.coerce.number().int().min(0).max(64).optional(), help: 'skip cores kept as graphs of their own (0: none; default: as many as fit min(2 GiB, RAM/8) of packed weights, at most 16): a core the whole batch shares gets one after a few steps, so its steps pay no switch tax' },
+  warmup: { flag: 'warmup', schema: flag.default(true), help: 'before listening, run dense and default-skip-core decode steps at batch 1, 2, 4, 8 and --max-batch: the first requests pay no first runs or speedup probes' },
   apiKey: { flag: 'api-key', schema: z.string().min(1).optional(), help: 'when set, /v1 and /admin routes and gRPC need Authorization: Bearer <key>' },
   apiKeysFile: { flag: 'api-keys-file', schema: z.string().min(1).optional(), help: 'file of API keys, one per line (# comments); reread when it changes, so keys rotate without a restart' },
   metricsAuth: { flag: 'metrics-auth', schema: flag.default(false), help: 'GET /metrics needs an API key too' },

@@ -72,6 +72,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       spin: config.ortSpin,
       densePath: config.densePath,
       coreGraphs: config.coreGraphs,
+      warmup: config.warmup,
       weights: config.weights,
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,
@@ -127,6 +128,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     log.info({ policy: p.name, available: why === null, ...(why ? { reason: why } : {}) }, 'policy');
   }
   if (model.preparedCores.cores.length) log.info({ cores: model.preparedCores.cores, ready: model.preparedCores.ready }, 'default skip-core graphs built ahead');
+  if (model.warmup) log.info(model.warmup, 'warm-up: dense and default-core steps run before the first request');
   if (arms) log.info({ arms: arms.arms.map((a) => ({ name: a.name, policy: a.policy, weight: a.weight })) }, 'policy A/B arms');
   showServing(metrics, model.versions);
 

@@ -19,6 +19,7 @@ import { ChunkedPrefill } from './prefill.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
 import { SpeedupMeter } from './speedup-meter.ts';
+import { warmRequestPath } from './warmup.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
 
 /** Where the engine reports a failed step (a pino logger fits). */
@@ -109,6 +110,30 @@ export class Engine {
     this.updateGauges();
     this.wake();
     return { plans: parent!.plans, events: parent!.events, result: parent!.result };
+  }
+
+  /**
+   * Start-up warm-up (before the first request): for each batch size, the speedup meter's probe
+   * pool and first dense samples, then a request's path (prompt, forked candidates, sampled decode
+   * steps; warmup.ts) under the core requests of that size will share, or the full model, whose
+   * step times feed the meter. The first requests then neither build probe pools nor pay
+   * onnxruntime's slower first runs, and report their speedup from measured ratios.
+   */
+  async warmUp(targets: readonly { batch: number; core: SkipPlan | null }[], context = 32, steps = 8): Promise<{ steps: number; ms: number }> {
+    const t0 = performance.now();
+    return this.exclusive(async () => {
+      let ran = 0;
+      for (const t of targets) {
+        const batch = Math.max(1, Math.min(t.batch, this.o.maxBatch));
+        // As many dense samples as core ones: the first ratios are medians of both windows.
+        if (this.meter) ran += await this.meter.warmDense(batch, context, steps);
+        const plan = t.core ?? FULL_PLAN;
+        const key = coreKey(plan);
+        for (const sample of await warmRequestPath(this.o.runner, { batch, plan, context, steps })) this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
+        ran += steps;
+      }
+      return { steps: ran, ms: performance.now() - t0 };
+    });
   }
 
   /** Rows decoding now (for /metrics and tests). */

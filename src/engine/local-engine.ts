@@ -22,7 +22,7 @@ import { TextTokenizer } from '../text/tokenizer.ts';
 import { directoryVersions, type ServedVersion, type ServedVersions } from '../versions/served-versions.ts';
 import { newCompletionId } from './completion-id.ts';
 import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
-import { prepareDefaultCores } from './prepare-cores.ts';
+import { defaultCoresByBatch, prepareDefaultCores } from './prepare-cores.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { servedRecord } from './served-record.ts';
@@ -59,6 +59,8 @@ export interface LocalEngineOptions {
   profileCacheDir?: string | null;
   arms?: ArmsConfig | null;
   measureSpeedup?: boolean;
+  /** Warm-up before the first request (Engine.warmUp at WARMUP_BATCHES; default true). */
+  warmup?: boolean;
   log?: EngineLog & { warn(obj: object, msg: string): void };
 }
 
@@ -78,6 +80,8 @@ export interface LocalEngine extends RequestServices {
   readonly versions: ServedVersions;
   /** The default skip cores whose graphs were built at startup (prepare-cores.ts), and how many are ready. */
   readonly preparedCores: { cores: SkipCore[]; ready: number };
+  /** What the start-up warm-up ran (batch sizes, steps, ms); null when it was off. */
+  readonly warmup: { batches: number[]; steps: number; ms: number } | null;
   /** Where the model and the router files were loaded from. */
   readonly modelDir: string;
   readonly routerDir: string;
@@ -93,6 +97,9 @@ export interface LocalEngine extends RequestServices {
   /** Lets in-flight requests finish for up to `drainMs` (then cancels them), and closes the runner. */
   close(drainMs?: number): Promise<void>;
 }
+
+/** Batch sizes warmed up at start (with maxBatch): the sizes best-of-N requests most often decode at. */
+const WARMUP_BATCHES = [1, 2, 4, 8];
 
 /** Loads the model into its worker and builds everything around it; errors say what to fix. */
 export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngine> {
@@ -131,6 +138,19 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       measureSpeedup: o.measureSpeedup,
       log: o.log,
     });
+    let warmup: LocalEngine['warmup'] = null;
+    if (o.warmup !== false) {
+      const batches = WARMUP_BATCHES.filter((b) => b <= o.maxBatch);
+      if (!batches.includes(o.maxBatch)) batches.push(o.maxBatch);
+      try {
+        const targets = (await defaultCoresByBatch(policies, o.maxBatch, batches)).map((t) => ({ batch: t.batch, core: t.core && { skipAttention: t.core.attention, skipMlp: t.core.mlp, maskHeads: {} } }));
+        const w = await engine.warmUp(targets);
+        warmup = { batches, steps: w.steps, ms: Math.round(w.ms) };
+      } catch (err) {
+        // An optimisation only: the server serves without it (the first requests pay the probes).
+        o.log?.warn({ err: (err as Error).message }, 'warm-up failed');
+      }
+    }
     const services: RequestServices = {
       info,
       tokenizer,
@@ -177,6 +197,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       },
       modelDir,
       preparedCores,
+      warmup,
       get routerDir() {
         return currentRouterDir;
       },

@@ -7,7 +7,27 @@
  */
 import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
 import { profileBatches } from '../plans/latency-profile.ts';
+import type { SkipPlan } from '../plans/plan.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
+
+/** A plan's sublayer skips as a core, sorted (null when it skips no sublayer). */
+function asCore(plan: SkipPlan | null): SkipCore | null {
+  if (!plan || (!plan.skipAttention.length && !plan.skipMlp.length)) return null;
+  return { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
+}
+
+/** Each batch-size bucket of `maxBatch` with the default core requests of that size share (null: none). */
+export async function defaultCoresByBatch(policies: PolicyRegistry, maxBatch?: number, batches: readonly number[] = profileBatches(maxBatch)): Promise<{ batch: number; core: SkipCore | null }[]> {
+  const out: { batch: number; core: SkipCore | null }[] = [];
+  for (const n of batches) {
+    let core: SkipCore | null = null;
+    for (const p of policies.list()) {
+      if (!core && p.sharedCore && !p.unavailableReason()) core = asCore(await p.sharedCore(n));
+    }
+    out.push({ batch: n, core });
+  }
+  return out;
+}
 
 /** The distinct default cores of the registry's policies at the batch-size buckets of `maxBatch`. */
 export async function defaultCores(policies: PolicyRegistry, maxBatch?: number): Promise<SkipCore[]> {
@@ -15,10 +35,8 @@ export async function defaultCores(policies: PolicyRegistry, maxBatch?: number):
   for (const p of policies.list()) {
     if (!p.sharedCore || p.unavailableReason()) continue;
     for (const n of profileBatches(maxBatch)) {
-      const plan = await p.sharedCore(n);
-      if (!plan || (!plan.skipAttention.length && !plan.skipMlp.length)) continue;
-      const core = { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
-      seen.set(JSON.stringify(core), core);
+      const core = asCore(await p.sharedCore(n));
+      if (core) seen.set(JSON.stringify(core), core);
     }
   }
   return [...seen.values()];

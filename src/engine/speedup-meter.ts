@@ -90,14 +90,33 @@ export class SpeedupMeter {
    * and reports both through `record`.
    */
   async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string }> {
+    const out = await this.denseStep(batch, context);
+    this.probes++;
+    this.probeMs += out.spentMs;
+    return out;
+  }
+
+  /**
+   * Start-up warm-up of one batch size (engine.warmUp): the batch size gets its probe pool and its
+   * dense window its first samples, so a request of this size starts with a measured baseline and
+   * builds no pool. Returns the steps run.
+   */
+  async warmDense(batch: number, context: number, steps = FIRST_PROBES): Promise<number> {
+    const n = Math.max(FIRST_PROBES, steps);
+    for (let i = 0; i < n; i++) {
+      const d = await this.denseStep(batch, context);
+      this.observe('', true, batch, d.denseMs, d.graph);
+    }
+    return n;
+  }
+
+  /** One dense step of the batch size's pool rows (building or topping the pool up first). */
+  private async denseStep(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string }> {
     const t0 = this.now();
     const pool = await this.poolFor(batch, context);
     const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
     pool.context++;
-    this.probes++;
-    const spentMs = Math.max(out.runMs, this.now() - t0);
-    this.probeMs += spentMs;
-    return { denseMs: out.runMs, spentMs, graph: out.graphs?.[0] };
+    return { denseMs: out.runMs, spentMs: Math.max(out.runMs, this.now() - t0), graph: out.graphs?.[0] };
   }
 
   /**

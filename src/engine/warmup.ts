@@ -1,0 +1,34 @@
+/**
+ * Start-up warm-up steps that go the way a request goes: one prompt row prefilled at batch 1, forked
+ * into `batch` sampled candidates (forkSampled), then decode steps of those rows under one plan with
+ * sampling in the worker, and the rows freed. onnxruntime's first runs of these shapes, the graph of
+ * the plan's core and the sampler's first calls are paid here instead of by the first request; the
+ * step times are returned for the speedup meter (Engine.warmUp).
+ */
+import type { SamplerSpec, SamplingRunner, SeqId } from '../model/runner-types.ts';
+import type { SkipPlan } from '../plans/plan.ts';
+import type { StepSample } from './speedup-meter.ts';
+
+/** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt. */
+export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<StepSample[]> {
+  const seqs: SeqId[] = [];
+  const samples: StepSample[] = [];
+  try {
+    const prompt = await runner.createSeq();
+    seqs.push(prompt);
+    const length = Math.max(1, Math.min(o.context, runner.info.maxPositions - o.steps - 2));
+    await runner.step([{ seq: prompt, tokens: Array.from({ length }, (_, t) => 3 + ((t * 7) % 50)), plan: o.plan, logits: 'none' }]);
+    const specs: SamplerSpec[] = Array.from({ length: o.batch }, (_, i) => ({ temperature: 0.8, topP: 1, topK: 0, seed: i + 1 }));
+    const forked = await runner.forkSampled(prompt, specs);
+    seqs.push(...forked.seqs);
+    let last = forked.sampled.map((t) => t.token);
+    for (let i = 0; i < o.steps; i++) {
+      const out = await runner.step(forked.seqs.map((seq, r) => ({ seq, tokens: [last[r]!], plan: o.plan, logits: 'none' as const, sample: specs[r] })));
+      samples.push({ ms: out.runMs, graph: out.graphs?.[0] });
+      last = out.sampled!.map((t, r) => t?.token ?? last[r]!);
+    }
+  } finally {
+    for (const s of seqs) await runner.freeSeq(s);
+  }
+  return samples;
+}
