@@ -77,11 +77,11 @@ function mutations(l: FuzzLimits): Mutation[] {
     { param: 'messages', apply: (m, v) => Object.assign(m, { prompt: v, messages: [{ role: 'user', content: 'hi' }] }), values: fc.string({ minLength: 1, maxLength: 5 }) },
     { param: 'prompt', apply: (m, v) => Object.assign(m, { messages: [], prompt: v }), values: fc.integer({ min: 4 * l.context, max: l.hugeChars }).map((n) => 'ab '.repeat(n).slice(0, n)) },
     { param: 'skip.policy', apply: setSkip('policy'), values: fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !['none', 'explicit', 'random-heads', 'head-importance', 'latency-budget', 'expert-profile', 'learned'].includes(s)) },
-    { param: 'skip.k', apply: setSkip('k', 'random-heads'), values: fc.oneof(u32, fc.integer({ min: 49, max: 1e6 })) },
+    { param: 'skip.k', apply: setSkip('k', 'random-heads'), values: fc.oneof(u32, fc.integer({ min: l.layers * l.heads + 1, max: 1e6 })) },
     { param: 'skip.target_speedup', apply: setSkip('target_speedup', 'latency-budget'), values: fc.oneof(fc.constantFrom(NaN, Infinity, 0, -1), fc.double({ min: 100.01, max: 1e9, noNaN: true })) },
     { param: 'skip.select', apply: setSkip('select'), values: fc.string({ minLength: 1, maxLength: 8 }).filter((s) => !['vote', 'logprob', 'none'].includes(s)) },
     { param: 'skip.answer_pattern', apply: setSkip('answer_pattern'), values: fc.oneof(fc.constantFrom('(', '[', '*', 'a{2,1}'), fc.string({ minLength: 501, maxLength: 800 })) },
-    { param: 'skip.plan', apply: setSkip('plan', 'explicit'), values: fc.oneof(fc.record({ skip_layers: fc.array(fc.integer({ min: 6, max: 2 ** 31 }), { minLength: 1, maxLength: 3 }) }), fc.record({ skip_attention: fc.array(fc.integer({ min: 6, max: 1e6 }), { minLength: 1, maxLength: 2 }) }), fc.record({ mask_heads: fc.dictionary(fc.constantFrom('0', '1', '99', '4000000000'), fc.record({ heads: fc.array(fc.integer({ min: 8, max: 2 ** 31 }), { minLength: 1, maxLength: 3 }) }), { minKeys: 1, maxKeys: 2 }) })) },
+    { param: 'skip.plan', apply: setSkip('plan', 'explicit'), values: fc.oneof(fc.record({ skip_layers: fc.array(fc.integer({ min: l.layers, max: 2 ** 31 }), { minLength: 1, maxLength: 3 }) }), fc.record({ skip_attention: fc.array(fc.integer({ min: l.layers, max: 1e6 }), { minLength: 1, maxLength: 2 }) }), fc.record({ mask_heads: fc.dictionary(fc.constantFrom('0', '1', '99', '4000000000'), fc.record({ heads: fc.array(fc.integer({ min: l.heads, max: 2 ** 31 }), { minLength: 1, maxLength: 3 }) }), { minKeys: 1, maxKeys: 2 }) })) },
     { param: 'skip.plans', apply: (m, v) => Object.assign(m, { n: 1, skip: { policy: 'explicit', plans: v } }), values: fc.array(fc.constant({}), { minLength: 2, maxLength: 5 }) },
   ];
 }

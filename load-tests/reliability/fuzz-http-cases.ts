@@ -25,6 +25,9 @@ export interface FuzzLimits {
   maxBatch: number;
   context: number;
   vocab: number;
+  /** Layers and attention heads per layer: layer indices >= layers, head indices >= heads, k > layers x heads are out of range. */
+  layers: number;
+  heads: number;
   /** Largest prompt string the limit cases send, in characters. */
   hugeChars: number;
 }
@@ -128,7 +131,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'skip.target_speedup', param: 'skip.target_speedup', values: fc.oneof(fc.double({ min: -5, max: 0.99, noNaN: true }), fc.double({ min: 100.01, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'latency-budget' }) },
     { path: 'skip.select', param: 'skip.select', values: fc.string({ maxLength: 8 }).filter((s) => !['vote', 'logprob', 'none'].includes(s)) },
     { path: 'skip.answer_pattern', param: 'skip.answer_pattern', values: fc.oneof(fc.constantFrom('(', '[', '(?<', '*', 'a{2,1}'), fc.string({ minLength: 501, maxLength: 900 }), fc.nat()) },
-    { path: 'skip.plan', param: 'skip.plan', prepare: explicit, values: fc.oneof(fc.string({ maxLength: 3 }), fc.nat(), fc.constant([]), fc.record({ skip_layers: fc.array(fc.integer({ min: 6, max: 1e6 }), { minLength: 1, maxLength: 3 }) }), fc.record({ skip_mlp: fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 2 }) }), fc.record({ mask_heads: fc.dictionary(fc.constantFrom('0', '1', '99', 'x', '-1'), fc.array(fc.integer({ min: 8, max: 99 }), { minLength: 1, maxLength: 3 }), { minKeys: 1, maxKeys: 2 }) }), fc.record({ bogus: fc.nat() })) },
+    { path: 'skip.plan', param: 'skip.plan', prepare: explicit, values: fc.oneof(fc.string({ maxLength: 3 }), fc.nat(), fc.constant([]), fc.record({ skip_layers: fc.array(fc.integer({ min: l.layers, max: 1e6 }), { minLength: 1, maxLength: 3 }) }), fc.record({ skip_mlp: fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 2 }) }), fc.record({ mask_heads: fc.dictionary(fc.constantFrom('0', '1', '99', 'x', '-1'), fc.array(fc.integer({ min: l.heads, max: l.heads + 99 }), { minLength: 1, maxLength: 3 }), { minKeys: 1, maxKeys: 2 }) }), fc.record({ bogus: fc.nat() })) },
     { path: 'skip.plans', param: 'skip.plans', prepare: explicit, values: fc.oneof(fc.constant([]), fc.array(fc.constant({}), { minLength: 3, maxLength: 5 }), fc.string({ maxLength: 2 }), fc.array(fc.nat(), { minLength: 1, maxLength: 2 })) },
   ];
 }

@@ -38,9 +38,9 @@ export function sizes(quick: boolean) {
 }
 
 /** The model's shape as the fuzzers need it, from its config.json. */
-function modelShape(model: string): { context: number; vocab: number } {
-  const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings: number; vocab_size: number };
-  return { context: cfg.max_position_embeddings, vocab: cfg.vocab_size };
+function modelShape(model: string): { context: number; vocab: number; layers: number; heads: number } {
+  const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings: number; vocab_size: number; num_hidden_layers: number; num_attention_heads: number };
+  return { context: cfg.max_position_embeddings, vocab: cfg.vocab_size, layers: cfg.num_hidden_layers, heads: cfg.num_attention_heads };
 }
 
 /** Runs the selected parts and returns the report (also written to `out` when given). */
@@ -66,7 +66,7 @@ export async function runReliability(o: ReliabilityOptions): Promise<Report> {
       await srv.stop();
     }
   };
-  const limits = { maxBatch: 8, context: shape.context, vocab: shape.vocab, hugeChars: s.hugeChars };
+  const limits = { maxBatch: 8, context: shape.context, vocab: shape.vocab, layers: shape.layers, heads: shape.heads, hugeChars: s.hugeChars };
   // Requests that leave max_tokens out (or set it null) get 8 tokens, so a hang means stuck, not queued behind long generations.
   const fuzzServer = { maxBatch: 8, maxQueue: 64, extraArgs: ['--default-max-tokens', '8'] };
   if (o.parts.includes('fuzz-http')) await withServer('fuzz-http', fuzzServer, (srv) => fuzzHttp(srv, { cases: s.httpCases, seed: o.seed, concurrency: 6, hangMs: 15_000, limits, maxSeconds: s.fuzzSeconds, bodyProbeBytes: s.bodyProbeBytes }));

@@ -58,6 +58,9 @@ function dechunk(b: Buffer): { body: Buffer; complete: boolean } {
 }
 
 /** Sends `bytes` to host:port and reads one response; never takes longer than `timeoutMs`. */
+/** Bytes written at a time by `exchange`. */
+const WRITE_PIECE = 64 * 1024;
+
 export function exchange(host: string, port: number, bytes: Buffer, timeoutMs: number, halfClose = false): Promise<RawOutcome> {
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -90,9 +93,15 @@ export function exchange(host: string, port: number, bytes: Buffer, timeoutMs: n
       }
     };
     const timer = setTimeout(() => finish({ kind: 'timeout', ms: performance.now() - t0 }), timeoutMs);
-    sock.on('connect', () => {
-      sock.write(bytes);
-      if (halfClose) sock.end();
+    // Written in pieces, and no further once the server has answered: a server that refuses a body
+    // by its Content-Length (413) answers before reading it and may close the connection, and a
+    // client that keeps writing then gets EPIPE before it reads the answer (curl reads as it writes).
+    sock.on('connect', async () => {
+      for (let at = 0; at < bytes.length && !settled && chunks.length === 0; at += WRITE_PIECE) {
+        if (!sock.write(bytes.subarray(at, at + WRITE_PIECE))) await new Promise((r) => sock.once('drain', r).once('close', r));
+        else await new Promise((r) => setImmediate(r)); // lets an early answer arrive between pieces
+      }
+      if (halfClose && !settled && chunks.length === 0) sock.end();
     });
     sock.on('data', (b: Buffer) => {
       chunks.push(b);
