@@ -1,5 +1,5 @@
 /**
- * Start-up warm-up (Engine.warmUp, speedup-meter.ts `warm`): on the real runner (onnxruntime in its
+ * Start-up warm-up (Engine.warmUp, SpeedupMeter.warmDense, warmup.ts): on the real runner (onnxruntime in its
  * worker), a warmed engine's first skip-core request builds no probe pool and reports a measured
  * speedup, where an engine without warm-up builds the pool inside that request; the warm-up's
  * request path (warmup.ts) frees its rows; the server runs it at startup unless `--warmup off`.

@@ -57,10 +57,10 @@ function dechunk(b: Buffer): { body: Buffer; complete: boolean } {
   return { body: Buffer.concat(parts), complete: false };
 }
 
-/** Sends `bytes` to host:port and reads one response; never takes longer than `timeoutMs`. */
 /** Bytes written at a time by `exchange`. */
 const WRITE_PIECE = 64 * 1024;
 
+/** Sends `bytes` to host:port and reads one response; never takes longer than `timeoutMs`. */
 export function exchange(host: string, port: number, bytes: Buffer, timeoutMs: number, halfClose = false): Promise<RawOutcome> {
   const t0 = performance.now();
   return new Promise((resolve) => {

@@ -143,8 +143,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const batches = WARMUP_BATCHES.filter((b) => b <= o.maxBatch);
       if (!batches.includes(o.maxBatch)) batches.push(o.maxBatch);
       try {
-        const targets = (await defaultCoresByBatch(policies, o.maxBatch, batches)).map((t) => ({ batch: t.batch, core: t.core && { skipAttention: t.core.attention, skipMlp: t.core.mlp, maskHeads: {} } }));
-        const w = await engine.warmUp(targets);
+        const w = await engine.warmUp(await defaultCoresByBatch(policies, batches));
         warmup = { batches, steps: w.steps, ms: Math.round(w.ms) };
       } catch (err) {
         // An optimisation only: the server serves without it (the first requests pay the probes).

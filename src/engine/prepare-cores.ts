@@ -10,19 +10,29 @@ import { profileBatches } from '../plans/latency-profile.ts';
 import type { SkipPlan } from '../plans/plan.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 
+/** True when the plan skips a whole sublayer (head masks alone are no core). */
+function skipsSublayers(plan: SkipPlan | null): plan is SkipPlan {
+  return plan !== null && (plan.skipAttention.length > 0 || plan.skipMlp.length > 0);
+}
+
 /** A plan's sublayer skips as a core, sorted (null when it skips no sublayer). */
 function asCore(plan: SkipPlan | null): SkipCore | null {
-  if (!plan || (!plan.skipAttention.length && !plan.skipMlp.length)) return null;
+  if (!skipsSublayers(plan)) return null;
   return { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
 }
 
-/** Each batch-size bucket of `maxBatch` with the default core requests of that size share (null: none). */
-export async function defaultCoresByBatch(policies: PolicyRegistry, maxBatch?: number, batches: readonly number[] = profileBatches(maxBatch)): Promise<{ batch: number; core: SkipCore | null }[]> {
-  const out: { batch: number; core: SkipCore | null }[] = [];
+/**
+ * Each batch size in `batches` with the core requests of that size share by default, as a plan
+ * that skips only its sublayers (null: none), for the start-up warm-up (Engine.warmUp).
+ */
+export async function defaultCoresByBatch(policies: PolicyRegistry, batches: readonly number[]): Promise<{ batch: number; core: SkipPlan | null }[]> {
+  const out: { batch: number; core: SkipPlan | null }[] = [];
   for (const n of batches) {
-    let core: SkipCore | null = null;
+    let core: SkipPlan | null = null;
     for (const p of policies.list()) {
-      if (!core && p.sharedCore && !p.unavailableReason()) core = asCore(await p.sharedCore(n));
+      if (core || !p.sharedCore || p.unavailableReason()) continue;
+      const plan = await p.sharedCore(n);
+      if (skipsSublayers(plan)) core = { skipAttention: plan.skipAttention, skipMlp: plan.skipMlp, maskHeads: {} };
     }
     out.push({ batch: n, core });
   }

@@ -201,7 +201,7 @@ export function endToEndSpeedup(wallMs: number, runMs: number, denseMs: number):
   return Math.max(1e-3, wallMs - runMs + denseMs) / wallMs;
 }
 
-/** Filler token ids for the probe rows (any valid ids: a dense step's time does not depend on them). */
-function filler(i: number): number {
+/** Filler token ids for the probe rows and the warm-up's prompts (any valid ids: a step's time does not depend on them). */
+export function filler(i: number): number {
   return 3 + (i * 7) % 50;
 }

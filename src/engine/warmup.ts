@@ -7,7 +7,7 @@
  */
 import type { SamplerSpec, SamplingRunner, SeqId } from '../model/runner-types.ts';
 import type { SkipPlan } from '../plans/plan.ts';
-import type { StepSample } from './speedup-meter.ts';
+import { filler, type StepSample } from './speedup-meter.ts';
 
 /** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt. */
 export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<StepSample[]> {
@@ -17,7 +17,7 @@ export async function warmRequestPath(runner: SamplingRunner, o: { batch: number
     const prompt = await runner.createSeq();
     seqs.push(prompt);
     const length = Math.max(1, Math.min(o.context, runner.info.maxPositions - o.steps - 2));
-    await runner.step([{ seq: prompt, tokens: Array.from({ length }, (_, t) => 3 + ((t * 7) % 50)), plan: o.plan, logits: 'none' }]);
+    await runner.step([{ seq: prompt, tokens: Array.from({ length }, (_, t) => filler(t)), plan: o.plan, logits: 'none' }]);
     const specs: SamplerSpec[] = Array.from({ length: o.batch }, (_, i) => ({ temperature: 0.8, topP: 1, topK: 0, seed: i + 1 }));
     const forked = await runner.forkSampled(prompt, specs);
     seqs.push(...forked.seqs);
