@@ -29,7 +29,8 @@
 #                     (--distill 1: on every batch that skips or masks, KL from the full model's own distribution);
 #                     DATA5C_DIR [models/train/data5c], HARD5C_SEED [12], STD5C_SEED [5] for another round on fresh problems;
 #                     FIXED5C_CORES (e.g. 'a7,a8,m8;a8,m8': the latency-budget cores the server will share) with
-#                     FIXED5C_FRAC [0.5]: that share of the skip-core batches drops one of them instead of a random core
+#                     FIXED5C_FRAC [0.5]: that share of the skip-core batches drops one of them instead of a random core;
+#                     LR5C [3e-4] the peak lr (a gentler fine-tune of an adopted model)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -140,7 +141,7 @@ if has train5c; then
   echo "== train, phase 5c: skip robustness with self-distillation (log: ${RUN5C:-models/train/runs/phase5c}/train.log.jsonl)"
   # phase 5's shared flags (train5); a later flag overrides an earlier one
   train5 --tokenizer "$D5C/tokenizer" --out "${RUN5C:-models/train/runs/phase5c}" --data "$D5C" --init-from "${INIT5C:-models/default}" \
-    --lr 3e-4 --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 5150 \
+    --lr "${LR5C:-3e-4}" --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 5150 \
     ${FIXED5C_CORES:+--fixed-cores "$FIXED5C_CORES" --fixed-core-frac "${FIXED5C_FRAC:-0.5}"}
 fi
 if has export; then
