@@ -31,6 +31,12 @@
 #                     FIXED5C_CORES (e.g. 'a7,a8,m8;a8,m8': the latency-budget cores the server will share) with
 #                     FIXED5C_FRAC [0.5]: that share of the skip-core batches drops one of them instead of a random core;
 #                     LR5C [3e-4] the peak lr (a gentler fine-tune of an adopted model)
+#   Phase 6 (stage train6; a fresh run in RUN6 [models/train/runs/phase6]): deeper, for redundancy across depth: warm
+#                     start from INIT6 [models/default] (10 layers) grown to LAYERS6 [16] with zero-output copies after
+#                     the old layers GROW6 [1,2,3,4,5,6] (attention 1-3 is where skipping breaks the 10-layer model),
+#                     peak lr LR6 [4e-4], BUDGET6_MIN [135] min; otherwise phase 5c's recipe (15-45% skip cores, head
+#                     masks, self-distillation) on DATA6_DIR [models/train/data5g: DATA5C_DIR=models/train/data5g
+#                     HARD5C_SEED=14 STD5C_SEED=7 STAGES=data5c]
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -143,6 +149,13 @@ if has train5c; then
   train5 --tokenizer "$D5C/tokenizer" --out "${RUN5C:-models/train/runs/phase5c}" --data "$D5C" --init-from "${INIT5C:-models/default}" \
     --lr "${LR5C:-3e-4}" --warmup 100 --budget-min "${BUDGET5C_MIN:-110}" --dev-min 40 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 5150 \
     ${FIXED5C_CORES:+--fixed-cores "$FIXED5C_CORES" --fixed-core-frac "${FIXED5C_FRAC:-0.5}"}
+fi
+if has train6; then
+  echo "== train, phase 6: grown to ${LAYERS6:-16} layers, skip robustness with self-distillation (log: ${RUN6:-models/train/runs/phase6}/train.log.jsonl)"
+  D6=${DATA6_DIR:-models/train/data5g}
+  train5 --tokenizer "$D6/tokenizer" --out "${RUN6:-models/train/runs/phase6}" --data "$D6" --init-from "${INIT6:-models/default}" \
+    --layers "${LAYERS6:-16}" --grow-after "${GROW6:-1,2,3,4,5,6}" --lr "${LR6:-4e-4}" --warmup 200 --budget-min "${BUDGET6_MIN:-135}" \
+    --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 6160
 fi
 if has export; then
   echo "== export -> $OUT"
