@@ -9,6 +9,12 @@
  * within 20% of the measured median; 30% is about twice that, and far below the errors this guards
  * against (reports of 0.5x or 2x for requests that measure 1.4x, from a baseline taken under other
  * load).
+ * Under load (two callers sending full-model requests back to back the whole time) the report
+ * runs low: the full-model request joins the callers' group and, with the core's group gone, they
+ * finish and prefill new requests sooner, which that request waits for (a closed loop the
+ * per-request substitution cannot see). Medians over 8 pairs, this machine, 4 December 2026:
+ * reported / measured 1.01, 0.91, 0.78, 0.94, 0.85, 1.05, 0.92, 0.87, 0.79. Tolerance 40%: the
+ * check is that the report stays a measured saving under load, not 1 or a step-time ratio.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -18,6 +24,7 @@ import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 const TOLERANCE = 0.3;
+const TOLERANCE_UNDER_LOAD = 0.4;
 const ROUNDS = 8;
 
 let local: LocalEngine;
@@ -65,4 +72,46 @@ test('on a fresh engine the reported speedup matches an alternating end-to-end m
   assert.ok(measured > 1.1, `the core saves time end to end: ${msg}`);
   assert.ok(rep > 1.1, msg);
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
+});
+
+test('under load the reported speedup matches an alternating end-to-end measurement', async (t) => {
+  const core: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2, 3, 4], maskHeads: {} };
+  const base: RequestSpec = { prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 2, maxTokens: 32, ignoreEos: true, temperature: 0.8, seed: 5 };
+  // Background: two callers sending full-model requests back to back for the whole measurement.
+  let stop = false;
+  const background = async (seed: number) => {
+    while (!stop) await local.generate({ ...base, n: 2, seed, skip: { policy: 'none' } });
+  };
+  const callers = [background(100), background(200)];
+  const run = async (withCore: boolean) => {
+    const t0 = performance.now();
+    const r = await local.generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(core) } : { policy: 'none' } });
+    return { ms: performance.now() - t0, speedup: r.speedup };
+  };
+  const coreMs: number[] = [];
+  const fullMs: number[] = [];
+  const reported: number[] = [];
+  try {
+    await run(true); // the core's first steps (switched graph, core graph build) are not this test's subject
+    for (let r = 0; r < ROUNDS; r++) {
+      const coreFirst = r % 2 === 0;
+      const a = await run(coreFirst);
+      const b = await run(!coreFirst);
+      const [c, f] = coreFirst ? [a, b] : [b, a];
+      assert.equal(f.speedup, 1, 'a request that skips nothing reports 1');
+      reported.push(c.speedup!);
+      coreMs.push(c.ms);
+      fullMs.push(f.ms);
+    }
+  } finally {
+    stop = true;
+    await Promise.all(callers);
+  }
+  const measured = median(fullMs.map((f, i) => f / coreMs[i]!));
+  const rep = median(reported);
+  const msg = `reported ${rep.toFixed(2)} (${reported.map((x) => x.toFixed(2)).join(', ')}), measured ${measured.toFixed(2)} (core ms ${coreMs.map((x) => x.toFixed(0)).join(', ')}; full ms ${fullMs.map((x) => x.toFixed(0)).join(', ')})`;
+  t.diagnostic(msg);
+  assert.ok(measured > 1.1, `the core saves time end to end under load: ${msg}`);
+  assert.ok(rep > 1.1, msg);
+  assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE_UNDER_LOAD, msg);
 });
