@@ -42,32 +42,44 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-test('on a fresh engine the reported speedup matches an alternating end-to-end measurement', async (t) => {
-  const core: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2, 3, 4], maskHeads: {} };
-  assert.ok(planCost(core, local.info).removedFraction > 0.5);
-  const base: RequestSpec = { prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 4, maxTokens: 32, ignoreEos: true, temperature: 0.8, seed: 5 };
-  const run = async (withCore: boolean) => {
-    const t0 = performance.now();
-    const r = await local.generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(core) } : { policy: 'none' } });
-    return { ms: performance.now() - t0, speedup: r.speedup };
-  };
+const CORE: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2, 3, 4], maskHeads: {} };
+const BASE: RequestSpec = { prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 4, maxTokens: 32, ignoreEos: true, temperature: 0.8, seed: 5 };
+
+/** One request of `base`, with the core or on the full model: its wall time and reported speedup. */
+async function timed(base: RequestSpec, withCore: boolean): Promise<{ ms: number; speedup: number | null }> {
+  const t0 = performance.now();
+  const r = await local.generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(CORE) } : { policy: 'none' } });
+  return { ms: performance.now() - t0, speedup: r.speedup };
+}
+
+/**
+ * ROUNDS pairs of the same request with the core and on the full model, alternating which goes
+ * first (the core first in the first pair): the median report, the median measured full / core
+ * ratio, and a message with every figure.
+ */
+async function alternate(base: RequestSpec): Promise<{ rep: number; measured: number; msg: string }> {
   const coreMs: number[] = [];
   const fullMs: number[] = [];
   const reported: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const coreFirst = r % 2 === 0;
-    const a = await run(coreFirst);
-    const b = await run(!coreFirst);
+    const a = await timed(base, coreFirst);
+    const b = await timed(base, !coreFirst);
     const [c, f] = coreFirst ? [a, b] : [b, a];
     assert.equal(f.speedup, 1, 'a request that skips nothing reports 1');
     reported.push(c.speedup!);
     coreMs.push(c.ms);
     fullMs.push(f.ms);
   }
-  const ratios = fullMs.map((f, i) => f / coreMs[i]!);
-  const measured = median(ratios);
+  const measured = median(fullMs.map((f, i) => f / coreMs[i]!));
   const rep = median(reported);
   const msg = `reported ${rep.toFixed(2)} (${reported.map((x) => x.toFixed(2)).join(', ')}), measured ${measured.toFixed(2)} (core ms ${coreMs.map((x) => x.toFixed(0)).join(', ')}; full ms ${fullMs.map((x) => x.toFixed(0)).join(', ')})`;
+  return { rep, measured, msg };
+}
+
+test('on a fresh engine the reported speedup matches an alternating end-to-end measurement', async (t) => {
+  assert.ok(planCost(CORE, local.info).removedFraction > 0.5);
+  const { rep, measured, msg } = await alternate(BASE);
   t.diagnostic(msg);
   assert.ok(measured > 1.1, `the core saves time end to end: ${msg}`);
   assert.ok(rep > 1.1, msg);
@@ -75,41 +87,22 @@ test('on a fresh engine the reported speedup matches an alternating end-to-end m
 });
 
 test('under load the reported speedup matches an alternating end-to-end measurement', async (t) => {
-  const core: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2, 3, 4], maskHeads: {} };
-  const base: RequestSpec = { prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 2, maxTokens: 32, ignoreEos: true, temperature: 0.8, seed: 5 };
+  const base: RequestSpec = { ...BASE, n: 2 };
   // Background: two callers sending full-model requests back to back for the whole measurement.
   let stop = false;
   const background = async (seed: number) => {
-    while (!stop) await local.generate({ ...base, n: 2, seed, skip: { policy: 'none' } });
+    while (!stop) await local.generate({ ...base, seed, skip: { policy: 'none' } });
   };
   const callers = [background(100), background(200)];
-  const run = async (withCore: boolean) => {
-    const t0 = performance.now();
-    const r = await local.generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(core) } : { policy: 'none' } });
-    return { ms: performance.now() - t0, speedup: r.speedup };
-  };
-  const coreMs: number[] = [];
-  const fullMs: number[] = [];
-  const reported: number[] = [];
+  let out: { rep: number; measured: number; msg: string };
   try {
-    await run(true); // the core's first steps (switched graph, core graph build) are not this test's subject
-    for (let r = 0; r < ROUNDS; r++) {
-      const coreFirst = r % 2 === 0;
-      const a = await run(coreFirst);
-      const b = await run(!coreFirst);
-      const [c, f] = coreFirst ? [a, b] : [b, a];
-      assert.equal(f.speedup, 1, 'a request that skips nothing reports 1');
-      reported.push(c.speedup!);
-      coreMs.push(c.ms);
-      fullMs.push(f.ms);
-    }
+    await timed(base, true); // the core's first steps (switched graph, core graph build) are not this test's subject
+    out = await alternate(base);
   } finally {
     stop = true;
     await Promise.all(callers);
   }
-  const measured = median(fullMs.map((f, i) => f / coreMs[i]!));
-  const rep = median(reported);
-  const msg = `reported ${rep.toFixed(2)} (${reported.map((x) => x.toFixed(2)).join(', ')}), measured ${measured.toFixed(2)} (core ms ${coreMs.map((x) => x.toFixed(0)).join(', ')}; full ms ${fullMs.map((x) => x.toFixed(0)).join(', ')})`;
+  const { rep, measured, msg } = out;
   t.diagnostic(msg);
   assert.ok(measured > 1.1, `the core saves time end to end under load: ${msg}`);
   assert.ok(rep > 1.1, msg);
