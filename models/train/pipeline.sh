@@ -37,6 +37,12 @@
 #                     peak lr LR6 [4e-4], BUDGET6_MIN [135] min; otherwise phase 5c's recipe (15-45% skip cores, head
 #                     masks, self-distillation) on DATA6_DIR [models/train/data5g: DATA5C_DIR=models/train/data5g
 #                     HARD5C_SEED=14 STD5C_SEED=7 STAGES=data5c]
+#   Phase 7 (stages data7,train7; a fresh run in RUN7 [models/train/runs/phase7]): two solution paths, so that majority
+#                     voting has mistakes that differ to outvote: warm start from INIT7 [models/candidates/phase6] (16
+#                     layers), DATA7_DIR [models/train/data7]: 80,000 hard problems of seed HARD7_SEED [15] whose simple
+#                     equations are worked through place value with probability ALT7 [0.5] (`data generate --alt-work`)
+#                     + 25,000 standard of seed STD7_SEED [8] as they are; peak lr LR7 [3e-4], BUDGET7_MIN [70] min,
+#                     phase 5c's skip-aware recipe otherwise
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -156,6 +162,24 @@ if has train6; then
   train5 --tokenizer "$D6/tokenizer" --out "${RUN6:-models/train/runs/phase6}" --data "$D6" --init-from "${INIT6:-models/default}" \
     --layers "${LAYERS6:-16}" --grow-after "${GROW6:-1,2,3,4,5,6}" --lr "${LR6:-4e-4}" --warmup 200 --budget-min "${BUDGET6_MIN:-135}" \
     --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 6160
+fi
+D7=${DATA7_DIR:-models/train/data7}
+if has data7; then
+  echo "== data for phase 7 (hard seed ${HARD7_SEED:-15} with place-value working at ${ALT7:-0.5}, standard seed ${STD7_SEED:-8}) in $D7"
+  mkdir -p "$D7/tokenizer"
+  cp "${INIT7:-models/candidates/phase6}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$D7/tokenizer/"
+  cli data generate --split train --tier hard --seed "${HARD7_SEED:-15}" --count 80000 --alt-work "${ALT7:-0.5}" --out "$D7/train-hard.jsonl"
+  cli data generate --split train --seed "${STD7_SEED:-8}" --count 25000 --out "$D7/train-standard.jsonl"
+  cat "$D7/train-hard.jsonl" "$D7/train-standard.jsonl" > "$D7/train.jsonl"
+  cli data generate --split dev --seed 4 --count 60 --out "$D7/dev-standard.jsonl"
+  cli data generate --split dev --tier hard --seed 11 --count 60 --out "$D7/dev-hard.jsonl"
+  paste -d '\n' "$D7/dev-standard.jsonl" "$D7/dev-hard.jsonl" > "$D7/dev.jsonl"
+fi
+if has train7; then
+  echo "== train, phase 7: two solution paths (log: ${RUN7:-models/train/runs/phase7}/train.log.jsonl)"
+  train5 --tokenizer "$D7/tokenizer" --out "${RUN7:-models/train/runs/phase7}" --data "$D7" --init-from "${INIT7:-models/candidates/phase6}" \
+    --layers 16 --lr "${LR7:-3e-4}" --warmup 100 --budget-min "${BUDGET7_MIN:-70}" \
+    --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 7170
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -1,14 +1,17 @@
 /**
- * `skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--out FILE]`:
+ * `skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--out FILE]`:
  * writes generated arithmetic word problems as JSONL (stdout unless --out). Deterministic.
+ * `--alt-work P` works each simple equation of a solution through place value with probability P
+ * (training data with two solution paths; alt-work.ts); the problems themselves do not change.
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from './split.ts';
+import { altWork } from './alt-work.ts';
 
 function usage(): string {
-  return 'usage: skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--out FILE]';
+  return 'usage: skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--out FILE]';
 }
 
 function intOption(name: string, raw: string | undefined, min: number): number {
@@ -29,6 +32,7 @@ export async function run(argv: string[]): Promise<void> {
       count: { type: 'string' },
       out: { type: 'string' },
       tier: { type: 'string', default: 'standard' },
+      'alt-work': { type: 'string', default: '0' },
     },
     strict: true,
   });
@@ -38,10 +42,12 @@ export async function run(argv: string[]): Promise<void> {
   if (!TIERS.includes(tier)) throw new Error(`--tier must be one of ${TIERS.join(', ')}, got '${values.tier}'`);
   const seed = intOption('seed', values.seed, 0);
   const count = intOption('count', values.count, 1);
+  const alt = Number(values['alt-work']);
+  if (!(alt >= 0 && alt <= 1)) throw new Error(`--alt-work must be a probability in [0, 1], got '${values['alt-work']}'`);
   const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
   let buf = '';
   for (const p of generateSplit({ split, seed, count, tier })) {
-    buf += JSON.stringify(p) + '\n';
+    buf += JSON.stringify(alt > 0 ? { ...p, solution: altWork(p.id, p.solution, alt) } : p) + '\n';
     if (buf.length > 1 << 16) {
       if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
       buf = '';
