@@ -67,6 +67,16 @@ train5() {  # the flags both parts of phase 5 share: 10 layers, skip-aware with 
 }
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
+fine_tune_data() {  # DIR INIT HARD_SEED STD_SEED ALT: 80,000 hard (place-value working at ALT) + 25,000 standard train problems, INIT's tokenizer, 60 + 60 dev
+  mkdir -p "$1/tokenizer"
+  cp "$2"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$1/tokenizer/"
+  cli data generate --split train --tier hard --seed "$3" --count 80000 --alt-work "$5" --out "$1/train-hard.jsonl"
+  cli data generate --split train --seed "$4" --count 25000 --out "$1/train-standard.jsonl"
+  cat "$1/train-hard.jsonl" "$1/train-standard.jsonl" > "$1/train.jsonl"
+  cli data generate --split dev --seed 4 --count 60 --out "$1/dev-standard.jsonl"
+  cli data generate --split dev --tier hard --seed 11 --count 60 --out "$1/dev-hard.jsonl"
+  paste -d '\n' "$1/dev-standard.jsonl" "$1/dev-hard.jsonl" > "$1/dev.jsonl"
+}
 train_py() {  # the flags phases 1-4 share; a phase adds its own
   OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$TOK" --out "$RUN" --dev-count 150 --batch-tokens 2048 "$@"
 }
@@ -140,14 +150,7 @@ fi
 D5C=${DATA5C_DIR:-models/train/data5c}
 if has data5c; then
   echo "== data for phase 5c (hard seed ${HARD5C_SEED:-12}, standard seed ${STD5C_SEED:-5}) in $D5C"
-  mkdir -p "$D5C/tokenizer"
-  cp "${INIT5C:-models/default}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$D5C/tokenizer/"
-  cli data generate --split train --tier hard --seed "${HARD5C_SEED:-12}" --count 80000 --out "$D5C/train-hard.jsonl"
-  cli data generate --split train --seed "${STD5C_SEED:-5}" --count 25000 --out "$D5C/train-standard.jsonl"
-  cat "$D5C/train-hard.jsonl" "$D5C/train-standard.jsonl" > "$D5C/train.jsonl"
-  cli data generate --split dev --seed 4 --count 60 --out "$D5C/dev-standard.jsonl"
-  cli data generate --split dev --tier hard --seed 11 --count 60 --out "$D5C/dev-hard.jsonl"
-  paste -d '\n' "$D5C/dev-standard.jsonl" "$D5C/dev-hard.jsonl" > "$D5C/dev.jsonl"
+  fine_tune_data "$D5C" "${INIT5C:-models/default}" "${HARD5C_SEED:-12}" "${STD5C_SEED:-5}" 0
 fi
 if has train5c; then
   echo "== train, phase 5c: skip robustness with self-distillation (log: ${RUN5C:-models/train/runs/phase5c}/train.log.jsonl)"
@@ -166,14 +169,7 @@ fi
 D7=${DATA7_DIR:-models/train/data7}
 if has data7; then
   echo "== data for phase 7 (hard seed ${HARD7_SEED:-15} with place-value working at ${ALT7:-0.5}, standard seed ${STD7_SEED:-8}) in $D7"
-  mkdir -p "$D7/tokenizer"
-  cp "${INIT7:-models/candidates/phase6}"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$D7/tokenizer/"
-  cli data generate --split train --tier hard --seed "${HARD7_SEED:-15}" --count 80000 --alt-work "${ALT7:-0.5}" --out "$D7/train-hard.jsonl"
-  cli data generate --split train --seed "${STD7_SEED:-8}" --count 25000 --out "$D7/train-standard.jsonl"
-  cat "$D7/train-hard.jsonl" "$D7/train-standard.jsonl" > "$D7/train.jsonl"
-  cli data generate --split dev --seed 4 --count 60 --out "$D7/dev-standard.jsonl"
-  cli data generate --split dev --tier hard --seed 11 --count 60 --out "$D7/dev-hard.jsonl"
-  paste -d '\n' "$D7/dev-standard.jsonl" "$D7/dev-hard.jsonl" > "$D7/dev.jsonl"
+  fine_tune_data "$D7" "${INIT7:-models/candidates/phase6}" "${HARD7_SEED:-15}" "${STD7_SEED:-8}" "${ALT7:-0.5}"
 fi
 if has train7; then
   echo "== train, phase 7: two solution paths (log: ${RUN7:-models/train/runs/phase7}/train.log.jsonl)"
