@@ -8,10 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { generateSplit } from '../models/train/generator/split.ts';
 import type { Problem } from '../models/train/generator/problems.ts';
-import { ALT_WORK_MAX_CHARS, altWork, placeValueWork } from '../models/train/generator/alt-work.ts';
+import { ALT_WORK_MAX_CHARS, altWork, placeValueWork, SIMPLE_EQUATION } from '../models/train/generator/alt-work.ts';
 
 const evaluate = (expr: string): number => Function(`return (${expr})`)() as number;
-const SIMPLE = /^(\d+)([-+*/])(\d+)=(\d+)\.$/;
 
 test('place-value working: one operand split at its leading digit, every side equal', () => {
   assert.equal(placeValueWork(365, '*', 7, 2555), '365*7=300*7+65*7=2100+455=2555.');
@@ -39,7 +38,7 @@ test('rewritten solutions hold equation by equation, keep the problem, and follo
     const after = alt.split(' ');
     assert.equal(after.length, before.length);
     before.forEach((piece, i) => {
-      if (!SIMPLE.test(piece)) return assert.equal(after[i], piece);
+      if (!SIMPLE_EQUATION.test(piece)) return assert.equal(after[i], piece);
       simple++;
       if (after[i] === piece) return;
       rewritten++;

@@ -50,6 +50,9 @@ export function placeValueWork(a: number, op: string, b: number, c: number): str
   }
 }
 
+/** A simple equation of a worked solution, `a op b = c.`: the pieces altWork may rewrite. */
+export const SIMPLE_EQUATION = /^(\d+)([-+*/])(\d+)=(\d+)\.$/;
+
 /** Longest solution (characters, about one token each) a rewrite may make: answers stay well inside 360 tokens. */
 export const ALT_WORK_MAX_CHARS = 300;
 
@@ -60,7 +63,7 @@ export function altWork(id: string, solution: string, p: number): string {
   const pieces = solution.split(' ');
   let length = solution.length;
   for (let i = 0; i < pieces.length; i++) {
-    const m = /^(\d+)([-+*/])(\d+)=(\d+)\.$/.exec(pieces[i]!);
+    const m = SIMPLE_EQUATION.exec(pieces[i]!);
     if (!m) continue;
     const alt = placeValueWork(Number(m[1]), m[2]!, Number(m[3]), Number(m[4]));
     if (alt === null || rng.next() >= p || length + alt.length - pieces[i]!.length > ALT_WORK_MAX_CHARS) continue;
