@@ -1,20 +1,20 @@
 /**
- * The speedup the engine reports, checked against an alternating measurement on a fresh engine:
- * the same request (n = 4, 32 tokens, end-of-sequence ignored) with a core skipping about 60% of
- * the FLOPs and on the full model, alternately, the core first (the engine has seen no full-model
- * request; its baseline comes from its own dense probes), 8 rounds. A random
- * checkpoint with wide layers, so the core's saving is large against per-op overhead. Measured:
- * the median over the pairs of full / core wall time. Tolerance 30%: in runs on this shared 2-core
- * machine (load average 6-9 from other jobs, single decode steps varying 5x) the median report was
- * within 20% of the measured median; 30% is about twice that, and far below the errors this guards
- * against (reports of 0.5x or 2x for requests that measure 1.4x, from a baseline taken under other
- * load).
- * Under load (two callers sending full-model requests back to back the whole time) the report
- * runs low: the full-model request joins the callers' group and, with the core's group gone, they
- * finish and prefill new requests sooner, which that request waits for (a closed loop the
- * per-request substitution cannot see). Medians over 8 pairs, this machine, 4 December 2026:
- * reported / measured 1.01, 0.91, 0.78, 0.94, 0.85, 1.05, 0.92, 0.87, 0.79. Tolerance 40%: the
- * check is that the report stays a measured saving under load, not 1 or a step-time ratio.
+ * The speedup the engine reports, checked against alternating measurements: the same request
+ * (32 tokens, end-of-sequence ignored) with a core skipping about 60% of the FLOPs and on the full
+ * model, alternately, the core first. A random checkpoint with wide layers, so the core's saving is
+ * large against per-op overhead. Measured: the median over the pairs of full / core wall time.
+ * Three settings: a fresh engine (n = 4, 8 pairs; the engine has seen no full-model request, its
+ * baseline comes from its own dense probes); under load (n = 2, 12 pairs, two callers sending
+ * full-model requests back to back the whole time); under mixed load (one caller on the full model,
+ * one on another core). Under load the full-model request joins the callers' group, and the other
+ * core keeps its fair share: the engine's counterfactual (src/engine/full-model-wall.ts) models
+ * both. Medians of reported / measured on this shared 2-core machine (4 December 2026, a niced
+ * 2-thread job beside it), 16 pairs per run: under load 1.00, 0.98, 1.02, 1.05, 1.02, 1.05, 1.08,
+ * 0.99; mixed 1.04, 1.05, 0.97, 1.06, 0.99, 1.04, 0.98; fresh (8 pairs) 1.04, 1.04, 1.04, 0.99,
+ * 0.96. (The substitution it replaced read 0.78-1.05 under load.) Tolerance 30% for all three:
+ * about twice the spread of single runs here, far below the errors this guards against (reports of
+ * 0.5x or 2x for requests that measure 1.4x, from a baseline taken under other load, or a step-time
+ * ratio). SPEEDUP_TRUST_ROUNDS=N sets the pairs of every case (to measure the spread).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -24,8 +24,8 @@ import { planCost, planToWire, type SkipPlan } from '../src/plans/plan.ts';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
 
 const TOLERANCE = 0.3;
-const TOLERANCE_UNDER_LOAD = 0.4;
-const ROUNDS = 8;
+const ROUNDS = Number(process.env.SPEEDUP_TRUST_ROUNDS ?? 8);
+const ROUNDS_UNDER_LOAD = Number(process.env.SPEEDUP_TRUST_ROUNDS ?? 12);
 
 let local: LocalEngine;
 before(async () => {
@@ -53,15 +53,15 @@ async function timed(base: RequestSpec, withCore: boolean): Promise<{ ms: number
 }
 
 /**
- * ROUNDS pairs of the same request with the core and on the full model, alternating which goes
+ * `rounds` pairs of the same request with the core and on the full model, alternating which goes
  * first (the core first in the first pair): the median report, the median measured full / core
  * ratio, and a message with every figure.
  */
-async function alternate(base: RequestSpec): Promise<{ rep: number; measured: number; msg: string }> {
+async function alternate(base: RequestSpec, rounds: number): Promise<{ rep: number; measured: number; msg: string }> {
   const coreMs: number[] = [];
   const fullMs: number[] = [];
   const reported: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     const coreFirst = r % 2 === 0;
     const a = await timed(base, coreFirst);
     const b = await timed(base, !coreFirst);
@@ -79,32 +79,43 @@ async function alternate(base: RequestSpec): Promise<{ rep: number; measured: nu
 
 test('on a fresh engine the reported speedup matches an alternating end-to-end measurement', async (t) => {
   assert.ok(planCost(CORE, local.info).removedFraction > 0.5);
-  const { rep, measured, msg } = await alternate(BASE);
+  const { rep, measured, msg } = await alternate(BASE, ROUNDS);
   t.diagnostic(msg);
   assert.ok(measured > 1.1, `the core saves time end to end: ${msg}`);
   assert.ok(rep > 1.1, msg);
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
 });
 
-test('under load the reported speedup matches an alternating end-to-end measurement', async (t) => {
-  const base: RequestSpec = { ...BASE, n: 2 };
-  // Background: two callers sending full-model requests back to back for the whole measurement.
+/** The alternation while `callers` send requests back to back (their `skip` field each) the whole time. */
+async function alternateUnderLoad(base: RequestSpec, callers: RequestSpec['skip'][]): Promise<{ rep: number; measured: number; msg: string }> {
   let stop = false;
-  const background = async (seed: number) => {
-    while (!stop) await local.generate({ ...base, seed, skip: { policy: 'none' } });
+  const background = async (skip: RequestSpec['skip'], seed: number) => {
+    while (!stop) await local.generate({ ...base, seed, skip });
   };
-  const callers = [background(100), background(200)];
-  let out: { rep: number; measured: number; msg: string };
+  const running = callers.map((skip, i) => background(skip, 100 * (i + 1)));
   try {
     await timed(base, true); // the core's first steps (switched graph, core graph build) are not this test's subject
-    out = await alternate(base);
+    return await alternate(base, ROUNDS_UNDER_LOAD);
   } finally {
     stop = true;
-    await Promise.all(callers);
+    await Promise.all(running);
   }
-  const { rep, measured, msg } = out;
+}
+
+test('under load the reported speedup matches an alternating end-to-end measurement', async (t) => {
+  // Two callers sending full-model requests back to back for the whole measurement.
+  const { rep, measured, msg } = await alternateUnderLoad({ ...BASE, n: 2 }, [{ policy: 'none' }, { policy: 'none' }]);
   t.diagnostic(msg);
   assert.ok(measured > 1.1, `the core saves time end to end under load: ${msg}`);
   assert.ok(rep > 1.1, msg);
-  assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE_UNDER_LOAD, msg);
+  assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
+});
+
+test('under mixed load (the full model and another core in flight) the reported speedup matches an alternating measurement', async (t) => {
+  const other: SkipPlan = { skipAttention: [3, 4], skipMlp: [], maskHeads: {} };
+  const { rep, measured, msg } = await alternateUnderLoad({ ...BASE, n: 2 }, [{ policy: 'none' }, { policy: 'explicit', plan: planToWire(other) }]);
+  t.diagnostic(msg);
+  assert.ok(measured > 1.1, `the core saves time end to end under mixed load: ${msg}`);
+  assert.ok(rep > 1.1, msg);
+  assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
 });

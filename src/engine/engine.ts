@@ -18,7 +18,9 @@ import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
-import { SpeedupMeter } from './speedup-meter.ts';
+import { fullModelWindowMs } from './full-model-wall.ts';
+import { LoadLedger } from './load-ledger.ts';
+import { SpeedupMeter, endToEndSpeedup } from './speedup-meter.ts';
 import { warmRequestPath } from './warmup.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
 
@@ -60,6 +62,8 @@ export class Engine {
   private readonly loopDone: Promise<void>;
   private readonly prefill: ChunkedPrefill;
   private readonly meter: SpeedupMeter | null;
+  /** What every group's steps took since the start (a request's speedup compares against the load beside it). */
+  private readonly ledger = new LoadLedger();
   /** The request each row belongs to. */
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
 
@@ -72,6 +76,7 @@ export class Engine {
 
   /** Queues a prepared request: reserves a queue slot, lets its policy pick the plans, enqueues. */
   async submit(req: GenerationRequest): Promise<RequestHandle> {
+    const arrivedAt = performance.now();
     const policy = req.policy;
     const refuse = (err: SkipserveError, outcome: Outcome): never => {
       this.o.stats.refused(policy.name, outcome);
@@ -85,6 +90,12 @@ export class Engine {
     let parent: ParentRequest;
     try {
       let embedding: Promise<Float32Array> | null = null;
+      let embedMs = 0;
+      const embedPrompt = (): Promise<Float32Array> => {
+        if (embedding) return embedding;
+        const t0 = performance.now();
+        return (embedding = this.embed(req.promptTokens).finally(() => (embedMs = performance.now() - t0)));
+      };
       const chosen = await policy.choose({
         info: this.o.runner.info,
         n: req.n,
@@ -92,11 +103,11 @@ export class Engine {
         promptTokens: req.promptTokens,
         promptText: req.promptText,
         options: req.policyOptions,
-        embedPrompt: () => (embedding ??= this.embed(req.promptTokens)),
+        embedPrompt,
         liveCores: () => this.liveCores(),
       });
       if (chosen.plans.length !== req.n) throw new SkipserveError(`policy '${policy.name}' returned ${chosen.plans.length} plans for n=${req.n}`);
-      parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake());
+      parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake(), { arrivedAt, embedMs });
     } catch (err) {
       this.scheduler.release();
       const e = asSkipserveError(err);
@@ -254,6 +265,7 @@ export class Engine {
     const now = performance.now();
     for (const p of admitted) {
       p.admittedAt = now;
+      p.ledgerAtAdmit = this.ledger.snapshot();
       this.o.stats.admitted(p, now);
       await this.prefill.start(p);
     }
@@ -262,8 +274,13 @@ export class Engine {
   /** One chunked-prefill step; each prompt completed by it forks its candidates and samples their first tokens. */
   private async prefillStep(): Promise<void> {
     const { runner, tokenizer } = this.o;
-    const { done, runMs, parents } = await this.prefill.step();
-    for (const p of parents) this.account(p, p.coreKey, parents.length, runMs);
+    const { done, runMs, fed } = await this.prefill.step();
+    this.ledger.prefilled(fed.map((f) => ({ key: f.p.coreKey, tokens: f.tokens })), runMs);
+    const tokens = fed.reduce((sum, f) => sum + f.tokens, 0) || 1;
+    for (const { p, tokens: mine } of fed) {
+      this.account(p, p.coreKey, fed.length, runMs);
+      p.prefilledShare((runMs * mine) / tokens, this.denseRatio(p.coreKey, fed.length));
+    }
     for (const p of done) {
       if (p.done || p.cancellation.reason) continue; // reaped at the next step
       this.o.stats.prefilled(p);
@@ -284,30 +301,45 @@ export class Engine {
   /** Adds one step's time (and its dense equivalent) to a request's speedup accounting. */
   private account(p: ParentRequest, key: string, batch: number, runMs: number): void {
     p.runMs += runMs;
-    p.denseMs += key === DENSE_KEY || !this.meter ? runMs : runMs * this.meter.ratio(key, batch);
+    p.denseMs += runMs * this.denseRatio(key, batch);
+  }
+
+  /** Dense / core step-time ratio of a group (1 for the dense group, or without a meter). */
+  private denseRatio(key: string, batch: number): number {
+    return key === DENSE_KEY || !this.meter ? 1 : this.meter.ratio(key, batch);
   }
 
   /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due). */
   private async decode(key: string, group: CandidateRow[]): Promise<void> {
+    const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
     const context = Math.round(group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length);
     const probe = probing ? await this.meter!.probe(group.length, context) : null;
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
+    // The full model's group beside this step (the speedup's counterfactual merges the rows into it).
+    const denseRows = key === DENSE_KEY ? 0 : this.scheduler.rowsOf(DENSE_KEY);
     const out = await this.o.runner.step(rows);
     if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph }, { ms: out.runMs, graph: out.graphs?.[0] });
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0]);
     this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs);
-    for (const p of new Set(owners)) {
+    const waited = (probe?.spentMs ?? 0) + (out.buildMs ?? 0);
+    if (waited > 0) this.ledger.probed(key, waited, probe ? 1 : 0);
+    const rowsOf = new Map<ParentRequest, number>();
+    for (const p of owners) rowsOf.set(p, (rowsOf.get(p) ?? 0) + 1);
+    const ratio = this.denseRatio(key, group.length);
+    for (const [p, mine] of rowsOf) {
       // Probes and core-graph builds: time the request spent that the full model would not have.
-      p.probeMs += (probe?.spentMs ?? 0) + (out.buildMs ?? 0);
+      p.probeMs += waited;
       this.account(p, key, group.length, out.runMs);
+      p.decodedStep({ rows: mine, denseMs: out.runMs * ratio, shared: rowsOf.size > 1, denseRowsBeside: denseRows });
     }
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.sampled![i]!);
     }
+    this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, Math.max(0, performance.now() - t0 - waited - out.runMs));
   }
 
   /** Takes one row's next token, streams it and finishes the row (and the request) when done. */
@@ -329,9 +361,25 @@ export class Engine {
   private completeParent(p: ParentRequest): void {
     this.scheduler.remove(p);
     const info = this.o.runner.info;
-    const result = p.complete(info, planCost(p.core, info).removedFraction);
+    const result = p.complete(info, planCost(p.core, info).removedFraction, this.speedupOf(p));
     this.o.stats.completed(p, result);
     this.updateGauges();
+  }
+
+  /**
+   * A request's end-to-end speedup: its wall time on the full model beside the same load
+   * (full-model-wall.ts), over its wall time. Without a meter, or for a request that skips nothing,
+   * its step times substituted by their dense equivalents (1 for the full model). A policy's prompt
+   * embedding counts against it: the client waited for it and the full model would not have.
+   */
+  private speedupOf(p: ParentRequest): number | null {
+    const wall = performance.now() - p.arrivedAt;
+    // Probe time too is part of the wall time the client saw, and the full model would not have spent it.
+    if (p.coreKey === DENSE_KEY || !this.meter || !p.ledgerAtAdmit || p.runMs <= 0) return endToEndSpeedup(wall, p.runMs + p.probeMs + p.embedMs, p.denseMs);
+    const w = this.ledger.since(p.ledgerAtAdmit);
+    const meter = this.meter;
+    const full = wall - w.wallMs - p.embedMs + fullModelWindowMs(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });
+    return Math.max(1e-3, full) / wall;
   }
 
   private updateGauges(): void {

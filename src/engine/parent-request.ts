@@ -8,7 +8,8 @@ import { summarize } from './best-of-n.ts';
 import type { CandidateRow } from './candidate-row.ts';
 import { Cancellation } from './cancellation.ts';
 import { EventQueue } from './event-queue.ts';
-import { endToEndSpeedup } from './speedup-meter.ts';
+import { emptyOwnSteps, type OwnSteps } from './full-model-wall.ts';
+import type { LedgerSnapshot } from './load-ledger.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult } from './types.ts';
 
 let nextId = 1;
@@ -22,8 +23,8 @@ export class ParentRequest {
   readonly events = new EventQueue<CandidateDelta>();
   readonly result: Promise<GenerationResult>;
   readonly cancellation: Cancellation;
-  /** performance.now() at arrival, admission and first token. */
-  readonly arrivedAt = performance.now();
+  /** performance.now() at arrival (submit, before its policy chose plans), admission and first token. */
+  readonly arrivedAt: number;
   admittedAt: number | null = null;
   /** The prompt's sequence while it is being prefilled (forked into the rows, then freed). */
   promptSeq: number | null = null;
@@ -34,6 +35,11 @@ export class ParentRequest {
   runMs = 0;
   denseMs = 0;
   probeMs = 0;
+  /** The engine's load ledger when it was admitted, and its own steps since (for the full-model counterfactual). */
+  ledgerAtAdmit: LedgerSnapshot | null = null;
+  readonly own: OwnSteps = emptyOwnSteps();
+  /** Time its policy spent on a prompt embedding before it was queued (the full model spends none). */
+  readonly embedMs: number;
   done = false;
   private resolveResult!: (r: GenerationResult) => void;
   private rejectResult!: (e: unknown) => void;
@@ -43,7 +49,10 @@ export class ParentRequest {
     readonly plans: SkipPlan[],
     readonly policyDetail: Record<string, unknown> | undefined,
     onCancel: () => void,
+    timing: { arrivedAt: number; embedMs: number } = { arrivedAt: performance.now(), embedMs: 0 },
   ) {
+    this.arrivedAt = timing.arrivedAt;
+    this.embedMs = timing.embedMs;
     this.n = req.n;
     this.core = skipCore(plans);
     this.coreKey = coreKey(this.core);
@@ -61,13 +70,33 @@ export class ParentRequest {
     return this.req.policy.name;
   }
 
+  /** Its share of a prefill step (ms) and the dense / core ratio of its core (1 on the full model). */
+  prefilledShare(ms: number, ratio: number): void {
+    this.own.prefillMs += ms;
+    this.own.prefillDenseMs += ms * ratio;
+    this.own.prefillSteps++;
+  }
+
+  /** A decode step it took part in: its rows, their dense-equivalent time, whether other requests shared the step, the full model's rows beside it. */
+  decodedStep(s: { rows: number; denseMs: number; shared: boolean; denseRowsBeside: number }): void {
+    const o = this.own;
+    o.decodeSteps++;
+    o.decodeRows += s.rows;
+    o.decodeDenseMs += s.denseMs;
+    if (s.shared) o.sharedSteps++;
+    if (s.denseRowsBeside > 0) {
+      o.denseSteps++;
+      o.denseRows += s.denseRowsBeside;
+    }
+  }
+
   /** True when every row has finished. */
   allFinished(): boolean {
     return this.rows.length > 0 && this.rows.every((r) => r.finished);
   }
 
-  /** Builds the result (answers, vote, diversity, speedup, timings) and ends the stream. */
-  complete(shape: { numLayers: number; numHeads: number }, skippedComputeRatio: number): GenerationResult {
+  /** Builds the result (answers, vote, diversity, timings; the speedup the engine measured) and ends the stream. */
+  complete(shape: { numLayers: number; numHeads: number }, skippedComputeRatio: number, speedup: number | null): GenerationResult {
     this.done = true;
     this.cancellation.dispose();
     const now = performance.now();
@@ -89,8 +118,7 @@ export class ParentRequest {
       policy: this.policyName,
       arm: this.req.arm,
       policyDetail: this.policyDetail,
-      // Probe time is part of the wall time the client saw, and the full model would not have spent it.
-      speedup: endToEndSpeedup(now - this.arrivedAt, this.runMs + this.probeMs, this.denseMs),
+      speedup,
       skippedComputeRatio,
       diversity: s.diversity,
       promptTokens: this.req.promptTokens.length,

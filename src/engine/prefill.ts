@@ -30,9 +30,9 @@ export class ChunkedPrefill {
 
   /**
    * Feeds the next chunks (arrival order, within the token budget). Returns the prompts completed by
-   * this step, every request the step fed, and the step's run time.
+   * this step, every request the step fed with its tokens, and the step's run time.
    */
-  async step(): Promise<{ done: ParentRequest[]; parents: ParentRequest[]; runMs: number }> {
+  async step(): Promise<{ done: ParentRequest[]; fed: { p: ParentRequest; tokens: number }[]; runMs: number }> {
     let budget = this.chunkTokens;
     const batch: { p: ParentRequest; take: number }[] = [];
     for (const p of this.active) {
@@ -51,7 +51,7 @@ export class ChunkedPrefill {
         this.active.splice(this.active.indexOf(p), 1);
       }
     });
-    return { done, parents: batch.map((b) => b.p), runMs: out.runMs };
+    return { done, fed: batch.map((b) => ({ p: b.p, tokens: b.take })), runMs: out.runMs };
   }
 
   /** Forgets a request (cancelled) and frees its prompt sequence. */

@@ -83,6 +83,13 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     return [...this.groups().values()].sort((a, b) => b.length - a.length);
   }
 
+  /** Unfinished rows of the running requests of one skip core. */
+  rowsOf(key: string): number {
+    let rows = 0;
+    for (const p of this.running) if (p.coreKey === key) for (const r of p.rows) if (!r.finished) rows++;
+    return rows;
+  }
+
   private groups(): Map<string, R[]> {
     const groups = new Map<string, R[]>();
     for (const p of this.running) {

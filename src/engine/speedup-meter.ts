@@ -176,6 +176,57 @@ export class SpeedupMeter {
   }
 
   /**
+   * The dense step time (ms) at a batch size, possibly fractional: a least-squares line through the
+   * dense windows' medians, weighted by their samples, never falling with the batch size (the
+   * windows are of different ages on a machine whose load changes, so their medians alone are not
+   * monotone); null before any dense step.
+   */
+  denseStepMs(batch: number): number | null {
+    let n = 0;
+    let sb = 0;
+    let sm = 0;
+    let sbb = 0;
+    let sbm = 0;
+    for (const [b, w] of this.dense) {
+      if (w.ms.length === 0) continue;
+      const k = w.ms.length;
+      const m = typical(w.ms);
+      n += k;
+      sb += k * b;
+      sm += k * m;
+      sbb += k * b * b;
+      sbm += k * b * m;
+    }
+    if (n === 0) return null;
+    const meanB = sb / n;
+    const meanM = sm / n;
+    const varB = sbb / n - meanB * meanB;
+    const slope = varB > 1e-9 ? Math.max(0, (sbm / n - meanB * meanM) / varB) : 0;
+    return Math.max(1e-3, meanM + slope * (batch - meanB));
+  }
+
+  /**
+   * The mean dense step time (ms) at a batch size, possibly fractional, from the windows of the
+   * batch sizes around it (linear between them; samples past 3x the median clipped): what a run of
+   * dense steps at that size adds up to, spikes included. Where those windows are missing or hold
+   * under FIRST_PROBES samples, denseStepMs's line.
+   */
+  denseMeanMs(batch: number): number | null {
+    const mean = (b: number): number | null => {
+      const w = this.dense.get(b);
+      if (!w || w.ms.length < FIRST_PROBES) return null;
+      const cap = 3 * typical(w.ms);
+      return w.ms.reduce((sum, x) => sum + Math.min(x, cap), 0) / w.ms.length;
+    };
+    const lo = Math.floor(batch);
+    const hi = Math.ceil(batch);
+    const a = mean(lo);
+    const b = hi === lo ? a : mean(hi);
+    if (a === null || b === null) return this.denseStepMs(batch);
+    return a + (b - a) * (batch - lo);
+  }
+
+  /**
    * Dense / core step-time ratio for this core and batch size (medians of the two windows);
    * for a batch size never measured, the nearest measured one of the same core (prefill steps);
    * 1 when the core was never measured.

@@ -1,0 +1,94 @@
+/**
+ * How long a skip-core request would have taken on the full model, beside the same load: the
+ * numerator of its reported speedup. Over the window from its admission to its end (the ledger's
+ * difference, load-ledger.ts), the request's own steps become dense steps, and the work beside it
+ * is re-timed the way the fair-share scheduler would have run it:
+ * - while the full model's group was in flight, the request's rows join it: each of its steps is a
+ *   dense step at the merged batch (the meter's mean dense step time there), and its own group's
+ *   turns, dense probes and core-graph waits disappear; otherwise each step is its dense equivalent;
+ * - the full model's group then steps once per step of the request, and its requests finish and
+ *   prefill new ones that much sooner: their prefill time at its recent rate per decoded row
+ *   (closed-loop clients renew a request as soon as one ends);
+ * - every other group (other cores, and the rest of the request's own group when other requests of
+ *   its core shared it) keeps its fair share: its time scales with the decode time of the group the
+ *   request is in;
+ * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
+ *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
+ *   is charged per runner step.
+ * On an engine with nothing else in flight this is the substitution of the request's step times by
+ * their dense equivalents. (That substitution alone read 0.78-1.05 of the alternating measurement
+ * under load: it kept the other groups' turns the request waited for, which the full-model request
+ * does not wait for, and missed the closed loop.)
+ */
+import { emptyGroupTotals, type GroupTotals, type LedgerWindow } from './load-ledger.ts';
+
+/** A request's own part of the window (its prefill share and its decode steps). */
+export interface OwnSteps {
+  /** Its share of the prefill steps' time (by tokens), and that share's dense equivalent. */
+  prefillMs: number;
+  prefillDenseMs: number;
+  prefillSteps: number;
+  /** Decode steps its rows took part in, the sum of its rows over them, and their dense equivalent (step time x the meter's ratio). */
+  decodeSteps: number;
+  decodeRows: number;
+  decodeDenseMs: number;
+  /** Of those steps, how many its group shared with rows of other requests (of the same core). */
+  sharedSteps: number;
+  /** Of those steps, how many ran while the full model's group had rows in flight, and the sum of those rows. */
+  denseSteps: number;
+  denseRows: number;
+}
+
+export const emptyOwnSteps = (): OwnSteps => ({ prefillMs: 0, prefillDenseMs: 0, prefillSteps: 0, decodeSteps: 0, decodeRows: 0, decodeDenseMs: 0, sharedSteps: 0, denseSteps: 0, denseRows: 0 });
+
+const NONE: GroupTotals = emptyGroupTotals();
+
+/** What the counterfactual needs from the engine beside the window. */
+export interface DenseModel {
+  key: string;
+  /** The mean dense step time at a (possibly fractional) batch size, null when unknown. */
+  stepMs(batch: number): number | null;
+  /** The engine's time around a decode step of this many rows. */
+  aroundStepMs(rows: number): number;
+  /** The full model's group's recent prefill time per decoded row (load-ledger.ts). */
+  prefillPerRow: number;
+}
+
+/** The window's full-model counterfactual (ms) for a request of core `key` (not the dense one). */
+export function fullModelWindowMs(w: LedgerWindow, key: string, own: OwnSteps, full: DenseModel): number {
+  // The loop's time outside runner steps and the time around decode steps, per runner step.
+  const rest = Math.max(0, w.wallMs - w.stepMs - w.aroundMs) / Math.max(1, w.steps);
+  const mine = w.groups.get(key) ?? NONE;
+  const dense = w.groups.get(full.key) ?? NONE;
+  const S = own.decodeSteps;
+  // The share of the request's steps that ran while the full model's group was in flight, its rows then, and the request's rows.
+  const phi = S > 0 ? own.denseSteps / S : 0;
+  const beside = own.denseSteps > 0 ? own.denseRows / own.denseSteps : 0;
+  const rows = S > 0 ? own.decodeRows / S : 0;
+  // Those steps are dense steps at the merged batch; the rest, the request's steps at their dense equivalent.
+  const perStep = S > 0 ? own.decodeDenseMs / S : 0;
+  let mergedStep = perStep;
+  if (own.denseSteps > 0 && rows > 0) {
+    const at = full.stepMs(beside + rows);
+    mergedStep = Math.max(perStep, at ?? (dense.decodeSteps > 0 ? dense.decodeMs / dense.decodeSteps : perStep));
+  }
+  const ownDecodeRun = S * (phi * mergedStep + (1 - phi) * perStep);
+  const ownAround = S * (phi * full.aroundStepMs(beside + rows) + (1 - phi) * full.aroundStepMs(rows));
+  const ownDecode = ownDecodeRun + ownAround + S * rest;
+  const ownPrefill = own.prefillDenseMs + own.prefillSteps * rest;
+  // Each of those steps is one step of the full model's group, whose requests renew at their recent
+  // rate per row decoded (its rows beside the request's, not the request's own).
+  const densePrefill = full.prefillPerRow * own.denseRows;
+  // Everything else keeps its fair share: the other cores' groups, and the rest of the request's own
+  // group when other requests of its core shared it.
+  const time = (g: GroupTotals) => g.decodeMs + g.aroundMs + g.prefillMs + g.probeMs + (g.decodeSteps + g.prefillSteps + g.probeSteps) * rest;
+  let others = 0;
+  for (const [k, g] of w.groups) if (k !== key && k !== full.key) others += time(g);
+  const shared = S > 0 ? own.sharedSteps / S : 0;
+  others += shared * (time(mine) - mine.prefillMs - mine.prefillSteps * rest);
+  others += Math.max(0, mine.prefillMs - own.prefillMs + (mine.prefillSteps - own.prefillSteps) * rest);
+  // Fair share is of decode run time: the group the request is in gets one share, and so does every other.
+  const unit = Math.max(mine.decodeMs, dense.decodeMs);
+  const othersCf = unit > 0 ? (others * ownDecodeRun) / unit : others;
+  return ownPrefill + ownDecode + densePrefill + othersCf;
+}

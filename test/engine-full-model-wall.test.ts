@@ -1,0 +1,72 @@
+/**
+ * The full-model counterfactual of a skip-core request's speedup (src/engine/full-model-wall.ts)
+ * and the load ledger it reads (src/engine/load-ledger.ts), on hand-computed windows: alone, beside
+ * the full model's group (merged steps, its renewals), beside another core's group (fair share).
+ * The end-to-end check against alternating measurements is test/engine-speedup-trust.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { emptyOwnSteps, fullModelWindowMs, type DenseModel, type OwnSteps } from '../src/engine/full-model-wall.ts';
+import { emptyGroupTotals, LoadLedger, type GroupTotals, type LedgerWindow } from '../src/engine/load-ledger.ts';
+
+const group = (g: Partial<GroupTotals>): GroupTotals => ({ ...emptyGroupTotals(), ...g });
+const CORE = { decodeMs: 80, aroundMs: 30, decodeSteps: 10, decodeRows: 20, prefillMs: 20, prefillSteps: 1 };
+const OWN: OwnSteps = { ...emptyOwnSteps(), prefillMs: 20, prefillDenseMs: 30, prefillSteps: 1, decodeSteps: 10, decodeRows: 20, decodeDenseMs: 120 };
+const full = (o: Partial<DenseModel> = {}): DenseModel => ({ key: 'dense', stepMs: () => null, aroundStepMs: () => 4, prefillPerRow: 0, ...o });
+
+test('alone: the request steps at their dense equivalent, with a full-model step\'s time around each', () => {
+  const w: LedgerWindow = { wallMs: 200, steps: 11, stepMs: 100, aroundMs: 30, groups: new Map([['core', group(CORE)]]) };
+  // rest of the loop = (200 - 100 - 30) / 11 per runner step; 30 + 120 + 10 x 4 + 11 x rest = 260.
+  assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - 260) < 1e-9);
+});
+
+test('beside the full model: merged dense steps, and the full model\'s renewals at their rate per row', () => {
+  const own = { ...OWN, denseSteps: 10, denseRows: 40 };
+  const w: LedgerWindow = { wallMs: 300, steps: 16, stepMs: 160, aroundMs: 44, groups: new Map([['core', group(CORE)], ['dense', group({ decodeMs: 60, decodeSteps: 5, decodeRows: 20 })]]) };
+  const at: number[] = [];
+  const model = full({ stepMs: (b) => (at.push(b), 15), aroundStepMs: (r) => (r === 6 ? 5 : 4), prefillPerRow: 0.5 });
+  // rest = (300 - 160 - 44) / 16 = 6; (30 + 6) + (10 x 15 + 10 x 5 + 10 x 6) + 0.5 x 40 = 316.
+  assert.ok(Math.abs(fullModelWindowMs(w, 'core', own, model) - 316) < 1e-9);
+  assert.deepEqual(at, [6], 'the merged batch: 4 rows beside the request\'s 2');
+  // A merged step never counts as cheaper than the request's own dense equivalent (12 ms here).
+  assert.ok(Math.abs(fullModelWindowMs(w, 'core', own, full({ stepMs: () => 3, aroundStepMs: (r) => (r === 6 ? 5 : 4), prefillPerRow: 0.5 })) - 286) < 1e-9);
+});
+
+test('beside another core: its time keeps its fair share of the decode time', () => {
+  const other = group({ decodeMs: 40, aroundMs: 10, decodeSteps: 10, prefillMs: 10, prefillSteps: 1, probeMs: 5, probeSteps: 1 });
+  const w: LedgerWindow = { wallMs: 195, steps: 23, stepMs: 155, aroundMs: 40, groups: new Map([['core', group(CORE)], ['other', other]]) };
+  // rest 0; others 65 scaled by 120 / 80 (the request's dense decode time over its group's): 97.5.
+  assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - (30 + 120 + 40 + 97.5)) < 1e-9);
+  // Shared with other requests of its core: that group stays beside it too, less the prefill.
+  const shared = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full());
+  assert.ok(Math.abs(shared - (30 + 120 + 40 + ((65 + 80 + 30) * 120) / 80)) < 1e-9);
+});
+
+test('ledger: windows, the renewal rate per row and the around-step line', () => {
+  let now = 0;
+  const ledger = new LoadLedger(() => now);
+  ledger.prefilled([{ key: 'dense', tokens: 10 }], 8);
+  ledger.decoded('dense', true, 4, 10, 2);
+  assert.ok(Math.abs(ledger.prefillPerRow('dense') - (8 * 0.995) / 4) < 1e-12);
+  const from = ledger.snapshot();
+  now = 50;
+  ledger.decoded('core', false, 2, 5, 1);
+  ledger.probed('core', 7, 1);
+  ledger.prefilled([{ key: 'core', tokens: 3 }, { key: 'dense', tokens: 1 }], 4);
+  const w = ledger.since(from);
+  assert.equal(w.wallMs, 50);
+  assert.equal(w.steps, 3);
+  assert.equal(w.stepMs, 5 + 7 + 4);
+  assert.equal(w.aroundMs, 1);
+  assert.deepEqual(w.groups.get('core'), { decodeMs: 5, aroundMs: 1, decodeSteps: 1, decodeRows: 2, prefillMs: 3, prefillSteps: 1, probeMs: 7, probeSteps: 1 });
+  assert.deepEqual(w.groups.get('dense'), { ...emptyGroupTotals(), prefillMs: 1, prefillSteps: 1 });
+  // Around-step time: from the full model's steps once there are enough of them, a line in the rows.
+  const l = new LoadLedger();
+  for (let i = 0; i < 20; i++) {
+    l.decoded('dense', true, 2, 5, 1);
+    l.decoded('dense', true, 6, 9, 3);
+    l.decoded('core', false, 4, 3, 0.1);
+  }
+  assert.ok(Math.abs(l.aroundStepMs(4) - 2) < 1e-9);
+  assert.ok(Math.abs(l.aroundStepMs(8) - 4) < 1e-9);
+});
