@@ -10,6 +10,10 @@
  * an explicit core skipping about half the FLOPs (--core-share). Model: --model DIR, else
  * models/default, else a random-weight checkpoint with wide layers generated here (not committed).
  * --n N (8), --max-tokens T (96), --rounds R (6), --threads N, --verbose (every round's times).
+ * --beside LIST: callers sending the same kind of request back to back beside the alternation, one
+ * per entry: `none`, `random-heads`, `latency-budget:T` (target T) or `explicit` (the bench's
+ * explicit core), e.g. `--beside none,none` (under load) or `--beside none,latency-budget:1.5`
+ * (mixed load); they start after the server's first request, so that one is still a fresh server's.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,13 +26,14 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' },
+    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' },
   },
 });
 const n = Number(values.n ?? 8);
 const maxTokens = Number(values['max-tokens'] ?? 96);
 const rounds = Number(values.rounds ?? 6);
 const targets = (values.targets ?? '1.25,1.5').split(',').map(Number);
+const beside = values.beside ? values.beside.split(',').map((x) => x.trim()) : [];
 
 function pickModel(): string {
   if (values.model) return values.model;
@@ -89,6 +94,12 @@ async function main(): Promise<void> {
         const share = planCost(plan, { numLayers: cfg.num_hidden_layers, numHeads: cfg.num_attention_heads, numKvHeads: cfg.num_key_value_heads, hiddenSize: cfg.hidden_size, intermediateSize: cfg.intermediate_size, vocabSize: cfg.vocab_size }).removedFraction;
         return { name: `explicit core (${(100 * share).toFixed(0)}% of FLOPs)`, skip: { policy: 'explicit', plan: planToWire(plan) } };
       })()];
+  const explicit = { policy: 'explicit', plan: planToWire(explicitCore(cfg.num_hidden_layers, Number(values['core-share'] ?? 0.5))) };
+  const besideSkip = (spec: string): Record<string, unknown> => {
+    const [policy, target] = spec.split(':');
+    if (policy === 'explicit') return explicit;
+    return target ? { policy, target_speedup: Number(target) } : { policy };
+  };
   const rows: Row[] = [];
   for (const core of cores) {
     // A fresh server per core: its first request is the skip-core one, as for a new user.
@@ -103,7 +114,13 @@ async function main(): Promise<void> {
       const fullMs: number[] = [];
       let first: number | null = null;
       let firstMeasured = NaN;
+      let stop = false;
+      let callers: Promise<void>[] = [];
+      const loop = async (skip: Record<string, unknown>, seed: number) => {
+        while (!stop) await complete(url, { ...body, seed, skip });
+      };
       for (let r = 0; r < rounds; r++) {
+        if (r === 1) callers = beside.map((spec, i) => loop(besideSkip(spec), 100 + i));
         const coreFirst = r % 2 === 0;
         const run = async (withCore: boolean) => complete(url, { ...body, skip: withCore ? core.skip : { policy: 'none' } });
         const a = await run(coreFirst);
@@ -119,6 +136,8 @@ async function main(): Promise<void> {
         coreMs.push(c.ms);
         fullMs.push(f.ms);
       }
+      stop = true;
+      await Promise.all(callers);
       rows.push({ core: core.name, firstReported: first, firstMeasured, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
     } finally {
       await new Promise<void>((res) => {
@@ -128,13 +147,13 @@ async function main(): Promise<void> {
     }
   }
   const pad = (s: string, k: number) => s.padEnd(k);
-  console.log(`\nmodel ${model}: ${cfg.num_hidden_layers} layers, hidden ${cfg.hidden_size}; n=${n}, ${maxTokens} tokens per candidate (ignore_eos), ${rounds} alternating rounds, fresh server per core`);
+  console.log(`\nmodel ${model}: ${cfg.num_hidden_layers} layers, hidden ${cfg.hidden_size}; n=${n}, ${maxTokens} tokens per candidate (ignore_eos), ${rounds} alternating rounds, fresh server per core${beside.length ? `; beside it from round 2: ${beside.join(', ')}` : ''}`);
   console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('measured (1st)', 16)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
   for (const r of rows) {
     console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.firstMeasured), 16)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
   }
   mkdirSync('bench/out', { recursive: true });
-  writeFileSync('bench/out/speedup.json', JSON.stringify({ model, n, maxTokens, rounds, rows }, null, 2));
+  writeFileSync('bench/out/speedup.json', JSON.stringify({ model, n, maxTokens, rounds, beside, rows }, null, 2));
 }
 
 await main();
