@@ -43,6 +43,12 @@
 #                     equations are worked through place value with probability ALT7 [0.5] (`data generate --alt-work`)
 #                     + 25,000 standard of seed STD7_SEED [8] as they are; peak lr LR7 [3e-4], BUDGET7_MIN [70] min,
 #                     phase 5c's skip-aware recipe otherwise
+#   Phase 8 (stages data8,train8; a fresh run in RUN8 [models/train/runs/phase8]): a second solution path whose steps
+#                     are easier (runs of amount steps worked through their net change, small numbers first;
+#                     `data generate --delta-work`): warm start from INIT8 [models/candidates/phase6], DATA8_DIR
+#                     [models/train/data8]: 80,000 hard problems of seed HARD8_SEED [16] with net-change working at
+#                     DELTA8 [0.5] + 25,000 standard of seed STD8_SEED [9] as they are; peak lr LR8 [2e-4],
+#                     BUDGET8_MIN [60] min, phase 5c's skip-aware recipe otherwise
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -67,10 +73,10 @@ train5() {  # the flags both parts of phase 5 share: 10 layers, skip-aware with 
 }
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
-fine_tune_data() {  # DIR INIT HARD_SEED STD_SEED ALT: 80,000 hard (place-value working at ALT) + 25,000 standard train problems, INIT's tokenizer, 60 + 60 dev
+fine_tune_data() {  # DIR INIT HARD_SEED STD_SEED ALT [DELTA]: 80,000 hard (place-value working at ALT, net-change working at DELTA) + 25,000 standard train problems, INIT's tokenizer, 60 + 60 dev
   mkdir -p "$1/tokenizer"
   cp "$2"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$1/tokenizer/"
-  cli data generate --split train --tier hard --seed "$3" --count 80000 --alt-work "$5" --out "$1/train-hard.jsonl"
+  cli data generate --split train --tier hard --seed "$3" --count 80000 --alt-work "$5" --delta-work "${6:-0}" --out "$1/train-hard.jsonl"
   cli data generate --split train --seed "$4" --count 25000 --out "$1/train-standard.jsonl"
   cat "$1/train-hard.jsonl" "$1/train-standard.jsonl" > "$1/train.jsonl"
   cli data generate --split dev --seed 4 --count 60 --out "$1/dev-standard.jsonl"
@@ -176,6 +182,17 @@ if has train7; then
   train5 --tokenizer "$D7/tokenizer" --out "${RUN7:-models/train/runs/phase7}" --data "$D7" --init-from "${INIT7:-models/candidates/phase6}" \
     --layers 16 --lr "${LR7:-3e-4}" --warmup 100 --budget-min "${BUDGET7_MIN:-70}" \
     --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 7170
+fi
+D8=${DATA8_DIR:-models/train/data8}
+if has data8; then
+  echo "== data for phase 8 (hard seed ${HARD8_SEED:-16} with net-change working at ${DELTA8:-0.5}, standard seed ${STD8_SEED:-9}) in $D8"
+  fine_tune_data "$D8" "${INIT8:-models/candidates/phase6}" "${HARD8_SEED:-16}" "${STD8_SEED:-9}" 0 "${DELTA8:-0.5}"
+fi
+if has train8; then
+  echo "== train, phase 8: net-change working beside the direct one (log: ${RUN8:-models/train/runs/phase8}/train.log.jsonl)"
+  train5 --tokenizer "$D8/tokenizer" --out "${RUN8:-models/train/runs/phase8}" --data "$D8" --init-from "${INIT8:-models/candidates/phase6}" \
+    --layers 16 --lr "${LR8:-2e-4}" --warmup 100 --budget-min "${BUDGET8_MIN:-60}" \
+    --dev-min 20 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 8180
 fi
 if has export; then
   echo "== export -> $OUT"

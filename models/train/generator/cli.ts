@@ -1,17 +1,20 @@
 /**
- * `skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--out FILE]`:
+ * `skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--delta-work P] [--out FILE]`:
  * writes generated arithmetic word problems as JSONL (stdout unless --out). Deterministic.
  * `--alt-work P` works each simple equation of a solution through place value with probability P
- * (training data with two solution paths; alt-work.ts); the problems themselves do not change.
+ * (alt-work.ts); `--delta-work P` works each run of amount steps through its net change with
+ * probability P (delta-work.ts): training data with two solution paths; the problems themselves do
+ * not change.
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from './split.ts';
 import { altWork } from './alt-work.ts';
+import { deltaWork } from './delta-work.ts';
 
 function usage(): string {
-  return 'usage: skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--out FILE]';
+  return 'usage: skipserve data generate --split train|dev|test --seed S --count N [--tier standard|hard|mixed] [--alt-work P] [--delta-work P] [--out FILE]';
 }
 
 function intOption(name: string, raw: string | undefined, min: number): number {
@@ -33,6 +36,7 @@ export async function run(argv: string[]): Promise<void> {
       out: { type: 'string' },
       tier: { type: 'string', default: 'standard' },
       'alt-work': { type: 'string', default: '0' },
+      'delta-work': { type: 'string', default: '0' },
     },
     strict: true,
   });
@@ -44,10 +48,13 @@ export async function run(argv: string[]): Promise<void> {
   const count = intOption('count', values.count, 1);
   const alt = Number(values['alt-work']);
   if (!(alt >= 0 && alt <= 1)) throw new Error(`--alt-work must be a probability in [0, 1], got '${values['alt-work']}'`);
+  const delta = Number(values['delta-work']);
+  if (!(delta >= 0 && delta <= 1)) throw new Error(`--delta-work must be a probability in [0, 1], got '${values['delta-work']}'`);
   const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
   let buf = '';
   for (const p of generateSplit({ split, seed, count, tier })) {
-    buf += JSON.stringify(alt > 0 ? { ...p, solution: altWork(p.id, p.solution, alt) } : p) + '\n';
+    const solution = altWork(p.id, deltaWork(p, delta), alt);
+    buf += JSON.stringify(solution === p.solution ? p : { ...p, solution }) + '\n';
     if (buf.length > 1 << 16) {
       if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
       buf = '';
