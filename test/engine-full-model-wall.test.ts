@@ -70,3 +70,17 @@ test('ledger: windows, the renewal rate per row and the around-step line', () =>
   assert.ok(Math.abs(l.aroundStepMs(4) - 2) < 1e-9);
   assert.ok(Math.abs(l.aroundStepMs(8) - 4) < 1e-9);
 });
+
+test('ledger: groups idle for 10 minutes are forgotten past 64, and a window counts a returning one from zero', () => {
+  let now = 0;
+  const ledger = new LoadLedger(() => now);
+  for (let i = 0; i < 70; i++) ledger.decoded(`core${i}`, false, 1, 1, 0);
+  now = 11 * 60_000;
+  ledger.decoded('core0', false, 1, 2, 0); // core0 is busy again: kept
+  const from = ledger.snapshot(); // forgets core1..core69
+  assert.equal(from.groups.size, 1);
+  ledger.decoded('core5', false, 1, 3, 0); // a new life
+  const w = ledger.since(from);
+  assert.equal(w.groups.get('core5')!.decodeMs, 3);
+  assert.equal(w.groups.has('core0'), false, 'no activity since the snapshot');
+});

@@ -33,9 +33,10 @@ interface Totals {
   aroundMs: number;
 }
 
-/** The ledger at one moment. */
+/** The ledger at one moment (`ids`: which life of each group its totals belong to). */
 export interface LedgerSnapshot extends Totals {
   at: number;
+  ids: Map<string, number>;
 }
 
 /** What happened between a snapshot and now, which was `wallMs` later. */
@@ -45,6 +46,10 @@ export interface LedgerWindow extends Totals {
 
 /** Per decode step, the recent rates' sums decay by this factor (a half-life of about 140 steps). */
 const DECAY = 0.995;
+
+/** Groups kept before idle ones are forgotten, and how long a group must be idle to be (ms). */
+const MAX_GROUPS = 64;
+const FORGET_IDLE_MS = 10 * 60_000;
 
 /** Recent full-model steps (decayed count) the around-step line needs before it is used alone. */
 const MIN_FIT_STEPS = 8;
@@ -81,6 +86,9 @@ export const emptyGroupTotals = (): GroupTotals => ({ decodeMs: 0, aroundMs: 0, 
 
 export class LoadLedger {
   private readonly groups = new Map<string, GroupTotals>();
+  /** Per group, which life it is in (a forgotten group that comes back starts a new one) and when it last did anything. */
+  private readonly lives = new Map<string, { id: number; at: number }>();
+  private nextLife = 1;
   private steps = 0;
   private stepMs = 0;
   private aroundMs = 0;
@@ -94,8 +102,27 @@ export class LoadLedger {
 
   private group(key: string): GroupTotals {
     let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = emptyGroupTotals()));
+    if (!g) {
+      this.groups.set(key, (g = emptyGroupTotals()));
+      this.lives.set(key, { id: this.nextLife++, at: 0 });
+    }
+    this.lives.get(key)!.at = this.now();
     return g;
+  }
+
+  /**
+   * Forgets groups idle for FORGET_IDLE_MS once more than MAX_GROUPS are kept (clients can name
+   * any number of cores); a window that began before a group was forgotten counts it from zero.
+   */
+  private forgetIdle(): void {
+    if (this.groups.size <= MAX_GROUPS) return;
+    const now = this.now();
+    for (const [k, life] of this.lives) {
+      if (now - life.at < FORGET_IDLE_MS) continue;
+      this.groups.delete(k);
+      this.lives.delete(k);
+      this.recent.delete(k);
+    }
   }
 
   private recentOf(key: string): { prefillMs: number; rows: number } {
@@ -163,14 +190,16 @@ export class LoadLedger {
   }
 
   snapshot(): LedgerSnapshot {
-    return { at: this.now(), groups: new Map([...this.groups].map(([k, g]) => [k, { ...g }])), steps: this.steps, stepMs: this.stepMs, aroundMs: this.aroundMs };
+    this.forgetIdle();
+    const ids = new Map([...this.lives].map(([k, life]) => [k, life.id]));
+    return { at: this.now(), groups: new Map([...this.groups].map(([k, g]) => [k, { ...g }])), ids, steps: this.steps, stepMs: this.stepMs, aroundMs: this.aroundMs };
   }
 
   /** What happened since `from` (a snapshot). */
   since(from: LedgerSnapshot): LedgerWindow {
     const groups = new Map<string, GroupTotals>();
     for (const [k, g] of this.groups) {
-      const f = from.groups.get(k) ?? emptyGroupTotals();
+      const f = (from.ids.get(k) === this.lives.get(k)?.id && from.groups.get(k)) || emptyGroupTotals();
       const d = emptyGroupTotals();
       for (const field of Object.keys(d) as (keyof GroupTotals)[]) d[field] = g[field] - f[field];
       if (d.decodeSteps || d.prefillSteps || d.probeSteps || d.probeMs) groups.set(k, d);
