@@ -48,7 +48,8 @@
 #                     `data generate --delta-work`): warm start from INIT8 [models/candidates/phase6], DATA8_DIR
 #                     [models/train/data8]: 80,000 hard problems of seed HARD8_SEED [16] with net-change working at
 #                     DELTA8 [0.5] + 25,000 standard of seed STD8_SEED [9] as they are; peak lr LR8 [2e-4],
-#                     BUDGET8_MIN [60] min, phase 5c's skip-aware recipe otherwise
+#                     BUDGET8_MIN [60] min, phase 5c's skip-aware recipe otherwise (run once, 4 Dec: hard greedy 62.8% ->
+#                     29.3%, maj@8 - greedy -2.4; not kept, see the model card)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
