@@ -11,9 +11,10 @@
  * use, so the ratio is measured at the same batch shape and about the same moment, never taken
  * from a profile measured under other load. The probe rows are a small pool of dense sequences
  * per batch size (the real rows cannot be forked for it: they have no KV in the layers their core
- * skips), prefilled with filler tokens and topped up as the real contexts grow. A request's
- * speedup is then its wall time with its step and probe time replaced by the dense-equivalent step
- * time, over its wall time: an end-to-end figure, what the same request would take on the full model.
+ * skips), prefilled with filler tokens and topped up as the real contexts grow. The ratios give a
+ * request's steps their dense equivalent, and the dense windows' mean step times the cost of a
+ * merged dense step: inputs of the request's full-model counterfactual (full-model-wall.ts), whose
+ * ratio to its wall time is the speedup it reports, end to end.
  */
 import type { ModelRunner, SeqId } from '../model/runner-types.ts';
 import { FULL_PLAN } from '../plans/plan.ts';
