@@ -277,10 +277,7 @@ export class Engine {
     const { done, runMs, fed } = await this.prefill.step();
     this.ledger.prefilled(fed.map((f) => ({ key: f.p.coreKey, tokens: f.tokens })), runMs);
     const tokens = fed.reduce((sum, f) => sum + f.tokens, 0) || 1;
-    for (const { p, tokens: mine } of fed) {
-      this.account(p, p.coreKey, fed.length, runMs);
-      p.prefilledShare((runMs * mine) / tokens, this.denseRatio(p.coreKey, fed.length));
-    }
+    for (const { p, tokens: mine } of fed) p.prefilledShare((runMs * mine) / tokens, this.denseRatio(p.coreKey, fed.length));
     for (const p of done) {
       if (p.done || p.cancellation.reason) continue; // reaped at the next step
       this.o.stats.prefilled(p);
@@ -296,12 +293,6 @@ export class Engine {
       for (const row of p.rows) this.owners.set(row, p);
       p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));
     }
-  }
-
-  /** Adds one step's time (and its dense equivalent) to a request's speedup accounting. */
-  private account(p: ParentRequest, key: string, batch: number, runMs: number): void {
-    p.runMs += runMs;
-    p.denseMs += runMs * this.denseRatio(key, batch);
   }
 
   /** Dense / core step-time ratio of a group (1 for the dense group, or without a meter). */
@@ -332,7 +323,6 @@ export class Engine {
     for (const [p, mine] of rowsOf) {
       // Probes and core-graph builds: time the request spent that the full model would not have.
       p.probeMs += waited;
-      this.account(p, key, group.length, out.runMs);
       p.decodedStep({ rows: mine, denseMs: out.runMs * ratio, shared: rowsOf.size > 1, denseRowsBeside: denseRows });
     }
     for (const [i, row] of group.entries()) {
@@ -374,8 +364,13 @@ export class Engine {
    */
   private speedupOf(p: ParentRequest): number | null {
     const wall = performance.now() - p.arrivedAt;
-    // Probe time too is part of the wall time the client saw, and the full model would not have spent it.
-    if (p.coreKey === DENSE_KEY || !this.meter || !p.ledgerAtAdmit || p.runMs <= 0) return endToEndSpeedup(wall, p.runMs + p.probeMs + p.embedMs, p.denseMs);
+    if (p.coreKey === DENSE_KEY || !this.meter) {
+      // Its steps' dense equivalent is their own time here (ratio 1); probe time too is part of the
+      // wall time the client saw, and the full model would not have spent it.
+      const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
+      return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs, stepsMs);
+    }
+    if (!p.ledgerAtAdmit || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const w = this.ledger.since(p.ledgerAtAdmit);
     const meter = this.meter;
     const full = wall - w.wallMs - p.embedMs + fullModelWindowMs(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });

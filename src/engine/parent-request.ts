@@ -31,9 +31,7 @@ export class ParentRequest {
   /** Prompt tokens fed so far. */
   prefilled = 0;
   firstTokenAt: number | null = null;
-  /** Over the steps this request took part in: their run time, its dense equivalent, and dense probe time (ms). */
-  runMs = 0;
-  denseMs = 0;
+  /** Time its steps waited for dense probes and core-graph builds (ms). */
   probeMs = 0;
   /** The engine's load ledger when it was admitted, and its own steps since (for the full-model counterfactual). */
   ledgerAtAdmit: LedgerSnapshot | null = null;
