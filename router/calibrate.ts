@@ -13,7 +13,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname } from 'node:path';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
-import { pairedAnswers, sampleAnswers } from './plan-answers.ts';
+import { greedyAnswers, pairedAnswers, sampleAnswers } from './plan-answers.ts';
 import { entryPlan, type PlanCatalog } from '../src/router/catalog.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { renderPrompt } from '../src/engine/prepare-request.ts';
@@ -53,6 +53,11 @@ export interface PromptRecord {
   /** Every catalog answer, sample-major: answers[s * entries + j] is plan j's answer in sample s. */
   answers?: (string | null)[];
   fullCorrect: number | null;
+  /**
+   * Greedy labels: how many plans were decoded; the others followed the full model's answer token for
+   * token in a teacher-forced pass (greedy-check.ts). Absent: every plan was decoded.
+   */
+  decoded?: number;
   /** Teacher-forced scores, on the importance subset only. */
   tf: { attention: number[]; mlp: number[]; heads: number[][]; planLogprob: number[]; fullLogprob: number } | null;
   seconds: number;
@@ -106,6 +111,7 @@ async function calibratePrompt(
   p: RouterPrompt,
   index: number,
   withImportance: boolean,
+  decodeAll: boolean,
 ): Promise<PromptRecord> {
   const started = Date.now();
   const info = local.info;
@@ -138,6 +144,7 @@ async function calibratePrompt(
   let correct: number[] | null = null;
   let fullCorrect: number | null = null;
   let answers: (string | null)[] | undefined;
+  let decoded: number | undefined;
   if (p.answer !== undefined && cfg.samplesPerPlan + cfg.fullSamples > 0) {
     const seed = cfg.seed * 1_000_003 + index * 1000;
     const m = catalog.entries.length;
@@ -146,8 +153,11 @@ async function calibratePrompt(
     if (isPaired(cfg)) {
       perSample = await pairedAnswers(local, p, plans, Math.max(cfg.samplesPerPlan, cfg.fullSamples), seed, cfg);
     } else {
-      // Greedy: one answer per plan is exact; seeds do not matter, so plans pack into large requests.
-      const one = await sampleAnswers(local, p, plans, seed, cfg);
+      // Greedy: one answer per plan is exact; seeds do not matter, so plans pack into large requests,
+      // and plans that follow the full model's answer token for token need no decode of their own.
+      let one: (string | null)[];
+      if (decodeAll) one = await sampleAnswers(local, p, plans, seed, cfg);
+      else ({ answers: one, decoded } = await greedyAnswers(local, p, plans, seed, cfg));
       perSample = Array.from({ length: Math.max(cfg.samplesPerPlan, cfg.fullSamples) }, () => one);
     }
     correct = new Array<number>(m).fill(0);
@@ -162,7 +172,7 @@ async function calibratePrompt(
     }
     for (let s = 0; s < cfg.fullSamples; s++) if (perSample[s]![m] === p.answer) fullCorrect++;
   }
-  return { id: p.id, kind: p.kind, steps: p.steps, embedding: encodeEmbedding(embedding), prompt: rendered.text, promptTokens: ids.length, ...(p.answer !== undefined ? { answer: p.answer } : {}), correct, ...(answers ? { answers } : {}), fullCorrect, tf, seconds: (Date.now() - started) / 1000 };
+  return { id: p.id, kind: p.kind, steps: p.steps, embedding: encodeEmbedding(embedding), prompt: rendered.text, promptTokens: ids.length, ...(p.answer !== undefined ? { answer: p.answer } : {}), correct, ...(answers ? { answers } : {}), ...(decoded !== undefined ? { decoded } : {}), fullCorrect, tf, seconds: (Date.now() - started) / 1000 };
 }
 
 /**
@@ -177,6 +187,7 @@ export async function calibratePrompts(
   recordsPath: string,
   hooks: { onStart?: (done: number, total: number) => void; onPrompt?: (r: PromptRecord) => void } = {},
   inFlight = 4,
+  opts: { decodeAll?: boolean } = {},
 ): Promise<PromptRecord[]> {
   const header: Header = {
     header: true,
@@ -198,7 +209,7 @@ export async function calibratePrompts(
   const jobs = prompts.map((p, i) => ({ p, i, importance: p.reference !== undefined && withRef++ < cfg.importancePrompts }));
   // A few prompts in flight at once, so the engine batches their candidates together.
   const fresh = await mapConcurrent(jobs.filter((j) => !done.has(j.p.id)), inFlight, async ({ p, i, importance }) => {
-    const r = await calibratePrompt(local, catalog, cfg, p, i, importance);
+    const r = await calibratePrompt(local, catalog, cfg, p, i, importance, opts.decodeAll ?? false);
     appendFileSync(recordsPath, JSON.stringify(r) + '\n');
     hooks.onPrompt?.(r);
     return r;

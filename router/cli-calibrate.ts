@@ -20,9 +20,11 @@ import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
   [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
   [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]
-  [--catalog sublayers|heads] [--max-batch N] [--request-rows N] [--in-flight N]
+  [--catalog sublayers|heads] [--max-batch N] [--request-rows N] [--in-flight N] [--decode-every-plan]
   labels: --temperature 0 (default) = one greedy answer per plan; T > 0 = --samples answers per plan
-  whose seeds every plan shares (paired). Resumable: rerun the same command to continue.`;
+  whose seeds every plan shares (paired). Greedy labels decode only the plans that leave the full
+  model's answer (a teacher-forced pass checks the others); --decode-every-plan decodes them all.
+  Resumable: rerun the same command to continue.`;
 
 /** Runs calibration. */
 export async function runCalibrate(argv: string[]): Promise<void> {
@@ -34,6 +36,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
       'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' }, tier: { type: 'string' },
       catalog: { type: 'string' }, 'max-batch': { type: 'string' }, 'request-rows': { type: 'string' }, 'in-flight': { type: 'string' },
+      'decode-every-plan': { type: 'boolean' },
     },
     strict: true,
   });
@@ -87,7 +90,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
         informative += informativeCount([r], cfg.samplesPerPlan);
         bar!.tick(1, `${informative} informative this run`);
       },
-    }, inFlight);
+    }, inFlight, { decodeAll: values['decode-every-plan'] ?? false });
     const runSeconds = (Date.now() - t0) / 1000;
     const promptSeconds = records.reduce((s, r) => s + r.seconds, 0);
     const result = { ...aggregateRecords(records, catalog, cfg, info, promptSeconds), weights: modelFingerprint(info.dir) };

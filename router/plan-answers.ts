@@ -8,7 +8,8 @@
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import type { CandidateResult } from '../src/engine/types.ts';
 import { FULL_PLAN, planKey, planToWire, skipCore, type SkipPlan } from '../src/plans/plan.ts';
-import { promptSpec, type RouterPrompt } from './problems.ts';
+import { followsGreedyPath } from './greedy-check.ts';
+import { promptIds, promptSpec, type RouterPrompt } from './problems.ts';
 
 /** Sampling settings of the answers. */
 export interface AnswerSettings {
@@ -76,8 +77,38 @@ export function disjointOrder(plans: readonly SkipPlan[]): number[] {
 export type ReadCandidate = (c: CandidateResult) => string | null;
 const readAnswer: ReadCandidate = (c) => c.answer;
 
+/**
+ * One greedy answer per plan, decoding only the plans that leave the full model's path: the full
+ * model answers first, a teacher-forced pass finds the plans that follow its answer token for token
+ * (greedy-check.ts), and the rest are decoded as `sampleAnswers` does (beside the full plan, so their
+ * requests keep an empty skip core). The same answers as `sampleAnswers` at temperature 0.
+ */
+export async function greedyAnswers(
+  local: LocalEngine,
+  p: RouterPrompt,
+  plans: SkipPlan[],
+  seed: number,
+  cfg: AnswerSettings,
+  read: ReadCandidate = readAnswer,
+): Promise<{ answers: (string | null)[]; decoded: number }> {
+  if (cfg.temperature !== 0) throw new Error(`greedy answers need temperature 0, got ${cfg.temperature}`);
+  const [full] = await askCandidates(local, p, [FULL_PLAN], seed, cfg);
+  const follows = await followsGreedyPath(local, promptIds(local, p), full!, plans);
+  const left = plans.flatMap((_, i) => (follows[i] ? [] : [i]));
+  const answers = plans.map(() => read(full!));
+  if (left.length) {
+    const decoded = await sampleAnswers(local, p, [...left.map((i) => plans[i]!), FULL_PLAN], seed, cfg, read);
+    left.forEach((i, k) => (answers[i] = decoded[k]!));
+  }
+  return { answers, decoded: left.length };
+}
+
 /** One best-of-N request with one explicit plan per candidate (candidate c samples with seed + c). */
 async function ask(local: LocalEngine, p: RouterPrompt, plans: SkipPlan[], seed: number, cfg: AnswerSettings, read: ReadCandidate): Promise<(string | null)[]> {
+  return (await askCandidates(local, p, plans, seed, cfg)).map(read);
+}
+
+async function askCandidates(local: LocalEngine, p: RouterPrompt, plans: SkipPlan[], seed: number, cfg: AnswerSettings): Promise<CandidateResult[]> {
   const r = await local.generate({
     prompt: promptSpec(local, p),
     n: plans.length,
@@ -87,7 +118,7 @@ async function ask(local: LocalEngine, p: RouterPrompt, plans: SkipPlan[], seed:
     seed,
     skip: { policy: 'explicit', plans: plans.map(planToWire) },
   });
-  return r.candidates.map(read);
+  return r.candidates;
 }
 
 /**

@@ -5,7 +5,8 @@ import { after, before, test } from 'node:test';
 import { buildCatalog } from '../router/catalog-build.ts';
 import { aggregateRecords, measureLatencyBudgetPath } from '../router/calibration-aggregate.ts';
 import { calibratePrompts, decodeEmbedding, type CalibrateConfig } from '../router/calibrate.ts';
-import { disjointOrder, pairedAnswers, sampleAnswers } from '../router/plan-answers.ts';
+import { disjointOrder, greedyAnswers, pairedAnswers, sampleAnswers } from '../router/plan-answers.ts';
+import { followsGreedyPath } from '../router/greedy-check.ts';
 import { informativeCount } from '../router/calibration-aggregate.ts';
 import { planKey, skipCore } from '../src/plans/plan.ts';
 import { generatedProblems, promptIds, promptSpec, referenceIds } from '../router/problems.ts';
@@ -146,6 +147,33 @@ test('greedy labels: one answer per plan, plans packed into requests, equal to e
   assert.deepEqual(packed.slice(0, 6), alone.map((c) => c.text), 'a plan packed with others decodes as it does beside the full model');
   assert.deepEqual(r!.answers!.slice(0, 6), alone.map((c) => c.answer));
   assert.equal(informativeCount([r!], 1), r!.correct!.some((c) => c === 1) && r!.correct!.some((c) => c === 0) ? 1 : 0);
+});
+
+test('greedy labels decode only the plans that leave the full model\'s answer, and equal decoding them all', async () => {
+  const catalog = buildCatalog(3, 4, { seed: 1, crossPairs: 2 });
+  const plans = [...catalog.entries.map((e) => entryPlan(e)), FULL_PLAN];
+  const c = { temperature: 0, topP: 1, maxTokens: 12, requestRows: 5 };
+  const text = (x: { text: string; finishReason: string }) => `${x.text}|${x.finishReason}`;
+  let decoded = 0;
+  for (const p of generatedProblems('train', 11, 4)) {
+    const all = await sampleAnswers(local, p, plans, 1, c, text);
+    const checked = await greedyAnswers(local, p, plans, 1, c, text);
+    assert.deepEqual(checked.answers, all, p.id);
+    decoded += checked.decoded;
+  }
+  assert.ok(decoded > 0 && decoded < 4 * plans.length, `decoded ${decoded} of ${4 * plans.length}`);
+  await assert.rejects(greedyAnswers(local, generatedProblems('train', 11, 1)[0]!, plans, 1, { ...c, temperature: 0.5 }), /temperature 0/);
+});
+
+test('a plan follows the greedy path only when every token, the end included, is its clear argmax', async () => {
+  const [p] = generatedProblems('train', 12, 1);
+  const ids = promptIds(local, p!);
+  const full = (await local.generate({ prompt: promptSpec(local, p!), n: 1, temperature: 0, maxTokens: 8, seed: 1, skip: { policy: 'explicit', plans: [{}] } })).candidates[0]!;
+  assert.deepEqual(await followsGreedyPath(local, ids, full, [FULL_PLAN]), [true]);
+  // Another path (one token changed) is not followed; neither is the same path when a near tie is not trusted.
+  const other = { tokenIds: full.tokenIds.map((t, i) => (i === full.tokenIds.length - 1 ? (t + 1) % local.info.vocabSize : t)), finishReason: full.finishReason };
+  if (full.tokenIds.length > 1) assert.deepEqual(await followsGreedyPath(local, ids, other, [FULL_PLAN]), [false]);
+  assert.deepEqual(await followsGreedyPath(local, ids, full, [FULL_PLAN], { tieMargin: 1e9 }), [full.tokenIds.length === 0]);
 });
 
 test('the latency-budget path re-scores the remaining sublayers after each pick', async () => {
