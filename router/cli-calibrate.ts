@@ -80,6 +80,8 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     const t0 = Date.now();
     let before = 0;
     let informative = 0;
+    let decoded = 0;
+    let checked = 0;
     const records = await calibratePrompts(local, catalog, prompts, cfg, paths.records, {
       onStart: (done, total) => {
         before = done;
@@ -88,7 +90,12 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       },
       onPrompt: (r) => {
         informative += informativeCount([r], cfg.samplesPerPlan);
-        bar!.tick(1, `${informative} informative this run`);
+        if (r.decoded !== undefined) {
+          decoded += r.decoded;
+          checked += catalog.entries.length + (cfg.fullSamples > 0 ? 1 : 0);
+        }
+        const share = checked ? `, ${((100 * decoded) / checked).toFixed(0)}% of plans decoded` : '';
+        bar!.tick(1, `${informative} informative this run${share}`);
       },
     }, inFlight, { decodeAll: values['decode-every-plan'] ?? false });
     const runSeconds = (Date.now() - t0) / 1000;
