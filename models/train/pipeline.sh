@@ -32,20 +32,21 @@
 #                     FIXED5C_FRAC [0.5]: that share of the skip-core batches drops one of them instead of a random core;
 #                     LR5C [3e-4] the peak lr (a gentler fine-tune of an adopted model)
 #   Phase 6 (stage train6; a fresh run in RUN6 [models/train/runs/phase6]): deeper, for redundancy across depth: warm
-#                     start from INIT6 [models/default] (10 layers) grown to LAYERS6 [16] with zero-output copies after
+#                     start from INIT6 [models/default; the shipped run grew phase 5c's 10 layers, in git history before
+#                     "Default model: phase 6"] grown to LAYERS6 [16] with zero-output copies after
 #                     the old layers GROW6 [1,2,3,4,5,6] (attention 1-3 is where skipping breaks the 10-layer model),
 #                     peak lr LR6 [4e-4], BUDGET6_MIN [135] min; otherwise phase 5c's recipe (15-45% skip cores, head
 #                     masks, self-distillation) on DATA6_DIR [models/train/data5g: DATA5C_DIR=models/train/data5g
 #                     HARD5C_SEED=14 STD5C_SEED=7 STAGES=data5c]
 #   Phase 7 (stages data7,train7; a fresh run in RUN7 [models/train/runs/phase7]): two solution paths, so that majority
-#                     voting has mistakes that differ to outvote: warm start from INIT7 [models/candidates/phase6] (16
+#                     voting has mistakes that differ to outvote: warm start from INIT7 [models/default] (16
 #                     layers), DATA7_DIR [models/train/data7]: 80,000 hard problems of seed HARD7_SEED [15] whose simple
 #                     equations are worked through place value with probability ALT7 [0.5] (`data generate --alt-work`)
 #                     + 25,000 standard of seed STD7_SEED [8] as they are; peak lr LR7 [3e-4], BUDGET7_MIN [70] min,
 #                     phase 5c's skip-aware recipe otherwise
 #   Phase 8 (stages data8,train8; a fresh run in RUN8 [models/train/runs/phase8]): a second solution path whose steps
 #                     are easier (runs of amount steps worked through their net change, small numbers first;
-#                     `data generate --delta-work`): warm start from INIT8 [models/candidates/phase6], DATA8_DIR
+#                     `data generate --delta-work`): warm start from INIT8 [models/default], DATA8_DIR
 #                     [models/train/data8]: 80,000 hard problems of seed HARD8_SEED [16] with net-change working at
 #                     DELTA8 [0.5] + 25,000 standard of seed STD8_SEED [9] as they are; peak lr LR8 [2e-4],
 #                     BUDGET8_MIN [60] min, phase 5c's skip-aware recipe otherwise (run once, 4 Dec: hard greedy 62.8% ->
@@ -176,22 +177,22 @@ fi
 D7=${DATA7_DIR:-models/train/data7}
 if has data7; then
   echo "== data for phase 7 (hard seed ${HARD7_SEED:-15} with place-value working at ${ALT7:-0.5}, standard seed ${STD7_SEED:-8}) in $D7"
-  fine_tune_data "$D7" "${INIT7:-models/candidates/phase6}" "${HARD7_SEED:-15}" "${STD7_SEED:-8}" "${ALT7:-0.5}"
+  fine_tune_data "$D7" "${INIT7:-models/default}" "${HARD7_SEED:-15}" "${STD7_SEED:-8}" "${ALT7:-0.5}"
 fi
 if has train7; then
   echo "== train, phase 7: two solution paths (log: ${RUN7:-models/train/runs/phase7}/train.log.jsonl)"
-  train5 --tokenizer "$D7/tokenizer" --out "${RUN7:-models/train/runs/phase7}" --data "$D7" --init-from "${INIT7:-models/candidates/phase6}" \
+  train5 --tokenizer "$D7/tokenizer" --out "${RUN7:-models/train/runs/phase7}" --data "$D7" --init-from "${INIT7:-models/default}" \
     --layers 16 --lr "${LR7:-3e-4}" --warmup 100 --budget-min "${BUDGET7_MIN:-70}" \
     --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 7170
 fi
 D8=${DATA8_DIR:-models/train/data8}
 if has data8; then
   echo "== data for phase 8 (hard seed ${HARD8_SEED:-16} with net-change working at ${DELTA8:-0.5}, standard seed ${STD8_SEED:-9}) in $D8"
-  fine_tune_data "$D8" "${INIT8:-models/candidates/phase6}" "${HARD8_SEED:-16}" "${STD8_SEED:-9}" 0 "${DELTA8:-0.5}"
+  fine_tune_data "$D8" "${INIT8:-models/default}" "${HARD8_SEED:-16}" "${STD8_SEED:-9}" 0 "${DELTA8:-0.5}"
 fi
 if has train8; then
   echo "== train, phase 8: net-change working beside the direct one (log: ${RUN8:-models/train/runs/phase8}/train.log.jsonl)"
-  train5 --tokenizer "$D8/tokenizer" --out "${RUN8:-models/train/runs/phase8}" --data "$D8" --init-from "${INIT8:-models/candidates/phase6}" \
+  train5 --tokenizer "$D8/tokenizer" --out "${RUN8:-models/train/runs/phase8}" --data "$D8" --init-from "${INIT8:-models/default}" \
     --layers 16 --lr "${LR8:-2e-4}" --warmup 100 --budget-min "${BUDGET8_MIN:-60}" \
     --dev-min 20 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 8180
 fi
