@@ -25,7 +25,7 @@ import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]
-  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--target X] [--policies a,b,...] [--tier standard|hard|mixed]
+  [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--target X[,Y...]] [--policies a,b,...] [--tier standard|hard|mixed]
   [--speed-problems N] [--speed-rounds R] [--speed-tokens N] [--threads N] [--max-batch N] [--note TEXT] [--fresh]
   Resumable: rerun the same command to continue (--fresh starts over).`;
 
@@ -50,7 +50,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const count = numFlag('count', values.count, 200, pos, 'an integer >= 1');
   const ns = intList('ns', values.ns, [4, 8, 16]);
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
-  const target = numFlag('target', values.target, 1.25, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
+  // Fast-mode targets: learned-fast and learned-fast-greedy run once per target.
+  const targets = (values.target ?? '1.25').split(',').map((t) => numFlag('target', t.trim(), 1.25, (v) => v > 1 && v <= 8, 'numbers in (1, 8], comma-separated'));
   const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]');
   const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const maxTokens = numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1');
@@ -85,11 +86,12 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       'expert-profile': { label: 'expert-profile 1.25x', skip: { policy: 'expert-profile', targetSpeedup: 1.25 }, ns },
       learned: { label: 'learned', skip: { policy: 'learned' }, ns, prefixes: true },
       'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0, prefixes: true },
-      // Fast mode: the latency-budget core shared by every candidate, learned head masks on top.
-      'learned-fast': { label: `learned fast ${target}x`, skip: { policy: 'learned', targetSpeedup: target }, ns },
-      // The same, every candidate decoding greedily under its own plan (as learned greedy).
-      'learned-fast-greedy': { label: `learned fast ${target}x greedy`, skip: { policy: 'learned', targetSpeedup: target }, ns, temperature: 0 },
     };
+    // Fast mode: the latency-budget core shared by every candidate, learned head masks on top; and
+    // the same with every candidate decoding greedily under its own plan (as learned greedy).
+    const fast = (t: number): EvalConfig => ({ label: `learned fast ${t}x`, skip: { policy: 'learned', targetSpeedup: t }, ns });
+    const fastGreedy = (t: number): EvalConfig => ({ label: `learned fast ${t}x greedy`, skip: { policy: 'learned', targetSpeedup: t }, ns, temperature: 0 });
+    const expand = (w: string): EvalConfig[] => (w === 'learned-fast' ? targets.map(fast) : w === 'learned-fast-greedy' ? targets.map(fastGreedy) : [candidates[w]!]);
     // Skip-core policies: N whose batch-size bucket gives the same core run as one request.
     const lb = local.policies.get('latency-budget');
     for (const c of Object.values(candidates)) {
@@ -101,8 +103,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       };
     }
     const configs: EvalConfig[] = [];
-    for (const w of wanted) {
-      const c = candidates[w]!;
+    for (const c of wanted.flatMap(expand)) {
       const why = local.policies.get(c.skip.policy!)?.unavailableReason();
       if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
       else configs.push(c);
@@ -141,10 +142,13 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       [`${rh} greedy`, 'learned greedy'],
       [rh, 'learned greedy'],
       ['vanilla', 'learned greedy'],
-      ['vanilla', `learned fast ${target}x`],
-      ['vanilla', `learned fast ${target}x greedy`],
-      ['latency-budget 1.25x', `learned fast ${target}x`],
+      ...targets.flatMap((t): [string, string][] => [
+        ['vanilla', `learned fast ${t}x`],
+        ['vanilla', `learned fast ${t}x greedy`],
+        [`latency-budget ${t}x`, `learned fast ${t}x`],
+      ]),
       ['vanilla', 'latency-budget 1.25x'],
+      ['vanilla', 'latency-budget 1.5x'],
     ]);
     const seconds = (Date.now() - started) / 1000;
     const settings = { ...header, source: values.prompts ?? `generated test split, tier ${tier}, seed ${seed}`, speed, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };
@@ -152,7 +156,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const head =
       `# Policy evaluation: ${local.info.id}\n\n` +
       `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}, max ${maxTokens} tokens; k = ${k} for the head policies; ` +
-      `fast mode target ${target}x. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
+      `fast mode target${targets.length > 1 ? 's' : ''} ${targets.map((t) => `${t}x`).join(', ')}. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
       `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
       `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time; reported speedup: the mean the engine reported for the evaluation's requests. ` +
       `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts); ` +
