@@ -92,21 +92,22 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const fast = (t: number): EvalConfig => ({ label: `learned fast ${t}x`, skip: { policy: 'learned', targetSpeedup: t }, ns });
     const fastGreedy = (t: number): EvalConfig => ({ label: `learned fast ${t}x greedy`, skip: { policy: 'learned', targetSpeedup: t }, ns, temperature: 0 });
     const expand = (w: string): EvalConfig[] => (w === 'learned-fast' ? targets.map(fast) : w === 'learned-fast-greedy' ? targets.map(fastGreedy) : [candidates[w]!]);
-    // Skip-core policies: N whose batch-size bucket gives the same core run as one request.
+    const configs: EvalConfig[] = [];
+    for (const c of wanted.flatMap(expand)) {
+      const why = local.policies.get(c.skip.policy!)?.unavailableReason();
+      if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
+      else configs.push(c);
+    }
+    // Skip-core policies (fast mode at every target too): N whose batch-size bucket gives the same
+    // core run as one request.
     const lb = local.policies.get('latency-budget');
-    for (const c of Object.values(candidates)) {
+    for (const c of configs) {
       const t = c.skip.targetSpeedup;
       if (t === undefined || !lb?.sharedCore || lb.unavailableReason()) continue;
       c.sharedCore = async (n) => {
         const core = await lb.sharedCore!(n, t);
         return core ? planKey(core) : `none:${n}`;
       };
-    }
-    const configs: EvalConfig[] = [];
-    for (const c of wanted.flatMap(expand)) {
-      const why = local.policies.get(c.skip.policy!)?.unavailableReason();
-      if (why) process.stderr.write(`skipping ${c.label}: ${why}\n`);
-      else configs.push(c);
     }
     const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
