@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { readCalibration, routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { sublayerAccuracyLoss } from '../src/router/calibrated-cores.ts';
-import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
+import { intList, isInt, modelDirFlag, numFlag, numList } from '../src/cli/args.ts';
 import { fnv1a } from '../src/util/rng.ts';
 import { planKey } from '../src/plans/plan.ts';
 import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
@@ -51,7 +51,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const ns = intList('ns', values.ns, [4, 8, 16]);
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
   // Fast-mode targets: learned-fast and learned-fast-greedy run once per target.
-  const targets = (values.target ?? '1.25').split(',').map((t) => numFlag('target', t.trim(), 1.25, (v) => v > 1 && v <= 8, 'numbers in (1, 8], comma-separated'));
+  const targets = numList('target', values.target, [1.25], (v) => v > 1 && v <= 8, 'numbers in (1, 8], comma-separated');
   const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]');
   const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const maxTokens = numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1');

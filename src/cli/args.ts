@@ -22,6 +22,12 @@ export function intList(name: string, raw: string | undefined, dflt: number[]): 
   return xs;
 }
 
+/** A comma-separated list of numbers, each checked as `numFlag` checks one (e.g. --target 1.25,1.5). */
+export function numList(name: string, raw: string | undefined, dflt: number[], ok: (v: number) => boolean, what: string): number[] {
+  if (raw === undefined) return dflt;
+  return raw.split(',').map((s) => numFlag(name, s.trim(), Number.NaN, ok, what));
+}
+
 /** The model directory: --model, else models/default when it exists. */
 export function modelDirFlag(raw: string | undefined, usage: string): string {
   const dir = raw ?? (existsSync('models/default/config.json') ? 'models/default' : undefined);
