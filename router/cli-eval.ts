@@ -15,7 +15,7 @@ import { readCalibration, routerPaths, writeJsonAtomic } from '../src/router/cal
 import { sublayerAccuracyLoss } from '../src/router/calibrated-cores.ts';
 import { intList, isInt, modelDirFlag, numFlag, numList } from '../src/cli/args.ts';
 import { fnv1a } from '../src/util/rng.ts';
-import { planKey } from '../src/plans/plan.ts';
+import { FULL_PLAN, planKey } from '../src/plans/plan.ts';
 import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
 import { measureEndToEnd } from './eval-speed.ts';
@@ -111,12 +111,16 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     }
     const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
-    // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers, so
-    // results made under another rule run again.
+    // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers and the
+    // cores themselves at each N (the core check's scale moves them), so results made on another
+    // core run again.
     const cal = readCalibration(paths.calibration);
     const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss+finish' : null;
     for (const c of configs) {
-      if (rule && c.skip.targetSpeedup !== undefined && (c.skip.policy === 'latency-budget' || c.skip.policy === 'learned')) c.version = [c.version, rule].filter(Boolean).join('+');
+      const t = c.skip.targetSpeedup;
+      if (t === undefined || (c.skip.policy !== 'latency-budget' && c.skip.policy !== 'learned')) continue;
+      const cores = lb?.sharedCore && !lb.unavailableReason() ? await Promise.all(c.ns.map(async (n) => `${n}:${planKey((await lb.sharedCore!(n, t)) ?? FULL_PLAN)}`)) : [];
+      c.version = [c.version, rule, cores.length ? `cores=${cores.join(';')}` : null].filter(Boolean).join('+');
     }
     const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), problems: fnv1a(problems.map((p) => p.id).join(',')), count: problems.length, seed, temperature, topP, maxTokens, k };
     let bar: ProgressBar | null = null;

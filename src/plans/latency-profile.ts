@@ -46,6 +46,26 @@ export interface LatencyProfile {
   /** Seconds the measurement took. */
   measureSeconds: number;
   shapes: ProfileShape[];
+  /**
+   * The default target's core timed against the dense step per batch-size bucket, and the scale of
+   * the sublayer times that chose it (src/router/core-check.ts); absent until checked.
+   */
+  coreChecks?: CoreCheck[];
+}
+
+/** One core check: the core a scaled search chose at a batch size, and what it measured. */
+export interface CoreCheck {
+  batch: number;
+  context: number;
+  target: number;
+  /** Factor on every sublayer time of this batch size's table (1: the profile as measured). */
+  scale: number;
+  /** The accepted core, e.g. ["attention.2", "attention.10"]. */
+  core: string[];
+  /** Speedup the scaled table predicts for it, and the measured dense / core step ratio. */
+  predicted: number;
+  measured: number;
+  measuredAt: string;
 }
 
 export interface MeasureOptions {
@@ -197,13 +217,13 @@ export function profileShape(profile: LatencyProfile, batch: number, context = 1
 /**
  * A shape's figures as a core's step sees them: with core graphs (the runtime's default) a core's
  * steady steps run a graph without the core and without switches, so the reference is the dense
- * step and the sublayers split the dense step's time; without them, the switched graph's.
+ * step and the sublayers split the dense step's time; without them, the switched graph's. `scale`
+ * multiplies every sublayer's time (a core check's correction for sublayers that save less together).
  */
-export function coreTable(s: ProfileShape, coreGraphs: boolean): { denseMs: number; switchedMs: number; attentionMs: number[]; mlpMs: number[] } {
+export function coreTable(s: ProfileShape, coreGraphs: boolean, scale = 1): { denseMs: number; switchedMs: number; attentionMs: number[]; mlpMs: number[] } {
   const switched = s.switchedMs ?? s.denseMs;
-  if (!coreGraphs) return { denseMs: s.denseMs, switchedMs: switched, attentionMs: s.attentionMs, mlpMs: s.mlpMs };
-  const k = switched - s.baseMs > 0 ? Math.max(0, s.denseMs - s.baseMs) / (switched - s.baseMs) : 1;
-  return { denseMs: s.denseMs, switchedMs: s.denseMs, attentionMs: s.attentionMs.map((x) => x * k), mlpMs: s.mlpMs.map((x) => x * k) };
+  const k = (coreGraphs && switched - s.baseMs > 0 ? Math.max(0, s.denseMs - s.baseMs) / (switched - s.baseMs) : 1) * scale;
+  return { denseMs: s.denseMs, switchedMs: coreGraphs ? s.denseMs : switched, attentionMs: s.attentionMs.map((x) => x * k), mlpMs: s.mlpMs.map((x) => x * k) };
 }
 
 /**

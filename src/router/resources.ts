@@ -94,13 +94,20 @@ export const CORE_CONTEXT = 128;
 
 /**
  * The latency table skip cores are chosen on for a request of `n` candidates: the live profile's
- * shape at the profiled batch size nearest to n (the batch-size bucket) and a fixed context, else
- * the table calibration used. It does not depend on the prompt, so concurrent requests with the
+ * shape at the profiled batch size nearest to n (the batch-size bucket) and a fixed context, its
+ * sublayer times scaled as the core check found (core-check.ts; `scale` overrides), else the table
+ * calibration used. It does not depend on the prompt, so concurrent requests with the
  * same target get the same core and their rows decode in one step.
  */
-export function latencyTableFor(r: RouterResources, n: number): LatencyTable | null {
+export function latencyTableFor(r: RouterResources, n: number, scale?: number): LatencyTable | null {
   if (r.profile) {
-    return coreTable(profileShape(r.profile, n, CORE_CONTEXT), r.coreGraphs);
+    const shape = profileShape(r.profile, n, CORE_CONTEXT);
+    return coreTable(shape, r.coreGraphs, scale ?? coreScale(r.profile, shape.batch));
   }
   return r.calibration ? calibrationTable(r.calibration) : null;
+}
+
+/** The core check's scale of the sublayer times at a profiled batch size (1 when unchecked). */
+export function coreScale(profile: LatencyProfile, batch: number): number {
+  return profile.coreChecks?.find((c) => c.batch === batch)?.scale ?? 1;
 }

@@ -18,13 +18,13 @@ import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 /** Largest target a request may ask for. */
 export const MAX_TARGET_SPEEDUP = 8;
 
-/** The shared core for a request of n candidates (also used by `learned` when a target is given). */
-export async function chooseLatencyBudgetCore(r: RouterResources, n: number, target: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
+/** The shared core for a request of n candidates (also used by `learned` when a target is given); `scale`: see latencyTableFor. */
+export async function chooseLatencyBudgetCore(r: RouterResources, n: number, target: number, scale?: number): Promise<{ plan: SkipPlan; result: GreedyResult }> {
   if (!r.calibration) throw new Error(r.calibrationMissing ?? 'no calibration');
   if (!(target >= 1 && target <= MAX_TARGET_SPEEDUP)) {
     throw new InvalidRequestError(`target speedup must be between 1 and ${MAX_TARGET_SPEEDUP}, got ${target}`, 'targetSpeedup');
   }
-  const table = latencyTableFor(r, n);
+  const table = latencyTableFor(r, n, scale);
   if (!table) throw new Error('no latency profile and no calibrated latency table');
   // A core the model was trained for comes first; the calibrated search only when none reaches the target.
   const result = trainedCoreFor(r.trainedCores, table, target) ?? (await latencyBudgetCore(r.calibration, table, target));

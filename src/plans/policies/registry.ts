@@ -7,12 +7,14 @@
  */
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { ModelRunner, SamplingRunner } from '../../model/runner-types.ts';
-import { loadRouterResources, type RouterResources } from '../../router/resources.ts';
-import { loadOrMeasureProfile, profileBatches, type LatencyProfile } from '../latency-profile.ts';
+import { checkCore, runtimeMeasure, type CoreSearch } from '../../router/core-check.ts';
+import { CORE_CONTEXT, latencyTableFor, loadRouterResources, type RouterResources } from '../../router/resources.ts';
+import { predictedSpeedup } from '../../router/skip-core-search.ts';
+import { loadOrMeasureProfile, profileBatches, profileCachePath, profileShape, writeCachedProfile, type LatencyProfile } from '../latency-profile.ts';
 import { createExpertProfilePolicy } from './expert-profile.ts';
 import { explicitPolicy } from './explicit.ts';
 import { createHeadImportancePolicy } from './head-importance.ts';
-import { createLatencyBudgetPolicy } from './latency-budget.ts';
+import { chooseLatencyBudgetCore, createLatencyBudgetPolicy } from './latency-budget.ts';
 import { createLearnedPolicy } from './learned.ts';
 import { nonePolicy } from './none.ts';
 import type { SkipPolicy } from './policy.ts';
@@ -35,6 +37,8 @@ export interface PolicyDeps {
   defaults: { k: number; targetSpeedup: number; coreShareTolerance?: number };
   /** Where latency profiles are cached (null: in memory only; the model directory is only read). */
   profileCacheDir?: string | null;
+  /** Time the default skip core against the dense step when the profile has no check (default true; router/core-check.ts). */
+  checkCores?: boolean;
 }
 
 type Build = (deps: PolicyDeps, router: () => Promise<RouterResources>) => SkipPolicy | Promise<SkipPolicy>;
@@ -93,8 +97,34 @@ async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
   else if (r.calibration && deps.runner) {
     const readDirs = routerDir === deps.modelDir ? [deps.modelDir] : [routerDir, deps.modelDir];
     r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs, batches: profileBatches(deps.maxBatch) })).profile;
+    if (deps.checkCores !== false) await checkDefaultCores(r, deps.runner, deps.maxBatch, deps.profileCacheDir ?? null);
   }
   return r;
+}
+
+/**
+ * The core check (router/core-check.ts) at each batch-size bucket the profile has no check for:
+ * the default target's core timed against the dense step, its sublayer times scaled until the
+ * measured ratio reaches the target. The checks join the profile (and its cache, when there is one).
+ */
+async function checkDefaultCores(r: RouterResources, runner: ModelRunner, maxBatch: number | undefined, cacheDir: string | null): Promise<void> {
+  const profile = r.profile;
+  if (!profile || !r.coreGraphs || !runner.prepareCores) return;
+  const target = r.defaultTargetSpeedup;
+  const batches = [...new Set(profileBatches(maxBatch).map((n) => profileShape(profile, n, CORE_CONTEXT).batch))];
+  const todo = batches.filter((b) => !profile.coreChecks?.some((c) => c.batch === b && c.target === target));
+  if (todo.length === 0) return;
+  const search: CoreSearch = async (batch, t, scale) => {
+    const { result } = await chooseLatencyBudgetCore(r, batch, t, scale);
+    return { core: result.core, predictedSpeedup: result.predictedSpeedup, unscaledSpeedup: predictedSpeedup(latencyTableFor(r, batch, 1)!, result.core) };
+  };
+  const checks = [...(profile.coreChecks ?? []).filter((c) => !todo.includes(c.batch))];
+  for (const batch of todo) {
+    const check = await checkCore(search, runtimeMeasure(runner, batch, CORE_CONTEXT), batch, target, CORE_CONTEXT);
+    if (check) checks.push(check);
+  }
+  r.profile = { ...profile, coreChecks: checks.sort((a, b) => a.batch - b.batch) };
+  if (cacheDir) writeCachedProfile(profileCachePath(cacheDir), r.profile);
 }
 
 /**
