@@ -96,7 +96,9 @@ async function loadRouter(deps: PolicyDeps): Promise<RouterResources> {
   if (deps.profile) r.profile = deps.profile;
   else if (r.calibration && deps.runner) {
     const readDirs = routerDir === deps.modelDir ? [deps.modelDir] : [routerDir, deps.modelDir];
-    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs, batches: profileBatches(deps.maxBatch) })).profile;
+    // Step times depend on the runner's threads: they are part of the profile's machine key.
+    const threads = 'runtime' in deps.runner ? (deps.runner as SamplingRunner).runtime.threads : undefined;
+    r.profile = (await loadOrMeasureProfile(deps.runner, { cacheDir: deps.profileCacheDir ?? null, readDirs, batches: profileBatches(deps.maxBatch), threads })).profile;
     if (deps.checkCores !== false) await checkDefaultCores(r, deps.runner, deps.maxBatch, deps.profileCacheDir ?? null);
   }
   return r;
