@@ -1,7 +1,8 @@
 /**
  * The full-model counterfactual of a skip-core request's speedup (src/engine/full-model-wall.ts)
  * and the load ledger it reads (src/engine/load-ledger.ts), on hand-computed windows: alone, beside
- * the full model's group (merged steps, its renewals), beside another core's group (fair share).
+ * the full model's group (merged steps, its renewals), beside another core's group (fair share),
+ * and beside requests of its own core (the steps they took).
  * The end-to-end check against alternating measurements is test/engine-speedup-trust.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -37,9 +38,10 @@ test('beside another core: its time keeps its fair share of the decode time', ()
   const w: LedgerWindow = { wallMs: 195, steps: 23, stepMs: 155, aroundMs: 40, groups: new Map([['core', group(CORE)], ['other', other]]) };
   // rest 0; others 65 scaled by 120 / 80 (the request's dense decode time over its group's): 97.5.
   assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - (30 + 120 + 40 + 97.5)) < 1e-9);
-  // Shared with other requests of its core: that group stays beside it too, less the prefill.
+  // Shared with other requests of its core: they keep the steps they took (80 + 30, less the prefill),
+  // not scaled up with the request's dense time as the other core's group is.
   const shared = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full());
-  assert.ok(Math.abs(shared - (30 + 120 + 40 + ((65 + 80 + 30) * 120) / 80)) < 1e-9);
+  assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + (80 + 30))) < 1e-9);
 });
 
 test('ledger: windows, the renewal rate per row and the around-step line', () => {
