@@ -41,6 +41,7 @@ const SETTINGS = {
   defaultMaxTokens: { flag: 'default-max-tokens', schema: z.coerce.number().int().min(1).default(256), help: 'max_tokens when a request gives none (capped by the context)' },
   defaultK: { flag: 'default-k', schema: z.coerce.number().int().min(0).default(2), help: 'heads masked per candidate by random-heads / head-importance when a request gives no k' },
   defaultTargetSpeedup: { flag: 'default-target-speedup', schema: z.coerce.number().min(1).max(8).default(1.25), help: 'skip core target of latency-budget / expert-profile when a request gives none' },
+  warmTargets: { flag: 'warm-targets', schema: commaList.transform((a) => a.map(Number)).pipe(z.array(z.number().min(1).max(8))).default([]), help: 'more skip-core targets (besides --default-target-speedup) whose cores get their graphs built before serving, at each batch-size bucket: requests asking these skip.target_speedup values pay no graph build (comma-separated, e.g. 1.3,1.5)' },
   coreShareTolerance: { flag: 'core-share-tolerance', schema: z.coerce.number().min(0).max(10).default(0.25), help: 'expert-profile takes a skip core already in flight that reaches its target and loses at most this much more importance on its domain than its own core (0: never)' },
   armsFile: { flag: 'arms-file', schema: z.string().min(1).optional(), help: 'JSON file of weighted policy A/B arms' },
   arms: { flag: 'arms', schema: z.string().min(1).optional(), help: 'the same A/B arms as inline JSON' },

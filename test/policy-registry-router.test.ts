@@ -84,3 +84,33 @@ test('startup builds the graphs of the default latency-budget cores, so the firs
     await off.close();
   }
 });
+
+test('--warm-targets builds the cores of more targets at startup, so a request asking one pays no graph build', { timeout: 180_000 }, async () => {
+  const { openLocalEngine } = await import('../src/engine/local-engine.ts');
+  const { loadConfig } = await import('../src/config.ts');
+  assert.deepEqual(loadConfig(['--warm-targets', '1.3, 1.5']).warmTargets, [1.3, 1.5]);
+  assert.deepEqual(loadConfig([]).warmTargets, []);
+  assert.throws(() => loadConfig(['--warm-targets', '1.3,fast']), /--warm-targets \(SKIPSERVE_WARM_TARGETS\)/);
+  assert.throws(() => loadConfig(['--warm-targets', '0.5']), /--warm-targets/);
+  const local = await openLocalEngine({ modelDir: 'models/default', threads: 2, maxBatch: 8, measureSpeedup: false, warmTargets: [1.5] });
+  try {
+    const lb = local.policies.get('latency-budget')!;
+    const prepared = new Set(local.preparedCores.cores.map((c) => JSON.stringify(c)));
+    const plan = (await lb.sharedCore!(8, 1.5))!;
+    const want = JSON.stringify({ attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) });
+    assert.ok(prepared.has(want), `the 1.5x core at batch 8 is prepared (${[...prepared].join(' ')})`);
+    assert.equal(local.preparedCores.ready, prepared.size);
+    // The warm-up steps that core too (its first runs and the speedup meter's first samples).
+    const { defaultCoresByBatch } = await import('../src/engine/prepare-cores.ts');
+    const warmed = await defaultCoresByBatch(local.policies, [8], [1.5, 1.5]);
+    assert.deepEqual(warmed.map((w) => [w.batch, w.core?.skipAttention, w.core?.skipMlp]), [
+      [8, (await lb.sharedCore!(8))!.skipAttention, (await lb.sharedCore!(8))!.skipMlp],
+      [8, plan.skipAttention, plan.skipMlp],
+    ]);
+    const r = await local.generate({ prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 8, maxTokens: 12, ignoreEos: true, temperature: 0.7, seed: 3, skip: { policy: 'latency-budget', targetSpeedup: 1.5 } });
+    assert.equal(r.candidates.length, 8);
+    assert.equal((await local.metrics.coreGraphBuild.get()).values[0]?.value ?? 0, 0, 'no request waited for a build');
+  } finally {
+    await local.close();
+  }
+});

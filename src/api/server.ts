@@ -73,6 +73,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       densePath: config.densePath,
       coreGraphs: config.coreGraphs,
       warmup: config.warmup,
+      warmTargets: config.warmTargets,
       weights: config.weights,
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,

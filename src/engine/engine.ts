@@ -134,10 +134,12 @@ export class Engine {
     const t0 = performance.now();
     return this.exclusive(async () => {
       let ran = 0;
+      const denseWarmed = new Set<number>();
       for (const t of targets) {
         const batch = Math.max(1, Math.min(t.batch, this.o.maxBatch));
-        // As many dense samples as core ones: the first ratios are medians of both windows.
-        if (this.meter) ran += await this.meter.warmDense(batch, context, steps);
+        // As many dense samples as core ones (once per batch size): the first ratios are medians of both windows.
+        if (this.meter && !denseWarmed.has(batch)) ran += await this.meter.warmDense(batch, context, steps);
+        denseWarmed.add(batch);
         const plan = t.core ?? FULL_PLAN;
         const key = coreKey(plan);
         for (const sample of await warmRequestPath(this.o.runner, { batch, plan, context, steps })) this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);

@@ -46,6 +46,8 @@ export interface LocalEngineOptions {
   coreGraphs?: LoadOptions['coreGraphs'];
   /** Build the graphs of the default skip cores before serving (prepare-cores.ts; default true). */
   prepareCores?: boolean;
+  /** More targets whose latency-budget cores are built too (besides the default target). */
+  warmTargets?: readonly number[];
   /** Weight format (int8: weight-only quantization at load). */
   weights?: LoadOptions['weights'];
   maxBatch: number;
@@ -126,7 +128,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       return reg;
     };
     let policies = await buildPolicies(deps);
-    const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch);
+    const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, o.warmTargets);
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,
@@ -143,7 +145,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const batches = WARMUP_BATCHES.filter((b) => b <= o.maxBatch);
       if (!batches.includes(o.maxBatch)) batches.push(o.maxBatch);
       try {
-        const w = await engine.warmUp(await defaultCoresByBatch(policies, batches));
+        const w = await engine.warmUp(await defaultCoresByBatch(policies, batches, o.warmTargets));
         warmup = { batches, steps: w.steps, ms: Math.round(w.ms) };
       } catch (err) {
         // An optimisation only: the server serves without it (the first requests pay the probes).

@@ -7,7 +7,7 @@
  */
 import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
 import { profileBatches } from '../plans/latency-profile.ts';
-import type { SkipPlan } from '../plans/plan.ts';
+import { planCore, type SkipPlan } from '../plans/plan.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 
 /** True when the plan skips a whole sublayer (head masks alone are no core). */
@@ -15,46 +15,51 @@ function skipsSublayers(plan: SkipPlan | null): plan is SkipPlan {
   return plan !== null && (plan.skipAttention.length > 0 || plan.skipMlp.length > 0);
 }
 
-/** A plan's sublayer skips as a core, sorted (null when it skips no sublayer). */
-function asCore(plan: SkipPlan | null): SkipCore | null {
-  if (!skipsSublayers(plan)) return null;
-  return { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
-}
-
 /**
  * Each batch size in `batches` with the core requests of that size share by default, as a plan
- * that skips only its sublayers (null: none), for the start-up warm-up (Engine.warmUp).
+ * that skips only its sublayers (null: none), then (one entry each) the distinct cores of `targets`
+ * at that size (--warm-targets), for the start-up warm-up (Engine.warmUp).
  */
-export async function defaultCoresByBatch(policies: PolicyRegistry, batches: readonly number[]): Promise<{ batch: number; core: SkipPlan | null }[]> {
+export async function defaultCoresByBatch(policies: PolicyRegistry, batches: readonly number[], targets: readonly number[] = []): Promise<{ batch: number; core: SkipPlan | null }[]> {
   const out: { batch: number; core: SkipPlan | null }[] = [];
   for (const n of batches) {
-    let core: SkipPlan | null = null;
-    for (const p of policies.list()) {
-      if (core || !p.sharedCore || p.unavailableReason()) continue;
-      const plan = await p.sharedCore(n);
-      if (skipsSublayers(plan)) core = { skipAttention: plan.skipAttention, skipMlp: plan.skipMlp, maskHeads: {} };
+    const seen = new Set<string>();
+    for (const target of [undefined, ...targets]) {
+      let core: SkipPlan | null = null;
+      for (const p of policies.list()) {
+        if (core || !p.sharedCore || p.unavailableReason()) continue;
+        const plan = await p.sharedCore(n, target);
+        if (skipsSublayers(plan)) core = { skipAttention: plan.skipAttention, skipMlp: plan.skipMlp, maskHeads: {} };
+      }
+      const key = JSON.stringify(planCore(core));
+      if (target === undefined || (core && !seen.has(key))) out.push({ batch: n, core });
+      seen.add(key);
     }
-    out.push({ batch: n, core });
   }
   return out;
 }
 
-/** The distinct default cores of the registry's policies at the batch-size buckets of `maxBatch`. */
-export async function defaultCores(policies: PolicyRegistry, maxBatch?: number): Promise<SkipCore[]> {
+/**
+ * The distinct cores the registry's policies share at the batch-size buckets of `maxBatch`: at the
+ * default target, then at each of `targets` (--warm-targets), in that order.
+ */
+export async function defaultCores(policies: PolicyRegistry, maxBatch?: number, targets: readonly number[] = []): Promise<SkipCore[]> {
   const seen = new Map<string, SkipCore>();
-  for (const p of policies.list()) {
-    if (!p.sharedCore || p.unavailableReason()) continue;
-    for (const n of profileBatches(maxBatch)) {
-      const core = asCore(await p.sharedCore(n));
-      if (core) seen.set(JSON.stringify(core), core);
+  for (const target of [undefined, ...targets]) {
+    for (const p of policies.list()) {
+      if (!p.sharedCore || p.unavailableReason()) continue;
+      for (const n of profileBatches(maxBatch)) {
+        const core = planCore(await p.sharedCore(n, target));
+        if (core) seen.set(JSON.stringify(core), core);
+      }
     }
   }
   return [...seen.values()];
 }
 
-/** Builds the default cores' graphs in the runner; returns the cores and how many are ready. */
-export async function prepareDefaultCores(policies: PolicyRegistry, runner: ModelRunner, maxBatch?: number): Promise<{ cores: SkipCore[]; ready: number }> {
+/** Builds the graphs of the default cores (and of the cores of `targets`) in the runner; returns the cores and how many are ready. */
+export async function prepareDefaultCores(policies: PolicyRegistry, runner: ModelRunner, maxBatch?: number, targets: readonly number[] = []): Promise<{ cores: SkipCore[]; ready: number }> {
   if (!runner.prepareCores) return { cores: [], ready: 0 };
-  const cores = await defaultCores(policies, maxBatch);
+  const cores = await defaultCores(policies, maxBatch, targets);
   return { cores, ready: cores.length ? await runner.prepareCores(cores) : 0 };
 }

@@ -9,6 +9,11 @@ import type { SamplerSpec, SamplingRunner, SeqId } from '../model/runner-types.t
 import type { SkipPlan } from '../plans/plan.ts';
 import { filler, type StepSample } from './speedup-meter.ts';
 
+/** The sampler of row `row` in synthetic decode steps (warm-up, core check): T 0.8, full vocabulary, seeded per row. */
+export function warmupSampler(row: number): SamplerSpec {
+  return { temperature: 0.8, topP: 1, topK: 0, seed: row + 1 };
+}
+
 /** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt. */
 export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<StepSample[]> {
   const seqs: SeqId[] = [];
@@ -18,7 +23,7 @@ export async function warmRequestPath(runner: SamplingRunner, o: { batch: number
     seqs.push(prompt);
     const length = Math.max(1, Math.min(o.context, runner.info.maxPositions - o.steps - 2));
     await runner.step([{ seq: prompt, tokens: Array.from({ length }, (_, t) => filler(t)), plan: o.plan, logits: 'none' }]);
-    const specs: SamplerSpec[] = Array.from({ length: o.batch }, (_, i) => ({ temperature: 0.8, topP: 1, topK: 0, seed: i + 1 }));
+    const specs: SamplerSpec[] = Array.from({ length: o.batch }, (_, i) => warmupSampler(i));
     const forked = await runner.forkSampled(prompt, specs);
     seqs.push(...forked.seqs);
     let last = forked.sampled.map((t) => t.token);

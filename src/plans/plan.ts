@@ -3,6 +3,8 @@
  * MLP sublayer are. Indices are 0-based, sorted and unique once validated.
  * Wire form (JSON): {"skip_layers":[3],"skip_attention":[5],"skip_mlp":[7],"mask_heads":{"2":[0,4]}}.
  */
+import type { SkipCore } from '../model/runner-types.ts';
+
 export interface SkipPlan {
   skipAttention: number[];
   skipMlp: number[];
@@ -12,6 +14,12 @@ export interface SkipPlan {
 
 /** The full model: nothing skipped, nothing masked. */
 export const FULL_PLAN: SkipPlan = Object.freeze({ skipAttention: [], skipMlp: [], maskHeads: {} }) as SkipPlan;
+
+/** A plan's sublayer skips as a skip core, sorted (null when it skips no sublayer: head masks alone are no core). */
+export function planCore(plan: SkipPlan | null): SkipCore | null {
+  if (plan === null || (plan.skipAttention.length === 0 && plan.skipMlp.length === 0)) return null;
+  return { attention: [...plan.skipAttention].sort((a, b) => a - b), mlp: [...plan.skipMlp].sort((a, b) => a - b) };
+}
 
 /** The model shape a plan is checked against (a subset of ModelInfo). */
 export interface PlanShape {

@@ -10,8 +10,9 @@
  * machine like the profile), so every later search with it chooses the same core, and other
  * targets at that batch size are searched on the same scaled table.
  */
-import type { ModelRunner, SamplerSpec, SkipCore } from '../model/runner-types.ts';
-import { FULL_PLAN, type SkipPlan } from '../plans/plan.ts';
+import type { ModelRunner } from '../model/runner-types.ts';
+import { warmupSampler } from '../engine/warmup.ts';
+import { FULL_PLAN, planCore, type SkipPlan } from '../plans/plan.ts';
 import { quantile, type CoreCheck } from '../plans/latency-profile.ts';
 import { coreToPlan, sublayerKey, type Sublayer } from './skip-core-search.ts';
 
@@ -24,8 +25,10 @@ export type CoreMeasure = (core: Sublayer[]) => Promise<number>;
 /** The measurement on the runtime: the core's graph built, then timed against the dense step (measureCoreRatio). */
 export function runtimeMeasure(runner: ModelRunner, batch: number, context: number): CoreMeasure {
   return async (core) => {
-    await runner.prepareCores?.([asSkipCore(core)]);
-    return (await measureCoreRatio(runner, coreToPlan(core), batch, context)).ratio;
+    const plan = coreToPlan(core);
+    const skipCore = planCore(plan);
+    if (skipCore) await runner.prepareCores?.([skipCore]);
+    return (await measureCoreRatio(runner, plan, batch, context)).ratio;
   };
 }
 
@@ -56,7 +59,6 @@ export async function measureCoreRatio(runner: ModelRunner, plan: SkipPlan, batc
     const dense = seqs.slice(0, batch);
     const core = seqs.slice(batch);
     // Rows sample in the runtime and feed their own tokens, as a request's decode steps do.
-    const spec = (i: number): SamplerSpec => ({ temperature: 0.8, topP: 1, topK: 0, seed: i + 1 });
     const last = new Map<number, number>();
     const dense1: number[] = [];
     const ratios: number[] = [];
@@ -68,7 +70,7 @@ export async function measureCoreRatio(runner: ModelRunner, plan: SkipPlan, batc
       if (s % 2) order.reverse();
       for (const [name, group, p] of order) {
         const t0 = performance.now();
-        const out = await runner.step(group.map((seq, i) => ({ seq, tokens: [last.get(seq) ?? (i * 17 + 5) % vocab], plan: p, logits: 'none' as const, sample: spec(i) })));
+        const out = await runner.step(group.map((seq, i) => ({ seq, tokens: [last.get(seq) ?? (i * 17 + 5) % vocab], plan: p, logits: 'none' as const, sample: warmupSampler(i) })));
         pair[name] = performance.now() - t0;
         group.forEach((seq, i) => out.sampled?.[i] && last.set(seq, out.sampled[i]!.token));
       }
@@ -83,11 +85,6 @@ export async function measureCoreRatio(runner: ModelRunner, plan: SkipPlan, batc
     await runner.freeSeq(root);
     for (const s of seqs) await runner.freeSeq(s);
   }
-}
-
-function asSkipCore(core: Sublayer[]): SkipCore {
-  const plan = coreToPlan(core);
-  return { attention: plan.skipAttention, mlp: plan.skipMlp };
 }
 
 /**
