@@ -19,6 +19,8 @@ import { FULL_PLAN, planKey } from '../src/plans/plan.ts';
 import { diffTable, evalPlot, evalTable, pairedDiffs } from './eval-report.ts';
 import { runEval, type EvalConfig } from './eval.ts';
 import { measureEndToEnd } from './eval-speed.ts';
+import { SpeedRecords, type SpeedKey } from './eval-speed-records.ts';
+import { machineKey } from '../src/plans/latency-profile.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { svgToPng } from './svg-png.ts';
 import { modelFingerprint } from '../src/router/model-fingerprint.ts';
@@ -26,8 +28,9 @@ import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]
   [--temperature T] [--top-p P] [--max-tokens N] [--k K] [--target X[,Y...]] [--policies a,b,...] [--tier standard|hard|mixed]
-  [--speed-problems N] [--speed-rounds R] [--speed-tokens N] [--threads N] [--max-batch N] [--note TEXT] [--fresh]
-  Resumable: rerun the same command to continue (--fresh starts over).`;
+  [--speed-problems N] [--speed-rounds R] [--speed-tokens N] [--speed-ns 8,...] [--threads N] [--max-batch N] [--note TEXT] [--fresh]
+  Resumable: rerun the same command to continue (--fresh starts over); end-to-end speeds are kept per row
+  too (--speed-ns: measure only these N, default all of --ns).`;
 
 const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy'];
 
@@ -39,7 +42,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       model: { type: 'string' }, prompts: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, ns: { type: 'string' },
       temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'max-tokens': { type: 'string' }, k: { type: 'string' }, target: { type: 'string' },
       policies: { type: 'string' }, threads: { type: 'string' }, note: { type: 'string' }, tier: { type: 'string' }, 'max-batch': { type: 'string' },
-      'speed-problems': { type: 'string' }, 'speed-rounds': { type: 'string' }, 'speed-tokens': { type: 'string' }, fresh: { type: 'boolean' },
+      'speed-problems': { type: 'string' }, 'speed-rounds': { type: 'string' }, 'speed-tokens': { type: 'string' }, 'speed-ns': { type: 'string' }, fresh: { type: 'boolean' },
     },
     strict: true,
   });
@@ -59,7 +62,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     problems: numFlag('speed-problems', values['speed-problems'], 4, nonneg, 'an integer >= 0 (0: no end-to-end measurement)'),
     rounds: numFlag('speed-rounds', values['speed-rounds'], 4, pos, 'an integer >= 1'),
     tokens: numFlag('speed-tokens', values['speed-tokens'], 64, pos, 'an integer >= 1'),
+    ns: intList('speed-ns', values['speed-ns'], ns),
   };
+  for (const n of speed.ns) if (!ns.includes(n)) throw new Error(`--speed-ns: ${n} is not one of --ns (${ns.join(',')})`);
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : ALL;
   for (const w of wanted) if (!ALL.includes(w)) throw new Error(`--policies: '${w}' is not one of ${ALL.join(', ')}`);
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
@@ -68,7 +73,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const problems = values.prompts ? readPromptsFile(values.prompts, count) : generatedProblems('test', seed, count, tier);
   const paths = routerPaths(modelDir);
   const progressPath = join(paths.dir, 'eval-records.jsonl');
-  if (values.fresh) rmSync(progressPath, { force: true });
+  const speedPath = join(paths.dir, 'eval-speed-records.jsonl');
+  if (values.fresh) for (const p of [progressPath, speedPath]) rmSync(p, { force: true });
   const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, measureSpeedup: true });
   const started = Date.now();
   try {
@@ -130,14 +136,22 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     }, { path: progressPath, header });
     if (speed.problems > 0) {
       const sample = problems.slice(0, speed.problems);
+      const records = new SpeedRecords(speedPath);
+      const machine = machineKey(threads).key;
       for (const row of rows) {
         const cfg = configs.find((c) => c.label === row.label)!;
         if (cfg.skip.policy === 'none') {
           row.measuredSpeedup = 1;
           continue;
         }
-        process.stderr.write(`end-to-end speed: ${row.label} N=${row.n} against the full model (${speed.rounds} rounds x ${sample.length} problems, ${speed.tokens} tokens)\n`);
-        const e2e = await measureEndToEnd(local, sample, cfg, row.n, { seed, temperature, maxTokens: speed.tokens, rounds: speed.rounds });
+        if (!speed.ns.includes(row.n)) continue;
+        const key: SpeedKey = { weights: header.weights, machine, label: row.label, version: cfg.version ?? null, n: row.n, problems: fnv1a(sample.map((p) => p.id).join(',')), seed, temperature: cfg.temperature ?? temperature, rounds: speed.rounds, tokens: speed.tokens };
+        let e2e = records.get(key);
+        if (!e2e) {
+          process.stderr.write(`end-to-end speed: ${row.label} N=${row.n} against the full model (${speed.rounds} rounds x ${sample.length} problems, ${speed.tokens} tokens)\n`);
+          e2e = await measureEndToEnd(local, sample, cfg, row.n, { seed, temperature, maxTokens: speed.tokens, rounds: speed.rounds });
+          records.put(key, e2e);
+        }
         row.measuredSpeedup = e2e.speedup;
       }
     }
@@ -163,7 +177,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}, max ${maxTokens} tokens; k = ${k} for the head policies; ` +
       `fast mode target${targets.length > 1 ? 's' : ''} ${targets.map((t) => `${t}x`).join(', ')}. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
       `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
-      `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time; reported speedup: the mean the engine reported for the evaluation's requests. ` +
+      `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time${speed.ns.length < ns.length ? `, at N = ${speed.ns.join(', ')} only (other rows: -, not plotted)` : ''}; reported speedup: the mean the engine reported for the evaluation's requests. ` +
       `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts); ` +
       `skip-core policies do the same for the N that share a core (the batch-size bucket's; their reported speedup at a smaller N is then the larger request's). ` +
       `Run took ${formatDuration(seconds)}.\n` +

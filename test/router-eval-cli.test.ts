@@ -1,7 +1,8 @@
 /**
  * `skipserve router eval` end to end on a copy of the default model with its router files: fast
- * mode runs once per `--target`, each target's rows and paired differences land in eval.json, and
- * a bad target names the flag.
+ * mode runs once per `--target`, each target's rows and paired differences land in eval.json, a bad
+ * target names the flag, and end-to-end speeds are measured at --speed-ns only and kept per row, so
+ * a rerun measures only what changed.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,8 +15,8 @@ const SRC = 'models/default';
 const dir = mkdtempSync(join(tmpdir(), 'skipserve-eval-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function copyModel(): string {
-  const model = join(dir, 'model');
+function copyModel(name = 'model'): string {
+  const model = join(dir, name);
   mkdirSync(join(model, 'router'), { recursive: true });
   for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'selector.onnx']) {
     copyFileSync(join(SRC, f), join(model, f));
@@ -54,4 +55,32 @@ test('router eval refuses a target out of range, naming the flag', () => {
   const r = spawnSync('node', ['bin/skipserve.mjs', 'router', 'eval', '--model', SRC, '--target', '1.25,0.9'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--target must be numbers in \(1, 8\], comma-separated, got '0\.9'/);
+});
+
+test('router eval measures end-to-end speed at --speed-ns only and keeps each row, so a rerun measures nothing again', () => {
+  const model = copyModel('speed');
+  const args = (rounds: string) => ['bin/skipserve.mjs', 'router', 'eval', '--model', model, '--tier', 'hard', '--count', '2', '--ns', '4,8', '--max-tokens', '4', '--threads', '1',
+    '--policies', 'vanilla,latency-budget-1.25', '--speed-problems', '1', '--speed-rounds', rounds, '--speed-tokens', '4', '--speed-ns', '8', '--max-batch', '8'];
+  const run = (rounds: string) => spawnSync('node', args(rounds), { encoding: 'utf8' });
+  const speedLines = () => readFileSync(join(model, 'router', 'eval-speed-records.jsonl'), 'utf8').trim().split('\n');
+  const first = run('1');
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /end-to-end speed: latency-budget 1\.25x N=8/);
+  assert.doesNotMatch(first.stderr, /end-to-end speed: latency-budget 1\.25x N=4/);
+  const rows = (JSON.parse(readFileSync(join(model, 'router', 'eval.json'), 'utf8')) as { rows: { label: string; n: number; measuredSpeedup: number | null }[] }).rows;
+  const lb = (n: number) => rows.find((r) => r.label === 'latency-budget 1.25x' && r.n === n)!;
+  assert.equal(lb(4).measuredSpeedup, null, 'N = 4 is not in --speed-ns');
+  assert.ok(lb(8).measuredSpeedup! > 0);
+  assert.equal(speedLines().length, 1);
+  const again = run('1');
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /end-to-end speed:/, 'the row is read back, not measured again');
+  assert.equal((JSON.parse(readFileSync(join(model, 'router', 'eval.json'), 'utf8')) as { rows: typeof rows }).rows.find((r) => r.label === 'latency-budget 1.25x' && r.n === 8)!.measuredSpeedup, lb(8).measuredSpeedup);
+  const more = run('2');
+  assert.equal(more.status, 0, more.stderr);
+  assert.match(more.stderr, /end-to-end speed: latency-budget 1\.25x N=8/, 'other rounds: another measurement');
+  assert.equal(speedLines().length, 2);
+  const bad = spawnSync('node', [...args('1'), '--speed-ns', '16'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--speed-ns: 16 is not one of --ns \(4,8\)/);
 });
