@@ -1,7 +1,7 @@
 /** Skip plan wire form, validation errors that name the bad index, normalization and FLOP cost. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FULL_PLAN, parsePlan, planCost, planKey, planToWire, skipCore, validatePlan, type SkipPlan } from '../src/plans/plan.ts';
+import { FULL_PLAN, parsePlan, planCost, planKey, planToWire, planCore, skipCore, validatePlan, type SkipPlan } from '../src/plans/plan.ts';
 
 const SHAPE = { numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64, hiddenSize: 576, intermediateSize: 1536, vocabSize: 49152 };
 
@@ -55,5 +55,14 @@ describe('plan cost', () => {
       { skipAttention: [2, 3], skipMlp: [4, 5], maskHeads: {} },
     ]);
     assert.deepEqual(core, { skipAttention: [2, 3], skipMlp: [4], maskHeads: {} });
+  });
+});
+
+describe('planCore', () => {
+  it('is the sorted sublayer skips of a plan, and null for a plan that skips no sublayer', () => {
+    assert.deepEqual(planCore({ skipAttention: [6, 2], skipMlp: [3], maskHeads: { 1: [0] } }), { attention: [2, 6], mlp: [3] });
+    assert.equal(planCore({ skipAttention: [], skipMlp: [], maskHeads: { 1: [0] } }), null, 'head masks alone are no core');
+    assert.equal(planCore(FULL_PLAN), null);
+    assert.equal(planCore(null), null);
   });
 });
