@@ -14,6 +14,8 @@
  * per entry: `none`, `random-heads`, `latency-budget:T` (target T) or `explicit` (the bench's
  * explicit core), e.g. `--beside none,none` (under load) or `--beside none,latency-budget:1.5`
  * (mixed load); they start after the server's first request, so that one is still a fresh server's.
+ * --max-batch R: the server's --max-batch (default max(8, n)); raise it so the callers' rows share
+ * steps with the alternation's, e.g. `--beside latency-budget:1.25 x 7 --max-batch 64` (a crowd of one core).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +28,7 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' },
+    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' }, 'max-batch': { type: 'string' },
   },
 });
 const n = Number(values.n ?? 8);
@@ -34,6 +36,8 @@ const maxTokens = Number(values['max-tokens'] ?? 96);
 const rounds = Number(values.rounds ?? 6);
 const targets = (values.targets ?? '1.25,1.5').split(',').map(Number);
 const beside = values.beside ? values.beside.split(',').map((x) => x.trim()) : [];
+// Rows the server decodes together: room for the alternation's n and, by default, nothing more.
+const maxBatch = Number(values['max-batch'] ?? Math.max(8, n));
 
 function pickModel(): string {
   if (values.model) return values.model;
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const core of cores) {
     // A fresh server per core: its first request is the skip-core one, as for a new user.
-    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(Math.max(8, n)), '--log-level', 'info'];
+    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(maxBatch), '--log-level', 'info'];
     if (values.threads) args.push('--threads', values.threads);
     const { child, url } = await spawnServer(args);
     try {
