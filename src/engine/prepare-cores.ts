@@ -7,7 +7,7 @@
  */
 import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
 import { profileBatches } from '../plans/latency-profile.ts';
-import { planCore, type SkipPlan } from '../plans/plan.ts';
+import { coreKey, planCore, type SkipPlan } from '../plans/plan.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 
 /** True when the plan skips a whole sublayer (head masks alone are no core). */
@@ -15,25 +15,31 @@ function skipsSublayers(plan: SkipPlan | null): plan is SkipPlan {
   return plan !== null && (plan.skipAttention.length > 0 || plan.skipMlp.length > 0);
 }
 
+/** The first available policy's shared core for n candidates at `target` (default: the server's), as a plan skipping only its sublayers; null when none skips a sublayer. */
+async function firstSharedCore(policies: PolicyRegistry, n: number, target: number | undefined): Promise<SkipPlan | null> {
+  for (const p of policies.list()) {
+    if (!p.sharedCore || p.unavailableReason()) continue;
+    const plan = await p.sharedCore(n, target);
+    if (skipsSublayers(plan)) return { skipAttention: plan.skipAttention, skipMlp: plan.skipMlp, maskHeads: {} };
+  }
+  return null;
+}
+
 /**
- * Each batch size in `batches` with the core requests of that size share by default, as a plan
- * that skips only its sublayers (null: none), then (one entry each) the distinct cores of `targets`
- * at that size (--warm-targets), for the start-up warm-up (Engine.warmUp).
+ * Each batch size in `batches` with the core requests of that size share by default (null: none),
+ * then, one entry each, the other cores of `targets` at that size (--warm-targets), for the
+ * start-up warm-up (Engine.warmUp).
  */
 export async function defaultCoresByBatch(policies: PolicyRegistry, batches: readonly number[], targets: readonly number[] = []): Promise<{ batch: number; core: SkipPlan | null }[]> {
   const out: { batch: number; core: SkipPlan | null }[] = [];
   for (const n of batches) {
-    const seen = new Set<string>();
-    for (const target of [undefined, ...targets]) {
-      let core: SkipPlan | null = null;
-      for (const p of policies.list()) {
-        if (core || !p.sharedCore || p.unavailableReason()) continue;
-        const plan = await p.sharedCore(n, target);
-        if (skipsSublayers(plan)) core = { skipAttention: plan.skipAttention, skipMlp: plan.skipMlp, maskHeads: {} };
-      }
-      const key = JSON.stringify(planCore(core));
-      if (target === undefined || (core && !seen.has(key))) out.push({ batch: n, core });
-      seen.add(key);
+    const byDefault = await firstSharedCore(policies, n, undefined);
+    out.push({ batch: n, core: byDefault });
+    const seen = new Set(byDefault ? [coreKey(byDefault)] : []);
+    for (const target of targets) {
+      const core = await firstSharedCore(policies, n, target);
+      if (core && !seen.has(coreKey(core))) out.push({ batch: n, core });
+      if (core) seen.add(coreKey(core));
     }
   }
   return out;
