@@ -16,6 +16,8 @@
  * (mixed load); they start after the server's first request, so that one is still a fresh server's.
  * --max-batch R: the server's --max-batch (default max(8, n)); raise it so the callers' rows share
  * steps with the alternation's, e.g. `--beside latency-budget:1.25 x 7 --max-batch 64` (a crowd of one core).
+ * --server-log FILE: run the server at log level debug and write its log there (each request's
+ * window and the terms of its full-model counterfactual: where a reported speedup comes from).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +30,7 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' }, 'max-batch': { type: 'string' },
+    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' }, 'max-batch': { type: 'string' }, 'server-log': { type: 'string' },
   },
 });
 const n = Number(values.n ?? 8);
@@ -105,11 +107,11 @@ async function main(): Promise<void> {
     return target ? { policy, target_speedup: Number(target) } : { policy };
   };
   const rows: Row[] = [];
-  for (const core of cores) {
+  for (const [ci, core] of cores.entries()) {
     // A fresh server per core: its first request is the skip-core one, as for a new user.
-    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(maxBatch), '--log-level', 'info'];
+    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(maxBatch), '--log-level', values['server-log'] ? 'debug' : 'info'];
     if (values.threads) args.push('--threads', values.threads);
-    const { child, url } = await spawnServer(args);
+    const { child, url, output } = await spawnServer(args);
     try {
       const body = { prompt: 'Q: Tom has 3 apples and buys 5 more. How many apples does he have?\nA:', n, max_tokens: maxTokens, ignore_eos: true, temperature: 0.8, seed: 11 };
       const ratios: number[] = [];
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
         child.once('exit', () => res());
         child.kill('SIGTERM');
       });
+      if (values['server-log']) writeFileSync(cores.length > 1 ? `${values['server-log']}.${ci + 1}` : values['server-log'], output());
     }
   }
   const pad = (s: string, k: number) => s.padEnd(k);

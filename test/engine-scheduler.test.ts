@@ -254,6 +254,44 @@ test("speedup: dense and core step-time windows give the ratio, robust to slowed
   assert.equal(endToEndSpeedup(100, 0, 0), null);
 });
 
+test('speedup probes: one pool of dense rows for every batch size, topped up together; probes stay within their share of step time', async () => {
+  const t = 0;
+  const runner = new FakeRunner();
+  const meter = new SpeedupMeter(runner, () => t);
+  await meter.probe(8, 20);
+  assert.equal(runner.live.size, 8, 'eight probe rows');
+  assert.deepEqual(runner.steps.map((s) => s.length), [8, 8], 'one top-up step of all rows, then the probe');
+  await meter.probe(4, 20);
+  await meter.probe(6, 21);
+  assert.equal(runner.live.size, 8, 'smaller batch sizes run the first rows of the same pool: no new rows, no prefill');
+  assert.deepEqual(runner.steps.slice(2).map((s) => s.length), [4, 6]);
+  await meter.probe(10, 22);
+  assert.equal(runner.live.size, 10, 'a larger batch size adds only the rows it lacks');
+  assert.deepEqual(runner.steps.slice(4).map((s) => [s.length, s[0]!.tokens.length]), [[2, 22], [10, 1]], 'the new rows are prefilled to the context, then probed with the rest');
+  await meter.probe(4, 120);
+  assert.deepEqual(runner.steps.slice(6).map((s) => s.length), [4, 4], 'rows far behind the real context are topped up');
+  // Budget: past the start-up allowance, probes take at most 5% of the real steps' time.
+  meter.probeMs = 10_000;
+  assert.equal(meter.needsProbe('k', 32), false, 'over budget: a due probe is skipped');
+  for (let i = 0; i < 1000; i++) meter.observe('k', false, 16, 200);
+  assert.equal(meter.needsProbe('k', 32), true, 'real step time earns probes back');
+  await meter.close();
+  assert.equal(runner.live.size, 0);
+});
+
+test("speedup: a dense window's mean moves with context, at the cost per row and token fitted from the windows", () => {
+  const meter = new SpeedupMeter(new FakeRunner(), () => 0);
+  // Dense steps of 8 rows at context 150-181 (a request's last steps): 2 ms + 0.01 ms per row and token.
+  for (let c = 150; c < 182; c++) meter.observe('', true, 8, 2 + 0.01 * 8 * c, undefined, c);
+  const at = (c: number) => 2 + 0.01 * 8 * c;
+  assert.ok(Math.abs(meter.denseMeanMs(8)! - at(165.5)) < 1e-6, 'without a context: the window mean');
+  assert.ok(Math.abs(meter.denseMeanMs(8, 40)! - at(40)) < 1e-6, `at context 40: ${meter.denseMeanMs(8, 40)}`);
+  // Windows whose contexts barely spread give no slope.
+  const flat = new SpeedupMeter(new FakeRunner(), () => 0);
+  for (let i = 0; i < 8; i++) flat.observe('', true, 4, 3 + (i % 2), undefined, 100 + (i % 3));
+  assert.equal(flat.denseMeanMs(4, 10), flat.denseMeanMs(4));
+});
+
 test('cancellation and deadlines free the rows at the next step', async () => {
   const runner = new FakeRunner(5);
   const { engine } = makeEngine(runner);

@@ -18,7 +18,7 @@ import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
-import { fullModelWindowMs } from './full-model-wall.ts';
+import { fullModelWindowParts } from './full-model-wall.ts';
 import { LoadLedger } from './load-ledger.ts';
 import { SpeedupMeter, endToEndSpeedup } from './speedup-meter.ts';
 import { warmRequestPath } from './warmup.ts';
@@ -27,6 +27,8 @@ import type { CandidateDelta, GenerationRequest, GenerationResult, TextTokenizer
 /** Where the engine reports a failed step (a pino logger fits). */
 export interface EngineLog {
   error(obj: object, msg: string): void;
+  /** Where each request's reported speedup came from (its window and the counterfactual's terms). */
+  debug?(obj: object, msg: string): void;
 }
 
 export interface EngineOptions {
@@ -127,7 +129,7 @@ export class Engine {
    * Start-up warm-up (before the first request): for each batch size, the speedup meter's probe
    * pool and first dense samples, then a request's path (prompt, forked candidates, sampled decode
    * steps; warmup.ts) under the core requests of that size will share, or the full model, whose
-   * step times feed the meter. The first requests then neither build probe pools nor pay
+   * step times feed the meter. The first requests then neither build probe rows nor pay
    * onnxruntime's slower first runs, and report their speedup from measured ratios.
    */
   async warmUp(targets: readonly { batch: number; core: SkipPlan | null }[], context = 32, steps = 8): Promise<{ steps: number; ms: number }> {
@@ -308,15 +310,18 @@ export class Engine {
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
     const context = Math.round(group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length);
+    // Each request's rows' summed context (tokens in their KV) before the step: the dense equivalent of a shared step depends on it.
+    const contextOf = new Map<ParentRequest, number>();
+    group.forEach((r, i) => contextOf.set(owners[i]!, (contextOf.get(owners[i]!) ?? 0) + this.o.runner.seqLength(r.seq)));
     const probe = probing ? await this.meter!.probe(group.length, context) : null;
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
     // The full model's group beside this step (the speedup's counterfactual merges the rows into it).
     const denseRows = key === DENSE_KEY ? 0 : this.scheduler.rowsOf(DENSE_KEY);
     const out = await this.o.runner.step(rows);
-    if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph }, { ms: out.runMs, graph: out.graphs?.[0] });
-    else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0]);
+    if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph, context: probe.context }, { ms: out.runMs, graph: out.graphs?.[0], context });
+    else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0], context);
     this.scheduler.charge(key, out.runMs, group.length);
-    this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs);
+    this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs, probe?.spentMs);
     const waited = (probe?.spentMs ?? 0) + (out.buildMs ?? 0);
     if (waited > 0) this.ledger.probed(key, waited, probe ? 1 : 0);
     const rowsOf = new Map<ParentRequest, number>();
@@ -330,7 +335,7 @@ export class Engine {
       // step of its own rows (the step's dense equivalent at all rows read 1.9x for requests that
       // measured 0.67x beside seven requests of the same core), and the sharers keep their own
       // time (full-model-wall.ts).
-      const denseMs = shared ? (this.meter?.denseMeanMs(mine) ?? (out.runMs * ratio * mine) / group.length) : out.runMs * ratio;
+      const denseMs = shared ? (this.meter?.denseMeanMs(mine, contextOf.get(p)! / mine) ?? (out.runMs * ratio * mine) / group.length) : out.runMs * ratio;
       p.decodedStep({ rows: mine, denseMs, shared, denseRowsBeside: denseRows });
     }
     for (const [i, row] of group.entries()) {
@@ -372,16 +377,20 @@ export class Engine {
    */
   private speedupOf(p: ParentRequest): number | null {
     const wall = performance.now() - p.arrivedAt;
+    const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
     if (p.coreKey === DENSE_KEY || !this.meter) {
       // Its steps' dense equivalent is their own time here (ratio 1); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
       const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
+      if (w) this.o.log?.debug?.({ id: p.id, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
       return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs, stepsMs);
     }
-    if (!p.ledgerAtAdmit || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
-    const w = this.ledger.since(p.ledgerAtAdmit);
+    if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;
-    const full = wall - w.wallMs - p.embedMs + fullModelWindowMs(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });
+    const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });
+    const outside = wall - w.wallMs - p.embedMs;
+    const full = outside + parts.ownPrefill + parts.ownDecodeRun + parts.ownAround + parts.ownRest + parts.densePrefill + parts.otherCores + parts.sameCore;
+    this.o.log?.debug?.({ id: p.id, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, fullMs: full, outside, parts, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
     return Math.max(1e-3, full) / wall;
   }
 

@@ -57,8 +57,27 @@ export interface DenseModel {
   prefillPerRow: number;
 }
 
+/** The counterfactual's terms (ms), for a debug log of where a reported speedup comes from. */
+export interface FullModelParts {
+  ownPrefill: number;
+  ownDecodeRun: number;
+  ownAround: number;
+  ownRest: number;
+  densePrefill: number;
+  otherCores: number;
+  sameCore: number;
+  /** The scale of the other groups' fair share (the request's dense decode time over its group's). */
+  scale: number;
+}
+
 /** The window's full-model counterfactual (ms) for a request of core `key` (not the dense one). */
 export function fullModelWindowMs(w: LedgerWindow, key: string, own: OwnSteps, full: DenseModel): number {
+  const p = fullModelWindowParts(w, key, own, full);
+  return p.ownPrefill + p.ownDecodeRun + p.ownAround + p.ownRest + p.densePrefill + p.otherCores + p.sameCore;
+}
+
+/** fullModelWindowMs's terms. */
+export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps, full: DenseModel): FullModelParts {
   // The loop's time outside runner steps and the time around decode steps, per runner step.
   const rest = Math.max(0, w.wallMs - w.stepMs - w.aroundMs) / Math.max(1, w.steps);
   const mine = w.groups.get(key) ?? NONE;
@@ -77,7 +96,6 @@ export function fullModelWindowMs(w: LedgerWindow, key: string, own: OwnSteps, f
   }
   const ownDecodeRun = S * (phi * mergedStep + (1 - phi) * perStep);
   const ownAround = S * (phi * full.aroundStepMs(beside + rows) + (1 - phi) * full.aroundStepMs(rows));
-  const ownDecode = ownDecodeRun + ownAround + S * rest;
   const ownPrefill = own.prefillDenseMs + own.prefillSteps * rest;
   // Each of those steps is one step of the full model's group, whose requests renew at their recent
   // rate per row decoded (its rows beside the request's, not the request's own).
@@ -95,6 +113,5 @@ export function fullModelWindowMs(w: LedgerWindow, key: string, own: OwnSteps, f
   const scale = unit > 0 ? ownDecodeRun / unit : 1;
   // The other requests of the request's own core took the shared steps they needed: on their own
   // they take as many, and no more time than that however long the request's dense steps run.
-  const othersCf = others * scale + sameCore * Math.min(1, scale);
-  return ownPrefill + ownDecode + densePrefill + othersCf;
+  return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others * scale, sameCore: sameCore * Math.min(1, scale), scale };
 }

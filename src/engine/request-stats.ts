@@ -29,10 +29,11 @@ export class RequestStats {
   }
 
   /** One decode step of `rows` rows ran, on `graph` (when the runner says), after waiting `buildMs` for a core graph. */
-  stepped(rows: number, graph?: string, buildMs = 0): void {
+  stepped(rows: number, graph?: string, buildMs = 0, probeMs = 0): void {
     this.metrics.batchSize.observe(rows);
     if (graph) this.metrics.decodeSteps.inc({ graph });
     if (buildMs > 0) this.metrics.coreGraphBuild.inc(buildMs / 1000);
+    if (probeMs > 0) this.metrics.speedupProbe.inc(probeMs / 1000);
   }
 
   /** A row produced `tokens` tokens at `now`. */

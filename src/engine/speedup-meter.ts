@@ -9,9 +9,14 @@
  * Dense probes run right before a core group's step when the dense window of its batch size is new
  * or stale: on each of a new batch size's first steps, then every PROBE_EVERY_MS while it is in
  * use, so the ratio is measured at the same batch shape and about the same moment, never taken
- * from a profile measured under other load. The probe rows are a small pool of dense sequences
- * per batch size (the real rows cannot be forked for it: they have no KV in the layers their core
- * skips), prefilled with filler tokens and topped up as the real contexts grow. The ratios give a
+ * from a profile measured under other load. The probe rows are one pool of dense sequences (the
+ * real rows cannot be forked for it: they have no KV in the layers their core skips), prefilled
+ * with filler tokens and topped up as the real contexts grow; a probe of b rows runs the pool's
+ * first b. Probes are measurement, not service: they may take PROBE_SHARE of the engine's step
+ * time (after a start-up allowance); past it a due probe is skipped and the ratio comes from the
+ * nearest batch size measured. (A pool per batch size, each probed on its first steps and topped
+ * up as contexts grew, took 40% of the machine in a crowd of one core whose batch moved between
+ * 56 and 64 rows: 2.0-2.8 s of every 5-6 s.) The ratios give a
  * request's steps their dense equivalent, and the dense windows' mean step times the cost of a
  * merged dense step: inputs of the request's full-model counterfactual (full-model-wall.ts), whose
  * ratio to its wall time is the speedup it reports, end to end.
@@ -27,32 +32,49 @@ const FIRST_PROBES = 3;
 const WINDOW = 32;
 /** The ratio compares this quantile (the median) of the dense and core step times. */
 const QUANTILE = 0.5;
-/** A probe pool whose context is this far from the real rows' (tokens, or this share of it) is topped up or rebuilt. */
+/** A probe row whose context is this far from the real rows' (tokens, or this share of it) is topped up or restarted. */
 const CONTEXT_SLACK = 32;
+/** Probes (with their pool's prefills) may take this share of the engine's real step time ... */
+const PROBE_SHARE = 0.05;
+/** ... beyond this allowance (ms), which lets a fresh server measure its first batch sizes. */
+const PROBE_ALLOWANCE_MS = 1500;
 
-/** One step's time (ms) and the graph it ran on, when the runner says. */
+/** A probe row: a dense sequence of filler tokens and its length. */
+interface PoolRow {
+  seq: SeqId;
+  context: number;
+}
+
+/** One step's time (ms), the graph it ran on when the runner says, and its rows' mean context (tokens in their KV). */
 export interface StepSample {
   ms: number;
   graph?: string;
+  context?: number;
 }
 
-/** Recent step times (ms), newest last. */
+/** Recent step times (ms), newest last, and their rows' mean context (NaN: not known). */
 interface Window {
   ms: number[];
+  ctx: number[];
   /** When the newest sample was taken. */
   at: number;
   /** The graph the samples ran on: a core moves from the switched graph to its own after a few steps. */
   graph?: string;
 }
 
-function push(w: Window, ms: number, at: number, graph?: string): void {
+function push(w: Window, ms: number, at: number, graph?: string, context = NaN): void {
   // Samples of another graph describe another cost: the window starts again.
   if (graph !== undefined && w.graph !== graph) {
     w.ms = [];
+    w.ctx = [];
     w.graph = graph;
   }
   w.ms.push(ms);
-  if (w.ms.length > WINDOW) w.ms.shift();
+  w.ctx.push(context);
+  if (w.ms.length > WINDOW) {
+    w.ms.shift();
+    w.ctx.shift();
+  }
   w.at = at;
 }
 
@@ -67,10 +89,15 @@ export class SpeedupMeter {
   private readonly dense = new Map<number, Window>();
   /** Core step times per `${coreKey}#${batch}`. */
   private readonly cores = new Map<string, Window>();
-  private readonly pools = new Map<number, { seqs: SeqId[]; context: number }>();
-  /** Total time spent in probes (ms), for the stats. */
+  /** The probe rows; a probe of b rows runs the first b. */
+  private readonly pool: PoolRow[] = [];
+  /** Total time spent in probes (ms) and their count; the real steps' time, which bounds it. */
   probeMs = 0;
   probes = 0;
+  private stepMs = 0;
+  /** The dense step's cost per row and token of context (ms), and the dense sample count it was fitted at. */
+  private perRowToken = { ms: 0, at: -1 };
+  private denseSamples = 0;
 
   constructor(private readonly runner: ModelRunner, private readonly now: () => number = () => performance.now()) {}
 
@@ -78,10 +105,11 @@ export class SpeedupMeter {
     return `${coreKey}#${batch}`;
   }
 
-  /** True when a core group of this batch size needs a dense probe before its step. */
+  /** True when a core group of this batch size needs a dense probe before its step (and the probe budget allows one). */
   needsProbe(_coreKey: string, batch: number): boolean {
     const d = this.dense.get(batch);
-    return !d || d.ms.length < FIRST_PROBES || this.now() - d.at > PROBE_EVERY_MS;
+    const due = !d || d.ms.length < FIRST_PROBES || this.now() - d.at > PROBE_EVERY_MS;
+    return due && this.probeMs <= PROBE_ALLOWANCE_MS + PROBE_SHARE * this.stepMs;
   }
 
   /**
@@ -90,7 +118,7 @@ export class SpeedupMeter {
    * (`spentMs`: the requests waited for it, the full model would not have). The caller runs its real step right after
    * and reports both through `record`.
    */
-  async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string }> {
+  async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string; context: number }> {
     const out = await this.denseStep(batch, context);
     this.probes++;
     this.probeMs += out.spentMs;
@@ -106,18 +134,19 @@ export class SpeedupMeter {
     const n = Math.max(FIRST_PROBES, steps);
     for (let i = 0; i < n; i++) {
       const d = await this.denseStep(batch, context);
-      this.observe('', true, batch, d.denseMs, d.graph);
+      this.observe('', true, batch, d.denseMs, d.graph, d.context);
     }
     return n;
   }
 
-  /** One dense step of the batch size's pool rows (building or topping the pool up first). */
-  private async denseStep(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string }> {
+  /** One dense step of the pool's first `batch` rows (growing or topping the pool up first). */
+  private async denseStep(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string; context: number }> {
     const t0 = this.now();
-    const pool = await this.poolFor(batch, context);
-    const out = await this.runner.step(pool.seqs.map((seq, i) => ({ seq, tokens: [filler(pool.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
-    pool.context++;
-    return { denseMs: out.runMs, spentMs: Math.max(out.runMs, this.now() - t0), graph: out.graphs?.[0] };
+    const rows = await this.poolFor(batch, context);
+    const at = rows.reduce((sum, r) => sum + r.context, 0) / rows.length;
+    const out = await this.runner.step(rows.map((r, i) => ({ seq: r.seq, tokens: [filler(r.context + i)], plan: FULL_PLAN, logits: 'none' as const })));
+    for (const r of rows) r.context++;
+    return { denseMs: out.runMs, spentMs: Math.max(out.runMs, this.now() - t0), graph: out.graphs?.[0], context: at };
   }
 
   /**
@@ -125,55 +154,62 @@ export class SpeedupMeter {
    * sample. `graph` (the graph the step ran on, when the runner says) restarts a window whose
    * samples ran on another one.
    */
-  observe(coreKey: string, dense: boolean, batch: number, ms: number, graph?: string): void {
-    const at = this.now();
-    if (dense) push(this.window(this.dense, batch), ms, at, graph);
-    else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at, graph);
+  observe(coreKey: string, dense: boolean, batch: number, ms: number, graph?: string, context?: number): void {
+    this.sample(coreKey, dense, batch, ms, graph, context);
+    this.stepMs += ms;
   }
 
   /** Records a probe's dense step time and the core step right after it. */
   record(coreKey: string, batch: number, dense: StepSample, core: StepSample): void {
-    this.observe(coreKey, true, batch, dense.ms, dense.graph);
-    this.observe(coreKey, false, batch, core.ms, core.graph);
+    this.sample(coreKey, true, batch, dense.ms, dense.graph, dense.context);
+    this.observe(coreKey, false, batch, core.ms, core.graph, core.context);
+  }
+
+  private sample(coreKey: string, dense: boolean, batch: number, ms: number, graph?: string, context?: number): void {
+    const at = this.now();
+    if (dense) {
+      push(this.window(this.dense, batch), ms, at, graph, context);
+      this.denseSamples++;
+    } else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at, graph, context);
   }
 
   private window<K>(m: Map<K, Window>, k: K): Window {
     let w = m.get(k);
-    if (!w) m.set(k, (w = { ms: [], at: 0 }));
+    if (!w) m.set(k, (w = { ms: [], ctx: [], at: 0 }));
     return w;
   }
 
-  /** The dense pool of `batch` rows, at most CONTEXT_SLACK tokens behind `context` (never past the model's context). */
-  private async poolFor(batch: number, context: number): Promise<{ seqs: SeqId[]; context: number }> {
+  /**
+   * The pool's first `batch` rows (the pool grows to it), each within CONTEXT_SLACK tokens below
+   * `context` (never past the model's context): short rows are topped up together in one step;
+   * a row far longer than `context` starts again (requests that start short after long ones would
+   * otherwise top it up every time, and a decode step's time depends little on context).
+   */
+  private async poolFor(batch: number, context: number): Promise<PoolRow[]> {
     const max = this.runner.info.maxPositions - 2;
     const want = Math.max(1, Math.min(context, max));
-    let pool = this.pools.get(batch);
     const slack = Math.max(CONTEXT_SLACK, want / 4);
-    // A pool far longer than the rows is rebuilt; a little longer is kept (requests that start short
-    // after long ones would otherwise rebuild it every time, and a decode step's time depends little on context).
-    if (pool && (pool.context > 2 * want + slack || pool.context >= max)) {
-      for (const s of pool.seqs) await this.runner.freeSeq(s);
-      this.pools.delete(batch);
-      pool = undefined;
+    while (this.pool.length < batch) this.pool.push({ seq: await this.runner.createSeq(), context: 0 });
+    const rows = this.pool.slice(0, batch);
+    for (const r of rows) {
+      if (r.context > 2 * want + slack || r.context >= max) {
+        await this.runner.freeSeq(r.seq);
+        r.seq = await this.runner.createSeq();
+        r.context = 0;
+      }
     }
-    if (!pool) {
-      pool = { seqs: [], context: 0 };
-      for (let i = 0; i < batch; i++) pool.seqs.push(await this.runner.createSeq());
-      this.pools.set(batch, pool);
+    const short = rows.filter((r) => r.context === 0 || r.context < want - slack);
+    if (short.length) {
+      await this.runner.step(short.map((r, i) => ({ seq: r.seq, tokens: Array.from({ length: want - r.context }, (_, t) => filler(r.context + t + i)), plan: FULL_PLAN, logits: 'none' as const })));
+      for (const r of short) r.context = want;
     }
-    if (pool.context < want - slack || pool.context === 0) {
-      const add = want - pool.context;
-      const p = pool;
-      await this.runner.step(p.seqs.map((seq, r) => ({ seq, tokens: Array.from({ length: add }, (_, t) => filler(p.context + t + r)), plan: FULL_PLAN, logits: 'none' as const })));
-      p.context = want;
-    }
-    return pool;
+    return rows;
   }
 
-  /** Frees the probe pools (the engine is stopping). */
+  /** Frees the probe rows (the engine is stopping). */
   async close(): Promise<void> {
-    for (const p of this.pools.values()) for (const s of p.seqs) await this.runner.freeSeq(s);
-    this.pools.clear();
+    for (const r of this.pool) await this.runner.freeSeq(r.seq);
+    this.pool.length = 0;
   }
 
   /**
@@ -209,15 +245,25 @@ export class SpeedupMeter {
   /**
    * The mean dense step time (ms) at a batch size, possibly fractional, from the windows of the
    * batch sizes around it (linear between them; samples past 3x the median clipped): what a run of
-   * dense steps at that size adds up to, spikes included. Where those windows are missing or hold
-   * under FIRST_PROBES samples, denseStepMs's line.
+   * dense steps at that size adds up to, spikes included. At a given `context` (the rows' mean
+   * tokens in their KV), each window's mean moves by the dense step's cost per row and token of
+   * context times the batch size and the distance from the window's own mean context: a window
+   * holds a request's last steps, at its longest context, and a request that starts short would
+   * otherwise be given their cost (1.25x its own dense steps' at 8 rows and 160 tokens on the
+   * default model). Where those windows are missing or hold under FIRST_PROBES samples,
+   * denseStepMs's line.
    */
-  denseMeanMs(batch: number): number | null {
+  denseMeanMs(batch: number, context?: number): number | null {
+    const g = context === undefined ? 0 : this.costPerRowToken();
     const mean = (b: number): number | null => {
       const w = this.dense.get(b);
       if (!w || w.ms.length < FIRST_PROBES) return null;
       const cap = 3 * typical(w.ms);
-      return w.ms.reduce((sum, x) => sum + Math.min(x, cap), 0) / w.ms.length;
+      const m = w.ms.reduce((sum, x) => sum + Math.min(x, cap), 0) / w.ms.length;
+      const known = w.ctx.filter((c) => Number.isFinite(c));
+      if (g === 0 || known.length === 0) return m;
+      const at = known.reduce((sum, c) => sum + c, 0) / known.length;
+      return Math.max(0.25 * m, m + g * b * (context! - at));
     };
     const lo = Math.floor(batch);
     const hi = Math.ceil(batch);
@@ -225,6 +271,35 @@ export class SpeedupMeter {
     const b = hi === lo ? a : mean(hi);
     if (a === null || b === null) return this.denseStepMs(batch);
     return a + (b - a) * (batch - lo);
+  }
+
+  /**
+   * The dense step's cost per row and token of context (ms, never below 0): the slope of step time
+   * in batch x context within each dense window (samples past 3x its median left out), pooled over
+   * the windows; 0 until the windows' contexts spread over at least 16 tokens. Refitted when dense
+   * samples have come in since.
+   */
+  private costPerRowToken(): number {
+    if (this.perRowToken.at === this.denseSamples) return this.perRowToken.ms;
+    let sxy = 0;
+    let sxx = 0;
+    let spread = 0;
+    for (const [b, w] of this.dense) {
+      const cap = 3 * typical(w.ms);
+      const pts = w.ms.map((ms, i) => ({ x: b * w.ctx[i]!, y: ms })).filter((p) => Number.isFinite(p.x) && p.y <= cap);
+      if (pts.length < FIRST_PROBES) continue;
+      const mx = pts.reduce((sum, p) => sum + p.x, 0) / pts.length;
+      const my = pts.reduce((sum, p) => sum + p.y, 0) / pts.length;
+      for (const p of pts) {
+        sxy += (p.x - mx) * (p.y - my);
+        sxx += (p.x - mx) ** 2;
+      }
+      const xs = pts.map((p) => p.x / b);
+      spread = Math.max(spread, Math.max(...xs) - Math.min(...xs));
+    }
+    const ms = spread >= 16 && sxx > 0 ? Math.max(0, sxy / sxx) : 0;
+    this.perRowToken = { ms, at: this.denseSamples };
+    return ms;
   }
 
   /**
