@@ -4,7 +4,10 @@
  * (prompt, n, seed, tokens with end-of-sequence ignored) with a skip core and on the full model,
  * the skip-core request first (a fresh server that has seen no full-model request), for several
  * rounds. Prints, per core, the speedup the server reported (first request, median) next to the
- * measured end-to-end ratio (median of full / core wall time over the pairs).
+ * measured end-to-end ratio (median of full / core wall time over the pairs). The first request is
+ * also the first through the server's HTTP and JavaScript paths, which the full-model request
+ * after it does not pay, so the first pair's ratio is also given against the same full-model request
+ * sent first to a second fresh server (`fresh full`: both requests first on their own server).
  *
  * Cores: `latency-budget` at each --targets value when the model has a router calibration, else
  * an explicit core skipping about half the FLOPs (--core-share). Model: --model DIR, else
@@ -19,6 +22,7 @@
  * --server-log FILE: run the server at log level debug and write its log there (each request's
  * window and the terms of its full-model counterfactual: where a reported speedup comes from).
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +83,8 @@ const median = (xs: number[]): number => {
 interface Row {
   core: string;
   firstReported: number | null;
+  /** The first core request's wall time against the same full-model request, first on a fresh server of its own. */
+  firstFresh: number;
   /** The first round's full / core wall time: the core request on a fresh server against the full one right after. */
   firstMeasured: number;
   reported: number;
@@ -107,19 +113,28 @@ async function main(): Promise<void> {
     return target ? { policy, target_speedup: Number(target) } : { policy };
   };
   const rows: Row[] = [];
+  const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(maxBatch), '--log-level', values['server-log'] ? 'debug' : 'info'];
+  if (values.threads) args.push('--threads', values.threads);
+  const body = { prompt: 'Q: Tom has 3 apples and buys 5 more. How many apples does he have?\nA:', n, max_tokens: maxTokens, ignore_eos: true, temperature: 0.8, seed: 11 };
+  const stopServer = (child: ChildProcess) =>
+    new Promise<void>((res) => {
+      child.once('exit', () => res());
+      child.kill('SIGTERM');
+    });
   for (const [ci, core] of cores.entries()) {
+    // The full-model request as the first request of a fresh server of its own.
+    const twin = await spawnServer(args);
+    const firstFull = await complete(twin.url, { ...body, skip: { policy: 'none' } }).finally(() => stopServer(twin.child));
     // A fresh server per core: its first request is the skip-core one, as for a new user.
-    const args = ['--model', model, '--http-port', '0', '--grpc-port=-1', '--max-batch', String(maxBatch), '--log-level', values['server-log'] ? 'debug' : 'info'];
-    if (values.threads) args.push('--threads', values.threads);
     const { child, url, output } = await spawnServer(args);
     try {
-      const body = { prompt: 'Q: Tom has 3 apples and buys 5 more. How many apples does he have?\nA:', n, max_tokens: maxTokens, ignore_eos: true, temperature: 0.8, seed: 11 };
       const ratios: number[] = [];
       const reported: number[] = [];
       const coreMs: number[] = [];
       const fullMs: number[] = [];
       let first: number | null = null;
       let firstMeasured = NaN;
+      let firstFresh = NaN;
       let stop = false;
       let callers: Promise<void>[] = [];
       const loop = async (skip: Record<string, unknown>, seed: number) => {
@@ -135,6 +150,7 @@ async function main(): Promise<void> {
         if (r === 0) {
           first = c.r.skip.speedup;
           firstMeasured = f.ms / c.ms;
+          firstFresh = firstFull.ms / c.ms;
         }
         if (values.verbose) console.log(`${core.name} round ${r + 1}: core ${c.ms.toFixed(0)} ms (reported ${num(c.r.skip.speedup)}), full ${f.ms.toFixed(0)} ms, measured ${(f.ms / c.ms).toFixed(2)}`);
         if (c.r.skip.speedup !== null) reported.push(c.r.skip.speedup);
@@ -144,20 +160,17 @@ async function main(): Promise<void> {
       }
       stop = true;
       await Promise.all(callers);
-      rows.push({ core: core.name, firstReported: first, firstMeasured, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
+      rows.push({ core: core.name, firstReported: first, firstFresh, firstMeasured, reported: median(reported), measured: median(ratios), coreMs: median(coreMs), fullMs: median(fullMs) });
     } finally {
-      await new Promise<void>((res) => {
-        child.once('exit', () => res());
-        child.kill('SIGTERM');
-      });
+      await stopServer(child);
       if (values['server-log']) writeFileSync(cores.length > 1 ? `${values['server-log']}.${ci + 1}` : values['server-log'], output());
     }
   }
   const pad = (s: string, k: number) => s.padEnd(k);
   console.log(`\nmodel ${model}: ${cfg.num_hidden_layers} layers, hidden ${cfg.hidden_size}; n=${n}, ${maxTokens} tokens per candidate (ignore_eos), ${rounds} alternating rounds, fresh server per core${beside.length ? `; beside it from round 2: ${beside.join(', ')}` : ''}`);
-  console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('measured (1st)', 16)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
+  console.log(`${pad('core', 34)}${pad('reported (1st)', 16)}${pad('measured (1st)', 16)}${pad('vs fresh full', 15)}${pad('reported (median)', 19)}${pad('measured (median)', 19)}${pad('reported/measured', 19)}core ms / full ms`);
   for (const r of rows) {
-    console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.firstMeasured), 16)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
+    console.log(`${pad(r.core, 34)}${pad(num(r.firstReported), 16)}${pad(num(r.firstMeasured), 16)}${pad(num(r.firstFresh), 15)}${pad(num(r.reported), 19)}${pad(num(r.measured), 19)}${pad(num(r.reported / r.measured), 19)}${r.coreMs.toFixed(0)} / ${r.fullMs.toFixed(0)}`);
   }
   mkdirSync('bench/out', { recursive: true });
   writeFileSync('bench/out/speedup.json', JSON.stringify({ model, n, maxTokens, rounds, beside, rows }, null, 2));
