@@ -382,7 +382,7 @@ export class Engine {
       // Its steps' dense equivalent is their own time here (ratio 1); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
       const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
-      if (w) this.o.log?.debug?.({ id: p.id, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
+      if (w) this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
       return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs, stepsMs);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
@@ -390,7 +390,7 @@ export class Engine {
     const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });
     const outside = wall - w.wallMs - p.embedMs;
     const full = outside + parts.ownPrefill + parts.ownDecodeRun + parts.ownAround + parts.ownRest + parts.densePrefill + parts.otherCores + parts.sameCore;
-    this.o.log?.debug?.({ id: p.id, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, fullMs: full, outside, parts, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
+    this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, fullMs: full, embedMs: p.embedMs, outside, parts, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
     return Math.max(1e-3, full) / wall;
   }
 
