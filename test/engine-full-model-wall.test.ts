@@ -2,7 +2,7 @@
  * The full-model counterfactual of a skip-core request's speedup (src/engine/full-model-wall.ts)
  * and the load ledger it reads (src/engine/load-ledger.ts), on hand-computed windows: alone, beside
  * the full model's group (merged steps, its renewals), beside another core's group (fair share),
- * and beside requests of its own core (the steps they took).
+ * and beside requests of its own core (the steps they took, or their fair share when they renew).
  * The end-to-end check against alternating measurements is test/engine-speedup-trust.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -42,6 +42,11 @@ test('beside another core: its time keeps its fair share of the decode time', ()
   // not scaled up with the request's dense time as the other core's group is.
   const shared = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full());
   assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + (80 + 30))) < 1e-9);
+  // Sharers that renewed in the window (10 ms of prefill beyond the request's own) are closed-loop
+  // callers: they keep their fair share, scaled like the other core's group: (80 + 30 + 10) x 1.5.
+  const renewing = new Map(w.groups).set('core', group({ ...CORE, prefillMs: 30, prefillSteps: 2 }));
+  const kept = fullModelWindowMs({ ...w, groups: renewing }, 'core', { ...OWN, sharedSteps: 10 }, full());
+  assert.ok(Math.abs(kept - (30 + 120 + 40 + 97.5 + 180)) < 1e-9, `${kept}`);
 });
 
 test('ledger: windows, the renewal rate per row and the around-step line', () => {

@@ -10,11 +10,12 @@
  *   prefill new ones that much sooner: their prefill time at its recent rate per decoded row
  *   (closed-loop clients renew a request as soon as one ends);
  * - every other core's group keeps its fair share: its time scales with the decode time of the
- *   group the request is in; the rest of the request's own group (other requests of its core that
- *   shared its steps) keeps the steps it took, which it would take on its own, and never more time
- *   than they took (scaling it up too read 1.12-1.20x the alternating measurement beside fast-mode
- *   requests sharing the core, n 4, 40 tokens, 4 callers, and 1.41x in the trust test's shared-core
- *   case; with this bound 0.91-1.00 and 0.81-0.86: it errs low where the sharers renew quickly);
+ *   group the request is in; so does the rest of the request's own group (other requests of its
+ *   core that shared its steps) when those renewed in the window (closed-loop callers keep their
+ *   share however long the request's dense steps run); sharers that did not renew keep at most the
+ *   time they took, the work they had (bounded always, the trust test's shared-core and crowd cases
+ *   read 0.76-0.88 of the alternating measurement, where the sharers in fact took twice the steps on
+ *   the full model; renewal-aware, 1.06-1.14);
  * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
  *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
  *   is charged per runner step.
@@ -113,5 +114,9 @@ export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps
   const scale = unit > 0 ? ownDecodeRun / unit : 1;
   // The other requests of the request's own core took the shared steps they needed: on their own
   // they take as many, and no more time than that however long the request's dense steps run.
-  return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others * scale, sameCore: sameCore * Math.min(1, scale), scale };
+  // Sharers that started requests of their own in the window (closed-loop callers renew) keep
+  // their fair share like any other group however long the request's dense steps run; sharers that
+  // did not have only the work they had.
+  const renewed = mine.prefillMs - own.prefillMs > 1e-6;
+  return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others * scale, sameCore: sameCore * (renewed ? scale : Math.min(1, scale)), scale };
 }
