@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyOwnSteps, fullModelWindowMs, type DenseModel, type OwnSteps } from '../src/engine/full-model-wall.ts';
-import { emptyGroupTotals, LoadLedger, type GroupTotals, type LedgerWindow } from '../src/engine/load-ledger.ts';
+import { EMBED_KEY, emptyGroupTotals, LoadLedger, type GroupTotals, type LedgerWindow } from '../src/engine/load-ledger.ts';
 
 const group = (g: Partial<GroupTotals>): GroupTotals => ({ ...emptyGroupTotals(), ...g });
 const CORE = { decodeMs: 80, aroundMs: 30, decodeSteps: 10, decodeRows: 20, prefillMs: 20, prefillSteps: 1 };
@@ -60,10 +60,12 @@ test('ledger: windows, the renewal rate per row and the around-step line', () =>
   ledger.decoded('core', false, 2, 5, 1);
   ledger.probed('core', 7, 1);
   ledger.prefilled([{ key: 'core', tokens: 3 }, { key: 'dense', tokens: 1 }], 4);
+  ledger.embedded(6);
   const w = ledger.since(from);
   assert.equal(w.wallMs, 50);
-  assert.equal(w.steps, 3);
-  assert.equal(w.stepMs, 5 + 7 + 4);
+  assert.equal(w.steps, 4);
+  assert.equal(w.stepMs, 5 + 7 + 4 + 6);
+  assert.deepEqual(w.groups.get(EMBED_KEY), { ...emptyGroupTotals(), prefillMs: 6, prefillSteps: 1 }, "a policy's prompt embedding is a step of its own group, not loop time outside steps");
   assert.equal(w.aroundMs, 1);
   assert.deepEqual(w.groups.get('core'), { decodeMs: 5, aroundMs: 1, decodeSteps: 1, decodeRows: 2, prefillMs: 3, prefillSteps: 1, probeMs: 7, probeSteps: 1 });
   assert.deepEqual(w.groups.get('dense'), { ...emptyGroupTotals(), prefillMs: 1, prefillSteps: 1 });

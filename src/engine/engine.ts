@@ -215,6 +215,7 @@ export class Engine {
    */
   embed(tokens: number[]): Promise<Float32Array> {
     return this.exclusive(async () => {
+      const t0 = performance.now();
       const seq = await this.o.runner.createSeq();
       try {
         const out = await this.o.runner.step([{ seq, tokens, plan: embeddingPlan(this.o.runner.info), logits: 'none', embed: true }]);
@@ -223,6 +224,7 @@ export class Engine {
         return e;
       } finally {
         await this.o.runner.freeSeq(seq);
+        this.ledger.embedded(performance.now() - t0);
       }
     });
   }

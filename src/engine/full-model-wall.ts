@@ -16,6 +16,9 @@
  *   time they took, the work they had (bounded always, the trust test's shared-core and crowd cases
  *   read 0.76-0.88 of the alternating measurement, where the sharers in fact took twice the steps on
  *   the full model; renewal-aware, 1.06-1.14);
+ * - other requests' prompt embeddings (a group of their own in the ledger) scale like another core's
+ *   group: charged per step as the loop's other time, they read 1.10-1.16x the alternating
+ *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; now 1.05-1.07);
  * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
  *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
  *   is charged per runner step.

@@ -82,6 +82,9 @@ function lineAt(f: Fit, x: number): number {
   return Math.max(0, my + slope * (x - mx));
 }
 
+/** The ledger's group of prompt embeddings (policies that choose plans from the prompt's embedding). */
+export const EMBED_KEY = '(embeddings)';
+
 export const emptyGroupTotals = (): GroupTotals => ({ decodeMs: 0, aroundMs: 0, decodeSteps: 0, decodeRows: 0, prefillMs: 0, prefillSteps: 0, probeMs: 0, probeSteps: 0 });
 
 export class LoadLedger {
@@ -159,6 +162,19 @@ export class LoadLedger {
       seen.add(f.key);
       this.recentOf(f.key).prefillMs += (ms * f.tokens) / total;
     }
+    this.steps++;
+    this.stepMs += ms;
+  }
+
+  /**
+   * A policy's prompt embedding (one runner step of `ms`, between the loop's steps), kept as the
+   * prefill of a group of its own (EMBED_KEY): it is other requests' work, done as they arrive, not
+   * the loop's time outside steps (which a request's counterfactual charges per step).
+   */
+  embedded(ms: number): void {
+    const g = this.group(EMBED_KEY);
+    g.prefillMs += ms;
+    g.prefillSteps++;
     this.steps++;
     this.stepMs += ms;
   }
