@@ -115,11 +115,10 @@ export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps
   // Fair share is of decode run time: the group the request is in gets one share, and so does every other.
   const unit = Math.max(mine.decodeMs, dense.decodeMs);
   const scale = unit > 0 ? ownDecodeRun / unit : 1;
-  // The other requests of the request's own core took the shared steps they needed: on their own
-  // they take as many, and no more time than that however long the request's dense steps run.
-  // Sharers that started requests of their own in the window (closed-loop callers renew) keep
-  // their fair share like any other group however long the request's dense steps run; sharers that
-  // did not have only the work they had.
+  // The other requests of the request's own core took the shared steps they needed. Sharers that
+  // started requests of their own in the window (closed-loop callers renew) keep their fair share
+  // like any other group however long the request's dense steps run; sharers that did not have only
+  // the work they had: no more time than they took.
   const renewed = mine.prefillMs - own.prefillMs > 1e-6;
   return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others * scale, sameCore: sameCore * (renewed ? scale : Math.min(1, scale)), scale };
 }
