@@ -2,7 +2,7 @@
  * The full-model counterfactual of a skip-core request's speedup (src/engine/full-model-wall.ts)
  * and the load ledger it reads (src/engine/load-ledger.ts), on hand-computed windows: alone, beside
  * the full model's group (merged steps, its renewals), beside another core's group (fair share),
- * and beside requests of its own core (the steps they took, or their fair share when they renew).
+ * and beside requests of its own core (their fair share while they have work, else the steps they took).
  * The end-to-end check against alternating measurements is test/engine-speedup-trust.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -38,15 +38,14 @@ test('beside another core: its time keeps its fair share of the decode time', ()
   const w: LedgerWindow = { wallMs: 195, steps: 23, stepMs: 155, aroundMs: 40, groups: new Map([['core', group(CORE)], ['other', other]]) };
   // rest 0; others 65 scaled by 120 / 80 (the request's dense decode time over its group's): 97.5.
   assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - (30 + 120 + 40 + 97.5)) < 1e-9);
-  // Shared with other requests of its core: they keep the steps they took (80 + 30, less the prefill),
-  // not scaled up with the request's dense time as the other core's group is.
+  // Shared with other requests of its core that still have work at the request's end: they keep
+  // their fair share, scaled like the other core's group ((80 + 30, less the prefill) x 1.5).
   const shared = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full());
-  assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + (80 + 30))) < 1e-9);
-  // Sharers that renewed in the window (10 ms of prefill beyond the request's own) are closed-loop
-  // callers: they keep their fair share, scaled like the other core's group: (80 + 30 + 10) x 1.5.
-  const renewing = new Map(w.groups).set('core', group({ ...CORE, prefillMs: 30, prefillSteps: 2 }));
-  const kept = fullModelWindowMs({ ...w, groups: renewing }, 'core', { ...OWN, sharedSteps: 10 }, full());
-  assert.ok(Math.abs(kept - (30 + 120 + 40 + 97.5 + 180)) < 1e-9, `${kept}`);
+  assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + 1.5 * (80 + 30))) < 1e-9, `${shared}`);
+  // Groups with nothing in flight or waiting at the end had only the work they did: no more time
+  // than they took (the sharers' 110; the other core's 65 unscaled).
+  const idle = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full({ busy: () => false }));
+  assert.ok(Math.abs(idle - (30 + 120 + 40 + 65 + (80 + 30))) < 1e-9, `${idle}`);
 });
 
 test('ledger: windows, the renewal rate per row and the around-step line', () => {

@@ -124,9 +124,9 @@ test('under mixed load (the full model and another core in flight) the reported 
 
 test('beside requests sharing its core (and a full-model caller) the reported speedup matches an alternating measurement', async (t) => {
   // Two callers on the same core: their rows ride the request's steps; on the full model the request
-  // leaves them, and, renewing their requests, they keep their fair share of the machine. Reported /
-  // measured here (4 December 2026): 0.76-0.86 while their time was bounded by what they took, 1.06
-  // with the fair share.
+  // leaves them, and, having work (closed-loop callers renew), they keep their fair share of the
+  // machine. Reported / measured here (4 December 2026): 0.76-0.86 while their time was bounded by
+  // what they took, 1.04-1.11 with the fair share.
   const same = { policy: 'explicit' as const, plan: planToWire(CORE) };
   const { rep, measured, msg } = await alternateUnderLoad({ ...BASE, n: 2 }, [{ policy: 'none' }, same, same]);
   t.diagnostic(msg);
@@ -141,7 +141,7 @@ test('beside a crowd of its own core only the reported speedup matches an altern
   // same request can measure faster on the full model (0.67x on the default model beside seven callers,
   // n 8, 160 tokens). Reported / measured there: 2.86 when the request's dense step was taken at all
   // the step's rows, 0.95 with its own rows; here (4 December 2026) 1.43 before, 0.77-0.94 after,
-  // 1.07 with the renewing sharers' fair share.
+  // 1.02-1.09 with the busy sharers' fair share.
   const same = { policy: 'explicit' as const, plan: planToWire(CORE) };
   const { rep, measured, msg } = await alternateUnderLoad({ ...BASE, n: 2 }, [same, same, same]);
   t.diagnostic(msg);

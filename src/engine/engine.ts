@@ -389,7 +389,7 @@ export class Engine {
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;
-    const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY) });
+    const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY), busy: (k) => this.scheduler.hasWork(k) });
     const outside = wall - w.wallMs - p.embedMs;
     const full = outside + parts.ownPrefill + parts.ownDecodeRun + parts.ownAround + parts.ownRest + parts.densePrefill + parts.otherCores + parts.sameCore;
     this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, fullMs: full, embedMs: p.embedMs, outside, parts, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');

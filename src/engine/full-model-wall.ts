@@ -10,12 +10,13 @@
  *   prefill new ones that much sooner: their prefill time at its recent rate per decoded row
  *   (closed-loop clients renew a request as soon as one ends);
  * - every other core's group keeps its fair share: its time scales with the decode time of the
- *   group the request is in; so does the rest of the request's own group (other requests of its
- *   core that shared its steps) when those renewed in the window (closed-loop callers keep their
- *   share however long the request's dense steps run); sharers that did not renew keep at most the
- *   time they took, the work they had (bounded always, the trust test's shared-core and crowd cases
- *   read 0.76-0.88 of the alternating measurement, where the sharers in fact took twice the steps on
- *   the full model; renewal-aware, 1.06-1.14);
+ *   group the request is in, and so does the rest of the request's own group (other requests of its
+ *   core that shared its steps), while the group has work: a group with nothing in flight or
+ *   waiting at the request's end keeps at most the time it took, the work it had. (Sharers bounded
+ *   always read 0.76-0.88 of the alternating measurement in the trust test's shared-core and crowd
+ *   cases, where closed-loop sharers in fact took twice the steps on the full model; scaled when
+ *   they renewed in the window, 1.04-1.09 there but reports 5-15% above the arms' p50 ratios in the
+ *   `policies` load test, whose cores come and go; scaled while busy at the end: see the README);
  * - other requests' prompt embeddings (a group of their own in the ledger) scale like another core's
  *   group: charged per step as the loop's other time, they read 1.10-1.16x the alternating
  *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; now 1.05-1.07);
@@ -59,6 +60,8 @@ export interface DenseModel {
   aroundStepMs(rows: number): number;
   /** The full model's group's recent prefill time per decoded row (load-ledger.ts). */
   prefillPerRow: number;
+  /** Whether a group still has work when the request ends (rows in flight or requests waiting); default yes. */
+  busy?: (key: string) => boolean;
 }
 
 /** The counterfactual's terms (ms), for a debug log of where a reported speedup comes from. */
@@ -107,18 +110,19 @@ export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps
   // Everything else keeps its fair share: the other cores' groups, and the rest of the request's own
   // group when other requests of its core shared it.
   const time = (g: GroupTotals) => g.decodeMs + g.aroundMs + g.prefillMs + g.probeMs + (g.decodeSteps + g.prefillSteps + g.probeSteps) * rest;
-  let others = 0;
-  for (const [k, g] of w.groups) if (k !== key && k !== full.key) others += time(g);
   const shared = S > 0 ? own.sharedSteps / S : 0;
   let sameCore = shared * (time(mine) - mine.prefillMs - mine.prefillSteps * rest);
   sameCore += Math.max(0, mine.prefillMs - own.prefillMs + (mine.prefillSteps - own.prefillSteps) * rest);
   // Fair share is of decode run time: the group the request is in gets one share, and so does every other.
   const unit = Math.max(mine.decodeMs, dense.decodeMs);
   const scale = unit > 0 ? ownDecodeRun / unit : 1;
-  // The other requests of the request's own core took the shared steps they needed. Sharers that
-  // started requests of their own in the window (closed-loop callers renew) keep their fair share
-  // like any other group however long the request's dense steps run; sharers that did not have only
-  // the work they had: no more time than they took.
-  const renewed = mine.prefillMs - own.prefillMs > 1e-6;
-  return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others * scale, sameCore: sameCore * (renewed ? scale : Math.min(1, scale)), scale };
+  // A group keeps that share however long the request's dense steps run only while it has work:
+  // one with nothing in flight or waiting at the request's end had only the work it did.
+  const busy = full.busy ?? (() => true);
+  const share = (k: string) => (busy(k) ? scale : Math.min(1, scale));
+  let others = 0;
+  for (const [k, g] of w.groups) if (k !== key && k !== full.key) others += time(g) * share(k);
+  // The other requests of the request's own core took the shared steps they needed; like another
+  // core's group they keep their fair share while they have work (closed-loop callers renew).
+  return { ownPrefill, ownDecodeRun, ownAround, ownRest: S * rest, densePrefill, otherCores: others, sameCore: sameCore * share(key), scale };
 }

@@ -83,6 +83,11 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     return [...this.groups().values()].sort((a, b) => b.length - a.length);
   }
 
+  /** True when a skip core has work: unfinished rows of running requests, or requests waiting. */
+  hasWork(key: string): boolean {
+    return this.rowsOf(key) > 0 || this.waiting.some((p) => p.coreKey === key);
+  }
+
   /** Unfinished rows of the running requests of one skip core. */
   rowsOf(key: string): number {
     let rows = 0;
