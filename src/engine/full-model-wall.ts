@@ -19,7 +19,8 @@
  *   `policies` load test, whose cores come and go; scaled while busy at the end: see the README);
  * - other requests' prompt embeddings (a group of their own in the ledger) scale like another core's
  *   group: charged per step as the loop's other time, they read 1.10-1.16x the alternating
- *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; now 1.05-1.07);
+ *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; now
+ *   1.05-1.20 over 7 runs);
  * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
  *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
  *   is charged per runner step.
