@@ -38,14 +38,16 @@ test('beside another core: its time keeps its fair share of the decode time', ()
   const w: LedgerWindow = { wallMs: 195, steps: 23, stepMs: 155, aroundMs: 40, groups: new Map([['core', group(CORE)], ['other', other]]) };
   // rest 0; others 65 scaled by 120 / 80 (the request's dense decode time over its group's): 97.5.
   assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - (30 + 120 + 40 + 97.5)) < 1e-9);
-  // Shared with other requests of its core that still have work at the request's end: they keep
-  // their fair share, scaled like the other core's group ((80 + 30, less the prefill) x 1.5).
-  const shared = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full());
-  assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + 1.5 * (80 + 30))) < 1e-9, `${shared}`);
+  // Shared with other requests of its core (the group's 40 row-steps, 20 of them the request's) that
+  // still have work at the request's end: they keep their fair share, scaled like the other core's
+  // group; the request's half of the time around the steps leaves with it ((80 + 30 / 2) x 1.5).
+  const sharing = new Map(w.groups).set('core', group({ ...CORE, decodeRows: 40 }));
+  const shared = fullModelWindowMs({ ...w, groups: sharing }, 'core', { ...OWN, sharedSteps: 10 }, full());
+  assert.ok(Math.abs(shared - (30 + 120 + 40 + 97.5 + 1.5 * (80 + 15))) < 1e-9, `${shared}`);
   // Groups with nothing in flight or waiting at the end had only the work they did: no more time
-  // than they took (the sharers' 110; the other core's 65 unscaled).
-  const idle = fullModelWindowMs(w, 'core', { ...OWN, sharedSteps: 10 }, full({ busy: () => false }));
-  assert.ok(Math.abs(idle - (30 + 120 + 40 + 65 + (80 + 30))) < 1e-9, `${idle}`);
+  // than they took (the sharers' 95; the other core's 65 unscaled).
+  const idle = fullModelWindowMs({ ...w, groups: sharing }, 'core', { ...OWN, sharedSteps: 10 }, full({ busy: () => false }));
+  assert.ok(Math.abs(idle - (30 + 120 + 40 + 65 + (80 + 15))) < 1e-9, `${idle}`);
 });
 
 test('ledger: windows, the renewal rate per row and the around-step line', () => {

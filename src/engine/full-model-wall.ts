@@ -19,8 +19,9 @@
  *   `policies` load test, whose cores come and go; scaled while busy at the end: see the README);
  * - other requests' prompt embeddings (a group of their own in the ledger) scale like another core's
  *   group: charged per step as the loop's other time, they read 1.10-1.16x the alternating
- *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; now
- *   1.05-1.20 over 7 runs);
+ *   measurement beside four fast-mode callers sharing the request's core (n 4, 40 tokens; then
+ *   1.05-1.20 over 7 runs; 1.00-1.09 once the request's rows' part of the sharers' time around the
+ *   steps leaves with it, below);
  * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
  *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
  *   is charged per runner step.
@@ -112,7 +113,11 @@ export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps
   // group when other requests of its core shared it.
   const time = (g: GroupTotals) => g.decodeMs + g.aroundMs + g.prefillMs + g.probeMs + (g.decodeSteps + g.prefillSteps + g.probeSteps) * rest;
   const shared = S > 0 ? own.sharedSteps / S : 0;
-  let sameCore = shared * (time(mine) - mine.prefillMs - mine.prefillSteps * rest);
+  // The time around the group's steps grows with their rows (sampling, streaming): the request's
+  // rows' part of it leaves with them (kept, it read 82 ms where the sharers paid 49 on the full
+  // model, beside four fast-mode callers sharing the core).
+  const ownRowShare = mine.decodeRows > 0 ? Math.min(1, own.decodeRows / mine.decodeRows) : 0;
+  let sameCore = shared * (time(mine) - mine.prefillMs - mine.prefillSteps * rest - mine.aroundMs * ownRowShare);
   sameCore += Math.max(0, mine.prefillMs - own.prefillMs + (mine.prefillSteps - own.prefillSteps) * rest);
   // Fair share is of decode run time: the group the request is in gets one share, and so does every other.
   const unit = Math.max(mine.decodeMs, dense.decodeMs);
