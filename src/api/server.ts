@@ -87,7 +87,8 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       log: {
         error: (obj, msg) => log.error(config.debug ? obj : { err: String((obj as { err?: unknown }).err) }, msg),
         warn: (obj, msg) => log.warn(obj, msg),
-        debug: (obj, msg) => log.debug(obj, msg),
+        // Only at debug level: the engine then builds each request's window record for nothing else.
+        ...(log.isLevelEnabled('debug') ? { debug: (obj: object, msg: string) => log.debug(obj, msg) } : {}),
       },
     });
   const { target, promoted } = await startupTarget(store, base, config.versionCacheDir, config.followVersions && store.engine !== 'off');

@@ -18,8 +18,8 @@ import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
-import { fullModelWindowParts } from './full-model-wall.ts';
-import { LoadLedger } from './load-ledger.ts';
+import { fullModelWindowParts, partsTotal } from './full-model-wall.ts';
+import { LoadLedger, type LedgerWindow } from './load-ledger.ts';
 import { SpeedupMeter, endToEndSpeedup } from './speedup-meter.ts';
 import { warmRequestPath } from './warmup.ts';
 import type { CandidateDelta, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
@@ -311,10 +311,10 @@ export class Engine {
     const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
-    const context = Math.round(group.reduce((s, r) => s + this.o.runner.seqLength(r.seq), 0) / group.length);
     // Each request's rows' summed context (tokens in their KV) before the step: the dense equivalent of a shared step depends on it.
     const contextOf = new Map<ParentRequest, number>();
     group.forEach((r, i) => contextOf.set(owners[i]!, (contextOf.get(owners[i]!) ?? 0) + this.o.runner.seqLength(r.seq)));
+    const context = Math.round([...contextOf.values()].reduce((s, c) => s + c, 0) / group.length);
     const probe = probing ? await this.meter!.probe(group.length, context) : null;
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
     // The full model's group beside this step (the speedup's counterfactual merges the rows into it).
@@ -380,19 +380,21 @@ export class Engine {
   private speedupOf(p: ParentRequest): number | null {
     const wall = performance.now() - p.arrivedAt;
     const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
+    // The debug log's view of the request's window (built only when the log is at debug level).
+    const windowLog = (win: LedgerWindow, more: object = {}) => this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: win.wallMs, ...more, own: p.own, groups: Object.fromEntries(win.groups), steps: win.steps, stepMs: win.stepMs, aroundMs: win.aroundMs }, 'request window');
     if (p.coreKey === DENSE_KEY || !this.meter) {
       // Its steps' dense equivalent is their own time here (ratio 1); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
       const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
-      if (w) this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
+      if (w) windowLog(w);
       return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs, stepsMs);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;
     const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY), busy: (k) => this.scheduler.hasWork(k) });
     const outside = wall - w.wallMs - p.embedMs;
-    const full = outside + parts.ownPrefill + parts.ownDecodeRun + parts.ownAround + parts.ownRest + parts.densePrefill + parts.otherCores + parts.sameCore;
-    this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: w.wallMs, fullMs: full, embedMs: p.embedMs, outside, parts, own: p.own, groups: Object.fromEntries(w.groups), steps: w.steps, stepMs: w.stepMs, aroundMs: w.aroundMs }, 'request window');
+    const full = outside + partsTotal(parts);
+    windowLog(w, { fullMs: full, embedMs: p.embedMs, outside, parts });
     return Math.max(1e-3, full) / wall;
   }
 

@@ -81,7 +81,11 @@ export interface FullModelParts {
 
 /** The window's full-model counterfactual (ms) for a request of core `key` (not the dense one). */
 export function fullModelWindowMs(w: LedgerWindow, key: string, own: OwnSteps, full: DenseModel): number {
-  const p = fullModelWindowParts(w, key, own, full);
+  return partsTotal(fullModelWindowParts(w, key, own, full));
+}
+
+/** The sum of the counterfactual's terms (ms). */
+export function partsTotal(p: FullModelParts): number {
   return p.ownPrefill + p.ownDecodeRun + p.ownAround + p.ownRest + p.densePrefill + p.otherCores + p.sameCore;
 }
 

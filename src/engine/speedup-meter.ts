@@ -91,9 +91,8 @@ export class SpeedupMeter {
   private readonly cores = new Map<string, Window>();
   /** The probe rows; a probe of b rows runs the first b. */
   private readonly pool: PoolRow[] = [];
-  /** Total time spent in probes (ms) and their count; the real steps' time, which bounds it. */
+  /** Total time spent in probes (ms), and the real steps' time, which bounds it. */
   probeMs = 0;
-  probes = 0;
   private stepMs = 0;
   /** The dense step's cost per row and token of context (ms), and the dense sample count it was fitted at. */
   private perRowToken = { ms: 0, at: -1 };
@@ -120,7 +119,6 @@ export class SpeedupMeter {
    */
   async probe(batch: number, context: number): Promise<{ denseMs: number; spentMs: number; graph?: string; context: number }> {
     const out = await this.denseStep(batch, context);
-    this.probes++;
     this.probeMs += out.spentMs;
     return out;
   }
