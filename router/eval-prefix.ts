@@ -18,7 +18,7 @@ export function prefixResult(r: GenerationResult, n: number, shape: { numLayers:
   return {
     ...r,
     candidates,
-    selectedIndex: selectCandidate(candidates, 'vote'),
+    selectedIndex: selectCandidate(candidates.map((c) => ({ answer: c.answer, meanLogprob: c.meanLogprob, tokens: c.tokenIds.length })), 'vote'),
     diversity: diversity(answers, candidates.map((c) => c.tokenIds), candidates.map((c) => c.plan), shape),
     completionTokens: candidates.reduce((s, c) => s + c.tokenIds.length, 0),
   };

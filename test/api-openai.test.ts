@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
+import { selectCandidate } from '../src/engine/vote.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -78,6 +79,19 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
   assert.deepEqual(texts, r.choices.map((c) => c.message.content));
 });
 
+test('select weighted: the server picks the answer with the largest summed sequence probability', async () => {
+  // The test model's text is arbitrary, so the answer is its first character: candidates then share answers.
+  const body = { model: server.ctx.model.info.id, messages, max_tokens: 6, n: 8, seed: 21, temperature: 1.5, logprobs: true, skip: { select: 'weighted', answer_pattern: '^\\s*(\\S)' } };
+  const r = (await client.chat.completions.create(body as never)) as unknown as OpenAI.ChatCompletion & { skip: { selected_index: number } };
+  const scored = r.choices.map((c) => {
+    const x = c as unknown as { answer: string | null; score: number; logprobs: { content: unknown[] } };
+    return { answer: x.answer, meanLogprob: x.score, tokens: x.logprobs.content.length };
+  });
+  assert.ok(scored.some((c) => c.answer !== null), 'some candidates have an answer');
+  assert.equal(r.skip.selected_index, selectCandidate(scored, 'weighted'));
+  assert.equal(r.choices.filter((c) => (c as unknown as { selected: boolean }).selected).length, 1);
+});
+
 test('continuous batching: concurrent requests give the same greedy output as alone', async () => {
   const prompts = ['Q: 1+1? A:', 'Tell me a story about a cat', 'x', 'The answer is'];
   const ask = (prompt: string, i: number) => client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 10 + i, temperature: 0, n: 1 + (i % 2) });
@@ -136,6 +150,7 @@ test('errors: exact status codes and the field named', async () => {
   await bad({ n: 2, skip: { policy: 'explicit', plans: [{}, { mask_heads: { '0': [9] } }] } }, 400, 'skip.plans[1].mask_heads.0[0]');
   await bad({ skip: { policy: 'explicit', plan: { skip_layers: [5] } } }, 400, 'skip.plan.skip_layers[0]');
   await bad({ temperature: 5 }, 400, 'temperature');
+  await bad({ skip: { select: 'heaviest' } }, 400, 'skip.select');
   await bad({ frobnicate: true }, 400, 'frobnicate');
   await bad({ model: 'gpt-4' }, 404, 'model');
   const raw = await fetch(`${server.http}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' }, body: '{"messages": [' });

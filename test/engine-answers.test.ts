@@ -17,20 +17,52 @@ test('default extraction: last \\boxed{} (balanced) else the number after "The a
 
 test('vote: majority wins, ties broken by mean logprob; logprob and none modes', () => {
   const c = [
-    { answer: '4', meanLogprob: -2 },
-    { answer: '5', meanLogprob: -0.1 },
-    { answer: '4', meanLogprob: -1 },
-    { answer: null, meanLogprob: 0 },
+    { answer: '4', meanLogprob: -2, tokens: 10 },
+    { answer: '5', meanLogprob: -0.1, tokens: 10 },
+    { answer: '4', meanLogprob: -1, tokens: 10 },
+    { answer: null, meanLogprob: 0, tokens: 10 },
   ];
   assert.equal(selectCandidate(c, 'vote'), 2);
   assert.equal(selectCandidate(c, 'logprob'), 3);
   assert.equal(selectCandidate(c, 'none'), null);
   const tie = [
-    { answer: '1', meanLogprob: -3 },
-    { answer: '2', meanLogprob: -0.5 },
+    { answer: '1', meanLogprob: -3, tokens: 4 },
+    { answer: '2', meanLogprob: -0.5, tokens: 4 },
   ];
   assert.equal(selectCandidate(tie, 'vote'), 1);
-  assert.equal(selectCandidate([{ answer: null, meanLogprob: -2 }, { answer: null, meanLogprob: -1 }], 'vote'), 1);
+  assert.equal(selectCandidate([{ answer: null, meanLogprob: -2, tokens: 3 }, { answer: null, meanLogprob: -1, tokens: 3 }], 'vote'), 1);
+});
+
+test('weighted vote: answers weigh by summed sequence probability, the likeliest candidate of the winner is returned', () => {
+  // Two unlikely completions say 4 (each e^-20), one likely says 5 (e^-5): 5 wins by weight, 4 by count.
+  const c = [
+    { answer: '4', meanLogprob: -2, tokens: 10 },
+    { answer: '5', meanLogprob: -0.5, tokens: 10 },
+    { answer: '4', meanLogprob: -2, tokens: 10 },
+  ];
+  assert.equal(selectCandidate(c, 'vote'), 0);
+  assert.equal(selectCandidate(c, 'weighted'), 1);
+  // Sums, not means: a long answer's many tokens make it less probable than a short one with a worse mean.
+  const lengths = [
+    { answer: '7', meanLogprob: -0.2, tokens: 100 },
+    { answer: '8', meanLogprob: -1, tokens: 5 },
+  ];
+  assert.equal(selectCandidate(lengths, 'weighted'), 1);
+  // Equal answers add up: three at e^-12 (3e^-12) beat one at e^-11.
+  const adds = [
+    { answer: '1', meanLogprob: -1.2, tokens: 10 },
+    { answer: '1', meanLogprob: -1.2, tokens: 10 },
+    { answer: '1', meanLogprob: -1.2, tokens: 10 },
+    { answer: '2', meanLogprob: -1.1, tokens: 10 },
+  ];
+  assert.equal(selectCandidate(adds, 'weighted'), 0);
+  // Thousands of tokens do not underflow to a tie (log-sum-exp), and no answer falls back to logprob.
+  const long = [
+    { answer: '3', meanLogprob: -1, tokens: 5000 },
+    { answer: '6', meanLogprob: -1.01, tokens: 5000 },
+  ];
+  assert.equal(selectCandidate(long, 'weighted'), 0);
+  assert.equal(selectCandidate([{ answer: null, meanLogprob: -2, tokens: 3 }, { answer: null, meanLogprob: -1, tokens: 3 }], 'weighted'), 1);
 });
 
 test('diversity figures', () => {

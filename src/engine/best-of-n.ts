@@ -33,7 +33,7 @@ export function summarize(
 ): BestOfNSummary {
   const answers = cands.map((c) => extractAnswer(c.text, pattern));
   const selectedIndex = selectCandidate(
-    cands.map((c, i) => ({ answer: answers[i]!, meanLogprob: c.meanLogprob })),
+    cands.map((c, i) => ({ answer: answers[i]!, meanLogprob: c.meanLogprob, tokens: c.tokenIds.length })),
     select,
   );
   const div = diversity(

@@ -12,11 +12,10 @@ import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import type { ChatTemplate } from '../text/chat-template.ts';
 import { compileAnswerPattern } from './answers.ts';
 import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
-import type { SelectMode } from './vote.ts';
+import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for. */
 export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32 };
-const SELECT_MODES: readonly SelectMode[] = ['vote', 'logprob', 'none'];
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {

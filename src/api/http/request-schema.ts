@@ -4,6 +4,7 @@
  * once, in engine/prepare-request.ts. Errors name the field in wire form (e.g. `messages[0].content`).
  */
 import { z } from 'zod';
+import { SELECT_MODES } from '../../engine/vote.ts';
 import { InvalidRequestError } from '../../errors.ts';
 
 const SkipSchema = z
@@ -14,7 +15,7 @@ const SkipSchema = z
     k: z.number().optional(),
     target_speedup: z.number().optional(),
     domain: z.string().optional(),
-    select: z.enum(['vote', 'logprob', 'none']).optional(),
+    select: z.enum(SELECT_MODES).optional(),
     answer_pattern: z.string().optional(),
     reference_answer: z.union([z.string(), z.number()]).optional(),
   })

@@ -1,0 +1,100 @@
+/**
+ * `skipserve router vote-rules`: each selection rule of the server (majority `vote`, probability-
+ * `weighted` vote, `logprob`) on the same candidates of several policies, on held-out problems, with
+ * 95% intervals and paired differences (router/vote-rules.ts). Writes vote-rules.md and .json under
+ * the model's router directory; per-problem candidates go to router/vote-records.jsonl (resumable).
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { routerPaths } from '../src/router/calibration.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
+import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
+import { ProgressBar } from '../src/cli/progress.ts';
+import { formatDiff, formatProportion } from '../src/util/intervals.ts';
+import { fnv1a } from '../src/util/rng.ts';
+import { planKey } from '../src/plans/plan.ts';
+import type { SelectMode } from '../src/engine/vote.ts';
+import { generatedProblems, tierFlag } from './problems.ts';
+import { runVoteStudy, scoreVoteStudy, subNetworkPlans, subNetworkSkip, type VoteConfig } from './vote-rules.ts';
+
+export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR] [--count N] [--seed S] [--tier standard|hard|mixed] [--n N]
+  [--temperature T] [--max-tokens N] [--policies vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F]
+  [--threads N] [--max-batch N] [--fresh]
+  The selection rules on the same candidates; sub-networks: candidate 0 the full model, the others a seeded
+  random skip core each removing about F of the sublayer FLOPs (default 0.1). Resumable.`;
+
+const POLICIES = ['vanilla', 'learned', 'random-heads', 'sub-networks'];
+const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
+
+/** Runs the study. */
+export async function runVoteRulesCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, tier: { type: 'string' }, n: { type: 'string' },
+      temperature: { type: 'string' }, 'max-tokens': { type: 'string' }, policies: { type: 'string' }, k: { type: 'string' },
+      'core-frac': { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const modelDir = modelDirFlag(values.model, VOTE_RULES_USAGE);
+  const pos = (v: number): boolean => isInt(v) && v >= 1;
+  const count = numFlag('count', values.count, 1000, pos, 'an integer >= 1');
+  const seed = numFlag('seed', values.seed, 7, (v) => isInt(v) && v >= 0, 'an integer >= 0');
+  const n = numFlag('n', values.n, 8, (v) => pos(v) && v >= 2, 'an integer >= 2');
+  const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 2, 'a number in [0, 2]');
+  const maxTokens = numFlag('max-tokens', values['max-tokens'], 360, pos, 'an integer >= 1');
+  const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
+  const frac = numFlag('core-frac', values['core-frac'], 0.1, (v) => v > 0 && v < 1, 'a number in (0, 1)');
+  const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
+  const maxBatch = numFlag('max-batch', values['max-batch'], 64, (v) => pos(v) && v >= n, `an integer >= --n (${n})`);
+  const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : POLICIES;
+  for (const w of wanted) if (!POLICIES.includes(w)) throw new Error(`--policies: '${w}' is not one of ${POLICIES.join(', ')}`);
+  const tier = tierFlag(values.tier ?? 'hard');
+  const problems = generatedProblems('test', seed, count, tier);
+  const paths = routerPaths(modelDir);
+  const recordsPath = join(paths.dir, 'vote-records.jsonl');
+  if (values.fresh) rmSync(recordsPath, { force: true });
+  const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, prepareCores: false });
+  try {
+    const subPlans = subNetworkPlans(local.info, n, frac, seed);
+    const all: Record<string, VoteConfig> = {
+      vanilla: { label: 'vanilla', skip: { policy: 'none' } },
+      learned: { label: 'learned', skip: { policy: 'learned' } },
+      'random-heads': { label: `random heads k=${k}`, skip: { policy: 'random-heads', k } },
+      'sub-networks': { label: `sub-networks ${frac}`, skip: subNetworkSkip(subPlans) },
+    };
+    const configs: VoteConfig[] = [];
+    for (const w of wanted) {
+      const why = local.policies.get(all[w]!.skip.policy!)?.unavailableReason();
+      if (why) process.stderr.write(`skipping ${w}: ${why}\n`);
+      else configs.push(all[w]!);
+    }
+    const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), problems: fnv1a(problems.map((p) => p.id).join(',')), count, seed, n, temperature, maxTokens, k, subNetworks: subPlans.map(planKey) };
+    const bars = new Map<string, ProgressBar>();
+    const started = Date.now();
+    const byLabel = await runVoteStudy(local, problems, configs, { n, seed, temperature, maxTokens }, { path: recordsPath, header }, (label) => {
+      if (!bars.has(label)) bars.set(label, new ProgressBar(label.padEnd(24), count, 0));
+      bars.get(label)!.tick(1);
+    });
+    const rows = scoreVoteStudy(byLabel, RULES, 'vanilla');
+    const lines = [
+      `# Selection rules on the same candidates`,
+      '',
+      `${count} held-out ${tier} test problems (seed ${seed}), N = ${n}, temperature ${temperature}, max ${maxTokens} tokens; ` +
+        `the request seeds of \`router eval\`; sub-networks: ${subPlans.map(planKey).join(' | ')}. Differences are paired, in points.`,
+      '',
+      '| policy | rule | right % [95% CI] | − vote (same candidates) | − vanilla (same rule) |',
+      '|---|---|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.label} | ${r.rule} | ${formatProportion(r.acc)} | ${r.vsVote ? formatDiff(r.vsVote) : '-'} | ${r.vsBaseline ? formatDiff(r.vsBaseline) : '-'} |`),
+      '',
+    ];
+    process.stdout.write('\n' + lines.join('\n') + `\n(${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+    writeFileSync(join(paths.dir, 'vote-rules.md'), lines.join('\n'));
+    writeFileSync(join(paths.dir, 'vote-rules.json'), JSON.stringify({ header, rows }, null, 1) + '\n');
+  } finally {
+    await local.close();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * `skipserve router vote-rules` end to end on a copy of the default model with its router files:
+ * every policy's candidates are recorded once and scored under each selection rule of the server,
+ * the sub-network ensemble gives every candidate but the first its own skip core, a rerun resumes
+ * without generating again, and a bad flag is named. Scoring is checked on hand-made records.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { scoreVoteStudy, subNetworkPlans, type VoteRecord } from '../router/vote-rules.ts';
+import { planCost } from '../src/plans/cost.ts';
+
+const SRC = 'models/default';
+const dir = mkdtempSync(join(tmpdir(), 'skipserve-vote-rules-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function copyModel(): string {
+  const model = join(dir, 'model');
+  mkdirSync(join(model, 'router'), { recursive: true });
+  for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'selector.onnx']) {
+    copyFileSync(join(SRC, f), join(model, f));
+  }
+  for (const f of ['calibration.json', 'catalog.json', 'profiles.json']) copyFileSync(join(SRC, 'router', f), join(model, 'router', f));
+  return model;
+}
+
+test('router vote-rules records each policy once and scores every rule on the same candidates', () => {
+  const model = copyModel();
+  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '3', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'vanilla,learned,sub-networks'];
+  execFileSync('node', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const records = readFileSync(join(model, 'router', 'vote-records.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(records.length, 1 + 3 * 3, 'a header and one record per policy and problem');
+  const out = JSON.parse(readFileSync(join(model, 'router', 'vote-rules.json'), 'utf8')) as { header: { subNetworks: string[] }; rows: { label: string; rule: string; acc: { n: number } }[] };
+  assert.deepEqual(out.rows.map((r) => `${r.label}/${r.rule}`), ['vanilla', 'learned', 'sub-networks 0.1'].flatMap((l) => ['vote', 'weighted', 'logprob'].map((r) => `${l}/${r}`)));
+  for (const r of out.rows) assert.equal(r.acc.n, 3);
+  assert.equal(new Set(out.header.subNetworks).size, 4, 'the full model and three distinct cores');
+  // A rerun generates nothing: the records stay as they were.
+  execFileSync('node', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(readFileSync(join(model, 'router', 'vote-records.jsonl'), 'utf8').trim().split('\n').length, records.length);
+  assert.match(readFileSync(join(model, 'router', 'vote-rules.md'), 'utf8'), /\| sub-networks 0\.1 \| weighted \|/);
+});
+
+test('router vote-rules names a bad flag', () => {
+  const r = spawnSync('node', ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', SRC, '--policies', 'vanilla,oracle'], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--policies: 'oracle' is not one of vanilla, learned, random-heads, sub-networks/);
+});
+
+test('sub-network plans: the full model first, then seeded cores of about the asked FLOP share', () => {
+  const info = { numLayers: 16, numHeads: 8, numKvHeads: 2, hiddenSize: 160, headDim: 20, intermediateSize: 384, vocabSize: 384 } as never;
+  const plans = subNetworkPlans(info, 8, 0.1, 7);
+  assert.deepEqual(plans[0], { skipAttention: [], skipMlp: [], maskHeads: {} });
+  for (const p of plans.slice(1)) {
+    assert.ok(!p.skipAttention.includes(0) && !p.skipMlp.includes(0), 'layer 0 is kept');
+    assert.ok(Math.abs(planCost(p, info).sublayerFraction - 0.1) < 0.03, JSON.stringify(p));
+  }
+  assert.deepEqual(subNetworkPlans(info, 8, 0.1, 7), plans, 'same seed, same cores');
+});
+
+test('vote-rules scoring: rules differ on the same candidates, differences are paired', () => {
+  const rec = (label: string, i: number, truth: string, cands: [string | null, number, number][]): VoteRecord => ({ label, i, truth, cands: cands.map(([answer, meanLogprob, tokens]) => ({ answer, meanLogprob, tokens })) });
+  const by = new Map<string, VoteRecord[]>([
+    // Two unlikely wrong answers outvote one likely right one: vote is wrong, weighted right.
+    ['vanilla', [rec('vanilla', 0, '5', [['4', -2, 10], ['5', -0.5, 10], ['4', -2, 10]]), rec('vanilla', 1, '1', [['1', -1, 5], ['1', -1, 5], ['2', -2, 5]])]],
+    ['other', [rec('other', 0, '5', [['5', -1, 10], ['5', -1, 10], ['4', -1, 10]]), rec('other', 1, '1', [['2', -1, 5], ['2', -1, 5], ['1', -1, 5]])]],
+  ]);
+  const rows = scoreVoteStudy(by, ['vote', 'weighted', 'logprob'], 'vanilla');
+  const get = (l: string, r: string) => rows.find((x) => x.label === l && x.rule === r)!;
+  assert.equal(get('vanilla', 'vote').acc.k, 1);
+  assert.equal(get('vanilla', 'weighted').acc.k, 2);
+  assert.equal(get('vanilla', 'weighted').vsVote!.diff, 0.5);
+  assert.equal(get('vanilla', 'logprob').acc.k, 2);
+  assert.equal(get('vanilla', 'vote').vsVote, null);
+  assert.equal(get('other', 'vote').vsBaseline!.diff, 0, 'paired with vanilla under the same rule');
+  assert.equal(get('other', 'weighted').vsBaseline!.diff, -0.5);
+});
