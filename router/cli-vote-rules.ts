@@ -20,12 +20,12 @@ import { generatedProblems, tierFlag } from './problems.ts';
 import { runVoteStudy, scoreVoteStudy, subNetworkPlans, subNetworkSkip, type VoteConfig } from './vote-rules.ts';
 
 export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR] [--count N] [--seed S] [--tier standard|hard|mixed] [--n N]
-  [--temperature T] [--max-tokens N] [--policies vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F]
+  [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F]
   [--threads N] [--max-batch N] [--fresh]
-  The selection rules on the same candidates; sub-networks: candidate 0 the full model, the others a seeded
+  The selection rules on the same candidates (greedy: one greedy answer, N = 1); sub-networks: candidate 0 the full model, the others a seeded
   random skip core each removing about F of the sublayer FLOPs (default 0.1). Resumable.`;
 
-const POLICIES = ['vanilla', 'learned', 'random-heads', 'sub-networks'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks'];
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
 
 /** Runs the study. */
@@ -61,6 +61,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   try {
     const subPlans = subNetworkPlans(local.info, n, frac, seed);
     const all: Record<string, VoteConfig> = {
+      greedy: { label: 'greedy', skip: { policy: 'none' }, greedy: true },
       vanilla: { label: 'vanilla', skip: { policy: 'none' } },
       learned: { label: 'learned', skip: { policy: 'learned' } },
       'random-heads': { label: `random heads k=${k}`, skip: { policy: 'random-heads', k } },
@@ -86,9 +87,9 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       `${count} held-out ${tier} test problems (seed ${seed}), N = ${n}, temperature ${temperature}, max ${maxTokens} tokens; ` +
         `the request seeds of \`router eval\`; sub-networks: ${subPlans.map(planKey).join(' | ')}. Differences are paired, in points.`,
       '',
-      '| policy | rule | right % [95% CI] | − vote (same candidates) | − vanilla (same rule) |',
-      '|---|---|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.label} | ${r.rule} | ${formatProportion(r.acc)} | ${r.vsVote ? formatDiff(r.vsVote) : '-'} | ${r.vsBaseline ? formatDiff(r.vsBaseline) : '-'} |`),
+      '| policy | rule | right % [95% CI] | − vote (same candidates) | − vanilla (same rule) | − greedy |',
+      '|---|---|---:|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.label} | ${r.rule} | ${formatProportion(r.acc)} | ${r.vsVote ? formatDiff(r.vsVote) : '-'} | ${r.vsBaseline ? formatDiff(r.vsBaseline) : '-'} | ${r.vsGreedy ? formatDiff(r.vsGreedy) : '-'} |`),
       '',
     ];
     process.stdout.write('\n' + lines.join('\n') + `\n(${((Date.now() - started) / 1000).toFixed(0)} s)\n`);

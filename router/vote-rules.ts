@@ -23,6 +23,8 @@ import { promptSpec, type RouterPrompt } from './problems.ts';
 export interface VoteConfig {
   label: string;
   skip: SkipSpec;
+  /** One greedy candidate instead of the study's N sampled ones (the reference every vote should beat). */
+  greedy?: boolean;
 }
 
 /** What one problem's candidates were under one configuration. */
@@ -80,7 +82,7 @@ export async function runVoteStudy(
   for (const cfg of configs) {
     const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${i}`));
     await mapConcurrent(todo, Math.max(1, Math.floor(local.limits.maxBatch / s.n) * 2), async ({ p, i }) => {
-      const r = await local.generate({ prompt: promptSpec(local, p), n: s.n, temperature: s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip });
+      const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip });
       const rec: VoteRecord = { label: cfg.label, i, truth: p.answer ?? null, cands: r.candidates.map((c) => ({ answer: c.answer, meanLogprob: Number.isFinite(c.meanLogprob) ? c.meanLogprob : -1e9, tokens: c.tokenIds.length })) };
       done.set(`${cfg.label}|${i}`, rec);
       appendFileSync(store.path, JSON.stringify(rec) + '\n');
@@ -106,12 +108,21 @@ export interface VoteRow {
   vsVote: PairedDiff | null;
   /** Against the baseline configuration under the same rule. */
   vsBaseline: PairedDiff | null;
+  /** Against the one greedy answer (the configuration labelled `greedy`, when studied). */
+  vsGreedy: PairedDiff | null;
 }
 
 /** Scores every configuration under each rule; `baseline` is the configuration the others are paired with. */
 export function scoreVoteStudy(byLabel: Map<string, VoteRecord[]>, rules: readonly SelectMode[], baseline: string): VoteRow[] {
   const rows: VoteRow[] = [];
+  const greedyRecs = byLabel.get('greedy');
+  const greedy = greedyRecs ? ruleHits(greedyRecs, 'vote') : null;
   for (const [label, recs] of byLabel) {
+    if (label === 'greedy') {
+      const hits = ruleHits(recs, 'vote');
+      rows.push({ label, rule: 'vote', acc: wilson(hits.reduce((a, b) => a + b, 0), hits.length), vsVote: null, vsBaseline: null, vsGreedy: null });
+      continue;
+    }
     const vote = ruleHits(recs, 'vote');
     for (const rule of rules) {
       const hits = ruleHits(recs, rule);
@@ -122,6 +133,7 @@ export function scoreVoteStudy(byLabel: Map<string, VoteRecord[]>, rules: readon
         acc: wilson(hits.reduce((a, b) => a + b, 0), hits.length),
         vsVote: rule === 'vote' ? null : pairedDiff(vote, hits),
         vsBaseline: base && label !== baseline ? pairedDiff(ruleHits(base, rule), hits) : null,
+        vsGreedy: greedy && label !== 'greedy' ? pairedDiff(greedy, hits) : null,
       });
     }
   }

@@ -29,12 +29,14 @@ function copyModel(): string {
 
 test('router vote-rules records each policy once and scores every rule on the same candidates', () => {
   const model = copyModel();
-  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '3', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'vanilla,learned,sub-networks'];
+  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '3', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'greedy,vanilla,learned,sub-networks'];
   execFileSync('node', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const records = readFileSync(join(model, 'router', 'vote-records.jsonl'), 'utf8').trim().split('\n');
-  assert.equal(records.length, 1 + 3 * 3, 'a header and one record per policy and problem');
+  assert.equal(records.length, 1 + 4 * 3, 'a header and one record per policy and problem');
   const out = JSON.parse(readFileSync(join(model, 'router', 'vote-rules.json'), 'utf8')) as { header: { subNetworks: string[] }; rows: { label: string; rule: string; acc: { n: number } }[] };
-  assert.deepEqual(out.rows.map((r) => `${r.label}/${r.rule}`), ['vanilla', 'learned', 'sub-networks 0.1'].flatMap((l) => ['vote', 'weighted', 'logprob'].map((r) => `${l}/${r}`)));
+  assert.deepEqual(out.rows.map((r) => `${r.label}/${r.rule}`), ['greedy/vote', ...['vanilla', 'learned', 'sub-networks 0.1'].flatMap((l) => ['vote', 'weighted', 'logprob'].map((r) => `${l}/${r}`))]);
+  const greedyRecord = JSON.parse(records.find((l) => l.includes('"label":"greedy"'))!) as { cands: unknown[] };
+  assert.equal(greedyRecord.cands.length, 1, 'greedy is one candidate');
   for (const r of out.rows) assert.equal(r.acc.n, 3);
   assert.equal(new Set(out.header.subNetworks).size, 4, 'the full model and three distinct cores');
   // A rerun generates nothing: the records stay as they were.
@@ -46,7 +48,7 @@ test('router vote-rules records each policy once and scores every rule on the sa
 test('router vote-rules names a bad flag', () => {
   const r = spawnSync('node', ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', SRC, '--policies', 'vanilla,oracle'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /--policies: 'oracle' is not one of vanilla, learned, random-heads, sub-networks/);
+  assert.match(r.stderr, /--policies: 'oracle' is not one of greedy, vanilla, learned, random-heads, sub-networks/);
 });
 
 test('sub-network plans: the full model first, then seeded cores of about the asked FLOP share', () => {
@@ -65,6 +67,7 @@ test('vote-rules scoring: rules differ on the same candidates, differences are p
   const by = new Map<string, VoteRecord[]>([
     // Two unlikely wrong answers outvote one likely right one: vote is wrong, weighted right.
     ['vanilla', [rec('vanilla', 0, '5', [['4', -2, 10], ['5', -0.5, 10], ['4', -2, 10]]), rec('vanilla', 1, '1', [['1', -1, 5], ['1', -1, 5], ['2', -2, 5]])]],
+    ['greedy', [rec('greedy', 0, '5', [['5', -1, 3]]), rec('greedy', 1, '1', [['2', -1, 3]])]],
     ['other', [rec('other', 0, '5', [['5', -1, 10], ['5', -1, 10], ['4', -1, 10]]), rec('other', 1, '1', [['2', -1, 5], ['2', -1, 5], ['1', -1, 5]])]],
   ]);
   const rows = scoreVoteStudy(by, ['vote', 'weighted', 'logprob'], 'vanilla');
@@ -76,4 +79,6 @@ test('vote-rules scoring: rules differ on the same candidates, differences are p
   assert.equal(get('vanilla', 'vote').vsVote, null);
   assert.equal(get('other', 'vote').vsBaseline!.diff, 0, 'paired with vanilla under the same rule');
   assert.equal(get('other', 'weighted').vsBaseline!.diff, -0.5);
+  assert.equal(rows.filter((x) => x.label === 'greedy').length, 1, 'one row for the one greedy answer');
+  assert.equal(get('vanilla', 'weighted').vsGreedy!.diff, 0.5, 'paired with the greedy answers');
 });
