@@ -17,13 +17,15 @@ import { fnv1a } from '../src/util/rng.ts';
 import { planKey } from '../src/plans/plan.ts';
 import type { SelectMode } from '../src/engine/vote.ts';
 import { generatedProblems, tierFlag } from './problems.ts';
-import { runVoteStudy, scoreVoteStudy, subNetworkPlans, subNetworkSkip, type VoteConfig } from './vote-rules.ts';
+import { runVoteStudy, scoreVoteStudy, subNetworkSkip, type VoteConfig } from './vote-rules.ts';
+import { SUB_NETWORK_FRACTION, SUB_NETWORK_SEED, subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
 
 export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR] [--count N] [--seed S] [--tier standard|hard|mixed] [--n N]
-  [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F]
+  [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F] [--core-seed S]
   [--threads N] [--max-batch N] [--fresh]
   The selection rules on the same candidates (greedy: one greedy answer, N = 1); sub-networks: candidate 0 the full model, the others a seeded
-  random skip core each removing about F of the sublayer FLOPs (default 0.1). Resumable.`;
+  random skip core each removing about F of the sublayer FLOPs, drawn with --core-seed (defaults 0.1 and 7: the list the
+  sub-networks policy serves). Resumable.`;
 
 const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks'];
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
@@ -35,7 +37,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, tier: { type: 'string' }, n: { type: 'string' },
       temperature: { type: 'string' }, 'max-tokens': { type: 'string' }, policies: { type: 'string' }, k: { type: 'string' },
-      'core-frac': { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
+      'core-frac': { type: 'string' }, 'core-seed': { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
     },
     strict: true,
   });
@@ -47,7 +49,8 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 2, 'a number in [0, 2]');
   const maxTokens = numFlag('max-tokens', values['max-tokens'], 360, pos, 'an integer >= 1');
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
-  const frac = numFlag('core-frac', values['core-frac'], 0.1, (v) => v > 0 && v < 1, 'a number in (0, 1)');
+  const frac = numFlag('core-frac', values['core-frac'], SUB_NETWORK_FRACTION, (v) => v > 0 && v < 1, 'a number in (0, 1)');
+  const coreSeed = numFlag('core-seed', values['core-seed'], SUB_NETWORK_SEED, (v) => isInt(v) && v >= 0, 'an integer >= 0');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
   const maxBatch = numFlag('max-batch', values['max-batch'], 64, (v) => pos(v) && v >= n, `an integer >= --n (${n})`);
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : POLICIES;
@@ -59,7 +62,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   if (values.fresh) rmSync(recordsPath, { force: true });
   const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, prepareCores: false });
   try {
-    const subPlans = subNetworkPlans(local.info, n, frac, seed);
+    const subPlans = subNetworkPlans(local.info, n, frac, coreSeed);
     const all: Record<string, VoteConfig> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, greedy: true },
       vanilla: { label: 'vanilla', skip: { policy: 'none' } },

@@ -14,8 +14,6 @@ import { selectCandidate, type Scored, type SelectMode } from '../src/engine/vot
 import { planToWire, type SkipPlan } from '../src/plans/plan.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
-import { Rng } from '../src/util/rng.ts';
-import { randomCore } from '../models/train/eval/skip-suite.ts';
 import { problemSeed } from './eval.ts';
 import { promptSpec, type RouterPrompt } from './problems.ts';
 
@@ -33,16 +31,6 @@ export interface VoteRecord {
   i: number;
   truth: string | null;
   cands: Scored[];
-}
-
-/**
- * A sub-network ensemble of n candidates: candidate 0 is the full model, each other one decodes under
- * its own seeded random skip core removing about `frac` of the sublayer FLOPs (fixed for the study,
- * so rows of one core batch across problems). Returned as an explicit-policy request's plans.
- */
-export function subNetworkPlans(info: LocalEngine['info'], n: number, frac: number, seed: number): SkipPlan[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, (_, i) => (i === 0 ? { skipAttention: [], skipMlp: [], maskHeads: {} } : randomCore(info, frac, rng)));
 }
 
 /** The explicit-policy skip options of a sub-network ensemble. */

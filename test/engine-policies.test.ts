@@ -4,6 +4,8 @@ import { createPolicyRegistry, POLICIES, PolicyRegistry } from '../src/plans/pol
 import { InvalidRequestError } from '../src/errors.ts';
 import type { ModelInfo } from '../src/model/model-info.ts';
 import type { PolicyContext } from '../src/plans/policies/policy.ts';
+import { SUB_NETWORK_FRACTION, subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
+import { planCost } from '../src/plans/cost.ts';
 
 const info: ModelInfo = { id: 't', dir: '/nowhere', architecture: 'LlamaForCausalLM', numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 8, hiddenSize: 32, intermediateSize: 64, vocabSize: 300, maxPositions: 128, eosTokenIds: [1] };
 const deps = { info, modelDir: '/nowhere', defaults: { k: 2, targetSpeedup: 1.25 } };
@@ -30,6 +32,23 @@ test('random-heads: k heads each, distinct, seeded, at least one head kept per l
   }
   assert.equal(Object.values((await p.choose(ctx({ n: 1 }))).plans[0]!.maskHeads).flat().length, 2, 'server default k');
   await assert.rejects(p.choose(ctx({ options: { k: 10 } })), (e: InvalidRequestError) => e.field === 'k');
+});
+
+test('sub-networks: the full model first, then the fixed seeded list, the same for every request', async () => {
+  const p = (await registry()).get('sub-networks')!;
+  const big: ModelInfo = { ...info, numLayers: 16, numHeads: 8, hiddenSize: 160, headDim: 20, intermediateSize: 384 };
+  const a = await p.choose(ctx({ info: big, n: 8 }));
+  const b = await p.choose(ctx({ info: big, n: 4, seed: 99, promptText: 'another prompt' }));
+  assert.deepEqual(a.plans[0], { skipAttention: [], skipMlp: [], maskHeads: {} });
+  assert.deepEqual(a.plans, subNetworkPlans(big, 8), 'the list router vote-rules measures');
+  assert.deepEqual(b.plans, a.plans.slice(0, 4), 'whatever the seed and prompt, candidate i gets sub-network i');
+  assert.equal(new Set(a.plans.map((x) => JSON.stringify(x))).size, 8, 'distinct sub-networks');
+  for (const plan of a.plans.slice(1)) {
+    assert.ok(!plan.skipAttention.includes(0) && !plan.skipMlp.includes(0), 'layer 0 kept');
+    assert.ok(Math.abs(planCost(plan, big).sublayerFraction - SUB_NETWORK_FRACTION) < 0.03);
+  }
+  const one = await (await registry()).get('sub-networks')!.choose(ctx({ info: { ...info, numLayers: 1 }, n: 2 }));
+  assert.deepEqual(one.plans, [{ skipAttention: [], skipMlp: [], maskHeads: {} }, { skipAttention: [], skipMlp: [], maskHeads: {} }], 'a one-layer model has no sub-networks');
 });
 
 test('explicit: one plan for all or exactly n plans', async () => {

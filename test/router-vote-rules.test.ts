@@ -10,7 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { scoreVoteStudy, subNetworkPlans, type VoteRecord } from '../router/vote-rules.ts';
+import { scoreVoteStudy, type VoteRecord } from '../router/vote-rules.ts';
+import { subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
 import { planCost } from '../src/plans/cost.ts';
 
 const SRC = 'models/default';

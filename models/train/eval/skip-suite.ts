@@ -1,10 +1,12 @@
 /**
  * The skip plans the robustness table is measured under: each single head masked, each single
  * sublayer skipped, and random skip cores that remove about 25% / 50% of the sublayer FLOPs.
- * Random cores draw from layers 1..L-1 (layer 0 is spared, as in training); FLOPs per sublayer
- * come from src/plans/cost.ts (projections only; the lm_head is not a sublayer).
+ * Random cores (src/plans/random-core.ts) draw from layers 1..L-1 (layer 0 is spared, as in
+ * training); FLOPs per sublayer come from src/plans/cost.ts (projections only; the lm_head is not a
+ * sublayer).
  */
-import { planCost, sublayerFlops } from '../../../src/plans/cost.ts';
+import { planCost } from '../../../src/plans/cost.ts';
+import { randomCore } from '../../../src/plans/random-core.ts';
 import type { SkipPlan } from '../../../src/plans/plan.ts';
 import type { ModelInfo } from '../../../src/model/model-info.ts';
 import { Rng } from '../../../src/util/rng.ts';
@@ -23,30 +25,6 @@ const empty = (): SkipPlan => ({ skipAttention: [], skipMlp: [], maskHeads: {} }
 /** Fraction of all sublayer FLOPs a plan removes (src/plans/cost.ts). */
 export function removedSublayerFraction(plan: SkipPlan, info: ModelInfo): number {
   return planCost(plan, info).sublayerFraction;
-}
-
-/** A random skip core over layers >= 1 whose removed sublayer-FLOP fraction is closest to `target`. */
-export function randomCore(info: ModelInfo, target: number, rng: Rng): SkipPlan {
-  const f = sublayerFlops(info);
-  const total = info.numLayers * (f.attention + f.mlp);
-  const cands: ['a' | 'm', number][] = [];
-  for (let l = 1; l < info.numLayers; l++) cands.push(['a', l], ['m', l]);
-  for (let i = cands.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [cands[i], cands[j]] = [cands[j]!, cands[i]!];
-  }
-  const plan = empty();
-  let removed = 0;
-  for (const [kind, l] of cands) {
-    const cost = kind === 'a' ? f.attention : f.mlp;
-    if (Math.abs(removed + cost - target * total) < Math.abs(removed - target * total)) {
-      removed += cost;
-      (kind === 'a' ? plan.skipAttention : plan.skipMlp).push(l);
-    }
-  }
-  plan.skipAttention.sort((a, b) => a - b);
-  plan.skipMlp.sort((a, b) => a - b);
-  return plan;
 }
 
 /** Every plan of the suite, in table order. */

@@ -19,6 +19,7 @@ import { createLearnedPolicy } from './learned.ts';
 import { nonePolicy } from './none.ts';
 import type { SkipPolicy } from './policy.ts';
 import { randomHeadsPolicy } from './random-heads.ts';
+import { subNetworksPolicy } from './sub-networks.ts';
 
 /** What the policies are built from. */
 export interface PolicyDeps {
@@ -48,6 +49,7 @@ export const POLICIES: readonly { name: string; build: Build }[] = [
   { name: 'none', build: () => nonePolicy() },
   { name: 'explicit', build: () => explicitPolicy() },
   { name: 'random-heads', build: (d) => randomHeadsPolicy(d.defaults.k) },
+  { name: 'sub-networks', build: () => subNetworksPolicy() },
   { name: 'head-importance', build: async (d, router) => createHeadImportancePolicy(await router(), Math.max(1, d.defaults.k)) },
   { name: 'latency-budget', build: async (_d, router) => createLatencyBudgetPolicy(await router()) },
   { name: 'expert-profile', build: async (_d, router) => createExpertProfilePolicy(await router()) },

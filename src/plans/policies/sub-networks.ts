@@ -1,0 +1,41 @@
+/**
+ * Policy `sub-networks`: an ensemble of sub-models instead of (only) samples of one model.
+ * Candidate 0 is the full model; candidate i >= 1 decodes under the i-th of a fixed, seeded list of
+ * random skip cores, each removing about 10% of the sublayer FLOPs (src/plans/random-core.ts). A
+ * model trained with random skip cores (the default model is) answers under each of them; their
+ * errors differ more than samples of one model do, and each scores its own completion, so with
+ * `select: "weighted"` an unsure sub-network weighs little (README "Router and policies",
+ * *Selection rules and a sub-network ensemble*). The list is the same for every request, so rows of
+ * one sub-network batch across requests. The candidates share no core: nothing is skipped for the
+ * whole batch, so it costs what the full model costs (a per-row skip is a mask).
+ */
+import { Rng } from '../../util/rng.ts';
+import type { PlanShape, SkipPlan } from '../plan.ts';
+import { randomCore } from '../random-core.ts';
+import type { SkipPolicy } from './policy.ts';
+
+/** Share of the sublayer FLOPs each sub-network skips. */
+export const SUB_NETWORK_FRACTION = 0.1;
+/** Seed of the served list (the draw `router vote-rules --core-seed 7` measures). */
+export const SUB_NETWORK_SEED = 7;
+
+/** The first n sub-networks of the list seeded by `seed`: the full model, then random cores of about `frac`. */
+export function subNetworkPlans(shape: PlanShape, n: number, frac = SUB_NETWORK_FRACTION, seed = SUB_NETWORK_SEED): SkipPlan[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, (_, i) => (i === 0 ? { skipAttention: [], skipMlp: [], maskHeads: {} } : randomCore(shape, frac, rng)));
+}
+
+/** Creates the `sub-networks` policy (the list is drawn once, up to the most candidates a request asks). */
+export function subNetworksPolicy(): SkipPolicy {
+  let list: SkipPlan[] = [];
+  return {
+    name: 'sub-networks',
+    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); best with select "weighted"`,
+    unavailableReason: () => null,
+    async choose(ctx) {
+      if (ctx.info.numLayers < 2) return { plans: Array.from({ length: ctx.n }, () => ({ skipAttention: [], skipMlp: [], maskHeads: {} })), detail: { subNetworks: 0 } };
+      if (list.length < ctx.n) list = subNetworkPlans(ctx.info, ctx.n);
+      return { plans: list.slice(0, ctx.n), detail: { fraction: SUB_NETWORK_FRACTION, seed: SUB_NETWORK_SEED } };
+    },
+  };
+}
