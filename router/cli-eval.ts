@@ -32,7 +32,7 @@ export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts
   Resumable: rerun the same command to continue (--fresh starts over); end-to-end speeds are kept per row
   too (--speed-ns: measure only these N, default all of --ns).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -92,6 +92,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       'expert-profile': { label: 'expert-profile 1.25x', skip: { policy: 'expert-profile', targetSpeedup: 1.25 }, ns },
       learned: { label: 'learned', skip: { policy: 'learned' }, ns, prefixes: true },
       'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0, prefixes: true },
+      // Candidate i is sub-network i whatever N: scored on prefixes like vanilla (the vote here is the majority; router vote-rules scores the weighted one).
+      'sub-networks': { label: 'sub-networks', skip: { policy: 'sub-networks' }, ns, prefixes: true },
     };
     // Fast mode: the latency-budget core shared by every candidate, learned head masks on top; and
     // the same with every candidate decoding greedily under its own plan (as learned greedy).
@@ -168,6 +170,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       ]),
       ['vanilla', 'latency-budget 1.25x'],
       ['vanilla', 'latency-budget 1.5x'],
+      ['vanilla', 'sub-networks'],
     ]);
     const seconds = (Date.now() - started) / 1000;
     const settings = { ...header, source: values.prompts ?? `generated test split, tier ${tier}, seed ${seed}`, speed, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };

@@ -186,7 +186,8 @@ export async function runEval(
           topP: s.topP,
           maxTokens: s.maxTokens,
           seed: problemSeed(s.seed, i),
-          skip: { ...cfg.skip, referenceAnswer: p.answer },
+          // maj@N is the majority vote whatever the policy's default rule (router vote-rules scores the others).
+          skip: { ...cfg.skip, select: 'vote', referenceAnswer: p.answer },
         });
         for (const m of scores) {
           const res = problemResult(cfg.label, m, i, p, prefixResult(r, m, local.info));

@@ -79,9 +79,9 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
   assert.deepEqual(texts, r.choices.map((c) => c.message.content));
 });
 
-test('sub-networks with select weighted: candidate 0 the full model, the server picks the answer with the largest summed sequence probability', async () => {
+test('sub-networks: candidate 0 the full model, select weighted by default: the server picks the answer with the largest summed sequence probability', async () => {
   // The test model's text is arbitrary, so the answer is its first character: candidates then share answers.
-  const body = { model: server.ctx.model.info.id, messages, max_tokens: 6, n: 8, seed: 21, temperature: 1.5, logprobs: true, skip: { policy: 'sub-networks', select: 'weighted', answer_pattern: '^\\s*(\\S)' } };
+  const body = { model: server.ctx.model.info.id, messages, max_tokens: 6, n: 8, seed: 21, temperature: 1.5, logprobs: true, skip: { policy: 'sub-networks', answer_pattern: '^\\s*(\\S)' } };
   const r = (await client.chat.completions.create(body as never)) as unknown as OpenAI.ChatCompletion & { skip: { selected_index: number } };
   const scored = r.choices.map((c) => {
     const x = c as unknown as { answer: string | null; score: number; logprobs: { content: unknown[] } };
@@ -92,6 +92,13 @@ test('sub-networks with select weighted: candidate 0 the full model, the server 
   const plans = r.choices.map((c) => (c as unknown as { skip_plan: Record<string, unknown> }).skip_plan);
   assert.deepEqual(plans[0], {}, 'candidate 0 is the full model');
   assert.equal((r as unknown as { skip: { policy: string } }).skip.policy, 'sub-networks');
+  // Asked for, the majority vote is what the request gets.
+  const voted = (await client.chat.completions.create({ ...body, skip: { ...body.skip, select: 'vote' } } as never)) as unknown as OpenAI.ChatCompletion & { skip: { selected_index: number } };
+  const votedScored = voted.choices.map((c) => {
+    const x = c as unknown as { answer: string | null; score: number; logprobs: { content: unknown[] } };
+    return { answer: x.answer, meanLogprob: x.score, tokens: x.logprobs.content.length };
+  });
+  assert.equal(voted.skip.selected_index, selectCandidate(votedScored, 'vote'));
   assert.equal(r.choices.filter((c) => (c as unknown as { selected: boolean }).selected).length, 1);
 });
 

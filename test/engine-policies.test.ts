@@ -40,6 +40,7 @@ test('sub-networks: the full model first, then the fixed seeded list, the same f
   const a = await p.choose(ctx({ info: big, n: 8 }));
   const b = await p.choose(ctx({ info: big, n: 4, seed: 99, promptText: 'another prompt' }));
   assert.deepEqual(a.plans[0], { skipAttention: [], skipMlp: [], maskHeads: {} });
+  assert.equal(p.defaultSelect, 'weighted', 'its requests pick by the weighted vote unless they say otherwise');
   assert.deepEqual(a.plans, subNetworkPlans(big, 8), 'the list router vote-rules measures');
   assert.deepEqual(b.plans, a.plans.slice(0, 4), 'whatever the seed and prompt, candidate i gets sub-network i');
   assert.equal(new Set(a.plans.map((x) => JSON.stringify(x))).size, 8, 'distinct sub-networks');

@@ -128,7 +128,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (skip.k !== undefined) options.k = int(skip.k, 'k', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
   if (skip.targetSpeedup !== undefined) options.targetSpeedup = num(skip.targetSpeedup, 'targetSpeedup', (x) => x >= 1, 'a number >= 1');
   if (skip.domain !== undefined) options.domain = skip.domain;
-  const select = skip.select ?? 'vote';
+  const select = skip.select ?? policy.defaultSelect ?? 'vote';
   if (!SELECT_MODES.includes(select)) throw new InvalidRequestError(`select must be one of ${SELECT_MODES.join(', ')}; got '${select}'`, 'select');
   let answerPattern: RegExp | undefined;
   if (skip.answerPattern !== undefined) {

@@ -5,6 +5,7 @@
 import type { ModelInfo } from '../../model/model-info.ts';
 import type { SkipPlan, SkipPlanWire } from '../plan.ts';
 import type { LiveCore } from '../../router/shared-core.ts';
+import type { SelectMode } from '../../engine/vote.ts';
 
 /** Policy-specific options from the request's skip options (each policy checks the ones it reads). */
 export interface PolicyOptions {
@@ -46,6 +47,8 @@ export interface SkipPolicy {
   readonly description: string;
   /** null when usable, else why not (e.g. "selector.onnx not found"). */
   unavailableReason(): string | null;
+  /** How a request of this policy picks its answer when it does not say (absent: the majority vote). */
+  readonly defaultSelect?: SelectMode;
   choose(ctx: PolicyContext): Promise<PolicyResult>;
   /**
    * The skip core every request of `n` candidates at `targetSpeedup` (default: the server's) shares,

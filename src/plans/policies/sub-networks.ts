@@ -3,8 +3,8 @@
  * Candidate 0 is the full model; candidate i >= 1 decodes under the i-th of a fixed, seeded list of
  * random skip cores, each removing about 10% of the sublayer FLOPs (src/plans/random-core.ts). A
  * model trained with random skip cores (the default model is) answers under each of them; their
- * errors differ more than samples of one model do, and each scores its own completion, so with
- * `select: "weighted"` an unsure sub-network weighs little (README "Router and policies",
+ * errors differ more than samples of one model do, and each scores its own completion, so under
+ * `select: "weighted"` (this policy's default) an unsure sub-network weighs little (README "Router and policies",
  * *Selection rules and a sub-network ensemble*). The list is the same for every request, so rows of
  * one sub-network batch across requests. The candidates share no core: nothing is skipped for the
  * whole batch, so it costs what the full model costs (a per-row skip is a mask).
@@ -30,8 +30,9 @@ export function subNetworksPolicy(): SkipPolicy {
   let list: SkipPlan[] = [];
   return {
     name: 'sub-networks',
-    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); best with select "weighted"`,
+    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); select defaults to weighted`,
     unavailableReason: () => null,
+    defaultSelect: 'weighted',
     async choose(ctx) {
       if (ctx.info.numLayers < 2) return { plans: Array.from({ length: ctx.n }, () => ({ skipAttention: [], skipMlp: [], maskHeads: {} })), detail: { subNetworks: 0 } };
       if (list.length < ctx.n) list = subNetworkPlans(ctx.info, ctx.n);
