@@ -77,11 +77,11 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       else configs.push(all[w]!);
     }
     const header = { model: local.info.id, weights: modelFingerprint(local.info.dir), problems: fnv1a(problems.map((p) => p.id).join(',')), count, seed, n, temperature, maxTokens, k, subNetworks: subPlans.map(planKey) };
-    const bars = new Map<string, ProgressBar>();
+    let bar: ProgressBar | null = null;
     const started = Date.now();
-    const byLabel = await runVoteStudy(local, problems, configs, { n, seed, temperature, maxTokens }, { path: recordsPath, header }, (label) => {
-      if (!bars.has(label)) bars.set(label, new ProgressBar(label.padEnd(24), count, 0));
-      bars.get(label)!.tick(1);
+    const byLabel = await runVoteStudy(local, problems, configs, { n, seed, temperature, maxTokens }, { path: recordsPath, header }, {
+      onConfig: (label, _n, todo, total) => (bar = new ProgressBar(label.padEnd(24), total, total - todo)),
+      onProblem: () => bar?.tick(1),
     });
     const rows = scoreVoteStudy(byLabel, RULES, 'vanilla');
     const lines = [

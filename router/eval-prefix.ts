@@ -7,7 +7,7 @@
  */
 import { diversity } from '../src/engine/diversity.ts';
 import type { GenerationResult } from '../src/engine/types.ts';
-import { selectCandidate } from '../src/engine/vote.ts';
+import { scoredCandidate, selectCandidate } from '../src/engine/vote.ts';
 
 /** The result an n-candidate request would have returned: the first n candidates, voted and measured again. */
 export function prefixResult(r: GenerationResult, n: number, shape: { numLayers: number; numHeads: number }): GenerationResult {
@@ -18,7 +18,7 @@ export function prefixResult(r: GenerationResult, n: number, shape: { numLayers:
   return {
     ...r,
     candidates,
-    selectedIndex: selectCandidate(candidates.map((c) => ({ answer: c.answer, meanLogprob: c.meanLogprob, tokens: c.tokenIds.length })), 'vote'),
+    selectedIndex: selectCandidate(candidates.map(scoredCandidate), 'vote'),
     diversity: diversity(answers, candidates.map((c) => c.tokenIds), candidates.map((c) => c.plan), shape),
     completionTokens: candidates.reduce((s, c) => s + c.tokenIds.length, 0),
   };

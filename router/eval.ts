@@ -7,8 +7,7 @@
  * configuration sees the same problems and the same seeds (a paired comparison). Per-problem
  * results are appended to a JSONL file as they finish, so an interrupted run resumes.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import type { GenerationResult, SkipSpec } from '../src/engine/types.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
@@ -16,6 +15,7 @@ import { wilson } from '../src/util/intervals.ts';
 import type { EvalRow } from './eval-report.ts';
 import { promptSpec, type RouterPrompt } from './problems.ts';
 import { prefixResult } from './eval-prefix.ts';
+import { readResumable } from './resumable-records.ts';
 
 /** One evaluated configuration: a policy with fixed options, at each of `ns`. */
 export interface EvalConfig {
@@ -120,27 +120,6 @@ export function scoreRow(cfg: EvalConfig, n: number, results: readonly ProblemRe
   };
 }
 
-/** Reads the per-problem results of a run with exactly these settings (other settings: an error). */
-function readProgress(path: string, header: unknown): Map<string, ProblemResult> {
-  const done = new Map<string, ProblemResult>();
-  if (!existsSync(path)) {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, JSON.stringify(header) + '\n');
-    return done;
-  }
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim());
-  if (lines[0] !== JSON.stringify(header)) throw new Error(`${path} was made with other settings (problems, seed, sampling or model); delete it or run with --fresh`);
-  for (const line of lines.slice(1)) {
-    try {
-      const r = JSON.parse(line) as ProblemResult;
-      done.set(`${r.label}|${r.n}|${r.i}`, r);
-    } catch {
-      // an interrupted write
-    }
-  }
-  return done;
-}
-
 /** N (largest first) grouped by the core they share: each group runs at its largest N and scores all of its N. */
 export async function runsByCore(ns: readonly number[], coreOf: (n: number) => Promise<string>): Promise<{ n: number; scores: number[] }[]> {
   const groups = new Map<string, number[]>();
@@ -163,7 +142,7 @@ export async function runEval(
   hooks: EvalHooks = {},
   progress?: { path: string; header: unknown },
 ): Promise<EvalRow[]> {
-  const done = progress ? readProgress(progress.path, progress.header) : new Map<string, ProblemResult>();
+  const done = progress ? readResumable<ProblemResult>(progress.path, progress.header, (r) => `${r.label}|${r.n}|${r.i}`, 'problems, seed, sampling or model') : new Map<string, ProblemResult>();
   const rows: EvalRow[] = [];
   const key = (label: string, n: number, i: number): string => `${label}|${n}|${i}`;
   for (const cfg of configs) {

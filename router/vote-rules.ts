@@ -6,15 +6,15 @@
  * comparison of rules within a policy and of policies under one rule. Per-problem candidates are
  * appended to a JSONL file, so an interrupted run resumes.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import type { SkipSpec } from '../src/engine/types.ts';
-import { selectCandidate, type Scored, type SelectMode } from '../src/engine/vote.ts';
+import { scoredCandidate, selectCandidate, type Scored, type SelectMode } from '../src/engine/vote.ts';
 import { planToWire, type SkipPlan } from '../src/plans/plan.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
 import { pairedDiff, wilson, type PairedDiff, type Proportion } from '../src/util/intervals.ts';
-import { problemSeed } from './eval.ts';
+import { problemSeed, type EvalHooks } from './eval.ts';
+import { readResumable } from './resumable-records.ts';
 import { promptSpec, type RouterPrompt } from './problems.ts';
 
 /** One studied configuration: a label and the skip options of its requests. */
@@ -36,27 +36,6 @@ export interface VoteRecord {
 /** The explicit-policy skip options of a sub-network ensemble. */
 export const subNetworkSkip = (plans: readonly SkipPlan[]): SkipSpec => ({ policy: 'explicit', plans: plans.map(planToWire) });
 
-/** Reads the records made with exactly this header (other settings: an error naming the file). */
-function readRecords(path: string, header: unknown): Map<string, VoteRecord> {
-  const done = new Map<string, VoteRecord>();
-  if (!existsSync(path)) {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, JSON.stringify(header) + '\n');
-    return done;
-  }
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim());
-  if (lines[0] !== JSON.stringify(header)) throw new Error(`${path} was made with other settings (problems, seed, sampling, N or model); delete it or run with --fresh`);
-  for (const line of lines.slice(1)) {
-    try {
-      const r = JSON.parse(line) as VoteRecord;
-      done.set(`${r.label}|${r.i}`, r);
-    } catch {
-      // an interrupted write
-    }
-  }
-  return done;
-}
-
 /** Runs every configuration at N = n over the problems (resuming from `path`); returns the records by configuration. */
 export async function runVoteStudy(
   local: LocalEngine,
@@ -64,17 +43,22 @@ export async function runVoteStudy(
   configs: readonly VoteConfig[],
   s: { n: number; seed: number; temperature: number; maxTokens: number },
   store: { path: string; header: unknown },
-  onProblem?: (label: string) => void,
+  hooks: EvalHooks = {},
 ): Promise<Map<string, VoteRecord[]>> {
-  const done = readRecords(store.path, store.header);
+  const done = readResumable<VoteRecord>(store.path, store.header, (r) => `${r.label}|${r.i}`, 'problems, seed, sampling, N or model');
   for (const cfg of configs) {
     const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${i}`));
+    hooks.onConfig?.(cfg.label, cfg.greedy ? 1 : s.n, todo.length, problems.length);
     await mapConcurrent(todo, Math.max(1, Math.floor(local.limits.maxBatch / s.n) * 2), async ({ p, i }) => {
       const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip });
-      const rec: VoteRecord = { label: cfg.label, i, truth: p.answer ?? null, cands: r.candidates.map((c) => ({ answer: c.answer, meanLogprob: Number.isFinite(c.meanLogprob) ? c.meanLogprob : -1e9, tokens: c.tokenIds.length })) };
+      const rec: VoteRecord = { label: cfg.label, i, truth: p.answer ?? null, cands: r.candidates.map((c) => {
+        // JSON has no -Infinity (a candidate with no tokens): keep it a number the rules still rank last.
+        const sc = scoredCandidate(c);
+        return { ...sc, meanLogprob: Number.isFinite(sc.meanLogprob) ? sc.meanLogprob : -1e9 };
+      }) };
       done.set(`${cfg.label}|${i}`, rec);
       appendFileSync(store.path, JSON.stringify(rec) + '\n');
-      onProblem?.(cfg.label);
+      hooks.onProblem?.();
     });
   }
   return new Map(configs.map((c) => [c.label, problems.map((_, i) => done.get(`${c.label}|${i}`)!)]));
@@ -102,26 +86,27 @@ export interface VoteRow {
 
 /** Scores every configuration under each rule; `baseline` is the configuration the others are paired with. */
 export function scoreVoteStudy(byLabel: Map<string, VoteRecord[]>, rules: readonly SelectMode[], baseline: string): VoteRow[] {
-  const rows: VoteRow[] = [];
+  const accuracy = (hits: number[]): Proportion => wilson(hits.reduce((a, b) => a + b, 0), hits.length);
   const greedyRecs = byLabel.get('greedy');
   const greedy = greedyRecs ? ruleHits(greedyRecs, 'vote') : null;
+  const base = byLabel.get(baseline);
+  const rows: VoteRow[] = [];
   for (const [label, recs] of byLabel) {
+    // One greedy answer: every rule picks it, so it is one row.
     if (label === 'greedy') {
-      const hits = ruleHits(recs, 'vote');
-      rows.push({ label, rule: 'vote', acc: wilson(hits.reduce((a, b) => a + b, 0), hits.length), vsVote: null, vsBaseline: null, vsGreedy: null });
+      rows.push({ label, rule: 'vote', acc: accuracy(greedy!), vsVote: null, vsBaseline: null, vsGreedy: null });
       continue;
     }
     const vote = ruleHits(recs, 'vote');
     for (const rule of rules) {
-      const hits = ruleHits(recs, rule);
-      const base = byLabel.get(baseline);
+      const hits = rule === 'vote' ? vote : ruleHits(recs, rule);
       rows.push({
         label,
         rule,
-        acc: wilson(hits.reduce((a, b) => a + b, 0), hits.length),
+        acc: accuracy(hits),
         vsVote: rule === 'vote' ? null : pairedDiff(vote, hits),
         vsBaseline: base && label !== baseline ? pairedDiff(ruleHits(base, rule), hits) : null,
-        vsGreedy: greedy && label !== 'greedy' ? pairedDiff(greedy, hits) : null,
+        vsGreedy: greedy ? pairedDiff(greedy, hits) : null,
       });
     }
   }

@@ -6,27 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { copyDefaultModel, DEFAULT_MODEL } from './helpers/default-model-copy.ts';
 import { scoreVoteStudy, type VoteRecord } from '../router/vote-rules.ts';
 import { subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
 import { planCost } from '../src/plans/cost.ts';
 
-const SRC = 'models/default';
+const SRC = DEFAULT_MODEL;
 const dir = mkdtempSync(join(tmpdir(), 'skipserve-vote-rules-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function copyModel(): string {
-  const model = join(dir, 'model');
-  mkdirSync(join(model, 'router'), { recursive: true });
-  for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'selector.onnx']) {
-    copyFileSync(join(SRC, f), join(model, f));
-  }
-  for (const f of ['calibration.json', 'catalog.json', 'profiles.json']) copyFileSync(join(SRC, 'router', f), join(model, 'router', f));
-  return model;
-}
+const copyModel = (name?: string): string => copyDefaultModel(dir, name);
 
 test('router vote-rules records each policy once and scores every rule on the same candidates', () => {
   const model = copyModel();

@@ -8,7 +8,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import { extractAnswer } from './answers.ts';
-import { selectCandidate, type SelectMode } from './vote.ts';
+import { scoredCandidate, selectCandidate, type SelectMode } from './vote.ts';
 import { diversity, type DiversityFigures } from './diversity.ts';
 
 export interface FinishedCandidate {
@@ -33,7 +33,7 @@ export function summarize(
 ): BestOfNSummary {
   const answers = cands.map((c) => extractAnswer(c.text, pattern));
   const selectedIndex = selectCandidate(
-    cands.map((c, i) => ({ answer: answers[i]!, meanLogprob: c.meanLogprob, tokens: c.tokenIds.length })),
+    cands.map((c, i) => scoredCandidate({ ...c, answer: answers[i]! })),
     select,
   );
   const div = diversity(

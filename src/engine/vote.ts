@@ -18,6 +18,9 @@ export interface Scored {
   tokens: number;
 }
 
+/** What the rules read of a generated candidate (its token ids exclude the end of sequence, as its mean does). */
+export const scoredCandidate = (c: { answer: string | null; meanLogprob: number; tokenIds: readonly number[] }): Scored => ({ answer: c.answer, meanLogprob: c.meanLogprob, tokens: c.tokenIds.length });
+
 /**
  * Picks the winning candidate. vote: the most common answer wins, ties between answers broken by
  * the answers' mean log-probability, and within the winning answer the most likely candidate.
