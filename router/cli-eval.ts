@@ -32,7 +32,7 @@ export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts
   Resumable: rerun the same command to continue (--fresh starts over); end-to-end speeds are kept per row
   too (--speed-ns: measure only these N, default all of --ns).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks', 'sub-networks-fast'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -53,7 +53,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const count = numFlag('count', values.count, 200, pos, 'an integer >= 1');
   const ns = intList('ns', values.ns, [4, 8, 16]);
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
-  // Fast-mode targets: learned-fast and learned-fast-greedy run once per target.
+  // Fast-mode targets: learned-fast, learned-fast-greedy and sub-networks-fast run once per target.
   const targets = numList('target', values.target, [1.25], (v) => v > 1 && v <= 8, 'numbers in (1, 8], comma-separated');
   const temperature = numFlag('temperature', values.temperature, 0.7, (v) => v >= 0 && v <= 5, 'a number in [0, 5]');
   const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
@@ -99,7 +99,10 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     // the same with every candidate decoding greedily under its own plan (as learned greedy).
     const fast = (t: number): EvalConfig => ({ label: `learned fast ${t}x`, skip: { policy: 'learned', targetSpeedup: t }, ns });
     const fastGreedy = (t: number): EvalConfig => ({ label: `learned fast ${t}x greedy`, skip: { policy: 'learned', targetSpeedup: t }, ns, temperature: 0 });
-    const expand = (w: string): EvalConfig[] => (w === 'learned-fast' ? targets.map(fast) : w === 'learned-fast-greedy' ? targets.map(fastGreedy) : [candidates[w]!]);
+    // The sub-network ensemble on the same core (its own sublayers masks on top); majority vote here too.
+    const subFast = (t: number): EvalConfig => ({ label: `sub-networks fast ${t}x`, skip: { policy: 'sub-networks', targetSpeedup: t }, ns });
+    const byTarget: Record<string, (t: number) => EvalConfig> = { 'learned-fast': fast, 'learned-fast-greedy': fastGreedy, 'sub-networks-fast': subFast };
+    const expand = (w: string): EvalConfig[] => (byTarget[w] ? targets.map(byTarget[w]) : [candidates[w]!]);
     const configs: EvalConfig[] = [];
     for (const c of wanted.flatMap(expand)) {
       const why = local.policies.get(c.skip.policy!)?.unavailableReason();
@@ -126,7 +129,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss+finish' : null;
     for (const c of configs) {
       const t = c.skip.targetSpeedup;
-      if (t === undefined || (c.skip.policy !== 'latency-budget' && c.skip.policy !== 'learned')) continue;
+      if (t === undefined || !['latency-budget', 'learned', 'sub-networks'].includes(c.skip.policy!)) continue;
       const cores = lb?.sharedCore && !lb.unavailableReason() ? await Promise.all(c.ns.map(async (n) => `${n}:${planKey((await lb.sharedCore!(n, t)) ?? FULL_PLAN)}`)) : [];
       c.version = [c.version, rule, cores.length ? `cores=${cores.join(';')}` : null].filter(Boolean).join('+');
     }
@@ -167,6 +170,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
         ['vanilla', `learned fast ${t}x`],
         ['vanilla', `learned fast ${t}x greedy`],
         [`latency-budget ${t}x`, `learned fast ${t}x`],
+        ['vanilla', `sub-networks fast ${t}x`],
       ]),
       ['vanilla', 'latency-budget 1.25x'],
       ['vanilla', 'latency-budget 1.5x'],

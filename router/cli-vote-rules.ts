@@ -14,20 +14,23 @@ import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { ProgressBar } from '../src/cli/progress.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
 import { fnv1a } from '../src/util/rng.ts';
-import { planKey } from '../src/plans/plan.ts';
+import { coreKey, FULL_PLAN, planKey } from '../src/plans/plan.ts';
 import type { SelectMode } from '../src/engine/vote.ts';
 import { generatedProblems, tierFlag } from './problems.ts';
 import { runVoteStudy, scoreVoteStudy, subNetworkSkip, type VoteConfig } from './vote-rules.ts';
-import { SUB_NETWORK_FRACTION, SUB_NETWORK_SEED, subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
+import { onCore, SUB_NETWORK_FRACTION, SUB_NETWORK_SEED, subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
 
 export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR] [--count N] [--seed S] [--tier standard|hard|mixed] [--n N]
-  [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks] [--k K] [--core-frac F] [--core-seed S]
-  [--threads N] [--max-batch N] [--fresh]
+  [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks,latency-budget,sub-networks-fast] [--k K] [--core-frac F] [--core-seed S]
+  [--target T] [--threads N] [--max-batch N] [--fresh]
   The selection rules on the same candidates (greedy: one greedy answer, N = 1); sub-networks: candidate 0 the full model, the others a seeded
   random skip core each removing about F of the sublayer FLOPs, drawn with --core-seed (defaults 0.1 and 7: the list the
-  sub-networks policy serves). Resumable.`;
+  sub-networks policy serves); latency-budget: every candidate on the core of target T (default 1.3); sub-networks-fast: the
+  sub-networks on that core (the sub-networks policy's fast mode). Resumable.`;
 
-const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast'];
+/** What runs without --policies (the skip-core configurations are asked for by name). */
+const DEFAULT_POLICIES = POLICIES.slice(0, 5);
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
 
 /** Runs the study. */
@@ -37,7 +40,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, tier: { type: 'string' }, n: { type: 'string' },
       temperature: { type: 'string' }, 'max-tokens': { type: 'string' }, policies: { type: 'string' }, k: { type: 'string' },
-      'core-frac': { type: 'string' }, 'core-seed': { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
+      'core-frac': { type: 'string' }, 'core-seed': { type: 'string' }, target: { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
     },
     strict: true,
   });
@@ -51,9 +54,10 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   const k = numFlag('k', values.k, 1, pos, 'an integer >= 1');
   const frac = numFlag('core-frac', values['core-frac'], SUB_NETWORK_FRACTION, (v) => v > 0 && v < 1, 'a number in (0, 1)');
   const coreSeed = numFlag('core-seed', values['core-seed'], SUB_NETWORK_SEED, (v) => isInt(v) && v >= 0, 'an integer >= 0');
+  const target = numFlag('target', values.target, 1.3, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
   const maxBatch = numFlag('max-batch', values['max-batch'], 64, (v) => pos(v) && v >= n, `an integer >= --n (${n})`);
-  const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : POLICIES;
+  const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : DEFAULT_POLICIES;
   for (const w of wanted) if (!POLICIES.includes(w)) throw new Error(`--policies: '${w}' is not one of ${POLICIES.join(', ')}`);
   const tier = tierFlag(values.tier ?? 'hard');
   const problems = generatedProblems('test', seed, count, tier);
@@ -63,16 +67,28 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, prepareCores: false });
   try {
     const subPlans = subNetworkPlans(local.info, n, frac, coreSeed);
-    const all: Record<string, VoteConfig> = {
+    // The shared core of the skip-core configurations: the latency-budget policy's at N and the target.
+    const lb = local.policies.get('latency-budget');
+    const needsCore = wanted.some((w) => w === 'latency-budget' || w === 'sub-networks-fast');
+    const core = needsCore && lb?.sharedCore && !lb.unavailableReason() ? await lb.sharedCore(n, target) : null;
+    const coreLabel = core ? `core ${coreKey(core).replace(/\|h$/, '')}` : '';
+    const all: Record<string, VoteConfig | undefined> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, greedy: true },
       vanilla: { label: 'vanilla', skip: { policy: 'none' } },
       learned: { label: 'learned', skip: { policy: 'learned' } },
       'random-heads': { label: `random heads k=${k}`, skip: { policy: 'random-heads', k } },
       'sub-networks': { label: `sub-networks ${frac}`, skip: subNetworkSkip(subPlans) },
+      // The labels carry the core, so records made on another core are not mixed in.
+      ...(core
+        ? {
+            'latency-budget': { label: `latency-budget ${target}x (${coreLabel})`, skip: subNetworkSkip(onCore(subPlans.map(() => FULL_PLAN), core)) },
+            'sub-networks-fast': { label: `sub-networks ${frac} on ${coreLabel}`, skip: subNetworkSkip(onCore(subPlans, core)) },
+          }
+        : {}),
     };
     const configs: VoteConfig[] = [];
     for (const w of wanted) {
-      const why = local.policies.get(all[w]!.skip.policy!)?.unavailableReason();
+      const why = !all[w] ? `no latency-budget core at ${target}x (${lb?.unavailableReason() ?? 'it skips nothing'})` : local.policies.get(all[w].skip.policy!)?.unavailableReason();
       if (why) process.stderr.write(`skipping ${w}: ${why}\n`);
       else configs.push(all[w]!);
     }

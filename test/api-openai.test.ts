@@ -79,6 +79,14 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
   assert.deepEqual(texts, r.choices.map((c) => c.message.content));
 });
 
+test('sub-networks fast mode on a model without router calibration: a 400 that names skip.target_speedup', async () => {
+  const body = { model: server.ctx.model.info.id, messages, max_tokens: 4, n: 2, skip: { policy: 'sub-networks', target_speedup: 1.25 } };
+  await assert.rejects(client.chat.completions.create(body as never), (e: unknown) => {
+    const err = e as { status: number; param: string; message: string };
+    return err.status === 400 && err.param === 'skip.target_speedup' && /calibration/.test(err.message);
+  });
+});
+
 test('sub-networks: candidate 0 the full model, select weighted by default: the server picks the answer with the largest summed sequence probability', async () => {
   // The test model's text is arbitrary, so the answer is its first character: candidates then share answers.
   const body = { model: server.ctx.model.info.id, messages, max_tokens: 6, n: 8, seed: 21, temperature: 1.5, logprobs: true, skip: { policy: 'sub-networks', answer_pattern: '^\\s*(\\S)' } };

@@ -8,7 +8,8 @@ import { createHeadImportancePolicy } from '../src/plans/policies/head-importanc
 import { createLatencyBudgetPolicy } from '../src/plans/policies/latency-budget.ts';
 import { createLearnedPolicy } from '../src/plans/policies/learned.ts';
 import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.ts';
-import { planKey } from '../src/plans/plan.ts';
+import { planKey, skipCore } from '../src/plans/plan.ts';
+import { onCore, subNetworksPolicy } from '../src/plans/policies/sub-networks.ts';
 import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
 import { coreLoss, planSublayers } from '../src/router/shared-core.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -210,4 +211,27 @@ test('an APT candidate keeps its baseline calibration knowingly: re-addressed to
   assert.equal(r.calibration?.weights, modelFingerprint(dir));
   assert.equal(r.calibration?.measuredOn, 'feedfacefeedface');
   assert.equal(createLearnedPolicy(r).unavailableReason(), null);
+});
+
+test('sub-networks fast mode: every candidate skips the latency-budget core, the sub-networks own sublayers on top; without calibration it names the field', async () => {
+  const r = await resources();
+  const lb = createLatencyBudgetPolicy(r);
+  const pol = subNetworksPolicy(async () => r);
+  const plain = await pol.choose(ctx(4));
+  assert.equal(plain.detail?.targetSpeedup, undefined);
+  for (const target of [1.25, 1.5]) {
+    const core = (await lb.choose(ctx(4, { targetSpeedup: target }))).plans[0]!;
+    const fast = await pol.choose(ctx(4, { targetSpeedup: target }));
+    valid(fast.plans);
+    assert.deepEqual(fast.plans[0], core, 'candidate 0: the core alone');
+    assert.equal(planKey(skipCore(fast.plans)), planKey(core), 'the batch shares exactly the core');
+    fast.plans.forEach((p, i) => assert.deepEqual(p, onCore([plain.plans[i]!], core)[0], `candidate ${i}: its sub-network on the core`));
+    assert.equal(fast.detail?.targetSpeedup, target);
+  }
+  const empty = await loadRouterResources({ ...info, hiddenSize: HIDDEN }, '/nonexistent-model-dir');
+  for (const p of [subNetworksPolicy(async () => empty), subNetworksPolicy()]) {
+    assert.equal(p.unavailableReason(), null, 'the ensemble itself needs no router files');
+    assert.equal((await p.choose(ctx(2))).plans.length, 2);
+    await assert.rejects(p.choose(ctx(2, { targetSpeedup: 1.25 })), (e: unknown) => e instanceof InvalidRequestError && e.field === 'targetSpeedup');
+  }
 });

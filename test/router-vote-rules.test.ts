@@ -39,10 +39,25 @@ test('router vote-rules records each policy once and scores every rule on the sa
   assert.match(readFileSync(join(model, 'router', 'vote-rules.md'), 'utf8'), /\| sub-networks 0\.1 \| weighted \|/);
 });
 
+test('router vote-rules on a skip core: latency-budget and the sub-networks on that core, labelled with the core', () => {
+  const model = copyModel('core');
+  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '2', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'vanilla,latency-budget,sub-networks-fast', '--target', '1.3'];
+  execFileSync('node', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = JSON.parse(readFileSync(join(model, 'router', 'vote-rules.json'), 'utf8')) as { rows: { label: string; rule: string; acc: { n: number } }[] };
+  const labels = [...new Set(out.rows.map((r) => r.label))];
+  assert.equal(labels.length, 3, labels.join('; '));
+  const core = /^latency-budget 1\.3x \(core (a[\d.]*\|m[\d.]*)\)$/.exec(labels[1]!);
+  assert.ok(core && core[1] !== 'a|m', `latency-budget names a core that skips something: ${labels[1]}`);
+  assert.equal(labels[2], `sub-networks 0.1 on core ${core[1]}`);
+  for (const r of out.rows) assert.equal(r.acc.n, 2);
+});
+
 test('router vote-rules names a bad flag', () => {
   const r = spawnSync('node', ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', SRC, '--policies', 'vanilla,oracle'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /--policies: 'oracle' is not one of greedy, vanilla, learned, random-heads, sub-networks/);
+  assert.match(r.stderr, /--policies: 'oracle' is not one of greedy, vanilla, learned, random-heads, sub-networks, latency-budget, sub-networks-fast/);
+  const t = spawnSync('node', ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', SRC, '--target', '1'], { encoding: 'utf8' });
+  assert.match(t.stderr, /--target/);
 });
 
 test('sub-network plans: the full model first, then seeded cores of about the asked FLOP share', () => {

@@ -6,12 +6,20 @@
  * errors differ more than samples of one model do, and each scores its own completion, so under
  * `select: "weighted"` (this policy's default) an unsure sub-network weighs little (README "Router and policies",
  * *Selection rules and a sub-network ensemble*). The list is the same for every request, so rows of
- * one sub-network batch across requests. The candidates share no core: nothing is skipped for the
- * whole batch, so it costs what the full model costs (a per-row skip is a mask).
+ * one sub-network batch across requests.
+ * Without a target the candidates share no core: nothing is skipped for the whole batch, so it
+ * costs what the full model costs (a per-row skip is a mask). Fast mode (`skip.target_speedup` > 1):
+ * every candidate also skips the latency-budget core of that target (the core `latency-budget` and
+ * `learned` fast mode share), so the whole batch runs the core's graph and each sub-network's own
+ * sublayers are masks on top of it.
  */
 import { Rng } from '../../util/rng.ts';
+import { InvalidRequestError } from '../../errors.ts';
+import type { RouterResources } from '../../router/resources.ts';
+import { sublayerKey } from '../../router/skip-core-search.ts';
 import type { PlanShape, SkipPlan } from '../plan.ts';
 import { randomCore } from '../random-core.ts';
+import { chooseLatencyBudgetCore } from './latency-budget.ts';
 import type { SkipPolicy } from './policy.ts';
 
 /** Share of the sublayer FLOPs each sub-network skips. */
@@ -25,18 +33,39 @@ export function subNetworkPlans(shape: PlanShape, n: number, frac = SUB_NETWORK_
   return Array.from({ length: n }, (_, i) => (i === 0 ? { skipAttention: [], skipMlp: [], maskHeads: {} } : randomCore(shape, frac, rng)));
 }
 
-/** Creates the `sub-networks` policy (the list is drawn once, up to the most candidates a request asks). */
-export function subNetworksPolicy(): SkipPolicy {
+/** Each plan with the core's sublayers skipped as well (the union; head masks kept). */
+export function onCore(plans: readonly SkipPlan[], core: SkipPlan): SkipPlan[] {
+  const union = (a: readonly number[], b: readonly number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
+  return plans.map((p) => ({ skipAttention: union(p.skipAttention, core.skipAttention), skipMlp: union(p.skipMlp, core.skipMlp), maskHeads: structuredClone(p.maskHeads) }));
+}
+
+/**
+ * Creates the `sub-networks` policy (the list is drawn once, up to the most candidates a request
+ * asks). `router` loads the router's resources, which only fast mode reads (absent: fast mode is
+ * refused).
+ */
+export function subNetworksPolicy(router?: () => Promise<RouterResources>): SkipPolicy {
   let list: SkipPlan[] = [];
   return {
     name: 'sub-networks',
-    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); select defaults to weighted`,
+    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); select defaults to weighted; with skip.target_speedup every candidate also skips the latency-budget core`,
     unavailableReason: () => null,
     defaultSelect: 'weighted',
     async choose(ctx) {
       if (ctx.info.numLayers < 2) return { plans: Array.from({ length: ctx.n }, () => ({ skipAttention: [], skipMlp: [], maskHeads: {} })), detail: { subNetworks: 0 } };
       if (list.length < ctx.n) list = subNetworkPlans(ctx.info, ctx.n);
-      return { plans: list.slice(0, ctx.n), detail: { fraction: SUB_NETWORK_FRACTION, seed: SUB_NETWORK_SEED } };
+      const plans = list.slice(0, ctx.n);
+      const detail = { fraction: SUB_NETWORK_FRACTION, seed: SUB_NETWORK_SEED };
+      const target = ctx.options.targetSpeedup;
+      if (target === undefined || target <= 1) return { plans, detail };
+      const r = router ? await router() : null;
+      const missing = r ? r.calibrationMissing : 'no router resources';
+      if (!r || missing) throw new InvalidRequestError(`skip.target_speedup needs the router's calibration for the sub-networks policy (${missing})`, 'targetSpeedup');
+      const c = await chooseLatencyBudgetCore(r, ctx.n, target);
+      return {
+        plans: onCore(plans, c.plan),
+        detail: { ...detail, ...('name' in c.result ? { trainedCore: c.result.name } : {}), targetSpeedup: target, predictedSpeedup: Number(c.result.predictedSpeedup.toFixed(3)), core: c.result.core.map(sublayerKey) },
+      };
     },
   };
 }
