@@ -87,6 +87,8 @@ test('INVALID_ARGUMENT names the field', async () => {
   await bad({ ...base, skip: { policy: 'nope' } }, 'skip.policy');
   await bad({ ...base, n: 1, skip: { policy: 'explicit', plan: { skip_attention: [7] } } }, 'skip.plan.skip_attention[0]');
   await bad({ max_tokens: 3 }, 'prompt');
+  await bad({ ...base, min_p: 2 }, 'min_p');
+  await bad({ ...base, frequency_penalty: 2.5 }, 'frequency_penalty');
 });
 
 test('health: SERVING; unknown service NOT_FOUND', async () => {

@@ -153,6 +153,19 @@ test('completions endpoint and models list', async () => {
   for (const p of ['none', 'explicit', 'random-heads']) assert.ok(policies.includes(p), p);
 });
 
+test('penalties and min_p: OpenAI fields the client sends unchanged; the same seed gives the same text, and they change greedy text', async () => {
+  const base = { model: server.ctx.model.info.id, messages, max_tokens: 12, temperature: 0, ignore_eos: true };
+  const plain = await client.chat.completions.create(base as never);
+  const penalized = { ...base, frequency_penalty: 2, presence_penalty: 1 };
+  const a = await client.chat.completions.create(penalized as never);
+  const b = await client.chat.completions.create(penalized as never);
+  assert.equal(a.choices[0]!.message.content, b.choices[0]!.message.content, 'deterministic');
+  assert.notEqual(a.choices[0]!.message.content, plain.choices[0]!.message.content, 'greedy text changes under the penalties');
+  const minP = { ...base, temperature: 1, seed: 5, min_p: 0.3, n: 2 } as never;
+  const c = await client.chat.completions.create(minP);
+  assert.deepEqual((await client.chat.completions.create(minP)).choices.map((x) => x.message.content), c.choices.map((x) => x.message.content));
+});
+
 test('errors: exact status codes and the field named', async () => {
   const bad = async (body: Record<string, unknown>, status: number, param: string | null) => {
     await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, messages, max_tokens: 4, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -170,6 +183,9 @@ test('errors: exact status codes and the field named', async () => {
   await bad({ temperature: 5 }, 400, 'temperature');
   await bad({ skip: { select: 'heaviest' } }, 400, 'skip.select');
   await bad({ frobnicate: true }, 400, 'frobnicate');
+  await bad({ min_p: 1.5 }, 400, 'min_p');
+  await bad({ presence_penalty: 2.5 }, 400, 'presence_penalty');
+  await bad({ frequency_penalty: -3 }, 400, 'frequency_penalty');
   await bad({ model: 'gpt-4' }, 404, 'model');
   const raw = await fetch(`${server.http}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' }, body: '{"messages": [' });
   assert.equal(raw.status, 400);

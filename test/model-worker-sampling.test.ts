@@ -75,6 +75,57 @@ describe('sampling in the model worker', () => {
     });
   }
 
+  /** The penalties and min-p from their definitions, in float64 over the sequence's history (an independent reference for logit-processors.ts). */
+  const reference = (l: Float32Array, spec: SamplerSpec, history: number[]): Float32Array => {
+    const out = Float32Array.from(l);
+    for (const t of new Set(history)) out[t] = out[t]! - (spec.frequencyPenalty ?? 0) * history.filter((x) => x === t).length - (spec.presencePenalty ?? 0);
+    if ((spec.minP ?? 0) > 0 && spec.temperature > 0) {
+      const w = Array.from(out, (x) => Math.exp(x / spec.temperature));
+      const best = Math.max(...w);
+      w.forEach((x, i) => {
+        if (x < spec.minP! * best) out[i] = -Infinity;
+      });
+    }
+    return out;
+  };
+  const PROCESSED: [string, SamplerSpec][] = [
+    ['greedy, frequency 2 + presence 0.5', { temperature: 0, topP: 1, topK: 0, seed: 1, frequencyPenalty: 2, presencePenalty: 0.5 }],
+    ['temperature 1, min-p 0.2 + frequency 1', { temperature: 1, topP: 1, topK: 0, seed: 5, minP: 0.2, frequencyPenalty: 1, topLogprobs: 2 }],
+    ['top-p 0.9 T 0.8, min-p 0.05 + presence -1', { temperature: 0.8, topP: 0.9, topK: 0, seed: 9, minP: 0.05, presencePenalty: -1 }],
+    ['top-k 20, min-p 0.5', { temperature: 1.5, topP: 1, topK: 20, seed: 3, minP: 0.5 }],
+  ];
+  for (const [name, spec] of PROCESSED) {
+    it(`${name}: tokens drawn from the processed logits, logprobs and alternatives of the model's own`, async () => {
+      // The reference: the main-thread sampler over the reference-processed logits; logprobs of the raw ones.
+      const draw = createDetailedSampler(spec, spec.seed);
+      const ref = await runner.createSeq();
+      let out = await runner.step([{ seq: ref, tokens: PROMPT, plan: MASKED, logits: 'last' }]);
+      const want: { token: number; logprob: number; top: number[] }[] = [];
+      for (let i = 0; i < 12; i++) {
+        const l = out.logits[0]!;
+        const token = draw(reference(l, spec, want.map((w) => w.token))).token;
+        want.push({ token, logprob: l[token]! - logSumExp(l), top: spec.topLogprobs ? topLogprobs(l, spec.topLogprobs, logSumExp(l)).map((t) => t.token) : [] });
+        out = await runner.step([{ seq: ref, tokens: [token], plan: MASKED, logits: 'last' }]);
+      }
+      await runner.freeSeq(ref);
+      const seq = await runner.createSeq();
+      const got = [];
+      for (let i = 0; i < 12; i++) {
+        const o = await runner.step([{ seq, tokens: i === 0 ? PROMPT : [], plan: MASKED, logits: 'none', sample: spec, ...(i > 0 ? { feedSampled: true } : {}) }]);
+        got.push(o.sampled![0]!);
+      }
+      await runner.freeSeq(seq);
+      assert.deepEqual(got.map((g) => g.token), want.map((w) => w.token));
+      assert.deepEqual(got.map((g) => g.top.map((t) => t.token)), want.map((w) => w.top));
+      got.forEach((g, i) => assert.ok(Math.abs(g.logprob - want[i]!.logprob) <= 1e-5, `logprob ${i}: ${g.logprob} vs ${want[i]!.logprob}`));
+      if (spec.temperature === 0) {
+        const plain = (await mainThread(runner, { temperature: 0, topP: 1, topK: 0, seed: 1 }, MASKED, 12)).map((w) => w.token);
+        assert.notDeepEqual(got.map((g) => g.token), plain, 'the penalties change the greedy tokens');
+        assert.ok(new Set(got.map((g) => g.token)).size > new Set(plain).size, 'and repeat less');
+      }
+    });
+  }
+
   it('pipelined steps feeding the sampled token give the same sequence, batched with other rows', async () => {
     const spec = SPECS[3][1];
     const want = (await mainThread(runner, spec, FULL_PLAN, 10)).map((s) => s.token);

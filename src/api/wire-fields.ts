@@ -16,6 +16,9 @@ const WIRE: Record<string, string> = {
   maxTokens: 'max_tokens',
   topP: 'top_p',
   topK: 'top_k',
+  minP: 'min_p',
+  presencePenalty: 'presence_penalty',
+  frequencyPenalty: 'frequency_penalty',
   topLogprobs: 'top_logprobs',
   ignoreEos: 'ignore_eos',
 };

@@ -105,6 +105,9 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const temperature = num(spec.temperature, 'temperature', (x) => x >= 0 && x <= REQUEST_LIMITS.maxTemperature, `a number from 0 to ${REQUEST_LIMITS.maxTemperature}`) ?? 1;
   const topP = num(spec.topP, 'topP', (x) => x > 0 && x <= 1, 'a number in (0, 1]') ?? 1;
   const topK = int(spec.topK, 'topK', -1, Number.MAX_SAFE_INTEGER, 'an integer >= -1 (-1 or 0: off)') ?? 0;
+  const minP = num(spec.minP, 'minP', (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)') ?? 0;
+  const presencePenalty = num(spec.presencePenalty, 'presencePenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
+  const frequencyPenalty = num(spec.frequencyPenalty, 'frequencyPenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
   const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
   const stop = spec.stop ?? [];
   if (stop.length > REQUEST_LIMITS.maxStops) throw new InvalidRequestError(`at most ${REQUEST_LIMITS.maxStops} stop strings; got ${stop.length}`, 'stop');
@@ -149,7 +152,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     promptText: prompt.text,
     n,
     maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0 },
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
     ignoreEos: spec.ignoreEos ?? false,

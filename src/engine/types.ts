@@ -40,6 +40,11 @@ export interface RequestSpec {
   temperature?: number;
   topP?: number;
   topK?: number;
+  /** min-p (0 = off): tokens below this share of the most likely token's probability are not drawn. */
+  minP?: number;
+  /** OpenAI's penalties over the tokens each candidate has generated, in [-2, 2] (0 = off). */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed?: number;
   stop?: string[];
   ignoreEos?: boolean;

@@ -6,17 +6,26 @@
  */
 import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
 import { checkSampleParams, createDetailedSampler, type Sampled } from '../sampling/sampler.ts';
+import { processesLogits, processLogits, TokenCounts } from '../sampling/logit-processors.ts';
 import type { SampledToken, SamplerSpec, SeqId } from './runner-types.ts';
 
 interface SeqSampler {
   spec: SamplerSpec;
   draw: (logits: Float32Array, lse?: number) => Sampled;
   last: number | null;
+  /** Its generated tokens, when the spec has penalties or min-p (the logits are processed first). */
+  counts: TokenCounts | null;
 }
+
+/** Scratch for processed logits (one row at a time). */
+let processed = new Float32Array(0);
 
 function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
   const stops = (s: SamplerSpec) => (s.stopTokenIds ?? []).join(',');
-  return a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b);
+  return (
+    a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b) &&
+    (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0)
+  );
 }
 
 /** Per-sequence sampling state of the worker. */
@@ -42,10 +51,18 @@ export class RowSampling {
     this.check(seq, spec);
     let s = this.samplers.get(seq);
     if (!s) {
-      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null };
+      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: processesLogits(spec) ? new TokenCounts() : null };
       this.samplers.set(seq, s);
     }
-    const { token, logprob } = s.draw(logits, lse);
+    let token: number;
+    let logprob: number;
+    if (s.counts) {
+      // Drawn from the processed copy; the logprob stays the model's own (of the raw logits).
+      if (processed.length !== logits.length) processed = new Float32Array(logits.length);
+      token = s.draw(processLogits(logits, processed, spec, s.counts)).token;
+      logprob = logits[token]! - (lse ?? logSumExp(logits));
+      s.counts.add(token);
+    } else ({ token, logprob } = s.draw(logits, lse));
     s.last = token;
     this.retained.delete(seq);
     const k = spec.topLogprobs ?? 0;

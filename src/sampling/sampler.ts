@@ -20,6 +20,11 @@ export interface SamplingParams {
   topP: number;
   /** 0 = off. */
   topK: number;
+  /** min-p: keep tokens at least this share of the most likely token's probability (0 or absent = off; logit-processors.ts). */
+  minP?: number;
+  /** OpenAI penalties over the tokens generated so far (0 or absent = off). */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 export interface Sampled {
@@ -32,6 +37,10 @@ export function checkSampleParams(p: SamplingParams): void {
   if (!(p.temperature >= 0) || !Number.isFinite(p.temperature)) throw new Error(`temperature must be >= 0 (got ${p.temperature})`);
   if (!(p.topP > 0 && p.topP <= 1)) throw new Error(`top_p must be in (0, 1] (got ${p.topP})`);
   if (!Number.isInteger(p.topK) || p.topK < 0) throw new Error(`top_k must be a non-negative integer (got ${p.topK})`);
+  if (p.minP !== undefined && !(p.minP >= 0 && p.minP <= 1)) throw new Error(`min_p must be in [0, 1] (got ${p.minP})`);
+  for (const [name, v] of [['presence_penalty', p.presencePenalty], ['frequency_penalty', p.frequencyPenalty]] as const) {
+    if (v !== undefined && !(v >= -2 && v <= 2)) throw new Error(`${name} must be in [-2, 2] (got ${v})`);
+  }
 }
 
 /** Index of the largest logit (lowest index on ties). */
@@ -232,7 +241,7 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
     const s = weighAll(logits, max, T, w, lse === undefined);
     norm = s.norm;
     let r = rng.next() * s.total;
-    token = V - 1;
+    token = -1;
     for (let i = 0; i < V; i++) {
       r -= w[i];
       if (r < 0) {
@@ -240,6 +249,8 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
         break;
       }
     }
+    // Rounding left r at 0 or above: the last token with weight (never one cut to -Infinity by min-p).
+    if (token < 0) for (token = V - 1; token > 0 && !(w[token] > 0); token--);
   } else if (k < V) {
     // Top-k (then top-p within it): rank only the k best; weights and sums in rank order.
     rankTopK(logits, max, k);

@@ -43,6 +43,9 @@ export interface GenerateRequestMsg {
   key: string;
   ignore_eos: boolean;
   metadata: Record<string, string>;
+  min_p?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
 }
 
 export interface TokenLogprobMsg {

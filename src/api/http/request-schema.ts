@@ -38,8 +38,10 @@ const common = {
   user: z.string().optional(),
   /** OpenAI's tags: up to 16 string pairs, recorded with the request (limits checked in prepareRequest). */
   metadata: z.record(z.string(), z.string()).nullish(),
-  presence_penalty: z.literal(0, { message: 'presence_penalty is not supported (only 0)' }).nullish(),
-  frequency_penalty: z.literal(0, { message: 'frequency_penalty is not supported (only 0)' }).nullish(),
+  /** Extension (vLLM, llama.cpp): min-p sampling. */
+  min_p: z.number().nullish(),
+  presence_penalty: z.number().nullish(),
+  frequency_penalty: z.number().nullish(),
   skip: SkipSchema.optional(),
 };
 

@@ -1,0 +1,49 @@
+/**
+ * What a request may do to the logits before a token is drawn, beside temperature, top-k and
+ * top-p: OpenAI's presence and frequency penalties over the tokens the sequence has generated so
+ * far (`logit - frequency * count - presence * (count > 0)`, as OpenAI documents them) and min-p
+ * (vLLM, llama.cpp: a token stays a candidate only when its probability at the request's
+ * temperature is at least `minP` times the most likely token's). They write into a copy, so the
+ * reported log-probabilities stay those of the model's own distribution.
+ */
+import type { SamplingParams } from './sampler.ts';
+
+/** True when `p` asks for any processing (the common case asks none and pays nothing). */
+export function processesLogits(p: SamplingParams): boolean {
+  return (p.presencePenalty ?? 0) !== 0 || (p.frequencyPenalty ?? 0) !== 0 || ((p.minP ?? 0) > 0 && p.temperature > 0);
+}
+
+/** Tokens a sequence has generated, with their counts (the penalties' memory). */
+export class TokenCounts {
+  private readonly counts = new Map<number, number>();
+
+  add(token: number): void {
+    this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
+  }
+
+  entries(): IterableIterator<[number, number]> {
+    return this.counts.entries();
+  }
+}
+
+/**
+ * `out` = `logits` with the penalties of `counts` and the min-p cut applied (cut tokens get
+ * -Infinity; the most likely token always stays). `out` must be as long as `logits`.
+ */
+export function processLogits(logits: Float32Array, out: Float32Array, p: SamplingParams, counts: TokenCounts): Float32Array {
+  out.set(logits);
+  const presence = p.presencePenalty ?? 0;
+  const frequency = p.frequencyPenalty ?? 0;
+  if (presence !== 0 || frequency !== 0) {
+    for (const [token, count] of counts.entries()) if (token < out.length) out[token] = out[token]! - frequency * count - presence;
+  }
+  const minP = p.minP ?? 0;
+  if (minP > 0 && p.temperature > 0) {
+    let max = -Infinity;
+    for (let i = 0; i < out.length; i++) if (out[i]! > max) max = out[i]!;
+    // p_i / p_max = exp((l_i - l_max) / T) >= minP  <=>  l_i >= l_max + T ln(minP)
+    const floor = max + p.temperature * Math.log(minP);
+    for (let i = 0; i < out.length; i++) if (out[i]! < floor) out[i] = -Infinity;
+  }
+  return out;
+}
