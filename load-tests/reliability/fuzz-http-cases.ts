@@ -113,8 +113,9 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'ignore_eos', param: 'ignore_eos', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat(), fc.constant(null)) },
     { path: 'user', param: 'user', values: fc.oneof(fc.nat(), fc.boolean(), fc.constant([])) },
     { path: 'model', param: 'model', values: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }).filter((s) => s !== 'default'), fc.nat(), fc.constant({})) },
-    { path: 'presence_penalty', param: 'presence_penalty', values: fc.oneof(fc.double({ min: 0.1, max: 2, noNaN: true }), fc.string({ maxLength: 2 })) },
-    { path: 'frequency_penalty', param: 'frequency_penalty', values: fc.double({ min: -2, max: -0.1, noNaN: true }) },
+    { path: 'presence_penalty', param: 'presence_penalty', values: fc.oneof(fc.double({ min: 2.0001, max: 1e6, noNaN: true }), fc.double({ min: -1e6, max: -2.0001, noNaN: true }), fc.string({ maxLength: 2 })) },
+    { path: 'frequency_penalty', param: 'frequency_penalty', values: fc.oneof(fc.double({ min: -1e6, max: -2.0001, noNaN: true }), fc.double({ min: 2.0001, max: 1e6, noNaN: true }), fc.boolean()) },
+    { path: 'min_p', param: 'min_p', values: fc.oneof(fc.double({ min: -10, max: -1e-6, noNaN: true }), fc.double({ min: 1.0001, max: 100, noNaN: true }), fc.string({ maxLength: 3 })) },
     { path: 'logprobs', param: 'logprobs', only: 'chat', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat({ max: 5 })) },
     { path: 'top_logprobs', param: 'top_logprobs', only: 'chat', values: fc.oneof(fc.integer({ min: 21, max: 1e6 }), fc.integer({ min: -1e3, max: -1 })), prepare: (b) => (b.logprobs = true) },
     { path: 'top_logprobs', param: 'top_logprobs', only: 'chat', values: fc.integer({ min: 0, max: 20 }) },
@@ -136,7 +137,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'response_format', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
