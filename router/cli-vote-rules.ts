@@ -22,13 +22,14 @@ import { onCore, SUB_NETWORK_FRACTION, SUB_NETWORK_SEED, subNetworkPlans } from 
 
 export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR] [--count N] [--seed S] [--tier standard|hard|mixed] [--n N]
   [--temperature T] [--max-tokens N] [--policies greedy,vanilla,learned,random-heads,sub-networks,latency-budget,sub-networks-fast] [--k K] [--core-frac F] [--core-seed S]
-  [--target T] [--threads N] [--max-batch N] [--fresh]
+  [--target T] [--min-p P] [--threads N] [--max-batch N] [--fresh]
   The selection rules on the same candidates (greedy: one greedy answer, N = 1); sub-networks: candidate 0 the full model, the others a seeded
   random skip core each removing about F of the sublayer FLOPs, drawn with --core-seed (defaults 0.1 and 7: the list the
   sub-networks policy serves); latency-budget: every candidate on the core of target T (default 1.3); sub-networks-fast: the
-  sub-networks on that core (the sub-networks policy's fast mode). Resumable.`;
+  sub-networks on that core (the sub-networks policy's fast mode); vanilla-min-p and sub-networks-min-p: sampled with min_p P
+  (default 0.1). Resumable.`;
 
-const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p'];
 /** What runs without --policies (the skip-core configurations are asked for by name). */
 const DEFAULT_POLICIES = POLICIES.slice(0, 5);
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
@@ -40,7 +41,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, tier: { type: 'string' }, n: { type: 'string' },
       temperature: { type: 'string' }, 'max-tokens': { type: 'string' }, policies: { type: 'string' }, k: { type: 'string' },
-      'core-frac': { type: 'string' }, 'core-seed': { type: 'string' }, target: { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
+      'core-frac': { type: 'string' }, 'core-seed': { type: 'string' }, target: { type: 'string' }, 'min-p': { type: 'string' }, threads: { type: 'string' }, 'max-batch': { type: 'string' }, fresh: { type: 'boolean' },
     },
     strict: true,
   });
@@ -55,6 +56,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
   const frac = numFlag('core-frac', values['core-frac'], SUB_NETWORK_FRACTION, (v) => v > 0 && v < 1, 'a number in (0, 1)');
   const coreSeed = numFlag('core-seed', values['core-seed'], SUB_NETWORK_SEED, (v) => isInt(v) && v >= 0, 'an integer >= 0');
   const target = numFlag('target', values.target, 1.3, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
+  const minP = numFlag('min-p', values['min-p'], 0.1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
   const maxBatch = numFlag('max-batch', values['max-batch'], 64, (v) => pos(v) && v >= n, `an integer >= --n (${n})`);
   const wanted = values.policies ? values.policies.split(',').map((s) => s.trim()) : DEFAULT_POLICIES;
@@ -78,6 +80,8 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       learned: { label: 'learned', skip: { policy: 'learned' } },
       'random-heads': { label: `random heads k=${k}`, skip: { policy: 'random-heads', k } },
       'sub-networks': { label: `sub-networks ${frac}`, skip: subNetworkSkip(subPlans) },
+      'vanilla-min-p': { label: `vanilla min-p ${minP}`, skip: { policy: 'none' }, minP },
+      'sub-networks-min-p': { label: `sub-networks ${frac} min-p ${minP}`, skip: subNetworkSkip(subPlans), minP },
       // The labels carry the core, so records made on another core are not mixed in.
       ...(core
         ? {

@@ -23,6 +23,8 @@ export interface VoteConfig {
   skip: SkipSpec;
   /** One greedy candidate instead of the study's N sampled ones (the reference every vote should beat). */
   greedy?: boolean;
+  /** min-p for its sampling (absent: none). */
+  minP?: number;
 }
 
 /** What one problem's candidates were under one configuration. */
@@ -50,7 +52,7 @@ export async function runVoteStudy(
     const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${i}`));
     hooks.onConfig?.(cfg.label, cfg.greedy ? 1 : s.n, todo.length, problems.length);
     await mapConcurrent(todo, Math.max(1, Math.floor(local.limits.maxBatch / s.n) * 2), async ({ p, i }) => {
-      const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip });
+      const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip, ...(cfg.minP ? { minP: cfg.minP } : {}) });
       const rec: VoteRecord = { label: cfg.label, i, truth: p.answer ?? null, cands: r.candidates.map((c) => {
         // JSON has no -Infinity (a candidate with no tokens): keep it a number the rules still rank last.
         const sc = scoredCandidate(c);
