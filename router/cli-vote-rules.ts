@@ -112,7 +112,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       '',
       '| policy | rule | right % [95% CI] | − vote (same candidates) | − vanilla (same rule) | − greedy |',
       '|---|---|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.label} | ${r.rule} | ${formatProportion(r.acc)} | ${r.vsVote ? formatDiff(r.vsVote) : '-'} | ${r.vsBaseline ? formatDiff(r.vsBaseline) : '-'} | ${r.vsGreedy ? formatDiff(r.vsGreedy) : '-'} |`),
+      ...rows.map((r) => `| ${r.label.replaceAll('|', '\\|')} | ${r.rule} | ${formatProportion(r.acc)} | ${r.vsVote ? formatDiff(r.vsVote) : '-'} | ${r.vsBaseline ? formatDiff(r.vsBaseline) : '-'} | ${r.vsGreedy ? formatDiff(r.vsGreedy) : '-'} |`),
       '',
     ];
     process.stdout.write('\n' + lines.join('\n') + `\n(${((Date.now() - started) / 1000).toFixed(0)} s)\n`);

@@ -50,6 +50,9 @@ test('router vote-rules on a skip core: latency-budget and the sub-networks on t
   const core = /^latency-budget 1\.3x \(core (a[\d.]*\|m[\d.]*)\)$/.exec(labels[1]!);
   assert.ok(core && core[1] !== 'a|m', `latency-budget names a core that skips something: ${labels[1]}`);
   assert.equal(labels[2], `sub-networks 0.1 on core ${core[1]}`);
+  // The core's "|" is escaped in the markdown table, so each row keeps its columns.
+  const md = readFileSync(join(model, 'router', 'vote-rules.md'), 'utf8');
+  assert.ok(md.includes(`| sub-networks 0.1 on core ${core[1]!.replace('|', '\\|')} | weighted |`), md);
   for (const r of out.rows) assert.equal(r.acc.n, 2);
 });
 
