@@ -57,9 +57,11 @@ export class RowSampling {
     let token: number;
     let logprob: number;
     if (s.counts) {
-      // Drawn from the processed copy; the logprob stays the model's own (of the raw logits).
+      // Drawn from the processed copy; the logprob stays the model's own (of the raw logits). The
+      // draw's own logprob is not used, so it gets a stand-in log-sum-exp (the token does not depend
+      // on it) instead of a pass over the vocabulary for its normaliser.
       if (processed.length !== logits.length) processed = new Float32Array(logits.length);
-      token = s.draw(processLogits(logits, processed, spec, s.counts)).token;
+      token = s.draw(processLogits(logits, processed, spec, s.counts), 0).token;
       logprob = logits[token]! - (lse ?? logSumExp(logits));
       s.counts.add(token);
     } else ({ token, logprob } = s.draw(logits, lse));

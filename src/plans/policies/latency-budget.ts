@@ -31,6 +31,11 @@ export async function chooseLatencyBudgetCore(r: RouterResources, n: number, tar
   return { plan: coreToPlan(result.core), result };
 }
 
+/** What a response says of the shared core it runs on (latency-budget, and the fast modes that take its core). */
+export function coreDetail(result: GreedyResult, target: number): Record<string, unknown> {
+  return { ...('name' in result ? { trainedCore: result.name } : {}), targetSpeedup: target, predictedSpeedup: Number(result.predictedSpeedup.toFixed(3)), core: result.core.map(sublayerKey) };
+}
+
 /** Creates the policy over the loaded router resources. */
 export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
   return {
@@ -46,13 +51,7 @@ export function createLatencyBudgetPolicy(r: RouterResources): SkipPolicy {
       const { plan, result } = await chooseLatencyBudgetCore(r, ctx.n, target);
       return {
         plans: Array.from({ length: ctx.n }, () => structuredClone(plan)),
-        detail: {
-          ...('name' in result ? { trainedCore: result.name } : {}),
-          targetSpeedup: target,
-          predictedSpeedup: Number(result.predictedSpeedup.toFixed(3)),
-          reached: result.reached,
-          core: result.core.map(sublayerKey),
-        },
+        detail: { ...coreDetail(result, target), reached: result.reached },
       };
     },
   };

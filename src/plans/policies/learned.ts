@@ -11,11 +11,10 @@
 import { entryPlan, isHeadMaskEntry, type CatalogEntry } from '../../router/catalog.ts';
 import { type RouterResources } from '../../router/resources.ts';
 import { topN } from '../../router/selector-session.ts';
-import { sublayerKey } from '../../router/skip-core-search.ts';
 import { textFeatures } from '../../router/text-features.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import { FULL_PLAN, planKey, type SkipPlan } from '../plan.ts';
-import { chooseLatencyBudgetCore } from './latency-budget.ts';
+import { chooseLatencyBudgetCore, coreDetail } from './latency-budget.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 
 /** Catalog entries that may go on top of `core`: head masks only, each masking a head the core still computes. */
@@ -38,13 +37,13 @@ export function createLearnedPolicy(r: RouterResources): SkipPolicy {
       const { selector, catalog } = r;
       if (!selector || !catalog) throw new Error(r.selectorMissing ?? 'selector not loaded');
       let core: SkipPlan = FULL_PLAN;
-      let coreDetail: Record<string, unknown> = {};
+      let detail: Record<string, unknown> = {};
       let allowed: Set<number> | null = null;
       if (ctx.options.targetSpeedup !== undefined && ctx.options.targetSpeedup > 1) {
         const c = await chooseLatencyBudgetCore(r, ctx.n, ctx.options.targetSpeedup);
         core = c.plan;
         allowed = entriesForCore(catalog.entries, core);
-        coreDetail = { ...('name' in c.result ? { trainedCore: c.result.name } : {}), targetSpeedup: ctx.options.targetSpeedup, predictedSpeedup: Number(c.result.predictedSpeedup.toFixed(3)), core: c.result.core.map(sublayerKey) };
+        detail = coreDetail(c.result, ctx.options.targetSpeedup);
       }
       const available = allowed ? allowed.size : catalog.entries.length;
       if (ctx.n > available) {
@@ -71,7 +70,7 @@ export function createLearnedPolicy(r: RouterResources): SkipPolicy {
       if (plans.length < ctx.n) throw new InvalidRequestError(`n must be at most ${plans.length} (the distinct catalog plans on this skip core) for the learned policy, got ${ctx.n}`, 'n');
       return {
         plans,
-        detail: { ...coreDetail, catalogIds: picked.map((i) => catalog.entries[i]!.id), scores: picked.map((i) => Number(scores![i]!.toFixed(4))) },
+        detail: { ...detail, catalogIds: picked.map((i) => catalog.entries[i]!.id), scores: picked.map((i) => Number(scores![i]!.toFixed(4))) },
       };
     },
   };

@@ -16,10 +16,9 @@
 import { Rng } from '../../util/rng.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { RouterResources } from '../../router/resources.ts';
-import { sublayerKey } from '../../router/skip-core-search.ts';
 import type { PlanShape, SkipPlan } from '../plan.ts';
 import { randomCore } from '../random-core.ts';
-import { chooseLatencyBudgetCore } from './latency-budget.ts';
+import { chooseLatencyBudgetCore, coreDetail } from './latency-budget.ts';
 import type { SkipPolicy } from './policy.ts';
 
 /** Share of the sublayer FLOPs each sub-network skips. */
@@ -64,7 +63,7 @@ export function subNetworksPolicy(router?: () => Promise<RouterResources>): Skip
       const c = await chooseLatencyBudgetCore(r, ctx.n, target);
       return {
         plans: onCore(plans, c.plan),
-        detail: { ...detail, ...('name' in c.result ? { trainedCore: c.result.name } : {}), targetSpeedup: target, predictedSpeedup: Number(c.result.predictedSpeedup.toFixed(3)), core: c.result.core.map(sublayerKey) },
+        detail: { ...detail, ...coreDetail(c.result, target) },
       };
     },
   };
