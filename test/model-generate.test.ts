@@ -57,6 +57,16 @@ describe('generate CLI', () => {
     assert.notDeepEqual(skipped.token_ids, full.token_ids);
   });
 
+  it('--min-p 1 keeps only the most likely token (greedy at any temperature); a frequency penalty changes a repetitive greedy run', () => {
+    const greedy = JSON.parse(cli(['--prompt', 'x', '--max-tokens', '24', '--json']).stdout);
+    const minP = JSON.parse(cli(['--prompt', 'x', '--max-tokens', '24', '--temperature', '1.5', '--seed', '3', '--min-p', '1', '--json']).stdout);
+    assert.deepEqual(minP.token_ids, greedy.token_ids);
+    assert.ok(new Set(greedy.token_ids).size < greedy.token_ids.length, 'the random checkpoint repeats itself greedily');
+    const penalized = JSON.parse(cli(['--prompt', 'x', '--max-tokens', '24', '--frequency-penalty', '2', '--presence-penalty', '1', '--json']).stdout);
+    assert.notDeepEqual(penalized.token_ids, greedy.token_ids);
+    assert.ok(new Set(penalized.token_ids).size > new Set(greedy.token_ids).size);
+  });
+
   it('plain text output and clear errors', () => {
     const out = execFileSync(process.execPath, ['bin/skipserve.mjs', 'generate', '--model', dir, '--prompt', 'hi', '--max-tokens', '3'], { cwd: ROOT, encoding: 'utf8' });
     assert.ok(out.endsWith('\n'));
@@ -65,5 +75,7 @@ describe('generate CLI', () => {
     assert.match(bad.stderr, /skip_attention\[1\]=9 out of range: model has 2 layers/);
     assert.match(cli(['--prompt', 'hi', '--temperature=-2']).stderr, /--temperature must be a number >= 0/);
     assert.match(cli([]).stderr, /--prompt is required/);
+    assert.match(cli(['--prompt', 'hi', '--min-p', '1.5']).stderr, /--min-p must be in \[0, 1\]/);
+    assert.match(cli(['--prompt', 'hi', '--frequency-penalty', '3']).stderr, /--frequency-penalty must be in \[-2, 2\]/);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P]
- * [--top-k K] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
+ * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
  * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given).
  */
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { openLocalEngine } from '../engine/local-engine.ts';
 import { planToWire, type SkipPlanWire } from '../plans/plan.ts';
 
 const USAGE =
-  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--plan JSON] [--threads N] [--json]';
+  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--seed S] [--plan JSON] [--threads N] [--json]';
 
 function num(name: string, raw: string | undefined, def: number, check: (v: number) => boolean, what: string): number {
   if (raw === undefined) return def;
@@ -29,6 +29,9 @@ export async function run(argv: string[]): Promise<void> {
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
       'top-k': { type: 'string' },
+      'min-p': { type: 'string' },
+      'presence-penalty': { type: 'string' },
+      'frequency-penalty': { type: 'string' },
       seed: { type: 'string' },
       plan: { type: 'string' },
       threads: { type: 'string' },
@@ -48,6 +51,10 @@ export async function run(argv: string[]): Promise<void> {
   const temperature = num('temperature', values.temperature, 0, (v) => v >= 0, 'a number >= 0');
   const topP = num('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'in (0, 1]');
   const topK = num('top-k', values['top-k'], 0, (v) => isInt(v) && v >= 0, 'an integer >= 0');
+  const minP = num('min-p', values['min-p'], 0, (v) => v >= 0 && v <= 1, 'in [0, 1] (0: off)');
+  const penalty = (v: number) => v >= -2 && v <= 2;
+  const presencePenalty = num('presence-penalty', values['presence-penalty'], 0, penalty, 'in [-2, 2]');
+  const frequencyPenalty = num('frequency-penalty', values['frequency-penalty'], 0, penalty, 'in [-2, 2]');
   const seed = num('seed', values.seed, 0, isInt, 'an integer');
   const threads = num('threads', values.threads, 2, (v) => isInt(v) && v >= 1, 'an integer >= 1');
   let planJson: unknown = {};
@@ -66,6 +73,9 @@ export async function run(argv: string[]): Promise<void> {
       temperature,
       topP,
       topK,
+      minP,
+      presencePenalty,
+      frequencyPenalty,
       seed,
       skip: values.plan !== undefined ? { policy: 'explicit', plan: planJson as SkipPlanWire } : { policy: 'none' },
     });
