@@ -51,6 +51,12 @@
 #                     DELTA8 [0.5] + 25,000 standard of seed STD8_SEED [9] as they are; peak lr LR8 [2e-4],
 #                     BUDGET8_MIN [60] min, phase 5c's skip-aware recipe otherwise (run once, 4 Dec: hard greedy 62.8% ->
 #                     29.3%, maj@8 - greedy -2.4; not kept, see the model card)
+#   Phase 9 (stages data9,train9; a fresh run in RUN9 [models/train/runs/phase9]): the heads whose single mask costs the
+#                     most (FOCUS9 [0.7,0.6,0.4,5.3]: layer.head, from the router calibration's single-head plans) made
+#                     dispensable: warm start from INIT9 [models/default], DATA9_DIR [models/train/data9]: 80,000 hard
+#                     problems of seed HARD9_SEED [17] + 25,000 standard of seed STD9_SEED [10]; head masks in
+#                     40% of batches (20% before), each head-masked example also masking one focus head with
+#                     probability FOCUS9_P [0.5]; peak lr LR9 [1e-4], BUDGET9_MIN [50] min, self-distillation as in 5c
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -195,6 +201,18 @@ if has train8; then
   train5 --tokenizer "$D8/tokenizer" --out "${RUN8:-models/train/runs/phase8}" --data "$D8" --init-from "${INIT8:-models/default}" \
     --layers 16 --lr "${LR8:-2e-4}" --warmup 100 --budget-min "${BUDGET8_MIN:-60}" \
     --dev-min 20 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 8180
+fi
+D9=${DATA9_DIR:-models/train/data9}
+if has data9; then
+  echo "== data for phase 9 (hard seed ${HARD9_SEED:-17}, standard seed ${STD9_SEED:-10}) in $D9"
+  fine_tune_data "$D9" "${INIT9:-models/default}" "${HARD9_SEED:-17}" "${STD9_SEED:-10}" 0
+fi
+if has train9; then
+  echo "== train, phase 9: the costliest single heads made dispensable (log: ${RUN9:-models/train/runs/phase9}/train.log.jsonl)"
+  train5 --tokenizer "$D9/tokenizer" --out "${RUN9:-models/train/runs/phase9}" --data "$D9" --init-from "${INIT9:-models/default}" \
+    --layers 16 --lr "${LR9:-1e-4}" --warmup 50 --budget-min "${BUDGET9_MIN:-50}" --full-frac 0.15 --heads-only-frac 0.4 \
+    --focus-heads "${FOCUS9:-0.7,0.6,0.4,5.3}" --focus-head-p "${FOCUS9_P:-0.5}" \
+    --dev-min 25 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 9190
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -5,7 +5,7 @@ from flops import sublayer_flops
 
 
 def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0,
-                       core_range=(0.1, 0.6), fixed_cores=(), fixed_frac=0.0):
+                       core_range=(0.1, 0.6), fixed_cores=(), fixed_frac=0.0, focus_heads=(), focus_head_p=0.0):
     """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
     skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
     dropped for the whole batch (so they are not computed) with probability
@@ -17,7 +17,9 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
     probability layer0_head_p one more random layer-0 head is masked (layer 0's heads are the
     least redundant). With fixed_cores, a sublayer batch drops one of those cores (plans) instead of
     a random one with probability fixed_frac: the cores the server will share (latency-budget, fast
-    mode) are trained to cost little."""
+    mode) are trained to cost little. With focus_heads (a list of (layer, head)), each head-masked
+    example also masks one of them, drawn uniformly, with probability focus_head_p: the heads whose
+    single mask costs the most are trained to be dispensable (never the last head of a layer)."""
     L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
     a, m, hk = torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
     u = rng.random()
@@ -55,7 +57,23 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
             hk[b, 0, rng.randrange(H)] = 0
             if hk[b, 0].sum() == 0:
                 hk[b, 0, rng.randrange(H)] = 1
+        if focus_heads and rng.random() < focus_head_p:
+            l, h = rng.choice(focus_heads)
+            hk[b, l, h] = 0
+            if hk[b, l].sum() == 0:
+                hk[b, l, rng.choice([x for x in range(H) if x != h])] = 1
     return a, m, hk
+
+
+def parse_heads(spec):
+    """'0.7,0.6,5.3' -> [(0, 7), (0, 6), (5, 3)] (layer.head)."""
+    heads = []
+    for s in filter(None, (x.strip() for x in spec.split(","))):
+        l, _, h = s.partition(".")
+        if not l.isdigit() or not h.isdigit():
+            raise ValueError(f"--focus-heads: '{s}' is not <layer>.<head>")
+        heads.append((int(l), int(h)))
+    return heads
 
 
 def parse_cores(spec):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Llama, greedy  # noqa: E402
 from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # noqa: E402
-from skips import parse_cores, sample_train_masks, random_core_plan  # noqa: E402
+from skips import parse_cores, parse_heads, sample_train_masks, random_core_plan  # noqa: E402
 from grow import init_from_exported  # noqa: E402
 
 
@@ -168,6 +168,9 @@ def main():
                          " computed in the same step without gradients (the teacher of slimmable networks)")
     ap.add_argument("--layer0-head-p", type=float, default=0.0,
                     help="in head-masked examples, probability of masking one more layer-0 head")
+    ap.add_argument("--focus-heads", default="", help="heads whose single mask costs the most, e.g. '0.7,0.6,0.4,5.3'"
+                    " (layer.head): each head-masked example also masks one of them with --focus-head-p")
+    ap.add_argument("--focus-head-p", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restart-schedule", action="store_true",
@@ -181,6 +184,7 @@ def main():
     a = ap.parse_args()
 
     fixed_cores = parse_cores(a.fixed_cores)
+    focus_heads = parse_heads(a.focus_heads)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -269,7 +273,8 @@ def main():
                 g["lr"] = lr
             ids, tgt = collate(examples, order[state["pos"]])
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
-                                       a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac)
+                                       a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac,
+                                       focus_heads, a.focus_head_p)
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
