@@ -199,6 +199,9 @@ def main():
         tie_word_embeddings=True, attention_bias=False, mlp_bias=False, bos_token_id=BOS,
         eos_token_id=EOS, pad_token_id=PAD, torch_dtype="float32",
     )
+    for l, h in focus_heads:
+        if l >= a.layers or h >= a.heads:
+            ap.error(f"--focus-heads: {l}.{h} is outside the model ({a.layers} layers of {a.heads} heads)")
     model = Llama(cfg)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
