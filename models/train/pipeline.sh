@@ -57,6 +57,12 @@
 #                     problems of seed HARD9_SEED [17] + 25,000 standard of seed STD9_SEED [10]; head masks in
 #                     40% of batches (20% before), each head-masked example also masking one focus head with
 #                     probability FOCUS9_P [0.5]; peak lr LR9 [1e-4], BUDGET9_MIN [50] min, self-distillation as in 5c
+#   Phase 10 (stages data10,train10; a fresh run in RUN10 [models/train/runs/phase10]): phase 9's recipe with a frozen
+#                     teacher: the skipped and masked paths are distilled from TEACHER10 [models/train/runs/phase9/export,
+#                     phase 9 exported] instead of the moving model itself; warm start from INIT10 [the same], DATA10_DIR
+#                     [models/train/data10]: 80,000 hard problems of seed HARD10_SEED [18] + 25,000 standard of seed
+#                     STD10_SEED [11]; peak lr LR10 [1e-4] decaying only to half (--min-lr-frac 0.5), BUDGET10_MIN [90]
+#                     min, focus heads at FOCUS10_P [0.3]
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -213,6 +219,19 @@ if has train9; then
     --layers 16 --lr "${LR9:-1e-4}" --warmup 50 --budget-min "${BUDGET9_MIN:-50}" --full-frac 0.15 --heads-only-frac 0.4 \
     --focus-heads "${FOCUS9:-0.7,0.6,0.4,5.3}" --focus-head-p "${FOCUS9_P:-0.5}" \
     --dev-min 25 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 9190
+fi
+D10=${DATA10_DIR:-models/train/data10}
+T10=${TEACHER10:-models/train/runs/phase9/export}
+if has data10; then
+  echo "== data for phase 10 (hard seed ${HARD10_SEED:-18}, standard seed ${STD10_SEED:-11}) in $D10"
+  fine_tune_data "$D10" "$T10" "${HARD10_SEED:-18}" "${STD10_SEED:-11}" 0
+fi
+if has train10; then
+  echo "== train, phase 10: skipped paths distilled from a frozen teacher (log: ${RUN10:-models/train/runs/phase10}/train.log.jsonl)"
+  train5 --tokenizer "$D10/tokenizer" --out "${RUN10:-models/train/runs/phase10}" --data "$D10" --init-from "${INIT10:-$T10}" \
+    --teacher "$T10" --layers 16 --lr "${LR10:-1e-4}" --min-lr-frac 0.5 --warmup 50 --budget-min "${BUDGET10_MIN:-90}" \
+    --full-frac 0.15 --heads-only-frac 0.4 --focus-heads "${FOCUS10:-0.7,0.6,0.4,5.3}" --focus-head-p "${FOCUS10_P:-0.3}" \
+    --dev-min 30 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 10190
 fi
 if has export; then
   echo "== export -> $OUT"

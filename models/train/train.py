@@ -110,10 +110,12 @@ def dev_accuracy(model, tok, dev, plans=None):
     return out
 
 
-def distill_loss(model, ids, tgt, logits):
-    """KL(full || skipped) per answer token: the full model (no skips, no gradient) is the teacher."""
+def distill_loss(model, ids, tgt, logits, teacher_model=None):
+    """KL(teacher || skipped) per answer token. The teacher is teacher_model (frozen, no skips) when
+    given, else the full model itself (no skips, no gradient): in-place self-distillation."""
+    t_model = teacher_model or model
     with torch.no_grad():
-        teacher = model(ids, None, None, *full_masks(model, ids.shape[0]))
+        teacher = t_model(ids, None, None, *full_masks(t_model, ids.shape[0]))
     sel = tgt.view(-1) != -100
     t = F.log_softmax(teacher.view(-1, teacher.shape[-1])[sel], dim=-1)
     s = F.log_softmax(logits.view(-1, logits.shape[-1])[sel], dim=-1)
@@ -171,6 +173,8 @@ def main():
     ap.add_argument("--focus-heads", default="", help="heads whose single mask costs the most, e.g. '0.7,0.6,0.4,5.3'"
                     " (layer.head): each head-masked example also masks one of them with --focus-head-p")
     ap.add_argument("--focus-head-p", type=float, default=0.0)
+    ap.add_argument("--teacher", default=None, help="with --distill: an exported model directory whose full model"
+                    " (frozen) is the skipped paths' teacher, instead of the model being trained")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restart-schedule", action="store_true",
@@ -203,6 +207,17 @@ def main():
         if l >= a.layers or h >= a.heads:
             ap.error(f"--focus-heads: {l}.{h} is outside the model ({a.layers} layers of {a.heads} heads)")
     model = Llama(cfg)
+    teacher_model = None
+    if a.teacher:
+        if a.distill <= 0:
+            ap.error("--teacher needs --distill > 0")
+        with open(os.path.join(a.teacher, "config.json")) as f:
+            tcfg = json.load(f)
+        teacher_model = Llama(tcfg)
+        init_from_exported(teacher_model, a.teacher)
+        teacher_model.eval()
+        for p in teacher_model.parameters():
+            p.requires_grad_(False)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
@@ -281,7 +296,7 @@ def main():
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
-                loss = loss + a.distill * distill_loss(model, ids, tgt, logits)
+                loss = loss + a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
