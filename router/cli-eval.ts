@@ -147,6 +147,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
         const cfg = configs.find((c) => c.label === row.label)!;
         if (cfg.skip.policy === 'none') {
           row.measuredSpeedup = 1;
+          row.reportedSameRequests = 1;
           continue;
         }
         if (!speed.ns.includes(row.n)) continue;
@@ -158,6 +159,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
           records.put(key, e2e);
         }
         row.measuredSpeedup = e2e.speedup;
+        row.reportedSameRequests = e2e.reported;
       }
     }
     const diffs = pairedDiffs(rows, [
@@ -184,7 +186,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       `${problems.length} held-out problems (${settings.source}); sampling temperature ${temperature}, max ${maxTokens} tokens; k = ${k} for the head policies; ` +
       `fast mode target${targets.length > 1 ? 's' : ''} ${targets.map((t) => `${t}x`).join(', ')}. maj@N / pass@N with 95% Wilson intervals; same problems and seeds for every policy (paired). ` +
       `Measured speedup: end to end, the median ratio of wall times of the same request (n = N, ${speed.tokens} tokens, end-of-sequence ignored) on the full model and with the policy, ` +
-      `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time${speed.ns.length < ns.length ? `, at N = ${speed.ns.join(', ')} only (other rows: -, not plotted)` : ''}; reported speedup: the mean the engine reported for the evaluation's requests. ` +
+      `alternated, ${speed.rounds} rounds x ${speed.problems} problems, one request at a time${speed.ns.length < ns.length ? `, at N = ${speed.ns.join(', ')} only (other rows: -, not plotted)` : ''}; ` +
+      `reported, same requests: the median speedup the engine reported for those alternated requests (what a client sees: hold it against the measured one); ` +
+      `reported, evaluation's requests: the mean it reported for the evaluation's requests, many in flight (kept per problem in the records, so rows resumed from older records keep the value the engine reported then). ` +
       `Policies whose candidate i does not depend on N (${configs.filter((c) => c.prefixes).map((c) => c.label).join(', ')}) run the largest N once and score the smaller N on its first candidates (router/eval-prefix.ts); ` +
       `skip-core policies do the same for the N that share a core (the batch-size bucket's; their reported speedup at a smaller N is then the larger request's). ` +
       `Run took ${formatDuration(seconds)}.\n` +

@@ -60,10 +60,15 @@ test('router eval measures end-to-end speed at --speed-ns only and keeps each ro
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stderr, /end-to-end speed: latency-budget 1\.25x N=8/);
   assert.doesNotMatch(first.stderr, /end-to-end speed: latency-budget 1\.25x N=4/);
-  const rows = (JSON.parse(readFileSync(join(model, 'router', 'eval.json'), 'utf8')) as { rows: { label: string; n: number; measuredSpeedup: number | null }[] }).rows;
+  const rows = (JSON.parse(readFileSync(join(model, 'router', 'eval.json'), 'utf8')) as { rows: { label: string; n: number; measuredSpeedup: number | null; reportedSameRequests: number | null }[] }).rows;
   const lb = (n: number) => rows.find((r) => r.label === 'latency-budget 1.25x' && r.n === n)!;
   assert.equal(lb(4).measuredSpeedup, null, 'N = 4 is not in --speed-ns');
   assert.ok(lb(8).measuredSpeedup! > 0);
+  // What the engine reported for the alternated requests themselves sits beside the measured ratio.
+  const speedRecord = JSON.parse(speedLines()[0]!) as { speed: { reported: number | null } };
+  assert.equal(lb(8).reportedSameRequests, speedRecord.speed.reported);
+  assert.ok(lb(8).reportedSameRequests! > 0);
+  assert.match(readFileSync(join(model, 'router', 'eval.md'), 'utf8'), /\| reported, same requests \| reported, evaluation's requests \|/);
   assert.equal(speedLines().length, 1);
   const again = run('1');
   assert.equal(again.status, 0, again.stderr);

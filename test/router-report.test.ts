@@ -8,7 +8,7 @@ const row = (label: string, n: number, maj: number, speedup: number | null, bits
   label, policy: label.split(' ')[0]!, n, problems: 100, maj: wilson(Math.round(maj * 100), 100), pass: wilson(Math.min(100, Math.round(maj * 100) + 10), 100),
   majBits: bits ?? '1'.repeat(Math.round(maj * 100)) + '0'.repeat(100 - Math.round(maj * 100)),
   uniqueAnswers: 1.5, answerEntropy: 0.4, distinct2: 0.31, pairwiseDistance: 0.2, planDistance: 0.1,
-  reportedSpeedup: speedup, measuredSpeedup: speedup, skippedCompute: speedup !== null && speedup > 1 ? 0.2 : 0,
+  reportedSpeedup: speedup, measuredSpeedup: speedup, reportedSameRequests: speedup, skippedCompute: speedup !== null && speedup > 1 ? 0.2 : 0,
 });
 
 test('markdown table has one line per row, sorted by N, with 95% intervals', () => {
@@ -16,7 +16,7 @@ test('markdown table has one line per row, sorted by N, with 95% intervals', () 
   const md = evalTable(rows).trim().split('\n');
   assert.equal(md.length, 2 + rows.length);
   assert.match(md[2]!, /^\| 1 \| greedy \| 70\.0 \[60\.4, 78\.1\] \| 80\.0 \[/);
-  assert.match(md[4]!, /latency-budget 1\.25x \| 79\.0 \[.*\| 1\.27x \| 1\.27x \| 20\.0 \|$/);
+  assert.match(md[4]!, /latency-budget 1\.25x \| 79\.0 \[.*\| 1\.27x \| 1\.27x \| 1\.27x \| 20\.0 \|$/);
 });
 
 test('paired differences use the per-problem bits of the same N', () => {
