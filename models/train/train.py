@@ -175,6 +175,9 @@ def main():
     ap.add_argument("--focus-head-p", type=float, default=0.0)
     ap.add_argument("--teacher", default=None, help="with --distill: an exported model directory whose full model"
                     " (frozen) is the skipped paths' teacher, instead of the model being trained")
+    ap.add_argument("--anchor", type=float, default=0.0, help="with --teacher: on batches that skip nothing, add W"
+                    " times KL(teacher || full model), so the full model stays near the teacher while the skipped"
+                    " paths catch up with it")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--restart-schedule", action="store_true",
@@ -211,6 +214,8 @@ def main():
     if a.teacher:
         if a.distill <= 0:
             ap.error("--teacher needs --distill > 0")
+    if a.anchor > 0 and not a.teacher:
+        ap.error("--anchor needs --teacher")
         with open(os.path.join(a.teacher, "config.json")) as f:
             tcfg = json.load(f)
         teacher_model = Llama(tcfg)
@@ -297,6 +302,8 @@ def main():
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
                 loss = loss + a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
+            elif a.anchor > 0:
+                loss = loss + a.anchor * distill_loss(model, ids, tgt, logits, teacher_model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
