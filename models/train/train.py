@@ -211,11 +211,11 @@ def main():
             ap.error(f"--focus-heads: {l}.{h} is outside the model ({a.layers} layers of {a.heads} heads)")
     model = Llama(cfg)
     teacher_model = None
+    if a.anchor > 0 and not a.teacher:
+        ap.error("--anchor needs --teacher")
     if a.teacher:
         if a.distill <= 0:
             ap.error("--teacher needs --distill > 0")
-    if a.anchor > 0 and not a.teacher:
-        ap.error("--anchor needs --teacher")
         with open(os.path.join(a.teacher, "config.json")) as f:
             tcfg = json.load(f)
         teacher_model = Llama(tcfg)
@@ -223,6 +223,7 @@ def main():
         teacher_model.eval()
         for p in teacher_model.parameters():
             p.requires_grad_(False)
+        log(logf, event="teacher", dir=a.teacher, layers=tcfg["num_hidden_layers"])
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
