@@ -67,7 +67,8 @@
 #                     INIT11 [models/default] grown to 17 layers by a zero-output copy after layer 0, that model frozen as
 #                     the teacher of the skipped and masked paths and, through --anchor ANCHOR11 [1.0], of the full one;
 #                     phase 10's data (DATA10_DIR), focus heads FOCUS11 [0.7,0.6,0.4,0.5,6.3: layer 0's and old 5.3] at
-#                     FOCUS11_P [0.5], peak lr LR11 [5e-5] decaying to half, BUDGET11_MIN [70] min
+#                     FOCUS11_P [0.5], peak lr LR11 [5e-5] decaying to half (the copy at GROW_LR11 [10] times that),
+#                     BUDGET11_MIN [70] min
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -241,7 +242,7 @@ fi
 if has train11; then
   echo "== train, phase 11: layer 0 doubled, anchored to a frozen teacher (log: ${RUN11:-models/train/runs/phase11}/train.log.jsonl)"
   train5 --tokenizer "$D10/tokenizer" --out "${RUN11:-models/train/runs/phase11}" --data "$D10" --init-from "${INIT11:-models/default}" \
-    --grow-after 0 --layers 17 --teacher "${INIT11:-models/default}" --anchor "${ANCHOR11:-1.0}" --lr "${LR11:-5e-5}" \
+    --grow-after 0 --grow-lr-mult "${GROW_LR11:-10}" --layers 17 --teacher "${INIT11:-models/default}" --anchor "${ANCHOR11:-1.0}" --lr "${LR11:-5e-5}" \
     --min-lr-frac 0.5 --warmup 50 --budget-min "${BUDGET11_MIN:-70}" --full-frac 0.15 --heads-only-frac 0.4 \
     --focus-heads "${FOCUS11:-0.7,0.6,0.4,0.5,6.3}" --focus-head-p "${FOCUS11_P:-0.5}" \
     --dev-min 35 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 11190

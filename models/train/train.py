@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Llama, greedy  # noqa: E402
 from tokenizer import BOS, EOS, PAD, Tokenizer, completion_text, prompt_text  # noqa: E402
 from skips import parse_cores, parse_heads, sample_train_masks, random_core_plan  # noqa: E402
-from grow import init_from_exported  # noqa: E402
+from grow import init_from_exported, layer_sources  # noqa: E402
 
 
 def log(f, **kv):
@@ -188,6 +188,8 @@ def main():
     ap.add_argument("--init-from", default=None, help="fresh runs only: start from this exported model directory")
     ap.add_argument("--grow-after", default="", help="with --init-from: comma-separated old layer indices after"
                     " which a zero-output copy is inserted (block expansion); --layers must match")
+    ap.add_argument("--grow-lr-mult", type=float, default=1.0, help="with --grow-after: the inserted copies learn at"
+                    " this multiple of the schedule's lr (a zero-output start moves slowly at a fine-tuning lr)")
     a = ap.parse_args()
 
     fixed_cores = parse_cores(a.fixed_cores)
@@ -224,14 +226,19 @@ def main():
         for p in teacher_model.parameters():
             p.requires_grad_(False)
         log(logf, event="teacher", dir=a.teacher, layers=tcfg["num_hidden_layers"])
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    grow = [int(x) for x in a.grow_after.split(",") if x.strip()]
+    if a.grow_lr_mult != 1.0 and not grow:
+        ap.error("--grow-lr-mult needs --grow-after")
+    copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow))) if c}
+    groups = []
+    for mult, in_copy in ((1.0, False), (a.grow_lr_mult, True)):
+        named = [(n, p) for n, p in model.named_parameters() if any(n.startswith(c) for c in copies) == in_copy]
+        groups += [{"params": [p for n, p in named if p.dim() >= 2], "weight_decay": a.wd, "lr_mult": mult},
+                   {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0, "lr_mult": mult}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
     if a.init_from and not os.path.exists(ckpt_path):
-        grow = [int(x) for x in a.grow_after.split(",") if x.strip()]
         sources = init_from_exported(model, a.init_from, grow)
         log(logf, event="init-from", dir=a.init_from, layers=sources)
     if os.path.exists(ckpt_path):
@@ -294,7 +301,7 @@ def main():
             else:
                 lr = a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_mult", 1.0)
             ids, tgt = collate(examples, order[state["pos"]])
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
                                        a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac,
