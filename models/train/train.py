@@ -236,6 +236,8 @@ def main():
         groups += [{"params": [p for n, p in named if p.dim() >= 2], "weight_decay": a.wd, "lr_mult": mult},
                    {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0, "lr_mult": mult}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    log(logf, event="param-groups", groups=[dict(tensors=len(g["params"]), weight_decay=g["weight_decay"], lr_mult=g["lr_mult"])
+                                            for g in groups if g["params"]])
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
     if a.init_from and not os.path.exists(ckpt_path):

@@ -6,7 +6,8 @@
  * probability P (delta-work.ts): training data with two solution paths; the problems themselves do
  * not change.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from './split.ts';
@@ -50,6 +51,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!(alt >= 0 && alt <= 1)) throw new Error(`--alt-work must be a probability in [0, 1], got '${values['alt-work']}'`);
   const delta = Number(values['delta-work']);
   if (!(delta >= 0 && delta <= 1)) throw new Error(`--delta-work must be a probability in [0, 1], got '${values['delta-work']}'`);
+  if (values.out) mkdirSync(dirname(values.out), { recursive: true });
   const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
   let buf = '';
   for (const p of generateSplit({ split, seed, count, tier })) {

@@ -1,0 +1,80 @@
+/**
+ * The Python trainer that makes the default model (models/train/train.py, grow.py, export.py), run
+ * for a step or two on a few generated problems: a model grown by a zero-output copy (--grow-after)
+ * and exported must answer exactly as the model it grew from (through the project's onnxruntime
+ * runtime); --teacher is loaded, --grow-lr-mult reaches the copy's optimizer groups, and a rerun of
+ * the same command resumes from the checkpoint. Needs python3-torch (installed by .ci/run).
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PY = process.env.PYTHON ?? '/usr/bin/python3';
+const DEFAULT = 'models/default';
+const work = mkdtempSync(join(tmpdir(), 'skipserve-train-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}\n${r.stderr}`);
+  return r.stdout;
+}
+const cli = (args: string[]) => run(process.execPath, ['bin/skipserve.mjs', ...args]);
+type Event = Record<string, unknown> & { event?: string };
+const events = (runDir: string): Event[] =>
+  readFileSync(join(runDir, 'train.log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+
+const data = join(work, 'data');
+cli(['data', 'generate', '--tier', 'hard', '--split', 'train', '--seed', '3', '--count', '24', '--out', join(data, 'train.jsonl')]);
+cli(['data', 'generate', '--tier', 'hard', '--split', 'dev', '--seed', '3', '--count', '2', '--out', join(data, 'dev.jsonl')]);
+
+/** train.py growing the default model by a copy of layer 0, distilled from (and anchored to) the default. */
+function train(out: string, extra: string[]): void {
+  run(PY, [
+    'models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', out, '--layers', '17', '--max-pos', '1024',
+    '--init-from', DEFAULT, '--grow-after', '0', '--teacher', DEFAULT, '--distill', '1', '--anchor', '1', '--core-mode',
+    '--dev-count', '2', '--batch-tokens', '1024', '--threads', '1', '--warmup', '1', '--seed', '5', ...extra,
+  ]);
+}
+
+describe('train.py + export.py', () => {
+  it('a grown model, exported before it learns anything, answers exactly as the model it grew from', () => {
+    const out = join(work, 'grown');
+    train(out, ['--steps', '1', '--lr', '0', '--wd', '0']);
+    const log = events(out);
+    assert.ok(log.some((e) => e.event === 'teacher' && e.dir === DEFAULT), 'the teacher is loaded');
+    const init = log.find((e) => e.event === 'init-from') as { layers: [number, boolean][] };
+    assert.deepEqual(init.layers.slice(0, 3), [[0, false], [0, true], [1, false]]);
+    run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', join(work, 'grown-model')]);
+    const config = JSON.parse(readFileSync(join(work, 'grown-model', 'config.json'), 'utf8')) as { num_hidden_layers: number };
+    assert.equal(config.num_hidden_layers, 17);
+    const q = (JSON.parse(readFileSync(join(data, 'dev.jsonl'), 'utf8').split('\n')[0]!) as { question: string }).question;
+    const gen = (model: string) =>
+      JSON.parse(cli(['generate', '--model', model, '--prompt', q, '--max-tokens', '48', '--threads', '1', '--json'])) as { text: string };
+    const grown = gen(join(work, 'grown-model'));
+    assert.ok(grown.text.length > 0);
+    assert.equal(grown.text, gen(DEFAULT).text);
+  });
+
+  it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher is a usage error', () => {
+    const out = join(work, 'lr-mult');
+    train(out, ['--steps', '2', '--lr', '1e-4', '--grow-lr-mult', '10']);
+    const groups = events(out).find((e) => e.event === 'param-groups') as { groups: { tensors: number; lr_mult: number }[] };
+    // one attention + MLP block: 7 weight matrices and 2 norms at 10x; the rest (embeddings, 16 layers, final norm) at 1x
+    assert.deepEqual(groups.groups.map((g) => [g.tensors, g.lr_mult]), [[113, 1], [33, 1], [7, 10], [2, 10]]);
+    const done = events(out).filter((e) => e.event === 'done');
+    assert.equal(done.length, 1);
+    train(out, ['--steps', '3', '--lr', '1e-4', '--grow-lr-mult', '10']);
+    const log = events(out);
+    assert.ok(log.some((e) => e.event === 'resume' && e.step === 2), 'the rerun resumes at step 2');
+    assert.equal((log.filter((e) => e.event === 'done').at(-1) as { step: number }).step, 3);
+    const bad = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), '--anchor', '1'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--anchor needs --teacher/);
+  });
+});
