@@ -50,6 +50,8 @@ describe('train.py + export.py', () => {
     assert.ok(log.some((e) => e.event === 'teacher' && e.dir === DEFAULT), 'the teacher is loaded');
     const init = log.find((e) => e.event === 'init-from') as { layers: [number, boolean][] };
     assert.deepEqual(init.layers.slice(0, 3), [[0, false], [0, true], [1, false]]);
+    const groups = log.find((e) => e.event === 'param-groups') as { groups: { tensors: number; lr_mult: number }[] };
+    assert.deepEqual(groups.groups.map((g) => [g.tensors, g.lr_mult]), [[120, 1], [35, 1]], 'no --grow-lr-mult: the two groups of older runs');
     run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', join(work, 'grown-model')]);
     const config = JSON.parse(readFileSync(join(work, 'grown-model', 'config.json'), 'utf8')) as { num_hidden_layers: number };
     assert.equal(config.num_hidden_layers, 17);

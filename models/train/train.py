@@ -229,7 +229,9 @@ def main():
     grow = [int(x) for x in a.grow_after.split(",") if x.strip()]
     if a.grow_lr_mult != 1.0 and not grow:
         ap.error("--grow-lr-mult needs --grow-after")
-    copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow))) if c}
+    # the copies get optimizer groups of their own only when their lr differs (checkpoints of older runs keep 2 groups)
+    copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow)))
+              if c and a.grow_lr_mult != 1.0}
     groups = []
     for mult, in_copy in ((1.0, False), (a.grow_lr_mult, True)):
         named = [(n, p) for n, p in model.named_parameters() if any(n.startswith(c) for c in copies) == in_copy]
