@@ -28,6 +28,9 @@ const cli = (args: string[]) => run(process.execPath, ['bin/skipserve.mjs', ...a
 type Event = Record<string, unknown> & { event?: string };
 const events = (runDir: string): Event[] =>
   readFileSync(join(runDir, 'train.log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Event);
+/** [tensors, lr multiple] per optimizer group, from the run's `param-groups` event. */
+const paramGroups = (log: Event[]) =>
+  (log.find((e) => e.event === 'param-groups') as { groups: { tensors: number; lr_mult: number }[] }).groups.map((g) => [g.tensors, g.lr_mult]);
 
 const data = join(work, 'data');
 cli(['data', 'generate', '--tier', 'hard', '--split', 'train', '--seed', '3', '--count', '24', '--out', join(data, 'train.jsonl')]);
@@ -50,8 +53,7 @@ describe('train.py + export.py', () => {
     assert.ok(log.some((e) => e.event === 'teacher' && e.dir === DEFAULT), 'the teacher is loaded');
     const init = log.find((e) => e.event === 'init-from') as { layers: [number, boolean][] };
     assert.deepEqual(init.layers.slice(0, 3), [[0, false], [0, true], [1, false]]);
-    const groups = log.find((e) => e.event === 'param-groups') as { groups: { tensors: number; lr_mult: number }[] };
-    assert.deepEqual(groups.groups.map((g) => [g.tensors, g.lr_mult]), [[120, 1], [35, 1]], 'no --grow-lr-mult: the two groups of older runs');
+    assert.deepEqual(paramGroups(log), [[120, 1], [35, 1]], 'no --grow-lr-mult: the two groups of older runs');
     run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', join(work, 'grown-model')]);
     const config = JSON.parse(readFileSync(join(work, 'grown-model', 'config.json'), 'utf8')) as { num_hidden_layers: number };
     assert.equal(config.num_hidden_layers, 17);
@@ -66,11 +68,10 @@ describe('train.py + export.py', () => {
   it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher is a usage error', () => {
     const out = join(work, 'lr-mult');
     train(out, ['--steps', '2', '--lr', '1e-4', '--grow-lr-mult', '10']);
-    const groups = events(out).find((e) => e.event === 'param-groups') as { groups: { tensors: number; lr_mult: number }[] };
+    const first = events(out);
     // one attention + MLP block: 7 weight matrices and 2 norms at 10x; the rest (embeddings, 16 layers, final norm) at 1x
-    assert.deepEqual(groups.groups.map((g) => [g.tensors, g.lr_mult]), [[113, 1], [33, 1], [7, 10], [2, 10]]);
-    const done = events(out).filter((e) => e.event === 'done');
-    assert.equal(done.length, 1);
+    assert.deepEqual(paramGroups(first), [[113, 1], [33, 1], [7, 10], [2, 10]]);
+    assert.equal(first.filter((e) => e.event === 'done').length, 1);
     train(out, ['--steps', '3', '--lr', '1e-4', '--grow-lr-mult', '10']);
     const log = events(out);
     assert.ok(log.some((e) => e.event === 'resume' && e.step === 2), 'the rerun resumes at step 2');

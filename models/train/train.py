@@ -232,14 +232,14 @@ def main():
     # the copies get optimizer groups of their own only when their lr differs (checkpoints of older runs keep 2 groups)
     copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow)))
               if c and a.grow_lr_mult != 1.0}
-    groups = []
-    for mult, in_copy in ((1.0, False), (a.grow_lr_mult, True)):
-        named = [(n, p) for n, p in model.named_parameters() if any(n.startswith(c) for c in copies) == in_copy]
-        groups += [{"params": [p for n, p in named if p.dim() >= 2], "weight_decay": a.wd, "lr_mult": mult},
-                   {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0, "lr_mult": mult}]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    in_copy = {n: any(n.startswith(c) for c in copies) for n, _ in model.named_parameters()}
+    groups = [{"params": [p for n, p in model.named_parameters() if in_copy[n] == copy and (p.dim() >= 2) == matrix],
+               "weight_decay": a.wd if matrix else 0.0, "lr_mult": a.grow_lr_mult if copy else 1.0}
+              for copy in (False, True) for matrix in (True, False)]
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     log(logf, event="param-groups", groups=[dict(tensors=len(g["params"]), weight_decay=g["weight_decay"], lr_mult=g["lr_mult"])
-                                            for g in groups if g["params"]])
+                                            for g in groups])
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
     if a.init_from and not os.path.exists(ckpt_path):
