@@ -2,7 +2,8 @@
  * The Python trainer that makes the default model (models/train/train.py, grow.py, export.py), run
  * for a step or two on a few generated problems: a model grown by a zero-output copy (--grow-after)
  * and exported must answer exactly as the model it grew from (through the project's onnxruntime
- * runtime); --teacher is loaded, --grow-lr-mult reaches the copy's optimizer groups, and a rerun of
+ * runtime), and so must one whose query heads are split in two (--split-heads), with and without
+ * the copies of a head masked; --teacher is loaded, --grow-lr-mult reaches the copy's optimizer groups, and a rerun of
  * the same command resumes from the checkpoint. Needs python3-torch (installed by .ci/run).
  */
 import { after, describe, it } from 'node:test';
@@ -63,6 +64,26 @@ describe('train.py + export.py', () => {
     const grown = gen(join(work, 'grown-model'));
     assert.ok(grown.text.length > 0);
     assert.equal(grown.text, gen(DEFAULT).text);
+  });
+
+  it('a model whose heads are split in two answers as its parent; masking both copies of a head is masking the head', () => {
+    const out = join(work, 'split');
+    run(PY, [
+      'models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', out, '--layers', '16', '--heads', '16',
+      '--head-dim', '20', '--max-pos', '1024', '--init-from', DEFAULT, '--split-heads', '2', '--dev-count', '2',
+      '--batch-tokens', '1024', '--threads', '1', '--steps', '1', '--lr', '0', '--wd', '0',
+    ]);
+    const model = join(work, 'split-model');
+    run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', model]);
+    const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, number>;
+    assert.deepEqual([config.num_attention_heads, config.num_key_value_heads, config.head_dim], [16, 2, 20]);
+    const q = (JSON.parse(readFileSync(join(data, 'dev.jsonl'), 'utf8').split('\n')[1]!) as { question: string }).question;
+    const gen = (dir: string, plan?: object) =>
+      (JSON.parse(cli(['generate', '--model', dir, '--prompt', q, '--max-tokens', '48', '--threads', '1', '--json',
+        ...(plan ? ['--plan', JSON.stringify(plan)] : [])])) as { text: string }).text;
+    assert.equal(gen(model), gen(DEFAULT));
+    // old head h is new heads 2h and 2h+1: masking both of layer 0's copies of head 7 is masking head 7
+    assert.equal(gen(model, { mask_heads: { 0: [14, 15], 3: [2, 3] } }), gen(DEFAULT, { mask_heads: { 0: [7], 3: [1] } }));
   });
 
   it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher is a usage error', () => {

@@ -38,7 +38,7 @@ class Attention(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         d, self.h, self.kv = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
-        self.hd = d // self.h
+        self.hd = cfg.get("head_dim") or d // self.h
         self.q_proj = nn.Linear(d, self.h * self.hd, bias=False)
         self.k_proj = nn.Linear(d, self.kv * self.hd, bias=False)
         self.v_proj = nn.Linear(d, self.kv * self.hd, bias=False)
@@ -106,7 +106,7 @@ class Llama(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.model = Inner(cfg)
-        hd = cfg["hidden_size"] // cfg["num_attention_heads"]
+        hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
         cos, sin = rope_tables(hd, cfg["max_position_embeddings"], cfg["rope_theta"])
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)

@@ -69,6 +69,12 @@
 #                     phase 10's data (DATA10_DIR), focus heads FOCUS11 [0.7,0.6,0.4,0.5,6.3: layer 0's and old 5.3] at
 #                     FOCUS11_P [0.5], peak lr LR11 [5e-5] decaying to half (the copy at GROW_LR11 [10] times that),
 #                     BUDGET11_MIN [70] min
+#   Phase 12 (stage train12; a fresh run in RUN12 [models/train/runs/phase12]): every query head split in two for the heads'
+#                     sake: INIT12 [models/default] widened to 16 query heads of the same size per layer (each old head
+#                     two copies sharing its output, grow.py; the same function), that model's parent frozen as the
+#                     teacher and anchor (ANCHOR12 [1.0]), phase 10's data, per-head masks over the 16 heads, focus heads
+#                     FOCUS12 [0.14,0.15,0.12,0.13: the copies of layer 0's old heads 7 and 6] at FOCUS12_P [0.5], peak lr
+#                     LR12 [5e-5] decaying to half, BUDGET12_MIN [50] min
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -246,6 +252,14 @@ if has train11; then
     --min-lr-frac 0.5 --warmup 50 --budget-min "${BUDGET11_MIN:-70}" --full-frac 0.15 --heads-only-frac 0.4 \
     --focus-heads "${FOCUS11:-0.7,0.6,0.4,0.5,6.3}" --focus-head-p "${FOCUS11_P:-0.5}" \
     --dev-min 35 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 11190
+fi
+if has train12; then
+  echo "== train, phase 12: every query head split in two, anchored to a frozen teacher (log: ${RUN12:-models/train/runs/phase12}/train.log.jsonl)"
+  train5 --tokenizer "$D10/tokenizer" --out "${RUN12:-models/train/runs/phase12}" --data "$D10" --init-from "${INIT12:-models/default}" \
+    --layers 16 --heads 16 --head-dim 20 --split-heads 2 --teacher "${INIT12:-models/default}" --anchor "${ANCHOR12:-1.0}" --lr "${LR12:-5e-5}" \
+    --min-lr-frac 0.5 --warmup 50 --budget-min "${BUDGET12_MIN:-50}" --full-frac 0.15 --heads-only-frac 0.4 \
+    --focus-heads "${FOCUS12:-0.14,0.15,0.12,0.13}" --focus-head-p "${FOCUS12_P:-0.5}" \
+    --dev-min 35 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 12190
 fi
 if has export; then
   echo "== export -> $OUT"

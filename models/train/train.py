@@ -141,6 +141,7 @@ def main():
     ap.add_argument("--intermediate", type=int, default=384)
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--head-dim", type=int, default=0, help="query/key/value head size (default hidden / heads)")
     ap.add_argument("--max-pos", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.05)
@@ -188,6 +189,8 @@ def main():
     ap.add_argument("--init-from", default=None, help="fresh runs only: start from this exported model directory")
     ap.add_argument("--grow-after", default="", help="with --init-from: comma-separated old layer indices after"
                     " which a zero-output copy is inserted (block expansion); --layers must match")
+    ap.add_argument("--split-heads", type=int, default=1, help="with --init-from: each query head of the exported"
+                    " model becomes this many copies sharing its output (--heads is the new count, --head-dim the old size)")
     ap.add_argument("--grow-lr-mult", type=float, default=1.0, help="with --grow-after: the inserted copies learn at"
                     " this multiple of the schedule's lr (a zero-output start moves slowly at a fine-tuning lr)")
     a = ap.parse_args()
@@ -203,7 +206,7 @@ def main():
     cfg = dict(
         architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=a.hidden,
         intermediate_size=a.intermediate, num_hidden_layers=a.layers, num_attention_heads=a.heads,
-        num_key_value_heads=a.kv_heads, head_dim=a.hidden // a.heads, vocab_size=len(tok.vocab),
+        num_key_value_heads=a.kv_heads, head_dim=a.head_dim or a.hidden // a.heads, vocab_size=len(tok.vocab),
         max_position_embeddings=a.max_pos, rms_norm_eps=1e-5, rope_theta=10000.0, hidden_act="silu",
         tie_word_embeddings=True, attention_bias=False, mlp_bias=False, bos_token_id=BOS,
         eos_token_id=EOS, pad_token_id=PAD, torch_dtype="float32",
@@ -229,6 +232,8 @@ def main():
     grow = [int(x) for x in a.grow_after.split(",") if x.strip()]
     if a.grow_lr_mult != 1.0 and not grow:
         ap.error("--grow-lr-mult needs --grow-after")
+    if a.split_heads != 1 and not a.init_from:
+        ap.error("--split-heads needs --init-from")
     # the copies get optimizer groups of their own only when their lr differs (checkpoints of older runs keep 2 groups)
     copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow)))
               if c and a.grow_lr_mult != 1.0}
@@ -243,8 +248,8 @@ def main():
     ckpt_path = os.path.join(a.out, "ckpt.pt")
     state = {"step": 0, "elapsed": 0.0, "epoch": 0, "pos": 0, "tokens": 0, "wall_start": time.time()}
     if a.init_from and not os.path.exists(ckpt_path):
-        sources = init_from_exported(model, a.init_from, grow)
-        log(logf, event="init-from", dir=a.init_from, layers=sources)
+        sources = init_from_exported(model, a.init_from, grow, a.split_heads)
+        log(logf, event="init-from", dir=a.init_from, layers=sources, split_heads=a.split_heads)
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
