@@ -74,7 +74,8 @@
 #                     two copies sharing its output, grow.py; the same function), that model's parent frozen as the
 #                     teacher and anchor (ANCHOR12 [1.0]), phase 10's data, per-head masks over the 16 heads, focus heads
 #                     FOCUS12 [0.14,0.15,0.12,0.13: the copies of layer 0's old heads 7 and 6] at FOCUS12_P [0.5], peak lr
-#                     LR12 [5e-5] decaying to half, BUDGET12_MIN [50] min
+#                     LR12 [5e-5] decaying to half, BUDGET12_MIN [50] min (run once, 5 Dec: the copies stayed identical,
+#                     one copy of layer 0 head 7 cost 2.2-2.4 points, both 6.8; not kept, see the model card)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
