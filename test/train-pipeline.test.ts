@@ -86,7 +86,7 @@ describe('train.py + export.py', () => {
     assert.equal(gen(model, { mask_heads: { 0: [14, 15], 3: [2, 3] } }), gen(DEFAULT, { mask_heads: { 0: [7], 3: [1] } }));
   });
 
-  it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher is a usage error', () => {
+  it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher and --split-heads without --init-from are usage errors', () => {
     const out = join(work, 'lr-mult');
     train(out, ['--steps', '2', '--lr', '1e-4', '--grow-lr-mult', '10']);
     const first = events(out);
@@ -100,5 +100,8 @@ describe('train.py + export.py', () => {
     const bad = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), '--anchor', '1'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--anchor needs --teacher/);
+    const badSplit = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), '--split-heads', '2'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(badSplit.status, 2);
+    assert.match(badSplit.stderr, /--split-heads needs --init-from/);
   });
 });
