@@ -37,6 +37,20 @@ const data = join(work, 'data');
 cli(['data', 'generate', '--tier', 'hard', '--split', 'train', '--seed', '3', '--count', '24', '--out', join(data, 'train.jsonl')]);
 cli(['data', 'generate', '--tier', 'hard', '--split', 'dev', '--seed', '3', '--count', '2', '--out', join(data, 'dev.jsonl')]);
 
+/** The question of dev problem i. */
+const devQuestion = (i: number) =>
+  (JSON.parse(readFileSync(join(data, 'dev.jsonl'), 'utf8').split('\n')[i]!) as { question: string }).question;
+/** `skipserve generate`'s greedy text for a question on a model, under an optional skip plan. */
+const generate = (model: string, q: string, plan?: object) =>
+  (JSON.parse(cli(['generate', '--model', model, '--prompt', q, '--max-tokens', '48', '--threads', '1', '--json',
+    ...(plan ? ['--plan', JSON.stringify(plan)] : [])])) as { text: string }).text;
+/** train.py run with `args` exits 2 with `message` on stderr. */
+function usageError(args: string[], message: RegExp): void {
+  const r = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, message);
+}
+
 /** train.py growing the default model by a copy of layer 0, distilled from (and anchored to) the default. */
 function train(out: string, extra: string[]): void {
   run(PY, [
@@ -58,12 +72,10 @@ describe('train.py + export.py', () => {
     run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', join(work, 'grown-model')]);
     const config = JSON.parse(readFileSync(join(work, 'grown-model', 'config.json'), 'utf8')) as { num_hidden_layers: number };
     assert.equal(config.num_hidden_layers, 17);
-    const q = (JSON.parse(readFileSync(join(data, 'dev.jsonl'), 'utf8').split('\n')[0]!) as { question: string }).question;
-    const gen = (model: string) =>
-      JSON.parse(cli(['generate', '--model', model, '--prompt', q, '--max-tokens', '48', '--threads', '1', '--json'])) as { text: string };
-    const grown = gen(join(work, 'grown-model'));
-    assert.ok(grown.text.length > 0);
-    assert.equal(grown.text, gen(DEFAULT).text);
+    const q = devQuestion(0);
+    const grown = generate(join(work, 'grown-model'), q);
+    assert.ok(grown.length > 0);
+    assert.equal(grown, generate(DEFAULT, q));
   });
 
   it('a model whose heads are split in two answers as its parent; masking both copies of a head is masking the head', () => {
@@ -77,13 +89,10 @@ describe('train.py + export.py', () => {
     run(PY, ['models/train/export.py', '--ckpt', join(out, 'ckpt.pt'), '--tokenizer', DEFAULT, '--out', model]);
     const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, number>;
     assert.deepEqual([config.num_attention_heads, config.num_key_value_heads, config.head_dim], [16, 2, 20]);
-    const q = (JSON.parse(readFileSync(join(data, 'dev.jsonl'), 'utf8').split('\n')[1]!) as { question: string }).question;
-    const gen = (dir: string, plan?: object) =>
-      (JSON.parse(cli(['generate', '--model', dir, '--prompt', q, '--max-tokens', '48', '--threads', '1', '--json',
-        ...(plan ? ['--plan', JSON.stringify(plan)] : [])])) as { text: string }).text;
-    assert.equal(gen(model), gen(DEFAULT));
+    const q = devQuestion(1);
+    assert.equal(generate(model, q), generate(DEFAULT, q));
     // old head h is new heads 2h and 2h+1: masking both of layer 0's copies of head 7 is masking head 7
-    assert.equal(gen(model, { mask_heads: { 0: [14, 15], 3: [2, 3] } }), gen(DEFAULT, { mask_heads: { 0: [7], 3: [1] } }));
+    assert.equal(generate(model, q, { mask_heads: { 0: [14, 15], 3: [2, 3] } }), generate(DEFAULT, q, { mask_heads: { 0: [7], 3: [1] } }));
   });
 
   it('--grow-lr-mult reaches the copy; a rerun resumes; --anchor without --teacher and --split-heads without --init-from are usage errors', () => {
@@ -97,11 +106,7 @@ describe('train.py + export.py', () => {
     const log = events(out);
     assert.ok(log.some((e) => e.event === 'resume' && e.step === 2), 'the rerun resumes at step 2');
     assert.equal((log.filter((e) => e.event === 'done').at(-1) as { step: number }).step, 3);
-    const bad = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), '--anchor', '1'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--anchor needs --teacher/);
-    const badSplit = spawnSync(PY, ['models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', join(work, 'bad'), '--split-heads', '2'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(badSplit.status, 2);
-    assert.match(badSplit.stderr, /--split-heads needs --init-from/);
+    usageError(['--anchor', '1'], /--anchor needs --teacher/);
+    usageError(['--split-heads', '2'], /--split-heads needs --init-from/);
   });
 });

@@ -29,13 +29,16 @@ def layer_sources(old_layers, grow_after):
 
 
 def split_heads(name, t, old_heads, s):
-    """The tensor `name` of one layer with each of its old_heads query heads repeated s times."""
+    """The tensor `name` of one layer with each of its old_heads query heads repeated s times (t
+    itself when there is nothing to split)."""
+    if s == 1:
+        return t
     if name == "self_attn.q_proj.weight":  # (H*hd, d): head h's rows, s times in a row
         hd = t.shape[0] // old_heads
-        return t.view(old_heads, 1, hd, -1).expand(old_heads, s, hd, t.shape[1]).reshape(-1, t.shape[1]).clone()
+        return t.view(old_heads, 1, hd, -1).expand(old_heads, s, hd, t.shape[1]).reshape(-1, t.shape[1])
     if name == "self_attn.o_proj.weight":  # (d, H*hd): head h's columns, s times, each 1/s of them
         hd = t.shape[1] // old_heads
-        return (t.view(-1, old_heads, 1, hd).expand(t.shape[0], old_heads, s, hd) / s).reshape(t.shape[0], -1).clone()
+        return (t.view(-1, old_heads, 1, hd).expand(t.shape[0], old_heads, s, hd) / s).reshape(t.shape[0], -1)
     return t
 
 
@@ -60,7 +63,7 @@ def init_from_exported(model, src_dir, grow_after=(), heads_split=1):
         for k, v in old.items():
             if k.startswith(prefix):
                 name = k[len(prefix):]
-                t = split_heads(name, v.clone(), old_heads, heads_split) if heads_split > 1 else v.clone()
+                t = split_heads(name, v, old_heads, heads_split).clone()
                 if copy and name in ("self_attn.o_proj.weight", "mlp.down_proj.weight"):
                     t.zero_()
                 sd[f"model.layers.{new_l}.{name}"] = t
