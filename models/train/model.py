@@ -1,5 +1,7 @@
 """A Hugging Face LlamaForCausalLM-compatible model in plain torch 1.13 (no transformers needed),
-with per-example skip masks: attention/MLP sublayer drops and query-head masks.
+with per-example skip masks: attention/MLP sublayer drops and query-head masks. A skipped part adds
+zero, or with `model.fill` set (fill_probe.py) a constant in its place: per layer a (H, head_dim)
+fill for masked heads and a hidden-size fill for each skipped sublayer.
 
 Parameter names match HF exactly (model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight,
 ...), embeddings are tied (no lm_head.weight), RoPE uses HF's rotate_half convention.
@@ -44,9 +46,10 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d, self.kv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.h * self.hd, d, bias=False)
 
-    def forward(self, x, cos, sin, bias, head_mask=None, cache=None):
+    def forward(self, x, cos, sin, bias, head_mask=None, cache=None, head_fill=None):
         """x (B,T,d); cos/sin (B,T,hd); bias (B,1,T,S) additive; head_mask (B,H) or None.
-        cache: None or dict with 'k','v' (B,KV,S0,hd), updated in place."""
+        cache: None or dict with 'k','v' (B,KV,S0,hd), updated in place. head_fill (H,hd) or None:
+        what a masked head outputs instead of zero."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.h, self.hd).transpose(1, 2)
         k = self.k_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
@@ -66,7 +69,8 @@ class Attention(nn.Module):
         att = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.hd)) + bias
         out = torch.matmul(torch.softmax(att, dim=-1), v)  # B,H,T,hd
         if head_mask is not None:
-            out = out * head_mask[:, :, None, None]
+            hm = head_mask[:, :, None, None]
+            out = out * hm if head_fill is None else out * hm + (1 - hm) * head_fill[None, :, None, :]
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.h * self.hd))
 
 
@@ -110,6 +114,7 @@ class Llama(nn.Module):
         cos, sin = rope_tables(hd, cfg["max_position_embeddings"], cfg["rope_theta"])
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.fill = None  # {"head": (L,H,hd), "attn": (L,d), "mlp": (L,d)}: what skipped parts add
         self.apply(self._init)
 
     def _init(self, m):
@@ -130,18 +135,28 @@ class Llama(nn.Module):
         if key_bias is not None:
             bias = bias + key_bias.view(B, 1, 1, S)
         x = self.model.embed_tokens(ids)
+        fill = self.fill
         for l, layer in enumerate(self.model.layers):
             hm = head_keep[:, l] if head_keep is not None else None
             cache = caches[l] if caches is not None else None
             # A sublayer that every row skips is not computed at all (as in the server's skip core).
             if attn_keep is None or attn_keep[:, l].any():
-                a = layer.self_attn(layer.input_layernorm(x), cos, sin, bias, hm, cache)
-                x = x + (a * attn_keep[:, l, None, None] if attn_keep is not None else a)
+                a = layer.self_attn(layer.input_layernorm(x), cos, sin, bias, hm, cache, fill["head"][l] if fill else None)
+                x = x + (a if attn_keep is None else _kept(a, attn_keep[:, l, None, None], fill and fill["attn"][l]))
+            elif fill:
+                x = x + fill["attn"][l]
             if mlp_keep is None or mlp_keep[:, l].any():
                 m = layer.mlp(layer.post_attention_layernorm(x))
-                x = x + (m * mlp_keep[:, l, None, None] if mlp_keep is not None else m)
+                x = x + (m if mlp_keep is None else _kept(m, mlp_keep[:, l, None, None], fill and fill["mlp"][l]))
+            elif fill:
+                x = x + fill["mlp"][l]
         x = self.model.norm(x)
         return F.linear(x, self.model.embed_tokens.weight)
+
+
+def _kept(out, keep, fill):
+    """A sublayer's update under a per-row keep mask: zero for a dropped row, or the fill."""
+    return out * keep if fill is None else out * keep + (1 - keep) * fill
 
 
 def plan_masks(plans, cfg):

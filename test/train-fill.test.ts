@@ -1,0 +1,49 @@
+/**
+ * models/train/model.py's fills (what a skipped part adds instead of zero, for fill_probe.py): a
+ * zero fill is exactly the trainer's skip, and a fill is what the skipped part adds. Needs
+ * python3-torch (installed by .ci/run).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const PY = process.env.PYTHON ?? '/usr/bin/python3';
+
+const program = String.raw`
+import json, sys
+import torch
+sys.path.insert(0, "models/train")
+from model import Llama
+torch.manual_seed(0)
+cfg = {"hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 48,
+       "num_hidden_layers": 3, "vocab_size": 50, "max_position_embeddings": 64, "rope_theta": 10000.0,
+       "rms_norm_eps": 1e-5}
+m = Llama(cfg).eval()
+L, H, d, hd = 3, 4, 32, 8
+ids = torch.randint(0, 50, (2, 9))
+a, k, h = torch.ones(2, L), torch.ones(2, L), torch.ones(2, L, H)
+a[0, 1] = 0; k[:, 2] = 0; h[1, 0, 3] = 0
+zero = {"head": torch.zeros(L, H, hd), "attn": torch.zeros(L, d), "mlp": torch.zeros(L, d)}
+out = {}
+with torch.no_grad():
+    plain = m(ids, attn_keep=a, mlp_keep=k, head_keep=h)
+    m.fill = zero
+    out["zero_equals_none"] = float((m(ids, attn_keep=a, mlp_keep=k, head_keep=h) - plain).abs().max())
+    f = torch.randn(d)
+    m.fill = {"head": zero["head"], "attn": zero["attn"], "mlp": torch.stack([zero["mlp"][0], zero["mlp"][1], f])}
+    filled = m(ids, mlp_keep=torch.tensor([[1., 1., 0.], [1., 1., 0.]]))
+    row0 = m(ids, mlp_keep=torch.tensor([[1., 1., 0.], [1., 1., 1.]]))[0]
+    m.fill = None
+    m.model.layers[2].mlp.forward = lambda x: f.expand_as(x)
+    const = m(ids)
+    out["mlp_fill_is_constant_mlp"] = float((filled - const).abs().max())
+    out["per_row_fill"] = float((row0 - const[0]).abs().max())
+print(json.dumps(out))
+`;
+
+test('model.py: a zero fill is the plain skip, and a skipped MLP adds its fill (whole batch or one row)', () => {
+  const got = JSON.parse(execFileSync(PY, ['-c', program], { encoding: 'utf8' })) as Record<string, number>;
+  assert.equal(got.zero_equals_none, 0);
+  assert.ok(got.mlp_fill_is_constant_mlp! < 1e-5, `skipped MLP with a fill vs a constant MLP: ${got.mlp_fill_is_constant_mlp}`);
+  assert.ok(got.per_row_fill! < 1e-5, `one row skipping the MLP with a fill vs a constant MLP: ${got.per_row_fill}`);
+});
