@@ -12,6 +12,9 @@ Three fills, each evaluated on the same problems and paired with the full model'
            half of them one of --heads): the best constant a head can be replaced by.
 Sublayer fills are the mean only (a core's fill is its sublayers' means). Prints one JSON line per
 setting: accuracy, drop from the full model with its 95% interval (paired), and each fill against zero.
+With --attention-stats L it prints instead, per head of layer L over the first 40 calibration
+problems, the attention's mean entropy (nats) and its mass on the token itself, the previous token,
+<s> and digit tokens.
 """
 import argparse
 import json
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import greedy  # noqa: E402
+from model import greedy, rotate_half  # noqa: E402
 from tokenizer import BOS, EOS, Tokenizer, completion_text, prompt_text  # noqa: E402
 from torch_greedy import load_exported  # noqa: E402
 
@@ -68,6 +71,32 @@ def mean_fills(model, exs):
     return {"head": head.view(L, H, hd), "attn": attn, "mlp": mlp / n}, n
 
 
+@torch.no_grad()
+def attention_stats(model, tok, exs, layer):
+    """Per head of `layer`: mean entropy and attention mass on self, previous token, <s>, digits."""
+    att, seen = model.model.layers[layer].self_attn, {}
+    hook = att.register_forward_pre_hook(lambda mod, args: seen.update(x=args[0], cos=args[1], sin=args[2], bias=args[3]))
+    keys = ("entropy", "self", "previous", "bos", "digits")
+    sums, n = torch.zeros(att.h, len(keys)), 0
+    for ids, _ in exs[:40]:
+        model(torch.tensor([ids]))
+        x, T = seen["x"], len(ids)
+        c, s = seen["cos"].unsqueeze(1), seen["sin"].unsqueeze(1)
+        q = att.q_proj(x).view(1, T, att.h, att.hd).transpose(1, 2)
+        k = att.k_proj(x).view(1, T, att.kv, att.hd).transpose(1, 2)
+        q, k = q * c + rotate_half(q) * s, (k * c + rotate_half(k) * s).repeat_interleave(att.h // att.kv, dim=1)
+        p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(att.hd) + seen["bias"], -1)[0]
+        digit = torch.tensor([tok.decode([i]).strip().isdigit() for i in ids], dtype=torch.float)
+        sums[:, 0] += -(p * p.clamp_min(1e-12).log()).sum(dim=(1, 2))
+        sums[:, 1] += p.diagonal(dim1=1, dim2=2).sum(-1)
+        sums[:, 2] += p.diagonal(-1, dim1=1, dim2=2).sum(-1)
+        sums[:, 3] += p[:, :, 0].sum(-1)
+        sums[:, 4] += (p * digit).sum(dim=(1, 2))
+        n += T
+    hook.remove()
+    return [{"head": f"{layer}.{h}", **{k: round(float(v) / n, 3) for k, v in zip(keys, sums[h])}} for h in range(att.h)]
+
+
 def learned_fills(model, exs, focus, minutes, lr, seed=0):
     """Per-head fills from zero, the model frozen: KL(full || one head masked) on answer tokens."""
     cfg = model.cfg
@@ -107,12 +136,17 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-2)
     ap.add_argument("--max-new", type=int, default=360)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--attention-stats", type=int, default=None, metavar="LAYER")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, cfg = load_exported(a.model)
     model.eval()
     tok = Tokenizer.load(os.path.join(a.model, "tokenizer.json"))
     exs = examples(tok, [json.loads(x) for x in open(a.calib) if x.strip()])
+    if a.attention_stats is not None:
+        for row in attention_stats(model, tok, exs, a.attention_stats):
+            print(json.dumps(row))
+        return
     test = [json.loads(x) for x in open(a.problems) if x.strip()][: a.count]
     prompts = [[BOS] + tok.encode(prompt_text(r["question"])) for r in test]
     heads = [tuple(int(v) for v in s.split(".")) for s in a.heads.split(",") if s]
