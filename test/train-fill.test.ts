@@ -1,6 +1,7 @@
 /**
  * models/train/model.py's fills (what a skipped part adds instead of zero, for fill_probe.py): a
- * zero fill is exactly the trainer's skip, and a fill is what the skipped part adds. Needs
+ * zero fill is exactly the trainer's skip, and a fill is what the skipped part adds; the probe's mean
+ * fills are the means of each part's real outputs (a first version's hooks replaced them). Needs
  * python3-torch (installed by .ci/run).
  */
 import assert from 'node:assert/strict';
@@ -38,12 +39,29 @@ with torch.no_grad():
     const = m(ids)
     out["mlp_fill_is_constant_mlp"] = float((filled - const).abs().max())
     out["per_row_fill"] = float((row0 - const[0]).abs().max())
+    # fill_probe.mean_fills: the mean of each part's real outputs (its hooks must not change them).
+    import fill_probe
+    m2 = Llama(cfg).eval()
+    exs = [([1, 5, 9, 12, 3], 2), ([4, 4, 7], 1)]
+    seen = {"attn": [], "mlp": []}
+    hooks = [m2.model.layers[l].self_attn.register_forward_hook(lambda mod, i, o: seen["attn"].append(o[0])) for l in (2,)]
+    hooks += [m2.model.layers[l].mlp.register_forward_hook(lambda mod, i, o: seen["mlp"].append(o[0])) for l in (2,)]
+    for ids, _ in exs:
+        m2(torch.tensor([ids]))
+    for hk in hooks:
+        hk.remove()
+    fills, n = fill_probe.mean_fills(m2, exs)
+    out["mean_positions"] = n
+    out["mean_attn_err"] = float((fills["attn"][2] - torch.cat(seen["attn"]).mean(0)).abs().max())
+    out["mean_mlp_err"] = float((fills["mlp"][2] - torch.cat(seen["mlp"]).mean(0)).abs().max())
 print(json.dumps(out))
 `;
 
-test('model.py: a zero fill is the plain skip, and a skipped MLP adds its fill (whole batch or one row)', () => {
+test('model.py: a zero fill is the plain skip, and a skipped MLP adds its fill (whole batch or one row); fill_probe.py: means of the real outputs', () => {
   const got = JSON.parse(execFileSync(PY, ['-c', program], { encoding: 'utf8' })) as Record<string, number>;
   assert.equal(got.zero_equals_none, 0);
   assert.ok(got.mlp_fill_is_constant_mlp! < 1e-5, `skipped MLP with a fill vs a constant MLP: ${got.mlp_fill_is_constant_mlp}`);
   assert.ok(got.per_row_fill! < 1e-5, `one row skipping the MLP with a fill vs a constant MLP: ${got.per_row_fill}`);
+  assert.equal(got.mean_positions, 8);
+  assert.ok(got.mean_attn_err! < 1e-5 && got.mean_mlp_err! < 1e-5, `fill_probe's means of the last layer's attention and MLP: ${got.mean_attn_err}, ${got.mean_mlp_err}`);
 });

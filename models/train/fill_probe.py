@@ -58,9 +58,16 @@ def mean_fills(model, exs):
     hd = model.model.layers[0].self_attn.hd
     head, mlp, n = torch.zeros(L, H * hd), torch.zeros(L, d), 0
     hooks = []
+
+    def into(acc, l, which):
+        # A forward hook that returns a tensor replaces the module's output: this one returns None.
+        def hook(_module, inputs, output):
+            acc[l] += (inputs[0] if which == "input" else output).sum(dim=(0, 1))
+        return hook
+
     for l, layer in enumerate(model.model.layers):
-        hooks.append(layer.self_attn.o_proj.register_forward_hook(lambda m, i, o, l=l: head[l].add_(i[0].sum(dim=(0, 1)))))
-        hooks.append(layer.mlp.register_forward_hook(lambda m, i, o, l=l: mlp[l].add_(o.sum(dim=(0, 1)))))
+        hooks.append(layer.self_attn.o_proj.register_forward_hook(into(head, l, "input")))
+        hooks.append(layer.mlp.register_forward_hook(into(mlp, l, "output")))
     for ids, _ in exs:
         model(torch.tensor([ids]))
         n += len(ids)
