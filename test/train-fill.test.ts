@@ -39,6 +39,15 @@ with torch.no_grad():
     const = m(ids)
     out["mlp_fill_is_constant_mlp"] = float((filled - const).abs().max())
     out["per_row_fill"] = float((row0 - const[0]).abs().max())
+    # A masked head with a fill adds o_proj of the fill at every position, beside the zero mask.
+    att, x = m.model.layers[0].self_attn, torch.randn(2, 9, d)
+    pos = torch.arange(9).unsqueeze(0).expand(2, 9)
+    cos, sin = m.rope_cos[pos], m.rope_sin[pos]
+    causal = torch.full((9, 9), float("-inf")).triu(1).view(1, 1, 9, 9)
+    g, hm = torch.zeros(H, hd), torch.ones(2, H)
+    g[3], hm[:, 3] = torch.randn(hd), 0
+    diff = att(x, cos, sin, causal, hm, None, g) - att(x, cos, sin, causal, hm, None, None)
+    out["head_fill"] = float((diff - att.o_proj.weight[:, 3 * hd:4 * hd] @ g[3]).abs().max())
     # fill_probe.mean_fills: the mean of each part's real outputs (its hooks must not change them).
     import fill_probe
     m2 = Llama(cfg).eval()
@@ -57,11 +66,12 @@ with torch.no_grad():
 print(json.dumps(out))
 `;
 
-test('model.py: a zero fill is the plain skip, and a skipped MLP adds its fill (whole batch or one row); fill_probe.py: means of the real outputs', () => {
+test('model.py: a zero fill is the plain skip, a skipped MLP adds its fill (whole batch or one row), a masked head its fill through o_proj; fill_probe.py: means of the real outputs', () => {
   const got = JSON.parse(execFileSync(PY, ['-c', program], { encoding: 'utf8' })) as Record<string, number>;
   assert.equal(got.zero_equals_none, 0);
   assert.ok(got.mlp_fill_is_constant_mlp! < 1e-5, `skipped MLP with a fill vs a constant MLP: ${got.mlp_fill_is_constant_mlp}`);
   assert.ok(got.per_row_fill! < 1e-5, `one row skipping the MLP with a fill vs a constant MLP: ${got.per_row_fill}`);
+  assert.ok(got.head_fill! < 1e-5, `a masked head's fill vs o_proj of the fill: ${got.head_fill}`);
   assert.equal(got.mean_positions, 8);
   assert.ok(got.mean_attn_err! < 1e-5 && got.mean_mlp_err! < 1e-5, `fill_probe's means of the last layer's attention and MLP: ${got.mean_attn_err}, ${got.mean_mlp_err}`);
 });
