@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import greedy, rotate_half  # noqa: E402
+from model import greedy  # noqa: E402
 from tokenizer import BOS, EOS, Tokenizer, completion_text, prompt_text  # noqa: E402
 from torch_greedy import load_exported  # noqa: E402
 
@@ -87,11 +87,8 @@ def attention_stats(model, tok, exs, layer):
     sums, n = torch.zeros(att.h, len(keys)), 0
     for ids, _ in exs[:40]:
         model(torch.tensor([ids]))
-        x, T = seen["x"], len(ids)
-        c, s = seen["cos"].unsqueeze(1), seen["sin"].unsqueeze(1)
-        q = att.q_proj(x).view(1, T, att.h, att.hd).transpose(1, 2)
-        k = att.k_proj(x).view(1, T, att.kv, att.hd).transpose(1, 2)
-        q, k = q * c + rotate_half(q) * s, (k * c + rotate_half(k) * s).repeat_interleave(att.h // att.kv, dim=1)
+        q, k = att.rotated_qk(seen["x"], seen["cos"], seen["sin"])
+        k = k.repeat_interleave(att.h // att.kv, dim=1)
         p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(att.hd) + seen["bias"], -1)[0]
         digit = torch.tensor([tok.decode([i]).strip().isdigit() for i in ids], dtype=torch.float)
         sums[:, 0] += -(p * p.clamp_min(1e-12).log()).sum(dim=(1, 2))
@@ -99,16 +96,18 @@ def attention_stats(model, tok, exs, layer):
         sums[:, 2] += p.diagonal(-1, dim1=1, dim2=2).sum(-1)
         sums[:, 3] += p[:, :, 0].sum(-1)
         sums[:, 4] += (p * digit).sum(dim=(1, 2))
-        n += T
+        n += len(ids)
     hook.remove()
     return [{"head": f"{layer}.{h}", **{k: round(float(v) / n, 3) for k, v in zip(keys, sums[h])}} for h in range(att.h)]
 
 
 def learned_fills(model, exs, focus, minutes, lr, seed=0):
-    """Per-head fills from zero, the model frozen: KL(full || one head masked) on answer tokens."""
+    """Per-head fills from zero, the model frozen: KL(full || one head masked) on answer tokens.
+    Returns the fill (sublayer fills zero) and the optimizer steps taken."""
     cfg = model.cfg
     L, H, d = cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["hidden_size"]
     P = torch.zeros(L, H, model.model.layers[0].self_attn.hd, requires_grad=True)
+    fill = {"head": P, "attn": torch.zeros(L, d), "mlp": torch.zeros(L, d)}
     for p in model.parameters():
         p.requires_grad_(False)
     opt, rng, t0, steps = torch.optim.Adam([P], lr=lr), random.Random(seed), time.time(), 0
@@ -121,14 +120,15 @@ def learned_fills(model, exs, focus, minutes, lr, seed=0):
             keep = torch.ones(1, L, H)
             l, h = rng.choice(focus) if focus and rng.random() < 0.5 else (rng.randrange(L), rng.randrange(H))
             keep[0, l, h] = 0
-            model.fill = {"head": P, "attn": torch.zeros(L, d), "mlp": torch.zeros(L, d)}
+            model.fill = fill
             out = F.log_softmax(model(x, head_keep=keep)[0, a - 1:-1], -1)
             (F.kl_div(out, target, log_target=True, reduction="batchmean") / 8).backward()
         opt.step()
         opt.zero_grad()
         steps += 1
     model.fill = None
-    return P.detach(), steps
+    P.requires_grad_(False)
+    return fill, steps
 
 
 def main():
@@ -168,9 +168,9 @@ def main():
     print(json.dumps({"calibration_positions": n}), flush=True)
     fills = {"zero": None, "mean": mean}
     if a.learn_min > 0:
-        P, steps = learned_fills(model, exs, heads, a.learn_min, a.lr)
-        fills["learned"] = {"head": P, "attn": torch.zeros_like(mean["attn"]), "mlp": torch.zeros_like(mean["mlp"])}
-        print(json.dumps({"learned_steps": steps, "fill_norms": {f"{l}.{h}": round(float(P[l, h].norm()), 3) for l, h in heads}}), flush=True)
+        fills["learned"], steps = learned_fills(model, exs, heads, a.learn_min, a.lr)
+        norms = {f"{l}.{h}": round(float(fills["learned"]["head"][l, h].norm()), 3) for l, h in heads}
+        print(json.dumps({"learned_steps": steps, "fill_norms": norms}), flush=True)
 
     def run(plan, fill):
         model.fill = fill

@@ -46,17 +46,21 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d, self.kv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.h * self.hd, d, bias=False)
 
+    def rotated_qk(self, x, cos, sin):
+        """Queries (B,H,T,hd) and keys (B,KV,T,hd) of x, RoPE applied."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.h, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
+        c, s = cos.unsqueeze(1), sin.unsqueeze(1)
+        return q * c + rotate_half(q) * s, k * c + rotate_half(k) * s
+
     def forward(self, x, cos, sin, bias, head_mask=None, cache=None, head_fill=None):
         """x (B,T,d); cos/sin (B,T,hd); bias (B,1,T,S) additive; head_mask (B,H) or None.
         cache: None or dict with 'k','v' (B,KV,S0,hd), updated in place. head_fill (H,hd) or None:
         what a masked head outputs instead of zero."""
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.h, self.hd).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
+        q, k = self.rotated_qk(x, cos, sin)
         v = self.v_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
-        c, s = cos.unsqueeze(1), sin.unsqueeze(1)
-        q = q * c + rotate_half(q) * s
-        k = k * c + rotate_half(k) * s
         if cache is not None:
             if "k" in cache:
                 k = torch.cat([cache["k"], k], dim=2)
