@@ -13,13 +13,13 @@
  * 1.3x slower (skip core 25%, batch 8, 135M shape: 37.8 vs 29.1 ms/step). Each session pre-packs
  * the weights it reads, so each holds its own packed copy of them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Checkpoint } from './checkpoint.ts';
 import { buildLlamaGraph, type GraphKind, type GraphOptions } from './graph/llama-graph.ts';
 import type { LoadOptions } from './load-options.ts';
+import { makeGraphScratch, removeGraphScratch } from './graph-scratch.ts';
 
 /** Steps a skip core runs through the switched graph before its core graph is built. */
 export const CORE_GRAPH_AFTER = 8;
@@ -80,12 +80,12 @@ export class GraphSessions {
   dense: ort.InferenceSession | null = null;
 
   static async open(ck: Checkpoint, opts: LoadOptions, sessionOptions: ort.InferenceSession.SessionOptions): Promise<GraphSessions> {
-    const dir = mkdtempSync(join(tmpdir(), 'skipserve-graph-'));
+    const dir = opts.scratchDir ?? makeGraphScratch();
     const s = new GraphSessions(ck, opts, sessionOptions, dir, new Map());
     try {
       s.switched = await s.create(opts.plain ? 'plain' : 'switched');
       if (!opts.plain && (opts.densePath ?? true)) s.dense = await s.create('masked');
-      if (!s.coreLimit) rmSync(dir, { recursive: true, force: true });
+      if (!s.coreLimit) removeGraphScratch(dir);
       return s;
     } catch (err) {
       await s.close();
@@ -222,6 +222,6 @@ export class GraphSessions {
     this.closed = true;
     for (const s of [this.switched, this.dense, ...[...this.cores.values()].map((e) => e.session)]) await s?.release();
     this.cores.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    removeGraphScratch(this.dir);
   }
 }

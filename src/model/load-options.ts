@@ -47,6 +47,11 @@ export interface LoadOptions {
   prepack?: boolean;
   /** Decode groups whose staged past KV is kept between steps (default 2). */
   stagingSlots?: number;
+  /**
+   * Directory for the generated graphs' weights file (default: a new one, graph-scratch.ts). The
+   * thread that starts a model worker makes it and removes it when the worker is gone.
+   */
+  scratchDir?: string;
   /** Extra onnxruntime session options merged over the defaults (profiling, benchmarks). */
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }

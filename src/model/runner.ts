@@ -10,6 +10,7 @@ import type { SkipPlan } from '../plans/plan.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, SkipCore, StepOptions, StepOutput, StepRow } from './runner-types.ts';
+import { makeGraphScratch, removeGraphScratch } from './graph-scratch.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
@@ -45,8 +46,11 @@ class WorkerRunner implements SamplingRunner {
       this.pending.clear();
     };
     worker.on('error', (e) => fail(new Error(`model worker crashed: ${e.message}`)));
-    worker.on('exit', (code) => fail(new Error(`model worker exited (code ${code})`)));
+    this.onExit = (code: number) => fail(new Error(`model worker exited (code ${code})`));
+    worker.on('exit', this.onExit);
   }
+
+  private readonly onExit: (code: number) => void;
 
   private call<T>(req: RequestBody): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
@@ -148,7 +152,7 @@ class WorkerRunner implements SamplingRunner {
         /* worker already gone: nothing to release */
       }
     }
-    this.worker.removeAllListeners('exit');
+    this.worker.off('exit', this.onExit);
     await this.worker.terminate();
     this.dead = new Error('runner is closed');
   }
@@ -158,7 +162,12 @@ class WorkerRunner implements SamplingRunner {
 export function loadRunner(opts: LoadOptions): Promise<SamplingRunner> {
   // The entry registers tsx itself; flags that only make sense for the main script are dropped.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: opts, execArgv });
+  // The weights' scratch directory is this thread's: a worker that crashed runs no exit hook.
+  const scratchDir = opts.scratchDir ?? makeGraphScratch();
+  const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { ...opts, scratchDir }, execArgv });
+  worker.once('exit', () => {
+    if (!opts.scratchDir) removeGraphScratch(scratchDir);
+  });
   return new Promise((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`model worker exited during load (code ${code})`));
     const onError = (e: Error) => reject(new Error(`model worker failed during load: ${e.message}`));
