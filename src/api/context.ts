@@ -26,6 +26,8 @@ export interface ApiContext {
   startedAt: number;
   /** Why the server should get no traffic now ('loading', 'draining', 'queue full'), or null when ready. */
   notReadyReason(): string | null;
+  /** Why the server cannot serve until its process restarts (model-watch.ts), or null: /health answers 503 then. */
+  unhealthyReason(): string | null;
 }
 
 /** The policy list both transports report. */

@@ -25,6 +25,7 @@ import { ApiKeys } from './auth/keys.ts';
 import type { ApiContext } from './context.ts';
 import { createHttpApp } from './http/app.ts';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.ts';
+import { ModelWatch } from './model-watch.ts';
 import { openServerStore } from './server-store.ts';
 
 export interface RunningServer {
@@ -136,7 +137,10 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   showServing(metrics, model.versions);
 
   const slot = new ModelSlot(model, config.drainTimeout * 1000);
-  const reloader = new VersionReloader({ store, slot, base: first.base, cacheDir: config.versionCacheDir, open: first.open, metrics, log });
+  let grpc: GrpcServerHandle | null = null;
+  const watch: ModelWatch = new ModelWatch({ slot, restart: (dead): Promise<boolean> => reloader.restart(dead), metrics, log, onChange: () => grpc?.notifyHealth() });
+  watch.watch(model);
+  const reloader: VersionReloader = new VersionReloader({ store, slot, base: first.base, cacheDir: config.versionCacheDir, open: async (t): Promise<LocalEngine> => watch.watch(await first.open(t)), metrics, log });
   let phase: 'loading' | 'ready' | 'draining' = 'loading';
   const keys = apiKeys(config, log);
   // Readiness stays false for 300 ms after the queue was last seen full, so a probe between two
@@ -157,10 +161,10 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     config,
     keys,
     startedAt: Math.floor(Date.now() / 1000),
-    notReadyReason: () => (phase !== 'ready' ? phase : queueFull() ? 'queue full' : null),
+    notReadyReason: () => (phase !== 'ready' ? phase : (watch.notReadyReason() ?? (queueFull() ? 'queue full' : null))),
+    unhealthyReason: () => watch.unhealthyReason(),
   };
   let http: ServerType | null = null;
-  let grpc: GrpcServerHandle | null = null;
   try {
     const app = createHttpApp(ctx);
     http = await new Promise<ServerType>((res, rej) => {

@@ -60,6 +60,8 @@ export class Engine {
   private wakeUp: (() => void) | null = null;
   private lock: Promise<unknown> = Promise.resolve();
   private draining = false;
+  private runnerFailure: Error | null = null;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
   private stopped = false;
   private readonly loopDone: Promise<void>;
   private readonly prefill: ChunkedPrefill;
@@ -73,7 +75,24 @@ export class Engine {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
+    o.runner.onFailure?.((err) => {
+      this.runnerFailure = err;
+      this.o.log?.error({ err: err.message }, 'model runtime failed: requests in flight fail, new ones are refused until the model is replaced');
+      this.wake();
+      for (const cb of this.failureListeners.splice(0)) cb(err);
+    });
     this.loopDone = this.loop();
+  }
+
+  /** Why the runtime died on its own (the engine then refuses everything), or null. */
+  get failure(): Error | null {
+    return this.runnerFailure;
+  }
+
+  /** Calls `cb` once when the runtime dies on its own (at once if it already has). */
+  onFailure(cb: (err: Error) => void): void {
+    if (this.runnerFailure) cb(this.runnerFailure);
+    else this.failureListeners.push(cb);
   }
 
   /** Queues a prepared request: reserves a queue slot, lets its policy pick the plans, enqueues. */
@@ -86,6 +105,7 @@ export class Engine {
       throw err;
     };
     if (this.draining) refuse(new UnavailableError('the server is shutting down'), 'rejected');
+    if (this.runnerFailure) refuse(this.unavailable(), 'rejected');
     const why = policy.unavailableReason();
     if (why) refuse(new PolicyUnavailableError(`policy '${policy.name}' is unavailable: ${why}`, 'policy'), 'invalid');
     if (!this.scheduler.tryReserve()) refuse(new QueueFullError(`the queue is full (${this.o.maxQueue} requests waiting); retry later`, this.retryAfterSeconds()), 'rejected');
@@ -229,9 +249,15 @@ export class Engine {
     });
   }
 
+  /** The error requests get while the runtime is dead: retry shortly (the server replaces the model). */
+  private unavailable(): UnavailableError {
+    return new UnavailableError(`the model runtime stopped (${this.runnerFailure?.message}); the model is being restarted, retry shortly`);
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       try {
+        if (this.runnerFailure) for (const p of [...this.scheduler.runningRequests(), ...this.scheduler.waitingRequests()]) this.failParent(p, this.unavailable(), 'error');
         this.reap();
         const admitted = this.scheduler.admit();
         if (admitted.length) await this.exclusive(() => this.admit(admitted));
@@ -242,8 +268,8 @@ export class Engine {
         this.updateGauges();
         if (this.scheduler.idle() && !this.stopped) await new Promise<void>((r) => (this.wakeUp = r));
       } catch (err) {
-        this.o.log?.error({ err }, 'engine step failed');
-        for (const p of this.scheduler.runningRequests()) this.failParent(p, asSkipserveError(err), 'error');
+        if (!this.runnerFailure) this.o.log?.error({ err }, 'engine step failed');
+        for (const p of this.scheduler.runningRequests()) this.failParent(p, this.runnerFailure ? this.unavailable() : asSkipserveError(err), 'error');
       }
     }
   }

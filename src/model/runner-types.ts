@@ -142,4 +142,9 @@ export interface SamplingRunner extends ModelRunner {
    * child's own sampler (best-of-N: one prefill, N seeds), all in the runtime.
    */
   forkSampled(src: SeqId, specs: SamplerSpec[]): Promise<ForkSampled>;
+  /**
+   * Calls `cb` once if the runtime dies on its own (its worker exits or throws; not on close):
+   * every call pending then and after fails, so the runner must be replaced.
+   */
+  onFailure?(cb: (err: Error) => void): void;
 }

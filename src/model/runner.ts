@@ -21,6 +21,7 @@ class WorkerRunner implements SamplingRunner {
   private nextId = 1;
   private lengths = new Map<SeqId, number>();
   private dead: Error | null = null;
+  private closed = false;
   private planIds = new WeakMap<SkipPlan, number>();
   private nextPlan = 1;
   private dropped: number[] = [];
@@ -41,9 +42,11 @@ class WorkerRunner implements SamplingRunner {
       else p.reject(new Error(m.error));
     });
     const fail = (e: Error) => {
+      const first = !this.dead;
       this.dead = e;
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
+      if (first && !this.closed) for (const cb of this.failureListeners.splice(0)) cb(e);
     };
     worker.on('error', (e) => fail(new Error(`model worker crashed: ${e.message}`)));
     this.onExit = (code: number) => fail(new Error(`model worker exited (code ${code})`));
@@ -51,6 +54,12 @@ class WorkerRunner implements SamplingRunner {
   }
 
   private readonly onExit: (code: number) => void;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
+
+  onFailure(cb: (err: Error) => void): void {
+    if (this.dead && !this.closed) cb(this.dead);
+    else if (!this.dead) this.failureListeners.push(cb);
+  }
 
   private call<T>(req: RequestBody): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
@@ -145,6 +154,7 @@ class WorkerRunner implements SamplingRunner {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.dead) {
       try {
         await this.call<null>({ op: 'close' });
@@ -152,9 +162,10 @@ class WorkerRunner implements SamplingRunner {
         /* worker already gone: nothing to release */
       }
     }
+    this.failureListeners.length = 0;
     this.worker.off('exit', this.onExit);
     await this.worker.terminate();
-    this.dead = new Error('runner is closed');
+    this.dead ??= new Error('runner is closed');
   }
 }
 

@@ -85,6 +85,22 @@ export class VersionReloader {
     });
   }
 
+  /**
+   * Opens a fresh engine on the versions `dead` serves and swaps it in (after any reload in
+   * progress): for an engine whose runtime died on its own. Nothing happens when `dead` is no longer
+   * the current engine (a reload replaced it meanwhile).
+   */
+  restart(dead: LocalEngine): Promise<boolean> {
+    const run = this.chain.then(async () => {
+      if (this.o.slot.current() !== dead) return false;
+      const v = dead.versions;
+      this.o.slot.replace(await this.o.open({ model: { dir: dead.modelDir, version: v.model }, routerDir: dead.routerDir, selector: v.selector }));
+      return true;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   /** Stops following promotions and waits for a reload in progress. */
   async stop(): Promise<void> {
     this.unwatch?.();

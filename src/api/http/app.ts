@@ -25,7 +25,10 @@ export function createHttpApp(ctx: ApiContext): Hono {
   });
   app.notFound((c) => errorResponse(c, new NotFoundError(`no route ${c.req.method} ${c.req.path}`)));
 
-  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/health', (c) => {
+    const why = ctx.unhealthyReason();
+    return why === null ? c.json({ status: 'ok' }) : c.json({ status: 'unhealthy', reason: why }, 503);
+  });
   app.get('/ready', (c) => {
     const why = ctx.notReadyReason();
     return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
