@@ -57,6 +57,25 @@ describe('sqlite store specifics', () => {
     await assert.rejects(openSqliteStore(path), /cannot open store .*garbage\.db: .*not a database/);
   });
 
+  it('a store worker that dies on its own is replaced at the next call: committed rows stay, the store serves again', async () => {
+    const store = await openSqliteStore(join(root, 'respawn.db'));
+    store.record(minimalRecord('before'));
+    await store.flush();
+    const worker = (store as unknown as { sqlite: { worker: import('node:worker_threads').Worker } }).sqlite.worker;
+    const gone = new Promise((r) => worker.once('exit', r));
+    await worker.terminate(); // idle: as an uncaught error in the thread would end it
+    await gone;
+    assert.equal((await store.getRecord('before'))?.id, 'before', 'the committed record is read through a new worker');
+    assert.equal(store.workerRespawns, 1);
+    store.record(minimalRecord('after'));
+    await store.flush();
+    assert.equal((await store.addFeedback({ id: 'after', source: 'test', answer: '1' })).status, 'stored');
+    assert.equal(await store.integrityCheck(), 'ok');
+    await store.close();
+    await assert.rejects(store.getRecord('before'), /store is closed/);
+    assert.equal(store.workerRespawns, 1, 'a closed store starts no worker');
+  });
+
   it('operations after close fail instead of hanging', async () => {
     const store = await openSqliteStore(join(root, 'closed.db'));
     await store.close();

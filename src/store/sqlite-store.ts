@@ -20,9 +20,22 @@ class SqliteBackend implements StoreBackend {
   readonly engine = 'sqlite' as const;
   private nextId = 1;
   private pending = new Map<number, Pending>();
+  /** Why the worker is gone (it died on its own, or the store closed), else undefined. */
   private exited: Error | undefined;
+  private closed = false;
+  /** A new worker on the same file, starting after the previous one died. */
+  private respawn: Promise<void> | null = null;
+  /** Workers started after one died (tests, logs). */
+  respawns = 0;
 
-  constructor(private readonly worker: Worker) {
+  constructor(
+    private worker: Worker,
+    private readonly path: string,
+  ) {
+    this.attach(worker);
+  }
+
+  private attach(worker: Worker): void {
     worker.on('message', (m: { id: number; result?: unknown; error?: WorkerError }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -32,6 +45,7 @@ class SqliteBackend implements StoreBackend {
       else p.resolve(m.result);
     });
     const fail = (e: Error) => {
+      if (worker !== this.worker) return;
       this.exited ??= e;
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
@@ -41,9 +55,29 @@ class SqliteBackend implements StoreBackend {
     worker.unref();
   }
 
-  /** Calls one worker operation. */
-  call<K extends keyof SqliteOps>(op: K, ...args: Parameters<SqliteOps[K]>): Promise<ReturnType<SqliteOps[K]>> {
-    if (this.exited) return Promise.reject(this.exited);
+  /**
+   * Calls one worker operation. A worker that died on its own (what it had in flight failed with its
+   * error) is replaced by a new one on the same file at the next call: SQLite's journal keeps every
+   * committed write, so the store serves again instead of failing every later call.
+   */
+  async call<K extends keyof SqliteOps>(op: K, ...args: Parameters<SqliteOps[K]>): Promise<ReturnType<SqliteOps[K]>> {
+    if (this.exited && !this.closed) {
+      this.respawn ??= startWorker(this.path).then(
+        (w) => {
+          this.worker = w;
+          this.attach(w);
+          this.exited = undefined;
+          this.respawns++;
+          this.respawn = null;
+        },
+        (err: Error) => {
+          this.respawn = null;
+          throw err;
+        },
+      );
+      await this.respawn;
+    }
+    if (this.exited) throw this.exited;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -76,7 +110,10 @@ class SqliteBackend implements StoreBackend {
   }
 
   async close(): Promise<void> {
+    await this.respawn?.catch(() => undefined);
     if (!this.exited) await this.call('close').catch(() => undefined);
+    this.closed = true;
+    this.exited ??= new Error('store worker exited: the store is closed');
     await this.worker.terminate();
   }
 }
@@ -90,20 +127,22 @@ export class SqliteStore extends QueuedStore {
     super(sqlite, opts);
   }
 
+  /** Store workers started after one died on its own (sqlite-store.ts replaces a dead worker at the next call). */
+  get workerRespawns(): number {
+    return this.sqlite.respawns;
+  }
+
   /** `PRAGMA integrity_check` of the database file: 'ok' when sound. */
   integrityCheck(): Promise<string> {
     return this.sqlite.call('integrityCheck');
   }
 }
 
-/**
- * Opens (creating when missing) the SQLite store at `path` in its own worker thread, applying
- * pending migrations; rejects with what went wrong (unwritable folder, newer schema, not a database).
- */
-export async function openSqliteStore(path: string, opts: StoreOptions = {}): Promise<SqliteStore> {
+/** Starts a store worker on `path` and waits until it has opened the file (migrations applied). */
+function startWorker(path: string): Promise<Worker> {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
   const worker = new Worker(new URL('./sqlite-worker-entry.mjs', import.meta.url), { workerData: { path }, execArgv });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<Worker>((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`store worker exited while opening ${path} (code ${code})`));
     const onError = (e: Error) => reject(new Error(`store worker failed while opening ${path}: ${e.message}`));
     worker.once('exit', onExit);
@@ -111,13 +150,19 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     worker.once('message', (m: { ready: boolean; error?: WorkerError }) => {
       worker.off('exit', onExit);
       worker.off('error', onError);
-      if (m.ready) resolve();
+      if (m.ready) resolve(worker);
       else {
         void worker.terminate();
         reject(new Error(`cannot open store ${path}: ${m.error?.message}`));
       }
     });
   });
-  return new SqliteStore(new SqliteBackend(worker), opts);
 }
 
+/**
+ * Opens (creating when missing) the SQLite store at `path` in its own worker thread, applying
+ * pending migrations; rejects with what went wrong (unwritable folder, newer schema, not a database).
+ */
+export async function openSqliteStore(path: string, opts: StoreOptions = {}): Promise<SqliteStore> {
+  return new SqliteStore(new SqliteBackend(await startWorker(path), path), opts);
+}
