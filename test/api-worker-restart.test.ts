@@ -95,5 +95,10 @@ test('three restarts within ten minutes, then a fourth death: the server gives u
   assert.equal(await grpcHealth(), 'NOT_SERVING');
   const refused = await post({ prompt: 'hi', max_tokens: 2 });
   assert.equal(refused.status, 503);
+  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
+  const client = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const code = await new Promise<number>((res) => client.Generate!({ prompt: 'hi', max_tokens: 2 }, (e: grpc.ServiceError | null) => res(e ? e.code : grpc.status.OK)));
+  client.close();
+  assert.equal(code, grpc.status.UNAVAILABLE);
   assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="gave_up"}'), 1);
 });
