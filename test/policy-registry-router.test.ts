@@ -115,3 +115,23 @@ test('--warm-targets builds the cores of more targets at startup, so a request a
     await local.close();
   }
 });
+
+test("the arms' target_speedup values get their cores built at startup too, as --warm-targets would", { timeout: 180_000 }, async () => {
+  const { openLocalEngine } = await import('../src/engine/local-engine.ts');
+  const { parseArms, armTargets } = await import('../src/plans/arms.ts');
+  const { planCore } = await import('../src/plans/plan.ts');
+  const arms = parseArms({ arms: [{ name: 'fast', policy: 'latency-budget', weight: 1, target_speedup: 1.5 }, { name: 'faster', policy: 'learned', weight: 1, target_speedup: 1.5 }, { name: 'control', policy: 'none', weight: 1 }] });
+  assert.deepEqual(armTargets(arms), [1.5]);
+  assert.deepEqual(armTargets(null), []);
+  const local = await openLocalEngine({ modelDir: 'models/default', threads: 2, maxBatch: 8, measureSpeedup: false, arms });
+  try {
+    const prepared = new Set(local.preparedCores.cores.map((c) => JSON.stringify(c)));
+    const want = JSON.stringify(planCore((await local.policies.get('latency-budget')!.sharedCore!(8, 1.5))!));
+    assert.ok(prepared.has(want), `the arm's 1.5x core at batch 8 is prepared (${[...prepared].join(' ')})`);
+    const r = await local.generate({ prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 8, maxTokens: 12, ignoreEos: true, temperature: 0.7, seed: 3, skip: { policy: 'latency-budget', targetSpeedup: 1.5 } });
+    assert.equal(r.candidates.length, 8);
+    assert.equal((await local.metrics.coreGraphBuild.get()).values[0]?.value ?? 0, 0, 'no request waited for a build');
+  } finally {
+    await local.close();
+  }
+});

@@ -14,7 +14,7 @@ import type { ModelInfo } from '../model/model-info.ts';
 import type { LoadOptions } from '../model/load-options.ts';
 import { loadRunner } from '../model/runner.ts';
 import type { ModelRunner, SkipCore } from '../model/runner-types.ts';
-import { assignArm, type ArmsConfig } from '../plans/arms.ts';
+import { armTargets, assignArm, type ArmsConfig } from '../plans/arms.ts';
 import { createPolicyRegistry, type PolicyDeps, type PolicyRegistry } from '../plans/policies/registry.ts';
 import type { RequestStore } from '../store/types.ts';
 import { loadChatTemplate, type ChatTemplate } from '../text/chat-template.ts';
@@ -128,7 +128,9 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       return reg;
     };
     let policies = await buildPolicies(deps);
-    const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, o.warmTargets);
+    // Cores of the targets the arms send requests with are built ahead too, like --warm-targets.
+    const warmTargets = [...new Set([...(o.warmTargets ?? []), ...armTargets(arms)])];
+    const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,
@@ -145,7 +147,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const batches = WARMUP_BATCHES.filter((b) => b <= o.maxBatch);
       if (!batches.includes(o.maxBatch)) batches.push(o.maxBatch);
       try {
-        const w = await engine.warmUp(await defaultCoresByBatch(policies, batches, o.warmTargets));
+        const w = await engine.warmUp(await defaultCoresByBatch(policies, batches, warmTargets));
         warmup = { batches, steps: w.steps, ms: Math.round(w.ms) };
       } catch (err) {
         // An optimisation only: the server serves without it (the first requests pay the probes).

@@ -61,6 +61,11 @@ export function parseArms(value: unknown, source = 'arms config', knownPolicies?
   return { arms };
 }
 
+/** The skip-core targets the arms ask for (`target_speedup`), once each: their cores are built at startup like --warm-targets. */
+export function armTargets(arms: ArmsConfig | null): number[] {
+  return [...new Set((arms?.arms ?? []).flatMap((a) => (a.options.targetSpeedup === undefined ? [] : [a.options.targetSpeedup])))];
+}
+
 /**
  * Loads the arms from the config: `armsFile` (a path) or `arms` (inline JSON); null when neither is
  * set. A set-but-broken config throws naming the setting, so startup fails fast.
