@@ -84,11 +84,6 @@ export class Engine {
     this.loopDone = this.loop();
   }
 
-  /** Why the runtime died on its own (the engine then refuses everything), or null. */
-  get failure(): Error | null {
-    return this.runnerFailure;
-  }
-
   /** Calls `cb` once when the runtime dies on its own (at once if it already has). */
   onFailure(cb: (err: Error) => void): void {
     if (this.runnerFailure) cb(this.runnerFailure);

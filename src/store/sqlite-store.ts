@@ -25,7 +25,7 @@ class SqliteBackend implements StoreBackend {
   private closed = false;
   /** A new worker on the same file, starting after the previous one died. */
   private respawn: Promise<void> | null = null;
-  /** Workers started after one died (tests, logs). */
+  /** Workers started after one died (SqliteStore.workerRespawns). */
   respawns = 0;
 
   constructor(
