@@ -52,6 +52,7 @@ const SETTINGS = {
   followVersions: { flag: 'follow-versions', schema: flag.default(true), help: "serve the store's promoted model and selector versions and reload when a promotion changes them (off: --model until POST /admin/reload)" },
   versionPoll: { flag: 'version-poll', schema: z.coerce.number().min(0.05).max(3600).default(2), help: 'seconds between checks for promotions (PostgreSQL also listens, so it learns at once)' },
   versionCacheDir: { flag: 'version-cache-dir', schema: z.string().min(1).default('.skipserve/versions'), help: "writable directory where versions' files from the store are unpacked before loading" },
+  stallTimeout: { flag: 'stall-timeout', schema: z.coerce.number().min(0).max(86400).default(120), help: 'seconds a model call may go without an answer from the model worker before it counts as hung: its requests fail with 503 and the model reopens, as after a crash (0 = never)' },
   drainTimeout: { flag: 'drain-timeout', schema: z.coerce.number().min(0).default(60), help: 'seconds SIGTERM waits for in-flight requests' },
   logLevel: { flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'fatal | error | warn | info | debug | trace | silent' },
   debug: { flag: 'debug', schema: flag.default(false), help: 'log stack traces of failures' },

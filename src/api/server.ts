@@ -76,6 +76,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       warmup: config.warmup,
       warmTargets: config.warmTargets,
       weights: config.weights,
+      stallMs: config.stallTimeout * 1000,
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,
       prefillChunk: config.prefillChunk,

@@ -50,6 +50,8 @@ export interface LocalEngineOptions {
   warmTargets?: readonly number[];
   /** Weight format (int8: weight-only quantization at load). */
   weights?: LoadOptions['weights'];
+  /** Milliseconds without an answer from the model worker before it counts as hung (0 / unset: never). */
+  stallMs?: LoadOptions['stallMs'];
   maxBatch: number;
   maxQueue?: number;
   prefillChunk?: number;
@@ -109,7 +111,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
   const routerDir = resolve(o.routerDir ?? modelDir);
   let currentRouterDir = routerDir;
-  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath, coreGraphs: o.coreGraphs });
+  const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath, coreGraphs: o.coreGraphs, stallMs: o.stallMs });
   try {
     const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));

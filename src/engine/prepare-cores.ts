@@ -67,5 +67,8 @@ export async function defaultCores(policies: PolicyRegistry, maxBatch?: number, 
 export async function prepareDefaultCores(policies: PolicyRegistry, runner: ModelRunner, maxBatch?: number, targets: readonly number[] = []): Promise<{ cores: SkipCore[]; ready: number }> {
   if (!runner.prepareCores) return { cores: [], ready: 0 };
   const cores = await defaultCores(policies, maxBatch, targets);
-  return { cores, ready: cores.length ? await runner.prepareCores(cores) : 0 };
+  let ready = 0;
+  // One core per call: each build is one answer from the worker, as the stall watchdog expects.
+  for (const core of cores) ready += await runner.prepareCores([core]);
+  return { cores, ready };
 }

@@ -52,6 +52,11 @@ export interface LoadOptions {
    * thread that starts a model worker makes it and removes it when the worker is gone.
    */
   scratchDir?: string;
+  /**
+   * Milliseconds a call may go without any message from the worker before it counts as hung
+   * (runner.ts; default 0 = never): the runner then fails as if the worker had died.
+   */
+  stallMs?: number;
   /** Extra onnxruntime session options merged over the defaults (profiling, benchmarks). */
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }

@@ -96,6 +96,9 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       return null;
     case 'step':
       return step(msg);
+    case 'block':
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, msg.ms);
+      return null;
   }
 }
 

@@ -4,6 +4,13 @@
  * Sequence lengths are mirrored here so `seqLength` is synchronous. Plans get ids (a WeakMap by
  * object) so each plan crosses the thread boundary once, and a plan the engine drops is dropped in
  * the worker on a later step; sampler specs cross once per sequence.
+ *
+ * A stall watchdog (`stallMs`): while calls are pending and the worker has sent nothing for that
+ * long, the worker counts as hung (a run that never returns). The runner then fails like a dead
+ * one (pending calls rejected, failure listeners told, so the server reopens the model), and the
+ * hung thread is abandoned rather than terminated (terminating a thread inside onnxruntime's run
+ * aborts the process): it is unreferenced, asked to close its model behind whatever it still has
+ * queued, and terminated once it answers that, idle.
  */
 import { Worker } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
@@ -28,13 +35,26 @@ class WorkerRunner implements SamplingRunner {
   private planGone = new FinalizationRegistry<number>((id) => this.dropped.push(id));
   /** The spec each sequence's sampler was created with in the worker. */
   private specs = new Map<SeqId, SamplerSpec>();
+  /** Armed while calls are pending; refreshed by every message from the worker. */
+  private watchdog: NodeJS.Timeout | null = null;
+  /** The id of the close call sent to a hung worker (its answer means the thread is idle). */
+  private abandonedClose: number | null = null;
 
   constructor(
     readonly info: ModelInfo,
     readonly runtime: RuntimeInfo,
     private worker: Worker,
+    private readonly stallMs = 0,
   ) {
     worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+      if (m.id === this.abandonedClose) {
+        void worker.terminate();
+        return;
+      }
+      if (this.watchdog) {
+        if (this.pending.size > 1) this.watchdog.refresh();
+        else this.disarm();
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
@@ -44,6 +64,7 @@ class WorkerRunner implements SamplingRunner {
     const fail = (e: Error) => {
       const first = !this.dead;
       this.dead = e;
+      this.disarm();
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
       if (first && !this.closed) for (const cb of this.failureListeners.splice(0)) cb(e);
@@ -51,6 +72,27 @@ class WorkerRunner implements SamplingRunner {
     worker.on('error', (e) => fail(new Error(`model worker crashed: ${e.message}`)));
     this.onExit = (code: number) => fail(new Error(`model worker exited (code ${code})`));
     worker.on('exit', this.onExit);
+    this.onStall = () => {
+      this.watchdog = null;
+      if (this.dead) return;
+      this.abandon();
+      fail(new Error(`model worker hung: no answer for ${(this.stallMs / 1000).toFixed(1)} s (--stall-timeout)`));
+    };
+  }
+
+  private readonly onStall: () => void;
+
+  private disarm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+  }
+
+  /** Leaves a hung worker to finish on its own: it closes its model when it gets there, then ends. */
+  private abandon(): void {
+    this.worker.off('exit', this.onExit);
+    this.worker.unref();
+    this.abandonedClose = this.nextId++;
+    this.worker.postMessage({ op: 'close', id: this.abandonedClose });
   }
 
   private readonly onExit: (code: number) => void;
@@ -64,6 +106,7 @@ class WorkerRunner implements SamplingRunner {
   private call<T>(req: RequestBody): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
+    if (this.stallMs > 0 && !this.watchdog) this.watchdog = setTimeout(this.onStall, this.stallMs).unref();
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...req, id });
@@ -164,7 +207,8 @@ class WorkerRunner implements SamplingRunner {
     }
     this.failureListeners.length = 0;
     this.worker.off('exit', this.onExit);
-    await this.worker.terminate();
+    // A hung worker is left to end itself (abandon): terminating it inside a run aborts the process.
+    if (this.abandonedClose === null) await this.worker.terminate();
     this.dead ??= new Error('runner is closed');
   }
 }
@@ -187,7 +231,7 @@ export function loadRunner(opts: LoadOptions): Promise<SamplingRunner> {
     worker.once('message', (m: { ready: boolean; info?: ModelInfo; runtime?: RuntimeInfo; error?: string }) => {
       worker.off('exit', onExit);
       worker.off('error', onError);
-      if (m.ready) resolve(new WorkerRunner(m.info!, m.runtime!, worker));
+      if (m.ready) resolve(new WorkerRunner(m.info!, m.runtime!, worker, opts.stallMs));
       else {
         void worker.terminate();
         reject(new Error(m.error));

@@ -26,7 +26,9 @@ export type WorkerRequest =
   | { id: number; op: 'free'; seq: number }
   | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }
   | { id: number; op: 'prepareCores'; cores: SkipCore[] }
-  | { id: number; op: 'close' };
+  | { id: number; op: 'close' }
+  /** Fault injection: blocks the worker thread for `ms`, as a hung run would (the stall watchdog's test). */
+  | { id: number; op: 'block'; ms: number };
 
 /** A step's result as posted back; logits are views into transferred buffers. */
 export interface PackedStep {
