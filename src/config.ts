@@ -49,6 +49,7 @@ const SETTINGS = {
   store: { flag: 'store', schema: z.string().trim().min(1).default('.skipserve/store.sqlite'), help: 'where served requests, feedback and versions are kept: a SQLite file path, postgres://user:pass@host/db, or off' },
   storeQueue: { flag: 'store-queue', schema: z.coerce.number().int().min(1).max(1_000_000).default(10_000), help: 'records waiting for the store writer at most; past it a record is dropped (and counted), the request still answered' },
   storeRetentionDays: { flag: 'store-retention-days', schema: z.coerce.number().min(0).default(30), help: 'delete records (and their feedback) older than this many days; 0 keeps them' },
+  storeTimeout: { flag: 'store-timeout', schema: z.coerce.number().min(0).max(3600).default(10), help: 'seconds a record lookup or a feedback waits for the store before it answers 503 (0 = waits as long as the store takes)' },
   followVersions: { flag: 'follow-versions', schema: flag.default(true), help: "serve the store's promoted model and selector versions and reload when a promotion changes them (off: --model until POST /admin/reload)" },
   versionPoll: { flag: 'version-poll', schema: z.coerce.number().min(0.05).max(3600).default(2), help: 'seconds between checks for promotions (PostgreSQL also listens, so it learns at once)' },
   versionCacheDir: { flag: 'version-cache-dir', schema: z.string().min(1).default('.skipserve/versions'), help: "writable directory where versions' files from the store are unpacked before loading" },

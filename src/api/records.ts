@@ -1,7 +1,9 @@
 /**
  * What GET /v1/requests/{id}, POST /v1/feedback and their gRPC twins do, once for both transports:
  * read a record with its feedback, and store feedback durably (the answer is sent only after the
- * commit), with store results turned into domain errors naming the field.
+ * commit), with store results turned into domain errors naming the field. A store that does not
+ * answer within --store-timeout (a database that hangs: a lock held elsewhere, a network partition,
+ * a stalled disk) fails the call with 503 instead of leaving the client waiting.
  */
 import { DisabledError, InvalidRequestError, NotFoundError, UnavailableError } from '../errors.ts';
 import type { FeedbackInput, StoredRecord } from '../store/types.ts';
@@ -12,12 +14,25 @@ function storeOff(): DisabledError {
   return new DisabledError('the request store is off on this server (--store off): records, feedback and versions are not kept', 'store_off');
 }
 
+/** Resolves as `p` does, or rejects once the store has not answered within --store-timeout (0: waits). */
+function storeDeadline<T>(ctx: ApiContext, p: Promise<T>): Promise<T> {
+  const s = ctx.config.storeTimeout;
+  if (!(s > 0)) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreTimeout(`the store did not answer within ${s} s (--store-timeout)`)), s * 1000);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+class StoreTimeout extends Error {}
+
 /** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
 export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {
   if (ctx.store.engine === 'off') throw storeOff();
   let rec: StoredRecord | null;
   try {
-    rec = await ctx.store.getRecord(id);
+    rec = await storeDeadline(ctx, ctx.store.getRecord(id));
   } catch (err) {
     throw new UnavailableError(`the store could not be read: ${(err as Error).message}`);
   }
@@ -34,8 +49,10 @@ export async function submitFeedback(ctx: ApiContext, input: FeedbackInput): Pro
   if (ctx.store.engine === 'off') throw storeOff();
   let r: Awaited<ReturnType<typeof ctx.store.addFeedback>>;
   try {
-    r = await ctx.store.addFeedback(input);
+    r = await storeDeadline(ctx, ctx.store.addFeedback(input));
   } catch (err) {
+    // After a timeout the write may still land: a repeat from the same source replaces it, so a retry is safe.
+    if (err instanceof StoreTimeout) throw new UnavailableError(`${err.message}: the feedback may not be stored; sending it again is safe (a repeat from the same source replaces it)`);
     throw new UnavailableError(`the feedback was not stored: ${(err as Error).message}`);
   }
   switch (r.status) {

@@ -183,8 +183,9 @@ export interface PostgresStoreOptions extends StoreOptions {
  * rejects with the connection or migration error. Replicas pointing at one database share it.
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<QueuedStore> {
-  // A connection that cannot be had in 10 s fails the call instead of leaving it waiting.
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000 });
+  // A connection that cannot be had in 10 s fails the call instead of leaving it waiting; TCP
+  // keepalive lets a connection whose peer vanished (a partition, a failed-over host) fail too.
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000, keepAlive: true });
   pool.on('error', (error) => opts.onEvent?.({ type: 'engine_error', error }));
   const backend = new PostgresBackend(pool, url);
   try {
