@@ -184,8 +184,9 @@ export interface PostgresStoreOptions extends StoreOptions {
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<QueuedStore> {
   // A connection that cannot be had in 10 s fails the call instead of leaving it waiting; TCP
-  // keepalive lets a connection whose peer vanished (a partition, a failed-over host) fail too.
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000, keepAlive: true });
+  // keepalive (first probe after 10 s idle, not the kernel's 2 hours) lets a connection whose peer
+  // vanished (a partition, a failed-over host) fail within minutes too.
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   pool.on('error', (error) => opts.onEvent?.({ type: 'engine_error', error }));
   const backend = new PostgresBackend(pool, url);
   try {
