@@ -142,7 +142,7 @@ test('stop strings cut the text before the stop, streamed or not', async () => {
   assert.equal(streamed, cut.choices[0]!.text);
 });
 
-test('completions endpoint and models list', async () => {
+test('completions endpoint, models list and retrieve', async () => {
   const r = await client.completions.create({ model: server.ctx.model.info.id, prompt: 'Q: 1+1? A:', max_tokens: 5, seed: 3, logprobs: 2 });
   assert.equal(r.object, 'text_completion');
   assert.equal(r.choices[0]!.logprobs!.tokens!.length, r.usage!.completion_tokens);
@@ -151,6 +151,13 @@ test('completions endpoint and models list', async () => {
   assert.equal(models.data[0]!.id, server.ctx.model.info.id);
   const policies = (models.data[0] as unknown as { skip_policies: { name: string }[] }).skip_policies.map((p) => p.name);
   for (const p of ['none', 'explicit', 'random-heads']) assert.ok(policies.includes(p), p);
+  const one = await client.models.retrieve(server.ctx.model.info.id);
+  assert.deepEqual(one, models.data[0], 'retrieve gives the listed model object');
+  await assert.rejects(client.models.retrieve('gpt-4o'), (e: InstanceType<typeof OpenAI.APIError>) => {
+    assert.equal(e.status, 404);
+    assert.equal((e.error as { param: string | null }).param, 'model');
+    return true;
+  });
 });
 
 test('penalties and min_p: OpenAI fields the client sends unchanged; the same seed gives the same text, and they change greedy text', async () => {

@@ -48,28 +48,32 @@ export function createHttpApp(ctx: ApiContext): Hono {
   app.use('/v1/*', auth, limit);
   app.use('/admin/*', auth, limit);
 
-  app.get('/v1/models', (c) => {
+  /** The served model as OpenAI's model object, with its versions and skip policies. */
+  const modelObject = () => {
     const model = ctx.model;
     const v = model.versions;
-    return c.json({
-      object: 'list',
-      data: [
-        {
-          id: model.info.id,
-          object: 'model',
-          created: ctx.startedAt,
-          owned_by: 'skipserve',
-          max_model_len: model.info.maxPositions,
-          architecture: model.info.architecture,
-          model_version: describeVersions(v).model,
-          model_hash: v.model.hash,
-          selector_version: v.selector ? describeVersions(v).selector : null,
-          selector_hash: v.selector?.hash ?? null,
-          skip_policies: describePolicies(model).map((p) => ({ name: p.name, description: p.description, available: p.available, ...(p.reason ? { unavailable_reason: p.reason } : {}) })),
-          default_policy: model.defaultPolicy,
-        },
-      ],
-    });
+    return {
+      id: model.info.id,
+      object: 'model',
+      created: ctx.startedAt,
+      owned_by: 'skipserve',
+      max_model_len: model.info.maxPositions,
+      architecture: model.info.architecture,
+      model_version: describeVersions(v).model,
+      model_hash: v.model.hash,
+      selector_version: v.selector ? describeVersions(v).selector : null,
+      selector_hash: v.selector?.hash ?? null,
+      skip_policies: describePolicies(model).map((p) => ({ name: p.name, description: p.description, available: p.available, ...(p.reason ? { unavailable_reason: p.reason } : {}) })),
+      default_policy: model.defaultPolicy,
+    };
+  };
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: [modelObject()] }));
+  // OpenAI's retrieve-model route (`client.models.retrieve(id)`).
+  app.get('/v1/models/:id', (c) => {
+    const m = modelObject();
+    const id = c.req.param('id');
+    if (id !== m.id) return errorResponse(c, new NotFoundError(`model '${id}' is not served here; this server serves '${m.id}'`, 'model'));
+    return c.json(m);
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
