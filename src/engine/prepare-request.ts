@@ -64,8 +64,15 @@ function num(v: number | undefined, field: string, ok: (x: number) => boolean, w
   return v;
 }
 
-/** Renders and tokenizes a prompt exactly as a request's is (tools use it for embeddings and scoring); errors name `messages` or `prompt`. */
-export function renderPrompt(s: Pick<RequestServices, 'info' | 'tokenizer' | 'chatTemplate'>, p: RequestSpec['prompt']): { text: string; tokens: number[]; field: string } {
+/**
+ * Renders and tokenizes a prompt exactly as a request's is (tools use it for embeddings and scoring;
+ * /tokenize with its options: the defaults are a request's); errors name `messages` or `prompt`.
+ */
+export function renderPrompt(
+  s: Pick<RequestServices, 'info' | 'tokenizer' | 'chatTemplate'>,
+  p: RequestSpec['prompt'],
+  o: { addGenerationPrompt?: boolean; addSpecialTokens?: boolean } = {},
+): { text: string; tokens: number[]; field: string } {
   // A prompt this long cannot fit the context whatever its tokens; refuse it before the tokenizer spends time on it.
   const chars = p.kind === 'chat' ? p.messages.reduce((n, m) => n + m.content.length, 0) : p.kind === 'text' ? p.text.length : 0;
   const budget = s.info.maxPositions * REQUEST_LIMITS.maxCharsPerToken;
@@ -76,13 +83,13 @@ export function renderPrompt(s: Pick<RequestServices, 'info' | 'tokenizer' | 'ch
     if (!s.chatTemplate) throw new InvalidRequestError(`model '${s.info.id}' has no chat_template in tokenizer_config.json; use a text prompt`, 'messages');
     let text: string;
     try {
-      text = s.chatTemplate.render(p.messages, true);
+      text = s.chatTemplate.render(p.messages, o.addGenerationPrompt ?? true);
     } catch (err) {
       throw new InvalidRequestError(`the chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }
-    return { text, tokens: s.tokenizer.encode(text, false), field: 'messages' };
+    return { text, tokens: s.tokenizer.encode(text, o.addSpecialTokens ?? false), field: 'messages' };
   }
-  if (p.kind === 'text') return { text: p.text, tokens: s.tokenizer.encode(p.text, true), field: 'prompt' };
+  if (p.kind === 'text') return { text: p.text, tokens: s.tokenizer.encode(p.text, o.addSpecialTokens ?? true), field: 'prompt' };
   const bad = p.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= s.info.vocabSize);
   if (bad >= 0) throw new InvalidRequestError(`prompt[${bad}]=${p.tokens[bad]} is not a token id (vocabulary size ${s.info.vocabSize})`, `prompt[${bad}]`);
   return { text: s.tokenizer.decode(p.tokens), tokens: p.tokens, field: 'prompt' };

@@ -11,6 +11,7 @@ import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { errorResponse } from './errors.ts';
+import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
 
@@ -47,6 +48,8 @@ export function createHttpApp(ctx: ApiContext): Hono {
   const limit = bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: () => { throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`); } });
   app.use('/v1/*', auth, limit);
   app.use('/admin/*', auth, limit);
+  app.use('/tokenize', auth, limit);
+  app.use('/detokenize', auth, limit);
 
   /** The served model as OpenAI's model object, with its versions and skip policies. */
   const modelObject = () => {
@@ -77,6 +80,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
+  registerTokenizeRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   return app;

@@ -47,20 +47,19 @@ const common = {
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 
+/** One chat message (text content, or text parts joined). */
+export const ChatMessageSchema = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant', 'developer']),
+    content: z.union([z.string(), z.array(ContentPart)]),
+    name: z.string().optional(),
+  })
+  .strict();
+
 export const ChatRequestSchema = z
   .object({
     ...common,
-    messages: z
-      .array(
-        z
-          .object({
-            role: z.enum(['system', 'user', 'assistant', 'developer']),
-            content: z.union([z.string(), z.array(ContentPart)]),
-            name: z.string().optional(),
-          })
-          .strict(),
-      )
-      .min(1),
+    messages: z.array(ChatMessageSchema).min(1),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().nullish(),
   })

@@ -48,9 +48,14 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
   };
 }
 
+/** Wire chat messages as the engine's (text parts joined). */
+export function chatMessages(messages: ChatRequestBody['messages']): { role: ChatRequestBody['messages'][number]['role']; content: string }[] {
+  return messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
+}
+
 /** A chat completion body as a RequestSpec. */
 export function chatSpec(b: ChatRequestBody): HttpSpec {
-  const messages = b.messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
+  const messages = chatMessages(b.messages);
   return {
     spec: { ...common(b), prompt: { kind: 'chat', messages }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
     fields: b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {},

@@ -1,0 +1,68 @@
+/**
+ * POST /tokenize and POST /detokenize, as vLLM's OpenAI server has them (llama.cpp's server has the
+ * same pair): a prompt or chat messages to the token ids a completion request would feed (same
+ * chat template, same special tokens by default), and token ids back to text. Clients count
+ * tokens against `max_model_len` with them before they send a request. Behind the API key like /v1.
+ */
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import { renderPrompt } from '../../engine/prepare-request.ts';
+import { InvalidRequestError, NotFoundError } from '../../errors.ts';
+import type { ApiContext } from '../context.ts';
+import { errorResponse } from './errors.ts';
+import { readJson } from './generate-route.ts';
+import { ChatMessageSchema, parseBody } from './request-schema.ts';
+import { chatMessages } from './to-request-spec.ts';
+
+const TokenizeSchema = z
+  .object({
+    model: z.string().optional(),
+    prompt: z.string().optional(),
+    messages: z.array(ChatMessageSchema).min(1).optional(),
+    /** Default: true for a prompt, false for messages (the chat template writes them), as a request. */
+    add_special_tokens: z.boolean().optional(),
+    /** Messages only (default true, as a chat completion renders them). */
+    add_generation_prompt: z.boolean().optional(),
+  })
+  .strict();
+
+const DetokenizeSchema = z.object({ model: z.string().optional(), tokens: z.array(z.number()) }).strict();
+
+/** Refuses a model id this server does not serve (404 naming `model`), as a completion would. */
+function checkModel(ctx: ApiContext, model: string | undefined): void {
+  const id = ctx.model.info.id;
+  if (model !== undefined && model !== id) throw new NotFoundError(`model '${model}' is not served here; this server serves '${id}'`, 'model');
+}
+
+/** Adds /tokenize and /detokenize (behind the API key check). */
+export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
+  app.post('/tokenize', async (c) => {
+    try {
+      const b = parseBody(TokenizeSchema, await readJson(c));
+      checkModel(ctx, b.model);
+      if ((b.prompt === undefined) === (b.messages === undefined)) throw new InvalidRequestError('give exactly one of prompt and messages', b.prompt === undefined ? 'prompt' : 'messages');
+      if (b.prompt !== undefined && b.add_generation_prompt !== undefined) throw new InvalidRequestError('add_generation_prompt applies to messages only', 'add_generation_prompt');
+      const model = ctx.model;
+      const prompt = b.messages
+        ? { kind: 'chat' as const, messages: chatMessages(b.messages) }
+        : { kind: 'text' as const, text: b.prompt! };
+      const { tokens } = renderPrompt(model, prompt, { addGenerationPrompt: b.add_generation_prompt, addSpecialTokens: b.add_special_tokens });
+      return c.json({ count: tokens.length, max_model_len: model.info.maxPositions, tokens });
+    } catch (err) {
+      return errorResponse(c, err);
+    }
+  });
+
+  app.post('/detokenize', async (c) => {
+    try {
+      const b = parseBody(DetokenizeSchema, await readJson(c));
+      checkModel(ctx, b.model);
+      const { info, tokenizer } = ctx.model;
+      const bad = b.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= info.vocabSize);
+      if (bad >= 0) throw new InvalidRequestError(`tokens[${bad}]=${b.tokens[bad]} is not a token id (vocabulary size ${info.vocabSize})`, `tokens[${bad}]`);
+      return c.json({ prompt: tokenizer.decode(b.tokens) });
+    } catch (err) {
+      return errorResponse(c, err);
+    }
+  });
+}
