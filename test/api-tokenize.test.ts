@@ -43,6 +43,7 @@ test('a prompt and chat messages tokenize to what a completion feeds; ids decode
   const back = await post(server, '/detokenize', { tokens: plain.body.tokens });
   assert.equal(back.status, 200);
   assert.equal(back.body.prompt, prompt);
+  assert.deepEqual((await post(server, '/detokenize', { tokens: [] })).body, { prompt: '' }, 'no ids, no text (found by the fuzzer: a 500 before)');
 });
 
 test('bad input names the field', async () => {

@@ -78,14 +78,14 @@ export class TextTokenizer {
     return this.tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
   }
 
-  /** Ids -> text, special tokens skipped. */
+  /** Ids -> text, special tokens skipped (no ids: ''; the library refuses an empty list). */
   decode(ids: number[]): string {
-    return this.tok.decode(ids, { skip_special_tokens: true });
+    return ids.length ? this.tok.decode(ids, { skip_special_tokens: true }) : '';
   }
 
   /** Ids -> text with special tokens kept. */
   decodeWithSpecial(ids: number[]): string {
-    return this.tok.decode(ids, { skip_special_tokens: false });
+    return ids.length ? this.tok.decode(ids, { skip_special_tokens: false }) : '';
   }
 
   /** The token's own decoded text (for logprobs); special tokens give their literal content. */
