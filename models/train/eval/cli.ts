@@ -25,7 +25,7 @@ import { runSkipSuite } from './skip-report.ts';
 import { compareToBaseline, readBaseline, type PerProblem } from './baseline.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--baseline FILE] [--store FILE|postgres://...]';
+  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--top-k 0] [--min-p 0] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--baseline FILE] [--store FILE|postgres://...]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
       suite: { type: 'string' }, groups: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
-      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, store: { type: 'string' }, baseline: { type: 'string' },
+      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'min-p': { type: 'string' }, store: { type: 'string' }, baseline: { type: 'string' },
     },
     strict: true,
   });
@@ -62,6 +62,8 @@ export async function run(argv: string[]): Promise<void> {
   const n = num('n', values.n, 1, (x) => Number.isInteger(x) && x >= 1 && x <= 64, 'an integer in [1, 64]');
   const temperature = num('temperature', values.temperature, 0.7, (x) => x > 0 && x <= 2, 'a number in (0, 2]');
   const topP = num('top-p', values['top-p'], 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]');
+  const topK = num('top-k', values['top-k'], 0, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0 (0: off)');
+  const minP = num('min-p', values['min-p'], 0, (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)');
   const cores = num('cores', values.cores, 3, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const threads = num('threads', values.threads, 2, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const batch = num('batch', values.batch, 32, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'an integer in [1, 256]');
@@ -90,7 +92,7 @@ export async function run(argv: string[]): Promise<void> {
     const baseline = values.baseline ? readBaseline(values.baseline, perProblem.problemIds) : null;
     const ctx: EvalContext = { local, problems, seed, maxTokens };
     const t0 = performance.now();
-    const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, skip };
+    const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, topK, minP, skip };
 
     if (values.suite === 'skips') {
       const suite = await runSkipSuite(ctx, cores, seed, groups);
@@ -120,7 +122,7 @@ export async function run(argv: string[]): Promise<void> {
       let sampled = null;
       let paired = '';
       if (n > 1) {
-        const setting: RequestSetting = { n, temperature, topP, maxTokens, skip };
+        const setting: RequestSetting = { n, temperature, topP, topK, minP, maxTokens, skip };
         const runs = await runProblems(local, problems, seed, setting);
         const scored = problems.map((p, i) => scoreResult(p, runs[i]!));
         sampled = breakdown(scored);

@@ -20,6 +20,9 @@ export interface RequestSetting {
   /** 0 = greedy. */
   temperature: number;
   topP?: number;
+  /** Truncations as a request sets them (0: off). */
+  topK?: number;
+  minP?: number;
   maxTokens: number;
   skip: SkipSpec;
 }
@@ -31,6 +34,8 @@ export function problemRequest(p: Problem, i: number, seed: number, s: RequestSe
     n: s.n,
     temperature: s.temperature,
     topP: s.topP,
+    ...(s.topK ? { topK: s.topK } : {}),
+    ...(s.minP ? { minP: s.minP } : {}),
     maxTokens: s.maxTokens,
     seed: problemSeed(seed, i),
     skip: { ...s.skip, referenceAnswer: String(p.answer) },
