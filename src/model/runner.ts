@@ -51,13 +51,14 @@ class WorkerRunner implements SamplingRunner {
         void worker.terminate();
         return;
       }
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      // Any answer is progress: the watch restarts for what is still pending, or ends.
       if (this.watchdog) {
-        if (this.pending.size > 1) this.watchdog.refresh();
+        if (this.pending.size > 0) this.watchdog.refresh();
         else this.disarm();
       }
-      const p = this.pending.get(m.id);
       if (!p) return;
-      this.pending.delete(m.id);
       if (m.ok) p.resolve(m.result);
       else p.reject(new Error(m.error));
     });
