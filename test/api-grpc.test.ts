@@ -89,6 +89,13 @@ test('INVALID_ARGUMENT names the field', async () => {
   await bad({ max_tokens: 3 }, 'prompt');
   await bad({ ...base, min_p: 2 }, 'min_p');
   await bad({ ...base, frequency_penalty: 2.5 }, 'frequency_penalty');
+  await bad({ ...base, logit_bias: { 5: 101 } }, 'logit_bias.5');
+  await bad({ ...base, logit_bias: { 99999: 1 } }, 'logit_bias.99999');
+});
+
+test('Generate with logit_bias: a token at +100 is drawn every time', async () => {
+  const r = await unary<GenerateResponseMsg>('Generate', { ...base, n: 2, max_tokens: 5, temperature: 1, seed: 2, ignore_eos: true, logit_bias: { [3 + 66]: 100 } }); // byte B in the test tokenizer
+  assert.deepEqual(r.candidates.map((c) => c.text), ['BBBBB', 'BBBBB']);
 });
 
 test('health: SERVING; unknown service NOT_FOUND', async () => {

@@ -173,6 +173,20 @@ test('penalties and min_p: OpenAI fields the client sends unchanged; the same se
   assert.deepEqual((await client.chat.completions.create(minP)).choices.map((x) => x.message.content), c.choices.map((x) => x.message.content));
 });
 
+test('logit_bias: a token pushed to +100 is drawn every time, one at -100 never; logprobs stay the model\'s own', async () => {
+  const base = { model: server.ctx.model.info.id, messages, max_tokens: 6, ignore_eos: true, logprobs: true };
+  const plain = await client.chat.completions.create({ ...base, temperature: 0 } as never);
+  const first = plain.choices[0]!.logprobs!.content![0]!;
+  const id = 3 + first.bytes![0]!; // the test tokenizer: one token per byte, after 3 specials
+  const banned = await client.chat.completions.create({ ...base, temperature: 0, logit_bias: { [String(id)]: -100 } } as never);
+  assert.ok(banned.choices[0]!.logprobs!.content!.every((t) => t.bytes![0] !== first.bytes![0]), 'the greedy first token is never drawn at -100');
+  const forced = await client.chat.completions.create({ ...base, temperature: 1, seed: 3, n: 2, logit_bias: { [3 + 65]: 100 } } as never);
+  for (const c of forced.choices) {
+    assert.equal(c.message.content, 'AAAAAA', 'the token of byte A every time');
+    assert.ok(c.logprobs!.content!.every((t) => t.logprob < 0), "the model's own log-probabilities, not the biased ones");
+  }
+});
+
 test('errors: exact status codes and the field named', async () => {
   const bad = async (body: Record<string, unknown>, status: number, param: string | null) => {
     await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, messages, max_tokens: 4, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -193,6 +207,10 @@ test('errors: exact status codes and the field named', async () => {
   await bad({ min_p: 1.5 }, 400, 'min_p');
   await bad({ presence_penalty: 2.5 }, 400, 'presence_penalty');
   await bad({ frequency_penalty: -3 }, 400, 'frequency_penalty');
+  await bad({ logit_bias: { 5: 101 } }, 400, 'logit_bias.5');
+  await bad({ logit_bias: { abc: 1 } }, 400, 'logit_bias.abc');
+  await bad({ logit_bias: { 99999: 1 } }, 400, 'logit_bias.99999');
+  await bad({ logit_bias: { 5: 'x' } }, 400, 'logit_bias.5');
   await bad({ model: 'gpt-4' }, 404, 'model');
   const raw = await fetch(`${server.http}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' }, body: '{"messages": [' });
   assert.equal(raw.status, 400);

@@ -75,9 +75,10 @@ describe('sampling in the model worker', () => {
     });
   }
 
-  /** The penalties and min-p from their definitions, in float64 over the sequence's history (an independent reference for logit-processors.ts). */
+  /** The logit bias, penalties and min-p from their definitions, in float64 over the sequence's history (an independent reference for logit-processors.ts). */
   const reference = (l: Float32Array, spec: SamplerSpec, history: number[]): Float32Array => {
     const out = Float32Array.from(l);
+    for (const [t, b] of spec.logitBias ?? []) out[t] = out[t]! + b;
     for (const t of new Set(history)) out[t] = out[t]! - (spec.frequencyPenalty ?? 0) * history.filter((x) => x === t).length - (spec.presencePenalty ?? 0);
     if ((spec.minP ?? 0) > 0 && spec.temperature > 0) {
       const w = Array.from(out, (x) => Math.exp(x / spec.temperature));
@@ -93,6 +94,8 @@ describe('sampling in the model worker', () => {
     ['temperature 1, min-p 0.2 + frequency 1', { temperature: 1, topP: 1, topK: 0, seed: 5, minP: 0.2, frequencyPenalty: 1, topLogprobs: 2 }],
     ['top-p 0.9 T 0.8, min-p 0.05 + presence -1', { temperature: 0.8, topP: 0.9, topK: 0, seed: 9, minP: 0.05, presencePenalty: -1 }],
     ['top-k 20, min-p 0.5', { temperature: 1.5, topP: 1, topK: 20, seed: 3, minP: 0.5 }],
+    ['greedy, logit bias (one token banned, one pushed)', { temperature: 0, topP: 1, topK: 0, seed: 2, logitBias: [[3, -100], [7, 30]] }],
+    ['temperature 0.9, logit bias + frequency 1', { temperature: 0.9, topP: 1, topK: 0, seed: 4, logitBias: [[1, 2], [5, -3]], frequencyPenalty: 1, topLogprobs: 2 }],
   ];
   for (const [name, spec] of PROCESSED) {
     it(`${name}: tokens drawn from the processed logits, logprobs and alternatives of the model's own`, async () => {
@@ -120,8 +123,8 @@ describe('sampling in the model worker', () => {
       got.forEach((g, i) => assert.ok(Math.abs(g.logprob - want[i]!.logprob) <= 1e-5, `logprob ${i}: ${g.logprob} vs ${want[i]!.logprob}`));
       if (spec.temperature === 0) {
         const plain = (await mainThread(runner, { temperature: 0, topP: 1, topK: 0, seed: 1 }, MASKED, 12)).map((w) => w.token);
-        assert.notDeepEqual(got.map((g) => g.token), plain, 'the penalties change the greedy tokens');
-        assert.ok(new Set(got.map((g) => g.token)).size > new Set(plain).size, 'and repeat less');
+        assert.notDeepEqual(got.map((g) => g.token), plain, 'the penalties or the bias change the greedy tokens');
+        if (spec.frequencyPenalty) assert.ok(new Set(got.map((g) => g.token)).size > new Set(plain).size, 'and repeat less');
       }
     });
   }

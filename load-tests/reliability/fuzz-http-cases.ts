@@ -117,6 +117,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'presence_penalty', param: 'presence_penalty', values: fc.oneof(fc.double({ min: 2.0001, max: 1e6, noNaN: true }), fc.double({ min: -1e6, max: -2.0001, noNaN: true }), fc.string({ maxLength: 2 })) },
     { path: 'frequency_penalty', param: 'frequency_penalty', values: fc.oneof(fc.double({ min: -1e6, max: -2.0001, noNaN: true }), fc.double({ min: 2.0001, max: 1e6, noNaN: true }), fc.boolean()) },
     { path: 'min_p', param: 'min_p', values: fc.oneof(fc.double({ min: -10, max: -1e-6, noNaN: true }), fc.double({ min: 1.0001, max: 100, noNaN: true }), fc.string({ maxLength: 3 })) },
+    { path: 'logit_bias', param: 'logit_bias', values: fc.oneof(fc.dictionary(fc.constantFrom('5', '-1', 'x', '1e3', String(l.vocab), '00'), fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minKeys: 1, maxKeys: 3 }).filter((d) => Object.entries(d).some(([k, v]) => !/^(0|[1-9][0-9]*)$/.test(k) || Number(k) >= l.vocab || Math.abs(v) > 100)), fc.dictionary(fc.constantFrom('5', '7'), fc.double({ min: 100.001, max: 1e9, noNaN: true }), { minKeys: 1, maxKeys: 2 }), fc.string({ maxLength: 3 }), fc.array(fc.nat(), { maxLength: 2 })) },
     { path: 'logprobs', param: 'logprobs', only: 'chat', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat({ max: 5 })) },
     { path: 'top_logprobs', param: 'top_logprobs', only: 'chat', values: fc.oneof(fc.integer({ min: 21, max: 1e6 }), fc.integer({ min: -1e3, max: -1 })), prepare: (b) => (b.logprobs = true) },
     { path: 'top_logprobs', param: 'top_logprobs', only: 'chat', values: fc.integer({ min: 0, max: 20 }) },
@@ -138,7 +139,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'response_format', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {

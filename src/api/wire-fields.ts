@@ -19,6 +19,7 @@ const WIRE: Record<string, string> = {
   minP: 'min_p',
   presencePenalty: 'presence_penalty',
   frequencyPenalty: 'frequency_penalty',
+  logitBias: 'logit_bias',
   topLogprobs: 'top_logprobs',
   ignoreEos: 'ignore_eos',
 };

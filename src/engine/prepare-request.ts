@@ -15,7 +15,7 @@ import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for. */
-export const REQUEST_LIMITS = { maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32 };
+export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32 };
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {
@@ -56,6 +56,22 @@ function checkMetadata(m: Record<string, string> | undefined): Record<string, st
     if (v.length > valueChars) throw new InvalidRequestError(`metadata.${k} must have at most ${valueChars} characters; got ${v.length}`, `metadata.${k}`);
   }
   return entries.length ? { ...m } : undefined;
+}
+
+/** OpenAI's logit_bias as [token, bias] pairs in token order; errors name `logitBias.<id>`. */
+function checkLogitBias(m: Record<string, number> | undefined, vocabSize: number): [number, number][] {
+  if (m === undefined) return [];
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new InvalidRequestError('logitBias must be an object of token ids to biases', 'logitBias');
+  const entries = Object.entries(m);
+  if (entries.length > REQUEST_LIMITS.maxLogitBias) throw new InvalidRequestError(`logitBias has ${entries.length} tokens; at most ${REQUEST_LIMITS.maxLogitBias}`, 'logitBias');
+  const out: [number, number][] = [];
+  for (const [k, b] of entries) {
+    const t = /^(0|[1-9][0-9]{0,9})$/.test(k) ? Number(k) : NaN;
+    if (!(t < vocabSize)) throw new InvalidRequestError(`logitBias key '${k.slice(0, 20)}' is not a token id (vocabulary size ${vocabSize})`, `logitBias.${k.slice(0, 20)}`);
+    if (typeof b !== 'number' || !(b >= -100 && b <= 100)) throw new InvalidRequestError(`logitBias.${k} must be a number from -100 to 100; got ${b}`, `logitBias.${k}`);
+    if (b !== 0) out.push([t, b]);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
 }
 
 function num(v: number | undefined, field: string, ok: (x: number) => boolean, what: string): number | undefined {
@@ -115,6 +131,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const minP = num(spec.minP, 'minP', (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)') ?? 0;
   const presencePenalty = num(spec.presencePenalty, 'presencePenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
   const frequencyPenalty = num(spec.frequencyPenalty, 'frequencyPenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
+  const logitBias = checkLogitBias(spec.logitBias, info.vocabSize);
   const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
   const stop = spec.stop ?? [];
   if (stop.length > REQUEST_LIMITS.maxStops) throw new InvalidRequestError(`at most ${REQUEST_LIMITS.maxStops} stop strings; got ${stop.length}`, 'stop');
@@ -159,7 +176,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     promptText: prompt.text,
     n,
     maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}) },
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
     ignoreEos: spec.ignoreEos ?? false,

@@ -45,6 +45,8 @@ export interface RequestSpec {
   /** OpenAI's penalties over the tokens each candidate has generated, in [-2, 2] (0 = off). */
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /** OpenAI's logit_bias: token id (as a string, as JSON keys are) -> bias in [-100, 100]. */
+  logitBias?: Record<string, number>;
   seed?: number;
   stop?: string[];
   ignoreEos?: boolean;

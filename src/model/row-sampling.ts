@@ -24,7 +24,8 @@ function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
   const stops = (s: SamplerSpec) => (s.stopTokenIds ?? []).join(',');
   return (
     a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b) &&
-    (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0)
+    (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0) &&
+    JSON.stringify(a.logitBias ?? []) === JSON.stringify(b.logitBias ?? [])
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * What a request may do to the logits before a token is drawn, beside temperature, top-k and
- * top-p: OpenAI's presence and frequency penalties over the tokens the sequence has generated so
+ * top-p: OpenAI's logit_bias (a constant added to chosen tokens' logits; -100 all but bans a
+ * token, +100 all but forces it), OpenAI's presence and frequency penalties over the tokens the sequence has generated so
  * far (`logit - frequency * count - presence * (count > 0)`, as OpenAI documents them) and min-p
  * (vLLM, llama.cpp: a token stays a candidate only when its probability at the request's
  * temperature is at least `minP` times the most likely token's). They write into a copy, so the
@@ -10,7 +11,7 @@ import type { SamplingParams } from './sampler.ts';
 
 /** True when `p` asks for any processing (the common case asks none and pays nothing). */
 export function processesLogits(p: SamplingParams): boolean {
-  return (p.presencePenalty ?? 0) !== 0 || (p.frequencyPenalty ?? 0) !== 0 || ((p.minP ?? 0) > 0 && p.temperature > 0);
+  return (p.presencePenalty ?? 0) !== 0 || (p.frequencyPenalty ?? 0) !== 0 || (p.logitBias?.length ?? 0) > 0 || ((p.minP ?? 0) > 0 && p.temperature > 0);
 }
 
 /** Tokens a sequence has generated, with their counts (the penalties' memory). */
@@ -27,11 +28,12 @@ export class TokenCounts {
 }
 
 /**
- * `out` = `logits` with the penalties of `counts` and the min-p cut applied (cut tokens get
+ * `out` = `logits` with the bias, the penalties of `counts` and the min-p cut applied (cut tokens get
  * -Infinity; the most likely token always stays). `out` must be as long as `logits`.
  */
 export function processLogits(logits: Float32Array, out: Float32Array, p: SamplingParams, counts: TokenCounts): Float32Array {
   out.set(logits);
+  for (const [token, bias] of p.logitBias ?? []) if (token < out.length) out[token] = out[token]! + bias;
   const presence = p.presencePenalty ?? 0;
   const frequency = p.frequencyPenalty ?? 0;
   if (presence !== 0 || frequency !== 0) {

@@ -25,6 +25,8 @@ export interface SamplingParams {
   /** OpenAI penalties over the tokens generated so far (0 or absent = off). */
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /** OpenAI's logit_bias: [token, bias] pairs added to the logits before a token is drawn, in token order. */
+  logitBias?: readonly (readonly [number, number])[];
 }
 
 export interface Sampled {
@@ -40,6 +42,9 @@ export function checkSampleParams(p: SamplingParams): void {
   if (p.minP !== undefined && !(p.minP >= 0 && p.minP <= 1)) throw new Error(`min_p must be in [0, 1] (got ${p.minP})`);
   for (const [name, v] of [['presence_penalty', p.presencePenalty], ['frequency_penalty', p.frequencyPenalty]] as const) {
     if (v !== undefined && !(v >= -2 && v <= 2)) throw new Error(`${name} must be in [-2, 2] (got ${v})`);
+  }
+  for (const [t, b] of p.logitBias ?? []) {
+    if (!Number.isInteger(t) || t < 0 || !(b >= -100 && b <= 100)) throw new Error(`logit_bias must map token ids to biases in [-100, 100] (got ${t}: ${b})`);
   }
 }
 

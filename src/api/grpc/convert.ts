@@ -48,6 +48,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     minP: m.min_p,
     presencePenalty: m.presence_penalty,
     frequencyPenalty: m.frequency_penalty,
+    logitBias: m.logit_bias && Object.keys(m.logit_bias).length ? m.logit_bias : undefined,
     seed: m.seed,
     stop: m.stop.length ? m.stop : undefined,
     ignoreEos: m.ignore_eos,

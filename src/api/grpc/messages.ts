@@ -44,6 +44,7 @@ export interface GenerateRequestMsg {
   ignore_eos: boolean;
   metadata: Record<string, string>;
   min_p?: number;
+  logit_bias?: Record<string, number>;
   presence_penalty?: number;
   frequency_penalty?: number;
 }

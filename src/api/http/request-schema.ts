@@ -42,6 +42,7 @@ const common = {
   min_p: z.number().nullish(),
   presence_penalty: z.number().nullish(),
   frequency_penalty: z.number().nullish(),
+  logit_bias: z.record(z.string(), z.number()).nullish(),
   skip: SkipSchema.optional(),
 };
 

@@ -40,6 +40,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     minP: opt(b.min_p),
     presencePenalty: opt(b.presence_penalty),
     frequencyPenalty: opt(b.frequency_penalty),
+    logitBias: opt(b.logit_bias),
     seed: opt(b.seed),
     stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
     ignoreEos: b.ignore_eos,
