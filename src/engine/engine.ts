@@ -311,6 +311,15 @@ export class Engine {
       const r = p.req;
       const eos = r.ignoreEos ? [] : runner.info.eosTokenIds;
       const specs: SamplerSpec[] = p.plans.map((_, c) => ({ ...r.sampling, seed: r.seed + c, topLogprobs: r.logprobs ? r.topLogprobs : 0, stopTokenIds: eos }));
+      if (r.maxTokens === 0) {
+        // Echo that only scores the prompt: n empty candidates, nothing drawn or decoded.
+        await runner.freeSeq(p.promptSeq!);
+        p.promptSeq = null;
+        p.rows = specs.map((spec, c) => new CandidateRow(c, -1, p.plans[c]!, spec, tokenizer, r.promptTokens, { maxTokens: 0, eosTokenIds: eos, stop: r.stop, topLogprobs: -1 }));
+        for (const row of p.rows) p.events.push(row.finish('length'));
+        this.completeParent(p);
+        continue;
+      }
       // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
       const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
       await runner.freeSeq(p.promptSeq!);

@@ -10,7 +10,7 @@ import { Cancellation } from './cancellation.ts';
 import { EventQueue } from './event-queue.ts';
 import { emptyOwnSteps, type OwnSteps } from './full-model-wall.ts';
 import type { LedgerSnapshot } from './load-ledger.ts';
-import type { CandidateDelta, GenerationRequest, GenerationResult } from './types.ts';
+import type { CandidateDelta, GenerationRequest, GenerationResult, TokenLogprob } from './types.ts';
 
 let nextId = 1;
 
@@ -30,6 +30,8 @@ export class ParentRequest {
   promptSeq: number | null = null;
   /** Prompt tokens fed so far. */
   prefilled = 0;
+  /** With echo and logprobs: each prompt token's log-probability given those before it (null for the first). */
+  readonly promptScores: (TokenLogprob | null)[];
   firstTokenAt: number | null = null;
   /** Time its steps waited for dense probes and core-graph builds (ms). */
   probeMs = 0;
@@ -52,6 +54,7 @@ export class ParentRequest {
     this.arrivedAt = timing.arrivedAt;
     this.embedMs = timing.embedMs;
     this.n = req.n;
+    this.promptScores = req.promptLogprobs === null ? [] : req.promptTokens.map(() => null);
     this.core = skipCore(plans);
     this.coreKey = coreKey(this.core);
     this.result = new Promise((resolve, reject) => {
@@ -127,6 +130,7 @@ export class ParentRequest {
         totalMs: now - this.arrivedAt,
       },
     };
+    if (this.req.echo) result.prompt = { text: this.req.promptText, tokenIds: this.req.promptTokens, logprobs: this.req.promptLogprobs === null ? null : this.promptScores };
     if (ref !== undefined) {
       result.referenceAnswer = ref;
       result.matchedReference = s.selectedIndex !== null && s.answers[s.selectedIndex] === ref;

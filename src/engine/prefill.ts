@@ -4,6 +4,8 @@
  * the decode steps of running rows for long (vLLM's chunked prefill). Each prompt runs under its
  * request's skip core on its own sequence; when the last chunk is in, the runtime keeps the prompt's
  * last logits and the request forks its candidates (each drawing its first token) from that sequence.
+ * A request that asked for its prompt's logprobs (echo) has each chunk's positions scored in the
+ * runtime, the token after each one as the target (the next chunk's first for a chunk's last).
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
@@ -41,10 +43,21 @@ export class ChunkedPrefill {
       batch.push({ p, take });
       budget -= take;
     }
-    const rows: StepRow[] = batch.map(({ p, take }) => ({ seq: p.promptSeq!, tokens: p.req.promptTokens.slice(p.prefilled, p.prefilled + take), plan: p.core, logits: 'none' }));
+    const rows: StepRow[] = batch.map(({ p, take }) => {
+      const tokens = p.req.promptTokens.slice(p.prefilled, p.prefilled + take);
+      const k = p.req.promptLogprobs;
+      const targets = k === null ? null : tokens.map((_, j) => p.req.promptTokens[p.prefilled + j + 1] ?? -1);
+      return { seq: p.promptSeq!, tokens, plan: p.core, logits: 'none', ...(targets ? { score: { targets, k: k! } } : {}) };
+    });
     const out = await this.runner.step(rows);
     const done: ParentRequest[] = [];
     batch.forEach(({ p, take }, i) => {
+      const scored = out.scored?.[i];
+      if (p.req.promptLogprobs !== null) {
+        if (!scored) throw new Error('the runtime returned no prompt logprobs (a runner that does not score)');
+        // Position j's target is token j + 1 of the prompt.
+        scored.forEach((s, j) => s && (p.promptScores[p.prefilled + j + 1] = { token: p.req.promptTokens[p.prefilled + j + 1]!, logprob: s.logprob, top: s.top }));
+      }
       p.prefilled += take;
       if (p.prefilled === p.req.promptTokens.length) {
         done.push(p);

@@ -121,7 +121,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (prompt.tokens.length === 0) throw new InvalidRequestError('the prompt is empty after tokenization', prompt.field);
   const room = info.maxPositions - prompt.tokens.length;
   if (room < 1) throw new InvalidRequestError(`the prompt has ${prompt.tokens.length} tokens; the model's context is ${info.maxPositions}`, prompt.field, 'context_length_exceeded');
-  if (spec.maxTokens !== undefined && (!Number.isInteger(spec.maxTokens) || spec.maxTokens < 1)) throw new InvalidRequestError(`maxTokens must be an integer >= 1; got ${spec.maxTokens}`, 'maxTokens');
+  const minTokens = spec.echo ? 0 : 1; // echo may only score the prompt
+  if (spec.maxTokens !== undefined && (!Number.isInteger(spec.maxTokens) || spec.maxTokens < minTokens)) throw new InvalidRequestError(`maxTokens must be an integer >= ${minTokens}${spec.echo ? '' : ' (0 only with echo)'}; got ${spec.maxTokens}`, 'maxTokens');
   if (spec.maxTokens !== undefined && spec.maxTokens > room) {
     throw new InvalidRequestError(`maxTokens=${spec.maxTokens} plus the prompt's ${prompt.tokens.length} tokens exceeds the model's context of ${info.maxPositions} (at most ${room})`, 'maxTokens', 'context_length_exceeded');
   }
@@ -182,6 +183,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     ignoreEos: spec.ignoreEos ?? false,
     logprobs: spec.logprobs ?? false,
     topLogprobs,
+    echo: spec.echo ?? false,
+    promptLogprobs: spec.echo && spec.logprobs ? topLogprobs : null,
     policy,
     arm: skip.policy ? undefined : assigned.arm,
     policyOptions: options,

@@ -52,6 +52,12 @@ export interface RequestSpec {
   ignoreEos?: boolean;
   logprobs?: boolean;
   topLogprobs?: number;
+  /**
+   * Return the prompt with the result (OpenAI completions' `echo`): with `logprobs`, each prompt
+   * token's log-probability given the tokens before it (and `topLogprobs` alternatives); `maxTokens`
+   * may then be 0 (score the prompt, generate nothing).
+   */
+  echo?: boolean;
   skip?: SkipSpec;
   /** Sticky A/B key of the caller. */
   key?: string;
@@ -80,6 +86,10 @@ export interface GenerationRequest {
   /** Report the chosen token's logprob (and `topLogprobs` alternatives) per token. */
   logprobs: boolean;
   topLogprobs: number;
+  /** Return the prompt's tokens with the result (echo). */
+  echo: boolean;
+  /** Score the prompt's tokens with this many alternatives (echo with logprobs), or null. */
+  promptLogprobs: number | null;
   policy: SkipPolicy;
   /** A/B arm name when the policy came from an arm. */
   arm?: string;
@@ -131,6 +141,8 @@ export interface RequestTimings {
 
 export interface GenerationResult {
   candidates: CandidateResult[];
+  /** With echo: the prompt's token ids and, with logprobs, each one's log-probability given those before it (null for the first). */
+  prompt?: { text: string; tokenIds: number[]; logprobs: (TokenLogprob | null)[] | null };
   /** null when select = none. */
   selectedIndex: number | null;
   policy: string;

@@ -52,6 +52,18 @@ export interface StepRow {
   sample?: SamplerSpec;
   /** Feed the token the runtime drew for this sequence at its previous sampled step (one decode token). */
   feedSampled?: boolean;
+  /**
+   * Score each new position's next token (prompt logprobs, as OpenAI's `echo` with `logprobs`
+   * returns them): `targets[i]` is the token that follows new token i (-1: none, e.g. the prompt's
+   * last), `k` the alternatives to report. The runtime computes them; no logits cross. Runners that sample only.
+   */
+  score?: { targets: number[]; k: number };
+}
+
+/** A scored position: the log-probability of the token that followed, and the `k` most likely tokens there. */
+export interface ScoredPosition {
+  logprob: number;
+  top: { token: number; logprob: number }[];
 }
 
 /** How a step runs. */
@@ -89,6 +101,8 @@ export interface StepOutput {
   sampled?: (SampledToken | null)[];
   /** Per row: tokens appended to the sequence (0 for a `feedSampled` row dropped after a stop token); runners that sample only. */
   fed?: number[];
+  /** Per row with `score`: one entry per new position (null where its target is -1). */
+  scored?: ((ScoredPosition | null)[] | null)[];
   /** Wall time of the onnxruntime run(s) for this step, in milliseconds. */
   runMs: number;
   /** The graph each run took (switched, dense, or a core's own graph; graph-sessions.ts), when the runner says. */

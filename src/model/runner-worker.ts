@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
 import { loadLocalModel, type LoadOptions, type LocalModel } from './local-model.ts';
 import { RowSampling } from './row-sampling.ts';
-import type { SampledToken, SamplerSpec, StepRow } from './runner-types.ts';
+import { topLogprobs } from '../sampling/logprobs.ts';
+import type { SampledToken, SamplerSpec, ScoredPosition, StepRow } from './runner-types.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
 const port = parentPort!;
@@ -20,6 +21,16 @@ function specOf(r: WireRow, i: number): SamplerSpec | undefined {
   const spec = r.sample === 1 ? sampling.specOf(r.seq) : r.sample;
   if (!spec) throw new Error(`rows[${i}].sample: sequence ${r.seq} has no sampler spec yet`);
   return spec;
+}
+
+/** Each position's log-probability of the token that followed it, and its `k` most likely tokens. */
+function scorePositions(l: Float32Array, lse: Float32Array | number[], V: number, s: { targets: number[]; k: number }): (ScoredPosition | null)[] {
+  return s.targets.map((t, p) => {
+    if (t < 0) return null;
+    const row = l.subarray(p * V, (p + 1) * V);
+    if (!(t < V)) throw new Error(`score: target ${t} is not a token id`);
+    return { logprob: row[t]! - lse[p]!, top: s.k > 0 ? topLogprobs(row, s.k, lse[p]!) : [] };
+  });
 }
 
 async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<PackedStep> {
@@ -40,13 +51,15 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
       tokens = [t];
     }
     fed[i] = tokens.length;
-    run.push({ row: { seq: r.seq, tokens, plan, logits: r.logits === 'all' ? 'all' : 'last', embed: r.embed }, at: i });
+    if (r.score && r.score.targets.length !== tokens.length) throw new Error(`rows[${i}].score: ${r.score.targets.length} targets for ${tokens.length} tokens`);
+    run.push({ row: { seq: r.seq, tokens, plan, logits: r.logits === 'all' || r.score ? 'all' : 'last', embed: r.embed }, at: i });
   });
   const out = await model.step(run.map((x) => x.row), msg.opts);
   const t0 = performance.now();
   const sampled: (SampledToken | null)[] = msg.rows.map(() => null);
   const logitsOf: (Float32Array | null)[] = msg.rows.map(() => null);
   const embeddings: (Float32Array | null)[] = msg.rows.map(() => null);
+  const scored: ((ScoredPosition | null)[] | null)[] = msg.rows.map(() => null);
   const V = model.info.vocabSize;
   run.forEach(({ at }, j) => {
     const r = msg.rows[at];
@@ -55,7 +68,8 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     const lse = out.logsumexp[j][out.logsumexp[j].length - 1];
     if (specs[at]) sampled[at] = sampling.sample(r.seq, specs[at]!, last, lse);
     else sampling.retain(r.seq, last, lse);
-    if (r.logits !== 'none') logitsOf[at] = l;
+    if (r.score) scored[at] = scorePositions(l, out.logsumexp[j], V, r.score);
+    if (r.logits !== 'none') logitsOf[at] = r.logits === 'last' ? last : l;
     embeddings[at] = out.embeddings[j];
   });
   const sampleMs = performance.now() - t0;
@@ -67,7 +81,7 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     return { buf: i, offset: l.byteOffset, length: l.length };
   });
   const timing = { startedAt, prepMs: out.prepMs, runMs: out.runMs, afterMs: out.afterMs, sampleMs, repliedAt: 0 };
-  return { buffers, logits, embeddings, sampled, fed, runMs: out.runMs, graphs: out.graphs, buildMs: out.buildMs, timing };
+  return { buffers, logits, embeddings, sampled, scored, fed, runMs: out.runMs, graphs: out.graphs, buildMs: out.buildMs, timing };
 }
 
 async function handle(msg: WorkerRequest): Promise<unknown> {

@@ -170,6 +170,7 @@ class WorkerRunner implements SamplingRunner {
       ...(r.embed ? { embed: true } : {}),
       ...(r.sample ? { sample: this.specs.get(r.seq) === r.sample ? (1 as const) : r.sample } : {}),
       ...(r.feedSampled ? { feedSampled: true } : {}),
+      ...(r.score ? { score: r.score } : {}),
     }));
     const drop = this.dropped.splice(0);
     const sentAt = epochMs();
@@ -185,6 +186,7 @@ class WorkerRunner implements SamplingRunner {
       logits: r.logits.map((l) => (l ? new Float32Array(r.buffers[l.buf], l.offset, l.length) : new Float32Array(0))),
       embeddings: r.embeddings,
       sampled: r.sampled,
+      scored: r.scored,
       fed: r.fed,
       runMs: r.runMs,
       graphs: r.graphs,

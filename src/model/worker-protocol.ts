@@ -6,7 +6,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import type { GraphUse } from './graph-sessions.ts';
-import type { SampledToken, SamplerSpec, SkipCore, StepOptions } from './runner-types.ts';
+import type { SampledToken, SamplerSpec, ScoredPosition, SkipCore, StepOptions } from './runner-types.ts';
 
 /** A step row as sent to the worker. */
 export interface WireRow {
@@ -17,6 +17,7 @@ export interface WireRow {
   embed?: boolean;
   sample?: SamplerSpec | 1;
   feedSampled?: boolean;
+  score?: { targets: number[]; k: number };
 }
 
 export type WorkerRequest =
@@ -36,6 +37,7 @@ export interface PackedStep {
   logits: ({ buf: number; offset: number; length: number } | null)[];
   embeddings: (Float32Array | null)[];
   sampled: (SampledToken | null)[];
+  scored: ((ScoredPosition | null)[] | null)[];
   fed: number[];
   runMs: number;
   graphs: GraphUse[];

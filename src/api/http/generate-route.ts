@@ -36,6 +36,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         })()
       : (() => {
           const b = parseBody(CompletionRequestSchema, raw);
+          if (b.echo && b.stream) throw new InvalidRequestError('echo is not supported with stream: send it without stream', 'echo');
           return { ...completionSpec(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
         })();
   const abort = new AbortController();

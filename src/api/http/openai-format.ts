@@ -18,20 +18,25 @@ export function chatLogprobs(tok: TextTokenizer, lps: TokenLogprob[]) {
   return { content: lps.map((l) => ({ ...entry(l.token, l.logprob), top_logprobs: l.top.map((t) => entry(t.token, t.logprob)) })) };
 }
 
-/** Legacy completions logprobs: `{tokens, token_logprobs, top_logprobs, text_offset}`. */
-export function textLogprobs(tok: TextTokenizer, lps: TokenLogprob[], offset0 = 0) {
-  let offset = offset0;
+/**
+ * Legacy completions logprobs: `{tokens, token_logprobs, top_logprobs, text_offset}`. With echo the
+ * prompt's tokens come first (`prompt`: ids and their scores; the first token, and any the runtime
+ * did not score, has null logprob and null alternatives, as OpenAI and vLLM return them).
+ */
+export function textLogprobs(tok: TextTokenizer, lps: TokenLogprob[], prompt?: { tokenIds: number[]; logprobs: (TokenLogprob | null)[] }) {
+  let offset = 0;
   const text_offset: number[] = [];
-  const tokens = lps.map((l) => {
-    const t = tok.tokenText(l.token);
+  const entries: { token: number; lp: TokenLogprob | null }[] = [...(prompt?.tokenIds.map((token, i) => ({ token, lp: prompt.logprobs[i] ?? null })) ?? []), ...lps.map((lp) => ({ token: lp.token, lp }))];
+  const tokens = entries.map(({ token }) => {
+    const t = tok.tokenText(token);
     text_offset.push(offset);
     offset += t.length;
     return t;
   });
   return {
     tokens,
-    token_logprobs: lps.map((l) => l.logprob),
-    top_logprobs: lps.map((l) => Object.fromEntries(l.top.map((t) => [tok.tokenText(t.token), t.logprob]))),
+    token_logprobs: entries.map(({ lp }) => (lp ? lp.logprob : null)),
+    top_logprobs: entries.map(({ lp }) => (lp ? Object.fromEntries(lp.top.map((t) => [tok.tokenText(t.token), t.logprob])) : null)),
     text_offset,
   };
 }
@@ -50,7 +55,13 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
   const choices = r.candidates.map((c) =>
     kind === 'chat'
       ? { index: c.index, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
-      : { index: c.index, text: c.text, logprobs: withLogprobs ? textLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) },
+      : {
+          index: c.index,
+          text: r.prompt ? r.prompt.text + c.text : c.text,
+          logprobs: withLogprobs ? textLogprobs(tok, c.logprobs, r.prompt?.logprobs ? { tokenIds: r.prompt.tokenIds, logprobs: r.prompt.logprobs } : undefined) : null,
+          finish_reason: c.finishReason,
+          ...choiceExtras(c, r),
+        },
   );
   return {
     id,

@@ -69,9 +69,10 @@ export const ChatRequestSchema = z
 export const CompletionRequestSchema = z
   .object({
     ...common,
-    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number()).min(1)]),
+    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number()).min(1), z.array(z.array(z.number()).min(1)).length(1)]),
     logprobs: z.number().nullish(),
-    echo: z.literal(false, { message: 'echo is not supported' }).optional(),
+    /** Return the prompt before each completion; with logprobs, the prompt's own too (max_tokens may be 0). Not with stream. */
+    echo: z.boolean().optional(),
   })
   .strict();
 

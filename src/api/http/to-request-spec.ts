@@ -66,9 +66,10 @@ export function chatSpec(b: ChatRequestBody): HttpSpec {
 /** A (legacy) text completion body as a RequestSpec; `logprobs: k` asks for k alternatives. */
 export function completionSpec(b: CompletionRequestBody): HttpSpec {
   const p = b.prompt;
-  const prompt: RequestSpec['prompt'] = typeof p === 'string' ? { kind: 'text', text: p } : typeof p[0] === 'string' ? { kind: 'text', text: p[0] as string } : { kind: 'tokens', tokens: p as number[] };
+  const prompt: RequestSpec['prompt'] =
+    typeof p === 'string' ? { kind: 'text', text: p } : typeof p[0] === 'string' ? { kind: 'text', text: p[0] as string } : Array.isArray(p[0]) ? { kind: 'tokens', tokens: p[0] } : { kind: 'tokens', tokens: p as number[] };
   return {
-    spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs) },
+    spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs), ...(b.echo ? { echo: true } : {}) },
     fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
   };
 }
