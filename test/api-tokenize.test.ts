@@ -1,6 +1,6 @@
 // POST /tokenize and /detokenize (vLLM's routes): the ids are the ones a completion request feeds
 // (its usage counts them), chat messages go through the same template, ids decode back to the
-// text, bad input names the field, and the routes sit behind the API key.
+// text, bad input names the field, and the routes sit behind the API key. Model ids may hold '/'.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
@@ -9,7 +9,7 @@ let server: TestServer;
 let locked: TestServer;
 before(async () => {
   server = await startTestServer();
-  locked = await startTestServer({ apiKey: 'secret-key' });
+  locked = await startTestServer({ apiKey: 'secret-key', modelId: 'org/tiny' });
 });
 after(async () => {
   await server?.close();
@@ -67,5 +67,15 @@ test('bad input names the field', async () => {
 test('behind the API key', async () => {
   assert.equal((await post(locked, '/tokenize', { prompt: 'a' })).status, 401);
   assert.equal((await post(locked, '/detokenize', { tokens: [1] })).status, 401);
-  assert.equal((await post(locked, '/tokenize', { prompt: 'a' }, { authorization: 'Bearer secret-key' })).status, 200);
+  assert.equal((await post(locked, '/tokenize', { prompt: 'a', model: 'org/tiny' }, { authorization: 'Bearer secret-key' })).status, 200);
+});
+
+test('GET /v1/models/{id} takes ids with a slash (org/name), encoded or not', async () => {
+  const get = (path: string) => fetch(`${locked.http}${path}`, { headers: { authorization: 'Bearer secret-key' } });
+  for (const path of ['/v1/models/org/tiny', '/v1/models/org%2Ftiny']) {
+    const r = await get(path);
+    assert.equal(r.status, 200, path);
+    assert.equal(((await r.json()) as { id: string }).id, 'org/tiny');
+  }
+  assert.equal((await get('/v1/models/org/other')).status, 404);
 });

@@ -71,8 +71,8 @@ export function createHttpApp(ctx: ApiContext): Hono {
     };
   };
   app.get('/v1/models', (c) => c.json({ object: 'list', data: [modelObject()] }));
-  // OpenAI's retrieve-model route (`client.models.retrieve(id)`).
-  app.get('/v1/models/:id', (c) => {
+  // OpenAI's retrieve-model route (`client.models.retrieve(id)`); ids may hold '/' (`org/name`).
+  app.get('/v1/models/:id{.+}', (c) => {
     const m = modelObject();
     const id = c.req.param('id');
     if (id !== m.id) return errorResponse(c, new NotFoundError(`model '${id}' is not served here; this server serves '${m.id}'`, 'model'));
