@@ -87,4 +87,5 @@ test('echo without logprobs, n > 1; errors name the field', async () => {
   await bad({ echo: true, stream: true, max_tokens: 2 }, 'echo');
   await bad({ echo: 'yes', max_tokens: 2 }, 'echo');
   await bad({ echo: true, max_tokens: -1 }, 'max_tokens');
+  await bad({ prompt: [[5, 99999]], max_tokens: 1 }, 'prompt[0][1]');
 });

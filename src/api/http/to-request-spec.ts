@@ -70,6 +70,6 @@ export function completionSpec(b: CompletionRequestBody): HttpSpec {
     typeof p === 'string' ? { kind: 'text', text: p } : typeof p[0] === 'string' ? { kind: 'text', text: p[0] as string } : Array.isArray(p[0]) ? { kind: 'tokens', tokens: p[0] } : { kind: 'tokens', tokens: p as number[] };
   return {
     spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs), ...(b.echo ? { echo: true } : {}) },
-    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
+    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}), ...(Array.isArray(p) && Array.isArray(p[0]) ? { prompt: 'prompt[0]' } : {}) },
   };
 }
