@@ -77,7 +77,7 @@ test('a dead worker: the stream in flight ends with an error, new requests get 5
   const again = await post({ prompt: 'hello again', max_tokens: 3 });
   assert.equal(again.status, 200);
   assert.equal(await grpcHealth(), 'SERVING');
-  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="ok"}'), 1);
+  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="ok",cause="crash"}'), 1);
 });
 
 test('three restarts within ten minutes, then a fourth death: the server gives up (/health 503, gRPC NOT_SERVING)', async () => {
@@ -85,7 +85,7 @@ test('three restarts within ten minutes, then a fourth death: the server gives u
     await killWorker();
     await waitFor(async () => (await fetch(`${server.http}/ready`)).status === 200, 60_000, `ready after restart ${i}`);
   }
-  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="ok"}'), 3);
+  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="ok",cause="crash"}'), 3);
   await killWorker();
   await waitFor(async () => (await fetch(`${server.http}/health`)).status === 503, 10_000, 'unhealthy');
   const body = (await (await fetch(`${server.http}/health`)).json()) as { status: string; reason: string };
@@ -100,5 +100,5 @@ test('three restarts within ten minutes, then a fourth death: the server gives u
   const code = await new Promise<number>((res) => client.Generate!({ prompt: 'hi', max_tokens: 2 }, (e: grpc.ServiceError | null) => res(e ? e.code : grpc.status.OK)));
   client.close();
   assert.equal(code, grpc.status.UNAVAILABLE);
-  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="gave_up"}'), 1);
+  assert.equal(metricValue(await metrics(), 'skipserve_model_restarts_total{outcome="gave_up",cause="crash"}'), 1);
 });

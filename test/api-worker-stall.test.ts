@@ -46,7 +46,7 @@ test('a hung worker: the stream ends with an error after the stall timeout, the 
   const again = await post({ prompt: 'hello again', max_tokens: 3 });
   assert.equal(again.status, 200);
   const metrics = await (await fetch(`${server.http}/metrics`)).text();
-  assert.equal(metricValue(metrics, 'skipserve_model_restarts_total{outcome="ok"}'), 1);
+  assert.equal(metricValue(metrics, 'skipserve_model_restarts_total{outcome="ok",cause="hang"}'), 1);
 
   assert.equal(await exited, 1, 'the hung thread ended (terminated once it had closed its model)');
   assert.ok(performance.now() - t0 >= 3900, 'not before it woke up');

@@ -10,6 +10,7 @@
 import type { LocalEngine } from '../engine/local-engine.ts';
 import type { ModelSlot } from '../engine/model-slot.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { WorkerHungError } from '../model/runner.ts';
 
 export interface ModelWatchOptions {
   slot: ModelSlot;
@@ -49,11 +50,12 @@ export class ModelWatch {
 
   private died(model: LocalEngine, err: Error): void {
     if (this.o.slot.current() !== model || this.gaveUp) return; // a replaced engine that was retiring
+    const cause = err instanceof WorkerHungError ? 'hang' : 'crash';
     const now = Date.now();
     const windowMs = this.o.windowMs ?? 600_000;
     this.restarts = this.restarts.filter((t) => now - t < windowMs);
     if (this.restarts.length >= (this.o.maxRestarts ?? 3)) {
-      this.giveUp(`the model runtime died ${this.restarts.length + 1} times within ${Math.round(windowMs / 1000)} s (last: ${err.message})`, 'gave_up');
+      this.giveUp(`the model runtime died ${this.restarts.length + 1} times within ${Math.round(windowMs / 1000)} s (last: ${err.message})`, 'gave_up', cause);
       return;
     }
     this.restarts.push(now);
@@ -65,21 +67,21 @@ export class ModelWatch {
       (swapped) => {
         this.restarting = false;
         if (swapped) {
-          this.o.metrics.modelRestarts.inc({ outcome: 'ok' });
+          this.o.metrics.modelRestarts.inc({ outcome: 'ok', cause });
           this.o.log.info({ ms: Math.round(performance.now() - t0) }, 'model reopened; serving again');
         }
         this.o.onChange?.();
       },
       (e: Error) => {
         this.restarting = false;
-        this.giveUp(`reopening the model after its runtime died failed: ${e.message}`, 'error');
+        this.giveUp(`reopening the model after its runtime died failed: ${e.message}`, 'error', cause);
       },
     );
   }
 
-  private giveUp(reason: string, outcome: 'gave_up' | 'error'): void {
+  private giveUp(reason: string, outcome: 'gave_up' | 'error', cause: 'crash' | 'hang'): void {
     this.gaveUp = reason;
-    this.o.metrics.modelRestarts.inc({ outcome });
+    this.o.metrics.modelRestarts.inc({ outcome, cause });
     this.o.log.error({ reason }, 'giving up on the model: /health answers 503 until the process restarts');
     this.o.onChange?.();
   }

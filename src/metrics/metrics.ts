@@ -58,7 +58,7 @@ export function createMetrics() {
     storePending: new Gauge({ name: 'skipserve_store_pending_records', help: 'Records queued for the store writer or being written.', registers: r }),
     modelInfo: new Gauge({ name: 'skipserve_model_info', help: 'The model and selector versions serving new requests (value 1): name@hash prefix; selector_version="none" without a selector.', labelNames: ['model_version', 'selector_version'] as const, registers: r }),
     reloads: new Counter({ name: 'skipserve_reloads_total', help: 'Version reloads by what changed (model, selector, none) or error.', labelNames: ['outcome'] as const, registers: r }),
-    modelRestarts: new Counter({ name: 'skipserve_model_restarts_total', help: 'Models reopened after their runtime died on its own, by outcome (ok, error, gave_up).', labelNames: ['outcome'] as const, registers: r }),
+    modelRestarts: new Counter({ name: 'skipserve_model_restarts_total', help: 'Models reopened after their runtime died on its own, by outcome (ok, error, gave_up) and cause (crash: the worker ended; hang: it left calls unanswered past --stall-timeout).', labelNames: ['outcome', 'cause'] as const, registers: r }),
   };
 }
 

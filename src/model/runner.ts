@@ -20,6 +20,9 @@ import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, SkipCore, StepOpt
 import { makeGraphScratch, removeGraphScratch } from './graph-scratch.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 
+/** The runner's failure when its worker left calls unanswered past the stall time (a hang, not a crash). */
+export class WorkerHungError extends Error {}
+
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -77,7 +80,7 @@ class WorkerRunner implements SamplingRunner {
       this.watchdog = null;
       if (this.dead) return;
       this.abandon();
-      fail(new Error(`model worker hung: no answer for ${(this.stallMs / 1000).toFixed(1)} s (--stall-timeout)`));
+      fail(new WorkerHungError(`model worker hung: no answer for ${(this.stallMs / 1000).toFixed(1)} s (--stall-timeout)`));
     };
   }
 
