@@ -28,7 +28,7 @@ export function createMetrics() {
   for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
   const r = [registry];
   const byPolicy = ['policy'] as const;
-  return {
+  const m = {
     registry,
     requests: new Counter({ name: 'skipserve_requests_total', help: 'Requests by policy and outcome.', labelNames: ['policy', 'outcome'] as const, registers: r }),
     timeToFirstToken: new Histogram({ name: 'skipserve_time_to_first_token_seconds', help: 'Time from arrival to the first generated token.', labelNames: byPolicy, buckets: LATENCY_BUCKETS, registers: r }),
@@ -60,6 +60,10 @@ export function createMetrics() {
     reloads: new Counter({ name: 'skipserve_reloads_total', help: 'Version reloads by what changed (model, selector, none) or error.', labelNames: ['outcome'] as const, registers: r }),
     modelRestarts: new Counter({ name: 'skipserve_model_restarts_total', help: 'Models reopened after their runtime died on its own, by outcome (ok, error, gave_up) and cause (crash: the worker ended; hang: it left calls unanswered past --stall-timeout).', labelNames: ['outcome', 'cause'] as const, registers: r }),
   };
+  // Exported at 0 from the start, so an alert's increase() sees the first restart (a series that
+  // appears at 1 shows no increase).
+  for (const outcome of ['ok', 'error', 'gave_up']) for (const cause of ['crash', 'hang']) m.modelRestarts.inc({ outcome, cause }, 0);
+  return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
