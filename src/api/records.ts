@@ -14,6 +14,9 @@ function storeOff(): DisabledError {
   return new DisabledError('the request store is off on this server (--store off): records, feedback and versions are not kept', 'store_off');
 }
 
+/** The store did not answer within --store-timeout (what it was asked may still happen). */
+class StoreTimeout extends Error {}
+
 /** Resolves as `p` does, or rejects once the store has not answered within --store-timeout (0: waits). */
 function storeDeadline<T>(ctx: ApiContext, p: Promise<T>): Promise<T> {
   const s = ctx.config.storeTimeout;
@@ -24,8 +27,6 @@ function storeDeadline<T>(ctx: ApiContext, p: Promise<T>): Promise<T> {
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
-
-class StoreTimeout extends Error {}
 
 /** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
 export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {
