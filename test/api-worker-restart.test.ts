@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Worker } from 'node:worker_threads';
 import { loadProtos } from '../src/api/grpc/server.ts';
 import type { HealthCheckResponseMsg } from '../src/api/grpc/messages.ts';
-import { metricValue, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+import { metricValue, readToEnd, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
 let health: grpc.Client & Record<string, Function>;
@@ -53,12 +53,7 @@ test('a dead worker: the stream in flight ends with an error, new requests get 5
   const reader = res.body!.getReader();
   assert.ok(!(await reader.read()).done);
   await killWorker();
-  let text = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
+  const text = await readToEnd(reader);
   assert.match(text, /"error"/, 'the stream ended with an error event');
   assert.match(text, /model runtime stopped/);
 

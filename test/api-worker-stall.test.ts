@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:worker_threads';
-import { metricValue, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+import { metricValue, readToEnd, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
 before(async () => {
@@ -28,12 +28,7 @@ test('a hung worker: the stream ends with an error after the stall timeout, the 
   const exited = new Promise<number>((r) => runner.worker.once('exit', r));
   const t0 = performance.now();
   void runner.call({ op: 'block', ms: 4000 }).catch(() => {});
-  let text = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
+  const text = await readToEnd(reader);
   const ended = performance.now() - t0;
   assert.match(text, /"error"/, 'the stream ended with an error event');
   assert.match(text, /model worker hung: no answer for 1\.0 s/);

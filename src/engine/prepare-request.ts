@@ -74,6 +74,17 @@ function checkLogitBias(m: Record<string, number> | undefined, vocabSize: number
   return out.sort((a, b) => a[0] - b[0]);
 }
 
+/** Refuses a model id this server does not serve (404 naming `model`); absent or empty: the served one. */
+export function checkServedModel(info: Pick<ModelInfo, 'id'>, model: string | undefined): void {
+  if (model && model !== info.id) throw new NotFoundError(`model '${model}' is not served here; this server serves '${info.id}'`, 'model');
+}
+
+/** Refuses the first entry of `tokens` that is not a token id of the vocabulary, naming `field[i]`. */
+export function checkTokenIds(tokens: readonly number[], vocabSize: number, field: string): void {
+  const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
+  if (bad >= 0) throw new InvalidRequestError(`${field}[${bad}]=${tokens[bad]} is not a token id (vocabulary size ${vocabSize})`, `${field}[${bad}]`);
+}
+
 function num(v: number | undefined, field: string, ok: (x: number) => boolean, what: string): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isFinite(v) || !ok(v)) throw new InvalidRequestError(`${field} must be ${what}; got ${v}`, field);
@@ -106,15 +117,14 @@ export function renderPrompt(
     return { text, tokens: s.tokenizer.encode(text, o.addSpecialTokens ?? false), field: 'messages' };
   }
   if (p.kind === 'text') return { text: p.text, tokens: s.tokenizer.encode(p.text, o.addSpecialTokens ?? true), field: 'prompt' };
-  const bad = p.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= s.info.vocabSize);
-  if (bad >= 0) throw new InvalidRequestError(`prompt[${bad}]=${p.tokens[bad]} is not a token id (vocabulary size ${s.info.vocabSize})`, `prompt[${bad}]`);
+  checkTokenIds(p.tokens, s.info.vocabSize, 'prompt');
   return { text: s.tokenizer.decode(p.tokens), tokens: p.tokens, field: 'prompt' };
 }
 
 /** Checks a request once and resolves its defaults and policy; throws domain errors naming the field. */
 export function prepareRequest(s: RequestServices, spec: RequestSpec): GenerationRequest {
   const { info, limits } = s;
-  if (spec.model && spec.model !== info.id) throw new NotFoundError(`model '${spec.model}' is not served here; this server serves '${info.id}'`, 'model');
+  checkServedModel(info, spec.model);
   const n = int(spec.n, 'n', 1, limits.maxBatch, `an integer from 1 to ${limits.maxBatch} (the server's max batch)`) ?? 1;
 
   const prompt = renderPrompt(s, spec.prompt);

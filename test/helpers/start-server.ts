@@ -49,3 +49,14 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Reads a response body stream to its end, as text. */
+export async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    text += decoder.decode(value, { stream: true });
+  }
+}

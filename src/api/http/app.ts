@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { NotFoundError, PayloadTooLargeError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
+import { checkServedModel } from '../../engine/prepare-request.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
@@ -73,10 +74,12 @@ export function createHttpApp(ctx: ApiContext): Hono {
   app.get('/v1/models', (c) => c.json({ object: 'list', data: [modelObject()] }));
   // OpenAI's retrieve-model route (`client.models.retrieve(id)`); ids may hold '/' (`org/name`).
   app.get('/v1/models/:id{.+}', (c) => {
-    const m = modelObject();
-    const id = c.req.param('id');
-    if (id !== m.id) return errorResponse(c, new NotFoundError(`model '${id}' is not served here; this server serves '${m.id}'`, 'model'));
-    return c.json(m);
+    try {
+      checkServedModel(ctx.model.info, c.req.param('id'));
+    } catch (err) {
+      return errorResponse(c, err); // a lookup, not a generation request: not counted
+    }
+    return c.json(modelObject());
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));

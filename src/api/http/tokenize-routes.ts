@@ -6,8 +6,8 @@
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { renderPrompt } from '../../engine/prepare-request.ts';
-import { InvalidRequestError, NotFoundError } from '../../errors.ts';
+import { checkServedModel, checkTokenIds, renderPrompt } from '../../engine/prepare-request.ts';
+import { InvalidRequestError } from '../../errors.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
@@ -28,18 +28,12 @@ const TokenizeSchema = z
 
 const DetokenizeSchema = z.object({ model: z.string().optional(), tokens: z.array(z.number()) }).strict();
 
-/** Refuses a model id this server does not serve (404 naming `model`), as a completion would. */
-function checkModel(ctx: ApiContext, model: string | undefined): void {
-  const id = ctx.model.info.id;
-  if (model !== undefined && model !== id) throw new NotFoundError(`model '${model}' is not served here; this server serves '${id}'`, 'model');
-}
-
 /** Adds /tokenize and /detokenize (behind the API key check). */
 export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
   app.post('/tokenize', async (c) => {
     try {
       const b = parseBody(TokenizeSchema, await readJson(c));
-      checkModel(ctx, b.model);
+      checkServedModel(ctx.model.info, b.model);
       if ((b.prompt === undefined) === (b.messages === undefined)) throw new InvalidRequestError('give exactly one of prompt and messages', b.prompt === undefined ? 'prompt' : 'messages');
       if (b.prompt !== undefined && b.add_generation_prompt !== undefined) throw new InvalidRequestError('add_generation_prompt applies to messages only', 'add_generation_prompt');
       const model = ctx.model;
@@ -56,10 +50,9 @@ export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
   app.post('/detokenize', async (c) => {
     try {
       const b = parseBody(DetokenizeSchema, await readJson(c));
-      checkModel(ctx, b.model);
       const { info, tokenizer } = ctx.model;
-      const bad = b.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= info.vocabSize);
-      if (bad >= 0) throw new InvalidRequestError(`tokens[${bad}]=${b.tokens[bad]} is not a token id (vocabulary size ${info.vocabSize})`, `tokens[${bad}]`);
+      checkServedModel(info, b.model);
+      checkTokenIds(b.tokens, info.vocabSize, 'tokens');
       return c.json({ prompt: tokenizer.decode(b.tokens) });
     } catch (err) {
       return errorResponse(c, err);
