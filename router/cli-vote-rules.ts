@@ -27,9 +27,9 @@ export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR
   random skip core each removing about F of the sublayer FLOPs, drawn with --core-seed (defaults 0.1 and 7: the list the
   sub-networks policy serves); latency-budget: every candidate on the core of target T (default 1.3); sub-networks-fast: the
   sub-networks on that core (the sub-networks policy's fast mode); vanilla-min-p and sub-networks-min-p: sampled with min_p P
-  (default 0.1). Resumable.`;
+  (default 0.1); sub-networks-greedy: every sub-network decodes greedily (the sub-networks are the only diversity). Resumable.`;
 
-const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p', 'sub-networks-greedy'];
 /** What runs without --policies (the skip-core configurations are asked for by name). */
 const DEFAULT_POLICIES = POLICIES.slice(0, 5);
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
@@ -82,6 +82,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       'sub-networks': { label: `sub-networks ${frac}`, skip: subNetworkSkip(subPlans) },
       'vanilla-min-p': { label: `vanilla min-p ${minP}`, skip: { policy: 'none' }, minP },
       'sub-networks-min-p': { label: `sub-networks ${frac} min-p ${minP}`, skip: subNetworkSkip(subPlans), minP },
+      'sub-networks-greedy': { label: `sub-networks ${frac} greedy`, skip: subNetworkSkip(subPlans), temperature: 0 },
       // The labels carry the core, so records made on another core are not mixed in.
       ...(core
         ? {

@@ -25,6 +25,8 @@ export interface VoteConfig {
   greedy?: boolean;
   /** min-p for its sampling (absent: none). */
   minP?: number;
+  /** Its N candidates decoded at this temperature instead of the study's (0: each greedy under its own plan). */
+  temperature?: number;
 }
 
 /** What one problem's candidates were under one configuration. */
@@ -52,7 +54,7 @@ export async function runVoteStudy(
     const todo = problems.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(`${cfg.label}|${i}`));
     hooks.onConfig?.(cfg.label, cfg.greedy ? 1 : s.n, todo.length, problems.length);
     await mapConcurrent(todo, Math.max(1, Math.floor(local.limits.maxBatch / s.n) * 2), async ({ p, i }) => {
-      const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : s.temperature, maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip, ...(cfg.minP ? { minP: cfg.minP } : {}) });
+      const r = await local.generate({ prompt: promptSpec(local, p), n: cfg.greedy ? 1 : s.n, temperature: cfg.greedy ? 0 : (cfg.temperature ?? s.temperature), maxTokens: s.maxTokens, seed: problemSeed(s.seed, i), skip: cfg.skip, ...(cfg.minP ? { minP: cfg.minP } : {}) });
       const rec: VoteRecord = { label: cfg.label, i, truth: p.answer ?? null, cands: r.candidates.map((c) => {
         // JSON has no -Infinity (a candidate with no tokens): keep it a number the rules still rank last.
         const sc = scoredCandidate(c);
