@@ -93,6 +93,28 @@ test('INVALID_ARGUMENT names the field', async () => {
   await bad({ ...base, logit_bias: { 99999: 1 } }, 'logit_bias.99999');
 });
 
+test('best_of: Generate returns the n best of best_of candidates, best first, with their indices; GenerateStream refuses best_of > n', async () => {
+  const req = { ...base, temperature: 1.2, seed: 5, max_tokens: 8 };
+  const all = await unary<GenerateResponseMsg>('Generate', { ...req, n: 4 });
+  const best = await unary<GenerateResponseMsg>('Generate', { ...req, n: 2, best_of: 4 });
+  assert.equal(best.candidates.length, 2);
+  assert.equal(best.candidates[0]!.selected, true);
+  assert.equal(best.candidates[0]!.index, all.skip.selected_index);
+  for (const c of best.candidates) assert.equal(c.text, all.candidates[c.index]!.text);
+  assert.equal(best.usage.completion_tokens, all.usage.completion_tokens);
+  const call = client.GenerateStream!({ ...req, n: 1, best_of: 3 }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of call as AsyncIterable<GenerateStreamResponseMsg>) void _;
+    })(),
+    (e: grpc.ServiceError) => {
+      assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+      assert.ok(e.details.startsWith('best_of'), e.details);
+      return true;
+    },
+  );
+});
+
 test('Generate with logit_bias: a token at +100 is drawn every time', async () => {
   const r = await unary<GenerateResponseMsg>('Generate', { ...base, n: 2, max_tokens: 5, temperature: 1, seed: 2, ignore_eos: true, logit_bias: { [3 + 66]: 100 } }); // byte B in the test tokenizer
   assert.deepEqual(r.candidates.map((c) => c.text), ['BBBBB', 'BBBBB']);

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { selectCandidate } from '../src/engine/vote.ts';
+import { rankCandidates, selectCandidate } from '../src/engine/vote.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -77,6 +77,44 @@ test('n=4 best-of-N with random-heads: four choices with distinct plans, streame
   const texts = ['', '', '', ''];
   for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
   assert.deepEqual(texts, r.choices.map((c) => c.message.content));
+});
+
+test('best_of: generates best_of candidates and returns the n best under the select rule, best first; not with stream', async () => {
+  type Choice = OpenAI.Completions.CompletionChoice & { candidate_index?: number; selected: boolean; answer: string | null; score: number | null };
+  type Body = Omit<OpenAI.Completions.Completion, 'choices'> & { choices: Choice[]; skip: { selected_index: number } };
+  const model = server.ctx.model.info.id;
+  const body = { model, prompt: 'Q: 2+3? A:', max_tokens: 8, seed: 21, temperature: 1.2 };
+  // The same candidates (candidate i samples with seed + i), all returned: the reference ranking.
+  const all = (await client.completions.create({ ...body, n: 5, logprobs: 0 })) as unknown as Body;
+  const best = (await client.completions.create({ ...body, n: 2, best_of: 5 })) as unknown as Body;
+  assert.deepEqual(best.choices.map((c) => c.index), [0, 1]);
+  const scored = all.choices.map((c) => ({ answer: c.answer, meanLogprob: c.score ?? -Infinity, tokens: c.logprobs!.tokens!.length }));
+  const ranking = rankCandidates(scored, 'vote');
+  assert.deepEqual(best.choices.map((c) => c.candidate_index), ranking.slice(0, 2));
+  assert.deepEqual(best.choices.map((c) => c.text), ranking.slice(0, 2).map((i) => all.choices[i]!.text));
+  assert.equal(best.choices[0]!.selected, true, 'the first choice is the selected one');
+  assert.equal(best.skip.selected_index, best.choices[0]!.candidate_index);
+  assert.equal(best.usage!.completion_tokens, all.usage!.completion_tokens, 'usage counts every generated candidate');
+  // select logprob: by mean log-probability.
+  const byLp = (await client.completions.create({ ...body, n: 1, best_of: 5, skip: { select: 'logprob' } } as never)) as unknown as Body;
+  assert.deepEqual(byLp.choices.map((c) => c.candidate_index), rankCandidates(scored, 'logprob').slice(0, 1));
+  // best_of = n changes nothing (and may stream); chat takes it too (an extension, as vLLM's).
+  const same = (await client.completions.create({ ...body, n: 5, best_of: 5, logprobs: 0 })) as unknown as Body;
+  assert.deepEqual(same.choices.map((c) => c.text), all.choices.map((c) => c.text));
+  assert.equal(same.choices[0]!.candidate_index, undefined);
+  const chat = (await client.chat.completions.create({ model, messages, max_tokens: 6, seed: 4, temperature: 1, n: 1, best_of: 3 } as never)) as unknown as OpenAI.ChatCompletion & { choices: { candidate_index: number; selected: boolean }[] };
+  assert.equal(chat.choices.length, 1);
+  assert.equal(chat.choices[0]!.selected, true);
+  const refused = async (extra: Record<string, unknown>, message: RegExp) =>
+    assert.rejects(client.completions.create({ ...body, ...extra } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param: string | null }).param, 'best_of');
+      assert.match(e.message, message);
+      return true;
+    });
+  await refused({ n: 1, best_of: 4, stream: true }, /cannot be streamed/);
+  await refused({ n: 3, best_of: 2 }, /from n \(3\)/);
+  await refused({ n: 1, best_of: 1.5 }, /integer/);
 });
 
 test('sub-networks fast mode on a model without router calibration: a 400 that names skip.target_speedup', async () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { extractAnswer, normalizeAnswer, compileAnswerPattern } from '../src/engine/answers.ts';
-import { selectCandidate } from '../src/engine/vote.ts';
+import fc from 'fast-check';
+import { rankCandidates, selectCandidate, SELECT_MODES } from '../src/engine/vote.ts';
 import { diversity, distinctN, jaccardDistance } from '../src/engine/diversity.ts';
 import { skipCore, planKey, coreKey, type SkipPlan } from '../src/plans/plan.ts';
 
@@ -63,6 +64,30 @@ test('weighted vote: answers weigh by summed sequence probability, the likeliest
   ];
   assert.equal(selectCandidate(long, 'weighted'), 0);
   assert.equal(selectCandidate([{ answer: null, meanLogprob: -2, tokens: 3 }, { answer: null, meanLogprob: -1, tokens: 3 }], 'weighted'), 1);
+});
+
+test('ranking (best_of): groups by the rule, then by mean logprob, unanswered last; rank 0 is the selected candidate', () => {
+  const c = [
+    { answer: '5', meanLogprob: -0.5, tokens: 4 },
+    { answer: '7', meanLogprob: -0.2, tokens: 4 },
+    { answer: null, meanLogprob: -0.1, tokens: 4 },
+    { answer: '5', meanLogprob: -0.3, tokens: 4 },
+    { answer: '9', meanLogprob: -0.9, tokens: 4 },
+  ];
+  assert.deepEqual(rankCandidates(c, 'vote'), [3, 0, 1, 4, 2]);
+  assert.deepEqual(rankCandidates(c, 'logprob'), [2, 1, 3, 0, 4]);
+  assert.deepEqual(rankCandidates(c, 'none'), [2, 1, 3, 0, 4]);
+  // weighted: '7' (one sequence at -0.8) outweighs '5' (two at -1.2 and -2.0: log-sum -0.83).
+  assert.deepEqual(rankCandidates(c, 'weighted'), [1, 3, 0, 4, 2]);
+  const cand = fc.record({ answer: fc.option(fc.constantFrom('1', '2', '3'), { nil: null }), meanLogprob: fc.oneof(fc.double({ min: -5, max: 0, noNaN: true }), fc.constant(-Infinity), fc.constantFrom(-1, -2)), tokens: fc.integer({ min: 0, max: 50 }) });
+  fc.assert(
+    fc.property(fc.array(cand, { minLength: 1, maxLength: 12 }), fc.constantFrom(...SELECT_MODES), (cs, mode) => {
+      const r = rankCandidates(cs, mode);
+      assert.deepEqual([...r].sort((a, b) => a - b), cs.map((_, i) => i));
+      if (mode !== 'none') assert.equal(r[0], selectCandidate(cs, mode));
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('diversity figures', () => {

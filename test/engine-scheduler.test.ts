@@ -78,7 +78,7 @@ function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8, prefillChunk
 
 function req(over: Partial<Omit<GenerationRequest, 'policy'>> & { policy?: string } = {}): GenerationRequest {
   const { policy = 'none', ...rest } = over;
-  return { promptTokens: [1, 2, 3], promptText: 'abc', n: 1, maxTokens: 4, sampling: { temperature: 0, topP: 1, topK: 0 }, seed: 7, stop: [], ignoreEos: false, logprobs: false, topLogprobs: 0, echo: false, promptLogprobs: null, policyOptions: {}, select: 'vote', ...rest, policy: policies.get(policy)! };
+  return { promptTokens: [1, 2, 3], promptText: 'abc', n: 1, returnN: over.n ?? 1, maxTokens: 4, sampling: { temperature: 0, topP: 1, topK: 0 }, seed: 7, stop: [], ignoreEos: false, logprobs: false, topLogprobs: 0, echo: false, promptLogprobs: null, policyOptions: {}, select: 'vote', ...rest, policy: policies.get(policy)! };
 }
 
 test('scheduler admits FIFO within max batch and groups rows by skip core', () => {

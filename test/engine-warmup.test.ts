@@ -53,7 +53,7 @@ const core: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} }
 async function request(engine: Engine, n: number) {
   const policies = await createPolicyRegistry({ info: runner.info, modelDir: dir, defaults: { k: 1, targetSpeedup: 1.25 } });
   const req: GenerationRequest = {
-    promptTokens: [5, 6, 7, 8, 9], promptText: 'x', n, maxTokens: 6, sampling: { temperature: 0.8, topP: 1, topK: 0 }, seed: 3, stop: [], ignoreEos: true,
+    promptTokens: [5, 6, 7, 8, 9], promptText: 'x', n, returnN: n, maxTokens: 6, sampling: { temperature: 0.8, topP: 1, topK: 0 }, seed: 3, stop: [], ignoreEos: true,
     logprobs: false, topLogprobs: 0, echo: false, promptLogprobs: null, policyOptions: { plan: { skip_attention: core.skipAttention, skip_mlp: core.skipMlp } }, select: 'vote', policy: policies.get('explicit')!,
   };
   return (await engine.submit(req)).result;

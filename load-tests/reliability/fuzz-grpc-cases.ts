@@ -63,6 +63,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   const u32 = fc.constantFrom(2 ** 32 - 1, 2 ** 31, 1e9);
   return [
     { param: 'n', apply: set('n'), values: fc.oneof(fc.constant(0), fc.integer({ min: l.maxBatch + 1, max: 1e6 }), u32) },
+    { param: 'best_of', apply: (m, v) => Object.assign(m, { n: 2, best_of: v }), values: fc.oneof(fc.constant(1), fc.integer({ min: l.maxBatch + 1, max: 1e6 }), u32) },
     { param: 'max_tokens', apply: set('max_tokens'), values: fc.oneof(fc.constant(0), fc.integer({ min: l.context, max: 1e7 }), u32) },
     { param: 'temperature', apply: set('temperature'), values: fc.oneof(fc.constantFrom(NaN, Infinity, -Infinity), fc.double({ min: -1e6, max: -1e-6, noNaN: true }), fc.double({ min: 2.0001, max: 1e300, noNaN: true })) },
     { param: 'top_p', apply: set('top_p'), values: fc.oneof(fc.constantFrom(0, NaN, Infinity, -1), fc.double({ min: 1.0001, max: 1e9, noNaN: true })) },

@@ -102,6 +102,8 @@ const explicit = (b: Json) => setPath(b, 'skip.policy', 'explicit');
 function mutations(l: FuzzLimits): Mutation[] {
   return [
     { path: 'n', param: 'n', values: fc.oneof(fc.integer({ min: -1e9, max: 0 }), fc.integer({ min: l.maxBatch + 1, max: 1e9 }), fc.double({ min: 1.01, max: 1.99, noNaN: true }), notNumber) },
+    { path: 'best_of', param: 'best_of', values: fc.oneof(fc.integer({ min: -1e9, max: 0 }), fc.integer({ min: l.maxBatch + 1, max: 1e9 }), fc.double({ min: 1.01, max: 1.99, noNaN: true }), notNumber.filter((v) => v !== null)), prepare: (b) => (b.n = 1) },
+    { path: 'best_of', param: 'best_of', values: fc.integer({ min: 2, max: l.maxBatch }), prepare: (b) => Object.assign(b, { n: 1, stream: true }) },
     { path: 'max_tokens', param: 'max_tokens', values: fc.oneof(fc.integer({ min: -1e6, max: 0 }), fc.integer({ min: l.context, max: 2 ** 40 }), fc.constant(1e20), fc.double({ min: 1.1, max: 3.9, noNaN: true }), notNumber.filter((v) => v !== null)) },
     { path: 'max_completion_tokens', param: 'max_completion_tokens', values: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.integer({ min: l.context, max: 1e7 }), fc.string({ maxLength: 3 })) },
     { path: 'temperature', param: 'temperature', values: fc.oneof(fc.double({ min: -1e9, max: -1e-6, noNaN: true }), fc.double({ min: 2.0001, max: 1e9, noNaN: true }), fc.string({ maxLength: 4 }), fc.boolean()) },
@@ -140,7 +142,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'response_format', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {

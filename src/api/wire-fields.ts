@@ -22,6 +22,7 @@ const WIRE: Record<string, string> = {
   logitBias: 'logit_bias',
   topLogprobs: 'top_logprobs',
   ignoreEos: 'ignore_eos',
+  bestOf: 'best_of',
 };
 
 /** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */

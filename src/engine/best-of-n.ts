@@ -8,7 +8,7 @@
  */
 import type { SkipPlan } from '../plans/plan.ts';
 import { extractAnswer } from './answers.ts';
-import { scoredCandidate, selectCandidate, type SelectMode } from './vote.ts';
+import { rankCandidates, scoredCandidate, selectCandidate, type SelectMode } from './vote.ts';
 import { diversity, type DiversityFigures } from './diversity.ts';
 
 export interface FinishedCandidate {
@@ -21,6 +21,8 @@ export interface FinishedCandidate {
 export interface BestOfNSummary {
   answers: (string | null)[];
   selectedIndex: number | null;
+  /** The first `returnN` candidates by the rule, when that is fewer than all (best_of). */
+  returned?: number[];
   diversity: DiversityFigures;
 }
 
@@ -30,17 +32,17 @@ export function summarize(
   select: SelectMode,
   shape: { numLayers: number; numHeads: number },
   pattern?: RegExp,
+  returnN = cands.length,
 ): BestOfNSummary {
   const answers = cands.map((c) => extractAnswer(c.text, pattern));
-  const selectedIndex = selectCandidate(
-    cands.map((c, i) => scoredCandidate({ ...c, answer: answers[i]! })),
-    select,
-  );
+  const scored = cands.map((c, i) => scoredCandidate({ ...c, answer: answers[i]! }));
+  const selectedIndex = selectCandidate(scored, select);
+  const returned = returnN < cands.length ? rankCandidates(scored, select).slice(0, returnN) : undefined;
   const div = diversity(
     answers,
     cands.map((c) => c.tokenIds),
     cands.map((c) => c.plan),
     shape,
   );
-  return { answers, selectedIndex, diversity: div };
+  return { answers, selectedIndex, ...(returned ? { returned } : {}), diversity: div };
 }

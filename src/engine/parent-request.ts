@@ -102,7 +102,7 @@ export class ParentRequest {
     this.cancellation.dispose();
     const now = performance.now();
     const cands = this.rows.map((r) => ({ text: r.text, tokenIds: r.tokenIds, meanLogprob: r.meanLogprob, plan: r.plan }));
-    const s = summarize(cands, this.req.select, shape, this.req.answerPattern);
+    const s = summarize(cands, this.req.select, shape, this.req.answerPattern, this.req.returnN);
     const ref = this.req.referenceAnswer;
     const result: GenerationResult = {
       candidates: this.rows.map((r, i) => ({
@@ -116,6 +116,7 @@ export class ParentRequest {
         logprobs: r.logprobs,
       })),
       selectedIndex: s.selectedIndex,
+      ...(s.returned ? { returned: s.returned } : {}),
       policy: this.policyName,
       arm: this.req.arm,
       policyDetail: this.policyDetail,

@@ -126,6 +126,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const { info, limits } = s;
   checkServedModel(info, spec.model);
   const n = int(spec.n, 'n', 1, limits.maxBatch, `an integer from 1 to ${limits.maxBatch} (the server's max batch)`) ?? 1;
+  const bestOf = int(spec.bestOf, 'bestOf', n, limits.maxBatch, `an integer from n (${n}) to ${limits.maxBatch} (the server's max batch)`) ?? n;
+  if (spec.stream && bestOf > n) throw new InvalidRequestError(`bestOf (${bestOf}) > n (${n}) cannot be streamed: the best candidates are known only when all are done; send it without stream`, 'bestOf');
 
   const prompt = renderPrompt(s, spec.prompt);
   if (prompt.tokens.length === 0) throw new InvalidRequestError('the prompt is empty after tokenization', prompt.field);
@@ -185,7 +187,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
-    n,
+    n: bestOf,
+    returnN: n,
     maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
     sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),

@@ -35,7 +35,12 @@ export interface SkipSpec {
 export interface RequestSpec {
   model?: string;
   prompt: PromptSpec;
+  /** Candidates returned (and generated, unless `bestOf` asks for more). */
   n?: number;
+  /** OpenAI's `best_of`: candidates generated (>= n); the n best under the request's select rule are returned. */
+  bestOf?: number;
+  /** The caller streams deltas (best_of > n cannot be streamed: the best are known only at the end). */
+  stream?: boolean;
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -73,8 +78,10 @@ export interface GenerationRequest {
   promptTokens: number[];
   /** The rendered prompt (policies may read it). */
   promptText: string;
-  /** Number of candidates (best-of-N). */
+  /** Number of candidates generated (best-of-N). */
   n: number;
+  /** Candidates the response returns (<= n; fewer with best_of): the best under `select`. */
+  returnN: number;
   /** Tokens to generate per candidate at most. */
   maxTokens: number;
   sampling: SamplingParams;
@@ -145,6 +152,11 @@ export interface GenerationResult {
   prompt?: { text: string; tokenIds: number[]; logprobs: (TokenLogprob | null)[] | null };
   /** null when select = none. */
   selectedIndex: number | null;
+  /**
+   * Set when the request returns fewer candidates than it generated (best_of > n): the returned
+   * candidates' indices, best first under the select rule (by mean log-probability when select = none).
+   */
+  returned?: number[];
   policy: string;
   arm?: string;
   policyDetail?: Record<string, unknown>;

@@ -48,21 +48,53 @@ export function selectCandidate(cands: readonly Scored[], mode: SelectMode): num
   return byLogprob(winner!);
 }
 
+/**
+ * Every candidate, best first, under the rule `mode` (OpenAI's `best_of` returns the first n):
+ * rank 0 is `selectCandidate`'s pick. vote: answer groups by size, ties by the answers' mean
+ * log-probability; weighted: by summed sequence probability; within a group, and among candidates
+ * without an answer (last), by mean log-probability. logprob and none: by mean log-probability.
+ * Ties keep candidate order.
+ */
+export function rankCandidates(cands: readonly Scored[], mode: SelectMode): number[] {
+  const byLogprob = (idx: number[]) => [...idx].sort((a, b) => finite(cands[b]!.meanLogprob) - finite(cands[a]!.meanLogprob) || a - b);
+  const all = cands.map((_, i) => i);
+  if (mode === 'logprob' || mode === 'none') return byLogprob(all);
+  const groups = new Map<string, number[]>();
+  const unanswered: number[] = [];
+  cands.forEach((c, i) => {
+    if (c.answer === null) unanswered.push(i);
+    else groups.set(c.answer, [...(groups.get(c.answer) ?? []), i]);
+  });
+  const list = [...groups.values()];
+  const mean = (idx: number[]) => idx.reduce((s, i) => s + finite(cands[i]!.meanLogprob), 0) / idx.length;
+  const key = mode === 'weighted' ? (idx: number[]) => [groupWeight(cands, idx)] : (idx: number[]) => [idx.length, mean(idx)];
+  const keyed = list.map((idx, order) => ({ idx, order, k: key(idx) }));
+  keyed.sort((a, b) => {
+    for (let j = 0; j < a.k.length; j++) if (a.k[j] !== b.k[j]) return b.k[j]! - a.k[j]!;
+    return a.order - b.order;
+  });
+  return [...keyed.flatMap((g) => byLogprob(g.idx)), ...byLogprob(unanswered)];
+}
+
 /** The answer group with the largest summed sequence probability (log-sum-exp, so long answers do not underflow). */
 function heaviest(cands: readonly Scored[], groups: Map<string, number[]>): number[] {
-  const seqLogprob = (i: number): number => finite(cands[i]!.meanLogprob) * Math.max(1, cands[i]!.tokens);
   let best: number[] | null = null;
   let bestWeight = -Infinity;
   for (const idx of groups.values()) {
-    const lps = idx.map(seqLogprob);
-    const top = Math.max(...lps);
-    const weight = top + Math.log(lps.reduce((s, x) => s + Math.exp(x - top), 0));
+    const weight = groupWeight(cands, idx);
     if (weight > bestWeight) {
       best = idx;
       bestWeight = weight;
     }
   }
   return best!;
+}
+
+/** log of the summed sequence probabilities of a group's candidates (log-sum-exp). */
+function groupWeight(cands: readonly Scored[], idx: number[]): number {
+  const lps = idx.map((i) => finite(cands[i]!.meanLogprob) * Math.max(1, cands[i]!.tokens));
+  const top = Math.max(...lps);
+  return top + Math.log(lps.reduce((s, x) => s + Math.exp(x - top), 0));
 }
 
 function finite(x: number): number {

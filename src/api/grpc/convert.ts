@@ -41,6 +41,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     model: m.model || undefined,
     prompt: hasPrompt ? { kind: 'text', text: m.prompt } : { kind: 'chat', messages: m.messages.map((x) => ({ role: x.role, content: x.content })) },
     n: m.n,
+    bestOf: m.best_of,
     maxTokens: m.max_tokens,
     temperature: m.temperature,
     topP: m.top_p,
@@ -92,7 +93,8 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
     id,
     model,
     created,
-    candidates: r.candidates.map((c) => ({
+    // With best_of, the n best (best first); each keeps its candidate index.
+    candidates: (r.returned ? r.returned.map((i) => r.candidates[i]!) : r.candidates).map((c) => ({
       index: c.index,
       text: c.text,
       token_ids: c.tokenIds,

@@ -45,6 +45,7 @@ export interface GenerateRequestMsg {
   metadata: Record<string, string>;
   min_p?: number;
   logit_bias?: Record<string, number>;
+  best_of?: number;
   presence_penalty?: number;
   frequency_penalty?: number;
 }

@@ -93,7 +93,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   };
 
   /** Maps, checks and submits; a client cancel aborts the request; the deadline rides along. */
-  const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>) => {
+  const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>, stream: boolean) => {
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
     const abort = new AbortController();
@@ -107,13 +107,13 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     const spec = specFromMsg(call.request);
     // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
     const engine = ctx.model;
-    return { engine, handle: engine.submit({ ...spec, key, signal: abort.signal, deadline }) };
+    return { engine, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline }) };
   };
   const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult) =>
     resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result);
 
   const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => {
-    const { engine, handle } = submit(call);
+    const { engine, handle } = submit(call, false);
     const h = await handle;
     return respond(engine, h, await h.result);
   }, true);
@@ -122,7 +122,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     try {
       authorized(call.metadata);
       decoded(call.request);
-      const { engine, handle: submitted } = submit(call);
+      const { engine, handle: submitted } = submit(call, true);
       const handle = await submitted;
       for await (const d of handle.events) {
         if (call.cancelled) break;

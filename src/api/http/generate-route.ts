@@ -44,7 +44,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   const onClientGone = () => abort.abort();
   if (clientSignal.aborted) abort.abort();
   else clientSignal.addEventListener('abort', onClientGone, { once: true });
-  const spec = { ...parsed.spec, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal };
+  const spec = { ...parsed.spec, stream: parsed.stream, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal };
   // The engine serving now; this request stays on it (and on its versions) even if a reload swaps it.
   const engine = ctx.model;
   let handle;

@@ -50,13 +50,24 @@ function choiceExtras(c: CandidateResult, r: GenerationResult) {
   };
 }
 
+/**
+ * The candidates a response returns, in its order: all of them by index, or with best_of the best
+ * first (each then also names its `candidate_index`, the index `skip.selected_index` and the
+ * record use).
+ */
+export function returnedCandidates(r: GenerationResult): { index: number; c: CandidateResult; extra: { candidate_index?: number } }[] {
+  if (!r.returned) return r.candidates.map((c) => ({ index: c.index, c, extra: {} }));
+  return r.returned.map((i, pos) => ({ index: pos, c: r.candidates[i]!, extra: { candidate_index: i } }));
+}
+
 /** The full (non-streaming) response body. */
 export function completionBody(kind: Kind, id: string, model: string, created: number, r: GenerationResult, tok: TextTokenizer, withLogprobs: boolean) {
-  const choices = r.candidates.map((c) =>
+  const choices = returnedCandidates(r).map(({ index, c, extra }) =>
     kind === 'chat'
-      ? { index: c.index, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
+      ? { index, ...extra, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
       : {
-          index: c.index,
+          index,
+          ...extra,
           text: r.prompt ? r.prompt.text + c.text : c.text,
           logprobs: withLogprobs ? textLogprobs(tok, c.logprobs, r.prompt?.logprobs ? { tokenIds: r.prompt.tokenIds, logprobs: r.prompt.logprobs } : undefined) : null,
           finish_reason: c.finishReason,

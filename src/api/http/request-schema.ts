@@ -25,6 +25,8 @@ const SkipSchema = z
 const common = {
   model: z.string().optional(),
   n: z.number().optional(),
+  /** OpenAI's best_of: generate this many candidates, return the n best (by skip.select). Not with stream unless equal to n. */
+  best_of: z.number().nullish(),
   max_tokens: z.number().nullish(),
   max_completion_tokens: z.number().nullish(),
   temperature: z.number().nullish(),

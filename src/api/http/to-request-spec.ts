@@ -33,6 +33,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
   return {
     model: b.model,
     n: b.n,
+    bestOf: opt(b.best_of),
     maxTokens: opt(b.max_completion_tokens) ?? opt(b.max_tokens),
     temperature: opt(b.temperature),
     topP: opt(b.top_p),
