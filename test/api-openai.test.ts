@@ -117,6 +117,51 @@ test('best_of: generates best_of candidates and returns the n best under the sel
   await refused({ n: 1, best_of: 1.5 }, /integer/);
 });
 
+test('a batch of prompts (completions): one request each, choices by prompt then candidate, each naming its request; streamed alike; errors name the prompt', async () => {
+  type Choice = OpenAI.Completions.CompletionChoice & { request_id: string; selected: boolean };
+  type Body = Omit<OpenAI.Completions.Completion, 'choices'> & { choices: Choice[]; skip: { prompts: { request_id: string; selected_index: number }[] } };
+  const model = server.ctx.model.info.id;
+  const prompts = ['Q: 1+1? A:', 'Q: 7*6? A:', 'x'];
+  const opts = { model, max_tokens: 6, n: 2, seed: 13, temperature: 1 };
+  const r = (await client.completions.create({ ...opts, prompt: prompts })) as unknown as Body;
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+  assert.equal(r.skip.prompts.length, 3);
+  let completion = 0;
+  for (const [k, p] of prompts.entries()) {
+    const alone = await client.completions.create({ ...opts, prompt: p });
+    completion += alone.usage!.completion_tokens;
+    const mine = r.choices.slice(2 * k, 2 * k + 2);
+    assert.deepEqual(mine.map((c) => c.text), alone.choices.map((c) => c.text), `prompt ${k} as alone`);
+    assert.ok(mine.every((c) => c.request_id === r.skip.prompts[k]!.request_id));
+    assert.equal(mine.filter((c) => c.selected).length, 1);
+  }
+  assert.equal(r.id, r.skip.prompts[0]!.request_id);
+  assert.equal(new Set(r.skip.prompts.map((p) => p.request_id)).size, 3);
+  assert.equal(r.usage!.completion_tokens, completion);
+  // Token-id prompts batch the same way; streamed, every delta carries its batch-wide index.
+  const ids = (await client.completions.create({ ...opts, prompt: [[5, 6, 7], [8, 9]] })) as unknown as Body;
+  assert.equal(ids.choices.length, 4);
+  const stream = (await client.completions.create({ ...opts, prompt: prompts, stream: true, stream_options: { include_usage: true } })) as unknown as AsyncIterable<OpenAI.Completions.Completion & { skip?: Body['skip'] }>;
+  const texts = ['', '', '', '', '', ''];
+  let last: (OpenAI.Completions.Completion & { skip?: Body['skip'] }) | null = null;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) texts[c.index] += c.text;
+    last = chunk;
+  }
+  assert.deepEqual(texts, r.choices.map((c) => c.text));
+  assert.equal(last!.skip!.prompts.length, 3);
+  assert.equal(last!.usage!.completion_tokens, r.usage!.completion_tokens);
+  const refused = async (body: Record<string, unknown>, param: string) =>
+    assert.rejects(client.completions.create({ ...opts, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param: string | null }).param, param, e.message);
+      return true;
+    });
+  await refused({ prompt: ['Q: 1+1? A:', 'y'.repeat(5000)] }, 'prompt[1]');
+  await refused({ prompt: [[5, 6], [7, 1e9]] }, 'prompt[1][1]');
+  await refused({ prompt: Array.from({ length: 65 }, () => 'a') }, 'prompt');
+});
+
 test('sub-networks fast mode on a model without router calibration: a 400 that names skip.target_speedup', async () => {
   const body = { model: server.ctx.model.info.id, messages, max_tokens: 4, n: 2, skip: { policy: 'sub-networks', target_speedup: 1.25 } };
   await assert.rejects(client.chat.completions.create(body as never), (e: unknown) => {

@@ -15,7 +15,7 @@ import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for. */
-export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32 };
+export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64 };
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {

@@ -1,19 +1,23 @@
 /**
- * POST /v1/chat/completions and POST /v1/completions: parse the body, map it to a RequestSpec,
- * submit, then answer with one JSON body or an SSE stream (one chunk per candidate delta, each with
- * its choice `index`, a final chunk with the `skip` summary, then `data: [DONE]`). A client that goes
- * away cancels the request, which frees its rows at the engine's next step.
+ * POST /v1/chat/completions and POST /v1/completions: parse the body, map it to RequestSpecs (one;
+ * a completions batch of prompts gives one per prompt), submit, then answer with one JSON body or an
+ * SSE stream (one chunk per candidate delta, each with its choice `index`, a final chunk with the
+ * `skip` summary, then `data: [DONE]`). A client that goes away cancels the request, which frees its
+ * rows at the engine's next step.
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import type { ServedHandle } from '../../engine/local-engine.ts';
+import type { GenerationResult } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse, toHttp } from './errors.ts';
 import { completionBody, deltaChunk, summaryChunk, type Kind } from './openai-format.ts';
+import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
-import { chatSpec, completionSpec, type HttpSpec } from './to-request-spec.ts';
+import { chatSpec, completionSpecs, type HttpSpec } from './to-request-spec.ts';
 
 /** Reads the JSON body; malformed JSON is a 400 that says so. */
 export async function readJson(c: Context): Promise<unknown> {
@@ -28,46 +32,53 @@ export async function readJson(c: Context): Promise<unknown> {
 /** Handles one chat or text completion request. */
 export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): Promise<Response> {
   const raw = await readJson(c);
-  const parsed: HttpSpec & { stream: boolean; includeUsage: boolean } =
+  const parsed: { specs: HttpSpec[]; stream: boolean; includeUsage: boolean } =
     kind === 'chat'
       ? (() => {
           const b = parseBody(ChatRequestSchema, raw);
-          return { ...chatSpec(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
+          return { specs: [chatSpec(b)], stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
         })()
       : (() => {
           const b = parseBody(CompletionRequestSchema, raw);
           if (b.echo && b.stream) throw new InvalidRequestError('echo is not supported with stream: send it without stream', 'echo');
-          return { ...completionSpec(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
+          return { specs: completionSpecs(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
         })();
   const abort = new AbortController();
   const clientSignal = c.req.raw.signal;
   const onClientGone = () => abort.abort();
   if (clientSignal.aborted) abort.abort();
   else clientSignal.addEventListener('abort', onClientGone, { once: true });
-  const spec = { ...parsed.spec, stream: parsed.stream, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal };
+  const key = c.req.header('x-skipserve-key') ?? undefined;
   // The engine serving now; this request stays on it (and on its versions) even if a reload swaps it.
   const engine = ctx.model;
-  let handle;
-  try {
-    handle = await engine.submit(spec);
-  } catch (err) {
-    clientSignal.removeEventListener('abort', onClientGone);
-    countEdgeError(ctx.metrics, err);
-    return errorResponse(c, err, parsed.fields);
+  // Each prompt is its own request; if one is refused, those already submitted are cancelled.
+  const handles: ServedHandle[] = [];
+  for (const s of parsed.specs) {
+    try {
+      handles.push(await engine.submit({ ...s.spec, stream: parsed.stream, key, signal: abort.signal }));
+    } catch (err) {
+      abort.abort();
+      clientSignal.removeEventListener('abort', onClientGone);
+      countEdgeError(ctx.metrics, err);
+      return errorResponse(c, err, s.fields);
+    }
   }
-  const id = handle.id;
+  const fields = parsed.specs[0]!.fields;
+  const id = handles[0]!.id;
   const created = Math.floor(Date.now() / 1000);
   const model = engine.info.id;
   const tok = engine.tokenizer;
-  const withLogprobs = spec.logprobs ?? false;
+  const withLogprobs = parsed.specs[0]!.spec.logprobs ?? false;
+  const batch = handles.length > 1 ? handles.map((h) => h.id) : undefined;
 
   if (!parsed.stream) {
     try {
-      const result = await handle.result;
-      return c.json(completionBody(kind, id, model, created, result, tok, withLogprobs));
+      const results = await Promise.all(handles.map((h) => h.result));
+      return c.json(completionBody(kind, id, model, created, results, tok, withLogprobs, batch));
     } catch (err) {
+      abort.abort();
       countEdgeError(ctx.metrics, err);
-      return errorResponse(c, err, parsed.fields);
+      return errorResponse(c, err, fields);
     } finally {
       clientSignal.removeEventListener('abort', onClientGone);
     }
@@ -75,18 +86,24 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => abort.abort());
     const started = new Set<number>();
+    // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
+    const perPrompt = handles[0]!.plans.length;
     try {
-      for await (const d of handle.events) {
-        const first = !started.has(d.index);
-        started.add(d.index);
-        const extras = first ? { skip_plan: handle.plans[d.index] ? planToWire(handle.plans[d.index]!) : null } : {};
-        await stream.writeSSE({ data: JSON.stringify(deltaChunk(kind, id, model, created, d, first, tok, withLogprobs, extras)) });
+      for await (const [k, d] of mergeEvents(handles.map((h) => h.events))) {
+        const index = k * perPrompt + d.index;
+        const first = !started.has(index);
+        started.add(index);
+        const plan = handles[k]!.plans[d.index];
+        const extras = first ? { skip_plan: plan ? planToWire(plan) : null } : {};
+        await stream.writeSSE({ data: JSON.stringify(deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras)) });
       }
-      const result = await handle.result;
-      await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, result, parsed.includeUsage)) });
+      const results: GenerationResult[] = await Promise.all(handles.map((h) => h.result));
+      await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, results, parsed.includeUsage, batch)) });
       await stream.writeSSE({ data: '[DONE]' });
     } catch (err) {
-      if (!abort.signal.aborted) await stream.writeSSE({ data: JSON.stringify(toHttp(err, parsed.fields).body) });
+      const gone = abort.signal.aborted;
+      abort.abort(); // the batch's other requests
+      if (!gone) await stream.writeSSE({ data: JSON.stringify(toHttp(err, fields).body) });
     } finally {
       clientSignal.removeEventListener('abort', onClientGone);
     }

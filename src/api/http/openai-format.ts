@@ -60,9 +60,31 @@ export function returnedCandidates(r: GenerationResult): { index: number; c: Can
   return r.returned.map((i, pos) => ({ index: pos, c: r.candidates[i]!, extra: { candidate_index: i } }));
 }
 
-/** The full (non-streaming) response body. */
-export function completionBody(kind: Kind, id: string, model: string, created: number, r: GenerationResult, tok: TextTokenizer, withLogprobs: boolean) {
-  const choices = returnedCandidates(r).map(({ index, c, extra }) =>
+/** Usage summed over a response's requests (one per prompt). */
+function usage(rs: readonly GenerationResult[]) {
+  const prompt = rs.reduce((s, r) => s + r.promptTokens, 0);
+  const completion = rs.reduce((s, r) => s + r.completionTokens, 0);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+/**
+ * The `skip` summary: the request's, or for a batch of prompts (`batch`: each prompt's request id)
+ * `{prompts: [{request_id, ...summary}]}`, one per prompt in order.
+ */
+function batchSkip(rs: readonly GenerationResult[], batch: readonly string[] | undefined, extra: (r: GenerationResult) => Record<string, unknown> = () => ({})) {
+  if (!batch) return { ...skipSummary(rs[0]!), ...extra(rs[0]!) };
+  return { prompts: rs.map((r, k) => ({ request_id: batch[k]!, ...skipSummary(r), ...extra(r) })) };
+}
+
+/**
+ * The full (non-streaming) response body over one result per prompt: choices ordered by prompt,
+ * then candidate (prompt k's choice i has index k * n + i); in a batch each names its `request_id`.
+ */
+export function completionBody(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], tok: TextTokenizer, withLogprobs: boolean, batch?: readonly string[]) {
+  const choices = rs.flatMap((r, k) => {
+    const returned = returnedCandidates(r);
+    return returned.map(({ index, c, extra }) => ({ index: k * returned.length + index, c, r, extra: batch ? { ...extra, request_id: batch[k]! } : extra }));
+  }).map(({ index, c, r, extra }) =>
     kind === 'chat'
       ? { index, ...extra, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
       : {
@@ -80,8 +102,8 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
     created,
     model,
     choices,
-    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
-    skip: skipSummary(r),
+    usage: usage(rs),
+    skip: batchSkip(rs, batch),
   };
 }
 
@@ -95,15 +117,18 @@ export function deltaChunk(kind: Kind, id: string, model: string, created: numbe
   return { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [choice] };
 }
 
-/** The last chunk: no choices, the usage (when asked) and the `skip` summary with per-choice answers. */
-export function summaryChunk(kind: Kind, id: string, model: string, created: number, r: GenerationResult, includeUsage: boolean) {
+/** The last chunk: no choices, the usage (when asked) and the `skip` summary with per-choice answers (choice indices as streamed). */
+export function summaryChunk(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], includeUsage: boolean, batch?: readonly string[]) {
   return {
     id,
     object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
     created,
     model,
     choices: [],
-    ...(includeUsage ? { usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens } } : {}),
-    skip: { ...skipSummary(r), choices: r.candidates.map((c) => ({ index: c.index, ...choiceExtras(c, r) })) },
+    ...(includeUsage ? { usage: usage(rs) } : {}),
+    skip: batchSkip(rs, batch, (r) => {
+      const k = rs.indexOf(r);
+      return { choices: r.candidates.map((c) => ({ index: k * r.candidates.length + c.index, ...choiceExtras(c, r) })) };
+    }),
   };
 }

@@ -71,7 +71,8 @@ export const ChatRequestSchema = z
 export const CompletionRequestSchema = z
   .object({
     ...common,
-    prompt: z.union([z.string(), z.array(z.string()).length(1), z.array(z.number()).min(1), z.array(z.array(z.number()).min(1)).length(1)]),
+    /** A string, token ids, or a batch of either (each prompt its own request; choices ordered by prompt, then candidate). */
+    prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number()).min(1), z.array(z.array(z.number()).min(1)).min(1)]),
     logprobs: z.number().nullish(),
     /** Return the prompt before each completion; with logprobs, the prompt's own too (max_tokens may be 0). Not with stream. */
     echo: z.boolean().optional(),

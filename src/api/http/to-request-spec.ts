@@ -2,7 +2,9 @@
  * OpenAI wire bodies -> the engine's RequestSpec (wire names stop here), plus the per-request
  * renames the error mapping needs (e.g. a request that used max_completion_tokens).
  */
+import { REQUEST_LIMITS } from '../../engine/prepare-request.ts';
 import type { RequestSpec, SkipSpec } from '../../engine/types.ts';
+import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlanWire } from '../../plans/plan.ts';
 import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
 
@@ -64,13 +66,25 @@ export function chatSpec(b: ChatRequestBody): HttpSpec {
   };
 }
 
-/** A (legacy) text completion body as a RequestSpec; `logprobs: k` asks for k alternatives. */
-export function completionSpec(b: CompletionRequestBody): HttpSpec {
+/**
+ * A (legacy) text completion body as RequestSpecs, one per prompt (a string, token ids, or a batch
+ * of either, as OpenAI and vLLM take them); `logprobs: k` asks for k alternatives. Errors about a
+ * prompt of a batch name it (`prompt[1]`).
+ */
+export function completionSpecs(b: CompletionRequestBody): HttpSpec[] {
   const p = b.prompt;
-  const prompt: RequestSpec['prompt'] =
-    typeof p === 'string' ? { kind: 'text', text: p } : typeof p[0] === 'string' ? { kind: 'text', text: p[0] as string } : Array.isArray(p[0]) ? { kind: 'tokens', tokens: p[0] } : { kind: 'tokens', tokens: p as number[] };
-  return {
+  const prompts: RequestSpec['prompt'][] =
+    typeof p === 'string'
+      ? [{ kind: 'text', text: p }]
+      : typeof p[0] === 'string'
+        ? (p as string[]).map((text) => ({ kind: 'text', text }))
+        : Array.isArray(p[0])
+          ? (p as number[][]).map((tokens) => ({ kind: 'tokens', tokens }))
+          : [{ kind: 'tokens', tokens: p as number[] }];
+  if (prompts.length > REQUEST_LIMITS.maxPrompts) throw new InvalidRequestError(`at most ${REQUEST_LIMITS.maxPrompts} prompts in one request; got ${prompts.length}`, 'prompt');
+  const batch = Array.isArray(p) && (typeof p[0] === 'string' || Array.isArray(p[0]));
+  return prompts.map((prompt, k) => ({
     spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs), ...(b.echo ? { echo: true } : {}) },
-    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}), ...(Array.isArray(p) && Array.isArray(p[0]) ? { prompt: 'prompt[0]' } : {}) },
-  };
+    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}), ...(batch && (prompts.length > 1 || Array.isArray(p[0])) ? { prompt: `prompt[${k}]` } : {}) },
+  }));
 }
