@@ -8,6 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { entryId, type CatalogEntry, type PlanCatalog } from '../src/router/catalog.ts';
 import { Rng } from '../src/util/rng.ts';
+import type { PlanShape } from '../src/plans/plan.ts';
+import { randomCore } from '../src/plans/random-core.ts';
 
 export interface CatalogOptions {
   /** Add same-layer pairs of neighbouring heads (default true). */
@@ -89,6 +91,25 @@ export function buildCatalog(numLayers: number, numHeads: number, opts: CatalogO
   }
   if (opts.full ?? true) add([]);
   return { version: 1, numLayers, numHeads, entries };
+}
+
+/**
+ * A catalog of sub-networks: the full model and `count` distinct seeded random skip cores of about
+ * `fracs` of the sublayer FLOPs each (in turn, when several), the `sub-networks` policy's kind of
+ * candidate, so the selector picks which sub-networks answer a prompt.
+ */
+export function buildCoresCatalog(shape: PlanShape, count: number, fracs: readonly number[], seed = 0): PlanCatalog {
+  const rng = new Rng(seed);
+  const entries: CatalogEntry[] = [{ id: entryId([], [], []), kind: 'full', heads: [] }];
+  const seen = new Set(entries.map((e) => e.id));
+  for (let guard = 0; entries.length < count + 1 && guard < count * 50; guard++) {
+    const c = randomCore(shape, fracs[(entries.length - 1) % fracs.length]!, rng);
+    const id = entryId(c.skipAttention, c.skipMlp, []);
+    if (seen.has(id) || c.skipAttention.length + c.skipMlp.length === 0) continue;
+    seen.add(id);
+    entries.push({ id, kind: 'sublayer', heads: [], ...(c.skipAttention.length ? { skipAttention: c.skipAttention } : {}), ...(c.skipMlp.length ? { skipMlp: c.skipMlp } : {}) });
+  }
+  return { version: 1, numLayers: shape.numLayers, numHeads: shape.numHeads, entries };
 }
 
 /** Writes catalog.json (one entry per line, diff-friendly). */

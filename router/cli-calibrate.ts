@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { loadOrMeasureProfile, profileShape } from '../src/plans/latency-profile.ts';
 import { loadCatalog } from '../src/router/catalog.ts';
-import { buildCatalog, saveCatalog } from './catalog-build.ts';
+import { buildCatalog, buildCoresCatalog, saveCatalog } from './catalog-build.ts';
 import { aggregateRecords, informativeCount, measureLatencyBudgetPath } from './calibration-aggregate.ts';
 import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
 import { modelFingerprint } from '../src/router/model-fingerprint.ts';
@@ -20,7 +20,7 @@ import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 export const CALIBRATE_USAGE = `usage: skipserve router calibrate [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S]
   [--samples S] [--full-samples S] [--temperature T] [--top-p P] [--max-tokens N]
   [--importance-prompts N] [--greedy-prompts N] [--max-speedup X] [--tier standard|hard|mixed] [--threads N] [--fresh]
-  [--catalog sublayers|heads] [--max-batch N] [--request-rows N] [--in-flight N] [--decode-every-plan]
+  [--catalog sublayers|heads|cores] [--cores N] [--core-frac F[,F...]] [--max-batch N] [--request-rows N] [--in-flight N] [--decode-every-plan]
   labels: --temperature 0 (default) = one greedy answer per plan; T > 0 = --samples answers per plan
   whose seeds every plan shares (paired). Greedy labels decode only the plans that leave the full
   model's answer (a teacher-forced pass checks the others); --decode-every-plan decodes them all.
@@ -35,7 +35,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
       samples: { type: 'string' }, 'full-samples': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
       'max-tokens': { type: 'string' }, 'importance-prompts': { type: 'string' }, 'greedy-prompts': { type: 'string' },
       'max-speedup': { type: 'string' }, threads: { type: 'string' }, fresh: { type: 'boolean' }, tier: { type: 'string' },
-      catalog: { type: 'string' }, 'max-batch': { type: 'string' }, 'request-rows': { type: 'string' }, 'in-flight': { type: 'string' },
+      catalog: { type: 'string' }, cores: { type: 'string' }, 'core-frac': { type: 'string' }, 'max-batch': { type: 'string' }, 'request-rows': { type: 'string' }, 'in-flight': { type: 'string' },
       'decode-every-plan': { type: 'boolean' },
     },
     strict: true,
@@ -57,7 +57,9 @@ export async function runCalibrate(argv: string[]): Promise<void> {
   const maxBatch = numFlag('max-batch', values['max-batch'], 64, pos, 'an integer >= 1');
   const inFlight = numFlag('in-flight', values['in-flight'], 4, pos, 'an integer >= 1');
   const catalogKind = values.catalog ?? 'sublayers';
-  if (catalogKind !== 'sublayers' && catalogKind !== 'heads') throw new Error(`--catalog must be sublayers or heads, got '${catalogKind}'`);
+  if (catalogKind !== 'sublayers' && catalogKind !== 'heads' && catalogKind !== 'cores') throw new Error(`--catalog must be sublayers, heads or cores, got '${catalogKind}'`);
+  const coreCount = numFlag('cores', values.cores, 32, pos, 'an integer >= 1');
+  const coreFracs = (values['core-frac'] ?? '0.2').split(',').map((s) => numFlag('core-frac', s.trim(), 0.2, (v) => v > 0 && v < 1, 'numbers in (0, 1), comma-separated'));
   const greedyPrompts = numFlag('greedy-prompts', values['greedy-prompts'], 12, pos, 'an integer >= 1');
   const maxSpeedup = numFlag('max-speedup', values['max-speedup'], 2, (v) => v > 1 && v <= 8, 'a number in (1, 8]');
   const threads = numFlag('threads', values.threads, 2, pos, 'an integer >= 1');
@@ -71,7 +73,7 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     const runner = local.runner;
     const info = local.info;
     const heads = catalogKind === 'heads' ? { sublayers: false, full: false } : {};
-    let catalog = buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed, ...heads });
+    let catalog = catalogKind === 'cores' ? buildCoresCatalog(info, coreCount, coreFracs, cfg.seed) : buildCatalog(info.numLayers, info.numHeads, { seed: cfg.seed, ...heads });
     if (existsSync(paths.catalog) && existsSync(paths.records) && !values.fresh) catalog = loadCatalog(paths.catalog);
     saveCatalog(paths.catalog, catalog);
     const labels = cfg.temperature > 0 ? `${cfg.samplesPerPlan} paired sample(s) per plan at T ${cfg.temperature}` : 'one greedy answer per plan';

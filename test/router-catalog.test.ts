@@ -3,11 +3,33 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildCatalog, saveCatalog } from '../router/catalog-build.ts';
+import { buildCatalog, buildCoresCatalog, saveCatalog } from '../router/catalog-build.ts';
+import { planCost } from '../src/plans/cost.ts';
 import { entryPlan, isHeadMaskEntry, loadCatalog, parseCatalog } from '../src/router/catalog.ts';
 import { validatePlan } from '../src/plans/plan.ts';
 import { TEXT_FEATURE_COUNT, TEXT_FEATURE_NAMES, textFeatures } from '../src/router/text-features.ts';
 import { entriesForCore } from '../src/plans/policies/learned.ts';
+
+test('a catalog of sub-networks: the full model and distinct seeded random cores of about the asked share, layer 0 spared; it loads back', () => {
+  const shape = { numLayers: 16, numHeads: 8, numKvHeads: 2, hiddenSize: 160, intermediateSize: 384, headDim: 20, vocabSize: 384 };
+  const cat = buildCoresCatalog(shape, 24, [0.2], 3);
+  assert.equal(cat.entries.length, 25);
+  assert.equal(cat.entries[0]!.kind, 'full');
+  assert.equal(new Set(cat.entries.map((e) => e.id)).size, 25);
+  for (const e of cat.entries.slice(1)) {
+    assert.equal(e.kind, 'sublayer');
+    assert.equal(e.heads.length, 0);
+    assert.ok(![...(e.skipAttention ?? []), ...(e.skipMlp ?? [])].includes(0), 'layer 0 is never skipped');
+    const share = planCost(entryPlan(e), shape).sublayerFraction;
+    assert.ok(share > 0.1 && share < 0.3, `share ${share}`);
+  }
+  assert.deepEqual(buildCoresCatalog(shape, 24, [0.2], 3), cat, 'seeded');
+  const two = buildCoresCatalog(shape, 8, [0.1, 0.3], 3).entries.slice(1).map((e) => planCost(entryPlan(e), shape).sublayerFraction);
+  assert.ok(two.filter((_, i) => i % 2 === 0).every((f) => f < 0.2) && two.filter((_, i) => i % 2 === 1).every((f) => f > 0.2), `alternating shares ${two}`);
+  const path = join(mkdtempSync(join(tmpdir(), 'cores-')), 'catalog.json');
+  saveCatalog(path, cat);
+  assert.deepEqual(loadCatalog(path), cat);
+});
 
 test('the catalog holds head masks, sublayer skips of layers >= 1, their combinations and the full model', () => {
   const cat = buildCatalog(6, 8, { seed: 1 });
