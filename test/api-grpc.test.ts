@@ -88,6 +88,7 @@ test('INVALID_ARGUMENT names the field', async () => {
   await bad({ ...base, n: 1, skip: { policy: 'explicit', plan: { skip_attention: [7] } } }, 'skip.plan.skip_attention[0]');
   await bad({ max_tokens: 3 }, 'prompt');
   await bad({ ...base, min_p: 2 }, 'min_p');
+  await bad({ ...base, skip: { policy: 'sub-networks', core_fraction: 2 } }, 'skip.core_fraction');
   await bad({ ...base, frequency_penalty: 2.5 }, 'frequency_penalty');
   await bad({ ...base, logit_bias: { 5: 101 } }, 'logit_bias.5');
   await bad({ ...base, logit_bias: { 99999: 1 } }, 'logit_bias.99999');

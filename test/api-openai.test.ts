@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
 import { rankCandidates, selectCandidate } from '../src/engine/vote.ts';
+import { subNetworkPlans } from '../src/plans/policies/sub-networks.ts';
+import { planToWire } from '../src/plans/plan.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -191,6 +193,18 @@ test('sub-networks: candidate 0 the full model, select weighted by default: the 
   });
   assert.equal(voted.skip.selected_index, selectCandidate(votedScored, 'vote'));
   assert.equal(r.choices.filter((c) => (c as unknown as { selected: boolean }).selected).length, 1);
+  // skip.core_fraction: sub-networks of another size, the same seeded list for every request.
+  const wide = (await client.chat.completions.create({ ...body, n: 4, temperature: 0, skip: { policy: 'sub-networks', core_fraction: 0.4 } } as never)) as unknown as OpenAI.ChatCompletion & { skip: { policy_detail: { fraction: number } } };
+  assert.equal(wide.skip.policy_detail.fraction, 0.4);
+  assert.deepEqual(wide.choices.map((c) => (c as unknown as { skip_plan: unknown }).skip_plan), subNetworkPlans(server.ctx.model.info, 4, 0.4).map((p) => planToWire(p)));
+  for (const [skip, message] of [[{ policy: 'random-heads', core_fraction: 0.2 }, /applies to policy 'sub-networks'/], [{ policy: 'sub-networks', core_fraction: 0.9 }, /\(0, 0\.6\]/]] as const) {
+    await assert.rejects(client.chat.completions.create({ ...body, skip } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param: string | null }).param, 'skip.core_fraction');
+      assert.match(e.message, message);
+      return true;
+    });
+  }
 });
 
 test('continuous batching: concurrent requests give the same greedy output as alone', async () => {

@@ -10,6 +10,7 @@ const WIRE: Record<string, string> = {
   k: 'skip.k',
   targetSpeedup: 'skip.target_speedup',
   domain: 'skip.domain',
+  coreFraction: 'skip.core_fraction',
   select: 'skip.select',
   answerPattern: 'skip.answer_pattern',
   referenceAnswer: 'skip.reference_answer',

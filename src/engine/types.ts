@@ -25,6 +25,8 @@ export interface SkipSpec {
   k?: number;
   targetSpeedup?: number;
   domain?: string;
+  /** sub-networks: the share of the sublayer FLOPs each sub-network skips. */
+  coreFraction?: number;
   select?: SelectMode;
   answerPattern?: string;
   /** The known right answer (evaluations, load tests): the record says whether the vote matched it. */

@@ -63,6 +63,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
           plans: s.plans.length ? s.plans.map(planFromMsg) : undefined,
           k: s.k,
           targetSpeedup: s.target_speedup,
+          coreFraction: s.core_fraction,
           domain: s.domain || undefined,
           select: (s.select || undefined) as SelectMode | undefined,
           answerPattern: s.answer_pattern || undefined,

@@ -20,6 +20,7 @@ export interface SkipOptionsMsg {
   plans: SkipPlanMsg[];
   k?: number;
   target_speedup?: number;
+  core_fraction?: number;
   domain: string;
   select: string;
   answer_pattern: string;

@@ -15,6 +15,7 @@ const SkipSchema = z
     k: z.number().optional(),
     target_speedup: z.number().optional(),
     domain: z.string().optional(),
+    core_fraction: z.number().optional(),
     select: z.enum(SELECT_MODES).optional(),
     answer_pattern: z.string().optional(),
     reference_answer: z.union([z.string(), z.number()]).optional(),

@@ -25,6 +25,7 @@ function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
     k: s.k,
     targetSpeedup: s.target_speedup,
     domain: s.domain,
+    coreFraction: s.core_fraction,
     select: s.select,
     answerPattern: s.answer_pattern,
     referenceAnswer: s.reference_answer === undefined ? undefined : String(s.reference_answer),

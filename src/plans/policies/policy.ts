@@ -18,6 +18,8 @@ export interface PolicyOptions {
   targetSpeedup?: number;
   /** expert-profile: the domain whose profile to use. */
   domain?: string;
+  /** sub-networks: the share of the sublayer FLOPs each sub-network skips (default 0.1). */
+  coreFraction?: number;
 }
 
 export interface PolicyContext {

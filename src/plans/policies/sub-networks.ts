@@ -44,17 +44,23 @@ export function onCore(plans: readonly SkipPlan[], core: SkipPlan): SkipPlan[] {
  * refused).
  */
 export function subNetworksPolicy(router?: () => Promise<RouterResources>): SkipPolicy {
-  let list: SkipPlan[] = [];
+  // One seeded list per core fraction, drawn up to the most candidates a request asked.
+  const lists = new Map<number, SkipPlan[]>();
   return {
     name: 'sub-networks',
-    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs); select defaults to weighted; with skip.target_speedup every candidate also skips the latency-budget core`,
+    description: `candidate 0 the full model, candidate i its own fixed sub-network (a seeded random skip core of about ${100 * SUB_NETWORK_FRACTION}% of the sublayer FLOPs, or skip.core_fraction); select defaults to weighted; with skip.target_speedup every candidate also skips the latency-budget core`,
     unavailableReason: () => null,
     defaultSelect: 'weighted',
     async choose(ctx) {
       if (ctx.info.numLayers < 2) return { plans: Array.from({ length: ctx.n }, () => ({ skipAttention: [], skipMlp: [], maskHeads: {} })), detail: { subNetworks: 0 } };
-      if (list.length < ctx.n) list = subNetworkPlans(ctx.info, ctx.n);
+      const fraction = ctx.options.coreFraction ?? SUB_NETWORK_FRACTION;
+      let list = lists.get(fraction) ?? [];
+      if (list.length < ctx.n) {
+        if (!lists.has(fraction) && lists.size >= 16) lists.delete(lists.keys().next().value!); // bounded: fractions come from requests
+        lists.set(fraction, (list = subNetworkPlans(ctx.info, ctx.n, fraction)));
+      }
       const plans = list.slice(0, ctx.n);
-      const detail = { fraction: SUB_NETWORK_FRACTION, seed: SUB_NETWORK_SEED };
+      const detail = { fraction, seed: SUB_NETWORK_SEED };
       const target = ctx.options.targetSpeedup;
       if (target === undefined || target <= 1) return { plans, detail };
       const r = router ? await router() : null;
