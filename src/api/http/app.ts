@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { drainRefusedBody } from './drain-refused-body.ts';
 import { NotFoundError, PayloadTooLargeError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { checkServedModel } from '../../engine/prepare-request.ts';
@@ -45,8 +46,15 @@ export function createHttpApp(ctx: ApiContext): Hono {
     authorize(ctx, c.req.header('authorization'));
     await next();
   };
-  // A body past the limit is refused before it is read (and before any prompt is tokenized).
-  const limit = bodyLimit({ maxSize: ctx.config.maxBodyBytes, onError: () => { throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`); } });
+  // A body past the limit is refused before it is parsed (and before any prompt is tokenized); what
+  // arrives of it is read and dropped first, within bounds, so the 413 reaches the client.
+  const limit = bodyLimit({
+    maxSize: ctx.config.maxBodyBytes,
+    onError: async (c) => {
+      await drainRefusedBody(c.req.raw.body);
+      throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`);
+    },
+  });
   app.use('/v1/*', auth, limit);
   app.use('/admin/*', auth, limit);
   app.use('/tokenize', auth, limit);
