@@ -14,11 +14,8 @@ import { compileAnswerPattern } from './answers.ts';
 import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
-/** Limits on what one request may ask for. */
-/** The largest share of the sublayer FLOPs a sub-network may skip. */
-const MAX_CORE_FRACTION = 0.6;
-
-export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64 };
+/** Limits on what one request may ask for (maxCoreFraction: the largest share of the sublayer FLOPs a sub-network may skip). */
+export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64, maxCoreFraction: 0.6 };
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {
@@ -173,7 +170,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (skip.domain !== undefined) options.domain = skip.domain;
   if (skip.coreFraction !== undefined) {
     if (policy.name !== 'sub-networks') throw new InvalidRequestError(`coreFraction applies to policy 'sub-networks' (got '${policy.name}')`, 'coreFraction');
-    options.coreFraction = num(skip.coreFraction, 'coreFraction', (x) => x > 0 && x <= MAX_CORE_FRACTION, `a number in (0, ${MAX_CORE_FRACTION}]`);
+    options.coreFraction = num(skip.coreFraction, 'coreFraction', (x) => x > 0 && x <= REQUEST_LIMITS.maxCoreFraction, `a number in (0, ${REQUEST_LIMITS.maxCoreFraction}]`);
   }
   const select = skip.select ?? policy.defaultSelect ?? 'vote';
   if (!SELECT_MODES.includes(select)) throw new InvalidRequestError(`select must be one of ${SELECT_MODES.join(', ')}; got '${select}'`, 'select');

@@ -31,32 +31,19 @@ export const scoredCandidate = (c: { answer: string | null; meanLogprob: number;
  */
 export function selectCandidate(cands: readonly Scored[], mode: SelectMode): number | null {
   if (mode === 'none' || cands.length === 0) return null;
-  const byLogprob = (idx: number[]) => idx.reduce((best, i) => (cands[i]!.meanLogprob > cands[best]!.meanLogprob ? i : best), idx[0]!);
-  const all = cands.map((_, i) => i);
-  if (mode === 'logprob') return byLogprob(all);
-  const groups = new Map<string, number[]>();
-  cands.forEach((c, i) => {
-    if (c.answer !== null) groups.set(c.answer, [...(groups.get(c.answer) ?? []), i]);
-  });
-  if (groups.size === 0) return byLogprob(all);
-  if (mode === 'weighted') return byLogprob(heaviest(cands, groups));
-  const mean = (idx: number[]) => idx.reduce((s, i) => s + finite(cands[i]!.meanLogprob), 0) / idx.length;
-  let winner: number[] | null = null;
-  for (const idx of groups.values()) {
-    if (!winner || idx.length > winner.length || (idx.length === winner.length && mean(idx) > mean(winner))) winner = idx;
-  }
-  return byLogprob(winner!);
+  return rankCandidates(cands, mode)[0]!;
 }
 
 /**
  * Every candidate, best first, under the rule `mode` (OpenAI's `best_of` returns the first n):
- * rank 0 is `selectCandidate`'s pick. vote: answer groups by size, ties by the answers' mean
+ * rank 0 is the pick of `selectCandidate`, which takes it from here. vote: answer groups by size, ties by the answers' mean
  * log-probability; weighted: by summed sequence probability; within a group, and among candidates
  * without an answer (last), by mean log-probability. logprob and none: by mean log-probability.
  * Ties keep candidate order.
  */
 export function rankCandidates(cands: readonly Scored[], mode: SelectMode): number[] {
-  const byLogprob = (idx: number[]) => [...idx].sort((a, b) => finite(cands[b]!.meanLogprob) - finite(cands[a]!.meanLogprob) || a - b);
+  const lp = (i: number) => cands[i]!.meanLogprob;
+  const byLogprob = (idx: number[]) => [...idx].sort((a, b) => (lp(a) > lp(b) ? -1 : lp(a) < lp(b) ? 1 : a - b));
   const all = cands.map((_, i) => i);
   if (mode === 'logprob' || mode === 'none') return byLogprob(all);
   const groups = new Map<string, number[]>();
@@ -74,20 +61,6 @@ export function rankCandidates(cands: readonly Scored[], mode: SelectMode): numb
     return a.order - b.order;
   });
   return [...keyed.flatMap((g) => byLogprob(g.idx)), ...byLogprob(unanswered)];
-}
-
-/** The answer group with the largest summed sequence probability (log-sum-exp, so long answers do not underflow). */
-function heaviest(cands: readonly Scored[], groups: Map<string, number[]>): number[] {
-  let best: number[] | null = null;
-  let bestWeight = -Infinity;
-  for (const idx of groups.values()) {
-    const weight = groupWeight(cands, idx);
-    if (weight > bestWeight) {
-      best = idx;
-      bestWeight = weight;
-    }
-  }
-  return best!;
 }
 
 /** log of the summed sequence probabilities of a group's candidates (log-sum-exp). */

@@ -71,9 +71,9 @@ function usage(rs: readonly GenerationResult[]) {
  * The `skip` summary: the request's, or for a batch of prompts (`batch`: each prompt's request id)
  * `{prompts: [{request_id, ...summary}]}`, one per prompt in order.
  */
-function batchSkip(rs: readonly GenerationResult[], batch: readonly string[] | undefined, extra: (r: GenerationResult) => Record<string, unknown> = () => ({})) {
-  if (!batch) return { ...skipSummary(rs[0]!), ...extra(rs[0]!) };
-  return { prompts: rs.map((r, k) => ({ request_id: batch[k]!, ...skipSummary(r), ...extra(r) })) };
+function batchSkip(rs: readonly GenerationResult[], batch: readonly string[] | undefined, extra: (r: GenerationResult, k: number) => Record<string, unknown> = () => ({})) {
+  if (!batch) return { ...skipSummary(rs[0]!), ...extra(rs[0]!, 0) };
+  return { prompts: rs.map((r, k) => ({ request_id: batch[k]!, ...skipSummary(r), ...extra(r, k) })) };
 }
 
 /**
@@ -126,9 +126,6 @@ export function summaryChunk(kind: Kind, id: string, model: string, created: num
     model,
     choices: [],
     ...(includeUsage ? { usage: usage(rs) } : {}),
-    skip: batchSkip(rs, batch, (r) => {
-      const k = rs.indexOf(r);
-      return { choices: r.candidates.map((c) => ({ index: k * r.candidates.length + c.index, ...choiceExtras(c, r) })) };
-    }),
+    skip: batchSkip(rs, batch, (r, k) => ({ choices: r.candidates.map((c) => ({ index: k * r.candidates.length + c.index, ...choiceExtras(c, r) })) })),
   };
 }
