@@ -3,7 +3,8 @@
 // which are checked against the float64 reference forward pass, across chunked-prefill boundaries
 // (the test server feeds 16 prompt tokens per step). `max_tokens: 0` with echo scores the prompt and
 // generates nothing (what lm-evaluation-harness's loglikelihood requests send); a generated
-// completion, echoed back as a prompt, is scored as it was generated.
+// completion, echoed back as a prompt, is scored as it was generated. Streamed, each choice's first
+// chunk starts with the prompt (and its logprobs), and the chunks add up to the unstreamed response.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -84,8 +85,45 @@ test('echo without logprobs, n > 1; errors name the field', async () => {
       return true;
     });
   await bad({ max_tokens: 0 }, 'max_tokens');
-  await bad({ echo: true, stream: true, max_tokens: 2 }, 'echo');
   await bad({ echo: 'yes', max_tokens: 2 }, 'echo');
   await bad({ echo: true, max_tokens: -1 }, 'max_tokens');
   await bad({ prompt: [[5, 99999]], max_tokens: 1 }, 'prompt[0][1]');
+});
+
+test('echo with stream: each choice starts with the prompt and its logprobs; the chunks add up to the unstreamed response', async () => {
+  const ids = Array.from({ length: 20 }, (_, i) => 3 + ((i * 53 + 7) % 200)); // two prefill chunks
+  const body = { model: server.ctx.model.info.id, prompt: [ids], max_tokens: 4, n: 2, seed: 9, temperature: 1, echo: true, logprobs: 1, ignore_eos: true } as const;
+  const whole = await client.completions.create(body as never);
+  const stream = await client.completions.create({ ...body, stream: true } as never);
+  const text = ['', ''];
+  const lps: TextLogprobs[] = [
+    { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] },
+    { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] },
+  ];
+  const firsts: string[] = [];
+  for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) {
+    for (const c of chunk.choices) {
+      if (text[c.index] === '') firsts.push(c.text);
+      text[c.index] += c.text;
+      const lp = c.logprobs as unknown as TextLogprobs | null;
+      if (lp) {
+        lps[c.index]!.tokens.push(...lp.tokens);
+        lps[c.index]!.token_logprobs.push(...lp.token_logprobs);
+      }
+    }
+  }
+  const promptText = server.ctx.model.tokenizer.decode(ids);
+  for (const f of firsts) assert.ok(f.startsWith(promptText), 'a choice\'s first chunk starts with the prompt');
+  for (const c of whole.choices) {
+    assert.equal(text[c.index], c.text, `choice ${c.index}: streamed text`);
+    const want = c.logprobs as unknown as TextLogprobs;
+    assert.deepEqual(lps[c.index]!.tokens, want.tokens, `choice ${c.index}: streamed tokens`);
+    assert.equal(lps[c.index]!.token_logprobs[0], null, 'the first prompt token has no logprob');
+    lps[c.index]!.token_logprobs.forEach((x, j) => assert.ok(x === want.token_logprobs[j] || Math.abs(x! - want.token_logprobs[j]!) < 1e-5, `choice ${c.index} token ${j}`));
+  }
+  // max_tokens 0: one chunk per choice, the prompt only.
+  const only = await client.completions.create({ ...body, max_tokens: 0, n: 1, stream: true } as never);
+  const got: string[] = [];
+  for await (const chunk of only as unknown as AsyncIterable<OpenAI.Completion>) for (const c of chunk.choices) got.push(c.text);
+  assert.deepEqual(got, [promptText]);
 });

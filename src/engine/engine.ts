@@ -22,7 +22,7 @@ import { fullModelWindowParts, partsTotal } from './full-model-wall.ts';
 import { LoadLedger, type LedgerWindow } from './load-ledger.ts';
 import { SpeedupMeter, endToEndSpeedup } from './speedup-meter.ts';
 import { warmRequestPath } from './warmup.ts';
-import type { CandidateDelta, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
+import type { CandidateDelta, EchoedPrompt, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
 
 /** Where the engine reports a failed step (a pino logger fits). */
 export interface EngineLog {
@@ -50,6 +50,8 @@ export interface RequestHandle {
   plans: SkipPlan[];
   events: AsyncIterable<CandidateDelta>;
   result: Promise<GenerationResult>;
+  /** With echo: the prompt to send before the completions (read it once the first delta has arrived: its scores are then complete). */
+  echoedPrompt(): EchoedPrompt | undefined;
 }
 
 /** Core key of a group that skips nothing (its steps are dense compute). */
@@ -137,7 +139,7 @@ export class Engine {
     this.scheduler.enqueue(parent!);
     this.updateGauges();
     this.wake();
-    return { plans: parent!.plans, events: parent!.events, result: parent!.result };
+    return { plans: parent!.plans, events: parent!.events, result: parent!.result, echoedPrompt: () => parent!.echoedPrompt() };
   }
 
   /**

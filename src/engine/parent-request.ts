@@ -10,7 +10,7 @@ import { Cancellation } from './cancellation.ts';
 import { EventQueue } from './event-queue.ts';
 import { emptyOwnSteps, type OwnSteps } from './full-model-wall.ts';
 import type { LedgerSnapshot } from './load-ledger.ts';
-import type { CandidateDelta, GenerationRequest, GenerationResult, TokenLogprob } from './types.ts';
+import type { CandidateDelta, EchoedPrompt, GenerationRequest, GenerationResult, TokenLogprob } from './types.ts';
 
 let nextId = 1;
 
@@ -64,6 +64,12 @@ export class ParentRequest {
     // The API may only read the events; never let an unread rejection crash the process.
     this.result.catch(() => {});
     this.cancellation = new Cancellation(req.signal, req.deadline, onCancel);
+  }
+
+  /** With echo, the prompt to return (its scores are complete once it is prefilled, before the first delta); else undefined. */
+  echoedPrompt(): EchoedPrompt | undefined {
+    if (!this.req.echo) return undefined;
+    return { text: this.req.promptText, tokenIds: this.req.promptTokens, logprobs: this.req.promptLogprobs === null ? null : this.promptScores };
   }
 
   /** The policy label of this request's metrics. */
@@ -131,7 +137,8 @@ export class ParentRequest {
         totalMs: now - this.arrivedAt,
       },
     };
-    if (this.req.echo) result.prompt = { text: this.req.promptText, tokenIds: this.req.promptTokens, logprobs: this.req.promptLogprobs === null ? null : this.promptScores };
+    const echoed = this.echoedPrompt();
+    if (echoed) result.prompt = echoed;
     if (ref !== undefined) {
       result.referenceAnswer = ref;
       result.matchedReference = s.selectedIndex !== null && s.answers[s.selectedIndex] === ref;

@@ -148,10 +148,17 @@ export interface RequestTimings {
   totalMs: number;
 }
 
+/** A prompt returned with its completions (echo): its text, token ids and, with logprobs, their scores. */
+export interface EchoedPrompt {
+  text: string;
+  tokenIds: number[];
+  logprobs: (TokenLogprob | null)[] | null;
+}
+
 export interface GenerationResult {
   candidates: CandidateResult[];
   /** With echo: the prompt's token ids and, with logprobs, each one's log-probability given those before it (null for the first). */
-  prompt?: { text: string; tokenIds: number[]; logprobs: (TokenLogprob | null)[] | null };
+  prompt?: EchoedPrompt;
   /** null when select = none. */
   selectedIndex: number | null;
   /**

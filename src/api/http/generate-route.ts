@@ -2,8 +2,8 @@
  * POST /v1/chat/completions and POST /v1/completions: parse the body, map it to RequestSpecs (one;
  * a completions batch of prompts gives one per prompt), submit, then answer with one JSON body or an
  * SSE stream (one chunk per candidate delta, each with its choice `index`, a final chunk with the
- * `skip` summary, then `data: [DONE]`). A client that goes away cancels the request, which frees its
- * rows at the engine's next step.
+ * `skip` summary, then `data: [DONE]`; with echo, a choice's first chunk starts with the prompt).
+ * A client that goes away cancels the request, which frees its rows at the engine's next step.
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -40,7 +40,6 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         })()
       : (() => {
           const b = parseBody(CompletionRequestSchema, raw);
-          if (b.echo && b.stream) throw new InvalidRequestError('echo is not supported with stream: send it without stream', 'echo');
           return { specs: completionSpecs(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
         })();
   const abort = new AbortController();
@@ -95,7 +94,8 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         started.add(index);
         const plan = handles[k]!.plans[d.index];
         const extras = first ? { skip_plan: plan ? planToWire(plan) : null } : {};
-        await stream.writeSSE({ data: JSON.stringify(deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras)) });
+        const echo = first ? handles[k]!.echoedPrompt() : undefined;
+        await stream.writeSSE({ data: JSON.stringify(deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras, echo)) });
       }
       const results: GenerationResult[] = await Promise.all(handles.map((h) => h.result));
       await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, results, parsed.includeUsage, batch)) });

@@ -3,7 +3,7 @@
  * logprobs, plus skipserve's additions (`skip_plan`, `answer`, `score`, `selected` per choice and
  * the `skip` summary per response).
  */
-import type { CandidateDelta, CandidateResult, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { skipSummary } from './skip-summary.ts';
 
@@ -107,13 +107,17 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
   };
 }
 
-/** One streaming chunk for one candidate's delta. */
-export function deltaChunk(kind: Kind, id: string, model: string, created: number, d: CandidateDelta, first: boolean, tok: TextTokenizer, withLogprobs: boolean, extras: Record<string, unknown>) {
-  const logprobs = withLogprobs && d.logprobs.length ? (kind === 'chat' ? chatLogprobs(tok, d.logprobs) : textLogprobs(tok, d.logprobs)) : null;
+/**
+ * One streaming chunk for one candidate's delta. `echo` (completions, on a choice's first chunk):
+ * the prompt goes before the delta's text, and with logprobs its tokens before the delta's.
+ */
+export function deltaChunk(kind: Kind, id: string, model: string, created: number, d: CandidateDelta, first: boolean, tok: TextTokenizer, withLogprobs: boolean, extras: Record<string, unknown>, echo?: EchoedPrompt) {
+  const prompt = echo?.logprobs ? { tokenIds: echo.tokenIds, logprobs: echo.logprobs } : undefined;
+  const logprobs = withLogprobs && (d.logprobs.length || prompt) ? (kind === 'chat' ? chatLogprobs(tok, d.logprobs) : textLogprobs(tok, d.logprobs, prompt)) : null;
   const choice =
     kind === 'chat'
       ? { index: d.index, delta: first ? { role: 'assistant', content: d.text } : { content: d.text }, logprobs, finish_reason: d.finishReason ?? null, ...extras }
-      : { index: d.index, text: d.text, logprobs, finish_reason: d.finishReason ?? null, ...extras };
+      : { index: d.index, text: echo ? echo.text + d.text : d.text, logprobs, finish_reason: d.finishReason ?? null, ...extras };
   return { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [choice] };
 }
 
