@@ -125,7 +125,6 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'top_logprobs', param: 'top_logprobs', only: 'chat', values: fc.integer({ min: 0, max: 20 }) },
     { path: 'logprobs', param: 'logprobs', only: 'text', values: fc.oneof(fc.integer({ min: 21, max: 1e4 }), fc.integer({ min: -9, max: -1 }), fc.boolean()) },
     { path: 'echo', param: 'echo', only: 'text', values: fc.oneof(fc.nat(), fc.string({ maxLength: 3 }), fc.constant(null)) },
-    { path: 'echo', param: 'echo', only: 'text', values: fc.constant(true), prepare: (b) => (b.stream = true) },
     { path: 'messages', param: 'messages', only: 'chat', values: fc.oneof(fc.constant([]), fc.string({ maxLength: 5 }), fc.nat(), fc.constant(null)) },
     { path: 'messages.0.role', param: 'messages[0].role', only: 'chat', values: fc.oneof(fc.string({ maxLength: 8 }).filter((s) => !['system', 'user', 'assistant', 'developer'].includes(s)), fc.nat()) },
     { path: 'messages.0.content', param: 'messages[0].content', only: 'chat', values: fc.oneof(fc.nat(), fc.constant(null), fc.constant([{ type: 'image_url', image_url: { url: 'x' } }]), fc.constant([{ type: 'text' }])) },
