@@ -51,7 +51,9 @@ export async function runCalibrate(argv: string[]): Promise<void> {
     temperature: numFlag('temperature', values.temperature, 0, (v) => v >= 0 && v <= 5, 'a number in [0, 5]'),
     topP: numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
     maxTokens: numFlag('max-tokens', values['max-tokens'], 96, pos, 'an integer >= 1'),
-    importancePrompts: numFlag('importance-prompts', values['importance-prompts'], 48, nonneg, 'an integer >= 0'),
+    // calibration.json's importance table (head-importance, expert-profile and the latency-budget
+    // path read it) needs at least one prompt measured: refuse 0 before hours of labels, not after.
+    importancePrompts: numFlag('importance-prompts', values['importance-prompts'], 48, pos, 'an integer >= 1 (calibration.json needs an importance table)'),
     requestRows: numFlag('request-rows', values['request-rows'], 16, pos, 'an integer >= 1'),
   };
   const maxBatch = numFlag('max-batch', values['max-batch'], 64, pos, 'an integer >= 1');

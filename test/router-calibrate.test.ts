@@ -201,3 +201,8 @@ test('calibration is reproducible from its seed', async () => {
   const b = await calibratePrompts(local, catalog, prompts, cfg, join(dir, 'router', 'repro-b.jsonl'));
   assert.deepEqual(strip(b), strip(a));
 });
+
+test('router calibrate refuses --importance-prompts 0 by name before any work (calibration.json needs an importance table)', async () => {
+  const { runCalibrate } = await import('../router/cli-calibrate.ts');
+  await assert.rejects(runCalibrate(['--model', 'models/default', '--count', '1', '--importance-prompts', '0']), /--importance-prompts must be an integer >= 1/);
+});
