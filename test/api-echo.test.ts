@@ -121,6 +121,12 @@ test('echo with stream: each choice starts with the prompt and its logprobs; the
     assert.equal(lps[c.index]!.token_logprobs[0], null, 'the first prompt token has no logprob');
     lps[c.index]!.token_logprobs.forEach((x, j) => assert.ok(x === want.token_logprobs[j] || Math.abs(x! - want.token_logprobs[j]!) < 1e-5, `choice ${c.index} token ${j}`));
   }
+  // A batch of prompts: each choice starts with its own prompt.
+  const batch = await client.completions.create({ ...body, prompt: ['Q: 1+1? A:', 'Q: 2+2? A:'], logprobs: null, stream: true } as never);
+  const heads = new Map<number, string>();
+  for await (const chunk of batch as unknown as AsyncIterable<OpenAI.Completion>) for (const c of chunk.choices) if (!heads.has(c.index)) heads.set(c.index, c.text);
+  assert.deepEqual([...heads.keys()].sort(), [0, 1, 2, 3]);
+  for (const [i, t] of heads) assert.ok(t.startsWith(i < 2 ? 'Q: 1+1? A:' : 'Q: 2+2? A:'), `choice ${i}: ${JSON.stringify(t)}`);
   // max_tokens 0: one chunk per choice, the prompt only.
   const only = await client.completions.create({ ...body, max_tokens: 0, n: 1, stream: true } as never);
   const got: string[] = [];
