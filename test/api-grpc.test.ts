@@ -172,3 +172,37 @@ test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
   const ok = await unary<GenerateResponseMsg>('Generate', base);
   assert.equal(ok.candidates.length, 1, 'the server keeps serving');
 });
+
+test('echo: the prompt and its scores as over HTTP; streamed once, before the first delta; max_tokens 0 scores only; not with messages', async () => {
+  const req = { prompt: 'Q: 12+30? A:', max_tokens: 3, temperature: 0, echo: true, logprobs: true, top_logprobs: 1 };
+  const r = await unary<GenerateResponseMsg>('Generate', req);
+  const http = (await (
+    await fetch(`${server.http}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: req.prompt, max_tokens: 3, temperature: 0, echo: true, logprobs: 1 }) })
+  ).json()) as { choices: { text: string; logprobs: { token_logprobs: (number | null)[] } }[]; usage: { prompt_tokens: number } };
+  const p = r.prompt!;
+  assert.equal(p.text, req.prompt);
+  assert.equal(p.token_ids.length, http.usage.prompt_tokens);
+  assert.equal(p.tokens.length, p.token_ids.length);
+  assert.equal(p.tokens[0]!.logprob, undefined, 'the first prompt token has no logprob');
+  const want = http.choices[0]!.logprobs.token_logprobs.slice(0, p.tokens.length);
+  p.tokens.forEach((t, i) => (i === 0 ? assert.equal(want[0], null) : assert.ok(Math.abs(t.logprob! - want[i]!) < 1e-5, `prompt token ${i}`)));
+  assert.equal(http.choices[0]!.text, p.text + r.candidates[0]!.text);
+
+  const call = client.GenerateStream!({ ...req, n: 2, seed: 3, temperature: 1 }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  const kinds: string[] = [];
+  for await (const m of call as AsyncIterable<GenerateStreamResponseMsg>) kinds.push(m.prompt ? 'prompt' : m.delta ? 'delta' : 'final');
+  assert.equal(kinds[0], 'prompt');
+  assert.equal(kinds.filter((k) => k === 'prompt').length, 1);
+  assert.equal(kinds.at(-1), 'final');
+
+  const only = await unary<GenerateResponseMsg>('Generate', { ...req, max_tokens: 0 });
+  assert.equal(only.usage.completion_tokens, 0);
+  assert.deepEqual(only.prompt!.token_ids, p.token_ids);
+  await assert.rejects(unary('Generate', { messages: [{ role: 'user', content: 'hi' }], echo: true }), (e: grpc.ServiceError) => {
+    assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(e.details, /echo/);
+    return true;
+  });
+  const plain = await unary<GenerateResponseMsg>('Generate', { ...base });
+  assert.equal(plain.prompt ?? null, null, 'no prompt without echo');
+});

@@ -75,6 +75,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { param: 'model', apply: set('model'), values: fc.string({ minLength: 1, maxLength: 12 }).filter((s) => s !== 'default') },
     { param: 'messages[0].role', apply: (m, v) => Object.assign(m, { prompt: '', messages: [{ role: v, content: 'hi' }] }), values: fc.string({ maxLength: 10 }).filter((s) => !['system', 'user', 'assistant', 'developer'].includes(s)) },
     { param: 'prompt', apply: (m) => Object.assign(m, { prompt: '', messages: [] }), values: fc.constant(null) },
+    { param: 'echo', apply: (m) => Object.assign(m, { prompt: '', messages: [{ role: 'user', content: 'hi' }], echo: true }), values: fc.constant(true) },
     { param: 'messages', apply: (m, v) => Object.assign(m, { prompt: v, messages: [{ role: 'user', content: 'hi' }] }), values: fc.string({ minLength: 1, maxLength: 5 }) },
     { param: 'prompt', apply: (m, v) => Object.assign(m, { messages: [], prompt: v }), values: fc.integer({ min: 4 * l.context, max: l.hugeChars }).map((n) => 'ab '.repeat(n).slice(0, n)) },
     { param: 'skip.policy', apply: setSkip('policy'), values: fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !['none', 'explicit', 'random-heads', 'sub-networks', 'head-importance', 'latency-budget', 'expert-profile', 'learned'].includes(s)) },

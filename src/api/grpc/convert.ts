@@ -3,11 +3,11 @@
  * once, by prepareRequest, like every other request) and a domain result to a GenerateResponse.
  */
 import { InvalidRequestError } from '../../errors.ts';
-import type { CandidateDelta, GenerationResult, RequestSpec, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import type { CandidateDelta, EchoedPrompt, GenerationResult, RequestSpec, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import type { SelectMode } from '../../engine/vote.ts';
 import { planToWire, type SkipPlan, type SkipPlanWire } from '../../plans/plan.ts';
 import { diversityToWire } from '../diversity-wire.ts';
-import type { CandidateDeltaMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
+import type { CandidateDeltaMsg, EchoedPromptMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
 
 function planFromMsg(p: SkipPlanMsg): SkipPlanWire {
   const mask: Record<string, number[]> = {};
@@ -33,6 +33,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
   const hasPrompt = m.prompt !== '';
   const hasMessages = m.messages.length > 0;
   if (hasPrompt === hasMessages) throw new InvalidRequestError('set exactly one of prompt or messages', hasPrompt ? 'messages' : 'prompt');
+  if (m.echo && hasMessages) throw new InvalidRequestError('echo is for prompt requests (OpenAI completions), not messages', 'echo');
   for (const [i, msg] of m.messages.entries()) {
     if (!ROLES.includes(msg.role)) throw new InvalidRequestError(`role must be ${ROLES.join(', ')}; got '${msg.role}'`, `messages[${i}].role`);
   }
@@ -56,6 +57,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     metadata: m.metadata && Object.keys(m.metadata).length ? m.metadata : undefined,
     logprobs: m.logprobs,
     topLogprobs: m.top_logprobs,
+    ...(m.echo ? { echo: true } : {}),
     skip: s
       ? {
           policy: s.policy || undefined,
@@ -73,13 +75,19 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
   };
 }
 
+const topToMsg = (tok: TextTokenizer, l: TokenLogprob): TokenLogprobMsg['top_logprobs'] => l.top.map((t) => ({ token: tok.tokenText(t.token), token_id: t.token, logprob: t.logprob }));
+
 function logprobsToMsg(tok: TextTokenizer, lps: TokenLogprob[]): TokenLogprobMsg[] {
-  return lps.map((l) => ({
-    token: tok.tokenText(l.token),
-    token_id: l.token,
-    logprob: l.logprob,
-    top_logprobs: l.top.map((t) => ({ token: tok.tokenText(t.token), token_id: t.token, logprob: t.logprob })),
-  }));
+  return lps.map((l) => ({ token: tok.tokenText(l.token), token_id: l.token, logprob: l.logprob, top_logprobs: topToMsg(tok, l) }));
+}
+
+/** An echoed prompt as a proto message: with logprobs, one entry per token (no logprob where none was scored). */
+export function promptToMsg(tok: TextTokenizer, p: EchoedPrompt): EchoedPromptMsg {
+  const tokens = (p.logprobs ?? []).map((l, i) => {
+    const id = p.tokenIds[i]!;
+    return { token_id: id, token: tok.tokenText(id), ...(l ? { logprob: l.logprob } : {}), top_logprobs: l ? topToMsg(tok, l) : [] };
+  });
+  return { text: p.text, token_ids: p.tokenIds, tokens };
 }
 
 /** One streamed delta as a proto message. */
@@ -118,5 +126,6 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
       matched_reference: r.matchedReference ?? false,
     },
     usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
+    ...(r.prompt ? { prompt: promptToMsg(tok, r.prompt) } : {}),
   };
 }

@@ -47,6 +47,7 @@ export interface GenerateRequestMsg {
   min_p?: number;
   logit_bias?: Record<string, number>;
   best_of?: number;
+  echo: boolean;
   presence_penalty?: number;
   frequency_penalty?: number;
 }
@@ -56,6 +57,12 @@ export interface TokenLogprobMsg {
   token_id: number;
   logprob: number;
   top_logprobs: { token: string; token_id: number; logprob: number }[];
+}
+
+export interface EchoedPromptMsg {
+  text: string;
+  token_ids: number[];
+  tokens: { token_id: number; token: string; logprob?: number; top_logprobs: TokenLogprobMsg['top_logprobs'] }[];
 }
 
 export interface CandidateMsg {
@@ -81,6 +88,7 @@ export interface GenerateResponseMsg {
   candidates: CandidateMsg[];
   skip: { policy: string; arm: string; selected_index: number; speedup: number; skipped_compute_ratio: number; diversity: DiversityMsg; reference_answer: string; matched_reference: boolean };
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  prompt?: EchoedPromptMsg;
 }
 
 export interface CandidateDeltaMsg {
@@ -91,7 +99,10 @@ export interface CandidateDeltaMsg {
   logprobs: TokenLogprobMsg[];
 }
 
-export type GenerateStreamResponseMsg = { delta: CandidateDeltaMsg; final?: undefined } | { final: GenerateResponseMsg; delta?: undefined };
+export type GenerateStreamResponseMsg =
+  | { delta: CandidateDeltaMsg; final?: undefined; prompt?: undefined }
+  | { final: GenerateResponseMsg; delta?: undefined; prompt?: undefined }
+  | { prompt: EchoedPromptMsg; delta?: undefined; final?: undefined };
 
 export interface PolicyDescriptionMsg {
   name: string;

@@ -16,7 +16,7 @@ import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
-import { deltaToMsg, resultToMsg, specFromMsg } from './convert.ts';
+import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toGrpc } from './errors.ts';
 import type {
   FeedbackRequestMsg,
@@ -124,8 +124,12 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       decoded(call.request);
       const { engine, handle: submitted } = submit(call, true);
       const handle = await submitted;
+      let first = true;
       for await (const d of handle.events) {
         if (call.cancelled) break;
+        const echoed = first ? handle.echoedPrompt() : undefined;
+        if (echoed) call.write({ prompt: promptToMsg(engine.tokenizer, echoed) });
+        first = false;
         call.write({ delta: deltaToMsg(engine.tokenizer, d) });
       }
       call.write({ final: respond(engine, handle, await handle.result) });
