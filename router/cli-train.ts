@@ -14,10 +14,12 @@ import { intList, isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { ProgressBar } from '../src/cli/progress.ts';
 import { evaluateMembers, evaluateScores, fitSelector, planShares, splitRecords, trainMembers, type FitOptions, type FitReport } from './selector/fit.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
+import { crossValidate } from './selector/cross-validate.ts';
 
 export const TRAIN_USAGE = `usage: skipserve router train [--model DIR] [--seed S] [--epochs N] [--hidden N] [--embed N]
   [--lr X] [--temperature T] [--threshold X] [--validation X]
-  [--infonce W] [--pairwise W] [--pairwise-temperature T] [--features | --no-features] [--ensemble K] [--ns 4,8,16] [--compare]`;
+  [--infonce W] [--pairwise W] [--pairwise-temperature T] [--features | --no-features] [--ensemble K] [--ns 4,8,16] [--compare]
+  [--cross-validate K]   K-fold: every question held out once; the selector's plan sets against static and random ones (selector-crossval.json)`;
 
 /** One line per N of the offline vote figures. */
 function voteLines(report: Pick<FitReport, 'votes'>): string {
@@ -39,6 +41,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       lr: { type: 'string' }, temperature: { type: 'string' }, threshold: { type: 'string' }, validation: { type: 'string' },
       infonce: { type: 'string' }, pairwise: { type: 'string' }, 'pairwise-temperature': { type: 'string' }, features: { type: 'boolean' },
       'no-features': { type: 'boolean' }, ensemble: { type: 'string' }, ns: { type: 'string' }, compare: { type: 'boolean' },
+      'cross-validate': { type: 'string' },
     },
     strict: true,
   });
@@ -76,6 +79,19 @@ export async function runTrain(argv: string[]): Promise<void> {
   const samples = header.config.samplesPerPlan;
   const pct = (x: number): string => (100 * x).toFixed(1) + '%';
   if (values.compare) return compare(records, catalog, samples, opts, `${paths.dir}/selector-compare.json`);
+  if (values['cross-validate'] !== undefined) {
+    const folds = numFlag('cross-validate', values['cross-validate'], 5, (v) => isInt(v) && v >= 2 && v <= 20, 'an integer from 2 to 20');
+    const bar = new ProgressBar('folds', folds);
+    const cv = crossValidate(records, catalog.entries.length, samples, opts, folds, () => bar.tick(1));
+    const out = `${paths.dir}/selector-crossval.json`;
+    writeJsonAtomic(out, { ...cv, loss: opts.loss, features: opts.features ?? null, ensemble: opts.ensemble, createdAt: new Date().toISOString() });
+    process.stdout.write(
+      `${cv.folds}-fold cross-validation, ${cv.questions} questions, maj@${cv.n} over the recorded answers (paired):\n` +
+        cv.figures.map((f) => `  ${f.choice.padEnd(52)} ${(100 * f.maj).toFixed(1)}%  - random ${formatDiff(f.minusRandom)}; - selector ${formatDiff(f.minusSelector)}\n`).join('') +
+        `wrote ${out}\n`,
+    );
+    return;
+  }
 
   const bar = new ProgressBar('train', epochs * opts.ensemble!);
   const started = Date.now();
