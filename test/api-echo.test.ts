@@ -109,6 +109,7 @@ test('echo with stream: each choice starts with the prompt and its logprobs; the
       if (lp) {
         lps[c.index]!.tokens.push(...lp.tokens);
         lps[c.index]!.token_logprobs.push(...lp.token_logprobs);
+        lps[c.index]!.text_offset.push(...lp.text_offset);
       }
     }
   }
@@ -118,6 +119,7 @@ test('echo with stream: each choice starts with the prompt and its logprobs; the
     assert.equal(text[c.index], c.text, `choice ${c.index}: streamed text`);
     const want = c.logprobs as unknown as TextLogprobs;
     assert.deepEqual(lps[c.index]!.tokens, want.tokens, `choice ${c.index}: streamed tokens`);
+    assert.deepEqual(lps[c.index]!.text_offset, want.text_offset, `choice ${c.index}: text_offset counts from the start of the choice's text`);
     assert.equal(lps[c.index]!.token_logprobs[0], null, 'the first prompt token has no logprob');
     lps[c.index]!.token_logprobs.forEach((x, j) => assert.ok(x === want.token_logprobs[j] || Math.abs(x! - want.token_logprobs[j]!) < 1e-5, `choice ${c.index} token ${j}`));
   }

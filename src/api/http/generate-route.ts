@@ -85,6 +85,8 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => abort.abort());
     const started = new Set<number>();
+    // Completions logprobs: each choice's text_offset so far (they count from the start of its text).
+    const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
     try {
@@ -95,7 +97,10 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         const plan = handles[k]!.plans[d.index];
         const extras = first ? { skip_plan: plan ? planToWire(plan) : null } : {};
         const echo = first ? handles[k]!.echoedPrompt() : undefined;
-        await stream.writeSSE({ data: JSON.stringify(deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras, echo)) });
+        const chunk = deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras, echo, offsets.get(index) ?? 0);
+        const lp = chunk.choices[0]!.logprobs;
+        if (lp && 'text_offset' in lp && lp.tokens.length) offsets.set(index, lp.text_offset.at(-1)! + lp.tokens.at(-1)!.length);
+        await stream.writeSSE({ data: JSON.stringify(chunk) });
       }
       const results: GenerationResult[] = await Promise.all(handles.map((h) => h.result));
       await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, results, parsed.includeUsage, batch)) });

@@ -23,8 +23,8 @@ export function chatLogprobs(tok: TextTokenizer, lps: TokenLogprob[]) {
  * prompt's tokens come first (`prompt`: ids and their scores; the first token, and any the runtime
  * did not score, has null logprob and null alternatives, as OpenAI and vLLM return them).
  */
-export function textLogprobs(tok: TextTokenizer, lps: TokenLogprob[], prompt?: { tokenIds: number[]; logprobs: (TokenLogprob | null)[] }) {
-  let offset = 0;
+export function textLogprobs(tok: TextTokenizer, lps: TokenLogprob[], prompt?: { tokenIds: number[]; logprobs: (TokenLogprob | null)[] }, startOffset = 0) {
+  let offset = startOffset;
   const text_offset: number[] = [];
   const entries: { token: number; lp: TokenLogprob | null }[] = [...(prompt?.tokenIds.map((token, i) => ({ token, lp: prompt.logprobs[i] ?? null })) ?? []), ...lps.map((lp) => ({ token: lp.token, lp }))];
   const tokens = entries.map(({ token }) => {
@@ -110,10 +110,12 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
 /**
  * One streaming chunk for one candidate's delta. `echo` (completions, on a choice's first chunk):
  * the prompt goes before the delta's text, and with logprobs its tokens before the delta's.
+ * `textOffset` (completions): where this chunk's first token starts in the choice's whole text, so
+ * that `text_offset` counts from the start of the choice as in the unstreamed response.
  */
-export function deltaChunk(kind: Kind, id: string, model: string, created: number, d: CandidateDelta, first: boolean, tok: TextTokenizer, withLogprobs: boolean, extras: Record<string, unknown>, echo?: EchoedPrompt) {
+export function deltaChunk(kind: Kind, id: string, model: string, created: number, d: CandidateDelta, first: boolean, tok: TextTokenizer, withLogprobs: boolean, extras: Record<string, unknown>, echo?: EchoedPrompt, textOffset = 0) {
   const prompt = echo?.logprobs ? { tokenIds: echo.tokenIds, logprobs: echo.logprobs } : undefined;
-  const logprobs = withLogprobs && (d.logprobs.length || prompt) ? (kind === 'chat' ? chatLogprobs(tok, d.logprobs) : textLogprobs(tok, d.logprobs, prompt)) : null;
+  const logprobs = withLogprobs && (d.logprobs.length || prompt) ? (kind === 'chat' ? chatLogprobs(tok, d.logprobs) : textLogprobs(tok, d.logprobs, prompt, textOffset)) : null;
   const choice =
     kind === 'chat'
       ? { index: d.index, delta: first ? { role: 'assistant', content: d.text } : { content: d.text }, logprobs, finish_reason: d.finishReason ?? null, ...extras }
