@@ -12,7 +12,7 @@ import { topN } from '../../src/router/selector-session.ts';
 import { pairedDiff, type PairedDiff } from '../../src/util/intervals.ts';
 import { fnv1a, Rng } from '../../src/util/rng.ts';
 import { ensembleScores } from './model.ts';
-import { majority } from './offline-vote.ts';
+import { majority, randomPlans } from './offline-vote.ts';
 import { planShares, recordInput, trainMembers, type FitOptions } from './fit.ts';
 
 export interface SetChoiceFigure {
@@ -112,7 +112,7 @@ export function crossValidate(records: readonly PromptRecord[], m: number, sampl
       put(`static: the ${n} plans best on average`, right(byAccuracy));
       put(`static: the ${n} plans whose vote was right most often`, right(byVote));
       let random = 0;
-      for (let d = 0; d < randomDraws; d++) random += right(rng.shuffle(Array.from({ length: m }, (_, j) => j)).slice(0, n)) / randomDraws;
+      for (let d = 0; d < randomDraws; d++) random += right(randomPlans(rng, m, n)) / randomDraws;
       put(RANDOM, random);
     }
     onFold?.(f);

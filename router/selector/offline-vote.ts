@@ -46,7 +46,7 @@ export function majority(answers: readonly (string | null)[], chosen: readonly n
 }
 
 /** `n` distinct indices below `m`, drawn from `rng`. */
-function randomPlans(rng: Rng, m: number, n: number): number[] {
+export function randomPlans(rng: Rng, m: number, n: number): number[] {
   const idx = Array.from({ length: m }, (_, i) => i);
   rng.shuffle(idx);
   return idx.slice(0, Math.min(n, m));
