@@ -32,7 +32,7 @@ export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts
   Resumable: rerun the same command to continue (--fresh starts over); end-to-end speeds are kept per row
   too (--speed-ns: measure only these N, default all of --ns).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks', 'sub-networks-fast'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks', 'sub-networks-fast', 'ensemble', 'ensemble-greedy'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -94,6 +94,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       'learned-greedy': { label: 'learned greedy', skip: { policy: 'learned' }, ns, temperature: 0, prefixes: true },
       // Candidate i is sub-network i whatever N: scored on prefixes like vanilla (the vote here is the majority; router vote-rules scores the weighted one).
       'sub-networks': { label: 'sub-networks', skip: { policy: 'sub-networks' }, ns, prefixes: true },
+      // The calibrated ensemble: candidate i is plan i of router/ensemble.json whatever N.
+      ensemble: { label: 'ensemble', skip: { policy: 'ensemble' }, ns, prefixes: true },
+      'ensemble-greedy': { label: 'ensemble greedy', skip: { policy: 'ensemble' }, ns, temperature: 0, prefixes: true },
     };
     // Fast mode: the latency-budget core shared by every candidate, learned head masks on top; and
     // the same with every candidate decoding greedily under its own plan (as learned greedy).
@@ -122,6 +125,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     }
     const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
+    const ensemble = existsSync(paths.ensemble) ? createHash('sha256').update(readFileSync(paths.ensemble)).digest('hex').slice(0, 16) : null;
+    for (const c of configs) if (c.skip.policy === 'ensemble') c.version = ensemble;
     // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers and the
     // cores themselves at each N (the core check's scale moves them), so results made on another
     // core run again.
@@ -177,6 +182,11 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
       ['vanilla', 'latency-budget 1.25x'],
       ['vanilla', 'latency-budget 1.5x'],
       ['vanilla', 'sub-networks'],
+      ['vanilla', 'ensemble greedy'],
+      [rh, 'ensemble greedy'],
+      [`${rh} greedy`, 'ensemble greedy'],
+      ['learned greedy', 'ensemble greedy'],
+      ['vanilla', 'ensemble'],
     ]);
     const seconds = (Date.now() - started) / 1000;
     const settings = { ...header, source: values.prompts ?? `generated test split, tier ${tier}, seed ${seed}`, speed, seconds, note: values.note ?? null, createdAt: new Date().toISOString() };

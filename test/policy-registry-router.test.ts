@@ -3,17 +3,23 @@ import { test } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPolicyRegistry } from '../src/plans/policies/registry.ts';
+import { createPolicyRegistry, POLICIES } from '../src/plans/policies/registry.ts';
+import { KNOWN_POLICIES } from '../load-tests/reliability/fuzz-http-cases.ts';
+import { routerPaths, writeJsonAtomic } from '../src/router/calibration.ts';
+import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { axis, info, routerDir } from './helpers/router-fixture.ts';
 
 test('the router policies are in the registry and report availability', async () => {
+  assert.deepEqual(POLICIES.map((p) => p.name), KNOWN_POLICIES, 'the fuzzers know every policy name (an unknown skip.policy is any other string)');
   const missing = { info: { ...info, dir: '/nonexistent' }, modelDir: '/nonexistent', defaults: { k: 1, targetSpeedup: 1.25 } };
   const reg = await createPolicyRegistry(missing);
-  for (const name of ['head-importance', 'latency-budget', 'expert-profile', 'learned']) assert.ok(reg.get(name), `${name} registered`);
+  for (const name of ['head-importance', 'latency-budget', 'expert-profile', 'learned', 'ensemble']) assert.ok(reg.get(name), `${name} registered`);
   assert.match(reg.get('learned')!.unavailableReason()!, /selector\.onnx not found/);
   assert.match(reg.get('latency-budget')!.unavailableReason()!, /calibration\.json not found/);
+  assert.match(reg.get('ensemble')!.unavailableReason()!, /ensemble\.json not found/);
 
   const dir = routerDir();
+  writeJsonAtomic(routerPaths(dir).ensemble, { version: 1, numLayers: info.numLayers, numHeads: info.numHeads, weights: modelFingerprint(dir), chosenBy: 'test', plans: [{ id: 'full', accuracy: 0.5, plan: {} }] });
   const deps = { info: { ...info, dir }, modelDir: dir, defaults: { k: 2, targetSpeedup: 1.25 } };
   const full = await createPolicyRegistry(deps);
   for (const p of full.list()) assert.equal(p.unavailableReason(), null, p.name);
@@ -35,8 +41,8 @@ test('a policy that fails to load stops startup with its error, unless it is opt
   const deps = { info: { ...info, dir }, modelDir: dir, defaults: { k: 1, targetSpeedup: 1.25 } };
   await assert.rejects(createPolicyRegistry(deps), /policy 'head-importance' failed to load: .*recalibrate/);
   const failed: string[] = [];
-  const reg = await createPolicyRegistry(deps, { optional: ['head-importance', 'latency-budget', 'expert-profile', 'learned'], onOptionalFailure: (name) => failed.push(name) });
-  assert.deepEqual(failed, ['head-importance', 'latency-budget', 'expert-profile', 'learned']);
+  const reg = await createPolicyRegistry(deps, { optional: ['head-importance', 'latency-budget', 'expert-profile', 'learned', 'ensemble'], onOptionalFailure: (name) => failed.push(name) });
+  assert.deepEqual(failed, ['head-importance', 'latency-budget', 'expert-profile', 'learned', 'ensemble']);
   assert.match(reg.get('learned')!.unavailableReason()!, /recalibrate/);
   assert.equal(reg.get('random-heads')!.unavailableReason(), null);
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { REPO_ROOT } from './server-process.ts';
-import type { FuzzLimits } from './fuzz-http-cases.ts';
+import { KNOWN_POLICIES, type FuzzLimits } from './fuzz-http-cases.ts';
 
 export type GrpcMethod = 'Generate' | 'GenerateStream' | 'ListPolicies' | 'GetModel';
 
@@ -78,7 +78,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { param: 'echo', apply: (m) => Object.assign(m, { prompt: '', messages: [{ role: 'user', content: 'hi' }], echo: true }), values: fc.constant(true) },
     { param: 'messages', apply: (m, v) => Object.assign(m, { prompt: v, messages: [{ role: 'user', content: 'hi' }] }), values: fc.string({ minLength: 1, maxLength: 5 }) },
     { param: 'prompt', apply: (m, v) => Object.assign(m, { messages: [], prompt: v }), values: fc.integer({ min: 4 * l.context, max: l.hugeChars }).map((n) => 'ab '.repeat(n).slice(0, n)) },
-    { param: 'skip.policy', apply: setSkip('policy'), values: fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !['none', 'explicit', 'random-heads', 'sub-networks', 'head-importance', 'latency-budget', 'expert-profile', 'learned'].includes(s)) },
+    { param: 'skip.policy', apply: setSkip('policy'), values: fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)) },
     { param: 'skip.core_fraction', apply: setSkip('core_fraction', 'sub-networks'), values: fc.oneof(fc.constantFrom(NaN, Infinity, -1, 0), fc.double({ min: 0.6001, max: 1e9, noNaN: true })) },
     { param: 'skip.k', apply: setSkip('k', 'random-heads'), values: fc.oneof(u32, fc.integer({ min: l.layers * l.heads + 1, max: 1e6 })) },
     { param: 'skip.target_speedup', apply: setSkip('target_speedup', 'latency-budget'), values: fc.oneof(fc.constantFrom(NaN, Infinity, 0, -1), fc.double({ min: 100.01, max: 1e9, noNaN: true })) },

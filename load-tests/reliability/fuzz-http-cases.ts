@@ -9,6 +9,9 @@
 import fc from 'fast-check';
 import type { RawRequest } from './raw-http.ts';
 
+/** The server's policy names (src/plans/policies/registry.ts): an unknown `skip.policy` is any other string. */
+export const KNOWN_POLICIES = ['none', 'explicit', 'random-heads', 'sub-networks', 'head-importance', 'latency-budget', 'expert-profile', 'learned', 'ensemble'];
+
 export interface HttpCase {
   category: 'valid' | 'field' | 'unknown-field' | 'limit' | 'json' | 'bytes' | 'transport' | 'tokenize';
   /** Short human description (kept for failure samples). */
@@ -131,7 +134,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'messages.0.name', param: 'messages[0].name', only: 'chat', values: fc.oneof(fc.nat(), fc.constant([])) },
     { path: 'prompt', param: 'prompt', only: 'text', values: fc.oneof(fc.constant([]), fc.nat(), fc.constant(null), fc.array(fc.string({ maxLength: 3 }), { minLength: 65, maxLength: 70 }), fc.constant(['a', 7]), fc.array(fc.double({ min: 0.1, max: 9.9, noNaN: true }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 3 })) },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
-    { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !['none', 'explicit', 'random-heads', 'sub-networks', 'head-importance', 'latency-budget', 'expert-profile', 'learned'].includes(s)), fc.nat()) },
+    { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)), fc.nat()) },
     { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'random-heads' }) },
     { path: 'skip.target_speedup', param: 'skip.target_speedup', values: fc.oneof(fc.double({ min: -5, max: 0.99, noNaN: true }), fc.double({ min: 100.01, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'latency-budget' }) },
     { path: 'skip.core_fraction', param: 'skip.core_fraction', values: fc.oneof(fc.double({ min: -5, max: 0, noNaN: true }), fc.double({ min: 0.6001, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'sub-networks' }) },

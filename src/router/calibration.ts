@@ -80,6 +80,7 @@ export function routerPaths(modelDir: string): {
   records: string;
   catalog: string;
   selector: string;
+  ensemble: string;
   evalMd: string;
   evalSvg: string;
   evalJson: string;
@@ -91,6 +92,7 @@ export function routerPaths(modelDir: string): {
     records: join(dir, 'calibration-records.jsonl'),
     catalog: join(dir, 'catalog.json'),
     selector: join(modelDir, 'selector.onnx'),
+    ensemble: join(dir, 'ensemble.json'),
     evalMd: join(dir, 'eval.md'),
     evalSvg: join(dir, 'eval.svg'),
     evalJson: join(dir, 'eval.json'),

@@ -13,6 +13,7 @@ import { SelectorSession } from './selector-session.ts';
 import type { LatencyTable } from './skip-core-search.ts';
 import { calibrationTable } from './calibrated-cores.ts';
 import { readTrainedCores, type TrainedCore } from './trained-cores.ts';
+import { readEnsemble, type Ensemble } from './ensemble.ts';
 
 export interface RouterResources {
   info: ModelInfo;
@@ -33,6 +34,10 @@ export interface RouterResources {
   coreGraphs: boolean;
   /** Skip cores the model was trained to run cheaply (trained-cores.ts; empty when it declares none). */
   trainedCores: TrainedCore[];
+  /** The calibrated sub-network ensemble (ensemble.ts). */
+  ensemble: Ensemble | null;
+  /** Why the ensemble is not usable (null when loaded; a malformed file's error too). */
+  ensembleMissing: string | null;
 }
 
 /** Loads whatever router files exist under `modelDir`; never throws for a missing file. */
@@ -62,6 +67,12 @@ export async function loadRouterResources(
   if (calibration && (calibration.numLayers !== info.numLayers || calibration.numHeads !== info.numHeads)) {
     throw new Error(`${p.calibration} is for ${calibration.numLayers} layers x ${calibration.numHeads} heads, the model has ${info.numLayers} x ${info.numHeads}; recalibrate`);
   }
+  let ens: ReturnType<typeof readEnsemble>;
+  try {
+    ens = readEnsemble(p.ensemble, info);
+  } catch (err) {
+    ens = { ensemble: null, missing: (err as Error).message };
+  }
   return {
     info,
     calibration,
@@ -74,6 +85,8 @@ export async function loadRouterResources(
     coreShareTolerance: opts.coreShareTolerance ?? 0.25,
     coreGraphs: false,
     trainedCores: existsSync(info.dir) ? readTrainedCores(info.dir, info.numLayers) : [],
+    ensemble: ens.ensemble,
+    ensembleMissing: ens.missing,
   };
 }
 

@@ -12,6 +12,7 @@ import { CORE_CONTEXT, latencyTableFor, loadRouterResources, type RouterResource
 import { predictedSpeedup } from '../../router/skip-core-search.ts';
 import { loadOrMeasureProfile, profileBatches, profileCachePath, profileShape, writeCachedProfile, type LatencyProfile } from '../latency-profile.ts';
 import { createExpertProfilePolicy } from './expert-profile.ts';
+import { createEnsemblePolicy } from './ensemble.ts';
 import { explicitPolicy } from './explicit.ts';
 import { createHeadImportancePolicy } from './head-importance.ts';
 import { chooseLatencyBudgetCore, createLatencyBudgetPolicy } from './latency-budget.ts';
@@ -54,6 +55,7 @@ export const POLICIES: readonly { name: string; build: Build }[] = [
   { name: 'latency-budget', build: async (_d, router) => createLatencyBudgetPolicy(await router()) },
   { name: 'expert-profile', build: async (_d, router) => createExpertProfilePolicy(await router()) },
   { name: 'learned', build: async (_d, router) => createLearnedPolicy(await router()) },
+  { name: 'ensemble', build: async (_d, router) => createEnsemblePolicy(await router()) },
 ];
 
 export class PolicyRegistry {
