@@ -4,7 +4,8 @@
  * 95% intervals and paired differences (router/vote-rules.ts). Writes vote-rules.md and .json under
  * the model's router directory; per-problem candidates go to router/vote-records.jsonl (resumable).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
@@ -27,9 +28,10 @@ export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR
   random skip core each removing about F of the sublayer FLOPs, drawn with --core-seed (defaults 0.1 and 7: the list the
   sub-networks policy serves); latency-budget: every candidate on the core of target T (default 1.3); sub-networks-fast: the
   sub-networks on that core (the sub-networks policy's fast mode); vanilla-min-p and sub-networks-min-p: sampled with min_p P
-  (default 0.1); sub-networks-greedy: every sub-network decodes greedily (the sub-networks are the only diversity). Resumable.`;
+  (default 0.1); sub-networks-greedy: every sub-network decodes greedily (the sub-networks are the only diversity); ensemble-greedy: the
+  ensemble policy's calibrated plans (router/ensemble.json), each decoding greedily. Resumable.`;
 
-const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p', 'sub-networks-greedy'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p', 'sub-networks-greedy', 'ensemble-greedy'];
 /** What runs without --policies (the skip-core configurations are asked for by name). */
 const DEFAULT_POLICIES = POLICIES.slice(0, 5);
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
@@ -73,6 +75,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     const lb = local.policies.get('latency-budget');
     const needsCore = wanted.some((w) => w === 'latency-budget' || w === 'sub-networks-fast');
     const core = needsCore && lb?.sharedCore && !lb.unavailableReason() ? await lb.sharedCore(n, target) : null;
+    const ensembleHash = existsSync(paths.ensemble) ? createHash('sha256').update(readFileSync(paths.ensemble)).digest('hex').slice(0, 8) : 'none';
     const coreLabel = core ? `core ${coreKey(core).replace(/\|h$/, '')}` : '';
     const all: Record<string, VoteConfig | undefined> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, greedy: true },
@@ -83,6 +86,8 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
       'vanilla-min-p': { label: `vanilla min-p ${minP}`, skip: { policy: 'none' }, minP },
       'sub-networks-min-p': { label: `sub-networks ${frac} min-p ${minP}`, skip: subNetworkSkip(subPlans), minP },
       'sub-networks-greedy': { label: `sub-networks ${frac} greedy`, skip: subNetworkSkip(subPlans), temperature: 0 },
+      // The label carries the file's hash, so records of another ensemble are not mixed in.
+      'ensemble-greedy': { label: `ensemble greedy (${ensembleHash})`, skip: { policy: 'ensemble' }, temperature: 0 },
       // The labels carry the core, so records made on another core are not mixed in.
       ...(core
         ? {
