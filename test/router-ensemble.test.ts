@@ -21,6 +21,7 @@ import type { PlanCatalog } from '../src/router/catalog.ts';
 import { readEnsemble, type EnsembleFile } from '../src/router/ensemble.ts';
 import { modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { loadRouterResources } from '../src/router/resources.ts';
+import { selectorFiles } from '../src/store/model-hash.ts';
 import { info, profile, routerDir } from './helpers/router-fixture.ts';
 import { copyDefaultModel } from './helpers/default-model-copy.ts';
 import { startTestServer, testCheckpoint } from './helpers/start-server.ts';
@@ -71,6 +72,7 @@ function ctx(n: number, options: PolicyOptions = {}): PolicyContext {
 test('the ensemble policy: candidate i takes plan i; n beyond the list names n; fast mode puts every plan on the latency-budget core', async () => {
   const dir = routerDir(false);
   writeJsonAtomic(routerPaths(dir).ensemble, ensembleFile());
+  assert.ok(selectorFiles(dir).includes('router/ensemble.json'), 'a selector version carries the ensemble with the other router files');
   const r = await loadRouterResources(info, dir, { profile: profile() });
   const pol = createEnsemblePolicy(r);
   assert.equal(pol.unavailableReason(), null);

@@ -14,8 +14,8 @@ const MODEL_FILE =
 
 /**
  * The files of a selector version, relative to its directory (the layout of a model directory):
- * the ONNX selector, its plan catalog, the router calibration and the latency profiles it ships,
- * and what it was trained on (calibration records, an APT round's plan pairs), so the next APT round
+ * the ONNX selector, its plan catalog, the router calibration, the calibrated ensemble and the
+ * latency profiles it ships, and what it was trained on (calibration records, an APT round's plan pairs), so the next APT round
  * continues from the promoted selector's data on any replica. Each is optional.
  */
 export const SELECTOR_FILES = [
@@ -23,6 +23,7 @@ export const SELECTOR_FILES = [
   'router/calibration-records.jsonl',
   'router/calibration.json',
   'router/catalog.json',
+  'router/ensemble.json',
   'router/profiles.json',
   'selector.onnx',
 ] as const;
