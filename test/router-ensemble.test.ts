@@ -76,6 +76,7 @@ test('the ensemble policy: candidate i takes plan i; n beyond the list names n; 
   const r = await loadRouterResources(info, dir, { profile: profile() });
   const pol = createEnsemblePolicy(r);
   assert.equal(pol.unavailableReason(), null);
+  assert.equal(pol.defaultSelect, 'weighted');
   const two = await pol.choose(ctx(2));
   assert.deepEqual(two.plans, [{ skipAttention: [1], skipMlp: [2], maskHeads: {} }, { skipAttention: [], skipMlp: [], maskHeads: {} }]);
   assert.deepEqual(two.detail, { ensembleIds: ['a1+m2', 'full'] });

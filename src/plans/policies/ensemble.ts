@@ -4,8 +4,10 @@
  * ones right most often on their own over calibration questions (src/router/ensemble.ts). Where
  * `sub-networks` draws its skip cores at random, these were measured; the list is the same for
  * every request, so rows of one plan batch across requests. Meant for `temperature: 0`: the plans
- * are then the only source of diversity, and each answers as well as it can (README, *The
- * calibrated ensemble*). Majority vote unless the request says otherwise.
+ * are then the only source of diversity, and each answers as well as it can. Its requests pick
+ * by `select: "weighted"` unless they ask otherwise (each plan scores its own completion; on the
+ * default model the weighted vote of its 8 greedy candidates measured 0.5 points above the
+ * majority, README *Router and policies*).
  * Without a target the candidates share no core and the request costs what the full model costs;
  * fast mode (`skip.target_speedup` > 1) adds the latency-budget core to every plan, as
  * `sub-networks` does. Unavailable (with the reason) without a usable ensemble.json.
@@ -20,8 +22,9 @@ import { onCore } from './sub-networks.ts';
 export function createEnsemblePolicy(r: RouterResources): SkipPolicy {
   return {
     name: 'ensemble',
-    description: 'candidate i decodes under the i-th plan of the calibrated sub-network ensemble (router/ensemble.json: the plans right most often on their own at calibration); use temperature 0; with skip.target_speedup every plan also skips the latency-budget core',
+    description: 'candidate i decodes under the i-th plan of the calibrated sub-network ensemble (router/ensemble.json: the plans right most often on their own at calibration); use temperature 0; select defaults to weighted; with skip.target_speedup every plan also skips the latency-budget core',
     unavailableReason: () => r.ensembleMissing,
+    defaultSelect: 'weighted',
     async choose(ctx) {
       const ens = r.ensemble;
       if (!ens) throw new Error(r.ensembleMissing ?? 'ensemble not loaded');
