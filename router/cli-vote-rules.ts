@@ -29,9 +29,10 @@ export const VOTE_RULES_USAGE = `usage: skipserve router vote-rules [--model DIR
   sub-networks policy serves); latency-budget: every candidate on the core of target T (default 1.3); sub-networks-fast: the
   sub-networks on that core (the sub-networks policy's fast mode); vanilla-min-p and sub-networks-min-p: sampled with min_p P
   (default 0.1); sub-networks-greedy: every sub-network decodes greedily (the sub-networks are the only diversity); ensemble-greedy: the
-  ensemble policy's calibrated plans (router/ensemble.json), each decoding greedily. Resumable.`;
+  ensemble policy's calibrated plans (router/ensemble.json), each decoding greedily; ensemble-fast-greedy: the same on the core
+  of target T (the ensemble policy's fast mode). Resumable.`;
 
-const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p', 'sub-networks-greedy', 'ensemble-greedy'];
+const POLICIES = ['greedy', 'vanilla', 'learned', 'random-heads', 'sub-networks', 'latency-budget', 'sub-networks-fast', 'vanilla-min-p', 'sub-networks-min-p', 'sub-networks-greedy', 'ensemble-greedy', 'ensemble-fast-greedy'];
 /** What runs without --policies (the skip-core configurations are asked for by name). */
 const DEFAULT_POLICIES = POLICIES.slice(0, 5);
 const RULES: SelectMode[] = ['vote', 'weighted', 'logprob'];
@@ -73,7 +74,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     const subPlans = subNetworkPlans(local.info, n, frac, coreSeed);
     // The shared core of the skip-core configurations: the latency-budget policy's at N and the target.
     const lb = local.policies.get('latency-budget');
-    const needsCore = wanted.some((w) => w === 'latency-budget' || w === 'sub-networks-fast');
+    const needsCore = wanted.some((w) => w === 'latency-budget' || w === 'sub-networks-fast' || w === 'ensemble-fast-greedy');
     const core = needsCore && lb?.sharedCore && !lb.unavailableReason() ? await lb.sharedCore(n, target) : null;
     const ensembleHash = existsSync(paths.ensemble) ? createHash('sha256').update(readFileSync(paths.ensemble)).digest('hex').slice(0, 8) : 'none';
     const coreLabel = core ? `core ${coreKey(core).replace(/\|h$/, '')}` : '';
@@ -93,6 +94,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
         ? {
             'latency-budget': { label: `latency-budget ${target}x (${coreLabel})`, skip: subNetworkSkip(onCore(subPlans.map(() => FULL_PLAN), core)) },
             'sub-networks-fast': { label: `sub-networks ${frac} on ${coreLabel}`, skip: subNetworkSkip(onCore(subPlans, core)) },
+            'ensemble-fast-greedy': { label: `ensemble greedy (${ensembleHash}) on ${coreLabel}`, skip: { policy: 'ensemble', targetSpeedup: target }, temperature: 0 },
           }
         : {}),
     };
