@@ -32,7 +32,7 @@ export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts
   Resumable: rerun the same command to continue (--fresh starts over); end-to-end speeds are kept per row
   too (--speed-ns: measure only these N, default all of --ns).`;
 
-const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks', 'sub-networks-fast', 'ensemble', 'ensemble-greedy'];
+const ALL = ['greedy', 'vanilla', 'random-heads', 'random-heads-greedy', 'head-importance', 'latency-budget-1.25', 'latency-budget-1.5', 'expert-profile', 'learned', 'learned-greedy', 'learned-fast', 'learned-fast-greedy', 'sub-networks', 'sub-networks-fast', 'ensemble', 'ensemble-greedy', 'ensemble-fast-greedy'];
 
 /** Runs the evaluation. */
 export async function runEvalCommand(argv: string[]): Promise<void> {
@@ -104,7 +104,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const fastGreedy = (t: number): EvalConfig => ({ label: `learned fast ${t}x greedy`, skip: { policy: 'learned', targetSpeedup: t }, ns, temperature: 0 });
     // The sub-network ensemble on the same core (its own sublayers masks on top); majority vote here too.
     const subFast = (t: number): EvalConfig => ({ label: `sub-networks fast ${t}x`, skip: { policy: 'sub-networks', targetSpeedup: t }, ns });
-    const byTarget: Record<string, (t: number) => EvalConfig> = { 'learned-fast': fast, 'learned-fast-greedy': fastGreedy, 'sub-networks-fast': subFast };
+    // The calibrated ensemble on the same core, every plan greedy (the ensemble policy's fast mode).
+    const ensembleFast = (t: number): EvalConfig => ({ label: `ensemble fast ${t}x greedy`, skip: { policy: 'ensemble', targetSpeedup: t }, ns, temperature: 0 });
+    const byTarget: Record<string, (t: number) => EvalConfig> = { 'learned-fast': fast, 'learned-fast-greedy': fastGreedy, 'sub-networks-fast': subFast, 'ensemble-fast-greedy': ensembleFast };
     const expand = (w: string): EvalConfig[] => (byTarget[w] ? targets.map(byTarget[w]) : [candidates[w]!]);
     const configs: EvalConfig[] = [];
     for (const c of wanted.flatMap(expand)) {
@@ -134,7 +136,7 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
     const rule = cal && sublayerAccuracyLoss(cal) ? 'core:accuracy-loss+finish' : null;
     for (const c of configs) {
       const t = c.skip.targetSpeedup;
-      if (t === undefined || !['latency-budget', 'learned', 'sub-networks'].includes(c.skip.policy!)) continue;
+      if (t === undefined || !['latency-budget', 'learned', 'sub-networks', 'ensemble'].includes(c.skip.policy!)) continue;
       const cores = lb?.sharedCore && !lb.unavailableReason() ? await Promise.all(c.ns.map(async (n) => `${n}:${planKey((await lb.sharedCore!(n, t)) ?? FULL_PLAN)}`)) : [];
       c.version = [c.version, rule, cores.length ? `cores=${cores.join(';')}` : null].filter(Boolean).join('+');
     }
@@ -178,6 +180,8 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
         ['vanilla', `learned fast ${t}x greedy`],
         [`latency-budget ${t}x`, `learned fast ${t}x`],
         ['vanilla', `sub-networks fast ${t}x`],
+        ['vanilla', `ensemble fast ${t}x greedy`],
+        [`learned fast ${t}x greedy`, `ensemble fast ${t}x greedy`],
       ]),
       ['vanilla', 'latency-budget 1.25x'],
       ['vanilla', 'latency-budget 1.5x'],

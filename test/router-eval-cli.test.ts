@@ -18,17 +18,17 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const copyModel = (name?: string): string => copyDefaultModel(dir, name);
 
-test('router eval runs fast mode at each --target and pairs each with vanilla', () => {
+test('router eval runs fast mode (learned, and the calibrated ensemble) at each --target and pairs each with vanilla', () => {
   const model = copyModel();
   execFileSync(
     'node',
     ['bin/skipserve.mjs', 'router', 'eval', '--model', model, '--tier', 'hard', '--count', '2', '--ns', '4,8', '--max-tokens', '6', '--threads', '1',
-      '--policies', 'vanilla,learned-fast-greedy', '--target', '1.25,1.5', '--speed-problems', '0', '--max-batch', '8'],
+      '--policies', 'vanilla,learned-fast-greedy,ensemble-fast-greedy', '--target', '1.25,1.5', '--speed-problems', '0', '--max-batch', '8'],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const out = JSON.parse(readFileSync(join(model, 'router', 'eval.json'), 'utf8')) as { rows: { label: string; n: number; problems: number }[]; diffs: { a: string; b: string }[] };
-  assert.deepEqual([...new Set(out.rows.map((r) => r.label))].sort(), ['learned fast 1.25x greedy', 'learned fast 1.5x greedy', 'vanilla']);
-  assert.equal(out.rows.length, 6, 'one row per configuration and N');
+  assert.deepEqual([...new Set(out.rows.map((r) => r.label))].sort(), ['ensemble fast 1.25x greedy', 'ensemble fast 1.5x greedy', 'learned fast 1.25x greedy', 'learned fast 1.5x greedy', 'vanilla']);
+  assert.equal(out.rows.length, 10, 'one row per configuration and N');
   for (const r of out.rows) assert.equal(r.problems, 2);
   // N = 4 and 8 share batch bucket 8's core: one request at N = 8 scores both (so the engine's
   // reported speedup, a property of the request, is the same for both N of a problem).
@@ -41,6 +41,8 @@ test('router eval runs fast mode at each --target and pairs each with vanilla', 
   const pairs = out.diffs.map((d) => `${d.a} | ${d.b}`);
   assert.ok(pairs.includes('vanilla | learned fast 1.25x greedy'), pairs.join('; '));
   assert.ok(pairs.includes('vanilla | learned fast 1.5x greedy'), pairs.join('; '));
+  assert.ok(pairs.includes('vanilla | ensemble fast 1.25x greedy'), pairs.join('; '));
+  assert.ok(pairs.includes('learned fast 1.5x greedy | ensemble fast 1.5x greedy'), pairs.join('; '));
   assert.match(readFileSync(join(model, 'router', 'eval.md'), 'utf8'), /fast mode targets 1\.25x, 1\.5x/);
 });
 

@@ -39,17 +39,19 @@ test('router vote-rules records each policy once and scores every rule on the sa
   assert.match(readFileSync(join(model, 'router', 'vote-rules.md'), 'utf8'), /\| sub-networks 0\.1 \| weighted \|/);
 });
 
-test('router vote-rules on a skip core: latency-budget and the sub-networks on that core, labelled with the core; min-p sampling', () => {
+test('router vote-rules on a skip core: latency-budget, the sub-networks and the calibrated ensemble on that core, labelled with the core; min-p sampling', () => {
   const model = copyModel('core');
-  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '2', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'vanilla,latency-budget,sub-networks-fast,vanilla-min-p', '--target', '1.3'];
+  const args = ['bin/skipserve.mjs', 'router', 'vote-rules', '--model', model, '--count', '2', '--n', '4', '--max-tokens', '8', '--threads', '1', '--max-batch', '8', '--policies', 'vanilla,latency-budget,sub-networks-fast,vanilla-min-p,ensemble-greedy,ensemble-fast-greedy', '--target', '1.3'];
   execFileSync('node', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const out = JSON.parse(readFileSync(join(model, 'router', 'vote-rules.json'), 'utf8')) as { rows: { label: string; rule: string; acc: { n: number } }[] };
   const labels = [...new Set(out.rows.map((r) => r.label))];
-  assert.equal(labels.length, 4, labels.join('; '));
+  assert.equal(labels.length, 6, labels.join('; '));
   assert.equal(labels[3], 'vanilla min-p 0.1');
   const core = /^latency-budget 1\.3x \(core (a[\d.]*\|m[\d.]*)\)$/.exec(labels[1]!);
   assert.ok(core && core[1] !== 'a|m', `latency-budget names a core that skips something: ${labels[1]}`);
   assert.equal(labels[2], `sub-networks 0.1 on core ${core[1]}`);
+  assert.match(labels[4]!, /^ensemble greedy \([0-9a-f]{8}\)$/, 'the ensemble, labelled with its file\'s hash');
+  assert.equal(labels[5], `${labels[4]} on core ${core[1]}`);
   // The core's "|" is escaped in the markdown table, so each row keeps its columns.
   const md = readFileSync(join(model, 'router', 'vote-rules.md'), 'utf8');
   assert.ok(md.includes(`| sub-networks 0.1 on core ${core[1]!.replace('|', '\\|')} | weighted |`), md);

@@ -14,6 +14,6 @@ export function copyDefaultModel(dir: string, name = 'model'): string {
   for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'selector.onnx']) {
     copyFileSync(join(DEFAULT_MODEL, f), join(model, f));
   }
-  for (const f of ['calibration.json', 'catalog.json', 'profiles.json']) copyFileSync(join(DEFAULT_MODEL, 'router', f), join(model, 'router', f));
+  for (const f of ['calibration.json', 'catalog.json', 'ensemble.json', 'profiles.json']) copyFileSync(join(DEFAULT_MODEL, 'router', f), join(model, 'router', f));
   return model;
 }
