@@ -8,11 +8,12 @@
  * {"version": 1, "numLayers": 16, "numHeads": 8, "weights": "a9b6…", "chosenBy": "…",
  *  "plans": [{"id": "full", "accuracy": 0.64, "plan": {}}, {"id": "a2+m4", "accuracy": 0.63, "plan": {"skip_attention": [2], "skip_mlp": [4]}}]}
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { ModelInfo } from '../model/model-info.ts';
 import { parsePlan, PlanError, type SkipPlan } from '../plans/plan.ts';
 import { modelFingerprint } from './model-fingerprint.ts';
+import { readJsonFile } from '../util/json-file.ts';
 
 export interface EnsemblePlan {
   /** The catalog entry's id the plan came from. */
@@ -48,18 +49,7 @@ export type EnsembleFile = z.infer<typeof EnsembleFileSchema>;
 /** The file, or why the policy cannot use it (missing, malformed, another shape, other weights). */
 export function readEnsemble(path: string, info: ModelInfo): { ensemble: Ensemble | null; missing: string | null } {
   if (!existsSync(path)) return { ensemble: null, missing: `${path} not found (run: npx skipserve router ensemble --records FILE --catalog FILE)` };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = EnsembleFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const f = parsed.data;
+  const f = readJsonFile(path, EnsembleFileSchema);
   if (f.numLayers !== info.numLayers || f.numHeads !== info.numHeads) {
     return { ensemble: null, missing: `${path} is for ${f.numLayers} layers x ${f.numHeads} heads, the model has ${info.numLayers} x ${info.numHeads}` };
   }

@@ -8,9 +8,10 @@
  *
  * {"version": 1, "cores": [{"name": "fast", "skip_attention": [3, 4, 8], "skip_mlp": [3, 5]}, ...]}
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readJsonFile } from '../util/json-file.ts';
 import { predictedSpeedup, type GreedyResult, type LatencyTable, type Sublayer } from './skip-core-search.ts';
 
 /** The file's name in a model directory. */
@@ -37,18 +38,7 @@ const schema = z.object({
 export function readTrainedCores(modelDir: string, numLayers: number): TrainedCore[] {
   const path = join(modelDir, TRAINED_CORES_FILE);
   if (!existsSync(path)) return [];
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data.cores.map((c, i) => {
+  return readJsonFile(path, schema).cores.map((c, i) => {
     const bad = [...c.skip_attention, ...c.skip_mlp].find((l) => l >= numLayers);
     if (bad !== undefined) throw new Error(`${path}: cores.${i}: layer ${bad} out of range (the model has ${numLayers} layers)`);
     if (!c.skip_attention.length && !c.skip_mlp.length) throw new Error(`${path}: cores.${i}: skips nothing`);
