@@ -26,7 +26,7 @@ export interface EnsemblePlan {
 export interface Ensemble {
   /** Fingerprint of the weights the calibration ran on (router/model-fingerprint.ts). */
   weights: string;
-  /** How the plans were chosen (free text, for /v1/models and the logs). */
+  /** How the plans were chosen (free text, kept for whoever reads the file). */
   chosenBy: string;
   /** Best first: a request of n candidates takes the first n. */
   plans: EnsemblePlan[];
