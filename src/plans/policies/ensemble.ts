@@ -14,9 +14,8 @@
  */
 import { InvalidRequestError } from '../../errors.ts';
 import type { RouterResources } from '../../router/resources.ts';
-import { chooseLatencyBudgetCore, coreDetail } from './latency-budget.ts';
 import type { SkipPolicy } from './policy.ts';
-import { onCore } from './sub-networks.ts';
+import { onLatencyBudgetCore } from './sub-networks.ts';
 
 /** Creates the policy over the loaded router resources. */
 export function createEnsemblePolicy(r: RouterResources): SkipPolicy {
@@ -34,9 +33,7 @@ export function createEnsemblePolicy(r: RouterResources): SkipPolicy {
       const detail = { ensembleIds: chosen.map((p) => p.id) };
       const target = ctx.options.targetSpeedup;
       if (target === undefined || target <= 1) return { plans, detail };
-      if (r.calibrationMissing) throw new InvalidRequestError(`skip.target_speedup needs the router's calibration for the ensemble policy (${r.calibrationMissing})`, 'targetSpeedup');
-      const c = await chooseLatencyBudgetCore(r, ctx.n, target);
-      return { plans: onCore(plans, c.plan), detail: { ...detail, ...coreDetail(c.result, target) } };
+      return onLatencyBudgetCore(r, 'ensemble', plans, detail, target);
     },
   };
 }

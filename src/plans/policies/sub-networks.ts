@@ -19,7 +19,7 @@ import type { RouterResources } from '../../router/resources.ts';
 import type { PlanShape, SkipPlan } from '../plan.ts';
 import { randomCore } from '../random-core.ts';
 import { chooseLatencyBudgetCore, coreDetail } from './latency-budget.ts';
-import type { SkipPolicy } from './policy.ts';
+import type { PolicyResult, SkipPolicy } from './policy.ts';
 
 /** Share of the sublayer FLOPs each sub-network skips. */
 export const SUB_NETWORK_FRACTION = 0.1;
@@ -36,6 +36,18 @@ export function subNetworkPlans(shape: PlanShape, n: number, frac = SUB_NETWORK_
 export function onCore(plans: readonly SkipPlan[], core: SkipPlan): SkipPlan[] {
   const union = (a: readonly number[], b: readonly number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
   return plans.map((p) => ({ skipAttention: union(p.skipAttention, core.skipAttention), skipMlp: union(p.skipMlp, core.skipMlp), maskHeads: structuredClone(p.maskHeads) }));
+}
+
+/**
+ * Fast mode of a policy with a fixed plan list (`sub-networks`, `ensemble`): every plan on the
+ * latency-budget core of `target` at the batch-size bucket of the plans' count. Without the
+ * router's calibration a request gets a 400 naming skip.target_speedup.
+ */
+export async function onLatencyBudgetCore(r: RouterResources | null, policy: string, plans: SkipPlan[], detail: Record<string, unknown>, target: number): Promise<PolicyResult> {
+  const missing = r ? r.calibrationMissing : 'no router resources';
+  if (!r || missing) throw new InvalidRequestError(`skip.target_speedup needs the router's calibration for the ${policy} policy (${missing})`, 'targetSpeedup');
+  const c = await chooseLatencyBudgetCore(r, plans.length, target);
+  return { plans: onCore(plans, c.plan), detail: { ...detail, ...coreDetail(c.result, target) } };
 }
 
 /**
@@ -63,14 +75,7 @@ export function subNetworksPolicy(router?: () => Promise<RouterResources>): Skip
       const detail = { fraction, seed: SUB_NETWORK_SEED };
       const target = ctx.options.targetSpeedup;
       if (target === undefined || target <= 1) return { plans, detail };
-      const r = router ? await router() : null;
-      const missing = r ? r.calibrationMissing : 'no router resources';
-      if (!r || missing) throw new InvalidRequestError(`skip.target_speedup needs the router's calibration for the sub-networks policy (${missing})`, 'targetSpeedup');
-      const c = await chooseLatencyBudgetCore(r, ctx.n, target);
-      return {
-        plans: onCore(plans, c.plan),
-        detail: { ...detail, ...coreDetail(c.result, target) },
-      };
+      return onLatencyBudgetCore(router ? await router() : null, 'sub-networks', plans, detail, target);
     },
   };
 }
