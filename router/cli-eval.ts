@@ -6,8 +6,7 @@
  * model's router directory. Resumable: per-problem results go to router/eval-records.jsonl, and the
  * same command continues where it stopped.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
@@ -23,7 +22,7 @@ import { SpeedRecords, type SpeedKey } from './eval-speed-records.ts';
 import { machineKey } from '../src/plans/latency-profile.ts';
 import { generatedProblems, readPromptsFile, tierFlag } from './problems.ts';
 import { svgToPng } from './svg-png.ts';
-import { modelFingerprint } from '../src/router/model-fingerprint.ts';
+import { fileFingerprint, modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { formatDuration, ProgressBar } from '../src/cli/progress.ts';
 
 export const EVAL_USAGE = `usage: skipserve router eval [--model DIR] [--prompts FILE.jsonl | --count N] [--seed S] [--ns 4,8,16]
@@ -125,9 +124,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
         return core ? planKey(core) : `none:${n}`;
       };
     }
-    const selector = existsSync(paths.selector) ? createHash('sha256').update(readFileSync(paths.selector)).digest('hex').slice(0, 16) : null;
+    const selector = fileFingerprint(paths.selector);
     for (const c of configs) if (c.skip.policy === 'learned') c.version = selector;
-    const ensemble = existsSync(paths.ensemble) ? createHash('sha256').update(readFileSync(paths.ensemble)).digest('hex').slice(0, 16) : null;
+    const ensemble = fileFingerprint(paths.ensemble);
     for (const c of configs) if (c.skip.policy === 'ensemble') c.version = ensemble;
     // Latency-budget cores (also learned fast's) carry the rule that ranked their sublayers and the
     // cores themselves at each N (the core check's scale moves them), so results made on another

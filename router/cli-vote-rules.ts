@@ -4,13 +4,12 @@
  * 95% intervals and paired differences (router/vote-rules.ts). Writes vote-rules.md and .json under
  * the model's router directory; per-problem candidates go to router/vote-records.jsonl (resumable).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
 import { routerPaths } from '../src/router/calibration.ts';
-import { modelFingerprint } from '../src/router/model-fingerprint.ts';
+import { fileFingerprint, modelFingerprint } from '../src/router/model-fingerprint.ts';
 import { isInt, modelDirFlag, numFlag } from '../src/cli/args.ts';
 import { ProgressBar } from '../src/cli/progress.ts';
 import { formatDiff, formatProportion } from '../src/util/intervals.ts';
@@ -76,7 +75,7 @@ export async function runVoteRulesCommand(argv: string[]): Promise<void> {
     const lb = local.policies.get('latency-budget');
     const needsCore = wanted.some((w) => w === 'latency-budget' || w === 'sub-networks-fast' || w === 'ensemble-fast-greedy');
     const core = needsCore && lb?.sharedCore && !lb.unavailableReason() ? await lb.sharedCore(n, target) : null;
-    const ensembleHash = existsSync(paths.ensemble) ? createHash('sha256').update(readFileSync(paths.ensemble)).digest('hex').slice(0, 8) : 'none';
+    const ensembleHash = fileFingerprint(paths.ensemble)?.slice(0, 8) ?? 'none';
     const coreLabel = core ? `core ${coreKey(core).replace(/\|h$/, '')}` : '';
     const all: Record<string, VoteConfig | undefined> = {
       greedy: { label: 'greedy', skip: { policy: 'none' }, greedy: true },

@@ -4,7 +4,7 @@
  * (a retrained default model, say).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const cache = new Map<string, string>();
@@ -21,4 +21,9 @@ export function modelFingerprint(dir: string): string {
   const out = h.digest('hex').slice(0, 16);
   cache.set(key, out);
   return out;
+}
+
+/** First 16 hex digits of the SHA-256 of one file's bytes (a selector, an ensemble list), or null when it does not exist. */
+export function fileFingerprint(path: string): string | null {
+  return existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16) : null;
 }
