@@ -18,7 +18,8 @@ import { crossValidate } from './selector/cross-validate.ts';
 
 export const TRAIN_USAGE = `usage: skipserve router train [--model DIR] [--seed S] [--epochs N] [--hidden N] [--embed N]
   [--lr X] [--temperature T] [--threshold X] [--validation X]
-  [--infonce W] [--pairwise W] [--pairwise-temperature T] [--features | --no-features] [--ensemble K] [--ns 4,8,16] [--compare]
+  [--infonce W] [--pairwise W] [--pairwise-temperature T] [--features | --no-features] [--ensemble K] [--plan-prior] [--ns 4,8,16] [--compare]
+  --plan-prior           learn a prior per plan beside the cosine (what holds of a plan on every question)
   [--cross-validate K]   K-fold: every question held out once; the selector's plan sets against static and random ones (selector-crossval.json)`;
 
 /** One line per N of the offline vote figures. */
@@ -41,7 +42,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       lr: { type: 'string' }, temperature: { type: 'string' }, threshold: { type: 'string' }, validation: { type: 'string' },
       infonce: { type: 'string' }, pairwise: { type: 'string' }, 'pairwise-temperature': { type: 'string' }, features: { type: 'boolean' },
       'no-features': { type: 'boolean' }, ensemble: { type: 'string' }, ns: { type: 'string' }, compare: { type: 'boolean' },
-      'cross-validate': { type: 'string' },
+      'cross-validate': { type: 'string' }, 'plan-prior': { type: 'boolean' },
     },
     strict: true,
   });
@@ -74,6 +75,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     features: values.features ? true : values['no-features'] ? false : undefined,
     ensemble: numFlag('ensemble', values.ensemble, 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16'),
     ns: intList('ns', values.ns, [4, 8, 16]),
+    planBias: values['plan-prior'] ?? false,
   };
   if ((opts.loss!.infoNce ?? 0) + (opts.loss!.pairwise ?? 0) <= 0) throw new Error('--infonce and --pairwise cannot both be 0');
   const samples = header.config.samplesPerPlan;
@@ -84,7 +86,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     const bar = new ProgressBar('folds', folds);
     const cv = crossValidate(records, catalog.entries.length, samples, opts, folds, () => bar.tick(1));
     const out = `${paths.dir}/selector-crossval.json`;
-    writeJsonAtomic(out, { ...cv, loss: opts.loss, features: opts.features ?? null, ensemble: opts.ensemble, createdAt: new Date().toISOString() });
+    writeJsonAtomic(out, { ...cv, loss: opts.loss, features: opts.features ?? null, ensemble: opts.ensemble, planPrior: opts.planBias, createdAt: new Date().toISOString() });
     process.stdout.write(
       `${cv.folds}-fold cross-validation, ${cv.questions} questions, maj@${cv.n} over the recorded answers (paired):\n` +
         cv.figures.map((f) => `  ${f.choice.padEnd(52)} ${(100 * f.maj).toFixed(1)}%  - random ${formatDiff(f.minusRandom)}; - selector ${formatDiff(f.minusSelector)}\n`).join('') +
@@ -97,7 +99,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   const started = Date.now();
   const { report } = await fitSelector(records, catalog, samples, paths.selector, { ...opts, onEpoch: (_e, loss) => bar.tick(1, `loss ${loss.toFixed(4)}`) });
   const seconds = (Date.now() - started) / 1000;
-  writeJsonAtomic(`${paths.dir}/selector-report.json`, { ...report, seconds, epochs, loss: opts.loss, createdAt: new Date().toISOString() });
+  writeJsonAtomic(`${paths.dir}/selector-report.json`, { ...report, seconds, epochs, loss: opts.loss, planPrior: opts.planBias, createdAt: new Date().toISOString() });
   process.stdout.write(
     `wrote ${paths.selector} (${seconds.toFixed(1)} s; ${report.trainQuestions} train / ${report.validationQuestions} validation questions, ` +
       `${report.informativeTrain} / ${report.informativeValidation} informative; ${report.features ? 'embedding + text features' : 'embedding only'}, ${report.ensemble} member(s))\n` +

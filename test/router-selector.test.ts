@@ -23,28 +23,48 @@ for (const [name, weights] of [
   ['Bradley-Terry', { infoNce: 0, pairwise: 1, pairwiseTemperature: 0.3 }],
   ['InfoNCE + Bradley-Terry', { infoNce: 0.7, pairwise: 1.5 }],
 ] as const) {
-  test(`${name} gradients match finite differences`, () => {
-    const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5);
-    const rng = new Rng(9);
-    p.inputMean = randomVec(rng, 6, 0.1);
-    const ex: SelectorExample = { embedding: randomVec(rng, 6), positives: [1, 4] };
-    const g = zeroGrads(p);
-    exampleLoss(p, ex, g, 1, undefined, weights);
-    for (const key of ['w1', 'b1', 'w2', 'b2', 'plans'] as const) {
-      for (const i of [0, 3, p[key].length - 1]) {
-        const old = p[key][i]!;
-        const h = 1e-3;
-        p[key][i] = old + h;
-        const up = exampleLoss(p, ex, undefined, 1, undefined, weights);
-        p[key][i] = old - h;
-        const down = exampleLoss(p, ex, undefined, 1, undefined, weights);
-        p[key][i] = old;
-        const numeric = (up - down) / (2 * h);
-        assert.ok(Math.abs(numeric - g[key][i]!) < 2e-3 * Math.max(1, Math.abs(numeric)), `${key}[${i}]: ${numeric} vs ${g[key][i]}`);
+  for (const planBias of [false, true]) {
+    test(`${name} gradients match finite differences${planBias ? ' (with a plan prior)' : ''}`, () => {
+      const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5, planBias);
+      const rng = new Rng(9);
+      p.inputMean = randomVec(rng, 6, 0.1);
+      if (p.bias) p.bias.set(randomVec(rng, 7, 0.3));
+      const ex: SelectorExample = { embedding: randomVec(rng, 6), positives: [1, 4] };
+      const g = zeroGrads(p);
+      exampleLoss(p, ex, g, 1, undefined, weights);
+      for (const key of ['w1', 'b1', 'w2', 'b2', 'plans', ...(planBias ? (['bias'] as const) : [])] as const) {
+        const w = p[key]!;
+        for (const i of [0, 3, w.length - 1]) {
+          const old = w[i]!;
+          const h = 1e-3;
+          w[i] = old + h;
+          const up = exampleLoss(p, ex, undefined, 1, undefined, weights);
+          w[i] = old - h;
+          const down = exampleLoss(p, ex, undefined, 1, undefined, weights);
+          w[i] = old;
+          const numeric = (up - down) / (2 * h);
+          assert.ok(Math.abs(numeric - g[key][i]!) < 2e-3 * Math.max(1, Math.abs(numeric)), `${key}[${i}]: ${numeric} vs ${g[key][i]}`);
+        }
       }
-    }
-  });
+    });
+  }
 }
+
+test('a plan prior learns what holds on every question: the plan right most often leads where the input says nothing', () => {
+  // Inputs carry no signal; plan 3 is right on 90% of the questions, every other plan on 30%.
+  const rng = new Rng(21);
+  const examples: SelectorExample[] = Array.from({ length: 120 }, () => ({
+    embedding: randomVec(rng, 8),
+    positives: Array.from({ length: 6 }, (_, j) => j).filter((j) => rng.next() < (j === 3 ? 0.9 : 0.3)),
+  }));
+  const p = trainSelector(examples, 6, { seed: 2, epochs: 20, hiddenDim: 8, embedDim: 4, learningRate: 1e-2, planBias: true });
+  assert.equal(p.bias!.length, 6);
+  assert.equal(topN(p.bias!, 1)[0], 3);
+  const held = Array.from({ length: 20 }, () => randomVec(rng, 8));
+  const firsts = held.filter((x) => topN(scorePlans(p, x), 1)[0] === 3).length;
+  assert.ok(firsts >= 15, `plan 3 first on ${firsts} of 20 new questions`);
+  assert.equal(trainSelector(examples, 6, { seed: 2, epochs: 1, hiddenDim: 8, embedDim: 4 }).bias, undefined);
+});
 
 test('explicit plan pairs (an APT round): Bradley-Terry gradients over the given pairs only match finite differences', () => {
   const p = initSelector({ inputDim: 6, hiddenDim: 5, embedDim: 4, numPlans: 7 }, 3, 0.5);
@@ -154,7 +174,7 @@ test('ONNX selector scores equal the TypeScript scores', async () => {
   await session.close();
 });
 
-test('ONNX ensemble with text features equals the TypeScript ensemble', async () => {
+test('ONNX ensemble with text features and plan priors equals the TypeScript ensemble', async () => {
   const cat = buildCatalog(3, 4, { seed: 2 });
   const F = TEXT_FEATURE_COUNT;
   const rng = new Rng(6);
@@ -162,6 +182,7 @@ test('ONNX ensemble with text features equals the TypeScript ensemble', async ()
     const p = initSelector({ inputDim: 24 + F, featureDim: F, hiddenDim: 12, embedDim: 8, numPlans: cat.entries.length }, seed);
     p.inputMean = randomVec(rng, 24 + F, 0.5);
     p.inputStd = Float32Array.from(randomVec(rng, 24 + F), (v) => 0.5 + Math.abs(v));
+    p.bias = randomVec(rng, cat.entries.length, 0.2); // a plan prior is part of the exported scores
     return p;
   });
   const dir = mkdtempSync(join(tmpdir(), 'selector-'));

@@ -2,7 +2,8 @@
  * Exports the selector to ONNX with the project's graph builder, so the serving path runs it on
  * onnxruntime-node: input `embedding` [batch, hidden] (and `features` [batch, F] when the selector
  * takes text features; they are concatenated after the embedding) -> output `scores`
- * [batch, numPlans], the cosine similarities (an ensemble: their mean over members).
+ * [batch, numPlans], the cosine similarities plus each plan's prior when the selector learned one
+ * (an ensemble: their mean over members).
  */
 import { DT, encodeModel, GraphBuilder } from '../../src/model/graph/onnx-builder.ts';
 import { NORM_EPS, normalisePlans, type SelectorParams } from './model.ts';
@@ -24,7 +25,8 @@ function memberScores(g: GraphBuilder, x: string, p: SelectorParams, prefix: str
   const q = g.o('Add', [g.o('MatMul', [h, g.weight(`${prefix}w2_t`, transpose(p.w2, e, hd), [hd, e])]), g.weight(`${prefix}b2`, p.b2, [e])]);
   const ss = g.o('ReduceSum', [g.o('Mul', [q, q]), g.i64([1])], { keepdims: 1 });
   const norm = g.o('Sqrt', [g.o('Add', [ss, g.f32([NORM_EPS], [])])]);
-  return g.o('MatMul', [g.o('Div', [q, norm]), g.weight(`${prefix}plans_t`, transpose(v, m, e), [e, m])]);
+  const cosines = g.o('MatMul', [g.o('Div', [q, norm]), g.weight(`${prefix}plans_t`, transpose(v, m, e), [e, m])]);
+  return p.bias ? g.o('Add', [cosines, g.weight(`${prefix}plan_bias`, p.bias, [m])]) : cosines;
 }
 
 /** Serialises a selector or an ensemble of selectors as one ONNX model (weights inline; plan embeddings pre-normalised). */

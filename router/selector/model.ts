@@ -1,7 +1,8 @@
 /**
  * The selector: a small MLP maps a question's input (the mean-pooled hidden state from the model's
  * own prefill, optionally followed by the prompt's text features) into the plan space; each catalog
- * plan has a learned embedding; the score of a plan is the cosine similarity. An ensemble averages
+ * plan has a learned embedding; the score of a plan is the cosine similarity, plus the plan's learned
+ * prior when the selector has one. An ensemble averages
  * the cosines of several such members. Plain Float32Array math, so training needs no framework and
  * the ONNX export can be checked against it number for number.
  */
@@ -32,6 +33,12 @@ export interface SelectorParams extends SelectorShape {
   w2: Float32Array; // [embedDim, hiddenDim]
   b2: Float32Array; // [embedDim]
   plans: Float32Array; // [numPlans, embedDim]
+  /**
+   * A learned prior per plan, added to its cosine (absent: none). It carries what is true of a plan
+   * on every question (how often it is right at all), so the cosine only has to carry what depends on
+   * the question.
+   */
+  bias?: Float32Array; // [numPlans]
   /** Softmax temperature of the InfoNCE loss (scores themselves are plain cosines). */
   temperature: number;
 }
@@ -49,7 +56,7 @@ export interface SelectorTrace {
 }
 
 /** New parameters with seeded Glorot-style initialisation and identity standardisation. */
-export function initSelector(shape: SelectorShape, seed: number, temperature = 0.1): SelectorParams {
+export function initSelector(shape: SelectorShape, seed: number, temperature = 0.1, planBias = false): SelectorParams {
   const rng = new Rng(seed);
   const mat = (rows: number, cols: number): Float32Array => {
     const m = new Float32Array(rows * cols);
@@ -68,6 +75,7 @@ export function initSelector(shape: SelectorShape, seed: number, temperature = 0
     w2: mat(shape.embedDim, shape.hiddenDim),
     b2: new Float32Array(shape.embedDim),
     plans,
+    ...(planBias ? { bias: new Float32Array(shape.numPlans) } : {}),
     temperature,
   };
 }
@@ -114,7 +122,7 @@ export function forward(p: SelectorParams, x: Float32Array, planCache = normalis
   for (let j = 0; j < m; j++) {
     let s = 0;
     for (let k = 0; k < e; k++) s += u[k]! * planCache.v[j * e + k]!;
-    scores[j] = s;
+    scores[j] = s + (p.bias?.[j] ?? 0);
   }
   return { xn, h, q, qNorm, u, planNorms: planCache.norms, v: planCache.v, scores };
 }
@@ -159,5 +167,6 @@ export function cloneSelector(p: SelectorParams): SelectorParams {
     w2: p.w2.slice(),
     b2: p.b2.slice(),
     plans: p.plans.slice(),
+    ...(p.bias ? { bias: p.bias.slice() } : {}),
   };
 }

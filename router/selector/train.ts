@@ -25,10 +25,12 @@ export interface SelectorGrads {
   w2: Float32Array;
   b2: Float32Array;
   plans: Float32Array;
+  /** Zero-length when the selector has no plan prior. */
+  bias: Float32Array;
 }
 
 type ParamKey = keyof SelectorGrads;
-const KEYS: ParamKey[] = ['w1', 'b1', 'w2', 'b2', 'plans'];
+const KEYS: ParamKey[] = ['w1', 'b1', 'w2', 'b2', 'plans', 'bias'];
 
 /** Zeroed gradients for a parameter set. */
 export function zeroGrads(p: SelectorParams): SelectorGrads {
@@ -38,6 +40,7 @@ export function zeroGrads(p: SelectorParams): SelectorGrads {
     w2: new Float32Array(p.w2.length),
     b2: new Float32Array(p.b2.length),
     plans: new Float32Array(p.plans.length),
+    bias: new Float32Array(p.bias?.length ?? 0),
   };
 }
 
@@ -136,6 +139,7 @@ function backward(p: SelectorParams, t: ReturnType<typeof forward>, ds: Float64A
   for (let j = 0; j < m; j++) {
     const g = ds[j]! * scale;
     if (g === 0) continue;
+    if (grads.bias.length) grads.bias[j] += g;
     const vOff = j * e;
     // dv_j = g * u, projected through the normalisation of plan j
     let vdot = 0;
@@ -179,6 +183,8 @@ export interface TrainOptions {
   loss?: LossWeights;
   /** Trailing input values that are text features (recorded in the parameters for the export). */
   featureDim?: number;
+  /** Learn a prior per plan beside the cosine (default false). */
+  planBias?: boolean;
   /** Called after each epoch with the mean training loss. */
   onEpoch?: (epoch: number, loss: number) => void;
 }
@@ -199,7 +205,7 @@ export function trainSelector(examples: SelectorExample[], numPlans: number, opt
   if (usable.length === 0) throw new Error('no training example has both positive and negative plans');
   const inputDim = usable[0]!.embedding.length;
   const shape: SelectorShape = { inputDim, featureDim: opts.featureDim ?? 0, hiddenDim: opts.hiddenDim ?? 64, embedDim: opts.embedDim ?? 32, numPlans };
-  const p = initSelector(shape, opts.seed, opts.temperature ?? 0.1);
+  const p = initSelector(shape, opts.seed, opts.temperature ?? 0.1, opts.planBias ?? false);
   const st = standardisation(usable.map((ex) => ex.embedding), inputDim);
   p.inputMean = st.mean;
   p.inputStd = st.std;
@@ -226,7 +232,7 @@ export function trainSelector(examples: SelectorExample[], numPlans: number, opt
       const c1 = 1 - 0.9 ** step;
       const c2 = 1 - 0.999 ** step;
       for (const key of KEYS) {
-        const w = p[key];
+        const w = p[key] ?? new Float32Array(0);
         const gk = g[key];
         const a = m1[key];
         const v = m2[key];
