@@ -19,7 +19,7 @@ import { crossValidate } from './selector/cross-validate.ts';
 export const TRAIN_USAGE = `usage: skipserve router train [--model DIR] [--seed S] [--epochs N] [--hidden N] [--embed N]
   [--lr X] [--temperature T] [--threshold X] [--validation X]
   [--infonce W] [--pairwise W] [--pairwise-temperature T] [--features | --no-features] [--ensemble K] [--plan-prior] [--ns 4,8,16] [--compare]
-  --plan-prior           learn a prior per plan beside the cosine (what holds of a plan on every question)
+  [--plan-prior]         a learned prior per plan beside the cosine (what holds of a plan on every question)
   [--cross-validate K]   K-fold: every question held out once; the selector's plan sets against static and random ones (selector-crossval.json)`;
 
 /** One line per N of the offline vote figures. */

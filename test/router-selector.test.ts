@@ -188,6 +188,7 @@ test('ONNX ensemble with text features and plan priors equals the TypeScript ens
   const dir = mkdtempSync(join(tmpdir(), 'selector-'));
   const path = join(dir, 'selector.onnx');
   writeFileSync(path, selectorToOnnx(members));
+  assert.throws(() => selectorToOnnx([members[0]!, { ...members[1]!, bias: undefined }]), /plan prior/);
   const session = await SelectorSession.load(path, cat, 24);
   assert.equal(session.featureDim, F);
   const prompts = ['Q: Tom has 5 apples. He gets 50% more apples. How many apples does Tom have now?\nA:', 'Q: Ann has 1200 cards. She splits them into 4 equal groups. How many?\nA:'];

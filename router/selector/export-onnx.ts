@@ -36,7 +36,7 @@ export function selectorToOnnx(selector: SelectorParams | readonly SelectorParam
   const first = members[0]!;
   const f = first.featureDim ?? 0;
   for (const p of members) {
-    if (p.inputDim !== first.inputDim || (p.featureDim ?? 0) !== f || p.numPlans !== first.numPlans) throw new Error('ensemble members differ in input width, features or plans');
+    if (p.inputDim !== first.inputDim || (p.featureDim ?? 0) !== f || p.numPlans !== first.numPlans || !p.bias !== !first.bias) throw new Error('ensemble members differ in input width, features, plans or plan prior');
   }
   const g = new GraphBuilder('skipserve_selector', { fd: null, location: '', offset: 0 });
   const emb = g.input('embedding', DT.FLOAT, ['batch', first.inputDim - f]);

@@ -3,7 +3,7 @@
  * own prefill, optionally followed by the prompt's text features) into the plan space; each catalog
  * plan has a learned embedding; the score of a plan is the cosine similarity, plus the plan's learned
  * prior when the selector has one. An ensemble averages
- * the cosines of several such members. Plain Float32Array math, so training needs no framework and
+ * the scores of several such members. Plain Float32Array math, so training needs no framework and
  * the ONNX export can be checked against it number for number.
  */
 import { Rng } from '../../src/util/rng.ts';
@@ -39,7 +39,7 @@ export interface SelectorParams extends SelectorShape {
    * the question.
    */
   bias?: Float32Array; // [numPlans]
-  /** Softmax temperature of the InfoNCE loss (scores themselves are plain cosines). */
+  /** Softmax temperature of the InfoNCE loss (the scores themselves are not scaled by it). */
   temperature: number;
 }
 
@@ -127,13 +127,13 @@ export function forward(p: SelectorParams, x: Float32Array, planCache = normalis
   return { xn, h, q, qNorm, u, planNorms: planCache.norms, v: planCache.v, scores };
 }
 
-/** Cosine scores of every catalog plan for one question embedding. */
+/** Scores (cosine, plus the prior when there is one) of every catalog plan for one question embedding. */
 export function scorePlans(p: SelectorParams, x: Float32Array): Float32Array {
   return forward(p, x).scores;
 }
 
 
-/** Mean cosine scores of an ensemble's members (one member: its own scores). */
+/** Mean scores of an ensemble's members (one member: its own scores). */
 export function ensembleScores(members: readonly SelectorParams[], x: Float32Array): Float32Array {
   if (members.length === 1) return forward(members[0]!, x).scores;
   // Summed in float32, then scaled by 1/K, as the exported graph does.
