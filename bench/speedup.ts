@@ -9,7 +9,8 @@
  * after it does not pay, so the first pair's ratio is also given against the same full-model request
  * sent first to a second fresh server (`fresh full`: both requests first on their own server).
  *
- * Cores: `latency-budget` at each --targets value when the model has a router calibration, else
+ * Cores: `latency-budget` (or --policy NAME: a fast mode such as `learned` or `ensemble`) at each
+ * --targets value when the model has a router calibration, else
  * an explicit core skipping about half the FLOPs (--core-share). Model: --model DIR, else
  * models/default, else a random-weight checkpoint with wide layers generated here (not committed).
  * --n N (8), --max-tokens T (96), --rounds R (6), --threads N, --verbose (every round's times).
@@ -34,7 +35,7 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, n: { type: 'string' }, 'max-tokens': { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    targets: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' }, 'max-batch': { type: 'string' }, 'server-log': { type: 'string' },
+    targets: { type: 'string' }, policy: { type: 'string' }, 'core-share': { type: 'string' }, verbose: { type: 'boolean' }, beside: { type: 'string' }, 'max-batch': { type: 'string' }, 'server-log': { type: 'string' },
   },
 });
 const n = Number(values.n ?? 8);
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { num_hidden_layers: number; hidden_size: number; num_attention_heads: number; intermediate_size: number; vocab_size: number; num_key_value_heads?: number };
   const calibrated = existsSync(join(model, 'router', 'calibration.json'));
   const cores: { name: string; skip: Record<string, unknown> }[] = calibrated
-    ? targets.map((t) => ({ name: `latency-budget ${t}x`, skip: { policy: 'latency-budget', target_speedup: t } }))
+    ? targets.map((t) => ({ name: `${values.policy ?? 'latency-budget'} ${t}x`, skip: { policy: values.policy ?? 'latency-budget', target_speedup: t } }))
     : [(() => {
         const plan = explicitCore(cfg.num_hidden_layers, Number(values['core-share'] ?? 0.5));
         const share = planCost(plan, { numLayers: cfg.num_hidden_layers, numHeads: cfg.num_attention_heads, numKvHeads: cfg.num_key_value_heads, hiddenSize: cfg.hidden_size, intermediateSize: cfg.intermediate_size, vocabSize: cfg.vocab_size }).removedFraction;

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { emptyOwnSteps, fullModelWindowMs, type DenseModel, type OwnSteps } from '../src/engine/full-model-wall.ts';
+import { emptyOwnSteps, fullModelWindowMs, fullModelWindowParts, type DenseModel, type OwnSteps } from '../src/engine/full-model-wall.ts';
 import { EMBED_KEY, emptyGroupTotals, LoadLedger, type GroupTotals, type LedgerWindow } from '../src/engine/load-ledger.ts';
 
 const group = (g: Partial<GroupTotals>): GroupTotals => ({ ...emptyGroupTotals(), ...g });
@@ -19,6 +19,17 @@ test('alone: the request steps at their dense equivalent, with a full-model step
   const w: LedgerWindow = { wallMs: 200, steps: 11, stepMs: 100, aroundMs: 30, groups: new Map([['core', group(CORE)]]) };
   // rest of the loop = (200 - 100 - 30) / 11 per runner step; 30 + 120 + 10 x 4 + 11 x rest = 260.
   assert.ok(Math.abs(fullModelWindowMs(w, 'core', OWN, full()) - 260) < 1e-9);
+});
+
+test('alone: around a solo step the full model pays what the request paid around its own (spikes included), the line where it is not known', () => {
+  const w: LedgerWindow = { wallMs: 200, steps: 11, stepMs: 100, aroundMs: 30, groups: new Map([['core', group(CORE)]]) };
+  // 10 solo steps, 9 of them done before the request ended (27 ms around them, 3 each): 30 + 120 + 10 x 3 + 11 x rest = 250.
+  const solo = { ...OWN, soloSteps: 10, soloAroundMs: 27, soloAroundSteps: 9 };
+  assert.ok(Math.abs(fullModelWindowMs(w, 'core', solo, full()) - 250) < 1e-9);
+  // 6 solo steps (4 shared): 6 x 3 at the request's own, 4 x 4 on the line.
+  const some = { ...solo, soloSteps: 6, sharedSteps: 4 };
+  const parts = fullModelWindowParts(w, 'core', some, full());
+  assert.ok(Math.abs(parts.ownAround - (6 * 3 + 4 * 4)) < 1e-9, `${parts.ownAround}`);
 });
 
 test('beside the full model: merged dense steps, and the full model\'s renewals at their rate per row', () => {

@@ -254,6 +254,17 @@ test("speedup: dense and core step-time windows give the ratio, robust to slowed
   assert.equal(endToEndSpeedup(100, 0, 0), null);
 });
 
+test("speedup: a core step's dense equivalent adds the typical saving at its batch size (a slowed step's extra time once), the nearest ratio elsewhere", () => {
+  const meter = new SpeedupMeter(new FakeRunner(), () => 0);
+  assert.equal(meter.denseEquivalentMs('k', 4, 8), 8, 'a core never measured: its own time');
+  for (const [d, c] of [[12, 8], [12.4, 8.2], [11.8, 7.9]]) meter.record('k', 4, { ms: d! }, { ms: c! });
+  // Medians 12 and 8: a typical step gains 4 ms; one slowed by 10 ms of other work gains 4, not 6.
+  assert.ok(Math.abs(meter.denseEquivalentMs('k', 4, 8) - 12) < 1e-9);
+  assert.ok(Math.abs(meter.denseEquivalentMs('k', 4, 18) - 22) < 1e-9);
+  // At a batch size not measured for the core: the nearest one's ratio (1.5).
+  assert.ok(Math.abs(meter.denseEquivalentMs('k', 8, 10) - 15) < 1e-9);
+});
+
 test('speedup probes: one pool of dense rows for every batch size, topped up together; probes stay within their share of step time', async () => {
   const t = 0;
   const runner = new FakeRunner();

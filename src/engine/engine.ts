@@ -306,7 +306,10 @@ export class Engine {
     const { done, runMs, fed } = await this.prefill.step();
     this.ledger.prefilled(fed.map((f) => ({ key: f.p.coreKey, tokens: f.tokens })), runMs);
     const tokens = fed.reduce((sum, f) => sum + f.tokens, 0) || 1;
-    for (const { p, tokens: mine } of fed) p.prefilledShare((runMs * mine) / tokens, this.denseRatio(p.coreKey, fed.length));
+    for (const { p, tokens: mine } of fed) {
+      const ms = (runMs * mine) / tokens;
+      p.prefilledShare(ms, p.coreKey === DENSE_KEY || !this.meter ? ms : this.meter.prefillDenseEquivalentMs(p.coreKey, fed.length, ms, mine));
+    }
     for (const p of done) {
       if (p.done || p.cancellation.reason) continue; // reaped at the next step
       this.o.stats.prefilled(p);
@@ -369,14 +372,16 @@ export class Engine {
       // step of its own rows (the step's dense equivalent at all rows read 1.9x for requests that
       // measured 0.67x beside seven requests of the same core), and the sharers keep their own
       // time (full-model-wall.ts).
-      const denseMs = shared ? (this.meter?.denseMeanMs(mine, contextOf.get(p)! / mine) ?? (out.runMs * ratio * mine) / group.length) : out.runMs * ratio;
+      const denseMs = shared ? (this.meter?.denseMeanMs(mine, contextOf.get(p)! / mine) ?? (out.runMs * ratio * mine) / group.length) : key === DENSE_KEY || !this.meter ? out.runMs : this.meter.denseEquivalentMs(key, group.length, out.runMs);
       p.decodedStep({ rows: mine, denseMs, shared, denseRowsBeside: denseRows });
     }
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.sampled![i]!);
     }
-    this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, Math.max(0, performance.now() - t0 - waited - out.runMs));
+    const around = Math.max(0, performance.now() - t0 - waited - out.runMs);
+    this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, around);
+    if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);
   }
 
   /** Takes one row's next token, streams it and finishes the row (and the request) when done. */
@@ -410,7 +415,9 @@ export class Engine {
    * embedding counts against it: the client waited for it and the full model would not have.
    */
   private speedupOf(p: ParentRequest): number | null {
-    const wall = performance.now() - p.arrivedAt;
+    // From when the transport read the request: the time it spent there (parsing, the prompt's
+    // template and tokens) is the same on the full model, and its client waited for it too.
+    const wall = performance.now() - Math.min(p.arrivedAt, p.req.receivedAt ?? p.arrivedAt);
     const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
     // The debug log's view of the request's window (built only when the log is at debug level).
     const windowLog = (win: LedgerWindow, more: object = {}) => this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: win.wallMs, ...more, own: p.own, groups: Object.fromEntries(win.groups), steps: win.steps, stepMs: win.stepMs, aroundMs: win.aroundMs }, 'request window');

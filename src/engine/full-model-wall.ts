@@ -47,9 +47,13 @@ export interface OwnSteps {
   /** Of those steps, how many ran while the full model's group had rows in flight, and the sum of those rows. */
   denseSteps: number;
   denseRows: number;
+  /** Of those steps, how many were solo (not shared, nothing of the full model beside), and the engine's time around those of them done before the request ended. */
+  soloSteps: number;
+  soloAroundMs: number;
+  soloAroundSteps: number;
 }
 
-export const emptyOwnSteps = (): OwnSteps => ({ prefillMs: 0, prefillDenseMs: 0, prefillSteps: 0, decodeSteps: 0, decodeRows: 0, decodeDenseMs: 0, sharedSteps: 0, denseSteps: 0, denseRows: 0 });
+export const emptyOwnSteps = (): OwnSteps => ({ prefillMs: 0, prefillDenseMs: 0, prefillSteps: 0, decodeSteps: 0, decodeRows: 0, decodeDenseMs: 0, sharedSteps: 0, denseSteps: 0, denseRows: 0, soloSteps: 0, soloAroundMs: 0, soloAroundSteps: 0 });
 
 const NONE: GroupTotals = emptyGroupTotals();
 
@@ -108,7 +112,12 @@ export function fullModelWindowParts(w: LedgerWindow, key: string, own: OwnSteps
     mergedStep = Math.max(perStep, at ?? (dense.decodeSteps > 0 ? dense.decodeMs / dense.decodeSteps : perStep));
   }
   const ownDecodeRun = S * (phi * mergedStep + (1 - phi) * perStep);
-  const ownAround = S * (phi * full.aroundStepMs(beside + rows) + (1 - phi) * full.aroundStepMs(rows));
+  // Around a solo step the full model does what the core did (sample, stream the same rows): the
+  // request's own time there, spikes included (the fitted line, a mean over other requests'
+  // steps, read 20% above a 16-token request's own); around merged or shared steps, the line.
+  const solo = Math.min(own.soloSteps, S - own.denseSteps);
+  const soloStep = own.soloAroundSteps > 0 ? own.soloAroundMs / own.soloAroundSteps : full.aroundStepMs(rows);
+  const ownAround = own.denseSteps * full.aroundStepMs(beside + rows) + solo * soloStep + Math.max(0, S - own.denseSteps - solo) * full.aroundStepMs(rows);
   const ownPrefill = own.prefillDenseMs + own.prefillSteps * rest;
   // Each of those steps is one step of the full model's group, whose requests renew at their recent
   // rate per row decoded (its rows beside the request's, not the request's own).

@@ -77,10 +77,10 @@ export class ParentRequest {
     return this.req.policy.name;
   }
 
-  /** Its share of a prefill step (ms) and the dense / core ratio of its core (1 on the full model). */
-  prefilledShare(ms: number, ratio: number): void {
+  /** Its share of a prefill step (ms) and that share's dense equivalent (the same on the full model). */
+  prefilledShare(ms: number, denseMs: number): void {
     this.own.prefillMs += ms;
-    this.own.prefillDenseMs += ms * ratio;
+    this.own.prefillDenseMs += denseMs;
     this.own.prefillSteps++;
   }
 
@@ -95,6 +95,13 @@ export class ParentRequest {
       o.denseSteps++;
       o.denseRows += s.denseRowsBeside;
     }
+    if (!s.shared && s.denseRowsBeside === 0) o.soloSteps++;
+  }
+
+  /** The engine's time around a solo decode step of its rows (its own, nothing else in the step or beside it), known once the step is done. */
+  aroundSoloStep(ms: number): void {
+    this.own.soloAroundMs += ms;
+    this.own.soloAroundSteps++;
   }
 
   /** True when every row has finished. */

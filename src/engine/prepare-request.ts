@@ -211,5 +211,6 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     metadata,
     signal: spec.signal,
     deadline: spec.deadline,
+    receivedAt: spec.receivedAt,
   };
 }

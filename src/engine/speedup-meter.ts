@@ -89,6 +89,8 @@ export class SpeedupMeter {
   private readonly dense = new Map<number, Window>();
   /** Core step times per `${coreKey}#${batch}`. */
   private readonly cores = new Map<string, Window>();
+  /** Per core, its recent prefills' time per prompt token. */
+  private readonly prefills = new Map<string, Window>();
   /** The probe rows; a probe of b rows runs the first b. */
   private readonly pool: PoolRow[] = [];
   /** Total time spent in probes (ms), and the real steps' time, which bounds it. */
@@ -306,7 +308,41 @@ export class SpeedupMeter {
    * 1 when the core was never measured.
    */
   ratio(coreKey: string, batch: number): number {
-    let best: { d: number; ratio: number } | null = null;
+    return this.nearest(coreKey, batch)?.ratio ?? 1;
+  }
+
+  /**
+   * A core decode step's dense equivalent (ms): at a batch size measured for this core, the step's
+   * own time plus the typical saving (the dense window's median less the core window's), so time
+   * that other work added to this step (a spike, a descheduled thread) is added once, as it would
+   * have been to the dense step, not scaled by the ratio (which read the slow steps of a 16-token
+   * request up to 15% above the full model's); elsewhere the step's time times the nearest ratio.
+   */
+  denseEquivalentMs(coreKey: string, batch: number, ms: number): number {
+    const n = this.nearest(coreKey, batch);
+    if (!n) return ms;
+    if (n.d > 0) return ms * n.ratio;
+    return Math.min(10 * ms, Math.max(0.1 * ms, ms + n.dense - n.core));
+  }
+
+  /**
+   * A core prefill's dense equivalent (ms) for `tokens` prompt tokens that took `ms` (its share of
+   * the step): the saving the step-time ratio gives a typical prefill of this core (the median
+   * time per token of its recent prefills, at most this one's), added to the prefill's own time.
+   * (Scaled by the ratio, a prefill slowed by other work read twice the full model's on the wide
+   * test checkpoint.) A core never measured: its own time.
+   */
+  prefillDenseEquivalentMs(coreKey: string, batch: number, ms: number, tokens: number): number {
+    const w = this.window(this.prefills, coreKey);
+    push(w, ms / Math.max(1, tokens), this.now());
+    const n = this.nearest(coreKey, batch);
+    if (!n) return ms;
+    return Math.max(0.1 * ms, ms + (n.ratio - 1) * Math.min(ms, tokens * typical(w.ms)));
+  }
+
+  /** The measured batch size of this core nearest `batch`: its distance, the two windows' medians and their ratio. */
+  private nearest(coreKey: string, batch: number): { d: number; ratio: number; dense: number; core: number } | null {
+    let best: { d: number; ratio: number; dense: number; core: number } | null = null;
     for (const [k, w] of this.cores) {
       const at = k.lastIndexOf('#');
       if (k.slice(0, at) !== coreKey) continue;
@@ -314,9 +350,11 @@ export class SpeedupMeter {
       const dense = this.dense.get(b);
       if (!dense || dense.ms.length === 0 || w.ms.length === 0) continue;
       const d = Math.abs(b - batch);
-      if (!best || d < best.d) best = { d, ratio: Math.min(10, Math.max(0.1, typical(dense.ms) / typical(w.ms))) };
+      if (best && d >= best.d) continue;
+      const [dm, cm] = [typical(dense.ms), typical(w.ms)];
+      best = { d, ratio: Math.min(10, Math.max(0.1, dm / cm)), dense: dm, core: cm };
     }
-    return best?.ratio ?? 1;
+    return best;
   }
 }
 

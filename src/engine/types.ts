@@ -73,6 +73,8 @@ export interface RequestSpec {
   signal?: AbortSignal;
   /** Absolute deadline (ms since epoch). */
   deadline?: number;
+  /** When the transport read the request (performance.now()): its reported speedup counts the server's time from there, as the client does. */
+  receivedAt?: number;
 }
 
 /** A checked request, in domain terms, with its policy resolved. */
@@ -109,6 +111,7 @@ export interface GenerationRequest {
   metadata?: Record<string, string>;
   signal?: AbortSignal;
   deadline?: number;
+  receivedAt?: number;
 }
 
 export interface TokenLogprob {

@@ -94,6 +94,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
 
   /** Maps, checks and submits; a client cancel aborts the request; the deadline rides along. */
   const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>, stream: boolean) => {
+    const receivedAt = performance.now();
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
     const abort = new AbortController();
@@ -107,7 +108,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     const spec = specFromMsg(call.request);
     // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
     const engine = ctx.model;
-    return { engine, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline }) };
+    return { engine, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline, receivedAt }) };
   };
   const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult) =>
     resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result);

@@ -31,6 +31,7 @@ export async function readJson(c: Context): Promise<unknown> {
 
 /** Handles one chat or text completion request. */
 export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): Promise<Response> {
+  const receivedAt = performance.now();
   const raw = await readJson(c);
   const parsed: { specs: HttpSpec[]; stream: boolean; includeUsage: boolean } =
     kind === 'chat'
@@ -54,7 +55,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   const handles: ServedHandle[] = [];
   for (const s of parsed.specs) {
     try {
-      handles.push(await engine.submit({ ...s.spec, stream: parsed.stream, key, signal: abort.signal }));
+      handles.push(await engine.submit({ ...s.spec, stream: parsed.stream, key, signal: abort.signal, receivedAt }));
     } catch (err) {
       abort.abort();
       clientSignal.removeEventListener('abort', onClientGone);
