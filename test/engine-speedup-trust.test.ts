@@ -3,8 +3,8 @@
  * (32 tokens, end-of-sequence ignored) with a core skipping about 60% of the FLOPs and on the full
  * model, alternately, the core first. A random checkpoint with wide layers, so the core's saving is
  * large against per-op overhead. Measured: the median over the pairs of full / core wall time.
- * Four settings: a fresh engine (n = 4, 8 pairs; the engine has seen no full-model request, its
- * baseline comes from its own dense probes); under load (n = 2, 12 pairs, two callers sending
+ * Six settings: a fresh engine (n = 4, 8 pairs; the engine has seen no full-model request, its
+ * baseline comes from its own dense probes); a short request (8 tokens, right after); under load (n = 2, 12 pairs, two callers sending
  * full-model requests back to back the whole time); under mixed load (one caller on the full model,
  * one on another core); beside two callers on the same core and one on the full model; beside
  * three callers on the same core alone. Under load the full-model request joins the callers' group, and the other
