@@ -263,6 +263,27 @@ test("speedup: a core step's dense equivalent adds the typical saving at its bat
   assert.ok(Math.abs(meter.denseEquivalentMs('k', 4, 18) - 22) < 1e-9);
   // At a batch size not measured for the core: the nearest one's ratio (1.5).
   assert.ok(Math.abs(meter.denseEquivalentMs('k', 8, 10) - 15) < 1e-9);
+  // Prefills: 20-token prefills of 10 ms gain 5 ms (the ratio's saving); one slowed to 30 ms gains
+  // the saving of a typical one (0.5 ms per token), not 15; a faster one no more than its own share.
+  assert.ok(Math.abs(meter.prefillDenseEquivalentMs('k', 4, 10, 20) - 15) < 1e-9);
+  assert.ok(Math.abs(meter.prefillDenseEquivalentMs('k', 4, 10, 20) - 15) < 1e-9);
+  assert.ok(Math.abs(meter.prefillDenseEquivalentMs('k', 4, 30, 20) - 35) < 1e-9);
+  assert.ok(Math.abs(meter.prefillDenseEquivalentMs('k', 4, 4, 20) - 6) < 1e-9);
+  assert.equal(meter.prefillDenseEquivalentMs('never', 4, 10, 20), 10, 'a core never measured: its own time');
+});
+
+test('speedup: the meter keeps the windows of the 256 cores fed most recently (clients can name any number)', () => {
+  let t = 0;
+  const meter = new SpeedupMeter(new FakeRunner(), () => t);
+  for (let i = 0; i < 300; i++) {
+    t++;
+    meter.record(`c${i}`, 4, { ms: 12 }, { ms: 8 });
+    meter.prefillDenseEquivalentMs(`c${i}`, 1, 10, 20);
+  }
+  assert.equal(meter.ratio('c0', 4), 1, 'the first core is forgotten');
+  assert.equal(meter.ratio('c299', 4), 1.5);
+  assert.equal(meter.ratio('c44', 4), 1.5, 'the 256 most recent are kept');
+  assert.equal((meter as unknown as { prefills: Map<string, unknown> }).prefills.size, 256);
 });
 
 test('speedup probes: one pool of dense rows for every batch size, topped up together; probes stay within their share of step time', async () => {

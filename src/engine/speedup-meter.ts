@@ -32,6 +32,8 @@ const FIRST_PROBES = 3;
 const WINDOW = 32;
 /** The ratio compares this quantile (the median) of the dense and core step times. */
 const QUANTILE = 0.5;
+/** Windows kept per map (core step times, core prefill times) before the least recently fed is forgotten. */
+const MAX_WINDOWS = 256;
 /** A probe row whose context is this far from the real rows' (tokens, or this share of it) is topped up or restarted. */
 const CONTEXT_SLACK = 32;
 /** Probes (with their pool's prefills) may take this share of the engine's real step time ... */
@@ -173,9 +175,18 @@ export class SpeedupMeter {
     } else push(this.window(this.cores, this.key(coreKey, batch)), Math.max(ms, 1e-6), at, graph, context);
   }
 
+  /** A map's window for a key, made when new; past MAX_WINDOWS the least recently fed is forgotten (clients can name any number of cores). */
   private window<K>(m: Map<K, Window>, k: K): Window {
     let w = m.get(k);
-    if (!w) m.set(k, (w = { ms: [], ctx: [], at: 0 }));
+    if (!w) {
+      if (m.size >= MAX_WINDOWS) {
+        let oldest: K | undefined;
+        let at = Infinity;
+        for (const [key, x] of m) if (x.at < at) [oldest, at] = [key, x.at];
+        m.delete(oldest!);
+      }
+      m.set(k, (w = { ms: [], ctx: [], at: this.now() }));
+    }
     return w;
   }
 
