@@ -23,8 +23,9 @@
  *   1.05-1.20 over 7 runs; 1.00-1.09 once the request's rows' part of the sharers' time around the
  *   steps leaves with it, below);
  * - the engine's time around a full-model decode step (worker round trip, sampling, streaming)
- *   grows with its rows: a line fitted to recent steps (load-ledger.ts); the rest of the loop's time
- *   is charged per runner step.
+ *   grows with its rows: a line fitted to recent steps (load-ledger.ts), except around a step the
+ *   request had to itself, where the full model does what it did (its own time there); the rest of
+ *   the loop's time is charged per runner step.
  * On an engine with nothing else in flight this is the substitution of the request's step times by
  * their dense equivalents. (That substitution alone read 0.78-1.05 of the alternating measurement
  * under load: it kept the other groups' turns the request waited for, which the full-model request
