@@ -272,6 +272,17 @@ test("speedup: a core step's dense equivalent adds the typical saving at its bat
   assert.equal(meter.prefillDenseEquivalentMs('never', 4, 10, 20), 10, 'a core never measured: its own time');
 });
 
+test('speedup: once a core has three probe pairs their ratio holds while the machine speeds up or slows down (the windows drift apart)', () => {
+  const meter = new SpeedupMeter(new FakeRunner(), () => 0);
+  // A slow machine: dense 12, core 8, three probe pairs.
+  for (let i = 0; i < 3; i++) meter.record('k', 4, { ms: 12 }, { ms: 8 });
+  // Then it is twice as fast, and only the core's real steps come in (no dense request, no probe due yet).
+  for (let i = 0; i < 8; i++) meter.observe('k', false, 4, 4);
+  // The windows' medians would say 12 / 4 = 3; the pairs say 1.5, and a 4 ms step's dense equivalent is 6.
+  assert.ok(Math.abs(meter.ratio('k', 4) - 1.5) < 1e-9, `ratio ${meter.ratio('k', 4)}`);
+  assert.ok(Math.abs(meter.denseEquivalentMs('k', 4, 4) - 6) < 1e-9);
+});
+
 test('speedup: the meter keeps the windows of the 256 cores fed most recently (clients can name any number)', () => {
   let t = 0;
   const meter = new SpeedupMeter(new FakeRunner(), () => t);

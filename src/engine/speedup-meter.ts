@@ -92,6 +92,8 @@ export class SpeedupMeter {
   private readonly dense = new Map<number, Window>();
   /** Core step times per `${coreKey}#${batch}`. */
   private readonly cores = new Map<string, Window>();
+  /** Per `${coreKey}#${batch}`, the dense / core ratio of each probe and the core step right after it. */
+  private readonly pairs = new Map<string, Window>();
   /** Per core, its recent prefills' time per prompt token. */
   private readonly prefills = new Map<string, Window>();
   /** The probe rows; a probe of b rows runs the first b. */
@@ -165,6 +167,7 @@ export class SpeedupMeter {
   /** Records a probe's dense step time and the core step right after it. */
   record(coreKey: string, batch: number, dense: StepSample, core: StepSample): void {
     this.sample(coreKey, true, batch, dense.ms, dense.graph, dense.context);
+    push(this.window(this.pairs, this.key(coreKey, batch)), dense.ms / Math.max(core.ms, 1e-6), this.now(), core.graph);
     this.observe(coreKey, false, batch, core.ms, core.graph, core.context);
   }
 
@@ -325,7 +328,7 @@ export class SpeedupMeter {
 
   /**
    * A core decode step's dense equivalent (ms): at a batch size measured for this core, the step's
-   * own time plus the typical saving (the dense window's median less the core window's), so time
+   * own time plus the typical saving (the ratio less 1, times the core window's median), so time
    * that other work added to this step (a spike, a descheduled thread) is added once, as it would
    * have been to the dense step, not scaled by the ratio (which read the slow steps of a 16-token
    * request up to 15% above the full model's); elsewhere the step's time times the nearest ratio.
@@ -334,7 +337,7 @@ export class SpeedupMeter {
     const n = this.nearest(coreKey, batch);
     if (!n) return ms;
     if (n.d > 0) return ms * n.ratio;
-    return Math.min(10 * ms, Math.max(0.1 * ms, ms + n.dense - n.core));
+    return Math.min(10 * ms, Math.max(0.1 * ms, ms + (n.ratio - 1) * n.core));
   }
 
   /**
@@ -352,9 +355,17 @@ export class SpeedupMeter {
     return Math.max(0.1 * ms, ms + (n.ratio - 1) * Math.min(ms, tokens * typical(w.ms)));
   }
 
-  /** The measured batch size of this core nearest `batch`: its distance, the two windows' medians and their ratio. */
-  private nearest(coreKey: string, batch: number): { d: number; ratio: number; dense: number; core: number } | null {
-    let best: { d: number; ratio: number; dense: number; core: number } | null = null;
+  /**
+   * The measured batch size of this core nearest `batch`: its distance, the core window's median
+   * and the dense / core ratio: the median of its probe pairs' ratios once it has FIRST_PROBES of
+   * them, else the two windows' medians' ratio. A pair is measured within milliseconds, so it holds
+   * however the machine's load moves; the windows do not when only probes feed the dense window
+   * (one a second: it spans half a minute while the core window spans a fraction of a second, and
+   * with core-only traffic on a machine whose load moved, reports swung between 1.2 and 2.2 for a
+   * 1.4x core).
+   */
+  private nearest(coreKey: string, batch: number): { d: number; ratio: number; core: number } | null {
+    let best: { d: number; ratio: number; core: number } | null = null;
     for (const [k, w] of this.cores) {
       const at = k.lastIndexOf('#');
       if (k.slice(0, at) !== coreKey) continue;
@@ -363,8 +374,10 @@ export class SpeedupMeter {
       if (!dense || dense.ms.length === 0 || w.ms.length === 0) continue;
       const d = Math.abs(b - batch);
       if (best && d >= best.d) continue;
-      const [dm, cm] = [typical(dense.ms), typical(w.ms)];
-      best = { d, ratio: Math.min(10, Math.max(0.1, dm / cm)), dense: dm, core: cm };
+      const cm = typical(w.ms);
+      const pairs = this.pairs.get(k);
+      const r = pairs && pairs.ms.length >= FIRST_PROBES ? typical(pairs.ms) : typical(dense.ms) / cm;
+      best = { d, ratio: Math.min(10, Math.max(0.1, r)), core: cm };
     }
     return best;
   }
