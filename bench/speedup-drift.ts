@@ -8,7 +8,9 @@
  * machine's load (not the core's saving) moves with the wall times.
  *
  * --model DIR (models/default), --policy NAME (latency-budget), --target T (1.4), --n N (8),
- * --max-tokens T (64), --seconds S (each part, 20), --threads N (2).
+ * --max-tokens T (64), --seconds S (each part, 20), --threads N (2), --callers K (1: one request at
+ * a time; K callers of the same core share its steps, whose dense equivalent comes from the dense
+ * windows' means instead of the ratio).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -17,11 +19,12 @@ import { openLocalEngine } from '../src/engine/local-engine.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, policy: { type: 'string' }, target: { type: 'string' }, n: { type: 'string' },
-    'max-tokens': { type: 'string' }, seconds: { type: 'string' }, threads: { type: 'string' },
+    'max-tokens': { type: 'string' }, seconds: { type: 'string' }, threads: { type: 'string' }, callers: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds ?? 20);
-const local = await openLocalEngine({ modelDir: values.model ?? 'models/default', threads: Number(values.threads ?? 2), maxBatch: 16, maxQueue: 100 });
+const callers = Number(values.callers ?? 1);
+const local = await openLocalEngine({ modelDir: values.model ?? 'models/default', threads: Number(values.threads ?? 2), maxBatch: 16 * callers, maxQueue: 100 });
 const spec = {
   prompt: { kind: 'chat' as const, messages: [{ role: 'user' as const, content: 'Q: Leo has 7386 hats. He loses 50% of his hats. How many hats does Leo have now?' }] },
   n: Number(values.n ?? 8),
@@ -46,18 +49,21 @@ try {
   for (let p = 0; p < parts.length; p++) {
     if (p === 1) hog = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
     if (p === 2) hog?.kill();
-    while (performance.now() - t0 < (p + 1) * seconds * 1000) {
-      const a = performance.now();
-      const r = await local.generate(spec);
-      if (r.speedup !== null) rows[p]!.reported.push(r.speedup);
-      rows[p]!.ms.push(performance.now() - a);
-    }
+    const caller = async (c: number) => {
+      while (performance.now() - t0 < (p + 1) * seconds * 1000) {
+        const a = performance.now();
+        const r = await local.generate({ ...spec, seed: spec.seed + 100 * c });
+        if (r.speedup !== null) rows[p]!.reported.push(r.speedup);
+        rows[p]!.ms.push(performance.now() - a);
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
   }
 } finally {
   hog?.kill();
   await local.close();
 }
-console.log(`${spec.skip.policy} ${spec.skip.targetSpeedup}x, n ${spec.n}, ${spec.maxTokens} tokens, ${seconds} s per part, only skip-core requests`);
+console.log(`${spec.skip.policy} ${spec.skip.targetSpeedup}x, n ${spec.n}, ${spec.maxTokens} tokens, ${callers} caller(s), ${seconds} s per part, only skip-core requests`);
 console.log('part               requests  reported median  p10-p90      range        wall ms median');
 for (const r of rows) {
   const rep = r.reported;
