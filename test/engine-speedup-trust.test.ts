@@ -98,6 +98,15 @@ test('a short request (8 tokens) reports what an alternating measurement says', 
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
 });
 
+test("a request's wall time counts from when its transport read it (receivedAt): that time is the same on the full model", async () => {
+  await local.generate({ ...BASE, maxTokens: 4, skip: { policy: 'explicit', plan: planToWire(CORE) } }); // the core's graph, when this test runs alone
+  // Ten seconds spent before the engine (as if parsing took that long) dwarf the core's saving.
+  const r = await local.generate({ ...BASE, maxTokens: 4, receivedAt: performance.now() - 10_000, skip: { policy: 'explicit', plan: planToWire(CORE) } });
+  assert.ok(r.speedup !== null && Math.abs(r.speedup - 1) < 0.05, `speedup ${r.speedup}`);
+  const plain = await local.generate({ ...BASE, maxTokens: 4, skip: { policy: 'explicit', plan: planToWire(CORE) } });
+  assert.ok(plain.speedup !== null && plain.speedup > 1.05, `without it: ${plain.speedup}`);
+});
+
 /** The alternation while `callers` send requests back to back (their `skip` field each) the whole time. */
 async function alternateUnderLoad(base: RequestSpec, callers: RequestSpec['skip'][]): Promise<{ rep: number; measured: number; msg: string }> {
   let stop = false;
