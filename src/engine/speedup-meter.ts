@@ -5,7 +5,9 @@
  * the median of the dense window over that of the core window: one step slowed by other work on
  * the machine moves it little, and every real step adds a sample for free. (A low quantile, the
  * uncontended ratio, overstated the end-to-end ratio on a busy machine: other work adds about the
- * same time to a dense and a core step, which brings their ratio towards 1.)
+ * same time to a dense and a core step, which brings their ratio towards 1.) Once the core has
+ * FIRST_PROBES probe pairs (a probe and the core step right after it), the median of their ratios
+ * replaces it: the windows can be of different ages (nearest()).
  * Dense probes run right before a core group's step when the dense window of its batch size is new
  * or stale: on each of a new batch size's first steps, then every PROBE_EVERY_MS while it is in
  * use, so the ratio is measured at the same batch shape and about the same moment, never taken
