@@ -166,6 +166,21 @@ test('requests with different skip cores decode in separate steps', async () => 
   await engine.drain(100);
 });
 
+test("requests sharing a core's steps get dense probes at their own rows too (their dense equivalent's batch size)", async () => {
+  const runner = new FakeRunner(2);
+  const { engine } = makeEngine(runner);
+  const skip = { skip_attention: [1] };
+  const a = await engine.submit(req({ n: 2, maxTokens: 10, policy: 'explicit', policyOptions: { plan: skip } }));
+  const b = await engine.submit(req({ n: 2, maxTokens: 10, policy: 'explicit', policyOptions: { plan: skip }, seed: 8 }));
+  await Promise.all([a.result, b.result]);
+  const probe = (s: StepRow[]) => s.every((r) => r.plan.skipAttention.length === 0 && r.plan.skipMlp.length === 0 && r.tokens.length === 1 && !runner.children.has(r.seq));
+  const shared = runner.steps.filter((s) => s.length === 4 && s.every((r) => r.plan.skipAttention.length === 1));
+  assert.ok(shared.length > 0, 'the two requests shared steps');
+  assert.ok(runner.steps.some((s) => s.length === 4 && probe(s)), 'a probe at the step\'s rows');
+  assert.ok(runner.steps.some((s, i) => s.length === 2 && probe(s) && shared.includes(runner.steps[i + 1]!)), 'a probe at a request\'s own rows, right before a shared step');
+  await engine.drain(100);
+});
+
 test('queue limit refuses at once with a retry hint', async () => {
   const runner = new FakeRunner(10);
   const { engine } = makeEngine(runner, 1, 1);

@@ -166,6 +166,11 @@ export class SpeedupMeter {
     this.stepMs += ms;
   }
 
+  /** Records a probe's dense step time alone (a probe at a request's own rows in a shared step: no core step of that size follows it). */
+  recordDense(batch: number, dense: StepSample): void {
+    this.sample('', true, batch, dense.ms, dense.graph, dense.context);
+  }
+
   /** Records a probe's dense step time and the core step right after it. */
   record(coreKey: string, batch: number, dense: StepSample, core: StepSample): void {
     this.sample(coreKey, true, batch, dense.ms, dense.graph, dense.context);
