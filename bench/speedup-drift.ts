@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../src/engine/local-engine.ts';
+import { quantile } from '../src/plans/latency-profile.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,11 +34,6 @@ const spec = {
   temperature: 0.7,
   seed: 3,
   skip: { policy: values.policy ?? 'latency-budget', targetSpeedup: Number(values.target ?? 1.4) },
-};
-
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
 
 const parts = ['before', 'busy loop beside', 'after'] as const;

@@ -351,11 +351,13 @@ export class Engine {
     group.forEach((r, i) => contextOf.set(owners[i]!, (contextOf.get(owners[i]!) ?? 0) + this.o.runner.seqLength(r.seq)));
     const context = Math.round([...contextOf.values()].reduce((s, c) => s + c, 0) / group.length);
     const probe = probing ? await this.meter!.probe(group.length, context) : null;
+    const rowsOf = new Map<ParentRequest, number>();
+    for (const p of owners) rowsOf.set(p, (rowsOf.get(p) ?? 0) + 1);
     // A step shared by requests of the core gives each its dense equivalent at its own rows
     // (below), from the dense window of that batch size: keep it fresh as the group-size one is
     // (with only skip-core traffic nothing else feeds it, and a window from start-up read the
     // machine's speed of then).
-    const own = !probe && this.meter !== null && key !== DENSE_KEY ? this.ownRowsProbe(owners, contextOf) : null;
+    const own = !probe && this.meter !== null && key !== DENSE_KEY ? this.ownRowsProbe(rowsOf, contextOf) : null;
     const ownProbe = own ? await this.meter!.probe(own.rows, own.context) : null;
     if (own && ownProbe) this.meter!.recordDense(own.rows, { ms: ownProbe.denseMs, graph: ownProbe.graph, context: ownProbe.context });
     const rows: StepRow[] = group.map((r) => ({ seq: r.seq, tokens: [r.lastToken], plan: r.plan, logits: 'none', sample: r.spec }));
@@ -366,11 +368,9 @@ export class Engine {
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0], context);
     this.scheduler.charge(key, out.runMs, group.length);
     const probeSpent = (probe?.spentMs ?? 0) + (ownProbe?.spentMs ?? 0);
-    this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs, probeSpent || undefined);
+    this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs, probeSpent);
     const waited = probeSpent + (out.buildMs ?? 0);
     if (waited > 0) this.ledger.probed(key, waited, probe || ownProbe ? 1 : 0);
-    const rowsOf = new Map<ParentRequest, number>();
-    for (const p of owners) rowsOf.set(p, (rowsOf.get(p) ?? 0) + 1);
     const ratio = this.denseRatio(key, group.length);
     const shared = rowsOf.size > 1;
     for (const [p, mine] of rowsOf) {
@@ -393,9 +393,7 @@ export class Engine {
   }
 
   /** In a step shared by several requests, a request's row count whose dense window is due for a probe (and its rows' mean context), or null. */
-  private ownRowsProbe(owners: ParentRequest[], contextOf: Map<ParentRequest, number>): { rows: number; context: number } | null {
-    const rowsOf = new Map<ParentRequest, number>();
-    for (const p of owners) rowsOf.set(p, (rowsOf.get(p) ?? 0) + 1);
+  private ownRowsProbe(rowsOf: Map<ParentRequest, number>, contextOf: Map<ParentRequest, number>): { rows: number; context: number } | null {
     if (rowsOf.size < 2) return null;
     for (const [p, rows] of rowsOf) if (this.meter!.needsProbe('', rows)) return { rows, context: Math.round(contextOf.get(p)! / rows) };
     return null;

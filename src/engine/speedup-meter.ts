@@ -18,9 +18,10 @@
  * time (after a start-up allowance); past it a due probe is skipped and the ratio comes from the
  * nearest batch size measured. (A pool per batch size, each probed on its first steps and topped
  * up as contexts grew, took 40% of the machine in a crowd of one core whose batch moved between
- * 56 and 64 rows: 2.0-2.8 s of every 5-6 s.) The two medians give a request's steps their dense
- * equivalent (a step's own time plus their difference, at its batch size; the ratio elsewhere and
- * for prefills), and the dense windows' mean step times the cost of a
+ * 56 and 64 rows: 2.0-2.8 s of every 5-6 s.) The ratio gives a request's steps their dense
+ * equivalent (at a measured batch size a step's own time plus the ratio less 1 times the core
+ * window's median, elsewhere the step's time times the ratio; prefills alike on a typical
+ * prefill's time), and the dense windows' mean step times the cost of a
  * merged dense step: inputs of the request's full-model counterfactual (full-model-wall.ts), whose
  * ratio to its wall time is the speedup it reports, end to end.
  */
