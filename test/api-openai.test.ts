@@ -309,6 +309,15 @@ test('errors: exact status codes and the field named', async () => {
   await bad({ logit_bias: { 99999: 1 } }, 400, 'logit_bias.99999');
   await bad({ logit_bias: { 5: 'x' } }, 400, 'logit_bias.5');
   await bad({ model: 'gpt-4' }, 404, 'model');
+  await assert.rejects(
+    client.chat.completions.create({ model: server.ctx.model.info.id, max_tokens: 4, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] }),
+    (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param: string | null }).param, 'messages[0].content');
+      assert.match(e.message, /text parts.*no images/);
+      return true;
+    },
+  );
   const raw = await fetch(`${server.http}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer test-key', 'content-type': 'application/json' }, body: '{"messages": [' });
   assert.equal(raw.status, 400);
   assert.equal(((await raw.json()) as { error: { code: string } }).error.code, 'invalid_json');

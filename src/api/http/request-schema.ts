@@ -55,7 +55,9 @@ const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).stri
 export const ChatMessageSchema = z
   .object({
     role: z.enum(['system', 'user', 'assistant', 'developer']),
-    content: z.union([z.string(), z.array(ContentPart)]),
+    content: z.union([z.string(), z.array(ContentPart)], {
+      error: "must be a string or an array of text parts ({\"type\": \"text\", \"text\": ...}); this server takes no images, audio or files",
+    }),
     name: z.string().optional(),
   })
   .strict();
