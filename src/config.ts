@@ -36,6 +36,7 @@ const SETTINGS = {
   metricsAuth: { flag: 'metrics-auth', schema: flag.default(false), help: 'GET /metrics needs an API key too' },
   maxBodyBytes: { flag: 'max-body-bytes', schema: z.coerce.number().int().min(1024).default(1 << 20), help: 'largest HTTP request body (larger: 413)' },
   prefillChunk: { flag: 'prefill-chunk', schema: z.coerce.number().int().min(1).default(512), help: 'most prompt tokens fed per engine step (chunked prefill)' },
+  prefixCacheMb: { flag: 'prefix-cache-mb', schema: z.coerce.number().min(0).max(1 << 20).default(256), help: "memory for the prefix cache: prompts' keys and values kept for later prompts that start with the same tokens under the same skip core (0 = off)" },
   defaultPolicy: { flag: 'default-policy', schema: z.string().min(1).default('none'), help: 'policy of requests that name none (and have no A/B arm)' },
   optionalPolicies: { flag: 'optional-policies', schema: commaList.pipe(z.array(z.string().min(1))).default([]), help: 'policies whose load failure only makes them unavailable (comma-separated)' },
   defaultMaxTokens: { flag: 'default-max-tokens', schema: z.coerce.number().int().min(1).default(256), help: 'max_tokens when a request gives none (capped by the context)' },

@@ -45,6 +45,15 @@ test('Generate (unary): n=3 candidates with distinct random-heads plans and a sk
   assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
 });
 
+test('Generate: a repeated prompt of 16 tokens or more reports its cached prompt tokens', async () => {
+  const req = { ...base, prompt: 'Q: 12+30? A: 42. Q: 7+8? A: 15. Q: 5+6? A:', n: 2 };
+  const first = await unary<GenerateResponseMsg>('Generate', req);
+  const second = await unary<GenerateResponseMsg>('Generate', req);
+  assert.equal(first.usage.cached_prompt_tokens, 0);
+  assert.equal(second.usage.cached_prompt_tokens, second.usage.prompt_tokens - 1);
+  assert.deepEqual(second.candidates.map((c) => c.text), first.candidates.map((c) => c.text));
+});
+
 test('GenerateStream: per-candidate deltas add up to the final texts', async () => {
   const call = client.GenerateStream!({ ...base, n: 2, skip: { policy: 'random-heads', k: 2 } }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
   const texts = ['', ''];

@@ -257,6 +257,20 @@ test('completions endpoint, models list and retrieve', async () => {
   });
 });
 
+test('prefix cache: a repeated few-shot prompt reports its cached tokens (usage.prompt_tokens_details) and gives the same text', async () => {
+  const fewShot = 'Q: 12+30? A: 42. Q: 7+8? A: 15. Q: 9+9? A: 18. Q: 5+6? A:';
+  const ask = () => client.completions.create({ model: server.ctx.model.info.id, prompt: fewShot, max_tokens: 6, seed: 5, temperature: 0.9, n: 2 });
+  const first = await ask();
+  const second = await ask();
+  assert.equal(first.usage!.prompt_tokens_details?.cached_tokens, 0);
+  assert.equal(second.usage!.prompt_tokens_details?.cached_tokens, second.usage!.prompt_tokens - 1, 'all but the last position copied');
+  assert.deepEqual(second.choices.map((c) => c.text), first.choices.map((c) => c.text));
+  const other = await client.completions.create({ model: server.ctx.model.info.id, prompt: fewShot.replace('5+6', '4+4'), max_tokens: 2 });
+  assert.ok(other.usage!.prompt_tokens_details!.cached_tokens! >= 16, 'the shared exemplars are copied');
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /skipserve_prompt_cached_tokens_total\{policy="none"\} \d+/);
+});
+
 test('penalties and min_p: OpenAI fields the client sends unchanged; the same seed gives the same text, and they change greedy text', async () => {
   const base = { model: server.ctx.model.info.id, messages, max_tokens: 12, temperature: 0, ignore_eos: true };
   const plain = await client.chat.completions.create(base as never);

@@ -26,6 +26,7 @@ function result(answers: (string | null)[], selectedIndex: number | null): Gener
     skippedComputeRatio: 0,
     diversity: { uniqueAnswers: 0, answerEntropy: 0, distinct2: 0, meanPairwiseDistance: 0, majorityShare: 0, planDistance: 0 },
     promptTokens: 1,
+    cachedTokens: 0,
     completionTokens: 0,
     timings: { queueMs: 0, firstTokenMs: null, totalMs: 1 },
   };

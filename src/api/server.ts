@@ -80,6 +80,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       maxBatch: config.maxBatch,
       maxQueue: config.maxQueue,
       prefillChunk: config.prefillChunk,
+      prefixCacheMb: config.prefixCacheMb,
       defaultMaxTokens: config.defaultMaxTokens,
       defaultPolicy: config.defaultPolicy,
       defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup, coreShareTolerance: config.coreShareTolerance },

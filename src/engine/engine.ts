@@ -16,6 +16,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
+import { PrefixCache } from './prefix-cache.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
 import { fullModelWindowParts, partsTotal } from './full-model-wall.ts';
@@ -40,6 +41,8 @@ export interface EngineOptions {
   maxQueue: number;
   /** Most prompt tokens fed per engine step (chunked prefill). */
   prefillChunk?: number;
+  /** Prompt positions whose KV is kept for later prompts that start alike (prefix-cache.ts; default 0: off). */
+  prefixCacheTokens?: number;
   /** Measure skip-core speedups with dense probe steps (default true). */
   measureSpeedup?: boolean;
   log?: EngineLog;
@@ -67,6 +70,7 @@ export class Engine {
   private stopped = false;
   private readonly loopDone: Promise<void>;
   private readonly prefill: ChunkedPrefill;
+  private readonly prefixCache: PrefixCache | null;
   private readonly meter: SpeedupMeter | null;
   /** What every group's steps took since the start (a request's speedup compares against the load beside it). */
   private readonly ledger = new LoadLedger();
@@ -75,7 +79,8 @@ export class Engine {
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
-    this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512);
+    this.prefixCache = o.prefixCacheTokens ? new PrefixCache(o.runner, o.prefixCacheTokens) : null;
+    this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
     o.runner.onFailure?.((err) => {
       this.runnerFailure = err;
@@ -197,6 +202,7 @@ export class Engine {
     this.wake();
     await this.loopDone;
     await this.meter?.close();
+    await this.prefixCache?.clear();
   }
 
   private wake(): void {
@@ -318,8 +324,7 @@ export class Engine {
       const specs: SamplerSpec[] = p.plans.map((_, c) => ({ ...r.sampling, seed: r.seed + c, topLogprobs: r.logprobs ? r.topLogprobs : 0, stopTokenIds: eos }));
       if (r.maxTokens === 0) {
         // Echo that only scores the prompt: n empty candidates, nothing drawn or decoded.
-        await runner.freeSeq(p.promptSeq!);
-        p.promptSeq = null;
+        await this.releasePrompt(p);
         p.rows = specs.map((spec, c) => new CandidateRow(c, -1, p.plans[c]!, spec, tokenizer, r.promptTokens, { maxTokens: 0, eosTokenIds: eos, stop: r.stop, topLogprobs: -1 }));
         for (const row of p.rows) p.events.push(row.finish('length'));
         this.completeParent(p);
@@ -327,13 +332,25 @@ export class Engine {
       }
       // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
       const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
-      await runner.freeSeq(p.promptSeq!);
-      p.promptSeq = null;
+      await this.releasePrompt(p);
       const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1 };
       p.rows = seqs.map((s, c) => new CandidateRow(c, s, p.plans[c]!, specs[c]!, tokenizer, r.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
       p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));
     }
+  }
+
+  /** Hands a prefilled prompt's sequence to the prefix cache (or frees it). */
+  private async releasePrompt(p: ParentRequest): Promise<void> {
+    const seq = p.promptSeq!;
+    p.promptSeq = null;
+    if (this.prefixCache) await this.prefixCache.retain(p.coreKey, p.req.promptTokens, seq);
+    else await this.o.runner.freeSeq(seq);
+  }
+
+  /** Positions the prefix cache holds now (0 when it is off). */
+  prefixCacheTokens(): number {
+    return this.prefixCache?.tokens() ?? 0;
   }
 
   /** Dense / core step-time ratio of a group (1 for the dense group, or without a meter). */

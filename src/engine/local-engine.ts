@@ -23,6 +23,7 @@ import { directoryVersions, type ServedVersion, type ServedVersions } from '../v
 import { newCompletionId } from './completion-id.ts';
 import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
 import { defaultCoresByBatch, prepareDefaultCores } from './prepare-cores.ts';
+import { prefixCacheTokens } from './prefix-cache.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { servedRecord } from './served-record.ts';
@@ -55,6 +56,8 @@ export interface LocalEngineOptions {
   maxBatch: number;
   maxQueue?: number;
   prefillChunk?: number;
+  /** MiB of prompt keys and values kept for later prompts that start alike (prefix-cache.ts; default 256, 0: off). */
+  prefixCacheMb?: number;
   defaultMaxTokens?: number;
   defaultPolicy?: string;
   defaults?: { k?: number; targetSpeedup?: number; coreShareTolerance?: number };
@@ -141,6 +144,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       maxBatch: o.maxBatch,
       maxQueue: o.maxQueue ?? 64,
       prefillChunk: o.prefillChunk,
+      prefixCacheTokens: prefixCacheTokens(info, o.prefixCacheMb ?? 256),
       measureSpeedup: o.measureSpeedup,
       log: o.log,
     });

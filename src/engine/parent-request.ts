@@ -28,8 +28,10 @@ export class ParentRequest {
   admittedAt: number | null = null;
   /** The prompt's sequence while it is being prefilled (forked into the rows, then freed). */
   promptSeq: number | null = null;
-  /** Prompt tokens fed so far. */
+  /** Prompt tokens fed so far (or copied from the prefix cache). */
   prefilled = 0;
+  /** Prompt tokens copied from the prefix cache instead of fed. */
+  cachedTokens = 0;
   /** With echo and logprobs: each prompt token's log-probability given those before it (null for the first). */
   readonly promptScores: (TokenLogprob | null)[];
   firstTokenAt: number | null = null;
@@ -137,6 +139,7 @@ export class ParentRequest {
       skippedComputeRatio,
       diversity: s.diversity,
       promptTokens: this.req.promptTokens.length,
+      cachedTokens: this.cachedTokens,
       completionTokens: this.rows.reduce((sum, r) => sum + r.tokenIds.length, 0),
       timings: {
         queueMs: (this.admittedAt ?? now) - this.arrivedAt,

@@ -9,6 +9,7 @@
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
+import type { PrefixCache } from './prefix-cache.ts';
 
 export class ChunkedPrefill {
   private readonly active: ParentRequest[] = [];
@@ -16,12 +17,18 @@ export class ChunkedPrefill {
   constructor(
     private readonly runner: ModelRunner,
     private readonly chunkTokens: number,
+    private readonly cache: PrefixCache | null = null,
   ) {}
 
-  /** Allocates the request's prompt sequence and queues its prompt. */
+  /**
+   * Allocates the request's prompt sequence and queues its prompt; a prefix the cache holds under
+   * the request's skip core is copied, not fed (not for a prompt whose logprobs are asked: each of
+   * its positions is scored as it is fed).
+   */
   async start(p: ParentRequest): Promise<void> {
-    p.promptSeq = await this.runner.createSeq();
-    p.prefilled = 0;
+    const hit = this.cache && p.req.promptLogprobs === null ? await this.cache.lookup(p.coreKey, p.req.promptTokens) : null;
+    p.promptSeq = hit ? hit.seq : await this.runner.createSeq();
+    p.prefilled = p.cachedTokens = hit?.reused ?? 0;
     this.active.push(p);
   }
 

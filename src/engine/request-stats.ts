@@ -26,6 +26,7 @@ export class RequestStats {
 
   prefilled(p: ParentRequest): void {
     this.metrics.promptTokens.inc({ policy: p.policyName }, p.req.promptTokens.length);
+    if (p.cachedTokens > 0) this.metrics.promptCachedTokens.inc({ policy: p.policyName }, p.cachedTokens);
   }
 
   /** One decode step of `rows` rows ran, on `graph` (when the runner says), after waiting `buildMs` for a core graph. */

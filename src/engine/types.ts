@@ -182,6 +182,8 @@ export interface GenerationResult {
   skippedComputeRatio: number;
   diversity: DiversityFigures;
   promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache instead of a prefill (OpenAI's `cached_tokens`). */
+  cachedTokens: number;
   completionTokens: number;
   referenceAnswer?: string;
   /** Whether the selected candidate's answer equals the reference answer (when one was given). */

@@ -57,11 +57,22 @@ export class LayerKv {
     this.cap = cap;
   }
 
-  clone(): LayerKv {
-    const c = new LayerKv(this.kvH, this.D, this.cap);
-    c.k.set(this.k);
-    c.v.set(this.v);
-    c.len = this.len;
+  /** A copy of the first `n` positions (default all), with room to grow. */
+  clone(n = this.len): LayerKv {
+    if (n === this.len) {
+      const c = new LayerKv(this.kvH, this.D, this.cap);
+      c.k.set(this.k);
+      c.v.set(this.v);
+      c.len = this.len;
+      return c;
+    }
+    const { kvH, D } = this;
+    const c = new LayerKv(kvH, D, Math.max(16, n * 2));
+    for (let h = 0; h < kvH; h++) {
+      c.k.set(this.k.subarray(h * this.cap * D, (h * this.cap + n) * D), h * c.cap * D);
+      c.v.set(this.v.subarray(h * this.cap * D, (h * this.cap + n) * D), h * c.cap * D);
+    }
+    c.len = n;
     return c;
   }
 }

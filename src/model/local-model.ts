@@ -95,13 +95,16 @@ export class LocalModel {
     return id;
   }
 
-  forkSeq(src: SeqId, count: number): SeqId[] {
+  /** `count` copies of `src`'s first `length` positions (default all of them). */
+  forkSeq(src: SeqId, count: number, length?: number): SeqId[] {
     const s = this.seqs.get(src);
     if (!s) throw new Error(`forkSeq: unknown sequence ${src}`);
     if (!Number.isInteger(count) || count < 0) throw new Error(`forkSeq: count must be a non-negative integer (got ${count})`);
+    const len = length ?? s.len;
+    if (!Number.isInteger(len) || len < 0 || len > s.len) throw new Error(`forkSeq: length must be an integer from 0 to ${s.len} (got ${length})`);
     return Array.from({ length: count }, () => {
       const id = this.nextId++;
-      this.seqs.set(id, { len: s.len, layers: s.layers.map((kv) => (kv ? kv.clone() : null)) });
+      this.seqs.set(id, { len, layers: s.layers.map((kv) => (kv ? kv.clone(len) : null)) });
       return id;
     });
   }

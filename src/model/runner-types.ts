@@ -124,8 +124,11 @@ export interface ModelRunner {
   readonly info: ModelInfo;
   /** Allocates an empty sequence (no tokens yet). */
   createSeq(): Promise<SeqId>;
-  /** Creates `count` new sequences whose KV cache is a copy of `src`'s (best-of-N shares one prefill). */
-  forkSeq(src: SeqId, count: number): Promise<SeqId[]>;
+  /**
+   * Creates `count` new sequences whose KV cache is a copy of `src`'s (best-of-N shares one
+   * prefill), or of its first `length` positions (a cached prompt prefix).
+   */
+  forkSeq(src: SeqId, count: number, length?: number): Promise<SeqId[]>;
   /** Frees a sequence's KV cache. Unknown ids are ignored. */
   freeSeq(seq: SeqId): Promise<void>;
   /** Number of tokens a sequence has consumed so far (its next position), as of the last resolved step. */

@@ -89,7 +89,7 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
     case 'create':
       return model.createSeq();
     case 'fork':
-      return model.forkSeq(msg.src, msg.count);
+      return model.forkSeq(msg.src, msg.count, msg.length);
     case 'forkSampled': {
       const seqs = model.forkSeq(msg.src, msg.specs.length);
       try {

@@ -123,9 +123,9 @@ class WorkerRunner implements SamplingRunner {
     return id;
   }
 
-  async forkSeq(src: SeqId, count: number): Promise<SeqId[]> {
-    const ids = await this.call<SeqId[]>({ op: 'fork', src, count });
-    for (const id of ids) this.lengths.set(id, this.lengths.get(src) ?? 0);
+  async forkSeq(src: SeqId, count: number, length?: number): Promise<SeqId[]> {
+    const ids = await this.call<SeqId[]>({ op: 'fork', src, count, ...(length === undefined ? {} : { length }) });
+    for (const id of ids) this.lengths.set(id, length ?? this.lengths.get(src) ?? 0);
     return ids;
   }
 

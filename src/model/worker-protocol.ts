@@ -22,7 +22,7 @@ export interface WireRow {
 
 export type WorkerRequest =
   | { id: number; op: 'create' }
-  | { id: number; op: 'fork'; src: number; count: number }
+  | { id: number; op: 'fork'; src: number; count: number; length?: number }
   | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
   | { id: number; op: 'free'; seq: number }
   | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }

@@ -125,7 +125,7 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
       reference_answer: r.referenceAnswer ?? '',
       matched_reference: r.matchedReference ?? false,
     },
-    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
+    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens, cached_prompt_tokens: r.cachedTokens },
     ...(r.prompt ? { prompt: promptToMsg(tok, r.prompt) } : {}),
   };
 }

@@ -87,7 +87,7 @@ export interface GenerateResponseMsg {
   created: number;
   candidates: CandidateMsg[];
   skip: { policy: string; arm: string; selected_index: number; speedup: number; skipped_compute_ratio: number; diversity: DiversityMsg; reference_answer: string; matched_reference: boolean };
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; cached_prompt_tokens: number };
   prompt?: EchoedPromptMsg;
 }
 

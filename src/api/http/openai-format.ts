@@ -64,7 +64,8 @@ export function returnedCandidates(r: GenerationResult): { index: number; c: Can
 function usage(rs: readonly GenerationResult[]) {
   const prompt = rs.reduce((s, r) => s + r.promptTokens, 0);
   const completion = rs.reduce((s, r) => s + r.completionTokens, 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const cached = rs.reduce((s, r) => s + r.cachedTokens, 0);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
 }
 
 /**

@@ -1,0 +1,112 @@
+/**
+ * Automatic prefix caching (vLLM's APC, llama.cpp's `cache_prompt`): the KV of prompts already
+ * prefilled is kept, per skip core, and a new prompt that starts with the same tokens copies that
+ * prefix instead of computing it. Keys and values of a position depend only on the tokens before it
+ * and on the sublayers that ran, so a prefix prefilled under the same skip core is exactly the one
+ * the new prompt would compute (up to float rounding of the run's shapes).
+ *
+ * Entries are whole prompts, least recently used dropped first beyond a budget of cached positions
+ * (each prompt counted as the runtime allocates its KV: rounded up to a power of two).
+ * A lookup takes the longest common prefix with any entry of the core, at most the prompt's length
+ * minus one (the last position is always run: the candidates' first tokens are drawn from its
+ * logits) and only from `minTokens` on (a shared `<s>Q:` is not worth a copy).
+ */
+import type { ModelInfo } from '../model/model-info.ts';
+import type { ModelRunner, SeqId } from '../model/runner-types.ts';
+
+/** Cached positions that fit in `mib` MiB: f32 keys and values of every layer (a skip core's entries take less). */
+export function prefixCacheTokens(info: Pick<ModelInfo, 'numLayers' | 'numKvHeads' | 'headDim'>, mib: number): number {
+  return Math.floor((mib * 2 ** 20) / (info.numLayers * 2 * info.numKvHeads * info.headDim * 4));
+}
+
+interface Entry {
+  core: string;
+  tokens: readonly number[];
+  seq: SeqId;
+}
+
+/** What a lookup found: a new sequence holding the first `reused` positions of the prompt. */
+export interface PrefixHit {
+  seq: SeqId;
+  reused: number;
+}
+
+export class PrefixCache {
+  /** Least recently used first. */
+  private entries: Entry[] = [];
+  private held = 0;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    /** Most cached positions, summed over entries (0: off). */
+    readonly capacityTokens: number,
+    readonly minTokens = 16,
+  ) {}
+
+  /** Positions held now (as allocated). */
+  tokens(): number {
+    return this.held;
+  }
+
+  /** A copy of the longest cached prefix of `prompt` under `core`, or null. */
+  async lookup(core: string, prompt: readonly number[]): Promise<PrefixHit | null> {
+    let best: Entry | null = null;
+    let reused = 0;
+    for (const e of this.entries) {
+      if (e.core !== core) continue;
+      const n = commonPrefix(e.tokens, prompt, prompt.length - 1);
+      if (n > reused) [best, reused] = [e, n];
+    }
+    if (!best || reused < this.minTokens) return null;
+    this.touch(best);
+    const [seq] = await this.runner.forkSeq(best.seq, 1, reused);
+    return { seq: seq!, reused };
+  }
+
+  /**
+   * Takes ownership of `seq`, a sequence holding exactly the prefill of `prompt` under `core`: keeps
+   * it (dropping entries it covers and the least recently used beyond the budget) or frees it.
+   */
+  async retain(core: string, prompt: readonly number[], seq: SeqId): Promise<void> {
+    const covering = this.entries.find((e) => e.core === core && commonPrefix(e.tokens, prompt, prompt.length) === prompt.length);
+    if (covering || prompt.length < this.minTokens || allocated(prompt.length) > this.capacityTokens) {
+      if (covering) this.touch(covering);
+      await this.runner.freeSeq(seq);
+      return;
+    }
+    const covered = this.entries.filter((e) => e.core === core && commonPrefix(e.tokens, prompt, e.tokens.length) === e.tokens.length);
+    for (const e of covered) await this.drop(e);
+    this.entries.push({ core, tokens: prompt.slice(), seq });
+    this.held += allocated(prompt.length);
+    while (this.held > this.capacityTokens) await this.drop(this.entries[0]!);
+  }
+
+  /** Frees every entry. */
+  async clear(): Promise<void> {
+    while (this.entries.length) await this.drop(this.entries[0]!);
+  }
+
+  private touch(e: Entry): void {
+    this.entries.splice(this.entries.indexOf(e), 1);
+    this.entries.push(e);
+  }
+
+  private async drop(e: Entry): Promise<void> {
+    this.entries.splice(this.entries.indexOf(e), 1);
+    this.held -= allocated(e.tokens.length);
+    await this.runner.freeSeq(e.seq);
+  }
+}
+
+/** Positions the runtime allocates for a sequence of `n` (kv-cache.ts, local-model.ts: a power of two, at least 16). */
+function allocated(n: number): number {
+  return Math.max(16, 2 ** Math.ceil(Math.log2(n)));
+}
+
+/** Length of the common prefix of `a` and `b`, at most `limit`. */
+function commonPrefix(a: readonly number[], b: readonly number[], limit: number): number {
+  const n = Math.min(a.length, b.length, limit);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
