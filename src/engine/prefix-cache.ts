@@ -11,6 +11,7 @@
  * minus one (the last position is always run: the candidates' first tokens are drawn from its
  * logits) and only from `minTokens` on (a shared `<s>Q:` is not worth a copy).
  */
+import { kvCapacity } from '../model/kv-cache.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { ModelRunner, SeqId } from '../model/runner-types.ts';
 
@@ -69,7 +70,7 @@ export class PrefixCache {
    */
   async retain(core: string, prompt: readonly number[], seq: SeqId): Promise<void> {
     const covering = this.entries.find((e) => e.core === core && commonPrefix(e.tokens, prompt, prompt.length) === prompt.length);
-    if (covering || prompt.length < this.minTokens || allocated(prompt.length) > this.capacityTokens) {
+    if (covering || prompt.length < this.minTokens || kvCapacity(prompt.length) > this.capacityTokens) {
       if (covering) this.touch(covering);
       await this.runner.freeSeq(seq);
       return;
@@ -77,7 +78,7 @@ export class PrefixCache {
     const covered = this.entries.filter((e) => e.core === core && commonPrefix(e.tokens, prompt, e.tokens.length) === e.tokens.length);
     for (const e of covered) await this.drop(e);
     this.entries.push({ core, tokens: prompt.slice(), seq });
-    this.held += allocated(prompt.length);
+    this.held += kvCapacity(prompt.length);
     while (this.held > this.capacityTokens) await this.drop(this.entries[0]!);
   }
 
@@ -93,14 +94,9 @@ export class PrefixCache {
 
   private async drop(e: Entry): Promise<void> {
     this.entries.splice(this.entries.indexOf(e), 1);
-    this.held -= allocated(e.tokens.length);
+    this.held -= kvCapacity(e.tokens.length);
     await this.runner.freeSeq(e.seq);
   }
-}
-
-/** Positions the runtime allocates for a sequence of `n` (kv-cache.ts, local-model.ts: a power of two, at least 16). */
-function allocated(n: number): number {
-  return Math.max(16, 2 ** Math.ceil(Math.log2(n)));
 }
 
 /** Length of the common prefix of `a` and `b`, at most `limit`. */

@@ -5,6 +5,13 @@
  * sequences decode together only the new position is written, instead of copying the whole past.
  */
 
+import type { KvBuffers } from './kv-buffers.ts';
+
+/** Positions allocated for a sequence of `n`: a power of two, at least 16 (a few lengths, so freed arrays fit new sequences). */
+export function kvCapacity(n: number): number {
+  return Math.max(16, 2 ** Math.ceil(Math.log2(n)));
+}
+
 /**
  * Copies `n` floats. A decode step copies one head's position (head_dim floats) per row, layer and
  * head; a loop does that without the view object `subarray` allocates for `set`.
@@ -26,9 +33,19 @@ export class LayerKv {
     readonly kvH: number,
     readonly D: number,
     public cap: number,
+    /** Where its arrays come from and go back to (kv-buffers.ts). */
+    private readonly buffers: KvBuffers,
   ) {
-    this.k = new Float32Array(kvH * cap * D);
-    this.v = new Float32Array(kvH * cap * D);
+    this.k = buffers.take(kvH * cap * D);
+    this.v = buffers.take(kvH * cap * D);
+  }
+
+  /** Gives its arrays back (the sequence was freed); the cache must not be used after. */
+  release(): void {
+    this.buffers.give(this.k);
+    this.buffers.give(this.v);
+    this.k = this.v = new Float32Array(0);
+    this.len = this.cap = 0;
   }
 
   /** Appends `n` positions from a new-k/v output `[B, kvH, T, D]` at batch row `b`. */
@@ -45,35 +62,30 @@ export class LayerKv {
   }
 
   private grow(cap: number): void {
-    const { kvH, D } = this;
-    const k = new Float32Array(kvH * cap * D);
-    const v = new Float32Array(kvH * cap * D);
-    for (let h = 0; h < kvH; h++) {
-      k.set(this.k.subarray(h * this.cap * D, (h * this.cap + this.len) * D), h * cap * D);
-      v.set(this.v.subarray(h * this.cap * D, (h * this.cap + this.len) * D), h * cap * D);
-    }
-    this.k = k;
-    this.v = v;
+    const old = { k: this.k, v: this.v, cap: this.cap };
+    this.k = this.buffers.take(this.kvH * cap * this.D);
+    this.v = this.buffers.take(this.kvH * cap * this.D);
     this.cap = cap;
+    this.copyFrom(old, this.len);
+    this.buffers.give(old.k);
+    this.buffers.give(old.v);
   }
 
   /** A copy of the first `n` positions (default all), with room to grow. */
   clone(n = this.len): LayerKv {
-    if (n === this.len) {
-      const c = new LayerKv(this.kvH, this.D, this.cap);
-      c.k.set(this.k);
-      c.v.set(this.v);
-      c.len = this.len;
-      return c;
-    }
-    const { kvH, D } = this;
-    const c = new LayerKv(kvH, D, Math.max(16, n * 2));
-    for (let h = 0; h < kvH; h++) {
-      c.k.set(this.k.subarray(h * this.cap * D, (h * this.cap + n) * D), h * c.cap * D);
-      c.v.set(this.v.subarray(h * this.cap * D, (h * this.cap + n) * D), h * c.cap * D);
-    }
+    const c = new LayerKv(this.kvH, this.D, n === this.len ? this.cap : kvCapacity(n + 1), this.buffers);
+    c.copyFrom(this, n);
     c.len = n;
     return c;
+  }
+
+  /** Copies the first `n` positions of each head from `src` (another layout of the same heads). */
+  private copyFrom(src: { k: Float32Array; v: Float32Array; cap: number }, n: number): void {
+    const { kvH, D } = this;
+    for (let h = 0; h < kvH; h++) {
+      this.k.set(src.k.subarray(h * src.cap * D, (h * src.cap + n) * D), h * this.cap * D);
+      this.v.set(src.v.subarray(h * src.cap * D, (h * src.cap + n) * D), h * this.cap * D);
+    }
   }
 }
 
@@ -83,15 +95,26 @@ export interface SeqState {
   layers: (LayerKv | null)[];
 }
 
+/**
+ * Backing memory a staging keeps when its group ends, up to this size: a fresh typed array of a
+ * few hundred KiB costs about a millisecond here (new pages), so a prefill with a long past (a
+ * cached prefix, a chunk of a long prompt) or a new group's first decode step of a 135M-shaped
+ * model paid 60-100 ms allocating its 60 layer buffers; larger backings are released.
+ */
+const KEEP_BACKING_FLOATS = (64 * 2 ** 20) / 4;
+
 /** Staged past inputs for one group of rows, reused across steps while the group is unchanged. */
 export class KvStaging {
   key = '';
   B = 0;
   P = 0;
+  /** Per layer `[B, kvH, P, D]` views of `backing` (empty until a row computes the layer). */
   k: Float32Array[] = [];
   v: Float32Array[] = [];
   /** valid[b][l]: positions of row b already staged for layer l. */
   valid: number[][] = [];
+  /** Every layer's keys and values, 2 * numLayers * B * kvH * P * D floats, carved into the views. */
+  private backing = new Float32Array(0);
 
   constructor(
     private numLayers: number,
@@ -108,11 +131,9 @@ export class KvStaging {
     const need = Math.max(1, maxLen);
     if (key !== this.key || need > this.P) {
       const P = Math.max(64, Math.ceil(need / 64) * 64);
-      // Same shape: keep the buffers (stale values are finite and masked or multiplied by 0).
-      if (seqIds.length !== this.B || P !== this.P) {
-        this.k = new Array(this.numLayers).fill(null);
-        this.v = new Array(this.numLayers).fill(null);
-      }
+      // Same shape: keep the views; another shape re-carves the backing (stale values are finite
+      // and masked or multiplied by 0).
+      if (seqIds.length !== this.B || P !== this.P) this.carve(seqIds.length, P);
       this.key = key;
       this.B = seqIds.length;
       this.P = P;
@@ -121,10 +142,6 @@ export class KvStaging {
     const { kvH, D, P, B } = this;
     for (let l = 0; l < this.numLayers; l++) {
       if (!layersOn[l]) continue;
-      if (!this.k[l]) {
-        this.k[l] = new Float32Array(B * kvH * P * D);
-        this.v[l] = new Float32Array(B * kvH * P * D);
-      }
       for (let b = 0; b < B; b++) {
         const kv = seqs[b].layers[l];
         if (!kv) continue;
@@ -155,12 +172,22 @@ export class KvStaging {
     this.valid[b][l] = kv.len;
   }
 
-  /** Forgets everything (e.g. after a sequence is freed). */
+  /** Lays out views of `B` rows and `P` positions over the backing, growing it when too small. */
+  private carve(B: number, P: number): void {
+    const size = B * this.kvH * P * this.D;
+    if (this.backing.length < 2 * this.numLayers * size) this.backing = new Float32Array(2 * this.numLayers * size);
+    this.k = Array.from({ length: this.numLayers }, (_, l) => this.backing.subarray(2 * l * size, (2 * l + 1) * size));
+    this.v = Array.from({ length: this.numLayers }, (_, l) => this.backing.subarray((2 * l + 1) * size, (2 * l + 2) * size));
+  }
+
+  /** Forgets the staged group (e.g. after a sequence is freed); keeps the backing when it is small enough to reuse. */
   reset(): void {
     this.key = '';
     this.B = 0;
+    this.P = 0;
     this.k = [];
     this.v = [];
+    if (this.backing.length > KEEP_BACKING_FLOATS) this.backing = new Float32Array(0);
   }
 
   /** True when this staging currently holds sequence `id`. */

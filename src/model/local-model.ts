@@ -13,7 +13,8 @@ import { openCheckpoint, type Checkpoint, type ModelConfig } from './checkpoint.
 import { GraphSessions, type GraphUse } from './graph-sessions.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import { parseSpin, resolveSpin } from './spin.ts';
-import { KvStaging, LayerKv, StagingPool, type SeqState } from './kv-cache.ts';
+import { KvBuffers } from './kv-buffers.ts';
+import { KvStaging, LayerKv, StagingPool, kvCapacity, type SeqState } from './kv-cache.ts';
 import type { ModelInfo } from './model-info.ts';
 import type { SeqId, SkipCore, StepOptions, StepRow } from './runner-types.ts';
 import { sharedInputs } from './step-inputs.ts';
@@ -66,6 +67,8 @@ export class LocalModel {
   private nextId = 1;
   private planCache = new WeakMap<SkipPlan, { skipA: Set<number>; skipM: Set<number>; heads: Map<number, number[]> }>();
   private decodeStaging: StagingPool;
+  /** Recycled KV arrays of freed sequences. */
+  private readonly kvBuffers = new KvBuffers();
   private prefillStaging: KvStaging;
   /** ort.Tensor wrappers of staging buffers (a buffer keeps its shape while it lives) and shared constants. */
   private tensors = new WeakMap<Float32Array, ort.Tensor>();
@@ -110,6 +113,7 @@ export class LocalModel {
   }
 
   freeSeq(id: SeqId): void {
+    for (const kv of this.seqs.get(id)?.layers ?? []) kv?.release();
     this.seqs.delete(id);
     this.decodeStaging.release(id);
   }
@@ -272,7 +276,7 @@ export class LocalModel {
         if (plans[b].skipA.has(l)) continue;
         const n = rows[b].tokens.length;
         const s = seqs[b];
-        const kv = (s.layers[l] ??= new LayerKv(kvH, D, Math.max(16, 2 ** Math.ceil(Math.log2(s.len + n)))));
+        const kv = (s.layers[l] ??= new LayerKv(kvH, D, kvCapacity(s.len + n), this.kvBuffers));
         kv.append(nk, nv, b, T, n);
         staging.mirror(b, l, kv, n);
       }
