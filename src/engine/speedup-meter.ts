@@ -27,6 +27,7 @@
  */
 import type { ModelRunner, SeqId } from '../model/runner-types.ts';
 import { FULL_PLAN } from '../plans/plan.ts';
+import { quantile } from '../plans/latency-profile.ts';
 
 /** How often the dense window of a batch size in use gets a fresh probe (after its first ones). */
 const PROBE_EVERY_MS = 1000;
@@ -85,8 +86,7 @@ function push(w: Window, ms: number, at: number, graph?: string, context = NaN):
 }
 
 function typical(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(QUANTILE * s.length))]!;
+  return quantile(xs, QUANTILE);
 }
 
 /** Per (core, batch) dense/core step-time ratios from windows of dense and core step times. */

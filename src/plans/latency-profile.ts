@@ -108,7 +108,7 @@ function ortVersion(): string {
  * The q-quantile of step times. On a shared machine a step is only ever slowed down by other
  * work, never sped up, so a low quantile estimates the step's own cost better than the median.
  */
-export function quantile(xs: number[], q: number): number {
+export function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
