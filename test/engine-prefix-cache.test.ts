@@ -62,12 +62,12 @@ function engineOn(r: SamplingRunner, cacheTokens: number): Engine {
   return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false, prefixCacheTokens: cacheTokens });
 }
 
-async function generate(engine: Engine, prompt: number[], o: { plan?: SkipPlan; promptLogprobs?: number } = {}): Promise<GenerationResult> {
+async function generate(engine: Engine, prompt: number[], o: { plan?: SkipPlan; promptLogprobs?: number; signal?: AbortSignal } = {}): Promise<GenerationResult> {
   const plan = o.plan ?? FULL_PLAN;
   const req: GenerationRequest = {
     promptTokens: prompt, promptText: 'x', n: 3, returnN: 3, maxTokens: 8, sampling: { temperature: 0.8, topP: 1, topK: 0 }, seed: 11, stop: [], ignoreEos: true,
     logprobs: true, topLogprobs: 0, echo: o.promptLogprobs !== undefined, promptLogprobs: o.promptLogprobs ?? null,
-    policyOptions: { plan: { skip_attention: plan.skipAttention, skip_mlp: plan.skipMlp } }, select: 'vote', policy: policies.get('explicit')!,
+    policyOptions: { plan: { skip_attention: plan.skipAttention, skip_mlp: plan.skipMlp } }, select: 'vote', policy: policies.get('explicit')!, signal: o.signal,
   };
   return (await engine.submit(req)).result;
 }
@@ -86,7 +86,7 @@ test('a sequence forked from the first m positions of a prompt, fed the rest, gi
   }
 });
 
-test('through the engine: the same tokens and logprobs with and without the cache; cached tokens counted; other cores and scored prompts do not reuse', async () => {
+test('through the engine: the same tokens and logprobs with and without the cache; cached tokens counted; other cores and scored prompts do not reuse; a cancelled request frees its copy', async () => {
   const r = counting(runner);
   const cached = engineOn(r, 10_000);
   const plain = engineOn(runner, 0);
@@ -111,6 +111,12 @@ test('through the engine: the same tokens and logprobs with and without the cach
   assert.equal((await generate(cached, b, { promptLogprobs: 1 })).cachedTokens, 0, 'a prompt whose logprobs are asked is fed whole');
   assert.equal((await generate(cached, [...shared.slice(0, 10), ...tokens(30, 400)])).cachedTokens, 0, 'a shared prefix under 16 tokens is not reused');
   assert.ok(cached.prefixCacheTokens() > 0);
+  // Cancelled while its copied prefix waits for the rest of its prompt: the copy is freed, the entry stays.
+  const abort = new AbortController();
+  const cancelled = generate(cached, [...shared, ...tokens(200, 777)], { signal: abort.signal });
+  setImmediate(() => abort.abort());
+  await assert.rejects(cancelled);
+  assert.equal((await generate(cached, [...shared, ...tokens(8, 611)])).cachedTokens, 30);
   await cached.drain(1000);
   await plain.drain(1000);
   assert.equal(r.live.size, 0, 'the cached prompts are freed when the engine stops');
