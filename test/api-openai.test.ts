@@ -269,6 +269,7 @@ test('prefix cache: a repeated few-shot prompt reports its cached tokens (usage.
   assert.ok(other.usage!.prompt_tokens_details!.cached_tokens! >= 16, 'the shared exemplars are copied');
   const metrics = await (await fetch(`${server.http}/metrics`)).text();
   assert.match(metrics, /skipserve_prompt_cached_tokens_total\{policy="none"\} \d+/);
+  assert.ok(Number(/^skipserve_prefix_cache_positions (\d+)/m.exec(metrics)?.[1]) >= 64, 'the cached prompts, as allocated');
 });
 
 test('penalties and min_p: OpenAI fields the client sends unchanged; the same seed gives the same text, and they change greedy text', async () => {

@@ -203,6 +203,7 @@ export class Engine {
     await this.loopDone;
     await this.meter?.close();
     await this.prefixCache?.clear();
+    this.updateGauges();
   }
 
   private wake(): void {
@@ -470,7 +471,7 @@ export class Engine {
   }
 
   private updateGauges(): void {
-    this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount());
+    this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount(), this.prefixCacheTokens());
   }
 }
 

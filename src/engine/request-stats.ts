@@ -9,8 +9,8 @@ import type { CandidateRow } from './candidate-row.ts';
 import type { ParentRequest } from './parent-request.ts';
 import type { GenerationResult } from './types.ts';
 
-/** Per metrics registry, each engine's running rows and waiting requests (several engines share one while a reload drains the old). */
-const shares = new WeakMap<Metrics, Map<RequestStats, [rows: number, waiting: number]>>();
+/** Per metrics registry, each engine's running rows, waiting requests and prefix-cache positions (several engines share one while a reload drains the old). */
+const shares = new WeakMap<Metrics, Map<RequestStats, [rows: number, waiting: number, cached: number]>>();
 
 export class RequestStats {
   constructor(readonly metrics: Metrics) {}
@@ -71,19 +71,16 @@ export class RequestStats {
     this.metrics.requests.inc({ policy: p.policyName, outcome });
   }
 
-  /** This engine's rows and waiting requests; the gauges show the sum over the engines sharing the metrics. */
-  gauges(runningRows: number, waitingRequests: number): void {
+  /** This engine's rows, waiting requests and cached prompt positions; the gauges show the sum over the engines sharing the metrics. */
+  gauges(runningRows: number, waitingRequests: number, cachedPositions = 0): void {
     let all = shares.get(this.metrics);
     if (!all) shares.set(this.metrics, (all = new Map()));
-    if (runningRows === 0 && waitingRequests === 0) all.delete(this);
-    else all.set(this, [runningRows, waitingRequests]);
-    let rows = 0;
-    let waiting = 0;
-    for (const [r, w] of all.values()) {
-      rows += r;
-      waiting += w;
-    }
-    this.metrics.runningRows.set(rows);
-    this.metrics.waitingRequests.set(waiting);
+    if (runningRows === 0 && waitingRequests === 0 && cachedPositions === 0) all.delete(this);
+    else all.set(this, [runningRows, waitingRequests, cachedPositions]);
+    const sum = [0, 0, 0];
+    for (const v of all.values()) v.forEach((x, i) => (sum[i]! += x));
+    this.metrics.runningRows.set(sum[0]!);
+    this.metrics.waitingRequests.set(sum[1]!);
+    this.metrics.prefixCachePositions.set(sum[2]!);
   }
 }

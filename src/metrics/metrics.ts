@@ -37,6 +37,7 @@ export function createMetrics() {
     queueTime: new Histogram({ name: 'skipserve_queue_time_seconds', help: 'Time a request waited before admission.', labelNames: byPolicy, buckets: LATENCY_BUCKETS, registers: r }),
     runningRows: new Gauge({ name: 'skipserve_running_rows', help: 'Candidate rows currently decoding (KV held).', registers: r }),
     waitingRequests: new Gauge({ name: 'skipserve_waiting_requests', help: 'Requests waiting for admission.', registers: r }),
+    prefixCachePositions: new Gauge({ name: 'skipserve_prefix_cache_positions', help: 'Prompt positions whose keys and values the prefix cache holds, as allocated (--prefix-cache-mb bounds them).', registers: r }),
     promptTokens: new Counter({ name: 'skipserve_prompt_tokens_total', help: 'Prompt tokens prefilled (those copied from the prefix cache included).', labelNames: byPolicy, registers: r }),
     promptCachedTokens: new Counter({ name: 'skipserve_prompt_cached_tokens_total', help: 'Prompt tokens whose keys and values were copied from the prefix cache instead of computed (hit rate: over skipserve_prompt_tokens_total).', labelNames: byPolicy, registers: r }),
     generationTokens: new Counter({ name: 'skipserve_generation_tokens_total', help: 'Tokens generated over all candidates.', labelNames: byPolicy, registers: r }),
