@@ -58,8 +58,8 @@ function counting(r: SamplingRunner): SamplingRunner & { live: Set<SeqId> } {
   return c;
 }
 
-function engineOn(r: SamplingRunner, cacheTokens: number): Engine {
-  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false, prefixCacheTokens: cacheTokens });
+function engineOn(r: SamplingRunner, cacheTokens: number, prefillChunk?: number): Engine {
+  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false, prefixCacheTokens: cacheTokens, prefillChunk });
 }
 
 async function generate(engine: Engine, prompt: number[], o: { plan?: SkipPlan; promptLogprobs?: number; signal?: AbortSignal } = {}): Promise<GenerationResult> {
@@ -120,6 +120,20 @@ test('through the engine: the same tokens and logprobs with and without the cach
   await cached.drain(1000);
   await plain.drain(1000);
   assert.equal(r.live.size, 0, 'the cached prompts are freed when the engine stops');
+});
+
+test('chunked prefill after a copied prefix: the rest fed in chunks of 7 gives what a whole prefill gives', async () => {
+  const cached = engineOn(runner, 10_000, 7);
+  const plain = engineOn(runner, 0);
+  const a = [...shared, ...tokens(12, 50)];
+  const b = [...shared, ...tokens(23, 70)];
+  await generate(cached, a);
+  const got = await generate(cached, b);
+  assert.equal(got.cachedTokens, 30);
+  const want = await generate(plain, b);
+  got.candidates.forEach((c, i) => assert.deepEqual(c.tokenIds, want.candidates[i]!.tokenIds, `candidate ${i}`));
+  await cached.drain(1000);
+  await plain.drain(1000);
 });
 
 test('past its budget the cache drops the least recently used prompts; a prompt covered by a cached one is not kept twice', async () => {
