@@ -1,5 +1,5 @@
 /**
- * `npm run bench:prefix-cache [-- --model DIR --prefix 480 --suffix 24 --n 4 --max-tokens 16 --rounds 12 --threads 2]`
+ * `npm run bench:prefix-cache [-- --model DIR --prefix 480 --suffix 24 --n 4 --max-tokens 16 --rounds 12 --threads 2 --burst B]`
  *
  * What the prefix cache saves end to end: two servers on the same model, one with the cache (the
  * default, `--prefix-cache-mb 256`) and one without (`--prefix-cache-mb 0`), each sent the same
@@ -8,7 +8,9 @@
  * (completions, token ids, n candidates, `max_tokens` with end-of-sequence ignored). Prints the
  * medians of time to first token and of request wall time (client side), the ratios without / with
  * the cache, and the cached tokens each request reported. One warm-up request per server first
- * (it fills the cache). Model: --model DIR, else models/default.
+ * (it fills the cache). With `--burst B`, each round sends B requests at once, each with its own
+ * question, behind a shared prefix that is new each round: what the cache saves is then only the
+ * prefix the first request computes and the others wait for. Model: --model DIR, else models/default.
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -20,12 +22,13 @@ import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, prefix: { type: 'string', default: '480' }, suffix: { type: 'string', default: '24' },
-    n: { type: 'string', default: '4' }, 'max-tokens': { type: 'string', default: '16' }, rounds: { type: 'string', default: '12' }, threads: { type: 'string', default: '2' },
+    n: { type: 'string', default: '4' }, 'max-tokens': { type: 'string', default: '16' }, rounds: { type: 'string', default: '12' }, threads: { type: 'string', default: '2' }, burst: { type: 'string', default: '1' },
   },
 });
 const prefixLen = Number(values.prefix);
 const suffixLen = Number(values.suffix);
 const rounds = Number(values.rounds);
+const burst = Number(values.burst);
 
 /** Token ids in 4..vocab-1 (no special tokens), a seeded walk. */
 function ids(count: number, seed: number, vocab: number): number[] {
@@ -67,13 +70,14 @@ const servers: Record<'cache' | 'none', SpawnedServer> = {
 try {
   const vocab = (JSON.parse(readFileSync(join(values.model!, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
   const shared = ids(prefixLen, 1, vocab);
-  console.log(`model ${values.model}: prompt ${prefixLen} shared + ${suffixLen} new tokens, n ${values.n}, ${values['max-tokens']} tokens, ${rounds} rounds, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`model ${values.model}: prompt ${prefixLen} shared + ${suffixLen} new tokens, n ${values.n}, ${values['max-tokens']} tokens, ${rounds} rounds${burst > 1 ? ` of ${burst} requests at once (a new shared prefix each round)` : ''}, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of Object.values(servers)) await send(s.url, [...shared, ...ids(suffixLen, 999, vocab)]);
   const times: Record<'cache' | 'none', Timed[]> = { cache: [], none: [] };
   for (let r = 0; r < rounds; r++) {
-    const prompt = [...shared, ...ids(suffixLen, 1000 + r, vocab)];
+    const prefix = burst > 1 ? ids(prefixLen, 2000 + r, vocab) : shared;
+    const prompts = Array.from({ length: burst }, (_, i) => [...prefix, ...ids(suffixLen, 1000 + r * burst + i, vocab)]);
     const order: ('cache' | 'none')[] = r % 2 ? ['none', 'cache'] : ['cache', 'none'];
-    for (const k of order) times[k].push(await send(servers[k].url, prompt));
+    for (const k of order) times[k].push(...(await Promise.all(prompts.map((p) => send(servers[k].url, p)))));
   }
   const med = (k: 'cache' | 'none', f: keyof Timed) => quantile(times[k].map((t) => t[f]), 0.5);
   console.log('\n| | time to first token (ms) | request wall (ms) | cached prompt tokens |');

@@ -136,6 +136,30 @@ test('chunked prefill after a copied prefix: the rest fed in chunks of 7 gives w
   await plain.drain(1000);
 });
 
+test('requests that arrive together with a shared prefix compute it once: the later ones wait for the first and copy it; a cancelled first releases them', async () => {
+  const r = counting(runner);
+  const cached = engineOn(r, 10_000, 16);
+  const plain = engineOn(runner, 0);
+  const lead = [...shared, ...tokens(40, 31)];
+  const others = [tokens(9, 41), tokens(15, 43)].map((t) => [...shared, ...t]);
+  const all = await Promise.all([generate(cached, lead), ...others.map((p) => generate(cached, p))]);
+  assert.deepEqual(all.map((x) => x.cachedTokens), [0, 30, 30]);
+  for (const [i, p] of others.entries()) {
+    const want = await generate(plain, p);
+    all[i + 1]!.candidates.forEach((c, j) => assert.deepEqual(c.tokenIds, want.candidates[j]!.tokenIds, `request ${i + 1}, candidate ${j}`));
+  }
+  // The first is cancelled while it is fed: the one waiting for it computes its own prompt.
+  const abort = new AbortController();
+  const first = generate(cached, [...tokens(30, 7), ...tokens(100, 9)], { signal: abort.signal });
+  const second = generate(cached, [...tokens(30, 7), ...tokens(5, 11)]);
+  setImmediate(() => abort.abort());
+  await assert.rejects(first);
+  assert.equal((await second).cachedTokens, 0);
+  await cached.drain(1000);
+  await plain.drain(1000);
+  assert.equal(r.live.size, 0);
+});
+
 test('past its budget the cache drops the least recently used prompts; a prompt covered by a cached one is not kept twice', async () => {
   const r = counting(runner);
   const cache = new PrefixCache(r, 70);

@@ -9,10 +9,16 @@
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
-import type { PrefixCache } from './prefix-cache.ts';
+import { sharedPrefix, type PrefixCache } from './prefix-cache.ts';
 
 export class ChunkedPrefill {
   private readonly active: ParentRequest[] = [];
+  /**
+   * Prompts waiting for an earlier prompt being fed under the same core that starts like them:
+   * once it is done and cached, they copy the prefix they share instead of computing it beside it
+   * (a burst of requests with one system prompt or one set of few-shot examples computes it once).
+   */
+  private readonly waiting = new Map<ParentRequest, ParentRequest>();
 
   constructor(
     private readonly runner: ModelRunner,
@@ -26,6 +32,25 @@ export class ChunkedPrefill {
    * its positions is scored as it is fed).
    */
   async start(p: ParentRequest): Promise<void> {
+    const leader = this.leaderOf(p);
+    if (leader) this.waiting.set(p, leader);
+    else await this.begin(p);
+  }
+
+  /** An earlier prompt being fed that would leave more of `p`'s prefix in the cache than it holds now, or null. */
+  private leaderOf(p: ParentRequest): ParentRequest | null {
+    const cache = this.cache;
+    if (!cache || p.req.promptLogprobs !== null) return null;
+    let best: ParentRequest | null = null;
+    let most = Math.max(cache.minTokens - 1, cache.reusable(p.coreKey, p.req.promptTokens));
+    for (const q of this.active) {
+      const n = q.coreKey === p.coreKey ? sharedPrefix(q.req.promptTokens, p.req.promptTokens) : 0;
+      if (n > most) [best, most] = [q, n];
+    }
+    return best;
+  }
+
+  private async begin(p: ParentRequest): Promise<void> {
     const hit = this.cache && p.req.promptLogprobs === null ? await this.cache.lookup(p.coreKey, p.req.promptTokens) : null;
     p.promptSeq = hit ? hit.seq : await this.runner.createSeq();
     p.prefilled = p.cachedTokens = hit?.reused ?? 0;
@@ -34,7 +59,16 @@ export class ChunkedPrefill {
 
   /** True while some prompt is not fully fed. */
   pending(): boolean {
-    return this.active.length > 0;
+    return this.active.length > 0 || this.waiting.size > 0;
+  }
+
+  /** Starts the prompts whose leader is no longer being fed (done, and cached by now, or dropped). */
+  private async releaseWaiting(): Promise<void> {
+    for (const [p, leader] of this.waiting) {
+      if (this.active.includes(leader)) continue;
+      this.waiting.delete(p);
+      await this.begin(p);
+    }
   }
 
   /**
@@ -42,6 +76,7 @@ export class ChunkedPrefill {
    * this step, every request the step fed with its tokens, and the step's run time.
    */
   async step(): Promise<{ done: ParentRequest[]; fed: { p: ParentRequest; tokens: number }[]; runMs: number }> {
+    await this.releaseWaiting();
     let budget = this.chunkTokens;
     const batch: { p: ParentRequest; take: number }[] = [];
     for (const p of this.active) {
@@ -76,6 +111,7 @@ export class ChunkedPrefill {
 
   /** Forgets a request (cancelled) and frees its prompt sequence. */
   drop(p: ParentRequest): void {
+    this.waiting.delete(p);
     const i = this.active.indexOf(p);
     if (i >= 0) this.active.splice(i, 1);
     if (p.promptSeq !== null) void this.runner.freeSeq(p.promptSeq);

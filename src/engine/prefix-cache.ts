@@ -49,16 +49,15 @@ export class PrefixCache {
     return this.held;
   }
 
+  /** Positions of `prompt` a lookup would copy now (0: none). */
+  reusable(core: string, prompt: readonly number[]): number {
+    return this.longest(core, prompt).reused;
+  }
+
   /** A copy of the longest cached prefix of `prompt` under `core`, or null. */
   async lookup(core: string, prompt: readonly number[]): Promise<PrefixHit | null> {
-    let best: Entry | null = null;
-    let reused = 0;
-    for (const e of this.entries) {
-      if (e.core !== core) continue;
-      const n = commonPrefix(e.tokens, prompt, prompt.length - 1);
-      if (n > reused) [best, reused] = [e, n];
-    }
-    if (!best || reused < this.minTokens) return null;
+    const { best, reused } = this.longest(core, prompt);
+    if (!best) return null;
     this.touch(best);
     const [seq] = await this.runner.forkSeq(best.seq, 1, reused);
     return { seq: seq!, reused };
@@ -87,6 +86,18 @@ export class PrefixCache {
     while (this.entries.length) await this.drop(this.entries[0]!);
   }
 
+  /** The entry sharing the longest prefix with `prompt` (at most all but its last position, from minTokens on). */
+  private longest(core: string, prompt: readonly number[]): { best: Entry | null; reused: number } {
+    let best: Entry | null = null;
+    let reused = 0;
+    for (const e of this.entries) {
+      if (e.core !== core) continue;
+      const n = sharedPrefix(e.tokens, prompt);
+      if (n > reused) [best, reused] = [e, n];
+    }
+    return reused < this.minTokens ? { best: null, reused: 0 } : { best, reused };
+  }
+
   private touch(e: Entry): void {
     this.entries.splice(this.entries.indexOf(e), 1);
     this.entries.push(e);
@@ -97,6 +108,11 @@ export class PrefixCache {
     this.held -= kvCapacity(e.tokens.length);
     await this.runner.freeSeq(e.seq);
   }
+}
+
+/** Positions of `prompt` that `cached` (another prompt's tokens) can stand for: their common prefix, at most all but the prompt's last. */
+export function sharedPrefix(cached: readonly number[], prompt: readonly number[]): number {
+  return commonPrefix(cached, prompt, prompt.length - 1);
 }
 
 /** Length of the common prefix of `a` and `b`, at most `limit`. */
