@@ -136,11 +136,11 @@ test('chunked prefill after a copied prefix: the rest fed in chunks of 7 gives w
   await plain.drain(1000);
 });
 
-test('requests that arrive together with a shared prefix compute it once: the later ones wait for the first and copy it; a cancelled first releases them', async () => {
+test('requests that arrive together with a shared prefix compute it once: the later ones wait for the first and copy it (when the prefix is at least half of the first); a cancelled first releases them', async () => {
   const r = counting(runner);
   const cached = engineOn(r, 10_000, 16);
   const plain = engineOn(runner, 0);
-  const lead = [...shared, ...tokens(40, 31)];
+  const lead = [...shared, ...tokens(20, 31)];
   const others = [tokens(9, 41), tokens(15, 43)].map((t) => [...shared, ...t]);
   const all = await Promise.all([generate(cached, lead), ...others.map((p) => generate(cached, p))]);
   assert.deepEqual(all.map((x) => x.cachedTokens), [0, 30, 30]);
@@ -148,9 +148,13 @@ test('requests that arrive together with a shared prefix compute it once: the la
     const want = await generate(plain, p);
     all[i + 1]!.candidates.forEach((c, j) => assert.deepEqual(c.tokenIds, want.candidates[j]!.tokenIds, `request ${i + 1}, candidate ${j}`));
   }
+  // A first prompt mostly its own (30 shared of 130): the next does not wait for all of it.
+  const long = generate(cached, [...tokens(30, 13), ...tokens(100, 15)]);
+  const short = generate(cached, [...tokens(30, 13), ...tokens(5, 17)]);
+  assert.deepEqual([(await long).cachedTokens, (await short).cachedTokens], [0, 0]);
   // The first is cancelled while it is fed: the one waiting for it computes its own prompt.
   const abort = new AbortController();
-  const first = generate(cached, [...tokens(30, 7), ...tokens(100, 9)], { signal: abort.signal });
+  const first = generate(cached, [...tokens(30, 7), ...tokens(25, 9)], { signal: abort.signal });
   const second = generate(cached, [...tokens(30, 7), ...tokens(5, 11)]);
   setImmediate(() => abort.abort());
   await assert.rejects(first);

@@ -37,7 +37,11 @@ export class ChunkedPrefill {
     else await this.begin(p);
   }
 
-  /** An earlier prompt being fed that would leave more of `p`'s prefix in the cache than it holds now, or null. */
+  /**
+   * An earlier prompt being fed that would leave more of `p`'s prefix in the cache than it holds
+   * now, or null. Only one whose shared part is at least half of it: the wait lasts until all of it
+   * is fed, and should not cost more than the copy saves.
+   */
   private leaderOf(p: ParentRequest): ParentRequest | null {
     const cache = this.cache;
     if (!cache || p.req.promptLogprobs !== null) return null;
@@ -45,7 +49,7 @@ export class ChunkedPrefill {
     let most = Math.max(cache.minTokens - 1, cache.reusable(p.coreKey, p.req.promptTokens));
     for (const q of this.active) {
       const n = q.coreKey === p.coreKey ? sharedPrefix(q.req.promptTokens, p.req.promptTokens) : 0;
-      if (n > most) [best, most] = [q, n];
+      if (n > most && 2 * n >= q.req.promptTokens.length) [best, most] = [q, n];
     }
     return best;
   }
