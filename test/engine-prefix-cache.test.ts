@@ -190,6 +190,25 @@ test('past its budget the cache drops the least recently used prompts; a prompt 
   assert.equal(cache.tokens(), 0);
 });
 
+test('with the cache on, a prompt embedded before is not prefilled again; the same embedding as without', async () => {
+  let created = 0;
+  const r = Object.create(runner) as SamplingRunner;
+  r.createSeq = async () => (created++, runner.createSeq());
+  const cached = engineOn(r, 10_000);
+  const plain = engineOn(runner, 0);
+  const prompt = tokens(20, 3);
+  const first = await cached.embed(prompt);
+  assert.equal(created, 1);
+  const again = await cached.embed([...prompt]);
+  assert.equal(created, 1, 'no second embedding prefill');
+  assert.equal(again, first);
+  assert.ok(maxAbsDiff(first, await plain.embed(prompt)) <= 1e-6);
+  await cached.embed(tokens(20, 4));
+  assert.equal(created, 2, 'another prompt is embedded');
+  await cached.drain(1000);
+  await plain.drain(1000);
+});
+
 test('the budget in positions: f32 keys and values of every layer', () => {
   assert.equal(prefixCacheTokens({ numLayers: 16, numKvHeads: 2, headDim: 20 }, 64), 13107);
 });

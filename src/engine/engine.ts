@@ -16,6 +16,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { ChunkedPrefill } from './prefill.ts';
+import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
@@ -71,6 +72,8 @@ export class Engine {
   private readonly loopDone: Promise<void>;
   private readonly prefill: ChunkedPrefill;
   private readonly prefixCache: PrefixCache | null;
+  /** Prompt embeddings by their tokens, kept with the prefix cache (a prompt seen again skips its embedding prefill). */
+  private readonly embeddings: EmbeddingCache | null;
   private readonly meter: SpeedupMeter | null;
   /** What every group's steps took since the start (a request's speedup compares against the load beside it). */
   private readonly ledger = new LoadLedger();
@@ -80,6 +83,7 @@ export class Engine {
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
     this.prefixCache = o.prefixCacheTokens ? new PrefixCache(o.runner, o.prefixCacheTokens) : null;
+    this.embeddings = o.prefixCacheTokens ? new EmbeddingCache() : null;
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
     o.runner.onFailure?.((err) => {
@@ -235,9 +239,12 @@ export class Engine {
 
   /**
    * Mean-pooled prompt embedding for policies and tools that need one: one extra prefill, of the
-   * layers below the embedding only (the layers above it cannot change it, so they are skipped).
+   * layers below the embedding only (the layers above it cannot change it, so they are skipped);
+   * with the prefix cache on, a prompt embedded before is answered from the embedding cache.
    */
   embed(tokens: number[]): Promise<Float32Array> {
+    const known = this.embeddings?.get(tokens);
+    if (known) return Promise.resolve(known);
     return this.exclusive(async () => {
       const t0 = performance.now();
       const seq = await this.o.runner.createSeq();
@@ -245,6 +252,7 @@ export class Engine {
         const out = await this.o.runner.step([{ seq, tokens, plan: embeddingPlan(this.o.runner.info), logits: 'none', embed: true }]);
         const e = out.embeddings[0];
         if (!e) throw new SkipserveError('the runtime returned no prompt embedding');
+        this.embeddings?.set(tokens, e);
         return e;
       } finally {
         await this.o.runner.freeSeq(seq);
