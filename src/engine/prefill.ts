@@ -6,6 +6,8 @@
  * last logits and the request forks its candidates (each drawing its first token) from that sequence.
  * A request that asked for its prompt's logprobs (echo) has each chunk's positions scored in the
  * runtime, the token after each one as the target (the next chunk's first for a chunk's last).
+ * With a prefix cache (prefix-cache.ts), a prompt starts from the longest prefix cached under its
+ * core, or waits for an earlier prompt being fed that will leave more of it there.
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
@@ -26,11 +28,7 @@ export class ChunkedPrefill {
     private readonly cache: PrefixCache | null = null,
   ) {}
 
-  /**
-   * Allocates the request's prompt sequence and queues its prompt; a prefix the cache holds under
-   * the request's skip core is copied, not fed (not for a prompt whose logprobs are asked: each of
-   * its positions is scored as it is fed).
-   */
+  /** Queues a request's prompt, or parks it behind the earlier prompt it shares a prefix with (leaderOf). */
   async start(p: ParentRequest): Promise<void> {
     const leader = this.leaderOf(p);
     if (leader) this.waiting.set(p, leader);
@@ -54,6 +52,11 @@ export class ChunkedPrefill {
     return best;
   }
 
+  /**
+   * Allocates the request's prompt sequence and queues its prompt; a prefix the cache holds under
+   * the request's skip core is copied, not fed (not for a prompt whose logprobs are asked: each of
+   * its positions is scored as it is fed).
+   */
   private async begin(p: ParentRequest): Promise<void> {
     const hit = this.cache && p.req.promptLogprobs === null ? await this.cache.lookup(p.coreKey, p.req.promptTokens) : null;
     p.promptSeq = hit ? hit.seq : await this.runner.createSeq();
