@@ -50,7 +50,7 @@ export class LayerKv {
 
   /** Appends `n` positions from a new-k/v output `[B, kvH, T, D]` at batch row `b`. */
   append(newK: Float32Array, newV: Float32Array, b: number, T: number, n: number): void {
-    if (this.len + n > this.cap) this.grow(Math.max(this.cap * 2, this.len + n));
+    if (this.len + n > this.cap) this.grow(kvCapacity(this.len + n));
     const { kvH, D } = this;
     for (let h = 0; h < kvH; h++) {
       const src = ((b * kvH + h) * T) * D;
