@@ -24,6 +24,10 @@ const WIRE: Record<string, string> = {
   topLogprobs: 'top_logprobs',
   ignoreEos: 'ignore_eos',
   bestOf: 'best_of',
+  guidedRegex: 'guided_regex',
+  guidedChoice: 'guided_choice',
+  guidedJson: 'guided_json',
+  jsonObject: 'response_format',
 };
 
 /** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */

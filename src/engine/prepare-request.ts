@@ -5,6 +5,7 @@
  * (named, else the caller's A/B arm, else the server default). Errors name the domain field;
  * the transports map field names to their wire names.
  */
+import { guidePattern } from './guided-request.ts';
 import { InvalidRequestError, NotFoundError, PolicyUnavailableError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
@@ -188,13 +189,14 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (skip.referenceAnswer !== undefined && skip.referenceAnswer.length > REQUEST_LIMITS.maxReferenceAnswerChars)
     throw new InvalidRequestError(`referenceAnswer must have at most ${REQUEST_LIMITS.maxReferenceAnswerChars} characters`, 'referenceAnswer');
   const metadata = checkMetadata(spec.metadata);
+  const guide = guidePattern(spec, spec.ignoreEos ?? false);
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
     n: bestOf,
     returnN: n,
     maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}) },
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
     ignoreEos: spec.ignoreEos ?? false,

@@ -3,6 +3,7 @@
  * the CLI and the evaluation tools), what a request is once prepared (GenerationRequest), what
  * the engine streams back and what it returns. No wire names: src/api/ maps them.
  */
+import type { GuideFields } from './guided-request.ts';
 import type { SkipPlan, SkipPlanWire } from '../plans/plan.ts';
 import type { PolicyOptions, SkipPolicy } from '../plans/policies/policy.ts';
 import type { SamplingParams } from '../sampling/sampler.ts';
@@ -34,7 +35,7 @@ export interface SkipSpec {
 }
 
 /** A request as callers state it; `prepareRequest` checks it once and fills the defaults. */
-export interface RequestSpec {
+export interface RequestSpec extends GuideFields {
   model?: string;
   prompt: PromptSpec;
   /** Candidates returned (and generated, unless `bestOf` asks for more). */

@@ -8,6 +8,7 @@ import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
 import { checkSampleParams, createDetailedSampler, type Sampled } from '../sampling/sampler.ts';
 import { processesLogits, processLogits, TokenCounts } from '../sampling/logit-processors.ts';
 import type { SampledToken, SamplerSpec, SeqId } from './runner-types.ts';
+import type { GuideCache, TokenGuide } from '../sampling/guided/token-guide.ts';
 
 interface SeqSampler {
   spec: SamplerSpec;
@@ -15,6 +16,8 @@ interface SeqSampler {
   last: number | null;
   /** Its generated tokens, when the spec has penalties or min-p (the logits are processed first). */
   counts: TokenCounts | null;
+  /** Its guide and the guide's state after the tokens drawn so far (guided decoding). */
+  guide: { g: TokenGuide; state: number } | null;
 }
 
 /** Scratch for processed logits (one row at a time). */
@@ -25,7 +28,7 @@ function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
   return (
     a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b) &&
     (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0) &&
-    JSON.stringify(a.logitBias ?? []) === JSON.stringify(b.logitBias ?? [])
+    JSON.stringify(a.logitBias ?? []) === JSON.stringify(b.logitBias ?? []) && a.guide?.regex === b.guide?.regex
   );
 }
 
@@ -34,6 +37,9 @@ export class RowSampling {
   private samplers = new Map<SeqId, SeqSampler>();
   private retained = new Map<SeqId, { logits: Float32Array; lse: number }>();
 
+  /** @param guides compiles and keeps the guides of guided specs (absent: a guided spec is refused) */
+  constructor(private readonly guides?: GuideCache) {}
+
   /** Throws (before anything runs) when `spec` is invalid or differs from the spec `seq` already samples with. */
   check(seq: SeqId, spec: SamplerSpec): void {
     const s = this.samplers.get(seq);
@@ -41,6 +47,7 @@ export class RowSampling {
       throw new Error(`sample: sequence ${seq} already samples with another spec (seed ${s.spec.seed}); a sequence keeps one spec`);
     }
     if (!s) checkSampleParams(spec);
+    if (!s && spec.guide && !this.guides) throw new Error('sample.guide: this runtime has no vocabulary texts for guided decoding');
     if (!Number.isSafeInteger(spec.seed)) throw new Error(`sample.seed must be a safe integer (got ${spec.seed})`);
   }
 
@@ -52,19 +59,24 @@ export class RowSampling {
     this.check(seq, spec);
     let s = this.samplers.get(seq);
     if (!s) {
-      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: processesLogits(spec) ? new TokenCounts() : null };
+      const g = spec.guide ? this.guides!.get(spec.guide.regex) : null;
+      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: processesLogits(spec) ? new TokenCounts() : null, guide: g ? { g, state: g.start } : null };
       this.samplers.set(seq, s);
     }
     let token: number;
     let logprob: number;
-    if (s.counts) {
+    if (s.counts || s.guide) {
       // Drawn from the processed copy; the logprob stays the model's own (of the raw logits). The
       // draw's own logprob is not used, so it gets a stand-in log-sum-exp (the token does not depend
       // on it) instead of a pass over the vocabulary for its normaliser.
       if (processed.length !== logits.length) processed = new Float32Array(logits.length);
-      token = s.draw(processLogits(logits, processed, spec, s.counts), 0).token;
+      if (s.counts) processLogits(logits, processed, spec, s.counts);
+      else processed.set(logits);
+      if (s.guide) s.guide.g.maskInPlace(s.guide.state, processed);
+      token = s.draw(processed, 0).token;
       logprob = logits[token]! - (lse ?? logSumExp(logits));
-      s.counts.add(token);
+      s.counts?.add(token);
+      if (s.guide) s.guide.state = s.guide.g.advance(s.guide.state, token);
     } else ({ token, logprob } = s.draw(logits, lse));
     s.last = token;
     this.retained.delete(seq);

@@ -10,11 +10,18 @@ import { RowSampling } from './row-sampling.ts';
 import { topLogprobs } from '../sampling/logprobs.ts';
 import type { SampledToken, SamplerSpec, ScoredPosition, StepRow } from './runner-types.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
+import { GuideCache, type TokenTexts } from '../sampling/guided/token-guide.ts';
+import { vocabTexts } from '../sampling/guided/vocab-texts.ts';
+import { TextTokenizer } from '../text/tokenizer.ts';
 
 const port = parentPort!;
 let model: LocalModel;
 const plans = new Map<number, SkipPlan>();
-const sampling = new RowSampling();
+/** The vocabulary as text, built at the first guided request (a second or so for 49k tokens). */
+let vocab: TokenTexts | null = null;
+const sampling = new RowSampling(
+  new GuideCache(() => (vocab ??= vocabTexts(TextTokenizer.load((workerData as LoadOptions).modelDir), model.info.vocabSize, model.info.eosTokenIds))),
+);
 
 function specOf(r: WireRow, i: number): SamplerSpec | undefined {
   if (r.sample === undefined) return undefined;

@@ -27,6 +27,11 @@ export interface SamplingParams {
   frequencyPenalty?: number;
   /** OpenAI's logit_bias: [token, bias] pairs added to the logits before a token is drawn, in token order. */
   logitBias?: readonly (readonly [number, number])[];
+  /**
+   * Guided decoding (sampling/guided/): every token keeps the text generated so far a prefix of a
+   * full match of `regex`; end of sequence only once it fully matches. Runs in the model worker.
+   */
+  guide?: { regex: string };
 }
 
 export interface Sampled {

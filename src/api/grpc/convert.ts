@@ -58,6 +58,9 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     logprobs: m.logprobs,
     topLogprobs: m.top_logprobs,
     ...(m.echo ? { echo: true } : {}),
+    guidedRegex: m.guided_regex || undefined,
+    guidedChoice: m.guided_choice?.length ? m.guided_choice : undefined,
+    guidedJson: m.guided_json || undefined,
     skip: s
       ? {
           policy: s.policy || undefined,

@@ -50,6 +50,9 @@ export interface GenerateRequestMsg {
   echo: boolean;
   presence_penalty?: number;
   frequency_penalty?: number;
+  guided_regex: string;
+  guided_choice: string[];
+  guided_json: string;
 }
 
 export interface TokenLogprobMsg {

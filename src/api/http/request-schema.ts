@@ -47,6 +47,23 @@ const common = {
   frequency_penalty: z.number().nullish(),
   logit_bias: z.record(z.string(), z.number()).nullish(),
   skip: SkipSchema.optional(),
+  /** OpenAI's structured outputs: text (no guide), any JSON object, or JSON of a schema (guided decoding). */
+  response_format: z
+    .discriminatedUnion('type', [
+      z.object({ type: z.literal('text') }).strict(),
+      z.object({ type: z.literal('json_object') }).strict(),
+      z
+        .object({
+          type: z.literal('json_schema'),
+          json_schema: z.object({ name: z.string().optional(), description: z.string().optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullish() }).strict(),
+        })
+        .strict(),
+    ])
+    .nullish(),
+  /** Extensions as in vLLM: guided decoding by a regular expression, a list of choices, or a JSON Schema. */
+  guided_regex: z.string().nullish(),
+  guided_choice: z.array(z.string()).nullish(),
+  guided_json: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
 };
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();

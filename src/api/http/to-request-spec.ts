@@ -32,8 +32,28 @@ function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
   };
 }
 
+/** Guided decoding from OpenAI's response_format or vLLM's guided_* fields (guided-request.ts checks that at most one is set). */
+function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSpec, 'guidedRegex' | 'guidedChoice' | 'guidedJson' | 'jsonObject'> {
+  const rf = b.response_format;
+  return {
+    guidedRegex: opt(b.guided_regex),
+    guidedChoice: opt(b.guided_choice),
+    guidedJson: rf?.type === 'json_schema' ? (rf.json_schema.schema ?? { type: 'object' }) : opt(b.guided_json),
+    ...(rf?.type === 'json_object' ? { jsonObject: true } : {}),
+  };
+}
+
+/** Wire names of the guide fields a response_format set (errors about them name it). */
+function guideWireNames(b: ChatRequestBody | CompletionRequestBody): Record<string, string> {
+  const t = b.response_format?.type;
+  if (t === 'json_schema') return { guidedJson: 'response_format.json_schema.schema' };
+  if (t === 'json_object') return { jsonObject: 'response_format' };
+  return {};
+}
+
 function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, 'prompt'> {
   return {
+    ...guideFields(b),
     model: b.model,
     n: b.n,
     bestOf: opt(b.best_of),
@@ -63,7 +83,7 @@ export function chatSpec(b: ChatRequestBody): HttpSpec {
   const messages = chatMessages(b.messages);
   return {
     spec: { ...common(b), prompt: { kind: 'chat', messages }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
-    fields: b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {},
+    fields: { ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
   };
 }
 
@@ -86,6 +106,6 @@ export function completionSpecs(b: CompletionRequestBody): HttpSpec[] {
   const batch = Array.isArray(p) && (typeof p[0] === 'string' || Array.isArray(p[0]));
   return prompts.map((prompt, k) => ({
     spec: { ...common(b), prompt, logprobs: b.logprobs != null, topLogprobs: opt(b.logprobs), ...(b.echo ? { echo: true } : {}) },
-    fields: { topLogprobs: 'logprobs', ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}), ...(batch && (prompts.length > 1 || Array.isArray(p[0])) ? { prompt: `prompt[${k}]` } : {}) },
+    fields: { topLogprobs: 'logprobs', ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}), ...(batch && (prompts.length > 1 || Array.isArray(p[0])) ? { prompt: `prompt[${k}]` } : {}) },
   }));
 }

@@ -1,0 +1,76 @@
+/**
+ * A request's guided decoding (vLLM's guided_regex / guided_choice / guided_json, OpenAI's
+ * response_format) as the one regex the model worker guides every candidate with
+ * (sampling/guided/). Checked here, once: at most one kind, sizes, and that the pattern compiles;
+ * errors name the domain field (the transports rename it).
+ */
+import { InvalidRequestError } from '../errors.ts';
+import { anyJsonObject, SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
+import { compileRegex, escapeRegex, RegexError } from '../sampling/guided/regex.ts';
+
+export interface GuideFields {
+  /** Every candidate's whole text matches this regular expression. */
+  guidedRegex?: string;
+  /** Every candidate's text is one of these strings. */
+  guidedChoice?: string[];
+  /** A JSON Schema: every candidate is JSON text of that shape. */
+  guidedJson?: unknown;
+  /** Every candidate is a JSON object (OpenAI's `response_format: {"type": "json_object"}`). */
+  jsonObject?: boolean;
+}
+
+export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536 };
+
+/** The pattern that guides the request's candidates, or undefined when it asks for none. */
+export function guidePattern(spec: GuideFields, ignoreEos: boolean): string | undefined {
+  const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
+  if (asked.length === 0) return undefined;
+  if (asked.length > 1) throw new InvalidRequestError(`set at most one of guided decoding's fields; got ${asked.join(' and ')}`, asked[1]!);
+  const field = asked[0]!;
+  if (ignoreEos) throw new InvalidRequestError('guided decoding ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
+  const pattern = patternOf(spec, field);
+  try {
+    compileRegex(pattern);
+  } catch (err) {
+    if (err instanceof RegexError) throw new InvalidRequestError(`not a pattern guided decoding can follow: ${err.message}`, field);
+    throw err;
+  }
+  return pattern;
+}
+
+function patternOf(spec: GuideFields, field: keyof GuideFields): string {
+  switch (field) {
+    case 'guidedRegex': {
+      const r = spec.guidedRegex!;
+      if (typeof r !== 'string' || r.length === 0 || r.length > GUIDE_LIMITS.maxRegexChars) throw new InvalidRequestError(`guidedRegex must be a regular expression of 1 to ${GUIDE_LIMITS.maxRegexChars} characters`, field);
+      return r;
+    }
+    case 'guidedChoice': {
+      const c = spec.guidedChoice!;
+      if (!Array.isArray(c) || c.length === 0 || c.length > GUIDE_LIMITS.maxChoices) throw new InvalidRequestError(`guidedChoice must list 1 to ${GUIDE_LIMITS.maxChoices} strings`, field);
+      c.forEach((x, i) => {
+        if (typeof x !== 'string' || x.length === 0 || x.length > GUIDE_LIMITS.maxChoiceChars) throw new InvalidRequestError(`guidedChoice[${i}] must have 1 to ${GUIDE_LIMITS.maxChoiceChars} characters`, `guidedChoice[${i}]`);
+      });
+      return c.map(escapeRegex).join('|');
+    }
+    case 'guidedJson': {
+      let schema = spec.guidedJson;
+      if (typeof schema === 'string') {
+        try {
+          schema = JSON.parse(schema);
+        } catch (err) {
+          throw new InvalidRequestError(`guidedJson is not valid JSON: ${(err as Error).message}`, field);
+        }
+      }
+      if (JSON.stringify(schema ?? null).length > GUIDE_LIMITS.maxSchemaChars) throw new InvalidRequestError(`guidedJson has more than ${GUIDE_LIMITS.maxSchemaChars} characters`, field);
+      try {
+        return schemaToRegex(schema);
+      } catch (err) {
+        if (err instanceof SchemaError) throw new InvalidRequestError(`not a JSON Schema guided decoding can follow: ${err.message}`, field);
+        throw err;
+      }
+    }
+    default:
+      return anyJsonObject();
+  }
+}
