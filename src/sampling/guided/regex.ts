@@ -132,34 +132,32 @@ class Parser {
     return f ?? this.empty();
   }
 
-  /** An atom and its quantifiers; a bounded repeat parses the atom's text again for each copy. */
+  /** An atom and its quantifier, if any; a bounded repeat parses the atom's text again for each copy. */
   private quantified(): Frag {
     const atomStart = this.i;
-    let f = this.atom();
-    const atomEnd = this.i;
-    let text = this.src.slice(atomStart, atomEnd);
-    for (;;) {
-      const c = this.src[this.i];
-      let min: number;
-      let max: number;
-      const quantStart = this.i;
-      if (c === '*') [min, max] = [0, Infinity];
-      else if (c === '+') [min, max] = [1, Infinity];
-      else if (c === '?') [min, max] = [0, 1];
-      else if (c === '{') {
-        const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.i));
-        if (!m) return f; // a literal '{' follows (as JavaScript's non-unicode mode reads it)
-        min = Number(m[1]);
-        max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-        if (max < min) throw this.error(`repeat {${min},${max}} has its maximum below its minimum`);
-        this.i += m[0].length - 1;
-      } else return f;
-      this.i++;
-      if (this.src[this.i] === '?') this.i++; // lazy: the same language
-      f = this.repeat(f, min, max, text);
-      // A further quantifier repeats the quantified atom (as in (x{2}){3}).
-      text = `(?:${text}${this.src.slice(quantStart, this.i)})`;
+    const f = this.atom();
+    const text = this.src.slice(atomStart, this.i);
+    const c = this.src[this.i];
+    let min: number;
+    let max: number;
+    if (c === '*') [min, max] = [0, Infinity];
+    else if (c === '+') [min, max] = [1, Infinity];
+    else if (c === '?') [min, max] = [0, 1];
+    else if (c === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.i));
+      if (!m) return f; // a literal '{' follows (as JavaScript's non-unicode mode reads it)
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+      if (max < min) throw this.error(`repeat {${min},${max}} has its maximum below its minimum`);
+      this.i += m[0].length - 1;
+    } else return f;
+    this.i++;
+    if (this.src[this.i] === '?') this.i++; // lazy: the same language
+    const next = this.src[this.i];
+    if (next === '*' || next === '+' || next === '?' || (next === '{' && /^\{\d+(,\d*)?\}/.test(this.src.slice(this.i)))) {
+      throw this.error('nothing to repeat (a quantifier follows a quantifier; group the first, as in (?:x{2}){3})');
     }
+    return this.repeat(f, min, max, text);
   }
 
   private repeat(f: Frag, min: number, max: number, text: string): Frag {

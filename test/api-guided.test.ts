@@ -1,0 +1,102 @@
+// End-to-end guided decoding: the real server on loopback (a random-weight model, so only the guide
+// keeps its text in shape), called with the `openai` client (response_format, vLLM's guided_*
+// fields as extra body keys) and with grpc-js.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import * as grpc from '@grpc/grpc-js';
+import { loadProtos } from '../src/api/grpc/server.ts';
+import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+let grpcClient: grpc.Client & Record<string, Function>;
+
+before(async () => {
+  server = await startTestServer({}, { maxPositions: 512 });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
+  grpcClient = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as never;
+});
+after(async () => {
+  grpcClient?.close();
+  await server?.close();
+});
+
+const messages = [{ role: 'user' as const, content: 'Describe a person.' }];
+const schema = {
+  type: 'object',
+  properties: { name: { type: 'string', maxLength: 8 }, age: { type: 'integer' }, pets: { type: 'array', items: { enum: ['cat', 'dog'] }, maxItems: 3 }, member: { type: 'boolean' } },
+  required: ['name', 'age', 'member'],
+};
+
+test('response_format json_schema: every candidate is JSON of the schema, finished by the guide', async () => {
+  const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 4, seed: 3, temperature: 1, max_tokens: 200, response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });
+  assert.equal(r.choices.length, 4);
+  for (const c of r.choices) {
+    assert.equal(c.finish_reason, 'stop', c.message.content!);
+    const v = JSON.parse(c.message.content!);
+    assert.deepEqual(Object.keys(v).filter((k) => k !== 'pets'), ['name', 'age', 'member']);
+    assert.equal(typeof v.name, 'string');
+    assert.ok(v.name.length <= 8);
+    assert.ok(Number.isInteger(v.age));
+    assert.equal(typeof v.member, 'boolean');
+    for (const p of v.pets ?? []) assert.ok(['cat', 'dog'].includes(p));
+  }
+});
+
+test('response_format json_object, streamed: the joined deltas parse as one JSON object', async () => {
+  const stream = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, seed: 5, temperature: 0.7, max_tokens: 300, stream: true, response_format: { type: 'json_object' } });
+  let text = '';
+  let finish: string | null = null;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta.content ?? '';
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  if (finish === 'stop') {
+    const v = JSON.parse(text);
+    assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), text);
+  } else assert.match(text, /^\{/); // cut by max_tokens: still a prefix of an object
+});
+
+test('guided_choice and guided_regex (vLLM extension fields); the same seed gives the same text', async () => {
+  const choices = ['yes', 'no', 'maybe not'];
+  const r = await client.completions.create({ model: server.ctx.model.info.id, prompt: 'Is it?', n: 6, seed: 1, temperature: 1.2, max_tokens: 20, guided_choice: choices } as never);
+  for (const c of r.choices) assert.ok(choices.includes(c.text), c.text);
+  const body = { model: server.ctx.model.info.id, prompt: 'Date:', n: 3, seed: 2, temperature: 1, max_tokens: 30, guided_regex: '20\\d{2}-(0[1-9]|1[0-2])-[0-3]\\d' };
+  const a = await client.completions.create(body as never);
+  for (const c of a.choices) assert.match(c.text, /^20\d{2}-(0[1-9]|1[0-2])-[0-3]\d$/);
+  const b = await client.completions.create(body as never);
+  assert.deepEqual(b.choices.map((c) => c.text), a.choices.map((c) => c.text));
+});
+
+test('guided decoding errors name the field (HTTP 400)', async () => {
+  const bad = async (extra: Record<string, unknown>, param: string, message: RegExp) => {
+    await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt: 'x', max_tokens: 5, ...extra } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param?: string }).param, param, JSON.stringify(e.error));
+      assert.match(e.message, message);
+      return true;
+    });
+  };
+  await bad({ guided_regex: '(ab' }, 'guided_regex', /missing \)/);
+  await bad({ guided_regex: 'a', guided_choice: ['b'] }, 'guided_choice', /at most one/);
+  await bad({ guided_choice: [] }, 'guided_choice', /1 to/);
+  await bad({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'date' } } } } } }, 'response_format.json_schema.schema', /properties\.a\.type/);
+  await bad({ guided_json: '{not json' }, 'guided_json', /not valid JSON/);
+  await bad({ guided_regex: 'a+', ignore_eos: true }, 'ignore_eos', /ignoreEos|ignore_eos/);
+});
+
+test('gRPC: guided_regex, guided_choice and guided_json; a bad pattern is INVALID_ARGUMENT naming the field', async () => {
+  const unary = (req: Partial<GenerateRequestMsg>) =>
+    new Promise<GenerateResponseMsg>((resolve, reject) => grpcClient.Generate!({ prompt: 'Q: 2+2? A:', max_tokens: 40, seed: 4, temperature: 1, n: 3, ...req }, (err: grpc.ServiceError | null, res: GenerateResponseMsg) => (err ? reject(err) : resolve(res))));
+  for (const c of (await unary({ guided_regex: '[0-9]{1,3}( apples)?' })).candidates) assert.match(c.text, /^[0-9]{1,3}( apples)?$/);
+  for (const c of (await unary({ guided_choice: ['four', '4'] })).candidates) assert.ok(['four', '4'].includes(c.text), c.text);
+  for (const c of (await unary({ guided_json: JSON.stringify({ type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] }) })).candidates) assert.ok(Number.isInteger(JSON.parse(c.text).n), c.text);
+  await assert.rejects(unary({ guided_regex: 'a{5,1}' }), (e: grpc.ServiceError) => {
+    assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+    assert.ok(e.details.startsWith('guided_regex'), e.details);
+    return true;
+  });
+});

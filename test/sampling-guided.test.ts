@@ -1,0 +1,107 @@
+// Guided decoding's parts: the regex engine against JavaScript's RegExp (full match), JSON Schema
+// patterns against JSON texts, and the token guide over a real tokenizer's vocabulary.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { compileRegex, escapeRegex, RegexError } from '../src/sampling/guided/regex.ts';
+import { DEAD, LazyDfa } from '../src/sampling/guided/dfa.ts';
+import { anyJsonObject, SchemaError, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
+import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
+import { vocabTexts } from '../src/sampling/guided/vocab-texts.ts';
+import { TextTokenizer } from '../src/text/tokenizer.ts';
+
+const fullMatch = (pattern: string) => {
+  const dfa = new LazyDfa(compileRegex(pattern));
+  return (s: string) => dfa.accepting(dfa.walk(dfa.start, s));
+};
+
+const PATTERNS = [
+  'a*b', '(ab|c)+', 'a{2,3}', 'x?y{2}', '[a-c]+d', '[^a]*', '\\d{1,3}(,\\d{3})*', '(a|b)*abb', '((a|b){2}){2}', 'a{0,2}b{1,}',
+  '.*', '(?:ab)?c', 'a{3}', '[\\w-]+', 'a|', '(|a)b', '(a*)*b', '(a+|b+)*c?', '[a\\]b]+', '\\.\\*x', '(?<n>ab)+', 'a+?b', '(?:a{2}){2}', '^ab$', '[\\d.]+', '[^\\d\\s]+', 'a{,2}',
+];
+
+test('regex: full matches agree with RegExp on random strings', () => {
+  for (const p of PATTERNS) {
+    const ours = fullMatch(p);
+    const js = new RegExp(`^(?:${p.replace(/^\^/, '').replace(/\$$/, '')})$`);
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', 'x', 'y', '1', '2', ',', '.', '-', ' ', ']', '*', '{', '}'), maxLength: 12 }), (s) => {
+        assert.equal(ours(s), js.test(s), `pattern ${p} on ${JSON.stringify(s)}`);
+      }),
+      { numRuns: 300 },
+    );
+  }
+});
+
+test('regex: a live DFA state means some continuation matches (prefixes of matches stay alive)', () => {
+  const p = '\\d{2,3}-[a-z]+(\\.[a-z]+)?';
+  const dfa = new LazyDfa(compileRegex(p));
+  for (const m of ['12-ab', '123-x.yz']) for (let i = 0; i <= m.length; i++) assert.notEqual(dfa.walk(dfa.start, m.slice(0, i)), DEAD, m.slice(0, i));
+  assert.equal(dfa.walk(dfa.start, '1a'), DEAD);
+  assert.equal(dfa.walk(dfa.start, '1234'), DEAD);
+});
+
+test('regex: what the engine cannot take is refused, saying why', () => {
+  for (const [p, why] of [['(a', /missing \)/], ['a)', /unbalanced/], ['*a', /nothing to repeat/], ['a{3,2}', /maximum below/], ['(a)\\1', /backreferences/], ['(?=a)', /lookaround/], ['a\\b', /word boundaries/], ['a^b', /anchor/], ['[a', /missing \]/], ['a{2000}', /above 1000/], ['a{2}{2}', /nothing to repeat/], ['a**', /nothing to repeat/]] as const) {
+    assert.throws(() => compileRegex(p), (e: Error) => e instanceof RegexError && why.test(e.message), p);
+  }
+  assert.ok(fullMatch(escapeRegex('a.b*(c)[d]{e}|f/g-h\\'))('a.b*(c)[d]{e}|f/g-h\\'));
+});
+
+test('json schema: the pattern matches the JSON texts of the shape and nothing else', () => {
+  const schema = {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 5 }, age: { type: 'integer' }, tags: { type: 'array', items: { enum: ['a', 'b'] }, maxItems: 2 }, ok: { type: ['boolean', 'null'] }, pt: { $ref: '#/$defs/pt' } },
+    required: ['name', 'age'],
+    $defs: { pt: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] } },
+  };
+  const ok = fullMatch(schemaToRegex(schema));
+  for (const v of [{ name: 'bo', age: 3 }, { name: '', age: -12, tags: [] }, { name: 'abcde', age: 0, tags: ['a', 'b'], ok: null }, { name: 'q"', age: 1, ok: true, pt: { x: -1.5e3 } }, { name: 'z', age: 7, pt: { x: 2 } }]) {
+    assert.ok(ok(JSON.stringify(v)), JSON.stringify(v));
+  }
+  assert.ok(ok('{"name": "a", "age": 1}'), 'one space after : and , is allowed');
+  for (const s of ['{"age":1,"name":"a"}', '{"name":"a"}', '{"name":"abcdef","age":1}', '{"name":"a","age":1.5}', '{"name":"a","age":1,"tags":["c"]}', '{"name":"a","age":1,"tags":["a","a","a"]}', '{"name":"a","age":1,"extra":1}', '{"name":"a","age":01}']) {
+    assert.ok(!ok(s), s);
+  }
+  const none = fullMatch(schemaToRegex({ type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } } }));
+  for (const s of ['{}', '{"a":1}', '{"b":2}', '{"a":1,"b":2}']) assert.ok(none(s), s);
+  assert.ok(!none('{,"b":2}') && !none('{"b":2,"a":1}'));
+  const obj = fullMatch(anyJsonObject());
+  for (const s of ['{}', '{"a":[1,{"b":null}],"c":"d"}', '{"a": {"b": {"c": 1}}}']) assert.ok(obj(s), s);
+  for (const s of ['[]', '{"a":}', '{"a":1,}', 'null']) assert.ok(!obj(s), s);
+  assert.throws(() => schemaToRegex({ type: 'object', properties: { a: { type: 'foo' } } }), (e: Error) => e instanceof SchemaError && /properties\.a\.type/.test(e.message));
+  assert.throws(() => schemaToRegex({ $ref: '#/$defs/x', $defs: { x: { $ref: '#/$defs/x' } } }), /recursive/);
+  assert.throws(() => schemaToRegex({ type: 'string', format: 'email', if: {} }), /schema\.if/);
+});
+
+test('token guide: only tokens that keep a match possible, end of sequence once complete', () => {
+  const texts = ['<eos>', 'a', 'b', 'ab', 'ba', 'c', '1', '12', ' '].map((t, i) => (i === 0 ? null : t));
+  const guide = new TokenGuide('(ab)+1', new TokenTexts(texts, [0]));
+  const names = (ids: Int32Array) => [...ids].map((i) => (i === 0 ? '<eos>' : texts[i]));
+  assert.deepEqual(names(guide.allowed(guide.start)), ['a', 'ab']);
+  let d = guide.advance(guide.start, 3); // "ab"
+  assert.deepEqual(names(guide.allowed(d)), ['a', 'ab', '1']);
+  d = guide.advance(d, 6); // "ab1": complete, nothing may follow
+  assert.ok(guide.complete(d));
+  assert.deepEqual(names(guide.allowed(d)), ['<eos>']);
+  const logits = Float32Array.from([5, 1, 9, 2, 3, 4, 0, 0, 0]);
+  guide.maskInPlace(guide.start, logits);
+  assert.equal(logits[1], 1);
+  assert.equal(logits[3], 2);
+  assert.ok(logits[2]! < -9000 && logits[0]! < -9000, 'disallowed tokens pushed far below');
+});
+
+test('vocabulary texts: SentencePiece-style leading spaces kept, special tokens excluded (default model tokenizer)', () => {
+  const tok = TextTokenizer.load('models/default');
+  const v = vocabTexts(tok, 384, [2]);
+  for (const id of tok.specialIds) assert.equal(v.texts[id], null);
+  const ids = tok.encode('The answer is 42.', false);
+  assert.equal(ids.map((i) => v.texts[i]).join(''), 'The answer is 42.');
+  const guide = new TokenGuide(' The answer is \\d+\\.', v);
+  let d = guide.start;
+  for (const id of tok.encode(' The answer is 7.', false)) {
+    assert.ok(guide.allowed(d).includes(id), `token ${JSON.stringify(v.texts[id])} allowed`);
+    d = guide.advance(d, id);
+  }
+  assert.deepEqual([...guide.allowed(d)], [2]);
+});
