@@ -1,6 +1,6 @@
 /**
  * `skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P]
- * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
+ * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
  * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given).
  */
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { openLocalEngine } from '../engine/local-engine.ts';
 import { planToWire, type SkipPlanWire } from '../plans/plan.ts';
 
 const USAGE =
-  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--seed S] [--plan JSON] [--threads N] [--json]';
+  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]';
 
 function num(name: string, raw: string | undefined, def: number, check: (v: number) => boolean, what: string): number {
   if (raw === undefined) return def;
@@ -32,6 +32,8 @@ export async function run(argv: string[]): Promise<void> {
       'min-p': { type: 'string' },
       'presence-penalty': { type: 'string' },
       'frequency-penalty': { type: 'string' },
+      'guided-regex': { type: 'string' },
+      'guided-json': { type: 'string' },
       seed: { type: 'string' },
       plan: { type: 'string' },
       threads: { type: 'string' },
@@ -76,6 +78,8 @@ export async function run(argv: string[]): Promise<void> {
       minP,
       presencePenalty,
       frequencyPenalty,
+      guidedRegex: values['guided-regex'],
+      guidedJson: values['guided-json'],
       seed,
       skip: values.plan !== undefined ? { policy: 'explicit', plan: planJson as SkipPlanWire } : { policy: 'none' },
     });
