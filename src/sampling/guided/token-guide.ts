@@ -37,13 +37,14 @@ export class TokenTexts {
   }
 }
 
-/** Memoised allowed sets kept per guide. */
+/** Allowed sets kept per guide (one bit per token each: 6 KiB for a 49k vocabulary). */
 const MAX_MEMO = 512;
 
 /** One compiled guide over one vocabulary (shared by every sequence that uses the same pattern). */
 export class TokenGuide {
   private readonly dfa: LazyDfa;
-  private readonly memo = new Map<number, Int32Array>();
+  /** Per DFA state, the allowed tokens as a bitmap (bit t of byte t >> 3). */
+  private readonly memo = new Map<number, Uint8Array>();
 
   constructor(
     pattern: string,
@@ -63,33 +64,17 @@ export class TokenGuide {
     return t ? this.dfa.walk(d, t) : DEAD;
   }
 
-  /** Tokens allowed from state `d`, in id order. */
-  allowed(d: number): Int32Array {
-    const known = this.memo.get(d);
-    if (known) return known;
-    const out: number[] = [];
-    if (d !== DEAD) {
-      const walk = (node: TrieNode, s: number) => {
-        for (const [c, child] of node.children) {
-          const next = this.dfa.step(s, c);
-          if (next === DEAD) continue;
-          for (const t of child.tokens) out.push(t);
-          walk(child, next);
-        }
-      };
-      walk(this.vocab.root, d);
-    }
-    // End of sequence where the output is complete, or where nothing else fits (a dead end ends it).
-    if (this.dfa.accepting(d) || out.length === 0) out.push(...this.vocab.eosTokenIds);
-    const set = Int32Array.from(new Set(out)).sort();
-    if (this.memo.size >= MAX_MEMO) this.memo.delete(this.memo.keys().next().value!);
-    this.memo.set(d, set);
-    return set;
-  }
-
   /** True when the output so far is a full match. */
   complete(d: number): boolean {
     return this.dfa.accepting(d);
+  }
+
+  /** Tokens allowed from state `d`, in id order. */
+  allowed(d: number): Int32Array {
+    const bits = this.bitmap(d);
+    const out: number[] = [];
+    for (let t = 0; t < bits.length * 8; t++) if (bits[t >> 3]! & (1 << (t & 7))) out.push(t);
+    return Int32Array.from(out);
   }
 
   /**
@@ -98,16 +83,41 @@ export class TokenGuide {
    * temperature; finite, so the sampler's ranking bins stay narrow).
    */
   maskInPlace(d: number, logits: Float32Array): Float32Array {
-    const allowed = this.allowed(d);
+    const bits = this.bitmap(d);
+    const n = Math.min(logits.length, bits.length * 8);
     let best = -Infinity;
-    for (const t of allowed) if (t < logits.length && logits[t]! > best) best = logits[t]!;
+    for (let t = 0; t < n; t++) if (bits[t >> 3]! !== 0 && bits[t >> 3]! & (1 << (t & 7)) && logits[t]! > best) best = logits[t]!;
     const floor = best - 1e4;
-    let j = 0;
-    for (let i = 0; i < logits.length; i++) {
-      if (j < allowed.length && allowed[j] === i) j++;
-      else logits[i] = floor;
+    for (let t = 0; t < logits.length; t++) {
+      const byte = t < n ? bits[t >> 3]! : 0;
+      if (byte === 255) t += 7 - (t & 7);
+      else if (!(byte & (1 << (t & 7)))) logits[t] = floor;
     }
     return logits;
+  }
+
+  private bitmap(d: number): Uint8Array {
+    const known = this.memo.get(d);
+    if (known) return known;
+    const bits = new Uint8Array((this.vocab.texts.length + 7) >> 3);
+    const set = (t: number) => (bits[t >> 3]! |= 1 << (t & 7));
+    let any = false;
+    if (d !== DEAD) {
+      const walk = (node: TrieNode, s: number) => {
+        for (const [c, child] of node.children) {
+          const next = this.dfa.step(s, c);
+          if (next === DEAD) continue;
+          for (const t of child.tokens) (set(t), (any = true));
+          walk(child, next);
+        }
+      };
+      walk(this.vocab.root, d);
+    }
+    // End of sequence where the output is complete, or where nothing else fits (a dead end ends it).
+    if (this.dfa.accepting(d) || !any) for (const t of this.vocab.eosTokenIds) if (t < bits.length * 8) set(t);
+    if (this.memo.size >= MAX_MEMO) this.memo.delete(this.memo.keys().next().value!);
+    this.memo.set(d, bits);
+    return bits;
   }
 }
 
@@ -121,7 +131,7 @@ export class GuideCache {
     let g = this.guides.get(pattern);
     if (!g) {
       g = new TokenGuide(pattern, this.vocab());
-      if (this.guides.size >= 64) this.guides.delete(this.guides.keys().next().value!);
+      if (this.guides.size >= 16) this.guides.delete(this.guides.keys().next().value!);
       this.guides.set(pattern, g);
     }
     return g;
