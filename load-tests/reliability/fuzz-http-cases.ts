@@ -133,6 +133,11 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'messages.0.content', param: 'messages[0].content', only: 'chat', values: fc.oneof(fc.nat(), fc.constant(null), fc.constant([{ type: 'image_url', image_url: { url: 'x' } }]), fc.constant([{ type: 'text' }])) },
     { path: 'messages.0.name', param: 'messages[0].name', only: 'chat', values: fc.oneof(fc.nat(), fc.constant([])) },
     { path: 'prompt', param: 'prompt', only: 'text', values: fc.oneof(fc.constant([]), fc.nat(), fc.constant(null), fc.array(fc.string({ maxLength: 3 }), { minLength: 65, maxLength: 70 }), fc.constant(['a', 7]), fc.array(fc.double({ min: 0.1, max: 9.9, noNaN: true }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 3 }), fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 3 })) },
+    { path: 'guided_regex', param: 'guided_regex', values: fc.oneof(fc.constantFrom('(', '[a', 'a{3,1}', '(?=a)', '\\1', 'a**', 'a{2000}', ''), fc.nat(), fc.constant([])) },
+    { path: 'guided_choice', param: 'guided_choice', values: fc.oneof(fc.constant([]), fc.constant(['']), fc.string({ maxLength: 3 }), fc.array(fc.nat(), { minLength: 1, maxLength: 2 })) },
+    { path: 'guided_json', param: 'guided_json', values: fc.oneof(fc.constantFrom('{', '[1]', '{"type":"date"}', '{"if":{}}'), fc.constant({ type: 'object', properties: { a: { type: 'nope' } } }), fc.nat(), fc.constant([])) },
+    { path: 'response_format', param: 'response_format', values: fc.oneof(fc.constant({ type: 'xml' }), fc.constant({ type: 'json_schema' }), fc.constant({ type: 'json_schema', json_schema: { schema: { $ref: '#/$defs/x' } } }), fc.string({ maxLength: 3 }), fc.nat()) },
+    { path: 'guided_regex', param: 'guided_choice', values: fc.constant('a+'), prepare: (b) => (b.guided_choice = ['x']) },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
     { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)), fc.nat()) },
     { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'random-heads' }) },
@@ -145,8 +150,8 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of']);
-const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'response_format', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json']);
+const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
   const body = structuredClone(v.body);
