@@ -98,10 +98,26 @@ test('vocabulary texts: SentencePiece-style leading spaces kept, special tokens 
   const ids = tok.encode('The answer is 42.', false);
   assert.equal(ids.map((i) => v.texts[i]).join(''), 'The answer is 42.');
   const guide = new TokenGuide(' The answer is \\d+\\.', v);
-  let d = guide.start;
+  let d: ReturnType<typeof guide.advance> = guide.start;
   for (const id of tok.encode(' The answer is 7.', false)) {
     assert.ok(guide.allowed(d).includes(id), `token ${JSON.stringify(v.texts[id])} allowed`);
     d = guide.advance(d, id);
   }
   assert.deepEqual([...guide.allowed(d)], [2]);
+});
+
+test('lazy DFA: a pattern with an exponential DFA keeps at most its state budget and still matches right', () => {
+  const p = '(a|b)*a(a|b){20}';
+  const dfa = new LazyDfa(compileRegex(p));
+  const js = new RegExp(`^(?:${p})$`);
+  let x = 1;
+  const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  let held = dfa.start; // a state held across resets stays usable
+  for (let i = 0; i < 3000; i++) {
+    const s = Array.from({ length: 30 + Math.floor(rnd() * 20) }, () => (rnd() < 0.5 ? 'a' : 'b')).join('');
+    assert.equal(dfa.accepting(dfa.walk(dfa.start, s)), js.test(s), s);
+    assert.ok(dfa.size() <= 20_000);
+    if (i === 10) held = dfa.walk(dfa.start, 'ab')!;
+  }
+  assert.equal(dfa.accepting(dfa.walk(held, 'a'.repeat(21))), true);
 });

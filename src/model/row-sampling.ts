@@ -9,6 +9,7 @@ import { checkSampleParams, createDetailedSampler, type Sampled } from '../sampl
 import { processesLogits, processLogits, TokenCounts } from '../sampling/logit-processors.ts';
 import type { SampledToken, SamplerSpec, SeqId } from './runner-types.ts';
 import type { GuideCache, TokenGuide } from '../sampling/guided/token-guide.ts';
+import type { DState } from '../sampling/guided/dfa.ts';
 
 interface SeqSampler {
   spec: SamplerSpec;
@@ -17,7 +18,7 @@ interface SeqSampler {
   /** Its generated tokens, when the spec has penalties or min-p (the logits are processed first). */
   counts: TokenCounts | null;
   /** Its guide and the guide's state after the tokens drawn so far (guided decoding). */
-  guide: { g: TokenGuide; state: number } | null;
+  guide: { g: TokenGuide; state: DState | null } | null;
 }
 
 /** Scratch for processed logits (one row at a time). */

@@ -1,61 +1,64 @@
 /**
  * A lazy DFA over a regex's NFA (regex.ts): each DFA state is the epsilon-closed set of NFA states
  * reachable so far, built the first time a character leads to it and kept, so walking the same
- * text again costs a map lookup per character. State -1 is dead (no continuation matches).
+ * text again costs a map lookup per character. `DEAD` (null) means no continuation matches.
+ *
+ * The kept states are bounded: a pattern whose DFA would be huge (as `(a|b)*a(a|b){20}`) makes the
+ * cache start over once it holds `MAX_STATES`. States are objects, so those a sequence or a walk
+ * still holds stay valid after a reset (their transitions are simply computed again).
  */
 import { edgeMatches, type Nfa } from './regex.ts';
 
-interface DState {
-  nfa: Int32Array;
-  accepting: boolean;
-  /** Transitions by code unit: next DFA state (-1 dead). */
-  next: Map<number, number>;
+export interface DState {
+  readonly nfa: Int32Array;
+  readonly accepting: boolean;
+  /** Transitions by code unit (null: dead). */
+  readonly next: Map<number, DState | null>;
 }
 
-export const DEAD = -1;
+export const DEAD = null;
+
+/** States kept before the cache starts over. */
+const MAX_STATES = 20_000;
 
 export class LazyDfa {
-  private readonly states: DState[] = [];
-  private readonly byKey = new Map<string, number>();
+  private readonly byKey = new Map<string, DState>();
   /** The state before any character. */
-  readonly start: number;
+  readonly start: DState;
 
   constructor(private readonly nfa: Nfa) {
     this.start = this.intern(this.closure([nfa.start]));
   }
 
   /** True when the text walked so far is a full match. */
-  accepting(d: number): boolean {
-    return d !== DEAD && this.states[d]!.accepting;
-  }
-
-  /** True when some non-empty continuation can still match from `d`. */
-  canContinue(d: number): boolean {
-    if (d === DEAD) return false;
-    for (const s of this.states[d]!.nfa) if (this.nfa.states[s]!.edge) return true;
-    return false;
+  accepting(d: DState | null): boolean {
+    return d !== DEAD && d.accepting;
   }
 
   /** The state after code unit `c` from `d`. */
-  step(d: number, c: number): number {
+  step(d: DState | null, c: number): DState | null {
     if (d === DEAD) return DEAD;
-    const st = this.states[d]!;
-    const known = st.next.get(c);
+    const known = d.next.get(c);
     if (known !== undefined) return known;
     const moved: number[] = [];
-    for (const s of st.nfa) {
+    for (const s of d.nfa) {
       const e = this.nfa.states[s]!.edge;
       if (e && edgeMatches(e, c)) moved.push(e.to);
     }
     const next = moved.length ? this.intern(this.closure(moved)) : DEAD;
-    st.next.set(c, next);
+    d.next.set(c, next);
     return next;
   }
 
   /** The state after `text` from `d` (DEAD once a character fails). */
-  walk(d: number, text: string): number {
+  walk(d: DState | null, text: string): DState | null {
     for (let i = 0; i < text.length && d !== DEAD; i++) d = this.step(d, text.charCodeAt(i));
     return d;
+  }
+
+  /** States kept now (for tests). */
+  size(): number {
+    return this.byKey.size;
   }
 
   private closure(from: number[]): Int32Array {
@@ -72,12 +75,18 @@ export class LazyDfa {
     return Int32Array.from(kept.sort((a, b) => a - b));
   }
 
-  private intern(set: Int32Array): number {
+  private intern(set: Int32Array): DState {
     const key = set.join(',');
     const known = this.byKey.get(key);
-    if (known !== undefined) return known;
-    this.states.push({ nfa: set, accepting: set.includes(this.nfa.accept), next: new Map() });
-    this.byKey.set(key, this.states.length - 1);
-    return this.states.length - 1;
+    if (known) return known;
+    if (this.byKey.size >= MAX_STATES) {
+      // Start over: forget every transition (held states recompute theirs), keep the start.
+      for (const s of this.byKey.values()) s.next.clear();
+      this.byKey.clear();
+      if (this.start) this.byKey.set(this.start.nfa.join(','), this.start);
+    }
+    const d: DState = { nfa: set, accepting: set.includes(this.nfa.accept), next: new Map() };
+    this.byKey.set(key, d);
+    return d;
   }
 }

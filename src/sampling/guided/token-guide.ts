@@ -7,7 +7,7 @@
  * and are the only choice where nothing can follow it.
  */
 import { compileRegex } from './regex.ts';
-import { DEAD, LazyDfa } from './dfa.ts';
+import { DEAD, LazyDfa, type DState } from './dfa.ts';
 
 interface TrieNode {
   children: Map<number, TrieNode>;
@@ -44,33 +44,42 @@ const MAX_MEMO = 512;
 export class TokenGuide {
   private readonly dfa: LazyDfa;
   /** Per DFA state, the allowed tokens as a bitmap (bit t of byte t >> 3). */
-  private readonly memo = new Map<number, Uint8Array>();
+  private readonly memo = new Map<DState, Uint8Array>();
+  /** After a dead end (a token that left no match, which the mask never allows): only end of sequence. */
+  private readonly deadEnd: Uint8Array;
 
   constructor(
     pattern: string,
     private readonly vocab: TokenTexts,
   ) {
     this.dfa = new LazyDfa(compileRegex(pattern));
+    this.deadEnd = new Uint8Array((vocab.texts.length + 7) >> 3);
+    for (const t of vocab.eosTokenIds) if (t < vocab.texts.length) this.deadEnd[t >> 3]! |= 1 << (t & 7);
   }
 
   /** The state before any output. */
-  get start(): number {
+  get start(): DState {
     return this.dfa.start;
   }
 
   /** The state after `token` from `d` (end-of-sequence and unknown tokens: DEAD). */
-  advance(d: number, token: number): number {
+  advance(d: DState | null, token: number): DState | null {
     const t = this.vocab.texts[token];
     return t ? this.dfa.walk(d, t) : DEAD;
   }
 
+  /** The state after `text` from `d` (benchmarks and tests step through text, not tokens). */
+  walk(d: DState | null, text: string): DState | null {
+    return this.dfa.walk(d, text);
+  }
+
   /** True when the output so far is a full match. */
-  complete(d: number): boolean {
+  complete(d: DState | null): boolean {
     return this.dfa.accepting(d);
   }
 
   /** Tokens allowed from state `d`, in id order. */
-  allowed(d: number): Int32Array {
+  allowed(d: DState | null): Int32Array {
     const bits = this.bitmap(d);
     const out: number[] = [];
     for (let t = 0; t < bits.length * 8; t++) if (bits[t >> 3]! & (1 << (t & 7))) out.push(t);
@@ -82,7 +91,7 @@ export class TokenGuide {
    * the best allowed logit minus 10^4 (probability exp(-10^4 / T), zero in float64 at any
    * temperature; finite, so the sampler's ranking bins stay narrow).
    */
-  maskInPlace(d: number, logits: Float32Array): Float32Array {
+  maskInPlace(d: DState | null, logits: Float32Array): Float32Array {
     const bits = this.bitmap(d);
     const n = Math.min(logits.length, bits.length * 8);
     let best = -Infinity;
@@ -96,23 +105,22 @@ export class TokenGuide {
     return logits;
   }
 
-  private bitmap(d: number): Uint8Array {
+  private bitmap(d: DState | null): Uint8Array {
+    if (d === DEAD) return this.deadEnd;
     const known = this.memo.get(d);
     if (known) return known;
     const bits = new Uint8Array((this.vocab.texts.length + 7) >> 3);
     const set = (t: number) => (bits[t >> 3]! |= 1 << (t & 7));
     let any = false;
-    if (d !== DEAD) {
-      const walk = (node: TrieNode, s: number) => {
-        for (const [c, child] of node.children) {
-          const next = this.dfa.step(s, c);
-          if (next === DEAD) continue;
-          for (const t of child.tokens) (set(t), (any = true));
-          walk(child, next);
-        }
-      };
-      walk(this.vocab.root, d);
-    }
+    const walk = (node: TrieNode, s: DState) => {
+      for (const [c, child] of node.children) {
+        const next = this.dfa.step(s, c);
+        if (next === DEAD) continue;
+        for (const t of child.tokens) (set(t), (any = true));
+        walk(child, next);
+      }
+    };
+    walk(this.vocab.root, d);
     // End of sequence where the output is complete, or where nothing else fits (a dead end ends it).
     if (this.dfa.accepting(d) || !any) for (const t of this.vocab.eosTokenIds) if (t < bits.length * 8) set(t);
     if (this.memo.size >= MAX_MEMO) this.memo.delete(this.memo.keys().next().value!);

@@ -1,0 +1,93 @@
+/**
+ * `npm run bench:guided [-- --model DIR --count 12 --n 8 --max-tokens 200 --vocab 49152]`
+ *
+ * What guided decoding costs. (1) End to end: one server on the model, the same hard-tier problems
+ * sent unguided and with `guided_regex` (the default model's answer format), alternating which goes
+ * first; prints the medians of request wall time and their ratio, and how many candidates of each
+ * kind match the format. (2) The guide alone, on a synthetic vocabulary of `--vocab` random token
+ * texts (as large as a SmolLM2 / Llama tokenizer's): the time of each pattern state's first walk of
+ * the vocabulary's trie, of a kept state, and of masking one row's logits. `--count 0` runs (2) only.
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { quantile } from '../src/plans/latency-profile.ts';
+import { anyJsonObject, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
+import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
+import { generateSplit } from '../models/train/generator/split.ts';
+import { spawnServer } from '../testkit/spawn-server.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/default' }, count: { type: 'string', default: '12' }, n: { type: 'string', default: '8' },
+    'max-tokens': { type: 'string', default: '200' }, vocab: { type: 'string', default: '49152' }, threads: { type: 'string', default: '2' },
+  },
+});
+const FORMAT = ' ([0-9]+[-+*/][0-9]+=[0-9]+\\. )+The answer is [0-9]+\\.';
+const median = (xs: number[]) => quantile(xs, 0.5);
+
+async function endToEnd(): Promise<void> {
+  const server = await spawnServer(['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--log-level', 'info']);
+  try {
+    const problems = [...generateSplit({ split: 'test', seed: 77, count: Number(values.count), tier: 'hard' })];
+    console.log(`model ${values.model}: ${problems.length} hard problems, n ${values.n}, T 0.7, max_tokens ${values['max-tokens']}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    const ms = { plain: [] as number[], guided: [] as number[] };
+    const inFormat = { plain: 0, guided: 0 };
+    const format = new RegExp(`^${FORMAT}$`);
+    for (const [i, p] of problems.entries()) {
+      for (const kind of (i % 2 ? ['guided', 'plain'] : ['plain', 'guided']) as ('plain' | 'guided')[]) {
+        const body = { prompt: `Q: ${p.question}\nA:`, n: Number(values.n), temperature: 0.7, seed: 1, max_tokens: Number(values['max-tokens']), ...(kind === 'guided' ? { guided_regex: FORMAT } : {}) };
+        const t0 = performance.now();
+        const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const r = (await res.json()) as { choices?: { text: string }[] };
+        if (!r.choices) throw new Error(`HTTP ${res.status}: ${JSON.stringify(r)}`);
+        ms[kind].push(performance.now() - t0);
+        inFormat[kind] += r.choices.filter((c) => format.test(c.text)).length;
+      }
+    }
+    const total = problems.length * Number(values.n);
+    console.log(`request wall, median: unguided ${median(ms.plain).toFixed(0)} ms, guided ${median(ms.guided).toFixed(0)} ms, guided / unguided ${(median(ms.guided) / median(ms.plain)).toFixed(3)}`);
+    console.log(`candidates in the answer format: unguided ${inFormat.plain}/${total}, guided ${inFormat.guided}/${total}`);
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+}
+
+/** Random token texts: mostly lower-case pieces, some with a leading space, punctuation and digits. */
+function syntheticVocab(size: number): TokenTexts {
+  let x = 7;
+  const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;"{}[]-_\'!?()\n';
+  const texts: string[] = [];
+  for (let i = 0; i < size; i++) {
+    let t = rnd() < 0.5 ? ' ' : '';
+    for (let j = 1 + Math.floor(rnd() * 8); j > 0; j--) t += chars[Math.floor(rnd() * (rnd() < 0.8 ? 26 : chars.length))];
+    texts.push(t);
+  }
+  return new TokenTexts(texts, [0]);
+}
+
+function guideAlone(): void {
+  const vocab = syntheticVocab(Number(values.vocab));
+  const schema = { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' }, bio: { type: 'string' } }, required: ['name', 'age', 'bio'] };
+  const text = '{"name": "Bob Smith", "age": 42, "bio": "likes cats"}';
+  for (const [name, pattern] of [['json_schema (3 properties)', schemaToRegex(schema)], ['json_object', anyJsonObject()]] as const) {
+    const g = new TokenGuide(pattern, vocab);
+    const logits = new Float32Array(vocab.texts.length);
+    const first: number[] = [];
+    const again: number[] = [];
+    // One character at a time: every state the text passes through (more than a model's tokens would).
+    for (let i = 0; i <= text.length; i++) {
+      const d = g.walk(g.start, text.slice(0, i));
+      let t0 = performance.now();
+      g.maskInPlace(d, logits);
+      first.push(performance.now() - t0);
+      t0 = performance.now();
+      g.maskInPlace(d, logits);
+      again.push(performance.now() - t0);
+    }
+    console.log(`${name}, vocabulary ${vocab.texts.length}: a state's first mask (walks the trie) median ${median(first).toFixed(2)} ms, max ${Math.max(...first).toFixed(1)} ms; a kept state's mask, one row: median ${median(again).toFixed(3)} ms`);
+  }
+}
+
+if (Number(values.count) > 0) await endToEnd(); // --count 0: the guide alone
+guideAlone();
