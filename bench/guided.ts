@@ -1,16 +1,20 @@
 /**
- * `npm run bench:guided [-- --model DIR --count 12 --n 8 --max-tokens 200 --vocab 49152]`
+ * `npm run bench:guided [-- --model DIR --count 12 --n 8 --max-tokens 300 --regex RE --vocab 49152]`
  *
- * What guided decoding costs. (1) End to end: one server on the model, the same hard-tier problems
- * sent unguided and with `guided_regex` (the default model's answer format), alternating which goes
- * first; prints the medians of request wall time and their ratio, and how many candidates of each
- * kind match the format. (2) The guide alone, on a synthetic vocabulary of `--vocab` random token
+ * What guided decoding costs. (1) End to end: one server on the model, the same hard-tier test
+ * problems (seed 4242) sent unguided and with `guided_regex` (default: the default model's worked
+ * format, which every generated solution of both tiers matches), best-of-n at T 0.7, alternating
+ * which goes first; prints the medians of request wall time and their ratio, how many candidates of
+ * each kind match the format, and the voted answer's accuracy each way with 95% intervals and the
+ * paired difference. (2) The guide alone, on a synthetic vocabulary of `--vocab` random token
  * texts (as large as a SmolLM2 / Llama tokenizer's): the time of each pattern state's first walk of
  * the vocabulary's trie, of a kept state, and of masking one row's logits. `--count 0` runs (2) only.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { quantile } from '../src/plans/latency-profile.ts';
+import { normalizeAnswer } from '../src/engine/answers.ts';
+import { formatDiff, formatProportion, pairedDiff, wilson } from '../src/util/intervals.ts';
 import { anyJsonObject, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
 import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
 import { generateSplit } from '../models/train/generator/split.ts';
@@ -19,18 +23,19 @@ import { spawnServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, count: { type: 'string', default: '12' }, n: { type: 'string', default: '8' },
-    'max-tokens': { type: 'string', default: '200' }, vocab: { type: 'string', default: '49152' }, threads: { type: 'string', default: '2' },
+    'max-tokens': { type: 'string', default: '300' }, regex: { type: 'string' }, vocab: { type: 'string', default: '49152' }, threads: { type: 'string', default: '2' },
   },
 });
-const FORMAT = ' ([0-9]+[-+*/][0-9]+=[0-9]+\\. )+The answer is [0-9]+\\.';
+const FORMAT = values.regex ?? ' ([0-9]+([-+*/][0-9]+)*(=[0-9]+([-+*/][0-9]+)*)+\\. )+The answer is [0-9]+\\.';
 const median = (xs: number[]) => quantile(xs, 0.5);
 
 async function endToEnd(): Promise<void> {
   const server = await spawnServer(['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--log-level', 'info']);
   try {
-    const problems = [...generateSplit({ split: 'test', seed: 77, count: Number(values.count), tier: 'hard' })];
-    console.log(`model ${values.model}: ${problems.length} hard problems, n ${values.n}, T 0.7, max_tokens ${values['max-tokens']}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    const problems = [...generateSplit({ split: 'test', seed: 4242, count: Number(values.count), tier: 'hard' })];
+    console.log(`model ${values.model}: ${problems.length} hard problems, n ${values.n}, T 0.7, max_tokens ${values['max-tokens']}, guided_regex ${JSON.stringify(FORMAT)}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     const ms = { plain: [] as number[], guided: [] as number[] };
+    const right = { plain: [] as number[], guided: [] as number[] };
     const inFormat = { plain: 0, guided: 0 };
     const format = new RegExp(`^${FORMAT}$`);
     for (const [i, p] of problems.entries()) {
@@ -38,15 +43,18 @@ async function endToEnd(): Promise<void> {
         const body = { prompt: `Q: ${p.question}\nA:`, n: Number(values.n), temperature: 0.7, seed: 1, max_tokens: Number(values['max-tokens']), ...(kind === 'guided' ? { guided_regex: FORMAT } : {}) };
         const t0 = performance.now();
         const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        const r = (await res.json()) as { choices?: { text: string }[] };
+        const r = (await res.json()) as { choices?: { text: string; selected: boolean; answer: string | null }[] };
         if (!r.choices) throw new Error(`HTTP ${res.status}: ${JSON.stringify(r)}`);
         ms[kind].push(performance.now() - t0);
+        right[kind].push(r.choices.find((c) => c.selected)?.answer === normalizeAnswer(String(p.answer)) ? 1 : 0);
         inFormat[kind] += r.choices.filter((c) => format.test(c.text)).length;
       }
     }
     const total = problems.length * Number(values.n);
     console.log(`request wall, median: unguided ${median(ms.plain).toFixed(0)} ms, guided ${median(ms.guided).toFixed(0)} ms, guided / unguided ${(median(ms.guided) / median(ms.plain)).toFixed(3)}`);
-    console.log(`candidates in the answer format: unguided ${inFormat.plain}/${total}, guided ${inFormat.guided}/${total}`);
+    console.log(`candidates in the format: unguided ${inFormat.plain}/${total}, guided ${inFormat.guided}/${total}`);
+    const acc = (k: 'plain' | 'guided') => formatProportion(wilson(right[k].reduce((a, b) => a + b, 0), right[k].length));
+    console.log(`majority vote at n ${values.n}: unguided ${acc('plain')}, guided ${acc('guided')}, guided - unguided ${formatDiff(pairedDiff(right.plain, right.guided))} (paired)`);
   } finally {
     server.child.kill('SIGTERM');
   }

@@ -110,7 +110,7 @@ export function schemaToRegex(schema: unknown): string {
       }
       case 'object': {
         const props = o.properties === undefined ? null : o.properties;
-        if (props === null) return anyJsonObject(2);
+        if (props === null) return anyJsonObject();
         if (typeof props !== 'object' || Array.isArray(props)) throw new SchemaError(`${path}.properties: must be an object`);
         const required = new Set(Array.isArray(o.required) ? o.required.map(String) : []);
         const entries = Object.entries(props as Record<string, unknown>);
