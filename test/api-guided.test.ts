@@ -100,3 +100,17 @@ test('gRPC: guided_regex, guided_choice and guided_json; a bad pattern is INVALI
     return true;
   });
 });
+
+test('on the default model (every token whole text), a guide that allows any text changes nothing: the same candidates and logprobs', async () => {
+  const own = await startTestServer({ model: 'models/default' });
+  try {
+    const c = new OpenAI({ baseURL: `${own.http}/v1`, apiKey: 'none', maxRetries: 0 });
+    const body = { model: own.ctx.model.info.id, prompt: 'Q: Tom has 12 apples. He buys 30 more. How many apples does Tom have now?\nA:', n: 4, seed: 8, temperature: 1, max_tokens: 40, logprobs: 2 };
+    const plain = await c.completions.create(body);
+    const guided = await c.completions.create({ ...body, guided_regex: '[\\s\\S]*' } as never);
+    assert.deepEqual(guided.choices.map((x) => x.text), plain.choices.map((x) => x.text));
+    assert.deepEqual(guided.choices.map((x) => x.logprobs!.token_logprobs), plain.choices.map((x) => x.logprobs!.token_logprobs));
+  } finally {
+    await own.close();
+  }
+});
