@@ -101,6 +101,23 @@ test('gRPC: guided_regex, guided_choice and guided_json; a bad pattern is INVALI
   });
 });
 
+test('byte pieces (a byte-level random model): a guide that allows any text keeps the text valid UTF-8, characters spelled byte by byte', async () => {
+  const body = { model: server.ctx.model.info.id, prompt: 'Q: 12+30? A:', n: 4, seed: 8, temperature: 0.9, max_tokens: 12 };
+  const plain = await client.completions.create(body);
+  assert.ok(plain.choices.some((c) => c.text.includes('\uFFFD')), 'unguided, this model writes invalid UTF-8');
+  const guided = await client.completions.create({ ...body, guided_regex: '[\\s\\S]*' } as never);
+  for (const c of guided.choices) assert.ok(!c.text.includes('\uFFFD'), JSON.stringify(c.text));
+  assert.ok(guided.choices.some((c) => /[^\x00-\x7f]/.test(c.text)), 'some guided text holds characters of two or more bytes');
+});
+
+test('byte pieces: a guide that asks for non-ASCII characters gets them spelled byte by byte', async () => {
+  const r = await client.completions.create({ model: server.ctx.model.info.id, prompt: 'x', n: 4, seed: 3, temperature: 1, max_tokens: 24, guided_regex: '(é|€|😀|ab){2,4}' } as never);
+  for (const c of r.choices) {
+    assert.equal(c.finish_reason, 'stop', JSON.stringify(c.text));
+    assert.match(c.text, /^(é|€|😀|ab){2,4}$/u);
+  }
+});
+
 test('on the default model (every token whole text), a guide that allows any text changes nothing: the same candidates and logprobs', async () => {
   const own = await startTestServer({ model: 'models/default' });
   try {

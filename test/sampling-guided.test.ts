@@ -9,6 +9,7 @@ import { anyJsonObject, SchemaError, schemaToRegex } from '../src/sampling/guide
 import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
 import { vocabTexts } from '../src/sampling/guided/vocab-texts.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
+import { codePointRange, utf8Split } from '../src/sampling/guided/utf8.ts';
 
 const fullMatch = (pattern: string) => {
   const dfa = new LazyDfa(compileRegex(pattern));
@@ -120,4 +121,62 @@ test('lazy DFA: a pattern with an exponential DFA keeps at most its state budget
     if (i === 10) held = dfa.walk(dfa.start, 'ab')!;
   }
   assert.equal(dfa.accepting(dfa.walk(held, 'a'.repeat(21))), true);
+});
+
+test('utf8: splitting bytes agrees with TextDecoder; a tail\'s ranges hold exactly the characters it can become', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 12 }), (bytes) => {
+      const r = utf8Split(bytes);
+      const strict = (b: number[]) => {
+        try {
+          return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(b));
+        } catch {
+          return null;
+        }
+      };
+      if (r === null) return; // invalid somewhere: no complete decoding of any extension either (checked below for valid ones)
+      assert.equal(strict(bytes.slice(0, bytes.length - r.tail.length)), r.text);
+    }),
+    { numRuns: 2000 },
+  );
+  for (const ch of ['é', '€', '😀', '\u{10FFFF}', '\uE000', '\uD7FF']) {
+    const b = [...new TextEncoder().encode(ch)];
+    for (let k = 1; k < b.length; k++) {
+      const ranges = codePointRange(b.slice(0, k))!;
+      assert.ok(ranges.some(([lo, hi]) => ch.codePointAt(0)! >= lo && ch.codePointAt(0)! <= hi), `${ch} within the ranges of its first ${k} bytes`);
+    }
+  }
+  assert.equal(codePointRange([0xed, 0xa0]), null, 'ED A0..: surrogates only');
+  assert.deepEqual(codePointRange([0xed]), [[0xd000, 0xd7ff]]);
+});
+
+test('byte pieces: walks over the allowed tokens never dead-end and always spell a full match', () => {
+  // Every byte as a piece (as byte-level BPE has them), plus a few whole tokens.
+  const pieces = new Map<number, Uint8Array>();
+  const texts: (string | null)[] = [null, 'a', 'b', 'ab'];
+  for (let b = 0x80; b < 0x100; b++) pieces.set(texts.length + b - 0x80, Uint8Array.of(b));
+  texts.length += 128;
+  const vocab = new TokenTexts(texts, [0], pieces);
+  const pattern = '(é|€|😀|😁|\u00ff|ab)+';
+  const guide = new TokenGuide(pattern, vocab);
+  const js = new RegExp(`^(?:${pattern})$`, 'u');
+  let x = 5;
+  const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  for (let run = 0; run < 300; run++) {
+    let s = guide.start;
+    const bytes: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      const allowed = [...guide.allowed(s)];
+      assert.ok(allowed.length > 0);
+      const t = allowed[Math.floor(rnd() * allowed.length)]!;
+      if (t === 0) {
+        assert.ok(guide.complete(s), 'end of sequence only once the text matches');
+        break;
+      }
+      bytes.push(...(pieces.get(t) ?? new TextEncoder().encode(texts[t]!)));
+      s = guide.advance(s, t);
+      assert.notEqual(s.d, null, 'an allowed token never leads to a dead end');
+    }
+    if (guide.complete(s)) assert.match(new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes)), js);
+  }
 });

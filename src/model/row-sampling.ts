@@ -8,8 +8,7 @@ import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
 import { checkSampleParams, createDetailedSampler, type Sampled } from '../sampling/sampler.ts';
 import { processesLogits, processLogits, TokenCounts } from '../sampling/logit-processors.ts';
 import type { SampledToken, SamplerSpec, SeqId } from './runner-types.ts';
-import type { GuideCache, TokenGuide } from '../sampling/guided/token-guide.ts';
-import type { DState } from '../sampling/guided/dfa.ts';
+import type { GuideCache, GuideState, TokenGuide } from '../sampling/guided/token-guide.ts';
 
 interface SeqSampler {
   spec: SamplerSpec;
@@ -18,7 +17,7 @@ interface SeqSampler {
   /** Its generated tokens, when the spec has penalties or min-p (the logits are processed first). */
   counts: TokenCounts | null;
   /** Its guide and the guide's state after the tokens drawn so far (guided decoding). */
-  guide: { g: TokenGuide; state: DState | null } | null;
+  guide: { g: TokenGuide; state: GuideState } | null;
 }
 
 /** Scratch for processed logits (one row at a time). */

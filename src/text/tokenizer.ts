@@ -25,6 +25,17 @@ function readObject(path: string): any {
   return v;
 }
 
+/** GPT-2's byte-level table inverted: the character each byte is written as -> the byte. */
+const BYTE_OF_CHAR: Map<number, number> = (() => {
+  const m = new Map<number, number>();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    m.set(printable ? b : 256 + extra++, b);
+  }
+  return m;
+})();
+
 export class TextTokenizer {
   /** Ids of every special (added, special=true) token. */
   readonly specialIds: Set<number>;
@@ -37,6 +48,8 @@ export class TextTokenizer {
   /** Number of ids the tokenizer can produce (model vocab may be larger). */
   readonly size: number;
   private idToToken: Map<number, string>;
+  /** The decoder maps bytes to characters as GPT-2's byte-level BPE does (its vocabulary strings are bytes in disguise). */
+  private readonly byteLevel: boolean;
 
   constructor(
     private tok: Tokenizer,
@@ -57,6 +70,29 @@ export class TextTokenizer {
     this.bosTokenId = idOf(this.bosToken);
     this.eosTokenId = idOf(this.eosToken);
     this.chatTemplate = typeof config.chat_template === 'string' ? config.chat_template : undefined;
+    const decoders = (d: any): any[] => (!d ? [] : d.type === 'Sequence' ? (d.decoders ?? []).flatMap(decoders) : [d]);
+    this.byteLevel = decoders(json.decoder).some((d) => d.type === 'ByteLevel');
+  }
+
+  /**
+   * The raw bytes a token stands for, where its vocabulary string says them: a byte-level BPE
+   * token (GPT-2's byte-to-character table, inverted) or a byte-fallback piece `<0xNN>`; null for
+   * special tokens and other vocabularies. Guided decoding needs them for tokens that are only part
+   * of a UTF-8 character (their decoded text is U+FFFD).
+   */
+  tokenBytes(id: number): Uint8Array | null {
+    const t = this.idToToken.get(id);
+    if (t === undefined || this.specialIds.has(id)) return null;
+    const fallback = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
+    if (fallback) return Uint8Array.of(parseInt(fallback[1]!, 16));
+    if (!this.byteLevel) return null;
+    const out = new Uint8Array(t.length);
+    for (let i = 0; i < t.length; i++) {
+      const b = BYTE_OF_CHAR.get(t.charCodeAt(i));
+      if (b === undefined) return null;
+      out[i] = b;
+    }
+    return out;
   }
 
   /** Loads tokenizer.json and tokenizer_config.json from a model directory. */

@@ -7,7 +7,21 @@
  * cache start over once it holds `MAX_STATES`. States are objects, so those a sequence or a walk
  * still holds stay valid after a reset (their transitions are simply computed again).
  */
-import { edgeMatches, type Nfa } from './regex.ts';
+import { edgeMatches, type CharRanges, type Nfa } from './regex.ts';
+
+/** True when the edge's set holds some code unit in lo..hi. */
+function intersects(edge: { chars: CharRanges; negated: boolean }, lo: number, hi: number): boolean {
+  if (!edge.negated) return edge.chars.some(([a, b]) => a <= hi && b >= lo);
+  // Negated: some unit of lo..hi lies outside every range.
+  let next = lo;
+  for (const [a, b] of edge.chars) {
+    if (b < next) continue;
+    if (a > next) return true;
+    next = b + 1;
+    if (next > hi) return false;
+  }
+  return next <= hi;
+}
 
 export interface DState {
   readonly nfa: Int32Array;
@@ -54,6 +68,16 @@ export class LazyDfa {
   walk(d: DState | null, text: string): DState | null {
     for (let i = 0; i < text.length && d !== DEAD; i++) d = this.step(d, text.charCodeAt(i));
     return d;
+  }
+
+  /** True when some character in code units lo..hi can follow from `d` (the first unit of a character still being spelled byte by byte). */
+  admitsSome(d: DState | null, lo: number, hi: number): boolean {
+    if (d === DEAD) return false;
+    for (const s of d.nfa) {
+      const e = this.nfa.states[s]!.edge;
+      if (e && intersects(e, lo, hi)) return true;
+    }
+    return false;
   }
 
   /** States kept now (for tests). */
