@@ -18,7 +18,7 @@ const fullMatch = (pattern: string) => {
 
 const PATTERNS = [
   'a*b', '(ab|c)+', 'a{2,3}', 'x?y{2}', '[a-c]+d', '[^a]*', '\\d{1,3}(,\\d{3})*', '(a|b)*abb', '((a|b){2}){2}', 'a{0,2}b{1,}',
-  '.*', '(?:ab)?c', 'a{3}', '[\\w-]+', 'a|', '(|a)b', '(a*)*b', '(a+|b+)*c?', '[a\\]b]+', '\\.\\*x', '(?<n>ab)+', 'a+?b', '(?:a{2}){2}', '^ab$', '[\\d.]+', '[^\\d\\s]+', 'a{,2}',
+  '.*', '(?:ab)?c', 'a{3}', '[\\w-]+', 'a|', '(|a)b', '(a*)*b', '(a+|b+)*c?', '[a\\]b]+', '\\.\\*x', '(?<n>ab)+', 'a+?b', '(?:a{2}){2}', '^ab$', '[\\d.]+', '[^\\d\\s]+', 'a{,2}', '\\s+\\S', '\\w*\\W?', '[^\\w]+',
 ];
 
 test('regex: full matches agree with RegExp on random strings', () => {
@@ -26,7 +26,7 @@ test('regex: full matches agree with RegExp on random strings', () => {
     const ours = fullMatch(p);
     const js = new RegExp(`^(?:${p.replace(/^\^/, '').replace(/\$$/, '')})$`);
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', 'x', 'y', '1', '2', ',', '.', '-', ' ', ']', '*', '{', '}'), maxLength: 12 }), (s) => {
+      fc.property(fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', 'x', 'y', '1', '2', ',', '.', '-', ' ', ']', '*', '{', '}', '\n', '\u3000', '\u00e9', '_'), maxLength: 12 }), (s) => {
         assert.equal(ours(s), js.test(s), `pattern ${p} on ${JSON.stringify(s)}`);
       }),
       { numRuns: 300 },

@@ -34,7 +34,8 @@ type Frag = { start: number; end: number };
 
 const DIGIT: CharRanges = [[48, 57]];
 const WORD: CharRanges = [[48, 57], [65, 90], [95, 95], [97, 122]];
-const SPACE: CharRanges = [[9, 13], [32, 32], [160, 160], [0x2028, 0x2029], [0xfeff, 0xfeff]];
+/** JavaScript's \s. */
+const SPACE: CharRanges = [[9, 13], [32, 32], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a], [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000], [0xfeff, 0xfeff]];
 
 function merge(r: CharRanges): CharRanges {
   const s = [...r].sort((a, b) => a[0] - b[0]);
