@@ -131,3 +131,76 @@ test('on the default model (every token whole text), a guide that allows any tex
     await own.close();
   }
 });
+
+const weather = {
+  type: 'function' as const,
+  function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['c', 'f'] } }, required: ['city'] } },
+};
+const add = { type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] } } };
+
+test('tools: a named tool_choice makes every candidate call it (tool_calls, arguments JSON of its parameters)', async () => {
+  const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 3, seed: 4, temperature: 1, max_tokens: 120, tools: [weather, add], tool_choice: { type: 'function', function: { name: 'get_weather' } } });
+  for (const c of r.choices) {
+    assert.equal(c.finish_reason, 'tool_calls');
+    assert.equal(c.message.content, null);
+    assert.equal(c.message.tool_calls!.length, 1);
+    const call = c.message.tool_calls![0]! as { id: string; type: string; function: { name: string; arguments: string } };
+    assert.match(call.id, /^call_/);
+    assert.equal(call.function.name, 'get_weather');
+    const args = JSON.parse(call.function.arguments);
+    assert.equal(typeof args.city, 'string');
+    assert.ok(args.unit === undefined || ['c', 'f'].includes(args.unit));
+  }
+});
+
+test("tools: 'required' calls one of the tools (one call without parallel_tool_calls); streamed as whole calls", async () => {
+  const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 3, seed: 6, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required', parallel_tool_calls: false });
+  for (const c of r.choices) {
+    assert.equal(c.finish_reason, 'tool_calls', JSON.stringify(c.message));
+    assert.equal(c.message.tool_calls!.length, 1);
+    const f = (c.message.tool_calls![0]! as { function: { name: string; arguments: string } }).function;
+    assert.ok(['get_weather', 'add'].includes(f.name));
+    const args = JSON.parse(f.arguments);
+    if (f.name === 'add') assert.ok(Number.isInteger(args.a) && Number.isInteger(args.b));
+  }
+  const stream = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 120, tools: [add], tool_choice: { type: 'function', function: { name: 'add' } }, stream: true });
+  const calls: { name?: string; arguments: string }[] = [];
+  let finish: string | null = null;
+  for await (const chunk of stream) {
+    for (const t of chunk.choices[0]?.delta.tool_calls ?? []) {
+      calls[t.index] ??= { arguments: '' };
+      if (t.function?.name) calls[t.index]!.name = t.function.name;
+      calls[t.index]!.arguments += t.function?.arguments ?? '';
+    }
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(calls[0]!.name, 'add');
+  assert.ok(Number.isInteger(JSON.parse(calls[0]!.arguments).a));
+});
+
+test('tools: a conversation with an earlier call and its result goes to the template; bad tool fields are 400s naming them', async () => {
+  const history = [
+    { role: 'user' as const, content: 'What is 2+3?' },
+    { role: 'assistant' as const, content: null, tool_calls: [{ id: 'call_1', type: 'function' as const, function: { name: 'add', arguments: '{"a":2,"b":3}' } }] },
+    { role: 'tool' as const, tool_call_id: 'call_1', content: '5' },
+  ];
+  const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages: history, max_tokens: 8, tools: [add], tool_choice: 'none' });
+  assert.equal(typeof r.choices[0]!.message.content, 'string');
+  const bad = async (extra: Record<string, unknown>, param: string, message: RegExp) => {
+    await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, messages, max_tokens: 5, ...extra } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param?: string }).param, param, JSON.stringify(e.error));
+      assert.match(e.message, message);
+      return true;
+    });
+  };
+  await bad({ tools: [add] }, 'tool_choice', /'auto'/);
+  await bad({ tools: [add], tool_choice: 'auto' }, 'tool_choice', /parser/);
+  await bad({ tool_choice: 'required' }, 'tool_choice', /needs tools/);
+  await bad({ tools: [add], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice', /not among the tools/);
+  await bad({ tools: [add, add], tool_choice: 'required' }, 'tools[1].function.name', /twice/);
+  await bad({ tools: [{ type: 'function', function: { name: 'x', parameters: { type: 'object', properties: { a: { type: 'when' } } } } }], tool_choice: 'required' }, 'tools[0].function.parameters', /properties\.a\.type/);
+  await bad({ tools: [add], tool_choice: 'required', response_format: { type: 'json_object' } }, 'tool_choice', /drop response_format/);
+  await bad({ messages: [{ role: 'tool', content: '5' }] }, 'messages[0].tool_call_id', /tool_call_id/);
+});

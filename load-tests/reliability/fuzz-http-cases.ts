@@ -138,6 +138,8 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'guided_json', param: 'guided_json', values: fc.oneof(fc.constantFrom('{', '[1]', '{"type":"date"}', '{"if":{}}'), fc.constant({ type: 'object', properties: { a: { type: 'nope' } } }), fc.nat(), fc.constant([])) },
     { path: 'response_format', param: 'response_format', values: fc.oneof(fc.constant({ type: 'xml' }), fc.constant({ type: 'json_schema' }), fc.constant({ type: 'json_schema', json_schema: { schema: { $ref: '#/$defs/x' } } }), fc.string({ maxLength: 3 }), fc.nat()) },
     { path: 'guided_regex', param: 'guided_choice', values: fc.constant('a+'), prepare: (b) => (b.guided_choice = ['x']) },
+    { path: 'tool_choice', param: 'tool_choice', only: 'chat', values: fc.oneof(fc.constantFrom('auto', 'required', 'sometimes'), fc.constant({ type: 'function', function: { name: 'nope' } })), prepare: (b) => (b.tools = [{ type: 'function', function: { name: 'f' } }]) },
+    { path: 'tools', param: 'tools', only: 'chat', values: fc.oneof(fc.constant([{ type: 'function', function: { name: 'bad name!' } }]), fc.constant([{ type: 'code' }]), fc.string({ maxLength: 3 })), prepare: (b) => (b.tool_choice = 'required') },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
     { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)), fc.nat()) },
     { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'random-heads' }) },
@@ -150,8 +152,8 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json']);
-const unknownKey = fc.oneof(fc.constantFrom('functions', 'tools', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
   const body = structuredClone(v.body);

@@ -28,6 +28,8 @@ const WIRE: Record<string, string> = {
   guidedChoice: 'guided_choice',
   guidedJson: 'guided_json',
   jsonObject: 'response_format',
+  toolChoice: 'tool_choice',
+  parallelToolCalls: 'parallel_tool_calls',
 };
 
 /** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */

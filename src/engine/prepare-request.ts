@@ -6,6 +6,7 @@
  * the transports map field names to their wire names.
  */
 import { guidePattern } from './guided-request.ts';
+import { toolGuide } from './tool-calls.ts';
 import { InvalidRequestError, NotFoundError, PolicyUnavailableError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
@@ -111,7 +112,7 @@ export function renderPrompt(
     if (!s.chatTemplate) throw new InvalidRequestError(`model '${s.info.id}' has no chat_template in tokenizer_config.json; use a text prompt`, 'messages');
     let text: string;
     try {
-      text = s.chatTemplate.render(p.messages, o.addGenerationPrompt ?? true);
+      text = s.chatTemplate.render(p.messages, o.addGenerationPrompt ?? true, p.tools);
     } catch (err) {
       throw new InvalidRequestError(`the chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }
@@ -189,7 +190,11 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (skip.referenceAnswer !== undefined && skip.referenceAnswer.length > REQUEST_LIMITS.maxReferenceAnswerChars)
     throw new InvalidRequestError(`referenceAnswer must have at most ${REQUEST_LIMITS.maxReferenceAnswerChars} characters`, 'referenceAnswer');
   const metadata = checkMetadata(spec.metadata);
-  const guide = guidePattern(spec, spec.ignoreEos ?? false);
+  const toolPattern = toolGuide(spec);
+  const asked = guidePattern(spec, spec.ignoreEos ?? false);
+  if (toolPattern && asked) throw new InvalidRequestError('a tool choice that makes the model call a function guides its text already; drop response_format or the guided_* field', 'toolChoice');
+  if (toolPattern && spec.ignoreEos) throw new InvalidRequestError('tool calls end each candidate where its call is complete, which ignoreEos forbids', 'ignoreEos');
+  const guide = toolPattern ?? asked;
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,

@@ -4,6 +4,7 @@
  * the engine streams back and what it returns. No wire names: src/api/ maps them.
  */
 import type { GuideFields } from './guided-request.ts';
+import type { ToolDef, ToolFields } from './tool-calls.ts';
 import type { SkipPlan, SkipPlanWire } from '../plans/plan.ts';
 import type { PolicyOptions, SkipPolicy } from '../plans/policies/policy.ts';
 import type { SamplingParams } from '../sampling/sampler.ts';
@@ -14,7 +15,7 @@ import type { SelectMode } from './vote.ts';
 export type { SamplingParams };
 
 /** The prompt of a request: chat messages (rendered with the model's template), text, or token ids. */
-export type PromptSpec = { kind: 'chat'; messages: ChatMessage[] } | { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
+export type PromptSpec = { kind: 'chat'; messages: ChatMessage[]; tools?: ToolDef[] } | { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
 
 /** The skip options of a request (the `skip` extension on the wire). */
 export interface SkipSpec {
@@ -35,7 +36,7 @@ export interface SkipSpec {
 }
 
 /** A request as callers state it; `prepareRequest` checks it once and fills the defaults. */
-export interface RequestSpec extends GuideFields {
+export interface RequestSpec extends GuideFields, ToolFields {
   model?: string;
   prompt: PromptSpec;
   /** Candidates returned (and generated, unless `bestOf` asks for more). */

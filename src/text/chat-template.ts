@@ -9,12 +9,16 @@ import { Template } from '@huggingface/jinja';
 export interface ChatMessage {
   role: string;
   content: string;
+  /** An assistant turn's earlier tool calls, as chat templates read them (OpenAI's shape). */
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  /** A tool turn: the call it answers. */
+  tool_call_id?: string;
 }
 
 /** A compiled chat template plus the special tokens it may refer to. */
 export interface ChatTemplate {
-  /** Renders messages; `addGenerationPrompt` appends the assistant turn's opening. */
-  render(messages: ChatMessage[], addGenerationPrompt?: boolean): string;
+  /** Renders messages; `addGenerationPrompt` appends the assistant turn's opening; `tools` go to templates that describe them. */
+  render(messages: ChatMessage[], addGenerationPrompt?: boolean, tools?: readonly unknown[]): string;
   /** The template source (for logs and tests). */
   readonly source: string;
 }
@@ -43,9 +47,10 @@ export function compileChatTemplate(source: string, specialTokens: Record<string
   const template = new Template(source);
   return {
     source,
-    render(messages, addGenerationPrompt = true) {
+    render(messages, addGenerationPrompt = true, tools) {
       return template.render({
         messages,
+        ...(tools?.length ? { tools } : {}),
         add_generation_prompt: addGenerationPrompt,
         bos_token: specialTokens.bos_token ?? '',
         eos_token: specialTokens.eos_token ?? '',

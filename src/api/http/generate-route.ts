@@ -14,7 +14,7 @@ import { countEdgeError } from '../../metrics/outcomes.ts';
 import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse, toHttp } from './errors.ts';
-import { completionBody, deltaChunk, summaryChunk, type Kind } from './openai-format.ts';
+import { completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
 import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
 import { chatSpec, completionSpecs, type HttpSpec } from './to-request-spec.ts';
@@ -70,11 +70,12 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   const tok = engine.tokenizer;
   const withLogprobs = parsed.specs[0]!.spec.logprobs ?? false;
   const batch = handles.length > 1 ? handles.map((h) => h.id) : undefined;
+  const toolMode = parsed.specs[0]!.toolMode ?? null;
 
   if (!parsed.stream) {
     try {
       const results = await Promise.all(handles.map((h) => h.result));
-      return c.json(completionBody(kind, id, model, created, results, tok, withLogprobs, batch));
+      return c.json(completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode));
     } catch (err) {
       abort.abort();
       countEdgeError(ctx.metrics, err);
@@ -90,12 +91,19 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
+    // Tool mode: each choice's text, read as calls once its candidate is done.
+    const toolText = new Map<number, string>();
     try {
       for await (const [k, d] of mergeEvents(handles.map((h) => h.events))) {
         const index = k * perPrompt + d.index;
+        const plan = handles[k]!.plans[d.index];
+        if (toolMode) {
+          toolText.set(index, (toolText.get(index) ?? '') + d.text);
+          if (d.finishReason) await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, toolText.get(index)!, d.finishReason, toolMode, { skip_plan: plan ? planToWire(plan) : null })) });
+          continue;
+        }
         const first = !started.has(index);
         started.add(index);
-        const plan = handles[k]!.plans[d.index];
         const extras = first ? { skip_plan: plan ? planToWire(plan) : null } : {};
         const echo = first ? handles[k]!.echoedPrompt() : undefined;
         const chunk = deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras, echo, offsets.get(index) ?? 0);

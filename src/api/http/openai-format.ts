@@ -3,6 +3,8 @@
  * logprobs, plus skipserve's additions (`skip_plan`, `answer`, `score`, `selected` per choice and
  * the `skip` summary per response).
  */
+import { randomUUID } from 'node:crypto';
+import { readToolCalls, type ToolMode } from '../../engine/tool-calls.ts';
 import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { skipSummary } from './skip-summary.ts';
@@ -81,13 +83,13 @@ function batchSkip(rs: readonly GenerationResult[], batch: readonly string[] | u
  * The full (non-streaming) response body over one result per prompt: choices ordered by prompt,
  * then candidate (prompt k's choice i has index k * n + i); in a batch each names its `request_id`.
  */
-export function completionBody(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], tok: TextTokenizer, withLogprobs: boolean, batch?: readonly string[]) {
+export function completionBody(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], tok: TextTokenizer, withLogprobs: boolean, batch?: readonly string[], toolMode?: ToolMode | null) {
   const choices = rs.flatMap((r, k) => {
     const returned = returnedCandidates(r);
     return returned.map(({ index, c, extra }) => ({ index: k * returned.length + index, c, r, extra: batch ? { ...extra, request_id: batch[k]! } : extra }));
   }).map(({ index, c, r, extra }) =>
     kind === 'chat'
-      ? { index, ...extra, message: { role: 'assistant', content: c.text }, logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, finish_reason: c.finishReason, ...choiceExtras(c, r) }
+      ? { index, ...extra, ...chatTurn(c.text, c.finishReason, toolMode), logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, ...choiceExtras(c, r) }
       : {
           index,
           ...extra,
@@ -106,6 +108,29 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
     usage: usage(rs),
     skip: batchSkip(rs, batch),
   };
+}
+
+/**
+ * A chat choice's message and finish reason: its text, or under a tool mode the calls the text makes
+ * (`tool_calls`, content null, finish reason `tool_calls`); a text that is not a complete call (cut
+ * by max_tokens) stays content.
+ */
+function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined) {
+  const calls = toolMode ? readToolCalls(text, toolMode) : null;
+  if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
+  const tool_calls = calls.map((c) => ({ id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  return { message: { role: 'assistant', content: null, tool_calls }, finish_reason: finishReason === 'stop' ? 'tool_calls' : finishReason };
+}
+
+/**
+ * A streamed tool-mode choice, sent once its candidate is done (its text is read as calls only
+ * whole): one chunk whose delta holds the calls (each with its `index`, as OpenAI streams them).
+ */
+export function toolCallChunk(id: string, model: string, created: number, index: number, text: string, finishReason: string, toolMode: ToolMode, extras: Record<string, unknown>) {
+  const turn = chatTurn(text, finishReason, toolMode);
+  const m = turn.message as { content: string | null; tool_calls?: { id: string; type: string; function: object }[] };
+  const delta = m.tool_calls ? { role: 'assistant', content: null, tool_calls: m.tool_calls.map((t, i) => ({ index: i, ...t })) } : { role: 'assistant', content: m.content };
+  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: turn.finish_reason, ...extras }] };
 }
 
 /**

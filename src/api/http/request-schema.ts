@@ -68,14 +68,27 @@ const common = {
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 
-/** One chat message (text content, or text parts joined). */
+/** A tool call an assistant message made earlier in the conversation (OpenAI's shape). */
+const ToolCallSchema = z.object({ id: z.string(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }).strict() }).strict();
+
+/** One chat message (text content, or text parts joined); assistant turns may carry tool calls, tool turns answer one. */
 export const ChatMessageSchema = z
   .object({
-    role: z.enum(['system', 'user', 'assistant', 'developer']),
-    content: z.union([z.string(), z.array(ContentPart)], {
+    role: z.enum(['system', 'user', 'assistant', 'developer', 'tool']),
+    content: z.union([z.string(), z.array(ContentPart), z.null()], {
       error: "must be a string or an array of text parts ({\"type\": \"text\", \"text\": ...}); this server takes no images, audio or files",
     }),
     name: z.string().optional(),
+    tool_calls: z.array(ToolCallSchema).optional(),
+    tool_call_id: z.string().optional(),
+  })
+  .strict();
+
+/** A function the model may be made to call (OpenAI's `tools` entry). */
+const ToolSchema = z
+  .object({
+    type: z.literal('function'),
+    function: z.object({ name: z.string(), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullish() }).strict(),
   })
   .strict();
 
@@ -83,6 +96,9 @@ export const ChatRequestSchema = z
   .object({
     ...common,
     messages: z.array(ChatMessageSchema).min(1),
+    tools: z.array(ToolSchema).nullish(),
+    tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string() }).strict() }).strict()]).nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().nullish(),
   })

@@ -7,11 +7,15 @@ import type { RequestSpec, SkipSpec } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlanWire } from '../../plans/plan.ts';
 import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
+import type { ChatMessage } from '../../text/chat-template.ts';
+import { toolModeOf, type ToolDef, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
 
 /** A RequestSpec and the wire names its domain fields had in this request. */
 export interface HttpSpec {
   spec: RequestSpec;
   fields: Record<string, string>;
+  /** Chat with a tool choice that makes the model call a function: how its text reads back as tool calls. */
+  toolMode?: ToolMode | null;
 }
 
 const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
@@ -73,17 +77,38 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
   };
 }
 
-/** Wire chat messages as the engine's (text parts joined). */
-export function chatMessages(messages: ChatRequestBody['messages']): { role: ChatRequestBody['messages'][number]['role']; content: string }[] {
-  return messages.map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('') }));
+/**
+ * Wire chat messages as the engine's (text parts joined); an assistant turn's tool calls and a tool
+ * turn's call id go to the chat template as they came. Content may be null only beside tool calls.
+ */
+export function chatMessages(messages: ChatRequestBody['messages']): ChatMessage[] {
+  return messages.map((m, i) => {
+    if (m.content === null && !(m.role === 'assistant' && m.tool_calls?.length)) throw new InvalidRequestError(`messages[${i}].content may be null only in an assistant message with tool_calls`, `messages[${i}].content`);
+    if (m.role === 'tool' && !m.tool_call_id) throw new InvalidRequestError(`messages[${i}] is a tool message: it needs the tool_call_id it answers`, `messages[${i}].tool_call_id`);
+    if (m.tool_calls && m.role !== 'assistant') throw new InvalidRequestError(`messages[${i}].tool_calls belong to assistant messages`, `messages[${i}].tool_calls`);
+    const content = m.content === null ? '' : typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('');
+    return { role: m.role, content, ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}) };
+  });
+}
+
+/** The tool fields of a chat body, in domain terms. */
+function toolFields(b: ChatRequestBody): ToolFields {
+  const c = b.tool_choice;
+  return {
+    ...(b.tools ? { tools: b.tools as ToolDef[] } : {}),
+    ...(c != null ? { toolChoice: typeof c === 'string' ? c : { name: c.function.name } } : {}),
+    ...(b.parallel_tool_calls != null ? { parallelToolCalls: b.parallel_tool_calls } : {}),
+  };
 }
 
 /** A chat completion body as a RequestSpec. */
 export function chatSpec(b: ChatRequestBody): HttpSpec {
   const messages = chatMessages(b.messages);
+  const tools = toolFields(b);
   return {
-    spec: { ...common(b), prompt: { kind: 'chat', messages }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
+    spec: { ...common(b), ...tools, prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}) }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
     fields: { ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
+    toolMode: toolModeOf(tools),
   };
 }
 

@@ -1,0 +1,91 @@
+/**
+ * Tool calling by guided decoding (as vLLM does it for a named function or `required`): a request
+ * whose `tool_choice` names a function has every candidate write that function's arguments, JSON
+ * of its `parameters` schema; `required` has every candidate write a JSON array of calls
+ * `{"name": ..., "parameters": {...}}` (exactly one without parallel tool calls). `none` leaves the
+ * text free (the tools still go to the chat template). `auto` would need a parser for the model's
+ * own tool-call format, which this server does not have: it is refused, naming the field.
+ */
+import { InvalidRequestError } from '../errors.ts';
+import { SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
+import { escapeRegex } from '../sampling/guided/regex.ts';
+
+/** A function the model may be made to call, as chat templates read it (OpenAI's `tools` entry). */
+export interface ToolDef {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { name: string };
+
+export interface ToolFields {
+  tools?: ToolDef[];
+  toolChoice?: ToolChoice;
+  /** Several calls per answer under `required` (default true, as OpenAI's). */
+  parallelToolCalls?: boolean;
+}
+
+/** How a candidate's text reads back as tool calls. */
+export type ToolMode = { kind: 'named'; name: string } | { kind: 'required'; parallel: boolean };
+
+/** One call read back from a candidate: the function and its arguments as JSON text (OpenAI's shape). */
+export interface ToolCall {
+  name: string;
+  arguments: string;
+}
+
+const MAX_TOOLS = 128;
+const WS = '[ ]?';
+
+/** The tool mode a request asks for (null: plain text); assumes `checkTools` passed. */
+export function toolModeOf(f: ToolFields): ToolMode | null {
+  const c = f.toolChoice;
+  if (!f.tools?.length || c === undefined || c === 'none' || c === 'auto') return null;
+  return c === 'required' ? { kind: 'required', parallel: f.parallelToolCalls ?? true } : { kind: 'named', name: c.name };
+}
+
+/** Checks the tool fields (errors name them) and returns the pattern that guides the candidates, or null. */
+export function toolGuide(f: ToolFields): string | null {
+  const tools = f.tools ?? [];
+  if (tools.length > MAX_TOOLS) throw new InvalidRequestError(`tools has ${tools.length} functions; at most ${MAX_TOOLS}`, 'tools');
+  const seen = new Set<string>();
+  tools.forEach((t, i) => {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(t.function.name)) throw new InvalidRequestError(`tools[${i}].function.name must be 1 to 64 letters, digits, _ or -`, `tools[${i}].function.name`);
+    if (seen.has(t.function.name)) throw new InvalidRequestError(`tools[${i}].function.name '${t.function.name}' is listed twice`, `tools[${i}].function.name`);
+    seen.add(t.function.name);
+  });
+  const c = f.toolChoice ?? (tools.length ? 'auto' : undefined);
+  if (c === undefined || c === 'none') return null;
+  if (!tools.length) throw new InvalidRequestError('toolChoice needs tools', 'toolChoice');
+  if (c === 'auto') {
+    throw new InvalidRequestError("toolChoice 'auto' (the default when tools are given) needs a parser for this model's own tool-call format, which this server does not have; send toolChoice 'required' or a named function (the arguments are then guided JSON of its parameters), or 'none'", 'toolChoice');
+  }
+  const params = (i: number) => {
+    try {
+      return schemaToRegex(tools[i]!.function.parameters ?? { type: 'object' });
+    } catch (err) {
+      if (err instanceof SchemaError) throw new InvalidRequestError(`not a JSON Schema guided decoding can follow: ${err.message}`, `tools[${i}].function.parameters`);
+      throw err;
+    }
+  };
+  if (c !== 'required') {
+    const i = tools.findIndex((t) => t.function.name === c.name);
+    if (i < 0) throw new InvalidRequestError(`toolChoice names '${c.name}', which is not among the tools`, 'toolChoice');
+    return params(i);
+  }
+  const call = `(${tools.map((t, i) => `\\{${WS}"name"${WS}:${WS}${escapeRegex(JSON.stringify(t.function.name))}${WS},${WS}"parameters"${WS}:${WS}${params(i)}${WS}\\}`).join('|')})`;
+  return f.parallelToolCalls === false ? `\\[${WS}${call}${WS}\\]` : `\\[${WS}${call}(${WS},${WS}${call})*${WS}\\]`;
+}
+
+/** The calls a candidate's text makes under `mode`, or null when it is not complete JSON of that shape (cut by max_tokens). */
+export function readToolCalls(text: string, mode: ToolMode): ToolCall[] | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (mode.kind === 'named') return [{ name: mode.name, arguments: text.trim() }];
+  if (!Array.isArray(v)) return null;
+  return v.map((x: { name: string; parameters: unknown }) => ({ name: x.name, arguments: JSON.stringify(x.parameters) }));
+}
