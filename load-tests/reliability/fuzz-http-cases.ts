@@ -138,7 +138,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'guided_json', param: 'guided_json', values: fc.oneof(fc.constantFrom('{', '[1]', '{"type":"date"}', '{"if":{}}'), fc.constant({ type: 'object', properties: { a: { type: 'nope' } } }), fc.nat(), fc.constant([])) },
     { path: 'response_format', param: 'response_format', values: fc.oneof(fc.constant({ type: 'xml' }), fc.constant({ type: 'json_schema' }), fc.constant({ type: 'json_schema', json_schema: { schema: { $ref: '#/$defs/x' } } }), fc.string({ maxLength: 3 }), fc.nat()) },
     { path: 'guided_regex', param: 'guided_choice', values: fc.constant('a+'), prepare: (b) => (b.guided_choice = ['x']) },
-    { path: 'tool_choice', param: 'tool_choice', only: 'chat', values: fc.oneof(fc.constantFrom('auto', 'required', 'sometimes'), fc.constant({ type: 'function', function: { name: 'nope' } })), prepare: (b) => (b.tools = [{ type: 'function', function: { name: 'f' } }]) },
+    { path: 'tool_choice', param: 'tool_choice', only: 'chat', values: fc.oneof(fc.constantFrom('auto', 'sometimes'), fc.constant({ type: 'function', function: { name: 'nope' } })), prepare: (b) => (b.tools = [{ type: 'function', function: { name: 'f' } }]) },
     { path: 'tools', param: 'tools', only: 'chat', values: fc.oneof(fc.constant([{ type: 'function', function: { name: 'bad name!' } }]), fc.constant([{ type: 'code' }]), fc.string({ maxLength: 3 })), prepare: (b) => (b.tool_choice = 'required') },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
     { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)), fc.nat()) },
