@@ -153,7 +153,7 @@ test('tools: a named tool_choice makes every candidate call it (tool_calls, argu
   }
 });
 
-test("tools: 'required' calls one of the tools (one call without parallel_tool_calls); streamed as whole calls", async () => {
+test("tools: 'required' calls one of the tools (one call without parallel_tool_calls); streams: a named call's arguments piece by piece, required calls whole", async () => {
   const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 3, seed: 6, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required', parallel_tool_calls: false });
   for (const c of r.choices) {
     assert.equal(c.finish_reason, 'tool_calls', JSON.stringify(c.message));
@@ -164,19 +164,33 @@ test("tools: 'required' calls one of the tools (one call without parallel_tool_c
     if (f.name === 'add') assert.ok(Number.isInteger(args.a) && Number.isInteger(args.b));
   }
   const stream = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 120, tools: [add], tool_choice: { type: 'function', function: { name: 'add' } }, stream: true });
-  const calls: { name?: string; arguments: string }[] = [];
-  let finish: string | null = null;
-  for await (const chunk of stream) {
-    for (const t of chunk.choices[0]?.delta.tool_calls ?? []) {
-      calls[t.index] ??= { arguments: '' };
-      if (t.function?.name) calls[t.index]!.name = t.function.name;
-      calls[t.index]!.arguments += t.function?.arguments ?? '';
+  const read = async (s: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) => {
+    const calls: { name?: string; id?: string; arguments: string }[] = [];
+    let finish: string | null = null;
+    let pieces = 0;
+    for await (const chunk of s) {
+      for (const t of chunk.choices[0]?.delta.tool_calls ?? []) {
+        calls[t.index] ??= { arguments: '' };
+        if (t.function?.name) calls[t.index]!.name = t.function.name;
+        if (t.id) calls[t.index]!.id = t.id;
+        if (t.function?.arguments) pieces++;
+        calls[t.index]!.arguments += t.function?.arguments ?? '';
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    finish = chunk.choices[0]?.finish_reason ?? finish;
-  }
-  assert.equal(finish, 'tool_calls');
-  assert.equal(calls[0]!.name, 'add');
-  assert.ok(Number.isInteger(JSON.parse(calls[0]!.arguments).a));
+    return { calls, finish, pieces };
+  };
+  const named = await read(stream);
+  assert.equal(named.finish, 'tool_calls');
+  assert.equal(named.calls.length, 1);
+  assert.equal(named.calls[0]!.name, 'add');
+  assert.match(named.calls[0]!.id!, /^call_/);
+  assert.ok(named.pieces > 1, 'a named call streams its arguments piece by piece');
+  assert.ok(Number.isInteger(JSON.parse(named.calls[0]!.arguments).a));
+  const required = await read(await client.chat.completions.create({ model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required', stream: true }));
+  assert.equal(required.finish, 'tool_calls');
+  assert.ok(required.calls.length >= 1);
+  for (const c of required.calls) assert.ok(['get_weather', 'add'].includes(c.name!) && typeof JSON.parse(c.arguments) === 'object');
 });
 
 test('tools: a conversation with an earlier call and its result goes to the template; bad tool fields are 400s naming them', async () => {

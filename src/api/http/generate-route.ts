@@ -91,15 +91,22 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
-    // Tool mode: each choice's text, read as calls once its candidate is done.
+    // Tool mode: each choice's text so far (under `required`, read as calls once its candidate is done).
     const toolText = new Map<number, string>();
     try {
       for await (const [k, d] of mergeEvents(handles.map((h) => h.events))) {
         const index = k * perPrompt + d.index;
         const plan = handles[k]!.plans[d.index];
         if (toolMode) {
-          toolText.set(index, (toolText.get(index) ?? '') + d.text);
-          if (d.finishReason) await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, toolText.get(index)!, d.finishReason, toolMode, { skip_plan: plan ? planToWire(plan) : null })) });
+          const whole = (toolText.get(index) ?? '') + d.text;
+          toolText.set(index, whole);
+          // A named call streams its arguments as they come; `required` calls go whole, at the end.
+          if (toolMode.kind === 'named' ? d.text || d.finishReason : d.finishReason) {
+            const opening = !started.has(index);
+            started.add(index);
+            const piece = { text: d.text, whole, first: opening, finishReason: d.finishReason };
+            await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, piece, toolMode, opening ? { skip_plan: plan ? planToWire(plan) : null } : {})) });
+          }
           continue;
         }
         const first = !started.has(index);

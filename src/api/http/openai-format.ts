@@ -123,14 +123,22 @@ function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null 
 }
 
 /**
- * A streamed tool-mode choice, sent once its candidate is done (its text is read as calls only
- * whole): one chunk whose delta holds the calls (each with its `index`, as OpenAI streams them).
+ * A streamed tool-mode choice. A named function's arguments stream as they come (the choice's text
+ * is them): the first chunk opens the call (`id`, name), later ones add to `function.arguments`,
+ * the last says `tool_calls` (or `length`). Under `required` the calls are read from the text once
+ * its candidate is done and sent in that last chunk (each with its `index`, as OpenAI streams them).
  */
-export function toolCallChunk(id: string, model: string, created: number, index: number, text: string, finishReason: string, toolMode: ToolMode, extras: Record<string, unknown>) {
-  const turn = chatTurn(text, finishReason, toolMode);
+export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; whole: string; first: boolean; finishReason?: string }, toolMode: ToolMode, extras: Record<string, unknown>) {
+  const chunk = (delta: object, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: finish, ...extras }] });
+  if (toolMode.kind === 'named') {
+    const call = piece.first ? { index: 0, id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } };
+    const finish = piece.finishReason ? (piece.finishReason === 'stop' ? 'tool_calls' : piece.finishReason) : null;
+    return chunk({ ...(piece.first ? { role: 'assistant', content: null } : {}), tool_calls: [call] }, finish);
+  }
+  const turn = chatTurn(piece.whole, piece.finishReason ?? 'stop', toolMode);
   const m = turn.message as { content: string | null; tool_calls?: { id: string; type: string; function: object }[] };
   const delta = m.tool_calls ? { role: 'assistant', content: null, tool_calls: m.tool_calls.map((t, i) => ({ index: i, ...t })) } : { role: 'assistant', content: m.content };
-  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: turn.finish_reason, ...extras }] };
+  return chunk(delta, turn.finish_reason);
 }
 
 /**
