@@ -110,6 +110,12 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
   };
 }
 
+/** A tool call's id, as OpenAI writes them. */
+const callId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+
+/** A candidate that ended its calls stopped with `tool_calls`; one cut short keeps its reason. */
+const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reason);
+
 /**
  * A chat choice's message and finish reason: its text, or under a tool mode the calls the text makes
  * (`tool_calls`, content null, finish reason `tool_calls`); a text that is not a complete call (cut
@@ -118,8 +124,8 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
 function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined) {
   const calls = toolMode ? readToolCalls(text, toolMode) : null;
   if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
-  const tool_calls = calls.map((c) => ({ id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-  return { message: { role: 'assistant', content: null, tool_calls }, finish_reason: finishReason === 'stop' ? 'tool_calls' : finishReason };
+  const tool_calls = calls.map((c) => ({ id: callId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  return { message: { role: 'assistant', content: null, tool_calls }, finish_reason: toolFinish(finishReason) };
 }
 
 /**
@@ -131,8 +137,8 @@ function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null 
 export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; whole: string; first: boolean; finishReason?: string }, toolMode: ToolMode, extras: Record<string, unknown>) {
   const chunk = (delta: object, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: finish, ...extras }] });
   if (toolMode.kind === 'named') {
-    const call = piece.first ? { index: 0, id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } };
-    const finish = piece.finishReason ? (piece.finishReason === 'stop' ? 'tool_calls' : piece.finishReason) : null;
+    const call = piece.first ? { index: 0, id: callId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } };
+    const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
     return chunk({ ...(piece.first ? { role: 'assistant', content: null } : {}), tool_calls: [call] }, finish);
   }
   const turn = chatTurn(piece.whole, piece.finishReason ?? 'stop', toolMode);

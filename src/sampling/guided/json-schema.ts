@@ -13,7 +13,8 @@ import { escapeRegex } from './regex.ts';
 
 export class SchemaError extends Error {}
 
-const WS = '[ ]?';
+/** At most one space around `:` and `,` and inside brackets (a model cannot pad forever). */
+export const WS = '[ ]?';
 const STRING_CHAR = '([^"\\\\\\x00-\\x1f]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})';
 const STRING = `"${STRING_CHAR}*"`;
 const INTEGER = '-?(0|[1-9][0-9]{0,15})';
@@ -25,15 +26,17 @@ export function anyJson(depth: number): string {
   if (depth <= 0) return SCALAR;
   const inner = anyJson(depth - 1);
   const array = `\\[${WS}(${inner}(${WS},${WS}${inner})*)?${WS}\\]`;
-  const member = `${STRING}${WS}:${WS}${inner}`;
-  const object = `\\{${WS}(${member}(${WS},${WS}${member})*)?${WS}\\}`;
-  return `(${SCALAR}|${array}|${object})`;
+  return `(${SCALAR}|${array}|${objectOf(inner)})`;
 }
 
 /** Any JSON object (OpenAI's `json_object` response format), nested at most `depth` deep. */
 export function anyJsonObject(depth = 3): string {
-  const inner = anyJson(depth - 1);
-  const member = `${STRING}${WS}:${WS}${inner}`;
+  return objectOf(anyJson(depth - 1));
+}
+
+/** Objects whose values match `value`, any keys. */
+function objectOf(value: string): string {
+  const member = `${STRING}${WS}:${WS}${value}`;
   return `\\{${WS}(${member}(${WS},${WS}${member})*)?${WS}\\}`;
 }
 

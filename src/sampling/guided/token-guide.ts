@@ -110,7 +110,7 @@ export class TokenGuide {
     const bits = this.bitmap(s);
     const n = Math.min(logits.length, bits.length * 8);
     let best = -Infinity;
-    for (let t = 0; t < n; t++) if (bits[t >> 3]! !== 0 && bits[t >> 3]! & (1 << (t & 7)) && logits[t]! > best) best = logits[t]!;
+    for (let t = 0; t < n; t++) if (bits[t >> 3]! & (1 << (t & 7)) && logits[t]! > best) best = logits[t]!;
     const floor = best - 1e4;
     for (let t = 0; t < logits.length; t++) {
       const byte = t < n ? bits[t >> 3]! : 0;

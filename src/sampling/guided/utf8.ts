@@ -4,13 +4,21 @@
  * still-incomplete tail can become.
  */
 
+/** Bytes of the character a lead byte starts (0: not a lead byte of well-formed UTF-8). */
+function sequenceLength(b: number): number {
+  return b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+}
+
+/** The smallest code point a sequence of that many bytes may spell (smaller ones are overlong). */
+const MIN_CODE_POINT = [0, 0, 0x80, 0x800, 0x10000];
+
 /** The characters `bytes` complete (as UTF-16) and the incomplete tail; null when they are not valid UTF-8. */
 export function utf8Split(bytes: readonly number[]): { text: string; tail: number[] } | null {
   let text = '';
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i]!;
-    const need = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    const need = sequenceLength(b);
     if (need === 0) return null;
     for (let k = 1; k < need && i + k < bytes.length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return null;
     if (i + need > bytes.length) {
@@ -19,7 +27,7 @@ export function utf8Split(bytes: readonly number[]): { text: string; tail: numbe
     }
     let cp = need === 1 ? b : b & (0xff >> (need + 1));
     for (let k = 1; k < need; k++) cp = (cp << 6) | (bytes[i + k]! & 0x3f);
-    if (cp < [0, 0, 0x80, 0x800, 0x10000][need]! || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
+    if (cp < MIN_CODE_POINT[need]! || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return null;
     text += String.fromCodePoint(cp);
     i += need;
   }
@@ -33,14 +41,14 @@ export function utf8Split(bytes: readonly number[]): { text: string; tail: numbe
  */
 export function codePointRange(tail: readonly number[]): [number, number][] | null {
   const b = tail[0]!;
-  const need = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
-  if (need === 0 || tail.length >= need) return null;
+  const need = sequenceLength(b);
+  if (need < 2 || tail.length >= need) return null;
   const fill = (x: number) => {
     let cp = b & (0xff >> (need + 1));
     for (let k = 1; k < need; k++) cp = (cp << 6) | ((k < tail.length ? tail[k]! : x) & 0x3f);
     return cp;
   };
-  const lo = Math.max(fill(0x80), [0, 0, 0x80, 0x800, 0x10000][need]!);
+  const lo = Math.max(fill(0x80), MIN_CODE_POINT[need]!);
   const hi = Math.min(fill(0xbf), 0x10ffff);
   if (lo > hi) return null;
   if (lo >= 0x10000) return [[lo, hi]];
