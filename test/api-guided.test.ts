@@ -217,4 +217,8 @@ test('tools: a conversation with an earlier call and its result goes to the temp
   await bad({ tools: [{ type: 'function', function: { name: 'x', parameters: { type: 'object', properties: { a: { type: 'when' } } } } }], tool_choice: 'required' }, 'tools[0].function.parameters', /properties\.a\.type/);
   await bad({ tools: [add], tool_choice: 'required', response_format: { type: 'json_object' } }, 'tool_choice', /drop response_format/);
   await bad({ messages: [{ role: 'tool', content: '5' }] }, 'messages[0].tool_call_id', /tool_call_id/);
+  // A pattern too large for the engine is refused at the edge (the worker never compiles it).
+  const huge = { type: 'function', function: { name: 'huge', parameters: { type: 'object', properties: Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`p${i}`, { type: 'string', maxLength: 1000 }])) } } };
+  await bad({ tools: [huge], tool_choice: { type: 'function', function: { name: 'huge' } } }, 'tools[0].function.parameters', /too large/);
+  await bad({ tools: [huge, add], tool_choice: 'required' }, 'tools', /too large/);
 });

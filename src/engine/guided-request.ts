@@ -2,7 +2,8 @@
  * A request's guided decoding (vLLM's guided_regex / guided_choice / guided_json, OpenAI's
  * response_format) as the one regex the model worker guides every candidate with
  * (sampling/guided/). Checked here, once: at most one kind, sizes, and that the pattern compiles;
- * errors name the domain field (the transports rename it).
+ * errors name the domain field (the transports rename it). prepare-request.ts refuses any guide
+ * (this one or a tool call's) beside ignoreEos.
  */
 import { InvalidRequestError } from '../errors.ts';
 import { anyJsonObject, SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
@@ -22,13 +23,19 @@ export interface GuideFields {
 export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536 };
 
 /** The pattern that guides the request's candidates, or undefined when it asks for none. */
-export function guidePattern(spec: GuideFields, ignoreEos: boolean): string | undefined {
+export function guidePattern(spec: GuideFields): string | undefined {
   const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
   if (asked.length === 0) return undefined;
   if (asked.length > 1) throw new InvalidRequestError(`set at most one of guided decoding's fields; got ${asked.join(' and ')}`, asked[1]!);
   const field = asked[0]!;
-  if (ignoreEos) throw new InvalidRequestError('guided decoding ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
-  const pattern = patternOf(spec, field);
+  return checkedPattern(patternOf(spec, field), field);
+}
+
+/**
+ * `pattern` once it compiles (so the model worker never meets one that does not); a pattern the
+ * engine cannot take (syntax, size) is a 400 naming `field`.
+ */
+export function checkedPattern(pattern: string, field: string): string {
   try {
     compileRegex(pattern);
   } catch (err) {
@@ -36,6 +43,16 @@ export function guidePattern(spec: GuideFields, ignoreEos: boolean): string | un
     throw err;
   }
   return pattern;
+}
+
+/** The pattern of JSON texts of `schema`; a schema the guide cannot follow is a 400 naming `field`. */
+export function schemaPattern(schema: unknown, field: string): string {
+  try {
+    return schemaToRegex(schema);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new InvalidRequestError(`not a JSON Schema guided decoding can follow: ${err.message}`, field);
+    throw err;
+  }
 }
 
 function patternOf(spec: GuideFields, field: keyof GuideFields): string {
@@ -63,12 +80,7 @@ function patternOf(spec: GuideFields, field: keyof GuideFields): string {
         }
       }
       if (JSON.stringify(schema ?? null).length > GUIDE_LIMITS.maxSchemaChars) throw new InvalidRequestError(`guidedJson has more than ${GUIDE_LIMITS.maxSchemaChars} characters`, field);
-      try {
-        return schemaToRegex(schema);
-      } catch (err) {
-        if (err instanceof SchemaError) throw new InvalidRequestError(`not a JSON Schema guided decoding can follow: ${err.message}`, field);
-        throw err;
-      }
+      return schemaPattern(schema, field);
     }
     default:
       return anyJsonObject();

@@ -191,10 +191,10 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     throw new InvalidRequestError(`referenceAnswer must have at most ${REQUEST_LIMITS.maxReferenceAnswerChars} characters`, 'referenceAnswer');
   const metadata = checkMetadata(spec.metadata);
   const toolPattern = toolGuide(spec);
-  const asked = guidePattern(spec, spec.ignoreEos ?? false);
+  const asked = guidePattern(spec);
   if (toolPattern && asked) throw new InvalidRequestError('a tool choice that makes the model call a function guides its text already; drop response_format or the guided_* field', 'toolChoice');
-  if (toolPattern && spec.ignoreEos) throw new InvalidRequestError('tool calls end each candidate where its call is complete, which ignoreEos forbids', 'ignoreEos');
   const guide = toolPattern ?? asked;
+  if (guide && spec.ignoreEos) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,

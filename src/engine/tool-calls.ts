@@ -7,7 +7,8 @@
  * own tool-call format, which this server does not have: it is refused, naming the field.
  */
 import { InvalidRequestError } from '../errors.ts';
-import { SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
+import { WS } from '../sampling/guided/json-schema.ts';
+import { checkedPattern, schemaPattern } from './guided-request.ts';
 import { escapeRegex } from '../sampling/guided/regex.ts';
 
 /** A function the model may be made to call, as chat templates read it (OpenAI's `tools` entry). */
@@ -35,9 +36,8 @@ export interface ToolCall {
 }
 
 const MAX_TOOLS = 128;
-const WS = '[ ]?';
 
-/** The tool mode a request asks for (null: plain text); assumes `checkTools` passed. */
+/** The tool mode a request asks for (null: plain text); `toolGuide` checks the fields. */
 export function toolModeOf(f: ToolFields): ToolMode | null {
   const c = f.toolChoice;
   if (!f.tools?.length || c === undefined || c === 'none' || c === 'auto') return null;
@@ -60,21 +60,15 @@ export function toolGuide(f: ToolFields): string | null {
   if (c === 'auto') {
     throw new InvalidRequestError("toolChoice 'auto' (the default when tools are given) needs a parser for this model's own tool-call format, which this server does not have; send toolChoice 'required' or a named function (the arguments are then guided JSON of its parameters), or 'none'", 'toolChoice');
   }
-  const params = (i: number) => {
-    try {
-      return schemaToRegex(tools[i]!.function.parameters ?? { type: 'object' });
-    } catch (err) {
-      if (err instanceof SchemaError) throw new InvalidRequestError(`not a JSON Schema guided decoding can follow: ${err.message}`, `tools[${i}].function.parameters`);
-      throw err;
-    }
-  };
+  const params = (i: number) => schemaPattern(tools[i]!.function.parameters ?? { type: 'object' }, `tools[${i}].function.parameters`);
   if (c !== 'required') {
     const i = tools.findIndex((t) => t.function.name === c.name);
     if (i < 0) throw new InvalidRequestError(`toolChoice names '${c.name}', which is not among the tools`, 'toolChoice');
-    return params(i);
+    return checkedPattern(params(i), `tools[${i}].function.parameters`);
   }
   const call = `(${tools.map((t, i) => `\\{${WS}"name"${WS}:${WS}${escapeRegex(JSON.stringify(t.function.name))}${WS},${WS}"parameters"${WS}:${WS}${params(i)}${WS}\\}`).join('|')})`;
-  return f.parallelToolCalls === false ? `\\[${WS}${call}${WS}\\]` : `\\[${WS}${call}(${WS},${WS}${call})*${WS}\\]`;
+  // Every tool's schema inside one pattern: too many or too large together is a refusal of `tools`.
+  return checkedPattern(f.parallelToolCalls === false ? `\\[${WS}${call}${WS}\\]` : `\\[${WS}${call}(${WS},${WS}${call})*${WS}\\]`, 'tools');
 }
 
 /** The calls a candidate's text makes under `mode`, or null when it is not complete JSON of that shape (cut by max_tokens). */
