@@ -22,6 +22,22 @@ test('stop strings: held back while ambiguous, cut before the stop string', () =
   assert.equal(u.flush(), 'xy');
 });
 
+test('stop strings kept in the text (include_stop_str_in_output), and text pushed unchecked before min_tokens', () => {
+  const s = new StopChecker(['\nQ:', 'END'], true);
+  assert.deepEqual(s.push('4.\n'), { emit: '4.', stopped: false });
+  assert.deepEqual(s.push('Q: next'), { emit: '\nQ:', stopped: true });
+  assert.equal(s.fullText, '4.\nQ:');
+  const m = new StopChecker(['ab']);
+  assert.deepEqual(m.push('xab', false), { emit: 'xab', stopped: false }, 'unchecked: released, never stops');
+  assert.deepEqual(m.push('ab'), { emit: '', stopped: true }, 'checked again: a later stop string ends it');
+  assert.equal(m.fullText, 'xab');
+  const straddle = new StopChecker(['ab']);
+  straddle.push('xa', false);
+  assert.deepEqual(straddle.push('b'), { emit: 'b', stopped: false }, 'a stop string must start in checked text: what was sent stays');
+  assert.deepEqual(straddle.push('ab'), { emit: '', stopped: true });
+  assert.equal(straddle.fullText, 'xab');
+});
+
 // A byte-level decoder: each id is one byte, so multi-byte characters span several tokens.
 const bytes = { decode: (ids: number[]) => Buffer.from(ids).toString('utf8') };
 

@@ -1,15 +1,16 @@
 /**
  * `skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P]
- * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
+ * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
  * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openLocalEngine } from '../engine/local-engine.ts';
 import { planToWire, type SkipPlanWire } from '../plans/plan.ts';
+import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 
 const USAGE =
-  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]';
+  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]';
 
 function num(name: string, raw: string | undefined, def: number, check: (v: number) => boolean, what: string): number {
   if (raw === undefined) return def;
@@ -32,6 +33,8 @@ export async function run(argv: string[]): Promise<void> {
       'min-p': { type: 'string' },
       'presence-penalty': { type: 'string' },
       'frequency-penalty': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      'min-tokens': { type: 'string' },
       'guided-regex': { type: 'string' },
       'guided-json': { type: 'string' },
       seed: { type: 'string' },
@@ -57,6 +60,8 @@ export async function run(argv: string[]): Promise<void> {
   const penalty = (v: number) => v >= -2 && v <= 2;
   const presencePenalty = num('presence-penalty', values['presence-penalty'], 0, penalty, 'in [-2, 2]');
   const frequencyPenalty = num('frequency-penalty', values['frequency-penalty'], 0, penalty, 'in [-2, 2]');
+  const repetitionPenalty = num('repetition-penalty', values['repetition-penalty'], 1, (v) => v > 0 && v <= MAX_REPETITION_PENALTY, `in (0, ${MAX_REPETITION_PENALTY}] (1: off)`);
+  const minTokens = num('min-tokens', values['min-tokens'], 0, (v) => isInt(v) && v >= 0 && v <= maxTokens, 'an integer from 0 to --max-tokens');
   const seed = num('seed', values.seed, 0, isInt, 'an integer');
   const threads = num('threads', values.threads, 2, (v) => isInt(v) && v >= 1, 'an integer >= 1');
   let planJson: unknown = {};
@@ -78,6 +83,8 @@ export async function run(argv: string[]): Promise<void> {
       minP,
       presencePenalty,
       frequencyPenalty,
+      repetitionPenalty,
+      minTokens,
       guidedRegex: values['guided-regex'],
       guidedJson: values['guided-json'],
       seed,

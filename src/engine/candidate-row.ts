@@ -16,6 +16,10 @@ export interface RowLimits {
   stop: readonly string[];
   /** Alternatives to report per token; -1 = no logprobs at all. */
   topLogprobs: number;
+  /** vLLM's min_tokens: stop strings end the text only from this many tokens on (the runtime draws no stop token before). */
+  minTokens?: number;
+  /** vLLM's include_stop_str_in_output: the stop string that ends the text stays in it. */
+  includeStop?: boolean;
 }
 
 export class CandidateRow {
@@ -42,7 +46,7 @@ export class CandidateRow {
     private readonly limits: RowLimits,
   ) {
     this.detok = new IncrementalDetokenizer(tokenizer, [...promptTokens]);
-    this.stopper = new StopChecker(limits.stop);
+    this.stopper = new StopChecker(limits.stop, limits.includeStop);
   }
 
   /** Takes the runtime's next token for this row; returns the delta to stream (finishReason set when done). */
@@ -57,7 +61,7 @@ export class CandidateRow {
       this.logprobs.push(entry);
       lp.push(entry);
     }
-    const pushed = this.stopper.push(this.detok.push(token));
+    const pushed = this.stopper.push(this.detok.push(token), this.tokenIds.length >= (this.limits.minTokens ?? 0));
     const delta: CandidateDelta = { index: this.index, text: pushed.emit, tokenIds: [token], logprobs: lp };
     if (pushed.stopped) return this.merge(delta, this.finish('stop'));
     if (this.tokenIds.length >= this.limits.maxTokens) return this.merge(delta, this.finish('length'));
@@ -73,7 +77,7 @@ export class CandidateRow {
     return { index: this.index, text: tail, tokenIds: [], logprobs: [], finishReason: reason };
   }
 
-  /** The completion text (cut before a stop string). */
+  /** The completion text (cut before a stop string, or after it with `includeStop`). */
   get text(): string {
     return this.stopper.fullText;
   }

@@ -329,8 +329,9 @@ export class Engine {
       if (p.done || p.cancellation.reason) continue; // reaped at the next step
       this.o.stats.prefilled(p);
       const r = p.req;
-      const eos = r.ignoreEos ? [] : runner.info.eosTokenIds;
-      const specs: SamplerSpec[] = p.plans.map((_, c) => ({ ...r.sampling, seed: r.seed + c, topLogprobs: r.logprobs ? r.topLogprobs : 0, stopTokenIds: eos }));
+      const eos = [...new Set([...(r.ignoreEos ? [] : runner.info.eosTokenIds), ...(r.stopTokenIds ?? [])])];
+      const minTokens = r.minTokens ? { minTokens: r.minTokens } : {};
+      const specs: SamplerSpec[] = p.plans.map((_, c) => ({ ...r.sampling, seed: r.seed + c, topLogprobs: r.logprobs ? r.topLogprobs : 0, stopTokenIds: eos, ...minTokens }));
       if (r.maxTokens === 0) {
         // Echo that only scores the prompt: n empty candidates, nothing drawn or decoded.
         await this.releasePrompt(p);
@@ -342,7 +343,7 @@ export class Engine {
       // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
       const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
       await this.releasePrompt(p);
-      const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1 };
+      const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...minTokens, includeStop: r.includeStopStr ?? false };
       p.rows = seqs.map((s, c) => new CandidateRow(c, s, p.plans[c]!, specs[c]!, tokenizer, r.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
       p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));

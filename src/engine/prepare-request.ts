@@ -12,12 +12,13 @@ import type { ModelInfo } from '../model/model-info.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import type { ChatTemplate } from '../text/chat-template.ts';
+import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 import { compileAnswerPattern } from './answers.ts';
 import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for (maxCoreFraction: the largest share of the sublayer FLOPs a sub-network may skip). */
-export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64, maxCoreFraction: 0.6 };
+export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64, maxCoreFraction: 0.6, maxStopTokenIds: 64 };
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {
@@ -82,6 +83,15 @@ export function checkServedModel(info: Pick<ModelInfo, 'id'>, model: string | un
 }
 
 /** Refuses the first entry of `tokens` that is not a token id of the vocabulary, naming `field[i]`. */
+/** vLLM's stop_token_ids, min_tokens (at most `maxTokens`) and include_stop_str_in_output, checked. */
+function checkEndRules(spec: RequestSpec, vocabSize: number, maxTokens: number): Pick<GenerationRequest, 'stopTokenIds' | 'minTokens' | 'includeStopStr'> {
+  const ids = spec.stopTokenIds ?? [];
+  if (!Array.isArray(ids) || ids.length > REQUEST_LIMITS.maxStopTokenIds) throw new InvalidRequestError(`stopTokenIds must be a list of at most ${REQUEST_LIMITS.maxStopTokenIds} token ids`, 'stopTokenIds');
+  checkTokenIds(ids, vocabSize, 'stopTokenIds');
+  const minTokens = int(spec.minTokens, 'minTokens', 0, maxTokens, `an integer from 0 to maxTokens (${maxTokens})`) ?? 0;
+  return { ...(ids.length ? { stopTokenIds: [...new Set(ids)] } : {}), ...(minTokens > 0 ? { minTokens } : {}), ...(spec.includeStopStrInOutput ? { includeStopStr: true } : {}) };
+}
+
 export function checkTokenIds(tokens: readonly number[], vocabSize: number, field: string): void {
   const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
   if (bad >= 0) throw new InvalidRequestError(`${field}[${bad}]=${tokens[bad]} is not a token id (vocabulary size ${vocabSize})`, `${field}[${bad}]`);
@@ -146,6 +156,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const minP = num(spec.minP, 'minP', (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)') ?? 0;
   const presencePenalty = num(spec.presencePenalty, 'presencePenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
   const frequencyPenalty = num(spec.frequencyPenalty, 'frequencyPenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
+  const repetitionPenalty = num(spec.repetitionPenalty, 'repetitionPenalty', (x) => x > 0 && x <= MAX_REPETITION_PENALTY, `a number in (0, ${MAX_REPETITION_PENALTY}] (1: off)`) ?? 1;
   const logitBias = checkLogitBias(spec.logitBias, info.vocabSize);
   const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
   const stop = spec.stop ?? [];
@@ -153,6 +164,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   stop.forEach((x, i) => {
     if (x.length === 0 || x.length > REQUEST_LIMITS.maxStopChars) throw new InvalidRequestError(`stop[${i}] must have 1 to ${REQUEST_LIMITS.maxStopChars} characters; got ${x.length}`, `stop[${i}]`);
   });
+  const maxTokens = spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room);
+  const endRules = checkEndRules(spec, info.vocabSize, maxTokens);
   const topLogprobs = int(spec.topLogprobs, 'topLogprobs', 0, REQUEST_LIMITS.maxTopLogprobs) ?? 0;
   if (spec.topLogprobs !== undefined && !spec.logprobs) throw new InvalidRequestError('topLogprobs needs logprobs', 'topLogprobs');
 
@@ -195,15 +208,18 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (toolPattern && asked) throw new InvalidRequestError('a tool choice that makes the model call a function guides its text already; drop response_format or the guided_* field', 'toolChoice');
   const guide = toolPattern ?? asked;
   if (guide && spec.ignoreEos) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
+  if (guide && endRules.minTokens) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which minTokens may forbid', 'minTokens');
+  const repetition = repetitionPenalty !== 1 ? { repetitionPenalty, repetitionPrompt: [...new Set(prompt.tokens)] } : {};
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
     n: bestOf,
     returnN: n,
-    maxTokens: spec.maxTokens ?? Math.min(limits.defaultMaxTokens, room),
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
+    maxTokens,
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...repetition, ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
+    ...endRules,
     ignoreEos: spec.ignoreEos ?? false,
     logprobs: spec.logprobs ?? false,
     topLogprobs,

@@ -56,8 +56,16 @@ export interface RequestSpec extends GuideFields, ToolFields {
   frequencyPenalty?: number;
   /** OpenAI's logit_bias: token id (as a string, as JSON keys are) -> bias in [-100, 100]. */
   logitBias?: Record<string, number>;
+  /** vLLM's repetition penalty over the prompt's and the generated tokens, in (0, 10] (1 = off). */
+  repetitionPenalty?: number;
   seed?: number;
   stop?: string[];
+  /** vLLM's stop_token_ids: tokens that end a candidate as end-of-sequence does (not part of its text; also with ignoreEos). */
+  stopTokenIds?: number[];
+  /** vLLM's include_stop_str_in_output: keep the stop string that ended a candidate in its text. */
+  includeStopStrInOutput?: boolean;
+  /** vLLM's min_tokens: no end-of-sequence, stop token or stop string ends a candidate before this many tokens. */
+  minTokens?: number;
   ignoreEos?: boolean;
   logprobs?: boolean;
   topLogprobs?: number;
@@ -94,6 +102,12 @@ export interface GenerationRequest {
   /** Candidate i samples with seed + i. */
   seed: number;
   stop: string[];
+  /** Tokens that end a candidate beside the model's end-of-sequence ids (absent: none). */
+  stopTokenIds?: number[];
+  /** Tokens each candidate generates before anything may end it but max_tokens (absent: 0). */
+  minTokens?: number;
+  /** The stop string that ends a candidate stays in its text. */
+  includeStopStr?: boolean;
   /** Generate exactly maxTokens tokens, ignoring the model's end-of-sequence ids (benchmarks). */
   ignoreEos: boolean;
   /** Report the chosen token's logprob (and `topLogprobs` alternatives) per token. */

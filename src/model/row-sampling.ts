@@ -14,7 +14,7 @@ interface SeqSampler {
   spec: SamplerSpec;
   draw: (logits: Float32Array, lse?: number) => Sampled;
   last: number | null;
-  /** Its generated tokens, when the spec has penalties or min-p (the logits are processed first). */
+  /** Its generated tokens, when the spec has penalties, min-p or min-tokens (the logits are processed first). */
   counts: TokenCounts | null;
   /** Its guide and the guide's state after the tokens drawn so far (guided decoding). */
   guide: { g: TokenGuide; state: GuideState } | null;
@@ -28,6 +28,7 @@ function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
   return (
     a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b) &&
     (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0) &&
+    (a.repetitionPenalty ?? 1) === (b.repetitionPenalty ?? 1) && (a.repetitionPrompt ?? []).join(',') === (b.repetitionPrompt ?? []).join(',') && (a.minTokens ?? 0) === (b.minTokens ?? 0) &&
     JSON.stringify(a.logitBias ?? []) === JSON.stringify(b.logitBias ?? []) && a.guide?.regex === b.guide?.regex
   );
 }
@@ -60,7 +61,8 @@ export class RowSampling {
     let s = this.samplers.get(seq);
     if (!s) {
       const g = spec.guide ? this.guides!.get(spec.guide.regex) : null;
-      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: processesLogits(spec) ? new TokenCounts() : null, guide: g ? { g, state: g.start } : null };
+      const counted = processesLogits(spec) || (spec.minTokens ?? 0) > 0;
+      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: counted ? new TokenCounts(spec.repetitionPenalty !== undefined ? spec.repetitionPrompt : []) : null, guide: g ? { g, state: g.start } : null };
       this.samplers.set(seq, s);
     }
     let token: number;
@@ -72,6 +74,7 @@ export class RowSampling {
       if (processed.length !== logits.length) processed = new Float32Array(logits.length);
       if (s.counts) processLogits(logits, processed, spec, s.counts);
       else processed.set(logits);
+      if (s.counts && s.counts.generated < (spec.minTokens ?? 0)) for (const t of spec.stopTokenIds ?? []) if (t < processed.length) processed[t] = -Infinity;
       if (s.guide) s.guide.g.maskInPlace(s.guide.state, processed);
       token = s.draw(processed, 0).token;
       logprob = logits[token]! - (lse ?? logSumExp(logits));

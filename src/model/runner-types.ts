@@ -26,6 +26,8 @@ export interface SamplerSpec extends SamplingParams {
   topLogprobs?: number;
   /** Tokens that end the sequence: a later `feedSampled` row after one of them is dropped, not run. */
   stopTokenIds?: readonly number[];
+  /** vLLM's min_tokens: none of `stopTokenIds` is drawn before the sequence has this many tokens (0 or absent = off). */
+  minTokens?: number;
 }
 
 /** One token drawn by the runtime. */

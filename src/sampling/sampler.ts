@@ -25,6 +25,13 @@ export interface SamplingParams {
   /** OpenAI penalties over the tokens generated so far (0 or absent = off). */
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /**
+   * vLLM's (and Hugging Face's) repetition penalty over the prompt's and the generated tokens (1 or
+   * absent = off): a seen token's logit is divided by it when positive, multiplied by it otherwise.
+   */
+  repetitionPenalty?: number;
+  /** The prompt's token ids the repetition penalty covers beside the generated ones (set with it). */
+  repetitionPrompt?: readonly number[];
   /** OpenAI's logit_bias: [token, bias] pairs added to the logits before a token is drawn, in token order. */
   logitBias?: readonly (readonly [number, number])[];
   /**
@@ -39,6 +46,9 @@ export interface Sampled {
   logprob: number;
 }
 
+/** The largest repetition penalty taken (vLLM sets none; past a few it only bans what the text already holds). */
+export const MAX_REPETITION_PENALTY = 10;
+
 /** Checks parameters; throws naming the field. */
 export function checkSampleParams(p: SamplingParams): void {
   if (!(p.temperature >= 0) || !Number.isFinite(p.temperature)) throw new Error(`temperature must be >= 0 (got ${p.temperature})`);
@@ -47,6 +57,9 @@ export function checkSampleParams(p: SamplingParams): void {
   if (p.minP !== undefined && !(p.minP >= 0 && p.minP <= 1)) throw new Error(`min_p must be in [0, 1] (got ${p.minP})`);
   for (const [name, v] of [['presence_penalty', p.presencePenalty], ['frequency_penalty', p.frequencyPenalty]] as const) {
     if (v !== undefined && !(v >= -2 && v <= 2)) throw new Error(`${name} must be in [-2, 2] (got ${v})`);
+  }
+  if (p.repetitionPenalty !== undefined && !(p.repetitionPenalty > 0 && p.repetitionPenalty <= MAX_REPETITION_PENALTY)) {
+    throw new Error(`repetition_penalty must be in (0, ${MAX_REPETITION_PENALTY}] (got ${p.repetitionPenalty})`);
   }
   for (const [t, b] of p.logitBias ?? []) {
     if (!Number.isInteger(t) || t < 0 || !(b >= -100 && b <= 100)) throw new Error(`logit_bias must map token ids to biases in [-100, 100] (got ${t}: ${b})`);

@@ -53,6 +53,10 @@ export interface GenerateRequestMsg {
   guided_regex: string;
   guided_choice: string[];
   guided_json: string;
+  repetition_penalty?: number;
+  stop_token_ids: number[];
+  min_tokens?: number;
+  include_stop_str_in_output: boolean;
 }
 
 export interface TokenLogprobMsg {

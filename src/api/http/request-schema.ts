@@ -46,6 +46,11 @@ const common = {
   presence_penalty: z.number().nullish(),
   frequency_penalty: z.number().nullish(),
   logit_bias: z.record(z.string(), z.number()).nullish(),
+  /** Extensions as in vLLM: repetition penalty, extra stop tokens, a minimum length, stop strings kept in the text. */
+  repetition_penalty: z.number().nullish(),
+  stop_token_ids: z.array(z.number()).nullish(),
+  min_tokens: z.number().nullish(),
+  include_stop_str_in_output: z.boolean().nullish(),
   skip: SkipSchema.optional(),
   /** OpenAI's structured outputs: text (no guide), any JSON object, or JSON of a schema (guided decoding). */
   response_format: z

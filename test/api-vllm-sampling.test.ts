@@ -1,0 +1,133 @@
+// vLLM's sampling extensions end to end on the default model (real server on loopback, the `openai`
+// client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens
+// and include_stop_str_in_output; and the repetition penalty's arithmetic against a hand computation.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import * as grpc from '@grpc/grpc-js';
+import { loadProtos } from '../src/api/grpc/server.ts';
+import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { processLogits, TokenCounts } from '../src/sampling/logit-processors.ts';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+let grpcClient: grpc.Client & Record<string, Function>;
+
+before(async () => {
+  server = await startTestServer({ model: 'models/default' });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
+  grpcClient = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as never;
+});
+after(async () => {
+  grpcClient?.close();
+  await server?.close();
+});
+
+const prompt = 'Q: Tom has 12 apples. He buys 30 more. How many apples does Tom have now?\nA:';
+const greedy = { prompt, max_tokens: 40, temperature: 0 };
+const complete = async (extra: Record<string, unknown>) => (await client.completions.create({ model: server.ctx.model.info.id, ...greedy, ...extra } as never)).choices[0]!;
+
+async function tokenId(text: string): Promise<number> {
+  const r = await fetch(`${server.http}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: text, add_special_tokens: false }) });
+  const { tokens } = (await r.json()) as { tokens: number[] };
+  assert.equal(tokens.length, 1, `'${text}' is one token`);
+  return tokens[0]!;
+}
+
+test('repetition_penalty: a seen token\'s logit divided when positive, multiplied when negative, over the prompt\'s and the generated tokens, once each', () => {
+  const counts = new TokenCounts([0, 1, 1]);
+  counts.add(3);
+  counts.add(3);
+  const out = processLogits(new Float32Array([2, -1, 0.5, 4, 1]), new Float32Array(5), { temperature: 1, topP: 1, topK: 0, repetitionPenalty: 2 }, counts);
+  assert.deepEqual([...out], [1, -2, 0.5, 2, 1]);
+});
+
+test('repetition_penalty changes greedy text (the answer repeats the prompt\'s numbers); the same request gives the same text', async () => {
+  const plain = await complete({});
+  const a = await complete({ repetition_penalty: 5, logprobs: 1 });
+  assert.equal((await complete({ repetition_penalty: 5 })).text, a.text);
+  assert.notEqual(a.text, plain.text, plain.text);
+  assert.ok(a.logprobs!.token_logprobs![0]! < -1, 'the first token is not the model\'s favourite: the prompt\'s tokens are penalized');
+  assert.equal((await complete({ repetition_penalty: 1 })).text, plain.text, '1 is off');
+});
+
+test('stop_token_ids end the text before the token, as end-of-sequence does, also with ignore_eos', async () => {
+  const plain = await complete({ ignore_eos: true });
+  const digit = /[0-9]/.exec(plain.text)![0];
+  const id = await tokenId(digit);
+  for (const ignore_eos of [false, true]) {
+    const c = await complete({ stop_token_ids: [id], ignore_eos });
+    assert.equal(c.finish_reason, 'stop');
+    assert.equal(c.text, plain.text.slice(0, plain.text.indexOf(digit)));
+  }
+});
+
+test('min_tokens: no end-of-sequence, stop token or stop string before that many tokens', async () => {
+  const eos = server.ctx.model.info.eosTokenIds[0]!;
+  const ended = await client.completions.create({ model: server.ctx.model.info.id, ...greedy, logit_bias: { [eos]: 100 } } as never);
+  assert.equal(ended.usage!.completion_tokens, 0, 'end-of-sequence forced at once');
+  const held = await client.completions.create({ model: server.ctx.model.info.id, ...greedy, logit_bias: { [eos]: 100 }, min_tokens: 5 } as never);
+  assert.equal(held.usage!.completion_tokens, 5);
+  assert.equal(held.choices[0]!.finish_reason, 'stop');
+  const plain = await complete({ ignore_eos: true });
+  const stop = plain.text.slice(0, 2);
+  assert.equal((await complete({ stop, ignore_eos: true })).text, '', 'the stop string opens the text');
+  const late = await complete({ stop, ignore_eos: true, min_tokens: 4 });
+  assert.ok(late.text.startsWith(stop) && plain.text.startsWith(late.text), JSON.stringify(late.text));
+});
+
+test('include_stop_str_in_output keeps the stop string that ended the text, streamed as unstreamed', async () => {
+  const plain = await complete({ ignore_eos: true });
+  const stop = plain.text.slice(6, 8);
+  const cut = plain.text.slice(0, plain.text.indexOf(stop));
+  assert.equal((await complete({ stop, ignore_eos: true })).text, cut);
+  const kept = await complete({ stop, ignore_eos: true, include_stop_str_in_output: true });
+  assert.equal(kept.text, cut + stop);
+  assert.equal(kept.finish_reason, 'stop');
+  const stream = await client.completions.create({ model: server.ctx.model.info.id, ...greedy, stop, ignore_eos: true, include_stop_str_in_output: true, stream: true } as never);
+  let text = '';
+  for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, cut + stop);
+});
+
+test('bad values are 400s naming the field', async () => {
+  const bad = async (body: Record<string, unknown>, param: string) => {
+    await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400, JSON.stringify(e.error));
+      assert.equal((e.error as { param: string | null }).param, param, JSON.stringify(e.error));
+      return true;
+    });
+  };
+  await bad({ repetition_penalty: 0 }, 'repetition_penalty');
+  await bad({ repetition_penalty: 11 }, 'repetition_penalty');
+  await bad({ stop_token_ids: [99999] }, 'stop_token_ids[0]');
+  await bad({ stop_token_ids: [1, -1] }, 'stop_token_ids[1]');
+  await bad({ stop_token_ids: Array.from({ length: 65 }, (_, i) => i) }, 'stop_token_ids');
+  await bad({ min_tokens: 9 }, 'min_tokens');
+  await bad({ min_tokens: 1.5 }, 'min_tokens');
+  await bad({ min_tokens: 2, guided_regex: '[0-9]+' }, 'min_tokens');
+  await bad({ include_stop_str_in_output: 'yes' }, 'include_stop_str_in_output');
+});
+
+test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () => {
+  const unary = (req: Partial<GenerateRequestMsg>) =>
+    new Promise<GenerateResponseMsg>((resolve, reject) => grpcClient.Generate!({ prompt, max_tokens: 40, temperature: 0, ...req }, (err: grpc.ServiceError | null, res: GenerateResponseMsg) => (err ? reject(err) : resolve(res))));
+  const plain = (await unary({ ignore_eos: true })).candidates[0]!;
+  const natural = (await unary({})).candidates[0]!;
+  const id = plain.token_ids[3]!;
+  const stopped = (await unary({ stop_token_ids: [id], ignore_eos: true })).candidates[0]!;
+  assert.deepEqual(stopped.token_ids, plain.token_ids.slice(0, plain.token_ids.indexOf(id)));
+  assert.equal(stopped.finish_reason, 'stop');
+  const eos = server.ctx.model.info.eosTokenIds[0]!;
+  assert.equal((await unary({ logit_bias: { [eos]: 100 }, min_tokens: 3 })).candidates[0]!.token_ids.length, 3);
+  const stop = plain.text.slice(6, 8);
+  assert.ok((await unary({ stop: [stop], ignore_eos: true, include_stop_str_in_output: true })).candidates[0]!.text.endsWith(stop));
+  assert.notEqual((await unary({ repetition_penalty: 5 })).candidates[0]!.text, natural.text);
+  await assert.rejects(unary({ repetition_penalty: 20 }), (e: grpc.ServiceError) => {
+    assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+    assert.ok(e.details.startsWith('repetition_penalty'), e.details);
+    return true;
+  });
+});
