@@ -1,6 +1,7 @@
-// vLLM's sampling extensions end to end on the default model (real server on loopback, the `openai`
-// client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens
-// and include_stop_str_in_output; and the repetition penalty's arithmetic against a hand computation.
+// vLLM's request extensions end to end on the default model (real server on loopback, the `openai`
+// client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens,
+// include_stop_str_in_output and priority; and the repetition penalty's arithmetic against a hand
+// computation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -92,6 +93,19 @@ test('include_stop_str_in_output keeps the stop string that ended the text, stre
   assert.equal(text, cut + stop);
 });
 
+test('priority: while every row is busy, a queued urgent request is admitted before an earlier queued one', async () => {
+  const body = { model: server.ctx.model.info.id, prompt, n: 8, temperature: 0, ignore_eos: true };
+  const busy = await client.completions.create({ ...body, max_tokens: 400, stream: true } as never);
+  const it = (busy as unknown as AsyncIterable<OpenAI.Completion>)[Symbol.asyncIterator]();
+  await it.next(); // the busy request is running: its 8 rows fill the batch
+  const order: string[] = [];
+  const late = client.completions.create({ ...body, max_tokens: 4, priority: 3 } as never).then(() => order.push('late'));
+  const urgent = client.completions.create({ ...body, max_tokens: 4, priority: -3 } as never).then(() => order.push('urgent'));
+  while (!(await it.next()).done);
+  await Promise.all([late, urgent]);
+  assert.deepEqual(order, ['urgent', 'late']);
+});
+
 test('bad values are 400s naming the field', async () => {
   const bad = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -109,6 +123,8 @@ test('bad values are 400s naming the field', async () => {
   await bad({ min_tokens: 1.5 }, 'min_tokens');
   await bad({ min_tokens: 2, guided_regex: '[0-9]+' }, 'min_tokens');
   await bad({ include_stop_str_in_output: 'yes' }, 'include_stop_str_in_output');
+  await bad({ priority: 0.5 }, 'priority');
+  await bad({ priority: 2 ** 40 }, 'priority');
 });
 
 test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () => {
@@ -117,6 +133,7 @@ test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () 
   const plain = (await unary({ ignore_eos: true })).candidates[0]!;
   const natural = (await unary({})).candidates[0]!;
   const id = plain.token_ids[3]!;
+  assert.deepEqual((await unary({ ignore_eos: true, priority: -7 })).candidates[0]!.token_ids, plain.token_ids, 'a priority changes when, not what');
   const stopped = (await unary({ stop_token_ids: [id], ignore_eos: true })).candidates[0]!;
   assert.deepEqual(stopped.token_ids, plain.token_ids.slice(0, plain.token_ids.indexOf(id)));
   assert.equal(stopped.finish_reason, 'stop');

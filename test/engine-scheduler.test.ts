@@ -98,6 +98,39 @@ test('scheduler admits FIFO within max batch and groups rows by skip core', () =
   assert.deepEqual(s.decodeGroups().map((g) => g.length), [2, 1]);
 });
 
+test('priority: lower is admitted first, equal priorities in arrival order, never overtaking a head that does not fit', () => {
+  type Req = { n: number; coreKey: string; rows: { finished: boolean }[]; priority?: number; name: string };
+  const s = new Scheduler<Req>(2, 8);
+  const mk = (name: string, priority?: number, n = 1): Req => ({ name, n, coreKey: 'x', rows: [], ...(priority !== undefined ? { priority } : {}) });
+  for (const r of [mk('a'), mk('b', 5), mk('c', -1), mk('d'), mk('e', -1), mk('f', 5)]) {
+    assert.ok(s.tryReserve());
+    s.enqueue(r);
+  }
+  assert.deepEqual(s.waitingRequests().map((r) => r.name), ['c', 'e', 'a', 'd', 'b', 'f']);
+  assert.deepEqual(s.admit().map((r) => r.name), ['c', 'e']);
+  const big = mk('big', -9, 2);
+  assert.ok(s.tryReserve());
+  s.enqueue(big);
+  const [c, e] = s.runningRequests();
+  c!.rows = [{ finished: true }];
+  e!.rows = [{ finished: false }];
+  assert.deepEqual(s.admit(), [], 'one row free: big does not fit, and a, which would, does not overtake it');
+  e!.rows = [{ finished: true }];
+  assert.deepEqual(s.admit().map((r) => r.name), ['big']);
+});
+
+test('priority in the engine: with one row busy, a queued urgent request runs before an earlier queued one', async () => {
+  const runner = new FakeRunner(5);
+  const { engine } = makeEngine(runner, 1);
+  const done: string[] = [];
+  const a = await engine.submit(req({ maxTokens: 30 }));
+  const late = await engine.submit(req({ maxTokens: 2, priority: 3 }));
+  const urgent = await engine.submit(req({ maxTokens: 2, priority: -3 }));
+  await Promise.all([a.result.then(() => done.push('a')), late.result.then(() => done.push('late')), urgent.result.then(() => done.push('urgent'))]);
+  assert.deepEqual(done, ['a', 'urgent', 'late']);
+  await engine.drain(100);
+});
+
 test('best-of-n prefills the prompt once and forks n rows; every row is freed', async () => {
   const runner = new FakeRunner();
   const { engine, metrics } = makeEngine(runner);

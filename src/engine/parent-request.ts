@@ -19,6 +19,8 @@ export class ParentRequest {
   readonly core: SkipPlan;
   readonly coreKey: string;
   readonly n: number;
+  /** Admission priority (lower first). */
+  readonly priority: number;
   rows: CandidateRow[] = [];
   readonly events = new EventQueue<CandidateDelta>();
   readonly result: Promise<GenerationResult>;
@@ -56,6 +58,7 @@ export class ParentRequest {
     this.arrivedAt = timing.arrivedAt;
     this.embedMs = timing.embedMs;
     this.n = req.n;
+    this.priority = req.priority ?? 0;
     this.promptScores = req.promptLogprobs === null ? [] : req.promptTokens.map(() => null);
     this.core = skipCore(plans);
     this.coreKey = coreKey(this.core);

@@ -159,6 +159,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const repetitionPenalty = num(spec.repetitionPenalty, 'repetitionPenalty', (x) => x > 0 && x <= MAX_REPETITION_PENALTY, `a number in (0, ${MAX_REPETITION_PENALTY}] (1: off)`) ?? 1;
   const logitBias = checkLogitBias(spec.logitBias, info.vocabSize);
   const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
+  const priority = int(spec.priority, 'priority', -(2 ** 31), 2 ** 31 - 1, 'a 32-bit integer (lower is admitted first)') ?? 0;
   const stop = spec.stop ?? [];
   if (stop.length > REQUEST_LIMITS.maxStops) throw new InvalidRequestError(`at most ${REQUEST_LIMITS.maxStops} stop strings; got ${stop.length}`, 'stop');
   stop.forEach((x, i) => {
@@ -226,6 +227,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     echo: spec.echo ?? false,
     promptLogprobs: spec.echo && spec.logprobs ? topLogprobs : null,
     policy,
+    ...(priority !== 0 ? { priority } : {}),
     arm: skip.policy ? undefined : assigned.arm,
     policyOptions: options,
     select,

@@ -1,6 +1,8 @@
 /**
  * The scheduler: which requests are admitted and which rows run together. It does no I/O and owns
- * no tensors; the engine asks it between steps. Admission is FIFO (no overtaking, so no starvation)
+ * no tensors; the engine asks it between steps. Admission is by priority (lower first, as vLLM's
+ * priority scheduling), then FIFO (no overtaking, so no starvation among equals; a request that
+ * asks a lower priority waits while higher ones keep coming; running rows are never preempted)
  * and bounded by `maxBatch` rows; the waiting queue is bounded by `maxQueue` requests. Running rows
  * are grouped by their request's skip core, so what a whole group skips is really skipped in its
  * step, while rows with different plans inside a group share the step through per-row masks.
@@ -19,6 +21,8 @@ export interface SchedRequest<R extends SchedRow = SchedRow> {
   readonly n: number;
   /** Key of its skip core; requests with the same key batch together. */
   readonly coreKey: string;
+  /** Admission priority: lower first (absent: 0). */
+  readonly priority?: number;
   /** Its rows once admitted. */
   rows: R[];
 }
@@ -52,10 +56,13 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     this.reserved = Math.max(0, this.reserved - 1);
   }
 
-  /** Queues a request whose slot was reserved. */
+  /** Queues a request whose slot was reserved: behind every waiting request of its priority or a lower (more urgent) one. */
   enqueue(p: P): void {
     this.release();
-    this.waiting.push(p);
+    const priority = p.priority ?? 0;
+    let at = this.waiting.length;
+    while (at > 0 && (this.waiting[at - 1]!.priority ?? 0) > priority) at--;
+    this.waiting.splice(at, 0, p);
   }
 
   /** Rows held by running requests (finished rows free their slot at once). */
@@ -65,7 +72,7 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     return rows;
   }
 
-  /** Pops, in arrival order, the waiting requests whose rows fit next to the running ones. */
+  /** Pops, in queue order (priority, then arrival), the waiting requests whose rows fit next to the running ones. */
   admit(): P[] {
     const out: P[] = [];
     let free = this.maxBatch - this.rowsInUse();

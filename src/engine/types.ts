@@ -76,6 +76,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
    */
   echo?: boolean;
   skip?: SkipSpec;
+  /** Admission priority, as vLLM's: lower is admitted first, equal ones in arrival order (default 0). */
+  priority?: number;
   /** Sticky A/B key of the caller. */
   key?: string;
   /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */
@@ -118,6 +120,8 @@ export interface GenerationRequest {
   /** Score the prompt's tokens with this many alternatives (echo with logprobs), or null. */
   promptLogprobs: number | null;
   policy: SkipPolicy;
+  /** Admission priority (lower first; absent: 0). */
+  priority?: number;
   /** A/B arm name when the policy came from an arm. */
   arm?: string;
   policyOptions: PolicyOptions;

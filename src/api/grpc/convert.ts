@@ -54,6 +54,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     repetitionPenalty: m.repetition_penalty,
     stopTokenIds: m.stop_token_ids?.length ? m.stop_token_ids : undefined,
     minTokens: m.min_tokens,
+    priority: m.priority,
     ...(m.include_stop_str_in_output ? { includeStopStrInOutput: true } : {}),
     seed: m.seed,
     stop: m.stop.length ? m.stop : undefined,

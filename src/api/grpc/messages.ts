@@ -57,6 +57,7 @@ export interface GenerateRequestMsg {
   stop_token_ids: number[];
   min_tokens?: number;
   include_stop_str_in_output: boolean;
+  priority?: number;
 }
 
 export interface TokenLogprobMsg {

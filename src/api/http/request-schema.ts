@@ -51,6 +51,8 @@ const common = {
   stop_token_ids: z.array(z.number()).nullish(),
   min_tokens: z.number().nullish(),
   include_stop_str_in_output: z.boolean().nullish(),
+  /** Extension as in vLLM: admission priority, lower first. */
+  priority: z.number().nullish(),
   skip: SkipSchema.optional(),
   /** OpenAI's structured outputs: text (no guide), any JSON object, or JSON of a schema (guided decoding). */
   response_format: z

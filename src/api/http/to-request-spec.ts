@@ -73,6 +73,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     stopTokenIds: opt(b.stop_token_ids),
     minTokens: opt(b.min_tokens),
     includeStopStrInOutput: opt(b.include_stop_str_in_output),
+    priority: opt(b.priority),
     seed: opt(b.seed),
     stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
     ignoreEos: b.ignore_eos,
