@@ -1,6 +1,7 @@
 // vLLM's request extensions end to end on the default model (real server on loopback, the `openai`
 // client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens,
-// include_stop_str_in_output and priority; and the repetition penalty's arithmetic against a hand
+// include_stop_str_in_output, priority, truncate_prompt_tokens, add_generation_prompt and
+// continue_final_message; and the repetition penalty's arithmetic against a hand
 // computation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,6 +107,33 @@ test('priority: while every row is busy, a queued urgent request is admitted bef
   assert.deepEqual(order, ['urgent', 'late']);
 });
 
+const question = 'Tom has 12 apples. He buys 30 more. How many apples does Tom have now?';
+const post = async (path: string, body: unknown) => (await fetch(`${server.http}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, any>>;
+
+test('continue_final_message: the candidates continue the final assistant message (no end of turn after it); /tokenize renders the same', async () => {
+  const messages = [{ role: 'user' as const, content: question }, { role: 'assistant' as const, content: ' 12+30=' }];
+  const plain = await client.chat.completions.create({ model: server.ctx.model.info.id, messages: messages.slice(0, 1), max_tokens: 40, temperature: 0 });
+  assert.equal(plain.choices[0]!.message.content, ' 12+30=42. The answer is 42.', 'the greedy answer this test continues');
+  const cont = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, continue_final_message: true, max_tokens: 40, temperature: 0 } as never);
+  assert.equal(cont.choices[0]!.message.content, '42. The answer is 42.');
+  assert.equal((cont.choices[0] as unknown as { answer: string }).answer, '42');
+  const t = await post('/tokenize', { messages, continue_final_message: true });
+  assert.equal(t.count, cont.usage!.prompt_tokens);
+  assert.match((await post('/detokenize', { tokens: t.tokens })).prompt, /\nA: 12\+30=$/);
+  const closed = await post('/tokenize', { messages: messages.slice(0, 1), add_generation_prompt: false });
+  const open = await post('/tokenize', { messages: messages.slice(0, 1) });
+  assert.deepEqual(open.tokens.slice(0, closed.count), closed.tokens);
+  assert.equal((await post('/detokenize', { tokens: open.tokens.slice(closed.count) })).prompt, 'A:', "add_generation_prompt false leaves out the template's 'A:'");
+});
+
+test('truncate_prompt_tokens keeps the prompt\'s last tokens (echo shows them)', async () => {
+  const r = await client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 2, temperature: 0, echo: true, truncate_prompt_tokens: 5 } as never);
+  assert.equal(r.usage!.prompt_tokens, 5);
+  assert.ok(r.choices[0]!.text.startsWith(' now?\nA:'), JSON.stringify(r.choices[0]!.text));
+  const whole = await client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 2, temperature: 0, truncate_prompt_tokens: 1000 } as never);
+  assert.equal(whole.usage!.prompt_tokens, (await post('/tokenize', { prompt })).count, 'a longer limit keeps the whole prompt');
+});
+
 test('bad values are 400s naming the field', async () => {
   const bad = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -125,6 +153,19 @@ test('bad values are 400s naming the field', async () => {
   await bad({ include_stop_str_in_output: 'yes' }, 'include_stop_str_in_output');
   await bad({ priority: 0.5 }, 'priority');
   await bad({ priority: 2 ** 40 }, 'priority');
+  await bad({ truncate_prompt_tokens: 0 }, 'truncate_prompt_tokens');
+  const chat = async (body: Record<string, unknown>, param: string) => {
+    await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400, JSON.stringify(e.error));
+      assert.equal((e.error as { param: string | null }).param, param, JSON.stringify(e.error));
+      return true;
+    });
+  };
+  const user = { role: 'user', content: question };
+  await chat({ messages: [user], continue_final_message: true }, 'messages[0].role');
+  await chat({ messages: [user, { role: 'assistant', content: '' }], continue_final_message: true }, 'messages[1].content');
+  await chat({ messages: [user, { role: 'assistant', content: '12' }], continue_final_message: true, add_generation_prompt: true }, 'add_generation_prompt');
+  await bad({ continue_final_message: true }, 'continue_final_message');
 });
 
 test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () => {

@@ -104,13 +104,28 @@ function num(v: number | undefined, field: string, ok: (x: number) => boolean, w
 }
 
 /**
+ * The rendered chat cut just after the final message's content (vLLM's continue_final_message: the
+ * template's end of turn after it is dropped, so generation continues that message's text).
+ */
+function openFinalMessage(text: string, messages: readonly { role: string; content: string }[]): string {
+  const last = messages.at(-1)!;
+  const i = messages.length - 1;
+  if (last.role !== 'assistant') throw new InvalidRequestError(`continueFinalMessage continues an assistant message; messages[${i}] is '${last.role}'`, `messages[${i}].role`);
+  for (const content of [last.content, last.content.trim()]) {
+    const at = content ? text.lastIndexOf(content) : -1;
+    if (at >= 0) return text.slice(0, at + content.length);
+  }
+  throw new InvalidRequestError(`continueFinalMessage needs the final message's text, as the chat template writes it, in the rendered prompt (empty, or rewritten by the template)`, `messages[${i}].content`);
+}
+
+/**
  * Renders and tokenizes a prompt exactly as a request's is (tools use it for embeddings and scoring;
  * /tokenize with its options: the defaults are a request's); errors name `messages` or `prompt`.
  */
 export function renderPrompt(
   s: Pick<RequestServices, 'info' | 'tokenizer' | 'chatTemplate'>,
   p: RequestSpec['prompt'],
-  o: { addGenerationPrompt?: boolean; addSpecialTokens?: boolean } = {},
+  o: { addSpecialTokens?: boolean } = {},
 ): { text: string; tokens: number[]; field: string } {
   // A prompt this long cannot fit the context whatever its tokens; refuse it before the tokenizer spends time on it.
   const chars = p.kind === 'chat' ? p.messages.reduce((n, m) => n + m.content.length, 0) : p.kind === 'text' ? p.text.length : 0;
@@ -121,16 +136,27 @@ export function renderPrompt(
   if (p.kind === 'chat') {
     if (!s.chatTemplate) throw new InvalidRequestError(`model '${s.info.id}' has no chat_template in tokenizer_config.json; use a text prompt`, 'messages');
     let text: string;
+    const cont = p.continueFinalMessage ?? false;
+    if (cont && p.addGenerationPrompt) throw new InvalidRequestError('continueFinalMessage leaves the final message open; addGenerationPrompt would open another turn after it', 'addGenerationPrompt');
     try {
-      text = s.chatTemplate.render(p.messages, o.addGenerationPrompt ?? true, p.tools);
+      text = s.chatTemplate.render(p.messages, p.addGenerationPrompt ?? !cont, p.tools);
     } catch (err) {
       throw new InvalidRequestError(`the chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }
+    if (cont) text = openFinalMessage(text, p.messages);
     return { text, tokens: s.tokenizer.encode(text, o.addSpecialTokens ?? false), field: 'messages' };
   }
   if (p.kind === 'text') return { text: p.text, tokens: s.tokenizer.encode(p.text, o.addSpecialTokens ?? true), field: 'prompt' };
   checkTokenIds(p.tokens, s.info.vocabSize, 'prompt');
   return { text: s.tokenizer.decode(p.tokens), tokens: p.tokens, field: 'prompt' };
+}
+
+/** vLLM's truncate_prompt_tokens: the prompt's last `keep` tokens (and their text), when it has more. */
+function truncatePrompt(s: Pick<RequestServices, 'tokenizer'>, p: { text: string; tokens: number[]; field: string }, keep: number | undefined): { text: string; tokens: number[]; field: string } {
+  const k = int(keep, 'truncatePromptTokens', 1, 2 ** 31 - 1, 'an integer >= 1');
+  if (k === undefined || p.tokens.length <= k) return p;
+  const tokens = p.tokens.slice(-k);
+  return { ...p, text: s.tokenizer.decode(tokens), tokens };
 }
 
 /** Checks a request once and resolves its defaults and policy; throws domain errors naming the field. */
@@ -141,7 +167,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const bestOf = int(spec.bestOf, 'bestOf', n, limits.maxBatch, `an integer from n (${n}) to ${limits.maxBatch} (the server's max batch)`) ?? n;
   if (spec.stream && bestOf > n) throw new InvalidRequestError(`bestOf (${bestOf}) > n (${n}) cannot be streamed: the best candidates are known only when all are done; send it without stream`, 'bestOf');
 
-  const prompt = renderPrompt(s, spec.prompt);
+  const prompt = truncatePrompt(s, renderPrompt(s, spec.prompt), spec.truncatePromptTokens);
   if (prompt.tokens.length === 0) throw new InvalidRequestError('the prompt is empty after tokenization', prompt.field);
   const room = info.maxPositions - prompt.tokens.length;
   if (room < 1) throw new InvalidRequestError(`the prompt has ${prompt.tokens.length} tokens; the model's context is ${info.maxPositions}`, prompt.field, 'context_length_exceeded');

@@ -15,7 +15,15 @@ import type { SelectMode } from './vote.ts';
 export type { SamplingParams };
 
 /** The prompt of a request: chat messages (rendered with the model's template), text, or token ids. */
-export type PromptSpec = { kind: 'chat'; messages: ChatMessage[]; tools?: ToolDef[] } | { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
+export type PromptSpec = { kind: 'chat'; messages: ChatMessage[]; tools?: ToolDef[] } & ChatRendering | { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
+
+/** How chat messages become the prompt (vLLM's fields). */
+export interface ChatRendering {
+  /** Open an assistant turn after the messages (default: true, false with continueFinalMessage). */
+  addGenerationPrompt?: boolean;
+  /** Leave the final (assistant) message open, so the candidates continue its text (default false). */
+  continueFinalMessage?: boolean;
+}
 
 /** The skip options of a request (the `skip` extension on the wire). */
 export interface SkipSpec {
@@ -78,6 +86,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
   skip?: SkipSpec;
   /** Admission priority, as vLLM's: lower is admitted first, equal ones in arrival order (default 0). */
   priority?: number;
+  /** vLLM's truncate_prompt_tokens: keep only the prompt's last this many tokens (absent: all). */
+  truncatePromptTokens?: number;
   /** Sticky A/B key of the caller. */
   key?: string;
   /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */

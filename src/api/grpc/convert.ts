@@ -34,13 +34,16 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
   const hasMessages = m.messages.length > 0;
   if (hasPrompt === hasMessages) throw new InvalidRequestError('set exactly one of prompt or messages', hasPrompt ? 'messages' : 'prompt');
   if (m.echo && hasMessages) throw new InvalidRequestError('echo is for prompt requests (OpenAI completions), not messages', 'echo');
+  if (hasPrompt && (m.add_generation_prompt !== undefined || m.continue_final_message)) throw new InvalidRequestError('add_generation_prompt and continue_final_message apply to messages', m.continue_final_message ? 'continue_final_message' : 'add_generation_prompt');
   for (const [i, msg] of m.messages.entries()) {
     if (!ROLES.includes(msg.role)) throw new InvalidRequestError(`role must be ${ROLES.join(', ')}; got '${msg.role}'`, `messages[${i}].role`);
   }
   const s = m.skip;
   return {
     model: m.model || undefined,
-    prompt: hasPrompt ? { kind: 'text', text: m.prompt } : { kind: 'chat', messages: m.messages.map((x) => ({ role: x.role, content: x.content })) },
+    prompt: hasPrompt
+      ? { kind: 'text', text: m.prompt }
+      : { kind: 'chat', messages: m.messages.map((x) => ({ role: x.role, content: x.content })), ...(m.add_generation_prompt !== undefined ? { addGenerationPrompt: m.add_generation_prompt } : {}), ...(m.continue_final_message ? { continueFinalMessage: true } : {}) },
     n: m.n,
     bestOf: m.best_of,
     maxTokens: m.max_tokens,
@@ -55,6 +58,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     stopTokenIds: m.stop_token_ids?.length ? m.stop_token_ids : undefined,
     minTokens: m.min_tokens,
     priority: m.priority,
+    truncatePromptTokens: m.truncate_prompt_tokens,
     ...(m.include_stop_str_in_output ? { includeStopStrInOutput: true } : {}),
     seed: m.seed,
     stop: m.stop.length ? m.stop : undefined,

@@ -58,6 +58,9 @@ export interface GenerateRequestMsg {
   min_tokens?: number;
   include_stop_str_in_output: boolean;
   priority?: number;
+  truncate_prompt_tokens?: number;
+  add_generation_prompt?: boolean;
+  continue_final_message: boolean;
 }
 
 export interface TokenLogprobMsg {

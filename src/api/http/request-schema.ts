@@ -53,6 +53,8 @@ const common = {
   include_stop_str_in_output: z.boolean().nullish(),
   /** Extension as in vLLM: admission priority, lower first. */
   priority: z.number().nullish(),
+  /** Extension as in vLLM: keep only the prompt's last this many tokens. */
+  truncate_prompt_tokens: z.number().nullish(),
   skip: SkipSchema.optional(),
   /** OpenAI's structured outputs: text (no guide), any JSON object, or JSON of a schema (guided decoding). */
   response_format: z
@@ -106,6 +108,9 @@ export const ChatRequestSchema = z
     tools: z.array(ToolSchema).nullish(),
     tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string() }).strict() }).strict()]).nullish(),
     parallel_tool_calls: z.boolean().nullish(),
+    /** Extensions as in vLLM: open an assistant turn after the messages (default true), or continue the final assistant message. */
+    add_generation_prompt: z.boolean().nullish(),
+    continue_final_message: z.boolean().nullish(),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().nullish(),
   })

@@ -3,7 +3,7 @@
  * renames the error mapping needs (e.g. a request that used max_completion_tokens).
  */
 import { REQUEST_LIMITS } from '../../engine/prepare-request.ts';
-import type { RequestSpec, SkipSpec } from '../../engine/types.ts';
+import type { ChatRendering, RequestSpec, SkipSpec } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlanWire } from '../../plans/plan.ts';
 import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
@@ -74,6 +74,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     minTokens: opt(b.min_tokens),
     includeStopStrInOutput: opt(b.include_stop_str_in_output),
     priority: opt(b.priority),
+    truncatePromptTokens: opt(b.truncate_prompt_tokens),
     seed: opt(b.seed),
     stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
     ignoreEos: b.ignore_eos,
@@ -96,6 +97,11 @@ export function chatMessages(messages: ChatRequestBody['messages']): ChatMessage
   });
 }
 
+/** vLLM's chat rendering fields of a body, in domain terms (absent when not sent). */
+export function chatRendering(b: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null }): ChatRendering {
+  return { ...(b.add_generation_prompt != null ? { addGenerationPrompt: b.add_generation_prompt } : {}), ...(b.continue_final_message != null ? { continueFinalMessage: b.continue_final_message } : {}) };
+}
+
 /** The tool fields of a chat body, in domain terms. */
 function toolFields(b: ChatRequestBody): ToolFields {
   const c = b.tool_choice;
@@ -111,7 +117,7 @@ export function chatSpec(b: ChatRequestBody): HttpSpec {
   const messages = chatMessages(b.messages);
   const tools = toolFields(b);
   return {
-    spec: { ...common(b), ...tools, prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}) }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
+    spec: { ...common(b), ...tools, prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}), ...chatRendering(b) }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
     fields: { ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
     toolMode: toolModeOf(tools),
   };

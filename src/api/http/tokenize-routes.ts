@@ -12,7 +12,7 @@ import type { ApiContext } from '../context.ts';
 import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
 import { ChatMessageSchema, parseBody } from './request-schema.ts';
-import { chatMessages } from './to-request-spec.ts';
+import { chatMessages, chatRendering } from './to-request-spec.ts';
 
 const TokenizeSchema = z
   .object({
@@ -21,8 +21,10 @@ const TokenizeSchema = z
     messages: z.array(ChatMessageSchema).min(1).optional(),
     /** Default: true for a prompt, false for messages (the chat template writes them), as a request. */
     add_special_tokens: z.boolean().optional(),
-    /** Messages only (default true, as a chat completion renders them). */
+    /** Messages only (default true, as a chat completion renders them; false with continue_final_message). */
     add_generation_prompt: z.boolean().optional(),
+    /** Messages only: leave the final assistant message open (default false). */
+    continue_final_message: z.boolean().optional(),
   })
   .strict();
 
@@ -37,10 +39,11 @@ export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
       if ((b.prompt === undefined) === (b.messages === undefined)) throw new InvalidRequestError('give exactly one of prompt and messages', b.prompt === undefined ? 'prompt' : 'messages');
       if (b.prompt !== undefined && b.add_generation_prompt !== undefined) throw new InvalidRequestError('add_generation_prompt applies to messages only', 'add_generation_prompt');
       const model = ctx.model;
+      if (b.prompt !== undefined && b.continue_final_message !== undefined) throw new InvalidRequestError('continue_final_message applies to messages only', 'continue_final_message');
       const prompt = b.messages
-        ? { kind: 'chat' as const, messages: chatMessages(b.messages) }
+        ? { kind: 'chat' as const, messages: chatMessages(b.messages), ...chatRendering(b) }
         : { kind: 'text' as const, text: b.prompt! };
-      const { tokens } = renderPrompt(model, prompt, { addGenerationPrompt: b.add_generation_prompt, addSpecialTokens: b.add_special_tokens });
+      const { tokens } = renderPrompt(model, prompt, { addSpecialTokens: b.add_special_tokens });
       return c.json({ count: tokens.length, max_model_len: model.info.maxPositions, tokens });
     } catch (err) {
       return errorResponse(c, err);
