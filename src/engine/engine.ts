@@ -243,6 +243,8 @@ export class Engine {
    * with the prefix cache on, a prompt embedded before is answered from the embedding cache.
    */
   embed(tokens: number[]): Promise<Float32Array> {
+    if (this.draining) return Promise.reject(new UnavailableError('the server is shutting down'));
+    if (this.runnerFailure) return Promise.reject(this.unavailable());
     const known = this.embeddings?.get(tokens);
     if (known) return Promise.resolve(known);
     return this.exclusive(async () => {

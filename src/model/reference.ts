@@ -27,6 +27,13 @@ export class ReferenceModel {
   /** Logits `[tokens.length][vocab]` for every position of the sequence under `plan`. */
   forward(tokens: number[], plan: SkipPlan): Float64Array[] {
     const c = this.ck.config;
+    const head = this.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    return this.hidden(tokens, plan).map((x) => matvec(head, rms(x, this.get('model.norm.weight'), c.rmsNormEps), null));
+  }
+
+  /** Hidden states `[tokens.length][hidden]` after the first `layers` layers (default all, before the final norm) under `plan`. */
+  hidden(tokens: number[], plan: SkipPlan, layers = this.ck.config.numLayers): Float64Array[] {
+    const c = this.ck.config;
     const { hiddenSize: Hd, numHeads: H, numKvHeads: kvH, headDim: D } = c;
     const G = H / kvH;
     const emb = this.get('model.embed_tokens.weight');
@@ -34,7 +41,7 @@ export class ReferenceModel {
     const inv = invFreq(c);
     const skipA = new Set(plan.skipAttention);
     const skipM = new Set(plan.skipMlp);
-    for (let l = 0; l < c.numLayers; l++) {
+    for (let l = 0; l < layers; l++) {
       const p = `model.layers.${l}.`;
       if (!skipA.has(l)) {
         const xn = h.map((x) => rms(x, this.get(p + 'input_layernorm.weight'), c.rmsNormEps));
@@ -77,8 +84,7 @@ export class ReferenceModel {
         });
       }
     }
-    const head = this.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-    return h.map((x) => matvec(head, rms(x, this.get('model.norm.weight'), c.rmsNormEps), null));
+    return h;
   }
 }
 

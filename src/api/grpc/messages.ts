@@ -206,3 +206,15 @@ export interface HealthCheckRequestMsg {
 export interface HealthCheckResponseMsg {
   status: 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 }
+
+export interface EmbedRequestMsg {
+  model: string;
+  input: string[];
+  token_inputs: { ids: number[] }[];
+}
+
+export interface EmbedResponseMsg {
+  model: string;
+  data: { values: number[] }[];
+  prompt_tokens: number;
+}

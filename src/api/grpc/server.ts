@@ -1,6 +1,6 @@
 /**
  * The gRPC server: skipserve.v1.Inference (Generate, GenerateStream, ListPolicies, GetModel,
- * Feedback, GetRequest), grpc.health.v1.Health and server reflection. Same request semantics and
+ * Feedback, GetRequest, Embed), grpc.health.v1.Health and server reflection. Same request semantics and
  * errors as HTTP; a client cancel or an expired deadline aborts the request, which frees its rows at
  * the next engine step.
  */
@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../../errors.ts';
+import { embedInputs } from '../../engine/embeddings.ts';
 import type { ServedHandle } from '../../engine/local-engine.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
@@ -25,6 +26,8 @@ import type {
   GenerateResponseMsg,
   GenerateStreamResponseMsg,
   GetRequestRequestMsg,
+  EmbedRequestMsg,
+  EmbedResponseMsg,
   HealthCheckRequestMsg,
   HealthCheckResponseMsg,
   ModelDescriptionMsg,
@@ -175,6 +178,14 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     return { id: input.id, source: input.source, replaced };
   });
   const getRequest = unary<GetRequestRequestMsg, RequestRecordMsg>(async (call) => recordToMsg(await lookupRecord(ctx, call.request.id)));
+  const embed = unary<EmbedRequestMsg, EmbedResponseMsg>(async (call) => {
+    const m = call.request;
+    if (m.input.length > 0 && m.token_inputs.length > 0) throw new InvalidRequestError('set input (texts) or token_inputs (token ids), not both', 'token_inputs');
+    const input = m.input.length ? m.input.map((text) => ({ kind: 'text' as const, text })) : m.token_inputs.map((t) => ({ kind: 'tokens' as const, tokens: t.ids }));
+    const model = ctx.model;
+    const r = await embedInputs(model, { model: m.model || undefined, input });
+    return { model: model.info.id, data: r.vectors.map((v) => ({ values: Array.from(v) })), prompt_tokens: r.promptTokens };
+  });
 
   // Decode failures become a marker the handlers refuse with INVALID_ARGUMENT.
   for (const m of Object.values(pkg.skipserve.v1.Inference.service) as { requestDeserialize: (b: Buffer) => unknown }[]) {
@@ -194,6 +205,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     GetModel: getModel,
     Feedback: feedback,
     GetRequest: getRequest,
+    Embed: embed,
   });
 
   // grpc.health.v1: '' and the Inference service report SERVING while the server is ready.

@@ -14,6 +14,7 @@ import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { errorResponse } from './errors.ts';
 import { registerTokenizeRoutes } from './tokenize-routes.ts';
+import { registerEmbeddingsRoute } from './embeddings-route.ts';
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
 
@@ -91,6 +92,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
+  registerEmbeddingsRoute(app, ctx);
   registerTokenizeRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
   registerAdminRoutes(app, ctx);

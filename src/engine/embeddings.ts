@@ -1,0 +1,61 @@
+/**
+ * OpenAI's embeddings from the served generative model, as llama.cpp's server gives them: each
+ * input's hidden state after the model's embedding layer (the layer the router reads, half the
+ * depth unless the checkpoint says otherwise), mean-pooled over its tokens and L2-normalised. One
+ * prefill per input of the layers below that layer only (Engine.embed), interleaved with the
+ * engine's steps, so generation keeps running; an input embedded before is answered from the
+ * engine's embedding cache.
+ */
+import { InvalidRequestError } from '../errors.ts';
+import type { Engine } from './engine.ts';
+import { checkServedModel, checkTokenIds, REQUEST_LIMITS, type RequestServices } from './prepare-request.ts';
+
+/** What an embeddings request asks, in domain terms. */
+export interface EmbeddingSpec {
+  model?: string;
+  /** Texts or token-id lists (a single one as a list of one). */
+  input: ({ kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] })[];
+  /** OpenAI's `dimensions`: only the model's own width is served (no truncated vectors). */
+  dimensions?: number;
+}
+
+export interface EmbeddingResult {
+  /** One unit-length vector per input, in input order. */
+  vectors: Float32Array[];
+  /** Tokens embedded, over all inputs. */
+  promptTokens: number;
+}
+
+/** Inputs one request may carry. */
+export const MAX_EMBEDDING_INPUTS = 128;
+
+/** Checks every input (naming `input[i]`), then embeds them one after the other. */
+export async function embedInputs(s: Pick<RequestServices, 'info' | 'tokenizer'> & { engine: Pick<Engine, 'embed'> }, spec: EmbeddingSpec): Promise<EmbeddingResult> {
+  const { info } = s;
+  checkServedModel(info, spec.model);
+  if (spec.dimensions !== undefined && spec.dimensions !== info.hiddenSize) {
+    throw new InvalidRequestError(`this model's embeddings have ${info.hiddenSize} dimensions (its hidden size); got ${spec.dimensions}`, 'dimensions');
+  }
+  if (spec.input.length === 0 || spec.input.length > MAX_EMBEDDING_INPUTS) throw new InvalidRequestError(`input must hold 1 to ${MAX_EMBEDDING_INPUTS} texts or token lists; got ${spec.input.length}`, 'input');
+  const budget = info.maxPositions * REQUEST_LIMITS.maxCharsPerToken;
+  const token = spec.input.map((x, i) => {
+    const field = spec.input.length === 1 ? 'input' : `input[${i}]`;
+    if (x.kind === 'text' && x.text.length > budget) throw new InvalidRequestError(`input has ${x.text.length} characters, more than fits the model's context of ${info.maxPositions} tokens`, field, 'context_length_exceeded');
+    const tokens = x.kind === 'text' ? s.tokenizer.encode(x.text, true) : x.tokens;
+    if (x.kind === 'tokens') checkTokenIds(tokens, info.vocabSize, field);
+    if (tokens.length === 0 || (x.kind === 'text' && x.text.length === 0)) throw new InvalidRequestError('input is empty', field);
+    if (tokens.length > info.maxPositions) throw new InvalidRequestError(`input has ${tokens.length} tokens; the model's context is ${info.maxPositions}`, field, 'context_length_exceeded');
+    return tokens;
+  });
+  const vectors: Float32Array[] = [];
+  for (const tokens of token) vectors.push(unit(await s.engine.embed(tokens)));
+  return { vectors, promptTokens: token.reduce((n, t) => n + t.length, 0) };
+}
+
+/** `v` scaled to unit length (a copy; a zero vector stays zero). */
+function unit(v: Float32Array): Float32Array {
+  let ss = 0;
+  for (const x of v) ss += x * x;
+  const r = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+  return v.map((x) => x * r);
+}
