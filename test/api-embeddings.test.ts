@@ -116,3 +116,18 @@ test('gRPC Embed: the same vectors; a bad input is INVALID_ARGUMENT naming it', 
     c.close();
   }
 });
+
+test('past --max-queue embeddings requests in flight, the next is refused at once (429 with Retry-After)', async () => {
+  const small = await startTestServer({ maxQueue: 1 });
+  try {
+    const send = () => fetch(`${small.http}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: Array.from({ length: 128 }, (_, i) => `a longer text to embed, number ${i}`) }) });
+    const [a, b] = await Promise.all([send(), send()]);
+    const statuses = [a.status, b.status].sort();
+    assert.deepEqual(statuses, [200, 429]);
+    const refused = a.status === 429 ? a : b;
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.equal(((await refused.json()) as { error: { type: string } }).error.type, 'rate_limit_error');
+  } finally {
+    await small.close();
+  }
+});

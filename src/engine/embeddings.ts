@@ -4,7 +4,7 @@
  * depth unless the checkpoint says otherwise), mean-pooled over its tokens and L2-normalised. One
  * prefill per input of the layers below that layer only (Engine.embed), interleaved with the
  * engine's steps, so generation keeps running; an input embedded before is answered from the
- * engine's embedding cache.
+ * engine's embedding cache. At most `--max-queue` embeddings requests run at once (429 past it).
  */
 import { InvalidRequestError } from '../errors.ts';
 import type { Engine } from './engine.ts';
@@ -30,7 +30,7 @@ export interface EmbeddingResult {
 export const MAX_EMBEDDING_INPUTS = 128;
 
 /** Checks every input (naming `input[i]`), then embeds them one after the other. */
-export async function embedInputs(s: Pick<RequestServices, 'info' | 'tokenizer'> & { engine: Pick<Engine, 'embed'> }, spec: EmbeddingSpec): Promise<EmbeddingResult> {
+export async function embedInputs(s: Pick<RequestServices, 'info' | 'tokenizer'> & { engine: Pick<Engine, 'embed' | 'withEmbeddingSlot'> }, spec: EmbeddingSpec): Promise<EmbeddingResult> {
   const { info } = s;
   checkServedModel(info, spec.model);
   if (spec.dimensions !== undefined && spec.dimensions !== info.hiddenSize) {
@@ -47,9 +47,11 @@ export async function embedInputs(s: Pick<RequestServices, 'info' | 'tokenizer'>
     if (tokens.length > info.maxPositions) throw new InvalidRequestError(`input has ${tokens.length} tokens; the model's context is ${info.maxPositions}`, field, 'context_length_exceeded');
     return tokens;
   });
-  const vectors: Float32Array[] = [];
-  for (const tokens of token) vectors.push(unit(await s.engine.embed(tokens)));
-  return { vectors, promptTokens: token.reduce((n, t) => n + t.length, 0) };
+  return s.engine.withEmbeddingSlot(async () => {
+    const vectors: Float32Array[] = [];
+    for (const tokens of token) vectors.push(unit(await s.engine.embed(tokens)));
+    return { vectors, promptTokens: token.reduce((n, t) => n + t.length, 0) };
+  });
 }
 
 /** `v` scaled to unit length (a copy; a zero vector stays zero). */

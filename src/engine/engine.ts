@@ -74,6 +74,8 @@ export class Engine {
   private readonly prefixCache: PrefixCache | null;
   /** Prompt embeddings by their tokens, kept with the prefix cache (a prompt seen again skips its embedding prefill). */
   private readonly embeddings: EmbeddingCache | null;
+  /** Embeddings requests in flight (withEmbeddingSlot). */
+  private embeddingRequests = 0;
   private readonly meter: SpeedupMeter | null;
   /** What every group's steps took since the start (a request's speedup compares against the load beside it). */
   private readonly ledger = new LoadLedger();
@@ -235,6 +237,21 @@ export class Engine {
       else byKey.set(p.coreKey, { plan: p.core, rows: p.plans.length });
     }
     return [...byKey.values()];
+  }
+
+  /**
+   * Runs an embeddings request's `fn` in one of `maxQueue` slots: each of its prefills waits its turn
+   * with the engine's steps, so unbounded embedding requests would stall generation. Past the
+   * limit it refuses at once, as a full queue does.
+   */
+  async withEmbeddingSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.embeddingRequests >= this.o.maxQueue) throw new QueueFullError(`${this.o.maxQueue} embedding requests are in flight (the server's max queue); retry later`, this.retryAfterSeconds());
+    this.embeddingRequests++;
+    try {
+      return await fn();
+    } finally {
+      this.embeddingRequests--;
+    }
   }
 
   /**
