@@ -34,6 +34,7 @@ const SETTINGS = {
   apiKey: { flag: 'api-key', schema: z.string().min(1).optional(), help: 'when set, /v1 and /admin routes and gRPC need Authorization: Bearer <key>' },
   apiKeysFile: { flag: 'api-keys-file', schema: z.string().min(1).optional(), help: 'file of API keys, one per line (# comments); reread when it changes, so keys rotate without a restart' },
   metricsAuth: { flag: 'metrics-auth', schema: flag.default(false), help: 'GET /metrics needs an API key too' },
+  allowedOrigins: { flag: 'allowed-origins', schema: commaList.pipe(z.array(z.string().min(1))).default([]), help: "origins browsers may call the HTTP API from (CORS, comma-separated; '*' = any, as vLLM's default); empty = no CORS headers" },
   maxBodyBytes: { flag: 'max-body-bytes', schema: z.coerce.number().int().min(1024).default(1 << 20), help: 'largest HTTP request body (larger: 413)' },
   prefillChunk: { flag: 'prefill-chunk', schema: z.coerce.number().int().min(1).default(512), help: 'most prompt tokens fed per engine step (chunked prefill)' },
   prefixCacheMb: { flag: 'prefix-cache-mb', schema: z.coerce.number().min(0).max(1 << 20).default(256), help: "memory for the prefix cache: prompts' keys and values kept for later prompts that start with the same tokens under the same skip core (0 = off)" },

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { drainRefusedBody } from './drain-refused-body.ts';
 import { NotFoundError, PayloadTooLargeError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
@@ -56,6 +57,11 @@ export function createHttpApp(ctx: ApiContext): Hono {
       throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`);
     },
   });
+  // CORS before the key check, so a browser's preflight (OPTIONS, no key) gets its answer.
+  if (ctx.config.allowedOrigins.length) {
+    const origins = ctx.config.allowedOrigins;
+    app.use('*', cors({ origin: origins.includes('*') ? '*' : origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Authorization', 'Content-Type', 'x-skipserve-key'], exposeHeaders: ['Retry-After'], maxAge: 600 }));
+  }
   app.use('/v1/*', auth, limit);
   app.use('/admin/*', auth, limit);
   app.use('/tokenize', auth, limit);
