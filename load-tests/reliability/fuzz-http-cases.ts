@@ -3,7 +3,7 @@
  * mutations (wrong types, out-of-range values, unknown fields), size limits, JSON chaos (random
  * values, deep nesting, truncation, duplicate keys), byte chaos (invalid UTF-8, control bytes),
  * transport chaos (wrong methods, paths, content types, malformed or contradictory headers), and
- * /tokenize, /detokenize and /v1/embeddings with valid, mistyped and random bodies.
+ * /tokenize, /detokenize, /v1/embeddings and /v1/responses with valid, mistyped and random bodies.
  * Every case says which field is at fault, if any, and whether the server must refuse it.
  */
 import fc from 'fast-check';
@@ -278,17 +278,19 @@ const bytesCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.constantFrom('\\ud800', '\\udfff', '\\ud83d\\u0041', '\\u0000').map((esc): HttpCase => ({ category: 'bytes', what: `escape ${esc} in the prompt`, request: req(TEXT, `{"prompt":"a${esc}b","max_tokens":2}`), field: 'prompt', mustReject: false })),
 );
 
-/** /tokenize, /detokenize and /v1/embeddings: valid bodies, bad ids, and random JSON. */
+/** /tokenize, /detokenize, /v1/embeddings and /v1/responses: valid bodies, bad ids, and random JSON. */
 const tokenizeCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.record({ prompt, add_special_tokens: fc.option(fc.boolean(), { nil: undefined }) }, { requiredKeys: ['prompt'] }).map((b): HttpCase => ({ category: 'tokenize', what: 'tokenize a prompt', request: req('/tokenize', JSON.stringify(b)), field: null, mustReject: false })),
   fc.tuple(prompt, fc.option(fc.boolean(), { nil: undefined })).map(([content, gen]): HttpCase => ({ category: 'tokenize', what: 'tokenize messages', request: req('/tokenize', JSON.stringify({ messages: [{ role: 'user', content }], add_generation_prompt: gen })), field: null, mustReject: false })),
   fc.array(fc.integer({ min: -3, max: 300 }), { maxLength: 40 }).map((tokens): HttpCase => ({ category: 'tokenize', what: 'detokenize ids', request: req('/detokenize', JSON.stringify({ tokens })), field: tokens.some((t) => t < 0) ? 'tokens' : null, mustReject: tokens.some((t) => t < 0) })),
   fc.tuple(fc.array(prompt.filter((p) => p.length > 0), { minLength: 1, maxLength: 4 }), fc.option(fc.constantFrom('float', 'base64'), { nil: undefined })).map(([input, encoding_format]): HttpCase => ({ category: 'tokenize', what: 'embed texts', request: req('/v1/embeddings', JSON.stringify({ input, encoding_format })), field: null, mustReject: false })),
   fc.array(fc.integer({ min: -3, max: 300 }), { minLength: 1, maxLength: 20 }).map((tokens): HttpCase => ({ category: 'tokenize', what: 'embed ids', request: req('/v1/embeddings', JSON.stringify({ input: [tokens] })), field: tokens.some((t) => t < 0) ? 'input' : null, mustReject: tokens.some((t) => t < 0) })),
-  fc.tuple(fc.constantFrom('/tokenize', '/detokenize', '/v1/embeddings'), fc.jsonValue({ maxDepth: 3 })).map(([path, v]): HttpCase => ({ category: 'tokenize', what: `random JSON to ${path}`, request: req(path, JSON.stringify(v)), field: null, mustReject: false })),
+  fc.record({ input: prompt, max_output_tokens: fc.integer({ min: 1, max: 4 }), stream: fc.boolean(), temperature: fc.double({ min: 0, max: 2, noNaN: true }), instructions: fc.option(prompt, { nil: undefined }) }, { requiredKeys: ['input', 'max_output_tokens'] }).map((b): HttpCase => ({ category: 'tokenize', what: 'a response', request: req('/v1/responses', JSON.stringify(b)), field: null, mustReject: false })),
+  fc.tuple(prompt, fc.constantFrom<[string, unknown, string]>(['max_output_tokens', 0, 'max_output_tokens'], ['previous_response_id', 'resp_1', 'previous_response_id'], ['truncation', 'auto', 'truncation'], ['input', [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }], 'input[0].content[0].type'], ['tools', [{ type: 'function', name: 'f' }], 'tools'])).map(([input, [k, v, field]]): HttpCase => ({ category: 'tokenize', what: `a response with ${k} = ${JSON.stringify(v)}`, request: req('/v1/responses', JSON.stringify({ input, max_output_tokens: 2, [k]: v })), field, mustReject: true })),
+  fc.tuple(fc.constantFrom('/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses'), fc.jsonValue({ maxDepth: 3 })).map(([path, v]): HttpCase => ({ category: 'tokenize', what: `random JSON to ${path}`, request: req(path, JSON.stringify(v)), field: null, mustReject: false })),
 );
 
-const ROUTES = [CHAT, TEXT, '/v1/models', '/health', '/ready', '/metrics', '/tokenize', '/detokenize', '/v1/embeddings', '/v1/models/x'];
+const ROUTES = [CHAT, TEXT, '/v1/models', '/health', '/ready', '/metrics', '/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses', '/v1/models/x'];
 const SMALL = '{"prompt":"Q: 1+1? A:","max_tokens":2}';
 const transportCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.tuple(fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'FOO', 'post'), fc.constantFrom(...ROUTES)).map(([method, path]): HttpCase => ({ category: 'transport', what: `${method} ${path}`, request: req(path, method === 'GET' || method === 'HEAD' ? '' : SMALL, [JSON_CT], method), field: null, mustReject: false })),

@@ -180,7 +180,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const createdAt = Date.now();
       const served = versions;
       const req = prepareRequest(services, spec);
-      const id = newCompletionId(spec.prompt);
+      const id = newCompletionId(spec.prompt, spec.api);
       const handle = await engine.submit(req);
       // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
       const result = store ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served)), r)) : handle.result;

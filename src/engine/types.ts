@@ -90,6 +90,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
   truncatePromptTokens?: number;
   /** Sticky A/B key of the caller. */
   key?: string;
+  /** The API it came through, when its id takes that API's prefix (OpenAI's `resp_` for the Responses API). */
+  api?: 'responses';
   /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */
   metadata?: Record<string, string>;
   signal?: AbortSignal;

@@ -16,6 +16,7 @@ import { registerAdminRoutes } from './admin-routes.ts';
 import { errorResponse } from './errors.ts';
 import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import { registerEmbeddingsRoute } from './embeddings-route.ts';
+import { registerResponsesRoute } from './responses-route.ts';
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
 
@@ -98,6 +99,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
+  registerResponsesRoute(app, ctx);
   registerEmbeddingsRoute(app, ctx);
   registerTokenizeRoutes(app, ctx);
   registerRecordRoutes(app, ctx);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { SELECT_MODES } from '../../engine/vote.ts';
 import { InvalidRequestError } from '../../errors.ts';
 
-const SkipSchema = z
+export const SkipSchema = z
   .object({
     policy: z.string().optional(),
     plan: z.unknown().optional(),

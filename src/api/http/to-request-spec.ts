@@ -20,7 +20,7 @@ export interface HttpSpec {
 
 const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
 
-function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
+export function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
   if (!s) return undefined;
   return {
     policy: s.policy,

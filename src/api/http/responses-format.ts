@@ -1,0 +1,92 @@
+/**
+ * OpenAI Responses API shapes built from engine results: the `response` object (its one output
+ * message is the selected candidate; skipserve's `skip` summary lists every candidate) and the
+ * streaming events around one message's text deltas.
+ */
+import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
+import { planToWire } from '../../plans/plan.ts';
+import type { ResponsesRequestBody } from './responses-schema.ts';
+import { skipSummary } from './skip-summary.ts';
+
+/** What every object of one response shares. */
+export interface ResponseMeta {
+  id: string;
+  /** Unix seconds. */
+  createdAt: number;
+  model: string;
+  body: ResponsesRequestBody;
+  /** The output message's id. */
+  messageId: string;
+  tok: TextTokenizer;
+  withLogprobs: boolean;
+}
+
+/** Output-text logprobs: `[{token, logprob, bytes, top_logprobs}]`. */
+export function outputLogprobs(tok: TextTokenizer, lps: readonly TokenLogprob[]) {
+  const entry = (token: number, logprob: number) => {
+    const text = tok.tokenText(token);
+    return { token: text, logprob, bytes: [...Buffer.from(text, 'utf8')] };
+  };
+  return lps.map((l) => ({ ...entry(l.token, l.logprob), top_logprobs: l.top.map((t) => entry(t.token, t.logprob)) }));
+}
+
+/** The output message item. */
+export function messageItem(m: ResponseMeta, text: string, status: 'in_progress' | 'completed' | 'incomplete', lps: readonly TokenLogprob[] | null) {
+  return { type: 'message', id: m.messageId, status, role: 'assistant', content: status === 'in_progress' ? [] : [textPart(m, text, lps)] };
+}
+
+export function textPart(m: ResponseMeta, text: string, lps: readonly TokenLogprob[] | null) {
+  return { type: 'output_text', text, annotations: [], ...(m.withLogprobs ? { logprobs: outputLogprobs(m.tok, lps ?? []) } : {}) };
+}
+
+/** The response object; `r` null while it runs (status in_progress, no output yet). */
+export function responseObject(m: ResponseMeta, r: GenerationResult | null): Record<string, unknown> {
+  const b = m.body;
+  const base = {
+    id: m.id,
+    object: 'response',
+    created_at: m.createdAt,
+    status: 'in_progress',
+    error: null,
+    incomplete_details: null as { reason: string } | null,
+    instructions: b.instructions ?? null,
+    max_output_tokens: b.max_output_tokens ?? null,
+    model: m.model,
+    output: [] as unknown[],
+    parallel_tool_calls: b.parallel_tool_calls ?? true,
+    previous_response_id: null,
+    reasoning: { effort: null, summary: null },
+    service_tier: b.service_tier ?? 'default',
+    store: b.store ?? true,
+    temperature: b.temperature ?? 1,
+    text: { format: b.text?.format ?? { type: 'text' }, verbosity: b.text?.verbosity ?? 'medium' },
+    tool_choice: b.tool_choice ?? 'auto',
+    tools: [],
+    top_logprobs: b.top_logprobs ?? 0,
+    top_p: b.top_p ?? 1,
+    truncation: 'disabled',
+    usage: null as unknown,
+    user: b.user ?? null,
+    metadata: b.metadata ?? {},
+  };
+  if (!r) return base;
+  const c = r.candidates[r.selectedIndex ?? 0]!;
+  const complete = c.finishReason !== 'length';
+  return {
+    ...base,
+    status: complete ? 'completed' : 'incomplete',
+    incomplete_details: complete ? null : { reason: 'max_output_tokens' },
+    output: [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
+    usage: {
+      input_tokens: r.promptTokens,
+      input_tokens_details: { cached_tokens: r.cachedTokens },
+      output_tokens: r.completionTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: r.promptTokens + r.completionTokens,
+    },
+    skip: {
+      ...skipSummary(r),
+      candidates: r.candidates.map((x) => ({ index: x.index, text: x.text, finish_reason: x.finishReason, answer: x.answer, score: Number.isFinite(x.meanLogprob) ? x.meanLogprob : null, skip_plan: planToWire(x.plan) })),
+    },
+  };
+}

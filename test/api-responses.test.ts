@@ -1,0 +1,103 @@
+// POST /v1/responses end to end on the default model: the real server on loopback called with the
+// unmodified `openai` client's responses.create, streamed and not; the same text as a chat
+// completion of the same messages; guided JSON, best-of-N, conversation history and the refusals.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+
+before(async () => {
+  server = await startTestServer({ model: 'models/default' });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+});
+after(async () => {
+  await server?.close();
+});
+
+const question = 'Tom has 12 apples. He buys 30 more. How many apples does Tom have now?';
+const model = 'default';
+
+test('a response is the chat completion of the same messages: text, usage, a resp_ id, status completed', async () => {
+  const r = await client.responses.create({ model, input: question, temperature: 0, max_output_tokens: 60 });
+  const chat = await client.chat.completions.create({ model, messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 60 });
+  assert.equal(r.output_text, chat.choices[0]!.message.content);
+  assert.equal(r.status, 'completed');
+  assert.match(r.id, /^resp_[0-9a-f]{32}$/);
+  assert.equal(r.output.length, 1);
+  assert.equal(r.output[0]!.type, 'message');
+  assert.equal(r.usage!.input_tokens, chat.usage!.prompt_tokens);
+  assert.equal(r.usage!.output_tokens, chat.usage!.completion_tokens);
+  const short = await client.responses.create({ model, input: [{ role: 'user', content: question }], temperature: 0, max_output_tokens: 3 });
+  assert.equal(short.status, 'incomplete');
+  assert.equal(short.incomplete_details!.reason, 'max_output_tokens');
+});
+
+test('streamed: the Responses event sequence; the deltas add up to the final text, with logprobs when included', async () => {
+  const events = await client.responses.create({ model, input: question, temperature: 0, max_output_tokens: 60, stream: true, include: ['message.output_text.logprobs'], top_logprobs: 2 });
+  const types: string[] = [];
+  const seqs: number[] = [];
+  let text = '';
+  let logprobs = 0;
+  let final: OpenAI.Responses.Response | null = null;
+  for await (const e of events) {
+    types.push(e.type);
+    seqs.push(e.sequence_number);
+    if (e.type === 'response.output_text.delta') {
+      text += e.delta;
+      logprobs += e.logprobs.length;
+      assert.ok(e.logprobs.every((l) => l.top_logprobs!.length === 2));
+    }
+    if (e.type === 'response.completed') final = e.response;
+  }
+  assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+  assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
+  assert.deepEqual(seqs, seqs.map((_, i) => i));
+  assert.equal(text, ' 12+30=42. The answer is 42.');
+  const part = (final!.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
+  assert.equal(part.text, text);
+  assert.equal(part.logprobs!.length, logprobs);
+  assert.equal(logprobs, final!.usage!.output_tokens);
+});
+
+test('instructions become a system message; conversation history (an earlier output) is taken back as input', async () => {
+  const withInstructions = await client.responses.create({ model, instructions: 'Answer briefly.', input: question, temperature: 0, max_output_tokens: 40 });
+  const tok = (await (await fetch(`${server.http}/tokenize`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: question }] }) })).json()) as { count: number };
+  assert.equal(withInstructions.usage!.input_tokens, tok.count);
+  const first = await client.responses.create({ model, input: question, temperature: 0, max_output_tokens: 40 });
+  const next = await client.responses.create({ model, input: [{ role: 'user', content: question }, ...(first.output as OpenAI.Responses.ResponseOutputMessage[]), { role: 'user', content: 'Tom has 5 pears. He eats 2. How many pears does Tom have now?' }], temperature: 0, max_output_tokens: 40 });
+  assert.equal(next.status, 'completed');
+  assert.ok(next.usage!.input_tokens > first.usage!.input_tokens + first.usage!.output_tokens);
+});
+
+test('text.format json_schema guides the text; n and skip (extensions) give best-of-N with every candidate in skip.candidates', async () => {
+  const schema = { type: 'object', properties: { answer: { type: 'integer' } }, required: ['answer'] };
+  const j = await client.responses.create({ model, input: question, temperature: 0.8, max_output_tokens: 40, text: { format: { type: 'json_schema', name: 'answer', schema } } });
+  assert.ok(Number.isInteger(JSON.parse(j.output_text).answer), j.output_text);
+  const r = (await client.responses.create({ model, input: question, temperature: 0.8, max_output_tokens: 60, n: 8, skip: { policy: 'random-heads', k: 2 } } as never)) as unknown as OpenAI.Responses.Response & { skip: { selected_index: number; candidates: { index: number; text: string }[] } };
+  assert.equal(r.skip.candidates.length, 8);
+  assert.equal(r.output_text, r.skip.candidates[r.skip.selected_index]!.text);
+});
+
+test('what this server does not do is a 400 naming the field', async () => {
+  const bad = async (body: Record<string, unknown>, param: string) => {
+    await assert.rejects(client.responses.create({ model, input: question, max_output_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400, JSON.stringify(e.error));
+      assert.equal((e.error as { param: string | null }).param, param, JSON.stringify(e.error));
+      return true;
+    });
+  };
+  await bad({ previous_response_id: 'resp_1' }, 'previous_response_id');
+  await bad({ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tools');
+  await bad({ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'http://x/y.png' }] }] }, 'input[0].content[0].type');
+  await bad({ input: [{ type: 'function_call_output', call_id: 'c', output: '1' }] }, 'input[0].type');
+  await bad({ max_output_tokens: 0 }, 'max_output_tokens');
+  await bad({ stream: true, n: 2 }, 'n');
+  await bad({ text: { format: { type: 'json_schema', name: 'x', schema: { type: 'date' } } } }, 'text.format.schema');
+  await bad({ reasoning: { effort: 'high' } }, 'reasoning');
+  await bad({ truncation: 'auto' }, 'truncation');
+  await bad({ include: ['file_search_call.results'] }, 'include[0]');
+  await bad({ top_logprobs: 50, include: ['message.output_text.logprobs'] }, 'top_logprobs');
+});
