@@ -153,7 +153,7 @@ test('tools: a named tool_choice makes every candidate call it (tool_calls, argu
   }
 });
 
-test("tools: 'required' calls one of the tools (one call without parallel_tool_calls); streams: a named call's arguments piece by piece, required calls whole", async () => {
+test("tools: 'required' calls one of the tools (one call without parallel_tool_calls); streams: a named call's arguments piece by piece, required calls too, as the unstreamed response has them", async () => {
   const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 3, seed: 6, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required', parallel_tool_calls: false });
   for (const c of r.choices) {
     assert.equal(c.finish_reason, 'tool_calls', JSON.stringify(c.message));
@@ -187,10 +187,17 @@ test("tools: 'required' calls one of the tools (one call without parallel_tool_c
   assert.match(named.calls[0]!.id!, /^call_/);
   assert.ok(named.pieces > 1, 'a named call streams its arguments piece by piece');
   assert.ok(Number.isInteger(JSON.parse(named.calls[0]!.arguments).a));
-  const required = await read(await client.chat.completions.create({ model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required', stream: true }));
+  const body = { model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required' as const };
+  const required = await read(await client.chat.completions.create({ ...body, stream: true }));
   assert.equal(required.finish, 'tool_calls');
   assert.ok(required.calls.length >= 1);
   for (const c of required.calls) assert.ok(['get_weather', 'add'].includes(c.name!) && typeof JSON.parse(c.arguments) === 'object');
+  assert.ok(required.pieces > required.calls.length, 'required calls stream their arguments piece by piece');
+  const whole = await client.chat.completions.create(body);
+  assert.deepEqual(
+    required.calls.map((c) => ({ name: c.name, arguments: c.arguments })),
+    whole.choices[0]!.message.tool_calls!.map((t) => ({ name: (t as { function: { name: string } }).function.name, arguments: (t as { function: { arguments: string } }).function.arguments })),
+  );
 });
 
 test('tools: a conversation with an earlier call and its result goes to the template; bad tool fields are 400s naming them', async () => {

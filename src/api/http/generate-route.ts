@@ -15,6 +15,7 @@ import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse, toHttp } from './errors.ts';
 import { completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
+import { ToolCallStream, type CallEvent } from '../../engine/tool-call-stream.ts';
 import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
 import { chatSpec, completionSpecs, type HttpSpec } from './to-request-spec.ts';
@@ -91,20 +92,22 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
-    // Tool mode: each choice's text so far (under `required`, read as calls once its candidate is done).
-    const toolText = new Map<number, string>();
+    // Tool mode `required`: each choice's calls, read as its text streams.
+    const callStreams = new Map<number, ToolCallStream>();
     try {
       for await (const [k, d] of mergeEvents(handles.map((h) => h.events))) {
         const index = k * perPrompt + d.index;
         const plan = handles[k]!.plans[d.index];
         if (toolMode) {
-          const whole = (toolText.get(index) ?? '') + d.text;
-          toolText.set(index, whole);
-          // A named call streams its arguments as they come; `required` calls go whole, at the end.
-          if (toolMode.kind === 'named' ? d.text || d.finishReason : d.finishReason) {
+          let events: CallEvent[] | undefined;
+          if (toolMode.kind === 'required') {
+            if (!callStreams.has(index)) callStreams.set(index, new ToolCallStream());
+            events = callStreams.get(index)!.push(d.text);
+          }
+          if (events ? events.length || d.finishReason : d.text || d.finishReason) {
             const opening = !started.has(index);
             started.add(index);
-            const piece = { text: d.text, whole, first: opening, finishReason: d.finishReason };
+            const piece = { text: d.text, first: opening, finishReason: d.finishReason, events };
             await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, piece, toolMode, opening ? { skip_plan: plan ? planToWire(plan) : null } : {})) });
           }
           continue;

@@ -4,6 +4,7 @@
  * the `skip` summary per response).
  */
 import { randomUUID } from 'node:crypto';
+import type { CallEvent } from '../../engine/tool-call-stream.ts';
 import { readToolCalls, type ToolMode } from '../../engine/tool-calls.ts';
 import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
@@ -129,22 +130,20 @@ function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null 
 }
 
 /**
- * A streamed tool-mode choice. A named function's arguments stream as they come (the choice's text
- * is them): the first chunk opens the call (`id`, name), later ones add to `function.arguments`,
- * the last says `tool_calls` (or `length`). Under `required` the calls are read from the text once
- * its candidate is done and sent in that last chunk (each with its `index`, as OpenAI streams them).
+ * A streamed tool-mode choice, as OpenAI streams calls: a call's first entry opens it (`index`,
+ * `id`, name), later entries add to its `function.arguments`, the choice's last chunk says
+ * `tool_calls` (or `length`). A named function's arguments are the choice's text as it comes;
+ * under `required` the calls are read from the text as it streams (`events`, ToolCallStream).
  */
-export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; whole: string; first: boolean; finishReason?: string }, toolMode: ToolMode, extras: Record<string, unknown>) {
-  const chunk = (delta: object, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: finish, ...extras }] });
-  if (toolMode.kind === 'named') {
-    const call = piece.first ? { index: 0, id: callId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } };
-    const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
-    return chunk({ ...(piece.first ? { role: 'assistant', content: null } : {}), tool_calls: [call] }, finish);
-  }
-  const turn = chatTurn(piece.whole, piece.finishReason ?? 'stop', toolMode);
-  const m = turn.message as { content: string | null; tool_calls?: { id: string; type: string; function: object }[] };
-  const delta = m.tool_calls ? { role: 'assistant', content: null, tool_calls: m.tool_calls.map((t, i) => ({ index: i, ...t })) } : { role: 'assistant', content: m.content };
-  return chunk(delta, turn.finish_reason);
+export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; first: boolean; finishReason?: string; events?: readonly CallEvent[] }, toolMode: ToolMode, extras: Record<string, unknown>) {
+  const head = piece.first ? { role: 'assistant', content: null } : {};
+  const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
+  const calls =
+    toolMode.kind === 'named'
+      ? [piece.first ? { index: 0, id: callId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } }]
+      : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: callId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
+  const delta = { ...head, ...(calls.length ? { tool_calls: calls } : {}) };
+  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: finish, ...extras }] };
 }
 
 /**
