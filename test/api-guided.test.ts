@@ -168,7 +168,9 @@ test("tools: 'required' calls one of the tools (one call without parallel_tool_c
     const calls: { name?: string; id?: string; arguments: string }[] = [];
     let finish: string | null = null;
     let pieces = 0;
+    let logprobs = 0;
     for await (const chunk of s) {
+      logprobs += chunk.choices[0]?.logprobs?.content?.length ?? 0;
       for (const t of chunk.choices[0]?.delta.tool_calls ?? []) {
         calls[t.index] ??= { arguments: '' };
         if (t.function?.name) calls[t.index]!.name = t.function.name;
@@ -178,7 +180,7 @@ test("tools: 'required' calls one of the tools (one call without parallel_tool_c
       }
       finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    return { calls, finish, pieces };
+    return { calls, finish, pieces, logprobs };
   };
   const named = await read(stream);
   assert.equal(named.finish, 'tool_calls');
@@ -187,13 +189,14 @@ test("tools: 'required' calls one of the tools (one call without parallel_tool_c
   assert.match(named.calls[0]!.id!, /^call_/);
   assert.ok(named.pieces > 1, 'a named call streams its arguments piece by piece');
   assert.ok(Number.isInteger(JSON.parse(named.calls[0]!.arguments).a));
-  const body = { model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required' as const };
+  const body = { model: server.ctx.model.info.id, messages, seed: 7, temperature: 1, max_tokens: 150, tools: [weather, add], tool_choice: 'required' as const, logprobs: true };
   const required = await read(await client.chat.completions.create({ ...body, stream: true }));
   assert.equal(required.finish, 'tool_calls');
   assert.ok(required.calls.length >= 1);
   for (const c of required.calls) assert.ok(['get_weather', 'add'].includes(c.name!) && typeof JSON.parse(c.arguments) === 'object');
   assert.ok(required.pieces > required.calls.length, 'required calls stream their arguments piece by piece');
   const whole = await client.chat.completions.create(body);
+  assert.equal(required.logprobs, whole.choices[0]!.logprobs!.content!.length, 'every token\'s logprob streams');
   assert.deepEqual(
     required.calls.map((c) => ({ name: c.name, arguments: c.arguments })),
     whole.choices[0]!.message.tool_calls!.map((t) => ({ name: (t as { function: { name: string } }).function.name, arguments: (t as { function: { arguments: string } }).function.arguments })),

@@ -14,7 +14,7 @@ import { countEdgeError } from '../../metrics/outcomes.ts';
 import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse, toHttp } from './errors.ts';
-import { completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
+import { chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
 import { ToolCallStream, type CallEvent } from '../../engine/tool-call-stream.ts';
 import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
@@ -104,10 +104,11 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
             if (!callStreams.has(index)) callStreams.set(index, new ToolCallStream());
             events = callStreams.get(index)!.push(d.text);
           }
-          if (events ? events.length || d.finishReason : d.text || d.finishReason) {
+          const lps = withLogprobs && d.logprobs.length ? chatLogprobs(tok, d.logprobs) : null;
+          if ((events ? events.length : d.text) || d.finishReason || lps) {
             const opening = !started.has(index);
             started.add(index);
-            const piece = { text: d.text, first: opening, finishReason: d.finishReason, events };
+            const piece = { text: d.text, first: opening, finishReason: d.finishReason, events, logprobs: lps };
             await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, piece, toolMode, opening ? { skip_plan: plan ? planToWire(plan) : null } : {})) });
           }
           continue;

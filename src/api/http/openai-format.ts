@@ -134,8 +134,9 @@ function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null 
  * `id`, name), later entries add to its `function.arguments`, the choice's last chunk says
  * `tool_calls` (or `length`). A named function's arguments are the choice's text as it comes;
  * under `required` the calls are read from the text as it streams (`events`, ToolCallStream).
+ * With logprobs, each chunk carries its tokens' (a chunk may then add no call text).
  */
-export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; first: boolean; finishReason?: string; events?: readonly CallEvent[] }, toolMode: ToolMode, extras: Record<string, unknown>) {
+export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; first: boolean; finishReason?: string; events?: readonly CallEvent[]; logprobs: ReturnType<typeof chatLogprobs> | null }, toolMode: ToolMode, extras: Record<string, unknown>) {
   const head = piece.first ? { role: 'assistant', content: null } : {};
   const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
   const calls =
@@ -143,7 +144,7 @@ export function toolCallChunk(id: string, model: string, created: number, index:
       ? [piece.first ? { index: 0, id: callId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } }]
       : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: callId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
   const delta = { ...head, ...(calls.length ? { tool_calls: calls } : {}) };
-  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: null, finish_reason: finish, ...extras }] };
+  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
 }
 
 /**
