@@ -39,7 +39,7 @@ test('response_format json_schema: every candidate is JSON of the schema, finish
     const v = JSON.parse(c.message.content!);
     assert.deepEqual(Object.keys(v).filter((k) => k !== 'pets'), ['name', 'age', 'member']);
     assert.equal(typeof v.name, 'string');
-    assert.ok(v.name.length <= 8);
+    assert.ok([...v.name].length <= 8, "maxLength counts characters (code points)");
     assert.ok(Number.isInteger(v.age));
     assert.equal(typeof v.member, 'boolean');
     for (const p of v.pets ?? []) assert.ok(['cat', 'dog'].includes(p));

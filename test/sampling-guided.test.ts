@@ -34,6 +34,24 @@ test('regex: full matches agree with RegExp on random strings', () => {
   }
 });
 
+test('regex: characters are code points, as RegExp\'s u mode (and Python\'s re) read them: an emoji is one atom, never half of one', () => {
+  const ASTRAL = ['😀{2}', '[😀-😂]+', '[^😀]*', '.{3}', '(a|😀)+b?', '[a😀]{1,2}', '\\uD83D\\uDE00+', '[^a]+', '\\S+', '\\D*', '😀?', '[^\\d😁]{2,}', '[𝄞-😀]', '[\\w𝄞]+'];
+  for (const p of ASTRAL) {
+    const ours = fullMatch(p);
+    const js = new RegExp(`^(?:${p})$`, 'u');
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b', '1', 'é', '\n', '😀', '😁', '😂', '😃', '𝄞', '\u{10ffff}'), { maxLength: 6 }), (cs) => {
+        const s = cs.join('');
+        assert.equal(ours(s), js.test(s), `pattern ${p} on ${JSON.stringify(s)}`);
+      }),
+      { numRuns: 300 },
+    );
+  }
+  const s2 = new LazyDfa(compileRegex(schemaToRegex({ type: 'string', maxLength: 2 })));
+  assert.ok(s2.accepting(s2.walk(s2.start, '"😀😀"')), 'JSON Schema lengths count code points');
+  assert.ok(!s2.accepting(s2.walk(s2.start, '"😀😀😀"')));
+});
+
 test('regex: a live DFA state means some continuation matches (prefixes of matches stay alive)', () => {
   const p = '\\d{2,3}-[a-z]+(\\.[a-z]+)?';
   const dfa = new LazyDfa(compileRegex(p));

@@ -1,6 +1,9 @@
 /**
  * A regular-expression engine for guided decoding: the pattern is parsed into a Thompson NFA over
- * UTF-16 code units, which a lazy DFA (dfa.ts) walks one character at a time. The whole output must
+ * UTF-16 code units, which a lazy DFA (dfa.ts) walks one unit at a time. Characters are code points,
+ * as in Python's `re` and JavaScript's `u` mode: a character beyond the BMP (an emoji) is one atom
+ * that a quantifier repeats whole, and `.`, classes and their negations take or refuse it whole (its
+ * surrogate pair), never half of it. The whole output must
  * match (as Python's `re.fullmatch`, vLLM's and outlines' rule), so `^` and `$` at the ends are
  * accepted and ignored. Supported: literals and escapes (\d \w \s \D \W \S \n \t \r \f \v \uXXXX
  * \xXX and escaped punctuation), `.`, classes `[a-z_]` / `[^"\\]`, groups `( )` `(?: )` `(?<name> )`,
@@ -8,8 +11,10 @@
  * not change what matches). Backreferences, lookaround and anchors inside the pattern are refused.
  */
 
-/** Inclusive code-unit ranges, sorted and merged. */
+/** Inclusive code-unit ranges (in the NFA) or code-point ranges (while parsing), sorted and merged. */
 export type CharRanges = [number, number][];
+
+const MAX_CODE_POINT = 0x10ffff;
 
 export interface NfaState {
   /** Consumes one character in `chars` (negated: any character not in them) and moves to `to`. */
@@ -48,6 +53,7 @@ function merge(r: CharRanges): CharRanges {
   return out;
 }
 
+/** The code points not in `r`. */
 function complement(r: CharRanges): CharRanges {
   const out: CharRanges = [];
   let next = 0;
@@ -55,7 +61,25 @@ function complement(r: CharRanges): CharRanges {
     if (a > next) out.push([next, a - 1]);
     next = b + 1;
   }
-  if (next <= 0xffff) out.push([next, 0xffff]);
+  if (next <= MAX_CODE_POINT) out.push([next, MAX_CODE_POINT]);
+  return out;
+}
+
+/** `r` clipped to [lo, hi]. */
+function clip(r: CharRanges, lo: number, hi: number): CharRanges {
+  return r.filter(([a, b]) => b >= lo && a <= hi).map(([a, b]) => [Math.max(a, lo), Math.min(b, hi)] as [number, number]);
+}
+
+const high = (c: number) => 0xd800 + ((c - 0x10000) >> 10);
+const low = (c: number) => 0xdc00 + ((c - 0x10000) & 0x3ff);
+
+/** The surrogate pairs of the astral code points a..b: [high units, low units] pairs whose product is exactly them. */
+function surrogatePairs(a: number, b: number): [CharRanges, CharRanges][] {
+  const [ha, la, hb, lb] = [high(a), low(a), high(b), low(b)];
+  if (ha === hb) return [[[[ha, ha]], [[la, lb]]]];
+  const out: [CharRanges, CharRanges][] = [[[[ha, ha]], [[la, 0xdfff]]]];
+  if (hb - ha > 1) out.push([[[ha + 1, hb - 1]], [[0xdc00, 0xdfff]]]);
+  out.push([[[hb, hb]], [[0xdc00, lb]]]);
   return out;
 }
 
@@ -183,10 +207,30 @@ class Parser {
     return { start: parts[0]!.start, end };
   }
 
+  /**
+   * One character among the code points `chars` (negated: any code point not among them): an edge
+   * for its BMP part (surrogates excluded) and a surrogate pair of edges per astral run.
+   */
   private charFrag(chars: CharRanges, negated = false): Frag {
+    const set = negated ? complement(chars) : merge(chars);
+    const bmp = [...clip(set, 0, 0xd7ff), ...clip(set, 0xe000, 0xffff)];
     const end = this.state();
-    const start = this.state({ chars: merge(chars), negated, to: end });
+    const start = this.state(bmp.length ? { chars: bmp, negated: false, to: end } : null);
+    for (const [a, b] of clip(set, 0x10000, MAX_CODE_POINT)) {
+      for (const [hi, lo] of surrogatePairs(a, b)) {
+        const second = this.state({ chars: lo, negated: false, to: end });
+        const first = this.state({ chars: hi, negated: false, to: second });
+        this.link(start, first);
+      }
+    }
     return { start, end };
+  }
+
+  /** The code point at the parse position (a surrogate pair is one), and moves past it. */
+  private codePoint(): number {
+    const code = this.src.codePointAt(this.i)!;
+    this.i += code > 0xffff ? 2 : 1;
+    return code;
   }
 
   private atom(): Frag {
@@ -213,8 +257,7 @@ class Parser {
     if (c === '\\') return this.escape(false) as Frag;
     if (c === '*' || c === '+' || c === '?') throw this.error(`nothing to repeat before '${c}'`);
     if (c === '^' || c === '$') throw this.error(`anchor '${c}' inside the pattern is not supported (the whole output is matched)`);
-    this.i++;
-    const code = c.charCodeAt(0);
+    const code = this.codePoint();
     return this.charFrag([[code, code]]);
   }
 
@@ -262,12 +305,20 @@ class Parser {
         const hex = this.src.slice(this.i, this.i + n);
         if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) throw this.error(`\\${c} needs ${n} hex digits`);
         this.i += n;
-        return one(parseInt(hex, 16));
+        let code = parseInt(hex, 16);
+        // \uD83D\uDE00: a surrogate pair written as two escapes is its one character.
+        const next = /^\\u([dD][c-fC-F][0-9a-fA-F]{2})/.exec(this.src.slice(this.i));
+        if (c === 'u' && code >= 0xd800 && code <= 0xdbff && next) {
+          code = 0x10000 + ((code - 0xd800) << 10) + (parseInt(next[1]!, 16) - 0xdc00);
+          this.i += 6;
+        }
+        return one(code);
       }
       default:
         if (/[1-9]/.test(c)) throw this.error('backreferences are not supported');
         if (/[A-Za-z]/.test(c)) throw this.error(`unknown escape \\${c}`);
-        return one(c.charCodeAt(0));
+        this.i--;
+        return one(this.codePoint());
     }
   }
 
@@ -286,9 +337,7 @@ class Parser {
         if (e.chars.length === 1 && e.chars[0]![0] === e.chars[0]![1] && !e.negated) return e.chars[0]![0];
         return e.negated ? complement(e.chars) : e.chars;
       }
-      const code = this.src.charCodeAt(this.i);
-      this.i++;
-      return code;
+      return this.codePoint();
     };
     while (this.i < this.src.length && (this.src[this.i] !== ']' || first)) {
       first = false;
