@@ -1,7 +1,7 @@
 // vLLM's request extensions end to end on the default model (real server on loopback, the `openai`
 // client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens,
-// include_stop_str_in_output, priority, truncate_prompt_tokens, add_generation_prompt and
-// continue_final_message; and the repetition penalty's arithmetic against a hand
+// include_stop_str_in_output, priority, truncate_prompt_tokens, add_generation_prompt,
+// continue_final_message, allowed_token_ids and bad_words; and the repetition penalty's arithmetic against a hand
 // computation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,6 +44,30 @@ test('repetition_penalty: a seen token\'s logit divided when positive, multiplie
   counts.add(3);
   const out = processLogits(new Float32Array([2, -1, 0.5, 4, 1]), new Float32Array(5), { temperature: 1, topP: 1, topK: 0, repetitionPenalty: 2 }, counts);
   assert.deepEqual([...out], [1, -2, 0.5, 2, 1]);
+});
+
+test('allowed_token_ids cuts every other token; bad_words cuts a sequence\'s last token where the rest was just generated', () => {
+  const counts = new TokenCounts([], true);
+  for (const t of [7, 3]) counts.add(t);
+  const p = { temperature: 1, topP: 1, topK: 0 };
+  const logits = new Float32Array([0.5, 1, 2, 3, 4, 5]);
+  assert.deepEqual([...processLogits(logits, new Float32Array(6), { ...p, allowedTokenIds: [1, 4] }, counts)], [-Infinity, 1, -Infinity, -Infinity, 4, -Infinity]);
+  assert.deepEqual([...processLogits(logits, new Float32Array(6), { ...p, badWords: [[3, 5], [7, 4], [2]] }, counts)], [0.5, 1, -Infinity, 3, 4, -Infinity]);
+});
+
+test('allowed_token_ids: only the listed tokens are drawn, at any temperature', async () => {
+  const digits = await Promise.all([...'0123456789'].map(tokenId));
+  const r = await client.completions.create({ model: server.ctx.model.info.id, prompt, n: 4, seed: 2, temperature: 1.2, max_tokens: 12, ignore_eos: true, allowed_token_ids: digits } as never);
+  for (const c of r.choices) assert.match(c.text, /^[0-9]{12}$/);
+});
+
+test('bad_words: the words never appear, as written or after a space', async () => {
+  const plain = await complete({});
+  assert.ok(plain.text.includes('The answer'), plain.text);
+  const banned = await complete({ bad_words: ['answer', 'The'] });
+  assert.ok(!/answer|The/.test(banned.text), banned.text);
+  const sampled = await client.completions.create({ model: server.ctx.model.info.id, prompt, n: 6, seed: 4, temperature: 1, max_tokens: 40, bad_words: ['answer'] } as never);
+  for (const c of sampled.choices) assert.ok(!c.text.includes('answer'), c.text);
 });
 
 test('repetition_penalty changes greedy text (the answer repeats the prompt\'s numbers); the same request gives the same text', async () => {
@@ -154,6 +178,12 @@ test('bad values are 400s naming the field', async () => {
   await bad({ priority: 0.5 }, 'priority');
   await bad({ priority: 2 ** 40 }, 'priority');
   await bad({ truncate_prompt_tokens: 0 }, 'truncate_prompt_tokens');
+  await bad({ allowed_token_ids: [] }, 'allowed_token_ids');
+  await bad({ allowed_token_ids: [5, 99999] }, 'allowed_token_ids[1]');
+  await bad({ allowed_token_ids: [5], guided_regex: '[0-9]+' }, 'allowed_token_ids');
+  await bad({ allowed_token_ids: [server.ctx.model.info.eosTokenIds[0]], min_tokens: 2 }, 'allowed_token_ids');
+  await bad({ bad_words: ['  '] }, 'bad_words[0]');
+  await bad({ bad_words: Array.from({ length: 65 }, (_, i) => `w${i}`) }, 'bad_words');
   const chat = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.chat.completions.create({ model: server.ctx.model.info.id, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(e.status, 400, JSON.stringify(e.error));
@@ -183,6 +213,9 @@ test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () 
   const stop = plain.text.slice(6, 8);
   assert.ok((await unary({ stop: [stop], ignore_eos: true, include_stop_str_in_output: true })).candidates[0]!.text.endsWith(stop));
   assert.notEqual((await unary({ repetition_penalty: 5 })).candidates[0]!.text, natural.text);
+  const digits = await Promise.all([...'0123456789'].map(tokenId));
+  assert.ok((await unary({ allowed_token_ids: digits, ignore_eos: true, max_tokens: 6 })).candidates[0]!.token_ids.every((t) => digits.includes(t)));
+  assert.ok(!(await unary({ bad_words: ['answer'] })).candidates[0]!.text.includes('answer'));
   await assert.rejects(unary({ repetition_penalty: 20 }), (e: grpc.ServiceError) => {
     assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
     assert.ok(e.details.startsWith('repetition_penalty'), e.details);

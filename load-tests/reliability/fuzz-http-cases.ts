@@ -64,6 +64,7 @@ const validBody = fc
     stream: fc.boolean(),
     stop: fc.option(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 })), { nil: undefined }),
     repetition_penalty: fc.option(fc.double({ min: 0.5, max: 2, noNaN: true }), { nil: undefined }),
+    bad_words: fc.option(fc.array(fc.string({ minLength: 1, maxLength: 6 }).filter((w) => w.trim().length > 0), { maxLength: 3 }), { nil: undefined }),
     min_tokens: fc.option(fc.integer({ min: 0, max: 1 }), { nil: undefined }),
     include_stop_str_in_output: fc.option(fc.boolean(), { nil: undefined }),
     priority: fc.option(fc.integer({ min: -5, max: 5 }), { nil: undefined }),
@@ -129,6 +130,8 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'min_p', param: 'min_p', values: fc.oneof(fc.double({ min: -10, max: -1e-6, noNaN: true }), fc.double({ min: 1.0001, max: 100, noNaN: true }), fc.string({ maxLength: 3 })) },
     { path: 'logit_bias', param: 'logit_bias', values: fc.oneof(fc.dictionary(fc.constantFrom('5', '-1', 'x', '1e3', String(l.vocab), '00'), fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minKeys: 1, maxKeys: 3 }).filter((d) => Object.entries(d).some(([k, v]) => !/^(0|[1-9][0-9]*)$/.test(k) || Number(k) >= l.vocab || Math.abs(v) > 100)), fc.dictionary(fc.constantFrom('5', '7'), fc.double({ min: 100.001, max: 1e9, noNaN: true }), { minKeys: 1, maxKeys: 2 }), fc.string({ maxLength: 3 }), fc.array(fc.nat(), { maxLength: 2 })) },
     { path: 'repetition_penalty', param: 'repetition_penalty', values: fc.oneof(fc.double({ min: -1e6, max: 0, noNaN: true }), fc.double({ min: 10.0001, max: 1e9, noNaN: true }), fc.string({ maxLength: 2 })) },
+    { path: 'allowed_token_ids', param: 'allowed_token_ids', values: fc.oneof(fc.constant([]), fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 2 }), fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 2 }), fc.string({ maxLength: 2 })) },
+    { path: 'bad_words', param: 'bad_words', values: fc.oneof(fc.constant(['']), fc.constant(['  ']), fc.array(fc.constant('w'), { minLength: 65, maxLength: 70 }), fc.array(fc.nat(), { minLength: 1, maxLength: 2 }), fc.string({ maxLength: 2 })) },
     { path: 'stop_token_ids', param: 'stop_token_ids', values: fc.oneof(fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 2 }), fc.array(fc.integer({ min: -9, max: -1 }), { minLength: 1, maxLength: 2 }), fc.array(fc.nat({ max: l.vocab - 1 }), { minLength: 65, maxLength: 80 }), fc.string({ maxLength: 2 })) },
     { path: 'min_tokens', param: 'min_tokens', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.integer({ min: 5, max: 1e7 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.max_tokens = 4) },
     { path: 'min_tokens', param: 'min_tokens', values: fc.integer({ min: 1, max: 4 }), prepare: (b) => Object.assign(b, { max_tokens: 4, guided_regex: 'a+' }) },
@@ -168,7 +171,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {

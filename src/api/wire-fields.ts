@@ -22,6 +22,8 @@ const WIRE: Record<string, string> = {
   frequencyPenalty: 'frequency_penalty',
   logitBias: 'logit_bias',
   repetitionPenalty: 'repetition_penalty',
+  allowedTokenIds: 'allowed_token_ids',
+  badWords: 'bad_words',
   stopTokenIds: 'stop_token_ids',
   minTokens: 'min_tokens',
   includeStopStrInOutput: 'include_stop_str_in_output',

@@ -14,11 +14,11 @@ import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import type { ChatTemplate } from '../text/chat-template.ts';
 import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 import { compileAnswerPattern } from './answers.ts';
-import type { GenerationRequest, RequestSpec, TextTokenizer } from './types.ts';
+import type { GenerationRequest, RequestSpec, SamplingParams, TextTokenizer } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** Limits on what one request may ask for (maxCoreFraction: the largest share of the sublayer FLOPs a sub-network may skip). */
-export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64, maxCoreFraction: 0.6, maxStopTokenIds: 64 };
+export const REQUEST_LIMITS = { maxLogitBias: 1024, maxStops: 16, maxStopChars: 256, maxAnswerPatternChars: 500, maxTopLogprobs: 20, maxTemperature: 2, maxMetadataPairs: 16, maxMetadataKeyChars: 64, maxMetadataValueChars: 512, maxReferenceAnswerChars: 1000, maxCharsPerToken: 32, maxPrompts: 64, maxCoreFraction: 0.6, maxStopTokenIds: 64, maxBadWords: 64, maxBadWordChars: 256 };
 
 /** The policy a request gets when it names none. */
 export interface PolicyAssignment {
@@ -90,6 +90,30 @@ function checkEndRules(spec: RequestSpec, vocabSize: number, maxTokens: number):
   checkTokenIds(ids, vocabSize, 'stopTokenIds');
   const minTokens = int(spec.minTokens, 'minTokens', 0, maxTokens, `an integer from 0 to maxTokens (${maxTokens})`) ?? 0;
   return { ...(ids.length ? { stopTokenIds: [...new Set(ids)] } : {}), ...(minTokens > 0 ? { minTokens } : {}), ...(spec.includeStopStrInOutput ? { includeStopStr: true } : {}) };
+}
+
+/** vLLM's allowed_token_ids and bad_words as the sampler takes them (sorted distinct ids; token sequences). */
+function checkTokenRules(s: Pick<RequestServices, 'info' | 'tokenizer'>, spec: RequestSpec): Pick<SamplingParams, 'allowedTokenIds' | 'badWords'> {
+  const out: Pick<SamplingParams, 'allowedTokenIds' | 'badWords'> = {};
+  if (spec.allowedTokenIds !== undefined) {
+    if (!Array.isArray(spec.allowedTokenIds) || spec.allowedTokenIds.length === 0) throw new InvalidRequestError('allowedTokenIds must be a non-empty list of token ids', 'allowedTokenIds');
+    checkTokenIds(spec.allowedTokenIds, s.info.vocabSize, 'allowedTokenIds');
+    out.allowedTokenIds = [...new Set(spec.allowedTokenIds)].sort((a, b) => a - b);
+  }
+  const words = spec.badWords ?? [];
+  if (!Array.isArray(words) || words.length > REQUEST_LIMITS.maxBadWords) throw new InvalidRequestError(`badWords must be a list of at most ${REQUEST_LIMITS.maxBadWords} words`, 'badWords');
+  const seqs = new Map<string, number[]>();
+  words.forEach((w, i) => {
+    const word = w.trimStart();
+    if (word.length === 0 || w.length > REQUEST_LIMITS.maxBadWordChars) throw new InvalidRequestError(`badWords[${i}] must have 1 to ${REQUEST_LIMITS.maxBadWordChars} characters (not only spaces)`, `badWords[${i}]`);
+    // As written, and after a space (a word in the middle of a text is another token sequence), as vLLM bans them.
+    for (const text of [word, ' ' + word]) {
+      const ids = s.tokenizer.encode(text, false);
+      if (ids.length) seqs.set(ids.join(','), ids);
+    }
+  });
+  if (seqs.size) out.badWords = [...seqs.values()];
+  return out;
 }
 
 export function checkTokenIds(tokens: readonly number[], vocabSize: number, field: string): void {
@@ -237,13 +261,19 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (guide && spec.ignoreEos) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
   if (guide && endRules.minTokens) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which minTokens may forbid', 'minTokens');
   const repetition = repetitionPenalty !== 1 ? { repetitionPenalty, repetitionPrompt: [...new Set(prompt.tokens)] } : {};
+  const tokenRules = checkTokenRules(s, spec);
+  if (endRules.minTokens && tokenRules.allowedTokenIds) {
+    const stops = new Set([...(spec.ignoreEos ? [] : info.eosTokenIds), ...(endRules.stopTokenIds ?? [])]);
+    if (tokenRules.allowedTokenIds.every((t) => stops.has(t))) throw new InvalidRequestError('every allowed token ends the text, which minTokens forbids at first', 'allowedTokenIds');
+  }
+  if (guide && tokenRules.allowedTokenIds) throw new InvalidRequestError('guided decoding (and a forced tool call) chooses the tokens that may follow; allowedTokenIds would fight it', 'allowedTokenIds');
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
     n: bestOf,
     returnN: n,
     maxTokens,
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...repetition, ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
+    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...repetition, ...tokenRules, ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
     ...endRules,

@@ -64,6 +64,10 @@ export interface RequestSpec extends GuideFields, ToolFields {
   frequencyPenalty?: number;
   /** OpenAI's logit_bias: token id (as a string, as JSON keys are) -> bias in [-100, 100]. */
   logitBias?: Record<string, number>;
+  /** vLLM's allowed_token_ids: only these tokens are drawn. */
+  allowedTokenIds?: number[];
+  /** vLLM's bad_words: words never generated (each as written and after a space, as token sequences). */
+  badWords?: string[];
   /** vLLM's repetition penalty over the prompt's and the generated tokens, in (0, 10] (1 = off). */
   repetitionPenalty?: number;
   seed?: number;

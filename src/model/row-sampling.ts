@@ -28,7 +28,7 @@ function sameSpec(a: SamplerSpec, b: SamplerSpec): boolean {
   return (
     a.seed === b.seed && a.temperature === b.temperature && a.topP === b.topP && a.topK === b.topK && (a.topLogprobs ?? 0) === (b.topLogprobs ?? 0) && stops(a) === stops(b) &&
     (a.minP ?? 0) === (b.minP ?? 0) && (a.presencePenalty ?? 0) === (b.presencePenalty ?? 0) && (a.frequencyPenalty ?? 0) === (b.frequencyPenalty ?? 0) &&
-    (a.repetitionPenalty ?? 1) === (b.repetitionPenalty ?? 1) && (a.repetitionPrompt ?? []).join(',') === (b.repetitionPrompt ?? []).join(',') && (a.minTokens ?? 0) === (b.minTokens ?? 0) &&
+    (a.repetitionPenalty ?? 1) === (b.repetitionPenalty ?? 1) && JSON.stringify([a.allowedTokenIds, a.badWords]) === JSON.stringify([b.allowedTokenIds, b.badWords]) && (a.repetitionPrompt ?? []).join(',') === (b.repetitionPrompt ?? []).join(',') && (a.minTokens ?? 0) === (b.minTokens ?? 0) &&
     JSON.stringify(a.logitBias ?? []) === JSON.stringify(b.logitBias ?? []) && a.guide?.regex === b.guide?.regex
   );
 }
@@ -62,7 +62,8 @@ export class RowSampling {
     if (!s) {
       const g = spec.guide ? this.guides!.get(spec.guide.regex) : null;
       const counted = processesLogits(spec) || (spec.minTokens ?? 0) > 0;
-      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts: counted ? new TokenCounts(spec.repetitionPenalty !== undefined ? spec.repetitionPrompt : []) : null, guide: g ? { g, state: g.start } : null };
+      const counts = counted ? new TokenCounts(spec.repetitionPenalty !== undefined ? spec.repetitionPrompt : [], (spec.badWords?.length ?? 0) > 0) : null;
+      s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts, guide: g ? { g, state: g.start } : null };
       this.samplers.set(seq, s);
     }
     let token: number;
@@ -76,7 +77,9 @@ export class RowSampling {
       else processed.set(logits);
       if (s.counts && s.counts.generated < (spec.minTokens ?? 0)) for (const t of spec.stopTokenIds ?? []) if (t < processed.length) processed[t] = -Infinity;
       if (s.guide) s.guide.g.maskInPlace(s.guide.state, processed);
-      token = s.draw(processed, 0).token;
+      // Rules that leave no token at all (allowed tokens all banned, say) end the sequence where they can.
+      const stuck = !processed.some((x) => x > -Infinity) && spec.stopTokenIds?.length;
+      token = stuck ? spec.stopTokenIds![0]! : s.draw(processed, 0).token;
       logprob = logits[token]! - (lse ?? logSumExp(logits));
       s.counts?.add(token);
       if (s.guide) s.guide.state = s.guide.g.advance(s.guide.state, token);

@@ -32,6 +32,10 @@ export interface SamplingParams {
   repetitionPenalty?: number;
   /** The prompt's token ids the repetition penalty covers beside the generated ones (set with it). */
   repetitionPrompt?: readonly number[];
+  /** vLLM's allowed_token_ids: only these tokens are drawn (sorted, distinct; absent = all). */
+  allowedTokenIds?: readonly number[];
+  /** vLLM's bad_words as token sequences: a sequence's last token is not drawn where the tokens before it were just generated. */
+  badWords?: readonly (readonly number[])[];
   /** OpenAI's logit_bias: [token, bias] pairs added to the logits before a token is drawn, in token order. */
   logitBias?: readonly (readonly [number, number])[];
   /**
@@ -61,6 +65,9 @@ export function checkSampleParams(p: SamplingParams): void {
   if (p.repetitionPenalty !== undefined && !(p.repetitionPenalty > 0 && p.repetitionPenalty <= MAX_REPETITION_PENALTY)) {
     throw new Error(`repetition_penalty must be in (0, ${MAX_REPETITION_PENALTY}] (got ${p.repetitionPenalty})`);
   }
+  const tokenId = (t: number) => Number.isInteger(t) && t >= 0;
+  if (p.allowedTokenIds !== undefined && (p.allowedTokenIds.length === 0 || !p.allowedTokenIds.every(tokenId))) throw new Error('allowed_token_ids must be a non-empty list of token ids');
+  if (!(p.badWords ?? []).every((w) => w.length > 0 && w.every(tokenId))) throw new Error('bad_words must be non-empty token sequences');
   for (const [t, b] of p.logitBias ?? []) {
     if (!Number.isInteger(t) || t < 0 || !(b >= -100 && b <= 100)) throw new Error(`logit_bias must map token ids to biases in [-100, 100] (got ${t}: ${b})`);
   }

@@ -55,6 +55,8 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     frequencyPenalty: m.frequency_penalty,
     logitBias: m.logit_bias && Object.keys(m.logit_bias).length ? m.logit_bias : undefined,
     repetitionPenalty: m.repetition_penalty,
+    allowedTokenIds: m.allowed_token_ids?.length ? m.allowed_token_ids : undefined,
+    badWords: m.bad_words?.length ? m.bad_words : undefined,
     stopTokenIds: m.stop_token_ids?.length ? m.stop_token_ids : undefined,
     minTokens: m.min_tokens,
     priority: m.priority,

@@ -61,6 +61,8 @@ export interface GenerateRequestMsg {
   truncate_prompt_tokens?: number;
   add_generation_prompt?: boolean;
   continue_final_message: boolean;
+  allowed_token_ids: number[];
+  bad_words: string[];
 }
 
 export interface TokenLogprobMsg {

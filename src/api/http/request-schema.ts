@@ -48,6 +48,8 @@ const common = {
   logit_bias: z.record(z.string(), z.number()).nullish(),
   /** Extensions as in vLLM: repetition penalty, extra stop tokens, a minimum length, stop strings kept in the text. */
   repetition_penalty: z.number().nullish(),
+  allowed_token_ids: z.array(z.number()).nullish(),
+  bad_words: z.array(z.string()).nullish(),
   stop_token_ids: z.array(z.number()).nullish(),
   min_tokens: z.number().nullish(),
   include_stop_str_in_output: z.boolean().nullish(),

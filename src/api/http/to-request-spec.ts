@@ -70,6 +70,8 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     frequencyPenalty: opt(b.frequency_penalty),
     logitBias: opt(b.logit_bias),
     repetitionPenalty: opt(b.repetition_penalty),
+    allowedTokenIds: opt(b.allowed_token_ids),
+    badWords: opt(b.bad_words),
     stopTokenIds: opt(b.stop_token_ids),
     minTokens: opt(b.min_tokens),
     includeStopStrInOutput: opt(b.include_stop_str_in_output),
