@@ -91,6 +91,10 @@ test('bad input is a 400 naming the field', async () => {
   await bad({ input: 'a', model: 'other' }, 'model', 404);
   await bad({ input: 'a', pooling: 'cls' }, 'pooling');
   await bad({}, 'input');
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /skipserve_embedding_requests_total\{outcome="invalid"\} [1-9]/);
+  assert.match(metrics, /skipserve_embedding_requests_total\{outcome="ok"\} [1-9]/);
+  assert.match(metrics, /skipserve_embedding_tokens_total [1-9]/);
 });
 
 test('gRPC Embed: the same vectors; a bad input is INVALID_ARGUMENT naming it', async () => {

@@ -7,6 +7,8 @@
  * engine's embedding cache. At most `--max-queue` embeddings requests run at once (429 past it).
  */
 import { InvalidRequestError } from '../errors.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { outcomeOf } from '../metrics/outcomes.ts';
 import type { Engine } from './engine.ts';
 import { checkServedModel, checkTokenIds, REQUEST_LIMITS, type RequestServices } from './prepare-request.ts';
 
@@ -24,6 +26,19 @@ export interface EmbeddingResult {
   vectors: Float32Array[];
   /** Tokens embedded, over all inputs. */
   promptTokens: number;
+}
+
+/** Counts an embeddings request's outcome (and its tokens when it succeeded); returns the result or rethrows. */
+export async function countedEmbedding(metrics: Metrics, run: () => Promise<EmbeddingResult>): Promise<EmbeddingResult> {
+  try {
+    const r = await run();
+    metrics.embeddingRequests.inc({ outcome: 'ok' });
+    metrics.embeddingTokens.inc(r.promptTokens);
+    return r;
+  } catch (err) {
+    metrics.embeddingRequests.inc({ outcome: outcomeOf(err) });
+    throw err;
+  }
 }
 
 /** Inputs one request may carry. */

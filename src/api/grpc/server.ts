@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../../errors.ts';
-import { embedInputs } from '../../engine/embeddings.ts';
+import { countedEmbedding, embedInputs } from '../../engine/embeddings.ts';
 import type { ServedHandle } from '../../engine/local-engine.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
@@ -183,7 +183,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     if (m.input.length > 0 && m.token_inputs.length > 0) throw new InvalidRequestError('set input (texts) or token_inputs (token ids), not both', 'token_inputs');
     const input = m.input.length ? m.input.map((text) => ({ kind: 'text' as const, text })) : m.token_inputs.map((t) => ({ kind: 'tokens' as const, tokens: t.ids }));
     const model = ctx.model;
-    const r = await embedInputs(model, { model: m.model || undefined, input });
+    const r = await countedEmbedding(ctx.metrics, () => embedInputs(model, { model: m.model || undefined, input }));
     return { model: model.info.id, data: r.vectors.map((v) => ({ values: Array.from(v) })), prompt_tokens: r.promptTokens };
   });
 

@@ -4,7 +4,7 @@
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { embedInputs, type EmbeddingSpec } from '../../engine/embeddings.ts';
+import { countedEmbedding, embedInputs, type EmbeddingSpec } from '../../engine/embeddings.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
@@ -32,10 +32,13 @@ function inputs(input: z.infer<typeof EmbeddingsSchema>['input']): EmbeddingSpec
 export function registerEmbeddingsRoute(app: Hono, ctx: ApiContext): void {
   app.post('/v1/embeddings', async (c) => {
     try {
-      const b = parseBody(EmbeddingsSchema, await readJson(c));
       const model = ctx.model;
-      const r = await embedInputs(model, { model: b.model, input: inputs(b.input), dimensions: b.dimensions });
-      const base64 = b.encoding_format === 'base64';
+      let base64 = false;
+      const r = await countedEmbedding(ctx.metrics, async () => {
+        const b = parseBody(EmbeddingsSchema, await readJson(c));
+        base64 = b.encoding_format === 'base64';
+        return embedInputs(model, { model: b.model, input: inputs(b.input), dimensions: b.dimensions });
+      });
       return c.json({
         object: 'list',
         data: r.vectors.map((v, index) => ({ object: 'embedding', index, embedding: base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v) })),
