@@ -11,7 +11,7 @@ import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
 
-const ReloadSchema = z.object({ model: z.string().min(1).optional(), selector: z.string().min(1).optional() }).strict();
+export const ReloadSchema = z.object({ model: z.string().min(1).optional(), selector: z.string().min(1).optional() }).strict();
 
 /** Adds the admin routes. */
 export function registerAdminRoutes(app: Hono, ctx: ApiContext): void {

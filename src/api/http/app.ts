@@ -3,6 +3,7 @@
  * health, readiness and Prometheus metrics. Every error goes through errors.ts (`toHttp`), so status
  * codes and bodies are the same everywhere.
  */
+import { createRequire } from 'node:module';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
@@ -17,6 +18,9 @@ import { errorResponse } from './errors.ts';
 import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import { registerEmbeddingsRoute } from './embeddings-route.ts';
 import { registerResponsesRoute } from './responses-route.ts';
+import { openApiDocument } from './openapi.ts';
+
+const PACKAGE_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
 
@@ -39,6 +43,8 @@ export function createHttpApp(ctx: ApiContext): Hono {
     const why = ctx.notReadyReason();
     return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
   });
+  let openapi: object | null = null;
+  app.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(PACKAGE_VERSION))));
   app.get('/metrics', async (c) => {
     if (ctx.config.metricsAuth) authorize(ctx, c.req.header('authorization'));
     metrics.storePending.set(ctx.store.stats().pending);

@@ -10,7 +10,7 @@ import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
 
-const EmbeddingsSchema = z
+export const EmbeddingsSchema = z
   .object({
     model: z.string().optional(),
     input: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number()).min(1), z.array(z.array(z.number()).min(1)).min(1)]),

@@ -15,7 +15,7 @@ import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
 
-const FeedbackSchema = z
+export const FeedbackSchema = z
   .object({
     id: z.string(),
     source: z.string(),

@@ -14,7 +14,7 @@ import { readJson } from './generate-route.ts';
 import { ChatMessageSchema, parseBody } from './request-schema.ts';
 import { chatMessages, chatRendering } from './to-request-spec.ts';
 
-const TokenizeSchema = z
+export const TokenizeSchema = z
   .object({
     model: z.string().optional(),
     prompt: z.string().optional(),
@@ -28,7 +28,7 @@ const TokenizeSchema = z
   })
   .strict();
 
-const DetokenizeSchema = z.object({ model: z.string().optional(), tokens: z.array(z.number()) }).strict();
+export const DetokenizeSchema = z.object({ model: z.string().optional(), tokens: z.array(z.number()) }).strict();
 
 /** Adds /tokenize and /detokenize (behind the API key check). */
 export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
