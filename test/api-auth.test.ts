@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import { startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 const KEY_A = 'key-a-0123456789abcdef';
 const KEY_B = 'key-b-fedcba9876543210';
@@ -22,8 +22,7 @@ let client: grpc.Client & Record<string, Function>;
 before(async () => {
   writeFileSync(file, `# rotated by the test\n${KEY_A}\n`);
   server = await startTestServer({ apiKeysFile: file, metricsAuth: true });
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-  client = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as never;
+  client = inferenceClient(server.grpcPort);
 });
 after(async () => {
   client?.close();

@@ -5,12 +5,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import type { EmbedRequestMsg, EmbedResponseMsg } from '../src/api/grpc/messages.ts';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { ReferenceModel } from '../src/model/reference.ts';
 import { FULL_PLAN } from '../src/plans/plan.ts';
 import { startTestServer, testCheckpoint, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -98,8 +98,7 @@ test('bad input is a 400 naming the field', async () => {
 });
 
 test('gRPC Embed: the same vectors; a bad input is INVALID_ARGUMENT naming it', async () => {
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-  const c = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const c = inferenceClient(server.grpcPort);
   try {
     const call = (req: Partial<EmbedRequestMsg>) => new Promise<EmbedResponseMsg>((resolve, reject) => c.Embed!(req, (err: grpc.ServiceError | null, res: EmbedResponseMsg) => (err ? reject(err) : resolve(res))));
     const r = await call({ input: ['one', 'two apples'] });

@@ -4,9 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import { spawnServer } from '../testkit/spawn-server.ts';
 import { startTestServer, testCheckpoint, waitFor, metricValue, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 // Big enough that a prefill of a long prompt keeps the worker busy for a while.
 const BIG = { layers: 4, hidden: 256, heads: 4, kvHeads: 2, intermediate: 768, maxPositions: 2048, seed: 8 };
@@ -42,8 +42,7 @@ test('queue limit: 429 and RESOURCE_EXHAUSTED at once; an abandoned stream frees
   const refused = await post('/v1/completions', { prompt: 'hello', max_tokens: 2 });
   assert.equal(refused.status, 429);
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'queue_full');
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-  const client = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const client = inferenceClient(server.grpcPort);
   const code = await new Promise<number>((res) => client.Generate!({ prompt: 'hi', max_tokens: 2 }, (e: grpc.ServiceError | null) => res(e ? e.code : grpc.status.OK)));
   client.close();
   assert.equal(code, grpc.status.RESOURCE_EXHAUSTED);

@@ -11,19 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import type { GenerateResponseMsg, RequestRecordMsg } from '../src/api/grpc/messages.ts';
 import { metricValue, startTestServer, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'skipserve-records-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-type Ctor = grpc.ServiceClientConstructor;
 type Json = Record<string, any>;
 
 function grpcClient(port: number) {
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: Ctor } } };
-  const client = new pkg.skipserve.v1.Inference(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const client = inferenceClient(port);
   const call = <Res>(method: string, req: unknown): Promise<Res> =>
     new Promise((resolve, reject) => client[method]!(req, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))));
   return { client, call };

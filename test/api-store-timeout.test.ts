@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import { startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
 import { freshDatabase, postgresForTests } from './helpers/store-postgres.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 const pgServer = await postgresForTests();
 
@@ -22,8 +22,7 @@ describe('a PostgreSQL store that hangs', { skip: pgServer.skip }, () => {
   before(async () => {
     db = await freshDatabase(pgServer.url!);
     server = await startTestServer({ store: db.url, storeTimeout: 1 });
-    const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-    client = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as never;
+    client = inferenceClient(server.grpcPort);
   });
   after(async () => {
     client?.close();

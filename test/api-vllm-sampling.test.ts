@@ -7,10 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import * as grpc from '@grpc/grpc-js';
-import { loadProtos } from '../src/api/grpc/server.ts';
 import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
 import { processLogits, TokenCounts } from '../src/sampling/logit-processors.ts';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -19,8 +19,7 @@ let grpcClient: grpc.Client & Record<string, Function>;
 before(async () => {
   server = await startTestServer({ model: 'models/default' });
   client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-  grpcClient = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as never;
+  grpcClient = inferenceClient(server.grpcPort);
 });
 after(async () => {
   grpcClient?.close();

@@ -11,6 +11,7 @@ import type { Worker } from 'node:worker_threads';
 import { loadProtos } from '../src/api/grpc/server.ts';
 import type { HealthCheckResponseMsg } from '../src/api/grpc/messages.ts';
 import { metricValue, readToEnd, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 let server: TestServer;
 let health: grpc.Client & Record<string, Function>;
@@ -90,8 +91,7 @@ test('three restarts within ten minutes, then a fourth death: the server gives u
   assert.equal(await grpcHealth(), 'NOT_SERVING');
   const refused = await post({ prompt: 'hi', max_tokens: 2 });
   assert.equal(refused.status, 503);
-  const pkg = grpc.loadPackageDefinition(loadProtos()) as unknown as { skipserve: { v1: { Inference: grpc.ServiceClientConstructor } } };
-  const client = new pkg.skipserve.v1.Inference(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const client = inferenceClient(server.grpcPort);
   const code = await new Promise<number>((res) => client.Generate!({ prompt: 'hi', max_tokens: 2 }, (e: grpc.ServiceError | null) => res(e ? e.code : grpc.status.OK)));
   client.close();
   assert.equal(code, grpc.status.UNAVAILABLE);

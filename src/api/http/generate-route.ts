@@ -13,6 +13,7 @@ import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
+import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { errorResponse, toHttp } from './errors.ts';
 import { chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
 import { ToolCallStream, type CallEvent } from '../../engine/tool-call-stream.ts';
@@ -44,11 +45,8 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
           const b = parseBody(CompletionRequestSchema, raw);
           return { specs: completionSpecs(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
         })();
-  const abort = new AbortController();
-  const clientSignal = c.req.raw.signal;
-  const onClientGone = () => abort.abort();
-  if (clientSignal.aborted) abort.abort();
-  else clientSignal.addEventListener('abort', onClientGone, { once: true });
+  const ca = clientAbort(c);
+  const { abort } = ca;
   const key = c.req.header('x-skipserve-key') ?? undefined;
   // The engine serving now; this request stays on it (and on its versions) even if a reload swaps it.
   const engine = ctx.model;
@@ -59,7 +57,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
       handles.push(await engine.submit({ ...s.spec, stream: parsed.stream, key, signal: abort.signal, receivedAt }));
     } catch (err) {
       abort.abort();
-      clientSignal.removeEventListener('abort', onClientGone);
+      ca.release();
       countEdgeError(ctx.metrics, err);
       return errorResponse(c, err, s.fields);
     }
@@ -73,18 +71,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   const batch = handles.length > 1 ? handles.map((h) => h.id) : undefined;
   const toolMode = parsed.specs[0]!.toolMode ?? null;
 
-  if (!parsed.stream) {
-    try {
-      const results = await Promise.all(handles.map((h) => h.result));
-      return c.json(completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode));
-    } catch (err) {
-      abort.abort();
-      countEdgeError(ctx.metrics, err);
-      return errorResponse(c, err, fields);
-    } finally {
-      clientSignal.removeEventListener('abort', onClientGone);
-    }
-  }
+  if (!parsed.stream) return jsonAnswer(c, ctx, ca, Promise.all(handles.map((h) => h.result)), (results) => completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode), fields);
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => abort.abort());
     const started = new Set<number>();
@@ -130,7 +117,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
       abort.abort(); // the batch's other requests
       if (!gone) await stream.writeSSE({ data: JSON.stringify(toHttp(err, fields).body) });
     } finally {
-      clientSignal.removeEventListener('abort', onClientGone);
+      ca.release();
     }
   });
 }

@@ -12,6 +12,7 @@ import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse, toHttp } from './errors.ts';
+import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
 import { messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
@@ -28,33 +29,20 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const { spec, fields } = responsesSpec(b);
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
-  const abort = new AbortController();
-  const clientSignal = c.req.raw.signal;
-  const onClientGone = () => abort.abort();
-  if (clientSignal.aborted) abort.abort();
-  else clientSignal.addEventListener('abort', onClientGone, { once: true });
+  const ca = clientAbort(c);
+  const { abort } = ca;
   const engine = ctx.model;
   let handle;
   try {
     handle = await engine.submit({ ...spec, api: 'responses', stream, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal, receivedAt });
   } catch (err) {
-    clientSignal.removeEventListener('abort', onClientGone);
+    ca.release();
     countEdgeError(ctx.metrics, err);
     return errorResponse(c, err, fields);
   }
   const m: ResponseMeta = { id: handle.id, createdAt: Math.floor(Date.now() / 1000), model: engine.info.id, body: b, messageId: `msg_${handle.id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false };
 
-  if (!stream) {
-    try {
-      return c.json(responseObject(m, await handle.result));
-    } catch (err) {
-      abort.abort();
-      countEdgeError(ctx.metrics, err);
-      return errorResponse(c, err, fields);
-    } finally {
-      clientSignal.removeEventListener('abort', onClientGone);
-    }
-  }
+  if (!stream) return jsonAnswer(c, ctx, ca, handle.result, (r) => responseObject(m, r), fields);
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => abort.abort());
     let sequence = 0;
@@ -83,7 +71,7 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
         await send('error', { code: e.code, message: e.message, param: e.param });
       }
     } finally {
-      clientSignal.removeEventListener('abort', onClientGone);
+      ca.release();
     }
   });
 }
