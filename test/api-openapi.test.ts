@@ -24,6 +24,9 @@ test('the document lists every route the app serves, with its method, and needs 
     .map((x) => `${x.method} ${x.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')}`);
   const described = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`));
   assert.deepEqual([...new Set(served)].sort(), described.sort());
+  const v = (await (await fetch(`${server.http}/version`)).json()) as { version: string; onnxruntime: string };
+  assert.match(v.version, /^\d+\.\d+\.\d+/);
+  assert.match(v.onnxruntime, /^\d+\.\d+\.\d+/);
 });
 
 test("a request body's schema is the one its route parses with: its properties are the fields the route takes", async () => {

@@ -20,7 +20,9 @@ import { registerEmbeddingsRoute } from './embeddings-route.ts';
 import { registerResponsesRoute } from './responses-route.ts';
 import { openApiDocument } from './openapi.ts';
 
-const PACKAGE_VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+const requireJson = createRequire(import.meta.url);
+const PACKAGE_VERSION = (requireJson('../../../package.json') as { version: string }).version;
+const ORT_VERSION = (requireJson('onnxruntime-node/package.json') as { version: string }).version;
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
 
@@ -43,6 +45,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
     const why = ctx.notReadyReason();
     return why === null ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: why }, 503);
   });
+  app.get('/version', (c) => c.json({ version: PACKAGE_VERSION, onnxruntime: ORT_VERSION }));
   let openapi: object | null = null;
   app.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(PACKAGE_VERSION))));
   app.get('/metrics', async (c) => {

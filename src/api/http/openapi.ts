@@ -60,6 +60,7 @@ export function openApiDocument(version: string): object {
       '/ready': { get: op('Readiness', null, [503], true) },
       '/metrics': { get: op('Prometheus metrics (behind the key with --metrics-auth)', null, [401], true) },
       '/openapi.json': { get: op('This document', null, [], true) },
+      '/version': { get: op("The server's and onnxruntime's versions", null, [], true) },
     },
   };
 }
