@@ -143,6 +143,7 @@ test('continue_final_message: the candidates continue the final assistant messag
   const t = await post('/tokenize', { messages, continue_final_message: true });
   assert.equal(t.count, cont.usage!.prompt_tokens);
   assert.match((await post('/detokenize', { tokens: t.tokens })).prompt, /\nA: 12\+30=$/);
+  assert.equal((await post('/tokenize', { messages, continue_final_message: true, chat_template_kwargs: { enable_thinking: false } })).count, t.count, 'a variable the template does not use changes nothing');
   const closed = await post('/tokenize', { messages: messages.slice(0, 1), add_generation_prompt: false });
   const open = await post('/tokenize', { messages: messages.slice(0, 1) });
   assert.deepEqual(open.tokens.slice(0, closed.count), closed.tokens);
@@ -195,6 +196,8 @@ test('bad values are 400s naming the field', async () => {
   await chat({ messages: [user, { role: 'assistant', content: '' }], continue_final_message: true }, 'messages[1].content');
   await chat({ messages: [user, { role: 'assistant', content: '12' }], continue_final_message: true, add_generation_prompt: true }, 'add_generation_prompt');
   await bad({ continue_final_message: true }, 'continue_final_message');
+  await chat({ messages: [user], chat_template_kwargs: { messages: [] } }, 'chat_template_kwargs.messages');
+  await bad({ chat_template_kwargs: { enable_thinking: true } }, 'chat_template_kwargs');
 });
 
 test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () => {

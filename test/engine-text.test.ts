@@ -77,3 +77,11 @@ test('logprob helpers agree with a direct softmax', () => {
   assert.ok(Math.abs(tokenLogprob(logits, 1) - Math.log(Math.exp(3) / z)) < 1e-6);
   assert.deepEqual(topLogprobs(logits, 2).map((t) => t.token), [1, 2]);
 });
+
+test('chat template kwargs are variables for the template (vLLM chat_template_kwargs); the server\'s own variables win', () => {
+  const t = compileChatTemplate("{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking %}<think>{% endif %}|{{ add_generation_prompt }}");
+  const msgs = [{ role: 'user' as const, content: 'hi' }];
+  assert.equal(t.render(msgs, true), 'hi|true');
+  assert.equal(t.render(msgs, true, undefined, { enable_thinking: true }), 'hi<think>|true');
+  assert.equal(t.render(msgs, true, undefined, { add_generation_prompt: false, messages: [] }), 'hi|true');
+});

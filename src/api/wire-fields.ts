@@ -30,6 +30,7 @@ const WIRE: Record<string, string> = {
   truncatePromptTokens: 'truncate_prompt_tokens',
   addGenerationPrompt: 'add_generation_prompt',
   continueFinalMessage: 'continue_final_message',
+  templateKwargs: 'chat_template_kwargs',
   topLogprobs: 'top_logprobs',
   ignoreEos: 'ignore_eos',
   bestOf: 'best_of',

@@ -11,7 +11,7 @@ import { InvalidRequestError, NotFoundError, PolicyUnavailableError } from '../e
 import type { ModelInfo } from '../model/model-info.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
-import type { ChatTemplate } from '../text/chat-template.ts';
+import { TEMPLATE_VARIABLES, type ChatTemplate } from '../text/chat-template.ts';
 import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 import { compileAnswerPattern } from './answers.ts';
 import type { GenerationRequest, RequestSpec, SamplingParams, TextTokenizer } from './types.ts';
@@ -162,8 +162,10 @@ export function renderPrompt(
     let text: string;
     const cont = p.continueFinalMessage ?? false;
     if (cont && p.addGenerationPrompt) throw new InvalidRequestError('continueFinalMessage leaves the final message open; addGenerationPrompt would open another turn after it', 'addGenerationPrompt');
+    const own = Object.keys(p.templateKwargs ?? {}).find((k) => TEMPLATE_VARIABLES.includes(k));
+    if (own) throw new InvalidRequestError(`the server sets the template's '${own}' itself`, `templateKwargs.${own}`);
     try {
-      text = s.chatTemplate.render(p.messages, p.addGenerationPrompt ?? !cont, p.tools);
+      text = s.chatTemplate.render(p.messages, p.addGenerationPrompt ?? !cont, p.tools, p.templateKwargs);
     } catch (err) {
       throw new InvalidRequestError(`the chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }

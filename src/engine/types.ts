@@ -23,6 +23,8 @@ export interface ChatRendering {
   addGenerationPrompt?: boolean;
   /** Leave the final (assistant) message open, so the candidates continue its text (default false). */
   continueFinalMessage?: boolean;
+  /** More variables for the chat template (vLLM's chat_template_kwargs). */
+  templateKwargs?: Record<string, unknown>;
 }
 
 /** The skip options of a request (the `skip` extension on the wire). */

@@ -17,8 +17,12 @@ export interface ChatMessage {
 
 /** A compiled chat template plus the special tokens it may refer to. */
 export interface ChatTemplate {
-  /** Renders messages; `addGenerationPrompt` appends the assistant turn's opening; `tools` go to templates that describe them. */
-  render(messages: ChatMessage[], addGenerationPrompt?: boolean, tools?: readonly unknown[]): string;
+  /**
+   * Renders messages; `addGenerationPrompt` appends the assistant turn's opening; `tools` go to
+   * templates that describe them; `kwargs` are more variables for the template (vLLM's
+   * chat_template_kwargs, e.g. `enable_thinking`), never in place of those it is given here.
+   */
+  render(messages: ChatMessage[], addGenerationPrompt?: boolean, tools?: readonly unknown[], kwargs?: Record<string, unknown>): string;
   /** The template source (for logs and tests). */
   readonly source: string;
 }
@@ -42,13 +46,17 @@ function tokenText(v: unknown): string {
   return '';
 }
 
+/** Template variables the server sets itself (chat_template_kwargs may not name them). */
+export const TEMPLATE_VARIABLES = ['messages', 'tools', 'add_generation_prompt', 'bos_token', 'eos_token', 'pad_token', 'unk_token'];
+
 /** Compiles a template source with the special tokens it may use. */
 export function compileChatTemplate(source: string, specialTokens: Record<string, string> = {}): ChatTemplate {
   const template = new Template(source);
   return {
     source,
-    render(messages, addGenerationPrompt = true, tools) {
+    render(messages, addGenerationPrompt = true, tools, kwargs = {}) {
       return template.render({
+        ...kwargs,
         messages,
         ...(tools?.length ? { tools } : {}),
         add_generation_prompt: addGenerationPrompt,

@@ -113,6 +113,8 @@ export const ChatRequestSchema = z
     /** Extensions as in vLLM: open an assistant turn after the messages (default true), or continue the final assistant message. */
     add_generation_prompt: z.boolean().nullish(),
     continue_final_message: z.boolean().nullish(),
+    /** Extension as in vLLM: more variables for the chat template (e.g. enable_thinking). */
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().nullish(),
   })

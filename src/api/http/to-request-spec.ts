@@ -100,8 +100,12 @@ export function chatMessages(messages: ChatRequestBody['messages']): ChatMessage
 }
 
 /** vLLM's chat rendering fields of a body, in domain terms (absent when not sent). */
-export function chatRendering(b: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null }): ChatRendering {
-  return { ...(b.add_generation_prompt != null ? { addGenerationPrompt: b.add_generation_prompt } : {}), ...(b.continue_final_message != null ? { continueFinalMessage: b.continue_final_message } : {}) };
+export function chatRendering(b: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null; chat_template_kwargs?: Record<string, unknown> | null }): ChatRendering {
+  return {
+    ...(b.add_generation_prompt != null ? { addGenerationPrompt: b.add_generation_prompt } : {}),
+    ...(b.continue_final_message != null ? { continueFinalMessage: b.continue_final_message } : {}),
+    ...(b.chat_template_kwargs != null ? { templateKwargs: b.chat_template_kwargs } : {}),
+  };
 }
 
 /** The tool fields of a chat body, in domain terms. */

@@ -25,6 +25,8 @@ export const TokenizeSchema = z
     add_generation_prompt: z.boolean().optional(),
     /** Messages only: leave the final assistant message open (default false). */
     continue_final_message: z.boolean().optional(),
+    /** Messages only: more variables for the chat template. */
+    chat_template_kwargs: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
