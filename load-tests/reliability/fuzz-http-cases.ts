@@ -140,6 +140,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'add_generation_prompt', param: 'add_generation_prompt', only: 'chat', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat()) },
     { path: 'add_generation_prompt', param: 'add_generation_prompt', only: 'chat', values: fc.constant(true), prepare: (b) => Object.assign(b, { continue_final_message: true, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'x' }] }) },
     { path: 'continue_final_message', param: 'messages[0].role', only: 'chat', values: fc.constant(true) },
+    { path: 'chat_template_kwargs', param: 'chat_template_kwargs', only: 'chat', values: fc.oneof(fc.constant({ messages: [] }), fc.constant({ bos_token: 'x' }), fc.string({ maxLength: 2 }), fc.nat(), fc.constant([])) },
     { path: 'continue_final_message', param: 'continue_final_message', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat()) },
     { path: 'include_stop_str_in_output', param: 'include_stop_str_in_output', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat(), fc.constant([])) },
     { path: 'logprobs', param: 'logprobs', only: 'chat', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat({ max: 5 })) },
@@ -171,7 +172,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
