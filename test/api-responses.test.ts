@@ -81,6 +81,53 @@ test('text.format json_schema guides the text; n and skip (extensions) give best
   assert.equal(r.output_text, r.skip.candidates[r.skip.selected_index]!.text);
 });
 
+const add = { type: 'function' as const, name: 'add', description: 'Adds two numbers', parameters: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] }, strict: true };
+
+test('function tools: a named choice and required give function_call items, streamed as the Responses API streams them, the same as unstreamed', async () => {
+  const body = { model, input: question, temperature: 0.8, seed: 3, max_output_tokens: 250, tools: [add] } as const;
+  const named = await client.responses.create({ ...body, tool_choice: { type: 'function', name: 'add' } } as never) as OpenAI.Responses.Response;
+  assert.equal(named.output.length, 1);
+  const call = named.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+  assert.equal(call.type, 'function_call');
+  assert.equal(call.name, 'add');
+  assert.match(call.call_id, /^call_/);
+  assert.ok(Number.isInteger(JSON.parse(call.arguments).a));
+  for (const choice of [{ type: 'function', name: 'add' }, 'required'] as const) {
+    const whole = await client.responses.create({ ...body, tool_choice: choice } as never) as OpenAI.Responses.Response;
+    const events = await client.responses.create({ ...body, tool_choice: choice, stream: true } as never) as unknown as AsyncIterable<OpenAI.Responses.ResponseStreamEvent>;
+    const args = new Map<number, string>();
+    const added: string[] = [];
+    let deltas = 0;
+    let final: OpenAI.Responses.Response | null = null;
+    for await (const e of events) {
+      if (e.type === 'response.output_item.added') added.push((e.item as OpenAI.Responses.ResponseFunctionToolCall).name);
+      if (e.type === 'response.function_call_arguments.delta') {
+        deltas++;
+        args.set(e.output_index, (args.get(e.output_index) ?? '') + e.delta);
+      }
+      if (e.type === 'response.completed') final = e.response;
+    }
+    const calls = whole.output as OpenAI.Responses.ResponseFunctionToolCall[];
+    assert.deepEqual(added, calls.map((c) => c.name));
+    assert.deepEqual([...args.values()], calls.map((c) => c.arguments), `${JSON.stringify(choice)}: the streamed arguments are the unstreamed ones`);
+    assert.ok(deltas > calls.length, 'arguments stream piece by piece');
+    assert.deepEqual((final!.output as OpenAI.Responses.ResponseFunctionToolCall[]).map((c) => c.arguments), calls.map((c) => c.arguments));
+  }
+});
+
+test('function tools: an earlier call and its output go back to the model as history', async () => {
+  const history = [
+    { role: 'user' as const, content: 'What is 2+3?' },
+    { type: 'function_call' as const, call_id: 'call_1', name: 'add', arguments: '{"a":2,"b":3}' },
+    { type: 'function_call_output' as const, call_id: 'call_1', output: '5' },
+  ];
+  const r = await client.responses.create({ model, input: history, tools: [add], tool_choice: 'none', temperature: 0, max_output_tokens: 20 });
+  assert.equal(r.status === 'completed' || r.status === 'incomplete', true);
+  assert.equal(r.output[0]!.type, 'message');
+  const bare = await client.responses.create({ model, input: history.slice(0, 1), temperature: 0, max_output_tokens: 20 });
+  assert.ok(r.usage!.input_tokens >= bare.usage!.input_tokens, 'the call and its output are in the prompt (as the template renders them)');
+});
+
 test('what this server does not do is a 400 naming the field', async () => {
   const bad = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.responses.create({ model, input: question, max_output_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -90,9 +137,10 @@ test('what this server does not do is a 400 naming the field', async () => {
     });
   };
   await bad({ previous_response_id: 'resp_1' }, 'previous_response_id');
-  await bad({ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tools');
+  await bad({ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tool_choice');
+  await bad({ tools: [{ type: 'web_search' }] }, 'tools[0].type');
   await bad({ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'http://x/y.png' }] }] }, 'input[0].content[0].type');
-  await bad({ input: [{ type: 'function_call_output', call_id: 'c', output: '1' }] }, 'input[0].type');
+  await bad({ input: [{ type: 'reasoning', id: 'r', summary: [] }] }, 'input[0].type');
   await bad({ max_output_tokens: 0 }, 'max_output_tokens');
   await bad({ stream: true, n: 2 }, 'n');
   await bad({ text: { format: { type: 'json_schema', name: 'x', schema: { type: 'date' } } } }, 'text.format.schema');

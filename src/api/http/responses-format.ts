@@ -1,8 +1,10 @@
 /**
- * OpenAI Responses API shapes built from engine results: the `response` object (its one output
- * message is the selected candidate; skipserve's `skip` summary lists every candidate) and the
- * streaming events around one message's text deltas.
+ * OpenAI Responses API shapes built from engine results: the `response` object (its output is the
+ * selected candidate: one message, or under a tool choice its function calls; skipserve's `skip`
+ * summary lists every candidate) and the items the streaming events carry.
  */
+import { randomUUID } from 'node:crypto';
+import { readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import type { ResponsesRequestBody } from './responses-schema.ts';
@@ -19,6 +21,17 @@ export interface ResponseMeta {
   messageId: string;
   tok: TextTokenizer;
   withLogprobs: boolean;
+  /** How the candidates' text reads back as function calls (null: text). */
+  toolMode: ToolMode | null;
+  /** The ids a stream gave its calls, so the final response names them the same. */
+  callIds?: { id: string; callId: string }[];
+}
+
+const hex = () => randomUUID().replaceAll('-', '');
+
+/** A function-call output item. */
+export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed', id = `fc_${hex()}`, callId = `call_${hex().slice(0, 24)}`) {
+  return { type: 'function_call', id, call_id: callId, name: call.name, arguments: call.arguments, status };
 }
 
 /** Output-text logprobs: `[{token, logprob, bytes, top_logprobs}]`. */
@@ -61,7 +74,7 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
     temperature: b.temperature ?? 1,
     text: { format: b.text?.format ?? { type: 'text' }, verbosity: b.text?.verbosity ?? 'medium' },
     tool_choice: b.tool_choice ?? 'auto',
-    tools: [],
+    tools: b.tools ?? [],
     top_logprobs: b.top_logprobs ?? 0,
     top_p: b.top_p ?? 1,
     truncation: 'disabled',
@@ -72,11 +85,12 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
   if (!r) return base;
   const c = r.candidates[r.selectedIndex ?? 0]!;
   const complete = c.finishReason !== 'length';
+  const calls = m.toolMode && complete ? readToolCalls(c.text, m.toolMode) : null;
   return {
     ...base,
     status: complete ? 'completed' : 'incomplete',
     incomplete_details: complete ? null : { reason: 'max_output_tokens' },
-    output: [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
+    output: calls ? calls.map((call, i) => functionCallItem(call, 'completed', m.callIds?.[i]?.id, m.callIds?.[i]?.callId)) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
     usage: {
       input_tokens: r.promptTokens,
       input_tokens_details: { cached_tokens: r.cachedTokens },

@@ -1,13 +1,12 @@
 /**
  * POST /v1/responses (OpenAI's Responses API, text in and text out): one request through the same
  * engine as chat, answered with a `response` object or, with `stream`, the Responses event stream
- * (`response.created`, `response.in_progress`, the output item and content part opening, one
- * `response.output_text.delta` per text delta, their `.done` events, then `response.completed` or
- * `response.incomplete`; an `error` event if it fails midway). A client that goes away cancels it.
+ * (`response.created`, `response.in_progress`, the output's events (responses-stream.ts), then
+ * `response.completed` or `response.incomplete`; an `error` event if it fails midway). A client
+ * that goes away cancels it.
  */
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { TokenLogprob } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import type { ApiContext } from '../context.ts';
@@ -15,7 +14,8 @@ import { errorResponse, toHttp } from './errors.ts';
 import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
-import { messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
+import { responseObject, type ResponseMeta } from './responses-format.ts';
+import { streamOutput } from './responses-stream.ts';
 import { ResponsesRequestSchema, responsesSpec } from './responses-schema.ts';
 
 /** Adds POST /v1/responses (behind the API key check with the other /v1 routes). */
@@ -26,7 +26,7 @@ export function registerResponsesRoute(app: Hono, ctx: ApiContext): void {
 async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const receivedAt = performance.now();
   const b = parseBody(ResponsesRequestSchema, await readJson(c));
-  const { spec, fields } = responsesSpec(b);
+  const { spec, toolMode, fields } = responsesSpec(b);
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
   const ca = clientAbort(c);
@@ -40,28 +40,17 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
     countEdgeError(ctx.metrics, err);
     return errorResponse(c, err, fields);
   }
-  const m: ResponseMeta = { id: handle.id, createdAt: Math.floor(Date.now() / 1000), model: engine.info.id, body: b, messageId: `msg_${handle.id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false };
+  const m: ResponseMeta = { id: handle.id, createdAt: Math.floor(Date.now() / 1000), model: engine.info.id, body: b, messageId: `msg_${handle.id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode };
 
   if (!stream) return jsonAnswer(c, ctx, ca, handle.result, (r) => responseObject(m, r), fields);
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => abort.abort());
     let sequence = 0;
     const send = (type: string, payload: Record<string, unknown>) => sse.writeSSE({ event: type, data: JSON.stringify({ type, sequence_number: sequence++, ...payload }) });
-    const at = { item_id: m.messageId, output_index: 0, content_index: 0 };
     try {
       await send('response.created', { response: responseObject(m, null) });
       await send('response.in_progress', { response: responseObject(m, null) });
-      await send('response.output_item.added', { output_index: 0, item: messageItem(m, '', 'in_progress', null) });
-      await send('response.content_part.added', { ...at, part: textPart(m, '', []) });
-      for await (const d of handle.events) {
-        if (d.text || (m.withLogprobs && d.logprobs.length)) await send('response.output_text.delta', { ...at, delta: d.text, logprobs: m.withLogprobs ? outputLogprobs(m.tok, d.logprobs) : [] });
-      }
-      const final = responseObject(m, await handle.result);
-      const item = (final.output as { content: { text: string; logprobs?: TokenLogprob[] }[] }[])[0]!;
-      const part = item.content[0]!;
-      await send('response.output_text.done', { ...at, text: part.text, logprobs: part.logprobs ?? [] });
-      await send('response.content_part.done', { ...at, part });
-      await send('response.output_item.done', { output_index: 0, item });
+      const final = await streamOutput(m, handle.events, handle.result, send);
       await send(final.status === 'completed' ? 'response.completed' : 'response.incomplete', { response: final });
     } catch (err) {
       const gone = abort.signal.aborted;

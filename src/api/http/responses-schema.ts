@@ -2,11 +2,13 @@
  * POST /v1/responses request bodies (OpenAI's Responses API, the text subset vLLM serves) and their
  * mapping to a RequestSpec. Text in, text out: message items with text parts, `instructions`,
  * `text.format` (guided decoding), `max_output_tokens`, sampling, `include` of the output's
- * logprobs; skipserve's `skip`, `n` and sampling extensions as on chat. What needs server-side
- * state or tools (`previous_response_id`, `conversation`, `background`, function tools, reasoning)
- * is not in the schema, so it is refused naming the field.
+ * logprobs; function tools as on chat (a named function or `required`: guided calls, tool-calls.ts)
+ * with function calls and their outputs in the input; skipserve's `skip`, `n` and sampling
+ * extensions as on chat. What needs server-side state (`previous_response_id`, `conversation`,
+ * `background`) or other tools or reasoning is not in the schema, so it is refused naming the field.
  */
 import { z } from 'zod';
+import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
 import type { RequestSpec } from '../../engine/types.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
 import { SkipSchema } from './request-schema.ts';
@@ -22,10 +24,10 @@ const Part = z.discriminatedUnion(
   { error: 'must be a text part (input_text, or output_text from an earlier response); this server takes no images, audio or files' },
 );
 
-/** A message item (`type` may be left out, as the easy input form does). */
+/** A message item. */
 const MessageItem = z
   .object({
-    type: z.literal('message', { error: "must be 'message': this server takes message items only (no function calls or reasoning items)" }).optional(),
+    type: z.literal('message'),
     id: z.string().optional(),
     status: z.enum(['in_progress', 'completed', 'incomplete']).optional(),
     role: z.enum(['user', 'assistant', 'system', 'developer']),
@@ -33,6 +35,19 @@ const MessageItem = z
     content: z.preprocess((v) => (typeof v === 'string' ? [{ type: 'input_text', text: v }] : v), z.array(Part)),
   })
   .strict();
+
+/** A function call of an earlier response, and the caller's output for it. */
+const FunctionCallItem = z.object({ type: z.literal('function_call'), id: z.string().optional(), call_id: z.string(), name: z.string(), arguments: z.string(), status: z.enum(['in_progress', 'completed', 'incomplete']).optional() }).strict();
+const FunctionCallOutputItem = z.object({ type: z.literal('function_call_output'), id: z.string().optional(), call_id: z.string(), output: z.string(), status: z.enum(['in_progress', 'completed', 'incomplete']).optional() }).strict();
+
+// An item without `type` is a message (the easy input form), so a bad item's error names its field, not a union.
+const InputItem = z.preprocess(
+  (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !('type' in v) ? { type: 'message', ...v } : v),
+  z.discriminatedUnion('type', [MessageItem, FunctionCallItem, FunctionCallOutputItem], { error: 'must be a message, a function_call or a function_call_output (this server takes no reasoning or other tool items)' }),
+);
+
+/** A function tool (the Responses API's flat shape). */
+const FunctionTool = z.object({ type: z.literal('function', { error: 'only function tools' }), name: z.string(), description: z.string().nullish(), parameters: z.record(z.string(), z.unknown()).nullish(), strict: z.boolean().nullish() }).strict();
 
 const Format = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text') }).strict(),
@@ -44,7 +59,7 @@ export const ResponsesRequestSchema = z
   .object({
     model: z.string().optional(),
     // A string is one user message (so a bad item's error names the item, not a union).
-    input: z.preprocess((v) => (typeof v === 'string' ? [{ role: 'user', content: v }] : v), z.array(MessageItem).min(1)),
+    input: z.preprocess((v) => (typeof v === 'string' ? [{ role: 'user', content: v }] : v), z.array(InputItem).min(1)),
     instructions: z.string().nullish(),
     max_output_tokens: z.number().nullish(),
     temperature: z.number().nullish(),
@@ -61,8 +76,8 @@ export const ResponsesRequestSchema = z
     /** Recorded in the request store either way (when the server has one); accepted for compatibility. */
     store: z.boolean().nullish(),
     truncation: z.literal('disabled', { error: "only 'disabled': a prompt past the context is refused" }).nullish(),
-    tools: z.array(z.never(), { error: 'function tools are served on /v1/chat/completions' }).max(0).optional(),
-    tool_choice: z.literal('none', { error: "only 'none' (function tools are served on /v1/chat/completions)" }).optional(),
+    tools: z.array(FunctionTool).nullish(),
+    tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), name: z.string() }).strict()]).nullish(),
     parallel_tool_calls: z.boolean().nullish(),
     // skipserve's and vLLM's extensions, as on chat.
     n: z.number().optional(),
@@ -80,20 +95,45 @@ export type ResponsesRequestBody = z.infer<typeof ResponsesRequestSchema>;
 
 const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
 
-/** The body's messages: `instructions` first (as a system message), then the input. */
+/**
+ * The body's messages: `instructions` first (as a system message), then the input; function calls
+ * in a row become one assistant message's tool calls, a call's output a tool message.
+ */
 function messagesOf(b: ResponsesRequestBody): ChatMessage[] {
-  const input: ChatMessage[] = b.input.map((m) => ({ role: m.role, content: m.content.map((p) => p.text).join('') }));
-  return b.instructions ? [{ role: 'system', content: b.instructions }, ...input] : input;
+  const out: ChatMessage[] = b.instructions ? [{ role: 'system', content: b.instructions }] : [];
+  for (const item of b.input) {
+    if (item.type === 'message') out.push({ role: item.role, content: item.content.map((p) => p.text).join('') });
+    else if (item.type === 'function_call_output') out.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
+    else {
+      const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
+      const last = out.at(-1);
+      if (last?.role === 'assistant' && last.tool_calls && !last.content) last.tool_calls.push(call);
+      else out.push({ role: 'assistant', content: '', tool_calls: [call] });
+    }
+  }
+  return out;
+}
+
+/** The body's tool fields in chat's domain terms. */
+function toolFields(b: ResponsesRequestBody): ToolFields {
+  const c = b.tool_choice;
+  return {
+    ...(b.tools?.length ? { tools: b.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}) } })) } : {}),
+    ...(c != null ? { toolChoice: typeof c === 'string' ? c : { name: c.name } } : {}),
+    ...(b.parallel_tool_calls != null ? { parallelToolCalls: b.parallel_tool_calls } : {}),
+  };
 }
 
 /** The body as a RequestSpec, with the wire names errors about its domain fields take. */
-export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; fields: Record<string, string> } {
+export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
   const f = b.text?.format;
+  const tools = toolFields(b);
   const logprobs = (b.include ?? []).includes('message.output_text.logprobs');
   return {
     spec: {
       model: b.model,
-      prompt: { kind: 'chat', messages: messagesOf(b) },
+      ...tools,
+      prompt: { kind: 'chat', messages: messagesOf(b), ...(tools.tools ? { tools: tools.tools } : {}) },
       n: b.n,
       maxTokens: opt(b.max_output_tokens),
       temperature: opt(b.temperature),
@@ -110,6 +150,7 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; fie
       ...(f?.type === 'json_schema' ? { guidedJson: f.schema } : f?.type === 'json_object' ? { jsonObject: true } : {}),
       skip: skipSpec(b.skip),
     },
-    fields: { maxTokens: 'max_output_tokens', messages: 'input', prompt: 'input', guidedJson: 'text.format.schema', jsonObject: 'text.format', topLogprobs: 'top_logprobs', logprobs: 'include' },
+    toolMode: toolModeOf(tools),
+    fields: { toolChoice: 'tool_choice', parallelToolCalls: 'parallel_tool_calls', maxTokens: 'max_output_tokens', messages: 'input', prompt: 'input', guidedJson: 'text.format.schema', jsonObject: 'text.format', topLogprobs: 'top_logprobs', logprobs: 'include' },
   };
 }

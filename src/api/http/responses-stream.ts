@@ -1,0 +1,67 @@
+/**
+ * The output part of a streamed response, as OpenAI's Responses API streams it: a message's text
+ * (`response.output_item.added`, `response.content_part.added`, `response.output_text.delta` per
+ * delta, their `.done` events) or, under a tool choice, function calls (each opened by
+ * `response.output_item.added` once its name is known, its arguments by
+ * `response.function_call_arguments.delta`, then `.done` and `response.output_item.done`).
+ * The events around it (created, in_progress, completed) are the route's.
+ */
+import { ToolCallStream } from '../../engine/tool-call-stream.ts';
+import type { CandidateDelta, GenerationResult, TokenLogprob } from '../../engine/types.ts';
+import { functionCallItem, messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
+
+export type Send = (type: string, payload: Record<string, unknown>) => Promise<void>;
+
+/** Streams the one candidate's output; returns the final response object (ids as streamed). */
+export async function streamOutput(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send): Promise<Record<string, unknown>> {
+  return m.toolMode ? streamCalls(m, events, result, send) : streamText(m, events, result, send);
+}
+
+async function streamText(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send) {
+  const at = { item_id: m.messageId, output_index: 0, content_index: 0 };
+  await send('response.output_item.added', { output_index: 0, item: messageItem(m, '', 'in_progress', null) });
+  await send('response.content_part.added', { ...at, part: textPart(m, '', []) });
+  for await (const d of events) {
+    if (d.text || (m.withLogprobs && d.logprobs.length)) await send('response.output_text.delta', { ...at, delta: d.text, logprobs: m.withLogprobs ? outputLogprobs(m.tok, d.logprobs) : [] });
+  }
+  const final = responseObject(m, await result);
+  const item = (final.output as { content: { text: string; logprobs?: TokenLogprob[] }[] }[])[0]!;
+  const part = item.content[0]!;
+  await send('response.output_text.done', { ...at, text: part.text, logprobs: part.logprobs ?? [] });
+  await send('response.content_part.done', { ...at, part });
+  await send('response.output_item.done', { output_index: 0, item });
+  return final;
+}
+
+async function streamCalls(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send) {
+  const mode = m.toolMode!;
+  const opened: { name: string; args: string }[] = [];
+  m.callIds = [];
+  const open = async (index: number, name: string) => {
+    const item = functionCallItem({ name, arguments: '' }, 'in_progress');
+    m.callIds![index] = { id: item.id, callId: item.call_id };
+    opened[index] = { name, args: '' };
+    await send('response.output_item.added', { output_index: index, item });
+  };
+  const args = async (index: number, delta: string) => {
+    opened[index]!.args += delta;
+    await send('response.function_call_arguments.delta', { item_id: m.callIds![index]!.id, output_index: index, delta });
+  };
+  const reader = mode.kind === 'required' ? new ToolCallStream() : null;
+  if (mode.kind === 'named') await open(0, mode.name);
+  for await (const d of events) {
+    if (!reader) {
+      if (d.text) await args(0, d.text);
+      continue;
+    }
+    for (const e of reader.push(d.text)) await (e.kind === 'open' ? open(e.index, e.name) : args(e.index, e.text));
+  }
+  const final = responseObject(m, await result);
+  const done = final.output as { type: string }[];
+  for (const [index, call] of opened.entries()) {
+    const item = done[index]?.type === 'function_call' ? done[index]! : { ...functionCallItem({ name: call.name, arguments: call.args }, 'in_progress', m.callIds[index]!.id, m.callIds[index]!.callId), status: 'incomplete' };
+    await send('response.function_call_arguments.done', { item_id: m.callIds[index]!.id, output_index: index, name: call.name, arguments: (item as { arguments: string }).arguments });
+    await send('response.output_item.done', { output_index: index, item });
+  }
+  return final;
+}
