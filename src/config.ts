@@ -57,6 +57,7 @@ const SETTINGS = {
   versionCacheDir: { flag: 'version-cache-dir', schema: z.string().min(1).default('.skipserve/versions'), help: "writable directory where versions' files from the store are unpacked before loading" },
   stallTimeout: { flag: 'stall-timeout', schema: z.coerce.number().min(0).max(86400).default(120), help: 'seconds a model call may go without an answer from the model worker before it counts as hung: its requests fail with 503 and the model reopens, as after a crash (0 = never)' },
   drainTimeout: { flag: 'drain-timeout', schema: z.coerce.number().min(0).default(60), help: 'seconds SIGTERM waits for in-flight requests' },
+  logRequests: { flag: 'log-requests', schema: flag.default(true), help: 'log one line per finished request at info (id, policy, n, tokens, finish reasons, queue / first-token / total ms, speedup; never the prompt or the text), as vLLM logs its requests' },
   logLevel: { flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'fatal | error | warn | info | debug | trace | silent' },
   debug: { flag: 'debug', schema: flag.default(false), help: 'log stack traces of failures' },
 } as const;

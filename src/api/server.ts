@@ -90,6 +90,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       log: {
         error: (obj, msg) => log.error(config.debug ? obj : { err: String((obj as { err?: unknown }).err) }, msg),
         warn: (obj, msg) => log.warn(obj, msg),
+        ...(config.logRequests ? { request: (obj: object, msg: string) => log.info(obj, msg) } : {}),
         // Only at debug level: the engine then builds each request's window record for nothing else.
         ...(log.isLevelEnabled('debug') ? { debug: (obj: object, msg: string) => log.debug(obj, msg) } : {}),
       },

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
+import { outcomeOf } from '../metrics/outcomes.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { LoadOptions } from '../model/load-options.ts';
 import { loadRunner } from '../model/runner.ts';
@@ -68,7 +69,11 @@ export interface LocalEngineOptions {
   measureSpeedup?: boolean;
   /** Warm-up before the first request (Engine.warmUp at WARMUP_BATCHES; default true). */
   warmup?: boolean;
-  log?: EngineLog & { warn(obj: object, msg: string): void };
+  log?: EngineLog & {
+    warn(obj: object, msg: string): void;
+    /** One line per submitted request once it ends (the server's request log; absent: none). */
+    request?(obj: object, msg: string): void;
+  };
 }
 
 /** A submitted request with its completion id and the versions serving it. */
@@ -103,6 +108,27 @@ export interface LocalEngine extends RequestServices {
   swapSelector(routerDir: string, selector: ServedVersion | null): Promise<void>;
   /** Lets in-flight requests finish for up to `drainMs` (then cancels them), and closes the runner. */
   close(drainMs?: number): Promise<void>;
+}
+
+/** What the request log says of a finished request. */
+function requestLogLine(id: string, r: GenerationResult): object {
+  const finish: Record<string, number> = {};
+  for (const c of r.candidates) finish[c.finishReason] = (finish[c.finishReason] ?? 0) + 1;
+  const ms = (x: number | null) => (x === null ? null : Math.round(x));
+  return {
+    id,
+    policy: r.policy,
+    ...(r.arm ? { arm: r.arm } : {}),
+    n: r.candidates.length,
+    promptTokens: r.promptTokens,
+    cachedTokens: r.cachedTokens,
+    completionTokens: r.completionTokens,
+    finish,
+    queueMs: ms(r.timings.queueMs),
+    firstTokenMs: ms(r.timings.firstTokenMs),
+    totalMs: ms(r.timings.totalMs),
+    ...(r.speedup !== null ? { speedup: Math.round(r.speedup * 1000) / 1000 } : {}),
+  };
 }
 
 /** Batch sizes warmed up at start (with maxBatch): the sizes best-of-N requests most often decode at. */
@@ -184,6 +210,8 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const handle = await engine.submit(req);
       // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
       const result = store ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served)), r)) : handle.result;
+      const logLine = o.log?.request;
+      if (logLine) result.then((r) => logLine(requestLogLine(id, r), 'request done'), (err) => logLine({ id, policy: req.policy.name, outcome: outcomeOf(err), err: (err as Error).message }, 'request failed'));
       result.catch(() => {});
       return { ...handle, result, id, versions: served };
     };

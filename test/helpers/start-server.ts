@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { ServerConfigSchema, type ServerConfig } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/api/server.ts';
 import { makeCheckpoint, type MakeCheckpointOptions } from '../../testkit/make-checkpoint.ts';
+import type { Logger } from 'pino';
 
 const created = new Set<string>();
 
@@ -28,9 +29,9 @@ export interface TestServer extends RunningServer {
 }
 
 /** Starts the server; `config` overrides the test defaults (quiet logs, free ports, small profile, no store, a temp version cache). */
-export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}): Promise<TestServer> {
+export async function startTestServer(config: Partial<ServerConfig> = {}, ckpt: MakeCheckpointOptions = {}, log?: Logger): Promise<TestServer> {
   const cfg = ServerConfigSchema.parse({ model: testCheckpoint(ckpt), host: '127.0.0.1', httpPort: 0, grpcPort: 0, maxBatch: 8, logLevel: 'silent', threads: 1, prefillChunk: 16, store: 'off', versionCacheDir: join(tmpdir(), `skipserve-test-versions-${process.pid}`), ...config });
-  const s = await startServer(cfg);
+  const s = await startServer(cfg, log);
   return Object.assign(s, { http: `http://127.0.0.1:${s.httpPort}` });
 }
 
