@@ -7,7 +7,7 @@
  */
 import type { LocalEngine } from '../src/engine/local-engine.ts';
 import { normalizeAnswer } from '../src/engine/answers.ts';
-import { renderPrompt } from '../src/engine/prepare-request.ts';
+import { renderPrompt } from '../src/engine/render-prompt.ts';
 import { entryPlan, type PlanCatalog } from '../src/router/catalog.ts';
 import { SelectorSession, topN } from '../src/router/selector-session.ts';
 import { textFeatures } from '../src/router/text-features.ts';

@@ -16,7 +16,7 @@ import { FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 import { greedyAnswers, pairedAnswers, sampleAnswers } from './plan-answers.ts';
 import { entryPlan, type PlanCatalog } from '../src/router/catalog.ts';
 import { mapConcurrent } from '../src/util/map-concurrent.ts';
-import { renderPrompt } from '../src/engine/prepare-request.ts';
+import { renderPrompt } from '../src/engine/render-prompt.ts';
 import { promptSpec, referenceIds, type RouterPrompt } from './problems.ts';
 import { teacherForcedScores } from './teacher-forced.ts';
 import { modelFingerprint } from '../src/router/model-fingerprint.ts';

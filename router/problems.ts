@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { generateSplit, TIERS, type Split, type TierChoice } from '../models/train/generator/split.ts';
 import { normalizeAnswer } from '../src/engine/answers.ts';
 import type { LocalEngine } from '../src/engine/local-engine.ts';
-import { renderPrompt } from '../src/engine/prepare-request.ts';
+import { renderPrompt } from '../src/engine/render-prompt.ts';
 import type { PromptSpec } from '../src/engine/types.ts';
 import type { TextTokenizer } from '../src/engine/types.ts';
 

@@ -10,7 +10,8 @@ import { InvalidRequestError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { outcomeOf } from '../metrics/outcomes.ts';
 import type { Engine } from './engine.ts';
-import { checkServedModel, checkTokenIds, REQUEST_LIMITS, type RequestServices } from './prepare-request.ts';
+import { checkServedModel, checkTokenIds, REQUEST_LIMITS } from './request-checks.ts';
+import type { PromptServices } from './render-prompt.ts';
 
 /** What an embeddings request asks, in domain terms. */
 export interface EmbeddingSpec {
@@ -45,7 +46,7 @@ export async function countedEmbedding(metrics: Metrics, run: () => Promise<Embe
 export const MAX_EMBEDDING_INPUTS = 128;
 
 /** Checks every input (naming `input[i]`), then embeds them one after the other. */
-export async function embedInputs(s: Pick<RequestServices, 'info' | 'tokenizer'> & { engine: Pick<Engine, 'embed' | 'withEmbeddingSlot'> }, spec: EmbeddingSpec): Promise<EmbeddingResult> {
+export async function embedInputs(s: Pick<PromptServices, 'info' | 'tokenizer'> & { engine: Pick<Engine, 'embed' | 'withEmbeddingSlot'> }, spec: EmbeddingSpec): Promise<EmbeddingResult> {
   const { info } = s;
   checkServedModel(info, spec.model);
   if (spec.dimensions !== undefined && spec.dimensions !== info.hiddenSize) {

@@ -6,7 +6,7 @@
  * engine batches them.
  */
 import type { LocalEngine } from '../../../src/engine/local-engine.ts';
-import { renderPrompt } from '../../../src/engine/prepare-request.ts';
+import { renderPrompt } from '../../../src/engine/render-prompt.ts';
 import type { GenerationResult, RequestSpec, SkipSpec } from '../../../src/engine/types.ts';
 import { mapConcurrent } from '../../../src/util/map-concurrent.ts';
 import type { Problem } from '../generator/problems.ts';

@@ -10,7 +10,7 @@ import { cors } from 'hono/cors';
 import { drainRefusedBody } from './drain-refused-body.ts';
 import { NotFoundError, PayloadTooLargeError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
-import { checkServedModel } from '../../engine/prepare-request.ts';
+import { checkServedModel } from '../../engine/request-checks.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { registerAdminRoutes } from './admin-routes.ts';

@@ -2,7 +2,7 @@
  * OpenAI wire bodies -> the engine's RequestSpec (wire names stop here), plus the per-request
  * renames the error mapping needs (e.g. a request that used max_completion_tokens).
  */
-import { REQUEST_LIMITS } from '../../engine/prepare-request.ts';
+import { REQUEST_LIMITS } from '../../engine/request-checks.ts';
 import type { ChatRendering, RequestSpec, SkipSpec } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { SkipPlanWire } from '../../plans/plan.ts';

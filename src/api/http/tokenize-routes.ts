@@ -6,7 +6,8 @@
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { checkServedModel, checkTokenIds, renderPrompt } from '../../engine/prepare-request.ts';
+import { checkServedModel, checkTokenIds } from '../../engine/request-checks.ts';
+import { renderPrompt } from '../../engine/render-prompt.ts';
 import { InvalidRequestError } from '../../errors.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse } from './errors.ts';
