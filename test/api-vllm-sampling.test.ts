@@ -163,6 +163,8 @@ test('bad values are 400s naming the field', async () => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(e.status, 400, JSON.stringify(e.error));
       assert.equal((e.error as { param: string | null }).param, param, JSON.stringify(e.error));
+      const domain = param.split(/[.[]/)[0]!.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      assert.ok(domain === param.split(/[.[]/)[0] || !e.message.includes(domain), `the message names the field as sent: ${e.message}`);
       return true;
     });
   };

@@ -52,3 +52,12 @@ export function wireField(field: string | null, overrides: Record<string, string
   const head = Object.hasOwn(overrides, name) ? overrides[name]! : Object.hasOwn(WIRE, name) ? WIRE[name]! : name;
   return head + m[2]!;
 }
+
+/**
+ * An error message with the domain field names it mentions in wire form (`maxTokens must be ...`
+ * becomes `max_tokens must be ...`), so the message says what the caller sent. Only camelCase
+ * names are rewritten: they cannot be ordinary words.
+ */
+export function wireMessage(message: string, overrides: Record<string, string> = {}): string {
+  return message.replace(/\b[a-z]+(?:[A-Z][a-z0-9]*)+\b/g, (name) => (Object.hasOwn(overrides, name) ? overrides[name]! : Object.hasOwn(WIRE, name) ? WIRE[name]! : name));
+}

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { asSkipserveError, type ErrorKind } from '../../errors.ts';
-import { wireField } from '../wire-fields.ts';
+import { wireField, wireMessage } from '../wire-fields.ts';
 
 const CODE: Record<ErrorKind, grpc.status> = {
   invalid: grpc.status.INVALID_ARGUMENT,
@@ -24,7 +24,8 @@ const CODE: Record<ErrorKind, grpc.status> = {
 export function toGrpc(err: unknown): grpc.ServiceError {
   const e = asSkipserveError(err);
   const field = wireField(e.field);
-  const details = field ? `${field}: ${e.message}` : e.message;
+  const message = wireMessage(e.message);
+  const details = field ? `${field}: ${message}` : message;
   const metadata = new grpc.Metadata();
   const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
   if (retry !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(retry))));

@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import { asSkipserveError, type ErrorKind } from '../../errors.ts';
-import { wireField } from '../wire-fields.ts';
+import { wireField, wireMessage } from '../wire-fields.ts';
 
 /** OpenAI-style error body. */
 export interface OpenAiErrorBody {
@@ -32,7 +32,7 @@ export function toHttp(err: unknown, fieldOverrides?: Record<string, string>): {
   const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
   return {
     status,
-    body: { error: { message: e.message, type, param: wireField(e.field, fieldOverrides), code: e.code } },
+    body: { error: { message: wireMessage(e.message, fieldOverrides), type, param: wireField(e.field, fieldOverrides), code: e.code } },
     headers: retry !== undefined ? { 'Retry-After': String(Math.max(1, Math.ceil(retry))) } : {},
   };
 }
