@@ -38,8 +38,8 @@ function referenceEmbedding(tokens: number[]): number[] {
   return Array.from(mean, (x) => x / norm);
 }
 
-test('the openai client (base64) and float JSON give the same unit vector: the reference model\'s pooled hidden state', async () => {
-  const text = 'Tom has 3 apples.';
+test('the openai client (base64) and float JSON give the same unit vector: the reference model\'s pooled hidden state (fed in chunks of --prefill-chunk 16)', async () => {
+  const text = 'Tom has 3 apples. He buys 5 more. How many does he have now?';
   const viaClient = await client.embeddings.create({ model: server.ctx.model.info.id, input: text });
   const v = viaClient.data[0]!.embedding;
   assert.equal(v.length, server.ctx.model.info.hiddenSize);
@@ -48,6 +48,7 @@ test('the openai client (base64) and float JSON give the same unit vector: the r
   assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5, 'unit length');
   const { tokens } = (await post('/tokenize', { prompt: text })).body as { tokens: number[] };
   assert.equal(viaClient.usage.prompt_tokens, tokens.length);
+  assert.ok(tokens.length > 3 * 16, 'several prefill chunks');
   const ref = referenceEmbedding(tokens);
   const worst = Math.max(...v.map((x, i) => Math.abs(x - ref[i]!)));
   assert.ok(worst < 1e-4, `max |onnxruntime - float64 reference| = ${worst}`);

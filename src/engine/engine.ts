@@ -264,20 +264,40 @@ export class Engine {
     if (this.runnerFailure) return Promise.reject(this.unavailable());
     const known = this.embeddings?.get(tokens);
     if (known) return Promise.resolve(known);
-    return this.exclusive(async () => {
-      const t0 = performance.now();
-      const seq = await this.o.runner.createSeq();
-      try {
-        const out = await this.o.runner.step([{ seq, tokens, plan: embeddingPlan(this.o.runner.info), logits: 'none', embed: true }]);
-        const e = out.embeddings[0];
+    return this.embedChunks(tokens);
+  }
+
+  /**
+   * The embedding prefill in chunks of --prefill-chunk tokens, each its own turn with the engine's
+   * steps (a long input does not stall the streams running): the mean over all tokens is the
+   * chunks' means weighted by their lengths.
+   */
+  private async embedChunks(tokens: number[]): Promise<Float32Array> {
+    const runner = this.o.runner;
+    const chunk = this.o.prefillChunk ?? 512;
+    const seq = await this.exclusive(() => runner.createSeq());
+    let sum: Float64Array | null = null;
+    try {
+      for (let at = 0; at < tokens.length; at += chunk) {
+        const part = tokens.slice(at, at + chunk);
+        const e = await this.exclusive(async () => {
+          const t0 = performance.now();
+          try {
+            return (await runner.step([{ seq, tokens: part, plan: embeddingPlan(runner.info), logits: 'none', embed: true }])).embeddings[0];
+          } finally {
+            this.ledger.embedded(performance.now() - t0);
+          }
+        });
         if (!e) throw new SkipserveError('the runtime returned no prompt embedding');
-        this.embeddings?.set(tokens, e);
-        return e;
-      } finally {
-        await this.o.runner.freeSeq(seq);
-        this.ledger.embedded(performance.now() - t0);
+        sum ??= new Float64Array(e.length);
+        for (let i = 0; i < e.length; i++) sum[i]! += e[i]! * part.length;
       }
-    });
+    } finally {
+      await this.exclusive(() => runner.freeSeq(seq));
+    }
+    const mean = Float32Array.from(sum!, (x) => x / tokens.length);
+    this.embeddings?.set(tokens, mean);
+    return mean;
   }
 
   /** The error requests get while the runtime is dead: retry shortly (the server replaces the model). */
