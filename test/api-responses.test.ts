@@ -62,6 +62,15 @@ test('streamed: the Responses event sequence; the deltas add up to the final tex
   assert.equal(logprobs, final!.usage!.output_tokens);
 });
 
+test('top_logprobs alone asks for logprobs too; 0 without include asks none', async () => {
+  const r = await client.responses.create({ model, input: question, temperature: 0, max_output_tokens: 8, top_logprobs: 3 });
+  const part = (r.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
+  assert.equal(part.logprobs!.length, r.usage!.output_tokens);
+  assert.ok(part.logprobs!.every((l) => l.top_logprobs!.length === 3));
+  const none = await client.responses.create({ model, input: question, temperature: 0, max_output_tokens: 8, top_logprobs: 0 });
+  assert.equal(((none.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText).logprobs, undefined);
+});
+
 test('instructions become a system message; conversation history (an earlier output) is taken back as input', async () => {
   const withInstructions = await client.responses.create({ model, instructions: 'Answer briefly.', input: question, temperature: 0, max_output_tokens: 40 });
   const tok = (await (await fetch(`${server.http}/tokenize`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: question }] }) })).json()) as { count: number };
@@ -148,4 +157,5 @@ test('what this server does not do is a 400 naming the field', async () => {
   await bad({ truncation: 'auto' }, 'truncation');
   await bad({ include: ['file_search_call.results'] }, 'include[0]');
   await bad({ top_logprobs: 50, include: ['message.output_text.logprobs'] }, 'top_logprobs');
+  await bad({ top_logprobs: -1 }, 'top_logprobs');
 });

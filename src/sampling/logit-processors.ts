@@ -51,7 +51,7 @@ export class TokenCounts {
 }
 
 /**
- * `out` = `logits` with the bias, the repetition penalty, the presence and frequency penalties of `counts` and the min-p cut applied (cut tokens get
+ * `out` = `logits` with the bias, the repetition penalty, the presence and frequency penalties of `counts`, the allowed tokens, the bad words and the min-p cut applied (cut tokens get
  * -Infinity; the most likely token always stays). `out` must be as long as `logits`.
  */
 export function processLogits(logits: Float32Array, out: Float32Array, p: SamplingParams, counts: TokenCounts): Float32Array {

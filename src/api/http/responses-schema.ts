@@ -128,7 +128,8 @@ function toolFields(b: ResponsesRequestBody): ToolFields {
 export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
   const f = b.text?.format;
   const tools = toolFields(b);
-  const logprobs = (b.include ?? []).includes('message.output_text.logprobs');
+  // Logprobs when included, or when top_logprobs asks for alternatives.
+  const logprobs = (b.include ?? []).includes('message.output_text.logprobs') || (b.top_logprobs != null && b.top_logprobs !== 0);
   return {
     spec: {
       model: b.model,
@@ -145,7 +146,7 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; too
       seed: opt(b.seed),
       stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
       logprobs,
-      ...(logprobs || b.top_logprobs != null ? { topLogprobs: opt(b.top_logprobs) } : {}),
+      ...(logprobs ? { topLogprobs: opt(b.top_logprobs) } : {}),
       metadata: opt(b.metadata),
       ...(f?.type === 'json_schema' ? { guidedJson: f.schema } : f?.type === 'json_object' ? { jsonObject: true } : {}),
       skip: skipSpec(b.skip),
