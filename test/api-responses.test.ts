@@ -124,6 +124,25 @@ test('function tools: a named choice and required give function_call items, stre
   }
 });
 
+test('function tools: a call cut by max_output_tokens is an incomplete function_call with its arguments so far, streamed or not', async () => {
+  const body = { model, input: question, temperature: 0, max_output_tokens: 6, tools: [add], tool_choice: { type: 'function', name: 'add' } } as const;
+  const whole = (await client.responses.create(body as never)) as OpenAI.Responses.Response;
+  assert.equal(whole.status, 'incomplete');
+  const call = whole.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+  assert.equal(call.type, 'function_call');
+  assert.equal(call.status, 'incomplete');
+  assert.ok(call.arguments.length > 0 && call.arguments.startsWith('{'), call.arguments);
+  let final: OpenAI.Responses.Response | null = null;
+  let doneItem: OpenAI.Responses.ResponseFunctionToolCall | null = null;
+  for await (const e of (await client.responses.create({ ...body, stream: true } as never)) as unknown as AsyncIterable<OpenAI.Responses.ResponseStreamEvent>) {
+    if (e.type === 'response.incomplete') final = e.response;
+    if (e.type === 'response.output_item.done') doneItem = e.item as OpenAI.Responses.ResponseFunctionToolCall;
+  }
+  assert.equal(doneItem!.arguments, call.arguments);
+  assert.deepEqual((final!.output[0] as OpenAI.Responses.ResponseFunctionToolCall).arguments, call.arguments);
+  assert.equal(doneItem!.id, final!.output[0]!.id, 'the stream and its final response name the call alike');
+});
+
 test('function tools: an earlier call and its output go back to the model as history', async () => {
   const history = [
     { role: 'user' as const, content: 'What is 2+3?' },

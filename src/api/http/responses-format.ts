@@ -4,6 +4,7 @@
  * summary lists every candidate) and the items the streaming events carry.
  */
 import { randomUUID } from 'node:crypto';
+import { ToolCallStream } from '../../engine/tool-call-stream.ts';
 import { readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
@@ -29,8 +30,19 @@ export interface ResponseMeta {
 
 const hex = () => randomUUID().replaceAll('-', '');
 
+/** The calls an unfinished tool-call text had begun (their arguments as far as they got). */
+function partialCalls(text: string, mode: ToolMode): ToolCall[] {
+  if (mode.kind === 'named') return [{ name: mode.name, arguments: text }];
+  const calls: ToolCall[] = [];
+  for (const e of new ToolCallStream().push(text)) {
+    if (e.kind === 'open') calls[e.index] = { name: e.name, arguments: '' };
+    else calls[e.index]!.arguments += e.text;
+  }
+  return calls;
+}
+
 /** A function-call output item. */
-export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed', id = `fc_${hex()}`, callId = `call_${hex().slice(0, 24)}`) {
+export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed' | 'incomplete', id = `fc_${hex()}`, callId = `call_${hex().slice(0, 24)}`) {
   return { type: 'function_call', id, call_id: callId, name: call.name, arguments: call.arguments, status };
 }
 
@@ -85,12 +97,13 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
   if (!r) return base;
   const c = r.candidates[r.selectedIndex ?? 0]!;
   const complete = c.finishReason !== 'length';
-  const calls = m.toolMode && complete ? readToolCalls(c.text, m.toolMode) : null;
+  // Under a tool choice the output is the calls, those cut by max_output_tokens as far as they got.
+  const calls = m.toolMode ? (complete ? readToolCalls(c.text, m.toolMode) : partialCalls(c.text, m.toolMode)) : null;
   return {
     ...base,
     status: complete ? 'completed' : 'incomplete',
     incomplete_details: complete ? null : { reason: 'max_output_tokens' },
-    output: calls ? calls.map((call, i) => functionCallItem(call, 'completed', m.callIds?.[i]?.id, m.callIds?.[i]?.callId)) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
+    output: calls?.length ? calls.map((call, i) => functionCallItem(call, complete ? 'completed' : 'incomplete', m.callIds?.[i]?.id, m.callIds?.[i]?.callId)) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
     usage: {
       input_tokens: r.promptTokens,
       input_tokens_details: { cached_tokens: r.cachedTokens },

@@ -57,10 +57,10 @@ async function streamCalls(m: ResponseMeta, events: AsyncIterable<CandidateDelta
     for (const e of reader.push(d.text)) await (e.kind === 'open' ? open(e.index, e.name) : args(e.index, e.text));
   }
   const final = responseObject(m, await result);
-  const done = final.output as { type: string }[];
+  const done = final.output as { type: string; arguments?: string }[];
   for (const [index, call] of opened.entries()) {
-    const item = done[index]?.type === 'function_call' ? done[index]! : { ...functionCallItem({ name: call.name, arguments: call.args }, 'in_progress', m.callIds[index]!.id, m.callIds[index]!.callId), status: 'incomplete' };
-    await send('response.function_call_arguments.done', { item_id: m.callIds[index]!.id, output_index: index, name: call.name, arguments: (item as { arguments: string }).arguments });
+    const item = done[index]?.type === 'function_call' ? done[index]! : functionCallItem({ name: call.name, arguments: call.args }, 'incomplete', m.callIds[index]!.id, m.callIds[index]!.callId);
+    await send('response.function_call_arguments.done', { item_id: m.callIds[index]!.id, output_index: index, name: call.name, arguments: item.arguments });
     await send('response.output_item.done', { output_index: index, item });
   }
   return final;
