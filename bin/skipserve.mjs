@@ -9,6 +9,7 @@ import { register } from 'tsx/esm/api';
 const COMMANDS = {
   serve: { module: '../src/cli/serve.ts', summary: 'start the HTTP + gRPC server' },
   generate: { module: '../src/cli/generate.ts', summary: 'generate a completion from a prompt' },
+  batch: { module: '../src/cli/batch.ts', summary: 'run an OpenAI batch file (JSONL of requests) through the server, offline' },
   profile: { module: '../src/cli/profile.ts', summary: 'measure the per-sublayer latency profile' },
   versions: { module: '../src/cli/versions.ts', summary: 'list, add, promote and roll back model and selector versions' },
   data: { module: '../models/train/generator/cli.ts', summary: 'generate arithmetic word problems (JSONL)', offline: true },
