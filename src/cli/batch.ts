@@ -38,6 +38,16 @@ function parse(argv: string[]): { input: string; output: string; concurrency: nu
   return { input: own.input, output: own.output, concurrency, serverArgs };
 }
 
+/** The output file, opened (an unwritable path fails here, before the server starts). */
+async function openOutput(file: string): Promise<NodeJS.WritableStream> {
+  const s = createWriteStream(file);
+  await new Promise((resolve, reject) => {
+    s.once('open', resolve);
+    s.once('error', reject);
+  });
+  return s;
+}
+
 async function countLines(file: string): Promise<number> {
   let n = 0;
   for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) if (line.trim() !== '') n++;
@@ -60,11 +70,14 @@ export async function run(argv: string[]): Promise<void> {
     apiKeysFile: undefined,
     ...(named('--store', 'SKIPSERVE_STORE') ? {} : { store: 'off' }),
   };
+  // Progress against the file's line count (a first, cheap pass; none when reading stdin). The
+  // input and output are checked before the server starts, so a bad path leaves nothing to shut down.
+  const progress = o.input === '-' ? null : new ProgressBar('batch', await countLines(o.input));
+  const out = o.output === '-' ? process.stdout : await openOutput(o.output);
   const log = pino({ level: named('--log-level', 'SKIPSERVE_LOG_LEVEL') ? config.logLevel : 'warn' }, pino.destination(2));
   const server = await startServer(config, log);
   const base = `http://127.0.0.1:${server.httpPort}`;
   const concurrency = o.concurrency ?? 2 * config.maxBatch;
-  const out = o.output === '-' ? process.stdout : createWriteStream(o.output);
   const done = new Map<number, BatchOutput>();
   const counts = { ok: 0, failed: 0 };
   let next = 0;
@@ -76,8 +89,6 @@ export async function run(argv: string[]): Promise<void> {
       done.delete(written++);
     }
   };
-  // Progress against the file's line count (a first, cheap pass); none when reading stdin.
-  const progress = o.input === '-' ? null : new ProgressBar('batch', await countLines(o.input));
   // Created just before it is read: lines a readline emits before its iterator exists are lost.
   const lines = createInterface({ input: o.input === '-' ? process.stdin : createReadStream(o.input), crlfDelay: Infinity });
   try {
