@@ -31,6 +31,7 @@ test("'*' allows any origin; without the setting there are no CORS headers", asy
   try {
     const h = { origin: 'https://anywhere.example' };
     assert.equal((await fetch(`${any.http}/v1/models`, { headers: h })).headers.get('access-control-allow-origin'), '*');
+    for (const path of ['/health', '/openapi.json', '/version']) assert.equal((await fetch(`${any.http}${path}`, { headers: h })).headers.get('access-control-allow-origin'), '*', `${path} answers CORS too`);
     assert.equal((await fetch(`${none.http}/v1/models`, { headers: h })).headers.get('access-control-allow-origin'), null);
   } finally {
     await any.close();

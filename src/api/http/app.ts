@@ -1,6 +1,7 @@
 /**
- * The Hono app: OpenAI-compatible routes, the request records and feedback, the admin reload, plus
- * health, readiness and Prometheus metrics. Every error goes through errors.ts (`toHttp`), so status
+ * The Hono app: OpenAI-compatible routes (chat, completions, responses, embeddings, models),
+ * tokenize, the request records and feedback, the admin reload, plus health, readiness, version,
+ * the OpenAPI document and Prometheus metrics, and CORS when origins are allowed. Every error goes through errors.ts (`toHttp`), so status
  * codes and bodies are the same everywhere.
  */
 import { createRequire } from 'node:module';
@@ -19,18 +20,24 @@ import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import { registerEmbeddingsRoute } from './embeddings-route.ts';
 import { registerResponsesRoute } from './responses-route.ts';
 import { openApiDocument } from './openapi.ts';
+import { handleGenerate } from './generate-route.ts';
+import { registerRecordRoutes } from './record-routes.ts';
 
 const requireJson = createRequire(import.meta.url);
 const PACKAGE_VERSION = (requireJson('../../../package.json') as { version: string }).version;
 const ORT_VERSION = (requireJson('onnxruntime-node/package.json') as { version: string }).version;
-import { handleGenerate } from './generate-route.ts';
-import { registerRecordRoutes } from './record-routes.ts';
 
 /** Builds the HTTP app over the shared API context. */
 export function createHttpApp(ctx: ApiContext): Hono {
   const app = new Hono();
   const metrics = ctx.metrics;
 
+  // CORS first (Hono runs handlers in the order they are added): every route answers it, and a
+  // browser's preflight (OPTIONS, no key) is answered before the key check.
+  if (ctx.config.allowedOrigins.length) {
+    const origins = ctx.config.allowedOrigins;
+    app.use('*', cors({ origin: origins.includes('*') ? '*' : origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Authorization', 'Content-Type', 'x-skipserve-key'], exposeHeaders: ['Retry-After'], maxAge: 600 }));
+  }
   app.onError((err, c) => {
     if (c.req.path.startsWith('/v1/')) countEdgeError(metrics, err);
     return errorResponse(c, err);
@@ -67,11 +74,6 @@ export function createHttpApp(ctx: ApiContext): Hono {
       throw new PayloadTooLargeError(`the request body is larger than ${ctx.config.maxBodyBytes} bytes (the server's --max-body-bytes)`);
     },
   });
-  // CORS before the key check, so a browser's preflight (OPTIONS, no key) gets its answer.
-  if (ctx.config.allowedOrigins.length) {
-    const origins = ctx.config.allowedOrigins;
-    app.use('*', cors({ origin: origins.includes('*') ? '*' : origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Authorization', 'Content-Type', 'x-skipserve-key'], exposeHeaders: ['Retry-After'], maxAge: 600 }));
-  }
   app.use('/v1/*', auth, limit);
   app.use('/admin/*', auth, limit);
   app.use('/tokenize', auth, limit);
