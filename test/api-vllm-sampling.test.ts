@@ -1,7 +1,7 @@
 // vLLM's request extensions end to end on the default model (real server on loopback, the `openai`
 // client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens,
 // include_stop_str_in_output, priority, truncate_prompt_tokens, add_generation_prompt,
-// continue_final_message, allowed_token_ids and bad_words; and the repetition penalty's arithmetic against a hand
+// continue_final_message, allowed_token_ids, bad_words and prompt_logprobs; and the repetition penalty's arithmetic against a hand
 // computation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -158,6 +158,23 @@ test('truncate_prompt_tokens keeps the prompt\'s last tokens (echo shows them)',
   assert.equal(whole.usage!.prompt_tokens, (await post('/tokenize', { prompt })).count, 'a longer limit keeps the whole prompt');
 });
 
+test('prompt_logprobs: each prompt token\'s log-probability and alternatives, as echo with logprobs scores them', async () => {
+  const { tokens } = (await post('/tokenize', { prompt })) as { tokens: number[] };
+  const r = (await client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 2, temperature: 0, prompt_logprobs: 2 } as never)) as unknown as { choices: { prompt_logprobs: (Record<string, { logprob: number; rank: number | null; decoded_token: string }> | null)[] }[] };
+  const pl = r.choices[0]!.prompt_logprobs;
+  assert.equal(pl.length, tokens.length);
+  assert.equal(pl[0], null);
+  const echo = await client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 1, temperature: 0, echo: true, logprobs: 2 });
+  for (let i = 1; i < tokens.length; i++) {
+    const own = pl[i]![tokens[i]!]!;
+    assert.ok(Math.abs(own.logprob - echo.choices[0]!.logprobs!.token_logprobs![i]!) < 1e-6, `token ${i}`);
+    assert.ok(Object.keys(pl[i]!).length >= 2 && Object.keys(pl[i]!).length <= 3);
+    if (own.rank !== null) assert.ok(own.rank >= 1 && own.rank <= 2);
+  }
+  const chat = (await client.chat.completions.create({ model: server.ctx.model.info.id, messages: [{ role: 'user', content: question }], max_tokens: 2, prompt_logprobs: 0 } as never)) as unknown as { prompt_logprobs: unknown[]; usage: { prompt_tokens: number } };
+  assert.equal(chat.prompt_logprobs.length, chat.usage.prompt_tokens, 'chat: at the top level, as vLLM returns it');
+});
+
 test('bad values are 400s naming the field', async () => {
   const bad = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -180,6 +197,8 @@ test('bad values are 400s naming the field', async () => {
   await bad({ priority: 0.5 }, 'priority');
   await bad({ priority: 2 ** 40 }, 'priority');
   await bad({ truncate_prompt_tokens: 0 }, 'truncate_prompt_tokens');
+  await bad({ prompt_logprobs: 21 }, 'prompt_logprobs');
+  await bad({ prompt_logprobs: 1, stream: true }, 'prompt_logprobs');
   await bad({ allowed_token_ids: [] }, 'allowed_token_ids');
   await bad({ allowed_token_ids: [5, 99999] }, 'allowed_token_ids[1]');
   await bad({ allowed_token_ids: [5], guided_regex: '[0-9]+' }, 'allowed_token_ids');

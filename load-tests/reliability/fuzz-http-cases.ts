@@ -136,6 +136,8 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'min_tokens', param: 'min_tokens', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.integer({ min: 5, max: 1e7 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.max_tokens = 4) },
     { path: 'min_tokens', param: 'min_tokens', values: fc.integer({ min: 1, max: 4 }), prepare: (b) => Object.assign(b, { max_tokens: 4, guided_regex: 'a+' }) },
     { path: 'priority', param: 'priority', values: fc.oneof(fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.constant(2 ** 40), fc.constant(-(2 ** 40)), fc.string({ maxLength: 2 })) },
+    { path: 'prompt_logprobs', param: 'prompt_logprobs', values: fc.oneof(fc.integer({ min: 21, max: 1e6 }), fc.integer({ min: -9, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })) },
+    { path: 'prompt_logprobs', param: 'prompt_logprobs', values: fc.integer({ min: 0, max: 5 }), prepare: (b) => (b.stream = true) },
     { path: 'truncate_prompt_tokens', param: 'truncate_prompt_tokens', values: fc.oneof(fc.integer({ min: -1e6, max: 0 }), fc.double({ min: 1.1, max: 1.9, noNaN: true }), fc.string({ maxLength: 2 })) },
     { path: 'add_generation_prompt', param: 'add_generation_prompt', only: 'chat', values: fc.oneof(fc.string({ maxLength: 2 }), fc.nat()) },
     { path: 'add_generation_prompt', param: 'add_generation_prompt', only: 'chat', values: fc.constant(true), prepare: (b) => Object.assign(b, { continue_final_message: true, messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'x' }] }) },
@@ -172,7 +174,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'prompt_logprobs', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'tools', 'tool_choice', 'parallel_tool_calls']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {

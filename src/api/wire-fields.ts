@@ -32,6 +32,7 @@ const WIRE: Record<string, string> = {
   continueFinalMessage: 'continue_final_message',
   templateKwargs: 'chat_template_kwargs',
   topLogprobs: 'top_logprobs',
+  promptLogprobs: 'prompt_logprobs',
   ignoreEos: 'ignore_eos',
   bestOf: 'best_of',
   guidedRegex: 'guided_regex',

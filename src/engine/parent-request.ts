@@ -152,6 +152,7 @@ export class ParentRequest {
     };
     const echoed = this.echoedPrompt();
     if (echoed) result.prompt = echoed;
+    if (this.req.returnPromptLogprobs) result.promptLogprobs = { tokenIds: this.req.promptTokens, logprobs: this.promptScores };
     if (ref !== undefined) {
       result.referenceAnswer = ref;
       result.matchedReference = s.selectedIndex !== null && s.answers[s.selectedIndex] === ref;

@@ -70,6 +70,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   const endRules = checkEndRules(spec, info.vocabSize, maxTokens);
   const topLogprobs = int(spec.topLogprobs, 'topLogprobs', 0, REQUEST_LIMITS.maxTopLogprobs) ?? 0;
   if (spec.topLogprobs !== undefined && !spec.logprobs) throw new InvalidRequestError('topLogprobs needs logprobs', 'topLogprobs');
+  const promptK = int(spec.promptLogprobs, 'promptLogprobs', 0, REQUEST_LIMITS.maxTopLogprobs);
+  if (promptK !== undefined && spec.stream) throw new InvalidRequestError('promptLogprobs come with the whole response; send the request without stream (or, on completions, use echo with logprobs, which streams)', 'promptLogprobs');
 
   const skip = spec.skip ?? {};
   if (skip.policy === '') throw new InvalidRequestError('policy must be a policy name, not empty (leave it out for the default)', 'policy');
@@ -132,7 +134,8 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
     logprobs: spec.logprobs ?? false,
     topLogprobs,
     echo: spec.echo ?? false,
-    promptLogprobs: spec.echo && spec.logprobs ? topLogprobs : null,
+    promptLogprobs: promptK ?? (spec.echo && spec.logprobs ? topLogprobs : null),
+    ...(promptK !== undefined ? { returnPromptLogprobs: true } : {}),
     policy,
     ...(priority !== 0 ? { priority } : {}),
     arm: skip.policy ? undefined : assigned.arm,

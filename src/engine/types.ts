@@ -89,6 +89,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
    * may then be 0 (score the prompt, generate nothing).
    */
   echo?: boolean;
+  /** vLLM's prompt_logprobs: return each prompt token's log-probability with this many alternatives (not streamed). */
+  promptLogprobs?: number;
   skip?: SkipSpec;
   /** Admission priority, as vLLM's: lower is admitted first, equal ones in arrival order (default 0). */
   priority?: number;
@@ -135,8 +137,10 @@ export interface GenerationRequest {
   topLogprobs: number;
   /** Return the prompt's tokens with the result (echo). */
   echo: boolean;
-  /** Score the prompt's tokens with this many alternatives (echo with logprobs), or null. */
+  /** Score the prompt's tokens with this many alternatives (echo with logprobs, or prompt_logprobs), or null. */
   promptLogprobs: number | null;
+  /** Return the prompt's scores with the result (prompt_logprobs, beside any echo). */
+  returnPromptLogprobs?: boolean;
   policy: SkipPolicy;
   /** Admission priority (lower first; absent: 0). */
   priority?: number;
@@ -200,6 +204,8 @@ export interface GenerationResult {
   candidates: CandidateResult[];
   /** With echo: the prompt's token ids and, with logprobs, each one's log-probability given those before it (null for the first). */
   prompt?: EchoedPrompt;
+  /** With prompt_logprobs: the prompt's token ids and each one's log-probability and alternatives (null for the first). */
+  promptLogprobs?: { tokenIds: number[]; logprobs: (TokenLogprob | null)[] };
   /** null when select = none. */
   selectedIndex: number | null;
   /**

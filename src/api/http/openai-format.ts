@@ -22,6 +22,22 @@ export function chatLogprobs(tok: TextTokenizer, lps: TokenLogprob[]) {
 }
 
 /**
+ * vLLM's prompt_logprobs: per prompt token null (the first, or one not scored) or `{token id:
+ * {logprob, rank, decoded_token}}` for the token itself and its alternatives (rank 1 = the most
+ * likely; null for the token itself when it is not among the alternatives).
+ */
+export function promptLogprobsWire(tok: TextTokenizer, p: { tokenIds: number[]; logprobs: (TokenLogprob | null)[] }) {
+  return p.logprobs.map((lp, i) => {
+    if (!lp) return null;
+    const id = p.tokenIds[i]!;
+    const rank = lp.top.findIndex((t) => t.token === id);
+    const out: Record<string, { logprob: number; rank: number | null; decoded_token: string }> = { [id]: { logprob: lp.logprob, rank: rank >= 0 ? rank + 1 : null, decoded_token: tok.tokenText(id) } };
+    lp.top.forEach((t, r) => (out[t.token] ??= { logprob: t.logprob, rank: r + 1, decoded_token: tok.tokenText(t.token) }));
+    return out;
+  });
+}
+
+/**
  * Legacy completions logprobs: `{tokens, token_logprobs, top_logprobs, text_offset}`. With echo the
  * prompt's tokens come first (`prompt`: ids and their scores; the first token, and any the runtime
  * did not score, has null logprob and null alternatives, as OpenAI and vLLM return them).
@@ -97,6 +113,7 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
           text: r.prompt ? r.prompt.text + c.text : c.text,
           logprobs: withLogprobs ? textLogprobs(tok, c.logprobs, r.prompt?.logprobs ? { tokenIds: r.prompt.tokenIds, logprobs: r.prompt.logprobs } : undefined) : null,
           finish_reason: c.finishReason,
+          ...(r.promptLogprobs ? { prompt_logprobs: promptLogprobsWire(tok, r.promptLogprobs) } : {}),
           ...choiceExtras(c, r),
         },
   );
@@ -106,6 +123,7 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
     created,
     model,
     choices,
+    ...(kind === 'chat' && rs[0]?.promptLogprobs ? { prompt_logprobs: promptLogprobsWire(tok, rs[0].promptLogprobs) } : {}),
     usage: usage(rs),
     skip: batchSkip(rs, batch),
   };

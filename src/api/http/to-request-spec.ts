@@ -76,6 +76,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     minTokens: opt(b.min_tokens),
     includeStopStrInOutput: opt(b.include_stop_str_in_output),
     priority: opt(b.priority),
+    promptLogprobs: opt(b.prompt_logprobs),
     truncatePromptTokens: opt(b.truncate_prompt_tokens),
     seed: opt(b.seed),
     stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
