@@ -22,7 +22,12 @@ test('one line per finished request, failures too; none with --log-requests off'
   const s = await startTestServer({}, {}, on.log);
   try {
     const post = (body: object) => fetch(`${s.http}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const r = (await (await post({ prompt: 'secret words', n: 3, max_tokens: 5, seed: 1, temperature: 1, ignore_eos: true })).json()) as { id: string };
+    const res = await post({ prompt: 'secret words', n: 3, max_tokens: 5, seed: 1, temperature: 1, ignore_eos: true });
+    const r = (await res.json()) as { id: string };
+    assert.equal(res.headers.get('x-request-id'), r.id, 'the id in a header too');
+    const streamed = await post({ prompt: 'x', max_tokens: 2, stream: true });
+    assert.match(streamed.headers.get('x-request-id') ?? '', /^cmpl-/);
+    await streamed.text();
     await new Promise((res) => setTimeout(res, 50));
     const line = on.lines.find((l) => l.msg === 'request done' && l.id === r.id)!;
     assert.ok(line, JSON.stringify(on.lines.map((l) => l.msg)));

@@ -71,6 +71,8 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
   const batch = handles.length > 1 ? handles.map((h) => h.id) : undefined;
   const toolMode = parsed.specs[0]!.toolMode ?? null;
 
+  // The completion id in a header too (as vLLM's X-Request-Id): logs, records and feedback use it.
+  c.header('x-request-id', id);
   if (!parsed.stream) return jsonAnswer(c, ctx, ca, Promise.all(handles.map((h) => h.result)), (results) => completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode), fields);
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => abort.abort());

@@ -42,6 +42,7 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   }
   const m: ResponseMeta = { id: handle.id, createdAt: Math.floor(Date.now() / 1000), model: engine.info.id, body: b, messageId: `msg_${handle.id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode };
 
+  c.header('x-request-id', handle.id);
   if (!stream) return jsonAnswer(c, ctx, ca, handle.result, (r) => responseObject(m, r), fields);
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => abort.abort());
