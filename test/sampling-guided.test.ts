@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compileRegex, escapeRegex, RegexError } from '../src/sampling/guided/regex.ts';
 import { DEAD, LazyDfa } from '../src/sampling/guided/dfa.ts';
-import { anyJsonObject, SchemaError, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
+import { anyJsonObject, MAX_RECURSION, SchemaError, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
+import { checkedPattern, schemaPattern } from '../src/engine/guided-request.ts';
+import { InvalidRequestError } from '../src/errors.ts';
 import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
 import { vocabTexts } from '../src/sampling/guided/vocab-texts.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
@@ -67,6 +69,21 @@ test('regex: what the engine cannot take is refused, saying why', () => {
   assert.ok(fullMatch(escapeRegex('a.b*(c)[d]{e}|f/g-h\\'))('a.b*(c)[d]{e}|f/g-h\\'));
 });
 
+test('json schema: a recursive $ref is unrolled MAX_RECURSION deep (trees, lists end where they must); one that never ends is refused', () => {
+  const tree = { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#' } } }, required: ['v'] };
+  const ok = fullMatch(schemaToRegex(tree));
+  const nest = (depth: number): unknown => (depth === 0 ? { v: 0 } : { v: depth, kids: [nest(depth - 1), { v: 9 }] });
+  for (let d = 0; d <= MAX_RECURSION; d++) assert.ok(ok(JSON.stringify(nest(d))), `depth ${d}`);
+  assert.ok(!ok(JSON.stringify(nest(MAX_RECURSION + 1))), 'one level past the bound');
+  const list = { $defs: { node: { type: 'object', properties: { v: { type: 'integer' }, next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } }, required: ['v', 'next'] } }, $ref: '#/$defs/node' };
+  const okList = fullMatch(schemaToRegex(list));
+  assert.ok(okList('{"v":1,"next":{"v":2,"next":null}}'));
+  assert.ok(!okList('{"v":1,"next":{"v":2}}'));
+  const endless = { type: 'object', properties: { next: { $ref: '#' } }, required: ['next'] };
+  assert.throws(() => checkedPattern(schemaPattern(endless, 'guidedJson'), 'guidedJson'), (e: InvalidRequestError) => e.field === 'guidedJson' && /matches no text/.test(e.message));
+  assert.throws(() => checkedPattern('[^\\s\\S]', 'guidedRegex'), /matches no text/);
+});
+
 test('json schema: the pattern matches the JSON texts of the shape and nothing else', () => {
   const schema = {
     type: 'object',
@@ -89,7 +106,7 @@ test('json schema: the pattern matches the JSON texts of the shape and nothing e
   for (const s of ['{}', '{"a":[1,{"b":null}],"c":"d"}', '{"a": {"b": {"c": 1}}}']) assert.ok(obj(s), s);
   for (const s of ['[]', '{"a":}', '{"a":1,}', 'null']) assert.ok(!obj(s), s);
   assert.throws(() => schemaToRegex({ type: 'object', properties: { a: { type: 'foo' } } }), (e: Error) => e instanceof SchemaError && /properties\.a\.type/.test(e.message));
-  assert.throws(() => schemaToRegex({ $ref: '#/$defs/x', $defs: { x: { $ref: '#/$defs/x' } } }), /recursive/);
+  assert.throws(() => checkedPattern(schemaPattern({ $ref: '#/$defs/x', $defs: { x: { $ref: '#/$defs/x' } } }, 'guidedJson'), 'guidedJson'), /matches no text/, 'a reference to itself alone describes nothing');
   assert.throws(() => schemaToRegex({ type: 'string', format: 'email', if: {} }), /schema\.if/);
 });
 

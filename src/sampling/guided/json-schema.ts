@@ -6,8 +6,10 @@
  * "json_object"}` (no schema) is any JSON object up to a nesting depth.
  *
  * Supported: type (one or a list), properties / required, items / minItems / maxItems, enum, const,
- * string minLength / maxLength / pattern, anyOf / oneOf, $ref to #/$defs or #/definitions (not
- * recursive), and {} (any value). Anything else is refused with the keyword's path.
+ * string minLength / maxLength / pattern, anyOf / oneOf, $ref to #, #/$defs or #/definitions
+ * (a recursive one unrolled MAX_RECURSION deep, as outlines bounds it: below that the recursive
+ * branch matches nothing, so optional members, empty arrays and other anyOf branches end the text),
+ * and {} (any value). Anything else is refused with the keyword's path.
  */
 import { escapeRegex } from './regex.ts';
 
@@ -40,6 +42,11 @@ function objectOf(value: string): string {
   return `\\{${WS}(${member}(${WS},${WS}${member})*)?${WS}\\}`;
 }
 
+/** How often a recursive $ref is unrolled inside itself. */
+export const MAX_RECURSION = 3;
+/** A pattern no text matches (a recursion past its depth). */
+const NEVER = '[^\\s\\S]';
+
 const KNOWN = new Set(['type', 'properties', 'required', 'items', 'minItems', 'maxItems', 'enum', 'const', 'minLength', 'maxLength', 'pattern', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions', 'title', 'description', 'additionalProperties', 'default', 'examples', '$schema', '$id', 'format', 'strict']);
 
 /** The pattern of JSON texts that `schema` accepts. */
@@ -69,9 +76,9 @@ export function schemaToRegex(schema: unknown): string {
   const ref = (r: string, path: string): string => {
     const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(r);
     const defs = m && root && typeof root === 'object' ? (root as Record<string, Record<string, unknown> | undefined>)[m[1]!] : undefined;
-    const target = m && defs ? defs[m[2]!] : undefined;
-    if (!target) throw new SchemaError(`${path}.$ref: '${r}' does not name an entry of #/$defs or #/definitions`);
-    if (refs.includes(r)) throw new SchemaError(`${path}.$ref: '${r}' is recursive, which guided decoding does not support`);
+    const target = r === '#' ? root : m && defs ? defs[m[2]!] : undefined;
+    if (!target) throw new SchemaError(`${path}.$ref: '${r}' does not name the root or an entry of #/$defs or #/definitions`);
+    if (refs.filter((x) => x === r).length >= MAX_RECURSION) return NEVER;
     refs.push(r);
     try {
       return value(target, `${path}.$ref(${r})`);
