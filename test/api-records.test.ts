@@ -44,6 +44,18 @@ describe('with a SQLite store', () => {
     await server?.close();
   });
 
+  test('a response is recorded under its resp_ id, unless it says store: false', async () => {
+    const kept = await json(server, '/v1/responses', { input: 'Q: 2+3?', max_output_tokens: 4 });
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    for (let i = 0; i < 50 && (await json(server, `/v1/requests/${kept.body.id}`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await json(server, `/v1/requests/${kept.body.id}`)).status, 200);
+    const unkept = await json(server, '/v1/responses', { input: 'Q: 2+3?', max_output_tokens: 4, store: false });
+    assert.equal(unkept.status, 200);
+    await json(server, '/v1/responses', { input: 'Q: 4+4?', max_output_tokens: 2 }); // written after the unkept one would be
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await json(server, `/v1/requests/${unkept.body.id}`)).status, 404);
+  });
+
   test('a chat completion is recorded under its id with what was served, its metadata and reference answer', async () => {
     const metadata = { tier: 'hard', kind: 'two-step', steps: '2' };
     const r = await json(server, '/v1/chat/completions', {

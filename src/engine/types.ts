@@ -100,6 +100,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
   key?: string;
   /** The API it came through, when its id takes that API's prefix (OpenAI's `resp_` for the Responses API). */
   api?: 'responses';
+  /** Keep no record of it in the request store (the Responses API's `store: false`). */
+  unrecorded?: boolean;
   /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */
   metadata?: Record<string, string>;
   signal?: AbortSignal;

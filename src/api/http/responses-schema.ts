@@ -73,7 +73,7 @@ export const ResponsesRequestSchema = z
     safety_identifier: z.string().optional(),
     prompt_cache_key: z.string().optional(),
     service_tier: z.enum(['auto', 'default']).nullish(),
-    /** Recorded in the request store either way (when the server has one); accepted for compatibility. */
+    /** false: no record in the request store (default true, as OpenAI's; records need the server's --store). */
     store: z.boolean().nullish(),
     truncation: z.literal('disabled', { error: "only 'disabled': a prompt past the context is refused" }).nullish(),
     tools: z.array(FunctionTool).nullish(),
@@ -150,6 +150,7 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; too
       metadata: opt(b.metadata),
       ...(f?.type === 'json_schema' ? { guidedJson: f.schema } : f?.type === 'json_object' ? { jsonObject: true } : {}),
       skip: skipSpec(b.skip),
+      ...(b.store === false ? { unrecorded: true } : {}),
     },
     toolMode: toolModeOf(tools),
     fields: { toolChoice: 'tool_choice', parallelToolCalls: 'parallel_tool_calls', maxTokens: 'max_output_tokens', messages: 'input', prompt: 'input', guidedJson: 'text.format.schema', jsonObject: 'text.format', topLogprobs: 'top_logprobs', logprobs: 'include' },
