@@ -175,6 +175,18 @@ test('prompt_logprobs: each prompt token\'s log-probability and alternatives, as
   assert.equal(chat.prompt_logprobs.length, chat.usage.prompt_tokens, 'chat: at the top level, as vLLM returns it');
 });
 
+test('stream_options.continuous_usage_stats: every chunk says the usage so far; the last, the whole', async () => {
+  const s = await client.completions.create({ model: server.ctx.model.info.id, prompt, n: 2, max_tokens: 12, temperature: 1, seed: 3, stream: true, stream_options: { continuous_usage_stats: true } } as never);
+  const seen: { prompt_tokens: number; completion_tokens: number; total_tokens: number }[] = [];
+  for await (const chunk of s as unknown as AsyncIterable<{ usage?: (typeof seen)[number] }>) if (chunk.usage) seen.push(chunk.usage);
+  assert.ok(seen.length > 3);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.completion_tokens >= seen[i - 1]!.completion_tokens);
+  const last = seen.at(-1)!;
+  assert.equal(seen.at(-2)!.completion_tokens, last.completion_tokens, 'the final chunk\'s usage is the last running one');
+  assert.equal(last.prompt_tokens, (await post('/tokenize', { prompt })).count);
+  assert.equal(last.total_tokens, last.prompt_tokens + last.completion_tokens);
+});
+
 test('bad values are 400s naming the field', async () => {
   const bad = async (body: Record<string, unknown>, param: string) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt, max_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {

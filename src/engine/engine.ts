@@ -56,6 +56,8 @@ export interface RequestHandle {
   result: Promise<GenerationResult>;
   /** With echo: the prompt to send before the completions (read it once the first delta has arrived: its scores are then complete). */
   echoedPrompt(): EchoedPrompt | undefined;
+  /** Tokens of its prompt (as fed). */
+  promptTokens: number;
 }
 
 /** Core key of a group that skips nothing (its steps are dense compute). */
@@ -150,7 +152,7 @@ export class Engine {
     this.scheduler.enqueue(parent!);
     this.updateGauges();
     this.wake();
-    return { plans: parent!.plans, events: parent!.events, result: parent!.result, echoedPrompt: () => parent!.echoedPrompt() };
+    return { plans: parent!.plans, events: parent!.events, result: parent!.result, echoedPrompt: () => parent!.echoedPrompt(), promptTokens: req.promptTokens.length };
   }
 
   /**

@@ -35,15 +35,15 @@ export async function readJson(c: Context): Promise<unknown> {
 export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): Promise<Response> {
   const receivedAt = performance.now();
   const raw = await readJson(c);
-  const parsed: { specs: HttpSpec[]; stream: boolean; includeUsage: boolean } =
+  const parsed: { specs: HttpSpec[]; stream: boolean; includeUsage: boolean; continuousUsage: boolean } =
     kind === 'chat'
       ? (() => {
           const b = parseBody(ChatRequestSchema, raw);
-          return { specs: [chatSpec(b)], stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
+          return { specs: [chatSpec(b)], stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false, continuousUsage: b.stream_options?.continuous_usage_stats ?? false };
         })()
       : (() => {
           const b = parseBody(CompletionRequestSchema, raw);
-          return { specs: completionSpecs(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
+          return { specs: completionSpecs(b), stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false, continuousUsage: b.stream_options?.continuous_usage_stats ?? false };
         })();
   const ca = clientAbort(c);
   const { abort } = ca;
@@ -83,8 +83,13 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const perPrompt = handles[0]!.plans.length;
     // Tool mode `required`: each choice's calls, read as its text streams.
     const callStreams = new Map<number, ToolCallStream>();
+    // stream_options.continuous_usage_stats (vLLM): every chunk says the usage so far.
+    const promptTokens = handles.reduce((n, h) => n + h.promptTokens, 0);
+    let generated = 0;
+    const send = (chunk: object) => stream.writeSSE({ data: JSON.stringify(parsed.continuousUsage ? { ...chunk, usage: { prompt_tokens: promptTokens, completion_tokens: generated, total_tokens: promptTokens + generated } } : chunk) });
     try {
       for await (const [k, d] of mergeEvents(handles.map((h) => h.events))) {
+        generated += d.tokenIds.length;
         const index = k * perPrompt + d.index;
         const plan = handles[k]!.plans[d.index];
         if (toolMode) {
@@ -98,7 +103,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
             const opening = !started.has(index);
             started.add(index);
             const piece = { text: d.text, first: opening, finishReason: d.finishReason, events, logprobs: lps };
-            await stream.writeSSE({ data: JSON.stringify(toolCallChunk(id, model, created, index, piece, toolMode, opening ? { skip_plan: plan ? planToWire(plan) : null } : {})) });
+            await send(toolCallChunk(id, model, created, index, piece, toolMode, opening ? { skip_plan: plan ? planToWire(plan) : null } : {}));
           }
           continue;
         }
@@ -109,10 +114,10 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         const chunk = deltaChunk(kind, id, model, created, { ...d, index }, first, tok, withLogprobs, extras, echo, offsets.get(index) ?? 0);
         const lp = chunk.choices[0]!.logprobs;
         if (lp && 'text_offset' in lp && lp.tokens.length) offsets.set(index, lp.text_offset.at(-1)! + lp.tokens.at(-1)!.length);
-        await stream.writeSSE({ data: JSON.stringify(chunk) });
+        await send(chunk);
       }
       const results: GenerationResult[] = await Promise.all(handles.map((h) => h.result));
-      await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, results, parsed.includeUsage, batch)) });
+      await stream.writeSSE({ data: JSON.stringify(summaryChunk(kind, id, model, created, results, parsed.includeUsage || parsed.continuousUsage, batch)) });
       await stream.writeSSE({ data: '[DONE]' });
     } catch (err) {
       const gone = abort.signal.aborted;

@@ -36,7 +36,8 @@ const common = {
   seed: z.number().nullish(),
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
+  /** include_usage: a last chunk with the usage; continuous_usage_stats (vLLM): every chunk with the usage so far. */
+  stream_options: z.object({ include_usage: z.boolean().optional(), continuous_usage_stats: z.boolean().optional() }).strict().nullish(),
   ignore_eos: z.boolean().optional(),
   user: z.string().optional(),
   /** OpenAI's tags: up to 16 string pairs, recorded with the request (limits checked in prepareRequest). */
