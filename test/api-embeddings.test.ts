@@ -135,3 +135,17 @@ test('past --max-queue embeddings requests in flight, the next is refused at onc
     await small.close();
   }
 });
+
+test('a client that goes away stops its embeddings request before the next input', async () => {
+  const ac = new AbortController();
+  const sent = fetch(`${server.http}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: Array.from({ length: 128 }, (_, i) => `${i} `.repeat(60)) }), signal: ac.signal }).catch(() => null);
+  await new Promise((r) => setTimeout(r, 100));
+  ac.abort();
+  await sent;
+  let cancelled: string | undefined;
+  for (let i = 0; i < 100 && !cancelled; i++) {
+    cancelled = (await (await fetch(`${server.http}/metrics`)).text()).split('\n').find((l) => l.startsWith('skipserve_embedding_requests_total{outcome="cancelled"}'));
+    if (!cancelled) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(cancelled ?? '', / 1$/);
+});

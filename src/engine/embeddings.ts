@@ -1,12 +1,13 @@
 /**
  * OpenAI's embeddings from the served generative model, as llama.cpp's server gives them: each
- * input's hidden state after the model's embedding layer (the layer the router reads, half the
- * depth unless the checkpoint says otherwise), mean-pooled over its tokens and L2-normalised. One
+ * input's hidden state after the model's embedding layer (the layer the router reads: half the
+ * depth), mean-pooled over its tokens and L2-normalised. One
  * prefill per input of the layers below that layer only (Engine.embed), interleaved with the
  * engine's steps, so generation keeps running; an input embedded before is answered from the
- * engine's embedding cache. At most `--max-queue` embeddings requests run at once (429 past it).
+ * engine's embedding cache. At most `--max-queue` embeddings requests run at once (429 past it);
+ * a client that goes away stops its request before the next input.
  */
-import { InvalidRequestError } from '../errors.ts';
+import { CancelledError, InvalidRequestError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { outcomeOf } from '../metrics/outcomes.ts';
 import type { Engine } from './engine.ts';
@@ -20,6 +21,8 @@ export interface EmbeddingSpec {
   input: ({ kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] })[];
   /** OpenAI's `dimensions`: only the model's own width is served (no truncated vectors). */
   dimensions?: number;
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal;
 }
 
 export interface EmbeddingResult {
@@ -65,7 +68,10 @@ export async function embedInputs(s: Pick<PromptServices, 'info' | 'tokenizer'> 
   });
   return s.engine.withEmbeddingSlot(async () => {
     const vectors: Float32Array[] = [];
-    for (const tokens of token) vectors.push(unit(await s.engine.embed(tokens)));
+    for (const tokens of token) {
+      if (spec.signal?.aborted) throw new CancelledError('the client went away');
+      vectors.push(unit(await s.engine.embed(tokens)));
+    }
     return { vectors, promptTokens: token.reduce((n, t) => n + t.length, 0) };
   });
 }

@@ -183,7 +183,9 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     if (m.input.length > 0 && m.token_inputs.length > 0) throw new InvalidRequestError('set input (texts) or token_inputs (token ids), not both', 'token_inputs');
     const input = m.input.length ? m.input.map((text) => ({ kind: 'text' as const, text })) : m.token_inputs.map((t) => ({ kind: 'tokens' as const, tokens: t.ids }));
     const model = ctx.model;
-    const r = await countedEmbedding(ctx.metrics, () => embedInputs(model, { model: m.model || undefined, input }));
+    const gone = new AbortController();
+    call.on('cancelled', () => gone.abort());
+    const r = await countedEmbedding(ctx.metrics, () => embedInputs(model, { model: m.model || undefined, input, signal: gone.signal }));
     return { model: model.info.id, data: r.vectors.map((v) => ({ values: Array.from(v) })), prompt_tokens: r.promptTokens };
   });
 

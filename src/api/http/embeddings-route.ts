@@ -37,7 +37,7 @@ export function registerEmbeddingsRoute(app: Hono, ctx: ApiContext): void {
       const r = await countedEmbedding(ctx.metrics, async () => {
         const b = parseBody(EmbeddingsSchema, await readJson(c));
         base64 = b.encoding_format === 'base64';
-        return embedInputs(model, { model: b.model, input: inputs(b.input), dimensions: b.dimensions });
+        return embedInputs(model, { model: b.model, input: inputs(b.input), dimensions: b.dimensions, signal: c.req.raw.signal });
       });
       return c.json({
         object: 'list',
