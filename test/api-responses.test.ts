@@ -161,12 +161,15 @@ test('what this server does not do is a 400 naming the field', async () => {
     await assert.rejects(client.responses.create({ model, input: question, max_output_tokens: 8, ...body } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(e.status, 400, JSON.stringify(e.error));
       assert.equal((e.error as { param: string | null }).param, param, JSON.stringify(e.error));
+      assert.ok(!/\.function\./.test(e.message), `the message names the Responses API's own path: ${e.message}`);
       return true;
     });
   };
   await bad({ previous_response_id: 'resp_1' }, 'previous_response_id');
   await bad({ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tool_choice');
   await bad({ tools: [{ type: 'web_search' }] }, 'tools[0].type');
+  await bad({ tools: [add, { ...add, name: 'bad name' }], tool_choice: 'required' }, 'tools[1].name');
+  await bad({ tools: [{ ...add, parameters: { type: 'date' } }], tool_choice: 'required' }, 'tools[0].parameters');
   await bad({ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'http://x/y.png' }] }] }, 'input[0].content[0].type');
   await bad({ input: [{ type: 'reasoning', id: 'r', summary: [] }] }, 'input[0].type');
   await bad({ max_output_tokens: 0 }, 'max_output_tokens');

@@ -43,9 +43,17 @@ const WIRE: Record<string, string> = {
   parallelToolCalls: 'parallel_tool_calls',
 };
 
-/** The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens -> max_completion_tokens). */
+/**
+ * The wire name of a domain field; `overrides` rename heads per request (e.g. maxTokens ->
+ * max_completion_tokens), or, for a key with `[*]` in it, a path prefix whatever the index
+ * (`tools[*].function.` -> `tools[*].`: the Responses API's flat tool entries).
+ */
 export function wireField(field: string | null, overrides: Record<string, string> = {}): string | null {
   if (field === null) return null;
+  for (const [re, to] of pathRewrites(overrides)) {
+    const m = new RegExp(`^${re.source}`).exec(field);
+    if (m) return to.replace('[*]', `[${m[1]}]`) + field.slice(m[0].length);
+  }
   const m = /^([A-Za-z_][A-Za-z0-9_]*)(.*)$/s.exec(field);
   if (!m) return field;
   const name = m[1]!;
@@ -60,5 +68,20 @@ export function wireField(field: string | null, overrides: Record<string, string
  * names are rewritten: they cannot be ordinary words.
  */
 export function wireMessage(message: string, overrides: Record<string, string> = {}): string {
+  for (const [re, to] of pathRewrites(overrides)) message = message.replace(re, (_, i: string) => to.replace('[*]', `[${i}]`));
   return message.replace(/\b[a-z]+(?:[A-Z][a-z0-9]*)+\b/g, (name) => (Object.hasOwn(overrides, name) ? overrides[name]! : Object.hasOwn(WIRE, name) ? WIRE[name]! : name));
+}
+
+/** The `[*]` overrides as (pattern with the index captured, replacement) pairs. */
+function pathRewrites(overrides: Record<string, string>): [RegExp, string][] {
+  return Object.entries(overrides)
+    .filter(([from]) => from.includes('[*]'))
+    .map(([from, to]) => {
+      const [pre, post] = from.split('[*]') as [string, string];
+      return [new RegExp(`${escapeRe(pre)}\\[(\\d+)\\]${escapeRe(post)}`, 'g'), to];
+    });
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

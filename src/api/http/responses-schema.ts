@@ -153,6 +153,6 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; too
       ...(b.store === false ? { unrecorded: true } : {}),
     },
     toolMode: toolModeOf(tools),
-    fields: { toolChoice: 'tool_choice', parallelToolCalls: 'parallel_tool_calls', maxTokens: 'max_output_tokens', messages: 'input', prompt: 'input', guidedJson: 'text.format.schema', jsonObject: 'text.format', topLogprobs: 'top_logprobs', logprobs: 'include' },
+    fields: { 'tools[*].function.': 'tools[*].', toolChoice: 'tool_choice', parallelToolCalls: 'parallel_tool_calls', maxTokens: 'max_output_tokens', messages: 'input', prompt: 'input', guidedJson: 'text.format.schema', jsonObject: 'text.format', topLogprobs: 'top_logprobs', logprobs: 'include' },
   };
 }
