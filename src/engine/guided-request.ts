@@ -7,7 +7,7 @@
  */
 import { InvalidRequestError } from '../errors.ts';
 import { anyJsonObject, SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
-import { compileRegex, escapeRegex, RegexError, type Nfa } from '../sampling/guided/regex.ts';
+import { compileRegex, escapeRegex, matchesSomething, RegexError, type Nfa } from '../sampling/guided/regex.ts';
 
 export interface GuideFields {
   /** Every candidate's whole text matches this regular expression. */
@@ -45,20 +45,6 @@ export function checkedPattern(pattern: string, field: string): string {
   }
   if (!matchesSomething(nfa)) throw new InvalidRequestError('the pattern matches no text at all (a schema: a required member that recurses without end, say)', field);
   return pattern;
-}
-
-/** True when some text reaches the NFA's accept state (a walk over its non-empty edges). */
-function matchesSomething(nfa: Nfa): boolean {
-  const seen = new Set([nfa.start]);
-  const todo = [nfa.start];
-  while (todo.length) {
-    const s = todo.pop()!;
-    if (s === nfa.accept) return true;
-    const st = nfa.states[s]!;
-    const next = [...st.eps, ...(st.edge && (st.edge.negated || st.edge.chars.length) ? [st.edge.to] : [])];
-    for (const t of next) if (!seen.has(t)) (seen.add(t), todo.push(t));
-  }
-  return false;
 }
 
 /** The pattern of JSON texts of `schema`; a schema the guide cannot follow is a 400 naming `field`. */

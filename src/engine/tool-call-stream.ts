@@ -119,3 +119,13 @@ export class ToolCallStream {
     return false;
   }
 }
+
+/** The calls a `required` tool-call text makes, as far as it got (each call's arguments as written). */
+export function callsOf(text: string): { name: string; arguments: string }[] {
+  const calls: { name: string; arguments: string }[] = [];
+  for (const e of new ToolCallStream().push(text)) {
+    if (e.kind === 'open') calls[e.index] = { name: e.name, arguments: '' };
+    else calls[e.index]!.arguments += e.text;
+  }
+  return calls;
+}

@@ -8,7 +8,7 @@
  */
 import { InvalidRequestError } from '../errors.ts';
 import { WS } from '../sampling/guided/json-schema.ts';
-import { ToolCallStream } from './tool-call-stream.ts';
+import { callsOf } from './tool-call-stream.ts';
 import { checkedPattern, schemaPattern } from './guided-request.ts';
 import { escapeRegex } from '../sampling/guided/regex.ts';
 
@@ -83,10 +83,5 @@ export function readToolCalls(text: string, mode: ToolMode): ToolCall[] | null {
   if (mode.kind === 'named') return [{ name: mode.name, arguments: text.trim() }];
   if (!Array.isArray(v)) return null;
   // Each call's arguments as written (what a stream of the same text sends), not re-serialized.
-  const calls: ToolCall[] = [];
-  for (const e of new ToolCallStream().push(text)) {
-    if (e.kind === 'open') calls[e.index] = { name: e.name, arguments: '' };
-    else calls[e.index]!.arguments += e.text;
-  }
-  return calls;
+  return callsOf(text);
 }

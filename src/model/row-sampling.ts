@@ -62,7 +62,7 @@ export class RowSampling {
     if (!s) {
       const g = spec.guide ? this.guides!.get(spec.guide.regex) : null;
       const counted = processesLogits(spec) || (spec.minTokens ?? 0) > 0;
-      const counts = counted ? new TokenCounts(spec.repetitionPenalty !== undefined ? spec.repetitionPrompt : [], (spec.badWords?.length ?? 0) > 0) : null;
+      const counts = counted ? new TokenCounts(spec.repetitionPrompt, (spec.badWords?.length ?? 0) > 0) : null;
       s = { spec, draw: createDetailedSampler(spec, spec.seed), last: null, counts, guide: g ? { g, state: g.start } : null };
       this.samplers.set(seq, s);
     }

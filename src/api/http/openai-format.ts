@@ -13,7 +13,7 @@ import { skipSummary } from './skip-summary.ts';
 export type Kind = 'chat' | 'text';
 
 /** Chat logprobs: `{content: [{token, logprob, bytes, top_logprobs}]}`. */
-export function chatLogprobs(tok: TextTokenizer, lps: TokenLogprob[]) {
+export function chatLogprobs(tok: TextTokenizer, lps: readonly TokenLogprob[]) {
   const entry = (token: number, logprob: number) => {
     const text = tok.tokenText(token);
     return { token: text, logprob, bytes: [...Buffer.from(text, 'utf8')] };
@@ -130,7 +130,7 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
 }
 
 /** A tool call's id, as OpenAI writes them. */
-const callId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+export const newCallId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
 /** A candidate that ended its calls stopped with `tool_calls`; one cut short keeps its reason. */
 const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reason);
@@ -143,7 +143,7 @@ const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reaso
 function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined) {
   const calls = toolMode ? readToolCalls(text, toolMode) : null;
   if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
-  const tool_calls = calls.map((c) => ({ id: callId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  const tool_calls = calls.map((c) => ({ id: newCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
   return { message: { role: 'assistant', content: null, tool_calls }, finish_reason: toolFinish(finishReason) };
 }
 
@@ -159,8 +159,8 @@ export function toolCallChunk(id: string, model: string, created: number, index:
   const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
   const calls =
     toolMode.kind === 'named'
-      ? [piece.first ? { index: 0, id: callId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } }]
-      : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: callId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
+      ? [piece.first ? { index: 0, id: newCallId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } }]
+      : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: newCallId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
   const delta = { ...head, ...(calls.length ? { tool_calls: calls } : {}) };
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
 }

@@ -4,10 +4,11 @@
  * summary lists every candidate) and the items the streaming events carry.
  */
 import { randomUUID } from 'node:crypto';
-import { ToolCallStream } from '../../engine/tool-call-stream.ts';
+import { callsOf } from '../../engine/tool-call-stream.ts';
 import { readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
+import { chatLogprobs, newCallId } from './openai-format.ts';
 import type { ResponsesRequestBody } from './responses-schema.ts';
 import { skipSummary } from './skip-summary.ts';
 
@@ -32,27 +33,17 @@ const hex = () => randomUUID().replaceAll('-', '');
 
 /** The calls an unfinished tool-call text had begun (their arguments as far as they got). */
 function partialCalls(text: string, mode: ToolMode): ToolCall[] {
-  if (mode.kind === 'named') return [{ name: mode.name, arguments: text }];
-  const calls: ToolCall[] = [];
-  for (const e of new ToolCallStream().push(text)) {
-    if (e.kind === 'open') calls[e.index] = { name: e.name, arguments: '' };
-    else calls[e.index]!.arguments += e.text;
-  }
-  return calls;
+  return mode.kind === 'named' ? [{ name: mode.name, arguments: text }] : callsOf(text);
 }
 
 /** A function-call output item. */
-export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed' | 'incomplete', id = `fc_${hex()}`, callId = `call_${hex().slice(0, 24)}`) {
+export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed' | 'incomplete', id = `fc_${hex()}`, callId = newCallId()) {
   return { type: 'function_call', id, call_id: callId, name: call.name, arguments: call.arguments, status };
 }
 
-/** Output-text logprobs: `[{token, logprob, bytes, top_logprobs}]`. */
+/** Output-text logprobs: `[{token, logprob, bytes, top_logprobs}]`, the entries of chat's logprobs. */
 export function outputLogprobs(tok: TextTokenizer, lps: readonly TokenLogprob[]) {
-  const entry = (token: number, logprob: number) => {
-    const text = tok.tokenText(token);
-    return { token: text, logprob, bytes: [...Buffer.from(text, 'utf8')] };
-  };
-  return lps.map((l) => ({ ...entry(l.token, l.logprob), top_logprobs: l.top.map((t) => entry(t.token, t.logprob)) }));
+  return chatLogprobs(tok, lps).content;
 }
 
 /** The output message item. */

@@ -12,7 +12,7 @@ import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-ca
 import type { RequestSpec } from '../../engine/types.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
 import { SkipSchema } from './request-schema.ts';
-import { skipSpec } from './to-request-spec.ts';
+import { opt, skipSpec, stopList } from './to-request-spec.ts';
 
 const Part = z.discriminatedUnion(
   'type',
@@ -93,8 +93,6 @@ export const ResponsesRequestSchema = z
 
 export type ResponsesRequestBody = z.infer<typeof ResponsesRequestSchema>;
 
-const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
-
 /**
  * The body's messages: `instructions` first (as a system message), then the input; function calls
  * in a row become one assistant message's tool calls, a call's output a tool message.
@@ -144,7 +142,7 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; too
       repetitionPenalty: opt(b.repetition_penalty),
       priority: opt(b.priority),
       seed: opt(b.seed),
-      stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
+      stop: stopList(b.stop),
       logprobs,
       ...(logprobs ? { topLogprobs: opt(b.top_logprobs) } : {}),
       metadata: opt(b.metadata),

@@ -18,7 +18,11 @@ export interface HttpSpec {
   toolMode?: ToolMode | null;
 }
 
-const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+/** A nullable wire value as an optional one (JSON null = not sent). */
+export const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+
+/** `stop` as a list (OpenAI takes one string or several). */
+export const stopList = (stop: string | string[] | null | undefined): string[] | undefined => (stop == null ? undefined : typeof stop === 'string' ? [stop] : stop);
 
 export function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
   if (!s) return undefined;
@@ -79,7 +83,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     promptLogprobs: opt(b.prompt_logprobs),
     truncatePromptTokens: opt(b.truncate_prompt_tokens),
     seed: opt(b.seed),
-    stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
+    stop: stopList(b.stop),
     ignoreEos: b.ignore_eos,
     skip: skipSpec(b.skip),
     metadata: opt(b.metadata),

@@ -379,6 +379,20 @@ export function compileRegex(pattern: string): Nfa {
   return { states: p.states, start: f.start, accept };
 }
 
+/** True when some text reaches the NFA's accept state (a walk over its non-empty edges). */
+export function matchesSomething(nfa: Nfa): boolean {
+  const seen = new Set([nfa.start]);
+  const todo = [nfa.start];
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (s === nfa.accept) return true;
+    const st = nfa.states[s]!;
+    const next = [...st.eps, ...(st.edge && (st.edge.negated || st.edge.chars.length) ? [st.edge.to] : [])];
+    for (const t of next) if (!seen.has(t)) (seen.add(t), todo.push(t));
+  }
+  return false;
+}
+
 /** Escapes `text` so it matches literally. */
 export function escapeRegex(text: string): string {
   return text.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
