@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
-import type { PromotedVersions, RequestStore } from '../src/store/types.ts';
+import type { PromotedVersions, RequestStore, StoreEvent } from '../src/store/types.ts';
 import { storeContract, waitFor } from './helpers/store-contract.ts';
 import { minimalRecord } from './helpers/store-fixtures.ts';
 import { freshDatabase, pgQuery, postgresForTests } from './helpers/store-postgres.ts';
@@ -24,6 +24,7 @@ storeContract({
     const db = await freshDatabase(server.url!);
     return { spec: db.url, cleanup: db.drop };
   },
+  nul: '\ufffd',
   open: (spec, opts) => openPostgresStore(spec, opts),
   migrationVersions: async (spec) => (await pgQuery(spec, 'SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version)),
   addMigrationRow: async (spec, version) => {
@@ -53,6 +54,23 @@ describe('postgres replicas', { skip: server.skip }, () => {
     await Promise.all(stores.map((s) => s.flush()));
     assert.equal((await stores[2].getRecord('from-a'))?.id, 'from-a');
     assert.equal((await stores[2].getRecord('from-b'))?.id, 'from-b');
+  });
+
+  it('a record PostgreSQL refuses (an integer past its range) costs only itself: the rest of its batch is written', async () => {
+    const url = await database();
+    const events: StoreEvent[] = [];
+    const s = await openPostgresStore(url, { onEvent: (e) => events.push(e) });
+    stores.push(s);
+    const huge = { ...minimalRecord('too-many-tokens'), promptTokens: 2 ** 31 };
+    for (const r of [minimalRecord('before'), huge, minimalRecord('after')]) assert.equal(s.record(r), true);
+    await s.flush();
+    assert.deepEqual([s.stats().written, s.stats().failed], [2, 1]);
+    assert.equal((await s.getRecord('before'))?.id, 'before');
+    assert.equal((await s.getRecord('after'))?.id, 'after');
+    assert.equal(await s.getRecord('too-many-tokens'), null);
+    const failed = events.filter((e) => e.type === 'write_error');
+    assert.equal(failed.length, 1);
+    assert.match(failed[0]!.type === 'write_error' ? failed[0]!.error.message : '', /out of range/);
   });
 
   it('a promotion on one replica reaches the other by NOTIFY (polling slowed to an hour)', async () => {

@@ -22,6 +22,7 @@ storeContract({
     const dir = join(root, `s${n++}`);
     return { spec: join(dir, 'store.db'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
   },
+  nul: '\u0000',
   open: (spec, opts) => openSqliteStore(spec, opts),
   migrationVersions: async (spec) => {
     const db = new Database(spec, { readonly: true });

@@ -23,6 +23,8 @@ export interface StoreBackend {
   readonly engine: 'sqlite' | 'postgres';
   /** Inserts a batch in one transaction; records whose id exists already are skipped. */
   insertRecords(records: ServedRecord[]): Promise<void>;
+  /** Whether insertRecords failed on what a record holds (a batch is then retried record by record). */
+  itemError?(error: unknown): boolean;
   /** Upserts one feedback per (request, source) and commits durably; checks labels against the candidate count. */
   addFeedback(row: FeedbackRow, labelCount: number | null): Promise<FeedbackResult>;
   /** The records with these ids that exist, in the order given. */

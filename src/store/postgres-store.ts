@@ -9,6 +9,7 @@ import { MIGRATIONS_TABLE, pendingMigrations, POSTGRES_MIGRATIONS } from './migr
 import { listenVersions } from './postgres-listen.ts';
 import { postgresVersions } from './postgres-versions.ts';
 import { type FeedbackRow, fromRows, toRows } from './record-rows.ts';
+import { withoutNul } from './postgres-text.ts';
 import { QueuedStore } from './queued-store.ts';
 import type { FeedbackResult, ServedRecord, StoredRecord, StoreOptions } from './types.ts';
 
@@ -88,15 +89,19 @@ class PostgresBackend implements StoreBackend {
 
   insertRecords = (records: ServedRecord[]) =>
     this.tx(async (c) => {
-      const rows = records.map(toRows);
+      const rows = records.map((r) => toRows(withoutNul(r)));
       const inserted = await c.query(INSERT_REQUESTS, columnArrays(rows.map((r) => r.request), REQUEST_COLUMNS));
       const fresh = new Set(inserted.rows.map((r) => r.id as string));
       const candidates = rows.filter((r) => fresh.has(r.request.id)).flatMap((r) => r.candidates);
       if (candidates.length > 0) await c.query(INSERT_CANDIDATES, columnArrays(candidates, CANDIDATE_COLUMNS));
     });
 
-  addFeedback = (row: FeedbackRow, labelCount: number | null) =>
+  /** SQLSTATE classes 22 (data exception: a bad encoding, a value out of range) and 23 (a constraint). */
+  itemError = (e: unknown) => /^2[23]/.test(String((e as { code?: unknown } | null)?.code ?? ''));
+
+  addFeedback = (given: FeedbackRow, labelCount: number | null) =>
     this.tx(async (c): Promise<FeedbackResult> => {
+      const row = withoutNul(given);
       // Acknowledged means flushed to the WAL, whatever the server's default.
       await c.query('SET LOCAL synchronous_commit = on');
       const req = await c.query('SELECT candidate_count FROM requests WHERE id = $1 FOR SHARE', [row.request_id]);
@@ -122,8 +127,9 @@ class PostgresBackend implements StoreBackend {
       return { status: 'stored', replaced: true };
     });
 
-  getRecords = async (ids: string[]): Promise<StoredRecord[]> => {
-    if (ids.length === 0) return [];
+  getRecords = async (given: string[]): Promise<StoredRecord[]> => {
+    if (given.length === 0) return [];
+    const ids = withoutNul(given);
     // One snapshot for the three reads, so a record never comes back half-deleted.
     return this.tx(async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -153,7 +159,7 @@ class PostgresBackend implements StoreBackend {
   }
 
   mineIds = async (q: MiningParams) =>
-    (await this.pool.query(q.kind === 'wrong' ? MINE_WRONG : MINE_DISAGREEMENT, [q.since, q.policy, q.limit])).rows.map((r) => r.id as string);
+    (await this.pool.query(q.kind === 'wrong' ? MINE_WRONG : MINE_DISAGREEMENT, [q.since, withoutNul(q.policy), q.limit])).rows.map((r) => r.id as string);
 
   addVersion: StoreBackend['addVersion'] = (...a) => this.versions.addVersion(...a);
   listVersions: StoreBackend['listVersions'] = (...a) => this.versions.listVersions(...a);

@@ -53,6 +53,7 @@ export class QueuedStore implements RequestStore {
       capacity: opts.queueSize ?? STORE_DEFAULTS.queueSize,
       batchSize: opts.batchSize ?? STORE_DEFAULTS.batchSize,
       write: (batch) => backend.insertRecords(batch),
+      ...(backend.itemError ? { itemError: (e: unknown) => backend.itemError!(e) } : {}),
       onEvent: this.emit,
     });
     this.watch = new VersionWatch(backend, opts.versionPollMs ?? STORE_DEFAULTS.versionPollMs, (error) =>

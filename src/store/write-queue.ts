@@ -11,6 +11,11 @@ export interface WriteQueueOptions<T> {
   batchSize: number;
   /** Writes one batch in one transaction; a rejection counts the whole batch as failed. */
   write: (batch: T[]) => Promise<void>;
+  /**
+   * Whether a batch's failure came from what one of its items holds (not from the engine being
+   * down): such a batch is written again one item at a time, so that item costs only itself.
+   */
+  itemError?: (error: unknown) => boolean;
   onEvent: (event: StoreEvent) => void;
 }
 
@@ -80,19 +85,30 @@ export class WriteQueue<T extends { id: string }> {
     return { ...this.counters, pending: this.queue.length + this.inFlight };
   }
 
+  /** Writes one batch in one transaction and counts it; rejects with the engine's error, counted unless `retried`. */
+  private async write(batch: T[], retried: (e: unknown) => boolean = () => false): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.opts.write(batch);
+      this.counters.written += batch.length;
+      this.opts.onEvent({ type: 'written', count: batch.length, seconds: (performance.now() - t0) / 1000 });
+    } catch (e) {
+      if (retried(e)) throw e;
+      this.counters.failed += batch.length;
+      this.opts.onEvent({ type: 'write_error', count: batch.length, error: e instanceof Error ? e : new Error(String(e)) });
+    }
+  }
+
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.opts.batchSize);
       this.inFlight = batch.length;
-      const t0 = performance.now();
-      try {
-        await this.opts.write(batch);
-        this.counters.written += batch.length;
-        this.opts.onEvent({ type: 'written', count: batch.length, seconds: (performance.now() - t0) / 1000 });
-      } catch (e) {
-        this.counters.failed += batch.length;
-        this.opts.onEvent({ type: 'write_error', count: batch.length, error: e instanceof Error ? e : new Error(String(e)) });
-      }
+      // Writes skip ids already stored, so writing a batch's items again repeats nothing.
+      const itemError = this.opts.itemError;
+      const split = (e: unknown) => batch.length > 1 && itemError !== undefined && itemError(e);
+      await this.write(batch, split).catch(async () => {
+        for (const item of batch) await this.write([item]);
+      });
       for (const item of batch) {
         const n = this.pendingIds.get(item.id) ?? 1;
         if (n <= 1) this.pendingIds.delete(item.id);

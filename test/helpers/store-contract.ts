@@ -18,6 +18,8 @@ export interface EngineUnderTest {
   open(spec: string, opts?: StoreOptions): Promise<RequestStore>;
   /** Rows of schema_migrations, read with the engine's own client. */
   migrationVersions(spec: string): Promise<number[]>;
+  /** What a U+0000 in a text comes back as (PostgreSQL's text holds none). */
+  nul: string;
   /** Pretends a newer skipserve migrated the database. */
   addMigrationRow(spec: string, version: number): Promise<void>;
 }
@@ -76,6 +78,26 @@ export function storeContract(engine: EngineUnderTest): void {
       const dropped = events.filter((e) => e.type === 'dropped');
       assert.match(dropped[0].type === 'dropped' ? String(dropped[0].message) : '', /candidate index 0 is not a distinct/);
       assert.equal((await store.getRecord('good-2'))?.id, 'good-2');
+    });
+
+    it('a NUL in any text is stored (as the engine can) and the rest of its batch with it; lookups and feedback with one answer', async () => {
+      const { store } = await open();
+      const odd = makeRecord('nul\u0000id', { metadata: { 'k\u0000': 'v\u0000' } });
+      odd.promptText = 'a\u0000b';
+      odd.candidates[0].text = 'x\u0000y';
+      odd.candidates[0].answer = '4\u00002';
+      for (const r of [makeRecord('nul-before'), odd, makeRecord('nul-after')]) assert.equal(store.record(r), true);
+      await store.flush();
+      assert.deepEqual([store.stats().written, store.stats().failed], [3, 0]);
+      const id = `nul${engine.nul}id`;
+      const back = await store.getRecord(id);
+      assert.equal(back?.promptText, `a${engine.nul}b`);
+      assert.equal(back?.candidates[0].text, `x${engine.nul}y`);
+      assert.deepEqual(back?.metadata, { [`k${engine.nul}`]: `v${engine.nul}` });
+      assert.equal((await store.getRecord('nul-after'))?.id, 'nul-after');
+      assert.equal((await store.getRecord('nul\u0000')), null);
+      assert.deepEqual(await store.addFeedback({ id, source: 'u\u0000', answer: '4\u00002' }), { status: 'stored', replaced: false });
+      assert.equal((await store.getRecord(id))?.feedback[0]?.answer, `4${engine.nul}2`);
     });
 
     it('a repeated id keeps the first record', async () => {
