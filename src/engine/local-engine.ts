@@ -209,7 +209,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       const id = newCompletionId(spec.prompt, spec.api);
       const handle = await engine.submit(req);
       // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
-      const result = store && !spec.unrecorded ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served)), r)) : handle.result;
+      const result = store && !spec.unrecorded ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served, spec.keepResponse)), r)) : handle.result;
       const logLine = o.log?.request;
       if (logLine) result.then((r) => logLine(requestLogLine(id, r), 'request done'), (err) => logLine({ id, policy: req.policy.name, outcome: outcomeOf(err), err: (err as Error).message }, 'request failed'));
       result.catch(() => {});

@@ -6,12 +6,15 @@
 import { planToWire } from '../plans/plan.ts';
 import type { ServedRecord } from '../store/types.ts';
 import { type ServedVersions, versionLabel } from '../versions/served-versions.ts';
-import type { GenerationRequest, GenerationResult } from './types.ts';
+import type { GenerationRequest, GenerationResult, RequestSpec } from './types.ts';
 
 const finite = (x: number | null | undefined): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
-/** Builds the record of one completed request; `createdAt` is when it arrived (ms since the epoch). */
-export function servedRecord(id: string, createdAt: number, req: GenerationRequest, r: GenerationResult, versions: ServedVersions): ServedRecord {
+/**
+ * Builds the record of one completed request; `createdAt` is when it arrived (ms since the epoch);
+ * `keep` is a Responses API answer's state (RequestSpec.keepResponse).
+ */
+export function servedRecord(id: string, createdAt: number, req: GenerationRequest, r: GenerationResult, versions: ServedVersions, keep?: RequestSpec['keepResponse']): ServedRecord {
   const rec: ServedRecord = {
     id,
     createdAt,
@@ -40,5 +43,6 @@ export function servedRecord(id: string, createdAt: number, req: GenerationReque
     rec.referenceMatch = r.matchedReference ?? false;
   }
   if (req.metadata) rec.metadata = req.metadata;
+  if (keep) rec.response = { input: keep.input, object: keep.object(id, r) };
   return rec;
 }

@@ -102,6 +102,12 @@ export interface RequestSpec extends GuideFields, ToolFields {
   api?: 'responses';
   /** Keep no record of it in the request store (the Responses API's `store: false`). */
   unrecorded?: boolean;
+  /**
+   * What a Responses API answer keeps with its record, for GET /v1/responses/{id} and
+   * `previous_response_id`: its input items and, built from the result under the request's id,
+   * the response object as answered.
+   */
+  keepResponse?: { input: unknown[]; object: (id: string, r: GenerationResult) => unknown };
   /** The caller's tags, recorded with the request (the OpenAI `metadata` field: at most 16 string pairs). */
   metadata?: Record<string, string>;
   signal?: AbortSignal;

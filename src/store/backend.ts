@@ -29,6 +29,8 @@ export interface StoreBackend {
   addFeedback(row: FeedbackRow, labelCount: number | null): Promise<FeedbackResult>;
   /** The records with these ids that exist, in the order given. */
   getRecords(ids: string[]): Promise<StoredRecord[]>;
+  /** Deletes one record (candidates and feedback cascade); false when there was none. */
+  deleteRecord(id: string): Promise<boolean>;
   deleteOlderThan(cutoff: number, chunk: number): Promise<number>;
   mineIds(q: MiningParams): Promise<string[]>;
   addVersion(v: NewVersion, now: number): Promise<VersionRecord>;

@@ -170,16 +170,22 @@ CREATE TABLE version_files (
 );
 `;
 
+/** A Responses API answer's state (its input items and the response object), for retrieval and previous_response_id. */
+const SQLITE_3 = `ALTER TABLE requests ADD COLUMN response TEXT;`;
+const POSTGRES_3 = `ALTER TABLE requests ADD COLUMN response JSONB;`;
+
 /** SQLite migrations, in order. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'records, feedback, versions', sql: SQLITE_1 },
   { version: 2, name: 'request metadata, version files', sql: SQLITE_2 },
+  { version: 3, name: 'stored responses', sql: SQLITE_3 },
 ];
 
 /** PostgreSQL migrations, in order (same versions and meaning as SQLite's). */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'records, feedback, versions', sql: POSTGRES_1 },
   { version: 2, name: 'request metadata, version files', sql: POSTGRES_2 },
+  { version: 3, name: 'stored responses', sql: POSTGRES_3 },
 ];
 
 /** The table that lists applied migrations (same DDL in both engines). */

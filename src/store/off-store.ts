@@ -36,6 +36,9 @@ export class OffStore implements RequestStore {
   async getRecord(): Promise<StoredRecord | null> {
     return null;
   }
+  async deleteRecord(): Promise<boolean> {
+    return false;
+  }
   async flush(): Promise<void> {}
   async deleteOlderThan(): Promise<number> {
     return 0;

@@ -21,7 +21,7 @@ const REQUEST_COLUMNS: [string, string][] = [
   ['arm', 'text'], ['model_version', 'text'], ['selector_version', 'text'], ['candidate_count', 'int'],
   ['selected_index', 'int'], ['voted_answer', 'text'], ['answer_agreement', 'float8'], ['diversity', 'jsonb'],
   ['speedup', 'float8'], ['queue_ms', 'float8'], ['ttft_ms', 'float8'], ['total_ms', 'float8'],
-  ['reference_answer', 'text'], ['reference_match', 'bool'], ['metadata', 'jsonb'],
+  ['reference_answer', 'text'], ['reference_match', 'bool'], ['metadata', 'jsonb'], ['response', 'jsonb'],
 ];
 const CANDIDATE_COLUMNS: [string, string][] = [
   ['request_id', 'text'], ['idx', 'int'], ['plan', 'jsonb'], ['text', 'text'], ['answer', 'text'],
@@ -134,7 +134,7 @@ class PostgresBackend implements StoreBackend {
     return this.tx(async (c) => {
       await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // `*, x::text AS x`: pg keeps the last column of a name, so JSON columns come back as text.
-      const reqs = await c.query('SELECT *, diversity::text AS diversity, metadata::text AS metadata FROM requests WHERE id = ANY($1::text[])', [ids]);
+      const reqs = await c.query('SELECT *, diversity::text AS diversity, metadata::text AS metadata, response::text AS response FROM requests WHERE id = ANY($1::text[])', [ids]);
       const cands = await c.query('SELECT *, plan::text AS plan FROM candidates WHERE request_id = ANY($1::text[])', [ids]);
       const fb = await c.query('SELECT *, labels::text AS labels FROM feedback WHERE request_id = ANY($1::text[])', [ids]);
       const byId = new Map(reqs.rows.map((r) => [r.id as string, r]));
@@ -145,6 +145,8 @@ class PostgresBackend implements StoreBackend {
       });
     });
   };
+
+  deleteRecord = async (id: string): Promise<boolean> => ((await this.pool.query('DELETE FROM requests WHERE id = $1', [withoutNul(id)])).rowCount ?? 0) > 0;
 
   async deleteOlderThan(cutoff: number, chunk: number): Promise<number> {
     let total = 0;

@@ -94,6 +94,11 @@ export class QueuedStore implements RequestStore {
     return (await this.backend.getRecords([id]))[0] ?? null;
   }
 
+  async deleteRecord(id: string): Promise<boolean> {
+    if (this.queue.has(id)) await this.queue.flush();
+    return this.backend.deleteRecord(id);
+  }
+
   flush(): Promise<void> {
     return this.queue.flush();
   }

@@ -10,6 +10,7 @@ import type {
   JsonValue,
   ServedRecord,
   StoredRecord,
+  StoredResponse,
 } from './types.ts';
 
 export interface RequestRow {
@@ -33,6 +34,7 @@ export interface RequestRow {
   reference_answer: string | null;
   reference_match: boolean | null;
   metadata: string | null;
+  response: string | null;
 }
 
 export interface CandidateRow {
@@ -99,6 +101,7 @@ export function toRows(r: ServedRecord): { request: RequestRow; candidates: Cand
       reference_answer: r.referenceAnswer ?? null,
       reference_match: r.referenceMatch ?? null,
       metadata: r.metadata === undefined ? null : JSON.stringify(r.metadata),
+      response: r.response === undefined ? null : JSON.stringify(r.response),
     },
     candidates: r.candidates.map((c) => ({
       request_id: r.id,
@@ -154,6 +157,7 @@ export function fromRows(
     referenceAnswer: optStr(req.reference_answer),
     referenceMatch: req.reference_match === null ? undefined : Boolean(req.reference_match),
     metadata: req.metadata === null || req.metadata === undefined ? undefined : (parse(req.metadata) as { [key: string]: string }),
+    response: req.response === null || req.response === undefined ? undefined : (parse(req.response) as StoredResponse),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
   return out;
@@ -191,6 +195,8 @@ export function recordProblem(r: ServedRecord): string | null {
   if (!r.timings || !Number.isFinite(r.timings.queueMs) || !Number.isFinite(r.timings.totalMs)) return 'timings.queueMs and totalMs must be finite';
   if (r.metadata !== undefined && (r.metadata === null || typeof r.metadata !== 'object' || !Object.values(r.metadata).every(isStr)))
     return 'metadata must be an object of strings';
+  if (r.response !== undefined && !(r.response !== null && Array.isArray(r.response.input) && r.response.object !== null && typeof r.response.object === 'object'))
+    return 'response must be { input: an array, object: an object }';
   return null;
 }
 

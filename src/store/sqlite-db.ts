@@ -34,9 +34,9 @@ export class SqliteDb {
     this.stmt = {
       insertRequest: d.prepare(`INSERT INTO requests (id, created_at_ms, prompt_text, prompt_tokens, policy, arm, model_version,
         selector_version, candidate_count, selected_index, voted_answer, answer_agreement, diversity, speedup, queue_ms, ttft_ms,
-        total_ms, reference_answer, reference_match, metadata) VALUES (@id, @created_at_ms, @prompt_text, @prompt_tokens, @policy, @arm,
+        total_ms, reference_answer, reference_match, metadata, response) VALUES (@id, @created_at_ms, @prompt_text, @prompt_tokens, @policy, @arm,
         @model_version, @selector_version, @candidate_count, @selected_index, @voted_answer, @answer_agreement, @diversity, @speedup,
-        @queue_ms, @ttft_ms, @total_ms, @reference_answer, @reference_match, @metadata) ON CONFLICT (id) DO NOTHING`),
+        @queue_ms, @ttft_ms, @total_ms, @reference_answer, @reference_match, @metadata, @response) ON CONFLICT (id) DO NOTHING`),
       insertCandidate: d.prepare(`INSERT INTO candidates (request_id, idx, plan, text, answer, mean_logprob, finish_reason,
         completion_tokens) VALUES (@request_id, @idx, @plan, @text, @answer, @mean_logprob, @finish_reason, @completion_tokens)`),
       candidateCount: d.prepare('SELECT candidate_count FROM requests WHERE id = ?').pluck(),
@@ -48,6 +48,7 @@ export class SqliteDb {
       request: d.prepare('SELECT * FROM requests WHERE id = ?'),
       candidates: d.prepare('SELECT * FROM candidates WHERE request_id = ? ORDER BY idx'),
       feedback: d.prepare('SELECT * FROM feedback WHERE request_id = ? ORDER BY source'),
+      deleteOne: d.prepare('DELETE FROM requests WHERE id = ?'),
       deleteChunk: d.prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE created_at_ms < ? LIMIT ?)'),
       mineWrong: d.prepare(`SELECT r.id FROM requests r
         WHERE r.created_at_ms >= @since AND (@policy IS NULL OR r.policy = @policy)
@@ -102,6 +103,11 @@ export class SqliteDb {
       }
       return out;
     })();
+  }
+
+  /** Deletes one record (candidates and feedback cascade); false when there was none. */
+  deleteRecord(id: string): boolean {
+    return this.stmt.deleteOne.run(id).changes > 0;
   }
 
   /** Deletes up to `chunk` records older than cutoff (candidates and feedback cascade); returns the count. */

@@ -89,6 +89,7 @@ class SqliteBackend implements StoreBackend {
   insertRecords = (records: ServedRecord[]) => this.call('insertRecords', records);
   addFeedback = (row: FeedbackRow, labelCount: number | null) => this.call('addFeedback', row, labelCount);
   getRecords = (ids: string[]) => this.call('getRecords', ids);
+  deleteRecord = (id: string) => this.call('deleteRecord', id);
   mineIds = (q: MiningParams) => this.call('mineIds', q);
   addVersion = (v: NewVersion, now: number) => this.call('addVersion', v, now);
   listVersions = (kind: VersionKind | null) => this.call('listVersions', kind);

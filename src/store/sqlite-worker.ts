@@ -12,6 +12,7 @@ export function sqliteOps(db: SqliteDb) {
     insertRecords: db.insertRecords.bind(db),
     addFeedback: db.addFeedback.bind(db),
     getRecords: db.getRecords.bind(db),
+    deleteRecord: db.deleteRecord.bind(db),
     deleteChunk: db.deleteChunk.bind(db),
     mineIds: db.mineIds.bind(db),
     integrityCheck: db.integrityCheck.bind(db),

@@ -58,6 +58,16 @@ export interface ServedRecord {
   referenceMatch?: boolean;
   /** The caller's tags (the OpenAI `metadata` field: at most 16 string pairs), e.g. an evaluation's tier. */
   metadata?: { [key: string]: string };
+  /** A Responses API answer: what GET /v1/responses/{id} returns and previous_response_id continues. */
+  response?: StoredResponse;
+}
+
+/** A Responses API answer as stored with its record (wire JSON, opaque to the store). */
+export interface StoredResponse {
+  /** The conversation's input items, each with its id (earlier responses' items first). */
+  input: JsonValue[];
+  /** The response object as it was answered. */
+  object: JsonValue;
 }
 
 /** Feedback on one completion from one source: exactly one of answer, labels or score. */
@@ -208,6 +218,8 @@ export interface RequestStore {
   addFeedback(feedback: FeedbackInput): Promise<FeedbackResult>;
   /** The record with its feedback, or null for an unknown id. A record still queued is written first. */
   getRecord(id: string): Promise<StoredRecord | null>;
+  /** Deletes one record with its candidates and feedback; false when there was none. A record still queued is written first. */
+  deleteRecord(id: string): Promise<boolean>;
   /** Resolves once every record queued before the call is written (or failed). */
   flush(): Promise<void>;
   /** Deletes records (with their candidates and feedback) created before `cutoff` ms; returns how many. */

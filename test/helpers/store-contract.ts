@@ -100,6 +100,22 @@ export function storeContract(engine: EngineUnderTest): void {
       assert.equal((await store.getRecord(id))?.feedback[0]?.answer, `4${engine.nul}2`);
     });
 
+    it('deleteRecord removes a record with its candidates and feedback, also one still queued; false for an unknown id', async () => {
+      const { store } = await open();
+      store.record(makeRecord('del-1'));
+      store.record(makeRecord('keep'));
+      await store.flush();
+      await store.addFeedback({ id: 'del-1', source: 'user', answer: '42' });
+      assert.equal(await store.deleteRecord('del-1'), true);
+      assert.equal(await store.getRecord('del-1'), null);
+      assert.deepEqual(await store.addFeedback({ id: 'del-1', source: 'user', answer: '41' }), { status: 'not_found' });
+      store.record(makeRecord('del-queued'));
+      assert.equal(await store.deleteRecord('del-queued'), true);
+      assert.equal(await store.getRecord('del-queued'), null);
+      assert.equal(await store.deleteRecord('del-1'), false);
+      assert.equal((await store.getRecord('keep'))?.id, 'keep');
+    });
+
     it('a repeated id keeps the first record', async () => {
       const { store } = await open();
       store.record(makeRecord('dup', { policy: 'first' }));
@@ -286,7 +302,7 @@ export function storeContract(engine: EngineUnderTest): void {
         s.record(minimalRecord(`m${i}`));
         await s.close();
       }
-      assert.deepEqual(await engine.migrationVersions(loc.spec), [1, 2]);
+      assert.deepEqual(await engine.migrationVersions(loc.spec), [1, 2, 3]);
       const s = await engine.open(loc.spec);
       for (let i = 0; i < 3; i++) assert.equal((await s.getRecord(`m${i}`))?.id, `m${i}`);
       await s.close();

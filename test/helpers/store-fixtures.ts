@@ -30,6 +30,7 @@ export function makeRecord(id: string, over: Partial<ServedRecord> & { answers?:
     referenceAnswer: '42',
     referenceMatch: true,
     metadata: { tier: 'hard', kind: 'two-step', steps: '2' },
+    response: { input: [{ type: 'message', id: `msg_in_${id}`, role: 'user', content: [{ type: 'input_text', text: 'hi' }] }], object: { id, object: 'response', output: [] } },
     ...rest,
   };
 }
