@@ -284,7 +284,7 @@ const bytesCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.constantFrom('\\ud800', '\\udfff', '\\ud83d\\u0041', '\\u0000').map((esc): HttpCase => ({ category: 'bytes', what: `escape ${esc} in the prompt`, request: req(TEXT, `{"prompt":"a${esc}b","max_tokens":2}`), field: 'prompt', mustReject: false })),
 );
 
-/** /tokenize, /detokenize, /v1/embeddings and /v1/responses: valid bodies, bad ids, and random JSON. */
+/** /tokenize, /detokenize, /v1/embeddings and /v1/responses (created, retrieved, listed, deleted): valid bodies, bad ids, and random JSON. */
 const tokenizeCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.record({ prompt, add_special_tokens: fc.option(fc.boolean(), { nil: undefined }) }, { requiredKeys: ['prompt'] }).map((b): HttpCase => ({ category: 'tokenize', what: 'tokenize a prompt', request: req('/tokenize', JSON.stringify(b)), field: null, mustReject: false })),
   fc.tuple(prompt, fc.option(fc.boolean(), { nil: undefined })).map(([content, gen]): HttpCase => ({ category: 'tokenize', what: 'tokenize messages', request: req('/tokenize', JSON.stringify({ messages: [{ role: 'user', content }], add_generation_prompt: gen })), field: null, mustReject: false })),
@@ -293,6 +293,9 @@ const tokenizeCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc.array(fc.integer({ min: -3, max: 300 }), { minLength: 1, maxLength: 20 }).map((tokens): HttpCase => ({ category: 'tokenize', what: 'embed ids', request: req('/v1/embeddings', JSON.stringify({ input: [tokens] })), field: tokens.some((t) => t < 0) ? 'input' : null, mustReject: tokens.some((t) => t < 0) })),
   fc.record({ input: prompt, max_output_tokens: fc.integer({ min: 1, max: 4 }), stream: fc.boolean(), temperature: fc.double({ min: 0, max: 2, noNaN: true }), instructions: fc.option(prompt, { nil: undefined }) }, { requiredKeys: ['input', 'max_output_tokens'] }).map((b): HttpCase => ({ category: 'tokenize', what: 'a response', request: req('/v1/responses', JSON.stringify(b)), field: null, mustReject: false })),
   fc.tuple(prompt, fc.constantFrom<[string, unknown, string]>(['max_output_tokens', 0, 'max_output_tokens'], ['previous_response_id', 'resp_1', 'previous_response_id'], ['truncation', 'auto', 'truncation'], ['input', [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }], 'input[0].content[0].type'], ['tools', [{ type: 'web_search' }], 'tools[0].type'], ['tool_choice', 'required', 'tool_choice'])).map(([input, [k, v, field]]): HttpCase => ({ category: 'tokenize', what: `a response with ${k} = ${JSON.stringify(v)}`, request: req('/v1/responses', JSON.stringify({ input, max_output_tokens: 2, [k]: v })), field, mustReject: true })),
+  fc
+    .tuple(fc.constantFrom('GET', 'DELETE'), fc.oneof(fc.constant('resp_1'), fc.string({ maxLength: 40 })), fc.constantFrom('', '/input_items'), fc.constantFrom('', '?limit=0', '?limit=7&order=asc', '?order=up', '?after=msg_x', '?stream=true', '?x=%00'))
+    .map(([method, id, sub, query]): HttpCase => ({ category: 'tokenize', what: `${method} a stored response${sub}${query}`, request: req(`/v1/responses/${encodeURIComponent(id) || 'resp_'}${method === 'GET' ? sub : ''}${query}`, '', [JSON_CT], method), field: null, mustReject: false })),
   fc.tuple(fc.constantFrom('/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses'), fc.jsonValue({ maxDepth: 3 })).map(([path, v]): HttpCase => ({ category: 'tokenize', what: `random JSON to ${path}`, request: req(path, JSON.stringify(v)), field: null, mustReject: false })),
 );
 

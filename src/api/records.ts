@@ -6,7 +6,7 @@
  * a stalled disk) fails the call with 503 instead of leaving the client waiting.
  */
 import { DisabledError, InvalidRequestError, NotFoundError, UnavailableError } from '../errors.ts';
-import type { FeedbackInput, StoredRecord } from '../store/types.ts';
+import type { FeedbackInput, StoredRecord, StoredResponse } from '../store/types.ts';
 import type { ApiContext } from './context.ts';
 
 /** What the record routes answer with `--store off` (HTTP 501, gRPC UNIMPLEMENTED, code store_off). */
@@ -28,17 +28,43 @@ function storeDeadline<T>(ctx: ApiContext, p: Promise<T>): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-/** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
-export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {
+/** Reads a record (null when unknown) within --store-timeout; an UnavailableError when the store fails. */
+async function readRecord(ctx: ApiContext, id: string): Promise<StoredRecord | null> {
   if (ctx.store.engine === 'off') throw storeOff();
-  let rec: StoredRecord | null;
   try {
-    rec = await storeDeadline(ctx, ctx.store.getRecord(id));
+    return await storeDeadline(ctx, ctx.store.getRecord(id));
   } catch (err) {
     throw new UnavailableError(`the store could not be read: ${(err as Error).message}`);
   }
+}
+
+/** The record of completion `id` with its feedback; NotFoundError for an unknown id. */
+export async function lookupRecord(ctx: ApiContext, id: string): Promise<StoredRecord> {
+  const rec = await readRecord(ctx, id);
   if (!rec) throw new NotFoundError(`no recorded completion with id '${id}'`, 'id');
   return rec;
+}
+
+/**
+ * The stored Responses API answer `id`; a NotFoundError naming `field` when there is none (an
+ * unknown id, a completion of another API, or a response sent with `store: false`).
+ */
+export async function lookupResponse(ctx: ApiContext, id: string, field = 'id'): Promise<StoredResponse> {
+  const rec = await readRecord(ctx, id);
+  if (!rec?.response) throw new NotFoundError(`no stored response with id '${id}' (responses are stored moments after the answer, unless sent with store: false)`, field);
+  return rec.response;
+}
+
+/** Deletes the stored Responses API answer `id` with its record and feedback; NotFoundError when there is none. */
+export async function deleteResponse(ctx: ApiContext, id: string): Promise<void> {
+  await lookupResponse(ctx, id);
+  let deleted: boolean;
+  try {
+    deleted = await storeDeadline(ctx, ctx.store.deleteRecord(id));
+  } catch (err) {
+    throw new UnavailableError(`the response was not deleted: ${(err as Error).message}`);
+  }
+  if (!deleted) throw new NotFoundError(`no stored response with id '${id}'`, 'id');
 }
 
 /**

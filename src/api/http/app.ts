@@ -19,6 +19,7 @@ import { errorResponse } from './errors.ts';
 import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import { registerEmbeddingsRoute } from './embeddings-route.ts';
 import { registerResponsesRoute } from './responses-route.ts';
+import { registerStoredResponseRoutes } from './responses-store-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
@@ -114,6 +115,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
   registerEmbeddingsRoute(app, ctx);
   registerTokenizeRoutes(app, ctx);
   registerRecordRoutes(app, ctx);
+  registerStoredResponseRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   return app;
 }

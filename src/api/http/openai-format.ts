@@ -130,7 +130,7 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
 }
 
 /** A tool call's id, as OpenAI writes them. */
-export const newCallId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+const newCallId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
 /** A candidate that ended its calls stopped with `tool_calls`; one cut short keeps its reason. */
 const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reason);

@@ -48,6 +48,11 @@ export function openApiDocument(version: string): object {
       '/v1/chat/completions': { post: op('Chat completion (streamed with stream: true)', ChatRequestSchema, GENERATE) },
       '/v1/completions': { post: op('Text completion, one prompt or a batch', CompletionRequestSchema, GENERATE) },
       '/v1/responses': { post: op("OpenAI's Responses API, text in and out", ResponsesRequestSchema, GENERATE) },
+      '/v1/responses/{id}': {
+        get: { ...op('A stored response, as it was answered', null, [400, 401, 404, 501, 503]), parameters: idParam('id') },
+        delete: { ...op('Deletes a stored response with its record and feedback', null, [401, 404, 501, 503]), parameters: idParam('id') },
+      },
+      '/v1/responses/{id}/input_items': { get: { ...op("A stored response's input items (query: limit 1-100, order asc | desc, after)", null, [400, 401, 404, 501, 503]), parameters: idParam('id') } },
       '/v1/embeddings': { post: op('Embeddings: pooled hidden states after the embedding layer', EmbeddingsSchema, [400, 401, 404, 413, 429, 503]) },
       '/v1/models': { get: op('The served model', null, [401]) },
       '/v1/models/{id}': { get: { ...op('The served model by id', null, [401, 404]), parameters: idParam('id') } },

@@ -26,7 +26,7 @@ export const FeedbackSchema = z
   .strict();
 
 /** Runs a handler; its errors become OpenAI error responses (outside the generation request counters). */
-async function answered(c: Context, fn: () => Promise<Response>): Promise<Response> {
+export async function answered(c: Context, fn: () => Promise<Response>): Promise<Response> {
   try {
     return await fn();
   } catch (err) {

@@ -3,12 +3,11 @@
  * selected candidate: one message, or under a tool choice its function calls; skipserve's `skip`
  * summary lists every candidate) and the items the streaming events carry.
  */
-import { randomUUID } from 'node:crypto';
 import { callsOf } from '../../engine/tool-call-stream.ts';
 import { readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
-import { chatLogprobs, newCallId } from './openai-format.ts';
+import { chatLogprobs } from './openai-format.ts';
 import type { ResponsesRequestBody } from './responses-schema.ts';
 import { skipSummary } from './skip-summary.ts';
 
@@ -25,19 +24,25 @@ export interface ResponseMeta {
   withLogprobs: boolean;
   /** How the candidates' text reads back as function calls (null: text). */
   toolMode: ToolMode | null;
-  /** The ids a stream gave its calls, so the final response names them the same. */
-  callIds?: { id: string; callId: string }[];
 }
 
-const hex = () => randomUUID().replaceAll('-', '');
+/**
+ * The ids of output item `index` when it is a function call, derived from the response's id so
+ * that the stream, the answer and the stored response name each call alike.
+ */
+export function callIds(m: ResponseMeta, index: number): { id: string; callId: string } {
+  const s = m.id.slice(m.id.indexOf('_') + 1);
+  return { id: `fc_${s}_${index}`, callId: `call_${s}_${index}` };
+}
 
 /** The calls an unfinished tool-call text had begun (their arguments as far as they got). */
 function partialCalls(text: string, mode: ToolMode): ToolCall[] {
   return mode.kind === 'named' ? [{ name: mode.name, arguments: text }] : callsOf(text);
 }
 
-/** A function-call output item. */
-export function functionCallItem(call: ToolCall, status: 'in_progress' | 'completed' | 'incomplete', id = `fc_${hex()}`, callId = newCallId()) {
+/** Function-call output item `index`. */
+export function functionCallItem(m: ResponseMeta, index: number, call: ToolCall, status: 'in_progress' | 'completed' | 'incomplete') {
+  const { id, callId } = callIds(m, index);
   return { type: 'function_call', id, call_id: callId, name: call.name, arguments: call.arguments, status };
 }
 
@@ -70,7 +75,7 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
     model: m.model,
     output: [] as unknown[],
     parallel_tool_calls: b.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: b.previous_response_id ?? null,
     reasoning: { effort: null, summary: null },
     service_tier: b.service_tier ?? 'default',
     store: b.store ?? true,
@@ -94,7 +99,7 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
     ...base,
     status: complete ? 'completed' : 'incomplete',
     incomplete_details: complete ? null : { reason: 'max_output_tokens' },
-    output: calls?.length ? calls.map((call, i) => functionCallItem(call, complete ? 'completed' : 'incomplete', m.callIds?.[i]?.id, m.callIds?.[i]?.callId)) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
+    output: calls?.length ? calls.map((call, i) => functionCallItem(m, i, call, complete ? 'completed' : 'incomplete')) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
     usage: {
       input_tokens: r.promptTokens,
       input_tokens_details: { cached_tokens: r.cachedTokens },

@@ -9,12 +9,15 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
+import type { GenerationResult } from '../../engine/types.ts';
 import type { ApiContext } from '../context.ts';
+import { lookupResponse } from '../records.ts';
 import { errorResponse, toHttp } from './errors.ts';
 import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { readJson } from './generate-route.ts';
 import { parseBody } from './request-schema.ts';
 import { responseObject, type ResponseMeta } from './responses-format.ts';
+import { continuedItems, withIds } from './responses-items.ts';
 import { streamOutput } from './responses-stream.ts';
 import { ResponsesRequestSchema, responsesSpec } from './responses-schema.ts';
 
@@ -25,22 +28,29 @@ export function registerResponsesRoute(app: Hono, ctx: ApiContext): void {
 
 async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const receivedAt = performance.now();
+  const createdAt = Math.floor(Date.now() / 1000);
   const b = parseBody(ResponsesRequestSchema, await readJson(c));
-  const { spec, toolMode, fields } = responsesSpec(b);
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
+  // The conversation: a previous response's items (read off the event loop, in the store), then this input.
+  const prev = b.previous_response_id;
+  if (prev && ctx.store.engine === 'off') throw new InvalidRequestError('this server keeps no responses (--store off): send the conversation as input instead', 'previous_response_id', 'store_off');
+  const items = [...(prev ? continuedItems(await lookupResponse(ctx, prev, 'previous_response_id'), prev) : []), ...withIds(b.input)];
+  const { spec, toolMode, fields } = responsesSpec(b, items);
+  const engine = ctx.model;
+  const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode });
+  const keepResponse = b.store === false ? undefined : { input: items, object: (id: string, r: GenerationResult) => responseObject(meta(id), r) };
   const ca = clientAbort(c);
   const { abort } = ca;
-  const engine = ctx.model;
   let handle;
   try {
-    handle = await engine.submit({ ...spec, api: 'responses', stream, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal, receivedAt });
+    handle = await engine.submit({ ...spec, api: 'responses', stream, key: c.req.header('x-skipserve-key') ?? undefined, signal: abort.signal, receivedAt, ...(keepResponse ? { keepResponse } : {}) });
   } catch (err) {
     ca.release();
     countEdgeError(ctx.metrics, err);
     return errorResponse(c, err, fields);
   }
-  const m: ResponseMeta = { id: handle.id, createdAt: Math.floor(Date.now() / 1000), model: engine.info.id, body: b, messageId: `msg_${handle.id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode };
+  const m = meta(handle.id);
 
   c.header('x-request-id', handle.id);
   if (!stream) return jsonAnswer(c, ctx, ca, handle.result, (r) => responseObject(m, r), fields);

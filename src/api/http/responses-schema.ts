@@ -4,8 +4,9 @@
  * `text.format` (guided decoding), `max_output_tokens`, sampling, `include` of the output's
  * logprobs; function tools as on chat (a named function or `required`: guided calls, tool-calls.ts)
  * with function calls and their outputs in the input; skipserve's `skip`, `n` and sampling
- * extensions as on chat. What needs server-side state (`previous_response_id`, `conversation`,
- * `background`) or other tools or reasoning is not in the schema, so it is refused naming the field.
+ * extensions as on chat; `previous_response_id` continues a stored response (responses-items.ts).
+ * What needs other server-side state (`conversation`, `background`) or other tools or reasoning is
+ * not in the schema, so it is refused naming the field.
  */
 import { z } from 'zod';
 import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
@@ -41,7 +42,7 @@ const FunctionCallItem = z.object({ type: z.literal('function_call'), id: z.stri
 const FunctionCallOutputItem = z.object({ type: z.literal('function_call_output'), id: z.string().optional(), call_id: z.string(), output: z.string(), status: z.enum(['in_progress', 'completed', 'incomplete']).optional() }).strict();
 
 // An item without `type` is a message (the easy input form), so a bad item's error names its field, not a union.
-const InputItem = z.preprocess(
+export const InputItem = z.preprocess(
   (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !('type' in v) ? { type: 'message', ...v } : v),
   z.discriminatedUnion('type', [MessageItem, FunctionCallItem, FunctionCallOutputItem], { error: 'must be a message, a function_call or a function_call_output (this server takes no reasoning or other tool items)' }),
 );
@@ -61,6 +62,8 @@ export const ResponsesRequestSchema = z
     // A string is one user message (so a bad item's error names the item, not a union).
     input: z.preprocess((v) => (typeof v === 'string' ? [{ role: 'user', content: v }] : v), z.array(InputItem).min(1)),
     instructions: z.string().nullish(),
+    /** A stored response whose input and output come before this input (instructions and tools are not carried over). */
+    previous_response_id: z.string().nullish(),
     max_output_tokens: z.number().nullish(),
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
@@ -92,14 +95,15 @@ export const ResponsesRequestSchema = z
   .strict();
 
 export type ResponsesRequestBody = z.infer<typeof ResponsesRequestSchema>;
+export type InputItemBody = ResponsesRequestBody['input'][number];
 
 /**
- * The body's messages: `instructions` first (as a system message), then the input; function calls
- * in a row become one assistant message's tool calls, a call's output a tool message.
+ * The conversation's messages: `instructions` first (as a system message), then the items; function
+ * calls in a row become one assistant message's tool calls, a call's output a tool message.
  */
-function messagesOf(b: ResponsesRequestBody): ChatMessage[] {
-  const out: ChatMessage[] = b.instructions ? [{ role: 'system', content: b.instructions }] : [];
-  for (const item of b.input) {
+function messagesOf(instructions: string | null | undefined, items: readonly InputItemBody[]): ChatMessage[] {
+  const out: ChatMessage[] = instructions ? [{ role: 'system', content: instructions }] : [];
+  for (const item of items) {
     if (item.type === 'message') out.push({ role: item.role, content: item.content.map((p) => p.text).join('') });
     else if (item.type === 'function_call_output') out.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
     else {
@@ -122,8 +126,11 @@ function toolFields(b: ResponsesRequestBody): ToolFields {
   };
 }
 
-/** The body as a RequestSpec, with the wire names errors about its domain fields take. */
-export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
+/**
+ * The body as a RequestSpec, with the wire names errors about its domain fields take; `items` is the
+ * conversation (a previous response's items, then the body's input).
+ */
+export function responsesSpec(b: ResponsesRequestBody, items: readonly InputItemBody[] = b.input): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
   const f = b.text?.format;
   const tools = toolFields(b);
   // Logprobs when included, or when top_logprobs asks for alternatives.
@@ -132,7 +139,7 @@ export function responsesSpec(b: ResponsesRequestBody): { spec: RequestSpec; too
     spec: {
       model: b.model,
       ...tools,
-      prompt: { kind: 'chat', messages: messagesOf(b), ...(tools.tools ? { tools: tools.tools } : {}) },
+      prompt: { kind: 'chat', messages: messagesOf(b.instructions, items), ...(tools.tools ? { tools: tools.tools } : {}) },
       n: b.n,
       maxTokens: opt(b.max_output_tokens),
       temperature: opt(b.temperature),

@@ -8,7 +8,7 @@
  */
 import { ToolCallStream } from '../../engine/tool-call-stream.ts';
 import type { CandidateDelta, GenerationResult, TokenLogprob } from '../../engine/types.ts';
-import { functionCallItem, messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
+import { callIds, functionCallItem, messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
 
 export type Send = (type: string, payload: Record<string, unknown>) => Promise<void>;
 
@@ -36,16 +36,14 @@ async function streamText(m: ResponseMeta, events: AsyncIterable<CandidateDelta>
 async function streamCalls(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send) {
   const mode = m.toolMode!;
   const opened: { name: string; args: string }[] = [];
-  m.callIds = [];
   const open = async (index: number, name: string) => {
-    const item = functionCallItem({ name, arguments: '' }, 'in_progress');
-    m.callIds![index] = { id: item.id, callId: item.call_id };
+    const item = functionCallItem(m, index, { name, arguments: '' }, 'in_progress');
     opened[index] = { name, args: '' };
     await send('response.output_item.added', { output_index: index, item });
   };
   const args = async (index: number, delta: string) => {
     opened[index]!.args += delta;
-    await send('response.function_call_arguments.delta', { item_id: m.callIds![index]!.id, output_index: index, delta });
+    await send('response.function_call_arguments.delta', { item_id: callIds(m, index).id, output_index: index, delta });
   };
   const reader = mode.kind === 'required' ? new ToolCallStream() : null;
   if (mode.kind === 'named') await open(0, mode.name);
@@ -59,8 +57,8 @@ async function streamCalls(m: ResponseMeta, events: AsyncIterable<CandidateDelta
   const final = responseObject(m, await result);
   const done = final.output as { type: string; arguments?: string }[];
   for (const [index, call] of opened.entries()) {
-    const item = done[index]?.type === 'function_call' ? done[index]! : functionCallItem({ name: call.name, arguments: call.args }, 'incomplete', m.callIds[index]!.id, m.callIds[index]!.callId);
-    await send('response.function_call_arguments.done', { item_id: m.callIds[index]!.id, output_index: index, name: call.name, arguments: item.arguments });
+    const item = done[index]?.type === 'function_call' ? done[index]! : functionCallItem(m, index, { name: call.name, arguments: call.args }, 'incomplete');
+    await send('response.function_call_arguments.done', { item_id: callIds(m, index).id, output_index: index, name: call.name, arguments: item.arguments });
     await send('response.output_item.done', { output_index: index, item });
   }
   return final;

@@ -1,0 +1,72 @@
+/**
+ * The stored side of OpenAI's Responses API: GET /v1/responses/{id} (the response as answered),
+ * GET /v1/responses/{id}/input_items (its conversation's input items, paged by cursor as OpenAI
+ * pages them) and DELETE /v1/responses/{id} (the response with its record and feedback). A
+ * response is stored with its record in the request store moments after the answer, unless sent
+ * with `store: false`; with `--store off` these answer 501 `store_off`. Store reads run in the
+ * store's worker or on its connection pool, never on the event loop; errors are OpenAI bodies
+ * naming the field and are not counted as generation requests.
+ */
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import type { ApiContext } from '../context.ts';
+import { deleteResponse, lookupResponse } from '../records.ts';
+import { InvalidRequestError } from '../../errors.ts';
+import { answered } from './record-routes.ts';
+import { parseBody } from './request-schema.ts';
+
+const RetrieveQuery = z
+  .object({
+    stream: z.enum(['false'], { error: 'a stored response is sent whole: this server runs no background responses whose events could be replayed' }).optional(),
+    include: z.unknown().optional(),
+    'include[]': z.unknown().optional(),
+    starting_after: z.unknown().optional(),
+  })
+  .strict();
+
+const ListQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).optional(),
+    order: z.enum(['asc', 'desc']).optional(),
+    after: z.string().optional(),
+    include: z.unknown().optional(),
+    'include[]': z.unknown().optional(),
+  })
+  .strict();
+
+const query = (c: Context) => c.req.query() as Record<string, string>;
+
+/** Adds the stored-response routes (behind the /v1 API key check). */
+export function registerStoredResponseRoutes(app: Hono, ctx: ApiContext): void {
+  app.get('/v1/responses/:id', (c) =>
+    answered(c, async () => {
+      parseBody(RetrieveQuery, query(c));
+      return c.json((await lookupResponse(ctx, c.req.param('id'))).object as object);
+    }),
+  );
+
+  app.get('/v1/responses/:id/input_items', (c) =>
+    answered(c, async () => {
+      const q = parseBody(ListQuery, query(c));
+      const stored = await lookupResponse(ctx, c.req.param('id'));
+      const all = (q.order ?? 'desc') === 'desc' ? [...stored.input].reverse() : stored.input;
+      const items = all as { id?: string }[];
+      let start = 0;
+      if (q.after !== undefined) {
+        const at = items.findIndex((it) => it.id === q.after);
+        if (at < 0) throw new InvalidRequestError(`no input item with id '${q.after}' in response '${c.req.param('id')}'`, 'after');
+        start = at + 1;
+      }
+      const data = items.slice(start, start + (q.limit ?? 20));
+      return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: start + data.length < items.length });
+    }),
+  );
+
+  app.delete('/v1/responses/:id', (c) =>
+    answered(c, async () => {
+      const id = c.req.param('id');
+      await deleteResponse(ctx, id);
+      return c.json({ id, object: 'response', deleted: true });
+    }),
+  );
+}
