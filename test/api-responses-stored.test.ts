@@ -3,7 +3,8 @@
 // A response is retrieved as it was answered (streamed or not), its input items are listed and
 // paged, `previous_response_id` continues it exactly as the whole conversation sent as input
 // would (function calls and their outputs included), DELETE removes it, and what cannot be done
-// is an error naming the field; with --store off the routes answer store_off.
+// is an error naming the field; input_tokens counts a body's prompt; with --store off the routes
+// answer store_off.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,6 +120,24 @@ for (const engine of engines) {
       const third = await client.responses.create({ model, input: 'And 3+4?', previous_response_id: next.id, instructions: 'Be brief.', temperature: 0, max_output_tokens: 20 });
       assert.equal(third.instructions, 'Be brief.');
       assert.equal((await client.responses.inputItems.list(third.id)).data.length, 5);
+    });
+
+    test("input_tokens counts the prompt a body takes, previous_response_id included, as the response's usage does", async () => {
+      const first = await client.responses.create({ model, input: q1, temperature: 0, max_output_tokens: 60 });
+      for (const body of [
+        { model, input: q2 },
+        { model, input: q2, instructions: 'Be brief.', previous_response_id: first.id },
+        { model, input: q1, tools: [add], tool_choice: 'required' as const },
+      ]) {
+        const counted = await client.responses.inputTokens.count(body as never);
+        assert.equal(counted.object, 'response.input_tokens');
+        const r = await client.responses.create({ ...body, max_output_tokens: 2 } as never) as OpenAI.Responses.Response;
+        assert.equal(counted.input_tokens, r.usage!.input_tokens, JSON.stringify(body));
+      }
+      const bad = await call(server, 'POST', '/v1/responses/input_tokens', { input: q1, previous_response_id: 'resp_none' });
+      assert.deepEqual([bad.status, bad.body.error.param], [404, 'previous_response_id']);
+      const other = await call(server, 'POST', '/v1/responses/input_tokens', { input: q1, model: 'gpt-x' });
+      assert.deepEqual([other.status, other.body.error.param], [404, 'model']);
     });
 
     test('a function call continues by its call_id: the stream, the answer and the stored response name each call alike', async () => {

@@ -296,7 +296,8 @@ const tokenizeCases: fc.Arbitrary<HttpCase> = fc.oneof(
   fc
     .tuple(fc.constantFrom('GET', 'DELETE'), fc.oneof(fc.constant('resp_1'), fc.string({ maxLength: 40 })), fc.constantFrom('', '/input_items'), fc.constantFrom('', '?limit=0', '?limit=7&order=asc', '?order=up', '?after=msg_x', '?stream=true', '?x=%00'))
     .map(([method, id, sub, query]): HttpCase => ({ category: 'tokenize', what: `${method} a stored response${sub}${query}`, request: req(`/v1/responses/${encodeURIComponent(id) || 'resp_'}${method === 'GET' ? sub : ''}${query}`, '', [JSON_CT], method), field: null, mustReject: false })),
-  fc.tuple(fc.constantFrom('/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses'), fc.jsonValue({ maxDepth: 3 })).map(([path, v]): HttpCase => ({ category: 'tokenize', what: `random JSON to ${path}`, request: req(path, JSON.stringify(v)), field: null, mustReject: false })),
+  fc.record({ input: prompt, instructions: fc.option(prompt, { nil: undefined }) }, { requiredKeys: ['input'] }).map((b): HttpCase => ({ category: 'tokenize', what: 'count the input tokens of a response', request: req('/v1/responses/input_tokens', JSON.stringify(b)), field: null, mustReject: false })),
+  fc.tuple(fc.constantFrom('/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses', '/v1/responses/input_tokens'), fc.jsonValue({ maxDepth: 3 })).map(([path, v]): HttpCase => ({ category: 'tokenize', what: `random JSON to ${path}`, request: req(path, JSON.stringify(v)), field: null, mustReject: false })),
 );
 
 const ROUTES = [CHAT, TEXT, '/v1/models', '/health', '/ready', '/metrics', '/tokenize', '/detokenize', '/v1/embeddings', '/v1/responses', '/v1/models/x'];

@@ -48,6 +48,7 @@ export function openApiDocument(version: string): object {
       '/v1/chat/completions': { post: op('Chat completion (streamed with stream: true)', ChatRequestSchema, GENERATE) },
       '/v1/completions': { post: op('Text completion, one prompt or a batch', CompletionRequestSchema, GENERATE) },
       '/v1/responses': { post: op("OpenAI's Responses API, text in and out", ResponsesRequestSchema, GENERATE) },
+      '/v1/responses/input_tokens': { post: op('The tokens a response body\'s prompt takes', ResponsesRequestSchema, [400, 401, 404, 501, 503]) },
       '/v1/responses/{id}': {
         get: { ...op('A stored response, as it was answered', null, [400, 401, 404, 501, 503]), parameters: idParam('id') },
         delete: { ...op('Deletes a stored response with its record and feedback', null, [401, 404, 501, 503]), parameters: idParam('id') },

@@ -9,6 +9,8 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
+import { renderPrompt } from '../../engine/render-prompt.ts';
+import { checkServedModel } from '../../engine/request-checks.ts';
 import type { GenerationResult } from '../../engine/types.ts';
 import type { ApiContext } from '../context.ts';
 import { lookupResponse } from '../records.ts';
@@ -19,11 +21,36 @@ import { parseBody } from './request-schema.ts';
 import { responseObject, type ResponseMeta } from './responses-format.ts';
 import { continuedItems, withIds } from './responses-items.ts';
 import { streamOutput } from './responses-stream.ts';
-import { ResponsesRequestSchema, responsesSpec } from './responses-schema.ts';
+import { type InputItemBody, type ResponsesRequestBody, ResponsesRequestSchema, responsesSpec } from './responses-schema.ts';
 
 /** Adds POST /v1/responses (behind the API key check with the other /v1 routes). */
 export function registerResponsesRoute(app: Hono, ctx: ApiContext): void {
   app.post('/v1/responses', (c) => handleResponses(c, ctx));
+  app.post('/v1/responses/input_tokens', (c) => countInputTokens(c, ctx));
+}
+
+/** The conversation: a previous response's items (read off the event loop, in the store), then the body's input. */
+async function conversation(ctx: ApiContext, b: ResponsesRequestBody): Promise<InputItemBody[]> {
+  const prev = b.previous_response_id;
+  if (prev && ctx.store.engine === 'off') throw new InvalidRequestError('this server keeps no responses (--store off): send the conversation as input instead', 'previous_response_id', 'store_off');
+  return [...(prev ? continuedItems(await lookupResponse(ctx, prev, 'previous_response_id'), prev) : []), ...withIds(b.input)];
+}
+
+/**
+ * POST /v1/responses/input_tokens (the `openai` client's `responses.inputTokens.count`): the tokens
+ * the same body's prompt takes, rendered as a response renders it. Not a generation request.
+ */
+async function countInputTokens(c: Context, ctx: ApiContext): Promise<Response> {
+  let fields: Record<string, string> = {};
+  try {
+    const b = parseBody(ResponsesRequestSchema, await readJson(c));
+    checkServedModel(ctx.model.info, b.model);
+    const mapped = responsesSpec(b, await conversation(ctx, b));
+    fields = mapped.fields;
+    return c.json({ object: 'response.input_tokens', input_tokens: renderPrompt(ctx.model, mapped.spec.prompt).tokens.length });
+  } catch (err) {
+    return errorResponse(c, err, fields);
+  }
 }
 
 async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
@@ -32,10 +59,7 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const b = parseBody(ResponsesRequestSchema, await readJson(c));
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
-  // The conversation: a previous response's items (read off the event loop, in the store), then this input.
-  const prev = b.previous_response_id;
-  if (prev && ctx.store.engine === 'off') throw new InvalidRequestError('this server keeps no responses (--store off): send the conversation as input instead', 'previous_response_id', 'store_off');
-  const items = [...(prev ? continuedItems(await lookupResponse(ctx, prev, 'previous_response_id'), prev) : []), ...withIds(b.input)];
+  const items = await conversation(ctx, b);
   const { spec, toolMode, fields } = responsesSpec(b, items);
   const engine = ctx.model;
   const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode });
