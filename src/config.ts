@@ -23,6 +23,7 @@ const SETTINGS = {
   host: { flag: 'host', schema: z.string().min(1).default('127.0.0.1'), help: 'address to listen on' },
   httpPort: { flag: 'http-port', schema: port.default(8000), help: 'HTTP port (0 = any free port)' },
   grpcPort: { flag: 'grpc-port', schema: z.coerce.number().int().min(-1).max(65535).default(50051), help: 'gRPC port (0 = any free port, -1 = no gRPC: write --grpc-port=-1)' },
+  maxModelLen: { flag: 'max-model-len', schema: z.coerce.number().int().min(2).optional(), help: "longest sequence (prompt and completion) a request may reach, as vLLM's flag: at most the model's context (default: the model's context)" },
   maxBatch: { flag: 'max-batch', schema: z.coerce.number().int().min(1).max(256).default(16), help: 'most candidate rows decoded together; also the largest n' },
   maxQueue: { flag: 'max-queue', schema: z.coerce.number().int().min(0).max(100000).default(64), help: 'most requests waiting for admission; past it 429 / RESOURCE_EXHAUSTED' },
   threads: { flag: 'threads', schema: z.coerce.number().int().min(0).max(256).default(0), help: 'onnxruntime intra-op threads (0 = its default)' },

@@ -78,6 +78,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       weights: config.weights,
       stallMs: config.stallTimeout * 1000,
       maxBatch: config.maxBatch,
+      ...(config.maxModelLen !== undefined ? { maxModelLen: config.maxModelLen } : {}),
       maxQueue: config.maxQueue,
       prefillChunk: config.prefillChunk,
       prefixCacheMb: config.prefixCacheMb,

@@ -55,6 +55,8 @@ export interface LocalEngineOptions {
   /** Milliseconds without an answer from the model worker before it counts as hung (0 / unset: never). */
   stallMs?: LoadOptions['stallMs'];
   maxBatch: number;
+  /** Longest sequence a request may reach (vLLM's --max-model-len; default and at most: the model's context). */
+  maxModelLen?: number;
   maxQueue?: number;
   prefillChunk?: number;
   /** MiB of prompt keys and values kept for later prompts that start alike (prefix-cache.ts; default 256, 0: off). */
@@ -134,6 +136,13 @@ function requestLogLine(id: string, r: GenerationResult): object {
 /** Batch sizes warmed up at start (with maxBatch): the sizes best-of-N requests most often decode at. */
 const WARMUP_BATCHES = [1, 2, 4, 8];
 
+/** The context requests are held to: --max-model-len, which may not exceed the model's own. */
+function servedContext(model: number, maxModelLen: number | undefined): number {
+  if (maxModelLen === undefined) return model;
+  if (maxModelLen > model) throw new ConfigError(`--max-model-len ${maxModelLen} is longer than the model's context of ${model} tokens`, 'max-model-len');
+  return maxModelLen;
+}
+
 /** Loads the model into its worker and builds everything around it; errors say what to fix. */
 export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngine> {
   const modelDir = resolve(o.modelDir);
@@ -142,7 +151,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   let currentRouterDir = routerDir;
   const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath, coreGraphs: o.coreGraphs, stallMs: o.stallMs });
   try {
-    const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir) };
+    const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir), maxPositions: servedContext(runner.info.maxPositions, o.maxModelLen) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));
     const tokenizer = TextTokenizer.load(modelDir);
     const chatTemplate: ChatTemplate | null = loadChatTemplate(modelDir);
