@@ -70,6 +70,18 @@ test('guided_choice and guided_regex (vLLM extension fields); the same seed give
   assert.deepEqual(b.choices.map((c) => c.text), a.choices.map((c) => c.text));
 });
 
+test("guided_grammar (vLLM's name) and grammar (llama.cpp's): every candidate is a text the GBNF grammar derives", async () => {
+  const grammar = 'root ::= answer ("." | "!")\nanswer ::= "yes" | "no" | "it is " [0-9]{1,3} " " unit\nunit ::= "apples" | "pears"';
+  const derived = /^(yes|no|it is [0-9]{1,3} (apples|pears))[.!]$/;
+  for (const field of ['guided_grammar', 'grammar']) {
+    const r = await client.chat.completions.create({ model: server.ctx.model.info.id, messages, n: 6, seed: 5, temperature: 1.2, max_tokens: 40, [field]: grammar } as never);
+    for (const c of r.choices) {
+      assert.match(c.message.content!, derived, field);
+      assert.equal(c.finish_reason, 'stop');
+    }
+  }
+});
+
 test('guided decoding errors name the field (HTTP 400)', async () => {
   const bad = async (extra: Record<string, unknown>, param: string, message: RegExp) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt: 'x', max_tokens: 5, ...extra } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -85,14 +97,20 @@ test('guided decoding errors name the field (HTTP 400)', async () => {
   await bad({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'date' } } } } } }, 'response_format.json_schema.schema', /properties\.a\.type/);
   await bad({ guided_json: '{not json' }, 'guided_json', /not valid JSON/);
   await bad({ guided_regex: 'a+', ignore_eos: true }, 'ignore_eos', /ignoreEos|ignore_eos/);
+  await bad({ guided_grammar: 'root ::= "a" b' }, 'guided_grammar', /1:14: rule 'b' is not defined/);
+  await bad({ grammar: 'root ::= [z-a]' }, 'grammar', /GBNF grammar .*range must run upwards/);
+  await bad({ grammar: 'root ::= "a"', guided_grammar: 'root ::= "a"' }, 'grammar', /one of guided_grammar/);
+  await bad({ grammar: 'root ::= "a"', guided_regex: 'a' }, 'grammar', /at most one/);
 });
 
-test('gRPC: guided_regex, guided_choice and guided_json; a bad pattern is INVALID_ARGUMENT naming the field', async () => {
+test('gRPC: guided_regex, guided_choice, guided_json and guided_grammar; a bad pattern is INVALID_ARGUMENT naming the field', async () => {
   const unary = (req: Partial<GenerateRequestMsg>) =>
     new Promise<GenerateResponseMsg>((resolve, reject) => grpcClient.Generate!({ prompt: 'Q: 2+2? A:', max_tokens: 40, seed: 4, temperature: 1, n: 3, ...req }, (err: grpc.ServiceError | null, res: GenerateResponseMsg) => (err ? reject(err) : resolve(res))));
   for (const c of (await unary({ guided_regex: '[0-9]{1,3}( apples)?' })).candidates) assert.match(c.text, /^[0-9]{1,3}( apples)?$/);
   for (const c of (await unary({ guided_choice: ['four', '4'] })).candidates) assert.ok(['four', '4'].includes(c.text), c.text);
   for (const c of (await unary({ guided_json: JSON.stringify({ type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] }) })).candidates) assert.ok(Number.isInteger(JSON.parse(c.text).n), c.text);
+  for (const c of (await unary({ guided_grammar: 'root ::= [0-9]{1,3} " " ("cats" | "dogs")' })).candidates) assert.match(c.text, /^[0-9]{1,3} (cats|dogs)$/);
+  await assert.rejects(unary({ guided_grammar: 'root ::= x' }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details.startsWith('guided_grammar'));
   await assert.rejects(unary({ guided_regex: 'a{5,1}' }), (e: grpc.ServiceError) => {
     assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
     assert.ok(e.details.startsWith('guided_regex'), e.details);

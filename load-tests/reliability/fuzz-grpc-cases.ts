@@ -80,6 +80,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { param: 'prompt', apply: (m, v) => Object.assign(m, { messages: [], prompt: v }), values: fc.integer({ min: 4 * l.context, max: l.hugeChars }).map((n) => 'ab '.repeat(n).slice(0, n)) },
     { param: 'guided_regex', apply: set('guided_regex'), values: fc.constantFrom('(', '[a', 'a{3,1}', '(?=a)', 'a**', 'a{2000}') },
     { param: 'guided_json', apply: set('guided_json'), values: fc.constantFrom('{', '[1]', '{"type":"date"}', '{"if":{}}') },
+    { param: 'guided_grammar', apply: set('guided_grammar'), values: fc.constantFrom('root ::= x', 'root ::= "a', 'r ::= "a"', 'root ::= [z-a]', 'root ::= <[1]>') },
     { param: 'guided_choice', apply: (m, v) => Object.assign(m, { guided_regex: 'a+', guided_choice: v }), values: fc.constant(['x']) },
     { param: 'repetition_penalty', apply: set('repetition_penalty'), values: fc.oneof(fc.constantFrom(0, NaN, Infinity, -1), fc.double({ min: 10.0001, max: 1e9, noNaN: true })) },
     { param: 'stop_token_ids', apply: set('stop_token_ids'), values: fc.oneof(fc.array(fc.integer({ min: l.vocab, max: 2 ** 31 }), { minLength: 1, maxLength: 2 }), fc.array(fc.nat({ max: l.vocab - 1 }), { minLength: 65, maxLength: 70 })) },

@@ -38,6 +38,7 @@ const WIRE: Record<string, string> = {
   guidedRegex: 'guided_regex',
   guidedChoice: 'guided_choice',
   guidedJson: 'guided_json',
+  guidedGrammar: 'guided_grammar',
   jsonObject: 'response_format',
   toolChoice: 'tool_choice',
   parallelToolCalls: 'parallel_tool_calls',

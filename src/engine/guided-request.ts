@@ -1,11 +1,12 @@
 /**
- * A request's guided decoding (vLLM's guided_regex / guided_choice / guided_json, OpenAI's
- * response_format) as the one regex the model worker guides every candidate with
+ * A request's guided decoding (vLLM's guided_regex / guided_choice / guided_json / guided_grammar,
+ * llama.cpp's grammar, OpenAI's response_format) as the one regex the model worker guides every candidate with
  * (sampling/guided/). Checked here, once: at most one kind, sizes, and that the pattern compiles;
  * errors name the domain field (the transports rename it). prepare-request.ts refuses any guide
  * (this one or a tool call's) beside ignoreEos.
  */
 import { InvalidRequestError } from '../errors.ts';
+import { GrammarError, grammarToRegex } from '../sampling/guided/gbnf.ts';
 import { anyJsonObject, SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
 import { compileRegex, escapeRegex, matchesSomething, RegexError, type Nfa } from '../sampling/guided/regex.ts';
 
@@ -18,13 +19,15 @@ export interface GuideFields {
   guidedJson?: unknown;
   /** Every candidate is a JSON object (OpenAI's `response_format: {"type": "json_object"}`). */
   jsonObject?: boolean;
+  /** A GBNF grammar (llama.cpp's format): every candidate is a text its `root` rule derives. */
+  guidedGrammar?: string;
 }
 
-export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536 };
+export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536, maxGrammarChars: 65536 };
 
 /** The pattern that guides the request's candidates, or undefined when it asks for none. */
 export function guidePattern(spec: GuideFields): string | undefined {
-  const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
+  const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'guidedGrammar', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
   if (asked.length === 0) return undefined;
   if (asked.length > 1) throw new InvalidRequestError(`set at most one of guided decoding's fields; got ${asked.join(' and ')}`, asked[1]!);
   const field = asked[0]!;
@@ -83,6 +86,16 @@ function patternOf(spec: GuideFields, field: keyof GuideFields): string {
       }
       if (JSON.stringify(schema ?? null).length > GUIDE_LIMITS.maxSchemaChars) throw new InvalidRequestError(`guidedJson has more than ${GUIDE_LIMITS.maxSchemaChars} characters`, field);
       return schemaPattern(schema, field);
+    }
+    case 'guidedGrammar': {
+      const g = spec.guidedGrammar!;
+      if (typeof g !== 'string' || g.trim().length === 0 || g.length > GUIDE_LIMITS.maxGrammarChars) throw new InvalidRequestError(`guidedGrammar must be a GBNF grammar of 1 to ${GUIDE_LIMITS.maxGrammarChars} characters`, field);
+      try {
+        return grammarToRegex(g);
+      } catch (err) {
+        if (err instanceof GrammarError) throw new InvalidRequestError(`not a GBNF grammar guided decoding can follow: ${err.message}`, field);
+        throw err;
+      }
     }
     default:
       return anyJsonObject();

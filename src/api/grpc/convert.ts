@@ -72,6 +72,7 @@ export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
     guidedRegex: m.guided_regex || undefined,
     guidedChoice: m.guided_choice?.length ? m.guided_choice : undefined,
     guidedJson: m.guided_json || undefined,
+    guidedGrammar: m.guided_grammar || undefined,
     skip: s
       ? {
           policy: s.policy || undefined,

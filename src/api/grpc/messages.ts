@@ -53,6 +53,7 @@ export interface GenerateRequestMsg {
   guided_regex: string;
   guided_choice: string[];
   guided_json: string;
+  guided_grammar: string;
   repetition_penalty?: number;
   stop_token_ids: number[];
   min_tokens?: number;

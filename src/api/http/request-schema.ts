@@ -78,6 +78,9 @@ const common = {
   guided_regex: z.string().nullish(),
   guided_choice: z.array(z.string()).nullish(),
   guided_json: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
+  /** A GBNF grammar, as vLLM's guided_grammar and llama.cpp's grammar take it. */
+  guided_grammar: z.string().nullish(),
+  grammar: z.string().nullish(),
 };
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();

@@ -41,10 +41,12 @@ export function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
 }
 
 /** Guided decoding from OpenAI's response_format or vLLM's guided_* fields (guided-request.ts checks that at most one is set). */
-function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSpec, 'guidedRegex' | 'guidedChoice' | 'guidedJson' | 'jsonObject'> {
+function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSpec, 'guidedRegex' | 'guidedChoice' | 'guidedJson' | 'guidedGrammar' | 'jsonObject'> {
   const rf = b.response_format;
+  if (b.guided_grammar != null && b.grammar != null) throw new InvalidRequestError("set one of guided_grammar (vLLM's name) and grammar (llama.cpp's)", 'grammar');
   return {
     guidedRegex: opt(b.guided_regex),
+    guidedGrammar: opt(b.guided_grammar) ?? opt(b.grammar),
     guidedChoice: opt(b.guided_choice),
     guidedJson: rf?.type === 'json_schema' ? (rf.json_schema.schema ?? { type: 'object' }) : opt(b.guided_json),
     ...(rf?.type === 'json_object' ? { jsonObject: true } : {}),
@@ -54,6 +56,7 @@ function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSp
 /** Wire names of the guide fields a response_format set (errors about them name it). */
 function guideWireNames(b: ChatRequestBody | CompletionRequestBody): Record<string, string> {
   const t = b.response_format?.type;
+  if (b.grammar != null) return { guidedGrammar: 'grammar' };
   if (t === 'json_schema') return { guidedJson: 'response_format.json_schema.schema' };
   if (t === 'json_object') return { jsonObject: 'response_format' };
   return {};
