@@ -3,14 +3,16 @@
  * whose `tool_choice` names a function has every candidate write that function's arguments, JSON
  * of its `parameters` schema; `required` has every candidate write a JSON array of calls
  * `{"name": ..., "parameters": {...}}` (exactly one without parallel tool calls). `none` leaves the
- * text free (the tools still go to the chat template). `auto` would need a parser for the model's
- * own tool-call format, which this server does not have: it is refused, naming the field.
+ * text free (the tools still go to the chat template). `auto` leaves it free too and reads the calls
+ * the model chose to make back from it in the model's own format (tool-parsers.ts), which the server
+ * names with --tool-call-parser; without one, `auto` is refused, naming the field.
  */
 import { InvalidRequestError } from '../errors.ts';
 import { WS } from '../sampling/guided/json-schema.ts';
 import { callsOf } from './tool-call-stream.ts';
 import { checkedPattern, schemaPattern } from './guided-request.ts';
 import { escapeRegex } from '../sampling/guided/regex.ts';
+import type { ToolParserName } from './tool-parsers.ts';
 
 /** A function the model may be made to call, as chat templates read it (OpenAI's `tools` entry). */
 export interface ToolDef {
@@ -25,10 +27,15 @@ export interface ToolFields {
   toolChoice?: ToolChoice;
   /** Several calls per answer under `required` (default true, as OpenAI's). */
   parallelToolCalls?: boolean;
+  /** The model's tool-call format, for `auto` (the server's --tool-call-parser; unset: `auto` is refused). */
+  toolParser?: ToolParserName;
 }
 
 /** How a candidate's text reads back as tool calls. */
-export type ToolMode = { kind: 'named'; name: string } | { kind: 'required'; parallel: boolean };
+export type ToolMode = { kind: 'named'; name: string } | { kind: 'required'; parallel: boolean } | { kind: 'auto'; parser: ToolParserName; names: ReadonlySet<string> };
+
+/** A tool mode whose calls are guided (their text is JSON of a known shape). */
+export type GuidedToolMode = Exclude<ToolMode, { kind: 'auto' }>;
 
 /** One call read back from a candidate: the function and its arguments as JSON text (OpenAI's shape). */
 export interface ToolCall {
@@ -40,8 +47,9 @@ const MAX_TOOLS = 128;
 
 /** The tool mode a request asks for (null: plain text); `toolGuide` checks the fields. */
 export function toolModeOf(f: ToolFields): ToolMode | null {
-  const c = f.toolChoice;
-  if (!f.tools?.length || c === undefined || c === 'none' || c === 'auto') return null;
+  const c = f.toolChoice ?? 'auto';
+  if (!f.tools?.length || c === 'none') return null;
+  if (c === 'auto') return f.toolParser ? { kind: 'auto', parser: f.toolParser, names: new Set(f.tools.map((t) => t.function.name)) } : null;
   return c === 'required' ? { kind: 'required', parallel: f.parallelToolCalls ?? true } : { kind: 'named', name: c.name };
 }
 
@@ -59,7 +67,8 @@ export function toolGuide(f: ToolFields): string | null {
   if (c === undefined || c === 'none') return null;
   if (!tools.length) throw new InvalidRequestError('toolChoice needs tools', 'toolChoice');
   if (c === 'auto') {
-    throw new InvalidRequestError("toolChoice 'auto' (the default when tools are given) needs a parser for this model's own tool-call format, which this server does not have; send toolChoice 'required' or a named function (the arguments are then guided JSON of its parameters), or 'none'", 'toolChoice');
+    if (f.toolParser) return null;
+    throw new InvalidRequestError("toolChoice 'auto' (the default when tools are given) reads the calls back in the model's own tool-call format, which this server was not told (start it with --tool-call-parser hermes | mistral | llama3_json | json); or send toolChoice 'required' or a named function (the arguments are then guided JSON of its parameters), or 'none'", 'toolChoice');
   }
   const params = (i: number) => schemaPattern(tools[i]!.function.parameters ?? { type: 'object' }, `tools[${i}].function.parameters`);
   if (c !== 'required') {
@@ -72,8 +81,8 @@ export function toolGuide(f: ToolFields): string | null {
   return checkedPattern(f.parallelToolCalls === false ? `\\[${WS}${call}${WS}\\]` : `\\[${WS}${call}(${WS},${WS}${call})*${WS}\\]`, 'tools');
 }
 
-/** The calls a candidate's text makes under `mode`, or null when it is not complete JSON of that shape (cut by max_tokens). */
-export function readToolCalls(text: string, mode: ToolMode): ToolCall[] | null {
+/** The calls a candidate's text makes under a guided `mode`, or null when it is not complete JSON of that shape (cut by max_tokens). */
+export function readToolCalls(text: string, mode: GuidedToolMode): ToolCall[] | null {
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -15,7 +15,8 @@ import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { errorResponse, toHttp } from './errors.ts';
-import { chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
+import { autoToolChunk, chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
+import { AutoToolStream } from '../../engine/tool-call-auto-stream.ts';
 import { ToolCallStream, type CallEvent } from '../../engine/tool-call-stream.ts';
 import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
@@ -39,7 +40,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     kind === 'chat'
       ? (() => {
           const b = parseBody(ChatRequestSchema, raw);
-          return { specs: [chatSpec(b)], stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false, continuousUsage: b.stream_options?.continuous_usage_stats ?? false };
+          return { specs: [chatSpec(b, ctx.config.toolCallParser)], stream: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false, continuousUsage: b.stream_options?.continuous_usage_stats ?? false };
         })()
       : (() => {
           const b = parseBody(CompletionRequestSchema, raw);
@@ -81,8 +82,9 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
-    // Tool mode `required`: each choice's calls, read as its text streams.
+    // Tool mode `required`: each choice's calls, read as its text streams; `auto`: each choice's content and calls.
     const callStreams = new Map<number, ToolCallStream>();
+    const autoStreams = new Map<number, AutoToolStream>();
     // stream_options.continuous_usage_stats (vLLM): every chunk says the usage so far.
     const promptTokens = handles.reduce((n, h) => n + h.promptTokens, 0);
     let generated = 0;
@@ -92,6 +94,17 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         generated += d.tokenIds.length;
         const index = k * perPrompt + d.index;
         const plan = handles[k]!.plans[d.index];
+        if (toolMode?.kind === 'auto') {
+          if (!autoStreams.has(index)) autoStreams.set(index, new AutoToolStream(toolMode.parser, toolMode.names));
+          const { content, calls } = autoStreams.get(index)!.push(d.text, d.finishReason !== undefined);
+          const lps = withLogprobs && d.logprobs.length ? chatLogprobs(tok, d.logprobs) : null;
+          const first = !started.has(index);
+          if (content || calls.length || d.finishReason || lps || first) {
+            started.add(index);
+            await send(autoToolChunk(id, model, created, index, { content, calls, first, finishReason: d.finishReason, logprobs: lps }, first ? { skip_plan: plan ? planToWire(plan) : null } : {}));
+          }
+          continue;
+        }
         if (toolMode) {
           let events: CallEvent[] | undefined;
           if (toolMode.kind === 'required') {

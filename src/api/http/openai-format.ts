@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CallEvent } from '../../engine/tool-call-stream.ts';
-import { readToolCalls, type ToolMode } from '../../engine/tool-calls.ts';
+import { type GuidedToolMode, readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
+import { parseToolCalls } from '../../engine/tool-parsers.ts';
 import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { skipSummary } from './skip-summary.ts';
@@ -141,10 +142,24 @@ const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reaso
  * by max_tokens) stays content.
  */
 function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined) {
-  const calls = toolMode ? readToolCalls(text, toolMode) : null;
-  if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
-  const tool_calls = calls.map((c) => ({ id: newCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
-  return { message: { role: 'assistant', content: null, tool_calls }, finish_reason: toolFinish(finishReason) };
+  const parsed = !toolMode ? null : toolMode.kind === 'auto' ? parseToolCalls(toolMode.parser, text, toolMode.names) : { content: null, calls: readToolCalls(text, toolMode) ?? [] };
+  if (!parsed?.calls.length) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
+  return { message: { role: 'assistant', content: parsed.content, tool_calls: parsed.calls.map(wireCall) }, finish_reason: toolFinish(finishReason) };
+}
+
+/** A whole call in OpenAI's shape, with a new id. */
+function wireCall(c: ToolCall, index?: number) {
+  return { ...(index === undefined ? {} : { index }), id: newCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } };
+}
+
+/**
+ * A streamed `auto` choice's chunk: the content its text may send now (AutoToolStream holds back
+ * what may be the start of calls) and, at its end, its calls whole, finish reason `tool_calls`.
+ */
+export function autoToolChunk(id: string, model: string, created: number, index: number, piece: { content: string; calls: readonly ToolCall[]; first: boolean; finishReason?: string; logprobs: ReturnType<typeof chatLogprobs> | null }, extras: Record<string, unknown>) {
+  const delta = { ...(piece.first ? { role: 'assistant' } : {}), ...(piece.content || piece.first ? { content: piece.content } : {}), ...(piece.calls.length ? { tool_calls: piece.calls.map(wireCall) } : {}) };
+  const finish = piece.finishReason ? (piece.calls.length ? toolFinish(piece.finishReason) : piece.finishReason) : null;
+  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
 }
 
 /**
@@ -154,12 +169,12 @@ function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null 
  * under `required` the calls are read from the text as it streams (`events`, ToolCallStream).
  * With logprobs, each chunk carries its tokens' (a chunk may then add no call text).
  */
-export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; first: boolean; finishReason?: string; events?: readonly CallEvent[]; logprobs: ReturnType<typeof chatLogprobs> | null }, toolMode: ToolMode, extras: Record<string, unknown>) {
+export function toolCallChunk(id: string, model: string, created: number, index: number, piece: { text: string; first: boolean; finishReason?: string; events?: readonly CallEvent[]; logprobs: ReturnType<typeof chatLogprobs> | null }, toolMode: GuidedToolMode, extras: Record<string, unknown>) {
   const head = piece.first ? { role: 'assistant', content: null } : {};
   const finish = piece.finishReason ? toolFinish(piece.finishReason) : null;
   const calls =
     toolMode.kind === 'named'
-      ? [piece.first ? { index: 0, id: newCallId(), type: 'function', function: { name: toolMode.name, arguments: piece.text } } : { index: 0, function: { arguments: piece.text } }]
+      ? [piece.first ? wireCall({ name: toolMode.name, arguments: piece.text }, 0) : { index: 0, function: { arguments: piece.text } }]
       : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: newCallId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
   const delta = { ...head, ...(calls.length ? { tool_calls: calls } : {}) };
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };

@@ -4,7 +4,8 @@
  * summary lists every candidate) and the items the streaming events carry.
  */
 import { callsOf } from '../../engine/tool-call-stream.ts';
-import { readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
+import { type GuidedToolMode, readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
+import { parseToolCalls } from '../../engine/tool-parsers.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { chatLogprobs } from './openai-format.ts';
@@ -36,7 +37,7 @@ export function callIds(m: ResponseMeta, index: number): { id: string; callId: s
 }
 
 /** The calls an unfinished tool-call text had begun (their arguments as far as they got). */
-function partialCalls(text: string, mode: ToolMode): ToolCall[] {
+function partialCalls(text: string, mode: GuidedToolMode): ToolCall[] {
   return mode.kind === 'named' ? [{ name: mode.name, arguments: text }] : callsOf(text);
 }
 
@@ -58,6 +59,23 @@ export function messageItem(m: ResponseMeta, text: string, status: 'in_progress'
 
 export function textPart(m: ResponseMeta, text: string, lps: readonly TokenLogprob[] | null) {
   return { type: 'output_text', text, annotations: [], ...(m.withLogprobs ? { logprobs: outputLogprobs(m.tok, lps ?? []) } : {}) };
+}
+
+/**
+ * The output items of the selected candidate's text: one message; under a guided tool choice its
+ * calls (those cut by max_output_tokens as far as they got); under `auto` the message of its
+ * content, if any, then the calls it chose to make (output index i names call i's ids).
+ */
+export function outputItems(m: ResponseMeta, text: string, status: 'completed' | 'incomplete', lps: readonly TokenLogprob[] | null): Record<string, unknown>[] {
+  const mode = m.toolMode;
+  if (mode?.kind === 'auto') {
+    const { content, calls } = parseToolCalls(mode.parser, text, mode.names);
+    if (!calls.length) return [messageItem(m, text, status, lps)];
+    const items: Record<string, unknown>[] = content === null ? [] : [messageItem(m, content, status, null)];
+    return [...items, ...calls.map((call, i) => functionCallItem(m, items.length + i, call, status))];
+  }
+  const calls = mode ? (status === 'completed' ? readToolCalls(text, mode) : partialCalls(text, mode)) : null;
+  return calls?.length ? calls.map((call, i) => functionCallItem(m, i, call, status)) : [messageItem(m, text, status, lps)];
 }
 
 /** The response object; `r` null while it runs (status in_progress, no output yet). */
@@ -93,13 +111,12 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
   if (!r) return base;
   const c = r.candidates[r.selectedIndex ?? 0]!;
   const complete = c.finishReason !== 'length';
-  // Under a tool choice the output is the calls, those cut by max_output_tokens as far as they got.
-  const calls = m.toolMode ? (complete ? readToolCalls(c.text, m.toolMode) : partialCalls(c.text, m.toolMode)) : null;
+  const status = complete ? 'completed' : 'incomplete';
   return {
     ...base,
-    status: complete ? 'completed' : 'incomplete',
+    status,
     incomplete_details: complete ? null : { reason: 'max_output_tokens' },
-    output: calls?.length ? calls.map((call, i) => functionCallItem(m, i, call, complete ? 'completed' : 'incomplete')) : [messageItem(m, c.text, complete ? 'completed' : 'incomplete', c.logprobs)],
+    output: outputItems(m, c.text, status, c.logprobs),
     usage: {
       input_tokens: r.promptTokens,
       input_tokens_details: { cached_tokens: r.cachedTokens },

@@ -45,7 +45,7 @@ async function countInputTokens(c: Context, ctx: ApiContext): Promise<Response> 
   try {
     const b = parseBody(ResponsesRequestSchema, await readJson(c));
     checkServedModel(ctx.model.info, b.model);
-    const mapped = responsesSpec(b, await conversation(ctx, b));
+    const mapped = responsesSpec(b, await conversation(ctx, b), ctx.config.toolCallParser);
     fields = mapped.fields;
     return c.json({ object: 'response.input_tokens', input_tokens: renderPrompt(ctx.model, mapped.spec.prompt).tokens.length });
   } catch (err) {
@@ -60,7 +60,7 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
   const items = await conversation(ctx, b);
-  const { spec, toolMode, fields } = responsesSpec(b, items);
+  const { spec, toolMode, fields } = responsesSpec(b, items, ctx.config.toolCallParser);
   const engine = ctx.model;
   const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode });
   const keepResponse = b.store === false ? undefined : { input: items, object: (id: string, r: GenerationResult) => responseObject(meta(id), r) };

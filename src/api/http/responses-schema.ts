@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
+import type { ToolParserName } from '../../engine/tool-parsers.ts';
 import type { RequestSpec } from '../../engine/types.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
 import { SkipSchema } from './request-schema.ts';
@@ -116,10 +117,11 @@ function messagesOf(instructions: string | null | undefined, items: readonly Inp
   return out;
 }
 
-/** The body's tool fields in chat's domain terms. */
-function toolFields(b: ResponsesRequestBody): ToolFields {
+/** The body's tool fields in chat's domain terms; `toolParser` is the server's --tool-call-parser. */
+function toolFields(b: ResponsesRequestBody, toolParser: ToolParserName | undefined): ToolFields {
   const c = b.tool_choice;
   return {
+    ...(toolParser ? { toolParser } : {}),
     ...(b.tools?.length ? { tools: b.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}) } })) } : {}),
     ...(c != null ? { toolChoice: typeof c === 'string' ? c : { name: c.name } } : {}),
     ...(b.parallel_tool_calls != null ? { parallelToolCalls: b.parallel_tool_calls } : {}),
@@ -130,9 +132,9 @@ function toolFields(b: ResponsesRequestBody): ToolFields {
  * The body as a RequestSpec, with the wire names errors about its domain fields take; `items` is the
  * conversation (a previous response's items, then the body's input).
  */
-export function responsesSpec(b: ResponsesRequestBody, items: readonly InputItemBody[] = b.input): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
+export function responsesSpec(b: ResponsesRequestBody, items: readonly InputItemBody[] = b.input, toolParser?: ToolParserName): { spec: RequestSpec; toolMode: ToolMode | null; fields: Record<string, string> } {
   const f = b.text?.format;
-  const tools = toolFields(b);
+  const tools = toolFields(b, toolParser);
   // Logprobs when included, or when top_logprobs asks for alternatives.
   const logprobs = (b.include ?? []).includes('message.output_text.logprobs') || (b.top_logprobs != null && b.top_logprobs !== 0);
   return {

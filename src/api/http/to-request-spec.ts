@@ -9,6 +9,7 @@ import type { SkipPlanWire } from '../../plans/plan.ts';
 import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
 import { toolModeOf, type ToolDef, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
+import type { ToolParserName } from '../../engine/tool-parsers.ts';
 
 /** A RequestSpec and the wire names its domain fields had in this request. */
 export interface HttpSpec {
@@ -116,20 +117,21 @@ export function chatRendering(b: { add_generation_prompt?: boolean | null; conti
   };
 }
 
-/** The tool fields of a chat body, in domain terms. */
-function toolFields(b: ChatRequestBody): ToolFields {
+/** The tool fields of a chat body, in domain terms; `toolParser` is the server's --tool-call-parser. */
+function toolFields(b: ChatRequestBody, toolParser: ToolParserName | undefined): ToolFields {
   const c = b.tool_choice;
   return {
+    ...(toolParser ? { toolParser } : {}),
     ...(b.tools ? { tools: b.tools as ToolDef[] } : {}),
     ...(c != null ? { toolChoice: typeof c === 'string' ? c : { name: c.function.name } } : {}),
     ...(b.parallel_tool_calls != null ? { parallelToolCalls: b.parallel_tool_calls } : {}),
   };
 }
 
-/** A chat completion body as a RequestSpec. */
-export function chatSpec(b: ChatRequestBody): HttpSpec {
+/** A chat completion body as a RequestSpec; `toolParser` reads `auto` tool calls (the server's --tool-call-parser). */
+export function chatSpec(b: ChatRequestBody, toolParser?: ToolParserName): HttpSpec {
   const messages = chatMessages(b.messages);
-  const tools = toolFields(b);
+  const tools = toolFields(b, toolParser);
   return {
     spec: { ...common(b), ...tools, prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}), ...chatRendering(b) }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
     fields: { ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },

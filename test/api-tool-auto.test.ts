@@ -1,0 +1,115 @@
+// tool_choice "auto" end to end on the real server started with --tool-call-parser hermes (a
+// byte-level random model), called with the unmodified `openai` client: an answer without calls is
+// content; an answer the model writes in Hermes' format (held to it here by guided_regex, which
+// auto leaves free to combine) comes back as tool_calls with the content before them, streamed
+// as unstreamed, on chat and on the Responses API; without a parser, auto is refused naming it.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+let model: string;
+before(async () => {
+  server = await startTestServer({ toolCallParser: 'hermes' }, { maxPositions: 512 });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+  model = server.ctx.model.info.id;
+});
+after(async () => {
+  await server?.close();
+});
+
+const add = { type: 'function' as const, function: { name: 'add', description: 'Adds two numbers', parameters: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] } } };
+const messages = [{ role: 'user' as const, content: 'What is 2+3?' }];
+// The model's own format, held to by a guide: content, then one Hermes call.
+const hermes = 'I will add\\.\\n<tool_call>\\n\\{"name": "add", "arguments": \\{"a": [0-9], "b": [0-9]\\}\\}\\n</tool_call>';
+
+type Chunk = OpenAI.Chat.Completions.ChatCompletionChunk;
+
+async function chatStream(body: Record<string, unknown>) {
+  let content = '';
+  const calls: { id?: string; name?: string; arguments: string }[] = [];
+  let finish: string | null = null;
+  for await (const chunk of (await client.chat.completions.create({ ...body, stream: true } as never)) as unknown as AsyncIterable<Chunk>) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    content += choice.delta.content ?? '';
+    for (const t of choice.delta.tool_calls ?? []) {
+      calls[t.index] ??= { arguments: '' };
+      if (t.id) calls[t.index]!.id = t.id;
+      if (t.function?.name) calls[t.index]!.name = t.function.name;
+      calls[t.index]!.arguments += t.function?.arguments ?? '';
+    }
+    finish = choice.finish_reason ?? finish;
+  }
+  return { content, calls, finish };
+}
+
+test('chat: a call in the model format is tool_calls after its content, streamed as unstreamed', async () => {
+  const body = { model, messages, tools: [add], n: 2, seed: 3, temperature: 1, max_tokens: 120, guided_regex: hermes };
+  const r = await client.chat.completions.create(body as never) as OpenAI.Chat.Completions.ChatCompletion;
+  for (const c of r.choices) {
+    assert.equal(c.finish_reason, 'tool_calls');
+    assert.equal(c.message.content, 'I will add.');
+    const call = c.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+    assert.equal(call.function.name, 'add');
+    assert.match(call.id, /^call_/);
+    assert.deepEqual(Object.keys(JSON.parse(call.function.arguments)), ['a', 'b']);
+  }
+  const s = await chatStream({ ...body, n: 1 });
+  const one = await client.chat.completions.create({ ...body, n: 1 } as never) as OpenAI.Chat.Completions.ChatCompletion;
+  assert.equal(s.content, one.choices[0]!.message.content);
+  assert.deepEqual(s.calls.map((c) => [c.name, c.arguments]), one.choices[0]!.message.tool_calls!.map((c) => [(c as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall).function.name, (c as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall).function.arguments]));
+  assert.equal(s.finish, 'tool_calls');
+});
+
+test('chat: an answer without calls is content (tool_choice auto by default), streamed as unstreamed', async () => {
+  const body = { model, messages, tools: [add], seed: 4, temperature: 1, max_tokens: 30, guided_regex: 'The sum is [0-9]\\.' };
+  const r = await client.chat.completions.create(body as never) as OpenAI.Chat.Completions.ChatCompletion;
+  assert.match(r.choices[0]!.message.content!, /^The sum is [0-9]\.$/);
+  assert.equal(r.choices[0]!.message.tool_calls, undefined);
+  assert.equal(r.choices[0]!.finish_reason, 'stop');
+  const s = await chatStream(body);
+  assert.deepEqual([s.content, s.calls.length, s.finish], [r.choices[0]!.message.content, 0, 'stop']);
+  const free = await client.chat.completions.create({ model, messages, tools: [add], tool_choice: 'auto', seed: 5, max_tokens: 20 } as never) as OpenAI.Chat.Completions.ChatCompletion;
+  assert.equal(typeof free.choices[0]!.message.content, 'string', 'unguided random text is content');
+});
+
+test('Responses API (--tool-call-parser json, the answer held to a call by text.format): function_call items, streamed as unstreamed; no call: one message', async () => {
+  const json = await startTestServer({ toolCallParser: 'json' }, { maxPositions: 512 });
+  try {
+    const c = new OpenAI({ baseURL: `${json.http}/v1`, apiKey: 'none', maxRetries: 0 });
+    const call = { type: 'object', properties: { name: { const: 'add' }, arguments: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] } }, required: ['name', 'arguments'] };
+    const body = { model: json.ctx.model.info.id, input: 'What is 2+3?', tools: [{ type: 'function', name: 'add', parameters: add.function.parameters }], seed: 3, temperature: 1, max_output_tokens: 200, text: { format: { type: 'json_schema', name: 'call', schema: call } } };
+    const r = (await c.responses.create(body as never)) as OpenAI.Responses.Response;
+    assert.equal(r.output.length, 1);
+    const item = r.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+    assert.deepEqual([item.type, item.name, item.status], ['function_call', 'add', 'completed']);
+    assert.deepEqual(Object.keys(JSON.parse(item.arguments)), ['a', 'b']);
+    let final: OpenAI.Responses.Response | null = null;
+    const types: string[] = [];
+    for await (const e of (await c.responses.create({ ...body, stream: true } as never)) as unknown as AsyncIterable<OpenAI.Responses.ResponseStreamEvent>) {
+      types.push(e.type);
+      if (e.type === 'response.completed') final = e.response;
+    }
+    assert.deepEqual(types.filter((t) => t.startsWith('response.output_item') || t.startsWith('response.function_call')), ['response.output_item.added', 'response.function_call_arguments.delta', 'response.function_call_arguments.done', 'response.output_item.done']);
+    assert.equal((final!.output[0] as OpenAI.Responses.ResponseFunctionToolCall).arguments, item.arguments);
+    const plain = (await c.responses.create({ ...body, text: undefined, max_output_tokens: 10 } as never)) as OpenAI.Responses.Response;
+    assert.deepEqual(plain.output.map((o) => o.type), ['message'], 'no call written: one message');
+  } finally {
+    await json.close();
+  }
+});
+
+test('without --tool-call-parser, auto is refused naming tool_choice and the flag', async () => {
+  const bare = await startTestServer();
+  try {
+    const res = await fetch(`${bare.http}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, tools: [add], max_tokens: 4 }) });
+    const body = (await res.json()) as { error: { param: string; message: string } };
+    assert.deepEqual([res.status, body.error.param], [400, 'tool_choice']);
+    assert.match(body.error.message, /--tool-call-parser/);
+  } finally {
+    await bare.close();
+  }
+});
