@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { REASONING_PARSERS } from './engine/reasoning-parsers.ts';
 import { TOOL_PARSERS } from './engine/tool-parsers.ts';
 import { ConfigError } from './errors.ts';
 
@@ -25,6 +26,7 @@ const SETTINGS = {
   httpPort: { flag: 'http-port', schema: port.default(8000), help: 'HTTP port (0 = any free port)' },
   grpcPort: { flag: 'grpc-port', schema: z.coerce.number().int().min(-1).max(65535).default(50051), help: 'gRPC port (0 = any free port, -1 = no gRPC: write --grpc-port=-1)' },
   toolCallParser: { flag: 'tool-call-parser', schema: z.enum(TOOL_PARSERS).optional(), help: "the model's own tool-call format, which tool_choice 'auto' (the default when tools are given) reads the calls back in: hermes | mistral | llama3_json | json (as vLLM's --tool-call-parser; unset: 'auto' is refused)" },
+  reasoningParser: { flag: 'reasoning-parser', schema: z.enum(REASONING_PARSERS).optional(), help: "split a reasoning model's chat answers into reasoning_content (its <think> part) and content: deepseek_r1 | qwen3 (as vLLM's --reasoning-parser; unset: all content)" },
   maxModelLen: { flag: 'max-model-len', schema: z.coerce.number().int().min(2).optional(), help: "longest sequence (prompt and completion) a request may reach, as vLLM's flag: at most the model's context (default: the model's context)" },
   maxBatch: { flag: 'max-batch', schema: z.coerce.number().int().min(1).max(256).default(16), help: 'most candidate rows decoded together; also the largest n' },
   maxQueue: { flag: 'max-queue', schema: z.coerce.number().int().min(0).max(100000).default(64), help: 'most requests waiting for admission; past it 429 / RESOURCE_EXHAUSTED' },

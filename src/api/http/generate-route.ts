@@ -15,8 +15,8 @@ import { planToWire } from '../../plans/plan.ts';
 import type { ApiContext } from '../context.ts';
 import { clientAbort, jsonAnswer } from './client-abort.ts';
 import { errorResponse, toHttp } from './errors.ts';
-import { autoToolChunk, chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
-import { AutoToolStream } from '../../engine/tool-call-auto-stream.ts';
+import { answerChunk, chatLogprobs, completionBody, deltaChunk, summaryChunk, toolCallChunk, type Kind } from './openai-format.ts';
+import { ChatAnswerStream } from '../../engine/chat-answer.ts';
 import { ToolCallStream, type CallEvent } from '../../engine/tool-call-stream.ts';
 import { mergeEvents } from './merge-events.ts';
 import { ChatRequestSchema, CompletionRequestSchema, parseBody } from './request-schema.ts';
@@ -74,7 +74,7 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
 
   // The completion id in a header too (as vLLM's X-Request-Id): logs, records and feedback use it.
   c.header('x-request-id', id);
-  if (!parsed.stream) return jsonAnswer(c, ctx, ca, Promise.all(handles.map((h) => h.result)), (results) => completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode), fields);
+  if (!parsed.stream) return jsonAnswer(c, ctx, ca, Promise.all(handles.map((h) => h.result)), (results) => completionBody(kind, id, model, created, results, tok, withLogprobs, batch, toolMode, ctx.config.reasoningParser), fields);
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => abort.abort());
     const started = new Set<number>();
@@ -82,9 +82,10 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
     const offsets = new Map<number, number>();
     // Choice index: prompt k's candidate i is k * n + i (OpenAI's order: by prompt, then candidate).
     const perPrompt = handles[0]!.plans.length;
-    // Tool mode `required`: each choice's calls, read as its text streams; `auto`: each choice's content and calls.
+    // Tool mode `required`: each choice's calls, read as its text streams; `auto` and reasoning: each choice's parts.
     const callStreams = new Map<number, ToolCallStream>();
-    const autoStreams = new Map<number, AutoToolStream>();
+    const answerStreams = new Map<number, ChatAnswerStream>();
+    const reasoning = kind === 'chat' ? ctx.config.reasoningParser : undefined;
     // stream_options.continuous_usage_stats (vLLM): every chunk says the usage so far.
     const promptTokens = handles.reduce((n, h) => n + h.promptTokens, 0);
     let generated = 0;
@@ -94,14 +95,15 @@ export async function handleGenerate(c: Context, ctx: ApiContext, kind: Kind): P
         generated += d.tokenIds.length;
         const index = k * perPrompt + d.index;
         const plan = handles[k]!.plans[d.index];
-        if (toolMode?.kind === 'auto') {
-          if (!autoStreams.has(index)) autoStreams.set(index, new AutoToolStream(toolMode.parser, toolMode.names));
-          const { content, calls } = autoStreams.get(index)!.push(d.text, d.finishReason !== undefined);
+        if (toolMode?.kind === 'auto' || (reasoning && !toolMode)) {
+          const auto = toolMode?.kind === 'auto' ? toolMode : null;
+          if (!answerStreams.has(index)) answerStreams.set(index, new ChatAnswerStream(reasoning, auto));
+          const parts = answerStreams.get(index)!.push(d.text, d.finishReason !== undefined);
           const lps = withLogprobs && d.logprobs.length ? chatLogprobs(tok, d.logprobs) : null;
           const first = !started.has(index);
-          if (content || calls.length || d.finishReason || lps || first) {
+          if (parts.reasoning || parts.content || parts.calls.length || d.finishReason || lps || first) {
             started.add(index);
-            await send(autoToolChunk(id, model, created, index, { content, calls, first, finishReason: d.finishReason, logprobs: lps }, first ? { skip_plan: plan ? planToWire(plan) : null } : {}));
+            await send(answerChunk(id, model, created, index, { ...parts, first, finishReason: d.finishReason, logprobs: lps }, first ? { skip_plan: plan ? planToWire(plan) : null } : {}));
           }
           continue;
         }

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { CallEvent } from '../../engine/tool-call-stream.ts';
 import { type GuidedToolMode, readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
-import { parseToolCalls } from '../../engine/tool-parsers.ts';
+import { splitAnswer } from '../../engine/chat-answer.ts';
+import type { ReasoningParserName } from '../../engine/reasoning-parsers.ts';
 import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { skipSummary } from './skip-summary.ts';
@@ -101,13 +102,13 @@ function batchSkip(rs: readonly GenerationResult[], batch: readonly string[] | u
  * The full (non-streaming) response body over one result per prompt: choices ordered by prompt,
  * then candidate (prompt k's choice i has index k * n + i); in a batch each names its `request_id`.
  */
-export function completionBody(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], tok: TextTokenizer, withLogprobs: boolean, batch?: readonly string[], toolMode?: ToolMode | null) {
+export function completionBody(kind: Kind, id: string, model: string, created: number, rs: readonly GenerationResult[], tok: TextTokenizer, withLogprobs: boolean, batch?: readonly string[], toolMode?: ToolMode | null, reasoning?: ReasoningParserName) {
   const choices = rs.flatMap((r, k) => {
     const returned = returnedCandidates(r);
     return returned.map(({ index, c, extra }) => ({ index: k * returned.length + index, c, r, extra: batch ? { ...extra, request_id: batch[k]! } : extra }));
   }).map(({ index, c, r, extra }) =>
     kind === 'chat'
-      ? { index, ...extra, ...chatTurn(c.text, c.finishReason, toolMode), logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, ...choiceExtras(c, r) }
+      ? { index, ...extra, ...chatTurn(c.text, c.finishReason, toolMode, reasoning), logprobs: withLogprobs ? chatLogprobs(tok, c.logprobs) : null, ...choiceExtras(c, r) }
       : {
           index,
           ...extra,
@@ -141,10 +142,16 @@ const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reaso
  * (`tool_calls`, content null, finish reason `tool_calls`); a text that is not a complete call (cut
  * by max_tokens) stays content.
  */
-function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined) {
-  const parsed = !toolMode ? null : toolMode.kind === 'auto' ? parseToolCalls(toolMode.parser, text, toolMode.names) : { content: null, calls: readToolCalls(text, toolMode) ?? [] };
-  if (!parsed?.calls.length) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
-  return { message: { role: 'assistant', content: parsed.content, tool_calls: parsed.calls.map(wireCall) }, finish_reason: toolFinish(finishReason) };
+function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined, reasoning: ReasoningParserName | undefined) {
+  if (toolMode && toolMode.kind !== 'auto') {
+    const calls = readToolCalls(text, toolMode);
+    if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
+    return { message: { role: 'assistant', content: null, tool_calls: calls.map(wireCall) }, finish_reason: toolFinish(finishReason) };
+  }
+  // Free text: split into reasoning (with a reasoning parser), content and, under `auto`, calls.
+  const a = splitAnswer(text, reasoning, toolMode ?? null);
+  const message = { role: 'assistant', content: a.content, ...(reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.calls.length ? { tool_calls: a.calls.map(wireCall) } : {}) };
+  return { message, finish_reason: a.calls.length ? toolFinish(finishReason) : finishReason };
 }
 
 /** A whole call in OpenAI's shape, with a new id. */
@@ -153,11 +160,17 @@ function wireCall(c: ToolCall, index?: number) {
 }
 
 /**
- * A streamed `auto` choice's chunk: the content its text may send now (AutoToolStream holds back
- * what may be the start of calls) and, at its end, its calls whole, finish reason `tool_calls`.
+ * A streamed free-text chat choice's chunk (ChatAnswerStream): the reasoning and content its text
+ * may send now (what may be the start of calls or of `</think>` is held back) and, under `auto`,
+ * at its end its calls whole, finish reason `tool_calls`.
  */
-export function autoToolChunk(id: string, model: string, created: number, index: number, piece: { content: string; calls: readonly ToolCall[]; first: boolean; finishReason?: string; logprobs: ReturnType<typeof chatLogprobs> | null }, extras: Record<string, unknown>) {
-  const delta = { ...(piece.first ? { role: 'assistant' } : {}), ...(piece.content || piece.first ? { content: piece.content } : {}), ...(piece.calls.length ? { tool_calls: piece.calls.map(wireCall) } : {}) };
+export function answerChunk(id: string, model: string, created: number, index: number, piece: { reasoning: string; content: string; calls: readonly ToolCall[]; first: boolean; finishReason?: string; logprobs: ReturnType<typeof chatLogprobs> | null }, extras: Record<string, unknown>) {
+  const delta = {
+    ...(piece.first ? { role: 'assistant' } : {}),
+    ...(piece.reasoning ? { reasoning_content: piece.reasoning } : {}),
+    ...(piece.content || (piece.first && !piece.reasoning) ? { content: piece.content } : {}),
+    ...(piece.calls.length ? { tool_calls: piece.calls.map(wireCall) } : {}),
+  };
   const finish = piece.finishReason ? (piece.calls.length ? toolFinish(piece.finishReason) : piece.finishReason) : null;
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
 }

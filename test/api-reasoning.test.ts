@@ -1,0 +1,69 @@
+// --reasoning-parser end to end on the real server (a byte-level random model whose text a guide
+// holds to a reasoning model's shape), called with the unmodified `openai` client: the message's
+// reasoning_content is the <think> part and its content the rest, streamed as unstreamed, with
+// tool_choice "auto" calls read from the content; the vote still reads the answer.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+import { startTestServer, type TestServer } from './helpers/start-server.ts';
+
+let server: TestServer;
+let client: OpenAI;
+let model: string;
+before(async () => {
+  server = await startTestServer({ reasoningParser: 'deepseek_r1', toolCallParser: 'hermes' }, { maxPositions: 512 });
+  client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+  model = server.ctx.model.info.id;
+});
+after(async () => {
+  await server?.close();
+});
+
+const messages = [{ role: 'user' as const, content: 'What is 2+3?' }];
+type Message = OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: string | null };
+type Delta = OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta & { reasoning_content?: string };
+
+async function streamed(body: Record<string, unknown>) {
+  let reasoning = '';
+  let content = '';
+  const calls: string[] = [];
+  for await (const chunk of (await client.chat.completions.create({ ...body, stream: true } as never)) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+    const d = chunk.choices[0]?.delta as Delta | undefined;
+    reasoning += d?.reasoning_content ?? '';
+    content += d?.content ?? '';
+    for (const t of d?.tool_calls ?? []) calls.push(`${t.function?.name}(${t.function?.arguments})`);
+  }
+  return { reasoning, content, calls };
+}
+
+test('reasoning_content is the <think> part, content the rest, streamed as unstreamed; the vote reads the answer', async () => {
+  const body = { model, messages, n: 3, seed: 2, temperature: 1, max_tokens: 80, guided_regex: '[a-z ]{3,12}</think>\\n\\nThe answer is [0-9]\\.' };
+  const r = (await client.chat.completions.create(body as never)) as OpenAI.Chat.Completions.ChatCompletion;
+  for (const c of r.choices) {
+    const m = c.message as Message;
+    assert.match(m.reasoning_content!, /^[a-z ]{3,12}$/);
+    assert.match(m.content!, /^\n\nThe answer is [0-9]\.$/);
+    assert.equal((c as unknown as { answer: string }).answer, m.content!.slice(-2, -1), 'the vote reads the answer');
+  }
+  const one = (await client.chat.completions.create({ ...body, n: 1 } as never)) as OpenAI.Chat.Completions.ChatCompletion;
+  const s = await streamed({ ...body, n: 1 });
+  const m = one.choices[0]!.message as Message;
+  assert.deepEqual([s.reasoning, s.content], [m.reasoning_content, m.content]);
+  // A plain text (no </think>) is all reasoning under deepseek_r1, its content null.
+  const open = (await client.chat.completions.create({ model, messages, seed: 1, max_tokens: 6, guided_regex: '[a-z]{6}' } as never)) as OpenAI.Chat.Completions.ChatCompletion;
+  assert.deepEqual([(open.choices[0]!.message as Message).reasoning_content!.length, open.choices[0]!.message.content], [6, null]);
+});
+
+test('with tool_choice auto, the calls are read from the content after the reasoning', async () => {
+  const add = { type: 'function' as const, function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer' } } } } };
+  const body = { model, messages, tools: [add], seed: 3, temperature: 1, max_tokens: 120, guided_regex: 'i should call <tool_call></think>Calling\\.\\n<tool_call>\\{"name": "add", "arguments": \\{"a": [0-9]\\}\\}</tool_call>' };
+  const r = (await client.chat.completions.create(body as never)) as OpenAI.Chat.Completions.ChatCompletion;
+  const m = r.choices[0]!.message as Message;
+  assert.equal(m.reasoning_content, 'i should call <tool_call>', 'a marker inside the reasoning is reasoning');
+  assert.equal(m.content, 'Calling.');
+  assert.equal(r.choices[0]!.finish_reason, 'tool_calls');
+  const call = m.tool_calls![0] as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
+  assert.equal(call.function.name, 'add');
+  const s = await streamed(body);
+  assert.deepEqual([s.reasoning, s.content, s.calls], [m.reasoning_content, m.content, [`add(${call.function.arguments})`]]);
+});
