@@ -1,10 +1,14 @@
 // --reasoning-parser end to end on the real server (a byte-level random model whose text a guide
 // holds to a reasoning model's shape), called with the unmodified `openai` client: the message's
 // reasoning_content is the <think> part and its content the rest, streamed as unstreamed, with
-// tool_choice "auto" calls read from the content; the vote still reads the answer.
+// tool_choice "auto" calls read from the content; the vote still reads the answer; gRPC's
+// candidates carry the same parts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import OpenAI from 'openai';
+import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
@@ -66,4 +70,20 @@ test('with tool_choice auto, the calls are read from the content after the reaso
   assert.equal(call.function.name, 'add');
   const s = await streamed(body);
   assert.deepEqual([s.reasoning, s.content, s.calls], [m.reasoning_content, m.content, [`add(${call.function.arguments})`]]);
+});
+
+test('gRPC: a messages request\'s candidates carry reasoning and content; a prompt request\'s do not', async () => {
+  const rpc = inferenceClient(server.grpcPort);
+  const unary = (req: Partial<GenerateRequestMsg>) =>
+    new Promise<GenerateResponseMsg>((resolve, reject) => rpc.Generate!({ max_tokens: 60, seed: 2, temperature: 1, guided_regex: '[a-z]{3,8}</think>The answer is [0-9]\\.', ...req }, (err: grpc.ServiceError | null, res: GenerateResponseMsg) => (err ? reject(err) : resolve(res))));
+  try {
+    const c = (await unary({ messages: [{ role: 'user', content: 'What is 2+3?', tool_calls: [], tool_call_id: '' }] })).candidates[0]!;
+    assert.match(c.reasoning, /^[a-z]{3,8}$/);
+    assert.match(c.content, /^The answer is [0-9]\.$/);
+    assert.equal(c.text, `${c.reasoning}</think>${c.content}`);
+    const p = (await unary({ prompt: 'Q: 2+3? A:' })).candidates[0]!;
+    assert.deepEqual([p.reasoning, p.content, p.has_content], ['', '', false]);
+  } finally {
+    rpc.close();
+  }
 });

@@ -2,10 +2,14 @@
 // byte-level random model), called with the unmodified `openai` client: an answer without calls is
 // content; an answer the model writes in Hermes' format (held to it here by guided_regex, which
 // auto leaves free to combine) comes back as tool_calls with the content before them, streamed
-// as unstreamed, on chat and on the Responses API; without a parser, auto is refused naming it.
+// as unstreamed, on chat and on the Responses API, and on gRPC with its tool fields (named,
+// required and auto choices, earlier calls in the messages); without a parser, auto is refused naming it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import OpenAI from 'openai';
+import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
@@ -99,6 +103,52 @@ test('Responses API (--tool-call-parser json, the answer held to a call by text.
     assert.deepEqual(plain.output.map((o) => o.type), ['message'], 'no call written: one message');
   } finally {
     await json.close();
+  }
+});
+
+test('gRPC: tools, tool_choice (auto, a name, required) and earlier calls; candidates carry content and tool_calls; bad tool fields are INVALID_ARGUMENT naming them', async () => {
+  const rpc = inferenceClient(server.grpcPort);
+  const unary = (req: Partial<GenerateRequestMsg>) =>
+    new Promise<GenerateResponseMsg>((resolve, reject) => rpc.Generate!({ messages: [{ role: 'user', content: 'What is 2+3?' }], max_tokens: 120, seed: 3, temperature: 1, ...req }, (err: grpc.ServiceError | null, res: GenerateResponseMsg) => (err ? reject(err) : resolve(res))));
+  const tools = [{ name: 'add', description: 'Adds two numbers', parameters: JSON.stringify(add.function.parameters) }];
+  try {
+    const auto = await unary({ tools, guided_regex: hermes });
+    const c = auto.candidates[0]!;
+    assert.deepEqual([c.content, c.has_content, c.tool_calls.length, c.tool_calls[0]!.name], ['I will add.', true, 1, 'add']);
+    assert.match(c.tool_calls[0]!.id, /^call_/);
+    assert.match(c.text, /<tool_call>/, 'text stays the raw text');
+    const named = await unary({ tools, tool_choice: 'add', n: 2 });
+    for (const x of named.candidates) {
+      assert.deepEqual([x.has_content, x.tool_calls[0]!.name], [false, 'add']);
+      assert.deepEqual(Object.keys(JSON.parse(x.tool_calls[0]!.arguments)).sort(), ['a', 'b']);
+    }
+    const required = await unary({ tools, tool_choice: 'required', parallel_tool_calls: false });
+    assert.equal(required.candidates[0]!.tool_calls.length, 1);
+    const none = await unary({ tools, tool_choice: 'none', max_tokens: 8 });
+    assert.deepEqual([none.candidates[0]!.content, none.candidates[0]!.tool_calls.length], [none.candidates[0]!.text, 0]);
+    // An earlier call and its result go to the template; so does chat_template_kwargs.
+    const history = await unary({
+      messages: [
+        { role: 'user', content: 'What is 2+3?', tool_calls: [], tool_call_id: '' },
+        { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', name: 'add', arguments: '{"a":2,"b":3}' }], tool_call_id: '' },
+        { role: 'tool', content: '5', tool_calls: [], tool_call_id: 'call_1' },
+      ],
+      tools,
+      tool_choice: 'none',
+      max_tokens: 4,
+      chat_template_kwargs: '{"x": 1}',
+    });
+    assert.ok(history.usage!.prompt_tokens > none.usage!.prompt_tokens, 'the call and its result are in the prompt');
+    const bad = async (req: Partial<GenerateRequestMsg>, field: string) =>
+      assert.rejects(unary(req), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details.startsWith(field), `${field}`);
+    await bad({ tools: [{ name: 'add', description: '', parameters: '{nope' }] }, 'tools[0].parameters');
+    await bad({ tools: [{ name: 'bad name', description: '', parameters: '' }], tool_choice: 'required' }, 'tools[0].name');
+    await bad({ tools, tool_choice: 'sub' }, 'tool_choice');
+    await bad({ chat_template_kwargs: '[1]' }, 'chat_template_kwargs');
+    await bad({ messages: [{ role: 'tool', content: '5', tool_calls: [], tool_call_id: '' }] }, 'messages[0].tool_call_id');
+    await bad({ messages: [], prompt: 'x', tools }, 'tools');
+  } finally {
+    rpc.close();
   }
 });
 

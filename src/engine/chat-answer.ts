@@ -4,7 +4,7 @@
  * and streamed (ChatAnswerStream, whose pieces add up to the unstreamed split).
  */
 import { AutoToolStream } from './tool-call-auto-stream.ts';
-import type { ToolCall, ToolMode } from './tool-calls.ts';
+import { readToolCalls, type ToolCall, type ToolMode } from './tool-calls.ts';
 import { parseToolCalls } from './tool-parsers.ts';
 import { ReasoningStream, splitReasoning, type ReasoningParserName } from './reasoning-parsers.ts';
 
@@ -17,7 +17,19 @@ export interface ChatAnswer {
   calls: ToolCall[];
 }
 
-/** The finished answer's parts. */
+/**
+ * A finished chat answer as its message gives it, for every tool mode: under a named or `required`
+ * choice the guided calls (the text stays content when they are incomplete), otherwise splitAnswer.
+ */
+export function chatAnswer(text: string, toolMode: ToolMode | null, reasoning: ReasoningParserName | undefined): ChatAnswer {
+  if (toolMode && toolMode.kind !== 'auto') {
+    const calls = readToolCalls(text, toolMode);
+    return calls ? { reasoning: null, content: null, calls } : { reasoning: null, content: text, calls: [] };
+  }
+  return splitAnswer(text, reasoning, toolMode);
+}
+
+/** The finished free-text answer's parts. */
 export function splitAnswer(text: string, reasoning: ReasoningParserName | undefined, auto: AutoMode | null): ChatAnswer {
   const r = reasoning ? splitReasoning(reasoning, text) : { reasoning: null, content: text };
   if (!auto) return { reasoning: r.reasoning, content: r.reasoning !== null && r.content === '' ? null : r.content, calls: [] };

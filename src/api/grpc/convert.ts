@@ -7,7 +7,14 @@ import type { CandidateDelta, EchoedPrompt, GenerationResult, RequestSpec, TextT
 import type { SelectMode } from '../../engine/vote.ts';
 import { planToWire, type SkipPlan, type SkipPlanWire } from '../../plans/plan.ts';
 import { diversityToWire } from '../diversity-wire.ts';
-import type { CandidateDeltaMsg, EchoedPromptMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
+import type { CandidateDeltaMsg, CandidateMsg, EchoedPromptMsg, GenerateRequestMsg, GenerateResponseMsg, SkipPlanMsg, TokenLogprobMsg } from './messages.ts';
+import { chatAnswer } from '../../engine/chat-answer.ts';
+import type { ReasoningParserName } from '../../engine/reasoning-parsers.ts';
+import type { ToolDef, ToolFields, ToolMode } from '../../engine/tool-calls.ts';
+import type { ToolParserName } from '../../engine/tool-parsers.ts';
+import type { ChatMessage } from '../../text/chat-template.ts';
+import { newCallId } from '../tool-call-id.ts';
+
 
 function planFromMsg(p: SkipPlanMsg): SkipPlanWire {
   const mask: Record<string, number[]> = {};
@@ -26,24 +33,74 @@ export function planToMsg(plan: SkipPlan): SkipPlanMsg {
   };
 }
 
-const ROLES = ['system', 'user', 'assistant', 'developer'];
+const ROLES = ['system', 'user', 'assistant', 'developer', 'tool'];
+
+/** A JSON object given as text, or an InvalidRequestError naming `field`. */
+function jsonObject(text: string, field: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidRequestError(`not valid JSON: ${(err as Error).message}`, field);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InvalidRequestError('must be a JSON object', field);
+  return v as Record<string, unknown>;
+}
+
+/** The request's messages in domain terms: an assistant turn's earlier calls and a tool turn's call id as chat's. */
+function messagesFromMsg(m: GenerateRequestMsg): ChatMessage[] {
+  return m.messages.map((x, i) => {
+    if (!ROLES.includes(x.role)) throw new InvalidRequestError(`role must be ${ROLES.join(', ')}; got '${x.role}'`, `messages[${i}].role`);
+    if (x.role === 'tool' && !x.tool_call_id) throw new InvalidRequestError(`messages[${i}] is a tool message: it needs the tool_call_id it answers`, `messages[${i}].tool_call_id`);
+    const calls = x.tool_calls ?? [];
+    if (calls.length && x.role !== 'assistant') throw new InvalidRequestError(`messages[${i}].tool_calls belong to assistant messages`, `messages[${i}].tool_calls`);
+    return {
+      role: x.role,
+      content: x.content,
+      ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
+      ...(x.tool_call_id ? { tool_call_id: x.tool_call_id } : {}),
+    };
+  });
+}
+
+/** The request's tool fields in domain terms; `toolParser` is the server's --tool-call-parser. */
+export function toolFieldsFromMsg(m: GenerateRequestMsg, toolParser: ToolParserName | undefined): ToolFields {
+  const tools = (m.tools ?? []).map((t, i): ToolDef => ({
+    type: 'function',
+    function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: jsonObject(t.parameters, `tools[${i}].parameters`) } : {}) },
+  }));
+  const c = m.tool_choice;
+  return {
+    ...(tools.length ? { tools } : {}),
+    ...(c ? { toolChoice: c === 'none' || c === 'auto' || c === 'required' ? c : { name: c } } : {}),
+    ...(m.parallel_tool_calls !== undefined ? { parallelToolCalls: m.parallel_tool_calls } : {}),
+    ...(toolParser ? { toolParser } : {}),
+  };
+}
 
 /** A GenerateRequest as a RequestSpec; what proto types cannot say (one of prompt/messages, roles) is checked here. */
-export function specFromMsg(m: GenerateRequestMsg): RequestSpec {
+export function specFromMsg(m: GenerateRequestMsg, toolParser?: ToolParserName): RequestSpec {
   const hasPrompt = m.prompt !== '';
   const hasMessages = m.messages.length > 0;
   if (hasPrompt === hasMessages) throw new InvalidRequestError('set exactly one of prompt or messages', hasPrompt ? 'messages' : 'prompt');
   if (m.echo && hasMessages) throw new InvalidRequestError('echo is for prompt requests (OpenAI completions), not messages', 'echo');
   if (hasPrompt && (m.add_generation_prompt !== undefined || m.continue_final_message)) throw new InvalidRequestError('add_generation_prompt and continue_final_message apply to messages', m.continue_final_message ? 'continue_final_message' : 'add_generation_prompt');
-  for (const [i, msg] of m.messages.entries()) {
-    if (!ROLES.includes(msg.role)) throw new InvalidRequestError(`role must be ${ROLES.join(', ')}; got '${msg.role}'`, `messages[${i}].role`);
-  }
+  if (hasPrompt && (m.tools?.length || m.tool_choice || m.chat_template_kwargs)) throw new InvalidRequestError('tools, tool_choice and chat_template_kwargs apply to messages', m.tools?.length ? 'tools' : m.tool_choice ? 'tool_choice' : 'chat_template_kwargs');
+  const tools = hasMessages ? toolFieldsFromMsg(m, toolParser) : {};
   const s = m.skip;
   return {
     model: m.model || undefined,
+    ...tools,
     prompt: hasPrompt
       ? { kind: 'text', text: m.prompt }
-      : { kind: 'chat', messages: m.messages.map((x) => ({ role: x.role, content: x.content })), ...(m.add_generation_prompt !== undefined ? { addGenerationPrompt: m.add_generation_prompt } : {}), ...(m.continue_final_message ? { continueFinalMessage: true } : {}) },
+      : {
+          kind: 'chat',
+          messages: messagesFromMsg(m),
+          ...(tools.tools ? { tools: tools.tools } : {}),
+          ...(m.add_generation_prompt !== undefined ? { addGenerationPrompt: m.add_generation_prompt } : {}),
+          ...(m.continue_final_message ? { continueFinalMessage: true } : {}),
+          ...(m.chat_template_kwargs ? { templateKwargs: jsonObject(m.chat_template_kwargs, 'chat_template_kwargs') } : {}),
+        },
     n: m.n,
     bestOf: m.best_of,
     maxTokens: m.max_tokens,
@@ -112,7 +169,20 @@ export function deltaToMsg(tok: TextTokenizer, d: CandidateDelta): CandidateDelt
 
 
 /** The whole result as a GenerateResponse. */
-export function resultToMsg(tok: TextTokenizer, id: string, model: string, created: number, r: GenerationResult): GenerateResponseMsg {
+/** A messages request's candidate as its chat message gives it (content, calls, reasoning); empty fields for a prompt request. */
+function answerFields(text: string, chat: ChatReading | null): Pick<CandidateMsg, 'content' | 'has_content' | 'tool_calls' | 'reasoning'> {
+  if (!chat) return { content: '', has_content: false, tool_calls: [], reasoning: '' };
+  const a = chatAnswer(text, chat.toolMode, chat.reasoning);
+  return { content: a.content ?? '', has_content: a.content !== null, tool_calls: a.calls.map((c) => ({ id: newCallId(), name: c.name, arguments: c.arguments })), reasoning: a.reasoning ?? '' };
+}
+
+/** How a messages request's candidates read as chat messages: its tool mode and the server's reasoning parser. */
+export interface ChatReading {
+  toolMode: ToolMode | null;
+  reasoning: ReasoningParserName | undefined;
+}
+
+export function resultToMsg(tok: TextTokenizer, id: string, model: string, created: number, r: GenerationResult, chat: ChatReading | null = null): GenerateResponseMsg {
   return {
     id,
     model,
@@ -129,6 +199,7 @@ export function resultToMsg(tok: TextTokenizer, id: string, model: string, creat
       mean_logprob: Number.isFinite(c.meanLogprob) ? c.meanLogprob : 0,
       selected: r.selectedIndex === c.index,
       logprobs: logprobsToMsg(tok, c.logprobs),
+      ...answerFields(c.text, chat),
     })),
     skip: {
       policy: r.policy,

@@ -20,11 +20,14 @@ const CODE: Record<ErrorKind, grpc.status> = {
   internal: grpc.status.INTERNAL,
 };
 
+/** gRPC's Tool is flat: a tool's `function.parameters` is its `parameters`. */
+const GRPC_PATHS = { 'tools[*].function.': 'tools[*].' };
+
 /** Maps any error to a gRPC ServiceError (the field, in proto form, leads the details). */
 export function toGrpc(err: unknown): grpc.ServiceError {
   const e = asSkipserveError(err);
-  const field = wireField(e.field);
-  const message = wireMessage(e.message);
+  const field = wireField(e.field, GRPC_PATHS);
+  const message = wireMessage(e.message, GRPC_PATHS);
   const details = field ? `${field}: ${message}` : message;
   const metadata = new grpc.Metadata();
   const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;

@@ -30,7 +30,7 @@ export interface SkipOptionsMsg {
 export interface GenerateRequestMsg {
   model: string;
   prompt: string;
-  messages: { role: string; content: string }[];
+  messages: { role: string; content: string; tool_calls: ToolCallMsg[]; tool_call_id: string }[];
   n?: number;
   max_tokens?: number;
   temperature?: number;
@@ -54,6 +54,10 @@ export interface GenerateRequestMsg {
   guided_choice: string[];
   guided_json: string;
   guided_grammar: string;
+  tools: { name: string; description: string; parameters: string }[];
+  tool_choice: string;
+  parallel_tool_calls?: boolean;
+  chat_template_kwargs: string;
   repetition_penalty?: number;
   stop_token_ids: number[];
   min_tokens?: number;
@@ -90,6 +94,16 @@ export interface CandidateMsg {
   mean_logprob: number;
   selected: boolean;
   logprobs: TokenLogprobMsg[];
+  content: string;
+  has_content: boolean;
+  tool_calls: ToolCallMsg[];
+  reasoning: string;
+}
+
+export interface ToolCallMsg {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 /** Same fields as the HTTP response's `skip.diversity`. */

@@ -17,7 +17,8 @@ import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
-import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg } from './convert.ts';
+import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg, toolFieldsFromMsg } from './convert.ts';
+import { toolModeOf } from '../../engine/tool-calls.ts';
 import { toGrpc } from './errors.ts';
 import type {
   FeedbackRequestMsg,
@@ -108,18 +109,20 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     call.on('cancelled', gone);
     if (call.cancelled) gone();
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
-    const spec = specFromMsg(call.request);
+    const spec = specFromMsg(call.request, ctx.config.toolCallParser);
     // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
     const engine = ctx.model;
     return { engine, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline, receivedAt }) };
   };
-  const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult) =>
-    resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result);
+  const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult, req: GenerateRequestMsg) => {
+    const chat = req.messages.length ? { toolMode: toolModeOf(toolFieldsFromMsg(req, ctx.config.toolCallParser)), reasoning: ctx.config.reasoningParser } : null;
+    return resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result, chat);
+  };
 
   const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => {
     const { engine, handle } = submit(call, false);
     const h = await handle;
-    return respond(engine, h, await h.result);
+    return respond(engine, h, await h.result, call.request);
   }, true);
 
   const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
@@ -136,7 +139,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
         first = false;
         call.write({ delta: deltaToMsg(engine.tokenizer, d) });
       }
-      call.write({ final: respond(engine, handle, await handle.result) });
+      call.write({ final: respond(engine, handle, await handle.result, call.request) });
       call.end();
     } catch (err) {
       const e = fail(err);

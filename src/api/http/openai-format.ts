@@ -3,10 +3,10 @@
  * logprobs, plus skipserve's additions (`skip_plan`, `answer`, `score`, `selected` per choice and
  * the `skip` summary per response).
  */
-import { randomUUID } from 'node:crypto';
+import { newCallId } from '../tool-call-id.ts';
 import type { CallEvent } from '../../engine/tool-call-stream.ts';
-import { type GuidedToolMode, readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
-import { splitAnswer } from '../../engine/chat-answer.ts';
+import type { GuidedToolMode, ToolCall, ToolMode } from '../../engine/tool-calls.ts';
+import { chatAnswer } from '../../engine/chat-answer.ts';
 import type { ReasoningParserName } from '../../engine/reasoning-parsers.ts';
 import type { CandidateDelta, CandidateResult, EchoedPrompt, GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
@@ -131,8 +131,6 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
   };
 }
 
-/** A tool call's id, as OpenAI writes them. */
-const newCallId = () => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
 /** A candidate that ended its calls stopped with `tool_calls`; one cut short keeps its reason. */
 const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reason);
@@ -143,14 +141,9 @@ const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reaso
  * by max_tokens) stays content.
  */
 function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined, reasoning: ReasoningParserName | undefined) {
-  if (toolMode && toolMode.kind !== 'auto') {
-    const calls = readToolCalls(text, toolMode);
-    if (!calls) return { message: { role: 'assistant', content: text }, finish_reason: finishReason };
-    return { message: { role: 'assistant', content: null, tool_calls: calls.map(wireCall) }, finish_reason: toolFinish(finishReason) };
-  }
-  // Free text: split into reasoning (with a reasoning parser), content and, under `auto`, calls.
-  const a = splitAnswer(text, reasoning, toolMode ?? null);
-  const message = { role: 'assistant', content: a.content, ...(reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.calls.length ? { tool_calls: a.calls.map(wireCall) } : {}) };
+  const guided = toolMode && toolMode.kind !== 'auto';
+  const a = chatAnswer(text, toolMode ?? null, reasoning);
+  const message = { role: 'assistant', content: a.content, ...(reasoning && !guided ? { reasoning_content: a.reasoning } : {}), ...(a.calls.length ? { tool_calls: a.calls.map(wireCall) } : {}) };
   return { message, finish_reason: a.calls.length ? toolFinish(finishReason) : finishReason };
 }
 
