@@ -182,6 +182,69 @@ for (const engine of engines) {
   });
 }
 
+describe('background responses', () => {
+  let server: TestServer;
+  let client: OpenAI;
+  before(async () => {
+    // A random model that rarely ends on its own, so a long response is still running when cancelled.
+    server = await startTestServer({ store: join(root, 'background.sqlite') }, { maxPositions: 2048 });
+    client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'none', maxRetries: 0 });
+  });
+  after(async () => {
+    await server?.close();
+  });
+  const id = () => server.ctx.model.info.id;
+
+  test('POST answers at once, queued; GET follows it to completed, the response a foreground request gives', async () => {
+    const body = { model: id(), input: 'hello', temperature: 0, max_output_tokens: 300 };
+    const started = (await client.responses.create({ ...body, background: true } as never)) as OpenAI.Responses.Response;
+    assert.deepEqual([started.status, started.background, started.output.length], ['queued', true, 0]);
+    let r = await client.responses.retrieve(started.id);
+    const seen = new Set([r.status]);
+    while (r.status === 'in_progress' || r.status === 'queued') {
+      await new Promise((res) => setTimeout(res, 20));
+      r = await client.responses.retrieve(started.id);
+      seen.add(r.status);
+    }
+    assert.ok(seen.has('in_progress'), 'GET saw it running');
+    assert.ok(r.status === 'completed' || r.status === 'incomplete', r.status);
+    const fore = (await client.responses.create(body as never)) as OpenAI.Responses.Response;
+    assert.equal(r.output_text, fore.output_text);
+    assert.equal((await client.responses.inputItems.list(started.id)).data.length, 1);
+  });
+
+  test('cancel stops a running background response (status cancelled, kept for GET); DELETE refuses one still running', async () => {
+    // A string of at least 1,000 characters: the guide allows no end before, so it is running when cancelled.
+    const long = { format: { type: 'json_schema', name: 'long', schema: { type: 'string', minLength: 1000 } } };
+    const started = (await client.responses.create({ model: id(), input: 'hello', temperature: 1, max_output_tokens: 1900, text: long, background: true } as never)) as OpenAI.Responses.Response;
+    const running = await call(server, 'DELETE', `/v1/responses/${started.id}`);
+    assert.deepEqual([running.status, running.body.error.param], [400, 'id']);
+    const cancelled = await client.responses.cancel(started.id);
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal((await client.responses.retrieve(started.id)).status, 'cancelled');
+    assert.equal((await client.responses.cancel(started.id)).status, 'cancelled', 'cancelling again changes nothing');
+    assert.equal((await call(server, 'POST', '/v1/responses/resp_unknown/cancel')).status, 404);
+    const done = (await client.responses.create({ model: id(), input: 'hi', max_output_tokens: 2 } as never)) as OpenAI.Responses.Response;
+    assert.equal((await client.responses.cancel(done.id)).status, 'incomplete', 'a finished response is returned as stored');
+  });
+
+  test('background needs the store and no stream: 400s naming the field', async () => {
+    const bad = async (body: Record<string, unknown>, param: string) => {
+      const res = await call(server, 'POST', '/v1/responses', { input: 'x', background: true, ...body });
+      assert.deepEqual([res.status, res.body.error.param], [400, param], JSON.stringify(body));
+    };
+    await bad({ store: false }, 'background');
+    await bad({ stream: true }, 'stream');
+    const off = await startTestServer();
+    try {
+      const res = await call(off, 'POST', '/v1/responses', { input: 'x', background: true });
+      assert.deepEqual([res.status, res.body.error.param, res.body.error.code], [400, 'background', 'store_off']);
+    } finally {
+      await off.close();
+    }
+  });
+});
+
 describe('stored responses with --store off', () => {
   let server: TestServer;
   before(async () => {

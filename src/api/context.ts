@@ -4,6 +4,7 @@
  * reloads, the request store, the reloader, the server config, and readiness.
  */
 import type { ServerConfig } from '../config.ts';
+import type { BackgroundResponses } from './background-responses.ts';
 import { AUTH_FAILURE_MESSAGE, type ApiKeys } from './auth/keys.ts';
 import { AuthenticationError } from '../errors.ts';
 import type { LocalEngine } from '../engine/local-engine.ts';
@@ -22,6 +23,8 @@ export interface ApiContext {
   config: ServerConfig;
   /** The API keys in force (constant-time checks, rotated from --api-keys-file), or null when auth is off. */
   keys: ApiKeys | null;
+  /** The Responses API's background responses while they run (and those that failed or were cancelled). */
+  background: BackgroundResponses;
   /** Unix seconds the server started (the model's `created`). */
   startedAt: number;
   /** Why the server should get no traffic now ('loading', 'draining', 'queue full'), or null when ready. */

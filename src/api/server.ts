@@ -6,6 +6,7 @@
  * shutdown: readiness turns false, new requests are refused, in-flight ones finish, then the
  * engines, the front ends and the store (its queued records written) close.
  */
+import { BackgroundResponses } from './background-responses.ts';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
@@ -164,6 +165,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     reloader,
     config,
     keys,
+    background: new BackgroundResponses(),
     startedAt: Math.floor(Date.now() / 1000),
     notReadyReason: () => (phase !== 'ready' ? phase : (watch.notReadyReason() ?? (queueFull() ? 'queue full' : null))),
     unhealthyReason: () => watch.unhealthyReason(),

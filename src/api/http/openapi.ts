@@ -53,6 +53,7 @@ export function openApiDocument(version: string): object {
         get: { ...op('A stored response, as it was answered', null, [400, 401, 404, 501, 503]), parameters: idParam('id') },
         delete: { ...op('Deletes a stored response with its record and feedback', null, [401, 404, 501, 503]), parameters: idParam('id') },
       },
+      '/v1/responses/{id}/cancel': { post: { ...op('Cancels a background response while it runs', null, [401, 404, 501, 503]), parameters: idParam('id') } },
       '/v1/responses/{id}/input_items': { get: { ...op("A stored response's input items (query: limit 1-100, order asc | desc, after)", null, [400, 401, 404, 501, 503]), parameters: idParam('id') } },
       '/v1/embeddings': { post: op('Embeddings: pooled hidden states after the embedding layer', EmbeddingsSchema, [400, 401, 404, 413, 429, 503]) },
       '/v1/models': { get: op('The served model', null, [401]) },

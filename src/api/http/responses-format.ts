@@ -85,6 +85,7 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
     id: m.id,
     object: 'response',
     created_at: m.createdAt,
+    background: b.background ?? false,
     status: 'in_progress',
     error: null,
     incomplete_details: null as { reason: string } | null,

@@ -11,7 +11,7 @@ import { InvalidRequestError } from '../../errors.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { renderPrompt } from '../../engine/render-prompt.ts';
 import { checkServedModel } from '../../engine/request-checks.ts';
-import type { GenerationResult } from '../../engine/types.ts';
+import type { GenerationResult, RequestSpec } from '../../engine/types.ts';
 import type { ApiContext } from '../context.ts';
 import { lookupResponse } from '../records.ts';
 import { errorResponse, toHttp } from './errors.ts';
@@ -27,6 +27,32 @@ import { type InputItemBody, type ResponsesRequestBody, ResponsesRequestSchema, 
 export function registerResponsesRoute(app: Hono, ctx: ApiContext): void {
   app.post('/v1/responses', (c) => handleResponses(c, ctx));
   app.post('/v1/responses/input_tokens', (c) => countInputTokens(c, ctx));
+}
+
+/** What a background response needs: to be stored (it is fetched later) and not streamed. */
+function checkBackground(ctx: ApiContext, b: ResponsesRequestBody): void {
+  if (b.store === false) throw new InvalidRequestError('a background response is fetched later with GET /v1/responses/{id}, so it must be stored (store: true)', 'background');
+  if (ctx.store.engine === 'off') throw new InvalidRequestError('this server keeps no responses (--store off), so it cannot run one in the background', 'background', 'store_off');
+  if (b.stream) throw new InvalidRequestError('a background response is fetched with GET /v1/responses/{id}; this server does not stream it', 'stream');
+}
+
+/**
+ * Submits a background response: the engine runs it on, its own cancel signal (not the client's
+ * connection) stops it, and the POST is answered at once with the response `queued`.
+ */
+async function runInBackground(c: Context, ctx: ApiContext, spec: RequestSpec, meta: (id: string) => ResponseMeta, fields: Record<string, string>): Promise<Response> {
+  const abort = new AbortController();
+  let handle;
+  try {
+    handle = await ctx.model.submit({ ...spec, signal: abort.signal });
+  } catch (err) {
+    countEdgeError(ctx.metrics, err);
+    return errorResponse(c, err, fields);
+  }
+  const running = responseObject(meta(handle.id), null);
+  ctx.background.start(handle.id, running, spec.keepResponse?.input ?? [], abort, handle.result);
+  c.header('x-request-id', handle.id);
+  return c.json({ ...running, status: 'queued' });
 }
 
 /** The conversation: a previous response's items (read off the event loop, in the store), then the body's input. */
@@ -59,11 +85,13 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const b = parseBody(ResponsesRequestSchema, await readJson(c));
   const stream = b.stream ?? false;
   if (stream && (b.n ?? 1) > 1) throw new InvalidRequestError('a streamed response carries one message, and which of n > 1 candidates is selected is known only at the end; send n > 1 without stream', 'n');
+  if (b.background) checkBackground(ctx, b);
   const items = await conversation(ctx, b);
   const { spec, toolMode, fields } = responsesSpec(b, items, ctx.config.toolCallParser);
   const engine = ctx.model;
   const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode });
   const keepResponse = b.store === false ? undefined : { input: items, object: (id: string, r: GenerationResult) => responseObject(meta(id), r) };
+  if (b.background) return runInBackground(c, ctx, { ...spec, api: 'responses', stream: false, key: c.req.header('x-skipserve-key') ?? undefined, receivedAt, ...(keepResponse ? { keepResponse } : {}) }, meta, fields);
   const ca = clientAbort(c);
   const { abort } = ca;
   let handle;

@@ -4,9 +4,10 @@
  * `text.format` (guided decoding), `max_output_tokens`, sampling, `include` of the output's
  * logprobs; function tools as on chat (a named function or `required`: guided calls, tool-calls.ts)
  * with function calls and their outputs in the input; skipserve's `skip`, `n` and sampling
- * extensions as on chat; `previous_response_id` continues a stored response (responses-items.ts).
- * What needs other server-side state (`conversation`, `background`) or other tools or reasoning is
- * not in the schema, so it is refused naming the field.
+ * extensions as on chat; `previous_response_id` continues a stored response (responses-items.ts);
+ * `background` runs it on after the answer (background-responses.ts). What needs other server-side
+ * state (`conversation`) or other tools or reasoning is not in the schema, so it is refused naming
+ * the field.
  */
 import { z } from 'zod';
 import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-calls.ts';
@@ -69,6 +70,8 @@ export const ResponsesRequestSchema = z
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
     stream: z.boolean().nullish(),
+    /** Run on after the POST is answered (`queued`); GET /v1/responses/{id} follows it. Needs the store. */
+    background: z.boolean().nullish(),
     text: z.object({ format: Format.optional(), verbosity: z.enum(['low', 'medium', 'high']).nullish() }).strict().optional(),
     include: z.array(z.literal('message.output_text.logprobs', { error: "only 'message.output_text.logprobs' can be included" })).nullish(),
     top_logprobs: z.number().nullish(),

@@ -1,5 +1,6 @@
 /**
- * The stored side of OpenAI's Responses API: GET /v1/responses/{id} (the response as answered),
+ * The stored side of OpenAI's Responses API: GET /v1/responses/{id} (the response as answered, or
+ * a background one as it stands), POST /v1/responses/{id}/cancel (a background one),
  * GET /v1/responses/{id}/input_items (its conversation's input items, paged by cursor as OpenAI
  * pages them) and DELETE /v1/responses/{id} (the response with its record and feedback). A
  * response is stored with its record in the request store moments after the answer, unless sent
@@ -38,17 +39,30 @@ const query = (c: Context) => c.req.query() as Record<string, string>;
 
 /** Adds the stored-response routes (behind the /v1 API key check). */
 export function registerStoredResponseRoutes(app: Hono, ctx: ApiContext): void {
+  /** A background response while it runs (or after it failed or was cancelled), else the stored one. */
+  const find = async (id: string) => ctx.background.get(id) ?? (await lookupResponse(ctx, id));
+
   app.get('/v1/responses/:id', (c) =>
     answered(c, async () => {
       parseBody(RetrieveQuery, query(c));
-      return c.json((await lookupResponse(ctx, c.req.param('id'))).object as object);
+      return c.json((await find(c.req.param('id'))).object as object);
+    }),
+  );
+
+  app.post('/v1/responses/:id/cancel', (c) =>
+    answered(c, async () => {
+      const id = c.req.param('id');
+      const ended = await ctx.background.cancel(id);
+      if (ended) return c.json(ended);
+      // It finished before the cancel took (null), or it was not a background response still here: as stored.
+      return c.json((await lookupResponse(ctx, id)).object as object);
     }),
   );
 
   app.get('/v1/responses/:id/input_items', (c) =>
     answered(c, async () => {
       const q = parseBody(ListQuery, query(c));
-      const stored = await lookupResponse(ctx, c.req.param('id'));
+      const stored = await find(c.req.param('id'));
       const all = (q.order ?? 'desc') === 'desc' ? [...stored.input].reverse() : stored.input;
       const items = all as { id?: string }[];
       let start = 0;
@@ -65,6 +79,7 @@ export function registerStoredResponseRoutes(app: Hono, ctx: ApiContext): void {
   app.delete('/v1/responses/:id', (c) =>
     answered(c, async () => {
       const id = c.req.param('id');
+      if (ctx.background.isRunning(id)) throw new InvalidRequestError(`response '${id}' is still running in the background: cancel it first (POST /v1/responses/${id}/cancel)`, 'id');
       await deleteResponse(ctx, id);
       return c.json({ id, object: 'response', deleted: true });
     }),
