@@ -87,3 +87,29 @@ test('gRPC: a messages request\'s candidates carry reasoning and content; a prom
     rpc.close();
   }
 });
+
+test('Responses API: a reasoning item (the <think> part) before the message, streamed in the same order as the answer', async () => {
+  // text.format holds the answer to a JSON string, which here carries the </think> tag: the reasoning is the text before it.
+  const body = { model, input: 'What is 2+3?', seed: 4, temperature: 1, max_output_tokens: 80, text: { format: { type: 'json_schema', name: 's', schema: { type: 'string', pattern: '^[a-z]{2,6}</think>[a-z]{1,4}$' } } } };
+  const r = (await client.responses.create(body as never)) as OpenAI.Responses.Response;
+  assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
+  const thought = (r.output[0] as OpenAI.Responses.ResponseReasoningItem).content![0]!.text;
+  assert.match(thought, /^"[a-z]{2,6}$/);
+  assert.match(r.output_text, /^[a-z]{1,4}"$/);
+  const types: string[] = [];
+  let thinking = '';
+  let text = '';
+  let final: OpenAI.Responses.Response | null = null;
+  for await (const e of (await client.responses.create({ ...body, stream: true } as never)) as unknown as AsyncIterable<OpenAI.Responses.ResponseStreamEvent>) {
+    types.push(e.type);
+    if (e.type === 'response.reasoning_text.delta') thinking += e.delta;
+    if (e.type === 'response.output_text.delta') text += e.delta;
+    if (e.type === 'response.completed') final = e.response;
+  }
+  assert.deepEqual([thinking, text], [thought, r.output_text]);
+  const noIds = (out: OpenAI.Responses.ResponseOutputItem[]) => out.map(({ id: _, ...rest }) => rest);
+  assert.deepEqual(noIds(final!.output), noIds(r.output), 'the same items as unstreamed (ids aside: another response)');
+  const order = types.filter((t) => t.startsWith('response.output_item'));
+  assert.deepEqual(order, ['response.output_item.added', 'response.output_item.done', 'response.output_item.added', 'response.output_item.done']);
+  assert.ok(types.indexOf('response.reasoning_text.done') < types.indexOf('response.output_text.delta'));
+});

@@ -5,7 +5,8 @@
  */
 import { callsOf } from '../../engine/tool-call-stream.ts';
 import { type GuidedToolMode, readToolCalls, type ToolCall, type ToolMode } from '../../engine/tool-calls.ts';
-import { parseToolCalls } from '../../engine/tool-parsers.ts';
+import { splitAnswer } from '../../engine/chat-answer.ts';
+import type { ReasoningParserName } from '../../engine/reasoning-parsers.ts';
 import type { GenerationResult, TextTokenizer, TokenLogprob } from '../../engine/types.ts';
 import { planToWire } from '../../plans/plan.ts';
 import { chatLogprobs } from './openai-format.ts';
@@ -25,6 +26,8 @@ export interface ResponseMeta {
   withLogprobs: boolean;
   /** How the candidates' text reads back as function calls (null: text). */
   toolMode: ToolMode | null;
+  /** The server's --reasoning-parser: a reasoning item before the message. */
+  reasoning?: ReasoningParserName;
 }
 
 /**
@@ -61,21 +64,29 @@ export function textPart(m: ResponseMeta, text: string, lps: readonly TokenLogpr
   return { type: 'output_text', text, annotations: [], ...(m.withLogprobs ? { logprobs: outputLogprobs(m.tok, lps ?? []) } : {}) };
 }
 
+/** The reasoning item (the `<think>` part, with --reasoning-parser). */
+export function reasoningItem(m: ResponseMeta, text: string, status: 'in_progress' | 'completed' | 'incomplete') {
+  return { type: 'reasoning', id: `rs_${m.id.slice(m.id.indexOf('_') + 1)}`, summary: [], content: status === 'in_progress' ? [] : [{ type: 'reasoning_text', text }], status };
+}
+
 /**
- * The output items of the selected candidate's text: one message; under a guided tool choice its
- * calls (those cut by max_output_tokens as far as they got); under `auto` the message of its
- * content, if any, then the calls it chose to make (output index i names call i's ids).
+ * The output items of the selected candidate's text: under a guided tool choice its calls (those
+ * cut by max_output_tokens as far as they got); otherwise, in order, its reasoning (with a
+ * reasoning parser, when not empty), the message of its content (always when it made no calls)
+ * and, under `auto`, the calls it chose to make (output index i names the call's ids).
  */
 export function outputItems(m: ResponseMeta, text: string, status: 'completed' | 'incomplete', lps: readonly TokenLogprob[] | null): Record<string, unknown>[] {
   const mode = m.toolMode;
-  if (mode?.kind === 'auto') {
-    const { content, calls } = parseToolCalls(mode.parser, text, mode.names);
-    if (!calls.length) return [messageItem(m, text, status, lps)];
-    const items: Record<string, unknown>[] = content === null ? [] : [messageItem(m, content, status, null)];
-    return [...items, ...calls.map((call, i) => functionCallItem(m, items.length + i, call, status))];
+  if (mode && mode.kind !== 'auto') {
+    const calls = status === 'completed' ? readToolCalls(text, mode) : partialCalls(text, mode);
+    return calls?.length ? calls.map((call, i) => functionCallItem(m, i, call, status)) : [messageItem(m, text, status, lps)];
   }
-  const calls = mode ? (status === 'completed' ? readToolCalls(text, mode) : partialCalls(text, mode)) : null;
-  return calls?.length ? calls.map((call, i) => functionCallItem(m, i, call, status)) : [messageItem(m, text, status, lps)];
+  const a = splitAnswer(text, m.reasoning, mode);
+  const items: Record<string, unknown>[] = a.reasoning ? [reasoningItem(m, a.reasoning, status)] : [];
+  // The tokens' logprobs belong to the message only when it is the whole text.
+  const whole = !a.reasoning && !a.calls.length;
+  if (!a.calls.length || a.content !== null) items.push(messageItem(m, a.content ?? '', status, whole ? lps : null));
+  return [...items, ...a.calls.map((call, i) => functionCallItem(m, items.length + i, call, status))];
 }
 
 /** The response object; `r` null while it runs (status in_progress, no output yet). */

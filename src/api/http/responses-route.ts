@@ -89,7 +89,7 @@ async function handleResponses(c: Context, ctx: ApiContext): Promise<Response> {
   const items = await conversation(ctx, b);
   const { spec, toolMode, fields } = responsesSpec(b, items, ctx.config.toolCallParser);
   const engine = ctx.model;
-  const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode });
+  const meta = (id: string): ResponseMeta => ({ id, createdAt, model: engine.info.id, body: b, messageId: `msg_${id.slice('resp_'.length)}`, tok: engine.tokenizer, withLogprobs: spec.logprobs ?? false, toolMode, ...(ctx.config.reasoningParser ? { reasoning: ctx.config.reasoningParser } : {}) });
   const keepResponse = b.store === false ? undefined : { input: items, object: (id: string, r: GenerationResult) => responseObject(meta(id), r) };
   if (b.background) return runInBackground(c, ctx, { ...spec, api: 'responses', stream: false, key: c.req.header('x-skipserve-key') ?? undefined, receivedAt, ...(keepResponse ? { keepResponse } : {}) }, meta, fields);
   const ca = clientAbort(c);

@@ -6,67 +6,101 @@
  * `response.function_call_arguments.delta`, then `.done` and `response.output_item.done`).
  * The events around it (created, in_progress, completed) are the route's.
  */
-import { AutoToolStream } from '../../engine/tool-call-auto-stream.ts';
+import { ChatAnswerStream } from '../../engine/chat-answer.ts';
 import { ToolCallStream } from '../../engine/tool-call-stream.ts';
-import type { ToolMode } from '../../engine/tool-calls.ts';
 import type { CandidateDelta, GenerationResult, TokenLogprob } from '../../engine/types.ts';
-import { callIds, functionCallItem, messageItem, outputLogprobs, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
+import { callIds, functionCallItem, messageItem, outputLogprobs, reasoningItem, responseObject, textPart, type ResponseMeta } from './responses-format.ts';
 
 export type Send = (type: string, payload: Record<string, unknown>) => Promise<void>;
 
 /** Streams the one candidate's output; returns the final response object (ids as streamed). */
 export async function streamOutput(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send): Promise<Record<string, unknown>> {
-  if (m.toolMode?.kind === 'auto') return streamAuto(m, events, result, send);
+  if (m.toolMode?.kind === 'auto' || (m.reasoning && !m.toolMode)) return streamParts(m, events, result, send);
   return m.toolMode ? streamCalls(m, events, result, send) : streamText(m, events, result, send);
 }
 
 type MessageOut = { type: string; content: { text: string; logprobs?: TokenLogprob[] }[] };
+type ReasoningOut = { type: string; id: string; content: { type: string; text: string }[] };
 type CallOut = { type: string; id: string; name: string; arguments: string };
 
 /**
- * Under `tool_choice: "auto"`: the message's text as it comes, except what may be the start of
- * calls (AutoToolStream), then the calls the text made, each whole; the same items as the final
- * response's output.
+ * Free text read in parts (ChatAnswerStream): with --reasoning-parser its reasoning item first, then
+ * the message of its content as it comes, and under `tool_choice: "auto"` the calls it made, each
+ * whole (what may be the start of calls or of `</think>` is held back until it is known). The
+ * items are the final response's output, in its order.
  */
-async function streamAuto(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send) {
-  const mode = m.toolMode as Extract<ToolMode, { kind: 'auto' }>;
-  const split = new AutoToolStream(mode.parser, mode.names);
-  const at = { item_id: m.messageId, output_index: 0, content_index: 0 };
+async function streamParts(m: ResponseMeta, events: AsyncIterable<CandidateDelta>, result: Promise<GenerationResult>, send: Send) {
+  const mode = m.toolMode?.kind === 'auto' ? m.toolMode : null;
+  const split = new ChatAnswerStream(m.reasoning, mode);
+  let index = 0;
+  // The reasoning item: opened by its first piece, closed when the content starts or at the end.
+  let thought: { text: string; open: boolean } | null = null;
+  const think = reasoningItem(m, '', 'in_progress');
+  const thinkAt = () => ({ item_id: think.id, output_index: 0, content_index: 0 });
+  const closeThought = async () => {
+    if (!thought?.open) return;
+    thought.open = false;
+    const part = { type: 'reasoning_text', text: thought.text };
+    await send('response.reasoning_text.done', { ...thinkAt(), text: thought.text });
+    await send('response.content_part.done', { ...thinkAt(), part });
+    await send('response.output_item.done', { output_index: 0, item: reasoningItem(m, thought.text, 'completed') });
+    index = 1;
+  };
+  const reason = async (text: string) => {
+    if (!thought) {
+      thought = { text: '', open: true };
+      await send('response.output_item.added', { output_index: 0, item: think });
+      await send('response.content_part.added', { ...thinkAt(), part: { type: 'reasoning_text', text: '' } });
+    }
+    thought.text += text;
+    await send('response.reasoning_text.delta', { ...thinkAt(), delta: text });
+  };
+  // The message: opened by the content's first piece (or at the end, when the output has one).
   let opened = false;
   let sent = '';
+  const at = () => ({ item_id: m.messageId, output_index: index, content_index: 0 });
   const open = async () => {
     if (opened) return;
+    await closeThought();
     opened = true;
-    await send('response.output_item.added', { output_index: 0, item: messageItem(m, '', 'in_progress', null) });
-    await send('response.content_part.added', { ...at, part: textPart(m, '', []) });
+    await send('response.output_item.added', { output_index: index, item: messageItem(m, '', 'in_progress', null) });
+    await send('response.content_part.added', { ...at(), part: textPart(m, '', []) });
   };
   const delta = async (text: string, lps: readonly TokenLogprob[]) => {
     await open();
     sent += text;
-    await send('response.output_text.delta', { ...at, delta: text, logprobs: m.withLogprobs ? outputLogprobs(m.tok, lps) : [] });
+    await send('response.output_text.delta', { ...at(), delta: text, logprobs: m.withLogprobs ? outputLogprobs(m.tok, lps) : [] });
   };
   for await (const d of events) {
-    const { content } = split.push(d.text, d.finishReason !== undefined);
-    if (content) await delta(content, d.logprobs);
+    const parts = split.push(d.text, d.finishReason !== undefined);
+    if (parts.reasoning) await reason(parts.reasoning);
+    if (parts.content) await delta(parts.content, d.logprobs);
   }
   const final = responseObject(m, await result);
-  const items = final.output as (MessageOut | CallOut)[];
-  let first = 0;
-  if (items[0]?.type === 'message') {
-    const part = (items[0] as MessageOut).content[0]!;
+  const items = final.output as (MessageOut | ReasoningOut | CallOut)[];
+  let next = 0;
+  if (items[0]?.type === 'reasoning') {
+    // A run cut short ends the reasoning where the answer has it.
+    const full = (items[0] as ReasoningOut).content[0]!.text;
+    if (!thought || full.length > (thought as { text: string }).text.length) await reason(full.slice(thought ? (thought as { text: string }).text.length : 0));
+    await closeThought();
+    next = 1;
+  }
+  if (items[next]?.type === 'message') {
+    const part = (items[next] as MessageOut).content[0]!;
     // What the stream held and the answer keeps as text (a run cut short) goes out before the text is done.
     if (part.text.length > sent.length || !opened) await delta(part.text.slice(sent.length), []);
-    await send('response.output_text.done', { ...at, text: part.text, logprobs: part.logprobs ?? [] });
-    await send('response.content_part.done', { ...at, part });
-    await send('response.output_item.done', { output_index: 0, item: items[0] });
-    first = 1;
+    await send('response.output_text.done', { ...at(), text: part.text, logprobs: part.logprobs ?? [] });
+    await send('response.content_part.done', { ...at(), part });
+    await send('response.output_item.done', { output_index: next, item: items[next] });
+    next++;
   }
-  for (let index = first; index < items.length; index++) {
-    const call = items[index] as CallOut;
-    await send('response.output_item.added', { output_index: index, item: { ...call, arguments: '', status: 'in_progress' } });
-    await send('response.function_call_arguments.delta', { item_id: call.id, output_index: index, delta: call.arguments });
-    await send('response.function_call_arguments.done', { item_id: call.id, output_index: index, name: call.name, arguments: call.arguments });
-    await send('response.output_item.done', { output_index: index, item: call });
+  for (let i = next; i < items.length; i++) {
+    const call = items[i] as CallOut;
+    await send('response.output_item.added', { output_index: i, item: { ...call, arguments: '', status: 'in_progress' } });
+    await send('response.function_call_arguments.delta', { item_id: call.id, output_index: i, delta: call.arguments });
+    await send('response.function_call_arguments.done', { item_id: call.id, output_index: i, name: call.name, arguments: call.arguments });
+    await send('response.output_item.done', { output_index: i, item: call });
   }
   return final;
 }
