@@ -3,6 +3,7 @@
  * changes (SHARE ROW EXCLUSIVE: readers go on), appends to version_events and sends
  * NOTIFY skipserve_versions, which PostgreSQL delivers to listening replicas at commit.
  */
+import { withoutNul } from './postgres-text.ts';
 import type pg from 'pg';
 import type { JsonValue, NewVersion, PromotedVersions, VersionFile, VersionKind, VersionRecord } from './types.ts';
 import { checkReAdd, rollbackTarget, type VersionEventRow, VersionError, versionFromRow } from './versions.ts';
@@ -49,7 +50,7 @@ export function postgresVersions(tx: Tx, query: Query) {
         if (existing) return checkReAdd(existing, v);
         await c.query(
           "INSERT INTO versions (kind, name, hash, uri, created_at_ms, status, report) VALUES ($1, $2, $3, $4, $5, 'candidate', $6::jsonb)",
-          [v.kind, v.name, v.hash, v.uri, now, v.report === undefined ? null : JSON.stringify(v.report)],
+          [v.kind, v.name, v.hash, withoutNul(v.uri), now, v.report === undefined ? null : JSON.stringify(withoutNul(v.report))],
         );
         for (const f of v.files ?? [])
           await c.query('INSERT INTO version_files (kind, name, path, size, bytes) VALUES ($1, $2, $3, $4, $5)', [
@@ -103,7 +104,7 @@ export function postgresVersions(tx: Tx, query: Query) {
         await c.query("UPDATE versions SET status = 'refused', report = COALESCE($3::jsonb, report) WHERE kind = $1 AND name = $2", [
           kind,
           name,
-          report === null ? null : JSON.stringify(report),
+          report === null ? null : JSON.stringify(withoutNul(report)),
         ]);
         await event(c, kind, name, 'refuse', now);
         return require(c, kind, name);

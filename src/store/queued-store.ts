@@ -21,7 +21,7 @@ import type {
   VersionStore,
 } from './types.ts';
 import { VersionWatch } from './version-watch.ts';
-import { checkKind, validateNewVersion } from './versions.ts';
+import { checkKind, checkNamed, validateNewVersion } from './versions.ts';
 import { WriteQueue } from './write-queue.ts';
 
 export const STORE_DEFAULTS = { queueSize: 10_000, batchSize: 500, versionPollMs: 2_000, closeTimeoutMs: 5_000 };
@@ -140,16 +140,16 @@ export class QueuedStore implements RequestStore {
         return b.listVersions(kind ?? null);
       },
       files: async (kind: VersionKind, name: string) => {
-        checkKind(kind);
+        checkNamed(kind, name);
         return b.versionFiles(kind, name);
       },
       promoted: () => b.promoted(),
       promote: async (kind: VersionKind, name: string) => {
-        checkKind(kind);
+        checkNamed(kind, name);
         return changed(b.promote(kind, name, Date.now()));
       },
       refuse: async (kind: VersionKind, name: string, report?: JsonValue) => {
-        checkKind(kind);
+        checkNamed(kind, name);
         return b.refuse(kind, name, report ?? null, Date.now());
       },
       rollback: async (kind: VersionKind) => {

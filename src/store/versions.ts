@@ -25,7 +25,7 @@ export function validateNewVersion(v: NewVersion): void {
   for (const field of ['name', 'hash', 'uri'] as const)
     if (typeof v[field] !== 'string' || v[field].length === 0 || v[field].length > 1000)
       throw new VersionError('invalid', `${field} must be a string of 1-1000 characters`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(v.name) || v.name.length > 200)
+  if (!isVersionName(v.name))
     throw new VersionError('invalid', `name must be 1-200 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(v.name)}`);
   const seen = new Set<string>();
   for (const f of v.files ?? []) {
@@ -48,6 +48,18 @@ export const MAX_VERSION_FILE_BYTES = 512 * 1024 * 1024;
 /** Checks a kind given to promote / rollback. */
 export function checkKind(kind: VersionKind): void {
   if (!VERSION_KINDS.includes(kind)) throw new VersionError('invalid', `kind must be model or selector, got ${JSON.stringify(kind)}`);
+}
+
+/** Whether a version could have this name (every added version's name is checked so). */
+export const isVersionName = (name: unknown): boolean => typeof name === 'string' && name.length <= 200 && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name);
+
+/**
+ * Checks a version a call names: a name no version can have is not found, without asking the
+ * engine (PostgreSQL refuses some strings outright, a NUL among them).
+ */
+export function checkNamed(kind: VersionKind, name: string): void {
+  checkKind(kind);
+  if (!isVersionName(name)) throw new VersionError('not_found', `no ${kind} version named ${JSON.stringify(name)}`);
 }
 
 export interface VersionEventRow {

@@ -256,6 +256,16 @@ export function storeContract(engine: EngineUnderTest): void {
       await assert.rejects(v.promote('weights' as never, 'm1'), { code: 'invalid' });
     });
 
+    it('a name no version can have is not found (a NUL among them); a report with a NUL is kept as the engine can', async () => {
+      const { store } = await open();
+      for (const name of ['a\u0000b', '../x', ''])
+        for (const call of [() => store.versions.files('model', name), () => store.versions.promote('model', name), () => store.versions.refuse('model', name)])
+          await assert.rejects(call(), (e: Error & { code?: string }) => e.code === 'not_found', JSON.stringify(name));
+      await store.versions.add({ kind: 'model', name: 'r1', hash: 'sha256:r1', uri: '/m/r1' });
+      const refused = await store.versions.refuse('model', 'r1', { note: 'bad\u0000output' });
+      assert.deepEqual(refused.report, { note: `bad${engine.nul}output` });
+    });
+
     it('a version keeps its files: stored with it, read back byte for byte, checked paths', async () => {
       const { store } = await open();
       const weights = new Uint8Array(3_000_000).map((_, i) => (i * 31) % 251);
