@@ -6,6 +6,7 @@
  * (this one or a tool call's) beside ignoreEos.
  */
 import { InvalidRequestError } from '../errors.ts';
+import { GuideCheckCache } from './guide-check-cache.ts';
 import { GrammarError, grammarToRegex } from '../sampling/guided/gbnf.ts';
 import { anyJsonObject, SchemaError, schemaToRegex } from '../sampling/guided/json-schema.ts';
 import { compileRegex, escapeRegex, matchesSomething, RegexError, type Nfa } from '../sampling/guided/regex.ts';
@@ -25,13 +26,19 @@ export interface GuideFields {
 
 export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536, maxGrammarChars: 65536 };
 
+/** Guides checked lately (by their input), and patterns compiled lately. */
+const byInput = new GuideCheckCache();
+const byPattern = new GuideCheckCache();
+
 /** The pattern that guides the request's candidates, or undefined when it asks for none. */
 export function guidePattern(spec: GuideFields): string | undefined {
   const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'guidedGrammar', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
   if (asked.length === 0) return undefined;
   if (asked.length > 1) throw new InvalidRequestError(`set at most one of guided decoding's fields; got ${asked.join(' and ')}`, asked[1]!);
   const field = asked[0]!;
-  return checkedPattern(patternOf(spec, field), field);
+  const value = spec[field];
+  const key = `${field}\u0000${typeof value === 'string' ? value : JSON.stringify(value ?? null)}`;
+  return byInput.get(key, () => checkedPattern(patternOf(spec, field), field));
 }
 
 /**
@@ -39,6 +46,10 @@ export function guidePattern(spec: GuideFields): string | undefined {
  * engine cannot take (syntax, size) is a 400 naming `field`.
  */
 export function checkedPattern(pattern: string, field: string): string {
+  return byPattern.get(`${field}\u0000${pattern}`, () => compiledPattern(pattern, field));
+}
+
+function compiledPattern(pattern: string, field: string): string {
   let nfa: Nfa;
   try {
     nfa = compileRegex(pattern);
