@@ -59,6 +59,7 @@ test('chat: a call in the model format is tool_calls after its content, streamed
     const call = c.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
     assert.equal(call.function.name, 'add');
     assert.match(call.id, /^call_/);
+    assert.equal('index' in call, false, 'an unstreamed call has no index');
     assert.deepEqual(Object.keys(JSON.parse(call.function.arguments)), ['a', 'b']);
   }
   const s = await chatStream({ ...body, n: 1 });

@@ -131,19 +131,19 @@ export function completionBody(kind: Kind, id: string, model: string, created: n
   };
 }
 
-
 /** A candidate that ended its calls stopped with `tool_calls`; one cut short keeps its reason. */
 const toolFinish = (reason: string) => (reason === 'stop' ? 'tool_calls' : reason);
 
 /**
- * A chat choice's message and finish reason: its text, or under a tool mode the calls the text makes
- * (`tool_calls`, content null, finish reason `tool_calls`); a text that is not a complete call (cut
- * by max_tokens) stays content.
+ * A chat choice's message and finish reason: under a named or `required` tool choice the calls its
+ * text makes (content null, finish reason `tool_calls`; a text that is not a complete call, cut by
+ * max_tokens, stays content); otherwise its content, with a reasoning parser its
+ * `reasoning_content`, and under `auto` the calls it chose to make.
  */
 function chatTurn(text: string, finishReason: string, toolMode: ToolMode | null | undefined, reasoning: ReasoningParserName | undefined) {
   const guided = toolMode && toolMode.kind !== 'auto';
   const a = chatAnswer(text, toolMode ?? null, reasoning);
-  const message = { role: 'assistant', content: a.content, ...(reasoning && !guided ? { reasoning_content: a.reasoning } : {}), ...(a.calls.length ? { tool_calls: a.calls.map(wireCall) } : {}) };
+  const message = { role: 'assistant', content: a.content, ...(reasoning && !guided ? { reasoning_content: a.reasoning } : {}), ...(a.calls.length ? { tool_calls: a.calls.map((c) => wireCall(c)) } : {}) };
   return { message, finish_reason: a.calls.length ? toolFinish(finishReason) : finishReason };
 }
 
@@ -162,7 +162,7 @@ export function answerChunk(id: string, model: string, created: number, index: n
     ...(piece.first ? { role: 'assistant' } : {}),
     ...(piece.reasoning ? { reasoning_content: piece.reasoning } : {}),
     ...(piece.content || (piece.first && !piece.reasoning) ? { content: piece.content } : {}),
-    ...(piece.calls.length ? { tool_calls: piece.calls.map(wireCall) } : {}),
+    ...(piece.calls.length ? { tool_calls: piece.calls.map((c, i) => wireCall(c, i)) } : {}),
   };
   const finish = piece.finishReason ? (piece.calls.length ? toolFinish(piece.finishReason) : piece.finishReason) : null;
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
