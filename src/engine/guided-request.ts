@@ -24,6 +24,9 @@ export interface GuideFields {
   guidedGrammar?: string;
 }
 
+/** The guided decoding fields, in the order a request's conflicting ones are named. */
+export const GUIDE_FIELDS = ['guidedRegex', 'guidedChoice', 'guidedJson', 'guidedGrammar', 'jsonObject'] as const;
+
 export const GUIDE_LIMITS = { maxRegexChars: 8192, maxChoices: 1024, maxChoiceChars: 4096, maxSchemaChars: 65536, maxGrammarChars: 65536 };
 
 /** Guides checked lately (by their input), and patterns compiled lately. */
@@ -32,7 +35,7 @@ const byPattern = new GuideCheckCache();
 
 /** The pattern that guides the request's candidates, or undefined when it asks for none. */
 export function guidePattern(spec: GuideFields): string | undefined {
-  const asked = (['guidedRegex', 'guidedChoice', 'guidedJson', 'guidedGrammar', 'jsonObject'] as const).filter((k) => spec[k] !== undefined && spec[k] !== false);
+  const asked = GUIDE_FIELDS.filter((k) => spec[k] !== undefined && spec[k] !== false);
   if (asked.length === 0) return undefined;
   if (asked.length > 1) throw new InvalidRequestError(`set at most one of guided decoding's fields; got ${asked.join(' and ')}`, asked[1]!);
   const field = asked[0]!;

@@ -27,6 +27,7 @@ import { defaultCoresByBatch, prepareDefaultCores } from './prepare-cores.ts';
 import { prefixCacheTokens } from './prefix-cache.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
+import { GuideChecker } from './guide-checker.ts';
 import { servedRecord } from './served-record.ts';
 import type { GenerationResult, RequestSpec } from './types.ts';
 
@@ -211,10 +212,12 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       },
     };
     const store = o.store && o.store.engine !== 'off' ? o.store : null;
+    // Schemas, grammars and tool choices become patterns off the event loop.
+    const guides = new GuideChecker();
     const submit = async (spec: RequestSpec): Promise<ServedHandle> => {
       const createdAt = Date.now();
       const served = versions;
-      const req = prepareRequest(services, spec);
+      const req = prepareRequest(services, spec, await guides.check(spec));
       const id = newCompletionId(spec.prompt, spec.api);
       const handle = await engine.submit(req);
       // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
@@ -261,6 +264,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       close(drainMs = 0) {
         closing ??= (async () => {
           await engine.drain(drainMs);
+          await guides.close();
           await runner.close();
         })();
         return closing;

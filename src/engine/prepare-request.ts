@@ -5,8 +5,7 @@
  * answer pattern, and resolves the policy (named, else the caller's A/B arm, else the server
  * default). Errors name the domain field; the transports map field names to their wire names.
  */
-import { guidePattern } from './guided-request.ts';
-import { toolGuide } from './tool-calls.ts';
+import { checkGuides, guideCheckFields, patternOf, type CheckedGuides } from './guide-checks.ts';
 import { InvalidRequestError, PolicyUnavailableError } from '../errors.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
@@ -34,8 +33,17 @@ export interface RequestServices extends PromptServices {
   assignPolicy(key: string | undefined): PolicyAssignment;
 }
 
-/** Checks a request once and resolves its defaults and policy; throws domain errors naming the field. */
-export function prepareRequest(s: RequestServices, spec: RequestSpec): GenerationRequest {
+/** A request's guides checked on this thread (a direct call; the engine checks them in the guide checker's worker). */
+function checkGuidesOf(spec: RequestSpec): CheckedGuides | null {
+  const fields = guideCheckFields(spec);
+  return fields ? checkGuides(fields) : null;
+}
+
+/**
+ * Checks a request once and resolves its defaults and policy; throws domain errors naming the
+ * field. `checked`: its guides, checked already (guide-checker.ts).
+ */
+export function prepareRequest(s: RequestServices, spec: RequestSpec, checked: CheckedGuides | null = checkGuidesOf(spec)): GenerationRequest {
   const { info, limits } = s;
   checkServedModel(info, spec.model);
   const n = int(spec.n, 'n', 1, limits.maxBatch, `an integer from 1 to ${limits.maxBatch} (the server's max batch)`) ?? 1;
@@ -107,8 +115,9 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec): Generatio
   if (skip.referenceAnswer !== undefined && skip.referenceAnswer.length > REQUEST_LIMITS.maxReferenceAnswerChars)
     throw new InvalidRequestError(`referenceAnswer must have at most ${REQUEST_LIMITS.maxReferenceAnswerChars} characters`, 'referenceAnswer');
   const metadata = checkMetadata(spec.metadata);
-  const toolPattern = toolGuide(spec);
-  const asked = guidePattern(spec);
+  // The guides' patterns, checked by the guide checker off the event loop (or here, for a direct call).
+  const toolPattern = checked ? patternOf(checked.tool) : null;
+  const asked = checked ? (patternOf(checked.guide) ?? undefined) : undefined;
   if (toolPattern && asked) throw new InvalidRequestError('a tool choice that makes the model call a function guides its text already; drop response_format or the guided_* field', 'toolChoice');
   const guide = toolPattern ?? asked;
   if (guide && spec.ignoreEos) throw new InvalidRequestError('guided decoding (and a forced tool call) ends each candidate where its text is complete, which ignoreEos forbids', 'ignoreEos');
