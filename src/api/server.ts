@@ -54,7 +54,8 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
   const arms = armsOf(config);
   const modelDir = resolve(config.model);
   if (!existsSync(modelDir)) throw new ConfigError(`model directory ${modelDir} does not exist (set --model)`, 'model');
-  const base = { dir: modelDir, name: config.modelId ?? basename(modelDir) };
+  if (config.servedModelName && config.modelId) throw new ConfigError('set one of --served-model-name and --model-id (the first served name is the model id)', 'served-model-name');
+  const base = { dir: modelDir, name: config.servedModelName?.[0] ?? config.modelId ?? basename(modelDir) };
   if (store.engine !== 'off') {
     try {
       ensureCacheDir(config.versionCacheDir);
@@ -67,6 +68,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       modelDir: t.model.dir,
       routerDir: t.routerDir,
       modelId: base.name,
+      aliases: config.servedModelName?.slice(1) ?? [],
       versions: { model: t.model.version, selector: t.selector },
       store,
       metrics,

@@ -35,6 +35,8 @@ export interface LocalEngineOptions {
   modelDir: string;
   /** Model id the API reports (default: the directory's name). */
   modelId?: string;
+  /** Other names requests may give the model by. */
+  aliases?: readonly string[];
   /** Where the router files (router/, selector.onnx) are read (default: modelDir). */
   routerDir?: string;
   /** The versions served (default: content hashes of the directories, named after the model id). */
@@ -152,7 +154,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
   let currentRouterDir = routerDir;
   const runner = await loadRunner({ modelDir, threads: o.threads, maxBatch: o.maxBatch, spin: o.spin, weights: o.weights, densePath: o.densePath, coreGraphs: o.coreGraphs, stallMs: o.stallMs });
   try {
-    const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir), maxPositions: servedContext(runner.info.maxPositions, o.maxModelLen) };
+    const info: ModelInfo = { ...runner.info, id: o.modelId ?? runner.info.id ?? basename(modelDir), ...(o.aliases?.length ? { aliases: o.aliases } : {}), maxPositions: servedContext(runner.info.maxPositions, o.maxModelLen) };
     let versions = o.versions ?? (await directoryVersions(modelDir, routerDir, info.id));
     const tokenizer = TextTokenizer.load(modelDir);
     const chatTemplate: ChatTemplate | null = loadChatTemplate(modelDir);

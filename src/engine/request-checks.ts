@@ -48,8 +48,8 @@ export function checkLogitBias(m: Record<string, number> | undefined, vocabSize:
 }
 
 /** Refuses a model id this server does not serve (404 naming `model`); absent or empty: the served one. */
-export function checkServedModel(info: Pick<ModelInfo, 'id'>, model: string | undefined): void {
-  if (model && model !== info.id) throw new NotFoundError(`model '${model}' is not served here; this server serves '${info.id}'`, 'model');
+export function checkServedModel(info: Pick<ModelInfo, 'id' | 'aliases'>, model: string | undefined): void {
+  if (model && model !== info.id && !info.aliases?.includes(model)) throw new NotFoundError(`model '${model}' is not served here; this server serves '${[info.id, ...(info.aliases ?? [])].join("', '")}'`, 'model');
 }
 
 /** vLLM's stop_token_ids, min_tokens (at most `maxTokens`) and include_stop_str_in_output, checked. */

@@ -2,6 +2,8 @@
 export interface ModelInfo {
   /** Model id reported by the API (directory basename unless configured). */
   id: string;
+  /** Other names requests may give it by (vLLM's --served-model-name after the first). */
+  aliases?: readonly string[];
   /** Checkpoint directory it was loaded from. */
   dir: string;
   /** e.g. LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM. */

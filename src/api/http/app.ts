@@ -81,11 +81,11 @@ export function createHttpApp(ctx: ApiContext): Hono {
   app.use('/detokenize', auth, limit);
 
   /** The served model as OpenAI's model object, with its versions and skip policies. */
-  const modelObject = () => {
+  const modelObject = (id = ctx.model.info.id) => {
     const model = ctx.model;
     const v = model.versions;
     return {
-      id: model.info.id,
+      id,
       object: 'model',
       created: ctx.startedAt,
       owned_by: 'skipserve',
@@ -99,7 +99,8 @@ export function createHttpApp(ctx: ApiContext): Hono {
       default_policy: model.defaultPolicy,
     };
   };
-  app.get('/v1/models', (c) => c.json({ object: 'list', data: [modelObject()] }));
+  // One entry per name the model answers to (vLLM's --served-model-name), the model id first.
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: [ctx.model.info.id, ...(ctx.model.info.aliases ?? [])].map((id) => modelObject(id)) }));
   // OpenAI's retrieve-model route (`client.models.retrieve(id)`); ids may hold '/' (`org/name`).
   app.get('/v1/models/:id{.+}', (c) => {
     try {
@@ -107,7 +108,7 @@ export function createHttpApp(ctx: ApiContext): Hono {
     } catch (err) {
       return errorResponse(c, err); // a lookup, not a generation request: not counted
     }
-    return c.json(modelObject());
+    return c.json(modelObject(c.req.param('id')));
   });
   app.post('/v1/chat/completions', (c) => handleGenerate(c, ctx, 'chat'));
   app.post('/v1/completions', (c) => handleGenerate(c, ctx, 'text'));
