@@ -8,7 +8,11 @@
  * each kind match the format, and the voted answer's accuracy each way with 95% intervals and the
  * paired difference. (2) The guide alone, on a synthetic vocabulary of `--vocab` random token
  * texts (as large as a SmolLM2 / Llama tokenizer's): the time of each pattern state's first walk of
- * the vocabulary's trie, of a kept state, and of masking one row's logits. `--count 0` runs (2) only.
+ * the vocabulary's trie, of a kept state, and of masking one row's logits. (3) The event loop while
+ * a new guide is checked (`--check-rounds`, default 5): each round a fresh large grammar (a
+ * changed literal defeats the checker's cache) checked on the loop, where the loop waits all of it,
+ * and in the guide checker's worker, side by side, alternating which goes first; prints the median
+ * check time and the longest loop pause with the worker. `--count 0` runs (2) and (3) only.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -18,12 +22,15 @@ import { formatDiff, formatProportion, pairedDiff, wilson } from '../src/util/in
 import { anyJsonObject, schemaToRegex } from '../src/sampling/guided/json-schema.ts';
 import { TokenGuide, TokenTexts } from '../src/sampling/guided/token-guide.ts';
 import { generateSplit } from '../models/train/generator/split.ts';
+import { GuideChecker } from '../src/engine/guide-checker.ts';
+import { checkGuides } from '../src/engine/guide-checks.ts';
 import { spawnServer } from '../testkit/spawn-server.ts';
 
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, count: { type: 'string', default: '12' }, n: { type: 'string', default: '8' },
     'max-tokens': { type: 'string', default: '300' }, regex: { type: 'string' }, vocab: { type: 'string', default: '49152' }, threads: { type: 'string', default: '2' },
+    'check-rounds': { type: 'string', default: '5' },
   },
 });
 const FORMAT = values.regex ?? ' ([0-9]+([-+*/][0-9]+)*(=[0-9]+([-+*/][0-9]+)*)+\\. )+The answer is [0-9]+\\.';
@@ -97,5 +104,41 @@ function guideAlone(): void {
   }
 }
 
+/** Runs `fn` and returns the longest pause of the event loop meanwhile (a 1 ms timer's largest gap). */
+async function longestPause(fn: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let most = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    most = Math.max(most, now - last);
+    last = now;
+  }, 1);
+  await fn();
+  await new Promise((r) => setTimeout(r, 5));
+  clearInterval(timer);
+  return Math.max(most, performance.now() - last);
+}
+
+async function checkOffTheLoop(): Promise<void> {
+  const checker = new GuideChecker();
+  await checker.check({ guidedRegex: 'a' }); // the worker started
+  const onLoop: number[] = [];
+  const pauses: number[] = [];
+  const rounds = Number(values['check-rounds']);
+  for (let i = 0; i < rounds; i++) {
+    const grammar = (tag: string) => `root ::= "${tag}" ([a-z]{1,200} " "){1,300}`;
+    const here = async () => {
+      const t0 = performance.now();
+      checkGuides({ guidedGrammar: grammar(`here${i}`) });
+      onLoop.push(performance.now() - t0);
+    };
+    const there = async () => pauses.push(await longestPause(() => checker.check({ guidedGrammar: grammar(`worker${i}`) })));
+    for (const run of i % 2 ? [there, here] : [here, there]) await run();
+  }
+  await checker.close();
+  console.log(`a new grammar of 120,904 automaton states, ${rounds} rounds: checked on the event loop ${median(onLoop).toFixed(0)} ms (the loop waits all of it); in the guide checker's worker, the loop's longest pause ${median(pauses).toFixed(1)} ms (median of rounds, max ${Math.max(...pauses).toFixed(1)} ms); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+}
+
 if (Number(values.count) > 0) await endToEnd(); // --count 0: the guide alone
 guideAlone();
+await checkOffTheLoop();
