@@ -223,6 +223,8 @@ describe('background responses', () => {
     assert.equal(cancelled.status, 'cancelled');
     assert.equal((await client.responses.retrieve(started.id)).status, 'cancelled');
     assert.equal((await client.responses.cancel(started.id)).status, 'cancelled', 'cancelling again changes nothing');
+    assert.deepEqual((await call(server, 'DELETE', `/v1/responses/${started.id}`)).body, { id: started.id, object: 'response', deleted: true });
+    assert.equal((await call(server, 'GET', `/v1/responses/${started.id}`)).status, 404, 'a deleted cancelled response is gone');
     assert.equal((await call(server, 'POST', '/v1/responses/resp_unknown/cancel')).status, 404);
     const done = (await client.responses.create({ model: id(), input: 'hi', max_output_tokens: 2 } as never)) as OpenAI.Responses.Response;
     assert.equal((await client.responses.cancel(done.id)).status, 'incomplete', 'a finished response is returned as stored');

@@ -51,6 +51,11 @@ export class BackgroundResponses {
     return this.running.get(id) ?? this.ended.get(id);
   }
 
+  /** Drops a failed or cancelled one (DELETE); false when none is kept under `id`. */
+  forget(id: string): boolean {
+    return this.ended.delete(id);
+  }
+
   /** Whether the response is still running. */
   isRunning(id: string): boolean {
     return this.running.has(id);

@@ -80,7 +80,8 @@ export function registerStoredResponseRoutes(app: Hono, ctx: ApiContext): void {
     answered(c, async () => {
       const id = c.req.param('id');
       if (ctx.background.isRunning(id)) throw new InvalidRequestError(`response '${id}' is still running in the background: cancel it first (POST /v1/responses/${id}/cancel)`, 'id');
-      await deleteResponse(ctx, id);
+      // A failed or cancelled background response has no record: it is forgotten here.
+      if (!ctx.background.forget(id)) await deleteResponse(ctx, id);
       return c.json({ id, object: 'response', deleted: true });
     }),
   );
