@@ -82,6 +82,16 @@ test("guided_grammar (vLLM's name) and grammar (llama.cpp's): every candidate is
   }
 });
 
+test("structured_outputs (newer vLLM's one object for the guides): regex, choice, json, grammar, json_object", async () => {
+  const id = server.ctx.model.info.id;
+  const run = async (structured_outputs: Record<string, unknown>) => (await client.completions.create({ model: id, prompt: 'x', n: 2, seed: 6, temperature: 1, max_tokens: 60, structured_outputs } as never)).choices.map((c) => c.text);
+  for (const t of await run({ regex: '[0-9]{2}-[a-z]{2}' })) assert.match(t, /^[0-9]{2}-[a-z]{2}$/);
+  for (const t of await run({ choice: ['left', 'right'] })) assert.ok(['left', 'right'].includes(t), t);
+  for (const t of await run({ json: { type: 'object', properties: { k: { type: 'boolean' } }, required: ['k'] } })) assert.equal(typeof JSON.parse(t).k, 'boolean');
+  for (const t of await run({ grammar: 'root ::= "go " [a-c]{2}' })) assert.match(t, /^go [a-c]{2}$/);
+  for (const t of await run({ json_object: true })) assert.equal(typeof JSON.parse(t), 'object');
+});
+
 test('guided decoding errors name the field (HTTP 400)', async () => {
   const bad = async (extra: Record<string, unknown>, param: string, message: RegExp) => {
     await assert.rejects(client.completions.create({ model: server.ctx.model.info.id, prompt: 'x', max_tokens: 5, ...extra } as never), (e: InstanceType<typeof OpenAI.APIError>) => {
@@ -101,6 +111,11 @@ test('guided decoding errors name the field (HTTP 400)', async () => {
   await bad({ grammar: 'root ::= [z-a]' }, 'grammar', /GBNF grammar .*range must run upwards/);
   await bad({ grammar: 'root ::= "a"', guided_grammar: 'root ::= "a"' }, 'grammar', /one of guided_grammar/);
   await bad({ grammar: 'root ::= "a"', guided_regex: 'a' }, 'grammar', /at most one/);
+  await bad({ structured_outputs: { regex: '(ab' } }, 'structured_outputs.regex', /missing \)/);
+  await bad({ structured_outputs: { choice: ['a', ''] } }, 'structured_outputs.choice[1]', /1 to/);
+  await bad({ structured_outputs: { regex: 'a', grammar: 'root ::= "a"' } }, 'structured_outputs.grammar', /at most one/);
+  await bad({ structured_outputs: { regex: 'a' }, guided_regex: 'a' }, 'guided_regex', /structured_outputs or in guided_regex/);
+  await bad({ structured_outputs: { whitespace_pattern: ' ' } }, 'structured_outputs.whitespace_pattern', /./);
 });
 
 test('gRPC: guided_regex, guided_choice, guided_json and guided_grammar; a bad pattern is INVALID_ARGUMENT naming the field', async () => {

@@ -161,6 +161,7 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'response_format', param: 'response_format', values: fc.oneof(fc.constant({ type: 'xml' }), fc.constant({ type: 'json_schema' }), fc.constant({ type: 'json_schema', json_schema: { schema: { $ref: '#/$defs/x' } } }), fc.string({ maxLength: 3 }), fc.nat()) },
     { path: 'guided_regex', param: 'guided_choice', values: fc.constant('a+'), prepare: (b) => (b.guided_choice = ['x']) },
     { path: 'guided_grammar', param: 'guided_grammar', values: fc.oneof(fc.constantFrom('root ::= x', 'root ::= "a', 'r ::= "a"', 'root ::= [z-a]', 'root ::= <[1]>', 'root ::= "a"{9,1}', ''), fc.string({ maxLength: 12 }).filter((g) => !/::=/.test(g)), fc.nat(), fc.constant([])) },
+    { path: 'structured_outputs', param: 'structured_outputs', values: fc.oneof(fc.constant({ regex: '(' }), fc.constant({ choice: [] }), fc.constant({ json: '{' }), fc.constant({ grammar: 'root ::= x' }), fc.constant({ regex: 'a', choice: ['b'] }), fc.constant({ whitespace_pattern: ' ' }), fc.nat(), fc.string({ maxLength: 3 })) },
     { path: 'grammar', param: 'grammar', values: fc.constantFrom('root ::= (', 'root ::= "\\q"'), prepare: (b) => delete b.guided_grammar },
     { path: 'tool_choice', param: 'tool_choice', only: 'chat', values: fc.oneof(fc.constantFrom('auto', 'sometimes'), fc.constant({ type: 'function', function: { name: 'nope' } })), prepare: (b) => (b.tools = [{ type: 'function', function: { name: 'f' } }]) },
     { path: 'tools', param: 'tools', only: 'chat', values: fc.oneof(fc.constant([{ type: 'function', function: { name: 'bad name!' } }]), fc.constant([{ type: 'code' }]), fc.string({ maxLength: 3 })), prepare: (b) => (b.tool_choice = 'required') },
@@ -176,7 +177,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'prompt_logprobs', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'prompt_logprobs', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'structured_outputs', 'tools', 'tool_choice', 'parallel_tool_calls']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
@@ -203,7 +204,7 @@ function fieldCases(l: FuzzLimits): fc.Arbitrary<HttpCase> {
   });
 }
 
-const GUIDES = new Set(['guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'response_format']);
+const GUIDES = new Set(['guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'structured_outputs', 'response_format']);
 
 const randomTypeCases: fc.Arbitrary<HttpCase> = fc.tuple(validBody, fc.constantFrom(...KNOWN), fc.jsonValue({ maxDepth: 3 })).map(([v, key, value]) => {
   const b = withBody(v, (body) => {

@@ -81,6 +81,17 @@ const common = {
   /** A GBNF grammar, as vLLM's guided_grammar and llama.cpp's grammar take it. */
   guided_grammar: z.string().nullish(),
   grammar: z.string().nullish(),
+  /** The same guides as newer vLLM names them (one object instead of the guided_* fields). */
+  structured_outputs: z
+    .object({
+      json: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
+      regex: z.string().nullish(),
+      choice: z.array(z.string()).nullish(),
+      grammar: z.string().nullish(),
+      json_object: z.boolean().nullish(),
+    })
+    .strict()
+    .nullish(),
 };
 
 const ContentPart = z.object({ type: z.literal('text'), text: z.string() }).strict();

@@ -45,6 +45,18 @@ export function skipSpec(s: SkipBody | undefined): SkipSpec | undefined {
 function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSpec, 'guidedRegex' | 'guidedChoice' | 'guidedJson' | 'guidedGrammar' | 'jsonObject'> {
   const rf = b.response_format;
   if (b.guided_grammar != null && b.grammar != null) throw new InvalidRequestError("set one of guided_grammar (vLLM's name) and grammar (llama.cpp's)", 'grammar');
+  const so = b.structured_outputs;
+  if (so) {
+    const old = (['guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'response_format'] as const).find((k) => b[k] != null);
+    if (old) throw new InvalidRequestError(`set the guide in structured_outputs or in ${old}, not both`, old);
+    return {
+      guidedRegex: opt(so.regex),
+      guidedChoice: opt(so.choice),
+      guidedJson: opt(so.json),
+      guidedGrammar: opt(so.grammar),
+      ...(so.json_object ? { jsonObject: true } : {}),
+    };
+  }
   return {
     guidedRegex: opt(b.guided_regex),
     guidedGrammar: opt(b.guided_grammar) ?? opt(b.grammar),
@@ -57,6 +69,7 @@ function guideFields(b: ChatRequestBody | CompletionRequestBody): Pick<RequestSp
 /** Wire names of the guide fields a response_format set (errors about them name it). */
 function guideWireNames(b: ChatRequestBody | CompletionRequestBody): Record<string, string> {
   const t = b.response_format?.type;
+  if (b.structured_outputs) return { guidedRegex: 'structured_outputs.regex', guidedChoice: 'structured_outputs.choice', guidedJson: 'structured_outputs.json', guidedGrammar: 'structured_outputs.grammar', jsonObject: 'structured_outputs.json_object' };
   if (b.grammar != null) return { guidedGrammar: 'grammar' };
   if (t === 'json_schema') return { guidedJson: 'response_format.json_schema.schema' };
   if (t === 'json_object') return { jsonObject: 'response_format' };
