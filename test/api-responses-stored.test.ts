@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { startTestServer, type TestServer } from './helpers/start-server.ts';
+import { metricValue, startTestServer, type TestServer } from './helpers/start-server.ts';
 import { freshDatabase, postgresForTests } from './helpers/store-postgres.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'skipserve-responses-'));
@@ -219,7 +219,10 @@ describe('background responses', () => {
     const started = (await client.responses.create({ model: id(), input: 'hello', temperature: 1, max_output_tokens: 1900, text: long, background: true } as never)) as OpenAI.Responses.Response;
     const running = await call(server, 'DELETE', `/v1/responses/${started.id}`);
     assert.deepEqual([running.status, running.body.error.param], [400, 'id']);
+    const gauge = async () => metricValue(await (await fetch(`${server.http}/metrics`)).text(), 'skipserve_background_responses');
+    assert.equal(await gauge(), 1, 'the metric counts it running');
     const cancelled = await client.responses.cancel(started.id);
+    assert.equal(await gauge(), 0);
     assert.equal(cancelled.status, 'cancelled');
     assert.equal((await client.responses.retrieve(started.id)).status, 'cancelled');
     assert.equal((await client.responses.cancel(started.id)).status, 'cancelled', 'cancelling again changes nothing');

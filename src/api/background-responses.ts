@@ -27,6 +27,10 @@ interface Running {
 
 export class BackgroundResponses {
   private readonly running = new Map<string, Running>();
+
+  /** `onRunning`: told how many run after each start and end (the metrics gauge). */
+  constructor(private readonly onRunning: (count: number) => void = () => {}) {}
+
   private readonly ended = new Map<string, { object: ResponseObject; input: unknown[] }>();
 
   /** Follows a submitted background request until it ends. */
@@ -35,15 +39,18 @@ export class BackgroundResponses {
     entry.settled = result.then(
       () => {
         this.running.delete(id);
+        this.onRunning(this.running.size);
       },
       (err: unknown) => {
         this.running.delete(id);
+        this.onRunning(this.running.size);
         const e = asSkipserveError(err);
         const status = entry.cancelRequested ? 'cancelled' : 'failed';
         this.end(id, { object: { ...inProgress, status, ...(status === 'failed' ? { error: { code: e.code ?? 'server_error', message: e.message } } : {}) }, input });
       },
     );
     this.running.set(id, entry);
+    this.onRunning(this.running.size);
   }
 
   /** A running, failed or cancelled background response with its input items; undefined when it is not here (look in the store). */

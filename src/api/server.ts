@@ -167,7 +167,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
     reloader,
     config,
     keys,
-    background: new BackgroundResponses(),
+    background: new BackgroundResponses((n) => metrics.backgroundResponses.set(n)),
     startedAt: Math.floor(Date.now() / 1000),
     notReadyReason: () => (phase !== 'ready' ? phase : (watch.notReadyReason() ?? (queueFull() ? 'queue full' : null))),
     unhealthyReason: () => watch.unhealthyReason(),

@@ -46,6 +46,7 @@ export function createMetrics() {
     coreGraphBuild: new Counter({ name: 'skipserve_core_graph_build_seconds_total', help: 'Time decode steps waited for skip-core graphs to be built (graphs built ahead at startup are not counted).', registers: r }),
     embeddingRequests: new Counter({ name: 'skipserve_embedding_requests_total', help: 'Embeddings requests (HTTP /v1/embeddings and gRPC Embed) by outcome.', labelNames: ['outcome'] as const, registers: r }),
     embeddingTokens: new Counter({ name: 'skipserve_embedding_tokens_total', help: 'Tokens embedded (one prefill of the layers below the embedding layer each; the embedding cache answers repeats).', registers: r }),
+    backgroundResponses: new Gauge({ name: 'skipserve_background_responses', help: 'Responses API background responses running now (background: true).', registers: r }),
     batchSize: new Histogram({ name: 'skipserve_batch_size', help: 'Rows per decode step.', buckets: BATCH_BUCKETS, registers: r }),
     speedup: new Histogram({ name: 'skipserve_speedup_ratio', help: 'Reported end-to-end speedup per skip-core request: its wall time on the full model beside the same load (its steps at their dense equivalent from dense probe steps, the load beside it re-timed by fair share), over its wall time.', labelNames: byPolicy, buckets: SPEEDUP_BUCKETS, registers: r }),
     skippedCompute: new Histogram({ name: 'skipserve_skipped_compute_ratio', help: 'Fraction of per-token matmul FLOPs removed by the shared skip core, per request.', labelNames: byPolicy, buckets: RATIO_BUCKETS, registers: r }),
