@@ -21,6 +21,8 @@ const fullMatch = (pattern: string) => {
 const PATTERNS = [
   'a*b', '(ab|c)+', 'a{2,3}', 'x?y{2}', '[a-c]+d', '[^a]*', '\\d{1,3}(,\\d{3})*', '(a|b)*abb', '((a|b){2}){2}', 'a{0,2}b{1,}',
   '.*', '(?:ab)?c', 'a{3}', '[\\w-]+', 'a|', '(|a)b', '(a*)*b', '(a+|b+)*c?', '[a\\]b]+', '\\.\\*x', '(?<n>ab)+', 'a+?b', '(?:a{2}){2}', '^ab$', '[\\d.]+', '[^\\d\\s]+', 'a{,2}', '\\s+\\S', '\\w*\\W?', '[^\\w]+',
+  // Bounded repeats of groups that hold alternations and other repeats (each copy is the group's states copied).
+  '(a|bc*){2,3}d', '((ab)?c{1,2}){2}', '(x(y|z){1,2}){0,2}', '([^a]b{2,}){1,2}', '((a|b)+c){2}',
 ];
 
 test('regex: full matches agree with RegExp on random strings', () => {

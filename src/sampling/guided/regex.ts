@@ -101,7 +101,6 @@ class Parser {
 
   constructor(
     private readonly src: string,
-    /** Shared by the copies a bounded repeat parses again. */
     readonly states: NfaState[] = [],
   ) {}
 
@@ -157,11 +156,12 @@ class Parser {
     return f ?? this.empty();
   }
 
-  /** An atom and its quantifier, if any; a bounded repeat parses the atom's text again for each copy. */
+  /** An atom and its quantifier, if any; a bounded repeat copies the atom's states for each copy. */
   private quantified(): Frag {
-    const atomStart = this.i;
+    // The atom's states are the ones made while it is parsed, in a row, linked only among themselves.
+    const first = this.states.length;
     const f = this.atom();
-    const text = this.src.slice(atomStart, this.i);
+    const atom = { first, last: this.states.length };
     const c = this.src[this.i];
     let min: number;
     let max: number;
@@ -182,10 +182,21 @@ class Parser {
     if (next === '*' || next === '+' || next === '?' || (next === '{' && /^\{\d+(,\d*)?\}/.test(this.src.slice(this.i)))) {
       throw this.error('nothing to repeat (a quantifier follows a quantifier; group the first, as in (?:x{2}){3})');
     }
-    return this.repeat(f, min, max, text);
+    return this.repeat(f, min, max, atom);
   }
 
-  private repeat(f: Frag, min: number, max: number, text: string): Frag {
+  /** A copy of fragment `f`, whose states are `atom.first` up to `atom.last` (their character sets shared). */
+  private copy(f: Frag, atom: { first: number; last: number }): Frag {
+    const delta = this.states.length - atom.first;
+    if (this.states.length + (atom.last - atom.first) > MAX_STATES) throw new RegexError(`the pattern is too large (more than ${MAX_STATES} states once its repeats are expanded)`);
+    for (let s = atom.first; s < atom.last; s++) {
+      const { edge, eps } = this.states[s]!;
+      this.states.push({ edge: edge && { chars: edge.chars, negated: edge.negated, to: edge.to + delta }, eps: eps.map((t) => t + delta) });
+    }
+    return { start: f.start + delta, end: f.end + delta };
+  }
+
+  private repeat(f: Frag, min: number, max: number, atom: { first: number; last: number }): Frag {
     if (min === 0 && max === Infinity) {
       const hub = this.state();
       this.link(hub, f.start);
@@ -196,7 +207,7 @@ class Parser {
     const count = max === Infinity ? min : max;
     if (count > 1000) throw this.error(`repeat count ${count} is above 1000`);
     const parts: Frag[] = [f];
-    for (let k = 1; k < count; k++) parts.push(new Parser(text, this.states).whole());
+    for (let k = 1; k < count; k++) parts.push(this.copy(f, atom));
     const end = this.state();
     for (let k = 0; k + 1 < parts.length; k++) this.link(parts[k]!.end, parts[k + 1]!.start);
     const last = parts[parts.length - 1]!;
