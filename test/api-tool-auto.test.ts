@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import OpenAI from 'openai';
 import type { GenerateRequestMsg, GenerateResponseMsg } from '../src/api/grpc/messages.ts';
 import { inferenceClient } from './helpers/grpc-client.ts';
-import { startTestServer, type TestServer } from './helpers/start-server.ts';
+import { metricValue, startTestServer, type TestServer } from './helpers/start-server.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -79,6 +79,10 @@ test('chat: an answer without calls is content (tool_choice auto by default), st
   assert.deepEqual([s.content, s.calls.length, s.finish], [r.choices[0]!.message.content, 0, 'stop']);
   const free = await client.chat.completions.create({ model, messages, tools: [add], tool_choice: 'auto', seed: 5, max_tokens: 20 } as never) as OpenAI.Chat.Completions.ChatCompletion;
   assert.equal(typeof free.choices[0]!.message.content, 'string', 'unguided random text is content');
+  // The metric counts each candidate by what the parser read (the test before this one wrote calls).
+  const text = await (await fetch(`${server.http}/metrics`)).text();
+  assert.ok(metricValue(text, 'skipserve_tool_call_parses_total{parser="hermes",outcome="calls"}')! >= 2);
+  assert.ok(metricValue(text, 'skipserve_tool_call_parses_total{parser="hermes",outcome="text"}')! >= 2);
 });
 
 test('Responses API (--tool-call-parser json, the answer held to a call by text.format): function_call items, streamed as unstreamed; no call: one message', async () => {

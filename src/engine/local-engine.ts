@@ -28,6 +28,8 @@ import { prefixCacheTokens } from './prefix-cache.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { GuideChecker } from './guide-checker.ts';
+import { toolModeOf } from './tool-calls.ts';
+import { parseToolCalls } from './tool-parsers.ts';
 import { servedRecord } from './served-record.ts';
 import type { GenerationResult, RequestSpec } from './types.ts';
 
@@ -225,6 +227,12 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       // Recorded before anyone reading the result sees it, so a lookup right after the answer finds it.
       const result = store && !spec.unrecorded ? handle.result.then((r) => (store.record(servedRecord(id, createdAt, req, r, served, spec.keepResponse)), r)) : handle.result;
       const logLine = o.log?.request;
+      const auto = toolModeOf(spec);
+      if (auto?.kind === 'auto') {
+        result.then((r) => {
+          for (const c of r.candidates) metrics.toolCallParses.inc({ parser: auto.parser, outcome: parseToolCalls(auto.parser, c.text, auto.names).calls.length ? 'calls' : 'text' });
+        }, () => {});
+      }
       if (logLine) result.then((r) => logLine(requestLogLine(id, r), 'request done'), (err) => logLine({ id, policy: req.policy.name, outcome: outcomeOf(err), err: (err as Error).message }, 'request failed'));
       result.catch(() => {});
       return { ...handle, result, id, versions: served };
