@@ -27,11 +27,10 @@ interface Running {
 
 export class BackgroundResponses {
   private readonly running = new Map<string, Running>();
+  private readonly ended = new Map<string, { object: ResponseObject; input: unknown[] }>();
 
   /** `onRunning`: told how many run after each start and end (the metrics gauge). */
   constructor(private readonly onRunning: (count: number) => void = () => {}) {}
-
-  private readonly ended = new Map<string, { object: ResponseObject; input: unknown[] }>();
 
   /** Follows a submitted background request until it ends. */
   start(id: string, inProgress: ResponseObject, input: unknown[], abort: AbortController, result: Promise<GenerationResult>): void {

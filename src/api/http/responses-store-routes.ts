@@ -18,7 +18,7 @@ import { parseBody } from './request-schema.ts';
 
 const RetrieveQuery = z
   .object({
-    stream: z.enum(['false'], { error: 'a stored response is sent whole: this server runs no background responses whose events could be replayed' }).optional(),
+    stream: z.enum(['false'], { error: "a response is sent whole: this server does not keep a response's events to replay them" }).optional(),
     include: z.unknown().optional(),
     'include[]': z.unknown().optional(),
     starting_after: z.unknown().optional(),
