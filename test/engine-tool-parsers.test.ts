@@ -41,7 +41,7 @@ function streamed(p: ToolParserName, pieces: string[]) {
     content += out.content;
     if (out.calls.length) calls = out.calls;
   });
-  return { content, calls, started: s.started };
+  return { content, calls };
 }
 
 const texts: Record<ToolParserName, string[]> = {

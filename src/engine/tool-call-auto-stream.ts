@@ -10,7 +10,6 @@ import { holdFrom, parseToolCalls, type ToolParserName } from './tool-parsers.ts
 export class AutoToolStream {
   private text = '';
   private sent = 0;
-  private anyContent = false;
 
   constructor(
     private readonly parser: ToolParserName,
@@ -24,18 +23,11 @@ export class AutoToolStream {
       const upTo = Math.max(this.sent, holdFrom(this.parser, this.text));
       const content = this.text.slice(this.sent, upTo);
       this.sent = upTo;
-      this.anyContent ||= content.length > 0;
       return { content, calls: [] };
     }
     const { content, calls } = parseToolCalls(this.parser, this.text, this.names);
     const rest = (calls.length ? (content ?? '') : this.text).slice(this.sent);
     this.sent = this.text.length;
-    this.anyContent ||= rest.length > 0;
     return { content: rest, calls };
-  }
-
-  /** Whether any content has been sent. */
-  get started(): boolean {
-    return this.anyContent;
   }
 }

@@ -64,7 +64,7 @@ function messagesFromMsg(m: GenerateRequestMsg): ChatMessage[] {
 }
 
 /** The request's tool fields in domain terms; `toolParser` is the server's --tool-call-parser. */
-export function toolFieldsFromMsg(m: GenerateRequestMsg, toolParser: ToolParserName | undefined): ToolFields {
+function toolFieldsFromMsg(m: GenerateRequestMsg, toolParser: ToolParserName | undefined): ToolFields {
   const tools = (m.tools ?? []).map((t, i): ToolDef => ({
     type: 'function',
     function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: jsonObject(t.parameters, `tools[${i}].parameters`) } : {}) },

@@ -12,12 +12,12 @@ import { ReflectionService } from '@grpc/reflection';
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../../errors.ts';
 import { countedEmbedding, embedInputs } from '../../engine/embeddings.ts';
 import type { ServedHandle } from '../../engine/local-engine.ts';
-import type { GenerationResult } from '../../engine/types.ts';
+import type { GenerationResult, RequestSpec } from '../../engine/types.ts';
 import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
-import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg, toolFieldsFromMsg } from './convert.ts';
+import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toolModeOf } from '../../engine/tool-calls.ts';
 import { toGrpc } from './errors.ts';
 import type {
@@ -112,24 +112,25 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     const spec = specFromMsg(call.request, ctx.config.toolCallParser);
     // The engine serving now; the request stays on it (and its versions) even if a reload swaps it.
     const engine = ctx.model;
-    return { engine, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline, receivedAt }) };
+    return { engine, spec, handle: engine.submit({ ...spec, stream, key, signal: abort.signal, deadline, receivedAt }) };
   };
-  const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult, req: GenerateRequestMsg) => {
-    const chat = req.messages.length ? { toolMode: toolModeOf(toolFieldsFromMsg(req, ctx.config.toolCallParser)), reasoning: ctx.config.reasoningParser } : null;
+  /** The response; a messages request's candidates read as chat messages under its tool mode and the reasoning parser. */
+  const respond = (engine: ApiContext['model'], handle: ServedHandle, result: GenerationResult, spec: RequestSpec) => {
+    const chat = spec.prompt.kind === 'chat' ? { toolMode: toolModeOf(spec), reasoning: ctx.config.reasoningParser } : null;
     return resultToMsg(engine.tokenizer, handle.id, engine.info.id, Math.floor(Date.now() / 1000), result, chat);
   };
 
   const generate = unary<GenerateRequestMsg, GenerateResponseMsg>(async (call) => {
-    const { engine, handle } = submit(call, false);
+    const { engine, spec, handle } = submit(call, false);
     const h = await handle;
-    return respond(engine, h, await h.result, call.request);
+    return respond(engine, h, await h.result, spec);
   }, true);
 
   const generateStream: grpc.handleServerStreamingCall<GenerateRequestMsg, GenerateStreamResponseMsg> = async (call) => {
     try {
       authorized(call.metadata);
       decoded(call.request);
-      const { engine, handle: submitted } = submit(call, true);
+      const { engine, spec, handle: submitted } = submit(call, true);
       const handle = await submitted;
       let first = true;
       for await (const d of handle.events) {
@@ -139,7 +140,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
         first = false;
         call.write({ delta: deltaToMsg(engine.tokenizer, d) });
       }
-      call.write({ final: respond(engine, handle, await handle.result, call.request) });
+      call.write({ final: respond(engine, handle, await handle.result, spec) });
       call.end();
     } catch (err) {
       const e = fail(err);

@@ -181,7 +181,7 @@ export function toolCallChunk(id: string, model: string, created: number, index:
   const calls =
     toolMode.kind === 'named'
       ? [piece.first ? wireCall({ name: toolMode.name, arguments: piece.text }, 0) : { index: 0, function: { arguments: piece.text } }]
-      : (piece.events ?? []).map((e) => (e.kind === 'open' ? { index: e.index, id: newCallId(), type: 'function', function: { name: e.name, arguments: '' } } : { index: e.index, function: { arguments: e.text } }));
+      : (piece.events ?? []).map((e) => (e.kind === 'open' ? wireCall({ name: e.name, arguments: '' }, e.index) : { index: e.index, function: { arguments: e.text } }));
   const delta = { ...head, ...(calls.length ? { tool_calls: calls } : {}) };
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index, delta, logprobs: piece.logprobs, finish_reason: finish, ...extras }] };
 }

@@ -34,11 +34,11 @@ async function streamParts(m: ResponseMeta, events: AsyncIterable<CandidateDelta
   const split = new ChatAnswerStream(m.reasoning, mode);
   let index = 0;
   // The reasoning item: opened by its first piece, closed when the content starts or at the end.
-  let thought: { text: string; open: boolean } | null = null;
+  const thought = { text: '', started: false, open: false };
   const think = reasoningItem(m, '', 'in_progress');
   const thinkAt = () => ({ item_id: think.id, output_index: 0, content_index: 0 });
   const closeThought = async () => {
-    if (!thought?.open) return;
+    if (!thought.open) return;
     thought.open = false;
     const part = { type: 'reasoning_text', text: thought.text };
     await send('response.reasoning_text.done', { ...thinkAt(), text: thought.text });
@@ -47,8 +47,8 @@ async function streamParts(m: ResponseMeta, events: AsyncIterable<CandidateDelta
     index = 1;
   };
   const reason = async (text: string) => {
-    if (!thought) {
-      thought = { text: '', open: true };
+    if (!thought.started) {
+      thought.started = thought.open = true;
       await send('response.output_item.added', { output_index: 0, item: think });
       await send('response.content_part.added', { ...thinkAt(), part: { type: 'reasoning_text', text: '' } });
     }
@@ -82,7 +82,7 @@ async function streamParts(m: ResponseMeta, events: AsyncIterable<CandidateDelta
   if (items[0]?.type === 'reasoning') {
     // A run cut short ends the reasoning where the answer has it.
     const full = (items[0] as ReasoningOut).content[0]!.text;
-    if (!thought || full.length > (thought as { text: string }).text.length) await reason(full.slice(thought ? (thought as { text: string }).text.length : 0));
+    if (!thought.started || full.length > thought.text.length) await reason(full.slice(thought.text.length));
     await closeThought();
     next = 1;
   }
