@@ -125,6 +125,18 @@ test('best_of: Generate returns the n best of best_of candidates, best first, wi
   );
 });
 
+test('beam search: Generate returns the beams HTTP returns, best first; GenerateStream sends the n best whole; length_penalty alone is refused', async () => {
+  const req = { ...base, prompt: 'Hi! Th', max_tokens: 8, use_beam_search: true, length_penalty: 0.5 };
+  const http = (await (await fetch(`${server.http}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...req, n: 3 }) })).json()) as { choices: { text: string }[] };
+  const r = await unary<GenerateResponseMsg>('Generate', { ...req, n: 3 });
+  assert.deepEqual(r.candidates.map((c) => [c.index, c.text]), http.choices.map((c, i) => [i, c.text]));
+  const texts = new Map<number, string>();
+  const call = client.GenerateStream!({ ...req, n: 2, best_of: 3 }) as grpc.ClientReadableStream<GenerateStreamResponseMsg>;
+  for await (const m of call as AsyncIterable<GenerateStreamResponseMsg>) if (m.delta) texts.set(m.delta.index, (texts.get(m.delta.index) ?? '') + m.delta.text);
+  assert.deepEqual([...texts.entries()].sort(), http.choices.slice(0, 2).map((c, i) => [i, c.text]));
+  await assert.rejects(unary('Generate', { ...base, length_penalty: 2 }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details.startsWith('length_penalty'));
+});
+
 test('Generate with logit_bias: a token at +100 is drawn every time', async () => {
   const r = await unary<GenerateResponseMsg>('Generate', { ...base, n: 2, max_tokens: 5, temperature: 1, seed: 2, ignore_eos: true, logit_bias: { [3 + 66]: 100 } }); // byte B in the test tokenizer
   assert.deepEqual(r.candidates.map((c) => c.text), ['BBBBB', 'BBBBB']);

@@ -26,6 +26,8 @@ const WIRE: Record<string, string> = {
   badWords: 'bad_words',
   stopTokenIds: 'stop_token_ids',
   minTokens: 'min_tokens',
+  useBeamSearch: 'use_beam_search',
+  lengthPenalty: 'length_penalty',
   includeStopStrInOutput: 'include_stop_str_in_output',
   truncatePromptTokens: 'truncate_prompt_tokens',
   addGenerationPrompt: 'add_generation_prompt',

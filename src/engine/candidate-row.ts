@@ -27,17 +27,19 @@ export class CandidateRow {
   finishReason: FinishReason | null = null;
   /** The token to feed at the next decode step. */
   lastToken = -1;
-  readonly tokenIds: number[] = [];
-  readonly logprobs: TokenLogprob[] = [];
+  tokenIds: number[] = [];
+  logprobs: TokenLogprob[] = [];
   private logprobSum = 0;
-  private readonly detok: IncrementalDetokenizer;
-  private readonly stopper: StopChecker;
+  private detok: IncrementalDetokenizer;
+  private stopper: StopChecker;
   /** Time the previous token was produced (ms, performance.now()). */
   lastTokenAt = 0;
 
   constructor(
-    readonly index: number,
-    readonly seq: SeqId,
+    /** Its place among the request's candidates (a beam's changes as beams are ranked). */
+    public index: number,
+    /** Its sequence in the runtime (-1: none, e.g. a finished beam). */
+    public seq: SeqId,
     readonly plan: SkipPlan,
     /** How the runtime samples this row (seed + index, the request's sampling, its stop ids and alternatives). */
     readonly spec: SamplerSpec,
@@ -47,6 +49,22 @@ export class CandidateRow {
   ) {
     this.detok = new IncrementalDetokenizer(tokenizer, [...promptTokens]);
     this.stopper = new StopChecker(limits.stop, limits.includeStop);
+  }
+
+  /** A copy of this row on sequence `seq` (a beam that continues in two ways): same tokens, text and stop state. */
+  fork(seq: SeqId): CandidateRow {
+    const c = Object.assign(Object.create(CandidateRow.prototype) as CandidateRow, this);
+    c.seq = seq;
+    c.tokenIds = this.tokenIds.slice();
+    c.logprobs = this.logprobs.slice();
+    c.detok = this.detok.clone();
+    c.stopper = this.stopper.clone();
+    return c;
+  }
+
+  /** Sum of its tokens' log-probabilities (a beam's score before the length penalty). */
+  get logprobTotal(): number {
+    return this.logprobSum;
   }
 
   /** Takes the runtime's next token for this row; returns the delta to stream (finishReason set when done). */

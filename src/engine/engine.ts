@@ -5,7 +5,7 @@
  * for the skip-core group whose turn it is (fair share), samples and streams the deltas. Rows
  * finish independently and free their KV. Metrics go to RequestStats, the speedup to SpeedupMeter.
  */
-import { PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
+import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { LiveCore } from '../router/shared-core.ts';
 import type { SampledToken, SamplerSpec, SamplingRunner, StepRow } from '../model/runner-types.ts';
@@ -15,6 +15,7 @@ import type { Outcome } from '../metrics/metrics.ts';
 import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
+import { BeamSearch, beamTopK } from './beam-search.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -139,6 +140,9 @@ export class Engine {
         liveCores: () => this.liveCores(),
       });
       if (chosen.plans.length !== req.n) throw new SkipserveError(`policy '${policy.name}' returned ${chosen.plans.length} plans for n=${req.n}`);
+      if (req.beam && new Set(chosen.plans.map(planKey)).size > 1) {
+        throw new InvalidRequestError(`beam search compares its beams' log-probabilities, so every beam runs one plan; policy '${policy.name}' gave its candidates different plans (use a policy that shares one skip core, or none)`, 'policy');
+      }
       parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake(), { arrivedAt, embedMs });
     } catch (err) {
       this.scheduler.release();
@@ -381,6 +385,10 @@ export class Engine {
         this.completeParent(p);
         continue;
       }
+      if (r.beam) {
+        await this.startBeams(p, eos);
+        continue;
+      }
       // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
       const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
       await this.releasePrompt(p);
@@ -389,6 +397,36 @@ export class Engine {
       for (const row of p.rows) this.owners.set(row, p);
       p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));
     }
+  }
+
+  /** A beam search's first step: the prompt's one beam, whose most likely tokens start the beams. */
+  private async startBeams(p: ParentRequest, eos: number[]): Promise<void> {
+    const r = p.req;
+    const spec: SamplerSpec = { temperature: 0, topP: 1, topK: 0, seed: r.seed, topLogprobs: beamTopK(r.n, eos.length, r.logprobs ? r.topLogprobs : 0), stopTokenIds: eos };
+    const { seqs, sampled } = await this.o.runner.forkSampled(p.promptSeq!, [spec]);
+    await this.releasePrompt(p);
+    const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...(r.minTokens ? { minTokens: r.minTokens } : {}), includeStop: r.includeStopStr ?? false };
+    const root = new CandidateRow(0, seqs[0]!, p.plans[0]!, spec, this.o.tokenizer, r.promptTokens, limits);
+    this.owners.set(root, p);
+    p.rows = [root];
+    p.beam = new BeamSearch({ width: r.n, lengthPenalty: r.beam!.lengthPenalty, promptLength: r.promptTokens.length, maxTokens: r.maxTokens, eos, minTokens: r.minTokens ?? 0, topLogprobs: limits.topLogprobs });
+    await this.advanceBeams(p, [root], sampled);
+  }
+
+  /** Moves a beam search on by the step its live beams took; streams and completes it when it is over. */
+  private async advanceBeams(p: ParentRequest, live: CandidateRow[], sampled: SampledToken[]): Promise<void> {
+    const now = performance.now();
+    for (const row of live) this.o.stats.produced(p, row, 1, now);
+    const next = await p.beam!.step(this.o.runner, live, sampled);
+    for (const row of next) this.owners.set(row, p);
+    if (next.length) {
+      p.rows = next;
+      return;
+    }
+    // Beams change until the end, so the text comes at once: the returned beams, best first.
+    p.rows = p.beam!.finished();
+    for (const row of p.rows.slice(0, p.req.returnN)) p.events.push({ index: row.index, text: row.text, tokenIds: row.tokenIds, logprobs: row.logprobs, finishReason: row.finishReason ?? 'stop' });
+    this.completeParent(p);
   }
 
   /** Hands a prefilled prompt's sequence to the prefix cache (or frees it). */
@@ -451,10 +489,18 @@ export class Engine {
       const denseMs = shared ? (this.meter?.denseMeanMs(mine, contextOf.get(p)! / mine) ?? (out.runMs * ratio * mine) / group.length) : key === DENSE_KEY || !this.meter ? out.runMs : this.meter.denseEquivalentMs(key, group.length, out.runMs);
       p.decodedStep({ rows: mine, denseMs, shared, denseRowsBeside: denseRows });
     }
+    const beams = new Map<ParentRequest, { rows: CandidateRow[]; sampled: SampledToken[] }>();
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
-      if (!p.done && !p.cancellation.reason && !row.finished) this.accept(p, row, out.sampled![i]!);
+      if (p.done || p.cancellation.reason || row.finished) continue;
+      if (!p.beam) this.accept(p, row, out.sampled![i]!);
+      else {
+        const b = beams.get(p) ?? beams.set(p, { rows: [], sampled: [] }).get(p)!;
+        b.rows.push(row);
+        b.sampled.push(out.sampled![i]!);
+      }
     }
+    for (const [p, b] of beams) await this.advanceBeams(p, b.rows, b.sampled);
     const around = Math.max(0, performance.now() - t0 - waited - out.runMs);
     this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, around);
     if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);

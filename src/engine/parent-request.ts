@@ -5,6 +5,7 @@
 import { coreKey, skipCore, type SkipPlan } from '../plans/plan.ts';
 import type { SkipserveError } from '../errors.ts';
 import { summarize } from './best-of-n.ts';
+import type { BeamSearch } from './beam-search.ts';
 import type { CandidateRow } from './candidate-row.ts';
 import { Cancellation } from './cancellation.ts';
 import { EventQueue } from './event-queue.ts';
@@ -22,6 +23,8 @@ export class ParentRequest {
   /** Admission priority (lower first). */
   readonly priority: number;
   rows: CandidateRow[] = [];
+  /** Its beam search, once started when it asks for one (its rows are then the live beams). */
+  beam: BeamSearch | null = null;
   readonly events = new EventQueue<CandidateDelta>();
   readonly result: Promise<GenerationResult>;
   readonly cancellation: Cancellation;
@@ -134,7 +137,8 @@ export class ParentRequest {
         logprobs: r.logprobs,
       })),
       selectedIndex: s.selectedIndex,
-      ...(s.returned ? { returned: s.returned } : {}),
+      // Beams come best first already; sampled candidates are ranked under the request's select rule.
+      ...(this.beam ? (this.req.returnN < this.rows.length ? { returned: this.rows.slice(0, this.req.returnN).map((_, i) => i) } : {}) : s.returned ? { returned: s.returned } : {}),
       policy: this.policyName,
       arm: this.req.arm,
       policyDetail: this.policyDetail,

@@ -6,12 +6,13 @@
  * default). Errors name the domain field; the transports map field names to their wire names.
  */
 import { checkGuides, guideCheckFields, patternOf, type CheckedGuides } from './guide-checks.ts';
+import { GUIDE_FIELDS } from './guided-request.ts';
 import { InvalidRequestError, PolicyUnavailableError } from '../errors.ts';
 import type { PolicyOptions } from '../plans/policies/policy.ts';
 import type { PolicyRegistry } from '../plans/policies/registry.ts';
 import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 import { compileAnswerPattern } from './answers.ts';
-import { checkEndRules, checkLogitBias, checkMetadata, checkServedModel, checkTokenRules, int, num, REQUEST_LIMITS } from './request-checks.ts';
+import { checkBeamSearch, checkEndRules, checkLogitBias, checkMetadata, checkServedModel, checkTokenRules, int, num, REQUEST_LIMITS } from './request-checks.ts';
 import { renderPrompt, truncatePrompt, type PromptServices } from './render-prompt.ts';
 import type { GenerationRequest, RequestSpec } from './types.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
@@ -48,7 +49,7 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec, checked: C
   checkServedModel(info, spec.model);
   const n = int(spec.n, 'n', 1, limits.maxBatch, `an integer from 1 to ${limits.maxBatch} (the server's max batch)`) ?? 1;
   const bestOf = int(spec.bestOf, 'bestOf', n, limits.maxBatch, `an integer from n (${n}) to ${limits.maxBatch} (the server's max batch)`) ?? n;
-  if (spec.stream && bestOf > n) throw new InvalidRequestError(`bestOf (${bestOf}) > n (${n}) cannot be streamed: the best candidates are known only when all are done; send it without stream`, 'bestOf');
+  if (spec.stream && bestOf > n && !spec.useBeamSearch) throw new InvalidRequestError(`bestOf (${bestOf}) > n (${n}) cannot be streamed: the best candidates are known only when all are done; send it without stream`, 'bestOf');
 
   const prompt = truncatePrompt(s, renderPrompt(s, spec.prompt), spec.truncatePromptTokens);
   if (prompt.tokens.length === 0) throw new InvalidRequestError('the prompt is empty after tokenization', prompt.field);
@@ -129,13 +130,17 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec, checked: C
     if (tokenRules.allowedTokenIds.every((t) => stops.has(t))) throw new InvalidRequestError('every allowed token ends the text, which minTokens forbids at first', 'allowedTokenIds');
   }
   if (guide && tokenRules.allowedTokenIds) throw new InvalidRequestError('guided decoding (and a forced tool call) chooses the tokens that may follow; allowedTokenIds would fight it', 'allowedTokenIds');
+  const sampling = { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...repetition, ...tokenRules, ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) };
+  const guideField = toolPattern ? 'toolChoice' : asked ? (GUIDE_FIELDS.find((k) => spec[k] !== undefined && spec[k] !== false) ?? 'guidedRegex') : null;
+  const beam = checkBeamSearch(spec, sampling, guideField);
   return {
     promptTokens: prompt.tokens,
     promptText: prompt.text,
     n: bestOf,
     returnN: n,
     maxTokens,
-    sampling: { temperature, topP, topK: topK > 0 ? topK : 0, ...(minP > 0 ? { minP } : {}), ...repetition, ...tokenRules, ...(presencePenalty !== 0 ? { presencePenalty } : {}), ...(frequencyPenalty !== 0 ? { frequencyPenalty } : {}), ...(logitBias.length ? { logitBias } : {}), ...(guide ? { guide: { regex: guide } } : {}) },
+    ...(beam ? { beam } : {}),
+    sampling,
     seed: seed ?? Math.floor(Math.random() * 2 ** 31),
     stop,
     ...endRules,

@@ -98,3 +98,25 @@ export function num(v: number | undefined, field: string, ok: (x: number) => boo
   if (!Number.isFinite(v) || !ok(v)) throw new InvalidRequestError(`${field} must be ${what}; got ${v}`, field);
   return v;
 }
+
+/** Sampling fields that change the distribution a beam's score is read from (beam search ranks by the model's own log-probabilities). */
+const NOT_WITH_BEAMS = ['presencePenalty', 'frequencyPenalty', 'repetitionPenalty', 'logitBias', 'allowedTokenIds', 'badWords'] as const satisfies readonly (keyof SamplingParams)[];
+
+/**
+ * vLLM's use_beam_search and length_penalty: the beam options, or undefined for sampling. Beams
+ * rank by the model's own log-probabilities, so rules that reshape the distribution (penalties,
+ * logit_bias, token rules) and guides are refused naming their field; `guideField` is the field
+ * that asked for a guide (a guided_* field, response_format or a forced tool call), if any.
+ */
+export function checkBeamSearch(spec: RequestSpec, sampling: SamplingParams, guideField: string | null): GenerationRequest['beam'] {
+  const lengthPenalty = num(spec.lengthPenalty, 'lengthPenalty', (x) => Math.abs(x) <= 100, 'a number from -100 to 100');
+  if (!spec.useBeamSearch) {
+    if (lengthPenalty !== undefined) throw new InvalidRequestError('lengthPenalty applies to beam search; send useBeamSearch: true with it', 'lengthPenalty');
+    return undefined;
+  }
+  for (const field of NOT_WITH_BEAMS) {
+    if (sampling[field] !== undefined) throw new InvalidRequestError(`${field} reshapes the distribution beams are ranked by; beam search takes the model's own log-probabilities (drop ${field} or useBeamSearch)`, field);
+  }
+  if (guideField) throw new InvalidRequestError(`beam search does not guide its beams; drop ${guideField} or useBeamSearch`, guideField);
+  return { lengthPenalty: lengthPenalty ?? 1 };
+}

@@ -55,6 +55,13 @@ export interface RequestSpec extends GuideFields, ToolFields {
   bestOf?: number;
   /** The caller streams deltas (best_of > n cannot be streamed: the best are known only at the end). */
   stream?: boolean;
+  /**
+   * vLLM's use_beam_search: `bestOf` (else `n`) beams ranked by their summed log-probability over
+   * their length to the power `lengthPenalty`, the best `n` returned; deterministic (no sampling).
+   */
+  useBeamSearch?: boolean;
+  /** Beam search's length penalty (vLLM's and Hugging Face's; default 1: the mean log-probability over prompt and output). */
+  lengthPenalty?: number;
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -128,6 +135,8 @@ export interface GenerationRequest {
   returnN: number;
   /** Tokens to generate per candidate at most. */
   maxTokens: number;
+  /** Beam search instead of sampling: `n` beams (beam-search.ts), the best `returnN` returned. */
+  beam?: { lengthPenalty: number };
   sampling: SamplingParams;
   /** Candidate i samples with seed + i. */
   seed: number;

@@ -55,6 +55,11 @@ export class StopChecker {
     return this.release(this.text.length - this.heldBack(), false);
   }
 
+  /** An independent copy in the same state (a beam that forks keeps its text so far). */
+  clone(): StopChecker {
+    return Object.assign(Object.create(StopChecker.prototype) as StopChecker, this);
+  }
+
   /** Releases everything still held back (the text ended without a stop string). */
   flush(): string {
     return this.release(this.text.length, this.done).emit;

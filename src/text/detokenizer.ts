@@ -14,7 +14,7 @@ export interface TokenDecoder {
 const CONTEXT_TOKENS = 5;
 
 export class IncrementalDetokenizer {
-  private readonly ids: number[];
+  private ids: number[];
   private prefixOffset: number;
   private readOffset: number;
   private readonly start: number;
@@ -45,6 +45,13 @@ export class IncrementalDetokenizer {
       return delta;
     }
     return '';
+  }
+
+  /** An independent copy in the same state (a beam that forks keeps its text so far). */
+  clone(): IncrementalDetokenizer {
+    const c = Object.assign(Object.create(IncrementalDetokenizer.prototype) as IncrementalDetokenizer, this);
+    c.ids = this.ids.slice();
+    return c;
   }
 
   /** Returns whatever text is still held back (e.g. a trailing incomplete character) at the end. */

@@ -122,6 +122,8 @@ export function specFromMsg(m: GenerateRequestMsg, toolParser?: ToolParserName):
     seed: m.seed,
     stop: m.stop.length ? m.stop : undefined,
     ignoreEos: m.ignore_eos,
+    ...(m.use_beam_search ? { useBeamSearch: true } : {}),
+    lengthPenalty: m.length_penalty,
     metadata: m.metadata && Object.keys(m.metadata).length ? m.metadata : undefined,
     logprobs: m.logprobs,
     topLogprobs: m.top_logprobs,

@@ -58,6 +58,8 @@ export interface GenerateRequestMsg {
   tool_choice: string;
   parallel_tool_calls?: boolean;
   chat_template_kwargs: string;
+  use_beam_search: boolean;
+  length_penalty?: number;
   repetition_penalty?: number;
   stop_token_ids: number[];
   min_tokens?: number;

@@ -39,6 +39,9 @@ const common = {
   /** include_usage: a last chunk with the usage; continuous_usage_stats (vLLM): every chunk with the usage so far. */
   stream_options: z.object({ include_usage: z.boolean().optional(), continuous_usage_stats: z.boolean().optional() }).strict().nullish(),
   ignore_eos: z.boolean().optional(),
+  /** Extension as in vLLM: beam search (best_of, else n, beams; the best n returned) and its length penalty. */
+  use_beam_search: z.boolean().nullish(),
+  length_penalty: z.number().nullish(),
   user: z.string().optional(),
   /** OpenAI's tags: up to 16 string pairs, recorded with the request (limits checked in prepareRequest). */
   metadata: z.record(z.string(), z.string()).nullish(),

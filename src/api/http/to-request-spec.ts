@@ -102,6 +102,8 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     seed: opt(b.seed),
     stop: stopList(b.stop),
     ignoreEos: b.ignore_eos,
+    useBeamSearch: opt(b.use_beam_search),
+    lengthPenalty: opt(b.length_penalty),
     skip: skipSpec(b.skip),
     metadata: opt(b.metadata),
   };
