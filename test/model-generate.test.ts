@@ -67,6 +67,15 @@ describe('generate CLI', () => {
     assert.ok(new Set(penalized.token_ids).size > new Set(greedy.token_ids).size);
   });
 
+  it('--beam W returns the best beam, deterministically; --length-penalty needs --beam', () => {
+    const args = ['--prompt', 'x', '--max-tokens', '10', '--json'];
+    const beam = JSON.parse(cli([...args, '--beam', '4', '--length-penalty', '0']).stdout);
+    assert.deepEqual(JSON.parse(cli([...args, '--beam', '4', '--length-penalty', '0']).stdout).token_ids, beam.token_ids);
+    assert.ok(beam.completion_tokens >= 1);
+    assert.match(cli(['--prompt', 'hi', '--length-penalty', '2']).stderr, /--length-penalty needs --beam/);
+    assert.match(cli(['--prompt', 'hi', '--beam', '0']).stderr, /--beam must be an integer from 1 to 64/);
+  });
+
   it('plain text output and clear errors', () => {
     const out = execFileSync(process.execPath, ['bin/skipserve.mjs', 'generate', '--model', dir, '--prompt', 'hi', '--max-tokens', '3'], { cwd: ROOT, encoding: 'utf8' });
     assert.ok(out.endsWith('\n'));

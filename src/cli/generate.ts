@@ -1,7 +1,8 @@
 /**
  * `skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P]
- * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
- * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given).
+ * [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--beam W [--length-penalty X]] [--plan JSON] [--threads N] [--json]`: one completion on the local model,
+ * through the same engine as the server (a request with n = 1, policy `explicit` when --plan is given;
+ * with --beam, the best of a beam search of width W).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +11,7 @@ import { planToWire, type SkipPlanWire } from '../plans/plan.ts';
 import { MAX_REPETITION_PENALTY } from '../sampling/sampler.ts';
 
 const USAGE =
-  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--plan JSON] [--threads N] [--json]';
+  'usage: skipserve generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--presence-penalty X] [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--guided-regex RE | --guided-json SCHEMA] [--seed S] [--beam W [--length-penalty X]] [--plan JSON] [--threads N] [--json]';
 
 function num(name: string, raw: string | undefined, def: number, check: (v: number) => boolean, what: string): number {
   if (raw === undefined) return def;
@@ -38,6 +39,8 @@ export async function run(argv: string[]): Promise<void> {
       'guided-regex': { type: 'string' },
       'guided-json': { type: 'string' },
       seed: { type: 'string' },
+      beam: { type: 'string' },
+      'length-penalty': { type: 'string' },
       plan: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -63,6 +66,9 @@ export async function run(argv: string[]): Promise<void> {
   const repetitionPenalty = num('repetition-penalty', values['repetition-penalty'], 1, (v) => v > 0 && v <= MAX_REPETITION_PENALTY, `in (0, ${MAX_REPETITION_PENALTY}] (1: off)`);
   const minTokens = num('min-tokens', values['min-tokens'], 0, (v) => isInt(v) && v >= 0 && v <= maxTokens, 'an integer from 0 to --max-tokens');
   const seed = num('seed', values.seed, 0, isInt, 'an integer');
+  const beam = values.beam === undefined ? 0 : num('beam', values.beam, 0, (v) => isInt(v) && v >= 1 && v <= 64, 'an integer from 1 to 64 (the beam width)');
+  if (values['length-penalty'] !== undefined && !beam) throw new Error('--length-penalty needs --beam');
+  const lengthPenalty = num('length-penalty', values['length-penalty'], 1, (v) => Math.abs(v) <= 100, 'a number from -100 to 100');
   const threads = num('threads', values.threads, 2, (v) => isInt(v) && v >= 1, 'an integer >= 1');
   let planJson: unknown = {};
   if (values.plan !== undefined) {
@@ -72,7 +78,7 @@ export async function run(argv: string[]): Promise<void> {
       throw new Error(`--plan is not valid JSON: ${values.plan}`);
     }
   }
-  const local = await openLocalEngine({ modelDir: model, threads, maxBatch: 1, defaultMaxTokens: maxTokens, measureSpeedup: false });
+  const local = await openLocalEngine({ modelDir: model, threads, maxBatch: Math.max(1, beam), defaultMaxTokens: maxTokens, measureSpeedup: false });
   try {
     const r = await local.generate({
       prompt: { kind: 'text', text: values.prompt },
@@ -88,6 +94,7 @@ export async function run(argv: string[]): Promise<void> {
       guidedRegex: values['guided-regex'],
       guidedJson: values['guided-json'],
       seed,
+      ...(beam ? { bestOf: beam, useBeamSearch: true, lengthPenalty } : {}),
       skip: values.plan !== undefined ? { policy: 'explicit', plan: planJson as SkipPlanWire } : { policy: 'none' },
     });
     const c = r.candidates[0]!;

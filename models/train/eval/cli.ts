@@ -3,7 +3,8 @@
  * accuracy of a model on generated arithmetic problems, measured through the server's own engine
  * (the same requests a client would send: the vote, the answers and the candidates are the
  * server's). Greedy accuracy; with --n > 1 also sampling (one-sample accuracy, pass@n, the vote
- * at n, distinct answers), by tier, steps and kind, with 95% intervals. `--suite skips` instead
+ * at n, distinct answers), by tier, steps and kind, with 95% intervals; `--beam` runs beam search of
+ * width n instead of sampling (the top beam against greedy, paired; the vote and pass@n over the beams). `--suite skips` instead
  * measures greedy accuracy under every single head mask, every single sublayer skip and random
  * skip cores. `--dump-greedy FILE` / `--compare-greedy FILE` write / check greedy token ids (torch parity).
  * `--baseline FILE` pairs every per-problem figure with an earlier run's `--json` on the same problems
@@ -20,12 +21,12 @@ import { generateSplit, SPLITS, TIERS, type Split, type TierChoice } from '../ge
 import type { Problem } from '../generator/problems.ts';
 import { greedyResults, runProblems, type EvalContext, type RequestSetting } from './run-requests.ts';
 import { breakdown, markdownTable, scoreResult, votedCorrect } from './scoring.ts';
-import { formatDiff, pairedDiff } from '../../../src/util/intervals.ts';
+import { formatDiff, formatProportion, pairedDiff, wilson } from '../../../src/util/intervals.ts';
 import { runSkipSuite } from './skip-report.ts';
 import { compareToBaseline, readBaseline, type PerProblem } from './baseline.ts';
 
 function usage(): string {
-  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--top-k 0] [--min-p 0] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--baseline FILE] [--store FILE|postgres://...]';
+  return 'usage: skipserve eval --model DIR [--tier standard|hard|mixed] [--split test] [--count N] [--seed S] [--n 8] [--temperature 0.7] [--top-p 1] [--top-k 0] [--min-p 0] [--plan JSON | --policy NAME] [--suite skips] [--cores 3] [--groups head,sublayer,core25,core50] [--threads 2] [--batch 32] [--max-tokens N] [--beam [--length-penalty 1]] [--json FILE] [--dump-greedy FILE] [--compare-greedy FILE] [--baseline FILE] [--store FILE|postgres://...]';
 }
 
 function num(name: string, raw: string | undefined, dflt: number, check: (x: number) => boolean, what: string): number {
@@ -48,7 +49,7 @@ export async function run(argv: string[]): Promise<void> {
       n: { type: 'string' }, temperature: { type: 'string' }, plan: { type: 'string' }, policy: { type: 'string' },
       suite: { type: 'string' }, groups: { type: 'string' }, cores: { type: 'string' }, threads: { type: 'string' }, batch: { type: 'string' },
       json: { type: 'string' }, 'dump-greedy': { type: 'string' }, 'compare-greedy': { type: 'string' },
-      'max-tokens': { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'min-p': { type: 'string' }, store: { type: 'string' }, baseline: { type: 'string' },
+      'max-tokens': { type: 'string' }, beam: { type: 'boolean' }, 'length-penalty': { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'min-p': { type: 'string' }, store: { type: 'string' }, baseline: { type: 'string' },
     },
     strict: true,
   });
@@ -64,6 +65,9 @@ export async function run(argv: string[]): Promise<void> {
   const topP = num('top-p', values['top-p'], 1, (x) => x > 0 && x <= 1, 'a number in (0, 1]');
   const topK = num('top-k', values['top-k'], 0, (x) => Number.isInteger(x) && x >= 0, 'an integer >= 0 (0: off)');
   const minP = num('min-p', values['min-p'], 0, (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)');
+  const lengthPenalty = num('length-penalty', values['length-penalty'], 1, (x) => Math.abs(x) <= 100, 'a number from -100 to 100');
+  if (values['length-penalty'] !== undefined && !values.beam) throw new Error('--length-penalty needs --beam');
+  if (values.beam && n < 2) throw new Error('--beam needs --n >= 2 (the beam width)');
   const cores = num('cores', values.cores, 3, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const threads = num('threads', values.threads, 2, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
   const batch = num('batch', values.batch, 32, (x) => Number.isInteger(x) && x >= 1 && x <= 256, 'an integer in [1, 256]');
@@ -92,7 +96,7 @@ export async function run(argv: string[]): Promise<void> {
     const baseline = values.baseline ? readBaseline(values.baseline, perProblem.problemIds) : null;
     const ctx: EvalContext = { local, problems, seed, maxTokens };
     const t0 = performance.now();
-    const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, topK, minP, skip };
+    const report: Record<string, unknown> = { model: values.model, tier, split, seed, count, n, temperature, topP, topK, minP, skip, ...(values.beam ? { beam: { lengthPenalty } } : {}) };
 
     if (values.suite === 'skips') {
       const suite = await runSkipSuite(ctx, cores, seed, groups);
@@ -122,7 +126,7 @@ export async function run(argv: string[]): Promise<void> {
       let sampled = null;
       let paired = '';
       if (n > 1) {
-        const setting: RequestSetting = { n, temperature, topP, topK, minP, maxTokens, skip };
+        const setting: RequestSetting = { n, temperature, topP, topK, minP, maxTokens, skip, ...(values.beam ? { beam: { lengthPenalty } } : {}) };
         const runs = await runProblems(local, problems, seed, setting);
         const scored = problems.map((p, i) => scoreResult(p, runs[i]!));
         sampled = breakdown(scored);
@@ -136,6 +140,14 @@ export async function run(argv: string[]): Promise<void> {
         perProblem.correct[`maj@${n}`] = majorityCorrect;
         perProblem.correct[`pass@${n}`] = passCorrect;
         paired = `paired over the same problems: maj@${n} - greedy ${formatDiff(majority)}; pass@${n} - greedy ${formatDiff(pass)}\n`;
+        if (values.beam) {
+          // The best beam (the one a client with n = 1 would get) against greedy.
+          const topBeam: number[] = scored.map((r) => (r.correct[0] ? 1 : 0));
+          const top = pairedDiff(greedyCorrect, topBeam);
+          report.paired = { ...(report.paired as object), topBeamMinusGreedy: top };
+          perProblem.correct['top-beam'] = topBeam;
+          paired += `beam search, width ${n}, length_penalty ${lengthPenalty} (maj@ and pass@ over the beams): top beam ${formatProportion(wilson(topBeam.reduce((a, b) => a + b, 0), topBeam.length))}, top beam - greedy ${formatDiff(top)}\n`;
+        }
       }
       report.greedy = greedy;
       report.sampled = sampled;

@@ -25,6 +25,8 @@ export interface RequestSetting {
   minP?: number;
   maxTokens: number;
   skip: SkipSpec;
+  /** Beam search of width `n` instead of sampling (temperature and truncations then unused). */
+  beam?: { lengthPenalty: number };
 }
 
 /** The request a client would send for problem `i` under a setting. */
@@ -37,6 +39,7 @@ export function problemRequest(p: Problem, i: number, seed: number, s: RequestSe
     ...(s.topK ? { topK: s.topK } : {}),
     ...(s.minP ? { minP: s.minP } : {}),
     maxTokens: s.maxTokens,
+    ...(s.beam ? { useBeamSearch: true, lengthPenalty: s.beam.lengthPenalty } : {}),
     seed: problemSeed(seed, i),
     skip: { ...s.skip, referenceAnswer: String(p.answer) },
     metadata: { problem: p.id, tier: p.tier, kind: p.kind, steps: String(p.steps) },
