@@ -44,6 +44,7 @@ const SETTINGS = {
   maxBodyBytes: { flag: 'max-body-bytes', schema: z.coerce.number().int().min(1024).default(1 << 20), help: 'largest HTTP request body (larger: 413)' },
   prefillChunk: { flag: 'prefill-chunk', schema: z.coerce.number().int().min(1).default(512), help: 'most prompt tokens fed per engine step (chunked prefill)' },
   prefixCacheMb: { flag: 'prefix-cache-mb', schema: z.coerce.number().min(0).max(1 << 20).default(256), help: "memory for the prefix cache: prompts' keys and values kept for later prompts that start with the same tokens under the same skip core (0 = off)" },
+  speculativeConfig: { flag: 'speculative-config', schema: z.string().trim().min(1).default('auto'), help: "self-speculative decoding of greedy full-model requests (as vLLM's flag): off | auto (the model directory's speculative.json, else off) | JSON {\"method\": \"skip\", \"draft\": <skip plan>, \"num_speculative_tokens\": k}: the draft plan proposes k tokens, the full model checks them in one run; the output is the full model's" },
   defaultPolicy: { flag: 'default-policy', schema: z.string().min(1).default('none'), help: 'policy of requests that name none (and have no A/B arm)' },
   optionalPolicies: { flag: 'optional-policies', schema: commaList.pipe(z.array(z.string().min(1))).default([]), help: 'policies whose load failure only makes them unavailable (comma-separated)' },
   defaultMaxTokens: { flag: 'default-max-tokens', schema: z.coerce.number().int().min(1).default(256), help: 'max_tokens when a request gives none (capped by the context)' },

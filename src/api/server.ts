@@ -85,6 +85,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       maxQueue: config.maxQueue,
       prefillChunk: config.prefillChunk,
       prefixCacheMb: config.prefixCacheMb,
+      speculativeConfig: config.speculativeConfig,
       defaultMaxTokens: config.defaultMaxTokens,
       defaultPolicy: config.defaultPolicy,
       defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup, coreShareTolerance: config.coreShareTolerance },

@@ -16,6 +16,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
+import { eligibleForSpeculation, speculativeCycle, type SpeculativeConfig } from './speculative.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   prefillChunk?: number;
   /** Prompt positions whose KV is kept for later prompts that start alike (prefix-cache.ts; default 0: off). */
   prefixCacheTokens?: number;
+  /** Self-speculative decoding of greedy full-model rows (speculative.ts; absent: off). */
+  speculative?: SpeculativeConfig;
   /** Measure skip-core speedups with dense probe steps (default true). */
   measureSpeedup?: boolean;
   log?: EngineLog;
@@ -63,6 +66,8 @@ export interface RequestHandle {
 
 /** Core key of a group that skips nothing (its steps are dense compute). */
 const DENSE_KEY = coreKey(FULL_PLAN);
+/** Group key of the rows that decode speculatively (their core is the full model's). */
+const SPECULATIVE_KEY = `${DENSE_KEY}|speculative`;
 
 export class Engine {
   private readonly scheduler: Scheduler<ParentRequest, CandidateRow>;
@@ -84,6 +89,8 @@ export class Engine {
   private readonly ledger = new LoadLedger();
   /** The request each row belongs to. */
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
+  /** Speculative decoding, when configured and the runtime can drop positions. */
+  private readonly speculative: SpeculativeConfig | null;
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -91,6 +98,7 @@ export class Engine {
     this.embeddings = o.prefixCacheTokens ? new EmbeddingCache() : null;
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
+    this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.truncateSeqs ? o.speculative : null;
     o.runner.onFailure?.((err) => {
       this.runnerFailure = err;
       this.o.log?.error({ err: err.message }, 'model runtime failed: requests in flight fail, new ones are refused until the model is replaced');
@@ -144,6 +152,7 @@ export class Engine {
         throw new InvalidRequestError(`beam search compares its beams' log-probabilities, so every beam runs one plan; policy '${policy.name}' gave its candidates different plans (use a policy that shares one skip core, or none)`, 'policy');
       }
       parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake(), { arrivedAt, embedMs });
+      if (this.speculative && eligibleForSpeculation(req, chosen.plans)) parent.groupKey = SPECULATIVE_KEY;
     } catch (err) {
       this.scheduler.release();
       const e = asSkipserveError(err);
@@ -321,7 +330,7 @@ export class Engine {
         if (this.prefill.pending()) await this.exclusive(() => this.prefillStep());
         this.reap();
         const group = this.scheduler.nextGroup();
-        if (group) await this.exclusive(() => this.decode(group.key, group.rows));
+        if (group) await this.exclusive(() => (group.key === SPECULATIVE_KEY ? this.speculate(group.rows) : this.decode(group.key, group.rows)));
         this.updateGauges();
         if (this.scheduler.idle() && !this.stopped) await new Promise<void>((r) => (this.wakeUp = r));
       } catch (err) {
@@ -506,6 +515,47 @@ export class Engine {
     if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);
   }
 
+  /**
+   * One speculative cycle for the greedy full-model rows (speculative.ts): drafts under the draft
+   * plan, one verification, then each row takes the tokens the full model chose. A request's
+   * speedup counts the cycle against the plain steps its tokens would have taken.
+   */
+  private async speculate(group: CandidateRow[]): Promise<void> {
+    const t0 = performance.now();
+    const { runner } = this.o;
+    const cfg = this.speculative!;
+    const owners = group.map((r) => this.owners.get(r)!);
+    const rows = group.map((r, i) => ({
+      seq: r.seq,
+      last: r.lastToken,
+      spec: r.spec,
+      plan: r.plan,
+      // Room for every drafted token and the full model's own after them, under max_tokens and the context.
+      maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
+    }));
+    const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
+    const out = await speculativeCycle(runner as Parameters<typeof speculativeCycle>[0], rows, cfg);
+    this.scheduler.charge(SPECULATIVE_KEY, out.runMs, group.length);
+    this.o.stats.stepped(group.length, out.graph, out.buildMs, 0);
+    this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));
+    // Per request: the plain steps its rows' tokens would have taken (its longest row), each a dense step at this batch.
+    const denseStep = this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs;
+    const steps = new Map<ParentRequest, number>();
+    owners.forEach((p, i) => steps.set(p, Math.max(steps.get(p) ?? 0, out.tokens[i]!.length)));
+    for (const [p, n] of steps) {
+      p.speculated.ms += out.runMs + out.buildMs;
+      p.speculated.denseMs += n * denseStep;
+    }
+    for (const [i, row] of group.entries()) {
+      const p = owners[i]!;
+      for (const token of out.tokens[i]!) {
+        if (p.done || p.cancellation.reason || row.finished) break;
+        this.accept(p, row, token);
+      }
+    }
+    this.ledger.decoded(DENSE_KEY, true, group.length, out.runMs, Math.max(0, performance.now() - t0 - out.runMs));
+  }
+
   /** In a step shared by several requests, a request's row count whose dense window is due for a probe (and its rows' mean context), or null. */
   private ownRowsProbe(rowsOf: Map<ParentRequest, number>, contextOf: Map<ParentRequest, number>): { rows: number; context: number } | null {
     if (rowsOf.size < 2) return null;
@@ -555,7 +605,8 @@ export class Engine {
       // wall time the client saw, and the full model would not have spent it.
       const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
       if (w) windowLog(w);
-      return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs, stepsMs);
+      // Speculative cycles: their time against the plain steps of the same tokens.
+      return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs + p.speculated.ms, stepsMs + p.speculated.denseMs);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;

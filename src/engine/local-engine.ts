@@ -25,6 +25,8 @@ import { newCompletionId } from './completion-id.ts';
 import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
 import { defaultCoresByBatch, prepareDefaultCores } from './prepare-cores.ts';
 import { prefixCacheTokens } from './prefix-cache.ts';
+import { resolveSpeculative } from './speculative-config.ts';
+import { planCore } from '../plans/plan.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { GuideChecker } from './guide-checker.ts';
@@ -66,6 +68,8 @@ export interface LocalEngineOptions {
   prefillChunk?: number;
   /** MiB of prompt keys and values kept for later prompts that start alike (prefix-cache.ts; default 256, 0: off). */
   prefixCacheMb?: number;
+  /** --speculative-config: off, auto (the model directory's speculative.json, the default) or its JSON. */
+  speculativeConfig?: string;
   defaultMaxTokens?: number;
   defaultPolicy?: string;
   defaults?: { k?: number; targetSpeedup?: number; coreShareTolerance?: number };
@@ -176,6 +180,10 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     // Cores of the targets the arms send requests with are built ahead too, like --warm-targets.
     const warmTargets = [...new Set([...(o.warmTargets ?? []), ...armTargets(arms)])];
     const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
+    const speculative = resolveSpeculative(o.speculativeConfig ?? 'auto', modelDir, info);
+    // The draft runs every few milliseconds: its graph is built before the first request needs it.
+    const draftCore = speculative ? planCore(speculative.draft) : null;
+    if (draftCore && o.prepareCores !== false && runner.prepareCores) await runner.prepareCores([draftCore]);
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,
@@ -185,6 +193,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       maxQueue: o.maxQueue ?? 64,
       prefillChunk: o.prefillChunk,
       prefixCacheTokens: prefixCacheTokens(info, o.prefixCacheMb ?? 256),
+      ...(speculative ? { speculative } : {}),
       measureSpeedup: o.measureSpeedup,
       log: o.log,
     });

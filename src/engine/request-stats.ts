@@ -37,6 +37,13 @@ export class RequestStats {
     if (probeMs > 0) this.metrics.speedupProbe.inc(probeMs / 1000);
   }
 
+  /** A speculative cycle drafted `drafted` tokens, of which the full model kept `accepted`. */
+  speculated(drafted: number, accepted: number): void {
+    this.metrics.specDraftTokens.inc(drafted);
+    this.metrics.specAcceptedTokens.inc(accepted);
+    this.metrics.specCycles.inc();
+  }
+
   /** A row produced `tokens` tokens at `now`. */
   produced(p: ParentRequest, row: CandidateRow, tokens: number, now: number): void {
     const policy = p.policyName;

@@ -21,6 +21,8 @@ export interface SchedRequest<R extends SchedRow = SchedRow> {
   readonly n: number;
   /** Key of its skip core; requests with the same key batch together. */
   readonly coreKey: string;
+  /** Where its rows step, when not with its core's (speculative decoding runs its own cycles); absent: coreKey. */
+  readonly groupKey?: string;
   /** Admission priority: lower first (absent: 0). */
   readonly priority?: number;
   /** Its rows once admitted. */
@@ -85,7 +87,7 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     return out;
   }
 
-  /** Unfinished rows of running requests, one group per skip core (largest group first). */
+  /** Unfinished rows of running requests, one group per skip core (and speculative group; largest group first). */
   decodeGroups(): R[][] {
     return [...this.groups().values()].sort((a, b) => b.length - a.length);
   }
@@ -105,11 +107,12 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
   private groups(): Map<string, R[]> {
     const groups = new Map<string, R[]>();
     for (const p of this.running) {
+      const key = p.groupKey ?? p.coreKey;
       for (const r of p.rows) {
         if (r.finished) continue;
-        const g = groups.get(p.coreKey);
+        const g = groups.get(key);
         if (g) g.push(r);
-        else groups.set(p.coreKey, [r]);
+        else groups.set(key, [r]);
       }
     }
     return groups;

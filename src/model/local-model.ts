@@ -112,6 +112,20 @@ export class LocalModel {
     });
   }
 
+  /**
+   * Forgets `seq`'s positions from `length` on (speculative decoding drops the draft's rejected
+   * tokens, and the positions a draft's skipped sublayers left behind).
+   */
+  truncateSeq(id: SeqId, length: number): void {
+    const s = this.seqs.get(id);
+    if (!s) throw new Error(`truncateSeq: unknown sequence ${id}`);
+    if (!Number.isInteger(length) || length < 0 || length > s.len) throw new Error(`truncateSeq: length must be an integer from 0 to ${s.len} (got ${length})`);
+    s.len = length;
+    for (const kv of s.layers) if (kv && kv.len > length) kv.len = length;
+    // Staged copies of the dropped positions would be taken as still valid.
+    this.decodeStaging.release(id);
+  }
+
   freeSeq(id: SeqId): void {
     for (const kv of this.seqs.get(id)?.layers ?? []) kv?.release();
     this.seqs.delete(id);

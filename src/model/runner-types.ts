@@ -162,6 +162,11 @@ export interface SamplingRunner extends ModelRunner {
    */
   forkSampled(src: SeqId, specs: SamplerSpec[]): Promise<ForkSampled>;
   /**
+   * Keeps only each sequence's first `length` positions (speculative decoding drops rejected draft
+   * tokens); one call for many sequences. Runners without it serve no speculative decoding.
+   */
+  truncateSeqs?(cuts: { seq: SeqId; length: number }[]): Promise<void>;
+  /**
    * Calls `cb` once if the runtime dies on its own (its worker exits or throws; not on close):
    * every call pending then and after fails, so the runner must be replaced.
    */

@@ -110,6 +110,9 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       model.freeSeq(msg.seq);
       sampling.free(msg.seq);
       return null;
+    case 'truncate':
+      for (const c of msg.cuts) model.truncateSeq(c.seq, c.length);
+      return null;
     case 'prepareCores':
       return model.prepareCores(msg.cores);
     case 'close':

@@ -145,6 +145,12 @@ class WorkerRunner implements SamplingRunner {
     await this.call<null>({ op: 'free', seq });
   }
 
+  async truncateSeqs(cuts: { seq: SeqId; length: number }[]): Promise<void> {
+    if (cuts.length === 0) return;
+    await this.call<null>({ op: 'truncate', cuts });
+    for (const c of cuts) this.lengths.set(c.seq, c.length);
+  }
+
   seqLength(seq: SeqId): number {
     const n = this.lengths.get(seq);
     if (n === undefined) throw new Error(`unknown sequence ${seq}`);

@@ -25,6 +25,7 @@ export type WorkerRequest =
   | { id: number; op: 'fork'; src: number; count: number; length?: number }
   | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
   | { id: number; op: 'free'; seq: number }
+  | { id: number; op: 'truncate'; cuts: { seq: number; length: number }[] }
   | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }
   | { id: number; op: 'prepareCores'; cores: SkipCore[] }
   | { id: number; op: 'close' }
