@@ -8,7 +8,7 @@
 import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import type { LiveCore } from '../router/shared-core.ts';
-import type { SampledToken, SamplerSpec, SamplingRunner, StepRow } from '../model/runner-types.ts';
+import type { SampledToken, SamplerSpec, SamplingRunner, SpeculativeConfig, StepRow } from '../model/runner-types.ts';
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import type { Outcome } from '../metrics/metrics.ts';
@@ -16,7 +16,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { eligibleForSpeculation, speculativeCycle, type SpeculativeConfig } from './speculative.ts';
+import { eligibleForSpeculation, PlainStepClock } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -46,7 +46,7 @@ export interface EngineOptions {
   prefillChunk?: number;
   /** Prompt positions whose KV is kept for later prompts that start alike (prefix-cache.ts; default 0: off). */
   prefixCacheTokens?: number;
-  /** Self-speculative decoding of greedy full-model rows (speculative.ts; absent: off). */
+  /** Self-speculative decoding of greedy full-model rows (speculation.ts; absent: off). */
   speculative?: SpeculativeConfig;
   /** Measure skip-core speedups with dense probe steps (default true). */
   measureSpeedup?: boolean;
@@ -91,6 +91,7 @@ export class Engine {
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
+  private readonly plainSteps = new PlainStepClock();
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -98,7 +99,7 @@ export class Engine {
     this.embeddings = o.prefixCacheTokens ? new EmbeddingCache() : null;
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
-    this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.truncateSeqs ? o.speculative : null;
+    this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.speculate ? o.speculative : null;
     o.runner.onFailure?.((err) => {
       this.runnerFailure = err;
       this.o.log?.error({ err: err.message }, 'model runtime failed: requests in flight fail, new ones are refused until the model is replaced');
@@ -330,7 +331,7 @@ export class Engine {
         if (this.prefill.pending()) await this.exclusive(() => this.prefillStep());
         this.reap();
         const group = this.scheduler.nextGroup();
-        if (group) await this.exclusive(() => (group.key === SPECULATIVE_KEY ? this.speculate(group.rows) : this.decode(group.key, group.rows)));
+        if (group) await this.exclusive(() => (group.key === SPECULATIVE_KEY ? this.speculativeTurn(group.rows) : this.decode(group.key, group.rows)));
         this.updateGauges();
         if (this.scheduler.idle() && !this.stopped) await new Promise<void>((r) => (this.wakeUp = r));
       } catch (err) {
@@ -516,7 +517,26 @@ export class Engine {
   }
 
   /**
-   * One speculative cycle for the greedy full-model rows (speculative.ts): drafts under the draft
+   * A turn of the speculative group: a cycle, or now and then two plain steps of the same rows, the
+   * second timed (PlainStepClock; the first restages the KV the cycles' truncations dropped, which a
+   * run of plain steps pays once).
+   */
+  private async speculativeTurn(group: CandidateRow[]): Promise<void> {
+    if (!this.plainSteps.due(group.length)) return this.speculate(group);
+    let t0 = performance.now();
+    await this.decode(DENSE_KEY, group);
+    const again = group.filter((r) => !r.finished);
+    if (again.length === group.length) {
+      this.scheduler.charge(SPECULATIVE_KEY, performance.now() - t0, group.length);
+      t0 = performance.now();
+      await this.decode(DENSE_KEY, again);
+      this.plainSteps.record(group.length, performance.now() - t0);
+    }
+    this.scheduler.charge(SPECULATIVE_KEY, performance.now() - t0, group.length);
+  }
+
+  /**
+   * One speculative cycle for the greedy full-model rows (model/speculative-cycle.ts, in the runtime): drafts under the draft
    * plan, one verification, then each row takes the tokens the full model chose. A request's
    * speedup counts the cycle against the plain steps its tokens would have taken.
    */
@@ -534,18 +554,23 @@ export class Engine {
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
-    const out = await speculativeCycle(runner as Parameters<typeof speculativeCycle>[0], rows, cfg);
+    const out = await runner.speculate!(rows, cfg);
     this.scheduler.charge(SPECULATIVE_KEY, out.runMs, group.length);
     this.o.stats.stepped(group.length, out.graph, out.buildMs, 0);
     this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));
-    // Per request: the plain steps its rows' tokens would have taken (its longest row), each a dense step at this batch.
-    const denseStep = this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs;
+    // Per request (before its tokens may complete it): the cycle's time, against the plain steps its
+    // rows' tokens would have taken (its longest row), each as long as the group's own plain steps
+    // measure at this batch (else a dense step and the engine's time around one).
+    const cycleMs = performance.now() - t0;
+    const denseStep = this.plainSteps.stepMs(group.length) ?? (this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs) + this.ledger.aroundStepMs(group.length);
     const steps = new Map<ParentRequest, number>();
-    owners.forEach((p, i) => steps.set(p, Math.max(steps.get(p) ?? 0, out.tokens[i]!.length)));
+    owners.forEach((p, i) => steps.set(p, Math.max(steps.get(p) ?? 0, usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
     for (const [p, n] of steps) {
-      p.speculated.ms += out.runMs + out.buildMs;
+      p.speculated.ms += cycleMs;
       p.speculated.denseMs += n * denseStep;
     }
+    // In the load ledger as full-model work; its time around the runs (k + 1 of them) is no plain step's.
+    this.ledger.decoded(DENSE_KEY, true, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       for (const token of out.tokens[i]!) {
@@ -553,7 +578,6 @@ export class Engine {
         this.accept(p, row, token);
       }
     }
-    this.ledger.decoded(DENSE_KEY, true, group.length, out.runMs, Math.max(0, performance.now() - t0 - out.runMs));
   }
 
   /** In a step shared by several requests, a request's row count whose dense window is due for a probe (and its rows' mean context), or null. */
@@ -620,6 +644,12 @@ export class Engine {
   private updateGauges(): void {
     this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount(), this.prefixCacheTokens());
   }
+}
+
+/** Tokens of a cycle a row takes: up to its first end-of-sequence or stop token (a plain step drew that too) and its max_tokens. */
+function usableTokens(tokens: readonly SampledToken[], row: CandidateRow, maxTokens: number): number {
+  const end = tokens.findIndex((t) => row.spec.stopTokenIds?.includes(t.token));
+  return Math.min(end < 0 ? tokens.length : end + 1, maxTokens - row.tokenIds.length);
 }
 
 /** The plan of an embedding prefill: every sublayer above the embedding layer skipped. */

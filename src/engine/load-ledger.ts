@@ -135,7 +135,7 @@ export class LoadLedger {
   }
 
   /** One decode step of a group (`dense`: of the full model): `ms` in the runner, `aroundMs` more in the engine around it. */
-  decoded(key: string, dense: boolean, rows: number, ms: number, aroundMs: number): void {
+  decoded(key: string, dense: boolean, rows: number, ms: number, aroundMs: number, fit = true): void {
     const g = this.group(key);
     g.decodeMs += ms;
     g.aroundMs += aroundMs;
@@ -147,6 +147,7 @@ export class LoadLedger {
     const r = this.recentOf(key);
     r.prefillMs *= DECAY;
     r.rows = r.rows * DECAY + rows;
+    if (!fit) return;
     addToFit(this.fitAll, rows, aroundMs);
     if (dense) addToFit(this.fitDense, rows, aroundMs);
   }

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
 import { parsePlan } from '../plans/plan.ts';
-import type { SpeculativeConfig } from './speculative.ts';
+import type { SpeculativeConfig } from '../model/runner-types.ts';
 
 const SpeculativeJson = z
   .object({

@@ -14,6 +14,7 @@ import type { SamplingParams } from '../sampling/sampler.ts';
 import type { GraphUse } from './graph-sessions.ts';
 import type { RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
+import type { CycleResult } from './speculative-cycle.ts';
 
 /** Handle to one sequence's KV cache inside the runtime. */
 export type SeqId = number;
@@ -152,6 +153,25 @@ export interface SkipCore {
   mlp: number[];
 }
 
+/** Self-speculative decoding's setting: the draft's skip plan and the tokens it drafts per cycle. */
+export interface SpeculativeConfig {
+  draft: SkipPlan;
+  tokens: number;
+}
+
+/** One row of a speculative cycle. */
+export interface SpecRow {
+  seq: SeqId;
+  /** The token to feed first (the row's newest, not yet in its KV). */
+  last: number;
+  /** Its greedy sampler spec (the same for the draft's steps and the verification). */
+  spec: SamplerSpec;
+  /** Its plan (the full model's). */
+  plan: SkipPlan;
+  /** Drafts it may take at most (room left under max_tokens and in the context; 0: a plain step). */
+  maxDraft: number;
+}
+
 /** A runner that also samples in the runtime (the worker runner). */
 export interface SamplingRunner extends ModelRunner {
   /** Weight format, threads and spinning of the session. */
@@ -162,10 +182,11 @@ export interface SamplingRunner extends ModelRunner {
    */
   forkSampled(src: SeqId, specs: SamplerSpec[]): Promise<ForkSampled>;
   /**
-   * Keeps only each sequence's first `length` positions (speculative decoding drops rejected draft
-   * tokens); one call for many sequences. Runners without it serve no speculative decoding.
+   * One self-speculative cycle over greedy rows, in the runtime (speculative-cycle.ts): the draft
+   * plan proposes up to `cfg.tokens` tokens per row, the rows' own plan checks them in one run.
+   * Runners without it serve no speculative decoding.
    */
-  truncateSeqs?(cuts: { seq: SeqId; length: number }[]): Promise<void>;
+  speculate?(rows: SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult>;
   /**
    * Calls `cb` once if the runtime dies on its own (its worker exits or throws; not on close):
    * every call pending then and after fails, so the runner must be replaced.

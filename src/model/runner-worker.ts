@@ -8,7 +8,8 @@ import type { SkipPlan } from '../plans/plan.ts';
 import { loadLocalModel, type LoadOptions, type LocalModel } from './local-model.ts';
 import { RowSampling } from './row-sampling.ts';
 import { topLogprobs } from '../sampling/logprobs.ts';
-import type { SampledToken, SamplerSpec, ScoredPosition, StepRow } from './runner-types.ts';
+import type { SampledToken, SamplerSpec, ScoredPosition, SpecRow, StepOptions, StepRow } from './runner-types.ts';
+import { speculativeCycle, type CycleResult, type CycleRuntime } from './speculative-cycle.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
 import { GuideCache, type TokenTexts } from '../sampling/guided/token-guide.ts';
 import { vocabTexts } from '../sampling/guided/vocab-texts.ts';
@@ -40,17 +41,37 @@ function scorePositions(l: Float32Array, lse: Float32Array | number[], V: number
   });
 }
 
-async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<PackedStep> {
-  const startedAt = epochMs();
+/** A step row with its plan and sampler spec resolved in the worker. */
+interface ResolvedRow extends Omit<WireRow, 'plan' | 'sample'> {
+  plan: SkipPlan;
+  spec: SamplerSpec | undefined;
+}
+
+/** Takes the plans a message defines and forgets those it drops. */
+function definePlans(msg: { plans: [number, SkipPlan][]; drop: number[] }): void {
   for (const id of msg.drop) plans.delete(id);
   for (const [id, plan] of msg.plans) plans.set(id, plan);
-  const specs = msg.rows.map(specOf);
-  const fed = msg.rows.map(() => 0);
+}
+
+function planOf(id: number, field: string): SkipPlan {
+  const plan = plans.get(id);
+  if (!plan) throw new Error(`${field}: unknown plan id ${id}`);
+  return plan;
+}
+
+async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<PackedStep> {
+  const startedAt = epochMs();
+  definePlans(msg);
+  const rows = msg.rows.map((r, i): ResolvedRow => ({ ...r, plan: planOf(r.plan, `rows[${i}].plan`), spec: specOf(r, i) }));
+  return runRows(rows, startedAt, msg.opts);
+}
+
+/** Runs resolved rows: feeds, the model step, sampling and scoring in place; logits packed for transfer. */
+async function runRows(rows: ResolvedRow[], startedAt: number, opts?: StepOptions): Promise<PackedStep> {
+  const fed = rows.map(() => 0);
   const run: { row: StepRow; at: number }[] = [];
-  msg.rows.forEach((r, i) => {
-    const plan = plans.get(r.plan);
-    if (!plan) throw new Error(`rows[${i}].plan: unknown plan id ${r.plan}`);
-    if (specs[i]) sampling.check(r.seq, specs[i]!);
+  rows.forEach((r, i) => {
+    if (r.spec) sampling.check(r.seq, r.spec);
     let tokens = r.tokens;
     if (r.feedSampled) {
       const t = sampling.feedToken(r.seq);
@@ -59,21 +80,21 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
     }
     fed[i] = tokens.length;
     if (r.score && r.score.targets.length !== tokens.length) throw new Error(`rows[${i}].score: ${r.score.targets.length} targets for ${tokens.length} tokens`);
-    run.push({ row: { seq: r.seq, tokens, plan, logits: r.logits === 'all' || r.score ? 'all' : 'last', embed: r.embed }, at: i });
+    run.push({ row: { seq: r.seq, tokens, plan: r.plan, logits: r.logits === 'all' || r.score ? 'all' : 'last', embed: r.embed }, at: i });
   });
-  const out = await model.step(run.map((x) => x.row), msg.opts);
+  const out = await model.step(run.map((x) => x.row), opts);
   const t0 = performance.now();
-  const sampled: (SampledToken | null)[] = msg.rows.map(() => null);
-  const logitsOf: (Float32Array | null)[] = msg.rows.map(() => null);
-  const embeddings: (Float32Array | null)[] = msg.rows.map(() => null);
-  const scored: ((ScoredPosition | null)[] | null)[] = msg.rows.map(() => null);
+  const sampled: (SampledToken | null)[] = rows.map(() => null);
+  const logitsOf: (Float32Array | null)[] = rows.map(() => null);
+  const embeddings: (Float32Array | null)[] = rows.map(() => null);
+  const scored: ((ScoredPosition | null)[] | null)[] = rows.map(() => null);
   const V = model.info.vocabSize;
   run.forEach(({ at }, j) => {
-    const r = msg.rows[at];
+    const r = rows[at]!;
     const l = out.logits[j];
     const last = l.subarray(l.length - V);
     const lse = out.logsumexp[j][out.logsumexp[j].length - 1];
-    if (specs[at]) sampled[at] = sampling.sample(r.seq, specs[at]!, last, lse);
+    if (r.spec) sampled[at] = sampling.sample(r.seq, r.spec, last, lse);
     else sampling.retain(r.seq, last, lse);
     if (r.score) scored[at] = scorePositions(l, out.logsumexp[j], V, r.score);
     if (r.logits !== 'none') logitsOf[at] = r.logits === 'last' ? last : l;
@@ -89,6 +110,23 @@ async function step(msg: Extract<WorkerRequest, { op: 'step' }>): Promise<Packed
   });
   const timing = { startedAt, prepMs: out.prepMs, runMs: out.runMs, afterMs: out.afterMs, sampleMs, repliedAt: 0 };
   return { buffers, logits, embeddings, sampled, scored, fed, runMs: out.runMs, graphs: out.graphs, buildMs: out.buildMs, timing };
+}
+
+/** A speculative cycle here, next to the model: its k + 1 runs cost no round trips. */
+async function speculate(msg: Extract<WorkerRequest, { op: 'speculate' }>): Promise<CycleResult & { lengths: number[] }> {
+  definePlans(msg);
+  const rows: SpecRow[] = msg.rows.map((r, i) => {
+    const spec = r.spec === 1 ? sampling.specOf(r.seq) : r.spec;
+    if (!spec) throw new Error(`rows[${i}].spec: sequence ${r.seq} has no sampler spec yet`);
+    return { seq: r.seq, last: r.last, plan: planOf(r.plan, `rows[${i}].plan`), spec, maxDraft: r.maxDraft };
+  });
+  const runtime: CycleRuntime = {
+    step: (rs) => runRows(rs.map((r) => ({ seq: r.seq, tokens: r.tokens, plan: r.plan, logits: r.logits, spec: r.sample, ...(r.score ? { score: r.score } : {}) })), epochMs()),
+    truncateSeqs: (cuts) => cuts.forEach((c) => model.truncateSeq(c.seq, c.length)),
+    seqLength: (seq) => model.seqLength(seq),
+  };
+  const result = await speculativeCycle(runtime, rows, { draft: planOf(msg.draft, 'draft'), tokens: msg.tokens });
+  return { ...result, lengths: rows.map((r) => model.seqLength(r.seq)) };
 }
 
 async function handle(msg: WorkerRequest): Promise<unknown> {
@@ -110,9 +148,8 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
       model.freeSeq(msg.seq);
       sampling.free(msg.seq);
       return null;
-    case 'truncate':
-      for (const c of msg.cuts) model.truncateSeq(c.seq, c.length);
-      return null;
+    case 'speculate':
+      return speculate(msg);
     case 'prepareCores':
       return model.prepareCores(msg.cores);
     case 'close':

@@ -1,43 +1,22 @@
 /**
- * Self-speculative decoding for greedy rows (Draft & Verify, LayerSkip): the same weights under a
+ * One cycle of self-speculative decoding for greedy rows (Draft & Verify, LayerSkip), run where the
+ * model is (the worker: runner-worker.ts), so its k + 1 runs cost no round trips: the same weights under a
  * skip plan that leaves out whole layers draft up to k tokens one cheap step at a time; the full
  * model then checks them all in one run of k + 1 positions and keeps the drafts up to the first it
  * would not have chosen, plus its own token there (or after the last draft). The output is the full
  * model's greedy output, token for token; each cycle gains between one and k + 1 tokens for k draft
  * steps and one verification. The draft's positions are dropped before the verification (its
- * skipped layers left no keys there) and the rejected ones after it (the runtime's truncateSeqs).
- *
- * Rows qualify when a draft changes nothing but speed: greedy (temperature 0), the full model's
- * plan, no logit processor, guide, min_tokens or beam search (eligibleForSpeculation).
+ * skipped layers left no keys there) and the rejected ones after it. Which rows qualify is the
+ * engine's call (engine/speculation.ts).
  */
-import type { SampledToken, SamplerSpec, SamplingRunner, SeqId } from '../model/runner-types.ts';
-import { processesLogits } from '../sampling/logit-processors.ts';
-import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
-import type { GenerationRequest } from './types.ts';
+import type { GraphUse } from './graph-sessions.ts';
+import type { SampledToken, SeqId, SpecRow, SpeculativeConfig, StepOutput, StepRow } from './runner-types.ts';
 
-/** The server's speculative decoding: the draft's skip plan and the tokens it drafts per cycle. */
-export interface SpeculativeConfig {
-  draft: SkipPlan;
-  tokens: number;
-}
-
-/** True when a request's rows decode exactly as the full model's greedy steps would under speculation. */
-export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
-  const s = req.sampling;
-  return s.temperature === 0 && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
-}
-
-/** One row of a cycle. */
-export interface SpecRow {
-  seq: SeqId;
-  /** The token to feed first (the row's newest, not yet in its KV). */
-  last: number;
-  /** Its greedy sampler spec (the same for the draft's steps and the verification). */
-  spec: SamplerSpec;
-  /** Its plan (the full model's). */
-  plan: SkipPlan;
-  /** Drafts it may take at most (room left under max_tokens and in the context; 0: a plain step). */
-  maxDraft: number;
+/** What a cycle needs from the model: steps (sampling and scoring in place), truncation, lengths. */
+export interface CycleRuntime {
+  step(rows: StepRow[]): Promise<Pick<StepOutput, 'sampled' | 'scored' | 'runMs' | 'buildMs' | 'graphs'>>;
+  truncateSeqs(cuts: { seq: SeqId; length: number }[]): void;
+  seqLength(seq: SeqId): number;
 }
 
 export interface CycleResult {
@@ -51,15 +30,13 @@ export interface CycleResult {
   /** The verification's own run time (one full-model run over every row's k + 1 positions). */
   verifyMs: number;
   /** The verification's graph, core-graph build time waited for (ms), draft steps run. */
-  graph?: string;
+  graph?: GraphUse;
   buildMs: number;
   draftSteps: number;
 }
 
-type Truncating = SamplingRunner & Required<Pick<SamplingRunner, 'truncateSeqs'>>;
-
 /** One draft-and-verify cycle over `rows` (each row's alternatives as its spec asks). */
-export async function speculativeCycle(runner: Truncating, rows: readonly SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult> {
+export async function speculativeCycle(runner: CycleRuntime, rows: readonly SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult> {
   const start = rows.map((r) => runner.seqLength(r.seq));
   const drafts: number[][] = rows.map(() => []);
   const ended = rows.map((r) => r.maxDraft === 0);
@@ -80,7 +57,7 @@ export async function speculativeCycle(runner: Truncating, rows: readonly SpecRo
       if (rows[i]!.spec.stopTokenIds?.includes(t) || drafts[i]!.length >= rows[i]!.maxDraft) ended[i] = true;
     });
   }
-  await runner.truncateSeqs(rows.flatMap((r, i) => (drafts[i]!.length ? [{ seq: r.seq, length: start[i]! }] : [])));
+  runner.truncateSeqs(rows.flatMap((r, i) => (drafts[i]!.length ? [{ seq: r.seq, length: start[i]! }] : [])));
   const verify = await runner.step(
     rows.map((r, i) => ({ seq: r.seq, tokens: [r.last, ...drafts[i]!], plan: r.plan, logits: 'none', sample: r.spec, score: { targets: [...drafts[i]!, -1], k: Math.max(1, r.spec.topLogprobs ?? 0) } })),
   );
@@ -110,6 +87,6 @@ export async function speculativeCycle(runner: Truncating, rows: readonly SpecRo
     // Keep the fed token and the accepted drafts; the rejected ones go.
     if (a < d.length) cuts.push({ seq: r.seq, length: start[i]! + 1 + a });
   });
-  await runner.truncateSeqs(cuts);
+  runner.truncateSeqs(cuts);
   return { tokens, drafted: drafts.map((d) => d.length), accepted, runMs, verifyMs: verify.runMs, graph: verify.graphs?.[0], buildMs, draftSteps };
 }

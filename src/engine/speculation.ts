@@ -1,0 +1,53 @@
+/**
+ * Which requests decode speculatively (self-speculative decoding: a skip plan drafts, the full
+ * model verifies; model/speculative-cycle.ts): those whose tokens a draft can change in nothing but
+ * speed. Greedy (temperature 0) on the full model's plan, with no logit processor, guide,
+ * min_tokens or beam search: the verification's greedy choice is then exactly the token a plain
+ * step would draw.
+ */
+import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
+import { processesLogits } from '../sampling/logit-processors.ts';
+import type { GenerationRequest } from './types.ts';
+
+export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
+  const s = req.sampling;
+  return s.temperature === 0 && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
+}
+
+/** Plain steps kept per batch size, and how often a speculative group takes one. */
+const WINDOW = 8;
+const EVERY = 16;
+
+/**
+ * What a plain decode step of the speculative rows costs end to end (the engine's whole step: the
+ * run, the round trip, sampling, streaming), measured on the rows themselves: the group takes a
+ * plain step now and then (its first turn at each batch size, then one turn in EVERY), so a
+ * request's speedup compares its cycles with steps of the same requests, from the first request.
+ */
+export class PlainStepClock {
+  private readonly walls = new Map<number, number[]>();
+  private turns = 0;
+
+  /** True when this turn of a group of `rows` should be a plain step. */
+  due(rows: number): boolean {
+    this.turns++;
+    return (this.walls.get(rows)?.length ?? 0) < 2 || this.turns % EVERY === 0;
+  }
+
+  record(rows: number, ms: number): void {
+    const w = this.walls.get(rows) ?? [];
+    w.push(ms);
+    if (w.length > WINDOW) w.shift();
+    this.walls.set(rows, w);
+  }
+
+  /** Median wall of a plain step of `rows` rows (the nearest batch size measured), or null before any. */
+  stepMs(rows: number): number | null {
+    let best: number[] | null = null;
+    let gap = Infinity;
+    for (const [b, w] of this.walls) if (Math.abs(b - rows) < gap) [best, gap] = [w, Math.abs(b - rows)];
+    if (!best) return null;
+    const s = [...best].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)]!;
+  }
+}
