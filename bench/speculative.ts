@@ -1,0 +1,108 @@
+/**
+ * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2]`
+ *
+ * What self-speculative decoding saves end to end: one server with `--speculative-config off` and
+ * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`),
+ * on the same model, sent the same greedy chat requests (the project's problems, `--count` of
+ * them) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
+ * time until the problems are done (B = 1: one after another). Prints, per variant and batch size,
+ * the median round wall time, its ratio to `off` (median of the rounds' ratios), the median over
+ * requests of each one's wall time on `off` over its own (same problem, same round), the median of
+ * the speedups the server reported, the draft acceptance rate (from /metrics) and whether every answer
+ * equals `off`'s (greedy speculation is lossless). Model: --model DIR, else models/default.
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { quantile } from '../src/plans/latency-profile.ts';
+import { generateSplit, type TierChoice } from '../models/train/generator/split.ts';
+import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/default' }, drafts: { type: 'string', default: '4-11:7;2-13:5' }, batch: { type: 'string', default: '1,8' },
+    count: { type: 'string', default: '8' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
+  },
+});
+const rounds = Number(values.rounds);
+const batches = values.batch!.split(',').map(Number);
+const problems = [...generateSplit({ split: 'test', seed: 23, count: Number(values.count), tier: values.tier as TierChoice })];
+
+/** `4-11:7` -> the JSON of --speculative-config. */
+function draftConfig(d: string): string {
+  const [range, k] = d.split(':');
+  const [a, b] = range!.split('-').map(Number);
+  const layers = Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
+  return JSON.stringify({ method: 'skip', draft: { skip_layers: layers }, num_speculative_tokens: Number(k) });
+}
+
+interface Answer {
+  text: string;
+  speedup: number;
+  /** The request's own wall time (ms, client side). */
+  ms: number;
+}
+
+async function ask(url: string, question: string): Promise<Answer> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: Number(values['max-tokens']) }),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const r = (await res.json()) as { choices: { message: { content: string } }[]; skip: { speedup: number } };
+  return { text: r.choices[0]!.message.content, speedup: r.skip.speedup, ms: performance.now() - t0 };
+}
+
+/** One round on one server: the problems B at a time; its wall time and answers. */
+async function round(url: string, b: number): Promise<{ ms: number; answers: Answer[] }> {
+  const t0 = performance.now();
+  const answers: Answer[] = [];
+  for (let i = 0; i < problems.length; i += b) answers.push(...(await Promise.all(problems.slice(i, i + b).map((p) => ask(url, p.question)))));
+  return { ms: performance.now() - t0, answers };
+}
+
+/** The server's drafted and accepted token counters so far. */
+async function specCounters(url: string): Promise<{ drafted: number; accepted: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? 0);
+  return { drafted: read('skipserve_spec_decode_draft_tokens_total'), accepted: read('skipserve_spec_decode_accepted_tokens_total') };
+}
+
+const names = ['off', ...values.drafts!.split(';')];
+const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--max-batch', String(Math.max(...batches))];
+const servers = new Map<string, SpawnedServer>();
+try {
+  for (const n of names) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
+  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, greedy chat, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  for (const s of servers.values()) await ask(s.url, problems[0]!.question);
+  console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | reported speedup (median) | acceptance | answers as off |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---|');
+  for (const b of batches) {
+    const ms = new Map<string, number[]>(names.map((n) => [n, []]));
+    const reported = new Map<string, number[]>(names.map((n) => [n, []]));
+    const perRequest = new Map<string, number[]>(names.map((n) => [n, []]));
+    const same = new Map<string, boolean>(names.map((n) => [n, true]));
+    const before = new Map(await Promise.all(names.map(async (n) => [n, await specCounters(servers.get(n)!.url)] as const)));
+    for (let r = 0; r < rounds; r++) {
+      const order = names.map((_, i) => names[(i + r) % names.length]!);
+      const out = new Map<string, Awaited<ReturnType<typeof round>>>();
+      for (const n of order) out.set(n, await round(servers.get(n)!.url, b));
+      for (const n of names) {
+        ms.get(n)!.push(out.get(n)!.ms);
+        reported.get(n)!.push(...out.get(n)!.answers.map((a) => a.speedup));
+        perRequest.get(n)!.push(...out.get(n)!.answers.map((a, i) => out.get('off')!.answers[i]!.ms / a.ms));
+        if (out.get(n)!.answers.some((a, i) => a.text !== out.get('off')!.answers[i]!.text)) same.set(n, false);
+      }
+    }
+    for (const n of names) {
+      const ratios = ms.get('off')!.map((off, i) => off / ms.get(n)![i]!);
+      const after = await specCounters(servers.get(n)!.url);
+      const drafted = after.drafted - before.get(n)!.drafted;
+      const acc = drafted > 0 ? (after.accepted - before.get(n)!.accepted) / drafted : NaN;
+      console.log(`| ${b} | ${n === 'off' ? 'off' : `skip layers ${n.replace(':', ', k = ')}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${same.get(n) ? 'identical' : 'DIFFERENT'} |`);
+    }
+  }
+} finally {
+  for (const s of servers.values()) s.child.kill('SIGTERM');
+}
