@@ -1,0 +1,121 @@
+// Self-speculative decoding end to end: two real servers on one random 4-layer checkpoint, one
+// with `--speculative-config` (layers 1-2 skipped draft 4 tokens, the full model verifies) and
+// one without, sent the same requests through the unmodified openai client. Greedy output is the
+// full model's, token for token: the texts, finish reasons, usage and log-probabilities match the
+// plain server (and the float64 reference's greedy tokens), streamed or not, at max_tokens, at a
+// stop string, at the end of the context, for n > 1 and for requests decoding side by side.
+// Sampled requests do not speculate. The spec-decode counters move; bad configs name the flag.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { ReferenceModel } from '../src/model/reference.ts';
+import { FULL_PLAN } from '../src/plans/plan.ts';
+import { resolveSpeculative } from '../src/engine/speculative-config.ts';
+import { ConfigError } from '../src/errors.ts';
+import { metricValue, startTestServer, testCheckpoint, type TestServer } from './helpers/start-server.ts';
+
+const CKPT = { layers: 4 };
+const SPEC = JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 4 });
+let plain: TestServer;
+let spec: TestServer;
+let a: OpenAI;
+let b: OpenAI;
+before(async () => {
+  plain = await startTestServer({ speculativeConfig: 'off' }, CKPT);
+  spec = await startTestServer({ speculativeConfig: SPEC }, CKPT);
+  a = new OpenAI({ baseURL: `${plain.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+  b = new OpenAI({ baseURL: `${spec.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+after(async () => {
+  await plain?.close();
+  await spec?.close();
+});
+
+const counters = async () => {
+  const text = await (await fetch(`${spec.http}/metrics`)).text();
+  return { cycles: metricValue(text, 'skipserve_spec_decode_cycles_total') ?? 0, drafted: metricValue(text, 'skipserve_spec_decode_draft_tokens_total') ?? 0, accepted: metricValue(text, 'skipserve_spec_decode_accepted_tokens_total') ?? 0 };
+};
+const prompts = [[3 + 72, 3 + 105, 3 + 33], [3 + 84, 3 + 104, 3 + 101, 3 + 32, 3 + 97], [3 + 49, 3 + 43, 3 + 50, 3 + 61]];
+type TextLogprobs = { tokens: string[]; token_logprobs: number[]; top_logprobs: Record<string, number>[] };
+
+test('greedy completions: the same text, finish, usage and log-probabilities as the plain server; the draft ran', async () => {
+  const before = await counters();
+  for (const prompt of prompts) {
+    for (const ignore_eos of [false, true]) {
+      const body = { model: plain.ctx.model.info.id, prompt: [prompt], max_tokens: 40, temperature: 0, logprobs: 2, ignore_eos } as never;
+      const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
+      assert.equal(y.choices[0]!.text, x.choices[0]!.text);
+      assert.equal(y.choices[0]!.finish_reason, x.choices[0]!.finish_reason);
+      assert.deepEqual(y.usage, x.usage);
+      const [lx, ly] = [x.choices[0]!.logprobs as unknown as TextLogprobs, y.choices[0]!.logprobs as unknown as TextLogprobs];
+      assert.deepEqual(ly.tokens, lx.tokens);
+      ly.token_logprobs.forEach((l, i) => assert.ok(Math.abs(l - lx.token_logprobs[i]!) < 1e-4, `token ${i}: ${l} vs ${lx.token_logprobs[i]}`));
+      ly.top_logprobs.forEach((t, i) => assert.deepEqual(Object.keys(t).sort(), Object.keys(lx.top_logprobs[i]!).sort()));
+    }
+  }
+  const after = await counters();
+  assert.ok(after.cycles > before.cycles, 'speculative cycles ran');
+  assert.ok(after.drafted > before.drafted && after.accepted - before.accepted <= after.drafted - before.drafted);
+});
+
+test('the speculative server greedy-decodes what the float64 reference does', async () => {
+  const ref = new ReferenceModel(openCheckpoint(testCheckpoint(CKPT)));
+  for (const prompt of prompts) {
+    const ids = [...prompt];
+    for (let i = 0; i < 24; i++) {
+      const row = ref.forward(ids, FULL_PLAN).at(-1)!;
+      ids.push([...row.keys()].reduce((m, t) => (row[t]! > row[m]! ? t : m), 0));
+    }
+    const y = await b.completions.create({ model: spec.ctx.model.info.id, prompt: [prompt], max_tokens: 24, temperature: 0, ignore_eos: true } as never);
+    assert.equal(y.choices[0]!.text, spec.ctx.model.tokenizer.decode(ids.slice(prompt.length)));
+  }
+});
+
+test('max_tokens, a stop string, n = 2, streaming and the end of the context end speculation where the plain server ends', async () => {
+  const id = plain.ctx.model.info.id;
+  const same = async (body: object) => {
+    const [x, y] = [await a.completions.create({ model: id, temperature: 0, ...body } as never), await b.completions.create({ model: id, temperature: 0, ...body } as never)];
+    assert.deepEqual(y.choices.map((c) => [c.text, c.finish_reason]), x.choices.map((c) => [c.text, c.finish_reason]), JSON.stringify(body));
+    assert.deepEqual(y.usage, x.usage);
+    return x;
+  };
+  for (const max_tokens of [1, 2, 5, 7]) await same({ prompt: [prompts[0]], max_tokens, ignore_eos: true });
+  const long = await same({ prompt: [prompts[1]], max_tokens: 30, ignore_eos: true });
+  const text = long.choices[0]!.text;
+  await same({ prompt: [prompts[1]], max_tokens: 30, ignore_eos: true, stop: [text.slice(9, 12)] });
+  await same({ prompt: [prompts[2]], max_tokens: 12, n: 2 });
+  // 250 of the context's 256 positions taken: the last tokens decode without drafts.
+  await same({ prompt: [Array.from({ length: 250 }, (_, i) => 3 + ((i * 31) % 90))], max_tokens: 6, ignore_eos: true });
+  let streamed = '';
+  for await (const chunk of (await b.completions.create({ model: id, prompt: [prompts[1]], max_tokens: 30, temperature: 0, ignore_eos: true, stream: true } as never)) as unknown as AsyncIterable<OpenAI.Completion>) streamed += chunk.choices[0]?.text ?? '';
+  assert.equal(streamed, text);
+});
+
+test('requests decoding side by side speculate together and each gets the plain answer', async () => {
+  const id = plain.ctx.model.info.id;
+  const body = (p: number[]) => ({ model: id, prompt: [p], max_tokens: 32, temperature: 0, ignore_eos: true }) as never;
+  const want = await Promise.all(prompts.map((p) => a.completions.create(body(p))));
+  const got = await Promise.all(prompts.map((p) => b.completions.create(body(p))));
+  assert.deepEqual(got.map((r) => r.choices[0]!.text), want.map((r) => r.choices[0]!.text));
+  for (const r of got) assert.ok((r as unknown as { skip: { speedup: number } }).skip.speedup > 0);
+});
+
+test('sampled requests do not speculate (the same seeded tokens as the plain server)', async () => {
+  const before = await counters();
+  const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, seed: 4, n: 2 } as never;
+  const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
+  assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
+  assert.equal((await counters()).cycles, before.cycles);
+});
+
+test('--speculative-config: off, auto without the model file, JSON; a bad value names the flag', () => {
+  const info = { numLayers: 4, numHeads: 4 };
+  const dir = testCheckpoint(CKPT);
+  assert.equal(resolveSpeculative('off', dir, info), null);
+  assert.equal(resolveSpeculative('auto', dir, info), null);
+  assert.deepEqual(resolveSpeculative(SPEC, dir, info), { draft: { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} }, tokens: 4 });
+  for (const bad of ['{', '{"method":"ngram","draft":{},"num_speculative_tokens":3}', '{"method":"skip","draft":{"skip_layers":[9]},"num_speculative_tokens":3}', '{"method":"skip","draft":{},"num_speculative_tokens":3}', '{"method":"skip","draft":{"skip_layers":[1]},"num_speculative_tokens":0}']) {
+    assert.throws(() => resolveSpeculative(bad, dir, info), (e: unknown) => e instanceof ConfigError && e.field === 'speculative-config', bad);
+  }
+});
