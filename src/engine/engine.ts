@@ -457,8 +457,8 @@ export class Engine {
     return key === DENSE_KEY || !this.meter ? 1 : this.meter.ratio(key, batch);
   }
 
-  /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due). */
-  private async decode(key: string, group: CandidateRow[]): Promise<void> {
+  /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due); `groupKey`: the scheduler group it is charged to. */
+  private async decode(key: string, group: CandidateRow[], groupKey = key): Promise<void> {
     const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
@@ -482,7 +482,7 @@ export class Engine {
     const out = await this.o.runner.step(rows);
     if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph, context: probe.context }, { ms: out.runMs, graph: out.graphs?.[0], context });
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0], context);
-    this.scheduler.charge(key, out.runMs, group.length);
+    this.scheduler.charge(groupKey, out.runMs, group.length);
     const probeSpent = (probe?.spentMs ?? 0) + (ownProbe?.spentMs ?? 0);
     this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs, probeSpent);
     const waited = probeSpent + (out.buildMs ?? 0);
@@ -523,16 +523,12 @@ export class Engine {
    */
   private async speculativeTurn(group: CandidateRow[]): Promise<void> {
     if (!this.plainSteps.due(group.length)) return this.speculate(group);
-    let t0 = performance.now();
-    await this.decode(DENSE_KEY, group);
+    await this.decode(DENSE_KEY, group, SPECULATIVE_KEY);
     const again = group.filter((r) => !r.finished);
-    if (again.length === group.length) {
-      this.scheduler.charge(SPECULATIVE_KEY, performance.now() - t0, group.length);
-      t0 = performance.now();
-      await this.decode(DENSE_KEY, again);
-      this.plainSteps.record(group.length, performance.now() - t0);
-    }
-    this.scheduler.charge(SPECULATIVE_KEY, performance.now() - t0, group.length);
+    if (again.length < group.length) return;
+    const t0 = performance.now();
+    await this.decode(DENSE_KEY, again, SPECULATIVE_KEY);
+    this.plainSteps.record(group.length, performance.now() - t0);
   }
 
   /**

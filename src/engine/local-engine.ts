@@ -26,6 +26,7 @@ import { Engine, type EngineLog, type RequestHandle } from './engine.ts';
 import { defaultCoresByBatch, prepareDefaultCores } from './prepare-cores.ts';
 import { prefixCacheTokens } from './prefix-cache.ts';
 import { resolveSpeculative } from './speculative-config.ts';
+import type { SpeculativeConfig } from '../model/runner-types.ts';
 import { planCore } from '../plans/plan.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
@@ -103,6 +104,8 @@ export interface LocalEngine extends RequestServices {
   readonly versions: ServedVersions;
   /** The default skip cores whose graphs were built at startup (prepare-cores.ts), and how many are ready. */
   readonly preparedCores: { cores: SkipCore[]; ready: number };
+  /** Speculative decoding of greedy full-model requests (--speculative-config); null when off. */
+  readonly speculative: SpeculativeConfig | null;
   /** What the start-up warm-up ran (batch sizes, steps, ms); null when it was off. */
   readonly warmup: { batches: number[]; steps: number; ms: number } | null;
   /** Where the model and the router files were loaded from. */
@@ -265,6 +268,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       },
       modelDir,
       preparedCores,
+      speculative,
       warmup,
       get routerDir() {
         return currentRouterDir;
