@@ -77,10 +77,19 @@ const validBody = fc
       ),
       { nil: undefined },
     ),
+    /** Beam search instead of sampling (what reshapes the distribution then goes). */
+    beam: fc.option(fc.record({ length_penalty: fc.option(fc.double({ min: -2, max: 2, noNaN: true }), { nil: undefined }) }), { nil: undefined }),
   })
-  .map(({ chat, prompt: p, ...rest }) => {
+  .map(({ chat, prompt: p, beam, ...rest }) => {
     const body: Json = chat ? { messages: [{ role: 'user', content: p }] } : { prompt: p };
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) body[k] = v;
+    if (beam) {
+      body.use_beam_search = true;
+      if (beam.length_penalty !== undefined) body.length_penalty = beam.length_penalty;
+      delete body.repetition_penalty;
+      delete body.bad_words;
+      if ((body.skip as { policy?: string } | undefined)?.policy === 'random-heads') body.skip = { policy: 'none' };
+    }
     return { path: chat ? CHAT : TEXT, body };
   });
 
@@ -112,7 +121,8 @@ function mutations(l: FuzzLimits): Mutation[] {
   return [
     { path: 'n', param: 'n', values: fc.oneof(fc.integer({ min: -1e9, max: 0 }), fc.integer({ min: l.maxBatch + 1, max: 1e9 }), fc.double({ min: 1.01, max: 1.99, noNaN: true }), notNumber) },
     { path: 'best_of', param: 'best_of', values: fc.oneof(fc.integer({ min: -1e9, max: 0 }), fc.integer({ min: l.maxBatch + 1, max: 1e9 }), fc.double({ min: 1.01, max: 1.99, noNaN: true }), notNumber.filter((v) => v !== null)), prepare: (b) => (b.n = 1) },
-    { path: 'best_of', param: 'best_of', values: fc.integer({ min: 2, max: l.maxBatch }), prepare: (b) => Object.assign(b, { n: 1, stream: true }) },
+    // Streamed best_of > n is refused, except under beam search (whose beams come whole at the end).
+    { path: 'best_of', param: 'best_of', values: fc.integer({ min: 2, max: l.maxBatch }), prepare: (b) => (delete b.use_beam_search, delete b.length_penalty, Object.assign(b, { n: 1, stream: true })) },
     { path: 'max_tokens', param: 'max_tokens', values: fc.oneof(fc.integer({ min: -1e6, max: 0 }), fc.integer({ min: l.context, max: 2 ** 40 }), fc.constant(1e20), fc.double({ min: 1.1, max: 3.9, noNaN: true }), notNumber.filter((v) => v !== null)) },
     { path: 'max_completion_tokens', param: 'max_completion_tokens', values: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.integer({ min: l.context, max: 1e7 }), fc.string({ maxLength: 3 })) },
     { path: 'temperature', param: 'temperature', values: fc.oneof(fc.double({ min: -1e9, max: -1e-6, noNaN: true }), fc.double({ min: 2.0001, max: 1e9, noNaN: true }), fc.string({ maxLength: 4 }), fc.boolean()) },
@@ -165,6 +175,11 @@ function mutations(l: FuzzLimits): Mutation[] {
     { path: 'grammar', param: 'grammar', values: fc.constantFrom('root ::= (', 'root ::= "\\q"'), prepare: (b) => delete b.guided_grammar },
     { path: 'tool_choice', param: 'tool_choice', only: 'chat', values: fc.oneof(fc.constantFrom('auto', 'sometimes'), fc.constant({ type: 'function', function: { name: 'nope' } })), prepare: (b) => (b.tools = [{ type: 'function', function: { name: 'f' } }]) },
     { path: 'tools', param: 'tools', only: 'chat', values: fc.oneof(fc.constant([{ type: 'function', function: { name: 'bad name!' } }]), fc.constant([{ type: 'code' }]), fc.string({ maxLength: 3 })), prepare: (b) => (b.tool_choice = 'required') },
+    { path: 'use_beam_search', param: 'use_beam_search', values: fc.oneof(fc.string({ maxLength: 3 }), fc.nat(), fc.constant([])) },
+    { path: 'length_penalty', param: 'length_penalty', values: fc.oneof(fc.double({ min: 100.01, max: 1e9, noNaN: true }), fc.double({ min: -1e9, max: -100.01, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.use_beam_search = true) },
+    { path: 'length_penalty', param: 'length_penalty', values: fc.double({ min: -2, max: 2, noNaN: true }), prepare: (b) => delete b.use_beam_search },
+    { path: 'logit_bias', param: 'logit_bias', values: fc.constant({ '5': 3 }), prepare: (b) => (delete b.repetition_penalty, delete b.bad_words, (b.use_beam_search = true)) },
+    { path: 'skip.policy', param: 'skip.policy', values: fc.constant('random-heads'), prepare: (b) => (delete b.repetition_penalty, delete b.bad_words, Object.assign(b, { use_beam_search: true, n: 2, skip: { k: 2 } })) },
     { path: 'skip', param: 'skip', values: fc.oneof(fc.string({ maxLength: 4 }), fc.nat(), fc.constant([])) },
     { path: 'skip.policy', param: 'skip.policy', values: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !KNOWN_POLICIES.includes(s)), fc.nat()) },
     { path: 'skip.k', param: 'skip.k', values: fc.oneof(fc.integer({ min: -1e6, max: -1 }), fc.double({ min: 0.1, max: 0.9, noNaN: true }), fc.string({ maxLength: 2 })), prepare: (b) => (b.skip = { policy: 'random-heads' }) },
@@ -177,7 +192,7 @@ function mutations(l: FuzzLimits): Mutation[] {
   ];
 }
 
-const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'prompt_logprobs', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'structured_outputs', 'tools', 'tool_choice', 'parallel_tool_calls']);
+const KNOWN = new Set(['model', 'n', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'seed', 'stop', 'stream', 'stream_options', 'ignore_eos', 'user', 'presence_penalty', 'frequency_penalty', 'min_p', 'logit_bias', 'repetition_penalty', 'allowed_token_ids', 'bad_words', 'stop_token_ids', 'min_tokens', 'include_stop_str_in_output', 'priority', 'prompt_logprobs', 'truncate_prompt_tokens', 'add_generation_prompt', 'continue_final_message', 'chat_template_kwargs', 'skip', 'messages', 'prompt', 'logprobs', 'top_logprobs', 'echo', 'best_of', 'response_format', 'guided_regex', 'guided_choice', 'guided_json', 'guided_grammar', 'grammar', 'structured_outputs', 'tools', 'tool_choice', 'parallel_tool_calls', 'use_beam_search', 'length_penalty']);
 const unknownKey = fc.oneof(fc.constantFrom('functions', 'function_call', 'guided_grammar', 'best_of', 'logit_bias', '__proto__', 'constructor', 'suffix'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 })).filter((k) => !KNOWN.has(k));
 
 function withBody(v: { path: string; body: Json }, f: (b: Json) => void): { path: string; body: Json } {
