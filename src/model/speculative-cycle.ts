@@ -63,7 +63,6 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   );
   runMs += verify.runMs;
   buildMs += verify.buildMs ?? 0;
-  if (process.env.DBG_CYCLE) console.error(`rows ${rows.length} drafts ${draftSteps} draftMs ${(runMs - verify.runMs).toFixed(2)} verifyMs ${verify.runMs.toFixed(2)} tokens ${drafts.map((d) => d.length).join(',')}`);
   const tokens: SampledToken[][] = [];
   const accepted: number[] = [];
   const cuts: { seq: SeqId; length: number }[] = [];
