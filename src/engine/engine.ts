@@ -3,7 +3,9 @@
  * admits waiting ones (continuous batching), feeds the next prompt chunks (each prompt prefilled
  * once, under its skip core, then forked into the candidates' rows); then it runs one decode step
  * for the skip-core group whose turn it is (fair share), samples and streams the deltas. Rows
- * finish independently and free their KV. Metrics go to RequestStats, the speedup to SpeedupMeter.
+ * finish independently and free their KV. Beam-search requests rank and fork their rows after each
+ * step (beam-search.ts); greedy full-model requests form a group of their own that decodes in
+ * speculative cycles (speculation.ts). Metrics go to RequestStats, the speedup to SpeedupMeter.
  */
 import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
@@ -16,7 +18,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { eligibleForSpeculation, PlainStepClock } from './speculation.ts';
+import { eligibleForSpeculation, PlainStepClock, usableTokens } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -640,12 +642,6 @@ export class Engine {
   private updateGauges(): void {
     this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount(), this.prefixCacheTokens());
   }
-}
-
-/** Tokens of a cycle a row takes: up to its first end-of-sequence or stop token (a plain step drew that too) and its max_tokens. */
-function usableTokens(tokens: readonly SampledToken[], row: CandidateRow, maxTokens: number): number {
-  const end = tokens.findIndex((t) => row.spec.stopTokenIds?.includes(t.token));
-  return Math.min(end < 0 ? tokens.length : end + 1, maxTokens - row.tokenIds.length);
 }
 
 /** The plan of an embedding prefill: every sublayer above the embedding layer skipped. */

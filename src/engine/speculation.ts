@@ -1,12 +1,15 @@
 /**
- * Which requests decode speculatively (self-speculative decoding: a skip plan drafts, the full
- * model verifies; model/speculative-cycle.ts): those whose tokens a draft can change in nothing but
- * speed. Greedy (temperature 0) on the full model's plan, with no logit processor, guide,
+ * The engine's side of speculative decoding (self-speculative: a skip plan drafts, the full model
+ * verifies; the cycle itself is model/speculative-cycle.ts): which requests decode speculatively,
+ * and how their speedup is counted (PlainStepClock, usableTokens). Requests qualify whose tokens a
+ * draft can change in nothing but speed. Greedy (temperature 0) on the full model's plan, with no logit processor, guide,
  * min_tokens or beam search: the verification's greedy choice is then exactly the token a plain
  * step would draw.
  */
 import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
+import type { SampledToken } from '../model/runner-types.ts';
+import type { CandidateRow } from './candidate-row.ts';
 import type { GenerationRequest } from './types.ts';
 
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
@@ -50,4 +53,10 @@ export class PlainStepClock {
     const s = [...best].sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)]!;
   }
+}
+
+/** Tokens of a cycle a row takes: up to its first end-of-sequence or stop token (a plain step drew that too) and its max_tokens. */
+export function usableTokens(tokens: readonly SampledToken[], row: CandidateRow, maxTokens: number): number {
+  const end = tokens.findIndex((t) => row.spec.stopTokenIds?.includes(t.token));
+  return Math.min(end < 0 ? tokens.length : end + 1, maxTokens - row.tokenIds.length);
 }
