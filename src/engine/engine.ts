@@ -18,7 +18,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { DraftPlans, eligibleForSpeculation, PlainStepClock, usableTokens } from './speculation.ts';
+import { eligibleForSpeculation, PlainStepClock, usableTokens } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -94,7 +94,6 @@ export class Engine {
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
   private readonly plainSteps = new PlainStepClock();
-  private readonly drafts: DraftPlans | null;
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -103,7 +102,6 @@ export class Engine {
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
     this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.speculate ? o.speculative : null;
-    this.drafts = this.speculative ? new DraftPlans(this.speculative.draft) : null;
     o.runner.onFailure?.((err) => {
       this.runnerFailure = err;
       this.o.log?.error({ err: err.message }, 'model runtime failed: requests in flight fail, new ones are refused until the model is replaced');
@@ -536,9 +534,8 @@ export class Engine {
   }
 
   /**
-   * One speculative cycle for the greedy rows of the full model's group (model/speculative-cycle.ts,
-   * in the runtime): drafts under each row's draft plan, one verification under its own, then each
-   * row takes the tokens its plan chose. A request's
+   * One speculative cycle for the greedy full-model rows (model/speculative-cycle.ts, in the runtime): drafts under the draft
+   * plan, one verification, then each row takes the tokens the full model chose. A request's
    * speedup counts the cycle against the plain steps its tokens would have taken.
    */
   private async speculate(group: CandidateRow[]): Promise<void> {
@@ -551,12 +548,11 @@ export class Engine {
       last: r.lastToken,
       spec: r.spec,
       plan: r.plan,
-      draft: this.drafts!.of(r.plan),
       // Room for every drafted token and the full model's own after them, under max_tokens and the context.
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
-    const out = await runner.speculate!(rows, cfg.tokens);
+    const out = await runner.speculate!(rows, cfg);
     this.scheduler.charge(SPECULATIVE_KEY, out.runMs, group.length);
     this.o.stats.stepped(group.length, out.graph, out.buildMs, 0);
     this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));

@@ -2,38 +2,19 @@
  * The engine's side of speculative decoding (self-speculative: a skip plan drafts, the full model
  * verifies; the cycle itself is model/speculative-cycle.ts): which requests decode speculatively,
  * and how their speedup is counted (PlainStepClock, usableTokens). Requests qualify whose tokens a
- * draft can change in nothing but speed: greedy, with no logit processor, guide, min_tokens or
- * beam search (the verification's greedy choice is then exactly the token a plain step would draw).
+ * draft can change in nothing but speed. Greedy (temperature 0) on the full model's plan, with no logit processor, guide,
+ * min_tokens or beam search: the verification's greedy choice is then exactly the token a plain
+ * step would draw.
  */
-import { coreKey, FULL_PLAN, planKey, skipCore, type SkipPlan } from '../plans/plan.ts';
-import { onCore } from '../plans/policies/sub-networks.ts';
+import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
 import type { SampledToken } from '../model/runner-types.ts';
 import type { CandidateRow } from './candidate-row.ts';
 import type { GenerationRequest } from './types.ts';
 
-/**
- * True when a request's rows decode as their plans' greedy steps would under speculation: greedy
- * sampling with nothing that reshapes it, and plans that share no skipped sublayer (the full
- * model's, or per-candidate plans such as the ensemble's: the request runs in the full model's
- * group, and its speedup is counted as that group's).
- */
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
   const s = req.sampling;
-  return s.temperature === 0 && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && coreKey(skipCore(plans)) === coreKey(FULL_PLAN);
-}
-
-/** Each row plan's draft plan: the plan with the server's draft skips added (one object per plan, so the runtime learns it once). */
-export class DraftPlans {
-  private readonly byPlan = new WeakMap<SkipPlan, SkipPlan>();
-
-  constructor(private readonly draft: SkipPlan) {}
-
-  of(plan: SkipPlan): SkipPlan {
-    let d = this.byPlan.get(plan);
-    if (!d) this.byPlan.set(plan, (d = planKey(plan) === planKey(FULL_PLAN) ? this.draft : onCore([plan], this.draft)[0]!));
-    return d;
-  }
+  return s.temperature === 0 && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
 }
 
 /** Plain steps kept per batch size, and how often a speculative group takes one. */

@@ -166,10 +166,8 @@ export interface SpecRow {
   last: number;
   /** Its greedy sampler spec (the same for the draft's steps and the verification). */
   spec: SamplerSpec;
-  /** Its plan (what verifies its drafts). */
+  /** Its plan (the full model's). */
   plan: SkipPlan;
-  /** The plan its drafts run under: its own with the draft's skips added. */
-  draft: SkipPlan;
   /** Drafts it may take at most (room left under max_tokens and in the context; 0: a plain step). */
   maxDraft: number;
 }
@@ -184,11 +182,11 @@ export interface SamplingRunner extends ModelRunner {
    */
   forkSampled(src: SeqId, specs: SamplerSpec[]): Promise<ForkSampled>;
   /**
-   * One self-speculative cycle over greedy rows, in the runtime (speculative-cycle.ts): each row's
-   * draft plan proposes up to `tokens` tokens, its own plan checks them in one run. Runners
-   * without it serve no speculative decoding.
+   * One self-speculative cycle over greedy rows, in the runtime (speculative-cycle.ts): the draft
+   * plan proposes up to `cfg.tokens` tokens per row, the rows' own plan checks them in one run.
+   * Runners without it serve no speculative decoding.
    */
-  speculate?(rows: SpecRow[], tokens: number): Promise<CycleResult>;
+  speculate?(rows: SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult>;
   /**
    * Calls `cb` once if the runtime dies on its own (its worker exits or throws; not on close):
    * every call pending then and after fails, so the runner must be replaced.

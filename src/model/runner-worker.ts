@@ -118,14 +118,14 @@ async function speculate(msg: Extract<WorkerRequest, { op: 'speculate' }>): Prom
   const rows: SpecRow[] = msg.rows.map((r, i) => {
     const spec = r.spec === 1 ? sampling.specOf(r.seq) : r.spec;
     if (!spec) throw new Error(`rows[${i}].spec: sequence ${r.seq} has no sampler spec yet`);
-    return { seq: r.seq, last: r.last, plan: planOf(r.plan, `rows[${i}].plan`), draft: planOf(r.draft, `rows[${i}].draft`), spec, maxDraft: r.maxDraft };
+    return { seq: r.seq, last: r.last, plan: planOf(r.plan, `rows[${i}].plan`), spec, maxDraft: r.maxDraft };
   });
   const runtime: CycleRuntime = {
     step: (rs) => runRows(rs.map((r) => ({ seq: r.seq, tokens: r.tokens, plan: r.plan, logits: r.logits, spec: r.sample, ...(r.score ? { score: r.score } : {}) })), epochMs()),
     truncateSeqs: (cuts) => cuts.forEach((c) => model.truncateSeq(c.seq, c.length)),
     seqLength: (seq) => model.seqLength(seq),
   };
-  const result = await speculativeCycle(runtime, rows, msg.tokens);
+  const result = await speculativeCycle(runtime, rows, { draft: planOf(msg.draft, 'draft'), tokens: msg.tokens });
   return { ...result, lengths: rows.map((r) => model.seqLength(r.seq)) };
 }
 

@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { SkipPlan } from '../plans/plan.ts';
 import type { LoadOptions, RuntimeInfo } from './load-options.ts';
 import type { ModelInfo } from './model-info.ts';
-import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, SkipCore, SpecRow, StepOptions, StepOutput, StepRow } from './runner-types.ts';
+import type { ForkSampled, SamplerSpec, SamplingRunner, SeqId, SkipCore, SpecRow, SpeculativeConfig, StepOptions, StepOutput, StepRow } from './runner-types.ts';
 import type { CycleResult } from './speculative-cycle.ts';
 import { makeGraphScratch, removeGraphScratch } from './graph-scratch.ts';
 import { epochMs, type PackedStep, type WireRow, type WorkerRequest } from './worker-protocol.ts';
@@ -146,10 +146,11 @@ class WorkerRunner implements SamplingRunner {
     await this.call<null>({ op: 'free', seq });
   }
 
-  async speculate(rows: SpecRow[], tokens: number): Promise<CycleResult> {
+  async speculate(rows: SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult> {
     const defs: [number, SkipPlan][] = [];
-    const wire = rows.map((r) => ({ seq: r.seq, last: r.last, plan: this.planId(r.plan, defs), draft: this.planId(r.draft, defs), spec: this.specs.get(r.seq) === r.spec ? (1 as const) : r.spec, maxDraft: r.maxDraft }));
-    const r = await this.call<CycleResult & { lengths: number[] }>({ op: 'speculate', rows: wire, tokens, plans: defs, drop: this.dropped.splice(0) });
+    const wire = rows.map((r) => ({ seq: r.seq, last: r.last, plan: this.planId(r.plan, defs), spec: this.specs.get(r.seq) === r.spec ? (1 as const) : r.spec, maxDraft: r.maxDraft }));
+    const draft = this.planId(cfg.draft, defs);
+    const r = await this.call<CycleResult & { lengths: number[] }>({ op: 'speculate', rows: wire, draft, tokens: cfg.tokens, plans: defs, drop: this.dropped.splice(0) });
     rows.forEach((row, i) => {
       this.specs.set(row.seq, row.spec);
       if (this.lengths.has(row.seq)) this.lengths.set(row.seq, r.lengths[i]!);

@@ -1,16 +1,16 @@
 /**
  * One cycle of self-speculative decoding for greedy rows (Draft & Verify, LayerSkip), run where the
- * model is (the worker: runner-worker.ts), so its k + 1 runs cost no round trips: the same weights
- * under each row's draft plan (its own plan with whole layers more left out) draft up to k tokens
- * one cheap step at a time; the row's own plan then checks them all in one run of k + 1 positions
- * and keeps the drafts up to the first it would not have chosen, plus its own token there (or after
- * the last draft). The output is the row's greedy output under its plan, token for token; each cycle gains between one and k + 1 tokens for k draft
+ * model is (the worker: runner-worker.ts), so its k + 1 runs cost no round trips: the same weights under a
+ * skip plan that leaves out whole layers draft up to k tokens one cheap step at a time; the full
+ * model then checks them all in one run of k + 1 positions and keeps the drafts up to the first it
+ * would not have chosen, plus its own token there (or after the last draft). The output is the full
+ * model's greedy output, token for token; each cycle gains between one and k + 1 tokens for k draft
  * steps and one verification. The draft's positions are dropped before the verification (its
  * skipped layers left no keys there) and the rejected ones after it. Which rows qualify is the
  * engine's call (engine/speculation.ts).
  */
 import type { GraphUse } from './graph-sessions.ts';
-import type { SampledToken, SeqId, SpecRow, StepOutput, StepRow } from './runner-types.ts';
+import type { SampledToken, SeqId, SpecRow, SpeculativeConfig, StepOutput, StepRow } from './runner-types.ts';
 
 /** What a cycle needs from the model: steps (sampling and scoring in place), truncation, lengths. */
 export interface CycleRuntime {
@@ -36,17 +36,17 @@ export interface CycleResult {
 }
 
 /** One draft-and-verify cycle over `rows` (each row's alternatives as its spec asks). */
-export async function speculativeCycle(runner: CycleRuntime, rows: readonly SpecRow[], tokens: number): Promise<CycleResult> {
+export async function speculativeCycle(runner: CycleRuntime, rows: readonly SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult> {
   const start = rows.map((r) => runner.seqLength(r.seq));
   const drafts: number[][] = rows.map(() => []);
   const ended = rows.map((r) => r.maxDraft === 0);
   let runMs = 0;
   let buildMs = 0;
   let draftSteps = 0;
-  for (let k = 0; k < tokens; k++) {
+  for (let k = 0; k < cfg.tokens; k++) {
     const active = rows.map((_, i) => i).filter((i) => !ended[i]);
     if (active.length === 0) break;
-    const out = await runner.step(active.map((i) => ({ seq: rows[i]!.seq, tokens: [drafts[i]!.at(-1) ?? rows[i]!.last], plan: rows[i]!.draft, logits: 'none', sample: rows[i]!.spec })));
+    const out = await runner.step(active.map((i) => ({ seq: rows[i]!.seq, tokens: [drafts[i]!.at(-1) ?? rows[i]!.last], plan: cfg.draft, logits: 'none', sample: rows[i]!.spec })));
     runMs += out.runMs;
     buildMs += out.buildMs ?? 0;
     draftSteps++;
@@ -63,7 +63,7 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   );
   runMs += verify.runMs;
   buildMs += verify.buildMs ?? 0;
-  const chosen: SampledToken[][] = [];
+  const tokens: SampledToken[][] = [];
   const accepted: number[] = [];
   const cuts: { seq: SeqId; length: number }[] = [];
   rows.forEach((r, i) => {
@@ -82,11 +82,11 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
       mine.push({ token: d[a]!, logprob: at.logprob, top: at.top.slice(0, k) });
     }
     if (a === d.length) mine.push(verify.sampled![i]!);
-    chosen.push(mine);
+    tokens.push(mine);
     accepted.push(a);
     // Keep the fed token and the accepted drafts; the rejected ones go.
     if (a < d.length) cuts.push({ seq: r.seq, length: start[i]! + 1 + a });
   });
   runner.truncateSeqs(cuts);
-  return { tokens: chosen, drafted: drafts.map((d) => d.length), accepted, runMs, verifyMs: verify.runMs, graph: verify.graphs?.[0], buildMs, draftSteps };
+  return { tokens, drafted: drafts.map((d) => d.length), accepted, runMs, verifyMs: verify.runMs, graph: verify.graphs?.[0], buildMs, draftSteps };
 }

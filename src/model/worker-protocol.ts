@@ -26,7 +26,7 @@ export type WorkerRequest =
   | { id: number; op: 'forkSampled'; src: number; specs: SamplerSpec[] }
   | { id: number; op: 'free'; seq: number }
   /** A speculative cycle (speculative-cycle.ts): rows name their plan and spec as step rows do. */
-  | { id: number; op: 'speculate'; rows: { seq: number; last: number; plan: number; draft: number; spec: SamplerSpec | 1; maxDraft: number }[]; tokens: number; plans: [number, SkipPlan][]; drop: number[] }
+  | { id: number; op: 'speculate'; rows: { seq: number; last: number; plan: number; spec: SamplerSpec | 1; maxDraft: number }[]; draft: number; tokens: number; plans: [number, SkipPlan][]; drop: number[] }
   | { id: number; op: 'step'; rows: WireRow[]; plans: [number, SkipPlan][]; drop: number[]; sentAt: number; opts?: StepOptions }
   | { id: number; op: 'prepareCores'; cores: SkipCore[] }
   | { id: number; op: 'close' }
