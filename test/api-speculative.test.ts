@@ -101,6 +101,14 @@ test('requests decoding side by side speculate together and each gets the plain 
   for (const r of got) assert.ok((r as unknown as { skip: { speedup: number } }).skip.speedup > 0);
 });
 
+test('greedy candidates under their own plans do not speculate (measured no faster for the ensemble) and answer as on the plain server', async () => {
+  const before = await counters();
+  const body = { model: plain.ctx.model.info.id, prompt: [prompts[1]], max_tokens: 20, temperature: 0, ignore_eos: true, n: 2, skip: { policy: 'explicit', plans: [{ mask_heads: { '0': [1] } }, { skip_mlp: [3] }] } } as never;
+  const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
+  assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
+  assert.equal((await counters()).cycles, before.cycles);
+});
+
 test('sampled requests do not speculate (the same seeded tokens as the plain server)', async () => {
   const before = await counters();
   const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, seed: 4, n: 2 } as never;
