@@ -23,7 +23,7 @@ export class ParentRequest {
   /** Admission priority (lower first). */
   readonly priority: number;
   rows: CandidateRow[] = [];
-  /** Its group's key when its rows decode speculatively (speculative.ts), else undefined (its core's group). */
+  /** Its group's key when its rows decode speculatively (speculation.ts), else undefined (its core's group). */
   groupKey: string | undefined = undefined;
   /** Its speculative cycles: their run time and the full model's plain steps for the same tokens (ms). */
   readonly speculated = { ms: 0, denseMs: 0 };
