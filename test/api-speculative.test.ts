@@ -4,7 +4,10 @@
 // full model's, token for token: the texts, finish reasons, usage and log-probabilities match the
 // plain server (and the float64 reference's greedy tokens), streamed or not, at max_tokens, at a
 // stop string, at the end of the context, for n > 1 and for requests decoding side by side.
-// Sampled requests do not speculate. The spec-decode counters move; bad configs name the flag.
+// Sampled requests speculate too (speculative sampling): the same seed gives the same tokens, each
+// token's log-probability is the model's own (float64 reference), and the second token's
+// frequencies match plain sampling's; top_p keeps a request plain. The spec-decode counters move;
+// bad configs name the flag.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -14,6 +17,8 @@ import { FULL_PLAN } from '../src/plans/plan.ts';
 import { resolveSpeculative } from '../src/engine/speculative-config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { metricValue, startTestServer, testCheckpoint, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
+import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
 
 const CKPT = { layers: 4 };
 const SPEC = JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 4 });
@@ -109,12 +114,61 @@ test('greedy candidates under their own plans do not speculate (measured no fast
   assert.equal((await counters()).cycles, before.cycles);
 });
 
-test('sampled requests do not speculate (the same seeded tokens as the plain server)', async () => {
-  const before = await counters();
-  const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, seed: 4, n: 2 } as never;
-  const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
-  assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
-  assert.equal((await counters()).cycles, before.cycles);
+test('sampled requests speculate (speculative sampling): reproducible per seed, each token with the model\'s own log-probability (float64 reference); top_p keeps them plain', async () => {
+  const client = inferenceClient(spec.grpcPort);
+  const generate = (req: object) => new Promise<GenerateResponseMsg>((resolve, reject) => client.Generate!(req, (e: Error | null, r: GenerateResponseMsg) => (e ? reject(e) : resolve(r))));
+  try {
+    const before = await counters();
+    const req = { prompt: 'The cat', max_tokens: 24, temperature: 0.8, seed: 17, n: 3, logprobs: true, ignore_eos: true };
+    const [r1, r2] = [await generate(req), await generate(req)];
+    assert.deepEqual(r2.candidates.map((c) => c.token_ids), r1.candidates.map((c) => c.token_ids), 'the same seed, the same tokens');
+    assert.ok(new Set(r1.candidates.map((c) => c.token_ids.join(','))).size > 1, 'the candidates differ');
+    const after = await counters();
+    assert.ok(after.cycles > before.cycles && after.drafted > before.drafted);
+    const ref = new ReferenceModel(openCheckpoint(testCheckpoint(CKPT)));
+    const promptIds = spec.ctx.model.tokenizer.encode('The cat');
+    for (const c of r1.candidates) {
+      assert.equal(c.token_ids.length, 24);
+      const rows = ref.forward([...promptIds, ...c.token_ids], FULL_PLAN);
+      c.token_ids.forEach((t, j) => {
+        const row = rows[promptIds.length - 1 + j]!;
+        let max = -Infinity;
+        for (const x of row) max = Math.max(max, x);
+        let sum = 0;
+        for (const x of row) sum += Math.exp(x - max);
+        const want = row[t]! - max - Math.log(sum);
+        assert.ok(Math.abs(c.logprobs[j]!.logprob - want) < 1e-4, `token ${j}: ${c.logprobs[j]!.logprob} vs ${want}`);
+      });
+    }
+    // Top-p truncation is not speculated: the same seeded tokens as the plain server.
+    const mid = await counters();
+    const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, top_p: 0.9, seed: 4, n: 2 } as never;
+    const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
+    assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
+    assert.equal((await counters()).cycles, mid.cycles);
+  } finally {
+    client.close();
+  }
+});
+
+test('speculative sampling draws what plain sampling draws, in distribution: the second token\'s frequencies over 600 seeds agree', async () => {
+  // Both servers sample the same prompt; the first token comes from the prompt's logits either way,
+  // the second from a cycle (draft kept or resampled) or a plain step. Compared by total variation.
+  const second = async (c: OpenAI) => {
+    const counts = new Map<string, number>();
+    for (let s = 0; s < 100; s++) {
+      const r = await c.completions.create({ model: plain.ctx.model.info.id, prompt: [prompts[2]], max_tokens: 2, temperature: 1, seed: 1000 * s, n: 6, ignore_eos: true, logprobs: 0 } as never);
+      for (const ch of r.choices) {
+        const t = (ch.logprobs as unknown as TextLogprobs).tokens[1] ?? '';
+        counts.set(t, (counts.get(t) ?? 0) + 1);
+      }
+    }
+    return counts;
+  };
+  const [px, py] = [await second(a), await second(b)];
+  let tv = 0;
+  for (const t of new Set([...px.keys(), ...py.keys()])) tv += Math.abs((px.get(t) ?? 0) - (py.get(t) ?? 0)) / 600;
+  assert.ok(tv / 2 < 0.15, `total variation ${tv / 2}`);
 });
 
 test('--speculative-config: off, auto without the model file, JSON; a bad value names the flag', () => {

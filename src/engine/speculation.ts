@@ -2,9 +2,10 @@
  * The engine's side of speculative decoding (self-speculative: a skip plan drafts, the full model
  * verifies; the cycle itself is model/speculative-cycle.ts): which requests decode speculatively,
  * and how their speedup is counted (PlainStepClock, usableTokens). Requests qualify whose tokens a
- * draft can change in nothing but speed. Greedy (temperature 0) on the full model's plan, with no logit processor, guide,
- * min_tokens or beam search: the verification's greedy choice is then exactly the token a plain
- * step would draw.
+ * draft can change in nothing but speed: on the full model's plan, greedy (the verification's
+ * choice is exactly the token a plain step draws) or sampled at a plain temperature (speculative
+ * sampling: the tokens are distributed exactly as plain draws), with no logit processor, guide,
+ * min_tokens or beam search.
  */
 import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
@@ -14,7 +15,10 @@ import type { GenerationRequest } from './types.ts';
 
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
   const s = req.sampling;
-  return s.temperature === 0 && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
+  // Sampling speculates at a plain temperature (speculative sampling); top-p and top-k would need
+  // the sampler's exact truncation on both distributions.
+  const plain = s.temperature === 0 || (s.topP >= 1 && !s.topK);
+  return plain && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
 }
 
 /** Plain steps kept per batch size, and how often a speculative group takes one. */
@@ -23,9 +27,11 @@ const EVERY = 16;
 
 /**
  * What a plain decode step of the speculative rows costs end to end (the engine's whole step: the
- * run, the round trip, sampling, streaming), measured on the rows themselves: the group takes a
- * plain step now and then (its first turn at each batch size, then one turn in EVERY), so a
- * request's speedup compares its cycles with steps of the same requests, from the first request.
+ * run, the round trip, sampling, streaming), measured on the rows themselves: the group's greedy
+ * rows take a plain step now and then (its first turn at each batch size, then one turn in EVERY),
+ * so a request's speedup compares its cycles with steps of the same requests, from the first
+ * request. Sampled rows never step plainly (their tokens would then depend on where the plain steps
+ * fell); the full model's own group's steps are recorded too.
  */
 export class PlainStepClock {
   private readonly walls = new Map<number, number[]>();

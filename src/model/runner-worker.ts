@@ -121,7 +121,12 @@ async function speculate(msg: Extract<WorkerRequest, { op: 'speculate' }>): Prom
     return { seq: r.seq, last: r.last, plan: planOf(r.plan, `rows[${i}].plan`), spec, maxDraft: r.maxDraft };
   });
   const runtime: CycleRuntime = {
-    step: (rs) => runRows(rs.map((r) => ({ seq: r.seq, tokens: r.tokens, plan: r.plan, logits: r.logits, spec: r.sample, ...(r.score ? { score: r.score } : {}) })), epochMs()),
+    vocabSize: model.info.vocabSize,
+    step: async (rs) => {
+      const packed = await runRows(rs.map((r) => ({ seq: r.seq, tokens: r.tokens, plan: r.plan, logits: r.logits, spec: r.sample, ...(r.score ? { score: r.score } : {}) })), epochMs());
+      // Views of this run's outputs: the cycle reads them before the next run.
+      return { ...packed, logits: packed.logits.map((l) => (l ? new Float32Array(packed.buffers[l.buf]!, l.offset, l.length) : new Float32Array(0))) };
+    },
     truncateSeqs: (cuts) => cuts.forEach((c) => model.truncateSeq(c.seq, c.length)),
     seqLength: (seq) => model.seqLength(seq),
   };

@@ -11,10 +11,13 @@
  */
 import type { GraphUse } from './graph-sessions.ts';
 import type { SampledToken, SeqId, SpecRow, SpeculativeConfig, StepOutput, StepRow } from './runner-types.ts';
+import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
+import { acceptOrResample, DRAW, drawFrom, positionalUniform, tempered } from '../sampling/speculative-sampling.ts';
 
 /** What a cycle needs from the model: steps (sampling and scoring in place), truncation, lengths. */
 export interface CycleRuntime {
-  step(rows: StepRow[]): Promise<Pick<StepOutput, 'sampled' | 'scored' | 'runMs' | 'buildMs' | 'graphs'>>;
+  step(rows: StepRow[]): Promise<Pick<StepOutput, 'logits' | 'sampled' | 'scored' | 'runMs' | 'buildMs' | 'graphs'>>;
+  readonly vocabSize: number;
   truncateSeqs(cuts: { seq: SeqId; length: number }[]): void;
   seqLength(seq: SeqId): number;
 }
@@ -35,10 +38,22 @@ export interface CycleResult {
   draftSteps: number;
 }
 
+/** True for a row that samples (temperature > 0): speculative sampling; else greedy. */
+const sampling = (r: SpecRow): boolean => r.spec.temperature > 0;
+
+/** The token chosen at a verified position of a sampled row, with the model's own log-probability there. */
+function chosenAt(logits: Float32Array, token: number, k: number): SampledToken {
+  const lse = logSumExp(logits);
+  return { token, logprob: logits[token]! - lse, top: k > 0 ? topLogprobs(logits, k, lse) : [] };
+}
+
 /** One draft-and-verify cycle over `rows` (each row's alternatives as its spec asks). */
 export async function speculativeCycle(runner: CycleRuntime, rows: readonly SpecRow[], cfg: SpeculativeConfig): Promise<CycleResult> {
+  const V = runner.vocabSize;
   const start = rows.map((r) => runner.seqLength(r.seq));
   const drafts: number[][] = rows.map(() => []);
+  /** Sampled rows: each draft's distribution (the draft plan's, tempered). */
+  const qs: Float64Array[][] = rows.map(() => []);
   const ended = rows.map((r) => r.maxDraft === 0);
   let runMs = 0;
   let buildMs = 0;
@@ -46,20 +61,36 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   for (let k = 0; k < cfg.tokens; k++) {
     const active = rows.map((_, i) => i).filter((i) => !ended[i]);
     if (active.length === 0) break;
-    const out = await runner.step(active.map((i) => ({ seq: rows[i]!.seq, tokens: [drafts[i]!.at(-1) ?? rows[i]!.last], plan: cfg.draft, logits: 'none', sample: rows[i]!.spec })));
+    const out = await runner.step(
+      active.map((i) => {
+        const r = rows[i]!;
+        const step = { seq: r.seq, tokens: [drafts[i]!.at(-1) ?? r.last], plan: cfg.draft };
+        return sampling(r) ? { ...step, logits: 'last' as const } : { ...step, logits: 'none' as const, sample: r.spec };
+      }),
+    );
     runMs += out.runMs;
     buildMs += out.buildMs ?? 0;
     draftSteps++;
     active.forEach((i, j) => {
-      const t = out.sampled![j]!.token;
+      const r = rows[i]!;
+      let t: number;
+      if (sampling(r)) {
+        const q = tempered(out.logits[j]!, r.spec.temperature);
+        t = drawFrom(q, positionalUniform(r.spec.seed, start[i]! + 1 + drafts[i]!.length, DRAW.draft));
+        qs[i]!.push(q);
+      } else t = out.sampled![j]!.token;
       drafts[i]!.push(t);
       // A draft that ends the text, or the row's room used up: nothing after it can count.
-      if (rows[i]!.spec.stopTokenIds?.includes(t) || drafts[i]!.length >= rows[i]!.maxDraft) ended[i] = true;
+      if (r.spec.stopTokenIds?.includes(t) || drafts[i]!.length >= r.maxDraft) ended[i] = true;
     });
   }
   runner.truncateSeqs(rows.flatMap((r, i) => (drafts[i]!.length ? [{ seq: r.seq, length: start[i]! }] : [])));
   const verify = await runner.step(
-    rows.map((r, i) => ({ seq: r.seq, tokens: [r.last, ...drafts[i]!], plan: r.plan, logits: 'none', sample: r.spec, score: { targets: [...drafts[i]!, -1], k: Math.max(1, r.spec.topLogprobs ?? 0) } })),
+    rows.map((r, i) =>
+      sampling(r)
+        ? { seq: r.seq, tokens: [r.last, ...drafts[i]!], plan: r.plan, logits: 'all' as const }
+        : { seq: r.seq, tokens: [r.last, ...drafts[i]!], plan: r.plan, logits: 'none' as const, sample: r.spec, score: { targets: [...drafts[i]!, -1], k: Math.max(1, r.spec.topLogprobs ?? 0) } },
+    ),
   );
   runMs += verify.runMs;
   buildMs += verify.buildMs ?? 0;
@@ -68,20 +99,33 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   const cuts: { seq: SeqId; length: number }[] = [];
   rows.forEach((r, i) => {
     const d = drafts[i]!;
-    const scored = verify.scored![i]!;
     const k = r.spec.topLogprobs ?? 0;
     const mine: SampledToken[] = [];
     let a = 0;
-    for (; a < d.length; a++) {
-      const at = scored[a]!;
-      const best = at.top[0]!;
-      if (best.token !== d[a]) {
-        mine.push({ token: best.token, logprob: best.logprob, top: at.top.slice(0, k) });
-        break;
+    if (sampling(r)) {
+      const all = verify.logits[i]!;
+      const at = (j: number) => all.subarray(j * V, (j + 1) * V);
+      for (; a < d.length; a++) {
+        const pos = start[i]! + 1 + a;
+        const p = tempered(at(a), r.spec.temperature);
+        const { token, accepted: kept } = acceptOrResample(p, qs[i]![a]!, d[a]!, positionalUniform(r.spec.seed, pos, DRAW.accept), positionalUniform(r.spec.seed, pos, DRAW.residual));
+        mine.push(chosenAt(at(a), token, k));
+        if (!kept) break;
       }
-      mine.push({ token: d[a]!, logprob: at.logprob, top: at.top.slice(0, k) });
+      if (a === d.length) mine.push(chosenAt(at(a), drawFrom(tempered(at(a), r.spec.temperature), positionalUniform(r.spec.seed, start[i]! + 1 + a, DRAW.bonus)), k));
+    } else {
+      const scored = verify.scored![i]!;
+      for (; a < d.length; a++) {
+        const at = scored[a]!;
+        const best = at.top[0]!;
+        if (best.token !== d[a]) {
+          mine.push({ token: best.token, logprob: best.logprob, top: at.top.slice(0, k) });
+          break;
+        }
+        mine.push({ token: d[a]!, logprob: at.logprob, top: at.top.slice(0, k) });
+      }
+      if (a === d.length) mine.push(verify.sampled![i]!);
     }
-    if (a === d.length) mine.push(verify.sampled![i]!);
     tokens.push(mine);
     accepted.push(a);
     // Keep the fed token and the accepted drafts; the rejected ones go.

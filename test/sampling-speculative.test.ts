@@ -1,0 +1,49 @@
+// Speculative sampling's rule (src/sampling/speculative-sampling.ts): a draft token drawn from q,
+// kept with probability min(1, p/q) and otherwise replaced by a draw from max(0, p - q), is
+// distributed exactly as a draw from p, for drafts close to p, far from it, and with tokens q
+// never proposes; positional uniforms are fixed by seed, position and purpose.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { acceptOrResample, DRAW, drawFrom, positionalUniform, tempered } from '../src/sampling/speculative-sampling.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const cases: [string, number[], number[]][] = [
+  ['close', [0.5, 0.2, 0.15, 0.1, 0.05], [0.45, 0.25, 0.15, 0.1, 0.05]],
+  ['far', [0.05, 0.05, 0.1, 0.3, 0.5], [0.6, 0.3, 0.05, 0.03, 0.02]],
+  ['draft misses tokens', [0.3, 0.3, 0.2, 0.1, 0.1], [0.5, 0.5, 0, 0, 0]],
+];
+
+for (const [name, pArr, qArr] of cases) {
+  test(`accept or resample is distributed as p (${name} draft)`, () => {
+    const p = Float64Array.from(pArr);
+    const q = Float64Array.from(qArr);
+    const rng = new Rng(11);
+    const N = 200_000;
+    const counts = new Array(p.length).fill(0);
+    let kept = 0;
+    for (let i = 0; i < N; i++) {
+      const d = drawFrom(q, rng.next());
+      const r = acceptOrResample(p, q, d, rng.next(), rng.next());
+      counts[r.token]++;
+      if (r.accepted) kept++;
+    }
+    counts.forEach((c, t) => assert.ok(Math.abs(c / N - p[t]!) < 0.005, `token ${t}: ${c / N} vs ${p[t]}`));
+    // Acceptance is sum min(p, q).
+    const overlap = pArr.reduce((s, x, i) => s + Math.min(x, qArr[i]!), 0);
+    assert.ok(Math.abs(kept / N - overlap) < 0.005, `${kept / N} vs ${overlap}`);
+  });
+}
+
+test('tempered logits and positional uniforms', () => {
+  const p = tempered(Float32Array.from([0, Math.log(3)]), 1);
+  assert.ok(Math.abs(p[0]! - 0.25) < 1e-6 && Math.abs(p[1]! - 0.75) < 1e-6);
+  const cold = tempered(Float32Array.from([0, 1]), 0.1);
+  assert.ok(cold[1]! > 0.9999);
+  const u = positionalUniform(7, 12, DRAW.accept);
+  assert.equal(positionalUniform(7, 12, DRAW.accept), u);
+  assert.notEqual(positionalUniform(7, 13, DRAW.accept), u);
+  assert.notEqual(positionalUniform(7, 12, DRAW.residual), u);
+  assert.notEqual(positionalUniform(8, 12, DRAW.accept), u);
+  assert.ok(u >= 0 && u < 1);
+  assert.equal(drawFrom(Float64Array.from([0, 0, 2]), 0.999), 2);
+});
