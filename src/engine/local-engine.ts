@@ -69,7 +69,7 @@ export interface LocalEngineOptions {
   prefillChunk?: number;
   /** MiB of prompt keys and values kept for later prompts that start alike (prefix-cache.ts; default 256, 0: off). */
   prefixCacheMb?: number;
-  /** --speculative-config: off, auto (the model directory's speculative.json, the default) or its JSON. */
+  /** --speculative-config: off, auto (the model directory's speculative.json, the default) or its JSON (default: $SKIPSERVE_SPECULATIVE_CONFIG, else auto). */
   speculativeConfig?: string;
   defaultMaxTokens?: number;
   defaultPolicy?: string;
@@ -183,7 +183,8 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     // Cores of the targets the arms send requests with are built ahead too, like --warm-targets.
     const warmTargets = [...new Set([...(o.warmTargets ?? []), ...armTargets(arms)])];
     const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
-    const speculative = resolveSpeculative(o.speculativeConfig ?? 'auto', modelDir, info);
+    // The offline tools (eval, router, APT) take the server's environment variable too.
+    const speculative = resolveSpeculative(o.speculativeConfig ?? process.env.SKIPSERVE_SPECULATIVE_CONFIG ?? 'auto', modelDir, info);
     // The draft runs every few milliseconds: its graph is built before the first request needs it.
     const draftCore = speculative ? planCore(speculative.draft) : null;
     if (draftCore && o.prepareCores !== false && runner.prepareCores) await runner.prepareCores([draftCore]);
