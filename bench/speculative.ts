@@ -1,10 +1,10 @@
 /**
- * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2]`
+ * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --n 1]`
  *
  * What self-speculative decoding saves end to end: one server with `--speculative-config off` and
  * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`),
- * on the same model, sent the same greedy chat requests (the project's problems, `--count` of
- * them) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
+ * on the same model, sent the same chat requests (the project's problems, `--count` of them;
+ * greedy, or `--temperature T --n N` for sampled best-of-N with seed 1) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
  * time until the problems are done (B = 1: one after another). Prints, per variant and batch size,
  * the median round wall time, its ratio to `off` (median of the rounds' ratios), the median over
  * requests of each one's wall time on `off` over its own (same problem, same round), the median of
@@ -20,7 +20,7 @@ import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, drafts: { type: 'string', default: '4-11:7;2-13:5' }, batch: { type: 'string', default: '1,8' },
-    count: { type: 'string', default: '8' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
+    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
   },
 });
 const rounds = Number(values.rounds);
@@ -47,11 +47,11 @@ async function ask(url: string, question: string): Promise<Answer> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: Number(values['max-tokens']) }),
+    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: Number(values.temperature), n: Number(values.n), seed: 1, max_tokens: Number(values['max-tokens']) }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const r = (await res.json()) as { choices: { message: { content: string } }[]; skip: { speedup: number } };
-  return { text: r.choices[0]!.message.content, speedup: r.skip.speedup, ms: performance.now() - t0 };
+  return { text: r.choices.map((c) => c.message.content).join('\u0000'), speedup: r.skip.speedup, ms: performance.now() - t0 };
 }
 
 /** One round on one server: the problems B at a time; its wall time and answers. */
@@ -74,7 +74,7 @@ const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '-
 const servers = new Map<string, SpawnedServer>();
 try {
   for (const n of names) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
-  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, greedy chat, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}` : 'greedy'} chat, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of servers.values()) await ask(s.url, problems[0]!.question);
   console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | reported speedup (median) | acceptance | answers as off |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---|');
@@ -100,7 +100,7 @@ try {
       const after = await specCounters(servers.get(n)!.url);
       const drafted = after.drafted - before.get(n)!.drafted;
       const acc = drafted > 0 ? (after.accepted - before.get(n)!.accepted) / drafted : NaN;
-      console.log(`| ${b} | ${n === 'off' ? 'off' : `skip layers ${n.replace(':', ', k = ')}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${same.get(n) ? 'identical' : 'DIFFERENT'} |`);
+      console.log(`| ${b} | ${n === 'off' ? 'off' : `skip layers ${n.replace(':', ', k = ')}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${Number(values.temperature) > 0 ? '- (sampled)' : same.get(n) ? 'identical' : 'DIFFERENT'} |`);
     }
   }
 } finally {
