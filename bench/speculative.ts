@@ -70,7 +70,7 @@ async function specCounters(url: string): Promise<{ drafted: number; accepted: n
 }
 
 const names = ['off', ...values.drafts!.split(';')];
-const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--max-batch', String(Math.max(...batches))];
+const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--max-batch', String(Math.max(...batches) * Number(values.n))];
 const servers = new Map<string, SpawnedServer>();
 try {
   for (const n of names) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
