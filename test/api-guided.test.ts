@@ -151,7 +151,8 @@ test('byte pieces: a guide that asks for non-ASCII characters gets them spelled 
 });
 
 test('on the default model (every token whole text), a guide that allows any text changes nothing: the same candidates and logprobs', async () => {
-  const own = await startTestServer({ model: 'models/default' });
+  // Plain sampling both ways (a guided request never speculates; an unguided sampled one would, and draw otherwise).
+  const own = await startTestServer({ model: 'models/default', speculativeConfig: 'off' });
   try {
     const c = new OpenAI({ baseURL: `${own.http}/v1`, apiKey: 'none', maxRetries: 0 });
     const body = { model: own.ctx.model.info.id, prompt: 'Q: Tom has 12 apples. He buys 30 more. How many apples does Tom have now?\nA:', n: 4, seed: 8, temperature: 1, max_tokens: 40, logprobs: 2 };
