@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { loadLocalModel } from '../src/model/local-model.ts';
 import { FULL_PLAN, parsePlan } from '../src/plans/plan.ts';
 import { Rng } from '../src/util/rng.ts';
+import { argmax } from '../src/sampling/sampler.ts';
+import { tempered } from '../src/sampling/speculative-sampling.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
 import { loadChatTemplate } from '../src/text/chat-template.ts';
 import { generateSplit } from '../models/train/generator/split.ts';
@@ -28,16 +30,6 @@ if (!template) throw new Error(`${dir} has no chat template`);
 const [first, last] = values.draft!.split('-').map(Number);
 const draft = parsePlan({ skip_layers: Array.from({ length: last! - first! + 1 }, (_, i) => first! + i) }, m.info);
 const V = m.info.vocabSize;
-
-/** Softmax of logits at temperature T. */
-function tempered(l: Float32Array, T: number): Float64Array {
-  let max = -Infinity;
-  for (const x of l) max = Math.max(max, x);
-  const p = Float64Array.from(l, (x) => Math.exp((x - max) / T));
-  const s = p.reduce((a, b) => a + b, 0);
-  return p.map((x) => x / s);
-}
-const argmax = (l: Float32Array) => l.reduce((b, x, i) => (x > l[b]! ? i : b), 0);
 
 /** The last position's logits of `ids` under `plan` (a fresh sequence each time). */
 async function lastLogits(ids: number[], plan: typeof FULL_PLAN): Promise<Float32Array> {

@@ -11,6 +11,7 @@ import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { ReferenceModel } from '../src/model/reference.ts';
 import { FULL_PLAN } from '../src/plans/plan.ts';
 import { startTestServer, testCheckpoint, waitFor, type TestServer } from './helpers/start-server.ts';
+import { logSoftmax } from './helpers/log-softmax.ts';
 
 let server: TestServer;
 let client: OpenAI;
@@ -23,15 +24,6 @@ before(async () => {
 after(async () => {
   await server?.close();
 });
-
-function logSoftmax(l: Float64Array): Float64Array {
-  let max = -Infinity;
-  for (const x of l) max = Math.max(max, x);
-  let s = 0;
-  for (const x of l) s += Math.exp(x - max);
-  const lse = max + Math.log(s);
-  return l.map((x) => x - lse);
-}
 
 interface RefBeam {
   gen: number[];

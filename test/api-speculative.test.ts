@@ -18,6 +18,7 @@ import { resolveSpeculative } from '../src/engine/speculative-config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { metricValue, startTestServer, testCheckpoint, type TestServer } from './helpers/start-server.ts';
 import { inferenceClient } from './helpers/grpc-client.ts';
+import { logSoftmax } from './helpers/log-softmax.ts';
 import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
 
 const CKPT = { layers: 4 };
@@ -131,12 +132,7 @@ test('sampled requests speculate (speculative sampling): reproducible per seed, 
       assert.equal(c.token_ids.length, 24);
       const rows = ref.forward([...promptIds, ...c.token_ids], FULL_PLAN);
       c.token_ids.forEach((t, j) => {
-        const row = rows[promptIds.length - 1 + j]!;
-        let max = -Infinity;
-        for (const x of row) max = Math.max(max, x);
-        let sum = 0;
-        for (const x of row) sum += Math.exp(x - max);
-        const want = row[t]! - max - Math.log(sum);
+        const want = logSoftmax(rows[promptIds.length - 1 + j]!)[t]!;
         assert.ok(Math.abs(c.logprobs[j]!.logprob - want) < 1e-4, `token ${j}: ${c.logprobs[j]!.logprob} vs ${want}`);
       });
     }

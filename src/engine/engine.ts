@@ -15,7 +15,7 @@ import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import type { Outcome } from '../metrics/metrics.ts';
 import { markCounted } from '../metrics/outcomes.ts';
-import { CandidateRow } from './candidate-row.ts';
+import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
 import { eligibleForSpeculation, PlainStepClock, usableTokens } from './speculation.ts';
@@ -404,7 +404,7 @@ export class Engine {
       // One prefill, n children: the runtime copies the prompt's KV and draws each child's first token.
       const { seqs, sampled } = await runner.forkSampled(p.promptSeq!, specs);
       await this.releasePrompt(p);
-      const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...minTokens, includeStop: r.includeStopStr ?? false };
+      const limits = rowLimits(r, eos);
       p.rows = seqs.map((s, c) => new CandidateRow(c, s, p.plans[c]!, specs[c]!, tokenizer, r.promptTokens, limits));
       for (const row of p.rows) this.owners.set(row, p);
       p.rows.forEach((row, c) => this.accept(p, row, sampled[c]!));
@@ -417,7 +417,7 @@ export class Engine {
     const spec: SamplerSpec = { temperature: 0, topP: 1, topK: 0, seed: r.seed, topLogprobs: beamTopK(r.n, eos.length, r.logprobs ? r.topLogprobs : 0), stopTokenIds: eos };
     const { seqs, sampled } = await this.o.runner.forkSampled(p.promptSeq!, [spec]);
     await this.releasePrompt(p);
-    const limits = { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...(r.minTokens ? { minTokens: r.minTokens } : {}), includeStop: r.includeStopStr ?? false };
+    const limits = rowLimits(r, eos);
     const root = new CandidateRow(0, seqs[0]!, p.plans[0]!, spec, this.o.tokenizer, r.promptTokens, limits);
     this.owners.set(root, p);
     p.rows = [root];
@@ -650,6 +650,11 @@ export class Engine {
   private updateGauges(): void {
     this.o.stats.gauges(this.scheduler.rowsInUse(), this.scheduler.waitingCount(), this.prefixCacheTokens());
   }
+}
+
+/** What ends a request's rows and what they report (stop rules, max_tokens, alternatives). */
+function rowLimits(r: GenerationRequest, eos: readonly number[]): RowLimits {
+  return { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...(r.minTokens ? { minTokens: r.minTokens } : {}), includeStop: r.includeStopStr ?? false };
 }
 
 /** The plan of an embedding prefill: every sublayer above the embedding layer skipped. */

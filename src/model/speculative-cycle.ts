@@ -32,10 +32,9 @@ export interface CycleResult {
   runMs: number;
   /** The verification's own run time (one full-model run over every row's k + 1 positions). */
   verifyMs: number;
-  /** The verification's graph, core-graph build time waited for (ms), draft steps run. */
+  /** The verification's graph and the core-graph build time waited for (ms). */
   graph?: GraphUse;
   buildMs: number;
-  draftSteps: number;
 }
 
 /** True for a row that samples (temperature > 0): speculative sampling; else greedy. */
@@ -57,7 +56,6 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   const ended = rows.map((r) => r.maxDraft === 0);
   let runMs = 0;
   let buildMs = 0;
-  let draftSteps = 0;
   for (let k = 0; k < cfg.tokens; k++) {
     const active = rows.map((_, i) => i).filter((i) => !ended[i]);
     if (active.length === 0) break;
@@ -70,7 +68,6 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
     );
     runMs += out.runMs;
     buildMs += out.buildMs ?? 0;
-    draftSteps++;
     active.forEach((i, j) => {
       const r = rows[i]!;
       let t: number;
@@ -132,5 +129,5 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
     if (a < d.length) cuts.push({ seq: r.seq, length: start[i]! + 1 + a });
   });
   runner.truncateSeqs(cuts);
-  return { tokens, drafted: drafts.map((d) => d.length), accepted, runMs, verifyMs: verify.runMs, graph: verify.graphs?.[0], buildMs, draftSteps };
+  return { tokens, drafted: drafts.map((d) => d.length), accepted, runMs, verifyMs: verify.runMs, graph: verify.graphs?.[0], buildMs };
 }
