@@ -1,5 +1,5 @@
 /**
- * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --n 1]`
+ * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --n 1 --skip JSON]`
  *
  * What self-speculative decoding saves end to end: one server with `--speculative-config off` and
  * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`),
@@ -10,6 +10,10 @@
  * requests of each one's wall time on `off` over its own (same problem, same round), the median of
  * the speedups the server reported, the draft acceptance rate (from /metrics) and whether every answer
  * equals `off`'s (greedy speculation is lossless). Model: --model DIR, else models/default.
+ * `--skip JSON` (a request's `skip` object, e.g. `{"policy": "latency-budget", "target_speedup": 1.3}`):
+ * the draft servers' requests carry it, so speculation runs on top of that skip core, and a variant
+ * `off, skip` sends it to the `off` server (the core without speculation; greedy answers are compared
+ * with it); every ratio stays against `off` without it, the full model.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,7 +24,7 @@ import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, drafts: { type: 'string', default: '4-11:7;2-13:5' }, batch: { type: 'string', default: '1,8' },
-    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
+    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, skip: { type: 'string' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
   },
 });
 const rounds = Number(values.rounds);
@@ -42,12 +46,12 @@ interface Answer {
   ms: number;
 }
 
-async function ask(url: string, question: string): Promise<Answer> {
+async function ask(url: string, question: string, skip?: unknown): Promise<Answer> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: Number(values.temperature), n: Number(values.n), seed: 1, max_tokens: Number(values['max-tokens']) }),
+    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: Number(values.temperature), n: Number(values.n), seed: 1, max_tokens: Number(values['max-tokens']), ...(skip ? { skip } : {}) }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const r = (await res.json()) as { choices: { message: { content: string } }[]; skip: { speedup: number } };
@@ -55,10 +59,10 @@ async function ask(url: string, question: string): Promise<Answer> {
 }
 
 /** One round on one server: the problems B at a time; its wall time and answers. */
-async function round(url: string, b: number): Promise<{ ms: number; answers: Answer[] }> {
+async function round(url: string, b: number, skip?: unknown): Promise<{ ms: number; answers: Answer[] }> {
   const t0 = performance.now();
   const answers: Answer[] = [];
-  for (let i = 0; i < problems.length; i += b) answers.push(...(await Promise.all(problems.slice(i, i + b).map((p) => ask(url, p.question)))));
+  for (let i = 0; i < problems.length; i += b) answers.push(...(await Promise.all(problems.slice(i, i + b).map((p) => ask(url, p.question, skip)))));
   return { ms: performance.now() - t0, answers };
 }
 
@@ -69,12 +73,19 @@ async function specCounters(url: string): Promise<{ drafted: number; accepted: n
   return { drafted: read('skipserve_spec_decode_draft_tokens_total'), accepted: read('skipserve_spec_decode_accepted_tokens_total') };
 }
 
-const names = ['off', ...values.drafts!.split(';')];
+const skip = values.skip ? (JSON.parse(values.skip) as unknown) : undefined;
+const drafts = values.drafts!.split(';');
+/** Variants: a server (`off` or a draft) and whether its requests carry --skip. */
+const names = ['off', ...(skip ? ['off, skip'] : []), ...drafts];
+const serverOf = (n: string) => (n === 'off, skip' ? 'off' : n);
+const skipOf = (n: string) => (n === 'off' ? undefined : skip);
+/** Greedy answers are compared with the same plan's, without speculation. */
+const reference = skip ? 'off, skip' : 'off';
 const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--max-batch', String(Math.max(...batches) * Number(values.n))];
 const servers = new Map<string, SpawnedServer>();
 try {
-  for (const n of names) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
-  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}` : 'greedy'} chat, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  for (const n of ['off', ...drafts]) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
+  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of servers.values()) await ask(s.url, problems[0]!.question);
   console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | reported speedup (median) | acceptance | answers as off |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---|');
@@ -83,24 +94,25 @@ try {
     const reported = new Map<string, number[]>(names.map((n) => [n, []]));
     const perRequest = new Map<string, number[]>(names.map((n) => [n, []]));
     const same = new Map<string, boolean>(names.map((n) => [n, true]));
-    const before = new Map(await Promise.all(names.map(async (n) => [n, await specCounters(servers.get(n)!.url)] as const)));
+    const before = new Map(await Promise.all(drafts.map(async (n) => [n, await specCounters(servers.get(n)!.url)] as const)));
     for (let r = 0; r < rounds; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       const out = new Map<string, Awaited<ReturnType<typeof round>>>();
-      for (const n of order) out.set(n, await round(servers.get(n)!.url, b));
+      for (const n of order) out.set(n, await round(servers.get(serverOf(n))!.url, b, skipOf(n)));
       for (const n of names) {
         ms.get(n)!.push(out.get(n)!.ms);
         reported.get(n)!.push(...out.get(n)!.answers.map((a) => a.speedup));
         perRequest.get(n)!.push(...out.get(n)!.answers.map((a, i) => out.get('off')!.answers[i]!.ms / a.ms));
-        if (out.get(n)!.answers.some((a, i) => a.text !== out.get('off')!.answers[i]!.text)) same.set(n, false);
+        if (out.get(n)!.answers.some((a, i) => a.text !== out.get(reference)!.answers[i]!.text)) same.set(n, false);
       }
     }
     for (const n of names) {
       const ratios = ms.get('off')!.map((off, i) => off / ms.get(n)![i]!);
-      const after = await specCounters(servers.get(n)!.url);
-      const drafted = after.drafted - before.get(n)!.drafted;
-      const acc = drafted > 0 ? (after.accepted - before.get(n)!.accepted) / drafted : NaN;
-      console.log(`| ${b} | ${n === 'off' ? 'off' : `skip layers ${n.replace(':', ', k = ')}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${Number(values.temperature) > 0 ? '- (sampled)' : same.get(n) ? 'identical' : 'DIFFERENT'} |`);
+      const b0 = before.get(n);
+      const after = b0 ? await specCounters(servers.get(n)!.url) : null;
+      const drafted = b0 ? after!.drafted - b0.drafted : 0;
+      const acc = drafted > 0 ? (after!.accepted - b0!.accepted) / drafted : NaN;
+      console.log(`| ${b} | ${n === 'off' || n === reference ? n : `skip layers ${n.replace(':', ', k = ')}${skip ? ', skip' : ''}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${Number(values.temperature) > 0 || n === 'off' ? '-' : same.get(n) ? 'identical' : 'DIFFERENT'} |`);
     }
   }
 } finally {

@@ -6,7 +6,9 @@
 // stop string, at the end of the context, for n > 1 and for requests decoding side by side.
 // Sampled requests speculate too (speculative sampling): the same seed gives the same tokens, each
 // token's log-probability is the model's own (float64 reference), and the second token's
-// frequencies match plain sampling's; top_p keeps a request plain. The spec-decode counters move;
+// frequencies match plain sampling's; top_p keeps a request plain. Greedy candidates that share a
+// skip core speculate on top of it (the draft's layers skipped besides the core's) and answer as
+// the plain server and the float64 reference under their plans. The spec-decode counters move;
 // bad configs name the flag.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -113,6 +115,31 @@ test('greedy candidates under their own plans do not speculate (measured no fast
   const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
   assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
   assert.equal((await counters()).cycles, before.cycles);
+});
+
+test('greedy candidates sharing a skip core speculate on top of it, head masks per candidate: the plain server\'s text, and the float64 reference\'s tokens under each plan; sampled ones on a core stay plain', async () => {
+  const id = plain.ctx.model.info.id;
+  const plans = [{ skip_mlp: [3], mask_heads: { '0': [1] } }, { skip_mlp: [3] }, { skip_attention: [2], skip_mlp: [3] }];
+  const shared = { model: id, prompt: [prompts[1]], max_tokens: 24, temperature: 0, ignore_eos: true, n: 2, skip: { policy: 'explicit', plans: plans.slice(0, 2) } } as never;
+  const before = await counters();
+  const [x, y] = [await a.completions.create(shared), await b.completions.create(shared)];
+  assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
+  assert.ok((await counters()).cycles > before.cycles, 'the core\'s rows speculated');
+  assert.ok((y as unknown as { skip: { speedup: number } }).skip.speedup > 0);
+  const ref = new ReferenceModel(openCheckpoint(testCheckpoint(CKPT)));
+  for (const [c, wire] of plans.entries()) {
+    const plan = { skipAttention: wire.skip_attention ?? [], skipMlp: wire.skip_mlp, maskHeads: wire.mask_heads ?? {} };
+    const ids = [...prompts[1]!];
+    for (let i = 0; i < 24; i++) {
+      const row = ref.forward(ids, plan).at(-1)!;
+      ids.push([...row.keys()].reduce((m, t) => (row[t]! > row[m]! ? t : m), 0));
+    }
+    const one = await b.completions.create({ model: id, prompt: [prompts[1]], max_tokens: 24, temperature: 0, ignore_eos: true, skip: { policy: 'explicit', plans: [wire] } } as never);
+    assert.equal(one.choices[0]!.text, spec.ctx.model.tokenizer.decode(ids.slice(prompts[1]!.length)), `plan ${c}`);
+  }
+  const sampled = await counters();
+  await b.completions.create({ model: id, prompt: [prompts[2]], max_tokens: 12, temperature: 0.8, seed: 3, ignore_eos: true, skip: { policy: 'explicit', plans: [plans[1]] } } as never);
+  assert.equal((await counters()).cycles, sampled.cycles, 'a sampled request on a skip core decodes plainly');
 });
 
 test('sampled requests speculate (speculative sampling): reproducible per seed, each token with the model\'s own log-probability (float64 reference); top_p keeps them plain', async () => {

@@ -47,10 +47,10 @@ const median = (xs: number[]): number => {
 const CORE: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2, 3, 4], maskHeads: {} };
 const BASE: RequestSpec = { prompt: { kind: 'text', text: 'Q: Ann has 12 cards and buys 30 more. How many cards does she have?\nA:' }, n: 4, maxTokens: 32, ignoreEos: true, temperature: 0.8, seed: 5 };
 
-/** One request of `base`, with the core or on the full model: its wall time and reported speedup. */
-async function timed(base: RequestSpec, withCore: boolean): Promise<{ ms: number; speedup: number | null }> {
+/** One request of `base`, with the core (on `coreEngine`, else the shared engine) or on the full model: its wall time and reported speedup. */
+async function timed(base: RequestSpec, withCore: boolean, coreEngine = local): Promise<{ ms: number; speedup: number | null }> {
   const t0 = performance.now();
-  const r = await local.generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(CORE) } : { policy: 'none' } });
+  const r = await (withCore ? coreEngine : local).generate({ ...base, skip: withCore ? { policy: 'explicit', plan: planToWire(CORE) } : { policy: 'none' } });
   return { ms: performance.now() - t0, speedup: r.speedup };
 }
 
@@ -59,14 +59,14 @@ async function timed(base: RequestSpec, withCore: boolean): Promise<{ ms: number
  * first (the core first in the first pair): the median report, the median measured full / core
  * ratio, and a message with every figure.
  */
-async function alternate(base: RequestSpec, rounds: number): Promise<{ rep: number; measured: number; msg: string }> {
+async function alternate(base: RequestSpec, rounds: number, coreEngine = local): Promise<{ rep: number; measured: number; msg: string }> {
   const coreMs: number[] = [];
   const fullMs: number[] = [];
   const reported: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const coreFirst = r % 2 === 0;
-    const a = await timed(base, coreFirst);
-    const b = await timed(base, !coreFirst);
+    const a = await timed(base, coreFirst, coreEngine);
+    const b = await timed(base, !coreFirst, coreEngine);
     const [c, f] = coreFirst ? [a, b] : [b, a];
     assert.equal(f.speedup, 1, 'a request that skips nothing reports 1');
     reported.push(c.speedup!);
@@ -96,6 +96,20 @@ test('a short request (8 tokens) reports what an alternating measurement says', 
   const { rep, measured, msg } = await alternate({ ...BASE, maxTokens: 8 }, ROUNDS);
   t.diagnostic(msg);
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
+});
+
+test('greedy on the core with speculative decoding on top of it: the report matches an alternating measurement against the full model without speculation', async (t) => {
+  // A second engine drafts with layers 3-4 skipped besides the core; its full-model baseline is its
+  // own plain core steps with their runs at the meter's dense equivalent (speculation.ts).
+  const spec = await openLocalEngine({ modelDir: local.modelDir, threads: 1, maxBatch: 8, maxQueue: 100, speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [3, 4] }, num_speculative_tokens: 3 }) });
+  try {
+    const { rep, measured, msg } = await alternate({ ...BASE, temperature: 0 }, ROUNDS, spec);
+    t.diagnostic(msg);
+    assert.ok(((await spec.metrics.specCycles.get()).values[0]?.value ?? 0) > 0, 'the core rows speculated');
+    assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
+  } finally {
+    await spec.close();
+  }
 });
 
 test("a request's wall time counts from when its transport read it (receivedAt): that time is the same on the full model", async () => {

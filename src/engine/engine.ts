@@ -18,7 +18,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { eligibleForSpeculation, PlainStepClock, usableTokens } from './speculation.ts';
+import { coreOfSpeculativeGroup, draftOnCore, eligibleForSpeculation, PlainStepClock, speculativeGroupKey, usableTokens } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -68,8 +68,8 @@ export interface RequestHandle {
 
 /** Core key of a group that skips nothing (its steps are dense compute). */
 const DENSE_KEY = coreKey(FULL_PLAN);
-/** Group key of the rows that decode speculatively (their core is the full model's). */
-const SPECULATIVE_KEY = `${DENSE_KEY}|speculative`;
+/** Group key of the full model's rows that decode speculatively (a skip core's have their own: speculativeGroupKey). */
+const SPECULATIVE_KEY = speculativeGroupKey(DENSE_KEY);
 
 export class Engine {
   private readonly scheduler: Scheduler<ParentRequest, CandidateRow>;
@@ -93,7 +93,8 @@ export class Engine {
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
-  private readonly plainSteps = new PlainStepClock();
+  /** Per speculative group, what a plain full-model step of its rows costs (speculation.ts). */
+  private readonly plainSteps = new Map<string, PlainStepClock>();
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -155,7 +156,7 @@ export class Engine {
         throw new InvalidRequestError(`beam search compares its beams' log-probabilities, so every beam runs one plan; policy '${policy.name}' gave its candidates different plans (use a policy that shares one skip core, or none)`, 'policy');
       }
       parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake(), { arrivedAt, embedMs });
-      if (this.speculative && eligibleForSpeculation(req, chosen.plans)) parent.groupKey = SPECULATIVE_KEY;
+      if (this.speculative && eligibleForSpeculation(req, chosen.plans)) parent.groupKey = speculativeGroupKey(parent.coreKey);
     } catch (err) {
       this.scheduler.release();
       const e = asSkipserveError(err);
@@ -333,7 +334,7 @@ export class Engine {
         if (this.prefill.pending()) await this.exclusive(() => this.prefillStep());
         this.reap();
         const group = this.scheduler.nextGroup();
-        if (group) await this.exclusive(() => (group.key === SPECULATIVE_KEY ? this.speculativeTurn(group.rows) : group.key === DENSE_KEY ? this.densePlainStep(group.rows) : this.decode(group.key, group.rows)));
+        if (group) await this.exclusive(() => this.turn(group.key, group.rows));
         this.updateGauges();
         if (this.scheduler.idle() && !this.stopped) await new Promise<void>((r) => (this.wakeUp = r));
       } catch (err) {
@@ -441,6 +442,13 @@ export class Engine {
     this.completeParent(p);
   }
 
+  /** One turn of a scheduler group: a speculative group's (a cycle or plain steps), the full model's plain step, or a skip core's. */
+  private async turn(key: string, rows: CandidateRow[]): Promise<void> {
+    if (coreOfSpeculativeGroup(key) !== null) await this.speculativeTurn(key, rows);
+    else if (key === DENSE_KEY) await this.densePlainStep(rows);
+    else await this.decode(key, rows);
+  }
+
   /** Hands a prefilled prompt's sequence to the prefix cache (or frees it). */
   private async releasePrompt(p: ParentRequest): Promise<void> {
     const seq = p.promptSeq!;
@@ -460,7 +468,7 @@ export class Engine {
   }
 
   /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due); `groupKey`: the scheduler group it is charged to. */
-  private async decode(key: string, group: CandidateRow[], groupKey = key): Promise<void> {
+  private async decode(key: string, group: CandidateRow[], groupKey = key): Promise<number> {
     const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
@@ -515,42 +523,54 @@ export class Engine {
     for (const [p, b] of beams) await this.advanceBeams(p, b.rows, b.sampled);
     const around = Math.max(0, performance.now() - t0 - waited - out.runMs);
     this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, around);
+    return out.runMs;
     if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);
   }
 
   /**
-   * A turn of the speculative group: a cycle, or now and then two plain steps of the same rows, the
+   * A turn of a speculative group: a cycle, or now and then two plain steps of its greedy rows, the
    * second timed (PlainStepClock; the first restages the KV the cycles' truncations dropped, which a
-   * run of plain steps pays once).
+   * run of plain steps pays once). A skip core's plain step runs its core: its run counts at the
+   * run's dense equivalent (the speedup meter's ratio, probed as any core step's).
    */
-  private async speculativeTurn(group: CandidateRow[]): Promise<void> {
+  private async speculativeTurn(key: string, group: CandidateRow[]): Promise<void> {
+    const clock = this.clock(key);
     const greedy = group.filter((r) => r.spec.temperature === 0);
-    if (greedy.length === 0 || !this.plainSteps.due(greedy.length)) return this.speculate(group);
-    await this.decode(DENSE_KEY, greedy, SPECULATIVE_KEY);
+    if (greedy.length === 0 || !clock.due(greedy.length)) return this.speculate(key, group);
+    const core = coreOfSpeculativeGroup(key)!;
+    await this.decode(core, greedy, key);
     const again = greedy.filter((r) => !r.finished);
     if (again.length < greedy.length) return;
     const t0 = performance.now();
-    await this.decode(DENSE_KEY, again, SPECULATIVE_KEY);
-    this.plainSteps.record(greedy.length, performance.now() - t0);
+    const runMs = await this.decode(core, again, key);
+    const wall = performance.now() - t0;
+    clock.record(greedy.length, core === DENSE_KEY || !this.meter ? wall : wall - runMs + this.meter.denseEquivalentMs(core, greedy.length, runMs));
+  }
+
+  private clock(key: string): PlainStepClock {
+    let c = this.plainSteps.get(key);
+    if (!c) this.plainSteps.set(key, (c = new PlainStepClock()));
+    return c;
   }
 
   /** A decode step of the full model's own group, its wall time kept as a plain step's (the speculative rows' baseline). */
   private async densePlainStep(group: CandidateRow[]): Promise<void> {
     const t0 = performance.now();
     await this.decode(DENSE_KEY, group);
-    if (this.speculative) this.plainSteps.record(group.length, performance.now() - t0);
+    if (this.speculative) this.clock(SPECULATIVE_KEY).record(group.length, performance.now() - t0);
   }
 
   /**
-   * One speculative cycle for the greedy full-model rows (model/speculative-cycle.ts, in the runtime): drafts under the draft
-   * plan, one verification, then each row takes the tokens the full model chose. A request's
-   * speedup counts the cycle against the plain steps its tokens would have taken.
+   * One speculative cycle of a group's rows (model/speculative-cycle.ts, in the runtime): drafts
+   * under the draft plan (on top of the group's skip core), one verification under each row's own
+   * plan, then each row takes the tokens its plan chose. A request's speedup counts the cycle
+   * against the full model's plain steps for the same tokens.
    */
-  private async speculate(group: CandidateRow[]): Promise<void> {
-    const t0 = performance.now();
+  private async speculate(key: string, group: CandidateRow[]): Promise<void> {
     const { runner } = this.o;
-    const cfg = this.speculative!;
+    const dense = key === SPECULATIVE_KEY;
     const owners = group.map((r) => this.owners.get(r)!);
+    const cfg = dense ? this.speculative! : { ...this.speculative!, draft: draftOnCore(this.speculative!.draft, owners[0]!.core) };
     const rows = group.map((r, i) => ({
       seq: r.seq,
       last: r.lastToken,
@@ -560,23 +580,25 @@ export class Engine {
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
+    const tc = performance.now();
     const out = await runner.speculate!(rows, cfg);
-    this.scheduler.charge(SPECULATIVE_KEY, out.runMs, group.length);
+    this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length, out.graph, out.buildMs, 0);
     this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));
     // Per request (before its tokens may complete it): the cycle's time, against the plain steps its
     // rows' tokens would have taken (its longest row), each as long as the group's own plain steps
     // measure at this batch (else a dense step and the engine's time around one).
-    const cycleMs = performance.now() - t0;
-    const denseStep = this.plainSteps.stepMs(group.length) ?? (this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs) + this.ledger.aroundStepMs(group.length);
+    const cycleMs = performance.now() - tc;
+    const measured = this.clock(key).stepMs(group.length);
+    const denseStep = measured ?? (this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs) + this.ledger.aroundStepMs(group.length);
     const steps = new Map<ParentRequest, number>();
     owners.forEach((p, i) => steps.set(p, Math.max(steps.get(p) ?? 0, usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
     for (const [p, n] of steps) {
       p.speculated.ms += cycleMs;
       p.speculated.denseMs += n * denseStep;
     }
-    // In the load ledger as full-model work; its time around the runs (k + 1 of them) is no plain step's.
-    this.ledger.decoded(DENSE_KEY, true, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);
+    // In the load ledger as its core's work; its time around the runs (k + 1 of them) is no plain step's.
+    this.ledger.decoded(owners[0]!.coreKey, dense, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       for (const token of out.tokens[i]!) {
@@ -630,13 +652,14 @@ export class Engine {
     const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
     // The debug log's view of the request's window (built only when the log is at debug level).
     const windowLog = (win: LedgerWindow, more: object = {}) => this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: win.wallMs, ...more, own: p.own, groups: Object.fromEntries(win.groups), steps: win.steps, stepMs: win.stepMs, aroundMs: win.aroundMs }, 'request window');
-    if (p.coreKey === DENSE_KEY || !this.meter) {
-      // Its steps' dense equivalent is their own time here (ratio 1); probe time too is part of the
+    if (p.coreKey === DENSE_KEY || !this.meter || p.speculated.ms > 0) {
+      // Its steps' dense equivalent (their own time on the full model, ratio 1; a speculating core's
+      // rows take no plain decode steps, only their prefill has one); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
-      const stepsMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
+      const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
       if (w) windowLog(w);
-      // Speculative cycles: their time against the plain steps of the same tokens.
-      return endToEndSpeedup(wall, stepsMs + p.probeMs + p.embedMs + p.speculated.ms, stepsMs + p.speculated.denseMs);
+      // Speculative cycles: their time against the full model's plain steps of the same tokens.
+      return endToEndSpeedup(wall, p.own.prefillMs + p.own.decodeDenseMs + p.probeMs + p.embedMs + p.speculated.ms, denseMs + p.speculated.denseMs);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;

@@ -1,13 +1,16 @@
 /**
- * The engine's side of speculative decoding (self-speculative: a skip plan drafts, the full model
- * verifies; the cycle itself is model/speculative-cycle.ts): which requests decode speculatively,
- * and how their speedup is counted (PlainStepClock, usableTokens). Requests qualify whose tokens a
- * draft can change in nothing but speed: on the full model's plan, greedy (the verification's
- * choice is exactly the token a plain step draws) or sampled at a plain temperature (speculative
- * sampling: the tokens are distributed exactly as plain draws), with no logit processor, guide,
- * min_tokens or beam search.
+ * The engine's side of speculative decoding (self-speculative: a skip plan drafts, the request's
+ * own plans verify; the cycle itself is model/speculative-cycle.ts): which requests decode
+ * speculatively, their group and draft, and how their speedup is counted (PlainStepClock,
+ * usableTokens). Requests qualify whose tokens a draft can change in nothing but speed: greedy (the
+ * verification's choice is exactly the token a plain step draws) or sampled at a plain temperature
+ * (speculative sampling: the tokens are distributed exactly as plain draws), with no logit
+ * processor, guide, min_tokens or beam search, and candidates that share one skip core (the full
+ * model or, greedy only, a latency-budget core; head masks may differ per candidate): the
+ * verification is then one run of the core's graph, and the draft skips the draft's layers on top
+ * of the core.
  */
-import { FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
+import { coreKey, FULL_PLAN, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
 import type { SampledToken } from '../model/runner-types.ts';
 import type { CandidateRow } from './candidate-row.ts';
@@ -17,8 +20,28 @@ export function eligibleForSpeculation(req: GenerationRequest, plans: readonly S
   const s = req.sampling;
   // Sampling speculates at a plain temperature (speculative sampling); top-p and top-k would need
   // the sampler's exact truncation on both distributions.
-  const plain = s.temperature === 0 || (s.topP >= 1 && !s.topK);
-  return plain && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => planKey(p) === planKey(FULL_PLAN));
+  const core = plans.length ? coreKey(plans[0]!) : '';
+  // On a skip core only greedy rows: they measure the baseline with plain steps of their own, which sampled rows cannot take.
+  const plain = s.temperature === 0 || (core === coreKey(FULL_PLAN) && s.topP >= 1 && !s.topK);
+  return plain && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => coreKey(p) === core);
+}
+
+const SPECULATIVE_SUFFIX = '|speculative';
+
+/** The scheduler group of the speculative rows of a skip core (one per core: a cycle verifies in one core's graph). */
+export function speculativeGroupKey(core: string): string {
+  return core + SPECULATIVE_SUFFIX;
+}
+
+/** The core key of a speculative group's key, or null for any other group. */
+export function coreOfSpeculativeGroup(key: string): string | null {
+  return key.endsWith(SPECULATIVE_SUFFIX) ? key.slice(0, -SPECULATIVE_SUFFIX.length) : null;
+}
+
+/** The draft plan of a core's rows: the draft's sublayers skipped on top of the core's (no head masks: a draft changes only speed). */
+export function draftOnCore(draft: SkipPlan, core: SkipPlan): SkipPlan {
+  const union = (a: readonly number[], b: readonly number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
+  return { skipAttention: union(draft.skipAttention, core.skipAttention), skipMlp: union(draft.skipMlp, core.skipMlp), maskHeads: {} };
 }
 
 /** Plain steps kept per batch size, and how often a speculative group takes one. */
@@ -26,12 +49,15 @@ const WINDOW = 8;
 const EVERY = 16;
 
 /**
- * What a plain decode step of the speculative rows costs end to end (the engine's whole step: the
- * run, the round trip, sampling, streaming), measured on the rows themselves: the group's greedy
- * rows take a plain step now and then (its first turn at each batch size, then one turn in EVERY),
- * so a request's speedup compares its cycles with steps of the same requests, from the first
- * request. Sampled rows never step plainly (their tokens would then depend on where the plain steps
- * fell); the full model's own group's steps are recorded too.
+ * What a plain decode step of the full model costs end to end (the engine's whole step: the run,
+ * the round trip, sampling, streaming), the baseline of a speculating request's speedup, measured
+ * on the rows themselves: a speculative group's greedy rows take a plain step now and then (its
+ * first turn at each batch size, then one turn in EVERY), so a request's speedup compares its
+ * cycles with steps of the same requests, from the first request. A skip core's plain step runs the
+ * core: it is recorded as its wall time with the run's time replaced by the run's dense equivalent
+ * (the speedup meter's). Sampled rows never step plainly (their tokens would then depend on where
+ * the plain steps fell); the full model's own group's steps are recorded for its clock too. One
+ * clock per speculative group.
  */
 export class PlainStepClock {
   private readonly walls = new Map<number, number[]>();
@@ -43,6 +69,7 @@ export class PlainStepClock {
     return (this.walls.get(rows)?.length ?? 0) < 2 || this.turns % EVERY === 0;
   }
 
+  /** A plain step's full-model wall time (ms) at `rows` rows. */
   record(rows: number, ms: number): void {
     const w = this.walls.get(rows) ?? [];
     w.push(ms);
@@ -50,7 +77,7 @@ export class PlainStepClock {
     this.walls.set(rows, w);
   }
 
-  /** Median wall of a plain step of `rows` rows (the nearest batch size measured), or null before any. */
+  /** Median full-model wall of a plain step of `rows` rows (the nearest batch size measured), or null before any. */
   stepMs(rows: number): number | null {
     let best: number[] | null = null;
     let gap = Infinity;
