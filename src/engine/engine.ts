@@ -18,7 +18,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { coreOfSpeculativeGroup, draftOnCore, eligibleForSpeculation, PlainStepClock, speculativeGroupKey, usableTokens } from './speculation.ts';
+import { AroundClock, coreOfSpeculativeGroup, draftOnCore, eligibleForSpeculation, PlainStepClock, speculativeGroupKey, usableTokens } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -95,6 +95,8 @@ export class Engine {
   private readonly speculative: SpeculativeConfig | null;
   /** Per speculative group, what a plain full-model step of its rows costs (speculation.ts). */
   private readonly plainSteps = new Map<string, PlainStepClock>();
+  /** The engine's time around plain steps' runs (their baseline where a group has no plain steps of its own). */
+  private readonly around = new AroundClock((rows) => this.ledger.aroundStepMs(rows));
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -191,7 +193,10 @@ export class Engine {
         denseWarmed.add(batch);
         const plan = t.core ?? FULL_PLAN;
         const key = coreKey(plan);
-        for (const sample of await warmRequestPath(this.o.runner, { batch, plan, context, steps })) this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
+        for (const [i, sample] of (await warmRequestPath(this.o.runner, { batch, plan, context, steps })).entries()) {
+          this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
+          if (i >= 2) this.around.record(batch, sample.wallMs - sample.ms);
+        }
         ran += steps;
       }
       return { steps: ran, ms: performance.now() - t0 };
@@ -523,8 +528,9 @@ export class Engine {
     for (const [p, b] of beams) await this.advanceBeams(p, b.rows, b.sampled);
     const around = Math.max(0, performance.now() - t0 - waited - out.runMs);
     this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, around);
-    return out.runMs;
+    if (!beams.size) this.around.record(group.length, around);
     if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);
+    return out.runMs;
   }
 
   /**
@@ -549,7 +555,7 @@ export class Engine {
 
   private clock(key: string): PlainStepClock {
     let c = this.plainSteps.get(key);
-    if (!c) this.plainSteps.set(key, (c = new PlainStepClock()));
+    if (!c) this.plainSteps.set(key, (c = new PlainStepClock(this.around)));
     return c;
   }
 
@@ -580,19 +586,30 @@ export class Engine {
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
+    // Rows with no plain steps of their own (sampled ones) compare with the meter's dense run at
+    // this batch and context: keep its window fresh with a probe when one is due.
+    const clock = this.clock(key);
+    const probe = !clock.measured() && this.meter?.needsProbe(key, group.length) ? await this.meter.probe(group.length, context) : null;
+    if (probe) {
+      this.meter!.recordDense(group.length, { ms: probe.denseMs, graph: probe.graph, context: probe.context });
+      this.ledger.probed(owners[0]!.coreKey, probe.spentMs, 1);
+      for (const p of new Set(owners)) p.probeMs += probe.spentMs;
+    }
     const tc = performance.now();
     const out = await runner.speculate!(rows, cfg);
     this.scheduler.charge(key, out.runMs, group.length);
-    this.o.stats.stepped(group.length, out.graph, out.buildMs, 0);
+    this.o.stats.stepped(group.length, out.graph, out.buildMs, probe?.spentMs ?? 0);
     this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));
     // Per request (before its tokens may complete it): the cycle's time, against the plain steps its
-    // rows' tokens would have taken (its longest row), each as long as the group's own plain steps
-    // measure at this batch (else a dense step and the engine's time around one).
+    // rows' tokens would have taken (as far as its longest row gets), each as long as the group's own
+    // plain steps measure at this batch (else a dense step and the engine's time around one).
     const cycleMs = performance.now() - tc;
-    const measured = this.clock(key).stepMs(group.length);
-    const denseStep = measured ?? (this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs) + this.ledger.aroundStepMs(group.length);
-    const steps = new Map<ParentRequest, number>();
-    owners.forEach((p, i) => steps.set(p, Math.max(steps.get(p) ?? 0, usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
+    const denseStep = clock.stepMs(group.length, this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs);
+    // A request's plain steps are its longest row's tokens: the cycle's share is how far its longest row gets.
+    const longest = (p: ParentRequest) => Math.max(...p.rows.map((r) => r.tokenIds.length));
+    const reach = new Map<ParentRequest, number>();
+    owners.forEach((p, i) => reach.set(p, Math.max(reach.get(p) ?? longest(p), group[i]!.tokenIds.length + usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
+    const steps = new Map([...reach].map(([p, to]) => [p, to - longest(p)]));
     for (const [p, n] of steps) {
       p.speculated.ms += cycleMs;
       p.speculated.denseMs += n * denseStep;

@@ -47,12 +47,14 @@ export function draftOnCore(draft: SkipPlan, core: SkipPlan): SkipPlan {
 /** Plain steps kept per batch size, and how often a speculative group takes one. */
 const WINDOW = 8;
 const EVERY = 16;
+/** Plain steps measured first at a new batch size (one alone may be slow: the first after a change of shape or graph). */
+const FIRST = 3;
 
 /**
  * What a plain decode step of the full model costs end to end (the engine's whole step: the run,
  * the round trip, sampling, streaming), the baseline of a speculating request's speedup, measured
  * on the rows themselves: a speculative group's greedy rows take a plain step now and then (its
- * first turn at each batch size, then one turn in EVERY), so a request's speedup compares its
+ * first FIRST turns at each batch size, then one turn in EVERY), so a request's speedup compares its
  * cycles with steps of the same requests, from the first request. A skip core's plain step runs the
  * core: it is recorded as its wall time with the run's time replaced by the run's dense equivalent
  * (the speedup meter's). Sampled rows never step plainly (their tokens would then depend on where
@@ -63,29 +65,69 @@ export class PlainStepClock {
   private readonly walls = new Map<number, number[]>();
   private turns = 0;
 
+  constructor(private readonly around: AroundClock) {}
+
   /** True when this turn of a group of `rows` should be a plain step. */
   due(rows: number): boolean {
     this.turns++;
-    return (this.walls.get(rows)?.length ?? 0) < 2 || this.turns % EVERY === 0;
+    return (this.walls.get(rows)?.length ?? 0) < FIRST || this.turns % EVERY === 0;
   }
 
   /** A plain step's full-model wall time (ms) at `rows` rows. */
   record(rows: number, ms: number): void {
-    const w = this.walls.get(rows) ?? [];
-    w.push(ms);
-    if (w.length > WINDOW) w.shift();
-    this.walls.set(rows, w);
+    keep(this.walls, rows, ms);
   }
 
-  /** Median full-model wall of a plain step of `rows` rows (the nearest batch size measured), or null before any. */
-  stepMs(rows: number): number | null {
-    let best: number[] | null = null;
-    let gap = Infinity;
-    for (const [b, w] of this.walls) if (Math.abs(b - rows) < gap) [best, gap] = [w, Math.abs(b - rows)];
-    if (!best) return null;
-    const s = [...best].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
+  /** True once this group has plain steps of its own to compare with. */
+  measured(): boolean {
+    return this.walls.size > 0;
   }
+
+  /**
+   * Full-model wall of a plain step of `rows` rows: the median of this group's plain steps (the
+   * nearest batch size measured); before any (a group of sampled rows), the full model's run at that
+   * batch (`denseRunMs`, the speedup meter's) and the engine's time around a plain step's run.
+   */
+  stepMs(rows: number, denseRunMs: number): number {
+    return nearestMedian(this.walls, rows) ?? denseRunMs + this.around.ms(rows);
+  }
+}
+
+/**
+ * The engine's time around a plain decode step's run (the round trip, input preparation, sampling
+ * in the worker, streaming), per batch size: from every plain decode step of any group, and from
+ * the start-up warm-up's sampled steps (their first two left out: first runs of a shape are slow).
+ */
+export class AroundClock {
+  private readonly arounds = new Map<number, number[]>();
+
+  constructor(private readonly fallback: (rows: number) => number) {}
+
+  record(rows: number, ms: number): void {
+    keep(this.arounds, rows, ms);
+  }
+
+  ms(rows: number): number {
+    return nearestMedian(this.arounds, rows) ?? this.fallback(rows);
+  }
+}
+
+function keep(m: Map<number, number[]>, rows: number, ms: number): void {
+  const w = m.get(rows) ?? [];
+  w.push(ms);
+  if (w.length > WINDOW) w.shift();
+  m.set(rows, w);
+}
+
+/** Median of the window of the nearest batch size, or null when there is none. */
+function nearestMedian(m: Map<number, number[]>, rows: number): number | null {
+  let best: number[] | null = null;
+  let gap = Infinity;
+  for (const [b, w] of m) if (Math.abs(b - rows) < gap) [best, gap] = [w, Math.abs(b - rows)];
+  if (!best) return null;
+  const s = [...best].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
 }
 
 /** Tokens of a cycle a row takes: up to its first end-of-sequence or stop token (a plain step drew that too) and its max_tokens. */

@@ -14,10 +14,10 @@ export function warmupSampler(row: number): SamplerSpec {
   return { temperature: 0.8, topP: 1, topK: 0, seed: row + 1 };
 }
 
-/** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt. */
-export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<StepSample[]> {
+/** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt; each step's run and wall time (ms). */
+export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<(StepSample & { wallMs: number })[]> {
   const seqs: SeqId[] = [];
-  const samples: StepSample[] = [];
+  const samples: (StepSample & { wallMs: number })[] = [];
   try {
     const prompt = await runner.createSeq();
     seqs.push(prompt);
@@ -28,8 +28,9 @@ export async function warmRequestPath(runner: SamplingRunner, o: { batch: number
     seqs.push(...forked.seqs);
     let last = forked.sampled.map((t) => t.token);
     for (let i = 0; i < o.steps; i++) {
+      const t0 = performance.now();
       const out = await runner.step(forked.seqs.map((seq, r) => ({ seq, tokens: [last[r]!], plan: o.plan, logits: 'none' as const, sample: specs[r] })));
-      samples.push({ ms: out.runMs, graph: out.graphs?.[0] });
+      samples.push({ ms: out.runMs, graph: out.graphs?.[0], wallMs: performance.now() - t0 });
       last = out.sampled!.map((t, r) => t?.token ?? last[r]!);
     }
   } finally {
