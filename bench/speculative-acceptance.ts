@@ -14,7 +14,7 @@ import { loadLocalModel } from '../src/model/local-model.ts';
 import { FULL_PLAN, parsePlan } from '../src/plans/plan.ts';
 import { Rng } from '../src/util/rng.ts';
 import { argmax } from '../src/sampling/sampler.ts';
-import { tempered } from '../src/sampling/speculative-sampling.ts';
+import { samplingDistribution } from '../src/sampling/sampler.ts';
 import { TextTokenizer } from '../src/text/tokenizer.ts';
 import { loadChatTemplate } from '../src/text/chat-template.ts';
 import { generateSplit } from '../models/train/generator/split.ts';
@@ -53,8 +53,8 @@ for (const T of values.temperatures!.split(',').map(Number)) {
     const ids = tok.encode(template.render([{ role: 'user', content: problem.question }], true), false);
     for (let t = 0; t < Number(values.tokens); t++) {
       const [full, drafted] = [await lastLogits(ids, FULL_PLAN), await lastLogits(ids, draft)];
-      const p = tempered(full, T);
-      const q = tempered(drafted, T);
+      const p = samplingDistribution(full, { temperature: T, topP: 1, topK: 0 });
+      const q = samplingDistribution(drafted, { temperature: T, topP: 1, topK: 0 });
       positions++;
       if (argmax(full) === argmax(drafted)) agree++;
       for (let i = 0; i < V; i++) overlap += Math.min(p[i]!, q[i]!);

@@ -1,10 +1,10 @@
 /**
- * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --n 1 --skip JSON]`
+ * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --top-p 1 --top-k 0 --n 1 --skip JSON]`
  *
  * What self-speculative decoding saves end to end: one server with `--speculative-config off` and
  * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`),
  * on the same model, sent the same chat requests (the project's problems, `--count` of them;
- * greedy, or `--temperature T --n N` for sampled best-of-N with seed 1) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
+ * greedy, or `--temperature T [--top-p P --top-k K] --n N` for sampled best-of-N with seed 1) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
  * time until the problems are done (B = 1: one after another). Prints, per variant and batch size,
  * the median round wall time, its ratio to `off` (median of the rounds' ratios), the median over
  * requests of each one's wall time on `off` over its own (same problem, same round), the median of
@@ -24,7 +24,7 @@ import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, drafts: { type: 'string', default: '4-11:7;2-13:5' }, batch: { type: 'string', default: '1,8' },
-    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, skip: { type: 'string' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
+    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, 'top-p': { type: 'string', default: '1' }, 'top-k': { type: 'string', default: '0' }, skip: { type: 'string' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
   },
 });
 const rounds = Number(values.rounds);
@@ -51,7 +51,7 @@ async function ask(url: string, question: string, skip?: unknown): Promise<Answe
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: Number(values.temperature), n: Number(values.n), seed: 1, max_tokens: Number(values['max-tokens']), ...(skip ? { skip } : {}) }),
+    body: JSON.stringify({ messages: [{ role: 'user', content: question }], temperature: Number(values.temperature), top_p: Number(values['top-p']), top_k: Number(values['top-k']), n: Number(values.n), seed: 1, max_tokens: Number(values['max-tokens']), ...(skip ? { skip } : {}) }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const r = (await res.json()) as { choices: { message: { content: string } }[]; skip: { speedup: number } };
@@ -85,7 +85,7 @@ const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '-
 const servers = new Map<string, SpawnedServer>();
 try {
   for (const n of ['off', ...drafts]) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
-  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}, top_p ${values['top-p']}, top_k ${values['top-k']}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of servers.values()) await ask(s.url, problems[0]!.question);
   console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | reported speedup (median) | acceptance | answers as off |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---|');

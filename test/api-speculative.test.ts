@@ -6,7 +6,7 @@
 // stop string, at the end of the context, for n > 1 and for requests decoding side by side.
 // Sampled requests speculate too (speculative sampling): the same seed gives the same tokens, each
 // token's log-probability is the model's own (float64 reference), and the second token's
-// frequencies match plain sampling's; top_p keeps a request plain. Greedy candidates that share a
+// frequencies match plain sampling's, with top_p and top_k too. Greedy candidates that share a
 // skip core speculate on top of it (the draft's layers skipped besides the core's) and answer as
 // the plain server and the float64 reference under their plans. The spec-decode counters move;
 // bad configs name the flag.
@@ -142,7 +142,7 @@ test('greedy candidates sharing a skip core speculate on top of it, head masks p
   assert.equal((await counters()).cycles, sampled.cycles, 'a sampled request on a skip core decodes plainly');
 });
 
-test('sampled requests speculate (speculative sampling): reproducible per seed, each token with the model\'s own log-probability (float64 reference); top_p keeps them plain', async () => {
+test('sampled requests speculate (speculative sampling): reproducible per seed, each token with the model\'s own log-probability (float64 reference), top_p and top_k too', async () => {
   const client = inferenceClient(spec.grpcPort);
   const generate = (req: object) => new Promise<GenerateResponseMsg>((resolve, reject) => client.Generate!(req, (e: Error | null, r: GenerateResponseMsg) => (e ? reject(e) : resolve(r))));
   try {
@@ -163,24 +163,24 @@ test('sampled requests speculate (speculative sampling): reproducible per seed, 
         assert.ok(Math.abs(c.logprobs[j]!.logprob - want) < 1e-4, `token ${j}: ${c.logprobs[j]!.logprob} vs ${want}`);
       });
     }
-    // Top-p truncation is not speculated: the same seeded tokens as the plain server.
+    // Top-p and top-k speculate too (under the distribution they cut), reproducibly per seed.
     const mid = await counters();
-    const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, top_p: 0.9, seed: 4, n: 2 } as never;
-    const [x, y] = [await a.completions.create(body), await b.completions.create(body)];
-    assert.deepEqual(y.choices.map((c) => c.text), x.choices.map((c) => c.text));
-    assert.equal((await counters()).cycles, mid.cycles);
+    const body = { model: plain.ctx.model.info.id, prompt: [prompts[0]], max_tokens: 20, temperature: 0.9, top_p: 0.9, top_k: 30, seed: 4, n: 2, ignore_eos: true } as never;
+    const [y1, y2] = [await b.completions.create(body), await b.completions.create(body)];
+    assert.deepEqual(y2.choices.map((c) => c.text), y1.choices.map((c) => c.text));
+    assert.ok((await counters()).cycles > mid.cycles);
   } finally {
     client.close();
   }
 });
 
-test('speculative sampling draws what plain sampling draws, in distribution: the second token\'s frequencies over 600 seeds agree', async () => {
+test('speculative sampling draws what plain sampling draws, in distribution: the second token\'s frequencies over 600 seeds agree, plain and with top_p and top_k', async () => {
   // Both servers sample the same prompt; the first token comes from the prompt's logits either way,
   // the second from a cycle (draft kept or resampled) or a plain step. Compared by total variation.
-  const second = async (c: OpenAI) => {
+  const second = async (c: OpenAI, params: object) => {
     const counts = new Map<string, number>();
     for (let s = 0; s < 100; s++) {
-      const r = await c.completions.create({ model: plain.ctx.model.info.id, prompt: [prompts[2]], max_tokens: 2, temperature: 1, seed: 1000 * s, n: 6, ignore_eos: true, logprobs: 0 } as never);
+      const r = await c.completions.create({ model: plain.ctx.model.info.id, prompt: [prompts[2]], max_tokens: 2, seed: 1000 * s, n: 6, ignore_eos: true, logprobs: 0, ...params } as never);
       for (const ch of r.choices) {
         const t = (ch.logprobs as unknown as TextLogprobs).tokens[1] ?? '';
         counts.set(t, (counts.get(t) ?? 0) + 1);
@@ -188,10 +188,12 @@ test('speculative sampling draws what plain sampling draws, in distribution: the
     }
     return counts;
   };
-  const [px, py] = [await second(a), await second(b)];
-  let tv = 0;
-  for (const t of new Set([...px.keys(), ...py.keys()])) tv += Math.abs((px.get(t) ?? 0) - (py.get(t) ?? 0)) / 600;
-  assert.ok(tv / 2 < 0.15, `total variation ${tv / 2}`);
+  for (const params of [{ temperature: 1 }, { temperature: 1, top_p: 0.8, top_k: 40 }]) {
+    const [px, py] = [await second(a, params), await second(b, params)];
+    let tv = 0;
+    for (const t of new Set([...px.keys(), ...py.keys()])) tv += Math.abs((px.get(t) ?? 0) - (py.get(t) ?? 0)) / 600;
+    assert.ok(tv / 2 < 0.15, `${JSON.stringify(params)}: total variation ${tv / 2}`);
+  }
 });
 
 test('--speculative-config: off, auto without the model file, JSON; a bad value names the flag', () => {

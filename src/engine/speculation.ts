@@ -3,8 +3,8 @@
  * own plans verify; the cycle itself is model/speculative-cycle.ts): which requests decode
  * speculatively, their group and draft, and how their speedup is counted (PlainStepClock,
  * usableTokens). Requests qualify whose tokens a draft can change in nothing but speed: greedy (the
- * verification's choice is exactly the token a plain step draws) or sampled at a plain temperature
- * (speculative sampling: the tokens are distributed exactly as plain draws), with no logit
+ * verification's choice is exactly the token a plain step draws) or sampled (temperature, top-k,
+ * top-p; speculative sampling: the tokens are distributed exactly as plain draws), with no logit
  * processor, guide, min_tokens or beam search, and candidates that share one skip core (the full
  * model or, greedy only, a latency-budget core; head masks may differ per candidate): the
  * verification is then one run of the core's graph, and the draft skips the draft's layers on top
@@ -18,11 +18,11 @@ import type { GenerationRequest } from './types.ts';
 
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
   const s = req.sampling;
-  // Sampling speculates at a plain temperature (speculative sampling); top-p and top-k would need
-  // the sampler's exact truncation on both distributions.
+  // Sampling speculates under the distribution plain sampling draws from (temperature, top-k, top-p:
+  // samplingDistribution); min-p and penalties are logit processors, which stay plain.
   const core = plans.length ? coreKey(plans[0]!) : '';
   // On a skip core only greedy rows: they measure the baseline with plain steps of their own, which sampled rows cannot take.
-  const plain = s.temperature === 0 || (core === coreKey(FULL_PLAN) && s.topP >= 1 && !s.topK);
+  const plain = s.temperature === 0 || core === coreKey(FULL_PLAN);
   return plain && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => coreKey(p) === core);
 }
 

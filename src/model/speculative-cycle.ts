@@ -12,7 +12,8 @@
 import type { GraphUse } from './graph-sessions.ts';
 import type { SampledToken, SeqId, SpecRow, SpeculativeConfig, StepOutput, StepRow } from './runner-types.ts';
 import { logSumExp, topLogprobs } from '../sampling/logprobs.ts';
-import { acceptOrResample, DRAW, drawFrom, positionalUniform, tempered } from '../sampling/speculative-sampling.ts';
+import { acceptOrResample, DRAW, drawFrom, positionalUniform } from '../sampling/speculative-sampling.ts';
+import { samplingDistribution } from '../sampling/sampler.ts';
 
 /** What a cycle needs from the model: steps (sampling and scoring in place), truncation, lengths. */
 export interface CycleRuntime {
@@ -51,7 +52,7 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
   const V = runner.vocabSize;
   const start = rows.map((r) => runner.seqLength(r.seq));
   const drafts: number[][] = rows.map(() => []);
-  /** Sampled rows: each draft's distribution (the draft plan's, tempered). */
+  /** Sampled rows: each draft's distribution (the draft plan's, tempered and cut by top-k / top-p as plain sampling cuts). */
   const qs: Float64Array[][] = rows.map(() => []);
   const ended = rows.map((r) => r.maxDraft === 0);
   let runMs = 0;
@@ -72,7 +73,7 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
       const r = rows[i]!;
       let t: number;
       if (sampling(r)) {
-        const q = tempered(out.logits[j]!, r.spec.temperature);
+        const q = samplingDistribution(out.logits[j]!, r.spec);
         t = drawFrom(q, positionalUniform(r.spec.seed, start[i]! + 1 + drafts[i]!.length, DRAW.draft));
         qs[i]!.push(q);
       } else t = out.sampled![j]!.token;
@@ -104,12 +105,12 @@ export async function speculativeCycle(runner: CycleRuntime, rows: readonly Spec
       const at = (j: number) => all.subarray(j * V, (j + 1) * V);
       for (; a < d.length; a++) {
         const pos = start[i]! + 1 + a;
-        const p = tempered(at(a), r.spec.temperature);
+        const p = samplingDistribution(at(a), r.spec);
         const { token, accepted: kept } = acceptOrResample(p, qs[i]![a]!, d[a]!, positionalUniform(r.spec.seed, pos, DRAW.accept), positionalUniform(r.spec.seed, pos, DRAW.residual));
         mine.push(chosenAt(at(a), token, k));
         if (!kept) break;
       }
-      if (a === d.length) mine.push(chosenAt(at(a), drawFrom(tempered(at(a), r.spec.temperature), positionalUniform(r.spec.seed, start[i]! + 1 + a, DRAW.bonus)), k));
+      if (a === d.length) mine.push(chosenAt(at(a), drawFrom(samplingDistribution(at(a), r.spec), positionalUniform(r.spec.seed, start[i]! + 1 + a, DRAW.bonus)), k));
     } else {
       const scored = verify.scored![i]!;
       for (; a < d.length; a++) {

@@ -318,6 +318,56 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
   return token;
 }
 
+/**
+ * The distribution sampleToken draws from at temperature > 0: the tempered weights cut as it cuts
+ * them (top-k, then top-p within it; or top-p over the whole vocabulary), by vocabulary index,
+ * zero outside the kept tokens, summing to 1. The kept set is the one sampleToken's ranking keeps,
+ * bit for bit (the same code), so speculative sampling under it draws as plain sampling does.
+ */
+export function samplingDistribution(logits: Float32Array, p: Pick<SamplingParams, 'temperature' | 'topP' | 'topK'>): Float64Array {
+  const V = logits.length;
+  const T = p.temperature;
+  const k = p.topK > 0 && p.topK < V ? p.topK : V;
+  const out = new Float64Array(V);
+  const max = maxOf(logits);
+  if (k === V && p.topP >= 1) {
+    const { total } = weighAll(logits, max, T, out, false);
+    for (let i = 0; i < V; i++) out[i]! /= total;
+    return out;
+  }
+  const w = scratch(V);
+  let n: number;
+  let total = 0;
+  if (k < V) {
+    rankTopK(logits, max, k);
+    const top = logits[order.token(0)];
+    for (let j = 0; j < k; j++) total += w[order.token(j)] = Math.exp((logits[order.token(j)] - top) / T);
+    n = k;
+    if (p.topP < 1) {
+      let acc = 0;
+      for (let j = 0; j < k; j++) {
+        acc += w[order.token(j)];
+        if (acc >= p.topP * total) {
+          n = j + 1;
+          total = acc;
+          break;
+        }
+      }
+    }
+  } else {
+    order.reserve(V);
+    const s = weighBinned(logits, max, T, w, order.bins, hist, false);
+    const cut = nucleus(logits, w, s.total, hist, p.topP);
+    n = cut.keep;
+    total = cut.mass;
+  }
+  for (let j = 0; j < n; j++) {
+    const t = order.token(j);
+    out[t] = w[t] / total;
+  }
+  return out;
+}
+
 /** Samples one token. */
 export function sample(logits: Float32Array, p: SamplingParams, rng: Rng): Sampled {
   const token = sampleToken(logits, p, rng);

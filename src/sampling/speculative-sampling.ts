@@ -17,17 +17,6 @@ export function positionalUniform(seed: number, position: number, purpose: numbe
   return new Rng(((base ^ Math.imul(position + 1, 0x9e3779b1)) >>> 0) * 4 + purpose).next();
 }
 
-/** The distribution of logits at temperature T (> 0). */
-export function tempered(logits: Float32Array, T: number): Float64Array {
-  let max = -Infinity;
-  for (const x of logits) if (x > max) max = x;
-  const p = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / T);
-  for (let i = 0; i < p.length; i++) p[i]! /= sum;
-  return p;
-}
-
 /** The token at uniform `u` of the (unnormalised, non-negative) weights `w`. */
 export function drawFrom(w: Float64Array, u: number): number {
   let total = 0;
