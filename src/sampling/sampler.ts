@@ -241,6 +241,30 @@ function rankTopK(logits: Float32Array, max: number, k: number): void {
   order.keys.subarray(0, k).sort();
 }
 
+/**
+ * Top-k, then top-p within it: ranks the k best tokens (order), puts their tempered weights in w
+ * (relative to the best), and returns how many of them are kept and their mass, in rank order.
+ */
+function keepTopK(logits: Float32Array, max: number, k: number, T: number, topP: number, w: Float64Array): { keep: number; mass: number } {
+  rankTopK(logits, max, k);
+  const top = logits[order.token(0)];
+  let total = 0;
+  for (let j = 0; j < k; j++) {
+    const t = order.token(j);
+    const e = Math.exp((logits[t] - top) / T);
+    w[t] = e;
+    total += e;
+  }
+  if (topP < 1) {
+    let acc = 0;
+    for (let j = 0; j < k; j++) {
+      acc += w[order.token(j)];
+      if (acc >= topP * total) return { keep: j + 1, mass: acc };
+    }
+  }
+  return { keep: k, mass: total };
+}
+
 let lastLogprob = 0;
 
 /**
@@ -283,28 +307,8 @@ function sampleToken(logits: Float32Array, p: SamplingParams, rng: Rng, lse?: nu
     if (token < 0) for (token = V - 1; token > 0 && !(w[token] > 0); token--);
   } else if (k < V) {
     // Top-k (then top-p within it): rank only the k best; weights and sums in rank order.
-    rankTopK(logits, max, k);
-    const top = logits[order.token(0)];
-    let total = 0;
-    for (let j = 0; j < k; j++) {
-      const t = order.token(j);
-      const e = Math.exp((logits[t] - top) / T);
-      w[t] = e;
-      total += e;
-    }
-    let n = k;
-    if (p.topP < 1) {
-      let acc = 0;
-      for (let j = 0; j < k; j++) {
-        acc += w[order.token(j)];
-        if (acc >= p.topP * total) {
-          n = j + 1;
-          total = acc;
-          break;
-        }
-      }
-    }
-    token = drawRanked(n, w, total, rng);
+    const { keep, mass } = keepTopK(logits, max, k, T, p.topP, w);
+    token = drawRanked(keep, w, mass, rng);
     norm = lse === undefined ? expSum(logits, max) : 0;
   } else {
     // Top-p over the whole vocabulary.
@@ -336,34 +340,15 @@ export function samplingDistribution(logits: Float32Array, p: Pick<SamplingParam
     return out;
   }
   const w = scratch(V);
-  let n: number;
-  let total = 0;
-  if (k < V) {
-    rankTopK(logits, max, k);
-    const top = logits[order.token(0)];
-    for (let j = 0; j < k; j++) total += w[order.token(j)] = Math.exp((logits[order.token(j)] - top) / T);
-    n = k;
-    if (p.topP < 1) {
-      let acc = 0;
-      for (let j = 0; j < k; j++) {
-        acc += w[order.token(j)];
-        if (acc >= p.topP * total) {
-          n = j + 1;
-          total = acc;
-          break;
-        }
-      }
-    }
-  } else {
+  let cut: { keep: number; mass: number };
+  if (k < V) cut = keepTopK(logits, max, k, T, p.topP, w);
+  else {
     order.reserve(V);
-    const s = weighBinned(logits, max, T, w, order.bins, hist, false);
-    const cut = nucleus(logits, w, s.total, hist, p.topP);
-    n = cut.keep;
-    total = cut.mass;
+    cut = nucleus(logits, w, weighBinned(logits, max, T, w, order.bins, hist, false).total, hist, p.topP);
   }
-  for (let j = 0; j < n; j++) {
+  for (let j = 0; j < cut.keep; j++) {
     const t = order.token(j);
-    out[t] = w[t] / total;
+    out[t] = w[t] / cut.mass;
   }
   return out;
 }
