@@ -48,7 +48,7 @@ export interface EngineOptions {
   prefillChunk?: number;
   /** Prompt positions whose KV is kept for later prompts that start alike (prefix-cache.ts; default 0: off). */
   prefixCacheTokens?: number;
-  /** Self-speculative decoding of greedy full-model rows (speculation.ts; absent: off). */
+  /** Self-speculative decoding (which rows: speculation.ts; absent: off). */
   speculative?: SpeculativeConfig;
   /** Measure skip-core speedups with dense probe steps (default true). */
   measureSpeedup?: boolean;

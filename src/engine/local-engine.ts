@@ -104,7 +104,7 @@ export interface LocalEngine extends RequestServices {
   readonly versions: ServedVersions;
   /** The default skip cores whose graphs were built at startup (prepare-cores.ts), and how many are ready. */
   readonly preparedCores: { cores: SkipCore[]; ready: number };
-  /** Speculative decoding of greedy full-model requests (--speculative-config); null when off. */
+  /** Speculative decoding (--speculative-config; which requests: engine/speculation.ts); null when off. */
   readonly speculative: SpeculativeConfig | null;
   /** What the start-up warm-up ran (batch sizes, steps, ms); null when it was off. */
   readonly warmup: { batches: number[]; steps: number; ms: number } | null;
