@@ -6,9 +6,9 @@
 // stop string, at the end of the context, for n > 1 and for requests decoding side by side.
 // Sampled requests speculate too (speculative sampling): the same seed gives the same tokens, each
 // token's log-probability is the model's own (float64 reference), and the second token's
-// frequencies match plain sampling's, with top_p and top_k too. Greedy candidates that share a
-// skip core speculate on top of it (the draft's layers skipped besides the core's) and answer as
-// the plain server and the float64 reference under their plans. The spec-decode counters move;
+// frequencies match plain sampling's, with top_p and top_k too. Candidates that share a skip core
+// speculate on top of it (the draft's layers skipped besides the core's); greedy ones answer as the
+// plain server and the float64 reference under their plans. The spec-decode counters move;
 // bad configs name the flag.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,7 +117,7 @@ test('greedy candidates under their own plans do not speculate (measured no fast
   assert.equal((await counters()).cycles, before.cycles);
 });
 
-test('greedy candidates sharing a skip core speculate on top of it, head masks per candidate: the plain server\'s text, and the float64 reference\'s tokens under each plan; sampled ones on a core stay plain', async () => {
+test('candidates sharing a skip core speculate on top of it, head masks per candidate: greedy, the plain server\'s text and the float64 reference\'s tokens under each plan; sampled, reproducible per seed', async () => {
   const id = plain.ctx.model.info.id;
   const plans = [{ skip_mlp: [3], mask_heads: { '0': [1] } }, { skip_mlp: [3] }, { skip_attention: [2], skip_mlp: [3] }];
   const shared = { model: id, prompt: [prompts[1]], max_tokens: 24, temperature: 0, ignore_eos: true, n: 2, skip: { policy: 'explicit', plans: plans.slice(0, 2) } } as never;
@@ -137,9 +137,12 @@ test('greedy candidates sharing a skip core speculate on top of it, head masks p
     const one = await b.completions.create({ model: id, prompt: [prompts[1]], max_tokens: 24, temperature: 0, ignore_eos: true, skip: { policy: 'explicit', plans: [wire] } } as never);
     assert.equal(one.choices[0]!.text, spec.ctx.model.tokenizer.decode(ids.slice(prompts[1]!.length)), `plan ${c}`);
   }
+  // Sampled candidates on a core speculate too (speculative sampling under their plans), reproducibly per seed.
   const sampled = await counters();
-  await b.completions.create({ model: id, prompt: [prompts[2]], max_tokens: 12, temperature: 0.8, seed: 3, ignore_eos: true, skip: { policy: 'explicit', plans: [plans[1]] } } as never);
-  assert.equal((await counters()).cycles, sampled.cycles, 'a sampled request on a skip core decodes plainly');
+  const body = { model: id, prompt: [prompts[2]], max_tokens: 16, temperature: 0.8, seed: 3, n: 2, ignore_eos: true, skip: { policy: 'explicit', plans: plans.slice(0, 2) } } as never;
+  const [s1, s2] = [await b.completions.create(body), await b.completions.create(body)];
+  assert.deepEqual(s2.choices.map((c) => c.text), s1.choices.map((c) => c.text));
+  assert.ok((await counters()).cycles > sampled.cycles, 'the sampled rows on the core speculated');
 });
 
 test('sampled requests speculate (speculative sampling): reproducible per seed, each token with the model\'s own log-probability (float64 reference), top_p and top_k too', async () => {

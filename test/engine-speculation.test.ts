@@ -1,6 +1,6 @@
 // The engine's side of speculative decoding, unit by unit (src/engine/speculation.ts): which
-// requests speculate (greedy or sampled on the full model, greedy on a shared skip core,
-// head masks free per candidate), a core's draft (the draft's sublayers besides the core's), the
+// requests speculate (greedy or sampled, on the full model or a shared skip core, head masks free
+// per candidate), a core's draft (the draft's sublayers besides the core's), the
 // group keys, and the plain-step clock a speculating request's speedup is measured against.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,14 +12,14 @@ const plan = (o: Partial<SkipPlan>): SkipPlan => ({ skipAttention: [], skipMlp: 
 const request = (sampling: Partial<GenerationRequest['sampling']> = {}, more: Partial<GenerationRequest> = {}): GenerationRequest =>
   ({ sampling: { temperature: 0, topP: 1, topK: 0, ...sampling }, ...more }) as GenerationRequest;
 
-test('which requests speculate: the full model greedy or sampled (temperature, top-p, top-k), head masks per candidate, a shared skip core greedy only', () => {
+test('which requests speculate: greedy or sampled (temperature, top-p, top-k), on the full model or a shared skip core, head masks per candidate', () => {
   const core = plan({ skipAttention: [2, 3], skipMlp: [2] });
   const masked = (l: number) => plan({ maskHeads: { [l]: [1] } });
   assert.ok(eligibleForSpeculation(request(), [FULL_PLAN, FULL_PLAN]));
   assert.ok(eligibleForSpeculation(request({ temperature: 0.7 }), [FULL_PLAN]));
   assert.ok(eligibleForSpeculation(request({ temperature: 0.7 }), [masked(0), masked(1)]), 'head masks alone keep the full model\'s core');
   assert.ok(eligibleForSpeculation(request(), [core, { ...core, maskHeads: { 5: [0] } }]), 'greedy candidates sharing a core');
-  assert.ok(!eligibleForSpeculation(request({ temperature: 0.7 }), [core, core]), 'sampled rows on a core take no plain steps to measure against');
+  assert.ok(eligibleForSpeculation(request({ temperature: 0.7 }), [core, core]), 'sampled candidates sharing a core');
   assert.ok(!eligibleForSpeculation(request(), [core, plan({ skipMlp: [4] })]), 'candidates on different cores');
   assert.ok(eligibleForSpeculation(request({ temperature: 0.7, topP: 0.9, topK: 5 }), [FULL_PLAN]), 'top-p and top-k: under the distribution they cut');
   assert.ok(!eligibleForSpeculation(request({ temperature: 0.7, minP: 0.1 }), [FULL_PLAN]), 'min-p is a logit processor');

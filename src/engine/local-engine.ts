@@ -28,6 +28,7 @@ import { prefixCacheTokens } from './prefix-cache.ts';
 import { resolveSpeculative } from './speculative-config.ts';
 import type { SpeculativeConfig } from '../model/runner-types.ts';
 import { planCore } from '../plans/plan.ts';
+import { draftOnCore } from './speculation.ts';
 import { prepareRequest, type RequestServices } from './prepare-request.ts';
 import { RequestStats } from './request-stats.ts';
 import { GuideChecker } from './guide-checker.ts';
@@ -185,9 +186,12 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
     // The offline tools (eval, router, APT) take the server's environment variable too.
     const speculative = resolveSpeculative(o.speculativeConfig ?? process.env.SKIPSERVE_SPECULATIVE_CONFIG ?? 'auto', modelDir, info);
-    // The draft runs every few milliseconds: its graph is built before the first request needs it.
-    const draftCore = speculative ? planCore(speculative.draft) : null;
-    if (draftCore && o.prepareCores !== false && runner.prepareCores) await runner.prepareCores([draftCore]);
+    // The draft runs every few milliseconds: its graph is built before the first request needs it,
+    // and so is its graph on top of each prepared core (where the core skips more than the draft).
+    if (speculative && o.prepareCores !== false && runner.prepareCores) {
+      const drafts = [speculative.draft, ...preparedCores.cores.map((c) => draftOnCore(speculative.draft, { skipAttention: c.attention, skipMlp: c.mlp, maskHeads: {} }))];
+      await runner.prepareCores([...new Map(drafts.map((d) => [JSON.stringify(planCore(d)), planCore(d)!])).values()]);
+    }
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({
       runner,

@@ -6,11 +6,10 @@
  * verification's choice is exactly the token a plain step draws) or sampled (temperature, top-k,
  * top-p; speculative sampling: the tokens are distributed exactly as plain draws), with no logit
  * processor, guide, min_tokens or beam search, and candidates that share one skip core (the full
- * model or, greedy only, a latency-budget core; head masks may differ per candidate): the
- * verification is then one run of the core's graph, and the draft skips the draft's layers on top
- * of the core.
+ * model or a latency-budget core; head masks may differ per candidate): the verification is then
+ * one run of the core's graph, and the draft skips the draft's layers on top of the core.
  */
-import { coreKey, FULL_PLAN, type SkipPlan } from '../plans/plan.ts';
+import { coreKey, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
 import type { SampledToken } from '../model/runner-types.ts';
 import type { CandidateRow } from './candidate-row.ts';
@@ -21,9 +20,7 @@ export function eligibleForSpeculation(req: GenerationRequest, plans: readonly S
   // Sampling speculates under the distribution plain sampling draws from (temperature, top-k, top-p:
   // samplingDistribution); min-p and penalties are logit processors, which stay plain.
   const core = plans.length ? coreKey(plans[0]!) : '';
-  // On a skip core only greedy rows: they measure the baseline with plain steps of their own, which sampled rows cannot take.
-  const plain = s.temperature === 0 || core === coreKey(FULL_PLAN);
-  return plain && !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => coreKey(p) === core);
+  return !processesLogits(s) && !s.guide && !req.minTokens && !req.beam && plans.every((p) => coreKey(p) === core);
 }
 
 const SPECULATIVE_SUFFIX = '|speculative';
