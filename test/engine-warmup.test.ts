@@ -102,13 +102,22 @@ test('a warm-up with no core runs the request path on the full model; without sp
   await quiet.drain(1000);
 });
 
-test('openLocalEngine warms batch 1, 2, 4, 8 and the largest batch by default, and not with warmup: false', async () => {
+test('openLocalEngine warms batch 1, 2, 4, 8 and the largest batch by default (speculative cycles too when speculation is on), and not with warmup: false', async () => {
   const on = await openLocalEngine({ modelDir: dir, threads: 1, maxBatch: 16, maxQueue: 8 });
   try {
     assert.deepEqual(on.warmup?.batches, [1, 2, 4, 8, 16]);
     assert.equal(on.warmup?.steps, 80, '16 steps per batch size, on the full model: no calibration, so no default core');
   } finally {
     await on.close();
+  }
+  // With speculative decoding the warm-up also runs sampled and greedy cycles (the shapes the first
+  // speculating request would run first); a failure there would leave the warm-up null.
+  const spec = await openLocalEngine({ modelDir: dir, threads: 1, maxBatch: 4, maxQueue: 8, speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1] }, num_speculative_tokens: 2 }) });
+  try {
+    assert.deepEqual(spec.warmup?.batches, [1, 2, 4]);
+    assert.equal(spec.engine.runningRows(), 0);
+  } finally {
+    await spec.close();
   }
   const off = await openLocalEngine({ modelDir: dir, threads: 1, maxBatch: 4, maxQueue: 8, warmup: false });
   try {

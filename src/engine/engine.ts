@@ -193,7 +193,8 @@ export class Engine {
         denseWarmed.add(batch);
         const plan = t.core ?? FULL_PLAN;
         const key = coreKey(plan);
-        for (const [i, sample] of (await warmRequestPath(this.o.runner, { batch, plan, context, steps })).entries()) {
+        const speculative = this.speculative ? { ...this.speculative, draft: draftOnCore(this.speculative.draft, plan) } : undefined;
+        for (const [i, sample] of (await warmRequestPath(this.o.runner, { batch, plan, context, steps, speculative })).entries()) {
           this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
           if (i >= 2) this.around.record(batch, sample.wallMs - sample.ms);
         }

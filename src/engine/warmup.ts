@@ -5,7 +5,7 @@
  * the plan's core and the sampler's first calls are paid here instead of by the first request; the
  * step times are returned for the speedup meter (Engine.warmUp).
  */
-import type { SamplerSpec, SamplingRunner, SeqId } from '../model/runner-types.ts';
+import type { SamplerSpec, SamplingRunner, SeqId, SpeculativeConfig } from '../model/runner-types.ts';
 import type { SkipPlan } from '../plans/plan.ts';
 import { filler, type StepSample } from './speedup-meter.ts';
 
@@ -14,8 +14,13 @@ export function warmupSampler(row: number): SamplerSpec {
   return { temperature: 0.8, topP: 1, topK: 0, seed: row + 1 };
 }
 
-/** Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token prompt; each step's run and wall time (ms). */
-export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number }): Promise<(StepSample & { wallMs: number })[]> {
+/**
+ * Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token
+ * prompt; each step's run and wall time (ms). With `speculative` (its draft already on top of the
+ * plan's core), two speculative cycles sampled and two greedy follow, so the first speculating
+ * request pays no first runs of the draft's and the verification's shapes either.
+ */
+export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number; speculative?: SpeculativeConfig }): Promise<(StepSample & { wallMs: number })[]> {
   const seqs: SeqId[] = [];
   const samples: (StepSample & { wallMs: number })[] = [];
   try {
@@ -32,6 +37,20 @@ export async function warmRequestPath(runner: SamplingRunner, o: { batch: number
       const out = await runner.step(forked.seqs.map((seq, r) => ({ seq, tokens: [last[r]!], plan: o.plan, logits: 'none' as const, sample: specs[r] })));
       samples.push({ ms: out.runMs, graph: out.graphs?.[0], wallMs: performance.now() - t0 });
       last = out.sampled!.map((t, r) => t?.token ?? last[r]!);
+    }
+    const cfg = o.speculative;
+    if (cfg && runner.speculate && length + o.steps + 2 * (cfg.tokens + 1) + 2 < runner.info.maxPositions) {
+      // A sequence keeps one sampler spec: the greedy cycles run on greedy children of the prompt.
+      const greedySpecs = specs.map((s) => ({ ...s, temperature: 0 }));
+      const greedy = await runner.forkSampled(prompt, greedySpecs);
+      seqs.push(...greedy.seqs);
+      for (const [rowSeqs, rowSpecs, first] of [[forked.seqs, specs, last], [greedy.seqs, greedySpecs, greedy.sampled.map((t) => t.token)]] as const) {
+        let prev = [...first];
+        for (let c = 0; c < 2; c++) {
+          const out = await runner.speculate(rowSeqs.map((seq, r) => ({ seq, last: prev[r]!, spec: rowSpecs[r]!, plan: o.plan, maxDraft: cfg.tokens })), cfg);
+          prev = out.tokens.map((t, r) => t.at(-1)?.token ?? prev[r]!);
+        }
+      }
     }
   } finally {
     for (const s of seqs) await runner.freeSeq(s);

@@ -164,9 +164,9 @@ export interface SpecRow {
   seq: SeqId;
   /** The token to feed first (the row's newest, not yet in its KV). */
   last: number;
-  /** Its greedy sampler spec (the same for the draft's steps and the verification). */
+  /** Its sampler spec (greedy or sampled; the same for the draft's steps and the verification). */
   spec: SamplerSpec;
-  /** Its plan (the full model's). */
+  /** Its plan (the verification's: the full model's, or a skip core with the row's head masks). */
   plan: SkipPlan;
   /** Drafts it may take at most (room left under max_tokens and in the context; 0: a plain step). */
   maxDraft: number;
