@@ -1,13 +1,15 @@
 /**
- * One cycle of self-speculative decoding for greedy rows (Draft & Verify, LayerSkip), run where the
- * model is (the worker: runner-worker.ts), so its k + 1 runs cost no round trips: the same weights under a
- * skip plan that leaves out whole layers draft up to k tokens one cheap step at a time; the full
- * model then checks them all in one run of k + 1 positions and keeps the drafts up to the first it
- * would not have chosen, plus its own token there (or after the last draft). The output is the full
- * model's greedy output, token for token; each cycle gains between one and k + 1 tokens for k draft
- * steps and one verification. The draft's positions are dropped before the verification (its
- * skipped layers left no keys there) and the rejected ones after it. Which rows qualify is the
- * engine's call (engine/speculation.ts).
+ * One cycle of self-speculative decoding (Draft & Verify, LayerSkip), run where the model is (the
+ * worker: runner-worker.ts), so its k + 1 runs cost no round trips: the same weights under a skip
+ * plan that leaves out whole layers draft up to k tokens one cheap step at a time; each row's own
+ * plan (the full model, or a skip core with its head masks) then checks them all in one run of
+ * k + 1 positions. A greedy row keeps the drafts up to the first its plan would not have chosen,
+ * plus its plan's own token there (or after the last draft): its plan's greedy output, token for
+ * token. A sampled row keeps or replaces each draft by speculative sampling
+ * (sampling/speculative-sampling.ts), which draws exactly as plain sampling would. Each cycle gains
+ * between one and k + 1 tokens for k draft steps and one verification. The draft's positions are
+ * dropped before the verification (its skipped layers left no keys there) and the rejected ones
+ * after it. Which rows qualify is the engine's call (engine/speculation.ts).
  */
 import type { GraphUse } from './graph-sessions.ts';
 import type { SampledToken, SeqId, SpecRow, SpeculativeConfig, StepOutput, StepRow } from './runner-types.ts';
