@@ -40,10 +40,10 @@ test('the plain-step clock: three plain turns at a new batch size, then one in 1
   const around = new AroundClock(() => 9);
   const clock = new PlainStepClock(around);
   assert.equal(clock.measured(), false);
-  assert.equal(clock.stepMs(8, 5), 5 + 9, 'nothing measured: the dense run and the fallback around');
+  assert.equal(clock.stepMs(8, () => 5), 5 + 9, 'nothing measured: the dense run and the fallback around');
   around.record(8, 1);
   around.record(8, 3);
-  assert.equal(clock.stepMs(8, 5), 5 + 2, 'the median around of plain steps at the nearest batch size');
+  assert.equal(clock.stepMs(8, () => 5), 5 + 2, 'the median around of plain steps at the nearest batch size');
   const due = Array.from({ length: 40 }, () => {
     const d = clock.due(8);
     if (d) clock.record(8, 6);
@@ -53,9 +53,9 @@ test('the plain-step clock: three plain turns at a new batch size, then one in 1
   clock.record(8, 10);
   clock.record(8, 12);
   assert.equal(clock.measured(), true);
-  assert.equal(clock.stepMs(8, 5), 6, 'the median of 6, 6, 6, 6, 6, 10, 12');
+  assert.equal(clock.stepMs(8, () => 5), 6, 'the median of 6, 6, 6, 6, 6, 10, 12');
   clock.record(8, 14);
   clock.record(8, 16);
-  assert.equal(clock.stepMs(8, 5), 8, 'the last 8 (6, 6, 6, 6, 10, 12, 14, 16): the mean of the middle two');
-  assert.equal(clock.stepMs(6, 5), 8, 'the nearest batch size measured');
+  assert.equal(clock.stepMs(8, () => 5), 8, 'the last 8 (6, 6, 6, 6, 10, 12, 14, 16): the mean of the middle two');
+  assert.equal(clock.stepMs(6, () => 5), 8, 'the nearest batch size measured');
 });

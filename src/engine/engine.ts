@@ -4,8 +4,8 @@
  * once, under its skip core, then forked into the candidates' rows); then it runs one decode step
  * for the skip-core group whose turn it is (fair share), samples and streams the deltas. Rows
  * finish independently and free their KV. Beam-search requests rank and fork their rows after each
- * step (beam-search.ts); greedy full-model requests form a group of their own that decodes in
- * speculative cycles (speculation.ts). Metrics go to RequestStats, the speedup to SpeedupMeter.
+ * step (beam-search.ts); requests that may speculate (speculation.ts) form a group per skip core
+ * whose turns are speculative cycles. Metrics go to RequestStats, the speedup to SpeedupMeter.
  */
 import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveError, UnavailableError, asSkipserveError, isClientError } from '../errors.ts';
 import type { ModelInfo } from '../model/model-info.ts';
@@ -583,7 +583,7 @@ export class Engine {
       last: r.lastToken,
       spec: r.spec,
       plan: r.plan,
-      // Room for every drafted token and the full model's own after them, under max_tokens and the context.
+      // Room for every drafted token and its plan's own after them, under max_tokens and the context.
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
@@ -605,15 +605,14 @@ export class Engine {
     // rows' tokens would have taken (as far as its longest row gets), each as long as the group's own
     // plain steps measure at this batch (else a dense step and the engine's time around one).
     const cycleMs = performance.now() - tc;
-    const denseStep = clock.stepMs(group.length, this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs);
+    const denseStep = clock.stepMs(group.length, () => this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs);
     // A request's plain steps are its longest row's tokens: the cycle's share is how far its longest row gets.
-    const longest = (p: ParentRequest) => Math.max(...p.rows.map((r) => r.tokenIds.length));
-    const reach = new Map<ParentRequest, number>();
-    owners.forEach((p, i) => reach.set(p, Math.max(reach.get(p) ?? longest(p), group[i]!.tokenIds.length + usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
-    const steps = new Map([...reach].map(([p, to]) => [p, to - longest(p)]));
-    for (const [p, n] of steps) {
+    const from = new Map([...new Set(owners)].map((p) => [p, Math.max(...p.rows.map((r) => r.tokenIds.length))]));
+    const reach = new Map(from);
+    owners.forEach((p, i) => reach.set(p, Math.max(reach.get(p)!, group[i]!.tokenIds.length + usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
+    for (const [p, to] of reach) {
       p.speculated.ms += cycleMs;
-      p.speculated.denseMs += n * denseStep;
+      p.speculated.denseMs += (to - from.get(p)!) * denseStep;
     }
     // In the load ledger as its core's work; its time around the runs (k + 1 of them) is no plain step's.
     this.ledger.decoded(owners[0]!.coreKey, dense, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);

@@ -189,8 +189,8 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     // The draft runs every few milliseconds: its graph is built before the first request needs it,
     // and so is its graph on top of each prepared core (where the core skips more than the draft).
     if (speculative && o.prepareCores !== false && runner.prepareCores) {
-      const drafts = [speculative.draft, ...preparedCores.cores.map((c) => draftOnCore(speculative.draft, { skipAttention: c.attention, skipMlp: c.mlp, maskHeads: {} }))];
-      await runner.prepareCores([...new Map(drafts.map((d) => [JSON.stringify(planCore(d)), planCore(d)!])).values()]);
+      const drafts = [speculative.draft, ...preparedCores.cores.map((c) => draftOnCore(speculative.draft, { skipAttention: c.attention, skipMlp: c.mlp, maskHeads: {} }))].map((d) => planCore(d)!);
+      await runner.prepareCores([...new Map(drafts.map((c) => [JSON.stringify(c), c])).values()]);
     }
     const metrics = o.metrics ?? createMetrics();
     const engine = new Engine({

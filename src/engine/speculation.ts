@@ -83,10 +83,10 @@ export class PlainStepClock {
   /**
    * Full-model wall of a plain step of `rows` rows: the median of this group's plain steps (the
    * nearest batch size measured); before any (a group of sampled rows), the full model's run at that
-   * batch (`denseRunMs`, the speedup meter's) and the engine's time around a plain step's run.
+   * batch (`denseRunMs`, the speedup meter's, asked only then) and the engine's time around a plain step's run.
    */
-  stepMs(rows: number, denseRunMs: number): number {
-    return nearestMedian(this.walls, rows) ?? denseRunMs + this.around.ms(rows);
+  stepMs(rows: number, denseRunMs: () => number): number {
+    return nearestMedian(this.walls, rows) ?? denseRunMs() + this.around.ms(rows);
   }
 }
 
