@@ -408,3 +408,32 @@ test('cancellation and deadlines free the rows at the next step', async () => {
   assert.equal(runner.live.size, 0);
   await engine.drain(100);
 });
+
+test("speedup: a speculating core's verification ratio from a dense probe of its shape and the verification after it; the nearest row count, else the decode-step ratio", async () => {
+  let t = 0;
+  const runner = new FakeRunner();
+  const meter = new SpeedupMeter(runner, () => t);
+  assert.equal(meter.verifyRatio('c', 8), 1, 'never measured: 1');
+  assert.equal(meter.needsVerifyProbe('c', 8), true);
+  const probe = await meter.probeVerify(8, 6, 40, 'all');
+  assert.deepEqual(runner.steps.at(-1)!.map((r) => [r.tokens.length, r.plan.skipMlp.length, r.logits]), Array(8).fill([6, 0, 'all']), 'rows x tokens on the full model, the logits as the verification asks');
+  assert.equal(probe.denseMs, 1);
+  assert.ok(meter.probeMs >= 1, 'within the probe budget');
+  meter.recordVerify('c', 8, 3, 2);
+  assert.equal(meter.verifyRatio('c', 8), 1.5);
+  assert.equal(meter.verifyRatio('c', 5), 1.5, 'the nearest row count measured');
+  assert.equal(meter.verifyRatio('other', 8), 1, "another core: its decode-step ratio (none yet)");
+  meter.recordVerify('c', 8, 3, 2);
+  meter.recordVerify('c', 8, 4, 2);
+  assert.equal(meter.verifyRatio('c', 8), 1.5, 'the median of the pairs');
+  assert.equal(meter.needsVerifyProbe('c', 8), false, 'three pairs, then one in five seconds');
+  assert.equal(meter.needsVerifyProbe('c', 6), false, 'row counts share a window by power of two');
+  assert.equal(meter.needsVerifyProbe('c', 4), true);
+  t += 3000;
+  assert.equal(meter.needsVerifyProbe('c', 8), false);
+  t += 3000;
+  assert.equal(meter.needsVerifyProbe('c', 8), true);
+  const spent = meter.probeMs;
+  await meter.probeVerify(4, 6, 40, 'none', false);
+  assert.equal(meter.probeMs, spent, "the warm-up's probes are outside the budget");
+});

@@ -1,10 +1,10 @@
 // The engine's side of speculative decoding, unit by unit (src/engine/speculation.ts): which
 // requests speculate (greedy or sampled, on the full model or a shared skip core, head masks free
 // per candidate), a core's draft (the draft's sublayers besides the core's), the
-// group keys, and the plain-step clock a speculating request's speedup is measured against.
+// group keys, and what the full model's draft costs against a core's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AroundClock, coreOfSpeculativeGroup, draftOnCore, eligibleForSpeculation, PlainStepClock, speculativeGroupKey } from '../src/engine/speculation.ts';
+import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from '../src/engine/speculation.ts';
 import type { GenerationRequest } from '../src/engine/types.ts';
 import { coreKey, FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 
@@ -36,26 +36,13 @@ test("a core's draft skips the draft's sublayers besides the core's, without hea
   assert.equal(coreOfSpeculativeGroup(key), null);
 });
 
-test('the plain-step clock: three plain turns at a new batch size, then one in 16; the median of its steps, else the dense run and the time around a step', () => {
-  const around = new AroundClock(() => 9);
-  const clock = new PlainStepClock(around);
-  assert.equal(clock.measured(), false);
-  assert.equal(clock.stepMs(8, () => 5), 5 + 9, 'nothing measured: the dense run and the fallback around');
-  around.record(8, 1);
-  around.record(8, 3);
-  assert.equal(clock.stepMs(8, () => 5), 5 + 2, 'the median around of plain steps at the nearest batch size');
-  const due = Array.from({ length: 40 }, () => {
-    const d = clock.due(8);
-    if (d) clock.record(8, 6);
-    return d;
-  });
-  assert.deepEqual(due.flatMap((d, i) => (d ? [i + 1] : [])), [1, 2, 3, 16, 32]);
-  clock.record(8, 10);
-  clock.record(8, 12);
-  assert.equal(clock.measured(), true);
-  assert.equal(clock.stepMs(8, () => 5), 6, 'the median of 6, 6, 6, 6, 6, 10, 12');
-  clock.record(8, 14);
-  clock.record(8, 16);
-  assert.equal(clock.stepMs(8, () => 5), 8, 'the last 8 (6, 6, 6, 6, 10, 12, 14, 16): the mean of the middle two');
-  assert.equal(clock.stepMs(6, () => 5), 8, 'the nearest batch size measured');
+test("the full model's draft against a core's: 1 when the core lies inside the draft's layers, else its FLOPs as far as the core's measured saving realises its own", () => {
+  // MLP and attention of equal FLOPs per layer, no head: each sublayer is 1/8 of 4 layers.
+  const shape = { numLayers: 4, numHeads: 2, numKvHeads: 2, headDim: 2, hiddenSize: 4, intermediateSize: 4, vocabSize: 1e-9 };
+  const draft = plan({ skipAttention: [1, 2], skipMlp: [1, 2] }); // keeps 4 of 8 sublayers
+  assert.equal(draftRatio(draft, plan({ skipAttention: [2], skipMlp: [1] }), shape, 1.3), 1, 'inside the draft');
+  const core = plan({ skipAttention: [3], skipMlp: [3] }); // keeps 6 of 8: ideal 8/6; with it the draft keeps 2
+  assert.ok(Math.abs(draftRatio(draft, core, shape, 8 / 6) - 2) < 1e-9, 'the ideal realised in full: 4 / 2 sublayers');
+  assert.ok(Math.abs(draftRatio(draft, core, shape, 1 + (8 / 6 - 1) / 2) - 1.5) < 1e-9, 'half the ideal saving realised');
+  assert.equal(draftRatio(draft, core, shape, 0.9), 1, 'a core measured slower saves nothing');
 });

@@ -11,6 +11,7 @@ import { InvalidRequestError, PolicyUnavailableError, QueueFullError, SkipserveE
 import type { ModelInfo } from '../model/model-info.ts';
 import type { LiveCore } from '../router/shared-core.ts';
 import type { SampledToken, SamplerSpec, SamplingRunner, SpeculativeConfig, StepRow } from '../model/runner-types.ts';
+import type { CycleResult } from '../model/speculative-cycle.ts';
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type SkipPlan } from '../plans/plan.ts';
 import type { Outcome } from '../metrics/metrics.ts';
@@ -18,7 +19,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { AroundClock, coreOfSpeculativeGroup, draftOnCore, eligibleForSpeculation, PlainStepClock, speculativeGroupKey, usableTokens } from './speculation.ts';
+import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -93,10 +94,6 @@ export class Engine {
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
-  /** Per speculative group, what a plain full-model step of its rows costs (speculation.ts). */
-  private readonly plainSteps = new Map<string, PlainStepClock>();
-  /** The engine's time around plain steps' runs (their baseline where a group has no plain steps of its own). */
-  private readonly around = new AroundClock((rows) => this.ledger.aroundStepMs(rows));
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -194,10 +191,18 @@ export class Engine {
         const plan = t.core ?? FULL_PLAN;
         const key = coreKey(plan);
         const speculative = this.speculative ? { ...this.speculative, draft: draftOnCore(this.speculative.draft, plan) } : undefined;
-        for (const [i, sample] of (await warmRequestPath(this.o.runner, { batch, plan, context, steps, speculative })).entries()) {
-          this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
-          if (i >= 2) this.around.record(batch, sample.wallMs - sample.ms);
-        }
+        // A speculating core's verifications, each beside a dense probe of its shape: its first requests find their ratio measured.
+        const meter = this.meter;
+        const aroundCycle =
+          meter && speculative && key !== DENSE_KEY
+            ? async (cycle: () => Promise<CycleResult>, c: { sampled: boolean; first: boolean }) => {
+                const probe = await meter.probeVerify(batch, speculative.tokens + 1, context, c.sampled ? 'all' : 'none', false);
+                const out = await cycle();
+                if (!c.first) meter.recordVerify(key, batch, probe.denseMs, out.verifyMs, out.graph);
+                return out;
+              }
+            : undefined;
+        for (const sample of await warmRequestPath(this.o.runner, { batch, plan, context, steps, speculative, aroundCycle })) this.meter?.observe(key, key === DENSE_KEY, batch, sample.ms, sample.graph);
         ran += steps;
       }
       return { steps: ran, ms: performance.now() - t0 };
@@ -448,10 +453,9 @@ export class Engine {
     this.completeParent(p);
   }
 
-  /** One turn of a scheduler group: a speculative group's (a cycle or plain steps), the full model's plain step, or a skip core's. */
+  /** One turn of a scheduler group: a speculative group's cycle, or a decode step of the full model or a skip core. */
   private async turn(key: string, rows: CandidateRow[]): Promise<void> {
-    if (coreOfSpeculativeGroup(key) !== null) await this.speculativeTurn(key, rows);
-    else if (key === DENSE_KEY) await this.densePlainStep(rows);
+    if (coreOfSpeculativeGroup(key) !== null) await this.speculate(key, rows);
     else await this.decode(key, rows);
   }
 
@@ -474,7 +478,7 @@ export class Engine {
   }
 
   /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due); `groupKey`: the scheduler group it is charged to. */
-  private async decode(key: string, group: CandidateRow[], groupKey = key): Promise<number> {
+  private async decode(key: string, group: CandidateRow[]): Promise<void> {
     const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
     const probing = this.meter !== null && key !== DENSE_KEY && this.meter.needsProbe(key, group.length);
@@ -498,7 +502,7 @@ export class Engine {
     const out = await this.o.runner.step(rows);
     if (probe) this.meter!.record(key, group.length, { ms: probe.denseMs, graph: probe.graph, context: probe.context }, { ms: out.runMs, graph: out.graphs?.[0], context });
     else this.meter?.observe(key, key === DENSE_KEY, group.length, out.runMs, out.graphs?.[0], context);
-    this.scheduler.charge(groupKey, out.runMs, group.length);
+    this.scheduler.charge(key, out.runMs, group.length);
     const probeSpent = (probe?.spentMs ?? 0) + (ownProbe?.spentMs ?? 0);
     this.o.stats.stepped(group.length, out.graphs?.[0], out.buildMs, probeSpent);
     const waited = probeSpent + (out.buildMs ?? 0);
@@ -529,55 +533,24 @@ export class Engine {
     for (const [p, b] of beams) await this.advanceBeams(p, b.rows, b.sampled);
     const around = Math.max(0, performance.now() - t0 - waited - out.runMs);
     this.ledger.decoded(key, key === DENSE_KEY, group.length, out.runMs, around);
-    if (!beams.size) this.around.record(group.length, around);
     if (!shared && denseRows === 0) owners[0]!.aroundSoloStep(around);
-    return out.runMs;
-  }
-
-  /**
-   * A turn of a speculative group: a cycle, or now and then two plain steps of its greedy rows, the
-   * second timed (PlainStepClock; the first restages the KV the cycles' truncations dropped, which a
-   * run of plain steps pays once). A skip core's plain step runs its core: its run counts at the
-   * run's dense equivalent (the speedup meter's ratio, probed as any core step's).
-   */
-  private async speculativeTurn(key: string, group: CandidateRow[]): Promise<void> {
-    const clock = this.clock(key);
-    const greedy = group.filter((r) => r.spec.temperature === 0);
-    if (greedy.length === 0 || !clock.due(greedy.length)) return this.speculate(key, group);
-    const core = coreOfSpeculativeGroup(key)!;
-    await this.decode(core, greedy, key);
-    const again = greedy.filter((r) => !r.finished);
-    if (again.length < greedy.length) return;
-    const t0 = performance.now();
-    const runMs = await this.decode(core, again, key);
-    const wall = performance.now() - t0;
-    clock.record(greedy.length, core === DENSE_KEY || !this.meter ? wall : wall - runMs + this.meter.denseEquivalentMs(core, greedy.length, runMs));
-  }
-
-  private clock(key: string): PlainStepClock {
-    let c = this.plainSteps.get(key);
-    if (!c) this.plainSteps.set(key, (c = new PlainStepClock(this.around)));
-    return c;
-  }
-
-  /** A decode step of the full model's own group, its wall time kept as a plain step's (the speculative rows' baseline). */
-  private async densePlainStep(group: CandidateRow[]): Promise<void> {
-    const t0 = performance.now();
-    await this.decode(DENSE_KEY, group);
-    if (this.speculative) this.clock(SPECULATIVE_KEY).record(group.length, performance.now() - t0);
   }
 
   /**
    * One speculative cycle of a group's rows (model/speculative-cycle.ts, in the runtime): drafts
    * under the draft plan (on top of the group's skip core), one verification under each row's own
    * plan, then each row takes the tokens its plan chose. A request's speedup counts the cycle
-   * against the full model's plain steps for the same tokens.
+   * against the same cycle on the full model, which speculates as well: its draft alike (on the
+   * default model the cores' sublayers lie inside the draft's skipped layers) and its verification
+   * at the speedup meter's dense / core ratio of a verification of this many rows (probe pairs of
+   * that shape). A full-model group's cycle is its own counterfactual.
    */
   private async speculate(key: string, group: CandidateRow[]): Promise<void> {
     const { runner } = this.o;
     const dense = key === SPECULATIVE_KEY;
     const owners = group.map((r) => this.owners.get(r)!);
-    const cfg = dense ? this.speculative! : { ...this.speculative!, draft: draftOnCore(this.speculative!.draft, owners[0]!.core) };
+    const { core, coreKey: ck } = owners[0]!;
+    const cfg = dense ? this.speculative! : { ...this.speculative!, draft: draftOnCore(this.speculative!.draft, core) };
     const rows = group.map((r, i) => ({
       seq: r.seq,
       last: r.lastToken,
@@ -587,35 +560,33 @@ export class Engine {
       maxDraft: Math.max(0, Math.min(cfg.tokens, owners[i]!.req.maxTokens - r.tokenIds.length - 1, runner.info.maxPositions - runner.seqLength(r.seq) - 3)),
     }));
     const context = Math.round(rows.reduce((s, r) => s + runner.seqLength(r.seq), 0) / rows.length);
-    // Rows with no plain steps of their own (sampled ones) compare with the meter's dense run at
-    // this batch and context: keep its window fresh with a probe when one is due.
-    const clock = this.clock(key);
-    const probe = !clock.measured() && this.meter?.needsProbe(key, group.length) ? await this.meter.probe(group.length, context) : null;
+    // A skip core's verification is timed beside a dense probe of its shape when one is due.
+    const probe = !dense && this.meter?.needsVerifyProbe(ck, group.length) ? await this.meter.probeVerify(group.length, cfg.tokens + 1, context, group.some((r) => r.spec.temperature > 0) ? 'all' : 'none') : null;
     if (probe) {
-      this.meter!.recordDense(group.length, { ms: probe.denseMs, graph: probe.graph, context: probe.context });
-      this.ledger.probed(owners[0]!.coreKey, probe.spentMs, 1);
+      this.ledger.probed(ck, probe.spentMs, 1);
       for (const p of new Set(owners)) p.probeMs += probe.spentMs;
     }
     const tc = performance.now();
     const out = await runner.speculate!(rows, cfg);
+    const cycleMs = performance.now() - tc;
+    this.meter?.ran(out.runMs);
+    if (probe) this.meter!.recordVerify(ck, group.length, probe.denseMs, out.verifyMs, out.graph);
     this.scheduler.charge(key, out.runMs, group.length);
     this.o.stats.stepped(group.length, out.graph, out.buildMs, probe?.spentMs ?? 0);
     this.o.stats.speculated(out.drafted.reduce((s, x) => s + x, 0), out.accepted.reduce((s, x) => s + x, 0));
-    // Per request (before its tokens may complete it): the cycle's time, against the plain steps its
-    // rows' tokens would have taken (as far as its longest row gets), each as long as the group's own
-    // plain steps measure at this batch (else a dense step and the engine's time around one).
-    const cycleMs = performance.now() - tc;
-    const denseStep = clock.stepMs(group.length, () => this.meter?.denseMeanMs(group.length, context) ?? out.verifyMs);
-    // A request's plain steps are its longest row's tokens: the cycle's share is how far its longest row gets.
-    const from = new Map([...new Set(owners)].map((p) => [p, Math.max(...p.rows.map((r) => r.tokenIds.length))]));
-    const reach = new Map(from);
-    owners.forEach((p, i) => reach.set(p, Math.max(reach.get(p)!, group[i]!.tokenIds.length + usableTokens(out.tokens[i]!, group[i]!, p.req.maxTokens))));
-    for (const [p, to] of reach) {
+    // The same cycle on the full model: the verification at the measured ratio, the draft (no
+    // larger than the core's where the core skips sublayers the draft runs) at draftRatio.
+    let fullMs = cycleMs;
+    if (!dense && this.meter) {
+      const verify = this.meter.verifyRatio(ck, group.length);
+      fullMs += out.verifyMs * (verify - 1) + (out.runMs - out.verifyMs) * (draftRatio(this.speculative!.draft, core, runner.info, verify) - 1);
+    }
+    for (const p of new Set(owners)) {
       p.speculated.ms += cycleMs;
-      p.speculated.denseMs += (to - from.get(p)!) * denseStep;
+      p.speculated.denseMs += fullMs;
     }
     // In the load ledger as its core's work; its time around the runs (k + 1 of them) is no plain step's.
-    this.ledger.decoded(owners[0]!.coreKey, dense, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);
+    this.ledger.decoded(ck, dense, group.length, out.runMs, Math.max(0, cycleMs - out.runMs), false);
     for (const [i, row] of group.entries()) {
       const p = owners[i]!;
       for (const token of out.tokens[i]!) {
@@ -674,8 +645,8 @@ export class Engine {
       // rows take no plain decode steps, only their prefill has one); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
       const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
-      if (w) windowLog(w);
-      // Speculative cycles: their time against the full model's plain steps of the same tokens.
+      if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated });
+      // Speculative cycles: their time against the same cycles on the full model (speculate()).
       return endToEndSpeedup(wall, p.own.prefillMs + p.own.decodeDenseMs + p.probeMs + p.embedMs + p.speculated.ms, denseMs + p.speculated.denseMs);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;

@@ -25,7 +25,7 @@ export class ParentRequest {
   rows: CandidateRow[] = [];
   /** Its group's key when its rows decode speculatively (speculation.ts), else undefined (its core's group). */
   groupKey: string | undefined = undefined;
-  /** Its speculative cycles: their run time and the full model's plain steps for the same tokens (ms). */
+  /** Its speculative cycles: their wall time, and that of the same cycles on the full model (ms). */
   readonly speculated = { ms: 0, denseMs: 0 };
   /** Its beam search, once started when it asks for one (its rows are then the live beams). */
   beam: BeamSearch | null = null;

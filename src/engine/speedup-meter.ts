@@ -31,6 +31,12 @@ import { quantile } from '../plans/latency-profile.ts';
 
 /** How often the dense window of a batch size in use gets a fresh probe (after its first ones). */
 const PROBE_EVERY_MS = 1000;
+/**
+ * How often a verification window in use gets a fresh pair: its samples are pairs, measured
+ * milliseconds apart, which hold as the machine's load moves; a verification probe costs k + 1
+ * times a decode probe, with the pool's top-ups.
+ */
+const VERIFY_PROBE_EVERY_MS = 5000;
 /** A batch size's first this-many dense samples come from probes on consecutive steps: one is too noisy on a busy machine. */
 const FIRST_PROBES = 3;
 /** Step times kept per window. */
@@ -99,6 +105,13 @@ export class SpeedupMeter {
   private readonly pairs = new Map<string, Window>();
   /** Per core, its recent prefills' time per prompt token. */
   private readonly prefills = new Map<string, Window>();
+  /**
+   * Per `${coreKey}#${bucket}`, the dense / core ratio of a speculative verification (rows x
+   * tokens): a dense probe of its shape and the real verification right after it. Row counts share
+   * a window by power of two (rowBucket): a best-of-N request's rows end one by one, and a window
+   * per count had its last cycles probe at every count (a fifth of a request's time on the default model).
+   */
+  private readonly verifies = new Map<string, Window>();
   /** The probe rows; a probe of b rows runs the first b. */
   private readonly pool: PoolRow[] = [];
   /** Total time spent in probes (ms), and the real steps' time, which bounds it. */
@@ -116,9 +129,61 @@ export class SpeedupMeter {
 
   /** True when a core group of this batch size needs a dense probe before its step (and the probe budget allows one). */
   needsProbe(_coreKey: string, batch: number): boolean {
-    const d = this.dense.get(batch);
-    const due = !d || d.ms.length < FIRST_PROBES || this.now() - d.at > PROBE_EVERY_MS;
+    return this.due(this.dense.get(batch));
+  }
+
+  /** A window is due for a probe when new or stale (older than `every` ms), and the probe budget allows one. */
+  private due(w: Window | undefined, every = PROBE_EVERY_MS): boolean {
+    const due = !w || w.ms.length < FIRST_PROBES || this.now() - w.at > every;
     return due && this.probeMs <= PROBE_ALLOWANCE_MS + PROBE_SHARE * this.stepMs;
+  }
+
+  /** True when a skip core's speculative verification of `rows` rows needs a dense probe of its shape (probeVerify). */
+  needsVerifyProbe(coreKey: string, rows: number): boolean {
+    return this.due(this.verifies.get(this.key(coreKey, rowBucket(rows))), VERIFY_PROBE_EVERY_MS);
+  }
+
+  /**
+   * A dense run of a speculative verification's shape (`rows` probe rows scoring `tokens` positions
+   * each; `logits` as the verification returns them: a sampled row's come back whole), the dense
+   * half of a pair whose other half is the core's verification right after it (recordVerify).
+   * `budget` false (the start-up warm-up): outside the probe budget. Returns its run time and all
+   * the time it took, the pool's upkeep included.
+   */
+  async probeVerify(rows: number, tokens: number, context: number, logits: 'none' | 'all', budget = true): Promise<{ denseMs: number; spentMs: number }> {
+    const t0 = this.now();
+    const pool = await this.poolFor(rows, context);
+    const out = await this.runner.step(pool.map((r, i) => ({ seq: r.seq, tokens: Array.from({ length: tokens }, (_, t) => filler(r.context + t + i)), plan: FULL_PLAN, logits })));
+    for (const r of pool) r.context += tokens;
+    const spentMs = Math.max(out.runMs, this.now() - t0);
+    if (budget) this.probeMs += spentMs;
+    return { denseMs: out.runMs, spentMs };
+  }
+
+  /** Records a dense verification probe's run time and the core's verification right after it (graph: the core's graph). */
+  recordVerify(coreKey: string, rows: number, denseMs: number, coreMs: number, graph?: string): void {
+    push(this.window(this.verifies, this.key(coreKey, rowBucket(rows))), denseMs / Math.max(coreMs, 1e-6), this.now(), graph);
+  }
+
+  /**
+   * The dense / core ratio of a speculative verification of `rows` rows under this core: the median
+   * of the probe pairs at the nearest row count measured; else the core's decode-step ratio (ratio()).
+   */
+  verifyRatio(coreKey: string, rows: number): number {
+    let best: Window | null = null;
+    let gap = Infinity;
+    for (const [k, w] of this.verifies) {
+      const at = k.lastIndexOf('#');
+      if (k.slice(0, at) !== coreKey || w.ms.length === 0) continue;
+      const d = Math.abs(Number(k.slice(at + 1)) - rowBucket(rows));
+      if (d < gap) [best, gap] = [w, d];
+    }
+    return best ? Math.min(10, Math.max(0.1, typical(best.ms))) : this.ratio(coreKey, rows);
+  }
+
+  /** Counts real model time that ran outside observe() (speculative cycles): the probe budget is a share of it. */
+  ran(ms: number): void {
+    this.stepMs += ms;
   }
 
   /**
@@ -391,9 +456,16 @@ export class SpeedupMeter {
   }
 }
 
+/** The window of a verification of `rows` rows: the power of two at or above it (1, 2, 4, 8, ...). */
+function rowBucket(rows: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, rows)));
+}
+
 /** A request's end-to-end speedup from its wall time, its steps' time and their dense equivalent. */
 export function endToEndSpeedup(wallMs: number, runMs: number, denseMs: number): number | null {
   if (!(wallMs > 0) || runMs <= 0) return null;
+  // Nothing saved or spent beyond the full model's own time (a full-model request): exactly 1, whatever the float rounding.
+  if (denseMs === runMs) return 1;
   return Math.max(1e-3, wallMs - runMs + denseMs) / wallMs;
 }
 

@@ -5,6 +5,7 @@
  * the plan's core and the sampler's first calls are paid here instead of by the first request; the
  * step times are returned for the speedup meter (Engine.warmUp).
  */
+import type { CycleResult } from '../model/speculative-cycle.ts';
 import type { SamplerSpec, SamplingRunner, SeqId, SpeculativeConfig } from '../model/runner-types.ts';
 import type { SkipPlan } from '../plans/plan.ts';
 import { filler, type StepSample } from './speedup-meter.ts';
@@ -18,9 +19,14 @@ export function warmupSampler(row: number): SamplerSpec {
  * Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token
  * prompt; each step's run and wall time (ms). With `speculative` (its draft already on top of the
  * plan's core), two speculative cycles sampled and two greedy follow, so the first speculating
- * request pays no first runs of the draft's and the verification's shapes either.
+ * request pays no first runs of the draft's and the verification's shapes either; `aroundCycle`,
+ * when given, runs each of them (the engine's speedup meter measures the verification beside a
+ * dense probe of its shape; `first`: the first cycle, whose runs are the shapes' first).
  */
-export async function warmRequestPath(runner: SamplingRunner, o: { batch: number; plan: SkipPlan; context: number; steps: number; speculative?: SpeculativeConfig }): Promise<(StepSample & { wallMs: number })[]> {
+export async function warmRequestPath(
+  runner: SamplingRunner,
+  o: { batch: number; plan: SkipPlan; context: number; steps: number; speculative?: SpeculativeConfig; aroundCycle?: (cycle: () => Promise<CycleResult>, c: { sampled: boolean; first: boolean }) => Promise<CycleResult> },
+): Promise<(StepSample & { wallMs: number })[]> {
   const seqs: SeqId[] = [];
   const samples: (StepSample & { wallMs: number })[] = [];
   try {
@@ -47,7 +53,9 @@ export async function warmRequestPath(runner: SamplingRunner, o: { batch: number
       for (const [rowSeqs, rowSpecs, first] of [[forked.seqs, specs, last], [greedy.seqs, greedySpecs, greedy.sampled.map((t) => t.token)]] as const) {
         let prev = [...first];
         for (let c = 0; c < 2; c++) {
-          const out = await runner.speculate(rowSeqs.map((seq, r) => ({ seq, last: prev[r]!, spec: rowSpecs[r]!, plan: o.plan, maxDraft: cfg.tokens })), cfg);
+          const cycle = () => runner.speculate!(rowSeqs.map((seq, r) => ({ seq, last: prev[r]!, spec: rowSpecs[r]!, plan: o.plan, maxDraft: cfg.tokens })), cfg);
+          const sampled = rowSpecs[0]!.temperature > 0;
+          const out = await (o.aroundCycle ? o.aroundCycle(cycle, { sampled, first: sampled && c === 0 }) : cycle());
           prev = out.tokens.map((t, r) => t.at(-1)?.token ?? prev[r]!);
         }
       }
