@@ -13,7 +13,10 @@
  * `--skip JSON` (a request's `skip` object, e.g. `{"policy": "latency-budget", "target_speedup": 1.3}`):
  * the draft servers' requests carry it, so speculation runs on top of that skip core, and a variant
  * `off, skip` sends it to the `off` server (the core without speculation; greedy answers are compared
- * with it); every ratio stays against `off` without it, the full model.
+ * with it), and a variant `DRAFT, full model` sends the draft server's requests without it: the
+ * same requests on that server's full model, which is what the speedup a server reports compares
+ * with (the column "vs its server's full model"); the other ratios stay against `off` without
+ * `skip`, the full model decoding plainly. With `--skip`, a draft's acceptance counts both its variants' requests.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -75,24 +78,28 @@ async function specCounters(url: string): Promise<{ drafted: number; accepted: n
 
 const skip = values.skip ? (JSON.parse(values.skip) as unknown) : undefined;
 const drafts = values.drafts!.split(';');
-/** Variants: a server (`off` or a draft) and whether its requests carry --skip. */
-const names = ['off', ...(skip ? ['off, skip'] : []), ...drafts];
-const serverOf = (n: string) => (n === 'off, skip' ? 'off' : n);
-const skipOf = (n: string) => (n === 'off' ? undefined : skip);
+/** Variants: a server (`off` or a draft) and whether its requests carry --skip (`DRAFT, full`: a draft's server without it). */
+const FULL = ', full';
+const names = ['off', ...(skip ? ['off, skip'] : []), ...drafts, ...(skip ? drafts.map((d) => d + FULL) : [])];
+const serverOf = (n: string) => (n === 'off, skip' ? 'off' : n.endsWith(FULL) ? n.slice(0, -FULL.length) : n);
+const skipOf = (n: string) => (n === 'off' || n.endsWith(FULL) ? undefined : skip);
+/** The same requests on the full model of the same server (what the reported speedup compares with). */
+const fullOf = (n: string) => (n === 'off, skip' ? 'off' : skip && drafts.includes(n) ? n + FULL : n);
 /** Greedy answers are compared with the same plan's, without speculation. */
-const reference = skip ? 'off, skip' : 'off';
+const referenceOf = (n: string) => (skipOf(n) ? 'off, skip' : 'off');
 const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '--store', 'off', '--threads', values.threads!, '--max-batch', String(Math.max(...batches) * Number(values.n))];
 const servers = new Map<string, SpawnedServer>();
 try {
   for (const n of ['off', ...drafts]) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
   console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}, top_p ${values['top-p']}, top_k ${values['top-k']}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of servers.values()) await ask(s.url, problems[0]!.question);
-  console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | reported speedup (median) | acceptance | answers as off |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|---|');
+  console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | request speedup vs its server\'s full model (median) | reported speedup (median) | acceptance | answers as off |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---|');
   for (const b of batches) {
     const ms = new Map<string, number[]>(names.map((n) => [n, []]));
     const reported = new Map<string, number[]>(names.map((n) => [n, []]));
     const perRequest = new Map<string, number[]>(names.map((n) => [n, []]));
+    const vsFull = new Map<string, number[]>(names.map((n) => [n, []]));
     const same = new Map<string, boolean>(names.map((n) => [n, true]));
     const before = new Map(await Promise.all(drafts.map(async (n) => [n, await specCounters(servers.get(n)!.url)] as const)));
     for (let r = 0; r < rounds; r++) {
@@ -103,16 +110,18 @@ try {
         ms.get(n)!.push(out.get(n)!.ms);
         reported.get(n)!.push(...out.get(n)!.answers.map((a) => a.speedup));
         perRequest.get(n)!.push(...out.get(n)!.answers.map((a, i) => out.get('off')!.answers[i]!.ms / a.ms));
-        if (out.get(n)!.answers.some((a, i) => a.text !== out.get(reference)!.answers[i]!.text)) same.set(n, false);
+        vsFull.get(n)!.push(...out.get(n)!.answers.map((a, i) => out.get(fullOf(n))!.answers[i]!.ms / a.ms));
+        if (out.get(n)!.answers.some((a, i) => a.text !== out.get(referenceOf(n))!.answers[i]!.text)) same.set(n, false);
       }
     }
     for (const n of names) {
       const ratios = ms.get('off')!.map((off, i) => off / ms.get(n)![i]!);
-      const b0 = before.get(n);
-      const after = b0 ? await specCounters(servers.get(n)!.url) : null;
+      const b0 = before.get(serverOf(n));
+      const after = b0 ? await specCounters(servers.get(serverOf(n))!.url) : null;
       const drafted = b0 ? after!.drafted - b0.drafted : 0;
       const acc = drafted > 0 ? (after!.accepted - b0!.accepted) / drafted : NaN;
-      console.log(`| ${b} | ${n === 'off' || n === reference ? n : `skip layers ${n.replace(':', ', k = ')}${skip ? ', skip' : ''}`} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${Number(values.temperature) > 0 || n === 'off' ? '-' : same.get(n) ? 'identical' : 'DIFFERENT'} |`);
+      const label = n === 'off' || n === 'off, skip' ? n : `skip layers ${serverOf(n).replace(':', ', k = ')}${skipOf(n) ? ', skip' : skip ? ', full model' : ''}`;
+      console.log(`| ${b} | ${label} | ${quantile(ms.get(n)!, 0.5).toFixed(0)} | ${quantile(ratios, 0.5).toFixed(2)} | ${quantile(perRequest.get(n)!, 0.5).toFixed(2)} | ${quantile(vsFull.get(n)!, 0.5).toFixed(2)} | ${quantile(reported.get(n)!, 0.5).toFixed(2)} | ${Number.isNaN(acc) ? '-' : acc.toFixed(3)} | ${Number(values.temperature) > 0 || n === 'off' ? '-' : same.get(n) ? 'identical' : 'DIFFERENT'} |`);
     }
   }
 } finally {

@@ -577,6 +577,13 @@ export class Engine {
     // The same cycle on the full model: the verification at the measured ratio, the draft (no
     // larger than the core's where the core skips sublayers the draft runs) at draftRatio.
     let fullMs = cycleMs;
+    // A core graph built in the cycle (the draft's or the verification's, on the core's first use):
+    // time the request waited that the full model, whose graphs are built, would not have.
+    const buildMs = dense ? 0 : (out.buildMs ?? 0);
+    if (buildMs > 0) {
+      fullMs -= buildMs;
+      this.ledger.probed(ck, buildMs, 0);
+    }
     if (!dense && this.meter) {
       const verify = this.meter.verifyRatio(ck, group.length);
       fullMs += out.verifyMs * (verify - 1) + (out.runMs - out.verifyMs) * (draftRatio(this.speculative!.draft, core, runner.info, verify) - 1);
