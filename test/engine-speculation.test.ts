@@ -4,7 +4,7 @@
 // group keys, and what the full model's draft costs against a core's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from '../src/engine/speculation.ts';
+import { allFullPlans, coreOfSpeculativeGroup, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from '../src/engine/speculation.ts';
 import type { GenerationRequest } from '../src/engine/types.ts';
 import { coreKey, FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 
@@ -45,4 +45,23 @@ test("the full model's draft against a core's: 1 when the core lies inside the d
   assert.ok(Math.abs(draftRatio(draft, core, shape, 8 / 6) - 2) < 1e-9, 'the ideal realised in full: 4 / 2 sublayers');
   assert.ok(Math.abs(draftRatio(draft, core, shape, 1 + (8 / 6 - 1) / 2) - 1.5) < 1e-9, 'half the ideal saving realised');
   assert.equal(draftRatio(draft, core, shape, 0.9), 1, 'a core measured slower saves nothing');
+});
+
+test("the full model's cycles per token: the median of its recent requests per kind (greedy; sampled by n and temperature); only unmasked full plans are its own", () => {
+  const c = new FullModelCycles();
+  assert.equal(c.perToken('greedy'), null);
+  c.record('greedy', 10, 40);
+  c.record('greedy', 12, 40);
+  c.record('greedy', 20, 40);
+  assert.equal(c.perToken('greedy'), 0.3);
+  c.record('greedy', 0, 40);
+  assert.equal(c.perToken('greedy'), 0.3, 'a request that never cycled is not a sample');
+  for (let i = 0; i < 16; i++) c.record('greedy', 4, 40);
+  assert.equal(c.perToken('greedy'), 0.1, 'the last 16');
+  assert.equal(c.perToken('n8@0.7'), null);
+  assert.equal(cycleKind(request()), 'greedy');
+  assert.equal(cycleKind({ ...request({ temperature: 0.74 }), n: 8 }), 'n8@0.7');
+  assert.ok(allFullPlans([FULL_PLAN, plan({})]));
+  assert.ok(!allFullPlans([FULL_PLAN, plan({ maskHeads: { 0: [1] } })]));
+  assert.ok(!allFullPlans([plan({ skipMlp: [2] })]));
 });

@@ -104,7 +104,7 @@ test('a short request (8 tokens) reports what an alternating measurement says', 
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
 });
 
-test('speculative decoding (greedy and sampled on the core): the report matches an alternating measurement against the full model, which speculates too', async (t) => {
+test('speculative decoding (greedy and sampled on the core, greedy with a head mask per candidate): the report matches an alternating measurement against the full model, which speculates too', async (t) => {
   // A second engine drafts with layers 3-4 skipped besides the core. The full model's requests
   // speculate as well, so each reports 1; the core's cycles count against the same cycles with the
   // verification at the meter's dense / core ratio of a verification (engine.ts, speculate).
@@ -117,6 +117,13 @@ test('speculative decoding (greedy and sampled on the core): the report matches 
     const sampled = await alternate(BASE, ROUNDS, { engine: spec });
     t.diagnostic(`sampled: ${sampled.msg}`);
     assert.ok(Math.abs(sampled.rep / sampled.measured - 1) <= TOLERANCE, sampled.msg);
+    // Candidates that differ by head masks decode different paths, and the request waits for its
+    // slowest, where the full model's greedy candidates are one path: counted at the full model's
+    // own cycles per token (FullModelCycles).
+    const plans = [0, 1, 2, 3].map((h) => planToWire({ ...CORE, maskHeads: { 0: [h] } }));
+    const masked = await alternate({ ...BASE, temperature: 0 }, ROUNDS, { engine: spec, skip: { policy: 'explicit', plans } });
+    t.diagnostic(`greedy, a head mask per candidate: ${masked.msg}`);
+    assert.ok(Math.abs(masked.rep / masked.measured - 1) <= TOLERANCE, masked.msg);
   } finally {
     await spec.close();
   }

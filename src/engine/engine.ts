@@ -19,7 +19,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
-import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
+import { allFullPlans, coreOfSpeculativeGroup, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
@@ -94,6 +94,8 @@ export class Engine {
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
+  /** The full model's own speculating requests' cycles per token (the counterfactual of other plans' cycles). */
+  private readonly fullCycles = new FullModelCycles();
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -589,6 +591,7 @@ export class Engine {
       fullMs += out.verifyMs * (verify - 1) + (out.runMs - out.verifyMs) * (draftRatio(this.speculative!.draft, core, runner.info, verify) - 1);
     }
     for (const p of new Set(owners)) {
+      p.speculated.cycles++;
       p.speculated.ms += cycleMs;
       p.speculated.denseMs += fullMs;
     }
@@ -652,9 +655,12 @@ export class Engine {
       // rows take no plain decode steps, only their prefill has one); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
       const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
-      if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated });
-      // Speculative cycles: their time against the same cycles on the full model (speculate()).
-      return endToEndSpeedup(wall, p.own.prefillMs + p.own.decodeDenseMs + p.probeMs + p.embedMs + p.speculated.ms, denseMs + p.speculated.denseMs);
+      const cycles = this.fullModelCycles(p);
+      if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated, fullModelCycles: cycles });
+      // Speculative cycles: their time against the same cycles on the full model (speculate()), as
+      // many as the full model would have taken for the request's tokens.
+      const spec = cycles === p.speculated.cycles ? p.speculated.denseMs : (p.speculated.denseMs * cycles) / p.speculated.cycles;
+      return endToEndSpeedup(wall, p.own.prefillMs + p.own.decodeDenseMs + p.probeMs + p.embedMs + p.speculated.ms, denseMs + spec);
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;
@@ -663,6 +669,24 @@ export class Engine {
     const full = outside + partsTotal(parts);
     windowLog(w, { fullMs: full, embedMs: p.embedMs, outside, parts });
     return Math.max(1e-3, full) / wall;
+  }
+
+  /**
+   * How many cycles the full model would have taken for a speculated request's tokens (its longest
+   * candidate's): a full-model request's own count (which then joins FullModelCycles); for other
+   * plans, the full model's recent cycles per token of this kind of request, else its own count.
+   */
+  private fullModelCycles(p: ParentRequest): number {
+    const { cycles } = p.speculated;
+    if (cycles === 0) return 0;
+    const tokens = Math.max(...p.rows.map((r) => r.tokenIds.length));
+    const kind = cycleKind(p.req);
+    if (p.groupKey === SPECULATIVE_KEY && allFullPlans(p.plans)) {
+      this.fullCycles.record(kind, cycles, tokens);
+      return cycles;
+    }
+    const perToken = this.fullCycles.perToken(kind);
+    return perToken === null ? cycles : perToken * tokens;
   }
 
   private updateGauges(): void {

@@ -11,7 +11,7 @@
  * skips the draft's layers on top of the core.
  */
 import { planCost } from '../plans/cost.ts';
-import { coreKey, type PlanShape, type SkipPlan } from '../plans/plan.ts';
+import { coreKey, FULL_PLAN, planKey, type PlanShape, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
 import type { GenerationRequest } from './types.ts';
 
@@ -53,4 +53,52 @@ export function draftRatio(draft: SkipPlan, core: SkipPlan, shape: PlanShape, ve
   const coreIdeal = 1 / kept(core);
   const realised = coreIdeal > 1 ? Math.min(1, Math.max(0, (verifyRatio - 1) / (coreIdeal - 1))) : 1;
   return 1 + realised * (ideal - 1);
+}
+
+/** Cycles per token kept per kind of request. */
+const CYCLES_WINDOW = 16;
+
+/**
+ * How many speculative cycles the full model's own requests (every candidate the full plan) take per
+ * token of their longest candidate, per kind of request (cycleKind). A request of other plans counts
+ * its cycles against as many as the full model would take for its tokens: candidates under head
+ * masks or skip cores accept fewer drafts, and differing candidates make a request wait for its
+ * slowest (eight greedy candidates of the full model are one path; eight differently masked ones
+ * are eight, and the request takes as many cycles as the slowest needs).
+ */
+export class FullModelCycles {
+  private readonly windows = new Map<string, number[]>();
+
+  /** A full-model request's cycles and its longest candidate's tokens. */
+  record(kind: string, cycles: number, tokens: number): void {
+    if (cycles <= 0 || tokens <= 0) return;
+    const w = this.windows.get(kind) ?? [];
+    w.push(cycles / tokens);
+    if (w.length > CYCLES_WINDOW) w.shift();
+    this.windows.set(kind, w);
+  }
+
+  /** The median cycles per token of the full model's requests of this kind, or null before any. */
+  perToken(kind: string): number | null {
+    const w = this.windows.get(kind);
+    if (!w?.length) return null;
+    const s = [...w].sort((a, b) => a - b);
+    const k = s.length >> 1;
+    return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+  }
+}
+
+/**
+ * The kind of a request for FullModelCycles: greedy requests are one kind (the full model's
+ * candidates are one path whatever n); sampled ones by n and temperature (to a tenth), which set
+ * how far the slowest of n samples lags and how often drafts are kept.
+ */
+export function cycleKind(req: Pick<GenerationRequest, 'n' | 'sampling'>): string {
+  return req.sampling.temperature === 0 ? 'greedy' : `n${req.n}@${req.sampling.temperature.toFixed(1)}`;
+}
+
+/** True when every candidate runs the full model unmasked (a request whose cycles are the full model's own). */
+export function allFullPlans(plans: readonly SkipPlan[]): boolean {
+  const full = planKey(FULL_PLAN);
+  return plans.every((p) => planKey(p) === full);
 }
