@@ -50,17 +50,17 @@ function counting(r: SamplingRunner): SamplingRunner & { created: number; freed:
 
 const core: SkipPlan = { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} };
 
-async function request(engine: Engine, n: number) {
+async function request(engine: Engine, n: number, temperature = 0.8) {
   const policies = await createPolicyRegistry({ info: runner.info, modelDir: dir, defaults: { k: 1, targetSpeedup: 1.25 } });
   const req: GenerationRequest = {
-    promptTokens: [5, 6, 7, 8, 9], promptText: 'x', n, returnN: n, maxTokens: 6, sampling: { temperature: 0.8, topP: 1, topK: 0 }, seed: 3, stop: [], ignoreEos: true,
+    promptTokens: [5, 6, 7, 8, 9], promptText: 'x', n, returnN: n, maxTokens: 6, sampling: { temperature, topP: 1, topK: 0 }, seed: 3, stop: [], ignoreEos: true,
     logprobs: false, topLogprobs: 0, echo: false, promptLogprobs: null, policyOptions: { plan: { skip_attention: core.skipAttention, skip_mlp: core.skipMlp } }, select: 'vote', policy: policies.get('explicit')!,
   };
   return (await engine.submit(req)).result;
 }
 
-function engineOn(r: SamplingRunner): Engine {
-  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8 });
+function engineOn(r: SamplingRunner, o: Partial<ConstructorParameters<typeof Engine>[0]> = {}): Engine {
+  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, ...o });
 }
 
 test('warm-up: the first skip-core request of a warmed batch size builds no probe pool and reports a measured speedup', async () => {
@@ -125,4 +125,25 @@ test('openLocalEngine warms batch 1, 2, 4, 8 and the largest batch by default (s
   } finally {
     await off.close();
   }
+});
+
+test("with speculation the warm-up measures a core's verification beside dense probes of its shape: the first speculating request on that core waits for no probe", async (t) => {
+  const speculative = { draft: { skipAttention: [3], skipMlp: [3], maskHeads: {} }, tokens: 2 };
+  // A runner of its own: the counting wrappers of the tests above number plans on their own.
+  const own = await loadRunner({ modelDir: dir, threads: 1, maxBatch: 8 });
+  t.after(() => own.close());
+  const probed = async (warm: boolean) => {
+    const metrics = createMetrics();
+    const engine = engineOn(own, { stats: new RequestStats(metrics), speculative });
+    if (warm) await engine.warmUp([{ batch: 4, core }]);
+    const before = (await metrics.speedupProbe.get()).values[0]?.value ?? 0;
+    // Greedy: the four candidates are one path, so the request's rows stay 4 (one verification window).
+    const res = await request(engine, 4, 0);
+    assert.ok(((await metrics.specCycles.get()).values[0]?.value ?? 0) > 0, 'the request speculated');
+    assert.ok(res.speedup !== null && res.speedup > 0);
+    await engine.drain(1000);
+    return ((await metrics.speedupProbe.get()).values[0]?.value ?? 0) - before;
+  };
+  assert.equal(await probed(true), 0, 'warmed: no probe');
+  assert.ok((await probed(false)) > 0, 'not warmed: its first cycles pair the verification with dense probes');
 });
