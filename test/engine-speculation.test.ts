@@ -65,3 +65,18 @@ test("the full model's cycles per token: the median of its recent requests per k
   assert.ok(!allFullPlans([FULL_PLAN, plan({ maskHeads: { 0: [1] } })]));
   assert.ok(!allFullPlans([plan({ skipMlp: [2] })]));
 });
+
+test("the full model's cycle times: the median at the nearest row count; its decode time for a request's tokens once both are measured", () => {
+  const c = new FullModelCycles();
+  assert.equal(c.cycleMs(4), null);
+  c.record('greedy', 10, 40); // 0.25 cycles per token
+  assert.equal(c.decodeMs('greedy', 40, 4), null, 'no cycle time yet');
+  c.cycle(4, 10);
+  c.cycle(4, 14);
+  c.cycle(8, 30);
+  assert.equal(c.cycleMs(4), 12);
+  assert.equal(c.cycleMs(3), 12, 'the nearest row count');
+  assert.equal(c.cycleMs(7), 30);
+  assert.equal(c.decodeMs('greedy', 40, 4), 10 * 12);
+  assert.equal(c.decodeMs('n4@0.8', 40, 4), null, 'another kind never measured');
+});

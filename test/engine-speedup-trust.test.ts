@@ -104,7 +104,7 @@ test('a short request (8 tokens) reports what an alternating measurement says', 
   assert.ok(Math.abs(rep / measured - 1) <= TOLERANCE, msg);
 });
 
-test('speculative decoding (greedy and sampled on the core, greedy with a head mask per candidate): the report matches an alternating measurement against the full model, which speculates too', async (t) => {
+test('speculative decoding (greedy and sampled on the core, greedy with a head mask per candidate; a core per candidate, which cannot speculate): the report matches an alternating measurement against the full model, which speculates too', async (t) => {
   // A second engine drafts with layers 3-4 skipped besides the core. The full model's requests
   // speculate as well, so each reports 1; the core's cycles count against the same cycles with the
   // verification at the meter's dense / core ratio of a verification (engine.ts, speculate).
@@ -124,6 +124,12 @@ test('speculative decoding (greedy and sampled on the core, greedy with a head m
     const masked = await alternate({ ...BASE, temperature: 0 }, ROUNDS, { engine: spec, skip: { policy: 'explicit', plans } });
     t.diagnostic(`greedy, a head mask per candidate: ${masked.msg}`);
     assert.ok(Math.abs(masked.rep / masked.measured - 1) <= TOLERANCE, masked.msg);
+    // Candidates on different cores (as `sub-networks` and `ensemble`) decode plainly, where the
+    // same request on the full model speculates: counted against the full model's cycles for its tokens.
+    const apart = [1, 2, 3, 4].map((l) => planToWire({ skipAttention: [], skipMlp: [l], maskHeads: {} }));
+    const diverse = await alternate({ ...BASE, temperature: 0 }, ROUNDS, { engine: spec, skip: { policy: 'explicit', plans: apart } });
+    t.diagnostic(`greedy, a core per candidate (no speculation): ${diverse.msg}`);
+    assert.ok(Math.abs(diverse.rep / diverse.measured - 1) <= TOLERANCE, diverse.msg);
   } finally {
     await spec.close();
   }

@@ -590,6 +590,7 @@ export class Engine {
       const verify = this.meter.verifyRatio(ck, group.length);
       fullMs += out.verifyMs * (verify - 1) + (out.runMs - out.verifyMs) * (draftRatio(this.speculative!.draft, core, runner.info, verify) - 1);
     }
+    if (dense) this.fullCycles.cycle(group.length, cycleMs);
     for (const p of new Set(owners)) {
       p.speculated.cycles++;
       p.speculated.ms += cycleMs;
@@ -650,10 +651,20 @@ export class Engine {
     const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
     // The debug log's view of the request's window (built only when the log is at debug level).
     const windowLog = (win: LedgerWindow, more: object = {}) => this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: win.wallMs, ...more, own: p.own, groups: Object.fromEntries(win.groups), steps: win.steps, stepMs: win.stepMs, aroundMs: win.aroundMs }, 'request window');
+    // A request that decoded plainly where the same request on the full model would have speculated
+    // (candidates on different cores: sub-networks, ensemble): its decode steps against the full
+    // model's cycles for its tokens (FullModelCycles), once measured.
+    const specFull = this.speculatedOnFull(p);
     if (p.coreKey === DENSE_KEY || !this.meter || p.speculated.ms > 0) {
       // Its steps' dense equivalent (their own time on the full model, ratio 1; a speculating core's
       // rows take no plain decode steps, only their prefill has one); probe time too is part of the
       // wall time the client saw, and the full model would not have spent it.
+      if (specFull !== null) {
+        const S = p.own.decodeSteps;
+        const decodeWall = p.own.decodeDenseMs + S * this.ledger.aroundStepMs(S > 0 ? p.own.decodeRows / S : p.n);
+        if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, decodeWall, specFull });
+        return endToEndSpeedup(wall, p.own.prefillMs + decodeWall + p.probeMs + p.embedMs, p.own.prefillDenseMs + specFull);
+      }
       const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
       const cycles = this.fullModelCycles(p);
       if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated, fullModelCycles: cycles });
@@ -664,11 +675,23 @@ export class Engine {
     }
     if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
     const meter = this.meter;
-    const parts = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY), busy: (k) => this.scheduler.hasWork(k) });
+    const window = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY), busy: (k) => this.scheduler.hasWork(k) });
+    const parts = specFull === null ? window : { ...window, ownDecodeRun: specFull, ownAround: 0 };
     const outside = wall - w.wallMs - p.embedMs;
     const full = outside + partsTotal(parts);
     windowLog(w, { fullMs: full, embedMs: p.embedMs, outside, parts });
     return Math.max(1e-3, full) / wall;
+  }
+
+  /**
+   * For a request that did not speculate, though the same request on the full model would have (the
+   * server speculates, and its sampling allows it): the full model's cycles for its longest
+   * candidate's tokens at its rows (FullModelCycles.decodeMs); null otherwise or before measured.
+   */
+  private speculatedOnFull(p: ParentRequest): number | null {
+    if (!this.speculative || p.groupKey !== undefined || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
+    const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
+    return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), tokens, p.rows.length) : null;
   }
 
   /**

@@ -68,6 +68,8 @@ const CYCLES_WINDOW = 16;
  */
 export class FullModelCycles {
   private readonly windows = new Map<string, number[]>();
+  /** The full model's cycle wall times (ms) per row count. */
+  private readonly cycles = new Map<number, number[]>();
 
   /** A full-model request's cycles and its longest candidate's tokens. */
   record(kind: string, cycles: number, tokens: number): void {
@@ -81,11 +83,40 @@ export class FullModelCycles {
   /** The median cycles per token of the full model's requests of this kind, or null before any. */
   perToken(kind: string): number | null {
     const w = this.windows.get(kind);
-    if (!w?.length) return null;
-    const s = [...w].sort((a, b) => a - b);
-    const k = s.length >> 1;
-    return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+    return w?.length ? median(w) : null;
   }
+
+  /** A cycle of the full model's group: its wall time at its row count. */
+  cycle(rows: number, ms: number): void {
+    const w = this.cycles.get(rows) ?? [];
+    w.push(ms);
+    if (w.length > CYCLES_WINDOW) w.shift();
+    this.cycles.set(rows, w);
+  }
+
+  /** The median wall time of the full model's cycles at the nearest row count measured, or null before any. */
+  cycleMs(rows: number): number | null {
+    let best: number[] | null = null;
+    let gap = Infinity;
+    for (const [r, w] of this.cycles) if (Math.abs(r - rows) < gap) [best, gap] = [w, Math.abs(r - rows)];
+    return best ? median(best) : null;
+  }
+
+  /**
+   * What the full model's speculative cycles would take (ms) for `tokens` tokens of a request of
+   * this kind at `rows` rows: its cycles per token times its cycle time; null before either is measured.
+   */
+  decodeMs(kind: string, tokens: number, rows: number): number | null {
+    const per = this.perToken(kind);
+    const ms = this.cycleMs(rows);
+    return per === null || ms === null ? null : per * tokens * ms;
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
 }
 
 /**
