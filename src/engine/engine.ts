@@ -479,7 +479,7 @@ export class Engine {
     return key === DENSE_KEY || !this.meter ? 1 : this.meter.ratio(key, batch);
   }
 
-  /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due); `groupKey`: the scheduler group it is charged to. */
+  /** One decode step for a group of rows sharing a skip core (after a dense probe when one is due). */
   private async decode(key: string, group: CandidateRow[]): Promise<void> {
     const t0 = performance.now();
     const owners = group.map((r) => this.owners.get(r)!);
@@ -656,15 +656,16 @@ export class Engine {
     // model's cycles for its tokens (FullModelCycles), once measured.
     const specFull = this.speculatedOnFull(p);
     if (p.coreKey === DENSE_KEY || !this.meter || p.speculated.ms > 0) {
-      // Its steps' dense equivalent (their own time on the full model, ratio 1; a speculating core's
-      // rows take no plain decode steps, only their prefill has one); probe time too is part of the
-      // wall time the client saw, and the full model would not have spent it.
       if (specFull !== null) {
+        // Its decode steps' time with the time around them, against the full model's cycles.
         const S = p.own.decodeSteps;
         const decodeWall = p.own.decodeDenseMs + S * this.ledger.aroundStepMs(S > 0 ? p.own.decodeRows / S : p.n);
         if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, decodeWall, specFull });
         return endToEndSpeedup(wall, p.own.prefillMs + decodeWall + p.probeMs + p.embedMs, p.own.prefillDenseMs + specFull);
       }
+      // Its steps' dense equivalent (their own time on the full model, ratio 1; a speculating core's
+      // rows take no plain decode steps, only their prefill has one); probe time too is part of the
+      // wall time the client saw, and the full model would not have spent it.
       const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
       const cycles = this.fullModelCycles(p);
       if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated, fullModelCycles: cycles });
