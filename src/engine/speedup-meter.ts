@@ -23,7 +23,10 @@
  * window's median, elsewhere the step's time times the ratio; prefills alike on a typical
  * prefill's time), and the dense windows' mean step times the cost of a
  * merged dense step: inputs of the request's full-model counterfactual (full-model-wall.ts), whose
- * ratio to its wall time is the speedup it reports, end to end.
+ * ratio to its wall time is the speedup it reports, end to end. A speculating core's
+ * verifications (rows x k + 1 positions) are measured the same way in their own windows: a dense
+ * run of that shape on the probe rows right before the real verification (probeVerify,
+ * recordVerify, verifyRatio; engine.ts `speculate`).
  */
 import type { ModelRunner, SeqId } from '../model/runner-types.ts';
 import { FULL_PLAN } from '../plans/plan.ts';
@@ -167,7 +170,7 @@ export class SpeedupMeter {
 
   /**
    * The dense / core ratio of a speculative verification of `rows` rows under this core: the median
-   * of the probe pairs at the nearest row count measured; else the core's decode-step ratio (ratio()).
+   * of the pairs of the nearest row-count bucket measured; else the core's decode-step ratio (ratio()).
    */
   verifyRatio(coreKey: string, rows: number): number {
     let best: Window | null = null;
