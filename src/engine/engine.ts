@@ -703,14 +703,14 @@ export class Engine {
   private fullModelCycles(p: ParentRequest): number {
     const { cycles } = p.speculated;
     if (cycles === 0) return 0;
-    const tokens = Math.max(...p.rows.map((r) => r.tokenIds.length));
+    const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
     const kind = cycleKind(p.req);
     if (p.groupKey === SPECULATIVE_KEY && allFullPlans(p.plans)) {
       this.fullCycles.record(kind, cycles, tokens);
       return cycles;
     }
     const perToken = this.fullCycles.perToken(kind);
-    return perToken === null ? cycles : perToken * tokens;
+    return perToken === null || tokens === 0 ? cycles : perToken * tokens;
   }
 
   private updateGauges(): void {
