@@ -50,13 +50,13 @@ test("the full model's draft against a core's: 1 when the core lies inside the d
 test("the full model's cycles per token: the median of its recent requests per kind (greedy; sampled by n and temperature); only unmasked full plans are its own", () => {
   const c = new FullModelCycles();
   assert.equal(c.perToken('greedy'), null);
-  c.record('greedy', 10, 40);
-  c.record('greedy', 12, 40);
-  c.record('greedy', 20, 40);
+  c.record('greedy', 4, 10, 40, 100);
+  c.record('greedy', 4, 12, 40, 100);
+  c.record('greedy', 4, 20, 40, 100);
   assert.equal(c.perToken('greedy'), 0.3);
-  c.record('greedy', 0, 40);
+  c.record('greedy', 4, 0, 40, 100);
   assert.equal(c.perToken('greedy'), 0.3, 'a request that never cycled is not a sample');
-  for (let i = 0; i < 16; i++) c.record('greedy', 4, 40);
+  for (let i = 0; i < 16; i++) c.record('greedy', 4, 4, 40, 100);
   assert.equal(c.perToken('greedy'), 0.1, 'the last 16');
   assert.equal(c.perToken('n8@0.7'), null);
   assert.equal(cycleKind(request()), 'greedy');
@@ -66,17 +66,14 @@ test("the full model's cycles per token: the median of its recent requests per k
   assert.ok(!allFullPlans([plan({ skipMlp: [2] })]));
 });
 
-test("the full model's cycle times: the median at the nearest row count; its decode time for a request's tokens once both are measured", () => {
+test("the full model's decode time for a request's tokens: its own requests' time per token, per kind and n", () => {
   const c = new FullModelCycles();
-  assert.equal(c.cycleMs(4), null);
-  c.record('greedy', 10, 40); // 0.25 cycles per token
-  assert.equal(c.decodeMs('greedy', 40, 4), null, 'no cycle time yet');
-  c.cycle(4, 10);
-  c.cycle(4, 14);
-  c.cycle(8, 30);
-  assert.equal(c.cycleMs(4), 12);
-  assert.equal(c.cycleMs(3), 12, 'the nearest row count');
-  assert.equal(c.cycleMs(7), 30);
-  assert.equal(c.decodeMs('greedy', 40, 4), 10 * 12);
-  assert.equal(c.decodeMs('n4@0.8', 40, 4), null, 'another kind never measured');
+  assert.equal(c.decodeMs('greedy', 4, 40), null);
+  c.record('greedy', 4, 10, 40, 400); // 10 ms per token
+  c.record('greedy', 4, 10, 20, 300); // 15
+  c.record('greedy', 8, 10, 40, 800);
+  assert.equal(c.decodeMs('greedy', 4, 10), 125, 'the median of 10 and 15 ms per token, times 10 tokens');
+  assert.equal(c.decodeMs('greedy', 8, 10), 200, 'per n');
+  assert.equal(c.decodeMs('greedy', 2, 10), null, 'an n never measured');
+  assert.equal(c.decodeMs('n4@0.8', 4, 10), null, 'another kind never measured');
 });

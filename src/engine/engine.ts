@@ -590,7 +590,6 @@ export class Engine {
       const verify = this.meter.verifyRatio(ck, group.length);
       fullMs += out.verifyMs * (verify - 1) + (out.runMs - out.verifyMs) * (draftRatio(this.speculative!.draft, core, runner.info, verify) - 1);
     }
-    if (dense) this.fullCycles.cycle(group.length, cycleMs);
     for (const p of new Set(owners)) {
       p.speculated.cycles++;
       p.speculated.ms += cycleMs;
@@ -686,13 +685,13 @@ export class Engine {
 
   /**
    * For a request that did not speculate, though the same request on the full model would have (the
-   * server speculates, and its sampling allows it): the full model's cycles for its longest
-   * candidate's tokens at its rows (FullModelCycles.decodeMs); null otherwise or before measured.
+   * server speculates, and its sampling allows it): the full model's cycle time for its longest
+   * candidate's tokens at its n (FullModelCycles.decodeMs); null otherwise or before measured.
    */
   private speculatedOnFull(p: ParentRequest): number | null {
     if (!this.speculative || p.groupKey !== undefined || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
     const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
-    return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), tokens, p.rows.length) : null;
+    return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), p.n, tokens) : null;
   }
 
   /**
@@ -706,7 +705,7 @@ export class Engine {
     const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
     const kind = cycleKind(p.req);
     if (p.groupKey === SPECULATIVE_KEY && allFullPlans(p.plans)) {
-      this.fullCycles.record(kind, cycles, tokens);
+      this.fullCycles.record(kind, p.n, cycles, tokens, p.speculated.ms);
       return cycles;
     }
     const perToken = this.fullCycles.perToken(kind);

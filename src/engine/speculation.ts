@@ -55,7 +55,7 @@ export function draftRatio(draft: SkipPlan, core: SkipPlan, shape: PlanShape, ve
   return 1 + realised * (ideal - 1);
 }
 
-/** Cycles per token kept per kind of request. */
+/** Requests kept per kind (and per kind and n). */
 const CYCLES_WINDOW = 16;
 
 /**
@@ -64,20 +64,20 @@ const CYCLES_WINDOW = 16;
  * its cycles against as many as the full model would take for its tokens: candidates under head
  * masks or skip cores accept fewer drafts, and differing candidates make a request wait for its
  * slowest (eight greedy candidates of the full model are one path; eight differently masked ones
- * are eight, and the request takes as many cycles as the slowest needs).
+ * are eight, and the request takes as many cycles as the slowest needs). And their cycles' wall time
+ * per token, per kind and n: a request that cannot speculate (candidates on different cores) counts
+ * its decode against that.
  */
 export class FullModelCycles {
   private readonly windows = new Map<string, number[]>();
-  /** The full model's cycle wall times (ms) per row count. */
-  private readonly cycles = new Map<number, number[]>();
+  /** Per kind and n, the full model's requests' cycle time per token of their longest candidate (ms). */
+  private readonly times = new Map<string, number[]>();
 
-  /** A full-model request's cycles and its longest candidate's tokens. */
-  record(kind: string, cycles: number, tokens: number): void {
+  /** A full-model request: its n, cycles, its longest candidate's tokens and its cycles' wall time (ms). */
+  record(kind: string, n: number, cycles: number, tokens: number, ms: number): void {
     if (cycles <= 0 || tokens <= 0) return;
-    const w = this.windows.get(kind) ?? [];
-    w.push(cycles / tokens);
-    if (w.length > CYCLES_WINDOW) w.shift();
-    this.windows.set(kind, w);
+    keep(this.windows, kind, cycles / tokens);
+    keep(this.times, `${kind}#${n}`, ms / tokens);
   }
 
   /** The median cycles per token of the full model's requests of this kind, or null before any. */
@@ -86,31 +86,22 @@ export class FullModelCycles {
     return w?.length ? median(w) : null;
   }
 
-  /** A cycle of the full model's group: its wall time at its row count. */
-  cycle(rows: number, ms: number): void {
-    const w = this.cycles.get(rows) ?? [];
-    w.push(ms);
-    if (w.length > CYCLES_WINDOW) w.shift();
-    this.cycles.set(rows, w);
-  }
-
-  /** The median wall time of the full model's cycles at the nearest row count measured, or null before any. */
-  cycleMs(rows: number): number | null {
-    let best: number[] | null = null;
-    let gap = Infinity;
-    for (const [r, w] of this.cycles) if (Math.abs(r - rows) < gap) [best, gap] = [w, Math.abs(r - rows)];
-    return best ? median(best) : null;
-  }
-
   /**
-   * What the full model's speculative cycles would take (ms) for `tokens` tokens of a request of
-   * this kind at `rows` rows: its cycles per token times its cycle time; null before either is measured.
+   * What the full model's cycles would take (ms) for `tokens` tokens of a request of this kind and
+   * n: the median time per token of its own such requests (their rows ending one by one included);
+   * null before any.
    */
-  decodeMs(kind: string, tokens: number, rows: number): number | null {
-    const per = this.perToken(kind);
-    const ms = this.cycleMs(rows);
-    return per === null || ms === null ? null : per * tokens * ms;
+  decodeMs(kind: string, n: number, tokens: number): number | null {
+    const w = this.times.get(`${kind}#${n}`);
+    return w?.length ? median(w) * tokens : null;
   }
+}
+
+function keep(m: Map<string, number[]>, key: string, x: number): void {
+  const w = m.get(key) ?? [];
+  w.push(x);
+  if (w.length > CYCLES_WINDOW) w.shift();
+  m.set(key, w);
 }
 
 function median(xs: readonly number[]): number {
