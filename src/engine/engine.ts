@@ -690,7 +690,7 @@ export class Engine {
    */
   private speculatedOnFull(p: ParentRequest): number | null {
     if (!this.speculative || p.groupKey !== undefined || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
-    const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
+    const tokens = p.longestTokens();
     return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), p.n, tokens) : null;
   }
 
@@ -702,7 +702,7 @@ export class Engine {
   private fullModelCycles(p: ParentRequest): number {
     const { cycles } = p.speculated;
     if (cycles === 0) return 0;
-    const tokens = Math.max(0, ...p.rows.map((r) => r.tokenIds.length));
+    const tokens = p.longestTokens();
     const kind = cycleKind(p.req);
     if (p.groupKey === SPECULATIVE_KEY && allFullPlans(p.plans)) {
       this.fullCycles.record(kind, p.n, cycles, tokens, p.speculated.ms);

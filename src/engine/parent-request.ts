@@ -116,6 +116,11 @@ export class ParentRequest {
     this.own.soloAroundSteps++;
   }
 
+  /** Tokens of its longest candidate (0 before any). */
+  longestTokens(): number {
+    return Math.max(0, ...this.rows.map((r) => r.tokenIds.length));
+  }
+
   /** True when every row has finished. */
   allFinished(): boolean {
     return this.rows.length > 0 && this.rows.every((r) => r.finished);

@@ -130,6 +130,14 @@ export class SpeedupMeter {
     return `${coreKey}#${batch}`;
   }
 
+  /** A map's windows of one core (keyed by key()), each with its batch size or row bucket. */
+  private *windowsOf(m: Map<string, Window>, coreKey: string): Generator<[number, Window]> {
+    for (const [k, w] of m) {
+      const at = k.lastIndexOf('#');
+      if (k.slice(0, at) === coreKey) yield [Number(k.slice(at + 1)), w];
+    }
+  }
+
   /** True when a core group of this batch size needs a dense probe before its step (and the probe budget allows one). */
   needsProbe(_coreKey: string, batch: number): boolean {
     return this.due(this.dense.get(batch));
@@ -175,11 +183,9 @@ export class SpeedupMeter {
   verifyRatio(coreKey: string, rows: number): number {
     let best: Window | null = null;
     let gap = Infinity;
-    for (const [k, w] of this.verifies) {
-      const at = k.lastIndexOf('#');
-      if (k.slice(0, at) !== coreKey || w.ms.length === 0) continue;
-      const d = Math.abs(Number(k.slice(at + 1)) - rowBucket(rows));
-      if (d < gap) [best, gap] = [w, d];
+    for (const [b, w] of this.windowsOf(this.verifies, coreKey)) {
+      const d = Math.abs(b - rowBucket(rows));
+      if (w.ms.length > 0 && d < gap) [best, gap] = [w, d];
     }
     return best ? Math.min(10, Math.max(0.1, typical(best.ms))) : this.ratio(coreKey, rows);
   }
@@ -442,16 +448,13 @@ export class SpeedupMeter {
    */
   private nearest(coreKey: string, batch: number): { d: number; ratio: number; core: number } | null {
     let best: { d: number; ratio: number; core: number } | null = null;
-    for (const [k, w] of this.cores) {
-      const at = k.lastIndexOf('#');
-      if (k.slice(0, at) !== coreKey) continue;
-      const b = Number(k.slice(at + 1));
+    for (const [b, w] of this.windowsOf(this.cores, coreKey)) {
       const dense = this.dense.get(b);
       if (!dense || dense.ms.length === 0 || w.ms.length === 0) continue;
       const d = Math.abs(b - batch);
       if (best && d >= best.d) continue;
       const cm = typical(w.ms);
-      const pairs = this.pairs.get(k);
+      const pairs = this.pairs.get(this.key(coreKey, b));
       const r = pairs && pairs.ms.length >= FIRST_PROBES ? typical(pairs.ms) : typical(dense.ms) / cm;
       best = { d, ratio: Math.min(10, Math.max(0.1, r)), core: cm };
     }

@@ -17,7 +17,7 @@ export function warmupSampler(row: number): SamplerSpec {
 
 /**
  * Runs `steps` decode steps of `batch` forked candidates under `plan` after a `context`-token
- * prompt; each step's run and wall time (ms). With `speculative` (its draft already on top of the
+ * prompt; each step's run time (ms). With `speculative` (its draft already on top of the
  * plan's core), two speculative cycles sampled and two greedy follow, so the first speculating
  * request pays no first runs of the draft's and the verification's shapes either; `aroundCycle`,
  * when given, runs each of them (the engine's speedup meter measures the verification beside a
@@ -26,9 +26,9 @@ export function warmupSampler(row: number): SamplerSpec {
 export async function warmRequestPath(
   runner: SamplingRunner,
   o: { batch: number; plan: SkipPlan; context: number; steps: number; speculative?: SpeculativeConfig; aroundCycle?: (cycle: () => Promise<CycleResult>, c: { sampled: boolean; first: boolean }) => Promise<CycleResult> },
-): Promise<(StepSample & { wallMs: number })[]> {
+): Promise<StepSample[]> {
   const seqs: SeqId[] = [];
-  const samples: (StepSample & { wallMs: number })[] = [];
+  const samples: StepSample[] = [];
   try {
     const prompt = await runner.createSeq();
     seqs.push(prompt);
@@ -39,9 +39,8 @@ export async function warmRequestPath(
     seqs.push(...forked.seqs);
     let last = forked.sampled.map((t) => t.token);
     for (let i = 0; i < o.steps; i++) {
-      const t0 = performance.now();
       const out = await runner.step(forked.seqs.map((seq, r) => ({ seq, tokens: [last[r]!], plan: o.plan, logits: 'none' as const, sample: specs[r] })));
-      samples.push({ ms: out.runMs, graph: out.graphs?.[0], wallMs: performance.now() - t0 });
+      samples.push({ ms: out.runMs, graph: out.graphs?.[0] });
       last = out.sampled!.map((t, r) => t?.token ?? last[r]!);
     }
     const cfg = o.speculative;
