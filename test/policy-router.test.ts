@@ -11,7 +11,7 @@ import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.
 import { planKey, skipCore } from '../src/plans/plan.ts';
 import { onCore, subNetworksPolicy } from '../src/plans/policies/sub-networks.ts';
 import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
-import { coreLoss, planSublayers } from '../src/router/shared-core.ts';
+import { planSublayers, sharingCost } from '../src/router/shared-core.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,9 +102,10 @@ test('expert-profile takes a live core that reaches its target and costs its dom
   const otherCore = { ...other.plans[0]!, maskHeads: {} };
   assert.notEqual(planKey(ownCore), planKey(otherCore), 'the fixture gives the two domains different cores');
   const withLive = (live: { plan: SkipPlan; rows: number }[]): PolicyContext => ({ ...ctx(4, { domain: 'mul-div' }), liveCores: () => live });
-  const lossOf = (p: SkipPlan, t: NonNullable<typeof r.calibration>['domains'][string]) => coreLoss(t, planSublayers(p));
-  const domain = r.calibration!.domains['mul-div']!;
-  const ratio = lossOf(otherCore, domain) / lossOf(ownCore, domain);
+  // The fixture's calibration has no single-skip accuracies: cores are compared by the domain's importances.
+  const { cost, measure } = sharingCost(r.calibration!, r.calibration!.domains['mul-div']!);
+  assert.equal(measure, 'importance');
+  const ratio = cost(planSublayers(otherCore)) / cost(planSublayers(ownCore));
   // Accepted: a generous tolerance, and the other core has more rows in flight than this domain's own.
   r.coreShareTolerance = ratio;
   const shared = await pol.choose(withLive([{ plan: otherCore, rows: 8 }, { plan: ownCore, rows: 4 }]));

@@ -9,6 +9,7 @@ import { ACCURACY_LOSS_FLOOR, latencyBudgetCore, sublayerAccuracyLoss } from '..
 import type { CalibrationResult } from '../src/router/calibration.ts';
 import { sublayerKey, type LatencyTable } from '../src/router/skip-core-search.ts';
 import { calibration } from './helpers/router-fixture.ts';
+import { sharingCost } from '../src/router/shared-core.ts';
 
 const table: LatencyTable = { denseMs: 10, attentionMs: [1, 1, 1, 1], mlpMs: [1.5, 1.5, 1.5, 1.5] };
 
@@ -55,4 +56,16 @@ test('a core is searched once per calibration, target and latency figures', asyn
   assert.notEqual(latencyBudgetCore(cal, { ...table, denseMs: 12 }, 1.6), first, 'new figures (a live profile moved): searched again');
   assert.notEqual(latencyBudgetCore(withSingles(singles), table, 1.6), first, 'another calibration (a reload): searched again');
   assert.deepEqual((await first).core.map(sublayerKey), ['mlp.2', 'attention.1', 'mlp.3']);
+});
+
+test('expert-profile compares cores by measured single-skip accuracy where calibration has it, else by the domain importances', () => {
+  const cal = withSingles(singles);
+  const domain = cal.domains[Object.keys(cal.domains)[0]!]!;
+  const core = [{ kind: 'attention' as const, layer: 1 }, { kind: 'mlp' as const, layer: 2 }];
+  const measured = sharingCost(cal, domain);
+  assert.equal(measured.measure, 'accuracy');
+  assert.ok(Math.abs(measured.cost(core) - (0.01 + 2 * ACCURACY_LOSS_FLOOR)) < 1e-12);
+  const byImportance = sharingCost(calibration(), domain);
+  assert.equal(byImportance.measure, 'importance');
+  assert.equal(byImportance.cost(core), domain.attention[1]! + domain.mlp[2]!);
 });

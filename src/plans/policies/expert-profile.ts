@@ -3,8 +3,8 @@
  * reaches the target speedup with the least loss on that domain's calibration prompts, plus,
  * with `skip.k`, its k least important heads. The domain is `skip.domain`, or inferred from the
  * prompt's own embedding (nearest domain centroid by cosine similarity). Under mixed load it takes a
- * core already in flight instead of its own when that core reaches the target and costs the domain
- * at most `--core-share-tolerance` more importance (router/shared-core.ts).
+ * core already in flight instead of its own when that core reaches the target and costs at most
+ * `--core-share-tolerance` more (measured accuracy where calibration has it; router/shared-core.ts).
  */
 import type { DomainProfile } from '../../router/calibration.ts';
 import { latencyTableFor, type RouterResources } from '../../router/resources.ts';
@@ -13,7 +13,7 @@ import { domainCore, leastImportantHeads } from '../../router/calibrated-cores.t
 import { InvalidRequestError } from '../../errors.ts';
 import type { PolicyContext, PolicyResult, SkipPolicy } from './policy.ts';
 import { MAX_TARGET_SPEEDUP } from './latency-budget.ts';
-import { coreLoss, shareableCore } from '../../router/shared-core.ts';
+import { shareableCore, sharingCost } from '../../router/shared-core.ts';
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0;
@@ -74,7 +74,8 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
       const own = await domainCore(cal.numLayers, profile, table, target);
       // Under mixed load, a core already in flight that serves this domain almost as well keeps the
       // batch in one group (router/shared-core.ts).
-      const shared = shareableCore(own.core, ctx.liveCores?.() ?? [], profile, table, target, r.coreShareTolerance);
+      const { cost, measure } = sharingCost(cal, profile);
+      const shared = shareableCore(own.core, ctx.liveCores?.() ?? [], cost, table, target, r.coreShareTolerance);
       const core = shared ?? own;
       const plan = coreToPlan(core.core);
       const k = ctx.options.k ?? 0;
@@ -92,7 +93,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
           targetSpeedup: target,
           predictedSpeedup: Number(core.predictedSpeedup.toFixed(3)),
           core: core.core.map(sublayerKey),
-          ...(shared ? { sharedCore: true, ownCore: own.core.map(sublayerKey), lossVsOwn: Number((shared.loss / Math.max(coreLoss(profile, own.core), 1e-12)).toFixed(3)) } : {}),
+          ...(shared ? { sharedCore: true, ownCore: own.core.map(sublayerKey), costVsOwn: Number((shared.loss / Math.max(cost(own.core), 1e-12)).toFixed(3)), costMeasure: measure } : {}),
         },
       };
     },
