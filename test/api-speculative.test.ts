@@ -205,7 +205,40 @@ test('--speculative-config: off, auto without the model file, JSON; a bad value 
   assert.equal(resolveSpeculative('off', dir, info), null);
   assert.equal(resolveSpeculative('auto', dir, info), null);
   assert.deepEqual(resolveSpeculative(SPEC, dir, info), { draft: { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} }, tokens: 4 });
+  const limited = JSON.stringify({ ...JSON.parse(SPEC), disable_by_batch_size: 16 });
+  assert.deepEqual(resolveSpeculative(limited, dir, info), { draft: { skipAttention: [1, 2], skipMlp: [1, 2], maskHeads: {} }, tokens: 4, disableByBatchSize: 16 });
+  assert.throws(() => resolveSpeculative(JSON.stringify({ ...JSON.parse(SPEC), disable_by_batch_size: 0 }), dir, info), (e: unknown) => e instanceof ConfigError && /disable_by_batch_size/.test(e.message));
   for (const bad of ['{', '{"method":"ngram","draft":{},"num_speculative_tokens":3}', '{"method":"skip","draft":{"skip_layers":[9]},"num_speculative_tokens":3}', '{"method":"skip","draft":{},"num_speculative_tokens":3}', '{"method":"skip","draft":{"skip_layers":[1]},"num_speculative_tokens":0}']) {
     assert.throws(() => resolveSpeculative(bad, dir, info), (e: unknown) => e instanceof ConfigError && e.field === 'speculative-config', bad);
+  }
+});
+
+test('disable_by_batch_size: a request that would decode beside more rows than the limit decodes plainly (the same greedy answer); within it, it speculates', async () => {
+  const limited = await startTestServer({ speculativeConfig: JSON.stringify({ ...JSON.parse(SPEC), disable_by_batch_size: 2 }) }, CKPT);
+  try {
+    const c = new OpenAI({ baseURL: `${limited.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const cycles = async () => metricValue(await (await fetch(`${limited.http}/metrics`)).text(), 'skipserve_spec_decode_cycles_total') ?? 0;
+    const id = plain.ctx.model.info.id;
+    const body = (n: number, tokens = 24) => ({ model: id, prompt: [prompts[1]!], max_tokens: tokens, temperature: 0, n, ignore_eos: true }) as never;
+    const want = (await a.completions.create(body(3))).choices.map((x) => x.text);
+    // Three rows on their own: over the limit, no cycle; the plain answer.
+    const c0 = await cycles();
+    const three = await c.completions.create(body(3));
+    assert.deepEqual(three.choices.map((x) => x.text), want);
+    assert.equal(await cycles(), c0, 'n = 3 > 2 rows: no speculative cycle');
+    // Two rows: within the limit, they speculate.
+    const two = await c.completions.create(body(2));
+    assert.deepEqual(two.choices.map((x) => x.text), want.slice(0, 2));
+    const c1 = await cycles();
+    assert.ok(c1 > c0, 'n = 2 rows speculate');
+    // One row arriving beside two in flight: 3 rows, so it decodes plainly, and still answers as the plain server.
+    const long = c.completions.create(body(2, 200));
+    await new Promise((r) => setTimeout(r, 30));
+    const one = await c.completions.create(body(1));
+    assert.equal(one.choices[0]!.text, want[0]);
+    assert.ok(((one as unknown as { skip: { speedup: number } }).skip.speedup) > 0);
+    await long;
+  } finally {
+    await limited.close();
   }
 });

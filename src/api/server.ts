@@ -87,6 +87,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       prefillChunk: config.prefillChunk,
       prefixCacheMb: config.prefixCacheMb,
       speculativeConfig: config.speculativeConfig,
+      speculationLoadLimit: true,
       defaultMaxTokens: config.defaultMaxTokens,
       defaultPolicy: config.defaultPolicy,
       defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup, coreShareTolerance: config.coreShareTolerance },
@@ -142,7 +143,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   }
   if (model.preparedCores.cores.length) log.info({ cores: model.preparedCores.cores, ready: model.preparedCores.ready }, 'default skip-core graphs built ahead');
   if (model.warmup) log.info(model.warmup, 'warm-up: dense and default-core steps run before the first request');
-  if (model.speculative) log.info({ draft: planToWire(model.speculative.draft), numSpeculativeTokens: model.speculative.tokens }, 'speculative decoding: requests on the full model or a shared skip core (greedy or sampled) draft with this skip plan (on top of the core)');
+  if (model.speculative) log.info({ draft: planToWire(model.speculative.draft), numSpeculativeTokens: model.speculative.tokens, disableByBatchSize: model.speculative.disableByBatchSize ?? null }, 'speculative decoding: requests on the full model or a shared skip core (greedy or sampled) draft with this skip plan (on top of the core), unless they arrive beside more rows than disableByBatchSize');
   if (arms) log.info({ arms: arms.arms.map((a) => ({ name: a.name, policy: a.policy, weight: a.weight })) }, 'policy A/B arms');
   showServing(metrics, model.versions);
 

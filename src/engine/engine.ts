@@ -157,7 +157,10 @@ export class Engine {
         throw new InvalidRequestError(`beam search compares its beams' log-probabilities, so every beam runs one plan; policy '${policy.name}' gave its candidates different plans (use a policy that shares one skip core, or none)`, 'policy');
       }
       parent = new ParentRequest(req, chosen.plans, chosen.detail, () => this.wake(), { arrivedAt, embedMs });
-      if (this.speculative && eligibleForSpeculation(req, chosen.plans)) parent.groupKey = speculativeGroupKey(parent.coreKey);
+      if (this.speculative) {
+        parent.loadAllowsSpeculation = this.speculationFitsLoad(req.n);
+        if (parent.loadAllowsSpeculation && eligibleForSpeculation(req, chosen.plans)) parent.groupKey = speculativeGroupKey(parent.coreKey);
+      }
     } catch (err) {
       this.scheduler.release();
       const e = asSkipserveError(err);
@@ -258,6 +261,21 @@ export class Engine {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Whether a request of n rows arriving now may speculate: the rows it would decode beside (running
+   * and waiting, with its own, at most the batch) are within the speculative config's
+   * disable_by_batch_size. Past it the steps are compute-bound and a cycle's k draft steps and
+   * k + 1 verified positions per row cost more than the tokens they save (README, *Speculative
+   * decoding*). Decided once, at arrival, so a request's rows either all speculate or none do.
+   */
+  private speculationFitsLoad(n: number): boolean {
+    const limit = this.speculative?.disableByBatchSize;
+    if (limit === undefined) return true;
+    let rows = this.scheduler.rowsInUse() + n;
+    for (const w of this.scheduler.waitingRequests()) rows += w.n;
+    return Math.min(rows, this.o.maxBatch) <= limit;
   }
 
   /** Skip cores of the running and waiting requests, with their candidate rows. */
@@ -689,7 +707,8 @@ export class Engine {
    * candidate's tokens at its n (FullModelCycles.decodeMs); null otherwise or before measured.
    */
   private speculatedOnFull(p: ParentRequest): number | null {
-    if (!this.speculative || p.groupKey !== undefined || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
+    // Turned off by the load: the same request on the full model, beside the same load, would not have speculated either.
+    if (!this.speculative || p.groupKey !== undefined || !p.loadAllowsSpeculation || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
     const tokens = p.longestTokens();
     return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), p.n, tokens) : null;
   }

@@ -72,6 +72,12 @@ export interface LocalEngineOptions {
   prefixCacheMb?: number;
   /** --speculative-config: off, auto (the model directory's speculative.json, the default) or its JSON (default: $SKIPSERVE_SPECULATIVE_CONFIG, else auto). */
   speculativeConfig?: string;
+  /**
+   * Apply the speculative config's disable_by_batch_size (the server does). Off by default: the
+   * offline tools submit hundreds of requests at once, and which of them found room under the limit
+   * would depend on arrival order, so their seeded samples would not reproduce run to run.
+   */
+  speculationLoadLimit?: boolean;
   defaultMaxTokens?: number;
   defaultPolicy?: string;
   defaults?: { k?: number; targetSpeedup?: number; coreShareTolerance?: number };
@@ -185,7 +191,8 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     const warmTargets = [...new Set([...(o.warmTargets ?? []), ...armTargets(arms)])];
     const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
     // The offline tools (eval, router, APT) take the server's environment variable too.
-    const speculative = resolveSpeculative(o.speculativeConfig ?? process.env.SKIPSERVE_SPECULATIVE_CONFIG ?? 'auto', modelDir, info);
+    const resolved = resolveSpeculative(o.speculativeConfig ?? process.env.SKIPSERVE_SPECULATIVE_CONFIG ?? 'auto', modelDir, info);
+    const speculative = resolved && !o.speculationLoadLimit ? { draft: resolved.draft, tokens: resolved.tokens } : resolved;
     // The draft runs every few milliseconds: its graph is built before the first request needs it,
     // and so is its graph on top of each prepared core (where the core skips more than the draft).
     if (speculative && o.prepareCores !== false && runner.prepareCores) {

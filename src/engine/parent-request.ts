@@ -25,6 +25,8 @@ export class ParentRequest {
   rows: CandidateRow[] = [];
   /** Its group's key when its rows decode speculatively (speculation.ts), else undefined (its core's group). */
   groupKey: string | undefined = undefined;
+  /** False when the load at its arrival was over the speculative config's disable_by_batch_size: neither it nor the same request on the full model would speculate. */
+  loadAllowsSpeculation = true;
   /** Its speculative cycles: how many, their wall time, and that of the same cycles on the full model (ms). */
   readonly speculated = { cycles: 0, ms: 0, denseMs: 0 };
   /** Its beam search, once started when it asks for one (its rows are then the live beams). */

@@ -1,8 +1,11 @@
 /**
  * `--speculative-config` (vLLM's flag, its JSON shape): `off`, `auto` (the model directory's
  * `speculative.json` when it has one, else off) or the JSON itself:
- * `{"method": "skip", "draft": <skip plan>, "num_speculative_tokens": k}`. The draft is a skip plan
- * in the API's wire form (`skip_layers`, `skip_attention`, `skip_mlp`; no head masks); `k` from 1 to 16.
+ * `{"method": "skip", "draft": <skip plan>, "num_speculative_tokens": k, "disable_by_batch_size": B}`.
+ * The draft is a skip plan in the API's wire form (`skip_layers`, `skip_attention`, `skip_mlp`; no
+ * head masks); `k` from 1 to 16; `B` (optional, as vLLM's): a request that would decode beside more
+ * than B candidate rows does not speculate (its cycles cost more compute per token than they save
+ * once the batch is large enough for the steps to be compute-bound).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +20,7 @@ const SpeculativeJson = z
     method: z.literal('skip'),
     draft: z.object({ skip_layers: z.array(z.number()).optional(), skip_attention: z.array(z.number()).optional(), skip_mlp: z.array(z.number()).optional() }).strict(),
     num_speculative_tokens: z.number().int().min(1).max(16),
+    disable_by_batch_size: z.number().int().min(1).optional(),
   })
   .passthrough();
 
@@ -53,5 +57,6 @@ export function resolveSpeculative(value: string, modelDir: string, info: Pick<M
     throw new ConfigError(`${from}: draft: ${(err as Error).message}`, 'speculative-config');
   }
   if (draft.skipAttention.length === 0 && draft.skipMlp.length === 0) throw new ConfigError(`${from}: draft skips nothing; it would cost as much as the full model`, 'speculative-config');
-  return { draft, tokens: parsed.data.num_speculative_tokens };
+  const limit = parsed.data.disable_by_batch_size;
+  return { draft, tokens: parsed.data.num_speculative_tokens, ...(limit !== undefined ? { disableByBatchSize: limit } : {}) };
 }

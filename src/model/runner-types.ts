@@ -157,6 +157,12 @@ export interface SkipCore {
 export interface SpeculativeConfig {
   draft: SkipPlan;
   tokens: number;
+  /**
+   * vLLM's `disable_by_batch_size`, in candidate rows: a request that would decode beside more rows
+   * than this (the running and waiting rows with its own, at most the batch) does not speculate.
+   * Absent: no limit. (The engine's, not the runtime's.)
+   */
+  disableByBatchSize?: number;
 }
 
 /** One row of a speculative cycle. */
