@@ -1,8 +1,10 @@
 /**
- * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --top-p 1 --top-k 0 --n 1 --skip JSON]`
+ * `npm run bench:speculative [-- --model DIR --drafts "4-11:7;2-13:5" --batch 1,8 --count 4 --rounds 5 --max-tokens 200 --tier hard --threads 2 --temperature 0 --top-p 1 --top-k 0 --n 1 --skip JSON --disable-by-batch-size ROWS]`
  *
  * What self-speculative decoding saves end to end: one server with `--speculative-config off` and
- * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`),
+ * one per draft (`FIRST-LAST:K` skips layers FIRST..LAST and drafts K tokens; several with `;`;
+ * with `--disable-by-batch-size`, each draft's config carries that limit: requests arriving beside
+ * more rows decode plainly; without it the drafts speculate at every load),
  * on the same model, sent the same chat requests (the project's problems, `--count` of them;
  * greedy, or `--temperature T [--top-p P --top-k K] --n N` for sampled best-of-N with seed 1) in turn, the order rotating by round. At each batch size B, a round sends B requests at a
  * time until the problems are done (B = 1: one after another). Prints, per variant and batch size,
@@ -27,7 +29,7 @@ import { spawnServer, type SpawnedServer } from '../testkit/spawn-server.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'models/default' }, drafts: { type: 'string', default: '4-11:7;2-13:5' }, batch: { type: 'string', default: '1,8' },
-    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, 'top-p': { type: 'string', default: '1' }, 'top-k': { type: 'string', default: '0' }, skip: { type: 'string' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
+    count: { type: 'string', default: '8' }, temperature: { type: 'string', default: '0' }, n: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, 'max-tokens': { type: 'string', default: '200' }, 'top-p': { type: 'string', default: '1' }, 'top-k': { type: 'string', default: '0' }, skip: { type: 'string' }, 'disable-by-batch-size': { type: 'string' }, tier: { type: 'string', default: 'hard' }, threads: { type: 'string', default: '2' },
   },
 });
 const rounds = Number(values.rounds);
@@ -39,7 +41,8 @@ function draftConfig(d: string): string {
   const [range, k] = d.split(':');
   const [a, b] = range!.split('-').map(Number);
   const layers = Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
-  return JSON.stringify({ method: 'skip', draft: { skip_layers: layers }, num_speculative_tokens: Number(k) });
+  const limit = values['disable-by-batch-size'];
+  return JSON.stringify({ method: 'skip', draft: { skip_layers: layers }, num_speculative_tokens: Number(k), ...(limit ? { disable_by_batch_size: Number(limit) } : {}) });
 }
 
 interface Answer {
@@ -91,7 +94,7 @@ const args = ['--model', values.model!, '--http-port', '0', '--grpc-port=-1', '-
 const servers = new Map<string, SpawnedServer>();
 try {
   for (const n of ['off', ...drafts]) servers.set(n, await spawnServer([...args, '--speculative-config', n === 'off' ? 'off' : draftConfig(n)]));
-  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}, top_p ${values['top-p']}, top_k ${values['top-k']}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`model ${values.model}: ${problems.length} ${values.tier} problems, ${Number(values.temperature) > 0 ? `n ${values.n} sampled at temperature ${values.temperature}, top_p ${values['top-p']}, top_k ${values['top-k']}` : 'greedy'} chat${skip ? `, skip ${values.skip}` : ''}${values['disable-by-batch-size'] ? `, disable_by_batch_size ${values['disable-by-batch-size']}` : ''}, max_tokens ${values['max-tokens']}, ${rounds} rounds per batch size, ${values.threads} threads; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   for (const s of servers.values()) await ask(s.url, problems[0]!.question);
   console.log('\n| batch | variant | round wall (ms, median) | round speedup vs off (median) | request speedup vs off (median) | request speedup vs its server\'s full model (median) | reported speedup (median) | acceptance | answers as off |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---:|---|');
