@@ -60,20 +60,20 @@ export function shareableCore(
   table: LatencyTable,
   target: number,
   tolerance: number,
-): { core: Sublayer[]; rows: number; loss: number; predictedSpeedup: number } | null {
+): { core: Sublayer[]; rows: number; cost: number; predictedSpeedup: number } | null {
   if (!(tolerance > 0) || own.length === 0) return null;
   const ownKey = coreKey(coreToPlan([...own]));
   const ownRows = live.find((c) => coreKey(c.plan) === ownKey)?.rows ?? 0;
   const limit = cost(own) * (1 + tolerance);
-  let best: { core: Sublayer[]; rows: number; loss: number; predictedSpeedup: number } | null = null;
+  let best: { core: Sublayer[]; rows: number; cost: number; predictedSpeedup: number } | null = null;
   for (const c of live) {
     if (Object.keys(c.plan.maskHeads).length || c.rows <= ownRows || coreKey(c.plan) === ownKey) continue;
     const core = planSublayers(c.plan);
     if (!core.length) continue;
     const speed = predictedSpeedup(table, core);
-    const loss = cost(core);
-    if (speed < target || loss > limit) continue;
-    if (!best || c.rows > best.rows || (c.rows === best.rows && loss < best.loss)) best = { core, rows: c.rows, loss, predictedSpeedup: speed };
+    const liveCost = cost(core);
+    if (speed < target || liveCost > limit) continue;
+    if (!best || c.rows > best.rows || (c.rows === best.rows && liveCost < best.cost)) best = { core, rows: c.rows, cost: liveCost, predictedSpeedup: speed };
   }
   return best;
 }

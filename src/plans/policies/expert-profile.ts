@@ -93,7 +93,7 @@ export function createExpertProfilePolicy(r: RouterResources): SkipPolicy {
           targetSpeedup: target,
           predictedSpeedup: Number(core.predictedSpeedup.toFixed(3)),
           core: core.core.map(sublayerKey),
-          ...(shared ? { sharedCore: true, ownCore: own.core.map(sublayerKey), costVsOwn: Number((shared.loss / Math.max(cost(own.core), 1e-12)).toFixed(3)), costMeasure: measure } : {}),
+          ...(shared ? { sharedCore: true, ownCore: own.core.map(sublayerKey), costVsOwn: Number((shared.cost / Math.max(cost(own.core), 1e-12)).toFixed(3)), costMeasure: measure } : {}),
         },
       };
     },
