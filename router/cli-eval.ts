@@ -74,7 +74,9 @@ export async function runEvalCommand(argv: string[]): Promise<void> {
   const progressPath = join(paths.dir, 'eval-records.jsonl');
   const speedPath = join(paths.dir, 'eval-speed-records.jsonl');
   if (values.fresh) for (const p of [progressPath, speedPath]) rmSync(p, { force: true });
-  const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k }, profileCacheDir: paths.dir, measureSpeedup: true });
+  // coreShareTolerance 0: expert-profile's requests, hundreds in flight, would otherwise join each
+  // other's domain cores (router/shared-core.ts); the evaluation measures each domain's own core.
+  const local = await openLocalEngine({ modelDir, threads, maxBatch, maxQueue: 100_000, defaults: { k, coreShareTolerance: 0 }, profileCacheDir: paths.dir, measureSpeedup: true });
   const started = Date.now();
   try {
     const rh = `random-heads k=${k}`;
