@@ -58,3 +58,20 @@ test('default model: best-of-8 over distinct head masks votes an answer', { skip
   assert.equal(r.skip.diversity.majority_share, top / 8);
   console.log(`best-of-8 answers: ${r.choices.map((c) => c.answer).join(', ')}; selected ${r.choices[r.skip.selected_index]!.answer}`);
 });
+
+test('default model under mixed load: expert-profile joins the latency-budget core in flight (cores compared by measured accuracy), and answers alone on its own', { skip }, async () => {
+  type Detail = { policy_detail: { core: string[]; sharedCore?: boolean; ownCore?: string[]; costVsOwn?: number; costMeasure?: string } };
+  const ask = (policy: string, max: number) =>
+    client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: questions[0]!.q }], max_tokens: max, n: 4, temperature: 0, ignore_eos: true, skip: { policy, target_speedup: 1.3 } } as never) as unknown as Promise<{ skip: Detail }>;
+  const alone = (await ask('expert-profile', 8)).skip.policy_detail;
+  assert.equal(alone.sharedCore, undefined, 'nothing in flight: its own core');
+  const long = ask('latency-budget', 400);
+  await new Promise((r) => setTimeout(r, 50));
+  const beside = (await ask('expert-profile', 8)).skip.policy_detail;
+  const lb = (await long).skip.policy_detail;
+  assert.equal(beside.sharedCore, true, JSON.stringify(beside));
+  assert.deepEqual([...beside.core].sort(), [...lb.core].sort(), 'the latency-budget core');
+  assert.deepEqual(beside.ownCore, alone.core);
+  assert.equal(beside.costMeasure, 'accuracy');
+  assert.ok(beside.costVsOwn! <= 1.25, `costs at most the tolerance more: ${beside.costVsOwn}`);
+});
