@@ -11,7 +11,7 @@ import type { PolicyContext, PolicyOptions } from '../src/plans/policies/policy.
 import { planKey, skipCore } from '../src/plans/plan.ts';
 import { onCore, subNetworksPolicy } from '../src/plans/policies/sub-networks.ts';
 import { loadRouterResources, type RouterResources } from '../src/router/resources.ts';
-import { planSublayers, sharingCost } from '../src/router/shared-core.ts';
+import { planSublayers, sharingCost, type LiveCore } from '../src/router/shared-core.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +101,7 @@ test('expert-profile takes a live core that reaches its target and costs its dom
   const ownCore = { ...own.plans[0]!, maskHeads: {} };
   const otherCore = { ...other.plans[0]!, maskHeads: {} };
   assert.notEqual(planKey(ownCore), planKey(otherCore), 'the fixture gives the two domains different cores');
-  const withLive = (live: { plan: SkipPlan; rows: number }[]): PolicyContext => ({ ...ctx(4, { domain: 'mul-div' }), liveCores: () => live });
+  const withLive = (live: LiveCore[]): PolicyContext => ({ ...ctx(4, { domain: 'mul-div' }), liveCores: () => live });
   // The fixture's calibration has no single-skip accuracies: cores are compared by the domain's importances.
   const { cost, measure } = sharingCost(r.calibration!, r.calibration!.domains['mul-div']!);
   assert.equal(measure, 'importance');
@@ -114,6 +114,9 @@ test('expert-profile takes a live core that reaches its target and costs its dom
   assert.ok(predictSpeedup(r.profile!, shared.plans) >= 1.25);
   // Refused: its own core has as many rows; the tolerance is below the loss ratio; sharing is off; a core too slow.
   assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 4 }, { plan: ownCore, rows: 4 }]))).plans[0], ownCore);
+  // Its own core used a moment ago (no row in flight) does not hold it back; a core used a moment ago may be taken.
+  assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 4 }, { plan: ownCore, rows: 4, recent: true }]))).plans[0], otherCore);
+  assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 4, recent: true }]))).plans[0], otherCore);
   assert.ok(ratio > 1, `the other domain's core costs this one more (${ratio})`);
   r.coreShareTolerance = (ratio - 1) / 2;
   assert.deepEqual((await pol.choose(withLive([{ plan: otherCore, rows: 8 }]))).plans[0], ownCore);

@@ -19,6 +19,7 @@ import { markCounted } from '../metrics/outcomes.ts';
 import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
+import { RecentCores } from './recent-cores.ts';
 import { allFullPlans, coreOfSpeculativeGroup, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from './speculation.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
@@ -96,6 +97,8 @@ export class Engine {
   private readonly speculative: SpeculativeConfig | null;
   /** The full model's own speculating requests' cycles per token (the counterfactual of other plans' cycles). */
   private readonly fullCycles = new FullModelCycles();
+  /** Cores of requests that finished a moment ago, offered to policies that share a live core. */
+  private readonly recentCores = new RecentCores();
 
   constructor(private readonly o: EngineOptions) {
     this.scheduler = new Scheduler(o.maxBatch, o.maxQueue);
@@ -278,7 +281,10 @@ export class Engine {
     return Math.min(rows, this.o.maxBatch) <= limit;
   }
 
-  /** Skip cores of the running and waiting requests, with their candidate rows. */
+  /**
+   * Skip cores of the running and waiting requests, with their candidate rows; and the cores of
+   * requests that finished within the last second (recent-cores.ts), with their last request's rows.
+   */
   liveCores(): LiveCore[] {
     const byKey = new Map<string, LiveCore>();
     for (const p of [...this.scheduler.runningRequests(), ...this.scheduler.waitingRequests()]) {
@@ -286,7 +292,7 @@ export class Engine {
       if (c) c.rows += p.plans.length;
       else byKey.set(p.coreKey, { plan: p.core, rows: p.plans.length });
     }
-    return [...byKey.values()];
+    return [...byKey.values(), ...this.recentCores.recent(new Set(byKey.keys()))];
   }
 
   /**
@@ -649,6 +655,7 @@ export class Engine {
 
   private completeParent(p: ParentRequest): void {
     this.scheduler.remove(p);
+    if (p.coreKey !== DENSE_KEY) this.recentCores.finished(p.coreKey, p.core, p.n);
     const info = this.o.runner.info;
     const result = p.complete(info, planCost(p.core, info).removedFraction, this.speedupOf(p));
     this.o.stats.completed(p, result);

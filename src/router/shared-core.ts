@@ -16,6 +16,8 @@ import { coreKey, type SkipPlan } from '../plans/plan.ts';
 export interface LiveCore {
   plan: SkipPlan;
   rows: number;
+  /** No row in flight: a request on it finished a moment ago (its rows), engine/recent-cores.ts. */
+  recent?: boolean;
 }
 
 /** The sublayers a core skips. */
@@ -49,9 +51,9 @@ export function sharingCost(cal: CalibrationResult, domain: ImportanceTable): { 
 }
 
 /**
- * The live core to take instead of `own`, or null: among live cores that skip sublayers only
- * (no head masks), reach `target` on `table`, cost at most (1 + tolerance) x own's cost and have
- * more rows in flight than `own` itself, the one with the most rows (ties: the lower cost).
+ * The live core to take instead of `own`, or null: among live (or recent) cores that skip
+ * sublayers only (no head masks), reach `target` on `table`, cost at most (1 + tolerance) x own's
+ * cost and have more rows than `own` has in flight, the one with the most rows (ties: the lower cost).
  */
 export function shareableCore(
   own: readonly Sublayer[],
@@ -63,7 +65,8 @@ export function shareableCore(
 ): { core: Sublayer[]; rows: number; cost: number; predictedSpeedup: number } | null {
   if (!(tolerance > 0) || own.length === 0) return null;
   const ownKey = coreKey(coreToPlan([...own]));
-  const ownRows = live.find((c) => coreKey(c.plan) === ownKey)?.rows ?? 0;
+  // Its own core's rows in flight (a request of its own core that just finished does not hold it back).
+  const ownRows = live.find((c) => !c.recent && coreKey(c.plan) === ownKey)?.rows ?? 0;
   const limit = cost(own) * (1 + tolerance);
   let best: { core: Sublayer[]; rows: number; cost: number; predictedSpeedup: number } | null = null;
   for (const c of live) {
