@@ -65,8 +65,11 @@ test('default model under mixed load: expert-profile joins the latency-budget co
     client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: questions[0]!.q }], max_tokens: max, n: 4, temperature: 0, ignore_eos: true, skip: { policy, target_speedup: 1.3 } } as never) as unknown as Promise<{ skip: Detail }>;
   const alone = (await ask('expert-profile', 8)).skip.policy_detail;
   assert.equal(alone.sharedCore, undefined, 'nothing in flight: its own core');
-  const long = ask('latency-budget', 400);
-  await new Promise((r) => setTimeout(r, 50));
+  let settled = false;
+  const long = ask('latency-budget', 400).finally(() => (settled = true));
+  // Until its rows are decoding (skipserve_running_rows), however slow the machine.
+  const rows = async () => Number((await (await fetch(`http://127.0.0.1:${server!.httpPort}/metrics`)).text()).match(/^skipserve_running_rows (\S+)$/m)?.[1] ?? 0);
+  while (!settled && (await rows()) < 4) await new Promise((r) => setTimeout(r, 5));
   const beside = (await ask('expert-profile', 8)).skip.policy_detail;
   const lb = (await long).skip.policy_detail;
   assert.equal(beside.sharedCore, true, JSON.stringify(beside));
