@@ -18,7 +18,7 @@ import { ReferenceModel } from '../src/model/reference.ts';
 import { FULL_PLAN } from '../src/plans/plan.ts';
 import { resolveSpeculative } from '../src/engine/speculative-config.ts';
 import { ConfigError } from '../src/errors.ts';
-import { metricValue, startTestServer, testCheckpoint, type TestServer } from './helpers/start-server.ts';
+import { metricValue, startTestServer, testCheckpoint, waitFor, type TestServer } from './helpers/start-server.ts';
 import { inferenceClient } from './helpers/grpc-client.ts';
 import { logSoftmax } from './helpers/log-softmax.ts';
 import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
@@ -231,12 +231,23 @@ test('disable_by_batch_size: a request that would decode beside more rows than t
     assert.deepEqual(two.choices.map((x) => x.text), want.slice(0, 2));
     const c1 = await cycles();
     assert.ok(c1 > c0, 'n = 2 rows speculate');
-    // One row arriving beside two in flight: 3 rows, so it decodes plainly, and still answers as the plain server.
-    const long = c.completions.create(body(2, 200));
-    await new Promise((r) => setTimeout(r, 30));
+    // One row arriving beside two in flight: 3 rows, so it decodes plainly (decode steps that are no
+    // cycle: the two rows beside it only cycle), and still answers as the plain server.
+    const counts = async () => {
+      const text = await (await fetch(`${limited.http}/metrics`)).text();
+      const steps = text.split('\n').filter((l) => l.startsWith('skipserve_decode_steps_total{')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+      return { steps, cycles: metricValue(text, 'skipserve_spec_decode_cycles_total') ?? 0, rows: metricValue(text, 'skipserve_running_rows') ?? 0 };
+    };
+    let settled = false;
+    const long = c.completions.create(body(2, 250)).finally(() => (settled = true));
+    await waitFor(async () => settled || (await counts()).rows >= 2, 10_000, 'the two-row request to decode');
+    const before = await counts();
     const one = await c.completions.create(body(1));
+    const after = await counts();
     assert.equal(one.choices[0]!.text, want[0]);
     assert.ok(((one as unknown as { skip: { speedup: number } }).skip.speedup) > 0);
+    assert.ok(!settled, 'the two-row request was still decoding');
+    assert.ok(after.steps - before.steps > after.cycles - before.cycles, `plain steps ran beside the cycles: ${JSON.stringify({ before, after })}`);
     await long;
   } finally {
     await limited.close();
