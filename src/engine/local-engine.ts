@@ -155,6 +155,11 @@ function requestLogLine(id: string, r: GenerationResult): object {
 /** Batch sizes warmed up at start (with maxBatch): the sizes best-of-N requests most often decode at. */
 const WARMUP_BATCHES = [1, 2, 4, 8];
 
+/** A speculative config that speculates at every load (the offline tools': speculationLoadLimit). */
+function withoutLoadLimit({ disableByBatchSize: _, ...config }: SpeculativeConfig): SpeculativeConfig {
+  return config;
+}
+
 /** The context requests are held to: --max-model-len, which may not exceed the model's own. */
 function servedContext(model: number, maxModelLen: number | undefined): number {
   if (maxModelLen === undefined) return model;
@@ -192,7 +197,7 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
     const preparedCores = o.prepareCores === false ? { cores: [], ready: 0 } : await prepareDefaultCores(policies, runner, o.maxBatch, warmTargets);
     // The offline tools (eval, router, APT) take the server's environment variable too.
     const resolved = resolveSpeculative(o.speculativeConfig ?? process.env.SKIPSERVE_SPECULATIVE_CONFIG ?? 'auto', modelDir, info);
-    const speculative = resolved && !o.speculationLoadLimit ? { draft: resolved.draft, tokens: resolved.tokens } : resolved;
+    const speculative = resolved && !o.speculationLoadLimit ? withoutLoadLimit(resolved) : resolved;
     // The draft runs every few milliseconds: its graph is built before the first request needs it,
     // and so is its graph on top of each prepared core (where the core skips more than the draft).
     if (speculative && o.prepareCores !== false && runner.prepareCores) {
