@@ -20,15 +20,15 @@ import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
 import { RecentCores } from './recent-cores.ts';
-import { allFullPlans, coreOfSpeculativeGroup, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from './speculation.ts';
+import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
+import { RequestSpeedup } from './request-speedup.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
 import { PrefixCache } from './prefix-cache.ts';
 import type { RequestStats } from './request-stats.ts';
 import { Scheduler } from './scheduler.ts';
-import { fullModelWindowParts, partsTotal } from './full-model-wall.ts';
-import { LoadLedger, type LedgerWindow } from './load-ledger.ts';
-import { SpeedupMeter, endToEndSpeedup } from './speedup-meter.ts';
+import { LoadLedger } from './load-ledger.ts';
+import { SpeedupMeter } from './speedup-meter.ts';
 import { warmRequestPath } from './warmup.ts';
 import type { CandidateDelta, EchoedPrompt, GenerationRequest, GenerationResult, TextTokenizer } from './types.ts';
 
@@ -95,8 +95,8 @@ export class Engine {
   private readonly owners = new WeakMap<CandidateRow, ParentRequest>();
   /** Speculative decoding, when configured and the runtime can drop positions. */
   private readonly speculative: SpeculativeConfig | null;
-  /** The full model's own speculating requests' cycles per token (the counterfactual of other plans' cycles). */
-  private readonly fullCycles = new FullModelCycles();
+  /** Each finished request's end-to-end speedup (its counterfactual on the full model). */
+  private readonly requestSpeedup: RequestSpeedup;
   /** Cores of requests that finished a moment ago, offered to policies that share a live core. */
   private readonly recentCores = new RecentCores();
 
@@ -107,6 +107,13 @@ export class Engine {
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
     this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.speculate ? o.speculative : null;
+    this.requestSpeedup = new RequestSpeedup({
+      ledger: this.ledger,
+      meter: this.meter,
+      speculates: this.speculative !== null,
+      hasWork: (k) => this.scheduler.hasWork(k),
+      ...(o.log?.debug ? { debug: (obj: object, msg: string) => o.log!.debug!(obj, msg) } : {}),
+    });
     o.runner.onFailure?.((err) => {
       this.runnerFailure = err;
       this.o.log?.error({ err: err.message }, 'model runtime failed: requests in flight fail, new ones are refused until the model is replaced');
@@ -657,85 +664,9 @@ export class Engine {
     this.scheduler.remove(p);
     if (p.coreKey !== DENSE_KEY) this.recentCores.finished(p.coreKey, p.core, p.n);
     const info = this.o.runner.info;
-    const result = p.complete(info, planCost(p.core, info).removedFraction, this.speedupOf(p));
+    const result = p.complete(info, planCost(p.core, info).removedFraction, this.requestSpeedup.of(p));
     this.o.stats.completed(p, result);
     this.updateGauges();
-  }
-
-  /**
-   * A request's end-to-end speedup: its wall time on the full model beside the same load
-   * (full-model-wall.ts), over its wall time. Without a meter, or for a request that skips nothing,
-   * its step times substituted by their dense equivalents (1 for the full model). A policy's prompt
-   * embedding counts against it: the client waited for it and the full model would not have.
-   */
-  private speedupOf(p: ParentRequest): number | null {
-    // From when the transport read the request: the time it spent there (parsing, the prompt's
-    // template and tokens) is the same on the full model, and its client waited for it too.
-    const wall = performance.now() - Math.min(p.arrivedAt, p.req.receivedAt ?? p.arrivedAt);
-    const w = p.ledgerAtAdmit ? this.ledger.since(p.ledgerAtAdmit) : null;
-    // The debug log's view of the request's window (built only when the log is at debug level).
-    const windowLog = (win: LedgerWindow, more: object = {}) => this.o.log?.debug?.({ id: p.id, policy: p.policyName, core: p.coreKey, wallMs: wall, windowMs: win.wallMs, ...more, own: p.own, groups: Object.fromEntries(win.groups), steps: win.steps, stepMs: win.stepMs, aroundMs: win.aroundMs }, 'request window');
-    // A request that decoded plainly where the same request on the full model would have speculated
-    // (candidates on different cores: sub-networks, ensemble): its decode steps against the full
-    // model's cycles for its tokens (FullModelCycles), once measured.
-    const specFull = this.speculatedOnFull(p);
-    if (p.coreKey === DENSE_KEY || !this.meter || p.speculated.ms > 0) {
-      if (specFull !== null) {
-        // Its decode steps' time with the time around them, against the full model's cycles.
-        const S = p.own.decodeSteps;
-        const decodeWall = p.own.decodeDenseMs + S * this.ledger.aroundStepMs(S > 0 ? p.own.decodeRows / S : p.n);
-        if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, decodeWall, specFull });
-        return endToEndSpeedup(wall, p.own.prefillMs + decodeWall + p.probeMs + p.embedMs, p.own.prefillDenseMs + specFull);
-      }
-      // Its steps' dense equivalent (their own time on the full model, ratio 1; a speculating core's
-      // rows take no plain decode steps, only their prefill has one); probe time too is part of the
-      // wall time the client saw, and the full model would not have spent it.
-      const denseMs = p.own.prefillDenseMs + p.own.decodeDenseMs;
-      const cycles = this.fullModelCycles(p);
-      if (w) windowLog(w, { probeMs: p.probeMs, embedMs: p.embedMs, speculated: p.speculated, fullModelCycles: cycles });
-      // Speculative cycles: their time against the same cycles on the full model (speculate()), as
-      // many as the full model would have taken for the request's tokens.
-      const spec = cycles === p.speculated.cycles ? p.speculated.denseMs : (p.speculated.denseMs * cycles) / p.speculated.cycles;
-      return endToEndSpeedup(wall, p.own.prefillMs + p.own.decodeDenseMs + p.probeMs + p.embedMs + p.speculated.ms, denseMs + spec);
-    }
-    if (!w || p.own.prefillSteps + p.own.decodeSteps === 0) return null;
-    const meter = this.meter;
-    const window = fullModelWindowParts(w, p.coreKey, p.own, { key: DENSE_KEY, stepMs: (b) => meter.denseMeanMs(b), aroundStepMs: (r) => this.ledger.aroundStepMs(r), prefillPerRow: this.ledger.prefillPerRow(DENSE_KEY), busy: (k) => this.scheduler.hasWork(k) });
-    const parts = specFull === null ? window : { ...window, ownDecodeRun: specFull, ownAround: 0 };
-    const outside = wall - w.wallMs - p.embedMs;
-    const full = outside + partsTotal(parts);
-    windowLog(w, { fullMs: full, embedMs: p.embedMs, outside, parts });
-    return Math.max(1e-3, full) / wall;
-  }
-
-  /**
-   * For a request that did not speculate, though the same request on the full model would have (the
-   * server speculates, and its sampling allows it): the full model's cycle time for its longest
-   * candidate's tokens at its n (FullModelCycles.decodeMs); null otherwise or before measured.
-   */
-  private speculatedOnFull(p: ParentRequest): number | null {
-    // Turned off by the load: the same request on the full model, beside the same load, would not have speculated either.
-    if (!this.speculative || p.groupKey !== undefined || !p.loadAllowsSpeculation || !eligibleForSpeculation(p.req, [FULL_PLAN])) return null;
-    const tokens = p.longestTokens();
-    return tokens > 0 ? this.fullCycles.decodeMs(cycleKind(p.req), p.n, tokens) : null;
-  }
-
-  /**
-   * How many cycles the full model would have taken for a speculated request's tokens (its longest
-   * candidate's): a full-model request's own count (which then joins FullModelCycles); for other
-   * plans, the full model's recent cycles per token of this kind of request, else its own count.
-   */
-  private fullModelCycles(p: ParentRequest): number {
-    const { cycles } = p.speculated;
-    if (cycles === 0) return 0;
-    const tokens = p.longestTokens();
-    const kind = cycleKind(p.req);
-    if (p.groupKey === SPECULATIVE_KEY && allFullPlans(p.plans)) {
-      this.fullCycles.record(kind, p.n, cycles, tokens, p.speculated.ms);
-      return cycles;
-    }
-    const perToken = this.fullCycles.perToken(kind);
-    return perToken === null || tokens === 0 ? cycles : perToken * tokens;
   }
 
   private updateGauges(): void {
