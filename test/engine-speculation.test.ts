@@ -4,7 +4,7 @@
 // group keys, and what the full model's draft costs against a core's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allFullPlans, coreOfSpeculativeGroup, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from '../src/engine/speculation.ts';
+import { allFullPlans, coreOfSpeculativeGroup, CoreDrafts, cycleKind, draftOnCore, draftRatio, eligibleForSpeculation, FullModelCycles, speculativeGroupKey } from '../src/engine/speculation.ts';
 import type { GenerationRequest } from '../src/engine/types.ts';
 import { coreKey, FULL_PLAN, type SkipPlan } from '../src/plans/plan.ts';
 
@@ -76,4 +76,21 @@ test("the full model's decode time for a request's tokens: its own requests' tim
   assert.equal(c.decodeMs('greedy', 8, 10), 200, 'per n');
   assert.equal(c.decodeMs('greedy', 2, 10), null, 'an n never measured');
   assert.equal(c.decodeMs('n4@0.8', 4, 10), null, 'another kind never measured');
+});
+
+test("a core's speculative config is one object per core (the runner names plans by identity), the most recent cores kept", () => {
+  const base = { draft: plan({ skipAttention: [4, 5], skipMlp: [4, 5] }), tokens: 3 };
+  const cores = new CoreDrafts(2);
+  const a = plan({ skipAttention: [2] });
+  const b = plan({ skipMlp: [3] });
+  const c = plan({ skipMlp: [6] });
+  const first = cores.config(base, coreKey(a), a);
+  assert.deepEqual(first, { ...base, draft: draftOnCore(base.draft, a) });
+  assert.equal(cores.config(base, coreKey(a), a), first, 'the same object on every cycle');
+  assert.equal(cores.config(base, coreKey(a), { ...a, maskHeads: { 1: [0] } }), first, 'head masks share the core');
+  const second = cores.config(base, coreKey(b), b);
+  assert.equal(cores.config(base, coreKey(a), a), first, 'a used again: now the most recent');
+  cores.config(base, coreKey(c), c);
+  assert.equal(cores.config(base, coreKey(a), a), first, 'kept: b was the least recent');
+  assert.notEqual(cores.config(base, coreKey(b), b), second, 'b dropped and made anew');
 });

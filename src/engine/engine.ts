@@ -20,7 +20,7 @@ import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
 import { RecentCores } from './recent-cores.ts';
-import { coreOfSpeculativeGroup, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
+import { coreOfSpeculativeGroup, CoreDrafts, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
 import { RequestSpeedup } from './request-speedup.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
@@ -97,6 +97,8 @@ export class Engine {
   private readonly speculative: SpeculativeConfig | null;
   /** Each finished request's end-to-end speedup (its counterfactual on the full model). */
   private readonly requestSpeedup: RequestSpeedup;
+  /** Each skip core's speculative config (the draft on top of the core), one object per core. */
+  private readonly coreDrafts = new CoreDrafts();
   /** Cores of requests that finished a moment ago, offered to policies that share a live core. */
   private readonly recentCores = new RecentCores();
 
@@ -583,7 +585,7 @@ export class Engine {
     const dense = key === SPECULATIVE_KEY;
     const owners = group.map((r) => this.owners.get(r)!);
     const { core, coreKey: ck } = owners[0]!;
-    const cfg = dense ? this.speculative! : { ...this.speculative!, draft: draftOnCore(this.speculative!.draft, core) };
+    const cfg = dense ? this.speculative! : this.coreDrafts.config(this.speculative!, ck, core);
     const rows = group.map((r, i) => ({
       seq: r.seq,
       last: r.lastToken,

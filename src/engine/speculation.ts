@@ -13,6 +13,7 @@
 import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type PlanShape, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
+import type { SpeculativeConfig } from '../model/runner-types.ts';
 import type { GenerationRequest } from './types.ts';
 
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
@@ -39,6 +40,31 @@ export function coreOfSpeculativeGroup(key: string): string | null {
 export function draftOnCore(draft: SkipPlan, core: SkipPlan): SkipPlan {
   const union = (a: readonly number[], b: readonly number[]) => [...new Set([...a, ...b])].sort((x, y) => x - y);
   return { skipAttention: union(draft.skipAttention, core.skipAttention), skipMlp: union(draft.skipMlp, core.skipMlp), maskHeads: {} };
+}
+
+/**
+ * Each skip core's speculative config (the draft on top of the core: draftOnCore), kept as one object
+ * per core: the runner names plans by identity, so a new draft object every cycle would be sent to
+ * the model worker anew each time. Explicit plans make cores without limit: the most recent `kept`.
+ */
+export class CoreDrafts {
+  private readonly byCore = new Map<string, SpeculativeConfig>();
+
+  constructor(private readonly kept = 64) {}
+
+  /** The config of the core whose key is `key` (one engine's `base` throughout). */
+  config(base: SpeculativeConfig, key: string, core: SkipPlan): SpeculativeConfig {
+    let cfg = this.byCore.get(key);
+    if (cfg) {
+      // Most recently used last.
+      this.byCore.delete(key);
+      this.byCore.set(key, cfg);
+      return cfg;
+    }
+    if (this.byCore.size >= this.kept) this.byCore.delete(this.byCore.keys().next().value!);
+    this.byCore.set(key, (cfg = { ...base, draft: draftOnCore(base.draft, core) }));
+    return cfg;
+  }
 }
 
 /**
