@@ -80,17 +80,17 @@ test("the full model's decode time for a request's tokens: its own requests' tim
 
 test("a core's speculative config is one object per core (the runner names plans by identity), the most recent cores kept", () => {
   const base = { draft: plan({ skipAttention: [4, 5], skipMlp: [4, 5] }), tokens: 3 };
-  const cores = new CoreDrafts(2);
+  const cores = new CoreDrafts(base, 2);
   const a = plan({ skipAttention: [2] });
   const b = plan({ skipMlp: [3] });
   const c = plan({ skipMlp: [6] });
-  const first = cores.config(base, coreKey(a), a);
+  const first = cores.config(coreKey(a), a);
   assert.deepEqual(first, { ...base, draft: draftOnCore(base.draft, a) });
-  assert.equal(cores.config(base, coreKey(a), a), first, 'the same object on every cycle');
-  assert.equal(cores.config(base, coreKey(a), { ...a, maskHeads: { 1: [0] } }), first, 'head masks share the core');
-  const second = cores.config(base, coreKey(b), b);
-  assert.equal(cores.config(base, coreKey(a), a), first, 'a used again: now the most recent');
-  cores.config(base, coreKey(c), c);
-  assert.equal(cores.config(base, coreKey(a), a), first, 'kept: b was the least recent');
-  assert.notEqual(cores.config(base, coreKey(b), b), second, 'b dropped and made anew');
+  assert.equal(cores.config(coreKey(a), a), first, 'the same object on every cycle');
+  assert.equal(cores.config(coreKey(a), { ...a, maskHeads: { 1: [0] } }), first, 'head masks share the core');
+  const second = cores.config(coreKey(b), b);
+  assert.equal(cores.config(coreKey(a), a), first, 'a used again: now the most recent');
+  cores.config(coreKey(c), c);
+  assert.equal(cores.config(coreKey(a), a), first, 'kept: b was the least recent');
+  assert.notEqual(cores.config(coreKey(b), b), second, 'b dropped and made anew');
 });

@@ -20,7 +20,7 @@ import { CandidateRow, type RowLimits } from './candidate-row.ts';
 import { ParentRequest } from './parent-request.ts';
 import { BeamSearch, beamTopK } from './beam-search.ts';
 import { RecentCores } from './recent-cores.ts';
-import { coreOfSpeculativeGroup, CoreDrafts, draftOnCore, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
+import { coreOfSpeculativeGroup, CoreDrafts, draftRatio, eligibleForSpeculation, speculativeGroupKey } from './speculation.ts';
 import { RequestSpeedup } from './request-speedup.ts';
 import { ChunkedPrefill } from './prefill.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
@@ -97,8 +97,8 @@ export class Engine {
   private readonly speculative: SpeculativeConfig | null;
   /** Each finished request's end-to-end speedup (its counterfactual on the full model). */
   private readonly requestSpeedup: RequestSpeedup;
-  /** Each skip core's speculative config (the draft on top of the core), one object per core. */
-  private readonly coreDrafts = new CoreDrafts();
+  /** Each skip core's speculative config (the draft on top of the core), one object per core; null when not speculating. */
+  private readonly coreDrafts: CoreDrafts | null;
   /** Cores of requests that finished a moment ago, offered to policies that share a live core. */
   private readonly recentCores = new RecentCores();
 
@@ -109,6 +109,7 @@ export class Engine {
     this.prefill = new ChunkedPrefill(o.runner, o.prefillChunk ?? 512, this.prefixCache);
     this.meter = o.measureSpeedup === false ? null : new SpeedupMeter(o.runner);
     this.speculative = o.speculative && o.speculative.tokens > 0 && o.runner.speculate ? o.speculative : null;
+    this.coreDrafts = this.speculative ? new CoreDrafts(this.speculative) : null;
     this.requestSpeedup = new RequestSpeedup({
       ledger: this.ledger,
       meter: this.meter,
@@ -207,7 +208,7 @@ export class Engine {
         denseWarmed.add(batch);
         const plan = t.core ?? FULL_PLAN;
         const key = coreKey(plan);
-        const speculative = this.speculative ? { ...this.speculative, draft: draftOnCore(this.speculative.draft, plan) } : undefined;
+        const speculative = this.speculative ? (key === DENSE_KEY ? this.speculative : this.coreDrafts!.config(key, plan)) : undefined;
         // A speculating core's verifications, each beside a dense probe of its shape: its first requests find their ratio measured.
         const meter = this.meter;
         const aroundCycle =
@@ -585,7 +586,7 @@ export class Engine {
     const dense = key === SPECULATIVE_KEY;
     const owners = group.map((r) => this.owners.get(r)!);
     const { core, coreKey: ck } = owners[0]!;
-    const cfg = dense ? this.speculative! : this.coreDrafts.config(this.speculative!, ck, core);
+    const cfg = dense ? this.speculative! : this.coreDrafts!.config(ck, core);
     const rows = group.map((r, i) => ({
       seq: r.seq,
       last: r.lastToken,

@@ -50,10 +50,13 @@ export function draftOnCore(draft: SkipPlan, core: SkipPlan): SkipPlan {
 export class CoreDrafts {
   private readonly byCore = new Map<string, SpeculativeConfig>();
 
-  constructor(private readonly kept = 64) {}
+  constructor(
+    private readonly base: SpeculativeConfig,
+    private readonly kept = 64,
+  ) {}
 
-  /** The config of the core whose key is `key` (one engine's `base` throughout). */
-  config(base: SpeculativeConfig, key: string, core: SkipPlan): SpeculativeConfig {
+  /** The config of the core whose key is `key`. */
+  config(key: string, core: SkipPlan): SpeculativeConfig {
     let cfg = this.byCore.get(key);
     if (cfg) {
       // Most recently used last.
@@ -62,7 +65,7 @@ export class CoreDrafts {
       return cfg;
     }
     if (this.byCore.size >= this.kept) this.byCore.delete(this.byCore.keys().next().value!);
-    this.byCore.set(key, (cfg = { ...base, draft: draftOnCore(base.draft, core) }));
+    this.byCore.set(key, (cfg = { ...this.base, draft: draftOnCore(this.base.draft, core) }));
     return cfg;
   }
 }
