@@ -4,7 +4,8 @@
  * and exported must answer exactly as the model it grew from (through the project's onnxruntime
  * runtime), and so must one whose query heads are split in two (--split-heads), with and without
  * the copies of a head masked; --teacher is loaded, --grow-lr-mult reaches the copy's optimizer groups, and a rerun of
- * the same command resumes from the checkpoint. Needs python3-torch (installed by .ci/run).
+ * the same command resumes from the checkpoint; --train-only leaves every other weight as it was, and --focus-only
+ * masks one focus head per head-masked example and nothing else. Needs python3-torch (installed by .ci/run).
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,5 +109,42 @@ describe('train.py + export.py', () => {
     assert.equal((log.filter((e) => e.event === 'done').at(-1) as { step: number }).step, 3);
     usageError(['--anchor', '1'], /--anchor needs --teacher/);
     usageError(['--split-heads', '2'], /--split-heads needs --init-from/);
+  });
+
+  it('--train-only trains layer 0 alone (every other weight stays the teacher\'s); --focus-only masks one focus head per example', () => {
+    const out = join(work, 'layer0');
+    run(PY, [
+      'models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', out, '--layers', '16', '--head-dim', '20', '--max-pos', '1024',
+      '--init-from', DEFAULT, '--teacher', DEFAULT, '--distill', '1', '--anchor', '1', '--train-only', 'model.layers.0.',
+      '--full-frac', '0', '--heads-only-frac', '1', '--focus-heads', '0.7,0.6', '--focus-head-p', '1', '--focus-only',
+      '--dev-count', '2', '--batch-tokens', '1024', '--threads', '1', '--warmup', '1', '--steps', '2', '--lr', '1e-3', '--seed', '5',
+    ]);
+    // layer 0's 7 weight matrices and 2 norms; nothing else reaches the optimizer
+    assert.deepEqual(paramGroups(events(out)), [[7, 1], [2, 1]]);
+    const check = `
+import json, sys, random, torch
+sys.path.insert(0, 'models/train')
+from model import Llama
+from grow import init_from_exported
+from skips import sample_train_masks
+cfg = json.load(open('${DEFAULT}/config.json'))
+ref = Llama(cfg); init_from_exported(ref, '${DEFAULT}')
+trained = torch.load(sys.argv[1])['model']
+moved = sorted({n.split('.')[2] if n.startswith('model.layers.') else n for n, p in ref.named_parameters() if not torch.equal(p, trained[n])})
+rng = random.Random(3)
+zeros = set()
+for _ in range(20):
+    a, m, hk = sample_train_masks(4, cfg, rng, 0.0, 1.0, focus_heads=[(0, 7), (5, 3)], focus_head_p=1.0, focus_only=True)
+    assert a.min() == 1 and m.min() == 1
+    for b in range(4):
+        z = (hk[b] == 0).nonzero().tolist()
+        assert len(z) == 1, z
+        zeros.add(tuple(z[0]))
+print(json.dumps({"moved": moved, "zeros": sorted(zeros)}))
+`;
+    const r = JSON.parse(run(PY, ['-c', check, join(out, 'ckpt.pt')])) as { moved: string[]; zeros: number[][] };
+    assert.deepEqual(r.moved, ['0'], 'only layer 0 changed');
+    assert.deepEqual(r.zeros, [[0, 7], [5, 3]]);
+    usageError(['--train-only', 'model.nothing.'], /--train-only: no parameter name starts with/);
   });
 });

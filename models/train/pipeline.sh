@@ -76,6 +76,13 @@
 #                     FOCUS12 [0.14,0.15,0.12,0.13: the copies of layer 0's old heads 7 and 6] at FOCUS12_P [0.5], peak lr
 #                     LR12 [5e-5] decaying to half, BUDGET12_MIN [50] min (run once, 5 Dec: the copies stayed identical,
 #                     one copy of layer 0 head 7 cost 2.2-2.4 points, both 6.8; not kept, see the model card)
+#   Phase 13 (stages data13,train13; a fresh run in RUN13 [models/train/runs/phase13]): only layer 0 learns (TRAIN_ONLY13
+#                     [model.layers.0.]: every other weight frozen, so the full model cannot run ahead of its masked
+#                     paths as in phases 9-12), from INIT13 [models/default], which is also the frozen teacher of the
+#                     masked paths and the anchor (ANCHOR13 [1.0]) of the full one; DATA13_DIR [models/train/data13]:
+#                     40,000 hard problems of seed HARD13_SEED [41] + 10,000 standard of seed STD13_SEED [42]; 40% of
+#                     batches full, 60% masking exactly one layer-0 head per example (FOCUS13, heads 4, 6, 7 twice
+#                     as often as the others; no other masks, no sublayer skips), peak lr LR13 [3e-4], BUDGET13_MIN [45] min
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -100,11 +107,11 @@ train5() {  # the flags both parts of phase 5 share: 10 layers, skip-aware with 
 }
 has() { [[ ",$STAGES," == *",$1,"* ]]; }
 cli() { node bin/skipserve.mjs "$@"; }
-fine_tune_data() {  # DIR INIT HARD_SEED STD_SEED ALT [DELTA]: 80,000 hard (place-value working at ALT, net-change working at DELTA) + 25,000 standard train problems, INIT's tokenizer, 60 + 60 dev
+fine_tune_data() {  # DIR INIT HARD_SEED STD_SEED ALT [DELTA [HARD_COUNT STD_COUNT]]: 80,000 hard (place-value working at ALT, net-change working at DELTA) + 25,000 standard train problems, INIT's tokenizer, 60 + 60 dev
   mkdir -p "$1/tokenizer"
   cp "$2"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$1/tokenizer/"
-  cli data generate --split train --tier hard --seed "$3" --count 80000 --alt-work "$5" --delta-work "${6:-0}" --out "$1/train-hard.jsonl"
-  cli data generate --split train --seed "$4" --count 25000 --out "$1/train-standard.jsonl"
+  cli data generate --split train --tier hard --seed "$3" --count "${7:-80000}" --alt-work "$5" --delta-work "${6:-0}" --out "$1/train-hard.jsonl"
+  cli data generate --split train --seed "$4" --count "${8:-25000}" --out "$1/train-standard.jsonl"
   cat "$1/train-hard.jsonl" "$1/train-standard.jsonl" > "$1/train.jsonl"
   cli data generate --split dev --seed 4 --count 60 --out "$1/dev-standard.jsonl"
   cli data generate --split dev --tier hard --seed 11 --count 60 --out "$1/dev-hard.jsonl"
@@ -261,6 +268,20 @@ if has train12; then
     --min-lr-frac 0.5 --warmup 50 --budget-min "${BUDGET12_MIN:-50}" --full-frac 0.15 --heads-only-frac 0.4 \
     --focus-heads "${FOCUS12:-0.14,0.15,0.12,0.13}" --focus-head-p "${FOCUS12_P:-0.5}" \
     --dev-min 35 --core-min 0.15 --core-max 0.45 --distill 1.0 --seed 12190
+fi
+D13=${DATA13_DIR:-models/train/data13}
+if has data13; then
+  echo "== data for phase 13 (hard seed ${HARD13_SEED:-41}, standard seed ${STD13_SEED:-42}) in $D13"
+  fine_tune_data "$D13" "${INIT13:-models/default}" "${HARD13_SEED:-41}" "${STD13_SEED:-42}" 0 0 40000 10000
+fi
+if has train13; then
+  echo "== train, phase 13: layer 0 alone learns to spare each of its heads (log: ${RUN13:-models/train/runs/phase13}/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13:-models/train/runs/phase13}" --data "$D13" \
+    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
+    --dev-count 120 --batch-tokens 2048 --lr "${LR13:-3e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13_MIN:-45}" \
+    --dev-min 15 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
+    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
+    --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1313
 fi
 if has export; then
   echo "== export -> $OUT"

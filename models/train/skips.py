@@ -5,7 +5,8 @@ from flops import sublayer_flops
 
 
 def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_mode=False, layer0_head_p=0.0,
-                       core_range=(0.1, 0.6), fixed_cores=(), fixed_frac=0.0, focus_heads=(), focus_head_p=0.0):
+                       core_range=(0.1, 0.6), fixed_cores=(), fixed_frac=0.0, focus_heads=(), focus_head_p=0.0,
+                       focus_only=False):
     """Keep masks (B,L), (B,L), (B,L,H) for one batch. Per batch: with full_frac nothing is
     skipped; with heads_only_frac only heads are masked; otherwise sublayers of layers >= 1 are
     dropped for the whole batch (so they are not computed) with probability
@@ -19,7 +20,8 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
     a random one with probability fixed_frac: the cores the server will share (latency-budget, fast
     mode) are trained to cost little. With focus_heads (a list of (layer, head)), each head-masked
     example also masks one of them, drawn uniformly, with probability focus_head_p: the heads whose
-    single mask costs the most are trained to be dispensable (never the last head of a layer)."""
+    single mask costs the most are trained to be dispensable (never the last head of a layer). With
+    focus_only, a head-masked example masks nothing but that one focus head (no random masks)."""
     L, H = cfg["num_hidden_layers"], cfg["num_attention_heads"]
     a, m, hk = torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
     u = rng.random()
@@ -46,8 +48,8 @@ def sample_train_masks(B, cfg, rng, full_frac=0.25, heads_only_frac=0.25, core_m
     for b in range(B):
         if sublayers and rng.random() < 0.5:
             continue
-        q = rng.uniform(0.03, 0.25)
-        for l in range(L):
+        q = 0.0 if focus_only else rng.uniform(0.03, 0.25)
+        for l in range(L if q > 0 else 0):
             for h in range(H):
                 if rng.random() < q:
                     hk[b, l, h] = 0

@@ -174,6 +174,10 @@ def main():
     ap.add_argument("--focus-heads", default="", help="heads whose single mask costs the most, e.g. '0.7,0.6,0.4,5.3'"
                     " (layer.head): each head-masked example also masks one of them with --focus-head-p")
     ap.add_argument("--focus-head-p", type=float, default=0.0)
+    ap.add_argument("--focus-only", action="store_true", help="with --focus-heads: a head-masked example masks only"
+                    " one focus head (no random head masks elsewhere)")
+    ap.add_argument("--train-only", default="", help="comma-separated parameter-name prefixes (e.g. 'model.layers.0.'):"
+                    " every other parameter is frozen")
     ap.add_argument("--teacher", default=None, help="with --distill: an exported model directory whose full model"
                     " (frozen) is the skipped paths' teacher, instead of the model being trained")
     ap.add_argument("--anchor", type=float, default=0.0, help="with --teacher: on batches that skip nothing, add W"
@@ -237,8 +241,14 @@ def main():
     # the copies get optimizer groups of their own only when their lr differs (checkpoints of older runs keep 2 groups)
     copies = {f"model.layers.{i}." for i, (_, c) in enumerate(layer_sources(a.layers - len(grow), sorted(grow)))
               if c and a.grow_lr_mult != 1.0}
+    train_only = [x for x in a.train_only.split(",") if x]
+    if train_only:
+        for n, p in model.named_parameters():
+            p.requires_grad_(any(n.startswith(x) for x in train_only))
+        if not any(p.requires_grad for p in model.parameters()):
+            ap.error(f"--train-only: no parameter name starts with {train_only}")
     in_copy = {n: any(n.startswith(c) for c in copies) for n, _ in model.named_parameters()}
-    groups = [{"params": [p for n, p in model.named_parameters() if in_copy[n] == copy and (p.dim() >= 2) == matrix],
+    groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and in_copy[n] == copy and (p.dim() >= 2) == matrix],
                "weight_decay": a.wd if matrix else 0.0, "lr_mult": a.grow_lr_mult if copy else 1.0}
               for copy in (False, True) for matrix in (True, False)]
     groups = [g for g in groups if g["params"]]
@@ -314,7 +324,7 @@ def main():
             ids, tgt = collate(examples, order[state["pos"]])
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
                                        a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac,
-                                       focus_heads, a.focus_head_p)
+                                       focus_heads, a.focus_head_p, a.focus_only)
             logits = model(ids, None, None, *masks)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
             if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
