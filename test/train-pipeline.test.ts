@@ -4,8 +4,9 @@
  * and exported must answer exactly as the model it grew from (through the project's onnxruntime
  * runtime), and so must one whose query heads are split in two (--split-heads), with and without
  * the copies of a head masked; --teacher is loaded, --grow-lr-mult reaches the copy's optimizer groups, and a rerun of
- * the same command resumes from the checkpoint; --train-only leaves every other weight as it was, and --focus-only
- * masks one focus head per head-masked example and nothing else. Needs python3-torch (installed by .ci/run).
+ * the same command resumes from the checkpoint; --train-only leaves every other weight as it was, --focus-only
+ * masks one focus head per head-masked example and nothing else, and --on-policy trains on the masked model's own
+ * greedy text (generated under the batch's masks, as under the same plans). Needs python3-torch (installed by .ci/run).
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,12 +112,12 @@ describe('train.py + export.py', () => {
     usageError(['--split-heads', '2'], /--split-heads needs --init-from/);
   });
 
-  it('--train-only trains layer 0 alone (every other weight stays the teacher\'s); --focus-only masks one focus head per example', () => {
+  it('--train-only trains layer 0 alone (every other weight stays the teacher\'s), here on its own masked text (--on-policy); --focus-only masks one focus head per example', () => {
     const out = join(work, 'layer0');
     run(PY, [
       'models/train/train.py', '--data', data, '--tokenizer', DEFAULT, '--out', out, '--layers', '16', '--head-dim', '20', '--max-pos', '1024',
       '--init-from', DEFAULT, '--teacher', DEFAULT, '--distill', '1', '--anchor', '1', '--train-only', 'model.layers.0.',
-      '--full-frac', '0', '--heads-only-frac', '1', '--focus-heads', '0.7,0.6', '--focus-head-p', '1', '--focus-only',
+      '--full-frac', '0', '--heads-only-frac', '1', '--focus-heads', '0.7,0.6', '--focus-head-p', '1', '--focus-only', '--on-policy', '1',
       '--dev-count', '2', '--batch-tokens', '1024', '--threads', '1', '--warmup', '1', '--steps', '2', '--lr', '1e-3', '--seed', '5',
     ]);
     // layer 0's 7 weight matrices and 2 norms; nothing else reaches the optimizer
@@ -124,7 +125,7 @@ describe('train.py + export.py', () => {
     const check = `
 import json, sys, random, torch
 sys.path.insert(0, 'models/train')
-from model import Llama
+from model import Llama, greedy
 from grow import init_from_exported
 from skips import sample_train_masks
 cfg = json.load(open('${DEFAULT}/config.json'))
@@ -140,11 +141,18 @@ for _ in range(20):
         z = (hk[b] == 0).nonzero().tolist()
         assert len(z) == 1, z
         zeros.add(tuple(z[0]))
-print(json.dumps({"moved": moved, "zeros": sorted(zeros)}))
+keep = (torch.ones(2, 16), torch.ones(2, 16), torch.ones(2, 16, 8))
+keep[2][1, 0, 7] = 0
+prompts = [[1, 5, 6, 7], [1, 8, 9]]
+by_masks = greedy(ref, prompts, max_new=8, masks=keep)
+by_plans = greedy(ref, prompts, max_new=8, plans=[{}, {"maskHeads": {"0": [7]}}])
+print(json.dumps({"moved": moved, "zeros": sorted(zeros), "same": by_masks == by_plans}))
 `;
-    const r = JSON.parse(run(PY, ['-c', check, join(out, 'ckpt.pt')])) as { moved: string[]; zeros: number[][] };
+    const r = JSON.parse(run(PY, ['-c', check, join(out, 'ckpt.pt')])) as { moved: string[]; zeros: number[][]; same: boolean };
     assert.deepEqual(r.moved, ['0'], 'only layer 0 changed');
     assert.deepEqual(r.zeros, [[0, 7], [5, 3]]);
+    assert.ok(r.same, 'greedy under explicit keep masks decodes as under the same plans');
+    usageError(['--on-policy', '1'], /--on-policy needs --teacher/);
     usageError(['--train-only', 'model.nothing.'], /--train-only: no parameter name starts with/);
   });
 });

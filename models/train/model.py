@@ -180,9 +180,10 @@ def plan_masks(plans, cfg):
 
 
 @torch.no_grad()
-def greedy(model, prompts, max_new=120, eos=2, plans=None, batch=64):
+def greedy(model, prompts, max_new=120, eos=2, plans=None, batch=64, masks=None):
     """Greedy decode of token-id prompts with a KV cache (left padding). Returns generated ids
-    (without the eos) per prompt."""
+    (without the eos) per prompt. Skips: plans (SkipPlan dicts), or masks (keep masks (B,L),
+    (B,L), (B,L,H) over all prompts, as sample_train_masks draws them)."""
     model.eval()
     outs = []
     for s in range(0, len(prompts), batch):
@@ -196,9 +197,12 @@ def greedy(model, prompts, max_new=120, eos=2, plans=None, batch=64):
             kb[i, : n - len(p)] = -1e9  # finite: an all-masked pad row must not turn into NaN
         valid = (kb == 0).long()
         pos = (valid.cumsum(1) - 1).clamp(min=0)
-        masks = plan_masks(plans[s:s + batch], model.cfg) if plans is not None else (None, None, None)
+        if masks is not None:
+            keep = tuple(m[s:s + batch] for m in masks)
+        else:
+            keep = plan_masks(plans[s:s + batch], model.cfg) if plans is not None else (None, None, None)
         caches = [dict() for _ in model.model.layers]
-        logits = model(ids, pos, kb, *masks, caches=caches)
+        logits = model(ids, pos, kb, *keep, caches=caches)
         nxt = logits[:, -1].argmax(-1)
         cur = pos[:, -1]
         gen = [[] for _ in range(B)]
@@ -216,7 +220,7 @@ def greedy(model, prompts, max_new=120, eos=2, plans=None, batch=64):
             if cur.max().item() >= model.cfg["max_position_embeddings"]:
                 break
             kb = torch.cat([kb, torch.zeros(B, 1)], dim=1)
-            logits = model(nxt.view(B, 1), cur.view(B, 1), kb, *masks, caches=caches)
+            logits = model(nxt.view(B, 1), cur.view(B, 1), kb, *keep, caches=caches)
             nxt = logits[:, -1].argmax(-1)
         outs.extend(gen)
     return outs

@@ -83,6 +83,9 @@
 #                     40,000 hard problems of seed HARD13_SEED [41] + 10,000 standard of seed STD13_SEED [42]; 40% of
 #                     batches full, 60% masking exactly one layer-0 head per example (FOCUS13, heads 4, 6, 7 twice
 #                     as often as the others; no other masks, no sublayer skips), peak lr LR13 [3e-4], BUDGET13_MIN [45] min
+#   Phase 13b (stage train13b; RUN13B [models/train/runs/phase13b]): phase 13 with on-policy distillation: every
+#                     head-masked batch decodes its prompts greedily under its masks (no gradient) and learns the
+#                     teacher's KL on that text alone (--on-policy 1.0); peak lr LR13B [1e-4], BUDGET13B_MIN [40] min
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -282,6 +285,15 @@ if has train13; then
     --dev-min 15 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
     --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
     --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1313
+fi
+if has train13b; then
+  echo "== train, phase 13b: phase 13 on the masked model's own text (log: ${RUN13B:-models/train/runs/phase13b}/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13B:-models/train/runs/phase13b}" --data "$D13" \
+    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
+    --dev-count 120 --batch-tokens 2048 --lr "${LR13B:-1e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13B_MIN:-40}" \
+    --dev-min 100 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
+    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
+    --on-policy 1.0 --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1314
 fi
 if has export; then
   echo "== export -> $OUT"

@@ -122,6 +122,17 @@ def distill_loss(model, ids, tgt, logits, teacher_model=None):
     return F.kl_div(s, t, log_target=True, reduction="batchmean")
 
 
+def on_policy_batch(model, examples, b, masks, eos):
+    """The batch's prompts with the masked model's own greedy completions (no gradient) in place of
+    the worked solutions, collated as `collate` does: what on-policy distillation trains on."""
+    prompts = [examples[i][0][:examples[i][1]] for i in b]
+    with torch.no_grad():
+        gens = greedy(model, prompts, max_new=MAX_NEW, eos=eos, batch=len(b), masks=masks)
+    model.train()
+    seqs = [(p + g + ([eos] if len(g) < MAX_NEW else []), len(p)) for p, g in zip(prompts, gens)]
+    return collate(seqs, list(range(len(seqs))))
+
+
 def full_masks(model, B):
     L, H = len(model.model.layers), model.model.layers[0].self_attn.h
     return torch.ones(B, L), torch.ones(B, L), torch.ones(B, L, H)
@@ -176,6 +187,10 @@ def main():
     ap.add_argument("--focus-head-p", type=float, default=0.0)
     ap.add_argument("--focus-only", action="store_true", help="with --focus-heads: a head-masked example masks only"
                     " one focus head (no random head masks elsewhere)")
+    ap.add_argument("--on-policy", type=float, default=0.0, help="with --teacher: the share of the batches that mask"
+                    " or skip anything whose completions are the masked model's own greedy ones (no gradient), their"
+                    " loss the teacher's KL alone (on-policy distillation): the errors that compound in a masked"
+                    " path's own text are what it learns from")
     ap.add_argument("--train-only", default="", help="comma-separated parameter-name prefixes (e.g. 'model.layers.0.'):"
                     " every other parameter is frozen")
     ap.add_argument("--teacher", default=None, help="with --distill: an exported model directory whose full model"
@@ -220,6 +235,8 @@ def main():
             ap.error(f"--focus-heads: {l}.{h} is outside the model ({a.layers} layers of {a.heads} heads)")
     model = Llama(cfg)
     teacher_model = None
+    if a.on_policy > 0 and not a.teacher:
+        ap.error("--on-policy needs --teacher")
     if a.anchor > 0 and not a.teacher:
         ap.error("--anchor needs --teacher")
     if a.teacher:
@@ -304,6 +321,7 @@ def main():
             p = max(p, (time.time() - state["wall_start"]) / max(1.0, deadline - state["wall_start"]))
         return p
     plan_rng = random.Random(a.seed + 2)
+    policy_rng = random.Random(a.seed + 3)
     dev_plans = [random_core_plan(cfg, 0.25, plan_rng) for _ in dev]
     model.train()
     last_ckpt = last_dev = time.time()
@@ -325,12 +343,19 @@ def main():
             masks = sample_train_masks(ids.shape[0], cfg, rng, a.full_frac, a.heads_only_frac, a.core_mode,
                                        a.layer0_head_p, (a.core_min, a.core_max), fixed_cores, a.fixed_core_frac,
                                        focus_heads, a.focus_head_p, a.focus_only)
-            logits = model(ids, None, None, *masks)
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
-            if a.distill > 0 and any(bool((m < 1).any()) for m in masks):
-                loss = loss + a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
-            elif a.anchor > 0:
-                loss = loss + a.anchor * distill_loss(model, ids, tgt, logits, teacher_model)
+            skipped = any(bool((m < 1).any()) for m in masks)
+            if skipped and a.on_policy > 0 and policy_rng.random() < a.on_policy:
+                # on-policy distillation: the masked model's own text, the teacher's KL alone
+                ids, tgt = on_policy_batch(model, examples, order[state["pos"]], masks, EOS)
+                logits = model(ids, None, None, *masks)
+                loss = a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
+            else:
+                logits = model(ids, None, None, *masks)
+                loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+                if a.distill > 0 and skipped:
+                    loss = loss + a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
+                elif a.anchor > 0:
+                    loss = loss + a.anchor * distill_loss(model, ids, tgt, logits, teacher_model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
