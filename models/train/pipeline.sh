@@ -86,6 +86,8 @@
 #   Phase 13b (stage train13b; RUN13B [models/train/runs/phase13b]): phase 13 with on-policy distillation: every
 #                     head-masked batch decodes its prompts greedily under its masks (no gradient) and learns the
 #                     teacher's KL on that text alone (--on-policy 1.0); peak lr LR13B [1e-4], BUDGET13B_MIN [40] min
+#                     (13 stopped at step 586, 13b run once, 7 Dec: the full model gained 2.6 points through layer 0 and
+#                     layer 0 head 7 still cost 4.4, head 6 3.6; not kept, see the model card)
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
