@@ -153,6 +153,7 @@ print(json.dumps({"moved": moved, "zeros": sorted(zeros), "same": by_masks == by
     assert.deepEqual(r.zeros, [[0, 7], [5, 3]]);
     assert.ok(r.same, 'greedy under explicit keep masks decodes as under the same plans');
     usageError(['--on-policy', '1'], /--on-policy needs --teacher/);
+    usageError(['--anchor-only'], /--anchor-only needs --anchor/);
     usageError(['--train-only', 'model.nothing.'], /--train-only: no parameter name starts with/);
   });
 });

@@ -88,6 +88,9 @@
 #                     teacher's KL on that text alone (--on-policy 1.0); peak lr LR13B [1e-4], BUDGET13B_MIN [40] min
 #                     (13 stopped at step 586, 13b run once, 7 Dec: the full model gained 2.6 points through layer 0 and
 #                     layer 0 head 7 still cost 4.4, head 6 3.6; not kept, see the model card)
+#   Phase 13c (stage train13c; RUN13C [models/train/runs/phase13c]): phase 13b with --anchor-only: the batches that mask
+#                     nothing learn the teacher's KL alone (no cross-entropy), so the full model is held at the teacher
+#                     and only the masked paths can move; BUDGET13C_MIN [60] min
 #   RUN_DIR [models/train/runs/hard]  OUT_DIR [models/default]  TOKENIZER_DIR [models/train/data5/tokenizer]
 #   (phases 1-4 ran with RUN_DIR=models/train/runs/default and TOKENIZER_DIR=models/train/data/tokenizer)
 #   EVAL_COUNT [2000]  test problems for the accuracy table; SUITE_COUNT [500] for the skip suite
@@ -296,6 +299,15 @@ if has train13b; then
     --dev-min 100 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
     --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
     --on-policy 1.0 --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1314
+fi
+if has train13c; then
+  echo "== train, phase 13c: phase 13b with the full model held at the teacher (log: ${RUN13C:-models/train/runs/phase13c}/train.log.jsonl)"
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13C:-models/train/runs/phase13c}" --data "$D13" \
+    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
+    --dev-count 120 --batch-tokens 2048 --lr "${LR13B:-1e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13C_MIN:-60}" \
+    --dev-min 1000 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
+    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
+    --on-policy 1.0 --distill 1.0 --anchor "${ANCHOR13:-1.0}" --anchor-only --seed 1315
 fi
 if has export; then
   echo "== export -> $OUT"

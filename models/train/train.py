@@ -191,6 +191,8 @@ def main():
                     " or skip anything whose completions are the masked model's own greedy ones (no gradient), their"
                     " loss the teacher's KL alone (on-policy distillation): the errors that compound in a masked"
                     " path's own text are what it learns from")
+    ap.add_argument("--anchor-only", action="store_true", help="with --anchor: batches that skip nothing learn the"
+                    " teacher's KL alone, no cross-entropy, so the full model is held at the teacher")
     ap.add_argument("--train-only", default="", help="comma-separated parameter-name prefixes (e.g. 'model.layers.0.'):"
                     " every other parameter is frozen")
     ap.add_argument("--teacher", default=None, help="with --distill: an exported model directory whose full model"
@@ -237,6 +239,8 @@ def main():
     teacher_model = None
     if a.on_policy > 0 and not a.teacher:
         ap.error("--on-policy needs --teacher")
+    if a.anchor_only and a.anchor <= 0:
+        ap.error("--anchor-only needs --anchor")
     if a.anchor > 0 and not a.teacher:
         ap.error("--anchor needs --teacher")
     if a.teacher:
@@ -355,7 +359,7 @@ def main():
                 if a.distill > 0 and skipped:
                     loss = loss + a.distill * distill_loss(model, ids, tgt, logits, teacher_model)
                 elif a.anchor > 0:
-                    loss = loss + a.anchor * distill_loss(model, ids, tgt, logits, teacher_model)
+                    loss = (0 if a.anchor_only else loss) + a.anchor * distill_loss(model, ids, tgt, logits, teacher_model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
