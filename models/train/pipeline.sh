@@ -282,32 +282,27 @@ if has data13; then
   echo "== data for phase 13 (hard seed ${HARD13_SEED:-41}, standard seed ${STD13_SEED:-42}) in $D13"
   fine_tune_data "$D13" "${INIT13:-models/default}" "${HARD13_SEED:-41}" "${STD13_SEED:-42}" 0 0 40000 10000
 fi
+phase13() {  # RUN LR BUDGET_MIN DEV_MIN SEED [FLAG...]: layer 0 alone learns to spare each of its heads (phase 13's recipe) + the stage's flags
+  local run=$1 lr=$2 budget=$3 dev=$4 seed=$5
+  shift 5
+  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "$run" --data "$D13" \
+    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
+    --dev-count 120 --batch-tokens 2048 --lr "$lr" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "$budget" \
+    --dev-min "$dev" --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
+    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
+    --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed "$seed" "$@"
+}
 if has train13; then
   echo "== train, phase 13: layer 0 alone learns to spare each of its heads (log: ${RUN13:-models/train/runs/phase13}/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13:-models/train/runs/phase13}" --data "$D13" \
-    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
-    --dev-count 120 --batch-tokens 2048 --lr "${LR13:-3e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13_MIN:-45}" \
-    --dev-min 15 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
-    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
-    --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1313
+  phase13 "${RUN13:-models/train/runs/phase13}" "${LR13:-3e-4}" "${BUDGET13_MIN:-45}" 15 1313
 fi
 if has train13b; then
   echo "== train, phase 13b: phase 13 on the masked model's own text (log: ${RUN13B:-models/train/runs/phase13b}/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13B:-models/train/runs/phase13b}" --data "$D13" \
-    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
-    --dev-count 120 --batch-tokens 2048 --lr "${LR13B:-1e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13B_MIN:-40}" \
-    --dev-min 100 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
-    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
-    --on-policy 1.0 --distill 1.0 --anchor "${ANCHOR13:-1.0}" --seed 1314
+  phase13 "${RUN13B:-models/train/runs/phase13b}" "${LR13B:-1e-4}" "${BUDGET13B_MIN:-40}" 100 1314 --on-policy 1.0
 fi
 if has train13c; then
   echo "== train, phase 13c: phase 13b with the full model held at the teacher (log: ${RUN13C:-models/train/runs/phase13c}/train.log.jsonl)"
-  OMP_WAIT_POLICY=PASSIVE "$PY" models/train/train.py --tokenizer "$D13/tokenizer" --out "${RUN13C:-models/train/runs/phase13c}" --data "$D13" \
-    --init-from "${INIT13:-models/default}" --teacher "${INIT13:-models/default}" --layers 16 --max-pos 1024 --head-dim 20 \
-    --dev-count 120 --batch-tokens 2048 --lr "${LR13B:-1e-4}" --min-lr-frac 0.1 --warmup 30 --wd 0 --budget-min "${BUDGET13C_MIN:-60}" \
-    --dev-min 1000 --full-frac 0.4 --heads-only-frac 0.6 --train-only "${TRAIN_ONLY13:-model.layers.0.}" \
-    --focus-heads "${FOCUS13:-0.4,0.6,0.7,0.4,0.6,0.7,0.5,0.0,0.1,0.2,0.3}" --focus-head-p 1.0 --focus-only \
-    --on-policy 1.0 --distill 1.0 --anchor "${ANCHOR13:-1.0}" --anchor-only --seed 1315
+  phase13 "${RUN13C:-models/train/runs/phase13c}" "${LR13B:-1e-4}" "${BUDGET13C_MIN:-60}" 1000 1315 --on-policy 1.0 --anchor-only
 fi
 if has export; then
   echo "== export -> $OUT"
