@@ -154,6 +154,7 @@ print(json.dumps({"moved": moved, "zeros": sorted(zeros), "same": by_masks == by
     assert.ok(r.same, 'greedy under explicit keep masks decodes as under the same plans');
     usageError(['--on-policy', '1'], /--on-policy needs --teacher/);
     usageError(['--anchor-only'], /--anchor-only needs --anchor/);
+    usageError(['--focus-only'], /--focus-only needs --focus-heads/);
     usageError(['--train-only', 'model.nothing.'], /--train-only: no parameter name starts with/);
   });
 });

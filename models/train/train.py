@@ -221,6 +221,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
+    policy_rng = random.Random(a.seed + 3)  # which masked batches go on-policy (--on-policy)
     os.makedirs(a.out, exist_ok=True)
     logf = open(os.path.join(a.out, "train.log.jsonl"), "a")
     tok = Tokenizer.load(os.path.join(a.tokenizer, "tokenizer.json"))
@@ -237,6 +238,8 @@ def main():
             ap.error(f"--focus-heads: {l}.{h} is outside the model ({a.layers} layers of {a.heads} heads)")
     model = Llama(cfg)
     teacher_model = None
+    if a.focus_only and not a.focus_heads:
+        ap.error("--focus-only needs --focus-heads")
     if a.on_policy > 0 and not a.teacher:
         ap.error("--on-policy needs --teacher")
     if a.anchor_only and a.anchor <= 0:
@@ -289,6 +292,8 @@ def main():
         state.setdefault("wall_start", time.time() - state["elapsed"])
         torch.set_rng_state(ck["torch_rng"])
         rng.setstate(ck["py_rng"])
+        if "policy_rng" in ck:  # older checkpoints: a fresh one
+            policy_rng.setstate(ck["policy_rng"])
         log(logf, event="resume", **state)
         phase = a.phase or a.data
         if a.restart_schedule and state.get("restart_data") != phase:  # once per phase: reruns resume
@@ -306,7 +311,7 @@ def main():
     def save():
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state, "cfg": cfg,
-                    "torch_rng": torch.get_rng_state(), "py_rng": rng.getstate()}, tmp)
+                    "torch_rng": torch.get_rng_state(), "py_rng": rng.getstate(), "policy_rng": policy_rng.getstate()}, tmp)
         os.replace(tmp, ckpt_path)
 
     budget = a.budget_min * 60
@@ -325,7 +330,6 @@ def main():
             p = max(p, (time.time() - state["wall_start"]) / max(1.0, deadline - state["wall_start"]))
         return p
     plan_rng = random.Random(a.seed + 2)
-    policy_rng = random.Random(a.seed + 3)
     dev_plans = [random_core_plan(cfg, 0.25, plan_rng) for _ in dev]
     model.train()
     last_ckpt = last_dev = time.time()
