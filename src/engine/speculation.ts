@@ -14,6 +14,7 @@ import { planCost } from '../plans/cost.ts';
 import { coreKey, FULL_PLAN, planKey, type PlanShape, type SkipPlan } from '../plans/plan.ts';
 import { processesLogits } from '../sampling/logit-processors.ts';
 import type { SpeculativeConfig } from '../model/runner-types.ts';
+import { LruMap } from '../util/lru-map.ts';
 import type { GenerationRequest } from './types.ts';
 
 export function eligibleForSpeculation(req: GenerationRequest, plans: readonly SkipPlan[]): boolean {
@@ -48,24 +49,19 @@ export function draftOnCore(draft: SkipPlan, core: SkipPlan): SkipPlan {
  * the model worker anew each time. Explicit plans make cores without limit: the most recent `kept`.
  */
 export class CoreDrafts {
-  private readonly byCore = new Map<string, SpeculativeConfig>();
+  private readonly byCore: LruMap<string, SpeculativeConfig>;
 
   constructor(
     private readonly base: SpeculativeConfig,
-    private readonly kept = 64,
-  ) {}
+    kept = 64,
+  ) {
+    this.byCore = new LruMap(kept);
+  }
 
   /** The config of the core whose key is `key`. */
   config(key: string, core: SkipPlan): SpeculativeConfig {
     let cfg = this.byCore.get(key);
-    if (cfg) {
-      // Most recently used last.
-      this.byCore.delete(key);
-      this.byCore.set(key, cfg);
-      return cfg;
-    }
-    if (this.byCore.size >= this.kept) this.byCore.delete(this.byCore.keys().next().value!);
-    this.byCore.set(key, (cfg = { ...this.base, draft: draftOnCore(this.base.draft, core) }));
+    if (!cfg) this.byCore.set(key, (cfg = { ...this.base, draft: draftOnCore(this.base.draft, core) }));
     return cfg;
   }
 }
