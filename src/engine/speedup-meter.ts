@@ -163,7 +163,7 @@ export class SpeedupMeter {
    */
   async probeVerify(rows: number, tokens: number, context: number, logits: 'none' | 'all', budget = true): Promise<{ denseMs: number; spentMs: number }> {
     const t0 = this.now();
-    const pool = await this.poolFor(rows, context);
+    const pool = await this.poolFor(rows, context, tokens);
     const out = await this.runner.step(pool.map((r, i) => ({ seq: r.seq, tokens: Array.from({ length: tokens }, (_, t) => filler(r.context + t + i)), plan: FULL_PLAN, logits })));
     for (const r of pool) r.context += tokens;
     const spentMs = Math.max(out.runMs, this.now() - t0);
@@ -278,12 +278,14 @@ export class SpeedupMeter {
 
   /**
    * The pool's first `batch` rows (the pool grows to it), each within CONTEXT_SLACK tokens below
-   * `context` (never past the model's context): short rows are topped up together in one step;
+   * `context`, with room for `room` more tokens in the model's context (a verification probe
+   * feeds k + 1 at once; near the end of the context a row that lacks it starts again): short rows
+   * are topped up together in one step;
    * a row far longer than `context` starts again (requests that start short after long ones would
    * otherwise top it up every time, and a decode step's time depends little on context).
    */
-  private async poolFor(batch: number, context: number): Promise<PoolRow[]> {
-    const max = this.runner.info.maxPositions - 2;
+  private async poolFor(batch: number, context: number, room = 1): Promise<PoolRow[]> {
+    const max = this.runner.info.maxPositions - room - 1;
     const want = Math.max(1, Math.min(context, max));
     const slack = Math.max(CONTEXT_SLACK, want / 4);
     while (this.pool.length < batch) this.pool.push({ seq: await this.runner.createSeq(), context: 0 });
