@@ -499,7 +499,7 @@ export class Engine {
   private async releasePrompt(p: ParentRequest): Promise<void> {
     const seq = p.promptSeq!;
     p.promptSeq = null;
-    if (this.prefixCache) await this.prefixCache.retain(p.coreKey, p.req.promptTokens, seq);
+    if (this.prefixCache) await this.prefixCache.retain(p.prefillKey, p.req.promptTokens, seq);
     else await this.o.runner.freeSeq(seq);
   }
 

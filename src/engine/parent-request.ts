@@ -2,7 +2,7 @@
  * A parent request inside the engine: its plans and skip core, its child rows once admitted, its
  * stream of deltas, its timings (for the metrics and the speedup) and the promise of its result.
  */
-import { coreKey, skipCore, type SkipPlan } from '../plans/plan.ts';
+import { coreKey, planKey, skipCore, type SkipPlan } from '../plans/plan.ts';
 import type { SkipserveError } from '../errors.ts';
 import { summarize } from './best-of-n.ts';
 import type { BeamSearch } from './beam-search.ts';
@@ -17,8 +17,12 @@ let nextId = 1;
 
 export class ParentRequest {
   readonly id = nextId++;
+  /** What every candidate's plan shares: the sublayers they all skip and the heads they all mask; the prompt is prefilled under it. */
   readonly core: SkipPlan;
+  /** The key of the core's sublayers (head masks excluded): rows with equal keys batch together. */
   readonly coreKey: string;
+  /** The key of the whole core, shared head masks included: the prompt's keys and values depend on all of it (the prefix cache's key). */
+  readonly prefillKey: string;
   readonly n: number;
   /** Admission priority (lower first). */
   readonly priority: number;
@@ -71,6 +75,7 @@ export class ParentRequest {
     this.promptScores = req.promptLogprobs === null ? [] : req.promptTokens.map(() => null);
     this.core = skipCore(plans);
     this.coreKey = coreKey(this.core);
+    this.prefillKey = planKey(this.core);
     this.result = new Promise((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;

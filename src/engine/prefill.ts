@@ -7,7 +7,8 @@
  * A request that asked for its prompt's logprobs (echo) has each chunk's positions scored in the
  * runtime, the token after each one as the target (the next chunk's first for a chunk's last).
  * With a prefix cache (prefix-cache.ts), a prompt starts from the longest prefix cached under its
- * core, or waits for an earlier prompt being fed that will leave more of it there.
+ * core (shared head masks included: `prefillKey`), or waits for an earlier prompt being fed that will
+ * leave more of it there.
  */
 import type { ModelRunner, StepRow } from '../model/runner-types.ts';
 import type { ParentRequest } from './parent-request.ts';
@@ -16,7 +17,7 @@ import { sharedPrefix, type PrefixCache } from './prefix-cache.ts';
 export class ChunkedPrefill {
   private readonly active: ParentRequest[] = [];
   /**
-   * Prompts waiting for an earlier prompt being fed under the same core that starts like them:
+   * Prompts waiting for an earlier prompt being fed under the same plan that starts like them:
    * once it is done and cached, they copy the prefix they share instead of computing it beside it
    * (a burst of requests with one system prompt or one set of few-shot examples computes it once).
    */
@@ -44,9 +45,9 @@ export class ChunkedPrefill {
     const cache = this.cache;
     if (!cache || p.req.promptLogprobs !== null) return null;
     let best: ParentRequest | null = null;
-    let most = Math.max(cache.minTokens - 1, cache.reusable(p.coreKey, p.req.promptTokens));
+    let most = Math.max(cache.minTokens - 1, cache.reusable(p.prefillKey, p.req.promptTokens));
     for (const q of this.active) {
-      const n = q.coreKey === p.coreKey ? sharedPrefix(q.req.promptTokens, p.req.promptTokens) : 0;
+      const n = q.prefillKey === p.prefillKey ? sharedPrefix(q.req.promptTokens, p.req.promptTokens) : 0;
       if (n > most && 2 * n >= q.req.promptTokens.length) [best, most] = [q, n];
     }
     return best;
@@ -58,7 +59,7 @@ export class ChunkedPrefill {
    * its positions is scored as it is fed).
    */
   private async begin(p: ParentRequest): Promise<void> {
-    const hit = this.cache && p.req.promptLogprobs === null ? await this.cache.lookup(p.coreKey, p.req.promptTokens) : null;
+    const hit = this.cache && p.req.promptLogprobs === null ? await this.cache.lookup(p.prefillKey, p.req.promptTokens) : null;
     p.promptSeq = hit ? hit.seq : await this.runner.createSeq();
     p.prefilled = p.cachedTokens = hit?.reused ?? 0;
     this.active.push(p);

@@ -1,9 +1,12 @@
 /**
  * Automatic prefix caching (vLLM's APC, llama.cpp's `cache_prompt`): the KV of prompts already
- * prefilled is kept, per skip core, and a new prompt that starts with the same tokens copies that
+ * prefilled is kept, per prefill plan (a request's skip core with the head masks all its candidates
+ * share: ParentRequest's `prefillKey`), and a new prompt that starts with the same tokens copies that
  * prefix instead of computing it. Keys and values of a position depend only on the tokens before it
- * and on the sublayers that ran, so a prefix prefilled under the same skip core is exactly the one
- * the new prompt would compute (up to float rounding of the run's shapes).
+ * and on the sublayers and heads that ran, so a prefix prefilled under the same plan is exactly the
+ * one the new prompt would compute (up to float rounding of the run's shapes). (Keyed by the
+ * sublayers alone, a prompt prefilled with a head masked answered a later request that masks
+ * another head, or none, from the wrong keys and values: test/api-prefix-cache-differential.test.ts.)
  *
  * Entries are whole prompts, least recently used dropped first beyond a budget of cached positions
  * (each prompt counted as the runtime allocates its KV: rounded up to a power of two).

@@ -1,0 +1,175 @@
+/**
+ * Differential testing of greedy completions (fast-check): draws requests (a prompt from the given
+ * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
+ * taken from the reference server's answer, include_stop_str_in_output, a shared skip core with
+ * head masks per candidate, one to three requests at once), sends each to a reference server and to
+ * the server under test, and asserts every choice comes back the same: text, finish reason,
+ * log-probabilities, usage. Where the texts differ, the reference server's two best
+ * log-probabilities at the first differing token must be a near tie (another batch or run shape sums
+ * in another order), else the property fails.
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import OpenAI from 'openai';
+import type { TestServer } from './start-server.ts';
+
+type Logprobs = { tokens: string[]; token_logprobs: (number | null)[]; top_logprobs: (Record<string, number> | null)[] | null };
+interface Choice {
+  text: string;
+  finish: string | null;
+  logprobs: Logprobs | null;
+}
+interface Answer {
+  choices: Choice[];
+  usage: unknown;
+}
+
+/** Skip cores of a 4-layer model that the draws share among a request's candidates. */
+const CORES = [{ skip_attention: [2] }, { skip_mlp: [3] }, { skip_attention: [0], skip_mlp: [1] }, { skip_attention: [1, 3] }];
+const drawn = (prompt: fc.Arbitrary<number[]>) => fc.record({
+  prompt,
+  maxTokens: fc.integer({ min: 1, max: 48 }),
+  n: fc.integer({ min: 1, max: 3 }),
+  stream: fc.boolean(),
+  logprobs: fc.integer({ min: 0, max: 2 }),
+  echo: fc.boolean(),
+  ignoreEos: fc.boolean(),
+  stop: fc.option(fc.record({ at: fc.nat(), len: fc.integer({ min: 1, max: 3 }) }), { nil: undefined }),
+  stopToken: fc.option(fc.nat(), { nil: undefined }),
+  includeStop: fc.boolean(),
+  core: fc.option(fc.integer({ min: 0, max: CORES.length - 1 }), { nil: undefined }),
+  heads: fc.array(fc.option(fc.record({ layer: fc.integer({ min: 0, max: 3 }), head: fc.integer({ min: 0, max: 3 }) }), { nil: undefined }), { minLength: 3, maxLength: 3 }),
+});
+type Drawn = ReturnType<typeof drawn> extends fc.Arbitrary<infer T> ? T : never;
+
+/** The request body for a draw (max_tokens within the context: the prompt has a BOS token too); `probe` leaves out what is taken from the reference answer (stop string, stop token). */
+function body(model: string, context: number, d: Drawn, probe: { text: string; tokens: number[] } | null): Record<string, unknown> {
+  const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: Math.min(d.maxTokens, context - 1 - d.prompt.length), n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs };
+  if (d.core !== undefined) {
+    const plans = d.heads.slice(0, d.n).map((h) => ({ ...CORES[d.core!], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
+    r.skip = { policy: 'explicit', plans };
+  }
+  if (probe) {
+    if (d.stop && probe.text.length) {
+      const at = d.stop.at % probe.text.length;
+      r.stop = [probe.text.slice(at, at + d.stop.len)];
+      r.include_stop_str_in_output = d.includeStop;
+    }
+    if (d.stopToken !== undefined && probe.tokens.length) r.stop_token_ids = [probe.tokens[d.stopToken % probe.tokens.length]!];
+  }
+  return r;
+}
+
+/** One request's choices (in index order) and usage, streamed or not. */
+async function send(c: OpenAI, req: Record<string, unknown>, stream: boolean): Promise<Answer> {
+  if (!stream) {
+    const r = await c.completions.create(req as never);
+    return { choices: r.choices.map((x) => ({ text: x.text, finish: x.finish_reason, logprobs: (x.logprobs as unknown as Logprobs) ?? null })), usage: r.usage };
+  }
+  const choices: Choice[] = [];
+  let usage: unknown;
+  const s = (await c.completions.create({ ...req, stream: true, stream_options: { include_usage: true } } as never)) as unknown as AsyncIterable<OpenAI.Completion>;
+  for await (const chunk of s) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const x of chunk.choices) {
+      const ch = (choices[x.index] ??= { text: '', finish: null, logprobs: null });
+      ch.text += x.text;
+      if (x.finish_reason) ch.finish = x.finish_reason;
+      const lp = x.logprobs as unknown as Logprobs | null;
+      if (lp) {
+        ch.logprobs ??= { tokens: [], token_logprobs: [], top_logprobs: lp.top_logprobs ? [] : null };
+        ch.logprobs.tokens.push(...lp.tokens);
+        ch.logprobs.token_logprobs.push(...lp.token_logprobs);
+        if (lp.top_logprobs) ch.logprobs.top_logprobs?.push(...lp.top_logprobs);
+      }
+    }
+  }
+  return { choices, usage };
+}
+
+/**
+ * True when the reference server's two best log-probabilities at generated token `at` of choice `c`
+ * (the same request again, without stop conditions, to `at` + 1 tokens) lie within 1e-3.
+ */
+async function nearTie(a: OpenAI, req: Record<string, unknown>, c: number, at: number): Promise<boolean> {
+  const again = { ...req, echo: false, logprobs: 2, stop: undefined, stop_token_ids: undefined, ignore_eos: true, max_tokens: at + 1 };
+  const top = ((await a.completions.create(again as never)).choices[c]!.logprobs as unknown as Logprobs).top_logprobs?.[at];
+  if (!top) return false;
+  const [p, q] = Object.values(top).sort((u, v) => v - u);
+  return q !== undefined && p! - q < 1e-3;
+}
+
+/** A request for a message: the prompt by its length. */
+const show = (req: Record<string, unknown>) => JSON.stringify({ ...req, model: undefined, prompt: (req.prompt as number[][])[0]!.join(" ") });
+/** Usage without the cached prompt tokens: requests side by side may find the cache in another state on each server. */
+const withoutCache = (u: unknown) => ({ ...(u as object), prompt_tokens_details: undefined });
+
+export interface DifferentialOptions {
+  /** The prompts (token ids) to draw from. */
+  prompts: fc.Arbitrary<number[]>;
+  numRuns: number;
+  seed: number;
+}
+
+/**
+ * Runs the property: `tested` answers every drawn request as `reference` does. DIFFERENTIAL_RUNS=N in
+ * the environment runs N draws from a random seed instead (a soak; the seed is in the failure report).
+ */
+export async function assertGreedyAlike(reference: TestServer, tested: TestServer, o: DifferentialOptions): Promise<{ compared: number; ties: number; cachedTokens: number }> {
+  const client = (s: TestServer) => new OpenAI({ baseURL: `${s.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const [a, b] = [client(reference), client(tested)];
+  const model = reference.ctx.model.info.id;
+  const context = reference.ctx.model.info.maxPositions;
+  let ties = 0;
+  let compared = 0;
+  /** Prompt tokens the tested server took from its prefix cache, over the compared requests. */
+  let cachedTokens = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(drawn(o.prompts), { minLength: 1, maxLength: 3 }), async (draws) => {
+      // The probe: the reference answer without stop conditions, to take a stop string and a stop token from.
+      // Both servers answer it (and so hold the same prompts in their prefix caches).
+      const probes = await Promise.all(
+        draws.map(async (d) => {
+          const [r] = await Promise.all([a, b].map((s) => s.completions.create({ ...body(model, context, d, null), echo: false } as never)));
+          const first = r!.choices[0]!;
+          return { text: first.text, tokens: reference.ctx.model.tokenizer.encode(first.text, false) };
+        }),
+      );
+      const reqs = draws.map((d, i) => body(model, context, d, probes[i]!));
+      // One to three requests at once on each server: side by side, they batch together.
+      const [want, got] = await Promise.all([Promise.all(reqs.map((r, i) => send(a, r, draws[i]!.stream))), Promise.all(reqs.map((r, i) => send(b, r, draws[i]!.stream)))]);
+      for (const [i, req] of reqs.entries()) {
+        const [x, y] = [want[i]!, got[i]!];
+        cachedTokens += (y.usage as { prompt_tokens_details?: { cached_tokens?: number } } | undefined)?.prompt_tokens_details?.cached_tokens ?? 0;
+        assert.equal(y.choices.length, x.choices.length);
+        for (const [c, cx] of x.choices.entries()) {
+          const cy = y.choices[c]!;
+          compared++;
+          if (cy.text !== cx.text) {
+            // Only a near tie may part them: at the first token where they differ (echoed prompt tokens first).
+            const [tx, ty] = [cx.logprobs!.tokens, cy.logprobs!.tokens];
+            let at = 0;
+            while (at < tx.length && tx[at] === ty[at]) at++;
+            assert.ok(await nearTie(a, req, c, at - (draws[i]!.echo ? draws[i]!.prompt.length : 0)), `request ${show(req)} (with ${reqs.map((r) => show(r)).join(", ")}) choice ${c}: ${JSON.stringify(cy.text)} vs reference ${JSON.stringify(cx.text)}`);
+            ties++;
+            continue;
+          }
+          assert.equal(cy.finish, cx.finish, `finish of choice ${c}: ${show(req)}`);
+          assert.equal(!!cy.logprobs, !!cx.logprobs);
+          if (cx.logprobs && cy.logprobs) {
+            assert.deepEqual(cy.logprobs.tokens, cx.logprobs.tokens);
+            cx.logprobs.token_logprobs.forEach((l, j) => {
+              const m = cy.logprobs!.token_logprobs[j];
+              assert.ok(l === null ? m === null : Math.abs(l - m!) < 1e-4, `token ${j}: ${m} vs ${l} (${show(req)})`);
+            });
+            assert.equal(cy.logprobs.top_logprobs?.length, cx.logprobs.top_logprobs?.length);
+          }
+        }
+        if (y.choices.every((cy, c) => cy.text === x.choices[c]!.text)) assert.deepEqual(withoutCache(y.usage), withoutCache(x.usage), show(req));
+      }
+    }),
+    process.env.DIFFERENTIAL_RUNS ? { numRuns: Number(process.env.DIFFERENTIAL_RUNS), includeErrorInReport: true } : { numRuns: o.numRuns, seed: o.seed, includeErrorInReport: true },
+  );
+  assert.ok(ties <= compared / 20, `${ties} near ties of ${compared} choices`);
+  return { compared, ties, cachedTokens };
+}
