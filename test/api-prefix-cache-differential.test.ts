@@ -1,4 +1,4 @@
-// The prefix cache, differentially and at random (test/helpers/greedy-differential.ts): greedy
+// The prefix cache, differentially and at random (test/helpers/differential.ts): greedy
 // requests whose prompts share prefixes of three long prompts (cut anywhere, a few tokens added),
 // drawn by fast-check with stop strings and tokens, n, streaming, echo with log-probabilities (the
 // prompt's own, cached or not), shared skip cores with head masks (the cache is per core) and
@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { assertGreedyAlike } from './helpers/greedy-differential.ts';
+import { assertAnswersAlike } from './helpers/differential.ts';
 
 const CKPT = { layers: 4 };
 let uncached: TestServer;
@@ -27,6 +27,6 @@ test('random greedy requests over shared prefixes: a server with the prefix cach
   const prompts = fc
     .record({ base: fc.integer({ min: 0, max: bases.length - 1 }), cut: fc.nat(), tail: fc.array(fc.integer({ min: 3 + 32, max: 3 + 126 }), { maxLength: 6 }) })
     .map(({ base, cut, tail }) => [...bases[base]!.slice(0, 1 + (cut % bases[base]!.length)), ...tail]);
-  const { cachedTokens } = await assertGreedyAlike(uncached, cached, { prompts, numRuns: 100, seed: 48 });
+  const { cachedTokens } = await assertAnswersAlike(uncached, cached, { prompts, numRuns: 100, seed: 48 });
   assert.ok(cachedTokens > 0, 'the cache served some prompts');
 });

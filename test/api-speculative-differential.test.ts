@@ -1,4 +1,4 @@
-// Speculative decoding, differentially and at random (test/helpers/greedy-differential.ts): greedy
+// Speculative decoding, differentially and at random (test/helpers/differential.ts): greedy
 // requests drawn by fast-check (prompts of 1-8 tokens or within 40 of the context's end, stop
 // strings and tokens, n, streaming, echo, logprobs, shared skip cores with head masks, several at
 // once) get the same answer from a server that speculates as from one that does not.
@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { metricValue, startTestServer, type TestServer } from './helpers/start-server.ts';
-import { assertGreedyAlike } from './helpers/greedy-differential.ts';
+import { assertAnswersAlike } from './helpers/differential.ts';
 
 const CKPT = { layers: 4 };
 const SPEC = JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 4 });
@@ -28,6 +28,6 @@ test('random greedy requests: a speculating server answers every choice as the p
   const long = fc.integer({ min: CONTEXT - 40, max: CONTEXT - 2 }).map((len) => Array.from({ length: len }, (_, i) => 3 + 32 + ((i * 37) % 90)));
   const cycles = async () => metricValue(await (await fetch(`${spec.http}/metrics`)).text(), 'skipserve_spec_decode_cycles_total') ?? 0;
   const before = await cycles();
-  await assertGreedyAlike(plain, spec, { prompts: fc.oneof(short, long), numRuns: 100, seed: 47 });
+  await assertAnswersAlike(plain, spec, { prompts: fc.oneof(short, long), numRuns: 100, seed: 47 });
   assert.ok((await cycles()) > before, 'the requests speculated');
 });
