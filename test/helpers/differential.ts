@@ -3,8 +3,9 @@
  * (temperature, top_p, top_k), with `sampled` (a prompt from the given
  * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
  * taken from the reference server's answer, include_stop_str_in_output, a shared skip core with
- * head masks per candidate, one to three requests at once), sends each to a reference server and to
- * the server under test, and asserts every choice comes back the same: text, finish reason,
+ * head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens; one to three
+ * requests at once), sends each to a reference server (never streamed) and to the server under test
+ * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
  * log-probabilities, usage. Where the texts differ, the reference server's two best
  * log-probabilities at the first differing token must be a near tie (another batch or run shape sums
  * in another order), else the property fails; a sampled request has no such excuse (a seed draws
@@ -41,13 +42,20 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   includeStop: fc.boolean(),
   core: fc.option(fc.integer({ min: 0, max: CORES.length - 1 }), { nil: undefined }),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
+  // Logit processors (penalties, a bias, min_p) and min_tokens: such requests decode plainly on a speculating server.
+  processors: fc.option(
+    fc.record({ presence_penalty: fc.constantFrom(0, 0.5, -0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), logit_bias: fc.dictionary(fc.integer({ min: 3 + 32, max: 3 + 126 }).map(String), fc.constantFrom(-100, -5, 5), { maxKeys: 2 }), min_tokens: fc.integer({ min: 0, max: 4 }) }),
+    { nil: undefined, freq: 4 },
+  ),
   heads: fc.array(fc.option(fc.record({ layer: fc.integer({ min: 0, max: 3 }), head: fc.integer({ min: 0, max: 3 }) }), { nil: undefined }), { minLength: 3, maxLength: 3 }),
 });
 type Drawn = ReturnType<typeof drawn> extends fc.Arbitrary<infer T> ? T : never;
 
 /** The request body for a draw (max_tokens within the context: the prompt has a BOS token too); `probe` leaves out what is taken from the reference answer (stop string, stop token). */
 function body(model: string, context: number, d: Drawn, probe: { text: string; tokens: number[] } | null): Record<string, unknown> {
-  const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: Math.min(d.maxTokens, context - 1 - d.prompt.length), n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling };
+  const max = Math.min(d.maxTokens, context - 1 - d.prompt.length);
+  const processors = d.processors && { ...d.processors, min_tokens: Math.min(d.processors.min_tokens, max) };
+  const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: max, n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling, ...processors };
   if (d.core !== undefined) {
     const plans = d.heads.slice(0, d.n).map((h) => ({ ...CORES[d.core!], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
     r.skip = { policy: 'explicit', plans };
@@ -142,7 +150,7 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
       );
       const reqs = draws.map((d, i) => body(model, context, d, probes[i]!));
       // One to three requests at once on each server: side by side, they batch together.
-      const [want, got] = await Promise.all([Promise.all(reqs.map((r, i) => send(a, r, draws[i]!.stream))), Promise.all(reqs.map((r, i) => send(b, r, draws[i]!.stream)))]);
+      const [want, got] = await Promise.all([Promise.all(reqs.map((r) => send(a, r, false))), Promise.all(reqs.map((r, i) => send(b, r, draws[i]!.stream)))]);
       for (const [i, req] of reqs.entries()) {
         const [x, y] = [want[i]!, got[i]!];
         cachedTokens += (y.usage as { prompt_tokens_details?: { cached_tokens?: number } } | undefined)?.prompt_tokens_details?.cached_tokens ?? 0;
@@ -160,7 +168,9 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
             continue;
           }
           assert.equal(cy.finish, cx.finish, `finish of choice ${c}: ${show(req)}`);
-          assert.equal(!!cy.logprobs, !!cx.logprobs);
+          // A stream whose only token ended it (a stop token) sends no log-probabilities; the whole answer an empty list.
+          const some = (l: Logprobs | null) => (l?.tokens.length ?? 0) > 0;
+          assert.equal(some(cy.logprobs), some(cx.logprobs), `log-probabilities of choice ${c}: ${JSON.stringify(cy.logprobs)} vs ${JSON.stringify(cx.logprobs)} (${show(req)})`);
           if (cx.logprobs && cy.logprobs) {
             assert.deepEqual(cy.logprobs.tokens, cx.logprobs.tokens);
             cx.logprobs.token_logprobs.forEach((l, j) => {
