@@ -2,8 +2,8 @@
  * Differential testing of completions (fast-check): draws greedy requests, or seeded sampled ones
  * (temperature, top_p, top_k), with `sampled` (a prompt from the given
  * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
- * taken from the reference server's answer, include_stop_str_in_output, a shared skip core with
- * head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens; one to three
+ * taken from the reference server's answer, include_stop_str_in_output, a skip core shared by the
+ * candidates or one each, head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens; one to three
  * requests at once), sends each to a reference server (never streamed) and to the server under test
  * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
  * log-probabilities, usage. Where the texts differ, the reference server's two best
@@ -41,6 +41,8 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   stopToken: fc.option(fc.nat(), { nil: undefined }),
   includeStop: fc.boolean(),
   core: fc.option(fc.integer({ min: 0, max: CORES.length - 1 }), { nil: undefined }),
+  // Candidates on different cores (as sub-networks and the ensemble run them): the prompt is prefilled under what they share.
+  mixed: fc.boolean(),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
   // Logit processors (penalties, a bias, min_p) and min_tokens: such requests decode plainly on a speculating server.
   processors: fc.option(
@@ -57,7 +59,7 @@ function body(model: string, context: number, d: Drawn, probe: { text: string; t
   const processors = d.processors && { ...d.processors, min_tokens: Math.min(d.processors.min_tokens, max) };
   const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: max, n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling, ...processors };
   if (d.core !== undefined) {
-    const plans = d.heads.slice(0, d.n).map((h) => ({ ...CORES[d.core!], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
+    const plans = d.heads.slice(0, d.n).map((h, i) => ({ ...CORES[(d.core! + (d.mixed ? i : 0)) % CORES.length], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
     r.skip = { policy: 'explicit', plans };
   }
   if (probe) {
