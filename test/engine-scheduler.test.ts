@@ -98,6 +98,25 @@ test('scheduler admits FIFO within max batch and groups rows by skip core', () =
   assert.deepEqual(s.decodeGroups().map((g) => g.length), [2, 1]);
 });
 
+test('a beam search holds its n rows while some of its beams have ended: nothing is admitted into the rows its next step can fill again', () => {
+  type Req = { n: number; coreKey: string; holdsAllRows?: boolean; rows: { finished: boolean }[] };
+  const s = new Scheduler<Req>(3, 4);
+  const beams: Req = { n: 3, coreKey: 'x', holdsAllRows: true, rows: [] };
+  const other: Req = { n: 1, coreKey: 'x', rows: [] };
+  for (const p of [beams, other]) {
+    assert.ok(s.tryReserve());
+    s.enqueue(p);
+  }
+  assert.deepEqual(s.admit(), [beams]);
+  // Two beams ended (a stop string, a length): one live beam, whose next step may choose three continuations again.
+  beams.rows = [{ finished: true }, { finished: false }, { finished: true }];
+  assert.equal(s.rowsInUse(), 3);
+  assert.deepEqual(s.admit(), [], 'the one-row request waits: beside the search it would make a step of 4 rows on a max batch of 3');
+  // (Before, it was admitted and the next step failed every row with "batch of 4 rows exceeds maxBatch 3": test/api-engine-differential.test.ts.)
+  s.remove(beams);
+  assert.deepEqual(s.admit(), [other]);
+});
+
 test('priority: lower is admitted first, equal priorities in arrival order, never overtaking a head that does not fit', () => {
   type Req = { n: number; coreKey: string; rows: { finished: boolean }[]; priority?: number; name: string };
   const s = new Scheduler<Req>(2, 8);

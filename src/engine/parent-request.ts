@@ -35,6 +35,11 @@ export class ParentRequest {
   readonly speculated = { cycles: 0, ms: 0, denseMs: 0 };
   /** Its beam search, once started when it asks for one (its rows are then the live beams). */
   beam: BeamSearch | null = null;
+
+  /** A beam search holds its n rows while it runs: beams that end are replaced by the next step's (Scheduler). */
+  get holdsAllRows(): boolean {
+    return !!this.req.beam;
+  }
   readonly events = new EventQueue<CandidateDelta>();
   readonly result: Promise<GenerationResult>;
   readonly cancellation: Cancellation;

@@ -25,6 +25,11 @@ export interface SchedRequest<R extends SchedRow = SchedRow> {
   readonly groupKey?: string;
   /** Admission priority: lower first (absent: 0). */
   readonly priority?: number;
+  /**
+   * True while it holds all n rows whatever its rows are now (a beam search: its live beams come and
+   * go as beams end, and the next step can bring them back to n).
+   */
+  readonly holdsAllRows?: boolean;
   /** Its rows once admitted. */
   rows: R[];
 }
@@ -67,10 +72,10 @@ export class Scheduler<P extends SchedRequest<R>, R extends SchedRow = P['rows']
     this.waiting.splice(at, 0, p);
   }
 
-  /** Rows held by running requests (finished rows free their slot at once). */
+  /** Rows held by running requests (finished rows free their slot at once, except in a request that holds all its rows). */
   rowsInUse(): number {
     let rows = 0;
-    for (const p of this.running) rows += p.rows.length ? p.rows.filter((r) => !r.finished).length : p.n;
+    for (const p of this.running) rows += p.rows.length && !p.holdsAllRows ? p.rows.filter((r) => !r.finished).length : p.n;
     return rows;
   }
 

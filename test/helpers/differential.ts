@@ -3,7 +3,7 @@
  * (temperature, top_p, top_k), with `sampled` (a prompt from the given
  * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
  * taken from the reference server's answer, include_stop_str_in_output, a skip core shared by the
- * candidates or one each, head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens; one to three
+ * candidates or one each, head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
  * requests at once), sends each to a reference server (never streamed) and to the server under test
  * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
  * log-probabilities, usage. Where the texts differ, the reference server's two best
@@ -43,6 +43,8 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   core: fc.option(fc.integer({ min: 0, max: CORES.length - 1 }), { nil: undefined }),
   // Candidates on different cores (as sub-networks and the ensemble run them): the prompt is prefilled under what they share.
   mixed: fc.boolean(),
+  // Beam search instead (greedy draws without processors only; every candidate on one plan).
+  beam: fc.option(fc.record({ length_penalty: fc.constantFrom(0, 1, 2), extra: fc.integer({ min: 0, max: 2 }) }), { nil: undefined, freq: 4 }),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
   // Logit processors (penalties, a bias, min_p) and min_tokens: such requests decode plainly on a speculating server.
   processors: fc.option(
@@ -58,9 +60,11 @@ function body(model: string, context: number, d: Drawn, probe: { text: string; t
   const max = Math.min(d.maxTokens, context - 1 - d.prompt.length);
   const processors = d.processors && { ...d.processors, min_tokens: Math.min(d.processors.min_tokens, max) };
   const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: max, n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling, ...processors };
+  const beam = d.beam && !d.sampling && !d.processors;
+  if (beam) Object.assign(r, { use_beam_search: true, length_penalty: d.beam!.length_penalty, best_of: Math.min(3, d.n + d.beam!.extra) });
   if (d.core !== undefined) {
     const plans = d.heads.slice(0, d.n).map((h, i) => ({ ...CORES[(d.core! + (d.mixed ? i : 0)) % CORES.length], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
-    r.skip = { policy: 'explicit', plans };
+    r.skip = beam ? { policy: 'explicit', plan: plans[0] } : { policy: 'explicit', plans };
   }
   if (probe) {
     if (d.stop && probe.text.length) {
@@ -165,7 +169,7 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
             const [tx, ty] = [cx.logprobs!.tokens, cy.logprobs!.tokens];
             let at = 0;
             while (at < tx.length && tx[at] === ty[at]) at++;
-            assert.ok(!draws[i]!.sampling && (await nearTie(a, req, c, at - (draws[i]!.echo ? draws[i]!.prompt.length : 0))), `request ${show(req)} (with ${reqs.map((r) => show(r)).join(", ")}) choice ${c}: ${JSON.stringify(cy.text)} vs reference ${JSON.stringify(cx.text)}`);
+            assert.ok(!draws[i]!.sampling && !req.use_beam_search && (await nearTie(a, req, c, at - (draws[i]!.echo ? draws[i]!.prompt.length : 0))), `request ${show(req)} (with ${reqs.map((r) => show(r)).join(", ")}) choice ${c}: ${JSON.stringify(cy.text)} vs reference ${JSON.stringify(cx.text)}`);
             ties++;
             continue;
           }

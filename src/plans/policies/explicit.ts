@@ -1,6 +1,6 @@
 /**
  * Policy `explicit`: the request gives the plans, either one (`plan`) for every candidate or one
- * per candidate (`plans`, exactly n). This is where a request's own plans are checked against the
+ * per candidate (`plans`, exactly n, or best_of where given: one per candidate generated). This is where a request's own plans are checked against the
  * model, once; errors name the plan field (e.g. `plans[1].skip_attention[0]`).
  */
 import { InvalidRequestError } from '../../errors.ts';
@@ -28,7 +28,7 @@ export function explicitPolicy(): SkipPolicy {
       if (plan !== undefined && plans !== undefined) throw new InvalidRequestError('give a plan or plans, not both', 'plans');
       if (plans) {
         if (plans.length !== ctx.n) {
-          throw new InvalidRequestError(`plans has ${plans.length} plans but n is ${ctx.n}; give exactly one plan per candidate`, 'plans');
+          throw new InvalidRequestError(`plans has ${plans.length} plans for ${ctx.n} candidates (n, or best_of where given); give exactly one plan per candidate, or one plan for all as skip.plan`, 'plans');
         }
         return { plans: plans.map((p, i) => checked(p, ctx.info, `plans[${i}]`)) };
       }
