@@ -67,9 +67,10 @@ function body(model: string, context: number, d: Drawn, probe: { text: string; t
     r.skip = beam ? { policy: 'explicit', plan: plans[0] } : { policy: 'explicit', plans };
   }
   if (probe) {
-    if (d.stop && probe.text.length) {
-      const at = d.stop.at % probe.text.length;
-      r.stop = [probe.text.slice(at, at + d.stop.len)];
+    const chars = [...probe.text];
+    if (d.stop && chars.length) {
+      const at = d.stop.at % chars.length;
+      r.stop = [chars.slice(at, at + d.stop.len).join('')];
       r.include_stop_str_in_output = d.includeStop;
     }
     if (d.stopToken !== undefined && probe.tokens.length) r.stop_token_ids = [probe.tokens[d.stopToken % probe.tokens.length]!];
