@@ -3,7 +3,8 @@
  * (temperature, top_p, top_k), with `sampled` (a prompt from the given
  * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
  * taken from the reference server's answer, include_stop_str_in_output, a skip core shared by the
- * candidates or one each, head masks per candidate, now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
+ * candidates or one each, head masks per candidate, or the plans of a seeded policy (random-heads,
+ * sub-networks), now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
  * requests at once), sends each to a reference server (never streamed) and to the server under test
  * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
  * log-probabilities, usage. Where the texts differ, the reference server's two best
@@ -43,6 +44,8 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   core: fc.option(fc.integer({ min: 0, max: CORES.length - 1 }), { nil: undefined }),
   // Candidates on different cores (as sub-networks and the ensemble run them): the prompt is prefilled under what they share.
   mixed: fc.boolean(),
+  // Or a policy that draws the plans from the request's seed (random head masks, seeded sub-networks).
+  policy: fc.option(fc.oneof(fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }), fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) })), { nil: undefined, freq: 5 }),
   // Beam search instead (greedy draws without processors only; every candidate on one plan).
   beam: fc.option(fc.record({ length_penalty: fc.constantFrom(0, 1, 2), extra: fc.integer({ min: 0, max: 2 }) }), { nil: undefined, freq: 4 }),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
@@ -62,7 +65,11 @@ function body(model: string, context: number, d: Drawn, probe: { text: string; t
   const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: max, n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling, ...processors };
   const beam = d.beam && !d.sampling && !d.processors;
   if (beam) Object.assign(r, { use_beam_search: true, length_penalty: d.beam!.length_penalty, best_of: Math.min(3, d.n + d.beam!.extra) });
-  if (d.core !== undefined) {
+  if (d.policy && !beam) {
+    const { seed, ...skip } = d.policy;
+    r.skip = skip;
+    r.seed ??= seed;
+  } else if (d.core !== undefined) {
     const plans = d.heads.slice(0, d.n).map((h, i) => ({ ...CORES[(d.core! + (d.mixed ? i : 0)) % CORES.length], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
     r.skip = beam ? { policy: 'explicit', plan: plans[0] } : { policy: 'explicit', plans };
   }
