@@ -4,7 +4,7 @@
  * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
  * taken from the reference server's answer, include_stop_str_in_output, a skip core shared by the
  * candidates or one each, head masks per candidate, or the plans of a seeded policy (random-heads,
- * sub-networks), now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
+ * sub-networks), now and then a guide (guided_choice, guided_regex), now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
  * requests at once), sends each to a reference server (never streamed) and to the server under test
  * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
  * log-probabilities, usage. Where the texts differ, the reference server's two best
@@ -46,6 +46,8 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   mixed: fc.boolean(),
   // Or a policy that draws the plans from the request's seed (random head masks, seeded sub-networks).
   policy: fc.option(fc.oneof(fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }), fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) })), { nil: undefined, freq: 5 }),
+  // A guide now and then: a choice of short texts or a small regular expression (guided requests decode plainly on a speculating server).
+  guide: fc.option(fc.oneof(fc.record({ guided_choice: fc.uniqueArray(fc.stringMatching(/^[a-z ]{1,6}$/), { minLength: 1, maxLength: 3 }) }), fc.record({ guided_regex: fc.constantFrom('[a-c]{1,5}', '(ab|cd)+x?', '[0-9]+ [a-z]*', '.{0,4}!') })), { nil: undefined, freq: 6 }),
   // Beam search instead (greedy draws without processors only; every candidate on one plan).
   beam: fc.option(fc.record({ length_penalty: fc.constantFrom(0, 1, 2), extra: fc.integer({ min: 0, max: 2 }) }), { nil: undefined, freq: 4 }),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
@@ -61,9 +63,11 @@ type Drawn = ReturnType<typeof drawn> extends fc.Arbitrary<infer T> ? T : never;
 /** The request body for a draw (max_tokens within the context: the prompt has a BOS token too); `probe` leaves out what is taken from the reference answer (stop string, stop token). */
 function body(model: string, context: number, d: Drawn, probe: { text: string; tokens: number[] } | null): Record<string, unknown> {
   const max = Math.min(d.maxTokens, context - 1 - d.prompt.length);
-  const processors = d.processors && { ...d.processors, min_tokens: Math.min(d.processors.min_tokens, max) };
+  const processors = d.processors && { ...d.processors, min_tokens: d.guide ? 0 : Math.min(d.processors.min_tokens, max) };
   const r: Record<string, unknown> = { model, prompt: [d.prompt], max_tokens: max, n: d.n, temperature: 0, ignore_eos: d.ignoreEos, echo: d.echo, logprobs: d.logprobs, ...d.sampling, ...processors };
-  const beam = d.beam && !d.sampling && !d.processors;
+  const beam = d.beam && !d.sampling && !d.processors && !d.guide;
+  // A guide ends each candidate where its text is complete: neither ignore_eos nor min_tokens may forbid that.
+  if (d.guide) Object.assign(r, d.guide, { ignore_eos: false });
   if (beam) Object.assign(r, { use_beam_search: true, length_penalty: d.beam!.length_penalty, best_of: Math.min(3, d.n + d.beam!.extra) });
   if (d.policy && !beam) {
     const { seed, ...skip } = d.policy;
