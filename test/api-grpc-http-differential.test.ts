@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import OpenAI from 'openai';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
 import { inferenceClient, type InferenceClient } from './helpers/grpc-client.ts';
+import { sometimes } from './helpers/differential.ts';
 import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
 
 const CKPT = { layers: 4 };
@@ -40,8 +41,8 @@ const drawn = fc.record({
   stop: fc.option(fc.record({ at: fc.nat(), len: fc.integer({ min: 1, max: 2 }) }), { nil: undefined }),
   stopToken: fc.option(fc.nat(), { nil: undefined }),
   includeStop: fc.boolean(),
-  processors: fc.option(fc.record({ presence_penalty: fc.constantFrom(0, 0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), bias: fc.option(fc.record({ token: fc.integer({ min: 3 + 32, max: 3 + 126 }), value: fc.constantFrom(-100, 5) }), { nil: undefined }), min_tokens: fc.integer({ min: 0, max: 3 }) }), { nil: undefined, freq: 4 }),
-  beam: fc.option(fc.constantFrom(0, 1, 2), { nil: undefined, freq: 5 }),
+  processors: sometimes(fc.record({ presence_penalty: fc.constantFrom(0, 0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), bias: fc.option(fc.record({ token: fc.integer({ min: 3 + 32, max: 3 + 126 }), value: fc.constantFrom(-100, 5) }), { nil: undefined }), min_tokens: fc.integer({ min: 0, max: 3 }) }), 1 / 5),
+  beam: sometimes(fc.constantFrom(0, 1, 2), 1 / 6),
   core: fc.option(fc.record({ core: fc.integer({ min: 0, max: CORES.length - 1 }), head: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) }), { nil: undefined }),
 });
 type Drawn = typeof drawn extends fc.Arbitrary<infer T> ? T : never;

@@ -28,6 +28,10 @@ interface Answer {
   usage: unknown;
 }
 
+/** `arb`'s value with probability `p`, else undefined (fc.option's `freq` is the other way round: nil once in freq + 1). */
+export const sometimes = <T>(arb: fc.Arbitrary<T>, p: number): fc.Arbitrary<T | undefined> =>
+  fc.oneof({ arbitrary: fc.constant(undefined), weight: Math.round((1 - p) * 60) }, { arbitrary: arb, weight: Math.round(p * 60) });
+
 /** Skip cores of a 4-layer model that the draws share among a request's candidates. */
 const CORES = [{ skip_attention: [2] }, { skip_mlp: [3] }, { skip_attention: [0], skip_mlp: [1] }, { skip_attention: [1, 3] }];
 const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
@@ -45,16 +49,16 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   // Candidates on different cores (as sub-networks and the ensemble run them): the prompt is prefilled under what they share.
   mixed: fc.boolean(),
   // Or a policy that draws the plans from the request's seed (random head masks, seeded sub-networks).
-  policy: fc.option(fc.oneof(fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }), fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) })), { nil: undefined, freq: 5 }),
+  policy: sometimes(fc.oneof(fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }), fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) })), 1 / 5),
   // A guide now and then: a choice of short texts or a small regular expression (guided requests decode plainly on a speculating server).
-  guide: fc.option(fc.oneof(fc.record({ guided_choice: fc.uniqueArray(fc.stringMatching(/^[a-z ]{1,6}$/), { minLength: 1, maxLength: 3 }) }), fc.record({ guided_regex: fc.constantFrom('[a-c]{1,5}', '(ab|cd)+x?', '[0-9]+ [a-z]*', '.{0,4}!') })), { nil: undefined, freq: 6 }),
+  guide: sometimes(fc.oneof(fc.record({ guided_choice: fc.uniqueArray(fc.stringMatching(/^[a-z ]{1,6}$/), { minLength: 1, maxLength: 3 }) }), fc.record({ guided_regex: fc.constantFrom('[a-c]{1,5}', '(ab|cd)+x?', '[0-9]+ [a-z]*', '.{0,4}!') })), 1 / 6),
   // Beam search instead (greedy draws without processors only; every candidate on one plan).
-  beam: fc.option(fc.record({ length_penalty: fc.constantFrom(0, 1, 2), extra: fc.integer({ min: 0, max: 2 }) }), { nil: undefined, freq: 4 }),
+  beam: sometimes(fc.record({ length_penalty: fc.constantFrom(0, 1, 2), extra: fc.integer({ min: 0, max: 2 }) }), 1 / 5),
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
   // Logit processors (penalties, a bias, min_p) and min_tokens: such requests decode plainly on a speculating server.
-  processors: fc.option(
+  processors: sometimes(
     fc.record({ presence_penalty: fc.constantFrom(0, 0.5, -0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), logit_bias: fc.dictionary(fc.integer({ min: 3 + 32, max: 3 + 126 }).map(String), fc.constantFrom(-100, -5, 5), { maxKeys: 2 }), min_tokens: fc.integer({ min: 0, max: 4 }) }),
-    { nil: undefined, freq: 4 },
+    1 / 5,
   ),
   heads: fc.array(fc.option(fc.record({ layer: fc.integer({ min: 0, max: 3 }), head: fc.integer({ min: 0, max: 3 }) }), { nil: undefined }), { minLength: 3, maxLength: 3 }),
 });
