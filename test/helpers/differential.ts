@@ -34,7 +34,13 @@ export const sometimes = <T>(arb: fc.Arbitrary<T>, p: number): fc.Arbitrary<T | 
 
 /** Skip cores of a 4-layer model that the draws share among a request's candidates. */
 const CORES = [{ skip_attention: [2] }, { skip_mlp: [3] }, { skip_attention: [0], skip_mlp: [1] }, { skip_attention: [1, 3] }];
-const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
+/** A seeded policy's skip options (random head masks, seeded sub-networks), the request's seed with them. */
+const SEEDED_POLICIES: fc.Arbitrary<{ policy: string; seed: number } & Record<string, unknown>> = fc.oneof(
+  fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }),
+  fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) }),
+);
+
+const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean, policies: fc.Arbitrary<{ policy: string; seed: number } & Record<string, unknown>>, policyShare: number) => fc.record({
   prompt,
   maxTokens: fc.integer({ min: 1, max: 48 }),
   n: fc.integer({ min: 1, max: 3 }),
@@ -49,7 +55,7 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean) => fc.record({
   // Candidates on different cores (as sub-networks and the ensemble run them): the prompt is prefilled under what they share.
   mixed: fc.boolean(),
   // Or a policy that draws the plans from the request's seed (random head masks, seeded sub-networks).
-  policy: sometimes(fc.oneof(fc.record({ policy: fc.constant('random-heads'), k: fc.integer({ min: 1, max: 3 }), seed: fc.nat({ max: 1000 }) }), fc.record({ policy: fc.constant('sub-networks'), core_fraction: fc.constantFrom(0.1, 0.3), seed: fc.nat({ max: 1000 }) })), 1 / 5),
+  policy: sometimes(policies, policyShare),
   // A guide now and then: a choice of short texts or a small regular expression (guided requests decode plainly on a speculating server).
   guide: sometimes(fc.oneof(fc.record({ guided_choice: fc.uniqueArray(fc.stringMatching(/^[a-z ]{1,6}$/), { minLength: 1, maxLength: 3 }) }), fc.record({ guided_regex: fc.constantFrom('[a-c]{1,5}', '(ab|cd)+x?', '[0-9]+ [a-z]*', '.{0,4}!') })), 1 / 6),
   // Beam search instead (greedy draws without processors only; every candidate on one plan).
@@ -144,6 +150,9 @@ export interface DifferentialOptions {
   seed: number;
   /** Seeded sampled requests instead of greedy ones. */
   sampled?: boolean;
+  /** The policies drawn (skip options and a seed; default: random-heads and sub-networks), and the share of requests that name one (default 1/5). */
+  policies?: fc.Arbitrary<{ policy: string; seed: number } & Record<string, unknown>>;
+  policyShare?: number;
 }
 
 /**
@@ -160,7 +169,7 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
   /** Prompt tokens the tested server took from its prefix cache, over the compared requests. */
   let cachedTokens = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(drawn(o.prompts, o.sampled ?? false), { minLength: 1, maxLength: 3 }), async (draws) => {
+    fc.asyncProperty(fc.array(drawn(o.prompts, o.sampled ?? false, o.policies ?? SEEDED_POLICIES, o.policyShare ?? 1 / 5), { minLength: 1, maxLength: 3 }), async (draws) => {
       // The probe: the reference answer without stop conditions, to take a stop string and a stop token from.
       // Both servers answer it (and so hold the same prompts in their prefix caches).
       const probes = await Promise.all(
