@@ -5,28 +5,13 @@
 // and sends each to one speculating server three ways: HTTP non-streamed, HTTP streamed (the openai
 // client, deltas put together per choice) and gRPC Generate with messages. All three must give each
 // choice the same content, finish reason and log-probabilities, and the same usage.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import OpenAI from 'openai';
-import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { inferenceClient, type InferenceClient } from './helpers/grpc-client.ts';
-import { sometimes } from './helpers/differential.ts';
-import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { generate, sometimes, speculatingServer, stopsFrom, transportBodies } from './helpers/differential.ts';
 
-const CKPT = { layers: 4 };
-let server: TestServer;
-let http: OpenAI;
-let grpc: InferenceClient;
-before(async () => {
-  server = await startTestServer({ speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 3 }) }, CKPT);
-  http = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'unused', maxRetries: 0 });
-  grpc = inferenceClient(server.grpcPort);
-});
-after(async () => {
-  grpc?.close();
-  await server?.close();
-});
+const s = speculatingServer();
 
 const text = fc.array(fc.integer({ min: 32, max: 126 }), { minLength: 1, maxLength: 16 }).map((codes) => String.fromCharCode(...codes));
 const drawn = fc.record({
@@ -51,33 +36,21 @@ interface Answer {
 function request(d: Drawn, first: string | null) {
   const messages = [...(d.system ? [{ role: 'system', content: d.system }] : []), ...d.turns.flatMap(([u, a]) => [{ role: 'user', content: u }, { role: 'assistant', content: a }]), { role: 'user', content: d.last }];
   const common: Record<string, unknown> = { max_tokens: d.maxTokens, n: d.n, temperature: 0, ...(d.sampling ?? {}), ...(d.penalties ?? {}) };
-  const chars = [...(first ?? '')];
-  if (d.stop && chars.length) {
-    const at = d.stop.at % chars.length;
-    common.stop = [chars.slice(at, at + d.stop.len).join('')];
-  }
+  if (first !== null) Object.assign(common, stopsFrom(d, { text: first }));
   const plan = d.core && { ...d.core.core, ...(d.core.head !== undefined ? { mask_heads: { 0: [d.core.head] } } : {}) };
-  const httpBody = { model: server.ctx.model.info.id, messages, ...common, ...(d.topLogprobs !== undefined ? { logprobs: true, top_logprobs: d.topLogprobs } : {}), ...(plan ? { skip: { policy: 'explicit', plan } } : {}) };
-  const grpcBody = {
-    messages,
-    ...common,
-    logprobs: d.topLogprobs !== undefined,
-    ...(d.topLogprobs !== undefined ? { top_logprobs: d.topLogprobs } : {}),
-    ...(plan ? { skip: { policy: 'explicit', plan: { ...plan, mask_heads: plan.mask_heads ? { 0: { heads: plan.mask_heads[0] } } : {} } } } : {}),
-  };
-  return { httpBody, grpcBody };
+  return transportBodies({ messages, ...common }, { model: s.server.ctx.model.info.id, chat: true, topLogprobs: d.topLogprobs, plan });
 }
 
 async function unstreamed(body: object): Promise<Answer> {
-  const r = await http.chat.completions.create(body as never);
+  const r = await s.http.chat.completions.create(body as never);
   return { choices: r.choices.map((c) => ({ content: c.message.content ?? '', finish: c.finish_reason, logprobs: (c.logprobs?.content ?? []).map((l) => l.logprob) })), usage: { prompt: r.usage!.prompt_tokens, completion: r.usage!.completion_tokens } };
 }
 
 async function streamed(body: object): Promise<Answer> {
   const choices: Answer['choices'] = [];
   let usage: Answer['usage'] = { prompt: -1, completion: -1 };
-  const s = (await http.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } } as never)) as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>;
-  for await (const chunk of s) {
+  const chunks = (await s.http.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } } as never)) as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>;
+  for await (const chunk of chunks) {
     if (chunk.usage) usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
     for (const c of chunk.choices) {
       const ch = (choices[c.index] ??= { content: '', finish: '', logprobs: [] });
@@ -90,7 +63,7 @@ async function streamed(body: object): Promise<Answer> {
 }
 
 async function viaGrpc(body: object): Promise<Answer> {
-  const r = await new Promise<GenerateResponseMsg>((resolve, reject) => grpc.Generate!(body, (e: Error | null, m: GenerateResponseMsg) => (e ? reject(e) : resolve(m))));
+  const r = await generate(s.grpc, body);
   return { choices: r.candidates.map((c) => ({ content: c.content, finish: c.finish_reason, logprobs: c.logprobs.map((l) => l.logprob) })), usage: { prompt: r.usage!.prompt_tokens, completion: r.usage!.completion_tokens } };
 }
 

@@ -7,28 +7,13 @@
 // reason and log-probabilities, and the usage. A seed draws the same tokens whichever way a request
 // comes, and so does greedy decoding; the two requests run one after the other, so nothing else
 // differs between them.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import OpenAI from 'openai';
-import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { inferenceClient, type InferenceClient } from './helpers/grpc-client.ts';
-import { sometimes } from './helpers/differential.ts';
-import type { GenerateResponseMsg } from '../src/api/grpc/messages.ts';
+import { generate, sometimes, speculatingServer, stopsFrom, transportBodies } from './helpers/differential.ts';
 
-const CKPT = { layers: 4 };
-let server: TestServer;
-let http: OpenAI;
-let grpc: InferenceClient;
-before(async () => {
-  server = await startTestServer({ speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 3 }) }, CKPT);
-  http = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'unused', maxRetries: 0 });
-  grpc = inferenceClient(server.grpcPort);
-});
-after(async () => {
-  grpc?.close();
-  await server?.close();
-});
+const s = speculatingServer();
 
 const CORES = [{ skip_attention: [2] }, { skip_mlp: [3] }, { skip_attention: [0], skip_mlp: [1] }];
 const drawn = fc.record({
@@ -64,28 +49,12 @@ function request(d: Drawn, first: { text: string; tokens: number[] } | null) {
   }
   if (beam) Object.assign(common, { use_beam_search: true, length_penalty: d.beam });
   const plan = d.core && { ...CORES[d.core.core], ...(d.core.head !== undefined ? { mask_heads: { 0: [d.core.head] } } : {}) };
-  if (first) {
-    // By code points: half a surrogate pair is no string protobuf can carry.
-    const chars = [...first.text];
-    if (d.stop && chars.length) {
-      const at = d.stop.at % chars.length;
-      common.stop = [chars.slice(at, at + d.stop.len).join('')];
-      common.include_stop_str_in_output = d.includeStop;
-    }
-    if (d.stopToken !== undefined && first.tokens.length) common.stop_token_ids = [first.tokens[d.stopToken % first.tokens.length]!];
-  }
-  const httpBody = { model: server.ctx.model.info.id, ...common, ...(d.topLogprobs !== undefined ? { logprobs: d.topLogprobs } : {}), ...(plan ? { skip: { policy: 'explicit', plan } } : {}) };
-  const grpcBody = {
-    ...common,
-    logprobs: d.topLogprobs !== undefined,
-    ...(d.topLogprobs !== undefined ? { top_logprobs: d.topLogprobs } : {}),
-    ...(plan ? { skip: { policy: 'explicit', plan: { ...plan, mask_heads: plan.mask_heads ? { 0: { heads: plan.mask_heads[0] } } : {} } } } : {}),
-  };
-  return { httpBody, grpcBody };
+  if (first) Object.assign(common, stopsFrom(d, first));
+  return transportBodies(common, { model: s.server.ctx.model.info.id, chat: false, topLogprobs: d.topLogprobs, plan });
 }
 
 async function viaHttp(body: object): Promise<Answer> {
-  const r = await http.completions.create(body as never);
+  const r = await s.http.completions.create(body as never);
   return {
     candidates: r.choices.map((c) => ({ text: c.text, finish: c.finish_reason, logprobs: c.logprobs ? (c.logprobs.token_logprobs as number[]) : null })),
     usage: { prompt: r.usage!.prompt_tokens, completion: r.usage!.completion_tokens },
@@ -93,7 +62,7 @@ async function viaHttp(body: object): Promise<Answer> {
 }
 
 async function viaGrpc(body: object): Promise<Answer & { tokens: number[] }> {
-  const r = await new Promise<GenerateResponseMsg>((resolve, reject) => grpc.Generate!(body, (e: Error | null, m: GenerateResponseMsg) => (e ? reject(e) : resolve(m))));
+  const r = await generate(s.grpc, body);
   return {
     candidates: r.candidates.map((c) => ({ text: c.text, finish: c.finish_reason, logprobs: c.logprobs.length ? c.logprobs.map((l) => l.logprob) : null })),
     usage: { prompt: r.usage!.prompt_tokens, completion: r.usage!.completion_tokens },

@@ -12,10 +12,13 @@
  * in another order), else the property fails; a sampled request has no such excuse (a seed draws
  * the same tokens whatever runs beside it).
  */
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import OpenAI from 'openai';
-import type { TestServer } from './start-server.ts';
+import { startTestServer, type TestServer } from './start-server.ts';
+import { inferenceClient, type InferenceClient } from './grpc-client.ts';
+import type { GenerateResponseMsg } from '../../src/api/grpc/messages.ts';
 
 type Logprobs = { tokens: string[]; token_logprobs: (number | null)[]; top_logprobs: (Record<string, number> | null)[] | null };
 interface Choice {
@@ -87,16 +90,66 @@ function body(model: string, context: number, d: Drawn, probe: { text: string; t
     const plans = d.heads.slice(0, d.n).map((h, i) => ({ ...CORES[(d.core! + (d.mixed ? i : 0)) % CORES.length], ...(h ? { mask_heads: { [h.layer]: [h.head] } } : {}) }));
     r.skip = beam ? { policy: 'explicit', plan: plans[0] } : { policy: 'explicit', plans };
   }
-  if (probe) {
-    const chars = [...probe.text];
-    if (d.stop && chars.length) {
-      const at = d.stop.at % chars.length;
-      r.stop = [chars.slice(at, at + d.stop.len).join('')];
-      r.include_stop_str_in_output = d.includeStop;
-    }
-    if (d.stopToken !== undefined && probe.tokens.length) r.stop_token_ids = [probe.tokens[d.stopToken % probe.tokens.length]!];
-  }
+  if (probe) Object.assign(r, stopsFrom(d, probe));
   return r;
+}
+
+/**
+ * Stop conditions taken from a first answer: a stop string cut from its text at a drawn place (by
+ * code points: half a surrogate pair is no string protobuf can carry) and a stop token among its tokens.
+ */
+export function stopsFrom(d: { stop?: { at: number; len: number }; stopToken?: number; includeStop?: boolean }, first: { text: string; tokens?: number[] }): Record<string, unknown> {
+  const r: Record<string, unknown> = {};
+  const chars = [...first.text];
+  if (d.stop && chars.length) {
+    const at = d.stop.at % chars.length;
+    r.stop = [chars.slice(at, at + d.stop.len).join('')];
+    if (d.includeStop !== undefined) r.include_stop_str_in_output = d.includeStop;
+  }
+  if (d.stopToken !== undefined && first.tokens?.length) r.stop_token_ids = [first.tokens[d.stopToken % first.tokens.length]!];
+  return r;
+}
+
+/** A skip plan in gRPC's form (head lists as messages). */
+export function grpcPlan(plan: Record<string, unknown> & { mask_heads?: Record<number, number[]> }): Record<string, unknown> {
+  return { ...plan, mask_heads: Object.fromEntries(Object.entries(plan.mask_heads ?? {}).map(([l, heads]) => [l, { heads }])) };
+}
+
+/**
+ * One request as each transport spells it: the same fields, log-probabilities asked as HTTP asks
+ * them (chat: `logprobs` + `top_logprobs`; completions: `logprobs` = the number of alternatives) and
+ * as gRPC does (`logprobs` + `top_logprobs`), a plan for every candidate under the explicit policy.
+ */
+export function transportBodies(common: Record<string, unknown>, o: { model: string; chat: boolean; topLogprobs?: number; plan?: Record<string, unknown> & { mask_heads?: Record<number, number[]> } }): { httpBody: Record<string, unknown>; grpcBody: Record<string, unknown> } {
+  const asked = o.topLogprobs !== undefined;
+  const httpLogprobs = asked ? (o.chat ? { logprobs: true, top_logprobs: o.topLogprobs } : { logprobs: o.topLogprobs }) : {};
+  return {
+    httpBody: { model: o.model, ...common, ...httpLogprobs, ...(o.plan ? { skip: { policy: 'explicit', plan: o.plan } } : {}) },
+    grpcBody: { ...common, logprobs: asked, ...(asked ? { top_logprobs: o.topLogprobs } : {}), ...(o.plan ? { skip: { policy: 'explicit', plan: grpcPlan(o.plan) } } : {}) },
+  };
+}
+
+/** gRPC Generate as a promise. */
+export function generate(grpc: InferenceClient, body: object): Promise<GenerateResponseMsg> {
+  return new Promise((resolve, reject) => grpc.Generate!(body, (e: Error | null, m: GenerateResponseMsg) => (e ? reject(e) : resolve(m))));
+}
+
+/**
+ * A speculating server on a random 4-layer checkpoint, with an openai client and a grpc-js client
+ * of it (for the transport tests): started before the file's tests, closed after them.
+ */
+export function speculatingServer(): { server: TestServer; http: OpenAI; grpc: InferenceClient } {
+  const s = {} as { server: TestServer; http: OpenAI; grpc: InferenceClient };
+  before(async () => {
+    s.server = await startTestServer({ speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 3 }) }, { layers: 4 });
+    s.http = new OpenAI({ baseURL: `${s.server.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+    s.grpc = inferenceClient(s.server.grpcPort);
+  });
+  after(async () => {
+    s.grpc?.close();
+    await s.server?.close();
+  });
+  return s;
 }
 
 /** One request's choices (in index order) and usage, streamed or not. */
