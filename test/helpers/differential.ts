@@ -1,16 +1,17 @@
 /**
- * Differential testing of completions (fast-check): draws greedy requests, or seeded sampled ones
- * (temperature, top_p, top_k), with `sampled` (a prompt from the given
- * arbitrary, max_tokens, n, streaming, echo, logprobs, ignore_eos, a stop string and a stop token
- * taken from the reference server's answer, include_stop_str_in_output, a skip core shared by the
- * candidates or one each, head masks per candidate, or the plans of a seeded policy (random-heads,
- * sub-networks), now and then a guide (guided_choice, guided_regex), now and then penalties, a logit bias, min_p and min_tokens, or beam search; one to three
- * requests at once), sends each to a reference server (never streamed) and to the server under test
- * (streamed when drawn), and asserts every choice comes back the same: text, finish reason,
- * log-probabilities, usage. Where the texts differ, the reference server's two best
- * log-probabilities at the first differing token must be a near tie (another batch or run shape sums
- * in another order), else the property fails; a sampled request has no such excuse (a seed draws
- * the same tokens whatever runs beside it).
+ * Differential testing of completions (fast-check). `assertAnswersAlike` draws requests and sends
+ * each to a reference server (never streamed) and to the server under test (streamed when drawn):
+ * - greedy, or seeded sampled (temperature, top_p, top_k) with `sampled`;
+ * - a prompt from the given arbitrary; max_tokens, n, echo, logprobs, ignore_eos;
+ * - a stop string and a stop token taken from the reference's answer, include_stop_str_in_output;
+ * - a skip core shared by the candidates or one each, with a head mask each, or the plans of a
+ *   seeded policy; now and then a guide (guided_choice, guided_regex), logit processors (penalties,
+ *   a logit bias, min_p) and min_tokens, or a beam search;
+ * - one to three requests at once.
+ * Every choice must come back the same: text, finish reason, log-probabilities, usage. Where the
+ * texts differ, the reference's two best log-probabilities at the first differing token must be a
+ * near tie (another batch or run shape sums in another order), else the property fails; a sampled
+ * request or a beam search has no such excuse. The transport tests' shared parts are here too.
  */
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
