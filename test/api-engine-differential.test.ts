@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { assertAnswersAlike } from './helpers/differential.ts';
+import { assertAnswersAlike, fixedPrompt, nearContextPrompts, sharedPrefixPrompts, shortPrompts } from './helpers/differential.ts';
 
 const CKPT = { layers: 4 };
 const CONTEXT = 256;
@@ -27,11 +27,7 @@ after(async () => {
   await fullPlain?.close();
 });
 
-const short = fc.array(fc.integer({ min: 3 + 32, max: 3 + 126 }), { minLength: 1, maxLength: 8 });
-const long = fc.integer({ min: CONTEXT - 40, max: CONTEXT - 2 }).map((len) => Array.from({ length: len }, (_, i) => 3 + 32 + ((i * 37) % 90)));
-const base = Array.from({ length: 100 }, (_, i) => 3 + 32 + ((i * 29 + 7) % 90));
-const shared = fc.record({ cut: fc.integer({ min: 1, max: base.length }), tail: fc.array(fc.integer({ min: 3 + 32, max: 3 + 126 }), { maxLength: 6 }) }).map(({ cut, tail }) => [...base.slice(0, cut), ...tail]);
-const prompts = fc.oneof(short, long, shared);
+const prompts = fc.oneof(shortPrompts, nearContextPrompts(CONTEXT), sharedPrefixPrompts([fixedPrompt(100, 29, 7)]));
 
 test('random greedy requests: a server with every optimisation on answers every choice as the plainest server does', { timeout: 600_000 }, async () => {
   await assertAnswersAlike(plainest, full, { prompts, numRuns: 100, seed: 49 });

@@ -6,9 +6,8 @@
 // 500 tokens of this model, so entries are evicted too) as from one without it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
-import { assertAnswersAlike } from './helpers/differential.ts';
+import { assertAnswersAlike, fixedPrompt, sharedPrefixPrompts } from './helpers/differential.ts';
 
 const CKPT = { layers: 4 };
 let uncached: TestServer;
@@ -23,10 +22,7 @@ after(async () => {
 });
 
 test('random greedy requests over shared prefixes: a server with the prefix cache answers every choice as one without it', { timeout: 600_000 }, async () => {
-  const bases = [60, 130, 200].map((len, b) => Array.from({ length: len }, (_, i) => 3 + 32 + ((i * (17 + 6 * b) + 11 * b) % 90)));
-  const prompts = fc
-    .record({ base: fc.integer({ min: 0, max: bases.length - 1 }), cut: fc.nat(), tail: fc.array(fc.integer({ min: 3 + 32, max: 3 + 126 }), { maxLength: 6 }) })
-    .map(({ base, cut, tail }) => [...bases[base]!.slice(0, 1 + (cut % bases[base]!.length)), ...tail]);
+  const prompts = sharedPrefixPrompts([60, 130, 200].map((len, b) => fixedPrompt(len, 17 + 6 * b, 11 * b)));
   const { cachedTokens } = await assertAnswersAlike(uncached, cached, { prompts, numRuns: 100, seed: 48 });
   assert.ok(cachedTokens > 0, 'the cache served some prompts');
 });

@@ -32,6 +32,18 @@ interface Answer {
   usage: unknown;
 }
 
+/** A printable byte's token id on the random test checkpoints (byte-level tokenizer: id = 3 + byte). */
+const byteToken = fc.integer({ min: 3 + 32, max: 3 + 126 });
+/** Prompts of 1-8 random printable bytes. */
+export const shortPrompts = fc.array(byteToken, { minLength: 1, maxLength: 8 });
+/** A fixed prompt of `len` printable bytes, in steps of `stride` from `offset` through the 90 of them. */
+export const fixedPrompt = (len: number, stride = 37, offset = 0): number[] => Array.from({ length: len }, (_, i) => 3 + 32 + ((i * stride + offset) % 90));
+/** Prompts ending 2 to 40 tokens before the end of a `context`-token window (prefixes of one fixed prompt). */
+export const nearContextPrompts = (context: number): fc.Arbitrary<number[]> => fc.integer({ min: context - 40, max: context - 2 }).map((len) => fixedPrompt(len));
+/** Prompts that share prefixes: one of `bases` cut anywhere, up to 6 random bytes added. */
+export const sharedPrefixPrompts = (bases: number[][]): fc.Arbitrary<number[]> =>
+  fc.record({ base: fc.integer({ min: 0, max: bases.length - 1 }), cut: fc.nat(), tail: fc.array(byteToken, { maxLength: 6 }) }).map(({ base, cut, tail }) => [...bases[base]!.slice(0, 1 + (cut % bases[base]!.length)), ...tail]);
+
 /** `arb`'s value with probability `p`, else undefined (fc.option's `freq` is the other way round: nil once in freq + 1). */
 export const sometimes = <T>(arb: fc.Arbitrary<T>, p: number): fc.Arbitrary<T | undefined> =>
   fc.oneof({ arbitrary: fc.constant(undefined), weight: Math.round((1 - p) * 60) }, { arbitrary: arb, weight: Math.round(p * 60) });
@@ -67,7 +79,7 @@ const drawn = (prompt: fc.Arbitrary<number[]>, sampled: boolean, policies: fc.Ar
   sampling: sampled ? fc.record({ temperature: fc.constantFrom(0.5, 1, 1.5), top_p: fc.constantFrom(1, 0.9, 0.5), top_k: fc.constantFrom(-1, 5, 40), seed: fc.nat({ max: 1e6 }) }) : fc.constant(null),
   // Logit processors (penalties, a bias, min_p) and min_tokens: such requests decode plainly on a speculating server.
   processors: sometimes(
-    fc.record({ presence_penalty: fc.constantFrom(0, 0.5, -0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), logit_bias: fc.dictionary(fc.integer({ min: 3 + 32, max: 3 + 126 }).map(String), fc.constantFrom(-100, -5, 5), { maxKeys: 2 }), min_tokens: fc.integer({ min: 0, max: 4 }) }),
+    fc.record({ presence_penalty: fc.constantFrom(0, 0.5, -0.5), frequency_penalty: fc.constantFrom(0, 0.7), repetition_penalty: fc.constantFrom(1, 1.3), min_p: fc.constantFrom(0, 0.1), logit_bias: fc.dictionary(byteToken.map(String), fc.constantFrom(-100, -5, 5), { maxKeys: 2 }), min_tokens: fc.integer({ min: 0, max: 4 }) }),
     1 / 5,
   ),
   heads: fc.array(fc.option(fc.record({ layer: fc.integer({ min: 0, max: 3 }), head: fc.integer({ min: 0, max: 3 }) }), { nil: undefined }), { minLength: 3, maxLength: 3 }),
