@@ -204,8 +204,8 @@ async function nearTie(a: OpenAI, req: Record<string, unknown>, c: number, at: n
   return q !== undefined && p! - q < 1e-3;
 }
 
-/** A request for a message: the prompt by its length. */
-const show = (req: Record<string, unknown>) => JSON.stringify({ ...req, model: undefined, prompt: (req.prompt as number[][])[0]!.join(" ") });
+/** A request for a failure message: its fields, the prompt's token ids space-separated. */
+const show = (req: Record<string, unknown>) => JSON.stringify({ ...req, model: undefined, prompt: (req.prompt as number[][])[0]!.join(' ') });
 /** Usage without the cached prompt tokens: requests side by side may find the cache in another state on each server. */
 const withoutCache = (u: unknown) => ({ ...(u as object), prompt_tokens_details: undefined });
 
@@ -260,7 +260,7 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
             const [tx, ty] = [cx.logprobs!.tokens, cy.logprobs!.tokens];
             let at = 0;
             while (at < tx.length && tx[at] === ty[at]) at++;
-            assert.ok(!draws[i]!.sampling && !req.use_beam_search && (await nearTie(a, req, c, at - (draws[i]!.echo ? draws[i]!.prompt.length : 0))), `request ${show(req)} (with ${reqs.map((r) => show(r)).join(", ")}) choice ${c}: ${JSON.stringify(cy.text)} vs reference ${JSON.stringify(cx.text)}`);
+            assert.ok(!draws[i]!.sampling && !req.use_beam_search && (await nearTie(a, req, c, at - (draws[i]!.echo ? draws[i]!.prompt.length : 0))), `request ${show(req)} (with ${reqs.map((r) => show(r)).join(', ')}) choice ${c}: ${JSON.stringify(cy.text)} vs reference ${JSON.stringify(cx.text)}`);
             ties++;
             continue;
           }
