@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { connect, constants, type ClientHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { LOADER_OPTIONS, loadProtos } from '../src/api/grpc/server.ts';
@@ -192,6 +193,45 @@ test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
   await waitFor(async () => (await endedByServer()) > before, 5000, 'the server ended the request itself (deadline or cancel), not only the client');
   const ok = await unary<GenerateResponseMsg>('Generate', base);
   assert.equal(ok.candidates.length, 1, 'the server keeps serving');
+});
+
+/** A call sent from a bare HTTP/2 client: headers only, no message yet; returns its grpc-status when it ends. */
+function bareCall(path: string, headers: Record<string, string>, then: (s: ClientHttp2Stream) => void): Promise<string | undefined> {
+  const session = connect(`http://${addr()}`);
+  const s = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers }, { endStream: false });
+  return new Promise((resolve) => {
+    let status: string | undefined;
+    s.on('response', (h) => (status ??= h['grpc-status'] as string | undefined));
+    s.on('trailers', (h) => (status ??= h['grpc-status'] as string | undefined));
+    s.on('error', () => {});
+    s.on('end', () => s.close());
+    s.resume();
+    s.on('close', () => {
+      session.close();
+      resolve(status);
+    });
+    then(s);
+  });
+}
+
+test('a call that ends before its handler runs (deadline passed, client gone) is still counted', async () => {
+  const count = async (name: string, outcome: string) => {
+    const m = await server.ctx.model.metrics.registry.getSingleMetric(name)!.get();
+    return m.values.filter((v) => v.labels.outcome === outcome && (v.labels.policy ?? 'unknown') === 'unknown').reduce((s: number, v) => s + v.value, 0);
+  };
+  const before = { deadline: await count('skipserve_requests_total', 'deadline'), cancelled: await count('skipserve_requests_total', 'cancelled'), embed: await count('skipserve_embedding_requests_total', 'deadline') };
+  // The request's message never comes: grpc-js's own deadline timer ends the call before any handler.
+  const status = await bareCall('/skipserve.v1.Inference/Generate', { 'grpc-timeout': '30m' }, () => {});
+  assert.equal(status, String(grpc.status.DEADLINE_EXCEEDED));
+  await bareCall('/skipserve.v1.Inference/GenerateStream', { 'grpc-timeout': '30m' }, () => {});
+  await bareCall('/skipserve.v1.Inference/Embed', { 'grpc-timeout': '30m' }, () => {});
+  await bareCall('/skipserve.v1.Inference/Generate', {}, (s) => setTimeout(() => s.close(constants.NGHTTP2_CANCEL), 50));
+  await waitFor(async () => (await count('skipserve_requests_total', 'deadline')) === before.deadline + 2, 5000, 'both deadlines counted');
+  await waitFor(async () => (await count('skipserve_requests_total', 'cancelled')) === before.cancelled + 1, 5000, 'the cancel counted');
+  await waitFor(async () => (await count('skipserve_embedding_requests_total', 'deadline')) === before.embed + 1, 5000, 'the embedding deadline counted');
+  const ok = await unary<GenerateResponseMsg>('Generate', base);
+  assert.equal(ok.candidates.length, 1);
+  assert.equal(await count('skipserve_requests_total', 'deadline'), before.deadline + 2, 'a call that reached its handler is not counted twice');
 });
 
 test('echo: the prompt and its scores as over HTTP; streamed once, before the first delta; max_tokens 0 scores only; not with messages', async () => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../../errors.ts';
+import { InvalidRequestError } from '../../errors.ts';
 import { countedEmbedding, embedInputs } from '../../engine/embeddings.ts';
 import type { ServedHandle } from '../../engine/local-engine.ts';
 import type { GenerationResult, RequestSpec } from '../../engine/types.ts';
@@ -17,6 +17,7 @@ import { countEdgeError } from '../../metrics/outcomes.ts';
 import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
+import { countUndispatched, deadlineLag, deadlineOf, goneError } from './call-ends.ts';
 import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toolModeOf } from '../../engine/tool-calls.ts';
 import { toGrpc } from './errors.ts';
@@ -65,8 +66,11 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
     skipserve: { v1: { Inference: grpc.ServiceClientConstructor } };
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
-  const server = new grpc.Server();
   const metrics = ctx.metrics;
+  const method = (name: string) => `/${INFERENCE_SERVICE}/${name}`;
+  const server = new grpc.Server({
+    interceptors: [countUndispatched(metrics, { generation: [method('Generate'), method('GenerateStream')], embedding: [method('Embed')] })],
+  });
   const fail = (err: unknown): grpc.ServiceError => {
     countEdgeError(metrics, err);
     return toGrpc(err);
@@ -99,13 +103,11 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
   /** Maps, checks and submits; a client cancel aborts the request; the deadline rides along. */
   const submit = (call: grpc.ServerUnaryCall<GenerateRequestMsg, unknown> | grpc.ServerWritableStream<GenerateRequestMsg, unknown>, stream: boolean) => {
     const receivedAt = performance.now();
-    const d = call.getDeadline();
-    const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? Number(d) : undefined;
+    const deadline = deadlineOf(call);
     const abort = new AbortController();
-    // grpc-js says "cancelled" for a passed deadline too: tell the two apart, so the outcome is right. The
-    // server dates the deadline from when it read the call, later than the client did: allow that lag.
-    const lag = deadline === undefined ? 0 : Math.max(100, 0.1 * (deadline - Date.now()));
-    const gone = () => abort.abort(deadline !== undefined && Date.now() >= deadline - lag ? new DeadlineExceededError("the request's deadline passed") : new CancelledError('the client cancelled the request'));
+    // grpc-js says "cancelled" for a passed deadline too: tell the two apart, so the outcome is right.
+    const lag = deadlineLag(deadline);
+    const gone = () => abort.abort(goneError(deadline, lag));
     call.on('cancelled', gone);
     if (call.cancelled) gone();
     const key = call.request.key || (call.metadata.get('x-skipserve-key')[0] as string | undefined) || undefined;
