@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import OpenAI from 'openai';
 import type { GenerateResponseMsg, RequestRecordMsg } from '../src/api/grpc/messages.ts';
 import { metricValue, startTestServer, type TestServer } from './helpers/start-server.ts';
 import { inferenceClient } from './helpers/grpc-client.ts';
@@ -54,6 +55,23 @@ describe('with a SQLite store', () => {
     await json(server, '/v1/responses', { input: 'Q: 4+4?', max_output_tokens: 2 }); // written after the unkept one would be
     await new Promise((r) => setTimeout(r, 200));
     assert.equal((await json(server, `/v1/requests/${unkept.body.id}`)).status, 404);
+  });
+
+  test("a chat completion sent by the openai client with OpenAI's store, service_tier and modalities: store false is not recorded; other tiers and audio are refused by name", async () => {
+    const client = new OpenAI({ baseURL: `${server.http}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const model = (await json(server, '/v1/models')).body.data[0].id as string;
+    const ask = (extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Q: 2+3?' }], max_tokens: 3, ...extra });
+    const kept = await ask({ store: true, service_tier: 'auto', modalities: ['text'] });
+    const unkept = await ask({ store: false, service_tier: 'default' });
+    await ask({}); // written after the unkept one would be
+    for (let i = 0; i < 50 && (await json(server, `/v1/requests/${kept.id}`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await json(server, `/v1/requests/${kept.id}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await json(server, `/v1/requests/${unkept.id}`)).status, 404);
+    for (const [extra, param] of [[{ service_tier: 'flex' }, 'service_tier'], [{ modalities: ['text', 'audio'] }, 'modalities[1]']] as const) {
+      await assert.rejects(ask(extra as never), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && e.param === param, param);
+    }
   });
 
   test('a chat completion is recorded under its id with what was served, its metadata and reference answer', async () => {
@@ -163,8 +181,8 @@ describe('with a SQLite store', () => {
     assert.ok(metricValue(text, 'skipserve_store_write_duration_seconds_count{operation="records"}')! >= 1);
     const v = (await json(server, '/v1/models')).body.data[0];
     assert.equal(metricValue(text, `skipserve_model_info{model_version="${v.model_version}",selector_version="none"}`), 1);
-    // The 5 refused generation requests of the metadata tests (4 HTTP, 1 gRPC); the refused feedbacks and lookups are not generation requests.
-    assert.equal(metricValue(text, 'skipserve_requests_total{policy="unknown",outcome="invalid"}'), 5);
+    // The 5 refused generation requests of the metadata tests (4 HTTP, 1 gRPC) and the 2 of OpenAI's chat fields; the refused feedbacks and lookups are not generation requests.
+    assert.equal(metricValue(text, 'skipserve_requests_total{policy="unknown",outcome="invalid"}'), 7);
   });
 });
 

@@ -137,6 +137,12 @@ export const ChatRequestSchema = z
     chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
     logprobs: z.boolean().nullish(),
     top_logprobs: z.number().nullish(),
+    /** OpenAI's: false keeps the request out of the request store (recorded by default, as on the Responses API). */
+    store: z.boolean().nullish(),
+    /** OpenAI's: this server has one tier. */
+    service_tier: z.enum(['auto', 'default'], { error: "this server has one tier: 'auto' or 'default'" }).nullish(),
+    /** OpenAI's output modalities: text only. */
+    modalities: z.array(z.literal('text', { error: "only 'text': this server generates no audio" })).nullish(),
   })
   .strict();
 

@@ -148,7 +148,14 @@ export function chatSpec(b: ChatRequestBody, toolParser?: ToolParserName): HttpS
   const messages = chatMessages(b.messages);
   const tools = toolFields(b, toolParser);
   return {
-    spec: { ...common(b), ...tools, prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}), ...chatRendering(b) }, logprobs: b.logprobs ?? false, topLogprobs: opt(b.top_logprobs) },
+    spec: {
+      ...common(b),
+      ...tools,
+      prompt: { kind: 'chat', messages, ...(tools.tools ? { tools: tools.tools } : {}), ...chatRendering(b) },
+      logprobs: b.logprobs ?? false,
+      topLogprobs: opt(b.top_logprobs),
+      ...(b.store === false ? { unrecorded: true } : {}),
+    },
     fields: { ...guideWireNames(b), ...(b.max_completion_tokens != null ? { maxTokens: 'max_completion_tokens' } : {}) },
     toolMode: toolModeOf(tools),
   };
