@@ -7,7 +7,7 @@
  * - a skip core shared by the candidates or one each, with a head mask each, or the plans of a
  *   seeded policy; now and then a guide (guided_choice, guided_regex), logit processors (penalties,
  *   a logit bias, min_p) and min_tokens, or a beam search;
- * - one to three requests at once.
+ * - one to three requests at once, and optionally other work beside them on the tested server.
  * Every choice must come back the same: text, finish reason, log-probabilities, usage. Where the
  * texts differ, the reference's two best log-probabilities at the first differing token must be a
  * near tie (another batch or run shape sums in another order), else the property fails; a sampled
@@ -219,6 +219,8 @@ export interface DifferentialOptions {
   /** The policies drawn (skip options and a seed; default: random-heads and sub-networks), and the share of requests that name one (default 1/5). */
   policies?: fc.Arbitrary<{ policy: string; seed: number } & Record<string, unknown>>;
   policyShare?: number;
+  /** Work sent to the tested server beside each draw's requests (its own checks inside): it must not change their answers. */
+  beside?: () => Promise<void>;
 }
 
 /**
@@ -247,7 +249,7 @@ export async function assertAnswersAlike(reference: TestServer, tested: TestServ
       );
       const reqs = draws.map((d, i) => body(model, context, d, probes[i]!));
       // One to three requests at once on each server: side by side, they batch together.
-      const [want, got] = await Promise.all([Promise.all(reqs.map((r) => send(a, r, false))), Promise.all(reqs.map((r, i) => send(b, r, draws[i]!.stream)))]);
+      const [want, got] = await Promise.all([Promise.all(reqs.map((r) => send(a, r, false))), Promise.all(reqs.map((r, i) => send(b, r, draws[i]!.stream))), o.beside?.()]);
       for (const [i, req] of reqs.entries()) {
         const [x, y] = [want[i]!, got[i]!];
         cachedTokens += (y.usage as { prompt_tokens_details?: { cached_tokens?: number } } | undefined)?.prompt_tokens_details?.cached_tokens ?? 0;
