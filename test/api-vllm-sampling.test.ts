@@ -1,6 +1,6 @@
 // vLLM's request extensions end to end on the default model (real server on loopback, the `openai`
 // client sending them as extra body keys, grpc-js): repetition_penalty, stop_token_ids, min_tokens,
-// include_stop_str_in_output, priority, truncate_prompt_tokens, add_generation_prompt,
+// include_stop_str_in_output, skip_special_tokens, priority, truncate_prompt_tokens, add_generation_prompt,
 // continue_final_message, allowed_token_ids, bad_words and prompt_logprobs; and the repetition penalty's arithmetic against a hand
 // computation.
 import { after, before, test } from 'node:test';
@@ -115,6 +115,25 @@ test('include_stop_str_in_output keeps the stop string that ended the text, stre
   let text = '';
   for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) text += chunk.choices[0]?.text ?? '';
   assert.equal(text, cut + stop);
+});
+
+test('skip_special_tokens: false keeps the special tokens\' text, streamed as unstreamed, on chat too; the default skips it', async () => {
+  // <pad> (id 3) and <unk> (0) are special; end-of-sequence (</s>) still ends the text without showing.
+  const forced = { max_tokens: 4, ignore_eos: true, allowed_token_ids: [3, 0], logit_bias: { '3': 100 } };
+  const skipped = await complete(forced);
+  assert.equal(skipped.text, '');
+  const kept = await complete({ ...forced, skip_special_tokens: false });
+  assert.equal(kept.text, '<pad>'.repeat(4));
+  const stream = await client.completions.create({ model: server.ctx.model.info.id, ...greedy, ...forced, skip_special_tokens: false, stream: true } as never);
+  let text = '';
+  for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, kept.text);
+  const chat = await client.chat.completions.create({ model: server.ctx.model.info.id, messages: [{ role: 'user', content: 'Hi' }], temperature: 0, ...forced, max_tokens: 2, skip_special_tokens: false } as never);
+  assert.equal(chat.choices[0]!.message.content, '<pad><pad>');
+  const eos = server.ctx.model.info.eosTokenIds[0]!;
+  const ended = await complete({ max_tokens: 4, logit_bias: { [eos]: 100 }, skip_special_tokens: false });
+  assert.equal(ended.text, '');
+  assert.equal(ended.finish_reason, 'stop');
 });
 
 test('priority: while every row is busy, a queued urgent request is admitted before an earlier queued one', async () => {
@@ -251,6 +270,8 @@ test('gRPC: the same fields; a bad one is INVALID_ARGUMENT naming it', async () 
   const digits = await Promise.all([...'0123456789'].map(tokenId));
   assert.ok((await unary({ allowed_token_ids: digits, ignore_eos: true, max_tokens: 6 })).candidates[0]!.token_ids.every((t) => digits.includes(t)));
   assert.ok(!(await unary({ bad_words: ['answer'] })).candidates[0]!.text.includes('answer'));
+  assert.equal((await unary({ allowed_token_ids: [3], ignore_eos: true, max_tokens: 2, skip_special_tokens: false })).candidates[0]!.text, '<pad><pad>');
+  assert.equal((await unary({ allowed_token_ids: [3], ignore_eos: true, max_tokens: 2 })).candidates[0]!.text, '');
   await assert.rejects(unary({ repetition_penalty: 20 }), (e: grpc.ServiceError) => {
     assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
     assert.ok(e.details.startsWith('repetition_penalty'), e.details);

@@ -59,7 +59,7 @@ function counting(r: SamplingRunner): SamplingRunner & { live: Set<SeqId> } {
 }
 
 function engineOn(r: SamplingRunner, cacheTokens: number, prefillChunk?: number): Engine {
-  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false, prefixCacheTokens: cacheTokens, prefillChunk });
+  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), decodeWithSpecial: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false, prefixCacheTokens: cacheTokens, prefillChunk });
 }
 
 async function generate(engine: Engine, prompt: number[], o: { plan?: SkipPlan; promptLogprobs?: number; signal?: AbortSignal } = {}): Promise<GenerationResult> {

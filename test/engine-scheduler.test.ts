@@ -67,7 +67,8 @@ function token(len: number): SampledToken {
   return { token: len % 10, logprob: -0.1, top: [] };
 }
 
-const tokenizer = { encode: () => [1, 2, 3], decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join(''), tokenText: (i: number) => String.fromCharCode(97 + i) };
+const letters = (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join('');
+const tokenizer = { encode: () => [1, 2, 3], decode: letters, decodeWithSpecial: letters, tokenText: (i: number) => String.fromCharCode(97 + i) };
 const policies = await createPolicyRegistry({ info, modelDir: '/nowhere', defaults: { k: 1, targetSpeedup: 1.25 } });
 
 function makeEngine(runner: FakeRunner, maxBatch = 8, maxQueue = 8, prefillChunk = 512) {

@@ -60,7 +60,7 @@ async function request(engine: Engine, n: number, temperature = 0.8) {
 }
 
 function engineOn(r: SamplingRunner, o: Partial<ConstructorParameters<typeof Engine>[0]> = {}): Engine {
-  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, ...o });
+  return new Engine({ runner: r, tokenizer: { encode: () => [1], decode: (ids: number[]) => ids.join(' '), decodeWithSpecial: (ids: number[]) => ids.join(' '), tokenText: (i: number) => String(i) }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, ...o });
 }
 
 test('warm-up: the first skip-core request of a warmed batch size builds no probe pool and reports a measured speedup', async () => {
@@ -95,7 +95,7 @@ test('a warm-up with no core runs the request path on the full model; without sp
   assert.equal(r.live.size, 2);
   await engine.drain(1000);
   const q = counting(runner);
-  const quiet = new Engine({ runner: q, tokenizer: { encode: () => [1], decode: () => '', tokenText: () => '' }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false });
+  const quiet = new Engine({ runner: q, tokenizer: { encode: () => [1], decode: () => '', decodeWithSpecial: () => '', tokenText: () => '' }, stats: new RequestStats(createMetrics()), maxBatch: 8, maxQueue: 8, measureSpeedup: false });
   assert.equal((await quiet.warmUp([{ batch: 2, core }])).steps, 8);
   assert.equal(q.created, 1, 'the prompt row only');
   assert.equal(q.live.size, 0);

@@ -20,6 +20,8 @@ export interface RowLimits {
   minTokens?: number;
   /** vLLM's include_stop_str_in_output: the stop string that ends the text stays in it. */
   includeStop?: boolean;
+  /** vLLM's skip_special_tokens false: special tokens' text stays in the text. */
+  keepSpecialTokens?: boolean;
 }
 
 export class CandidateRow {
@@ -47,7 +49,7 @@ export class CandidateRow {
     promptTokens: readonly number[],
     private readonly limits: RowLimits,
   ) {
-    this.detok = new IncrementalDetokenizer(tokenizer, [...promptTokens]);
+    this.detok = new IncrementalDetokenizer(limits.keepSpecialTokens ? { decode: (ids) => tokenizer.decodeWithSpecial(ids) } : tokenizer, [...promptTokens]);
     this.stopper = new StopChecker(limits.stop, limits.includeStop);
   }
 

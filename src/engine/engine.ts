@@ -679,7 +679,7 @@ export class Engine {
 
 /** What ends a request's rows and what they report (stop rules, max_tokens, alternatives). */
 function rowLimits(r: GenerationRequest, eos: readonly number[]): RowLimits {
-  return { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...(r.minTokens ? { minTokens: r.minTokens } : {}), includeStop: r.includeStopStr ?? false };
+  return { maxTokens: r.maxTokens, eosTokenIds: eos, stop: r.stop, topLogprobs: r.logprobs ? r.topLogprobs : -1, ...(r.minTokens ? { minTokens: r.minTokens } : {}), includeStop: r.includeStopStr ?? false, ...(r.keepSpecialTokens ? { keepSpecialTokens: true } : {}) };
 }
 
 /** The plan of an embedding prefill: every sublayer above the embedding layer skipped. */

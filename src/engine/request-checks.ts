@@ -52,13 +52,13 @@ export function checkServedModel(info: Pick<ModelInfo, 'id' | 'aliases'>, model:
   if (model && model !== info.id && !info.aliases?.includes(model)) throw new NotFoundError(`model '${model}' is not served here; this server serves '${[info.id, ...(info.aliases ?? [])].join("', '")}'`, 'model');
 }
 
-/** vLLM's stop_token_ids, min_tokens (at most `maxTokens`) and include_stop_str_in_output, checked. */
-export function checkEndRules(spec: RequestSpec, vocabSize: number, maxTokens: number): Pick<GenerationRequest, 'stopTokenIds' | 'minTokens' | 'includeStopStr'> {
+/** vLLM's stop_token_ids, min_tokens (at most `maxTokens`), include_stop_str_in_output and skip_special_tokens, checked. */
+export function checkEndRules(spec: RequestSpec, vocabSize: number, maxTokens: number): Pick<GenerationRequest, 'stopTokenIds' | 'minTokens' | 'includeStopStr' | 'keepSpecialTokens'> {
   const ids = spec.stopTokenIds ?? [];
   if (!Array.isArray(ids) || ids.length > REQUEST_LIMITS.maxStopTokenIds) throw new InvalidRequestError(`stopTokenIds must be a list of at most ${REQUEST_LIMITS.maxStopTokenIds} token ids`, 'stopTokenIds');
   checkTokenIds(ids, vocabSize, 'stopTokenIds');
   const minTokens = int(spec.minTokens, 'minTokens', 0, maxTokens, `an integer from 0 to maxTokens (${maxTokens})`) ?? 0;
-  return { ...(ids.length ? { stopTokenIds: [...new Set(ids)] } : {}), ...(minTokens > 0 ? { minTokens } : {}), ...(spec.includeStopStrInOutput ? { includeStopStr: true } : {}) };
+  return { ...(ids.length ? { stopTokenIds: [...new Set(ids)] } : {}), ...(minTokens > 0 ? { minTokens } : {}), ...(spec.includeStopStrInOutput ? { includeStopStr: true } : {}), ...(spec.skipSpecialTokens === false ? { keepSpecialTokens: true } : {}) };
 }
 
 /** vLLM's allowed_token_ids and bad_words as the sampler takes them (sorted distinct ids; token sequences). */

@@ -85,6 +85,8 @@ export interface RequestSpec extends GuideFields, ToolFields {
   stopTokenIds?: number[];
   /** vLLM's include_stop_str_in_output: keep the stop string that ended a candidate in its text. */
   includeStopStrInOutput?: boolean;
+  /** vLLM's skip_special_tokens: false keeps special tokens' text in the output (default true). */
+  skipSpecialTokens?: boolean;
   /** vLLM's min_tokens: no end-of-sequence, stop token or stop string ends a candidate before this many tokens. */
   minTokens?: number;
   ignoreEos?: boolean;
@@ -147,6 +149,8 @@ export interface GenerationRequest {
   minTokens?: number;
   /** The stop string that ends a candidate stays in its text. */
   includeStopStr?: boolean;
+  /** Special tokens' text stays in the candidates' text (vLLM's skip_special_tokens false). */
+  keepSpecialTokens?: boolean;
   /** Generate exactly maxTokens tokens, ignoring the model's end-of-sequence ids (benchmarks). */
   ignoreEos: boolean;
   /** Report the chosen token's logprob (and `topLogprobs` alternatives) per token. */
@@ -257,6 +261,8 @@ export interface TextTokenizer {
   encode(text: string, addSpecialTokens?: boolean): number[];
   /** ids -> text, special tokens skipped. */
   decode(ids: number[]): string;
+  /** ids -> text, special tokens as their literal content. */
+  decodeWithSpecial(ids: number[]): string;
   /** The token's own text (for logprobs). */
   tokenText(id: number): string;
 }

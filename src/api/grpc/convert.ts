@@ -124,6 +124,7 @@ export function specFromMsg(m: GenerateRequestMsg, toolParser?: ToolParserName):
     ignoreEos: m.ignore_eos,
     ...(m.use_beam_search ? { useBeamSearch: true } : {}),
     lengthPenalty: m.length_penalty,
+    ...(m.skip_special_tokens === false ? { skipSpecialTokens: false } : {}),
     metadata: m.metadata && Object.keys(m.metadata).length ? m.metadata : undefined,
     logprobs: m.logprobs,
     topLogprobs: m.top_logprobs,

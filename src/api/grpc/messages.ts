@@ -60,6 +60,7 @@ export interface GenerateRequestMsg {
   chat_template_kwargs: string;
   use_beam_search: boolean;
   length_penalty?: number;
+  skip_special_tokens?: boolean;
   repetition_penalty?: number;
   stop_token_ids: number[];
   min_tokens?: number;

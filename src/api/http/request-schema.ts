@@ -57,6 +57,8 @@ const common = {
   stop_token_ids: z.array(z.number()).nullish(),
   min_tokens: z.number().nullish(),
   include_stop_str_in_output: z.boolean().nullish(),
+  /** Extension as in vLLM: false keeps special tokens' text (e.g. `<|im_end|>`) in the output (default true). */
+  skip_special_tokens: z.boolean().nullish(),
   /** Extension as in vLLM: each prompt token's log-probability with this many alternatives (not streamed). */
   prompt_logprobs: z.number().nullish(),
   /** Extension as in vLLM: admission priority, lower first. */

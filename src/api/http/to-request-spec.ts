@@ -96,6 +96,7 @@ function common(b: ChatRequestBody | CompletionRequestBody): Omit<RequestSpec, '
     stopTokenIds: opt(b.stop_token_ids),
     minTokens: opt(b.min_tokens),
     includeStopStrInOutput: opt(b.include_stop_str_in_output),
+    skipSpecialTokens: opt(b.skip_special_tokens),
     priority: opt(b.priority),
     promptLogprobs: opt(b.prompt_logprobs),
     truncatePromptTokens: opt(b.truncate_prompt_tokens),
