@@ -31,10 +31,12 @@ export function deadlineLag(deadline: number | undefined): number {
 }
 
 /**
- * Counts calls of these methods that end before their handler runs (a unary or server-streaming
- * handler runs when the request's half-close arrives after its message; a client that resets the
- * stream first also half-closes it, with no message, and no handler runs): `generation` paths in `skipserve_requests_total`
- * with policy "unknown", `embedding` paths in `skipserve_embedding_requests_total`.
+ * Counts calls of these methods that end before their handler runs: `generation` paths in
+ * `skipserve_requests_total` with policy "unknown", `embedding` paths in
+ * `skipserve_embedding_requests_total`. A unary or server-streaming handler runs when the request's
+ * half-close arrives after its message (a client that resets the stream first also half-closes it,
+ * with no message, and no handler runs). The outcome is `deadline` when the deadline has passed, else
+ * `cancelled` (also for a message grpc-js itself refuses as too large: its status never passes here).
  */
 export function countUndispatched(metrics: Metrics, paths: { generation: string[]; embedding: string[] }): grpc.ServerInterceptor {
   const generation = new Set(paths.generation);
