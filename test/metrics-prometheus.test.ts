@@ -26,6 +26,8 @@ test('speedup, diversity and latency series after a best-of-N request; promtool 
   const usage = body.usage;
   assert.equal((await post('/v1/feedback', { id: body.id, source: 'grader', answer: '7' })).status, 200);
   assert.equal((await post('/v1/feedback', { id: 'cmpl-unknown', source: 'grader', answer: '7' })).status, 404);
+  // Two candidates that end at once on end-of-sequence (id 1 on the test checkpoint), on the full model.
+  assert.equal((await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 2, max_tokens: 4, logit_bias: { '1': 100 } })).status, 200);
   const q = await post('/v1/completions', { prompt: 'Q: 3+4? A:', n: 2, max_tokens: 4, seed: 2, skip: { policy: 'nope' } });
   assert.equal(q.status, 400);
   const res = await fetch(`${server.http}/metrics`);
@@ -41,12 +43,19 @@ test('speedup, diversity and latency series after a best-of-N request; promtool 
   assert.ok(metricValue(text, `skipserve_inter_token_latency_seconds_count{${p}}`)! >= 4 * 6);
   assert.equal(metricValue(text, `skipserve_generation_tokens_total{${p}}`), 32);
   assert.equal(metricValue(text, `skipserve_prompt_tokens_total{${p}}`), usage.prompt_tokens, 'the prompt is prefilled once for all 4 candidates');
+  // Per request, as vLLM's request_prompt_tokens and request_generation_tokens; candidates by how they ended.
+  assert.equal(metricValue(text, `skipserve_request_prompt_tokens_sum{${p}}`), usage.prompt_tokens);
+  assert.equal(metricValue(text, `skipserve_request_generation_tokens_sum{${p}}`), 32);
+  assert.equal(metricValue(text, `skipserve_request_generation_tokens_count{${p}}`), 1);
+  assert.equal(metricValue(text, `skipserve_candidates_total{${p},finish_reason="length"}`), 4);
+  assert.equal(metricValue(text, `skipserve_candidates_total{policy="none",finish_reason="stop"}`), 2);
+  assert.equal(metricValue(text, `skipserve_request_generation_tokens_sum{policy="none"}`), 0, 'an end-of-sequence token is not generated text');
   assert.equal(metricValue(text, 'skipserve_running_rows'), 0);
   assert.equal(metricValue(text, 'skipserve_waiting_requests'), 0);
   assert.ok(metricValue(text, 'skipserve_batch_size_count')! >= 7);
   assert.ok(text.includes('nodejs_eventloop_lag_seconds'), 'default metrics are exported');
   // The store's series: records written, feedback by outcome, write latency, model info.
-  assert.equal(metricValue(text, 'skipserve_store_records_written_total'), 1);
+  assert.equal(metricValue(text, 'skipserve_store_records_written_total'), 2, 'the two completed requests');
   assert.equal(metricValue(text, 'skipserve_feedback_received_total{outcome="stored"}'), 1);
   assert.equal(metricValue(text, 'skipserve_feedback_received_total{outcome="not_found"}'), 1);
   assert.equal(metricValue(text, 'skipserve_store_write_duration_seconds_count{operation="feedback"}'), 2);

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { OUTCOMES } from '../src/metrics/metrics.ts';
+import { FINISH_REASONS } from '../src/engine/types.ts';
 import { DEFAULT_ARMS, POLICY_NAMES } from '../load-tests/shared/arms.ts';
 import { SCENARIOS } from '../load-tests/shared/scenarios.ts';
 import type { Summary } from '../load-tests/driver/summary.ts';
@@ -160,7 +161,7 @@ describe('queries name only what the live server exports', () => {
           if (TARGET_LABELS.has(label)) continue;
           assert.ok(live.get(metric)!.has(label), `${where}: ${metric} has no label '${label}'`);
           if (value.includes('VAR')) continue;
-          const allowed: readonly string[] = label === 'policy' ? POLICY_NAMES : label === 'outcome' ? OUTCOMES : [];
+          const allowed: readonly string[] = label === 'policy' ? POLICY_NAMES : label === 'outcome' ? OUTCOMES : label === 'finish_reason' ? FINISH_REASONS : [];
           const values = op.includes('~') ? value.split('|') : [value];
           for (const v of values) assert.ok(allowed.includes(v), `${where}: ${label}${op}"${value}" names '${v}', not one of ${allowed.join(', ')}`);
         }

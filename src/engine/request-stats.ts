@@ -1,7 +1,7 @@
 /**
  * Everything the engine reports about requests, in one object: Prometheus observations (queue time,
- * time to first token, inter-token latency, tokens, batch sizes, outcomes, durations, speedup,
- * diversity) and the gauges of running rows and waiting requests. The loop calls one method per
+ * time to first token, inter-token latency, tokens, batch sizes, outcomes, durations, candidates'
+ * finish reasons, speedup, diversity) and the gauges of running rows and waiting requests. The loop calls one method per
  * event and stays free of metric code.
  */
 import type { Metrics, Outcome } from '../metrics/metrics.ts';
@@ -62,6 +62,9 @@ export class RequestStats {
     const m = this.metrics;
     m.requests.inc({ policy, outcome: 'ok' });
     m.requestDuration.observe({ policy }, r.timings.totalMs / 1000);
+    m.requestPromptTokens.observe({ policy }, p.req.promptTokens.length);
+    m.requestGenerationTokens.observe({ policy }, r.completionTokens);
+    for (const c of r.candidates) m.candidates.inc({ policy, finish_reason: c.finishReason });
     if (r.speedup !== null) m.speedup.observe({ policy }, r.speedup);
     m.skippedCompute.observe({ policy }, r.skippedComputeRatio);
     if (p.n >= 2) {

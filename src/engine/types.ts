@@ -193,7 +193,9 @@ export interface CandidateDelta {
   finishReason?: FinishReason;
 }
 
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+/** How a candidate ended (also the `finish_reason` label of skipserve_candidates_total). */
+export const FINISH_REASONS = ['stop', 'length', 'cancelled'] as const;
+export type FinishReason = (typeof FINISH_REASONS)[number];
 
 export interface CandidateResult {
   index: number;

@@ -17,6 +17,7 @@ const RATIO_BUCKETS = [0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9
 const SPEEDUP_BUCKETS = [0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4];
 const ENTROPY_BUCKETS = [0, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+const TOKEN_COUNT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 
@@ -40,6 +41,9 @@ export function createMetrics() {
     prefixCachePositions: new Gauge({ name: 'skipserve_prefix_cache_positions', help: 'Prompt positions whose keys and values the prefix cache holds, as allocated (--prefix-cache-mb bounds them).', registers: r }),
     promptTokens: new Counter({ name: 'skipserve_prompt_tokens_total', help: 'Prompt tokens prefilled (those copied from the prefix cache included).', labelNames: byPolicy, registers: r }),
     promptCachedTokens: new Counter({ name: 'skipserve_prompt_cached_tokens_total', help: 'Prompt tokens whose keys and values were copied from the prefix cache instead of computed (hit rate: over skipserve_prompt_tokens_total).', labelNames: byPolicy, registers: r }),
+    requestPromptTokens: new Histogram({ name: 'skipserve_request_prompt_tokens', help: 'Prompt tokens per completed request.', labelNames: byPolicy, buckets: TOKEN_COUNT_BUCKETS, registers: r }),
+    requestGenerationTokens: new Histogram({ name: 'skipserve_request_generation_tokens', help: 'Tokens generated per completed request, over all its candidates (its usage.completion_tokens).', labelNames: byPolicy, buckets: TOKEN_COUNT_BUCKETS, registers: r }),
+    candidates: new Counter({ name: 'skipserve_candidates_total', help: 'Candidates of completed requests by how they ended: stop (end-of-sequence, a stop token or string, a guide\'s end), length (max_tokens or the context), cancelled (cut short by a drain).', labelNames: ['policy', 'finish_reason'] as const, registers: r }),
     generationTokens: new Counter({ name: 'skipserve_generation_tokens_total', help: 'Tokens generated over all candidates.', labelNames: byPolicy, registers: r }),
     decodeSteps: new Counter({ name: 'skipserve_decode_steps_total', help: 'Decode steps by the graph they ran on: dense (every sublayer runs for some row), core (a skip core the batch shares, on its own graph), switched (a core on the If-switched graph until its own is built).', labelNames: ['graph'] as const, registers: r }),
     speedupProbe: new Counter({ name: 'skipserve_speedup_probe_seconds_total', help: 'Time decode steps and speculative cycles waited for dense probe steps (the speedup meter\'s baseline, prefill of its probe rows included); bounded to a small share of the step time.', registers: r }),
