@@ -5,29 +5,15 @@
 // the drawn ones) and go away after a few events, so rows leave the batch mid-request and new
 // requests take their places; every answer must come back as the plainest server, with no such
 // traffic, gives it.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
-import { assertAnswersAlike, fixedPrompt, nearContextPrompts, sharedPrefixPrompts, shortPrompts } from './helpers/differential.ts';
+import { waitFor, type TestServer } from './helpers/start-server.ts';
+import { assertAnswersAlike, engineServers, fixedPrompt, nearContextPrompts, sharedPrefixPrompts, shortPrompts } from './helpers/differential.ts';
 
-const CKPT = { layers: 4 };
 const CONTEXT = 256;
-const ON = { maxBatch: 8, prefillChunk: 16, prefixCacheMb: 0.25 };
 const SHARED = fixedPrompt(100, 29, 7);
-let plainest: TestServer;
-let full: TestServer;
-let fullPlain: TestServer;
-before(async () => {
-  plainest = await startTestServer({ maxBatch: 3, prefillChunk: 512, prefixCacheMb: 0, speculativeConfig: 'off', densePath: false, coreGraphs: 0 }, CKPT);
-  full = await startTestServer({ ...ON, speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 3 }) }, CKPT);
-  fullPlain = await startTestServer({ ...ON, speculativeConfig: 'off' }, CKPT);
-});
-after(async () => {
-  await plainest?.close();
-  await full?.close();
-  await fullPlain?.close();
-});
+const servers = engineServers();
 
 test('random greedy and seeded sampled requests beside clients that go away mid-stream: the same answers as without them', { timeout: 600_000 }, async () => {
   let draw = 0;
@@ -53,9 +39,9 @@ test('random greedy and seeded sampled requests beside clients that go away mid-
   };
   const prompts = fc.oneof(shortPrompts, nearContextPrompts(CONTEXT), sharedPrefixPrompts([SHARED]));
   // Greedy on the speculating server with every optimisation on; seeded sampled on the same without speculation (which draws other tokens by design).
-  const greedy = await assertAnswersAlike(plainest, full, { prompts, numRuns: 40, seed: 50, beside: beside(full) });
-  const sampled = await assertAnswersAlike(plainest, fullPlain, { prompts, numRuns: 30, seed: 51, sampled: true, beside: beside(fullPlain) });
+  const greedy = await assertAnswersAlike(servers.plainest, servers.full, { prompts, numRuns: 40, seed: 50, beside: beside(servers.full) });
+  const sampled = await assertAnswersAlike(servers.plainest, servers.fullPlain, { prompts, numRuns: 30, seed: 51, sampled: true, beside: beside(servers.fullPlain) });
   assert.ok(abandoned > 0 && greedy.compared > 0 && sampled.compared > 0);
   // The abandoned requests left nothing behind.
-  for (const s of [full, fullPlain]) await waitFor(() => s.ctx.model.engine.runningRows() === 0, 5000, 'rows freed');
+  for (const s of [servers.full, servers.fullPlain]) await waitFor(() => s.ctx.model.engine.runningRows() === 0, 5000, 'rows freed');
 });

@@ -165,6 +165,30 @@ export function speculatingServer(): { server: TestServer; http: OpenAI; grpc: I
   return s;
 }
 
+/**
+ * The engine tests' servers on a random 4-layer checkpoint (context 256), started before the file's
+ * tests and closed after them: the plainest (at most 3 rows per step, whole prompts, no prefix cache,
+ * no speculation, the switched graph only, no core graphs) and two with every optimisation on
+ * (8-row batches, 16-token prefill chunks, a 0.25 MB prefix cache, the dense path, core graphs),
+ * one speculating and one not.
+ */
+export function engineServers(): { plainest: TestServer; full: TestServer; fullPlain: TestServer } {
+  const s = {} as { plainest: TestServer; full: TestServer; fullPlain: TestServer };
+  const ckpt = { layers: 4 };
+  const on = { maxBatch: 8, prefillChunk: 16, prefixCacheMb: 0.25 };
+  before(async () => {
+    s.plainest = await startTestServer({ maxBatch: 3, prefillChunk: 512, prefixCacheMb: 0, speculativeConfig: 'off', densePath: false, coreGraphs: 0 }, ckpt);
+    s.full = await startTestServer({ ...on, speculativeConfig: JSON.stringify({ method: 'skip', draft: { skip_layers: [1, 2] }, num_speculative_tokens: 3 }) }, ckpt);
+    s.fullPlain = await startTestServer({ ...on, speculativeConfig: 'off' }, ckpt);
+  });
+  after(async () => {
+    await s.plainest?.close();
+    await s.full?.close();
+    await s.fullPlain?.close();
+  });
+  return s;
+}
+
 /** One request's choices (in index order) and usage, streamed or not. */
 async function send(c: OpenAI, req: Record<string, unknown>, stream: boolean): Promise<Answer> {
   if (!stream) {
