@@ -89,6 +89,7 @@ async function openFirstEngine(config: ServerConfig, store: RequestStore, metric
       speculativeConfig: config.speculativeConfig,
       speculationLoadLimit: true,
       defaultMaxTokens: config.defaultMaxTokens,
+      generationConfig: config.generationConfig,
       defaultPolicy: config.defaultPolicy,
       defaults: { k: config.defaultK, targetSpeedup: config.defaultTargetSpeedup, coreShareTolerance: config.coreShareTolerance },
       optionalPolicies: config.optionalPolicies,

@@ -79,6 +79,8 @@ export interface LocalEngineOptions {
    */
   speculationLoadLimit?: boolean;
   defaultMaxTokens?: number;
+  /** auto (default): the model's generation_config.json fills the sampling fields a request leaves out; none: OpenAI's defaults. */
+  generationConfig?: 'auto' | 'none';
   defaultPolicy?: string;
   defaults?: { k?: number; targetSpeedup?: number; coreShareTolerance?: number };
   optionalPolicies?: readonly string[];
@@ -236,7 +238,11 @@ export async function openLocalEngine(o: LocalEngineOptions): Promise<LocalEngin
       get policies() {
         return policies;
       },
-      limits: { maxBatch: o.maxBatch, defaultMaxTokens: o.defaultMaxTokens ?? 256 },
+      limits: {
+        maxBatch: o.maxBatch,
+        defaultMaxTokens: o.defaultMaxTokens ?? 256,
+        ...(o.generationConfig !== 'none' && info.samplingDefaults ? { samplingDefaults: info.samplingDefaults } : {}),
+      },
       assignPolicy(key) {
         // The A/B hook: without arms every request without a policy gets the default.
         if (!arms) return { policy: defaultPolicy, options: {} };

@@ -15,6 +15,7 @@ import { compileAnswerPattern } from './answers.ts';
 import { checkBeamSearch, checkEndRules, checkLogitBias, checkMetadata, checkServedModel, checkTokenRules, int, num, REQUEST_LIMITS } from './request-checks.ts';
 import { renderPrompt, truncatePrompt, type PromptServices } from './render-prompt.ts';
 import type { GenerationRequest, RequestSpec } from './types.ts';
+import type { SamplingDefaults } from '../model/sampling-defaults.ts';
 import { SELECT_MODES, type SelectMode } from './vote.ts';
 
 /** The policy a request gets when it names none. */
@@ -29,7 +30,8 @@ export interface PolicyAssignment {
 /** What preparing a request needs from the server. */
 export interface RequestServices extends PromptServices {
   policies: PolicyRegistry;
-  limits: { maxBatch: number; defaultMaxTokens: number };
+  /** `samplingDefaults`: what a request that leaves a sampling field out gets (the model's generation config; absent: OpenAI's defaults). */
+  limits: { maxBatch: number; defaultMaxTokens: number; samplingDefaults?: SamplingDefaults };
   /** Picks the policy of a request without one; `key` is the caller's sticky A/B key. */
   assignPolicy(key: string | undefined): PolicyAssignment;
 }
@@ -60,13 +62,15 @@ export function prepareRequest(s: RequestServices, spec: RequestSpec, checked: C
   if (spec.maxTokens !== undefined && spec.maxTokens > room) {
     throw new InvalidRequestError(`maxTokens=${spec.maxTokens} plus the prompt's ${prompt.tokens.length} tokens exceeds the model's context of ${info.maxPositions} (at most ${room})`, 'maxTokens', 'context_length_exceeded');
   }
-  const temperature = num(spec.temperature, 'temperature', (x) => x >= 0 && x <= REQUEST_LIMITS.maxTemperature, `a number from 0 to ${REQUEST_LIMITS.maxTemperature}`) ?? 1;
-  const topP = num(spec.topP, 'topP', (x) => x > 0 && x <= 1, 'a number in (0, 1]') ?? 1;
-  const topK = int(spec.topK, 'topK', -1, Number.MAX_SAFE_INTEGER, 'an integer >= -1 (-1 or 0: off)') ?? 0;
-  const minP = num(spec.minP, 'minP', (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)') ?? 0;
+  // The model's generation config fills what the request leaves out (beam search ranks by the model's own log-probabilities: none).
+  const d = spec.useBeamSearch ? {} : (limits.samplingDefaults ?? {});
+  const temperature = num(spec.temperature, 'temperature', (x) => x >= 0 && x <= REQUEST_LIMITS.maxTemperature, `a number from 0 to ${REQUEST_LIMITS.maxTemperature}`) ?? d.temperature ?? 1;
+  const topP = num(spec.topP, 'topP', (x) => x > 0 && x <= 1, 'a number in (0, 1]') ?? d.topP ?? 1;
+  const topK = int(spec.topK, 'topK', -1, Number.MAX_SAFE_INTEGER, 'an integer >= -1 (-1 or 0: off)') ?? d.topK ?? 0;
+  const minP = num(spec.minP, 'minP', (x) => x >= 0 && x <= 1, 'a number in [0, 1] (0: off)') ?? d.minP ?? 0;
   const presencePenalty = num(spec.presencePenalty, 'presencePenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
   const frequencyPenalty = num(spec.frequencyPenalty, 'frequencyPenalty', (x) => x >= -2 && x <= 2, 'a number in [-2, 2]') ?? 0;
-  const repetitionPenalty = num(spec.repetitionPenalty, 'repetitionPenalty', (x) => x > 0 && x <= MAX_REPETITION_PENALTY, `a number in (0, ${MAX_REPETITION_PENALTY}] (1: off)`) ?? 1;
+  const repetitionPenalty = num(spec.repetitionPenalty, 'repetitionPenalty', (x) => x > 0 && x <= MAX_REPETITION_PENALTY, `a number in (0, ${MAX_REPETITION_PENALTY}] (1: off)`) ?? d.repetitionPenalty ?? 1;
   const logitBias = checkLogitBias(spec.logitBias, info.vocabSize);
   const seed = int(spec.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
   const priority = int(spec.priority, 'priority', -(2 ** 31), 2 ** 31 - 1, 'a 32-bit integer (lower is admitted first)') ?? 0;

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { ModelInfo } from './model-info.ts';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors.ts';
+import { parseSamplingDefaults, type SamplingDefaults } from './sampling-defaults.ts';
 
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'];
 
@@ -38,6 +39,8 @@ export interface ModelConfig {
   attentionBias: boolean;
   eosTokenIds: number[];
   bosTokenId?: number;
+  /** generation_config.json's sampling fields (sampling-defaults.ts). */
+  samplingDefaults: SamplingDefaults;
 }
 
 /** A validated checkpoint: config plus a lazy tensor reader. */
@@ -115,7 +118,7 @@ function contextLength(cfg: any, arch: string): number {
   return Math.min(maxPositions, window);
 }
 
-/** Parses and checks config.json (+ generation_config.json for eos ids). */
+/** Parses and checks config.json (+ generation_config.json for eos ids and sampling defaults). */
 export function parseConfig(dir: string): ModelConfig {
   const cfg = readJson(join(dir, 'config.json'), 'config.json');
   const arch: string | undefined = Array.isArray(cfg.architectures) ? cfg.architectures[0] : undefined;
@@ -169,6 +172,7 @@ export function parseConfig(dir: string): ModelConfig {
     attentionBias: arch === 'Qwen2ForCausalLM' || cfg.attention_bias === true,
     eosTokenIds,
     bosTokenId: bos,
+    samplingDefaults: parseSamplingDefaults(gen),
   };
 }
 
@@ -271,6 +275,7 @@ export function openCheckpoint(dirIn: string): Checkpoint {
     maxPositions: config.maxPositions,
     eosTokenIds: config.eosTokenIds,
     bosTokenId: config.bosTokenId,
+    ...(Object.keys(config.samplingDefaults).length ? { samplingDefaults: config.samplingDefaults } : {}),
   };
   return {
     dir,

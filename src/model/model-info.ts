@@ -1,3 +1,5 @@
+import type { SamplingDefaults } from './sampling-defaults.ts';
+
 /** Shape and identity of a loaded model, as every layer above the runtime sees it. */
 export interface ModelInfo {
   /** Model id reported by the API (directory basename unless configured). */
@@ -20,6 +22,8 @@ export interface ModelInfo {
   /** Generation stops on any of these ids. */
   eosTokenIds: number[];
   bosTokenId?: number;
+  /** Sampling defaults from generation_config.json (absent: none there). */
+  samplingDefaults?: SamplingDefaults;
   /** Layers whose output the prompt embedding is mean-pooled from (the runtime's; default numLayers / 2). */
   embedLayer?: number;
 }

@@ -23,6 +23,7 @@ import { registerStoredResponseRoutes } from './responses-store-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { handleGenerate } from './generate-route.ts';
 import { registerRecordRoutes } from './record-routes.ts';
+import { samplingDefaultsToWire } from '../../model/sampling-defaults.ts';
 
 const requireJson = createRequire(import.meta.url);
 const PACKAGE_VERSION = (requireJson('../../../package.json') as { version: string }).version;
@@ -91,6 +92,8 @@ export function createHttpApp(ctx: ApiContext): Hono {
       owned_by: 'skipserve',
       max_model_len: model.info.maxPositions,
       architecture: model.info.architecture,
+      // The model's generation config, filling the sampling fields a request leaves out (--generation-config auto).
+      ...(model.limits.samplingDefaults ? { default_sampling_params: samplingDefaultsToWire(model.limits.samplingDefaults) } : {}),
       model_version: describeVersions(v).model,
       model_hash: v.model.hash,
       selector_version: v.selector ? describeVersions(v).selector : null,
