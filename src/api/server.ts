@@ -29,6 +29,7 @@ import { createHttpApp } from './http/app.ts';
 import { startGrpcServer, type GrpcServerHandle } from './grpc/server.ts';
 import { ModelWatch } from './model-watch.ts';
 import { openServerStore } from './server-store.ts';
+import { samplingDefaultsToWire } from '../model/sampling-defaults.ts';
 
 export interface RunningServer {
   ctx: ApiContext;
@@ -145,6 +146,7 @@ export async function startServer(config: ServerConfig, log: Logger = pino({ lev
   if (model.preparedCores.cores.length) log.info({ cores: model.preparedCores.cores, ready: model.preparedCores.ready }, 'default skip-core graphs built ahead');
   if (model.warmup) log.info(model.warmup, 'warm-up: dense and default-core steps run before the first request');
   if (model.speculative) log.info({ draft: planToWire(model.speculative.draft), numSpeculativeTokens: model.speculative.tokens, disableByBatchSize: model.speculative.disableByBatchSize ?? null }, 'speculative decoding: requests on the full model or a shared skip core (greedy or sampled) draft with this skip plan (on top of the core), unless they arrive beside more rows than disableByBatchSize');
+  if (model.limits.samplingDefaults) log.info(samplingDefaultsToWire(model.limits.samplingDefaults), "sampling defaults from the model's generation_config.json, for the fields a request leaves out (--generation-config none: OpenAI's)");
   if (arms) log.info({ arms: arms.arms.map((a) => ({ name: a.name, policy: a.policy, weight: a.weight })) }, 'policy A/B arms');
   showServing(metrics, model.versions);
 
