@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCheckpoint } from '../testkit/make-checkpoint.ts';
+import type { ModelDescriptionMsg } from '../src/api/grpc/messages.ts';
 import { startTestServer, type TestServer } from './helpers/start-server.ts';
+import { inferenceClient } from './helpers/grpc-client.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'skipserve-genconfig-'));
 const DEFAULTS = { temperature: 0.5, top_k: 3, repetition_penalty: 1.2 };
@@ -50,10 +52,14 @@ test("a request that leaves the sampling fields out samples as the model's gener
   assert.deepEqual(greedy, await texts(auto, { temperature: 0, top_k: 3, repetition_penalty: 1.2 }));
 });
 
-test('/v1/models names the defaults that apply; beam search takes none of them', async () => {
+test('/v1/models and gRPC GetModel name the defaults that apply; beam search takes none of them', async () => {
   const data = async (s: TestServer) => ((await (await fetch(`${s.http}/v1/models`)).json()) as { data: Record<string, unknown>[] }).data[0]!;
   assert.deepEqual((await data(auto)).default_sampling_params, DEFAULTS);
   assert.equal((await data(none)).default_sampling_params, undefined);
+  const client = inferenceClient(auto.grpcPort);
+  const described = await new Promise<ModelDescriptionMsg>((resolve, reject) => client.GetModel!({}, (err: Error | null, res: ModelDescriptionMsg) => (err ? reject(err) : resolve(res))));
+  client.close();
+  assert.deepEqual(described.default_sampling_params, DEFAULTS, 'gRPC GetModel says the same');
   // repetition_penalty would be refused with beam search: the model's default does not apply to it.
   assert.equal((await texts(auto, { use_beam_search: true, n: 2, seed: undefined })).length, 2);
 });

@@ -156,6 +156,7 @@ export interface ModelDescriptionMsg {
   max_batch: number;
   model_version: string;
   selector_version: string;
+  default_sampling_params: Record<string, number>;
 }
 
 export interface FeedbackRequestMsg {

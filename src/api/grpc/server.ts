@@ -18,6 +18,7 @@ import { describeVersions } from '../../versions/reloader.ts';
 import { authorize, describePolicies, type ApiContext } from '../context.ts';
 import { lookupRecord, submitFeedback } from '../records.ts';
 import { countUndispatched, deadlineLag, deadlineOf, goneError } from './call-ends.ts';
+import { samplingDefaultsToWire } from '../../model/sampling-defaults.ts';
 import { deltaToMsg, promptToMsg, resultToMsg, specFromMsg } from './convert.ts';
 import { toolModeOf } from '../../engine/tool-calls.ts';
 import { toGrpc } from './errors.ts';
@@ -175,6 +176,7 @@ export async function startGrpcServer(ctx: ApiContext, host: string, port: numbe
       max_batch: ctx.config.maxBatch,
       model_version: v.model,
       selector_version: model.versions.selector ? v.selector : '',
+      default_sampling_params: model.limits.samplingDefaults ? samplingDefaultsToWire(model.limits.samplingDefaults) : {},
     };
   });
 
