@@ -1,8 +1,8 @@
 /**
  * Everything the engine reports about requests, in one object: Prometheus observations (queue time,
  * time to first token, inter-token latency, tokens, batch sizes, outcomes, durations, candidates'
- * finish reasons, speedup, diversity) and the gauges of running rows and waiting requests. The loop calls one method per
- * event and stays free of metric code.
+ * finish reasons, speedup, diversity) and the gauges of running rows and waiting requests. The loop
+ * calls one method per event and stays free of metric code.
  */
 import type { Metrics, Outcome } from '../metrics/metrics.ts';
 import type { CandidateRow } from './candidate-row.ts';
