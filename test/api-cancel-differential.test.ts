@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as grpc from '@grpc/grpc-js';
-import { waitFor, type TestServer } from './helpers/start-server.ts';
+import { metricSum, waitFor, type TestServer } from './helpers/start-server.ts';
 import { inferenceClient, type InferenceClient } from './helpers/grpc-client.ts';
 import { assertAnswersAlike, engineServers, fixedPrompt, nearContextPrompts, sharedPrefixPrompts, shortPrompts } from './helpers/differential.ts';
 
@@ -67,7 +67,7 @@ test('random greedy and seeded sampled requests beside clients that go away mid-
   assert.ok(abandoned > 0 && greedy.compared > 0 && sampled.compared > 0);
   for (const c of grpcClients.values()) c.close();
   // Every way of going away happened: cancels (HTTP aborts, gRPC cancels) and gRPC deadlines, as the server counted them.
-  const ended = async (outcome: string) => (await servers.full.ctx.metrics.registry.getSingleMetric('skipserve_requests_total')!.get()).values.filter((v) => v.labels.outcome === outcome).reduce((sum, v) => sum + v.value, 0);
+  const ended = (outcome: string) => metricSum(servers.full, 'skipserve_requests_total', { outcome: [outcome] });
   assert.ok((await ended('cancelled')) > 0 && (await ended('deadline')) > 0);
   // The abandoned requests left nothing behind.
   for (const s of [servers.full, servers.fullPlain]) await waitFor(() => s.ctx.model.engine.runningRows() === 0, 5000, 'rows freed');

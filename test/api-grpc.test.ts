@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { LOADER_OPTIONS, loadProtos } from '../src/api/grpc/server.ts';
 import type { CandidateDeltaMsg, GenerateRequestMsg, GenerateResponseMsg, GenerateStreamResponseMsg, HealthCheckResponseMsg } from '../src/api/grpc/messages.ts';
-import { startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
+import { metricSum, startTestServer, waitFor, type TestServer } from './helpers/start-server.ts';
 
 type Ctor = grpc.ServiceClientConstructor;
 let server: TestServer;
@@ -179,10 +179,7 @@ test('a client cancel of a stream frees its rows', async () => {
 });
 
 test('deadline: DEADLINE_EXCEEDED and the rows are freed', async () => {
-  const endedByServer = async () => {
-    const m = await server.ctx.model.metrics.registry.getSingleMetric('skipserve_requests_total')!.get();
-    return m.values.filter((v) => v.labels.outcome === 'deadline' || v.labels.outcome === 'cancelled').reduce((s: number, v) => s + v.value, 0);
-  };
+  const endedByServer = () => metricSum(server, 'skipserve_requests_total', { outcome: ['deadline', 'cancelled'] });
   const before = await endedByServer();
   // 8 rows x 2,000 tokens: thousands of steps, far beyond a 150 ms deadline on any machine.
   await assert.rejects(
@@ -215,10 +212,8 @@ function bareCall(path: string, headers: Record<string, string>, then: (s: Clien
 }
 
 test('a call that ends before its handler runs (deadline passed, client gone) is still counted', async () => {
-  const count = async (name: string, outcome: string) => {
-    const m = await server.ctx.model.metrics.registry.getSingleMetric(name)!.get();
-    return m.values.filter((v) => v.labels.outcome === outcome && (v.labels.policy ?? 'unknown') === 'unknown').reduce((s: number, v) => s + v.value, 0);
-  };
+  // Policy "unknown" (the embeddings counter has no policy label).
+  const count = (name: string, outcome: string) => metricSum(server, name, { outcome: [outcome], ...(name === 'skipserve_requests_total' ? { policy: ['unknown'] } : {}) });
   const before = { deadline: await count('skipserve_requests_total', 'deadline'), cancelled: await count('skipserve_requests_total', 'cancelled'), embed: await count('skipserve_embedding_requests_total', 'deadline') };
   // The request's message never comes: grpc-js's own deadline timer ends the call before any handler.
   const status = await bareCall('/skipserve.v1.Inference/Generate', { 'grpc-timeout': '30m' }, () => {});

@@ -41,6 +41,12 @@ export function metricValue(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** The sum of a metric's series in a server's registry whose labels take one of the given values each (e.g. `{ outcome: ['deadline'] }`). */
+export async function metricSum(s: RunningServer, name: string, labels: Record<string, readonly string[]> = {}): Promise<number> {
+  const m = await s.ctx.model.metrics.registry.getSingleMetric(name)!.get();
+  return m.values.filter((v) => Object.entries(labels).every(([k, vals]) => vals.includes(String(v.labels[k])))).reduce((sum, v) => sum + v.value, 0);
+}
+
 /** Polls until `cond` holds (or fails after `ms`). */
 export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;

@@ -1,7 +1,8 @@
 /**
  * Policy `explicit`: the request gives the plans, either one (`plan`) for every candidate or one
- * per candidate (`plans`, exactly n, or best_of where given: one per candidate generated). This is where a request's own plans are checked against the
- * model, once; errors name the plan field (e.g. `plans[1].skip_attention[0]`).
+ * per candidate (`plans`, exactly n, or best_of where given: one per candidate generated). This is
+ * where a request's own plans are checked against the model, once; errors name the plan field
+ * (e.g. `plans[1].skip_attention[0]`).
  */
 import { InvalidRequestError } from '../../errors.ts';
 import { parsePlan, PlanError, type PlanShape, type SkipPlan } from '../plan.ts';
