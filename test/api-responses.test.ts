@@ -175,7 +175,7 @@ test('what this server does not do is a 400 naming the field', async () => {
   await bad({ max_output_tokens: 0 }, 'max_output_tokens');
   await bad({ stream: true, n: 2 }, 'n');
   await bad({ text: { format: { type: 'json_schema', name: 'x', schema: { type: 'date' } } } }, 'text.format.schema');
-  await bad({ reasoning: { effort: 'high' } }, 'reasoning');
+  await bad({ reasoning: { effort: 'high', summary: 'auto' } }, 'reasoning.summary');
   await bad({ truncation: 'auto' }, 'truncation');
   await bad({ include: ['file_search_call.results'] }, 'include[0]');
   await bad({ top_logprobs: 50, include: ['message.output_text.logprobs'] }, 'top_logprobs');

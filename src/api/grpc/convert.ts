@@ -14,6 +14,7 @@ import type { ToolDef, ToolFields, ToolMode } from '../../engine/tool-calls.ts';
 import type { ToolParserName } from '../../engine/tool-parsers.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
 import { newCallId } from '../tool-call-id.ts';
+import { withReasoningEffort } from '../reasoning-effort.ts';
 
 
 function planFromMsg(p: SkipPlanMsg): SkipPlanWire {
@@ -85,7 +86,11 @@ export function specFromMsg(m: GenerateRequestMsg, toolParser?: ToolParserName):
   if (hasPrompt === hasMessages) throw new InvalidRequestError('set exactly one of prompt or messages', hasPrompt ? 'messages' : 'prompt');
   if (m.echo && hasMessages) throw new InvalidRequestError('echo is for prompt requests (OpenAI completions), not messages', 'echo');
   if (hasPrompt && (m.add_generation_prompt !== undefined || m.continue_final_message)) throw new InvalidRequestError('add_generation_prompt and continue_final_message apply to messages', m.continue_final_message ? 'continue_final_message' : 'add_generation_prompt');
-  if (hasPrompt && (m.tools?.length || m.tool_choice || m.chat_template_kwargs)) throw new InvalidRequestError('tools, tool_choice and chat_template_kwargs apply to messages', m.tools?.length ? 'tools' : m.tool_choice ? 'tool_choice' : 'chat_template_kwargs');
+  if (hasPrompt && (m.tools?.length || m.tool_choice || m.chat_template_kwargs || m.reasoning_effort)) {
+    const field = m.tools?.length ? 'tools' : m.tool_choice ? 'tool_choice' : m.chat_template_kwargs ? 'chat_template_kwargs' : 'reasoning_effort';
+    throw new InvalidRequestError('tools, tool_choice, chat_template_kwargs and reasoning_effort apply to messages', field);
+  }
+  const kwargs = hasMessages ? withReasoningEffort(m.chat_template_kwargs ? jsonObject(m.chat_template_kwargs, 'chat_template_kwargs') : undefined, m.reasoning_effort || undefined, 'reasoning_effort') : undefined;
   const tools = hasMessages ? toolFieldsFromMsg(m, toolParser) : {};
   const s = m.skip;
   return {
@@ -99,7 +104,7 @@ export function specFromMsg(m: GenerateRequestMsg, toolParser?: ToolParserName):
           ...(tools.tools ? { tools: tools.tools } : {}),
           ...(m.add_generation_prompt !== undefined ? { addGenerationPrompt: m.add_generation_prompt } : {}),
           ...(m.continue_final_message ? { continueFinalMessage: true } : {}),
-          ...(m.chat_template_kwargs ? { templateKwargs: jsonObject(m.chat_template_kwargs, 'chat_template_kwargs') } : {}),
+          ...(kwargs ? { templateKwargs: kwargs } : {}),
         },
     n: m.n,
     bestOf: m.best_of,

@@ -61,6 +61,7 @@ export interface GenerateRequestMsg {
   use_beam_search: boolean;
   length_penalty?: number;
   skip_special_tokens?: boolean;
+  reasoning_effort: string;
   repetition_penalty?: number;
   stop_token_ids: number[];
   min_tokens?: number;

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SELECT_MODES } from '../../engine/vote.ts';
 import { InvalidRequestError } from '../../errors.ts';
+import { REASONING_EFFORTS } from '../reasoning-effort.ts';
 
 export const SkipSchema = z
   .object({
@@ -117,6 +118,9 @@ export const ChatMessageSchema = z
   })
   .strict();
 
+/** OpenAI's reasoning effort values (chat `reasoning_effort`, Responses `reasoning.effort`). */
+export const ReasoningEffort = z.enum(REASONING_EFFORTS);
+
 /** A function the model may be made to call (OpenAI's `tools` entry). */
 const ToolSchema = z
   .object({
@@ -145,6 +149,12 @@ export const ChatRequestSchema = z
     service_tier: z.enum(['auto', 'default'], { error: "this server has one tier: 'auto' or 'default'" }).nullish(),
     /** OpenAI's output modalities: text only. */
     modalities: z.array(z.literal('text', { error: "only 'text': this server generates no audio" })).nullish(),
+    /** OpenAI's (reasoning models): the chat template's `reasoning_effort` variable, as vLLM passes it. */
+    reasoning_effort: ReasoningEffort.nullish(),
+    /** OpenAI's: accepted; the prefix cache keys on the prompt's tokens, whoever sends them. */
+    prompt_cache_key: z.string().nullish(),
+    /** OpenAI's successor of `user`: accepted. */
+    safety_identifier: z.string().nullish(),
   })
   .strict();
 

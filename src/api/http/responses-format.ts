@@ -106,7 +106,7 @@ export function responseObject(m: ResponseMeta, r: GenerationResult | null): Rec
     output: [] as unknown[],
     parallel_tool_calls: b.parallel_tool_calls ?? true,
     previous_response_id: b.previous_response_id ?? null,
-    reasoning: { effort: null, summary: null },
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
     service_tier: b.service_tier ?? 'default',
     store: b.store ?? true,
     temperature: b.temperature ?? 1,

@@ -5,8 +5,9 @@
  * logprobs; function tools as on chat (a named function or `required`: guided calls, tool-calls.ts)
  * with function calls and their outputs in the input; skipserve's `skip`, `n` and sampling
  * extensions as on chat; `previous_response_id` continues a stored response (responses-items.ts);
- * `background` runs it on after the answer (background-responses.ts). What needs other server-side
- * state (`conversation`) or other tools or reasoning is not in the schema, so it is refused naming
+ * `background` runs it on after the answer (background-responses.ts); `reasoning.effort` is the chat
+ * template's `reasoning_effort`, as on chat. What needs other server-side state (`conversation`),
+ * other tools, reasoning items or reasoning summaries is not in the schema, so it is refused naming
  * the field.
  */
 import { z } from 'zod';
@@ -14,8 +15,9 @@ import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-ca
 import type { ToolParserName } from '../../engine/tool-parsers.ts';
 import type { RequestSpec } from '../../engine/types.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
-import { SkipSchema } from './request-schema.ts';
+import { ReasoningEffort, SkipSchema } from './request-schema.ts';
 import { opt, skipSpec, stopList } from './to-request-spec.ts';
+import { withReasoningEffort } from '../reasoning-effort.ts';
 
 const Part = z.discriminatedUnion(
   'type',
@@ -78,6 +80,8 @@ export const ResponsesRequestSchema = z
     metadata: z.record(z.string(), z.string()).nullish(),
     user: z.string().optional(),
     safety_identifier: z.string().optional(),
+    /** The effort only (the chat template's `reasoning_effort`); this server writes no reasoning summaries. */
+    reasoning: z.object({ effort: ReasoningEffort.nullish(), summary: z.null({ error: 'this server writes no reasoning summaries' }).optional() }).strict().nullish(),
     prompt_cache_key: z.string().optional(),
     service_tier: z.enum(['auto', 'default']).nullish(),
     /** false: no record in the request store (default true, as OpenAI's; records need the server's --store). */
@@ -131,6 +135,12 @@ function toolFields(b: ResponsesRequestBody, toolParser: ToolParserName | undefi
   };
 }
 
+/** `reasoning.effort` as the chat template's variable (absent when not sent). */
+function reasoningKwargs(b: ResponsesRequestBody): { templateKwargs?: Record<string, unknown> } {
+  const kwargs = withReasoningEffort(undefined, b.reasoning?.effort, 'reasoning.effort');
+  return kwargs ? { templateKwargs: kwargs } : {};
+}
+
 /**
  * The body as a RequestSpec, with the wire names errors about its domain fields take; `items` is the
  * conversation (a previous response's items, then the body's input).
@@ -144,7 +154,7 @@ export function responsesSpec(b: ResponsesRequestBody, items: readonly InputItem
     spec: {
       model: b.model,
       ...tools,
-      prompt: { kind: 'chat', messages: messagesOf(b.instructions, items), ...(tools.tools ? { tools: tools.tools } : {}) },
+      prompt: { kind: 'chat', messages: messagesOf(b.instructions, items), ...(tools.tools ? { tools: tools.tools } : {}), ...reasoningKwargs(b) },
       n: b.n,
       maxTokens: opt(b.max_output_tokens),
       temperature: opt(b.temperature),

@@ -5,6 +5,7 @@
 import { REQUEST_LIMITS } from '../../engine/request-checks.ts';
 import type { ChatRendering, RequestSpec, SkipSpec } from '../../engine/types.ts';
 import { InvalidRequestError } from '../../errors.ts';
+import { withReasoningEffort } from '../reasoning-effort.ts';
 import type { SkipPlanWire } from '../../plans/plan.ts';
 import type { ChatRequestBody, CompletionRequestBody, SkipBody } from './request-schema.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
@@ -124,12 +125,18 @@ export function chatMessages(messages: ChatRequestBody['messages']): ChatMessage
   });
 }
 
-/** vLLM's chat rendering fields of a body, in domain terms (absent when not sent). */
-export function chatRendering(b: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null; chat_template_kwargs?: Record<string, unknown> | null }): ChatRendering {
+/**
+ * vLLM's chat rendering fields of a body, in domain terms (absent when not sent). OpenAI's
+ * `reasoning_effort` is the chat template's `reasoning_effort` variable, as vLLM passes it (a
+ * reasoning model's template reads it; others ignore it); `chat_template_kwargs` naming another
+ * value is a 400 naming `reasoning_effort`.
+ */
+export function chatRendering(b: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null; chat_template_kwargs?: Record<string, unknown> | null; reasoning_effort?: string | null }): ChatRendering {
+  const kwargs = withReasoningEffort(b.chat_template_kwargs, b.reasoning_effort, 'reasoning_effort');
   return {
     ...(b.add_generation_prompt != null ? { addGenerationPrompt: b.add_generation_prompt } : {}),
     ...(b.continue_final_message != null ? { continueFinalMessage: b.continue_final_message } : {}),
-    ...(b.chat_template_kwargs != null ? { templateKwargs: b.chat_template_kwargs } : {}),
+    ...(kwargs ? { templateKwargs: kwargs } : {}),
   };
 }
 

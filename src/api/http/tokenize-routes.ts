@@ -12,7 +12,7 @@ import { InvalidRequestError } from '../../errors.ts';
 import type { ApiContext } from '../context.ts';
 import { errorResponse } from './errors.ts';
 import { readJson } from './generate-route.ts';
-import { ChatMessageSchema, parseBody } from './request-schema.ts';
+import { ChatMessageSchema, parseBody, ReasoningEffort } from './request-schema.ts';
 import { chatMessages, chatRendering } from './to-request-spec.ts';
 
 export const TokenizeSchema = z
@@ -28,6 +28,8 @@ export const TokenizeSchema = z
     continue_final_message: z.boolean().optional(),
     /** Messages only: more variables for the chat template. */
     chat_template_kwargs: z.record(z.string(), z.unknown()).optional(),
+    /** Messages only: the template's `reasoning_effort`, as a chat completion passes it. */
+    reasoning_effort: ReasoningEffort.optional(),
   })
   .strict();
 
@@ -43,6 +45,7 @@ export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
       if (b.prompt !== undefined && b.add_generation_prompt !== undefined) throw new InvalidRequestError('add_generation_prompt applies to messages only', 'add_generation_prompt');
       const model = ctx.model;
       if (b.prompt !== undefined && b.continue_final_message !== undefined) throw new InvalidRequestError('continue_final_message applies to messages only', 'continue_final_message');
+      if (b.prompt !== undefined && b.reasoning_effort !== undefined) throw new InvalidRequestError('reasoning_effort applies to messages only', 'reasoning_effort');
       const prompt = b.messages
         ? { kind: 'chat' as const, messages: chatMessages(b.messages), ...chatRendering(b) }
         : { kind: 'text' as const, text: b.prompt! };
