@@ -59,6 +59,27 @@ test('seed reproducibility: same seed same text, streaming equals non-streaming'
   assert.ok(seeds.size > 1, 'different seeds give different samples');
 });
 
+test("stream_options.include_obfuscation: false is taken on chat and the Responses API (no event is padded), true is a 400 naming it", async () => {
+  const model = server.ctx.model.info.id;
+  const body = { model, messages, max_tokens: 4, temperature: 0, stream: true as const };
+  let text = '';
+  for await (const chunk of await client.chat.completions.create({ ...body, stream_options: { include_usage: true, include_obfuscation: false } } as never) as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) {
+    assert.ok(!('obfuscation' in chunk));
+    text += chunk.choices[0]?.delta.content ?? '';
+  }
+  assert.equal(text, (await client.chat.completions.create({ ...body, stream: false })).choices[0]!.message.content);
+  let done = false;
+  for await (const ev of (await client.responses.create({ model, input: 'Hi', max_output_tokens: 4, stream: true, stream_options: { include_obfuscation: false } } as never)) as unknown as AsyncIterable<{ type: string }>) done ||= ev.type === 'response.completed' || ev.type === 'response.incomplete';
+  assert.ok(done);
+  for (const create of [() => client.chat.completions.create({ ...body, stream_options: { include_obfuscation: true } } as never), () => client.responses.create({ model, input: 'Hi', stream: true, stream_options: { include_obfuscation: true } } as never)]) {
+    await assert.rejects(create(), (e: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(e.status, 400);
+      assert.equal((e.error as { param: string }).param, 'stream_options.include_obfuscation');
+      return true;
+    });
+  }
+});
+
 test('n=4 best-of-N with random-heads: four choices with distinct plans, streamed per index', async () => {
   const body = { model: server.ctx.model.info.id, messages, max_tokens: 8, n: 4, seed: 7, temperature: 0, skip: { policy: 'random-heads', k: 2 } };
   const r = (await client.chat.completions.create(body as never)) as unknown as OpenAI.ChatCompletion & { skip: { policy: string; selected_index: number; speedup: number; diversity: Record<string, number> } };

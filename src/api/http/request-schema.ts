@@ -24,6 +24,9 @@ export const SkipSchema = z
   .strict();
 
 /** Fields shared by chat and completions. */
+/** OpenAI's stream_options.include_obfuscation: this server adds no `obfuscation` padding to stream events, so only false (or nothing). */
+export const NoObfuscation = z.literal(false, { error: 'this server pads no stream events with obfuscation: send false or leave it out' }).optional();
+
 const common = {
   model: z.string().optional(),
   n: z.number().optional(),
@@ -37,8 +40,11 @@ const common = {
   seed: z.number().nullish(),
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   stream: z.boolean().nullish(),
-  /** include_usage: a last chunk with the usage; continuous_usage_stats (vLLM): every chunk with the usage so far. */
-  stream_options: z.object({ include_usage: z.boolean().optional(), continuous_usage_stats: z.boolean().optional() }).strict().nullish(),
+  /**
+   * include_usage: a last chunk with the usage; continuous_usage_stats (vLLM): every chunk with the
+   * usage so far; include_obfuscation (OpenAI's): false only, this server pads no events.
+   */
+  stream_options: z.object({ include_usage: z.boolean().optional(), continuous_usage_stats: z.boolean().optional(), include_obfuscation: NoObfuscation }).strict().nullish(),
   ignore_eos: z.boolean().optional(),
   /** Extension as in vLLM: beam search (best_of, else n, beams; the best n returned) and its length penalty. */
   use_beam_search: z.boolean().nullish(),

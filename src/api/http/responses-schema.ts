@@ -15,7 +15,7 @@ import { toolModeOf, type ToolFields, type ToolMode } from '../../engine/tool-ca
 import type { ToolParserName } from '../../engine/tool-parsers.ts';
 import type { RequestSpec } from '../../engine/types.ts';
 import type { ChatMessage } from '../../text/chat-template.ts';
-import { ReasoningEffort, SkipSchema } from './request-schema.ts';
+import { NoObfuscation, ReasoningEffort, SkipSchema } from './request-schema.ts';
 import { opt, skipSpec, stopList } from './to-request-spec.ts';
 import { withReasoningEffort } from '../reasoning-effort.ts';
 
@@ -72,6 +72,7 @@ export const ResponsesRequestSchema = z
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
     stream: z.boolean().nullish(),
+    stream_options: z.object({ include_obfuscation: NoObfuscation }).strict().nullish(),
     /** Run on after the POST is answered (`queued`); GET /v1/responses/{id} follows it. Needs the store. */
     background: z.boolean().nullish(),
     text: z.object({ format: Format.optional(), verbosity: z.enum(['low', 'medium', 'high']).nullish() }).strict().optional(),
