@@ -60,7 +60,10 @@ export function countUndispatched(metrics: Metrics, paths: { generation: string[
           onCancel: () => {
             if (dispatched) return;
             dispatched = true;
-            const outcome = outcomeOf(goneError(deadlineOf(call), 0));
+            // grpc-js's deadline timer can fire a millisecond before Date.now() reaches the deadline
+            // it dated (timers run on another clock): the handlers' lag, so that is a deadline too.
+            const deadline = deadlineOf(call);
+            const outcome = outcomeOf(goneError(deadline, deadlineLag(deadline)));
             if (counter === 'generation') metrics.requests.inc({ policy: 'unknown', outcome });
             else metrics.embeddingRequests.inc({ outcome });
           },
