@@ -23,10 +23,10 @@ export const SkipSchema = z
   })
   .strict();
 
-/** Fields shared by chat and completions. */
 /** OpenAI's stream_options.include_obfuscation: this server adds no `obfuscation` padding to stream events, so only false (or nothing). */
 export const NoObfuscation = z.literal(false, { error: 'this server pads no stream events with obfuscation: send false or leave it out' }).optional();
 
+/** Fields shared by chat and completions. */
 const common = {
   model: z.string().optional(),
   n: z.number().optional(),
