@@ -35,6 +35,9 @@ export const TokenizeSchema = z
 
 export const DetokenizeSchema = z.object({ model: z.string().optional(), tokens: z.array(z.number()) }).strict();
 
+/** Fields the chat template reads, refused beside a plain prompt. */
+const MESSAGES_ONLY = ['add_generation_prompt', 'continue_final_message', 'reasoning_effort'] as const;
+
 /** Adds /tokenize and /detokenize (behind the API key check). */
 export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
   app.post('/tokenize', async (c) => {
@@ -42,10 +45,10 @@ export function registerTokenizeRoutes(app: Hono, ctx: ApiContext): void {
       const b = parseBody(TokenizeSchema, await readJson(c));
       checkServedModel(ctx.model.info, b.model);
       if ((b.prompt === undefined) === (b.messages === undefined)) throw new InvalidRequestError('give exactly one of prompt and messages', b.prompt === undefined ? 'prompt' : 'messages');
-      if (b.prompt !== undefined && b.add_generation_prompt !== undefined) throw new InvalidRequestError('add_generation_prompt applies to messages only', 'add_generation_prompt');
+      if (b.prompt !== undefined) {
+        for (const field of MESSAGES_ONLY) if (b[field] !== undefined) throw new InvalidRequestError(`${field} applies to messages only`, field);
+      }
       const model = ctx.model;
-      if (b.prompt !== undefined && b.continue_final_message !== undefined) throw new InvalidRequestError('continue_final_message applies to messages only', 'continue_final_message');
-      if (b.prompt !== undefined && b.reasoning_effort !== undefined) throw new InvalidRequestError('reasoning_effort applies to messages only', 'reasoning_effort');
       const prompt = b.messages
         ? { kind: 'chat' as const, messages: chatMessages(b.messages), ...chatRendering(b) }
         : { kind: 'text' as const, text: b.prompt! };
